@@ -1,0 +1,43 @@
+# Everything runs inside ./.venv, created on first use: nothing relies on what is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: test check lint typecheck demo install clean bench postgres-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# PostgreSQL tests start their own throwaway cluster; install Debian's server when it is missing.
+postgres-deps:
+	@bash .ci/ensure-postgres
+
+test: install postgres-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check connector cli.py
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+demo: install
+	$(BIN)/idesk-connector demo
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""One exception tree for the whole connector, branched by what the caller should do.
+
+::
+
+    ConnectorError                      root; never raised itself
+    ├── ConfigError                     fix the configuration, then rerun      (exit 2)
+    │   └── MappingError                fix the mapping file, then rerun       (exit 2)
+    ├── SourceError                     the document system did not cooperate  (exit 3)
+    │   ├── AuthError                   credentials refused: fix them          (exit 3)
+    │   ├── SourceUnavailable           transient: retry later, nothing written (exit 3)
+    │   └── SourceRefused               a permanent 4xx for this request
+    ├── BadRecord                       skip this record: quarantine it, go on
+    ├── LedgerError                     the local database is unusable
+    ├── DeliveryError                   a write-back or alert could not be delivered
+    │   └── DeliveryRefused             permanent refusal (dead letter)
+    └── LockHeld                        another run holds the ledger lock       (exit 75)
+
+Every error carries attributes, not only a message, and its message is written for a clerk:
+what happened, which key / task / URL (never with a secret), and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ConnectorError(Exception):
+    """Root of every error the connector raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found while validating a file: where it is and what is wrong."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class ConfigError(ConnectorError):
+    """The configuration is wrong; every problem found is listed together."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[Problem] | str, *, source: str = "") -> None:
+        if isinstance(problems, str):
+            problems = [Problem(source or "config", problems)]
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.source = source
+        head = f"{len(self.problems)} problem(s) in {source}" if source else "configuration"
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{body}")
+
+
+class MappingError(ConfigError):
+    """A mapping file is invalid; every problem is listed with file and key."""
+
+
+class SourceError(ConnectorError):
+    """The document system could not be used for this run."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        where = f" ({url}" + (f", HTTP {status}" if status is not None else "") + ")" if url else ""
+        super().__init__(message + where)
+
+
+class AuthError(SourceError):
+    """The credentials were refused. Fix the username/password or token and rerun."""
+
+
+class SourceUnavailable(SourceError):
+    """The source stayed unavailable past the retry budget; nothing was half-written."""
+
+
+class SourceRefused(SourceError):
+    """The source refused a request permanently (a 4xx other than auth/rate limit)."""
+
+    def __init__(
+        self, message: str, *, url: str = "", status: int | None = None, code: str = ""
+    ) -> None:
+        self.code = code
+        super().__init__(message, url=url, status=status)
+
+
+class BadRecord(ConnectorError):
+    """One source record cannot be normalised. Skip it (quarantine) and go on."""
+
+    def __init__(self, message: str, *, task_id: str = "", field: str = "", value: str = "") -> None:
+        self.task_id = task_id
+        self.field = field
+        self.value = value
+        super().__init__(message)
+
+
+class LedgerError(ConnectorError):
+    """The ledger database cannot be opened, migrated or written."""
+
+    exit_code = 1
+
+
+class DeliveryError(ConnectorError):
+    """A tracking-status write or an alert could not be delivered (will be retried)."""
+
+    def __init__(self, message: str, *, key: str = "", status: int | None = None) -> None:
+        self.key = key
+        self.status = status
+        super().__init__(message)
+
+
+class DeliveryRefused(DeliveryError):
+    """The source refused a delivery permanently; the outbox row goes to `dead`."""
+
+    def __init__(
+        self, message: str, *, key: str = "", status: int | None = None, code: str = ""
+    ) -> None:
+        self.code = code
+        super().__init__(message, key=key, status=status)
+
+
+class LockHeld(ConnectorError):
+    """Another connector run holds the ledger lock."""
+
+    exit_code = 75
+
+    def __init__(self, lock_path: str) -> None:
+        self.lock_path = lock_path
+        super().__init__(
+            f"another idesk-connector run holds the lock {lock_path}; "
+            "it will finish on its own (use --wait N to wait up to N seconds)"
+        )
+
+
+class Interrupted(ConnectorError):
+    """The run was stopped by SIGINT/SIGTERM; the current transaction was rolled back."""
+
+    exit_code = 130

@@ -1,0 +1,158 @@
+"""The connector's typed vocabulary: a normalised task and the codes official reports use.
+
+A `NormalisedTask` is what a mapping makes of one source record, whatever the source's dialect.
+Everything downstream (ledger, deadline rules, alerts, reports) reads only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TaskState(StrEnum):
+    """Where a task stands at the source, after the mapping's status table."""
+
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class StatusCode(StrEnum):
+    """Deadline status as official reports count it (domain brief, status taxonomy)."""
+
+    HT_DUNG_HAN = "HT_DUNG_HAN"
+    HT_QUA_HAN = "HT_QUA_HAN"
+    HT_KHONG_HAN = "HT_KHONG_HAN"
+    DTH_TRONG_HAN = "DTH_TRONG_HAN"
+    DTH_QUA_HAN = "DTH_QUA_HAN"
+    KHONG_THOI_HAN = "KHONG_THOI_HAN"
+    DA_HUY = "DA_HUY"
+
+
+STATUS_LABELS: dict[StatusCode, dict[str, str]] = {
+    StatusCode.HT_DUNG_HAN: {"vi": "Hoàn thành đúng hạn", "en": "Completed on time"},
+    StatusCode.HT_QUA_HAN: {"vi": "Hoàn thành quá hạn", "en": "Completed late"},
+    StatusCode.HT_KHONG_HAN: {
+        "vi": "Hoàn thành (không có thời hạn)",
+        "en": "Completed (no deadline)",
+    },
+    StatusCode.DTH_TRONG_HAN: {
+        "vi": "Đang thực hiện trong hạn",
+        "en": "In progress, within deadline",
+    },
+    StatusCode.DTH_QUA_HAN: {"vi": "Đang thực hiện quá hạn", "en": "In progress, overdue"},
+    StatusCode.KHONG_THOI_HAN: {
+        "vi": "Đang thực hiện, không có thời hạn",
+        "en": "In progress, no deadline",
+    },
+    StatusCode.DA_HUY: {"vi": "Đã thu hồi / hủy", "en": "Withdrawn / cancelled"},
+}
+
+
+class AlertType(StrEnum):
+    """Notification types of the contract (section 7)."""
+
+    SAP_DEN_HAN = "SAP_DEN_HAN"
+    QUA_HAN = "QUA_HAN"
+    DON_DOC_KHONG_HAN = "DON_DOC_KHONG_HAN"
+    THIEU_THOI_HAN = "THIEU_THOI_HAN"
+    DE_NGHI_XAC_NHAN = "DE_NGHI_XAC_NHAN"
+    TONG_HOP = "TONG_HOP"
+
+
+class UnitKind(StrEnum):
+    DEPARTMENT = "department"
+    DISTRICT = "district"
+    CENTRAL = "central"
+    OFFICE = "office"
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A unit named on a task: its code and display name."""
+
+    code: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit of the province as the source lists it (contract section 8)."""
+
+    code: str
+    name: str
+    kind: UnitKind
+    parent_code: str = ""
+
+
+@dataclass(frozen=True)
+class DeadlineChange:
+    """One change of a task's deadline, oldest first on the task."""
+
+    old_deadline: date | None
+    new_deadline: date | None
+    changed_at: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class NormalisedTask:
+    """One assignment (one task given to one lead unit), normalised from any dialect.
+
+    Dates (`doc_date`, `deadline`) are local calendar dates; instants (`*_at`, `last_modified`)
+    are timezone-aware UTC datetimes. `deadline is None` means the task has no deadline.
+    """
+
+    source_id: int
+    last_modified: datetime
+    state: TaskState
+    source_status: str = ""
+    ed_id: int | None = None
+    sign_number: str = ""
+    category: str = ""
+    subject: str = ""
+    author: str = ""
+    publisher_code: str = ""
+    signer: str = ""
+    position: str = ""
+    doc_date: date | None = None
+    steering_type: int | None = None
+    steering_by: str = ""
+    steering_content: str = ""
+    lead_unit_code: str = ""
+    lead_unit_name: str = ""
+    coordinators: tuple[UnitRef, ...] = ()
+    assigned_at: datetime | None = None
+    deadline: date | None = None
+    deadline_changes: tuple[DeadlineChange, ...] = ()
+    completed_at: datetime | None = None
+    priority: int | None = None
+    progress: int | None = None
+    last_report_at: datetime | None = None
+    confirmed: bool = False
+    confirmed_at: datetime | None = None
+    tracking_status: str = ""
+    deleted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def original_deadline(self) -> date | None:
+        """The first deadline ever set (before any extension), else the current one."""
+        if self.deadline_changes:
+            return self.deadline_changes[0].old_deadline
+        return self.deadline
+
+    @property
+    def extended(self) -> bool:
+        """True when the deadline was changed at least once (đã gia hạn)."""
+        return bool(self.deadline_changes)
+
+
+TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NormalisedTask) if f.name != "extra")
+"""Names a mapping may fill (one rule per field)."""
+
+REQUIRED_TASK_FIELDS: tuple[str, ...] = ("source_id", "last_modified", "state")
+"""Fields every record must yield; a mapping must have a rule for each."""

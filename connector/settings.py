@@ -1,0 +1,394 @@
+"""Settings: a TOML file, overridden by environment variables, validated once into frozen models.
+
+Precedence (highest first): environment ``IDESK_CONNECTOR__SECTION__KEY`` > the config file >
+defaults. The file is ``--config``, else ``$IDESK_CONNECTOR_CONFIG``, else ``./config.toml``
+(missing default file = all defaults). Secrets (``source.password``, ``source.token``) come only
+from the environment or from a secrets file with mode 0600; a secret in the config file is refused.
+Every problem is reported together, each naming its key.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from connector.errors import ConfigError, Problem
+
+ENV_PREFIX = "IDESK_CONNECTOR__"
+ENV_CONFIG = "IDESK_CONNECTOR_CONFIG"
+ENV_SECRETS = "IDESK_CONNECTOR_SECRETS"
+DEFAULT_CONFIG = Path("config.toml")
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("source", "password"), ("source", "token")})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSettings(_Section):
+    """Where the document system is and how to talk to it."""
+
+    base_url: str = "http://127.0.0.1:8765/ubnd/smartcloud"
+    mapping: str = "idesk"
+    auth: Literal["session", "token"] = "session"
+    username: str = "demo"
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=200, ge=1, le=500)
+    ca_bundle: str = ""
+    secrets_file: str = ""
+    name: str = "idesk"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (or http:// on a loopback address)")
+        return value.rstrip("/")
+
+
+class RetrySettings(_Section):
+    """How transient failures of the source are retried within one run."""
+
+    max_attempts: int = Field(default=8, ge=1)
+    initial_wait: float = Field(default=0.5, ge=0)
+    max_wait: float = Field(default=30.0, gt=0)
+    total_budget: float = Field(default=300.0, gt=0)
+
+
+class SyncSettings(_Section):
+    """Incremental pull."""
+
+    lookback_seconds: int = Field(default=120, ge=0)
+    max_pages: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=200, ge=1)
+
+
+class LedgerSettings(_Section):
+    """The local ledger database."""
+
+    url: str = "sqlite:///ledger.db"
+    lock_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url_kind(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://user@host:port/db")
+        return value
+
+
+class CalendarSettings(_Section):
+    """The working-day calendar."""
+
+    overrides: str = ""
+
+
+class DeadlineSettings(_Section):
+    """How deadline status is computed."""
+
+    roll_forward_to_working_day: bool = True
+    due_soon_working_days: int = Field(default=3, ge=0)
+    overdue_long_days: int = Field(default=30, ge=1)
+    no_deadline_stale_months: int = Field(default=3, ge=1)
+
+
+AlertName = Literal[
+    "SAP_DEN_HAN", "QUA_HAN", "DON_DOC_KHONG_HAN", "THIEU_THOI_HAN", "DE_NGHI_XAC_NHAN"
+]
+
+
+def _default_recipients() -> dict[str, tuple[str, ...]]:
+    return {
+        "SAP_DEN_HAN": ("lead",),
+        "QUA_HAN": ("lead", "VPUBND"),
+        "DON_DOC_KHONG_HAN": ("lead", "TCT"),
+        "THIEU_THOI_HAN": ("VPUBND",),
+        "DE_NGHI_XAC_NHAN": ("lead",),
+    }
+
+
+class AlertSettings(_Section):
+    """Which alerts are sent, when, and to whom."""
+
+    enabled: bool = True
+    types: tuple[AlertName, ...] = (
+        "SAP_DEN_HAN",
+        "QUA_HAN",
+        "DON_DOC_KHONG_HAN",
+        "THIEU_THOI_HAN",
+        "DE_NGHI_XAC_NHAN",
+    )
+    due_soon_working_days: int = Field(default=3, ge=0)
+    overdue_repeat_days: int = Field(default=7, ge=1)
+    no_deadline_urge_months: int = Field(default=3, ge=1)
+    report_cutoff_day: int = Field(default=25, ge=1, le=28)
+    confirm_days_before: int = Field(default=3, ge=0)
+    new_assignment_window_days: int = Field(default=7, ge=0)
+    hold_on_non_working_days: bool = True
+    lang: Literal["vi", "en"] = "vi"
+    recipients: dict[str, tuple[str, ...]] = Field(default_factory=_default_recipients)
+    extra_recipients: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("recipients")
+    @classmethod
+    def _known_alerts(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        valid = set(_default_recipients())
+        unknown = sorted(set(value) - valid)
+        if unknown:
+            raise ValueError(f"unknown alert type(s) {unknown}; valid: {sorted(valid)}")
+        return {**_default_recipients(), **value}
+
+    @field_validator("extra_recipients")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        valid = {"department", "district", "central", "office"}
+        unknown = sorted(set(value) - valid)
+        if unknown:
+            raise ValueError(f"unknown unit kind(s) {unknown}; valid: {sorted(valid)}")
+        return value
+
+
+class PushSettings(_Section):
+    """Writing tracking status and alerts back to the source."""
+
+    enabled: bool = True
+    tracking_status: bool = True
+    max_attempts: int = Field(default=10, ge=1)
+    retry_initial_seconds: float = Field(default=60.0, ge=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    rate_per_second: float = Field(default=10.0, gt=0, le=20)
+
+
+class ReportSettings(_Section):
+    """Defaults of `idesk-connector report`."""
+
+    lang: Literal["vi", "en"] = "vi"
+    unit_order: tuple[Literal["department", "district", "central", "office"], ...] = (
+        "department",
+        "district",
+        "central",
+    )
+    denominator: Literal["done", "due", "all"] = "done"
+    fold: bool = False
+    title: str = "Tình hình thực hiện nhiệm vụ do UBND tỉnh, Chủ tịch UBND tỉnh giao"
+
+
+class LogSettings(_Section):
+    """Structured logs."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+    file: str = ""
+
+
+class MetricsSettings(_Section):
+    """Prometheus textfile output (for node_exporter's textfile collector)."""
+
+    file: str = ""
+
+
+class Settings(_Section):
+    """All settings, read-only after start-up."""
+
+    source: SourceSettings = SourceSettings()
+    retry: RetrySettings = RetrySettings()
+    sync: SyncSettings = SyncSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
+    alerts: AlertSettings = AlertSettings()
+    push: PushSettings = PushSettings()
+    report: ReportSettings = ReportSettings()
+    log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret value in force, for the log redaction processor."""
+        values = []
+        for secret in (self.source.password, self.source.token):
+            if secret is not None and secret.get_secret_value():
+                values.append(secret.get_secret_value())
+        return tuple(values)
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings plus where they came from and the warnings found while loading."""
+
+    settings: Settings
+    config_path: Path | None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], source=what) from exc
+    except OSError as exc:
+        raise ConfigError(
+            [Problem(str(path), f"cannot read: {exc.strerror}")], source=what
+        ) from exc
+
+
+def _parse_env_value(raw: str) -> Any:
+    """`IDESK_CONNECTOR__SYNC__PAGE_SIZE=50` → 50; lists and booleans as TOML; else the string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Collect ``IDESK_CONNECTOR__SECTION__KEY`` variables into a nested dict."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            continue
+        section, key = parts
+        out.setdefault(section, {})[key] = (
+            raw if (section, key) in SECRET_KEYS else _parse_env_value(raw)
+        )
+    return out
+
+
+def _world_readable(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def _read_secrets_file(path: Path, problems: list[Problem]) -> dict[str, Any]:
+    if not path.exists():
+        problems.append(Problem(f"secrets file {path}", "does not exist"))
+        return {}
+    if _world_readable(path):
+        problems.append(
+            Problem(
+                f"secrets file {path}",
+                f"mode {stat.S_IMODE(path.stat().st_mode):04o} lets others read it; "
+                f"run: chmod 600 {path}",
+            )
+        )
+        return {}
+    data = _read_toml(path, f"secrets file {path}")
+    source = data.get("source", {})
+    allowed = {key for _, key in SECRET_KEYS}
+    for key in sorted(set(source) - allowed) if isinstance(source, dict) else []:
+        problems.append(Problem(f"secrets file {path}: source.{key}", "only password/token"))
+    if not isinstance(source, dict):
+        return {}
+    return {k: v for k, v in source.items() if k in allowed}
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for section, values in extra.items():
+        current = merged.get(section)
+        if not isinstance(current, dict):
+            current = {}
+        current.update(values)
+        merged[section] = current
+    return merged
+
+
+def _problems_from(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (see config.example.toml for the valid keys)"
+        problems.append(Problem(key, msg))
+    return problems
+
+
+def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    """Which config file to read; ``None`` when the default file is absent (all defaults)."""
+    if explicit:
+        return Path(explicit)
+    if environ.get(ENV_CONFIG):
+        return Path(environ[ENV_CONFIG])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def load_settings(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedSettings:
+    """Read, merge and validate every setting; raise one ConfigError listing all problems."""
+    env = os.environ if environ is None else environ
+    path = resolve_config_path(config_path, env)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.exists():
+            raise ConfigError([Problem(str(path), "config file does not exist")], source=str(path))
+        data = _read_toml(path, str(path))
+        if _world_readable(path):
+            warnings.append(
+                f"config file {path} is readable by other users; consider: chmod 600 {path}"
+            )
+        for section, key in sorted(SECRET_KEYS):
+            sect = data.get(section)
+            if isinstance(sect, dict) and key in sect:
+                env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+                problems.append(
+                    Problem(
+                        f"{section}.{key}",
+                        f"secrets are refused in the config file; remove it and set {env_name} "
+                        "or put it in a secrets file (mode 0600) named by source.secrets_file",
+                    )
+                )
+                del sect[key]
+    overrides = env_overrides(env)
+    merged = _merge(data, overrides)
+    secrets_path = env.get(ENV_SECRETS) or merged.get("source", {}).get("secrets_file", "")
+    if secrets_path:
+        secrets = _read_secrets_file(Path(str(secrets_path)), problems)
+        merged = _merge(merged, {"source": {**secrets, **overrides.get("source", {})}})
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc))
+        settings = None
+    if settings is not None:
+        src = settings.source
+        if src.auth == "token" and src.token is None:
+            problems.append(
+                Problem("source.token", f"auth = 'token' needs {ENV_PREFIX}SOURCE__TOKEN")
+            )
+        if src.auth == "session" and src.password is None:
+            problems.append(
+                Problem(
+                    "source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD"
+                )
+            )
+    if problems or settings is None:
+        raise ConfigError(problems, source=str(path) if path else "settings")
+    return LoadedSettings(settings=settings, config_path=path, warnings=tuple(warnings))
+
+
+def load_settings_lenient(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedSettings:
+    """Like `load_settings` but without requiring the source credentials.
+
+    For commands that never talk to the source (reports, ledger inspection, calendar).
+    """
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault(f"{ENV_PREFIX}SOURCE__PASSWORD", "")
+    env.setdefault(f"{ENV_PREFIX}SOURCE__TOKEN", "")
+    return load_settings(config_path, env)

@@ -1,0 +1,62 @@
+"""Logging: events carry run_id, secrets never appear, JSON lines stay one per line."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import structlog
+from structlog.testing import capture_logs
+
+from connector.log import REDACTOR, bind_run, configure_logging, get_logger
+
+
+def test_json_events_carry_run_id_and_hide_secrets() -> None:
+    """Every JSON event has run_id; a known secret is removed in every encoding."""
+    out = io.StringIO()
+    configure_logging(fmt="json", secrets=["canary-Pa55word"], stream=out)
+    bind_run("run-1")
+    log = get_logger("t")
+    log.info("login", detail="pw=canary-Pa55word", url="https://x/?p=canary-Pa55word")
+    log.info("auth_header", authorization="Bearer abc", headers={"Cookie": "JSESSIONID=1"})
+    log.info("b64", blob="Y2FuYXJ5LVBhNTV3b3Jk")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    events = [json.loads(line) for line in lines]
+    assert all(e["run_id"] == "run-1" for e in events)
+    assert "canary-Pa55word" not in out.getvalue()
+    assert "Y2FuYXJ5LVBhNTV3b3Jk" not in out.getvalue()
+    assert events[1]["authorization"] == "***"
+    assert events[1]["headers"]["Cookie"] == "***"
+
+
+def test_multiline_values_stay_one_line() -> None:
+    """CR/LF and ANSI escapes in values never split a JSON log line."""
+    out = io.StringIO()
+    configure_logging(fmt="json", stream=out)
+    get_logger().warning("hostile", text="a\r\nb\x1b[31mred\x00")
+    assert len(out.getvalue().splitlines()) == 1
+    assert json.loads(out.getvalue())["text"] == "a\r\nb\x1b[31mred\x00"
+
+
+def test_log_file_is_private_and_json(tmp_path: Path) -> None:
+    """The optional log file is created 0600 and holds JSON lines."""
+    path = tmp_path / "logs" / "connector.log"
+    configure_logging(fmt="console", file=path, stream=io.StringIO())
+    get_logger().info("hello", n=1)
+    assert (os.stat(path).st_mode & 0o777) == 0o600
+    event = json.loads(path.read_text().splitlines()[-1])
+    assert event["event"] == "hello"
+    configure_logging(fmt="json", stream=io.StringIO())
+
+
+def test_capture_logs_sees_redacted_processor_output() -> None:
+    """The redactor scrubs nested structures, for any processor chain that uses it."""
+    REDACTOR.add(["zz-secret-zz"])
+    scrubbed = REDACTOR.scrub({"a": ["x zz-secret-zz y"], "password": "p"})
+    assert scrubbed == {"a": ["x *** y"], "password": "***"}
+    with capture_logs() as logs:
+        structlog.get_logger().info("evt", n=2)
+    assert logs == [{"event": "evt", "n": 2, "log_level": "info"}]
