@@ -1,0 +1,430 @@
+"""Deadlines written in words: real-style directive sentences and the date each one sets."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connector.calendar import load_calendar
+from connector.phrases import PhraseKind, Suggestion, suggest_deadline
+
+CAL = load_calendar()
+K = PhraseKind
+DOC = date(2022, 3, 10)  # a Thursday: the usual document date of these cases
+
+# (text, anchor, deadline, phrase, recurrence, kind)
+CASES = [
+    pytest.param(
+        "Giao Sở Tài chính chủ trì, phối hợp với các sở, ngành liên quan tham mưu UBND tỉnh "
+        "ban hành quy định trước ngày 15/4/2022.",
+        DOC, date(2022, 4, 15), "trước ngày 15/4/2022", None, K.DATE,
+        id="truoc-ngay-slashes",
+    ),
+    pytest.param(
+        "Sở Kế hoạch và Đầu tư tổng hợp, báo cáo Chủ tịch UBND tỉnh trước ngày 25 tháng 4 "
+        "năm 2021.",
+        date(2021, 3, 15), date(2021, 4, 25), "trước ngày 25 tháng 4 năm 2021", None, K.DATE,
+        id="truoc-ngay-in-words",
+    ),
+    pytest.param(
+        "UBND các huyện, thị xã, thành phố gửi báo cáo về Sở Nội vụ trước ngày 20.7.2020 để "
+        "tổng hợp, báo cáo UBND tỉnh.",
+        date(2020, 7, 1), date(2020, 7, 20), "trước ngày 20.7.2020", None, K.DATE,
+        id="truoc-ngay-dots",
+    ),
+    pytest.param(
+        "Yêu cầu các đơn vị hoàn thành trước ngày 15-4-2022.",
+        DOC, date(2022, 4, 15), "trước ngày 15-4-2022", None, K.DATE,
+        id="truoc-ngay-dashes",
+    ),
+    pytest.param(
+        "Các sở, ban, ngành hoàn thành việc rà soát, gửi kết quả về Văn phòng UBND tỉnh chậm "
+        "nhất ngày 30/6/2022.",
+        DOC, date(2022, 6, 30), "chậm nhất ngày 30/6/2022", None, K.DATE,
+        id="cham-nhat-ngay",
+    ),
+    pytest.param(
+        "Chậm nhất là ngày 31/5/2022, Sở Xây dựng phải trình UBND tỉnh phê duyệt đồ án quy "
+        "hoạch.",
+        DOC, date(2022, 5, 31), "Chậm nhất là ngày 31/5/2022", None, K.DATE,
+        id="cham-nhat-la-ngay",
+    ),
+    pytest.param(
+        "Giao UBND các huyện thực hiện chậm nhất vào ngày 10 tháng 5.",
+        DOC, date(2022, 5, 10), "chậm nhất vào ngày 10 tháng 5", None, K.DATE,
+        id="cham-nhat-vao-ngay-no-year",
+    ),
+    pytest.param(
+        "Chậm nhất đến hết ngày 31/5/2022, các địa phương hoàn thành việc chi trả.",
+        DOC, date(2022, 5, 31), "Chậm nhất đến hết ngày 31/5/2022", None, K.DATE,
+        id="cham-nhat-den-het-ngay",
+    ),
+    pytest.param(
+        "Hạn chót nhận hồ sơ đề nghị khen thưởng là ngày 20/5/2022.",
+        DOC, date(2022, 5, 20), "Hạn chót nhận hồ sơ đề nghị khen thưởng là ngày 20/5/2022",
+        None, K.DATE,
+        id="han-chot-with-words",
+    ),
+    pytest.param(
+        "Hạn chót: 17 giờ 00 ngày 15/3/2022.",
+        DOC, date(2022, 3, 15), "Hạn chót: 17 giờ 00 ngày 15/3/2022", None, K.DATE,
+        id="han-chot-with-hour",
+    ),
+    pytest.param(
+        "Đề nghị các đơn vị gửi báo cáo trước 16 giờ 00 phút, ngày 14/3/2022 để tổng hợp.",
+        DOC, date(2022, 3, 14), "trước 16 giờ 00 phút, ngày 14/3/2022", None, K.DATE,
+        id="truoc-gio-ngay",
+    ),
+    pytest.param(
+        "Thời hạn hoàn thành: ngày 30/9/2022.",
+        DOC, date(2022, 9, 30), "Thời hạn hoàn thành: ngày 30/9/2022", None, K.DATE,
+        id="thoi-han-hoan-thanh",
+    ),
+    pytest.param(
+        "Gửi báo cáo về Văn phòng UBND tỉnh trước ngày 20/12.",
+        DOC, date(2022, 12, 20), "trước ngày 20/12", None, K.DATE,
+        id="no-year-later-this-year",
+    ),
+    pytest.param(
+        "Gửi kế hoạch về Sở Kế hoạch và Đầu tư trước ngày 15/01 để tổng hợp.",
+        DOC, date(2023, 1, 15), "trước ngày 15/01", None, K.DATE,
+        id="no-year-already-past-rolls-to-next-year",
+    ),
+    pytest.param(
+        "Sở Tư pháp trình UBND tỉnh trước ngày 29/02.",
+        date(2023, 3, 10), date(2024, 2, 29), "trước ngày 29/02", None, K.DATE,
+        id="no-year-29-february-next-leap-year",
+    ),
+    pytest.param(
+        "Giao Sở Nông nghiệp và Phát triển nông thôn hoàn thành trong tháng 3 năm 2022.",
+        DOC, date(2022, 3, 31), "trong tháng 3 năm 2022", None, K.MONTH,
+        id="trong-thang-nam",
+    ),
+    pytest.param(
+        "Sở Giao thông vận tải khẩn trương triển khai, hoàn thành trong tháng 9/2022.",
+        DOC, date(2022, 9, 30), "trong tháng 9/2022", None, K.MONTH,
+        id="trong-thang-slash",
+    ),
+    pytest.param(
+        "Sở Tài chính khẩn trương hoàn thành trong tháng này.",
+        DOC, date(2022, 3, 31), "trong tháng này", None, K.MONTH,
+        id="trong-thang-nay",
+    ),
+    pytest.param(
+        "Sở Tài nguyên và Môi trường chủ trì, hoàn thành việc xây dựng bảng giá đất trong quý "
+        "II/2022.",
+        DOC, date(2022, 6, 30), "trong quý II/2022", None, K.QUARTER,
+        id="trong-quy-roman",
+    ),
+    pytest.param(
+        "Ban Quản lý dự án hoàn thành công tác giải phóng mặt bằng trong quý IV năm 2022.",
+        DOC, date(2022, 12, 31), "trong quý IV năm 2022", None, K.QUARTER,
+        id="trong-quy-iv-nam",
+    ),
+    pytest.param(
+        "Triển khai thực hiện trong Quý 3/2022.",
+        DOC, date(2022, 9, 30), "trong Quý 3/2022", None, K.QUARTER,
+        id="trong-quy-arabic",
+    ),
+    pytest.param(
+        "Các huyện hoàn thành việc cấp giấy chứng nhận đến hết quý III/2022.",
+        DOC, date(2022, 9, 30), "đến hết quý III/2022", None, K.QUARTER,
+        id="den-het-quy",
+    ),
+    pytest.param(
+        "Đề nghị hoàn thành chậm nhất trong quý I/2023.",
+        date(2022, 10, 1), date(2023, 3, 31), "chậm nhất trong quý I/2023", None, K.QUARTER,
+        id="cham-nhat-trong-quy",
+    ),
+    pytest.param(
+        "Sở Y tế báo cáo kết quả thực hiện quý I năm 2022 về UBND tỉnh.",
+        DOC, date(2022, 3, 31), "quý I năm 2022", None, K.QUARTER,
+        id="bare-quarter-is-weak-but-used-alone",
+    ),
+    pytest.param(
+        "Các đơn vị báo cáo sơ kết 6 tháng đầu năm về Sở Nội vụ.",
+        DOC, date(2022, 6, 30), "6 tháng đầu năm", None, K.HALF_YEAR,
+        id="6-thang-dau-nam-anchor-year",
+    ),
+    pytest.param(
+        "Các đơn vị tổ chức đánh giá kết quả thực hiện 6 tháng đầu năm 2023.",
+        date(2022, 12, 20), date(2023, 6, 30), "6 tháng đầu năm 2023", None, K.HALF_YEAR,
+        id="6-thang-dau-nam-stated-year",
+    ),
+    pytest.param(
+        "Hoàn thành trong 6 tháng cuối năm 2022.",
+        DOC, date(2022, 12, 31), "trong 6 tháng cuối năm 2022", None, K.HALF_YEAR,
+        id="6-thang-cuoi-nam",
+    ),
+    pytest.param(
+        "Sở Công Thương chủ trì triển khai, hoàn thành trong năm 2022.",
+        DOC, date(2022, 12, 31), "trong năm 2022", None, K.YEAR,
+        id="trong-nam",
+    ),
+    pytest.param(
+        "UBND thành phố Quy Nhơn hoàn thành việc di dời các hộ dân đến hết năm 2023.",
+        DOC, date(2023, 12, 31), "đến hết năm 2023", None, K.YEAR,
+        id="den-het-nam",
+    ),
+    pytest.param(
+        "Hoàn thành cuối năm 2022.",
+        DOC, date(2022, 12, 31), "cuối năm 2022", None, K.PART_OF_YEAR,
+        id="cuoi-nam",
+    ),
+    pytest.param(
+        "Sở Tư pháp trình UBND tỉnh vào cuối tháng 6.",
+        DOC, date(2022, 6, 30), "vào cuối tháng 6", None, K.PART_OF_MONTH,
+        id="cuoi-thang",
+    ),
+    pytest.param(
+        "Đề nghị các đơn vị gửi dự thảo về Sở Nội vụ giữa tháng 5/2022 để thẩm định.",
+        DOC, date(2022, 5, 15), "giữa tháng 5/2022", None, K.PART_OF_MONTH,
+        id="giua-thang",
+    ),
+    pytest.param(
+        "Tổ chức hội nghị tổng kết vào đầu tháng 01 năm 2023.",
+        date(2022, 11, 20), date(2023, 1, 1), "vào đầu tháng 01 năm 2023", None,
+        K.PART_OF_MONTH,
+        id="dau-thang",
+    ),
+    pytest.param(
+        "Báo cáo UBND tỉnh cuối tháng 02.",
+        DOC, date(2023, 2, 28), "cuối tháng 02", None, K.PART_OF_MONTH,
+        id="cuoi-thang-past-rolls-to-next-year",
+    ),
+    pytest.param(
+        "Trong 05 ngày làm việc kể từ ngày nhận được văn bản này, Sở Y tế báo cáo UBND tỉnh.",
+        DOC, date(2022, 3, 17), "Trong 05 ngày làm việc", None, K.WORKING_DAYS,
+        id="working-days-from-document-date",
+    ),
+    pytest.param(
+        "Trong thời hạn 07 (bảy) ngày làm việc kể từ ngày 11/3/2022, Sở Tư pháp có ý kiến "
+        "thẩm định gửi Sở Nội vụ.",
+        DOC, date(2022, 3, 22), "Trong thời hạn 07 (bảy) ngày làm việc kể từ ngày 11/3/2022",
+        None, K.WORKING_DAYS,
+        id="working-days-from-stated-date",
+    ),
+    pytest.param(
+        "Các sở, ngành có ý kiến bằng văn bản gửi Sở Tài chính trong vòng 03 ngày làm việc.",
+        date(2022, 1, 27), date(2022, 2, 8), "trong vòng 03 ngày làm việc", None,
+        K.WORKING_DAYS,
+        id="working-days-across-tet",
+    ),
+    pytest.param(
+        "Chậm nhất sau 10 ngày làm việc kể từ ngày 25/4/2022, UBND huyện Tuy Phước phải báo "
+        "cáo kết quả.",
+        date(2022, 4, 20), date(2022, 5, 11),
+        "Chậm nhất sau 10 ngày làm việc kể từ ngày 25/4/2022", None, K.WORKING_DAYS,
+        id="working-days-across-30-4",
+    ),
+    pytest.param(
+        "Trong 05 ngày làm việc kể từ ngày 11/3, Sở Nội vụ có văn bản trả lời.",
+        date(2022, 3, 14), date(2022, 3, 18), "Trong 05 ngày làm việc kể từ ngày 11/3", None,
+        K.WORKING_DAYS,
+        id="working-days-from-yearless-start",
+    ),
+    pytest.param(
+        "Trong năm ngày làm việc, các đơn vị phải có ý kiến.",
+        DOC, date(2022, 3, 17), "Trong năm ngày làm việc", None, K.WORKING_DAYS,
+        id="working-days-number-in-words",
+    ),
+    pytest.param(
+        "Trong vòng 10 ngày, các đơn vị phải gửi ý kiến góp ý về Sở Kế hoạch và Đầu tư.",
+        DOC, date(2022, 3, 20), "Trong vòng 10 ngày", None, K.PERIOD,
+        id="calendar-days",
+    ),
+    pytest.param(
+        "Trong thời hạn 15 ngày kể từ ngày 01/4/2022, Sở Nội vụ hoàn thành thẩm định.",
+        DOC, date(2022, 4, 16), "Trong thời hạn 15 ngày kể từ ngày 01/4/2022", None, K.PERIOD,
+        id="calendar-days-from-stated-date",
+    ),
+    pytest.param(
+        "Trong 2 tuần, Sở Y tế hoàn thành việc kiểm tra.",
+        DOC, date(2022, 3, 24), "Trong 2 tuần", None, K.PERIOD,
+        id="weeks",
+    ),
+    pytest.param(
+        "Trong 02 tháng kể từ ngày ký, UBND các huyện hoàn thành kiểm kê.",
+        date(2022, 3, 31), date(2022, 5, 31), "Trong 02 tháng", None, K.PERIOD,
+        id="months-same-day-number",
+    ),
+    pytest.param(
+        "Định kỳ 03 tháng/lần, Sở Nội vụ tổng hợp, báo cáo UBND tỉnh.",
+        DOC, None, "Định kỳ 03 tháng/lần", "P3M", K.RECURRING,
+        id="dinh-ky-3-thang",
+    ),
+    pytest.param(
+        "Các đơn vị báo cáo hằng quý về Văn phòng UBND tỉnh để theo dõi.",
+        DOC, None, "hằng quý", "P3M", K.RECURRING,
+        id="hang-quy",
+    ),
+    pytest.param(
+        "Thực hiện chế độ báo cáo hàng quý theo quy định.",
+        DOC, None, "hàng quý", "P3M", K.RECURRING,
+        id="hang-quy-spelling",
+    ),
+    pytest.param(
+        "Định kỳ 6 tháng một lần, Sở Tài chính báo cáo UBND tỉnh.",
+        DOC, None, "Định kỳ 6 tháng một lần", "P6M", K.RECURRING,
+        id="dinh-ky-6-thang",
+    ),
+    pytest.param(
+        "Báo cáo hằng tháng về tình hình thực hiện, gửi trước ngày 20 hằng tháng.",
+        DOC, date(2022, 3, 20), "trước ngày 20 hằng tháng", "P1M", K.DAY_OF_MONTH,
+        id="day-of-each-month",
+    ),
+    pytest.param(
+        "Định kỳ hằng năm, các đơn vị báo cáo kết quả trước ngày 15/12.",
+        DOC, date(2022, 12, 15), "trước ngày 15/12", "P1Y", K.DATE,
+        id="yearly-with-date",
+    ),
+    pytest.param(
+        "Sở Nội vụ hoàn thành trước ngày 30/4/2022, sau đó báo cáo hằng quý.",
+        DOC, date(2022, 4, 30), "trước ngày 30/4/2022", "P3M", K.DATE,
+        id="date-and-quarterly",
+    ),
+    pytest.param(
+        "Báo cáo trước ngày 31/02/2022; trường hợp chưa hoàn thành thì báo cáo trước ngày "
+        "15/3/2022.",
+        DOC, date(2022, 3, 15), "trước ngày 15/3/2022", None, K.DATE,
+        id="invalid-date-skipped",
+    ),
+    pytest.param(
+        "Báo cáo kết quả thực hiện quý I năm 2022 về UBND tỉnh trước ngày 25/3/2022.",
+        DOC, date(2022, 3, 25), "trước ngày 25/3/2022", None, K.DATE,
+        id="strong-date-beats-earlier-bare-quarter",
+    ),
+    pytest.param(
+        "Trước ngày 30/4/2022 các huyện báo cáo; trước ngày 15/4/2022 các sở báo cáo.",
+        DOC, date(2022, 4, 30), "Trước ngày 30/4/2022", None, K.DATE,
+        id="first-in-reading-order-wins",
+    ),
+    pytest.param(
+        "SỞ TÀI CHÍNH BÁO CÁO UBND TỈNH TRƯỚC NGÀY 15/4/2022.",
+        DOC, date(2022, 4, 15), "TRƯỚC NGÀY 15/4/2022", None, K.DATE,
+        id="upper-case",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "anchor", "deadline", "phrase", "recurrence", "kind"), CASES)
+def test_suggest_deadline(
+    text: str,
+    anchor: date,
+    deadline: date | None,
+    phrase: str,
+    recurrence: str | None,
+    kind: PhraseKind,
+) -> None:
+    """Each directive sentence yields its deadline, the exact phrase, recurrence and kind."""
+    got = suggest_deadline(text, anchor, CAL)
+    assert got is not None
+    assert (got.deadline, got.phrase, got.recurrence, got.kind) == (
+        deadline,
+        phrase,
+        recurrence,
+        kind,
+    )
+    assert got.phrase in unicodedata.normalize("NFC", text)
+
+
+@pytest.mark.parametrize(("text", "anchor", "deadline", "phrase", "recurrence", "kind"), CASES)
+def test_nfd_input_reads_the_same(
+    text: str,
+    anchor: date,
+    deadline: date | None,
+    phrase: str,
+    recurrence: str | None,
+    kind: PhraseKind,
+) -> None:
+    """Decomposed (NFD) text gives the same suggestion as composed text."""
+    nfd = unicodedata.normalize("NFD", text)
+    assert nfd != text
+    got = suggest_deadline(nfd, anchor, CAL)
+    assert got is not None
+    assert (got.deadline, got.phrase, got.recurrence, got.kind) == (
+        deadline,
+        phrase,
+        recurrence,
+        kind,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "Thường xuyên theo dõi, đôn đốc, khẩn trương triển khai và báo cáo kịp thời các vấn "
+            "đề phát sinh.",
+            id="vague-words",
+        ),
+        pytest.param("Đề nghị Sở Y tế sớm tham mưu UBND tỉnh.", id="som"),
+        pytest.param("Sở Xây dựng báo cáo trước ngày 31/02/2022 theo đề nghị.", id="only-invalid"),
+        pytest.param(
+            "Thực hiện Công văn số 123/UBND-TH ngày 10/3/2022 của UBND tỉnh về việc triển khai.",
+            id="document-date-is-not-a-deadline",
+        ),
+        pytest.param("Từ đầu năm 2022 đến nay, tỉnh đã triển khai nhiều nhiệm vụ.", id="tu-dau-nam"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_no_deadline(text: str) -> None:
+    """Text without a deadline-bearing phrase gives no suggestion."""
+    assert suggest_deadline(text, DOC, CAL) is None
+
+
+def test_recurrence_phrase_is_reported_with_the_deadline() -> None:
+    """A deadline and a recurrence in one text come back together, each with its own phrase."""
+    got = suggest_deadline("Định kỳ hằng năm, báo cáo trước ngày 15/12.", DOC, CAL)
+    assert got == Suggestion(
+        deadline=date(2022, 12, 15),
+        phrase="trước ngày 15/12",
+        recurrence="P1Y",
+        kind=K.DATE,
+        recurrence_phrase="Định kỳ hằng năm",
+    )
+
+
+def test_phrase_is_taken_from_the_nfc_text() -> None:
+    """For NFD input the returned phrase is the composed (NFC) form of the matched text."""
+    got = suggest_deadline(unicodedata.normalize("NFD", "Chậm nhất là ngày 31/5/2022."), DOC, CAL)
+    assert got is not None
+    assert got.phrase == "Chậm nhất là ngày 31/5/2022"
+    assert unicodedata.is_normalized("NFC", got.phrase)
+
+
+def test_cases_cover_at_least_forty_phrasings() -> None:
+    """The table keeps at least 40 real-style sentences."""
+    assert len(CASES) >= 40
+
+
+WORDS = (
+    "trước ngày tháng năm quý quí chậm nhất là vào hạn chót thời hạn trong vòng làm việc kể từ "
+    "tính đến hết đầu giữa cuối 6 sáu định kỳ hằng hàng mỗi lần / . - : , ( ) I II III IV mười "
+    "hai mươi lăm nay tới sau này 15/4/2022 31/02/2022 20.7 29/2 3 12 2022 1900 9999 0 00 "
+    "17h00 giờ phút tuần"
+).split()
+
+
+@given(
+    words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=25),
+    anchor=st.dates(min_value=date(1990, 1, 1), max_value=date(2110, 12, 31)),
+    nfd=st.booleans(),
+)
+def test_any_text_reads_without_error(words: list[str], anchor: date, nfd: bool) -> None:
+    """Any jumble of deadline words gives None or a well-formed suggestion, never an error."""
+    text = " ".join(words)
+    got = suggest_deadline(unicodedata.normalize("NFD", text) if nfd else text, anchor, CAL)
+    if got is None:
+        return
+    assert got.phrase and got.phrase in unicodedata.normalize("NFC", text)
+    if got.deadline is None:
+        assert got.kind is K.RECURRING and got.recurrence is not None
+    else:
+        assert 1995 <= got.deadline.year <= 2099
+    if got.recurrence is not None:
+        assert got.recurrence.startswith("P") and got.recurrence_phrase
