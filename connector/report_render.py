@@ -1,0 +1,96 @@
+"""Render a `Report` in one of the formats the Working Group uses.
+
+======  ============================================================  =========
+format  what                                                          returns
+======  ============================================================  =========
+table   rich tables for a terminal (summary, notes, annexes)          str
+json    stable schema, version 1 (docs/report-json.md)                str
+csv     the summary (default) or one annex (``annex=``)               str
+md      Markdown: summary table, notes, annex tables                  str
+html    one self-contained page with an inline SVG chart              str
+xlsx    Excel workbook laid out like an official annex                bytes
+======  ============================================================  =========
+
+`render_bytes` gives what to write to a file (UTF-8; CSV with a byte order mark so that
+spreadsheet programs read the diacritics). Labels come from `connector.i18n`: Vietnamese by
+default, English with ``lang="en"``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from connector.i18n import Lang, check_lang
+from connector.render.csvfmt import render_csv
+from connector.render.html import render_html
+from connector.render.jsonfmt import render_json, report_dict
+from connector.render.markdown import render_markdown
+from connector.render.table import ANNEX_LIMIT, render_table, report_renderable, summary_table
+from connector.render.xlsx import render_xlsx
+from connector.reports import Report
+
+Format = Literal["table", "json", "csv", "md", "html", "xlsx"]
+FORMATS: tuple[str, ...] = get_args(Format)
+EXTENSIONS: dict[str, str] = {
+    "table": "txt",
+    "json": "json",
+    "csv": "csv",
+    "md": "md",
+    "html": "html",
+    "xlsx": "xlsx",
+}
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "Format",
+    "render",
+    "render_bytes",
+    "report_dict",
+    "report_renderable",
+    "summary_table",
+]
+
+
+def render(
+    report: Report,
+    fmt: str,
+    lang: str | None = None,
+    *,
+    annex: str | None = None,
+    color: bool = False,
+    width: int = 200,
+    annex_limit: int | None = ANNEX_LIMIT,
+) -> str | bytes:
+    """The report in `fmt` (see the module docstring); `lang` defaults to the report's.
+
+    `annex` selects one annex for ``csv``; `color`, `width` and `annex_limit` (tasks shown per
+    annex, None for all) apply to ``table``.
+    Raises `ValueError` for an unknown format, language or annex, naming the valid ones.
+    """
+    chosen: Lang = check_lang(lang) if lang is not None else report.lang
+    if annex is not None and fmt != "csv":
+        raise ValueError("annex= applies to the csv format only (the others hold every annex)")
+    if fmt == "table":
+        return render_table(report, chosen, width=width, color=color, annex_limit=annex_limit)
+    if fmt == "json":
+        return render_json(report, chosen)
+    if fmt == "csv":
+        return render_csv(report, chosen, annex)
+    if fmt == "md":
+        return render_markdown(report, chosen)
+    if fmt == "html":
+        return render_html(report, chosen)
+    if fmt == "xlsx":
+        return render_xlsx(report, chosen)
+    raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
+
+
+def render_bytes(
+    report: Report, fmt: str, lang: str | None = None, *, annex: str | None = None
+) -> bytes:
+    """What to write to a file for `fmt`: UTF-8 text (CSV with a BOM) or the xlsx bytes."""
+    out = render(report, fmt, lang, annex=annex)
+    if isinstance(out, bytes):
+        return out
+    return out.encode("utf-8-sig" if fmt == "csv" else "utf-8")

@@ -1,0 +1,835 @@
+"""The report the Working Group sends up: pure computation from classified tasks.
+
+`build_report` takes ``(task, classification, suggestion)`` triples, the unit table and the
+options, and returns a `Report`: one row per lead unit in the configured order, a total row
+(TỔNG CỘNG), the count of withdrawn tasks (listed apart, in no total) and four annexes. It reads
+nothing else: no clock, no database. `report_as_of` and `report_current`, at the end of this
+module, are the edge that feeds it from the ledger.
+
+**Scope.** A task belongs to a report when
+
+* its lead unit is the unit filter (when one is given: the exact unit code),
+* it had been assigned by the as-of date (``Classification.not_yet_assigned`` is false), and
+* for a month / quarter / year period (``2022-03``, ``2022-Q1``, ``2022``): its *assignment
+  date* lies in the period. The assignment date is the local date of ``assigned_at``, else the
+  document date ``doc_date``; a task with neither cannot be placed and is counted in
+  ``Report.undated`` instead. Its status is taken as of the as-of date, whatever the period;
+* for the period ``open``: its status as of the as-of date is open (``DTH_TRONG_HAN``,
+  ``DTH_QUA_HAN`` or ``KHONG_THOI_HAN``), whenever it was assigned.
+
+**Columns** (per unit and in total; ``D, L, K, W, O, N`` are the counts of ``HT_DUNG_HAN,
+HT_QUA_HAN, HT_KHONG_HAN, DTH_TRONG_HAN, DTH_QUA_HAN, KHONG_THOI_HAN``; ``DA_HUY`` is in no
+column)::
+
+    total            = D+L+K+W+O+N      with_deadline = D+L+W+O     without_deadline = K+N
+    done_on_time     = D   (fold: D+K)  done_late = L               done_no_deadline = K
+    open_within      = W   (fold: W+N)  open_overdue = O            open_no_deadline = N
+    open_overdue_over_30    = overdue tasks flagged "quá hạn trên 30 ngày"
+    open_no_deadline_stale  = N tasks flagged "quá 3 tháng chưa báo cáo"
+    unconfirmed      = tasks in the row (not withdrawn) whose status the unit has not confirmed
+
+With ``fold`` (Bình Định's published figures) tasks done without a deadline count as on time
+and open tasks without a deadline as within deadline; ``done_no_deadline`` and
+``open_no_deadline`` then read "of which".
+
+**On-time rate** = numerator / denominator, numerator ``D`` (fold: ``D+K``):
+
+* ``done``: completed tasks that could be judged: ``D+L`` (fold: ``D+L+K``, all completed);
+* ``due``: tasks whose deadline has come by the as-of date: completed with a deadline plus
+  open overdue, ``D+L+O`` (fold: ``D+L+K+O``);
+* ``all``: every task assigned, ``D+L+K+W+O+N``.
+
+A zero denominator gives no rate (printed "—"). The report prints the rule in words.
+
+**Order of rows.** By unit kind in ``unit_order`` (default departments, districts, central
+agencies); units of a kind not listed follow in the order department, district, central, office,
+and appear only when they have tasks; within a kind, by position in the unit table, then name.
+Lead units missing from the unit table come last, by name, then tasks without a lead unit.
+Rows exist for units with at least one task in scope (withdrawn ones included), or for every
+unit of a listed kind with ``include_empty``.
+
+**Annexes** (withdrawn tasks never appear), in row order, then:
+
+* ``overdue``: open past ``eff_due``; most days overdue first;
+* ``late``: completed after ``eff_due``; by completion date;
+* ``stale``: open without deadline, flagged "quá 3 tháng chưa báo cáo"; oldest activity first;
+* ``missing_deadline``: every assignment without a deadline (completed or open), with the
+  deadline suggested from its text when one was found; by assignment date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+import structlog
+from sqlmodel import Session
+
+from connector.calendar import WorkingCalendar
+from connector.clock import local_date
+from connector.deadlines import Classification, DeadlinePolicy, classify
+from connector.errors import BadRecord, ConfigError, Problem
+from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
+from connector.ledger import repo
+from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
+from connector.phrases import Suggestion, suggest_deadline
+from connector.settings import DeadlineSettings, ReportSettings, Settings
+
+log = structlog.get_logger(__name__)
+
+OPEN_STATUSES = frozenset(
+    {StatusCode.DTH_TRONG_HAN, StatusCode.DTH_QUA_HAN, StatusCode.KHONG_THOI_HAN}
+)
+DONE_STATUSES = frozenset({StatusCode.HT_DUNG_HAN, StatusCode.HT_QUA_HAN, StatusCode.HT_KHONG_HAN})
+DEFAULT_UNIT_ORDER: tuple[UnitKind, ...] = (
+    UnitKind.DEPARTMENT,
+    UnitKind.DISTRICT,
+    UnitKind.CENTRAL,
+)
+_KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
+
+
+class PeriodKind(StrEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+    OPEN = "open"
+
+
+@dataclass(frozen=True)
+class Period:
+    """What a report covers: tasks assigned in [start, end], or all tasks open (no dates)."""
+
+    kind: PeriodKind
+    code: str
+    start: date | None = None
+    end: date | None = None
+
+    def contains(self, day: date) -> bool:
+        """True when `day` lies in the period (never for ``open``, which has no dates)."""
+        return self.start is not None and self.end is not None and self.start <= day <= self.end
+
+    def label(self, lang: Lang, as_of: date) -> str:
+        """The period in words ("tháng 03/2022", "quý I/2022", …)."""
+        if self.kind is PeriodKind.OPEN or self.start is None:
+            return label("period_open", lang, date=fmt_date(as_of, lang))
+        year = self.start.year
+        if self.kind is PeriodKind.MONTH:
+            month = self.start.month
+            return label("period_month", lang, month=month, year=year, month_name=month_name(month))
+        if self.kind is PeriodKind.QUARTER:
+            quarter = (self.start.month - 1) // 3 + 1
+            return label("period_quarter", lang, quarter=quarter, roman=roman(quarter), year=year)
+        return label("period_year", lang, year=year)
+
+
+PERIOD_FORMS = "YYYY-MM (month), YYYY-Qn (quarter), YYYY (year) or open"
+
+
+def _month_end(year: int, month: int) -> date:
+    if month == 12:
+        return date(year, 12, 31)
+    return date.fromordinal(date(year, month + 1, 1).toordinal() - 1)
+
+
+def parse_period(text: str) -> Period:
+    """``2022-03`` → March 2022, ``2022-Q1`` → Q1 2022, ``2022`` → 2022, ``open`` → open tasks.
+
+    Raises `ConfigError` naming the accepted forms.
+    """
+    raw = text.strip()
+    bad = ConfigError([Problem("--period", f"{text!r} is not a period; use {PERIOD_FORMS}")])
+    if raw.lower() == "open":
+        return Period(PeriodKind.OPEN, "open")
+    parts = raw.upper().split("-")
+    if not parts[0].isdigit() or len(parts[0]) != 4 or len(parts) > 2:
+        raise bad
+    year = int(parts[0])
+    if year < 1995 or year > 2099:
+        raise ConfigError([Problem("--period", f"year {year} is outside 1995–2099")])
+    if len(parts) == 1:
+        return Period(PeriodKind.YEAR, f"{year}", date(year, 1, 1), date(year, 12, 31))
+    tail = parts[1]
+    if len(tail) == 2 and tail[0] == "Q" and tail[1] in "1234":
+        quarter = int(tail[1])
+        first = 3 * quarter - 2
+        return Period(
+            PeriodKind.QUARTER,
+            f"{year}-Q{quarter}",
+            date(year, first, 1),
+            _month_end(year, first + 2),
+        )
+    if tail.isdigit() and len(tail) == 2 and 1 <= int(tail) <= 12:
+        month = int(tail)
+        return Period(
+            PeriodKind.MONTH, f"{year}-{month:02d}", date(year, month, 1), _month_end(year, month)
+        )
+    raise bad
+
+
+class Denominator(StrEnum):
+    """What the on-time rate is divided by (see the module docstring)."""
+
+    DONE = "done"
+    DUE = "due"
+    ALL = "all"
+
+
+def _problem(key: str, message: str) -> ConfigError:
+    return ConfigError([Problem(key, message)], source="report options")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to report and how. `period` is a string as `parse_period` accepts."""
+
+    as_of: date
+    period: str = "open"
+    unit: str | None = None
+    """Only this lead unit (exact code)."""
+    unit_order: tuple[UnitKind, ...] = DEFAULT_UNIT_ORDER
+    denominator: Denominator = Denominator.DONE
+    fold: bool = False
+    lang: Lang = "vi"
+    title: str | None = None
+    """Report title; ``None`` = the standard title in `lang`."""
+    issuer: str | None = None
+    """First title line of official annexes (e.g. "UBND TỈNH BÌNH ĐỊNH"); ``None`` = default."""
+    include_empty: bool = False
+    """List every unit of a kind in `unit_order`, also those without a task in scope."""
+    parsed_period: Period = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parsed_period", parse_period(self.period))
+        try:
+            object.__setattr__(self, "denominator", Denominator(self.denominator))
+        except ValueError:
+            valid = ", ".join(d.value for d in Denominator)
+            raise _problem("denominator", f"{self.denominator!r}; valid: {valid}") from None
+        try:
+            object.__setattr__(self, "lang", check_lang(self.lang))
+        except ValueError as exc:
+            raise _problem("lang", str(exc)) from None
+        try:
+            kinds = tuple(UnitKind(k) for k in self.unit_order)
+        except ValueError as exc:
+            valid = ", ".join(k.value for k in UnitKind)
+            raise _problem("unit_order", f"{exc}; valid: {valid}") from None
+        if len(set(kinds)) != len(kinds):
+            raise _problem("unit_order", f"a unit kind is listed twice: {list(kinds)}")
+        object.__setattr__(self, "unit_order", kinds)
+        period = self.parsed_period
+        if period.start is not None and self.as_of < period.start:
+            raise _problem(
+                "--as-of",
+                f"{self.as_of.isoformat()} is before the period {period.code} starts; "
+                "nothing had been assigned yet",
+            )
+
+    @classmethod
+    def from_settings(
+        cls,
+        report: ReportSettings,
+        *,
+        as_of: date,
+        period: str = "open",
+        unit: str | None = None,
+        lang: str | None = None,
+        denominator: str | None = None,
+        fold: bool | None = None,
+        include_empty: bool = False,
+        issuer: str | None = None,
+    ) -> ReportOptions:
+        """Options from `settings.report` (a `ReportSettings`), overridden by CLI values."""
+        default_title = ReportSettings.model_fields["title"].default
+        title = None if report.title == default_title else report.title
+        return cls(
+            as_of=as_of,
+            period=period,
+            unit=unit or None,
+            unit_order=tuple(UnitKind(k) for k in report.unit_order),
+            denominator=(denominator or report.denominator),  # type: ignore[arg-type]
+            fold=report.fold if fold is None else fold,
+            lang=(lang or report.lang),  # type: ignore[arg-type]
+            title=title,
+            issuer=issuer,
+            include_empty=include_empty,
+        )
+
+
+Item = tuple[NormalisedTask, Classification, Suggestion | None]
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    """The on-time rate as a fraction; `percent` is rounded half-up to one decimal."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> Decimal | None:
+        if self.denominator == 0:
+            return None
+        value = Decimal(100 * self.numerator) / Decimal(self.denominator)
+        return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """One row of figures (see the module docstring for each column's rule)."""
+
+    total: int
+    with_deadline: int
+    without_deadline: int
+    done_on_time: int
+    done_late: int
+    done_no_deadline: int
+    open_within: int
+    open_overdue: int
+    open_overdue_over_30: int
+    open_no_deadline: int
+    open_no_deadline_stale: int
+    unconfirmed: int
+    cancelled: int
+    rate: Rate
+    by_status: dict[StatusCode, int] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class UnitLine:
+    """One unit's row."""
+
+    code: str
+    name: str
+    kind: UnitKind | None
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Which task an annex line is about."""
+
+    source_id: int
+    sign_number: str
+    subject: str
+    unit_code: str
+    unit_name: str
+    doc_date: date | None
+    assigned_on: date | None
+
+
+@dataclass(frozen=True)
+class OverdueEntry:
+    """Annex 1: an open task past its deadline."""
+
+    task: TaskRef
+    original_deadline: date | None
+    deadline: date | None
+    eff_due: date | None
+    days_overdue: int
+    working_days_overdue: int
+    over_30: bool
+    extended: bool
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class LateEntry:
+    """Annex 2: a task completed after its deadline."""
+
+    task: TaskRef
+    original_deadline: date | None
+    deadline: date | None
+    eff_due: date | None
+    completed_on: date | None
+    completion_estimated: bool
+    days_late: int
+    extended: bool
+
+
+@dataclass(frozen=True)
+class StaleEntry:
+    """Annex 3: an open task without deadline, idle more than 3 months."""
+
+    task: TaskRef
+    last_report_on: date | None
+    idle_days: int
+
+
+@dataclass(frozen=True)
+class MissingEntry:
+    """Annex 4: an assignment without a deadline, with the one its text suggests."""
+
+    task: TaskRef
+    status: StatusCode
+    suggested_deadline: date | None
+    suggested_phrase: str
+    suggested_recurrence: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The Working Group's report (see the module docstring)."""
+
+    options: ReportOptions
+    title: str
+    issuer: str
+    period: Period
+    rows: tuple[UnitLine, ...]
+    total: Counts
+    undated: int
+    overdue: tuple[OverdueEntry, ...]
+    late: tuple[LateEntry, ...]
+    stale: tuple[StaleEntry, ...]
+    missing_deadline: tuple[MissingEntry, ...]
+    unreadable: int = 0
+    """Tasks left out because they could not be classified (see the log for which)."""
+
+    @property
+    def as_of(self) -> date:
+        return self.options.as_of
+
+    @property
+    def lang(self) -> Lang:
+        return self.options.lang
+
+    @property
+    def fold(self) -> bool:
+        return self.options.fold
+
+    @property
+    def denominator(self) -> Denominator:
+        return self.options.denominator
+
+    @property
+    def cancelled(self) -> int:
+        return self.total.cancelled
+
+    def period_label(self, lang: Lang | None = None) -> str:
+        return self.period.label(lang or self.lang, self.as_of)
+
+    def denominator_text(self, lang: Lang | None = None) -> str:
+        """The rate's rule in words, as printed under the table."""
+        return denominator_text(self.denominator, self.fold, lang or self.lang)
+
+
+def denominator_text(denominator: Denominator, fold: bool, lang: Lang) -> str:
+    """The rule "Tỷ lệ đúng hạn = … / …" for `denominator` and `fold`, in words."""
+    return label(f"rate_{denominator.value}" + ("_fold" if fold else ""), lang)
+
+
+# -- computation -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    by_status: dict[StatusCode, int] = field(default_factory=lambda: dict.fromkeys(StatusCode, 0))
+    overdue_over_30: int = 0
+    stale: int = 0
+    unconfirmed: int = 0
+
+    def add(self, cls: Classification) -> None:
+        self.by_status[cls.status] += 1
+        if cls.status is StatusCode.DA_HUY:
+            return
+        if cls.status is StatusCode.DTH_QUA_HAN and cls.overdue_over_30:
+            self.overdue_over_30 += 1
+        if cls.status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
+            self.stale += 1
+        if cls.unconfirmed:
+            self.unconfirmed += 1
+
+    def merge(self, other: _Tally) -> None:
+        for status, n in other.by_status.items():
+            self.by_status[status] += n
+        self.overdue_over_30 += other.overdue_over_30
+        self.stale += other.stale
+        self.unconfirmed += other.unconfirmed
+
+    def counts(self, fold: bool, denominator: Denominator) -> Counts:
+        s = self.by_status
+        d, late, k = s[StatusCode.HT_DUNG_HAN], s[StatusCode.HT_QUA_HAN], s[StatusCode.HT_KHONG_HAN]
+        w, o, n = (
+            s[StatusCode.DTH_TRONG_HAN],
+            s[StatusCode.DTH_QUA_HAN],
+            s[StatusCode.KHONG_THOI_HAN],
+        )
+        total = d + late + k + w + o + n
+        numerator = d + k if fold else d
+        if denominator is Denominator.DONE:
+            base = d + late + (k if fold else 0)
+        elif denominator is Denominator.DUE:
+            base = d + late + o + (k if fold else 0)
+        else:
+            base = total
+        return Counts(
+            total=total,
+            with_deadline=d + late + w + o,
+            without_deadline=k + n,
+            done_on_time=numerator,
+            done_late=late,
+            done_no_deadline=k,
+            open_within=w + n if fold else w,
+            open_overdue=o,
+            open_overdue_over_30=self.overdue_over_30,
+            open_no_deadline=n,
+            open_no_deadline_stale=self.stale,
+            unconfirmed=self.unconfirmed,
+            cancelled=s[StatusCode.DA_HUY],
+            rate=Rate(numerator, base),
+            by_status=dict(s),
+        )
+
+
+def assigned_on(task: NormalisedTask) -> date | None:
+    """The local date a task was assigned: ``assigned_at``, else the document date."""
+    if task.assigned_at is not None:
+        return local_date(task.assigned_at)
+    return task.doc_date
+
+
+def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
+    return TaskRef(
+        source_id=task.source_id,
+        sign_number=task.sign_number,
+        subject=task.subject,
+        unit_code=task.lead_unit_code,
+        unit_name=unit_name,
+        doc_date=task.doc_date,
+        assigned_on=assigned_on(task),
+    )
+
+
+@dataclass
+class _Pending:
+    """Annex lines gathered before the row order (and so the unit names) is known."""
+
+    overdue: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    late: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    stale: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    missing: list[tuple[NormalisedTask, Classification, Suggestion | None]] = field(
+        default_factory=list
+    )
+
+
+def _in_scope(
+    task: NormalisedTask, cls: Classification, options: ReportOptions
+) -> tuple[bool, bool]:
+    """(in scope?, undated?) of one task."""
+    if options.unit is not None and task.lead_unit_code != options.unit:
+        return False, False
+    if cls.not_yet_assigned:
+        return False, False
+    period = options.parsed_period
+    if period.kind is PeriodKind.OPEN:
+        return cls.status in OPEN_STATUSES, False
+    assigned = assigned_on(task)
+    if assigned is None:
+        return False, True
+    return period.contains(assigned), False
+
+
+def _row_key(
+    code: str, name: str, units: dict[str, tuple[int, Unit]], order: tuple[UnitKind, ...]
+) -> tuple[int, int, str, str]:
+    known = units.get(code)
+    if known is not None:
+        position, unit = known
+        if unit.kind in order:
+            rank = order.index(unit.kind)
+        else:
+            rank = len(order) + _KIND_ORDER.index(unit.kind)
+        return rank, position, unit.name, code
+    unknown_rank = len(order) + len(_KIND_ORDER) + (1 if code == "" else 0)
+    return unknown_rank, 0, name.casefold(), code
+
+
+def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
+    """The report of `items` (each a task, its classification as of `options.as_of`, and the
+    deadline suggested from its text or ``None``), with rows for `units` (the unit table, in
+    its order). Pure: reads nothing but its arguments. See the module docstring for every rule.
+
+    Raises `ConfigError` when the unit filter names a unit that is neither in the unit table nor
+    on any task, and `ValueError` when a classification was made as of another date.
+    """
+    unit_table = {u.code: (i, u) for i, u in enumerate(units)}
+    tallies: dict[str, _Tally] = {}
+    task_names: dict[str, str] = {}
+    pending = _Pending()
+    undated = 0
+    seen = 0
+    for task, cls, suggestion in items:
+        seen += 1
+        if cls.as_of != options.as_of:
+            raise ValueError(
+                f"task {task.source_id} was classified as of {cls.as_of}, "
+                f"the report is as of {options.as_of}"
+            )
+        in_scope, no_date = _in_scope(task, cls, options)
+        if no_date:
+            undated += 1
+        if not in_scope:
+            continue
+        code = task.lead_unit_code
+        tallies.setdefault(code, _Tally()).add(cls)
+        if task.lead_unit_name and not task_names.get(code):
+            task_names[code] = task.lead_unit_name
+        status = cls.status
+        if status is StatusCode.DA_HUY:
+            continue
+        if status is StatusCode.DTH_QUA_HAN:
+            pending.overdue.append((task, cls))
+        elif status is StatusCode.HT_QUA_HAN:
+            pending.late.append((task, cls))
+        elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
+            pending.stale.append((task, cls))
+        if cls.deadline is None:
+            pending.missing.append((task, cls, suggestion))
+
+    if (
+        options.unit is not None
+        and units
+        and options.unit not in unit_table
+        and options.unit not in tallies
+    ):
+        valid = ", ".join(u.code for u in units)
+        raise _problem("--unit", f"unknown unit {options.unit!r}; valid: {valid}")
+    if options.include_empty:
+        for unit in units:
+            if unit.kind in options.unit_order and options.unit in (None, unit.code):
+                tallies.setdefault(unit.code, _Tally())
+    if options.unit is not None and options.unit in unit_table:
+        tallies.setdefault(options.unit, _Tally())
+
+    def name_of(code: str) -> str:
+        known = unit_table.get(code)
+        if known is not None and known[1].name:
+            return known[1].name
+        return task_names.get(code) or code or label("no_unit", options.lang)
+
+    ordered = sorted(tallies, key=lambda c: _row_key(c, name_of(c), unit_table, options.unit_order))
+    rank = {code: i for i, code in enumerate(ordered)}
+    grand = _Tally()
+    rows: list[UnitLine] = []
+    for code in ordered:
+        tally = tallies[code]
+        grand.merge(tally)
+        known = unit_table.get(code)
+        rows.append(
+            UnitLine(
+                code=code,
+                name=name_of(code),
+                kind=known[1].kind if known is not None else None,
+                counts=tally.counts(options.fold, options.denominator),
+            )
+        )
+
+    as_of = options.as_of
+    overdue = [
+        OverdueEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            original_deadline=c.original_deadline,
+            deadline=c.deadline,
+            eff_due=c.eff_due,
+            days_overdue=c.days_overdue,
+            working_days_overdue=c.working_days_overdue,
+            over_30=c.overdue_over_30,
+            extended=c.extended,
+            confirmed=not c.unconfirmed,
+        )
+        for t, c in pending.overdue
+    ]
+    overdue.sort(key=lambda e: (rank[e.task.unit_code], -e.days_overdue, e.task.source_id))
+    late = [
+        LateEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            original_deadline=c.original_deadline,
+            deadline=c.deadline,
+            eff_due=c.eff_due,
+            completed_on=c.completed_on,
+            completion_estimated=c.completion_estimated,
+            days_late=c.days_overdue,
+            extended=c.extended,
+        )
+        for t, c in pending.late
+    ]
+    late.sort(key=lambda e: (rank[e.task.unit_code], e.completed_on or date.max, e.task.source_id))
+    stale: list[StaleEntry] = []
+    for t, _c in pending.stale:
+        ref = _ref(t, name_of(t.lead_unit_code))
+        reported = local_date(t.last_report_at) if t.last_report_at is not None else None
+        if reported is not None and reported > as_of:
+            reported = None
+        last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
+        idle = (as_of - last).days if last is not None else 0
+        stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
+    stale.sort(key=lambda e: (rank[e.task.unit_code], -e.idle_days, e.task.source_id))
+    missing = [
+        MissingEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            status=c.status,
+            suggested_deadline=s.deadline if s is not None else None,
+            suggested_phrase=s.phrase if s is not None else "",
+            suggested_recurrence=(s.recurrence or "") if s is not None else "",
+        )
+        for t, c, s in pending.missing
+    ]
+    missing.sort(
+        key=lambda e: (rank[e.task.unit_code], e.task.assigned_on or date.max, e.task.source_id)
+    )
+
+    report = Report(
+        options=options,
+        title=options.title or label("default_title", options.lang),
+        issuer=options.issuer or label("issuer_default", options.lang),
+        period=options.parsed_period,
+        rows=tuple(rows),
+        total=grand.counts(options.fold, options.denominator),
+        undated=undated,
+        overdue=tuple(overdue),
+        late=tuple(late),
+        stale=tuple(stale),
+        missing_deadline=tuple(missing),
+    )
+    log.info(
+        "report_built",
+        as_of=as_of.isoformat(),
+        period=report.period.code,
+        tasks_read=seen,
+        tasks_counted=report.total.total,
+        cancelled=report.cancelled,
+        undated=undated,
+        units=len(rows),
+    )
+    return report
+
+
+# -- the edge: feeding the report from the ledger ----------------------------------------------
+
+
+def policy_from_settings(deadlines: DeadlineSettings) -> DeadlinePolicy:
+    """The deadline rules' options from ``[deadlines]``."""
+    return DeadlinePolicy(
+        roll_forward_to_working_day=deadlines.roll_forward_to_working_day,
+        due_soon_working_days=deadlines.due_soon_working_days,
+        overdue_long_days=deadlines.overdue_long_days,
+        no_deadline_stale_months=deadlines.no_deadline_stale_months,
+    )
+
+
+def suggestion_for(
+    task: NormalisedTask, cls: Classification, calendar: WorkingCalendar
+) -> Suggestion | None:
+    """The deadline an assignment without one states in words (annex 4), else ``None``.
+
+    The same reading as the sync's (`connector.sync.suggestion_for`): the directive text
+    (``steering_content``), then the subject; anchored on the document date, else the assignment
+    date, else the last modification. Withdrawn tasks and tasks with a deadline in force on the
+    report's date get none.
+    """
+    if cls.deadline is not None or cls.status is StatusCode.DA_HUY:
+        return None
+    anchor = task.doc_date or assigned_on(task) or local_date(task.last_modified)
+    for text in (task.steering_content, task.subject):
+        if not text:
+            continue
+        try:
+            found = suggest_deadline(text, anchor, calendar)
+        except ValueError:  # an anchor outside the calendar's years
+            return None
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass
+class Unreadable:
+    """Counts the tasks `classified` had to leave out."""
+
+    count: int = 0
+
+
+def classified(
+    tasks: Iterable[NormalisedTask],
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    unreadable: Unreadable | None = None,
+) -> Iterator[Item]:
+    """Each task with its classification as of `as_of` and its suggestion, lazily.
+
+    A task the rules refuse (`BadRecord`: e.g. a deadline year outside the calendar) is logged
+    (``report_task_unreadable``), counted in `unreadable` and left out.
+    """
+    for task in tasks:
+        try:
+            cls = classify(task, as_of, calendar, policy)
+        except BadRecord as exc:
+            log.warning(
+                "report_task_unreadable", task_id=task.source_id, field=exc.field, reason=str(exc)
+            )
+            if unreadable is not None:
+                unreadable.count += 1
+            continue
+        yield task, cls, suggestion_for(task, cls, calendar)
+
+
+def units_from_ledger(session: Session) -> list[Unit]:
+    """The ledger's unit table (ordered by code) as `Unit`s; rows of an unknown kind are
+    logged (``report_unit_kind_unknown``) and left out, so their tasks are listed as units
+    missing from the table."""
+    units: list[Unit] = []
+    for row in repo.list_units(session):
+        try:
+            kind = UnitKind(row.kind)
+        except ValueError:
+            log.warning("report_unit_kind_unknown", unit=row.code, kind=row.kind)
+            continue
+        units.append(Unit(code=row.code, name=row.name, kind=kind, parent_code=row.parent_code))
+    return units
+
+
+def report_as_of(
+    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+) -> Report:
+    """The report as the ledger would have made it at the end of local day `options.as_of`.
+
+    Rebuilds every task from its latest snapshot observed on or before that day
+    (`repo.iter_tasks_as_of`, streamed in batches; tasks deleted at the source by then are
+    counted as withdrawn), classifies it as of that day, and builds the report. What the ledger
+    learnt later (a completion reported late, a task first seen afterwards) is not used.
+    """
+    unreadable = Unreadable()
+    tasks = repo.iter_tasks_as_of(session, options.as_of, include_deleted=True)
+    policy = policy_from_settings(settings.deadlines)
+    items = classified(tasks, options.as_of, calendar, policy, unreadable)
+    report = build_report(items, units_from_ledger(session), options)
+    return replace(report, unreadable=unreadable.count)
+
+
+def _current_tasks(session: Session) -> Iterator[NormalisedTask]:
+    for batch in repo.iter_task_rows(session):
+        for row in batch:
+            yield repo.task_from_row(row)
+
+
+def report_current(
+    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+) -> Report:
+    """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
+
+    Reads the current task table in batches. For a past date prefer `report_as_of`, which does
+    not use what was learnt after that date.
+    """
+    unreadable = Unreadable()
+    policy = policy_from_settings(settings.deadlines)
+    items = classified(_current_tasks(session), options.as_of, calendar, policy, unreadable)
+    report = build_report(items, units_from_ledger(session), options)
+    return replace(report, unreadable=unreadable.count)
