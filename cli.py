@@ -170,5 +170,290 @@ def main(
 # --- commands are added below, grouped by panel -------------------------------------------
 
 
+def _parse_range(text: str) -> tuple[date, date]:
+    start_s, sep, end_s = text.partition("..")
+    start = parse_day(start_s, "DATE..DATE")
+    end = parse_day(end_s if sep else start_s, "DATE..DATE")
+    assert start is not None and end is not None
+    if end < start:
+        raise ConfigError(f"empty range {text!r}: the first date is after the second")
+    return start, end
+
+
+@app.command("calendar", rich_help_panel=PANEL_INSPECT)
+@handle_errors
+def calendar_cmd(
+    days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
+    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List days off and swapped working days in a range, with their source.
+
+    Example: idesk-connector calendar 2026-01-01..2026-01-31
+    """
+    from connector.calendar import load_calendar
+
+    loaded = settings(need_source=False)
+    overrides = loaded.settings.calendar.overrides
+    cal = load_calendar(Path(overrides) if overrides else None)
+    start, end = _parse_range(days)
+    entries = cal.days_off(start, end)
+    if fmt == "json":
+        emit_json(
+            {
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                "working_days": cal.working_days_between(start - _one_day(), end),
+                "days": [
+                    {
+                        "date": e.day.isoformat(),
+                        "kind": str(e.kind),
+                        "working": e.working,
+                        "name": e.label(lang),
+                        "source": e.source,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    vi = lang != "en"
+    table = Table(
+        title=(
+            f"Lịch ngày nghỉ, ngày làm bù {start:%d/%m/%Y}–{end:%d/%m/%Y}"
+            if vi
+            else f"Days off and swapped working days {start:%d/%m/%Y}–{end:%d/%m/%Y}"
+        )
+    )
+    for header in (
+        ("Ngày", "Thứ", "Loại", "Tên", "Nguồn")
+        if vi
+        else ("Date", "Weekday", "Kind", "Name", "Source")
+    ):
+        table.add_column(header)
+    weekdays_vi = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+    for e in entries:
+        kind = ("Làm việc" if vi else "Working") if e.working else ("Nghỉ" if vi else "Day off")
+        weekday = weekdays_vi[e.day.weekday()] if vi else f"{e.day:%A}"
+        table.add_row(f"{e.day:%d/%m/%Y}", weekday, kind, e.label(lang), e.source)
+    Console().print(table)
+    total = cal.working_days_between(start - _one_day(), end)
+    _stdout(
+        f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}"
+    )
+
+
+def _one_day() -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=1)
+
+
+
+# --- report & inspect -----------------------------------------------------------------------
+
+
+def _calendar_for(loaded: LoadedSettings) -> Any:
+    from connector.calendar import load_calendar
+
+    overrides = loaded.settings.calendar.overrides
+    return load_calendar(Path(overrides) if overrides else None)
+
+
+def _open_ledger(loaded: LoadedSettings) -> Any:
+    from connector.ledger.db import open_ledger
+
+    return open_ledger(loaded.settings.ledger.url)
+
+
+def _today() -> date:
+    from connector.clock import SystemClock, local_today
+
+    return local_today(SystemClock())
+
+
+REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html", "md")
+
+
+@app.command("report", rich_help_panel=PANEL_REPORT)
+@handle_errors
+def report_cmd(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Report as of this local date (YYYY-MM-DD), rebuilt from history."),
+    ] = None,
+    period: Annotated[
+        str, typer.Option(help="2022-03 (month), 2022-Q1 (quarter), 2022 (year) or open.")
+    ] = "open",
+    unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of the terminal.")
+    ] = None,
+    lang: Annotated[str | None, typer.Option(help="vi (default) or en.")] = None,
+    fold: Annotated[
+        bool | None,
+        typer.Option(
+            "--fold/--no-fold",
+            help="Bình Định style: done without deadline = on time, open without = within.",
+        ),
+    ] = None,
+    denominator: Annotated[
+        str | None, typer.Option(help="On-time rate denominator: done, due or all.")
+    ] = None,
+    annex: Annotated[
+        str | None,
+        typer.Option(help="csv only: write this annex (overdue, late, stale, missing)."),
+    ] = None,
+) -> None:
+    """The Working Group's report: one row per lead unit, a total row, and the annexes.
+
+    Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
+    --output q1.xlsx
+    """
+    from connector.report_render import render, render_bytes
+    from connector.reports import ReportOptions, report_as_of, report_current
+
+    if fmt not in REPORT_FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
+    if fmt == "xlsx" and output is None:
+        raise ConfigError("--format xlsx needs --output FILE.xlsx")
+    loaded = settings(need_source=False)
+    day = parse_day(as_of)
+    options = ReportOptions.from_settings(
+        loaded.settings.report,
+        as_of=day or _today(),
+        period=period,
+        unit=unit,
+        lang=lang,
+        denominator=denominator,
+        fold=fold,
+    )
+    cal = _calendar_for(loaded)
+    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        build = report_as_of if day is not None else report_current
+        report = build(session, loaded.settings, options, cal)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(render_bytes(report, fmt, options.lang, annex=annex))
+        get_logger("cli").info("report_written", path=str(output), format=fmt)
+        _stderr(f"report written: {output}")
+        return
+    if fmt == "table":
+        from rich.console import Console
+
+        from connector.report_render import report_renderable
+
+        Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
+        return
+    rendered = render(report, fmt, options.lang, annex=annex)
+    if isinstance(rendered, bytes):
+        sys.stdout.buffer.write(rendered)
+    else:
+        _stdout(rendered)
+
+
+@app.command("status", rich_help_panel=PANEL_INSPECT)
+@handle_errors
+def status_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+) -> None:
+    """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
+
+    Example: idesk-connector status --format json
+    """
+    from connector.status import render_status, status_summary
+
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger:
+        summary = status_summary(ledger, loaded.settings)
+    if fmt == "json":
+        _stdout(render_status(summary, "json", lang))
+    else:
+        from rich.console import Console
+
+        from connector.status import status_renderable
+
+        Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
+
+
+db_app = typer.Typer(help="Ledger database administration.", no_args_is_help=True)
+app.add_typer(db_app, name="db", rich_help_panel=PANEL_ADMIN)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade_cmd() -> None:
+    """Create or upgrade the ledger schema to the latest migration.
+
+    Example: idesk-connector db upgrade
+    """
+    from connector.ledger.db import redact_url, upgrade
+
+    loaded = settings(need_source=False)
+    result = upgrade(loaded.settings.ledger.url)
+    _stdout(
+        f"ledger {redact_url(loaded.settings.ledger.url)}: "
+        f"{result.before or 'empty'} -> {result.after}"
+    )
+
+
+# --- simulator ------------------------------------------------------------------------------
+
+sim_app = typer.Typer(help="The embedded iDesk-style simulator (loopback only).", no_args_is_help=True)
+app.add_typer(sim_app, name="simulator", rich_help_panel=PANEL_SIM)
+
+
+@sim_app.command("serve")
+@handle_errors
+def simulator_serve_cmd(
+    port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 8765,
+    tasks: Annotated[int, typer.Option(help="Number of tasks in the generated world.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the world generator (same seed, same world).")] = 1,
+    today: Annotated[
+        str | None, typer.Option(help="The simulated today, YYYY-MM-DD (default 2022-03-07).")
+    ] = None,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Faults, e.g. rate_limit=20,http5xx=0.05,slow=0.02:2.0,drop=0.02,"
+            "expire=0.05,expire_style=html,mutate=0.1 ('' = none but the contract's rate limit)."
+        ),
+    ] = "",
+    malformed: Annotated[
+        float, typer.Option(help="Share of malformed records, 0..1 (e.g. 0.01).")
+    ] = 0.0,
+    host: Annotated[str, typer.Option(help="Bind address; only loopback is accepted.")] = "127.0.0.1",
+    lang: Annotated[str, typer.Option(help="vi or en, for the banner.")] = "vi",
+) -> None:
+    """Serve a province-like world over HTTP on loopback until Ctrl+C.
+
+    Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
+    """
+    from connector.simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
+
+    day = parse_day(today, "--today") or DEFAULT_TODAY
+    config = SimulatorConfig(
+        tasks=tasks,
+        seed=seed,
+        today=day,
+        malformed_rate=malformed,
+        faults=parse_faults(faults),
+        host=host,
+        port=port,
+    )
+
+    def ready(sim: Any) -> None:
+        _stdout(banner(sim, lang))
+        sys.stdout.flush()
+
+    serve(config, port, on_ready=ready)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,65 @@
+"""An embedded iDesk-style document system for tests and demos (contract: idesk-api.md).
+
+A real HTTP server on loopback serving a deterministic, province-like world of assigned tasks,
+with both authentication modes, a live paged search, idempotent writes, notifications, a rate
+limit and switchable faults, plus admin endpoints under ``/_sim/`` to change the world while a
+client runs.
+
+Modules: `units` (the province's units), `textgen` (Vietnamese text), `generator` (records per
+scenario), `world` (the records and their changes), `simclock`, `faults`, `state` (sessions,
+idempotency, notifications), `api` (the contract's endpoints), `admin` (``/_sim/``), `core`,
+`server` (`Simulator`, `serve`).
+"""
+
+from __future__ import annotations
+
+from connector.simulator.config import (
+    DEFAULT_BASE_PATH,
+    DEFAULT_TODAY,
+    AuthMode,
+    Credentials,
+    SimulatorConfig,
+)
+from connector.simulator.faults import Faults, parse_faults
+from connector.simulator.generator import NEW_TASK_SCENARIOS, Scenario
+from connector.simulator.recorder import RecordedRequest, RequestLog
+from connector.simulator.server import Simulator, banner, serve
+from connector.simulator.state import Notification, TrackingWrite
+from connector.simulator.textgen import DeadlinePhrase
+from connector.simulator.timefmt import NO_DEADLINE
+from connector.simulator.units import UNITS, UNITS_BY_CODE
+from connector.simulator.world import (
+    Malformation,
+    MalformKind,
+    UnknownTaskError,
+    World,
+    generate_world,
+)
+
+__all__ = [
+    "DEFAULT_BASE_PATH",
+    "DEFAULT_TODAY",
+    "NEW_TASK_SCENARIOS",
+    "NO_DEADLINE",
+    "UNITS",
+    "UNITS_BY_CODE",
+    "AuthMode",
+    "Credentials",
+    "DeadlinePhrase",
+    "Faults",
+    "MalformKind",
+    "Malformation",
+    "Notification",
+    "RecordedRequest",
+    "RequestLog",
+    "Scenario",
+    "Simulator",
+    "SimulatorConfig",
+    "TrackingWrite",
+    "UnknownTaskError",
+    "World",
+    "banner",
+    "generate_world",
+    "parse_faults",
+    "serve",
+]
