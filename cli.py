@@ -170,6 +170,10 @@ def main(
 # --- commands are added below, grouped by panel -------------------------------------------
 
 
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
 def _parse_range(text: str) -> tuple[date, date]:
     start_s, sep, end_s = text.partition("..")
     start = parse_day(start_s, "DATE..DATE")
@@ -241,9 +245,7 @@ def calendar_cmd(
         table.add_row(f"{e.day:%d/%m/%Y}", weekday, kind, e.label(lang), e.source)
     Console().print(table)
     total = cal.working_days_between(start - _one_day(), end)
-    _stdout(
-        f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}"
-    )
+    _stdout(f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}")
 
 
 def _one_day() -> Any:
@@ -251,6 +253,160 @@ def _one_day() -> Any:
 
     return timedelta(days=1)
 
+
+# --- sync -----------------------------------------------------------------------------------
+
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", help="Wait up to N seconds for another run's lock (default: exit 75)."),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Same code path, nothing written to the source, the ledger rolled back; "
+        "prints what would have changed and been sent.",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in {"table", "json"}:
+        raise ConfigError(f"--format must be table or json, got {fmt!r}")
+
+
+def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> None:
+    from connector.jobs import run_job
+
+    _check_format(fmt)
+    loaded = settings()
+    result = run_job(
+        loaded.settings,
+        command,  # type: ignore[arg-type]
+        full=full,
+        dry_run=dry_run,
+        wait_s=wait,
+    )
+    data = result.as_dict()
+    if fmt == "json":
+        emit_json(data)
+    else:
+        _print_run(data)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_run(data: dict[str, Any]) -> None:
+    counts = data["counts"]
+    head = "DRY RUN (nothing written) " if data["dry_run"] else ""
+    _stdout(f"{head}{data['command']} {data['run_id']}: {data['outcome']}")
+    keys = [
+        ("pages", "pages"),
+        ("fetched", "records fetched"),
+        ("inserted", "inserted"),
+        ("updated", "updated"),
+        ("unchanged", "unchanged"),
+        ("quarantined", "quarantined"),
+        ("resolved", "quarantine resolved"),
+        ("deleted_marked", "marked deleted"),
+        ("status_changes", "status changes"),
+        ("pushes_sent", "tracking statuses sent"),
+        ("alerts_sent", "alerts sent"),
+        ("would_send", "would send"),
+        ("delivery_failed", "deliveries failed (retried later)"),
+        ("dead", "deliveries dead"),
+        ("retries", "retries"),
+        ("rate_limited", "429 answers"),
+        ("waited_s", "seconds waited"),
+    ]
+    for key, label in keys:
+        if key in counts:
+            _stdout(f"  {label:<34} {counts[key]}")
+    if data.get("cursor_after"):
+        _stdout(f"  {'cursor':<34} {data['cursor_after']}")
+    for item in data["would_deliver"][:50]:
+        what = item["alert_type"] or "tracking status"
+        _stdout(f"  would send {what} for task {item['task_id']} ({item['key']})")
+    if len(data["would_deliver"]) > 50:
+        _stdout(f"  … and {len(data['would_deliver']) - 50} more")
+
+
+@app.command("sync", rich_help_panel=PANEL_SYNC)
+@handle_errors
+def sync_cmd(
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything from the source.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 0.0,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Pull, classify, plan alerts and deliver, in one run (the cron job).
+
+    Example: idesk-connector sync --wait 60
+    """
+    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+
+
+@app.command("pull", rich_help_panel=PANEL_SYNC)
+@handle_errors
+def pull_cmd(
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Re-read everything; mark tasks gone from the source deleted."),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 0.0,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Pull changed tasks into the ledger and classify them (no delivery).
+
+    Example: idesk-connector pull --full
+    """
+    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+
+
+@app.command("push", rich_help_panel=PANEL_SYNC)
+@handle_errors
+def push_cmd(dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = "table") -> None:
+    """Deliver pending tracking statuses and alerts from the outbox.
+
+    Example: idesk-connector push --dry-run
+    """
+    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt)
+
+
+@app.command("check", rich_help_panel=PANEL_ADMIN)
+@handle_errors
+def check_cmd(fmt: FormatOpt = "table") -> None:
+    """Validate config and mapping, open the ledger, reach the source and log in, step by step.
+
+    Example: idesk-connector check
+    """
+    from connector.check import run_checks
+
+    _check_format(fmt)
+    loaded = settings()
+    steps = []
+    code = EXIT_OK
+    for step in run_checks(loaded.settings):
+        steps.append(step)
+        if fmt == "table":
+            mark = "ok  " if step.ok else "FAIL"
+            _stdout(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)")
+        if not step.ok and code == EXIT_OK:
+            code = step.exit_code or EXIT_PROBLEMS
+    if fmt == "json":
+        emit_json(
+            {
+                "ok": code == EXIT_OK,
+                "steps": [
+                    {"name": s.name, "ok": s.ok, "detail": s.detail, "seconds": s.seconds}
+                    for s in steps
+                ],
+            }
+        )
+    raise typer.Exit(code)
 
 
 # --- report & inspect -----------------------------------------------------------------------
@@ -404,9 +560,361 @@ def db_upgrade_cmd() -> None:
     )
 
 
+# --- inspect: tasks, quarantine, outbox, alerts, runs ----------------------------------------
+
+tasks_app = typer.Typer(help="Tasks in the ledger.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks", rich_help_panel=PANEL_INSPECT)
+
+
+@tasks_app.command("list")
+@handle_errors
+def tasks_list_cmd(
+    unit: Annotated[str | None, typer.Option(help="Lead unit code, e.g. STTTT.")] = None,
+    status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
+    fmt: FormatOpt = "table",
+) -> None:
+    """List tasks with their current deadline status.
+
+    Example: idesk-connector tasks list --unit STTTT --status DTH_QUA_HAN
+    """
+    from connector.ledger import repo
+    from connector.models import StatusCode
+    from connector.views import task_summary_dict
+
+    _check_format(fmt)
+    if status is not None and status not in StatusCode.__members__:
+        raise ConfigError(
+            f"--status {status!r} is not a status code; valid: {', '.join(StatusCode.__members__)}"
+        )
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        rows = [
+            task_summary_dict(r)
+            for r in repo.list_tasks(session, unit=unit, status=status, limit=limit or None)
+        ]
+    if fmt == "json":
+        emit_json({"tasks": rows, "count": len(rows)})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} task(s)")
+    for col in ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["sign_number"],
+            r["lead_unit"],
+            r["status"] or "",
+            r["eff_due"] or "",
+            str(r["days_overdue"] or ""),
+            (r["subject"] or "")[:80],
+        )
+    Console().print(table)
+
+
+@tasks_app.command("show")
+@handle_errors
+def tasks_show_cmd(
+    task_id: Annotated[int, typer.Argument(help="The task's source id.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Show the task as the ledger knew and classified it on this date."),
+    ] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """One task: status, effective deadline, flags, suggested deadline, and its history.
+
+    Example: idesk-connector tasks show 1042 --as-of 2022-03-07
+    """
+    from connector.errors import ConnectorError
+    from connector.sync import deadline_policy
+    from connector.views import task_view, task_view_dict
+
+    _check_format(fmt)
+    loaded = settings(need_source=False)
+    day = parse_day(as_of)
+    cal = _calendar_for(loaded)
+    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        view = task_view(
+            session,
+            task_id,
+            as_of=day or _today(),
+            historical=day is not None,
+            calendar=cal,
+            policy=deadline_policy(loaded.settings.deadlines),
+        )
+        if view is None:
+            raise ConnectorError(f"task {task_id} is not in the ledger")
+        data = task_view_dict(view)
+    if fmt == "json":
+        emit_json(data)
+        return
+    c = data["classification"]
+    flags = [k for k, v in c["flags"].items() if v]
+    lines = [
+        f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
+        f"  subject:        {data['subject']}",
+        f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
+        f"  source status:  {data['source_status']} ({data['state']})",
+        f"  status as of {c['as_of']}: {c['status']}",
+        f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
+        f"   original: {c['original_deadline'] or '-'}",
+        f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
+        f"   working days left: {_dash(c['working_days_left'])}",
+        f"  completed:      {c['completed_on'] or '-'}",
+        f"  flags:          {', '.join(flags) or '-'}",
+    ]
+    sug = data["suggested_deadline"]
+    if sug:
+        lines.append(
+            f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
+            + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
+        )
+    lines.append(
+        f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
+        f" / {data['acknowledged']['eff_due'] or '-'}"
+    )
+    lines.append("  history:")
+    for h in data["history"]:
+        lines.append(
+            f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
+        )
+    _stdout("\n".join(lines))
+
+
+quarantine_app = typer.Typer(help="Records that could not be normalised.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine", rich_help_panel=PANEL_INSPECT)
+
+
+@quarantine_app.command("list")
+@handle_errors
+def quarantine_list_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Quarantined records with the field and value at fault.
+
+    Example: idesk-connector quarantine list --format json
+    """
+    from connector.ledger import repo
+    from connector.views import quarantine_dict
+
+    _check_format(fmt)
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        rows = [quarantine_dict(r) for r in repo.list_quarantine(session, include_resolved=all_)]
+    if fmt == "json":
+        emit_json({"records": rows, "count": len(rows)})
+        return
+    _stdout(f"{len(rows)} quarantined record(s)")
+    for r in rows:
+        state = "resolved" if r["resolved_at"] else f"seen {r['attempts']}x"
+        _stdout(f"  {r['record_key']:<14} {r['field']:<16} {state:<10} {r['reason']}")
+
+
+outbox_app = typer.Typer(
+    help="Deliveries to the source (tracking status, alerts).", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox", rich_help_panel=PANEL_INSPECT)
+
+
+@outbox_app.command("list")
+@handle_errors
+def outbox_list_cmd(
+    state: Annotated[
+        str | None,
+        typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Outbox rows with their state, attempts and last error.
+
+    Example: idesk-connector outbox list --state dead
+    """
+    from connector.outbox import OutboxState, list_outbox
+    from connector.views import outbox_dict
+
+    _check_format(fmt)
+    valid = [s.value for s in OutboxState]
+    if state is not None and state not in valid:
+        raise ConfigError(f"--state {state!r} is not valid; valid: {', '.join(valid)}")
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        rows = [outbox_dict(r) for r in list_outbox(session, state)]
+    total = len(rows)
+    if limit:
+        rows = rows[:limit]
+    if fmt == "json":
+        emit_json({"rows": rows, "count": total})
+        return
+    _stdout(f"{total} outbox row(s)" + (f", showing {len(rows)}" if len(rows) < total else ""))
+    for r in rows:
+        err = f"  ! {r['last_error']}" if r["last_error"] else ""
+        _stdout(f"  #{r['id']:<6} {r['state']:<10} {r['attempts']}x  {r['key']}{err}")
+
+
+@outbox_app.command("retry")
+@handle_errors
+def outbox_retry_cmd(
+    row_id: Annotated[int | None, typer.Argument(help="The outbox row id to retry.")] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="Retry every dead row.")] = False,
+) -> None:
+    """Put a dead or failed row (or all dead rows) back to pending; the next push sends it.
+
+    Example: idesk-connector outbox retry --dead
+    """
+    from connector.outbox import retry_dead, retry_row
+
+    if (row_id is None) == (not dead):
+        raise ConfigError("give either an outbox row ID or --dead")
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+        if dead:
+            count = retry_dead(session)
+            _stdout(f"{count} dead row(s) back to pending")
+        else:
+            assert row_id is not None
+            row = retry_row(session, row_id)
+            _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
+
+
+alerts_app = typer.Typer(help="Alerts to units.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts", rich_help_panel=PANEL_INSPECT)
+
+
+@alerts_app.command("preview")
+@handle_errors
+def alerts_preview_cmd(
+    as_of: Annotated[str | None, typer.Option(help="Plan as of this date (default today).")] = None,
+    fmt: FormatOpt = "table",
+    show_past: Annotated[
+        bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
+    ] = False,
+) -> None:
+    """What alerts would be sent as of a date; nothing is sent or written.
+
+    Example: idesk-connector alerts preview --as-of 2022-03-10
+    """
+    from connector.outbox import preview_alerts
+
+    _check_format(fmt)
+    loaded = settings(need_source=False)
+    day = parse_day(as_of) or _today()
+    with _open_ledger(loaded) as ledger:
+        intents = preview_alerts(ledger, loaded.settings, day)
+    if not show_past:
+        intents = [i for i in intents if i.is_latest]
+    if fmt == "json":
+        emit_json(
+            {
+                "as_of": day.isoformat(),
+                "alerts": [
+                    {
+                        "key": i.key,
+                        "type": i.type.value,
+                        "task_id": i.task_id,
+                        "occasion": i.occasion,
+                        "recipients": list(i.recipients),
+                        "level": i.level,
+                        "send_on": i.send_on.isoformat(),
+                        "to_send": i.is_latest,
+                        "title": i.title,
+                        "content": i.content,
+                    }
+                    for i in intents
+                ],
+            }
+        )
+        return
+    _stdout(f"{len(intents)} alert(s) as of {day.isoformat()}")
+    for i in intents:
+        _stdout(
+            f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
+        )
+
+
+runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs", rich_help_panel=PANEL_INSPECT)
+
+
+@runs_app.command("list")
+@handle_errors
+def runs_list_cmd(
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Recent runs: trigger, start, end, outcome and counts.
+
+    Example: idesk-connector runs list --limit 5
+    """
+    from connector.runs import list_runs
+    from connector.status import run_dict
+
+    _check_format(fmt)
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger:
+        runs = [run_dict(r) for r in list_runs(ledger, limit=limit)]
+    if fmt == "json":
+        emit_json({"runs": runs})
+        return
+    for r in runs:
+        c = r["counts"]
+        brief = ", ".join(
+            f"{k}={c[k]}"
+            for k in ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
+            if k in c
+        )
+        _stdout(
+            f"{r['started_at']}  {r['run_id']}  {r['command']:<5} {r['trigger']:<7} "
+            f"{r['outcome']:<18} {r['duration_s']}s  {brief}"
+        )
+
+
+@app.command("demo", rich_help_panel=PANEL_SIM)
+@handle_errors
+def demo_cmd(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
+    tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
+    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+) -> None:
+    """Simulator + full sync + report: ./demo/ledger.db, report.xlsx, report.html.
+
+    Example: idesk-connector demo
+    """
+    import time as _time
+
+    from rich.console import Console
+
+    from connector.demo import run_demo
+    from connector.report_render import summary_table
+
+    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
+    start = _time.monotonic()
+    result = run_demo(directory, tasks=tasks, lang=lang)
+    Console(width=max(140, Console().width)).print(
+        summary_table(result.report, "en" if lang == "en" else "vi")
+    )
+    counts = result.job.counts()
+    _stdout(
+        f"\nSimulator {result.base_url}: {result.tasks} tasks, today {result.today.isoformat()}."
+        f"\nSync {result.job.run_id}: {result.job.outcome.value};"
+        f" fetched {counts.get('fetched', 0)},"
+        f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
+        f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
+        f"\nLedger: {result.ledger_path}\nReports: {result.xlsx_path}, {result.html_path}"
+        f"\nDone in {_time.monotonic() - start:.1f}s."
+    )
+
+
 # --- simulator ------------------------------------------------------------------------------
 
-sim_app = typer.Typer(help="The embedded iDesk-style simulator (loopback only).", no_args_is_help=True)
+sim_app = typer.Typer(
+    help="The embedded iDesk-style simulator (loopback only).", no_args_is_help=True
+)
 app.add_typer(sim_app, name="simulator", rich_help_panel=PANEL_SIM)
 
 
@@ -415,7 +923,9 @@ app.add_typer(sim_app, name="simulator", rich_help_panel=PANEL_SIM)
 def simulator_serve_cmd(
     port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 8765,
     tasks: Annotated[int, typer.Option(help="Number of tasks in the generated world.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Seed of the world generator (same seed, same world).")] = 1,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the world generator (same seed, same world).")
+    ] = 1,
     today: Annotated[
         str | None, typer.Option(help="The simulated today, YYYY-MM-DD (default 2022-03-07).")
     ] = None,
@@ -429,7 +939,9 @@ def simulator_serve_cmd(
     malformed: Annotated[
         float, typer.Option(help="Share of malformed records, 0..1 (e.g. 0.01).")
     ] = 0.0,
-    host: Annotated[str, typer.Option(help="Bind address; only loopback is accepted.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Bind address; only loopback is accepted.")
+    ] = "127.0.0.1",
     lang: Annotated[str, typer.Option(help="vi or en, for the banner.")] = "vi",
 ) -> None:
     """Serve a province-like world over HTTP on loopback until Ctrl+C.
@@ -454,6 +966,7 @@ def simulator_serve_cmd(
         sys.stdout.flush()
 
     serve(config, port, on_ready=ready)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -166,7 +166,7 @@ class PushSettings(_Section):
     max_attempts: int = Field(default=10, ge=1)
     retry_initial_seconds: float = Field(default=60.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
-    rate_per_second: float = Field(default=10.0, gt=0, le=20)
+    rate_per_second: float = Field(default=10.0, gt=0, le=1000)
 
 
 class ReportSettings(_Section):
