@@ -8,6 +8,7 @@ optional log file (created 0600), a processor that removes secret values from ev
 from __future__ import annotations
 
 import base64
+import io
 import os
 import sys
 import threading
@@ -115,7 +116,7 @@ def open_private(path: Path, mode: str = "a") -> TextIO:
     """Open a file for appending, creating it with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    return os.fdopen(fd, mode, encoding="utf-8")
+    return io.TextIOWrapper(os.fdopen(fd, mode + "b"), encoding="utf-8")
 
 
 _log_file: TextIO | None = None
