@@ -1,0 +1,401 @@
+"""A small HTTP server on 127.0.0.1 (ephemeral port) speaking a dialect other than the contract.
+
+It proves the mapping engine is general: the same `SourceClient` and `normalise` read it through
+a different mapping file, with no code change. Two dialects:
+
+``b`` (mapping ``tests/fixtures/dialect_b.toml``)
+    ``POST /t/api/session`` (form ``user``, ``pass``) sets cookie ``SID``; an expired session is
+    ``401 {"fault": {"code": "SESSION_TIMEOUT"}}``. ``GET /t/api/jobs?p=&n=&since=dd/mm/yyyy``
+    → ``{"result": {"rows": [{"ref": 7}], "count": N}}`` (page numbers from 1; ``since`` keeps
+    jobs updated on or after that local day). ``GET /t/api/jobs/<ref>`` → ``{"data": job}`` or
+    ``404 {"fault": {"code": "NO_SUCH_JOB"}}``. Dates are ``dd/mm/yyyy [HH:MM:SS]``, local.
+
+``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of idesk6-shapes.md)
+    ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
+    ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
+    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail.
+
+Every answer carries the server clock (`now`) in its ``Date`` header; every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import parse_qs, urlsplit
+
+Dialect = Literal["b", "idesk6"]
+BASE_PATHS = {"b": "/t", "idesk6": "/ubnd/smartcloud"}
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Đăng nhập</title></head>"
+    "<body><form action='login.cpx'>...</form></body></html>"
+)
+
+
+@dataclass
+class Recorded:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    cookies: str
+
+
+@dataclass
+class DialectState:
+    """What the server holds: the records, the sessions, the clock, the request log."""
+
+    dialect: Dialect
+    records: dict[int, dict[str, Any]]
+    username: str
+    password: str
+    now: datetime
+    sessions: set[str] = field(default_factory=set)
+    log: list[Recorded] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    vanish: set[int] = field(default_factory=set)
+
+
+def _local_day(text: str) -> tuple[int, int, int]:
+    day, month, year = text.split(" ", maxsplit=1)[0].split("/")
+    return int(year), int(month), int(day)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return format_datetime(self.server.state.now, usegmt=True)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any, *, html: bool = False, cookie: str = "") -> None:
+        data = (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
+        self.send_response(status)
+        ctype = "text/html; charset=utf-8" if html else "application/json; charset=utf-8"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _serve(self) -> None:
+        state = self.server.state
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        with state.lock:
+            state.log.append(
+                Recorded(self.command, parts.path, query, form, self.headers.get("Cookie", ""))
+            )
+        base = BASE_PATHS[state.dialect]
+        if not parts.path.startswith(base + "/"):
+            self._send(404, {"error": "no_route"})
+            return
+        path = parts.path[len(base) :]
+        if state.dialect == "b":
+            self._dialect_b(state, path, query, form)
+        else:
+            self._dialect_idesk6(state, path, query, form)
+
+    def _session(self, name: str) -> str:
+        for part in self.headers.get("Cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return ""
+
+    def _login(self, state: DialectState, user: str, password: str, cookie: str) -> bool:
+        if user != state.username or password != state.password:
+            return False
+        sid = secrets.token_hex(8)
+        with state.lock:
+            state.sessions.add(sid)
+        self._cookie = f"{cookie}={sid}; Path=/; HttpOnly"
+        return True
+
+    # -- dialect b --------------------------------------------------------------------------------
+
+    def _dialect_b(
+        self, state: DialectState, path: str, query: dict[str, str], form: dict[str, str]
+    ) -> None:
+        if path == "/api/session" and self.command == "POST":
+            if self._login(state, form.get("user", ""), form.get("pass", ""), "SID"):
+                self._send(200, {"status": "ok"}, cookie=self._cookie)
+            else:
+                self._send(401, {"fault": {"code": "WRONG_LOGIN", "text": "Sai mật khẩu"}})
+            return
+        if self._session("SID") not in state.sessions:
+            self._send(401, {"fault": {"code": "SESSION_TIMEOUT"}})
+            return
+        if path == "/api/jobs" and self.command == "GET":
+            rows = sorted(state.records.values(), key=lambda job: job["ref"])
+            since = query.get("since")
+            if since:
+                rows = [job for job in rows if _local_day(job["updated"]) >= _local_day(since)]
+            page, size = int(query.get("p", "1")), int(query.get("n", "10"))
+            chosen = rows[(page - 1) * size : page * size]
+            body = {"result": {"rows": [{"ref": job["ref"]} for job in chosen], "count": len(rows)}}
+            self._send(200, body)
+            return
+        if path.startswith("/api/jobs/") and self.command == "GET":
+            ref = int(path.rsplit("/", 1)[1])
+            job = state.records.get(ref)
+            if job is None or ref in state.vanish:
+                self._send(404, {"fault": {"code": "NO_SUCH_JOB"}})
+            else:
+                self._send(200, {"data": job})
+            return
+        self._send(404, {"fault": {"code": "NO_ROUTE"}})
+
+    # -- dialect idesk6 ---------------------------------------------------------------------------
+
+    def _dialect_idesk6(
+        self, state: DialectState, path: str, query: dict[str, str], form: dict[str, str]
+    ) -> None:
+        if path == "/auth/login.cpx" and self.command == "POST":
+            user, password = form.get("username", ""), form.get("password", "")
+            if self._login(state, user, password, "JSESSIONID"):
+                self._send(200, {"ok": True, "expiresIn": 1800}, cookie=self._cookie)
+            else:
+                self._send(401, {"error": "bad_credentials"})
+            return
+        if self._session("JSESSIONID") not in state.sessions:
+            self._send(200, LOGIN_PAGE, html=True)
+            return
+        if path == "/document/edocs/qsprocess.cpx" and self.command == "POST":
+            docs = [state.records[k] for k in sorted(state.records)]
+            page, size = int(form.get("page", "1")), int(form.get("pageSize", "20"))
+            chosen = docs[(page - 1) * size : page * size]
+            self._send(200, {"total": len(docs), "items": [doc["list"] for doc in chosen]})
+            return
+        if path == "/document/edocs/view.cpx" and self.command == "GET":
+            doc_id = int(query.get("id", "0"))
+            doc = state.records.get(doc_id)
+            if doc is None or doc_id in state.vanish:
+                self._send(404, {"error": "not_found"})
+            else:
+                self._send(200, doc["detail"])
+            return
+        self._send(404, {"error": "not_found"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: DialectState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class DialectServer:
+    """``with DialectServer("b", records) as server: server.base_url ...``"""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        records: dict[int, dict[str, Any]],
+        *,
+        username: str = "clerk",
+        password: str = "dialect-pw-9",
+        now: datetime | None = None,
+    ) -> None:
+        self.state = DialectState(
+            dialect=dialect,
+            records=records,
+            username=username,
+            password=password,
+            now=now or datetime(2022, 4, 20, 3, 0, tzinfo=UTC),
+        )
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{BASE_PATHS[self.state.dialect]}"
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self.state.lock:
+            return list(self.state.log)
+
+    def expire_sessions(self) -> None:
+        """Forget every session: the next request answers "expired" the dialect's way."""
+        with self.state.lock:
+            self.state.sessions.clear()
+
+
+# -- sample data --------------------------------------------------------------------------------
+
+NFD_SUBJECT = "Báo cáo tình hình"  # decomposed (NFD): as older clients send it
+
+
+def b_jobs(count: int = 7) -> dict[int, dict[str, Any]]:
+    """`count` dialect-b jobs: refs 101.., updated on 1..count April 2022, one lead step each."""
+    jobs: dict[int, dict[str, Any]] = {}
+    states = ("DANG_XL", "HOAN_THANH", "THU_HOI")
+    for i in range(count):
+        ref = 101 + i
+        day = i + 1
+        jobs[ref] = {
+            "ref": ref,
+            "docNo": f"{ref}/QĐ-UBND",
+            "title": NFD_SUBJECT + f" {ref}",
+            "kind": "Quyết định",
+            "issued": f"{day:02d}/03/2022",
+            "updated": f"{day:02d}/04/2022 08:30:00",
+            "state": states[i % 3],
+            "urgency": str(i % 3),
+            "steps": [
+                {"role": "intake", "unit": {"code": "VT", "label": "Văn thư"}},
+                {
+                    "role": "lead",
+                    "unit": {"code": "STC", "label": "Sở Tài chính"},
+                    "due": f"{(day % 28) + 1:02d}/05/2022" if i % 4 else "",
+                    "doneAt": f"{day:02d}/04/2022 16:00:00" if i % 3 == 1 else "",
+                },
+                {"role": "support", "unit": {"code": "SNV", "label": "Sở Nội vụ"}},
+                {"role": "support", "unit": {"code": "STP", "label": "Sở Tư pháp"}},
+            ],
+            "removed": "1" if i == count - 1 else "0",
+            "internalNote": {"ignored": True},
+        }
+    return jobs
+
+
+def _step(
+    doc_id: int, sid: int, responsibility: str, unit: str, dept: int, status: str, deadline: str
+) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "parent": doc_id + 4,
+        "senderAname": "Văn thư UBND tỉnh",
+        "receiverAname": unit,
+        "receiverName": "Trần Thị B",
+        "receiverDeptId": dept,
+        "createDate": "Jul 21, 2026, 3:07:00 PM",
+        "createDateStr": "2026-07-21T08:07:00+00:00",
+        "deadline": deadline,
+        "completeDate": "Jul 25, 2026, 9:00:00 AM" if status == "completed" else "",
+        "completeDateStr": "2026-07-25T02:00:00+00:00" if status == "completed" else "",
+        "status": status,
+        "responsibility": responsibility,
+        "finalHandle": "Y",
+        "priority": 0,
+        "confirmed": "N",
+        "read": "Y",
+    }
+
+
+def idesk6_docs(count: int = 5) -> dict[int, dict[str, Any]]:
+    """`count` iDesk 6 documents (list item + detail), ids 5100231.., in the observed shapes."""
+    docs: dict[int, dict[str, Any]] = {}
+    for i in range(count):
+        doc_id = 5100231 + i
+        ed = {
+            "id": doc_id,
+            "documentId": f"H08.05,2026/07/21,{812 + i}/STC-NS",
+            "subject": f"V/v rà soát kinh phí chuyển đổi số năm 2026 ({i})",
+            "signNumber": f"{812 + i}/STC-NS",
+            "docDateStr": "2026-07-20T17:00:00+00:00",
+            "author": "Sở Tài chính",
+            "publisherCode": "H08.05",
+            "category": "Công văn",
+            "signer": "Nguyễn Văn A",
+            "position": "Giám đốc",
+            "status": "processing",
+            "steeringType": 0,
+            "receiverCommCode": "H08.01",
+            "solveDayNum": 0,
+            "requiredReply": "N",
+            "replyDeadline": "Feb 1, 2200, 12:00:01 AM",
+        }
+
+        main_status = ("processing", "completed", "tranfered", "received", "processing")[i % 5]
+        deadline = "Jul 31, 2026, 12:00:00 AM" if i % 2 == 0 else "Feb 1, 2200, 12:00:01 AM"
+        detail = {
+            "ed": ed,
+            "book": {"book": "UBNDT.DEN", "serialNumber": 2431 + i, "dateStr": ed["docDateStr"]},
+            "attachments": [],
+            "senders": [
+                _step(doc_id, doc_id + 3, "receive", "Văn thư UBND tỉnh", 1, "tranfered", "")
+            ],
+            "proInfos": [
+                _step(doc_id, doc_id + 5, "coordinate", "Sở Nội vụ", 279, "processing", deadline),
+                _step(
+                    doc_id,
+                    doc_id + 9,
+                    "main",
+                    "Sở Thông tin và Truyền thông",
+                    278,
+                    main_status,
+                    deadline,
+                ),
+                _step(doc_id, doc_id + 6, "coordinate", "Sở Tư pháp", 280, "received", ""),
+            ],
+            "ideas": [],
+            "conversations": [],
+            "taskReply": [],
+            "references": [],
+        }
+        item = {
+            "id": doc_id,
+            "edSearchDto": {
+                "id": doc_id,
+                "subject": ed["subject"],
+                "signNumber": ed["signNumber"],
+                "priority": 1,
+                "category": "Công văn",
+                "status": "processing",
+                "docDateStr": ed["docDateStr"],
+            },
+            "book": {"serialNumber": 2431 + i, "dateStr": ed["docDateStr"]},
+            "piStatus": "processing",
+            "responsibility": "main",
+            "senderAname": "Văn thư UBND tỉnh",
+            "confirmed": "N",
+            "read": "N",
+            "replyEdId": 0,
+        }
+        docs[doc_id] = {"list": item, "detail": detail}
+    return docs
