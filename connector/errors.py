@@ -13,6 +13,7 @@
     ├── LedgerError                     the local database is unusable
     ├── DeliveryError                   a write-back or alert could not be delivered
     │   └── DeliveryRefused             permanent refusal (dead letter)
+    ├── OutboxStateError                an outbox row cannot take that step (id, state)
     └── LockHeld                        another run holds the ledger lock       (exit 75)
 
 Every error carries attributes, not only a message, and its message is written for a clerk:
@@ -131,6 +132,15 @@ class DeliveryRefused(DeliveryError):
     ) -> None:
         self.code = code
         super().__init__(message, key=key, status=status)
+
+
+class OutboxStateError(ConnectorError):
+    """An outbox row does not exist or cannot take the requested step (e.g. retry a sent row)."""
+
+    def __init__(self, message: str, *, row_id: int | None = None, state: str = "") -> None:
+        self.row_id = row_id
+        self.state = state
+        super().__init__(message)
 
 
 class LockHeld(ConnectorError):
