@@ -1,0 +1,194 @@
+"""A normalised task as canonical JSON, and back (snapshots, content hashes, history values).
+
+`task_to_json` is deterministic: every field of `NormalisedTask` (``last_modified`` and ``extra``
+included), keys sorted, no whitespace, dates as ISO dates, instants as ISO instants in UTC, enums
+by value. Its SHA-256 without ``last_modified`` and ``tracking_status`` (`HASH_EXCLUDED`) is the
+task's content hash. `task_from_json` inverts it, guided by the
+dataclass's type hints, so a field added to the model round-trips without a change here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import fields
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from connector.clock import to_utc
+from connector.models import DeadlineChange, NormalisedTask, TaskState, UnitRef
+
+_HINTS: dict[str, Any] = typing.get_type_hints(NormalisedTask)
+
+
+def _encodable(text: str) -> bool:
+    """True when `text` can be written as UTF-8 (no lone surrogate from a ``\\ud800`` escape)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 text kept as is.
+
+    Always storable: NUL is escaped by JSON itself, and text holding a lone surrogate (which no
+    database accepts as UTF-8) is written with ASCII escapes instead.
+    """
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    if _encodable(text):
+        return text
+    return json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _unstorable(text: str) -> bool:
+    return "\x00" in text or not _encodable(text)
+
+
+def unstorable_text(task: NormalisedTask) -> tuple[str, str] | None:
+    """The first text field the ledger cannot store as it is, with its value, else None.
+
+    PostgreSQL refuses NUL (U+0000) in text, and no database takes a lone surrogate; such a
+    record is quarantined rather than altered or allowed to stop the run (on every backend, so
+    the ledger's content does not depend on the database).
+    """
+    for name in _FIELD_NAMES:
+        value = getattr(task, name)
+        if isinstance(value, str) and _unstorable(value):
+            return name, value
+    for unit in task.coordinators:
+        for text in (unit.code, unit.name):
+            if _unstorable(text):
+                return "coordinators", text
+    for change in task.deadline_changes:
+        if _unstorable(change.reason):
+            return "deadline_changes", change.reason
+    return None
+
+
+def encode(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return to_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UnitRef):
+        return {"code": value.code, "name": value.name}
+    if isinstance(value, DeadlineChange):
+        return {
+            "old_deadline": encode(value.old_deadline),
+            "new_deadline": encode(value.new_deadline),
+            "changed_at": encode(value.changed_at),
+            "reason": value.reason,
+        }
+    if isinstance(value, list | tuple):
+        return [encode(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(k): encode(v) for k, v in value.items()}
+    return str(value)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(NormalisedTask))
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def task_to_dict(task: NormalisedTask) -> dict[str, Any]:
+    """The task as JSON-ready data: dates ISO, instants ISO in UTC, enums by value."""
+    out: dict[str, Any] = {}
+    for name in _FIELD_NAMES:
+        value = getattr(task, name)
+        # Most fields are plain values: skip the general encoder for them (a hot path).
+        out[name] = value if type(value) in _PLAIN else encode(value)
+    return out
+
+
+def task_to_json(task: NormalisedTask) -> str:
+    """The canonical JSON of a task (what snapshots store and the content hash covers)."""
+    return canonical_json(task_to_dict(task))
+
+
+HASH_EXCLUDED: tuple[str, ...] = ("last_modified", "tracking_status")
+"""Fields the content hash leaves out: the connector's own tracking-status write changes the
+source's ``trackingStatus`` and bumps ``lastModifyStr`` and nothing else, and that echo must read
+as *unchanged* (no snapshot, no history, no new outbox row). Snapshots still store them."""
+
+
+def content_hash(task: NormalisedTask) -> str:
+    """SHA-256 (hex) of the canonical JSON of `task` without `HASH_EXCLUDED`."""
+    data = task_to_dict(task)
+    for name in HASH_EXCLUDED:
+        data.pop(name, None)
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+def _instant(value: Any) -> datetime | None:
+    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
+
+
+def _day(value: Any) -> date | None:
+    return None if value in (None, "") else date.fromisoformat(str(value))
+
+
+def decode_field(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    hint = _HINTS[name]
+    if isinstance(hint, types.UnionType):  # "X | None": decode as X
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    base = hint
+    if base is datetime:
+        return _instant(value)
+    if base is date:
+        return _day(value)
+    if base is TaskState:
+        return TaskState(value)
+    if base == tuple[UnitRef, ...]:
+        return tuple(UnitRef(code=str(u["code"]), name=str(u.get("name", ""))) for u in value)
+    if base == tuple[DeadlineChange, ...]:
+        return tuple(
+            DeadlineChange(
+                old_deadline=_day(c.get("old_deadline")),
+                new_deadline=_day(c.get("new_deadline")),
+                changed_at=_instant(c.get("changed_at")),
+                reason=str(c.get("reason", "")),
+            )
+            for c in value
+        )
+    return value
+
+
+def task_from_dict(data: Mapping[str, Any]) -> NormalisedTask:
+    """Inverse of `task_to_dict` (unknown keys are ignored, missing ones take the default)."""
+    names = {f.name for f in fields(NormalisedTask)}
+    values = {k: decode_field(k, v) for k, v in data.items() if k in names}
+    return NormalisedTask(**values)
+
+
+def task_from_json(text: str) -> NormalisedTask:
+    """Inverse of `task_to_json`."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("a task snapshot must be a JSON object")
+    return task_from_dict(data)
+
+
+def history_value(value: Any) -> str:
+    """How a value is written in ``task_history.old_value`` / ``new_value``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return canonical_json(encode(value)) if value else ""
+    encoded = encode(value)
+    return encoded if isinstance(encoded, str) else canonical_json(encoded)

@@ -1,0 +1,412 @@
+"""Opening the ledger: engine, sessions, and the schema kept current by alembic migrations.
+
+`open_ledger(url)` returns a `Ledger` (an engine and a session factory) whose schema is at the
+latest migration: a new database is created, an older one upgraded, on first use. The CLI's
+``idesk-connector db upgrade`` calls `upgrade(url)`; `current_revision(url)` tells where a
+database stands.
+
+SQLite (the default, ``sqlite:///PATH``):
+
+* the parent directory is created, and the file itself is created with mode 0600 before SQLite
+  opens it (SQLite gives its ``-wal`` and ``-shm`` files the mode of the database file; they are
+  tightened to 0600 on every connect as well);
+* every connection runs in WAL mode with a busy timeout and foreign keys on;
+* transactions are real: the driver's implicit transaction handling is turned off and the
+  connector emits ``BEGIN`` itself, ``BEGIN IMMEDIATE`` for write transactions
+  (`Ledger.transaction`), so a writer waits for another writer instead of failing half-way.
+
+PostgreSQL (``postgresql://user@host:port/db``) is driven by psycopg 3 (the URL is rewritten to
+``postgresql+psycopg://``).
+
+Migrations live in ``connector/ledger/migrations`` (shipped as package data); alembic is
+configured in code so that it works from an installed wheel, never from a working directory.
+Every database error leaves this module as a `LedgerError` naming the database (without its
+password) and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session
+
+from connector.errors import LedgerError
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+"""The alembic script directory (``env.py`` and ``versions/``), inside the installed package."""
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite connection waits for another writer before giving up."""
+
+_MIGRATION_LOCK_KEY = 0x1DE5_C0_1ED6E4
+"""PostgreSQL advisory lock taken while migrating, so two first runs do not race."""
+
+_SQLITE_BEGIN = "idesk_sqlite_begin"
+"""Execution option naming the BEGIN mode of a SQLite transaction (``""`` or ``"IMMEDIATE"``)."""
+
+
+# -- URLs ----------------------------------------------------------------------------------------
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise LedgerError(
+            f"ledger.url {redact_url(url)!r} is not a database URL; use sqlite:///PATH "
+            "or postgresql://user@host:port/database"
+        ) from exc
+
+
+def normalise_url(url: str) -> str:
+    """The URL SQLAlchemy gets: ``postgresql://`` is driven by psycopg 3."""
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend not in ("sqlite", "postgresql"):
+        raise LedgerError(
+            f"ledger.url {redact_url(url)!r}: only SQLite (sqlite:///PATH) and PostgreSQL "
+            "(postgresql://user@host:port/database) ledgers are supported"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        parsed = url if isinstance(url, URL) else make_url(url)
+    except ArgumentError:
+        return "<invalid database URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _sqlite_path(parsed: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for an in-memory database."""
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def _reason(exc: BaseException, password: str | None) -> str:
+    """The first line of a driver error, never containing the password."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(inner).strip().splitlines()
+    reason = lines[0] if lines else type(inner).__name__
+    if password:
+        reason = reason.replace(password, "***")
+    return reason
+
+
+def _hint(parsed: URL) -> str:
+    if parsed.get_backend_name() == "sqlite":
+        return (
+            "check that the directory exists and is writable by this user, that the disk is not "
+            "full and that no other program holds the file locked"
+        )
+    return (
+        "check that the PostgreSQL server is running and reachable, and that ledger.url names "
+        "the right host, port, database and user (the password goes in the environment variable "
+        "IDESK_CONNECTOR__LEDGER__URL)"
+    )
+
+
+def ledger_error(exc: BaseException, url: str | URL, doing: str) -> LedgerError:
+    """A clerk's message for a database error: which database, what failed, what to do."""
+    parsed = url if isinstance(url, URL) else _parse(url)
+    return LedgerError(
+        f"cannot {doing} the ledger database {redact_url(parsed)}: "
+        f"{_reason(exc, parsed.password if isinstance(parsed.password, str) else None)}; "
+        f"{_hint(parsed)}"
+    )
+
+
+# -- SQLite files and connections ----------------------------------------------------------------
+
+
+def _private(path: Path) -> None:
+    """Make an existing file 0600 when it is ours and others could read it."""
+    with contextlib.suppress(FileNotFoundError):
+        info = path.stat()
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and info.st_uid == os.getuid():
+            path.chmod(0o600)
+            log.warning("ledger_permissions_tightened", path=str(path), mode="0600")
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """Create the parent directory and the (empty) database file with mode 0600."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot create the ledger file {path}: {exc.strerror}; check that the directory "
+            "is writable by this user or set ledger.url to another place"
+        ) from exc
+    _private(path)
+
+
+def _sqlite_engine(parsed: URL, path: Path | None) -> Engine:
+    if path is None:
+        engine = create_engine(
+            parsed,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+    else:
+        prepare_sqlite_file(path)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if path is not None:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+        if path is not None:
+            for suffix in ("-wal", "-shm"):
+                _private(path.with_name(path.name + suffix))
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+    return engine
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for the ledger URL, configured as the module docstring says (no migration)."""
+    parsed = _parse(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, _sqlite_path(parsed))
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10, "application_name": "idesk-connector"},
+    )
+
+
+# -- migrations ----------------------------------------------------------------------------------
+
+
+def alembic_config() -> Config:
+    """Alembic configured in code, pointing at the migrations inside the installed package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The latest migration this version of the connector knows."""
+    head = _script().get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise LedgerError(f"no ledger migrations found in {MIGRATIONS_DIR}; reinstall the package")
+    return head
+
+
+def _known(revision: str) -> bool:
+    try:
+        return _script().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _revision_of(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What `upgrade` did: the database (password hidden) and its revision before and after."""
+
+    database: str
+    before: str | None
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _migrate(engine: Engine) -> UpgradeResult:
+    """Bring the schema to the head revision inside one transaction (PostgreSQL: locked)."""
+    database = redact_url(engine.url)
+    head = head_revision()
+    with engine.connect() as connection:
+        current = _revision_of(connection)  # a plain read: opening never waits for a writer
+        connection.rollback()
+    if current == head:
+        return UpgradeResult(database, current, head)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+            before = _revision_of(connection)
+            if before == head:
+                return UpgradeResult(database, before, head)
+            if before is not None and not _known(before):
+                raise LedgerError(
+                    f"the ledger database {database} is at schema revision {before!r}, newer "
+                    f"than this idesk-connector knows (latest {head!r}); upgrade idesk-connector "
+                    "or point ledger.url at another database"
+                )
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    log.info("ledger_migrated", database=database, before=before, after=head)
+    return UpgradeResult(database, before, head)
+
+
+# -- the ledger ----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Ledger:
+    """An open ledger: its engine and session factory. Close it when done (or use ``with``)."""
+
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password."""
+        return redact_url(self.engine.url)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A new session (the caller closes it); prefer `transaction` or `reading`."""
+        return self.sessions()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on any error.
+
+        On SQLite it begins with ``BEGIN IMMEDIATE``: it waits (busy timeout) for another writer
+        rather than failing when it first writes.
+        """
+        session = self.sessions()
+        try:
+            with session.begin():
+                if self.backend == "sqlite":
+                    session.connection(execution_options={_SQLITE_BEGIN: "IMMEDIATE"})
+                yield session
+        except DBAPIError as exc:
+            raise ledger_error(exc, self.engine.url, "write to") from exc
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session in one (deferred) transaction, rolled back at the end."""
+        session = self.sessions()
+        try:
+            yield session
+        except DBAPIError as exc:
+            raise ledger_error(exc, self.engine.url, "read") from exc
+        finally:
+            session.close()  # rolls back: nothing read here is ever written
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_ledger(url: str, *, migrate: bool = True) -> Ledger:
+    """Open the ledger at `url`, creating or upgrading its schema unless `migrate` is False."""
+    engine = create_ledger_engine(url)
+    try:
+        if migrate:
+            _migrate(engine)
+        else:
+            with engine.connect():
+                pass
+    except (SQLAlchemyError, CommandError) as exc:
+        engine.dispose()
+        raise ledger_error(exc, engine.url, "open") from exc
+    except LedgerError:
+        engine.dispose()
+        raise
+    sessions = sessionmaker(engine, class_=Session, expire_on_commit=False, autoflush=False)
+    log.debug("ledger_opened", database=redact_url(engine.url), backend=engine.dialect.name)
+    return Ledger(url=normalise_url(url), engine=engine, sessions=sessions)
+
+
+def upgrade(url: str) -> UpgradeResult:
+    """Bring the ledger at `url` to the latest schema (``idesk-connector db upgrade``)."""
+    engine = create_ledger_engine(url)
+    try:
+        return _migrate(engine)
+    except (SQLAlchemyError, CommandError) as exc:
+        raise ledger_error(exc, engine.url, "upgrade") from exc
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision of the ledger at `url` (None: no schema yet). Changes nothing else.
+
+    A missing SQLite file is created empty (mode 0600), like every other way of opening it.
+    """
+    engine = create_ledger_engine(url)
+    try:
+        with engine.connect() as connection:
+            return _revision_of(connection)
+    except SQLAlchemyError as exc:
+        raise ledger_error(exc, engine.url, "read") from exc
+    finally:
+        engine.dispose()

@@ -1,0 +1,226 @@
+"""The ledger's tables (SQLModel). Schema changes go through alembic migrations only.
+
+To change a table, edit it here AND add a migration under ``migrations/versions/`` (next number,
+``down_revision`` = the previous one); ``tests/test_ledger_db.py::test_migrations_match_the_models``
+fails, on SQLite and PostgreSQL, while the two disagree.
+
+- ``task``: the normalised current state of every task, its raw source JSON, a content hash,
+  first/last seen run, its current deadline classification and what the source last acknowledged.
+- ``task_history``: one row per change of a tracked field (status, deadline, completion,
+  confirmation, lead unit, deletion, computed status) with run, source ``lastModifyStr``, the local
+  date observed and the local date it took effect.
+- ``task_snapshot``: the normalised task as it was at each content change (rebuilds any past day).
+- ``sync_state``: the incremental cursor per source.
+- ``sync_run``: every run with its outcome and counts.
+- ``quarantine``: records that could not be normalised, until they arrive valid.
+- ``unit``: the province's units as the source lists them.
+- ``outbox``: every intent to write to the source (tracking status, alerts), delivered once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from connector.ledger.types import UTCDateTime
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+# 64-bit ids on PostgreSQL; SQLite needs exactly INTEGER PRIMARY KEY to autoincrement (rowid).
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _big_id() -> Column[int]:
+    return Column(_BIG_ID, primary_key=True, autoincrement=True)
+
+
+def _task_fk(table: str) -> Column[int]:
+    # No separate index: each table has a composite index that starts with task_id.
+    return Column(BigInteger, ForeignKey("task.source_id", name=f"fk_{table}_task"), nullable=False)
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "task"
+
+    source_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    ed_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    sign_number: str = ""
+    category: str = ""
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    author: str = ""
+    publisher_code: str = ""
+    signer: str = ""
+    position: str = ""
+    doc_date: date | None = None
+    steering_type: int | None = None
+    steering_by: str = ""
+    steering_content: str = Field(default="", sa_column=Column(Text, nullable=False))
+    lead_unit_code: str = Field(default="", index=True)
+    lead_unit_name: str = ""
+    coordinators_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    assigned_at: datetime | None = Field(default=None, sa_column=_utc())
+    deadline: date | None = None
+    original_deadline: date | None = None
+    deadline_changes_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    state: str = Field(default="open", index=True)
+    source_status: str = ""
+    completed_at: datetime | None = Field(default=None, sa_column=_utc())
+    priority: int | None = None
+    progress: int | None = None
+    last_report_at: datetime | None = Field(default=None, sa_column=_utc())
+    confirmed: bool = False
+    confirmed_at: datetime | None = Field(default=None, sa_column=_utc())
+    source_tracking_status: str = ""
+    source_modified: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    deleted_at_source: bool = False
+    deleted_reason: str = ""
+    raw_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    content_hash: str = ""
+    first_seen_run: str = ""
+    last_seen_run: str = ""
+    # The last full read (`pull --full`) that listed this task; a full read marks the tasks it
+    # did not list as deleted at the source (deleted_reason "missing").
+    last_full_run: str = ""
+    first_seen_at: datetime | None = Field(default=None, sa_column=_utc())
+    updated_at: datetime | None = Field(default=None, sa_column=_utc())
+    # Deadline classification (computed after each pull)
+    status_code: str | None = Field(default=None, index=True)
+    eff_due: date | None = None
+    days_overdue: int = 0
+    working_days_overdue: int = 0
+    working_days_left: int | None = None
+    due_soon: bool = False
+    overdue_over_30: bool = False
+    stale_no_deadline: bool = False
+    unconfirmed: bool = False
+    extended: bool = False
+    classified_on: date | None = None
+    suggested_deadline: date | None = None
+    suggested_phrase: str = ""
+    suggested_recurrence: str = ""
+    # Push-back: what the source last acknowledged for this task
+    acked_tracking_status: str = ""
+    acked_eff_due: date | None = None
+
+
+class TaskHistory(SQLModel, table=True):
+    __tablename__ = "task_history"
+    __table_args__ = (
+        Index("ix_task_history_task_effective", "task_id", "effective_on"),
+        Index("ix_task_history_field_effective", "field", "effective_on"),
+    )
+
+    id: int | None = Field(default=None, sa_column=_big_id())
+    task_id: int = Field(sa_column=_task_fk("task_history"))
+    run_id: str = ""
+    field: str
+    old_value: str = Field(default="", sa_column=Column(Text, nullable=False))
+    new_value: str = Field(default="", sa_column=Column(Text, nullable=False))
+    observed_at: datetime = Field(sa_column=_utc(nullable=False))
+    observed_on: date
+    effective_on: date
+    source_modified: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class TaskSnapshot(SQLModel, table=True):
+    __tablename__ = "task_snapshot"
+    __table_args__ = (Index("ix_task_snapshot_task_observed", "task_id", "observed_on"),)
+
+    id: int | None = Field(default=None, sa_column=_big_id())
+    task_id: int = Field(sa_column=_task_fk("task_snapshot"))
+    run_id: str = ""
+    observed_at: datetime = Field(sa_column=_utc(nullable=False))
+    observed_on: date
+    source_modified: datetime = Field(sa_column=_utc(nullable=False))
+    content_hash: str
+    normalised_json: str = Field(sa_column=Column(Text, nullable=False))
+    deleted_at_source: bool = False
+
+
+class SyncState(SQLModel, table=True):
+    __tablename__ = "sync_state"
+
+    source: str = Field(primary_key=True)
+    cursor: datetime | None = Field(default=None, sa_column=_utc())
+    last_full_at: datetime | None = Field(default=None, sa_column=_utc())
+    updated_at: datetime | None = Field(default=None, sa_column=_utc())
+    updated_run: str = ""
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_run"
+
+    run_id: str = Field(primary_key=True)
+    command: str = ""
+    trigger: str = "manual"
+    started_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=_utc())
+    outcome: str = "running"
+    counts_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    dry_run: bool = False
+
+
+class QuarantineRow(SQLModel, table=True):
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("record_key", name="uq_quarantine_record_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_key: str
+    task_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, index=True)
+    )
+    field: str = ""
+    bad_value: str = Field(default="", sa_column=Column(Text, nullable=False))
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    raw_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    first_seen_at: datetime = Field(sa_column=_utc(nullable=False))
+    last_seen_at: datetime = Field(sa_column=_utc(nullable=False))
+    first_run: str = ""
+    last_run: str = ""
+    attempts: int = 1
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(index=True))
+    resolved_run: str = ""
+
+
+class UnitRow(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    code: str = Field(primary_key=True)
+    name: str = ""
+    kind: str = ""
+    parent_code: str = ""
+    updated_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str
+    kind: str  # "tracking" | "alert"
+    task_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, index=True)
+    )
+    alert_type: str = ""
+    occasion: str = ""
+    payload_json: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = "pending"  # pending | sending | sent | failed | dead | past | superseded
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc())
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_run: str = ""
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    sending_at: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    response_id: str = ""
+    superseded_by: int | None = None

@@ -1,0 +1,632 @@
+"""The incremental pull: read what changed at the source, write it to the ledger, classify.
+
+One pull:
+
+1. logs in and takes the **server's clock** at the start (``Date`` header); the cursor never
+   moves past it;
+2. refreshes the units (one cheap request);
+3. reads ``modifiedFrom = cursor - lookback`` (``sync.lookback_seconds``, default 120 s; a full
+   read, ``full=True``, reads everything, soft-deleted records included), **page by page**;
+4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
+   hash, never older over newer), the quarantine of the records that could not be normalised, and
+   the cursor that page makes safe (`connector.client` guarantees every record modified before a
+   page's ``safe_cursor`` was yielded already). A crash or an unavailable source loses at most the
+   page in flight, and the cursor always matches the committed pages;
+5. after a complete full read, marks the tasks it did not list as deleted at the source
+   (reason ``missing``);
+6. classifies every task as of today's local date (`reclassify`): the deadline status and flags
+   on the task row, a ``status_code`` history row on each status change, and a deadline suggested
+   from the text for tasks without one; in the same transaction it plans the outbox (tracking
+   writes and alerts due, `connector.outbox.plan`). What did not change is not written.
+
+Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
+own ids, and the classification walks the task table in batches.
+
+A bad record never stops the run and never holds the cursor back: it goes to quarantine, and is
+resolved when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
+abort the run after the pages already committed; the caller records the run (`connector.runs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlmodel import Session
+
+from connector import outbox
+from connector.calendar import WorkingCalendar, load_calendar
+from connector.client import SourceClient
+from connector.clock import Clock, SystemClock, local_date, local_today, to_utc
+from connector.deadlines import Classification, DeadlinePolicy, classify
+from connector.errors import BadRecord, SourceRefused
+from connector.ledger import repo
+from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.tables import TaskRow
+from connector.mapping import MappingSpec, load_mapping, normalise, record_key
+from connector.models import NormalisedTask, StatusCode
+from connector.phrases import Suggestion, suggest_deadline
+from connector.progress import NullProgress, ProgressReporter
+from connector.runs import RunRecord
+from connector.settings import DeadlineSettings, Settings
+from connector.signals import InterruptGuard
+
+log = structlog.get_logger(__name__)
+
+DONE_STATUSES = frozenset({StatusCode.HT_DUNG_HAN, StatusCode.HT_QUA_HAN, StatusCode.HT_KHONG_HAN})
+OPEN_FROM_ASSIGNMENT = frozenset({StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THOI_HAN})
+
+
+@dataclass
+class PullResult:
+    """What a pull did (every count goes to the run record and the ``run_finished`` event)."""
+
+    run_id: str
+    full: bool = False
+    pages: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older_skipped: int = 0
+    quarantined: int = 0
+    resolved: int = 0
+    deleted_marked: int = 0
+    history_rows: int = 0
+    snapshots: int = 0
+    units_changed: int = 0
+    classified: int = 0
+    reclassified: int = 0
+    status_changes: int = 0
+    suggested: int = 0
+    planned: int = 0
+    classify_errors: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    cursor_before: datetime | None = None
+    cursor_after: datetime | None = None
+    server_time: datetime | None = None
+    modified_from: datetime | None = None
+
+    def add_writes(self, counts: repo.WriteCounts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.older_skipped += counts.older_skipped
+        self.quarantined += counts.quarantined
+        self.resolved += counts.resolved
+        self.deleted_marked += counts.deleted_marked
+        self.history_rows += counts.history_rows
+        self.snapshots += counts.snapshots
+
+    def add_classification(self, result: ClassifyResult) -> None:
+        self.classified += result.classified
+        self.reclassified += result.changed
+        self.status_changes += result.status_changes
+        self.suggested += result.suggested
+        self.planned += result.planned
+        self.classify_errors += result.errors
+
+    def counts(self) -> dict[str, int | float]:
+        """The numeric counts by name (for `RunRecord.update` and the summary event)."""
+        out: dict[str, int | float] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[f.name] = round(value, 3) if isinstance(value, float) else value
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (instants as ISO strings)."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = to_utc(value).isoformat()
+        return data
+
+
+# -- cursor --------------------------------------------------------------------------------------
+
+
+def modified_from(cursor: datetime | None, lookback_seconds: int, *, full: bool) -> datetime | None:
+    """Where a pull reads from: None (everything) when full or first, else cursor - lookback."""
+    if full or cursor is None:
+        return None
+    return to_utc(cursor) - timedelta(seconds=lookback_seconds)
+
+
+def advance_cursor(
+    current: datetime | None, safe: datetime | None, server_start: datetime | None
+) -> datetime | None:
+    """The cursor after a page: up to the page's safe cursor, never past the server's clock.
+
+    The cursor never moves back because of a page; it is pulled back only when it stands beyond
+    the server clock (re-reading is always safe, skipping never is).
+    """
+    candidate = current
+    if safe is not None:
+        safe = to_utc(safe)
+        candidate = safe if current is None else max(to_utc(current), safe)
+    if candidate is not None and server_start is not None and candidate > to_utc(server_start):
+        candidate = to_utc(server_start)
+    return candidate
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+def _task_id(raw: Any, exc: BadRecord | None = None) -> int | None:
+    text = exc.task_id if exc is not None and exc.task_id else None
+    if text is None and isinstance(raw, Mapping):
+        text = raw.get("id")
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    if isinstance(text, str) and text.strip().isdigit():
+        return int(text.strip())
+    return None
+
+
+def _stored(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw record as the ledger keeps it: without the client's ``@`` keys (fetch time...)."""
+    return {k: v for k, v in raw.items() if not str(k).startswith("@")}
+
+
+def to_page_item(raw: Any, spec: MappingSpec) -> repo.PageItem:
+    """Normalise one raw record: an `Incoming` task, or a `Rejected` one for the quarantine."""
+    record = raw if isinstance(raw, Mapping) else {"@item": raw}
+    key = record_key(record, spec)
+    try:
+        task = normalise(record, spec)
+    except BadRecord as exc:
+        log.warning("record_quarantined", record_key=key, field=exc.field, value=exc.value)
+        return repo.Rejected(
+            record_key=key,
+            raw=_stored(record) or dict(record),
+            field=exc.field,
+            value=exc.value,
+            reason=str(exc),
+            task_id=_task_id(record, exc),
+        )
+    return repo.Incoming(task=task, raw=_stored(record), record_key=key)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- classification ------------------------------------------------------------------------------
+
+
+def deadline_policy(settings: DeadlineSettings) -> DeadlinePolicy:
+    """The deadline rules' options from ``[deadlines]``."""
+    return DeadlinePolicy(
+        roll_forward_to_working_day=settings.roll_forward_to_working_day,
+        due_soon_working_days=settings.due_soon_working_days,
+        overdue_long_days=settings.overdue_long_days,
+        no_deadline_stale_months=settings.no_deadline_stale_months,
+    )
+
+
+def settings_calendar(settings: Settings) -> WorkingCalendar:
+    """The working calendar, with the deployment's override file when one is configured."""
+    overrides = settings.calendar.overrides
+    return load_calendar(Path(overrides) if overrides else None)
+
+
+def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
+    """A deadline read from the text of a task without one (steering content, then subject)."""
+    if task.deadline is not None:
+        return None
+    if task.doc_date is not None:
+        anchor = task.doc_date
+    elif task.assigned_at is not None:
+        anchor = local_date(task.assigned_at)
+    else:
+        anchor = local_date(task.last_modified)
+    for text in (task.steering_content, task.subject):
+        if not text:
+            continue
+        try:
+            found = suggest_deadline(text, anchor, calendar)
+        except ValueError:  # an anchor outside the calendar's years
+            return None
+        if found is not None:
+            return found
+    return None
+
+
+def classification_values(result: Classification, suggestion: Suggestion | None) -> dict[str, Any]:
+    """The task columns a classification (and a suggested deadline) fills."""
+    return {
+        "status_code": result.status.value,
+        "eff_due": result.eff_due,
+        "days_overdue": result.days_overdue,
+        "working_days_overdue": result.working_days_overdue,
+        "working_days_left": result.working_days_left,
+        "due_soon": result.due_soon,
+        "overdue_over_30": result.overdue_over_30,
+        "stale_no_deadline": result.stale_no_deadline,
+        "unconfirmed": result.unconfirmed,
+        "extended": result.extended,
+        "suggested_deadline": suggestion.deadline if suggestion is not None else None,
+        "suggested_phrase": suggestion.phrase if suggestion is not None else "",
+        "suggested_recurrence": (suggestion.recurrence or "") if suggestion is not None else "",
+    }
+
+
+def status_effective_on(
+    result: Classification, previous: str | None, task: NormalisedTask, as_of: date
+) -> date:
+    """The local date a (new) status took effect, never after `as_of`.
+
+    Overdue: the day after ``eff_due``. Done: the completion date. A first classification of a
+    task open within its deadline (or without one): the day it was assigned. Otherwise the
+    as-of date (the day the change was seen).
+    """
+    status = result.status
+    day = as_of
+    if status is StatusCode.DTH_QUA_HAN and result.eff_due is not None:
+        day = result.eff_due + timedelta(days=1)
+    elif status in DONE_STATUSES and result.completed_on is not None:
+        day = result.completed_on
+    elif previous is None and status in OPEN_FROM_ASSIGNMENT and task.assigned_at is not None:
+        day = local_date(task.assigned_at)
+    return min(day, as_of)
+
+
+@dataclass
+class ClassifyResult:
+    """What `reclassify` did."""
+
+    classified: int = 0
+    changed: int = 0
+    status_changes: int = 0
+    suggested: int = 0
+    planned: int = 0
+    errors: int = 0
+
+
+Planner = Callable[[Session, TaskRow, NormalisedTask, Classification], int]
+"""Called for every classified task inside its batch transaction (after its row was updated);
+returns how many outbox rows it added (`outbox_planner`)."""
+
+
+def outbox_planner(
+    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+) -> Planner | None:
+    """Plans tracking writes and alerts (`connector.outbox.plan`) in the classification's
+    transaction, so an intent commits with the change that caused it; None when push is off."""
+    if not settings.push.enabled:
+        return None
+
+    def plan_task(
+        session: Session, row: TaskRow, task: NormalisedTask, classification: Classification
+    ) -> int:
+        created = outbox.plan(
+            session,
+            row,
+            task,
+            classification,
+            as_of=as_of,
+            calendar=calendar,
+            settings=settings,
+            run_id=run_id,
+            now=clock.now(),
+        )
+        return len(created)
+
+    return plan_task
+
+
+def reclassify(
+    ledger: Ledger,
+    *,
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    run_id: str,
+    clock: Clock,
+    batch_size: int = 500,
+    progress: ProgressReporter | None = None,
+    planner: Planner | None = None,
+) -> ClassifyResult:
+    """Classify every task as of `as_of`, one transaction a batch, writing only what changed:
+    the classification columns, a ``status_code`` history row per status change, and whatever
+    `planner` adds (outbox rows) in the same transaction."""
+    result = ClassifyResult()
+    after = 0
+    while True:
+        with ledger.transaction() as session:
+            ids = repo.task_ids_after(session, after, batch_size)
+            if not ids:
+                break
+            observed_at = clock.now()
+            changes: list[repo.ClassificationChange] = []
+            for row in repo.load_tasks(session, ids):
+                task = repo.task_from_row(row)
+                try:
+                    classification = classify(task, as_of, calendar, policy)
+                except BadRecord as exc:
+                    result.errors += 1
+                    log.warning(
+                        "classify_failed", task_id=task.source_id, field=exc.field, error=str(exc)
+                    )
+                    continue
+                suggestion = suggestion_for(task, calendar)
+                values = classification_values(classification, suggestion)
+                result.classified += 1
+                result.suggested += suggestion is not None and suggestion.deadline is not None
+                if repo.classification_differs(row, values):
+                    changes.append(
+                        repo.ClassificationChange(
+                            task_id=task.source_id,
+                            values=values,
+                            old_status=row.status_code,
+                            effective_on=status_effective_on(
+                                classification, row.status_code, task, as_of
+                            ),
+                            source_modified=task.last_modified,
+                        )
+                    )
+                    repo.show_classification(row, values, as_of=as_of)
+                if planner is not None:
+                    result.planned += planner(session, row, task, classification)
+            result.changed += len(changes)
+            result.status_changes += repo.write_classifications(
+                session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
+            )
+            after = ids[-1]
+        if progress is not None:
+            progress.advance(len(ids))
+    return result
+
+
+# -- the pull ------------------------------------------------------------------------------------
+
+ClientFactory = Callable[[Settings, MappingSpec, Callable[[float], None]], SourceClient]
+
+
+def default_client(
+    settings: Settings, spec: MappingSpec, sleep: Callable[[float], None]
+) -> SourceClient:
+    """The HTTP client of the source, configured from settings."""
+    return SourceClient(
+        settings.source, settings.retry, spec, sleep=sleep, max_pages=settings.sync.max_pages
+    )
+
+
+@dataclass
+class _Pull:
+    settings: Settings
+    ledger: Ledger
+    spec: MappingSpec
+    result: PullResult
+    clock: Clock
+    run: RunRecord | None
+    guard: InterruptGuard | None
+    progress: ProgressReporter
+    on_page: Callable[[PullResult], None] | None
+    source: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source = self.settings.source.name
+
+    def publish(self, client: SourceClient | None = None) -> None:
+        if client is not None:
+            stats = client.stats
+            self.result.retries = stats.retries
+            self.result.rate_limited = stats.rate_limited
+            self.result.waited_s = round(stats.waited_s, 3)
+        if self.run is not None:
+            self.run.update(self.result.counts())
+
+    def _critical(self) -> contextlib.AbstractContextManager[None]:
+        return self.guard.critical() if self.guard is not None else contextlib.nullcontext()
+
+    def units(self, client: SourceClient) -> None:
+        try:
+            units = client.list_units()
+        except SourceRefused as exc:
+            log.warning("units_unavailable", error=str(exc))
+            return
+        with self._critical(), self.ledger.transaction() as session:
+            self.result.units_changed = repo.upsert_units(session, units, now=self.clock.now())
+
+    def pages(self, client: SourceClient, start_from: datetime | None, full: bool) -> None:
+        cursor = self.result.cursor_before
+        server_start = self.result.server_time
+        batch = self.settings.sync.batch_size
+        for page in client.iter_pages(start_from, full=full):
+            if self.guard is not None:
+                self.guard.check()
+            items = [to_page_item(raw, self.spec) for raw in page.records]
+            new_cursor = advance_cursor(cursor, page.safe_cursor, server_start)
+            with self._critical(), self.ledger.transaction() as session:
+                observed_at = self.clock.now()
+                for chunk in _chunks(items, batch):
+                    counts = repo.write_page(
+                        session,
+                        chunk,
+                        run_id=self.result.run_id,
+                        observed_at=observed_at,
+                        full=full,
+                    )
+                    self.result.add_writes(counts)
+                if new_cursor != cursor:
+                    repo.save_cursor(
+                        session,
+                        self.source,
+                        new_cursor,
+                        run_id=self.result.run_id,
+                        now=observed_at,
+                    )
+            cursor = new_cursor
+            self.result.cursor_after = cursor
+            self.result.pages += 1
+            self.result.fetched += len(items)
+            if self.result.pages == 1:
+                self.progress.set_total(page.total)
+            self.progress.advance(len(items))
+            self.publish(client)
+            log.debug(
+                "page_written",
+                page=page.number,
+                records=len(items),
+                total=page.total,
+                cursor=cursor.isoformat() if cursor is not None else None,
+            )
+            if self.on_page is not None:
+                self.on_page(self.result)
+
+    def missing(self, client: SourceClient) -> None:
+        """After a complete full read: the tasks it did not list are deleted at the source.
+
+        Each candidate is asked for once (``get_record``): gone (404) is marked ``missing``;
+        a record that is still there (modified after its page was read) is written instead.
+        """
+        after = 0
+        size = self.settings.sync.batch_size
+        run_id = self.result.run_id
+        while True:
+            with self.ledger.reading() as session:
+                ids = repo.missing_task_ids(session, run_id, after=after, limit=size)
+            if not ids:
+                break
+            gone: list[int] = []
+            found: list[repo.PageItem] = []
+            for task_id in ids:
+                if self.guard is not None:
+                    self.guard.check()
+                record = client.get_record(task_id)
+                if record is None:
+                    gone.append(task_id)
+                else:
+                    found.append(to_page_item(record, self.spec))
+            with self._critical(), self.ledger.transaction() as session:
+                now = self.clock.now()
+                if found:
+                    self.result.add_writes(
+                        repo.write_page(session, found, run_id=run_id, observed_at=now, full=True)
+                    )
+                # A candidate that came back with a bad record stays listed: do not re-ask.
+                stamp = [i for i in ids if i not in gone]
+                repo.stamp_full_read(session, stamp, run_id=run_id)
+                marked = repo.mark_missing(session, gone, run_id=run_id, observed_at=now)
+            self.result.deleted_marked += marked
+            if marked:
+                log.info("tasks_missing_at_source", count=marked, first_id=gone[0])
+            after = ids[-1]
+        with self._critical(), self.ledger.transaction() as session:
+            repo.save_cursor(
+                session,
+                self.source,
+                self.result.cursor_after,
+                run_id=run_id,
+                now=self.clock.now(),
+                full_done=True,
+            )
+
+
+def pull(
+    settings: Settings,
+    *,
+    run_id: str,
+    full: bool = False,
+    clock: Clock | None = None,
+    ledger: Ledger | None = None,
+    run: RunRecord | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    client_factory: ClientFactory = default_client,
+    guard: InterruptGuard | None = None,
+    progress: ProgressReporter | None = None,
+    on_page: Callable[[PullResult], None] | None = None,
+    classify_after: bool = True,
+    plan_outbox: bool = True,
+    as_of: date | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> PullResult:
+    """Pull what changed (everything with `full`) into the ledger, then classify every task.
+
+    `run` receives the counts as they grow (so an aborted run still records what it did);
+    `on_page` is called after each committed page; `as_of` (default: today's local date by
+    `clock`) is the date of the classification, which also plans the outbox (tracking writes
+    and alerts, `connector.outbox.plan`) unless `plan_outbox` is False or push is disabled.
+    Source errors are re-raised after the committed pages (the cursor matches them).
+    """
+    clock = clock or SystemClock()
+    spec = load_mapping(settings.source.mapping)
+    own_ledger = ledger is None
+    ledger = ledger or open_ledger(settings.ledger.url)
+    shown = progress or NullProgress()
+    result = PullResult(run_id=run_id, full=full)
+    work = _Pull(settings, ledger, spec, result, clock, run, guard, shown, on_page)
+    try:
+        with ledger.reading() as session:
+            result.cursor_before = repo.get_cursor(session, work.source)
+        result.cursor_after = result.cursor_before
+        with client_factory(settings, spec, sleep) as client:
+            try:
+                client.login()
+                result.server_time = client.server_time()
+                if result.server_time is None:
+                    result.server_time = clock.now()
+                    log.warning("server_time_unknown", using="local clock")
+                start_from = modified_from(
+                    result.cursor_before, settings.sync.lookback_seconds, full=full
+                )
+                result.modified_from = start_from
+                log.info(
+                    "pull_started",
+                    full=full,
+                    cursor=_iso(result.cursor_before),
+                    modified_from=_iso(start_from),
+                    server_time=_iso(result.server_time),
+                )
+                work.units(client)
+                shown.start(total=None, description="Tải nhiệm vụ")
+                work.pages(client, start_from, full)
+                if full:
+                    work.missing(client)
+            finally:
+                work.publish(client)
+        if classify_after:
+            cal = calendar or settings_calendar(settings)
+            with ledger.reading() as session:
+                total = repo.count_tasks(session) if progress is not None else None
+            shown.start(total=total, description="Phân loại hạn xử lý")
+            day = as_of or local_today(clock)
+            planner = (
+                outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
+                if plan_outbox
+                else None
+            )
+            result.add_classification(
+                reclassify(
+                    ledger,
+                    as_of=day,
+                    calendar=cal,
+                    policy=deadline_policy(settings.deadlines),
+                    run_id=run_id,
+                    clock=clock,
+                    batch_size=max(settings.sync.batch_size, 200),
+                    progress=shown,
+                    planner=planner,
+                )
+            )
+        work.publish()
+        return result
+    finally:
+        if own_ledger:
+            ledger.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return to_utc(value).isoformat() if value is not None else None

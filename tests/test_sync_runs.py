@@ -1,0 +1,171 @@
+"""Run records: one sync_run row per run with its outcome and counts, one run_finished event."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from structlog.testing import capture_logs
+
+from connector.clock import FixedClock
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    Interrupted,
+    LedgerError,
+    SourceRefused,
+    SourceUnavailable,
+)
+from connector.ledger.db import Ledger
+from connector.runs import (
+    RunOutcome,
+    default_trigger,
+    get_run,
+    list_runs,
+    outcome_for,
+    recorded_run,
+)
+
+
+class Ticker:
+    """A monotonic clock that moves 2.5 s per call."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        self.t += 2.5
+        return self.t
+
+
+def test_success_is_recorded_with_counts_and_one_summary(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """A clean run: row running during the block, then success, counts, end time; one event."""
+    start = clock.now()
+    recorded = recorded_run(ledger, "pull", "cron", "run-1", clock, monotonic=Ticker())
+    with capture_logs() as logs, recorded as run:
+        during = get_run(ledger, "run-1")
+        assert during is not None and during.outcome == "running"
+        run.update({"fetched": 10, "inserted": 3})
+        run.add({"inserted": 2, "waited_s": 1.5})
+        clock.advance(timedelta(seconds=42))
+    row = get_run(ledger, "run-1")
+    assert row is not None
+    assert (row.command, row.trigger, row.outcome, row.error) == ("pull", "cron", "success", "")
+    assert (row.started_at, row.ended_at) == (start, start + timedelta(seconds=42))
+    assert row.counts == {"fetched": 10, "inserted": 5, "waited_s": 1.5}
+    finished = [e for e in logs if e["event"] == "run_finished"]
+    assert len(finished) == 1
+    event = finished[0]
+    assert (event["outcome"], event["inserted"], event["fetched"]) == ("success", 5, 10)
+    assert event["duration_s"] == 2.5
+
+
+def test_quarantine_makes_problems(ledger: Ledger, clock: FixedClock) -> None:
+    """A finished run that quarantined a record ends with outcome problems."""
+    with recorded_run(ledger, "pull", "manual", "run-2", clock) as run:
+        run.update({"quarantined": 1})
+    row = get_run(ledger, "run-2")
+    assert row is not None and row.outcome == "problems"
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        pytest.param(SourceUnavailable("gone", url="https://x/tasks"), "source_unavailable",
+                     id="unavailable"),
+        pytest.param(SourceRefused("no", status=400), "source_unavailable", id="refused"),
+        pytest.param(AuthError("bad password"), "auth_failed", id="auth"),
+        pytest.param(ConfigError("bad key"), "config_error", id="config"),
+        pytest.param(Interrupted("stopped"), "interrupted", id="interrupted"),
+        pytest.param(KeyboardInterrupt(), "interrupted", id="ctrl-c"),
+        pytest.param(LedgerError("disk full"), "failed", id="ledger"),
+        pytest.param(RuntimeError("bug"), "failed", id="bug"),
+    ],
+)
+def test_errors_are_recorded_and_reraised(
+    ledger: Ledger, clock: FixedClock, error: BaseException, outcome: str
+) -> None:
+    """An error ends the run with its outcome and message, and propagates unchanged."""
+    recorded = recorded_run(ledger, "sync", "cron", "run-x", clock)
+    with capture_logs() as logs, pytest.raises(type(error)) as raised, recorded as run:
+        run.update({"pages": 2})
+        raise error
+    assert raised.value is error
+    row = get_run(ledger, "run-x")
+    assert row is not None
+    assert row.outcome == outcome
+    assert row.counts == {"pages": 2}
+    assert row.ended_at is not None
+    if str(error):
+        assert str(error).splitlines()[0] in row.error
+    (event,) = [e for e in logs if e["event"] == "run_finished"]
+    assert event["outcome"] == outcome and event["pages"] == 2
+
+
+def test_error_text_never_holds_a_known_secret(ledger: Ledger, clock: FixedClock) -> None:
+    """A secret in an unexpected error's text is redacted before it is stored."""
+    from connector.log import REDACTOR
+
+    REDACTOR.add(["canary-Secret-77"])
+    with pytest.raises(RuntimeError), recorded_run(ledger, "pull", "cron", "run-s", clock):
+        raise RuntimeError("login failed for canary-Secret-77")
+    row = get_run(ledger, "run-s")
+    assert row is not None and "canary-Secret-77" not in row.error
+
+
+def test_explicit_outcome_wins_when_finished(ledger: Ledger, clock: FixedClock) -> None:
+    """A command may set its own outcome (e.g. problems for dead deliveries)."""
+    with recorded_run(ledger, "push", "cron", "run-o", clock) as run:
+        run.outcome = RunOutcome.PROBLEMS
+    row = get_run(ledger, "run-o")
+    assert row is not None and row.outcome == "problems"
+
+
+def test_list_runs_newest_first(ledger: Ledger, clock: FixedClock) -> None:
+    """list_runs returns the latest runs first, filtered by command when asked."""
+    for i, command in enumerate(["pull", "push", "pull"]):
+        with recorded_run(ledger, command, "cron", f"r{i}", clock, dry_run=i == 1):
+            pass
+        clock.advance(timedelta(minutes=5))
+    assert [r.run_id for r in list_runs(ledger)] == ["r2", "r1", "r0"]
+    assert [r.run_id for r in list_runs(ledger, command="pull", limit=1)] == ["r2"]
+    assert [r.dry_run for r in list_runs(ledger)] == [False, True, False]
+
+
+def test_counts_json_is_valid(ledger: Ledger, clock: FixedClock) -> None:
+    """The stored counts are a JSON object (what metrics reads)."""
+    with recorded_run(ledger, "pull", "cron", "run-j", clock) as run:
+        run.update({"fetched": 1})
+    with ledger.reading() as session:
+        from connector.ledger.tables import SyncRun
+
+        row = session.get(SyncRun, "run-j")
+        assert row is not None and json.loads(row.counts_json) == {"fetched": 1}
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        pytest.param(_Tty(), "manual", id="terminal"),
+        pytest.param(io.StringIO(), "cron", id="pipe"),
+    ],
+)
+def test_default_trigger(stream: io.StringIO, expected: str) -> None:
+    """Runs from a terminal are manual, everything else counts as cron."""
+    assert default_trigger(stream) == expected
+
+
+def test_outcome_for_finished_runs() -> None:
+    """Without an error: success, unless something was quarantined or dead."""
+    assert outcome_for(None, {"fetched": 5}) is RunOutcome.SUCCESS
+    assert outcome_for(None, {"dead": 1}) is RunOutcome.PROBLEMS
+    assert outcome_for(None, {"quarantined": 0, "dead": 0}) is RunOutcome.SUCCESS
