@@ -1,0 +1,248 @@
+"""One connector run at a time per ledger: a kernel lock on a lock file, and on PostgreSQL an
+advisory lock too.
+
+The file lock is ``flock(LOCK_EX | LOCK_NB)`` on a separate file that holds nothing (never a
+PID): the kernel releases it when the process ends, however it ends (SIGKILL included), so there
+is no stale lock to break and no clock involved. The file itself is left in place on release;
+unlinking it would let a waiting process lock an inode nobody else can see.
+
+Where the lock file is:
+
+- ``settings.ledger.lock_file`` when set;
+- SQLite: the ledger path plus ``.lock`` (``ledger.db`` → ``ledger.db.lock``);
+- anything else (PostgreSQL, in-memory SQLite): ``.idesk-connector-<hash>.lock`` in the working
+  directory, the hash taken over the URL without its password.
+
+On PostgreSQL the file lock only covers one machine, so `pg_advisory_lock` additionally takes
+``pg_try_advisory_lock(key)`` on a dedicated connection held for the whole run (the key is derived
+from the database name); the server releases it when that session ends.
+
+A second run fails at once with `LockHeld` (exit 75) and a ``lock_held`` event, or with
+``wait_s > 0`` polls for up to that many seconds first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from connector.errors import ConfigError, LedgerError, LockHeld
+
+log = structlog.get_logger(__name__)
+
+POLL_SECONDS = 0.1
+"""How often a waiting run retries the lock."""
+
+_KEY_NAMESPACE = b"idesk-connector:ledger:"
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock this process holds: what it is and how long it took to get."""
+
+    path: str
+    waited_s: float
+
+
+def _redacted_url(ledger_url: str) -> str:
+    """The URL without its password, for hashing and for messages."""
+    try:
+        url = make_url(ledger_url)
+    except ArgumentError as exc:
+        raise ConfigError(f"ledger.url is not a database URL: {exc}", source="ledger.url") from exc
+    # One spelling per database: no password, and ``postgresql+psycopg://`` is ``postgresql://``.
+    bare = URL.create(
+        url.get_backend_name(),
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return bare.render_as_string(hide_password=False)
+
+
+def lock_path_for(ledger_url: str, lock_file: str = "", cwd: Path | None = None) -> Path:
+    """Where the run lock of this ledger lives (see the module docstring)."""
+    if lock_file:
+        return Path(lock_file)
+    redacted = _redacted_url(ledger_url)
+    url = make_url(ledger_url)
+    base = cwd if cwd is not None else Path.cwd()
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database + ".lock")
+    digest = hashlib.sha256(redacted.encode()).hexdigest()
+    return base / f".idesk-connector-{digest[:16]}.lock"
+
+
+def _open_lock_file(path: Path) -> int:
+    """Open (creating with mode 0600) the lock file; refuse to follow a symlink."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot open the lock file {path}: {exc.strerror}; "
+            "check the directory exists and is writable (or set ledger.lock_file)"
+        ) from exc
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _poll(
+    attempt: Callable[[], bool],
+    *,
+    wait_s: float,
+    what: str,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> float | None:
+    """Call `attempt` until it succeeds or `wait_s` has passed; the seconds waited, or None."""
+    start = monotonic()
+    announced = False
+    while True:
+        if attempt():
+            return monotonic() - start
+        waited = monotonic() - start
+        if waited >= wait_s:
+            return None
+        if not announced:
+            log.info("lock_waiting", lock=what, wait_s=wait_s)
+            announced = True
+        sleep(min(POLL_SECONDS, max(wait_s - waited, 0.0)))
+
+
+@contextlib.contextmanager
+def ledger_lock(
+    ledger_url: str,
+    lock_file: str = "",
+    wait_s: float = 0,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[HeldLock]:
+    """Hold the run lock of this ledger for the duration of the block.
+
+    Raises `LockHeld` (exit code 75) when another process holds it past `wait_s` seconds.
+    """
+    path = lock_path_for(ledger_url, lock_file)
+    fd = _open_lock_file(path)
+    try:
+        waited = _poll(
+            lambda: _try_flock(fd), wait_s=wait_s, what=str(path), sleep=sleep, monotonic=monotonic
+        )
+        if waited is None:
+            log.warning("lock_held", lock=str(path), wait_s=wait_s)
+            raise LockHeld(str(path))
+        log.debug("lock_acquired", lock=str(path), waited_s=round(waited, 3))
+        try:
+            yield HeldLock(path=str(path), waited_s=waited)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            log.debug("lock_released", lock=str(path))
+    finally:
+        os.close(fd)
+
+
+def advisory_key(database: str) -> int:
+    """The advisory-lock key of a database: a stable signed 64-bit number from its name."""
+    digest = hashlib.sha256(_KEY_NAMESPACE + database.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _try_advisory(conn: Connection, key: int) -> bool:
+    got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
+    # Leave no transaction open: a session-level advisory lock outlives commit, and an
+    # "idle in transaction" session could be killed by idle_in_transaction_session_timeout.
+    conn.commit()
+    return bool(got)
+
+
+@contextlib.contextmanager
+def pg_advisory_lock(
+    engine: Engine,
+    wait_s: float = 0,
+    *,
+    key: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[HeldLock]:
+    """Hold a PostgreSQL session advisory lock on a dedicated connection for the block.
+
+    Does nothing (yields at once) on other databases. Raises `LockHeld` past `wait_s` seconds.
+    """
+    if engine.dialect.name != "postgresql":
+        yield HeldLock(path="", waited_s=0.0)
+        return
+    database = engine.url.database or ""
+    lock_key = advisory_key(database) if key is None else key
+    what = f"postgresql advisory lock {lock_key} on database {database!r}"
+    try:
+        conn = engine.connect()
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"cannot connect to the ledger database {database!r}: {exc}") from exc
+    try:
+        waited = _poll(
+            lambda: _try_advisory(conn, lock_key),
+            wait_s=wait_s,
+            what=what,
+            sleep=sleep,
+            monotonic=monotonic,
+        )
+        if waited is None:
+            log.warning("lock_held", lock=what, wait_s=wait_s)
+            raise LockHeld(what)
+        log.debug("lock_acquired", lock=what, waited_s=round(waited, 3))
+        try:
+            yield HeldLock(path=what, waited_s=waited)
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
+                conn.commit()
+            except SQLAlchemyError:
+                # The session is gone or broken; the server released the lock with it.
+                conn.invalidate()
+            log.debug("lock_released", lock=what)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def run_lock(
+    ledger_url: str,
+    lock_file: str = "",
+    wait_s: float = 0,
+    *,
+    engine: Engine | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[HeldLock]:
+    """The file lock, then (with a PostgreSQL `engine`) the advisory lock, sharing one wait."""
+    with ledger_lock(ledger_url, lock_file, wait_s, sleep=sleep, monotonic=monotonic) as held:
+        if engine is None:
+            yield held
+            return
+        remaining = max(wait_s - held.waited_s, 0.0)
+        with pg_advisory_lock(engine, remaining, sleep=sleep, monotonic=monotonic) as adv:
+            yield HeldLock(path=held.path, waited_s=held.waited_s + adv.waited_s)

@@ -1,0 +1,176 @@
+"""Progress bars for long manual runs in a terminal; nothing at all under cron or in a pipe.
+
+The sync and push call one small interface and never ask where the output goes::
+
+    progress = make_progress()            # a bar on a terminal, a no-op otherwise
+    with progress:
+        progress.start(total=None, description="Tải nhiệm vụ")   # total unknown yet
+        progress.set_total(1234)         # once the first page says how many
+        progress.advance(200)            # after each page
+        progress.start(total=17, description="Gửi cập nhật")     # next phase
+
+A bar is shown only when the stream is a terminal, ``TERM`` is not ``dumb``, and ``NO_PROGRESS``
+is unset (cron runs have no terminal, so they never get one). The bar goes to stderr, where the
+console logs go too; stdout stays clean for what a command prints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Protocol, Self, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class ProgressReporter(Protocol):
+    """What a long-running step may call; every method is cheap and may be called any time."""
+
+    def start(self, total: int | None = None, description: str = "") -> None:
+        """Begin a phase (ending the previous one); `total` may be unknown (None)."""
+
+    def set_total(self, total: int | None) -> None:
+        """Set or correct the total of the current phase."""
+
+    def advance(self, n: int = 1) -> None:
+        """Record `n` more items done in the current phase."""
+
+    def finish(self) -> None:
+        """End the display; idempotent."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class NullProgress:
+    """Counts silently (for tests and logs); shows nothing."""
+
+    def __init__(self) -> None:
+        self.description = ""
+        self.total: int | None = None
+        self.completed = 0
+        self.phases: list[str] = []
+
+    def start(self, total: int | None = None, description: str = "") -> None:
+        self.description = description
+        self.total = total
+        self.completed = 0
+        self.phases.append(description)
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, n: int = 1) -> None:
+        self.completed += n
+
+    def finish(self) -> None:
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish()
+
+
+class RichProgress:
+    """A rich progress bar on a terminal stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        console = Console(file=stream if stream is not None else sys.stderr)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+        self._running = False
+
+    def _ensure_running(self) -> None:
+        if not self._running:
+            self._progress.start()
+            self._running = True
+
+    def start(self, total: int | None = None, description: str = "") -> None:
+        self._ensure_running()
+        if self._task is not None:
+            self._progress.stop_task(self._task)
+        self._task = self._progress.add_task(description, total=total)
+
+    def set_total(self, total: int | None) -> None:
+        if self._task is None:
+            self.start(total)
+            return
+        self._progress.update(self._task, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._task is None:
+            self.start(None)
+        assert self._task is not None
+        self._progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._running:
+            self._progress.stop()
+            self._running = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish()
+
+
+def progress_wanted(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """True on an interactive terminal; False under cron, in a pipe, or when turned off."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_PROGRESS") or env.get("TERM", "") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def make_progress(
+    enabled: bool | None = None,
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProgressReporter:
+    """A bar when `enabled` (default: `progress_wanted`), else a silent `NullProgress`."""
+    out = stream if stream is not None else sys.stderr
+    show = progress_wanted(out, environ) if enabled is None else enabled
+    return RichProgress(out) if show else NullProgress()

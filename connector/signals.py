@@ -1,0 +1,117 @@
+"""SIGTERM and SIGINT become `Interrupted`, raised where it is safe, so a run can stop cleanly.
+
+Inside `interrupt_guard()` the first SIGTERM or SIGINT raises `SignalInterrupted` (an
+`Interrupted`, exit code 130) in the main thread at once, wherever it is (a blocking HTTP read
+included), except inside a `critical()` block, where it is held until the block ends. A database
+transaction opened with ``with session.begin():`` therefore rolls back on the way out, and one
+wrapped in ``critical()`` (a commit, say) finishes first. `check()` raises a pending interrupt
+at a safe point of the caller's choosing (between pages, between deliveries); with
+``immediate=False`` that is the only place the first signal is raised (a second one, the impatient
+operator's, is raised at once).
+
+After the first signal, further signals are noted but never raised again, so the clean-up that
+follows (rolling back, recording the run as ``interrupted``, releasing the lock) is not itself
+interrupted. The previous handlers are restored when the block ends.
+
+Signal handlers can only be installed from the main thread; elsewhere the guard installs none and
+only `check()` works (it never fires).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from connector.errors import Interrupted
+
+log = structlog.get_logger(__name__)
+
+HANDLED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+class SignalInterrupted(Interrupted):
+    """A run stopped by a signal; `signum` says which."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {self.signal_name}; the current transaction was rolled back "
+            "and the run recorded as interrupted"
+        )
+
+
+class InterruptGuard:
+    """The state of one `interrupt_guard()` block: which signal arrived and whether it fired."""
+
+    def __init__(self, *, immediate: bool = True) -> None:
+        self.immediate = immediate
+        self.received: int | None = None
+        self.raised = False
+        self._critical_depth = 0
+
+    @property
+    def interrupted(self) -> bool:
+        """True once a handled signal has arrived."""
+        return self.received is not None
+
+    def _fire(self) -> None:
+        assert self.received is not None
+        self.raised = True
+        raise SignalInterrupted(self.received)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler (public so tests can call it without sending a signal)."""
+        del frame
+        first = self.received is None
+        if first:
+            self.received = signum
+        log.warning(
+            "signal_received",
+            signal=signal.Signals(signum).name,
+            first=first,
+            deferred=self._critical_depth > 0 or not self.immediate,
+        )
+        if not self.raised and self._critical_depth == 0 and (self.immediate or not first):
+            self._fire()
+
+    def check(self) -> None:
+        """Raise the pending interrupt, if any, unless it was raised already."""
+        if self.received is not None and not self.raised and self._critical_depth == 0:
+            self._fire()
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """A block no signal interrupts; a signal that arrived meanwhile is raised at its end."""
+        self._critical_depth += 1
+        try:
+            yield
+        finally:
+            self._critical_depth -= 1
+        if self.immediate:
+            self.check()
+
+
+@contextlib.contextmanager
+def interrupt_guard(
+    *, immediate: bool = True, signals: tuple[signal.Signals, ...] = HANDLED_SIGNALS
+) -> Iterator[InterruptGuard]:
+    """Turn `signals` into `SignalInterrupted` for the duration of the block (see module doc)."""
+    guard = InterruptGuard(immediate=immediate)
+    if threading.current_thread() is not threading.main_thread():
+        yield guard
+        return
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for sig in signals:
+            previous[sig] = signal.signal(sig, guard.handle)
+        yield guard
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
