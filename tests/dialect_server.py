@@ -21,15 +21,18 @@ Every answer carries the server clock (`now`) in its ``Date`` header; every requ
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
+
+from connector.clock import LOCAL_TZ
 
 Dialect = Literal["b", "idesk6"]
 BASE_PATHS = {"b": "/t", "idesk6": "/ubnd/smartcloud"}
@@ -152,13 +155,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, {"fault": {"code": "SESSION_TIMEOUT"}})
             return
         if path == "/api/jobs" and self.command == "GET":
-            rows = sorted(state.records.values(), key=lambda job: job["ref"])
+            # Listed by the key the server holds the job under (a malformed job may lack "ref").
+            refs = sorted(state.records)
             since = query.get("since")
             if since:
-                rows = [job for job in rows if _local_day(job["updated"]) >= _local_day(since)]
+                day = _local_day(since)
+                refs = [r for r in refs if _local_day(state.records[r]["updated"]) >= day]
             page, size = int(query.get("p", "1")), int(query.get("n", "10"))
-            chosen = rows[(page - 1) * size : page * size]
-            body = {"result": {"rows": [{"ref": job["ref"]} for job in chosen], "count": len(rows)}}
+            chosen = refs[(page - 1) * size : page * size]
+            body = {"result": {"rows": [{"ref": ref} for ref in chosen], "count": len(refs)}}
             self._send(200, body)
             return
         if path.startswith("/api/jobs/") and self.command == "GET":
@@ -301,6 +306,104 @@ def b_jobs(count: int = 7) -> dict[int, dict[str, Any]]:
             "internalNote": {"ignored": True},
         }
     return jobs
+
+
+def b_date(day: date) -> str:
+    """A date as dialect b writes it: ``dd/mm/yyyy``."""
+    return day.strftime("%d/%m/%Y")
+
+
+def b_instant(instant: datetime) -> str:
+    """An instant as dialect b writes it: local wall time ``dd/mm/yyyy HH:MM:SS``."""
+    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M:%S")
+
+
+B_UNITS = (
+    ("STC", "Sở Tài chính"),
+    ("SNV", "Sở Nội vụ"),
+    ("STP", "Sở Tư pháp"),
+    ("SYT", "Sở Y tế"),
+    ("SGDDT", "Sở Giáo dục và Đào tạo"),
+    ("UBND-HBT", "UBND huyện Hòa Bình"),
+)
+
+B_MALFORM_KINDS: dict[str, str] = {
+    "bad_issued": "issued",
+    "unknown_state": "state",
+    "missing_ref": "ref",
+    "bad_due": "steps[role=lead].due",
+}
+"""Kinds of malformed dialect-b jobs `b_world` makes, with the source path each one breaks."""
+
+
+@dataclass
+class BWorld:
+    """A generated dialect-b world: the jobs (by ref) and which of them are malformed."""
+
+    jobs: dict[int, dict[str, Any]]
+    malformed: dict[int, str]
+    """ref -> the source path (see `B_MALFORM_KINDS`) the job has wrong."""
+
+
+def b_world(count: int = 300, *, malformed: int = 3, seed: int = 7) -> BWorld:
+    """`count` varied dialect-b jobs (refs 1001..), `malformed` of them spread evenly and broken
+    in turn as in `B_MALFORM_KINDS`: 31/02 issue date, unknown state, no ``ref``, 30/02 due date.
+
+    Updates fall between 3 January and the end of March 2022 (local), some on the same second;
+    about 60 % are open, 30 % done, 10 % withdrawn; 15 % have no due date; 2 % are removed.
+    """
+    rng = random.Random(seed)
+    start = datetime(2022, 1, 3, 8, 0, tzinfo=LOCAL_TZ)
+    jobs: dict[int, dict[str, Any]] = {}
+    for i in range(count):
+        ref = 1001 + i
+        step = i - 1 if i % 5 == 4 else i  # every 5th job shares its predecessor's second
+        updated = start + timedelta(hours=7 * step)
+        issued = updated.date() - timedelta(days=rng.randint(0, 20))
+        state = rng.choices(("DANG_XL", "HOAN_THANH", "THU_HOI"), weights=(6, 3, 1))[0]
+        lead = rng.choice(B_UNITS)
+        support = rng.sample([u for u in B_UNITS if u != lead], rng.randint(0, 2))
+        due = "" if rng.random() < 0.15 else b_date(issued + timedelta(days=rng.randint(5, 60)))
+        done = b_instant(updated) if state == "HOAN_THANH" else ""
+        subject = f"Báo cáo tình hình thực hiện nhiệm vụ số {ref}"
+        jobs[ref] = {
+            "ref": ref,
+            "docNo": f"{ref}/UBND-{lead[0]}",
+            "title": NFD_SUBJECT + f" {ref}" if i % 7 == 0 else subject,
+            "kind": rng.choice(("Quyết định", "Công văn", "Thông báo")),
+            "issued": b_date(issued),
+            "updated": b_instant(updated),
+            "state": state,
+            "urgency": str(rng.randint(0, 2)),
+            "steps": [
+                {"role": "intake", "unit": {"code": "VT", "label": "Văn thư"}},
+                {
+                    "role": "lead",
+                    "unit": {"code": lead[0], "label": lead[1]},
+                    "due": due,
+                    "doneAt": done,
+                },
+                *({"role": "support", "unit": {"code": c, "label": n}} for c, n in support),
+            ],
+            "removed": "1" if rng.random() < 0.02 else "0",
+            "internalNote": {"ignored": True},
+        }
+    kinds = list(B_MALFORM_KINDS)
+    bad: dict[int, str] = {}
+    for k in range(malformed):
+        ref = 1001 + int((k + 0.5) * count / malformed)
+        kind = kinds[k % len(kinds)]
+        job = jobs[ref]
+        if kind == "bad_issued":
+            job["issued"] = "31/02/2022"
+        elif kind == "unknown_state":
+            job["state"] = "TAM_DUNG"
+        elif kind == "missing_ref":
+            del job["ref"]
+        else:
+            job["steps"][1]["due"] = "30/02/2022"
+        bad[ref] = B_MALFORM_KINDS[kind]
+    return BWorld(jobs, bad)
 
 
 def _step(
