@@ -237,3 +237,24 @@ def test_postgres_advisory_lock_dies_with_its_session(pg_url: str) -> None:
             pass
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_run_lock_on_postgres_takes_file_and_advisory_lock(pg_url: str, tmp_path: Path) -> None:
+    """run_lock on PostgreSQL holds the lock file and the advisory lock; both free afterwards."""
+    engine = create_ledger_engine(pg_url)
+    other = create_ledger_engine(pg_url)
+    lock_file = str(tmp_path / "pg.lock")
+    try:
+        with run_lock(pg_url, lock_file, engine=engine) as held:
+            assert held.path == lock_file
+            with pytest.raises(LockHeld), ledger_lock(pg_url, lock_file):
+                pass
+            # another machine (another lock file) still meets the advisory lock
+            with pytest.raises(LockHeld), pg_advisory_lock(other):
+                pass
+        with run_lock(pg_url, lock_file, engine=other):
+            pass
+    finally:
+        engine.dispose()
+        other.dispose()

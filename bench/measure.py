@@ -1,0 +1,198 @@
+"""The measured side of the benchmark: one job per process, so each peak RSS is its own.
+
+``bench/run.py`` starts this script once per measurement with a JSON job as its only argument
+and reads one JSON line from its stdout. Logs (warnings and up) go to stderr.
+
+Jobs:
+
+``{"kind": "pull", "base_url": ..., "password": ..., "dir": ..., "full": true, "run_id": ...}``
+    one `connector.sync.pull` against a simulator that the parent process serves (so the
+    simulator's world is not counted in this process's memory), into ``DIR/ledger.db``;
+``{"kind": "demo", "dir": ..., "tasks": 2000, "seed": 1}``
+    what ``idesk-connector demo`` does (`connector.demo.run_demo`), step by step and timed:
+    the simulator in this process, a full ``sync`` with delivery (`connector.jobs.run_job`),
+    the report (`connector.reports.report_current`) and its xlsx and html renderings.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+# The library, imported before the baseline is taken: a run pays for these imports whatever the
+# number of tasks, so they belong to the baseline, not to the pull's working memory.
+from connector.calendar import load_calendar  # noqa: E402
+from connector.clock import SystemClock, local_today  # noqa: E402
+from connector.demo import demo_settings  # noqa: E402
+from connector.jobs import run_job  # noqa: E402
+from connector.ledger.db import open_ledger  # noqa: E402
+from connector.log import configure_logging  # noqa: E402
+from connector.progress import NullProgress  # noqa: E402
+from connector.report_render import render_bytes  # noqa: E402
+from connector.reports import ReportOptions, report_current  # noqa: E402
+from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
+from connector.sync import PullResult, pull  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def _status_kib(field: str) -> int | None:
+    """A ``/proc/self/status`` memory field in KiB (Linux), None elsewhere."""
+    try:
+        text = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def rss_mib() -> float:
+    """The resident set size now."""
+    kib = _status_kib("VmRSS")
+    return round(kib / 1024, 1) if kib is not None else peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """The peak resident set size of this process so far (VmHWM, or ``ru_maxrss``)."""
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # ru_maxrss is in KiB on Linux and in bytes on macOS.
+        kib = maxrss // 1024 if sys.platform == "darwin" else maxrss
+    return round(kib / 1024, 1)
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) used by this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = work()
+    return out, time.perf_counter() - start
+
+
+def pull_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One pull, timed; the read-and-write phase is told apart from the classification."""
+    directory = Path(job["dir"])
+    settings = demo_settings(job["base_url"], job["password"], directory)
+    # Open (and on the first run migrate) the ledger outside the measured time.
+    ledger, migrate_s = _timed(lambda: open_ledger(settings.ledger.url))
+    page_marks: list[float] = []
+
+    def on_page(_result: PullResult) -> None:
+        page_marks.append(time.perf_counter())
+
+    baseline = rss_mib()
+    cpu_before = cpu_s()
+    start = time.perf_counter()
+    try:
+        result: PullResult = pull(
+            settings,
+            run_id=job["run_id"],
+            full=bool(job["full"]),
+            ledger=ledger,
+            progress=NullProgress(),
+            on_page=on_page,
+        )
+    finally:
+        ledger.close()
+    wall = time.perf_counter() - start
+    pages_s = (page_marks[-1] - start) if page_marks else 0.0
+    return {
+        "kind": "pull",
+        "full": bool(job["full"]),
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu_s() - cpu_before, 3),
+        "pages_s": round(pages_s, 3),
+        "after_pages_s": round(wall - pages_s, 3),
+        "migrate_s": round(migrate_s, 3),
+        "records_per_s": round(result.fetched / wall, 1) if wall > 0 else None,
+        "rss_baseline_mib": baseline,
+        "rss_peak_mib": peak_rss_mib(),
+        "counts": result.counts(),
+    }
+
+
+def demo_job(job: dict[str, Any]) -> dict[str, Any]:
+    """`connector.demo.run_demo`'s steps, each timed (keep the two in step)."""
+    directory = Path(job["dir"])
+    tasks = int(job["tasks"])
+    lang = "vi"
+    timings: dict[str, float] = {}
+    imports_s = time.perf_counter() - STARTED
+    today = local_today(SystemClock())
+    config = SimulatorConfig(tasks=tasks, seed=int(job["seed"]), today=today, faults=Faults.none())
+    sim, timings["world_s"] = _timed(lambda: Simulator(config).start())
+    try:
+        settings = demo_settings(sim.base_url, sim.credentials.password, directory.resolve())
+        job_result, timings["sync_s"] = _timed(
+            lambda: run_job(settings, "sync", full=True, trigger="bench", progress=NullProgress())
+        )
+        notifications = len(sim.notifications)
+        tracking = len(sim.tracking_writes)
+    finally:
+        sim.stop()
+
+    def build() -> Any:
+        options = ReportOptions.from_settings(settings.report, as_of=today, lang=lang)
+        calendar = load_calendar(None)
+        with open_ledger(settings.ledger.url) as ledger, ledger.reading() as session:
+            return report_current(session, settings, options, calendar)
+
+    report, timings["report_build_s"] = _timed(build)
+    xlsx, timings["render_xlsx_s"] = _timed(lambda: render_bytes(report, "xlsx", lang))
+    html, timings["render_html_s"] = _timed(lambda: render_bytes(report, "html", lang))
+    (directory / "report.xlsx").write_bytes(xlsx)
+    (directory / "report.html").write_bytes(html)
+    counts = job_result.counts()
+    return {
+        "kind": "demo",
+        "tasks": tasks,
+        "outcome": job_result.outcome.value,
+        "imports_s": round(imports_s, 3),
+        **{key: round(value, 3) for key, value in timings.items()},
+        "report_s": round(
+            timings["report_build_s"] + timings["render_xlsx_s"] + timings["render_html_s"], 3
+        ),
+        "cpu_s": round(cpu_s(), 3),
+        "fetched": counts.get("fetched", 0),
+        "planned": counts.get("planned", 0),
+        "delivered_tracking": tracking,
+        "delivered_alerts": notifications,
+        "xlsx_bytes": len(xlsx),
+        "html_bytes": len(html),
+        "rss_peak_mib": peak_rss_mib(),
+        "counts": counts,
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: measure.py JOB_JSON (started by bench/run.py)", file=sys.stderr)
+        return 2
+    job = json.loads(argv[1])
+    configure_logging(level="warning", fmt="json", stream=sys.stderr)
+    kinds: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "pull": pull_job,
+        "demo": demo_job,
+    }
+    out = kinds[job["kind"]](job)
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,430 @@
+"""Benchmark: pull throughput and memory by size, and the demo's time (see bench/README.md).
+
+Usage::
+
+    make bench                                   # or: .venv/bin/python bench/run.py
+    .venv/bin/python bench/run.py --sizes 1k,5k,20k --out /tmp/bench.json
+    .venv/bin/python bench/run.py --sizes 2000 --skip-demo
+
+For each size, this process serves a simulated province of that many tasks on loopback
+(`connector.simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
+process of its own so that its peak RSS is its own: a full pull into a fresh SQLite ledger, then
+an incremental pull that finds nothing new. Then one more process does what ``make demo`` does
+(simulator, full sync with delivery, report, xlsx and html) at the demo's size.
+
+Prints a table, writes the figures as JSON (``--out``), and checks the targets: exit status 0
+when they hold, 1 when one fails, 2 when the benchmark itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector.clock import SystemClock, local_today
+from connector.log import configure_logging
+from connector.simulator import Faults, Simulator, SimulatorConfig
+
+HERE = Path(__file__).resolve().parent
+MEASURE = HERE / "measure.py"
+
+DEFAULT_SIZES = (1000, 3000, 10000)
+DEMO_TASKS = 2000
+RSS_FLOOR_MIB = 8.0
+RSS_PER_TASK_KIB = 0.25
+DEFAULT_DEMO_LIMIT_S = 60.0
+EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
+
+
+class BenchError(Exception):
+    """The benchmark itself could not run (a measuring process failed)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target, what was measured against it, and whether it holds."""
+
+    name: str
+    ok: bool
+    value: float
+    limit: float
+    unit: str
+    detail: str
+
+
+def parse_size(text: str) -> int:
+    """``2000``, ``2_000`` or ``2k`` → 2000."""
+    text = text.strip().lower().replace("_", "")
+    value = int(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"a size must be positive, got {text!r} (write 1000 or 1k, not 1,000)"
+        )
+    return value
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({parse_size(part) for part in text.split(",") if part.strip()})
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"sizes are comma-separated counts: {exc}") from exc
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one size")
+    return sizes
+
+
+def run_measure(job: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], float]:
+    """Run one job in a fresh process; its JSON answer and the process's wall time."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(MEASURE), json.dumps(job)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{job['kind']} job took longer than {timeout_s:.0f} s") from exc
+    wall = time.perf_counter() - start
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
+        raise BenchError(f"{job['kind']} job failed (exit {proc.returncode}):\n{tail}")
+    answer: dict[str, Any] = json.loads(lines[-1])
+    return answer, wall
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_size(tasks: int, seed: int, today: Any, work: Path, timeout_s: float) -> dict[str, Any]:
+    """Full then incremental pull of `tasks` tasks, each in its own process."""
+    directory = work / f"pull-{tasks}"
+    directory.mkdir()
+    config = SimulatorConfig(tasks=tasks, seed=seed, today=today, faults=Faults.none())
+    start = time.perf_counter()
+    with Simulator(config) as sim:
+        world_s = time.perf_counter() - start
+        job = {
+            "kind": "pull",
+            "base_url": sim.base_url,
+            "password": sim.credentials.password,
+            "dir": str(directory),
+        }
+        progress(f"  {tasks:>7,} tasks: full pull ...")
+        full, _ = run_measure({**job, "full": True, "run_id": f"bench-full-{tasks}"}, timeout_s)
+        progress(f"  {tasks:>7,} tasks: incremental pull ...")
+        incremental, _ = run_measure(
+            {**job, "full": False, "run_id": f"bench-incr-{tasks}"}, timeout_s
+        )
+        requests = len(sim.requests)
+    fetched = full["counts"].get("fetched", 0)
+    if fetched != tasks:
+        raise BenchError(f"the full pull of {tasks} tasks fetched {fetched}")
+    return {
+        "tasks": tasks,
+        "world_s": round(world_s, 3),
+        "requests": requests,
+        "full": full,
+        "incremental": incremental,
+    }
+
+
+def bench_demo(tasks: int, seed: int, work: Path, timeout_s: float) -> dict[str, Any]:
+    directory = work / "demo"
+    directory.mkdir()
+    progress(f"  demo ({tasks:,} tasks): simulator + sync + report ...")
+    demo, wall = run_measure(
+        {"kind": "demo", "dir": str(directory), "tasks": tasks, "seed": seed}, timeout_s
+    )
+    if demo["outcome"] != "success":
+        raise BenchError(f"the demo's sync ended {demo['outcome']}: {demo['counts']}")
+    demo["process_s"] = round(wall, 3)
+    return demo
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def rss_growth_limit_mib(extra_tasks: int, floor_mib: float, per_task_kib: float) -> float:
+    """The peak-RSS growth allowed for `extra_tasks` more tasks (bench/README.md says why)."""
+    return round(floor_mib + per_task_kib * extra_tasks / 1024, 1)
+
+
+def check_memory(pulls: list[dict[str, Any]], floor_mib: float, per_task_kib: float) -> list[Check]:
+    """Peak RSS of the full pull, largest size against smallest, within the allowed growth."""
+    if len(pulls) < 2:
+        return []
+    small, large = pulls[0], pulls[-1]
+    growth = large["full"]["rss_peak_mib"] - small["full"]["rss_peak_mib"]
+    extra = large["tasks"] - small["tasks"]
+    per_task_kib_seen = growth * 1024 / extra
+    limit_mib = rss_growth_limit_mib(extra, floor_mib, per_task_kib)
+    return [
+        Check(
+            name="pull_memory_flat",
+            ok=growth < limit_mib,
+            value=round(growth, 1),
+            limit=limit_mib,
+            unit="MiB",
+            detail=(
+                f"full-pull peak RSS {small['full']['rss_peak_mib']} MiB at {small['tasks']:,}"
+                f" tasks, {large['full']['rss_peak_mib']} MiB at {large['tasks']:,}"
+                f" ({per_task_kib_seen:+.3f} KiB per extra task; allowed {floor_mib:g} MiB"
+                f" + {per_task_kib:g} KiB per extra task)"
+            ),
+        )
+    ]
+
+
+def check_demo(demo: dict[str, Any] | None, limit_s: float) -> list[Check]:
+    """The demo's whole process (start-up, simulator, sync, report) under `limit_s`."""
+    if demo is None:
+        return []
+    return [
+        Check(
+            name="demo_under_limit",
+            ok=demo["process_s"] < limit_s,
+            value=demo["process_s"],
+            limit=limit_s,
+            unit="s",
+            detail=(
+                f"{demo['tasks']:,} tasks: imports {demo['imports_s']:.1f} s, world"
+                f" {demo['world_s']:.1f} s, sync {demo['sync_s']:.1f} s, report"
+                f" {demo['report_s']:.1f} s"
+            ),
+        )
+    ]
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Any]) -> str:
+    out: list[str] = []
+    pulls = results["pull"]
+    if pulls:
+        rows = []
+        for p in pulls:
+            full, incr = p["full"], p["incremental"]
+            rows.append(
+                [
+                    f"{p['tasks']:,}",
+                    f"{full['counts'].get('pages', 0)}",
+                    f"{full['wall_s']:.2f}",
+                    f"{full['pages_s']:.2f}",
+                    f"{full['after_pages_s']:.2f}",
+                    f"{full['cpu_s']:.2f}",
+                    f"{full['records_per_s']:,.0f}",
+                    f"{full['rss_baseline_mib']:.1f}",
+                    f"{full['rss_peak_mib']:.1f}",
+                    f"{incr['wall_s']:.2f}",
+                    f"{incr['counts'].get('fetched', 0)}",
+                    f"{incr['rss_peak_mib']:.1f}",
+                ]
+            )
+        headers = [
+            "tasks",
+            "pages",
+            "full s",
+            "read+write s",
+            "classify+plan s",
+            "cpu s",
+            "records/s",
+            "base MiB",
+            "peak MiB",
+            "incr s",
+            "incr fetched",
+            "incr peak MiB",
+        ]
+        out += ["Pull (each in its own process; simulator in the parent)", _table(headers, rows)]
+    demo = results["demo"]
+    if demo is not None:
+        out += [
+            "",
+            f"Demo ({demo['tasks']:,} tasks, what `make demo` does)",
+            _table(
+                [
+                    "process s",
+                    "imports",
+                    "world",
+                    "sync",
+                    "report build",
+                    "xlsx",
+                    "html",
+                    "peak MiB",
+                ],
+                [
+                    [
+                        f"{demo['process_s']:.2f}",
+                        f"{demo['imports_s']:.2f}",
+                        f"{demo['world_s']:.2f}",
+                        f"{demo['sync_s']:.2f}",
+                        f"{demo['report_build_s']:.2f}",
+                        f"{demo['render_xlsx_s']:.2f}",
+                        f"{demo['render_html_s']:.2f}",
+                        f"{demo['rss_peak_mib']:.1f}",
+                    ]
+                ],
+            ),
+            f"sync: fetched {demo['fetched']:,}, planned {demo['planned']:,}, delivered"
+            f" {demo['delivered_tracking']:,} tracking statuses and {demo['delivered_alerts']:,}"
+            " alerts",
+        ]
+    out += ["", "Targets"]
+    for c in results["checks"]:
+        mark = "PASS" if c["ok"] else "FAIL"
+        out.append(f"  {mark}  {c['name']}: {c['value']} {c['unit']} (limit {c['limit']})")
+        out.append(f"        {c['detail']}")
+    if not results["checks"]:
+        out.append("  (none checked: give two sizes or more, and do not skip the demo)")
+    host = results["host"]
+    out.append(
+        f"\nHost: {host['cpus']} CPUs, load {host['load_before']} before, {host['load_after']}"
+        f" after; Python {host['python']}; total {results['total_s']:.0f} s"
+    )
+    return "\n".join(out)
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False
+            )
+        except OSError:
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    status = git("status", "--porcelain")
+    dirty = bool(status) if status is not None else None
+    return {"commit": git("rev-parse", "HEAD"), "dirty": dirty}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Pull throughput and memory by size, and the demo's time, against the"
+        " embedded simulator on loopback.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="comma-separated task counts for the pull (default 1k,3k,10k)",
+    )
+    parser.add_argument(
+        "--demo-tasks", type=parse_size, default=DEMO_TASKS, help="the demo's size (2000)"
+    )
+    parser.add_argument("--skip-demo", action="store_true", help="do not run the demo step")
+    parser.add_argument("--seed", type=int, default=1, help="the simulated world's seed")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results.json"),
+        help="where to write the JSON results (default ./bench-results.json)",
+    )
+    parser.add_argument(
+        "--rss-floor-mib",
+        type=float,
+        default=RSS_FLOOR_MIB,
+        help="peak-RSS growth allowed whatever the sizes, for noise (MiB, default 8)",
+    )
+    parser.add_argument(
+        "--rss-per-task-kib",
+        type=float,
+        default=RSS_PER_TASK_KIB,
+        help="peak-RSS growth allowed per task beyond the smallest size (KiB, default 0.25)",
+    )
+    parser.add_argument(
+        "--demo-limit-s",
+        type=float,
+        default=DEFAULT_DEMO_LIMIT_S,
+        help="the demo's time target in seconds (60)",
+    )
+    parser.add_argument(
+        "--timeout-s", type=float, default=1800.0, help="give up on one measurement after this"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(level="warning", fmt="json", stream=sys.stderr)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "schema": 1,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": _git(),
+        "host": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_before": _load(),
+        },
+        "config": {
+            "sizes": args.sizes,
+            "demo_tasks": None if args.skip_demo else args.demo_tasks,
+            "seed": args.seed,
+            "rss_floor_mib": args.rss_floor_mib,
+            "rss_per_task_kib": args.rss_per_task_kib,
+            "demo_limit_s": args.demo_limit_s,
+            "ledger": "sqlite",
+        },
+        "pull": [],
+        "demo": None,
+    }
+    today = local_today(SystemClock())
+    progress(f"bench: sizes {', '.join(f'{s:,}' for s in args.sizes)}; today {today}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="idesk-bench-") as tmp:
+            work = Path(tmp)
+            for size in args.sizes:
+                results["pull"].append(bench_size(size, args.seed, today, work, args.timeout_s))
+            if not args.skip_demo:
+                results["demo"] = bench_demo(args.demo_tasks, args.seed, work, args.timeout_s)
+    except BenchError as exc:
+        progress(f"bench: could not run: {exc}")
+        return EXIT_BROKEN
+    checks = check_memory(results["pull"], args.rss_floor_mib, args.rss_per_task_kib)
+    checks += check_demo(results["demo"], args.demo_limit_s)
+    results["checks"] = [asdict(c) for c in checks]
+    results["ok"] = all(c.ok for c in checks)
+    results["host"]["load_after"] = _load()
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    print(render(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"Results: {args.out}")
+    return EXIT_OK if results["ok"] else EXIT_TARGET_MISSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
