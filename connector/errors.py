@@ -102,7 +102,9 @@ class SourceRefused(SourceError):
 class BadRecord(ConnectorError):
     """One source record cannot be normalised. Skip it (quarantine) and go on."""
 
-    def __init__(self, message: str, *, task_id: str = "", field: str = "", value: str = "") -> None:
+    def __init__(
+        self, message: str, *, task_id: str = "", field: str = "", value: str = ""
+    ) -> None:
         self.task_id = task_id
         self.field = field
         self.value = value

@@ -166,6 +166,16 @@ def _deliver(
     guard: InterruptGuard,
 ) -> PushResult:
     spec = load_mapping(settings.source.mapping)
+    missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
+    if missing:
+        # e.g. mappings/idesk6.toml: a read-only dialect. Rows stay pending in the outbox.
+        log.warning(
+            "push_unsupported_by_mapping",
+            mapping=settings.source.mapping,
+            missing_endpoints=missing,
+            hint="set push.enabled = false for a read-only source",
+        )
+        return PushResult(dry_run=dry_run)
     with client_factory(settings, spec, sleep) as client:
         return deliver_pending(
             ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard

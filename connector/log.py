@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import sys
 import threading
 import uuid
@@ -88,6 +89,44 @@ REDACTOR = SecretRedactor()
 _PROCESS_RUN_ID = new_run_id()
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _escape_controls(value: Any) -> Any:
+    """Make control characters visible (``\\x1b``): a value can never drive the terminal."""
+    if isinstance(value, str):
+        return _CONTROL.sub(_escape_char, value)
+    if isinstance(value, dict):
+        return {k: _escape_controls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_escape_controls(v) for v in value)
+    return value
+
+
+def _console_safe(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Console output only: escape control characters (CR/LF included) in every value."""
+    return {k: _escape_controls(v) for k, v in event_dict.items()}
+
+
+class _SafeJSONRenderer:
+    """JSON lines where Unicode line separators are escaped too (one event, one line)."""
+
+    def __init__(self) -> None:
+        self._inner = structlog.processors.JSONRenderer(ensure_ascii=False)
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+        text = str(self._inner(logger, name, event_dict))
+        for raw, escaped in _LINE_BREAKS.items():
+            text = text.replace(raw, escaped)
+        return text
+
+
 def _add_run_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     event_dict.setdefault("run_id", _PROCESS_RUN_ID)
     return event_dict
@@ -136,9 +175,7 @@ def configure_logging(
     REDACTOR.add(secrets)
     json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json_out
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        _SafeJSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     if _log_file is not None:
         _log_file.close()
@@ -153,6 +190,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         REDACTOR,
+        *([] if json_out else [_console_safe]),
         renderer,
     ]
     tee = _TeeLogger(out, None if file_renderer_needed else _log_file)
@@ -168,7 +206,7 @@ def configure_logging(
 
 
 def _attach_json_file(file: TextIO, tee: _TeeLogger) -> None:
-    json_renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+    json_renderer = _SafeJSONRenderer()
     console_msg = tee.msg
 
     def dual(event_dict: MutableMapping[str, Any]) -> None:

@@ -372,9 +372,7 @@ def load_settings(
             )
         if src.auth == "session" and src.password is None:
             problems.append(
-                Problem(
-                    "source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD"
-                )
+                Problem("source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD")
             )
     if problems or settings is None:
         raise ConfigError(problems, source=str(path) if path else "settings")

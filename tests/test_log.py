@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import structlog
@@ -46,7 +45,7 @@ def test_log_file_is_private_and_json(tmp_path: Path) -> None:
     path = tmp_path / "logs" / "connector.log"
     configure_logging(fmt="console", file=path, stream=io.StringIO())
     get_logger().info("hello", n=1)
-    assert (os.stat(path).st_mode & 0o777) == 0o600
+    assert (path.stat().st_mode & 0o777) == 0o600
     event = json.loads(path.read_text().splitlines()[-1])
     assert event["event"] == "hello"
     configure_logging(fmt="json", stream=io.StringIO())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ PW = {"IDESK_CONNECTOR__SOURCE__PASSWORD": "pw-123"}
 
 def write(path: Path, text: str, mode: int = 0o600) -> Path:
     path.write_text(text, encoding="utf-8")
-    os.chmod(path, mode)
+    path.chmod(mode)
     return path
 
 
