@@ -195,11 +195,8 @@ def calendar_cmd(
 
     Example: idesk-connector calendar 2026-01-01..2026-01-31
     """
-    from connector.calendar import load_calendar
-
     loaded = settings(need_source=False)
-    overrides = loaded.settings.calendar.overrides
-    cal = load_calendar(Path(overrides) if overrides else None)
+    cal = _calendar_for(loaded)
     start, end = _parse_range(days)
     entries = cal.days_off(start, end)
     if fmt == "json":
@@ -413,10 +410,9 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
 
 
 def _calendar_for(loaded: LoadedSettings) -> Any:
-    from connector.calendar import load_calendar
+    from connector.calendar import calendar_for
 
-    overrides = loaded.settings.calendar.overrides
-    return load_calendar(Path(overrides) if overrides else None)
+    return calendar_for(loaded.settings.calendar)
 
 
 def _open_ledger(loaded: LoadedSettings) -> Any:

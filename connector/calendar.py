@@ -51,6 +51,7 @@ import holidays
 import structlog
 
 from connector.errors import ConfigError, Problem
+from connector.settings import CalendarSettings
 
 log = structlog.get_logger(__name__)
 
@@ -487,3 +488,8 @@ def load_calendar(override_path: Path | None = None) -> WorkingCalendar:
     return WorkingCalendar(
         extra_days_off=tuple(days_off), extra_working_days=tuple(working_days), source=source
     )
+
+
+def calendar_for(settings: CalendarSettings) -> WorkingCalendar:
+    """The working calendar with the deployment's override file (``calendar.overrides``)."""
+    return load_calendar(Path(settings.overrides) if settings.overrides else None)

@@ -32,6 +32,7 @@ from connector.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.clock import local_date
 from connector.errors import BadRecord
 from connector.models import NormalisedTask, StatusCode, TaskState
+from connector.settings import DeadlineSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,4 +301,14 @@ def _classify(
         completed_on=completed,
         completion_estimated=estimated,
         not_yet_assigned=assigned is not None and assigned > as_of,
+    )
+
+
+def policy_from_settings(deadlines: DeadlineSettings) -> DeadlinePolicy:
+    """The deadline rules' options from the ``[deadlines]`` settings."""
+    return DeadlinePolicy(
+        roll_forward_to_working_day=deadlines.roll_forward_to_working_day,
+        due_soon_working_days=deadlines.due_soon_working_days,
+        overdue_long_days=deadlines.overdue_long_days,
+        no_deadline_stale_months=deadlines.no_deadline_stale_months,
     )

@@ -43,7 +43,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -57,9 +56,9 @@ from connector.alerts import (
     due_occasions,
     tracking_note,
 )
-from connector.calendar import WorkingCalendar, load_calendar
+from connector.calendar import WorkingCalendar, calendar_for
 from connector.clock import Clock, local_date, to_utc
-from connector.deadlines import Classification, DeadlinePolicy, classify
+from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, OutboxStateError
 from connector.faultpoints import crash_point
 from connector.ledger.db import Ledger
@@ -553,20 +552,13 @@ class PlanResult:
 
 
 def policy_from(settings: Settings) -> DeadlinePolicy:
-    """The deadline rules' options from the settings."""
-    d = settings.deadlines
-    return DeadlinePolicy(
-        roll_forward_to_working_day=d.roll_forward_to_working_day,
-        due_soon_working_days=d.due_soon_working_days,
-        overdue_long_days=d.overdue_long_days,
-        no_deadline_stale_months=d.no_deadline_stale_months,
-    )
+    """The deadline rules' options (`connector.deadlines.policy_from_settings`)."""
+    return policy_from_settings(settings.deadlines)
 
 
 def calendar_from(settings: Settings) -> WorkingCalendar:
-    """The working calendar with the deployment's override file (or the shipped one)."""
-    overrides = settings.calendar.overrides
-    return load_calendar(Path(overrides) if overrides else None)
+    """The working calendar of these settings (`connector.calendar.calendar_for`)."""
+    return calendar_for(settings.calendar)
 
 
 def _classified(

@@ -70,13 +70,13 @@ from sqlmodel import Session
 
 from connector.calendar import WorkingCalendar
 from connector.clock import local_date
-from connector.deadlines import Classification, DeadlinePolicy, classify
+from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
 from connector.ledger import repo
 from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
 from connector.phrases import Suggestion, suggest_deadline
-from connector.settings import DeadlineSettings, ReportSettings, Settings
+from connector.settings import ReportSettings, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -712,16 +712,6 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
 
 
 # -- the edge: feeding the report from the ledger ----------------------------------------------
-
-
-def policy_from_settings(deadlines: DeadlineSettings) -> DeadlinePolicy:
-    """The deadline rules' options from ``[deadlines]``."""
-    return DeadlinePolicy(
-        roll_forward_to_working_day=deadlines.roll_forward_to_working_day,
-        due_soon_working_days=deadlines.due_soon_working_days,
-        overdue_long_days=deadlines.overdue_long_days,
-        no_deadline_stale_months=deadlines.no_deadline_stale_months,
-    )
 
 
 def suggestion_for(

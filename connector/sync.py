@@ -34,17 +34,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
 from sqlmodel import Session
 
 from connector import outbox
-from connector.calendar import WorkingCalendar, load_calendar
+from connector.calendar import WorkingCalendar, calendar_for
 from connector.client import SourceClient
 from connector.clock import Clock, SystemClock, local_date, local_today, to_utc
-from connector.deadlines import Classification, DeadlinePolicy, classify
+from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
@@ -206,19 +205,13 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def deadline_policy(settings: DeadlineSettings) -> DeadlinePolicy:
-    """The deadline rules' options from ``[deadlines]``."""
-    return DeadlinePolicy(
-        roll_forward_to_working_day=settings.roll_forward_to_working_day,
-        due_soon_working_days=settings.due_soon_working_days,
-        overdue_long_days=settings.overdue_long_days,
-        no_deadline_stale_months=settings.no_deadline_stale_months,
-    )
+    """The deadline rules' options (`connector.deadlines.policy_from_settings`)."""
+    return policy_from_settings(settings)
 
 
 def settings_calendar(settings: Settings) -> WorkingCalendar:
-    """The working calendar, with the deployment's override file when one is configured."""
-    overrides = settings.calendar.overrides
-    return load_calendar(Path(overrides) if overrides else None)
+    """The working calendar of these settings (`connector.calendar.calendar_for`)."""
+    return calendar_for(settings.calendar)
 
 
 def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
