@@ -44,7 +44,9 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from connector.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
+from connector.clock import local_date
 from connector.deadlines import add_months
+from connector.models import NormalisedTask
 
 
 class PhraseKind(StrEnum):
@@ -519,4 +521,28 @@ def suggest_deadline(text: str, anchor: date, calendar: WorkingCalendar) -> Sugg
             kind=PhraseKind.RECURRING,
             recurrence_phrase=recurrence_phrase,
         )
+    return None
+
+
+def suggest_for_task(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
+    """The deadline a task's text states: the directive (``steering_content``), then the subject.
+
+    Anchored on the document date, else the local assignment date, else the last modification.
+    Whether the task already has a deadline is the caller's question.
+    """
+    if task.doc_date is not None:
+        anchor = task.doc_date
+    elif task.assigned_at is not None:
+        anchor = local_date(task.assigned_at)
+    else:
+        anchor = local_date(task.last_modified)
+    for text in (task.steering_content, task.subject):
+        if not text:
+            continue
+        try:
+            found = suggest_deadline(text, anchor, calendar)
+        except ValueError:  # an anchor outside the calendar's years
+            return None
+        if found is not None:
+            return found
     return None

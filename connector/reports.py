@@ -75,7 +75,7 @@ from connector.errors import BadRecord, ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
 from connector.ledger import repo
 from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
-from connector.phrases import Suggestion, suggest_deadline
+from connector.phrases import Suggestion, suggest_for_task
 from connector.settings import ReportSettings, Settings
 
 log = structlog.get_logger(__name__)
@@ -726,17 +726,7 @@ def suggestion_for(
     """
     if cls.deadline is not None or cls.status is StatusCode.DA_HUY:
         return None
-    anchor = task.doc_date or assigned_on(task) or local_date(task.last_modified)
-    for text in (task.steering_content, task.subject):
-        if not text:
-            continue
-        try:
-            found = suggest_deadline(text, anchor, calendar)
-        except ValueError:  # an anchor outside the calendar's years
-            return None
-        if found is not None:
-            return found
-    return None
+    return suggest_for_task(task, calendar)
 
 
 @dataclass

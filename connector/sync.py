@@ -50,7 +50,7 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
 from connector.mapping import MappingSpec, load_mapping, normalise, record_key
 from connector.models import NormalisedTask, StatusCode
-from connector.phrases import Suggestion, suggest_deadline
+from connector.phrases import Suggestion, suggest_for_task
 from connector.progress import NullProgress, ProgressReporter
 from connector.runs import RunRecord
 from connector.settings import DeadlineSettings, Settings
@@ -216,24 +216,7 @@ def settings_calendar(settings: Settings) -> WorkingCalendar:
 
 def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
     """A deadline read from the text of a task without one (steering content, then subject)."""
-    if task.deadline is not None:
-        return None
-    if task.doc_date is not None:
-        anchor = task.doc_date
-    elif task.assigned_at is not None:
-        anchor = local_date(task.assigned_at)
-    else:
-        anchor = local_date(task.last_modified)
-    for text in (task.steering_content, task.subject):
-        if not text:
-            continue
-        try:
-            found = suggest_deadline(text, anchor, calendar)
-        except ValueError:  # an anchor outside the calendar's years
-            return None
-        if found is not None:
-            return found
-    return None
+    return None if task.deadline is not None else suggest_for_task(task, calendar)
 
 
 def classification_values(result: Classification, suggestion: Suggestion | None) -> dict[str, Any]:
