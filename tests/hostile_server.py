@@ -113,6 +113,16 @@ class HostileState:
         return sorted(chosen, key=_order)
 
 
+def _encode(body: Any) -> bytes:
+    """A body as UTF-8 bytes; JSON holding a lone surrogate goes out with ASCII escapes
+    (``\\ud800``), as a Java server sends it."""
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
 def _order(record: dict[str, Any]) -> tuple[str, int, str]:
     raw_id = record.get("id")
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
@@ -223,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Write one response (the place for switches about headers, bytes and the connection)."""
         state = self.server.state
         switches = state.switches
-        data = (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
+        data = _encode(body)
         self.send_response_only(status)
         if not switches.no_date:
             with state.lock:
