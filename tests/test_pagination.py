@@ -290,15 +290,19 @@ def rows(n: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("total", "expected_calls"),
+    ("count", "total", "expected_calls"),
     [
-        pytest.param(10, 3, id="stops-on-total"),
-        pytest.param(None, 4, id="stops-on-empty-page"),
+        pytest.param(10, 10, 3, id="short-page-total-agrees"),
+        pytest.param(10, None, 3, id="short-page-no-total"),
+        pytest.param(8, 8, 3, id="full-last-page-asks-once-more"),
+        pytest.param(10, 4, 3, id="total-is-page-length-read-on"),
+        pytest.param(10, 12, 4, id="short-page-but-total-says-more"),
     ],
 )
-def test_offset_stops(total: int | None, expected_calls: int) -> None:
-    """Offset paging stops on the total when given, else on the first empty page."""
-    data = rows(10)
+def test_offset_stops(count: int, total: int | None, expected_calls: int) -> None:
+    """Offset paging ends on an empty page, or a short one unless the total says more; a total
+    never ends it early."""
+    data = rows(count)
     calls: list[ListRequest] = []
 
     def fetch(req: ListRequest) -> ListResponse:
@@ -307,7 +311,7 @@ def test_offset_stops(total: int | None, expected_calls: int) -> None:
         return ListResponse(data[start : start + 4], total=total, server_time_before=at(9))
 
     pages = list(OffsetPaginator(4, 10).pages(fetch, None))
-    assert [r["id"] for p in pages for r in p.records] == list(range(10))
+    assert [r["id"] for p in pages for r in p.records] == list(range(count))
     assert len(calls) == expected_calls
     assert [c.offset for c in calls][:3] == [0, 4, 8]
     assert all(p.safe_cursor is None for p in pages)  # not a snapshot: never moves the cursor
@@ -341,8 +345,13 @@ def test_page_numbers() -> None:
 
 def test_page_max_pages() -> None:
     """A page listing that never ends fails at max_pages."""
+
+    def fetch(req: ListRequest) -> ListResponse:
+        first = (req.page or 0) * 3
+        return ListResponse([{"id": first + i} for i in range(3)])
+
     with pytest.raises(SourceError, match="2 list pages"):
-        list(PagePaginator(3, 2).pages(lambda req: ListResponse(rows(3)), None))
+        list(PagePaginator(3, 2).pages(fetch, None))
 
 
 def test_cursor_tokens() -> None:
@@ -352,9 +361,8 @@ def test_cursor_tokens() -> None:
 
     def fetch(req: ListRequest) -> ListResponse:
         sent.append(req.cursor)
-        return ListResponse(
-            rows(2), next_token=tokens[req.cursor], server_time_before=at(len(sent))
-        )
+        items = [{"id": len(sent) * 10 + i} for i in range(2)]
+        return ListResponse(items, next_token=tokens[req.cursor], server_time_before=at(len(sent)))
 
     pages = list(CursorPaginator(2, 10).pages(fetch, None))
     assert sent == [None, "a", "b"]
@@ -386,7 +394,7 @@ def test_link_follows_next() -> None:
 
     def fetch(req: ListRequest) -> ListResponse:
         sent.append(req.next_url)
-        return ListResponse(rows(1), next_url=links[req.next_url])
+        return ListResponse([{"id": len(sent)}], next_url=links[req.next_url])
 
     assert len(list(LinkPaginator(5, 10).pages(fetch, None))) == 3
     assert sent == [None, "https://h/x?page=2", "https://h/x?page=3"]
