@@ -63,6 +63,21 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def escape_unstorable(text: str) -> str:
+    """`text` with what no database stores as text made visible: NUL as ``\\x00``, a lone
+    surrogate as ``\\ud800`` (for keys and diagnostics, never for a task's own text)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}" if match.group() != "\x00" else "\\x00"
+
+
 def to_text(value: Any, options: Mapping[str, Any]) -> str:
     """Text in NFC. Integers become their decimal text; anything else is refused. Option
     `max_chars`: a longer text is refused (checked before any other work on it)."""

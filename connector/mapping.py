@@ -45,6 +45,7 @@ from connector.converters import (
     REGISTRY,
     ConversionError,
     Kind,
+    escape_unstorable,
     is_none,
     names_of_kind,
 )
@@ -822,7 +823,7 @@ def _canonical(raw: Any) -> bytes:
         raw = {k: v for k, v in raw.items() if not str(k).startswith("@")}
     return json.dumps(
         raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    ).encode("utf-8")
+    ).encode("utf-8", "surrogatepass")  # a lone surrogate (``\ud800`` in the JSON) hashes too
 
 
 def _raw_id(raw: Any, spec: MappingSpec) -> str:
@@ -846,7 +847,7 @@ def record_key(raw: Any, spec: MappingSpec) -> str:
     """
     raw_id = _raw_id(raw, spec)
     if raw_id:
-        return f"id:{raw_id[:200]}"
+        return f"id:{escape_unstorable(raw_id[:200])}"
     return "sha256:" + hashlib.sha256(_canonical(raw)).hexdigest()[:32]
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from connector.errors import ConfigError, SourceError
+from connector.errors import ConfigError, SourceError, SourcePagingError
 from connector.pagination import (
     CursorPaginator,
     KeysetPaginator,
@@ -408,3 +409,85 @@ def test_link_repeated_fails() -> None:
                 lambda req: ListResponse(rows(1), next_url="https://h/again"), None
             )
         )
+
+
+# -- a hostile source: the same page again, items without a key, a clock running behind -----------
+
+
+def _same_page(req: ListRequest) -> ListResponse:
+    """A source that ignores every paging parameter: always the same first page."""
+    return ListResponse(
+        [{"id": i, "lastModifyStr": at(0).isoformat()} for i in range(4)],
+        total=100,
+        next_token=f"t{req.cursor or 0}1",
+        next_url=f"https://h/x?after={req.next_url or ''}1",
+    )
+
+
+@pytest.mark.parametrize(
+    "paginator",
+    [
+        pytest.param(OffsetPaginator(4, 1000), id="offset"),
+        pytest.param(PagePaginator(4, 1000), id="page"),
+        pytest.param(KeysetPaginator(4, 1000, key_of), id="keyset"),
+        pytest.param(CursorPaginator(4, 1000), id="cursor"),
+        pytest.param(LinkPaginator(4, 1000), id="link"),
+    ],
+)
+def test_the_same_page_again_fails_at_the_second_request(paginator: Any) -> None:
+    """Every style stops with SourcePagingError when the next page is the page before."""
+    calls: list[ListRequest] = []
+
+    def fetch(req: ListRequest) -> ListResponse:
+        calls.append(req)
+        return _same_page(req)
+
+    with pytest.raises(SourcePagingError, match="same 4 records"):
+        list(paginator.pages(fetch, None))
+    assert len(calls) == 2
+
+
+def test_keyset_item_without_a_key_at_a_page_end_is_yielded_once() -> None:
+    """A keyless record that ends a page comes back as the next page's overlap: yielded once."""
+    items = [{"id": i, "lastModifyStr": at(i).isoformat()} for i in range(1, 4)]
+    items.insert(3, {"junk": "no key"})  # the 4th record, last of the first page
+    items += [{"id": i, "lastModifyStr": at(i).isoformat()} for i in range(5, 9)]
+
+    def fetch(req: ListRequest) -> ListResponse:
+        rows = [i for i in items if key_of(i) is None or key_of(i)[0] >= (req.modified_from or at(0))]  # type: ignore[index]
+        start = req.offset or 0
+        return ListResponse(rows[start : start + (req.limit or 0)], total=len(rows))
+
+    pages = list(KeysetPaginator(4, 20, key_of).pages(fetch, None))
+    got = [r for p in pages for r in p.records]
+    assert got.count({"junk": "no key"}) == 1
+    assert [r["id"] for r in got if "id" in r] == [1, 2, 3, 5, 6, 7, 8]
+
+
+def test_keyset_clock_behind_does_not_end_the_listing() -> None:
+    """A server clock a day behind the records ends nothing early when the connector's clock is
+    given (min_horizon): every record is read; without it, one page only (the old behaviour)."""
+    live = LiveList({i: 1000 + i for i in range(30)}, random.Random(7), now=1100, tick=0)
+    live.last_date = at(1100 - 86400)
+    _, short = drain(KeysetPaginator(10, 100, key_of).pages(live.fetch, None), live)
+    assert len(short) == 10
+    live.last_date = at(1100 - 86400)
+    paginator = KeysetPaginator(10, 100, key_of, min_horizon=at(1100))
+    pages, yielded = drain(paginator.pages(live.fetch, None), live)
+    assert sorted(v[0] for v in yielded) == list(range(30))
+    assert pages[-1].safe_cursor == at(1100)
+
+
+def test_total_disagreement_is_logged_once() -> None:
+    """A total equal to the page length is logged as source_total_mismatch, once per listing."""
+    data = rows(10)
+
+    def fetch(req: ListRequest) -> ListResponse:
+        start = req.offset or 0
+        page = data[start : start + 4]
+        return ListResponse(page, total=len(page))
+
+    with capture_logs() as logs:
+        pages = list(OffsetPaginator(4, 10).pages(fetch, None))
+    assert sum(len(p.records) for p in pages) == 10
+    assert [e["event"] for e in logs].count("source_total_mismatch") == 1

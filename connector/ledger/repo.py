@@ -53,6 +53,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from connector.clock import local_date, to_utc
+from connector.converters import escape_unstorable
 from connector.ledger.codec import (
     canonical_json,
     clean_text,
@@ -497,6 +498,13 @@ class _PageWriter:
                 )
 
     def reject(self, item: Rejected) -> None:
+        item = replace(
+            item,
+            record_key=escape_unstorable(item.record_key),
+            field=escape_unstorable(item.field),
+            value=escape_unstorable(item.value),
+            reason=escape_unstorable(item.reason),
+        )
         self.counts.quarantined += 1
         if self.full and item.task_id is not None and item.task_id in self.known:
             self.stamps.add(item.task_id)
