@@ -4,11 +4,14 @@ or quarantined, never a traceback; the bounds of a record, and the per-record sa
 from __future__ import annotations
 
 import copy
+import io
 import itertools
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -18,6 +21,7 @@ from connector.errors import BadRecord
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow
+from connector.log import configure_logging
 from connector.mapping import RecordLimits, bounded_raw, load_mapping, normalise
 from connector.models import NormalisedTask, TaskState
 from connector.sync import newest_versions, to_page_item
@@ -238,3 +242,20 @@ def test_a_record_the_database_refuses_is_quarantined_alone(ledger: Ledger) -> N
     assert held.record_key == "id:2" and held.task_id == 2 and held.field == "(record)"
     assert "the ledger refused the record" in held.reason
     assert [e["event"] for e in logs].count("page_store_failed") == 1
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_lone_surrogate_in_a_log_value_is_escaped(fmt: str) -> None:
+    """A lone surrogate from a record (``\\ud800`` in its JSON) is logged escaped: the line can
+    be written to a UTF-8 stream (cron's log), and JSON still reads back the same value."""
+    out = io.StringIO()
+    configure_logging(fmt=fmt, stream=out)  # type: ignore[arg-type]
+    try:
+        structlog.get_logger("test").warning("record_quarantined", value="a\ud800b")
+    finally:
+        structlog.reset_defaults()
+    shown = out.getvalue()
+    shown.encode("utf-8")  # raised UnicodeEncodeError before: a crash on a real stream
+    assert "\\ud800" in shown
+    if fmt == "json":
+        assert json.loads(shown)["value"] == "a\ud800b"

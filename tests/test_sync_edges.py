@@ -134,6 +134,18 @@ def test_date_behind_reads_every_page_on_every_run(ledger: Ledger) -> None:
     assert cursor_of(ledger) == NOW - timedelta(days=1)
 
 
+def test_no_date_header_keeps_the_cursor_at_the_newest_record(ledger: Ledger) -> None:
+    """Without a Date header the local clock stands in for it; the cursor still stops at the
+    newest lastModifyStr stored."""
+    records = recent(300)
+    with HostileServer(records) as server:
+        server.switches.no_date = True
+        with capture_logs() as logs:
+            result = run(server, settings_for(server, ledger), ledger, "no-date")
+    assert result.inserted == 300 and events(logs, "server_time_unknown")
+    assert cursor_of(ledger) == datetime.fromisoformat(records[-1]["lastModifyStr"])
+
+
 @pytest.mark.parametrize(
     ("offset_s", "max_skew", "logged"),
     [
