@@ -28,6 +28,7 @@ from connector.errors import (
     LockHeld,
     MappingError,
     SourceError,
+    SourcePagingError,
     SourceUnavailable,
 )
 from connector.jobs import JobResult, run_job
@@ -64,6 +65,7 @@ __all__ = [
     "Settings",
     "SourceClient",
     "SourceError",
+    "SourcePagingError",
     "SourceUnavailable",
     "StatusCode",
     "Suggestion",

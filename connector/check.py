@@ -13,10 +13,12 @@ from pathlib import Path
 
 from connector.calendar import load_calendar
 from connector.client import SourceClient
+from connector.clock import Clock, SystemClock
 from connector.errors import ConfigError, ConnectorError
 from connector.ledger.db import open_ledger
 from connector.mapping import MappingSpec, load_mapping
 from connector.settings import Settings
+from connector.sync import clock_skew, skew_beyond
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,14 @@ def _timed(name: str, action: Callable[[], str]) -> CheckStep:
     return CheckStep(name, True, detail, round(time.monotonic() - start, 3))
 
 
-def run_checks(settings: Settings) -> Iterator[CheckStep]:
-    """Run every step in order; stop after the first step that the next ones depend on."""
+def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[CheckStep]:
+    """Run every step in order; stop after the first step that the next ones depend on.
+
+    The ``server_time`` step compares the source's clock with `clock` (this machine's): a
+    difference beyond ``sync.max_clock_skew_seconds`` is named in its detail
+    (``source_clock_skew``); the step still passes, as a sync runs safely with it.
+    """
+    local = clock or SystemClock()
     spec: list[MappingSpec] = []
 
     def mapping() -> str:
@@ -80,13 +88,23 @@ def run_checks(settings: Settings) -> Iterator[CheckStep]:
         if not step.ok:
             return
 
-        def clock() -> str:
+        def server_clock() -> str:
             now = client.server_time()
             if now is None:
                 raise ConfigError("the source sent no Date header; the cursor needs its clock")
-            return f"server clock {now.isoformat()}"
+            detail = f"server clock {now.isoformat()}"
+            skew = clock_skew(now, local.now())
+            if skew is not None and skew_beyond(skew, settings.sync):
+                way = "ahead of" if skew > 0 else "behind"
+                detail += (
+                    f"; source_clock_skew: {abs(skew):.0f} s {way} this machine's clock (more "
+                    f"than sync.max_clock_skew_seconds = {settings.sync.max_clock_skew_seconds}); "
+                    "the cursor never trusts it beyond the newest record stored, nothing is "
+                    "skipped, but fix the clock of the source or of this machine (NTP)"
+                )
+            return detail
 
-        yield _timed("server_time", clock)
+        yield _timed("server_time", server_clock)
 
         def units() -> str:
             found = client.list_units()

@@ -495,11 +495,11 @@ class SourceClient:
 
         return key
 
-    def _paginator(self) -> Paginator:
+    def _paginator(self, min_horizon: datetime | None = None) -> Paginator:
         p = self.spec.pagination
         limit, pages = self.page_size, self.max_pages
         if p.style == "offset" and p.keyset is not None:
-            return KeysetPaginator(limit, pages, self._key_function())
+            return KeysetPaginator(limit, pages, self._key_function(), min_horizon)
         if p.style == "offset":
             return OffsetPaginator(limit, pages, stable=p.is_stable)
         if p.style == "page":
@@ -589,11 +589,19 @@ class SourceClient:
             record["@fetched_at"] = stamp
         return record
 
-    def iter_pages(self, modified_from: datetime | None, *, full: bool = False) -> Iterator[Page]:
+    def iter_pages(
+        self,
+        modified_from: datetime | None,
+        *,
+        full: bool = False,
+        min_horizon: datetime | None = None,
+    ) -> Iterator[Page]:
         """Every record modified at or after `modified_from` (all when None or `full`), by page.
 
         Each `Page` carries ``safe_cursor`` (see `connector.pagination.Page`); store
-        ``min(page.safe_cursor, server time at run start)`` with the page. With a detail endpoint
+        ``min(page.safe_cursor, server time at run start)`` with the page. `min_horizon` (the
+        connector's clock at the start of the run) keeps a server clock running behind from
+        ending a keyset listing early (`KeysetPaginator.min_horizon`). With a detail endpoint
         the records are the detail records, with the list item under ``@list``. The last page
         may have no records (it then only moves the cursor).
         """
@@ -602,7 +610,7 @@ class SourceClient:
             since = floor_for(self.spec.pagination.modified_format, require_aware(since))
         self._ensure_login()
         detail = self.spec.has_endpoint("detail")
-        for page in self._paginator().pages(self._fetch_list, since):
+        for page in self._paginator(min_horizon).pages(self._fetch_list, since):
             records = page.records
             if detail:
                 records = [r for r in (self._detail(item) for item in records) if r is not None]

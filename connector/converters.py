@@ -63,9 +63,28 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def escape_unstorable(text: str) -> str:
+    """`text` with what no database stores as text made visible: NUL as ``\\x00``, a lone
+    surrogate as ``\\ud800`` (for keys and diagnostics, never for a task's own text)."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}" if match.group() != "\x00" else "\\x00"
+
+
 def to_text(value: Any, options: Mapping[str, Any]) -> str:
-    """Text in NFC. Integers become their decimal text; anything else is refused."""
+    """Text in NFC. Integers become their decimal text; anything else is refused. Option
+    `max_chars`: a longer text is refused (checked before any other work on it)."""
     if isinstance(value, str):
+        limit = options.get("max_chars")
+        if limit is not None and len(value) > limit:
+            raise ConversionError(f"is {len(value)} characters long, over the limit of {limit}")
         return nfc(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -151,8 +170,15 @@ def parse_en_us(value: Any, zone: ZoneInfo = LOCAL_TZ) -> datetime:
         int(m.group("minute")),
         int(m.group("second") or 0),
     )
-    local = _build(parts, zone, what)
-    return local.astimezone(UTC)
+    return _in_utc(_build(parts, zone, what), what)
+
+
+def _in_utc(local: datetime, what: str) -> datetime:
+    """`local` in UTC; a wall time at the very edge of the calendar (year 1, 9999) is refused."""
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        raise ConversionError(f"is out of range: not a valid {what}") from None
 
 
 def format_en_us(instant: datetime, zone: ZoneInfo = LOCAL_TZ) -> str:
@@ -171,7 +197,11 @@ def to_en_us_instant(value: Any, options: Mapping[str, Any]) -> datetime:
 def to_en_us_date(value: Any, options: Mapping[str, Any]) -> date:
     """Local en-US string → its local calendar date (the time of day is ignored)."""
     zone = _zone(options)
-    return parse_en_us(value, zone).astimezone(zone).date()
+    instant = parse_en_us(value, zone)
+    try:
+        return instant.astimezone(zone).date()
+    except OverflowError:
+        raise ConversionError("is out of range for a date") from None
 
 
 def parse_iso_instant(value: Any) -> datetime:
@@ -188,7 +218,7 @@ def parse_iso_instant(value: Any) -> datetime:
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
-        raise ConversionError(f"is out of range for a {what}") from None
+        raise ConversionError(f"is out of range: not a valid {what}") from None
 
 
 def to_iso_instant(value: Any, options: Mapping[str, Any]) -> datetime:
@@ -198,7 +228,11 @@ def to_iso_instant(value: Any, options: Mapping[str, Any]) -> datetime:
 
 def to_iso_local_date(value: Any, options: Mapping[str, Any]) -> date:
     """ISO-8601 instant → its local calendar date (``2022-04-12T17:00:00+00:00`` → 13 April)."""
-    return parse_iso_instant(value).astimezone(_zone(options)).date()
+    instant = parse_iso_instant(value)
+    try:
+        return instant.astimezone(_zone(options)).date()
+    except OverflowError:
+        raise ConversionError("is out of range for a date") from None
 
 
 def to_iso_date(value: Any, options: Mapping[str, Any]) -> date:
@@ -239,7 +273,7 @@ def to_dmy_date(value: Any, options: Mapping[str, Any]) -> date:
 
 def to_dmy_instant(value: Any, options: Mapping[str, Any]) -> datetime:
     """``13/04/2022 08:30[:00]`` (local wall time; a bare date is local midnight) → UTC instant."""
-    return _dmy(value, _zone(options), with_time=True).astimezone(UTC)
+    return _in_utc(_dmy(value, _zone(options), with_time=True), "dd/mm/yyyy date-time")
 
 
 # -- structures ---------------------------------------------------------------------------------
@@ -385,6 +419,13 @@ def _check_int(options: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _check_text(options: Mapping[str, Any]) -> list[str]:
+    limit = options.get("max_chars")
+    if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
+        return []
+    return [f"max_chars must be a positive integer, not {limit!r}"]
+
+
 def _check_flag(options: Mapping[str, Any]) -> list[str]:
     return [
         f'{key} must be a list of values, e.g. ["Y"], not {options[key]!r}'
@@ -436,7 +477,14 @@ REGISTRY: Mapping[str, Converter] = MappingProxyType(
     {
         c.name: c
         for c in (
-            Converter("text", "text", to_text, "text, normalised to NFC and trimmed"),
+            Converter(
+                "text",
+                "text",
+                to_text,
+                "text, normalised to NFC and trimmed; option max_chars (longer: quarantined)",
+                MappingProxyType({"max_chars": None}),
+                _check_text,
+            ),
             Converter(
                 "int",
                 "int",

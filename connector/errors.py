@@ -8,7 +8,8 @@
     ├── SourceError                     the document system did not cooperate  (exit 3)
     │   ├── AuthError                   credentials refused: fix them          (exit 3)
     │   ├── SourceUnavailable           transient: retry later, nothing written (exit 3)
-    │   └── SourceRefused               a permanent 4xx for this request
+    │   ├── SourceRefused               a permanent 4xx for this request
+    │   └── SourcePagingError           the list cannot be paged to its end    (exit 3)
     ├── BadRecord                       skip this record: quarantine it, go on
     ├── LedgerError                     the local database is unusable
     ├── DeliveryError                   a write-back or alert could not be delivered
@@ -97,6 +98,16 @@ class SourceRefused(SourceError):
     ) -> None:
         self.code = code
         super().__init__(message, url=url, status=status)
+
+
+class SourcePagingError(SourceError):
+    """The source's list cannot be paged to its end (it answers the same page again, repeats a
+    page token or link). The pages stored before stay, the cursor never passes them; the next
+    run tries again, and the source (or the mapping's pagination) must be fixed."""
+
+    def __init__(self, message: str, *, page: int | None = None, url: str = "") -> None:
+        self.page = page
+        super().__init__(message, url=url)
 
 
 class BadRecord(ConnectorError):

@@ -89,7 +89,8 @@ REDACTOR = SecretRedactor()
 _PROCESS_RUN_ID = new_run_id()
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone ones: no UTF-8 stream could write them
 _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 
 
@@ -124,7 +125,7 @@ class _SafeJSONRenderer:
         text = str(self._inner(logger, name, event_dict))
         for raw, escaped in _LINE_BREAKS.items():
             text = text.replace(raw, escaped)
-        return text
+        return _SURROGATE.sub(_escape_char, text)
 
 
 def _add_run_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

@@ -58,6 +58,8 @@ COUNT_HELP: dict[str, str] = {
     "unchanged": "Tasks fetched again without a change.",
     "older_skipped": "Records older than the ledger's version, skipped.",
     "quarantined": "Records that could not be normalised and were quarantined.",
+    "duplicates": "Extra versions of one task id in a listing, dropped.",
+    "clock_skew_s": "Seconds the source's clock was ahead of ours at the start of the pull.",
     "resolved": "Quarantined records that arrived valid.",
     "deleted_marked": "Tasks marked deleted at the source.",
     "status_changes": "Deadline status changes recorded.",

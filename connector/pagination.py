@@ -8,13 +8,23 @@ has been yielded by this or an earlier page, so the caller may store it with the
 
 Styles: ``offset`` (start + limit), ``keyset`` (offset addressing made safe for a live list, see
 `KeysetPaginator`), ``page`` (page number), ``cursor`` (a next token in the answer) and ``link``
-(an HTTP ``Link: <...>; rel="next"`` header). Each stops on an empty page or when the total is
-reached, refuses to read more than ``max_pages`` pages, and fails with `SourceError` when the
-server hands back a token or link it already gave.
+(an HTTP ``Link: <...>; rel="next"`` header).
+
+Where a list ends is decided the same way for every style (`_Listing`): an **empty page** ends
+it, and so does a **short page** (fewer items than asked for) unless the answer's ``total`` says
+more records follow; the cursor and link styles also end when no next token or link is given. A
+``total`` never ends a listing early on its own: a server whose ``total`` disagrees with what was
+read (the page length, or matches without soft-deleted records) is logged
+(``source_total_mismatch``) and paging goes on until an empty or short page. Every style refuses
+to read more than ``max_pages`` pages, and fails with `SourcePagingError` (exit 3) when the
+server answers a request for the next page with the very page it answered before (it ignores
+the paging parameters), or hands back a token or link it already gave.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from connector.errors import ConfigError, Problem, SourceError
+from connector.errors import ConfigError, Problem, SourceError, SourcePagingError
 
 log = structlog.get_logger(__name__)
 
@@ -76,14 +86,25 @@ class Paginator(Protocol):
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]: ...
 
 
-class _Counter:
-    """Counts requests against the page limit."""
+def _fingerprint(items: list[dict[str, Any]]) -> str:
+    """A digest of a page's items (to notice the same page answered twice)."""
+    text = json.dumps(items, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
-    def __init__(self, max_pages: int) -> None:
+
+class _Listing:
+    """What every style shares: the page limit, where the list ends, repeated pages, totals."""
+
+    def __init__(self, max_pages: int, limit: int) -> None:
         self.max_pages = max_pages
+        self.limit = limit
         self.count = 0
+        self.previous: str | None = None
+        self.total_noted = False
+        self.claimed_end: int | None = None  # a full page reached this total: was it the end?
 
     def tick(self) -> None:
+        """Count one more request; past ``max_pages``: SourceError."""
         if self.count >= self.max_pages:
             raise SourceError(
                 f"stopped after {self.max_pages} list pages without reaching the end of the "
@@ -91,6 +112,60 @@ class _Counter:
                 "is really that long"
             )
         self.count += 1
+
+    def check_repeat(self, items: list[dict[str, Any]], *, forward: bool) -> None:
+        """Fail when a request for a *later* position answers exactly the previous page.
+
+        `forward` is False for a request that may legitimately read the same records again
+        (keyset paging restarting a group); such an answer is only remembered.
+        """
+        if not items:
+            self.previous = None
+            return
+        digest = _fingerprint(items)
+        if forward and digest == self.previous:
+            raise SourcePagingError(
+                f"the source answered the request for page {self.count} with the same "
+                f"{len(items)} records as the page before: it ignores the paging parameters, "
+                "so the list would never end; nothing past the pages already stored was used "
+                "and the cursor did not move past them (check the mapping's pagination, or ask "
+                "the source's administrator)",
+                page=self.count,
+            )
+        self.previous = digest
+
+    def ended(self, got: int, total: int | None, read: int) -> bool:
+        """Whether an answer of `got` items ends the list; `read` counts the records of the
+        list up to the end of this answer (in the numbering `total` uses).
+
+        Empty: the end. Short (fewer than asked for): the end, unless `total` says more follow.
+        Full: never the end, whatever `total` says (a lying total must not lose records). A
+        total that disagrees with what was read is logged once per listing.
+        """
+        if got and self.claimed_end is not None:
+            self._mismatch(self.claimed_end, read, "records kept coming after the total")
+        self.claimed_end = None
+        if got == 0 or got < self.limit:
+            if got and total is not None and total > read:
+                return False  # a short page, but the total says more follow: ask again
+            if total is not None and total != read:
+                self._mismatch(total, read, "the list ended elsewhere than the total said")
+            return True
+        if total is not None and total <= read:
+            self.claimed_end = total
+        return False
+
+    def _mismatch(self, total: int, read: int, what: str) -> None:
+        if self.total_noted:
+            return
+        self.total_noted = True
+        log.warning("source_total_mismatch", total=total, read=read, page=self.count, what=what)
+
+
+def _later(*instants: datetime | None) -> datetime | None:
+    """The latest of the instants given (None when none is)."""
+    known = [i for i in instants if i is not None]
+    return max(known) if known else None
 
 
 def _final_cursor(stable: bool, first: ListResponse | None) -> datetime | None:
@@ -109,14 +184,15 @@ class OffsetPaginator:
     stable: bool = False
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        counter, offset, number = _Counter(self.max_pages), 0, 0
+        listing, offset, number = _Listing(self.max_pages, self.limit), 0, 0
         first: ListResponse | None = None
         while True:
-            counter.tick()
+            listing.tick()
             resp = fetch(ListRequest(modified_from=modified_from, offset=offset, limit=self.limit))
+            listing.check_repeat(resp.items, forward=True)
             first = first or resp
             offset += len(resp.items)
-            done = not resp.items or (resp.total is not None and offset >= resp.total)
+            done = listing.ended(len(resp.items), resp.total, offset)
             number += 1
             cursor = _final_cursor(self.stable, first) if done else None
             yield Page(list(resp.items), number, first.total, cursor)
@@ -134,14 +210,15 @@ class PagePaginator:
     stable: bool = False
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        counter, page, seen, number = _Counter(self.max_pages), self.first_page, 0, 0
+        listing, page, seen, number = _Listing(self.max_pages, self.limit), self.first_page, 0, 0
         first: ListResponse | None = None
         while True:
-            counter.tick()
+            listing.tick()
             resp = fetch(ListRequest(modified_from=modified_from, page=page, limit=self.limit))
+            listing.check_repeat(resp.items, forward=True)
             first = first or resp
             seen += len(resp.items)
-            done = not resp.items or (resp.total is not None and seen >= resp.total)
+            done = listing.ended(len(resp.items), resp.total, seen)
             number += 1
             cursor = _final_cursor(self.stable, first) if done else None
             yield Page(list(resp.items), number, first.total, cursor)
@@ -159,20 +236,22 @@ class CursorPaginator:
     stable: bool = True
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        counter, token, number = _Counter(self.max_pages), None, 0
+        listing, token, number = _Listing(self.max_pages, self.limit), None, 0
         given: set[str] = set()
         first: ListResponse | None = None
         while True:
-            counter.tick()
+            listing.tick()
             resp = fetch(ListRequest(modified_from=modified_from, cursor=token, limit=self.limit))
             first = first or resp
             token = resp.next_token or None
             done = not resp.items or token is None
             if token is not None and token in given:
-                raise SourceError(
+                raise SourcePagingError(
                     f"the source repeated the page token {token[:40]!r}; the list would never "
-                    "end (a bug at the source); nothing past the pages already read was used"
+                    "end (a bug at the source); nothing past the pages already read was used",
+                    page=listing.count,
                 )
+            listing.check_repeat(resp.items, forward=True)
             if token is not None:
                 given.add(token)
             number += 1
@@ -191,21 +270,23 @@ class LinkPaginator:
     stable: bool = True
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        counter, number = _Counter(self.max_pages), 0
+        listing, number = _Listing(self.max_pages, self.limit), 0
         request = ListRequest(modified_from=modified_from, limit=self.limit)
         given: set[str] = set()
         first: ListResponse | None = None
         while True:
-            counter.tick()
+            listing.tick()
             resp = fetch(request)
             first = first or resp
             link = resp.next_url or None
             done = not resp.items or link is None
             if link is not None and link in given:
-                raise SourceError(
+                raise SourcePagingError(
                     "the source repeated a next-page link; the list would never end "
-                    "(a bug at the source)"
+                    "(a bug at the source)",
+                    page=listing.count,
                 )
+            listing.check_repeat(resp.items, forward=True)
             if link is not None:
                 given.add(link)
                 request = ListRequest(modified_from=modified_from, limit=self.limit, next_url=link)
@@ -228,7 +309,9 @@ class KeysetPaginator:
     group shifted, and it is read again from its start, records already seen being skipped by id.
     Nothing is lost; a record modified meanwhile comes back at the end with its new instant.
 
-    The *horizon* is the server clock known before the first request. A record modified before
+    The *horizon* is the server clock known before the first request (or `min_horizon`, the
+    connector's clock, when that is later: a ``Date`` running behind must not end the listing
+    after one page, run after run). A record modified before
     it existed when the listing began, so its group can only shrink (records leave it for the
     end), never grow: restarts are bounded. Records modified during the listing (at or after the
     horizon) belong to the next run: paging stops once the anchor reaches the horizon, so a busy
@@ -241,6 +324,9 @@ class KeysetPaginator:
     limit: int
     max_pages: int
     key: RecordKey
+    min_horizon: datetime | None = None
+    """The connector's own clock at the start of the run: the horizon is the later of it and the
+    server's clock, so a server clock running behind never ends the listing early."""
 
     def __post_init__(self) -> None:
         if self.limit < 2:
@@ -249,20 +335,24 @@ class KeysetPaginator:
             )
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        counter = _Counter(self.max_pages)
+        listing = _Listing(self.max_pages, self.limit)
         anchor = modified_from  # the client floors it to the precision of the filter
         pos = 0  # records of the anchor group already read, in server order
         expect: tuple[datetime, Hashable] | None = None  # the record at position pos - 1
         seen: set[Hashable] = set()  # ids yielded with the anchor instant
+        unkeyed: set[str] = set()  # fingerprints of yielded items without a key
         number, total, horizon = 0, None, None
-        first = True
+        first, restart = True, False
         while True:
-            counter.tick()
+            listing.tick()
             start = pos - 1 if expect is not None else pos
             resp = fetch(ListRequest(modified_from=anchor, offset=start, limit=self.limit))
-            if first:
-                total, horizon, first = resp.total, resp.server_time_before, False
             items = resp.items
+            listing.check_repeat(items, forward=not restart)
+            restart = False
+            if first:
+                total, first = resp.total, False
+                horizon = _later(resp.server_time_before, self.min_horizon)
             body = items
             if expect is not None:
                 head = self.key(items[0]) if items else None
@@ -272,20 +362,24 @@ class KeysetPaginator:
                         anchor=anchor.isoformat() if anchor else None,
                         position=pos,
                     )
-                    pos, expect = 0, None
+                    pos, expect, restart = 0, None, True
                     continue
                 body = items[1:]
             fresh = []
             for item in body:
                 k = self.key(item)
-                if k is not None and anchor is not None and k[0] == anchor and k[1] in seen:
+                if k is None:
+                    # No key: it may come back as the next page's overlap. Yield it once.
+                    digest = _fingerprint([item])
+                    if digest in unkeyed:
+                        continue
+                    unkeyed.add(digest)
+                elif anchor is not None and k[0] == anchor and k[1] in seen:
                     continue
                 fresh.append(item)
             anchor, pos, expect, seen = self._advance(items, start, anchor, seen)
-            done = (
-                not body
-                or (resp.total is not None and start + len(items) >= resp.total)
-                or (horizon is not None and anchor is not None and anchor >= horizon)
+            done = listing.ended(len(items) if body else 0, resp.total, start + len(items)) or (
+                horizon is not None and anchor is not None and anchor >= horizon
             )
             cursor = self._cursor(anchor, horizon, done=done)
             if fresh or done:

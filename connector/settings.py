@@ -71,6 +71,9 @@ class SyncSettings(_Section):
     lookback_seconds: int = Field(default=120, ge=0)
     max_pages: int = Field(default=10_000, ge=1)
     batch_size: int = Field(default=200, ge=1)
+    max_clock_skew_seconds: int = Field(default=300, ge=0)
+    max_field_chars: int = Field(default=4000, ge=1)
+    max_list_items: int = Field(default=200, ge=1)
 
 
 class LedgerSettings(_Section):

@@ -3,15 +3,21 @@
 One pull:
 
 1. logs in and takes the **server's clock** at the start (``Date`` header); the cursor never
-   moves past it;
+   moves past it, nor past the newest ``last_modified`` the run actually stored (a ``Date``
+   running ahead must not skip what changes next). A ``Date`` further than
+   ``sync.max_clock_skew_seconds`` from the connector's clock is logged once
+   (``source_clock_skew``); it can only lower the cursor, and a keyset listing pages on to the
+   later of the two clocks, so a ``Date`` running behind never ends a listing early;
 2. refreshes the units (one cheap request);
 3. reads ``modifiedFrom = cursor - lookback`` (``sync.lookback_seconds``, default 120 s; a full
    read, ``full=True``, reads everything, soft-deleted records included), **page by page**;
 4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
-   hash, never older over newer), the quarantine of the records that could not be normalised, and
-   the cursor that page makes safe (`connector.client` guarantees every record modified before a
-   page's ``safe_cursor`` was yielded already). A crash or an unavailable source loses at most the
-   page in flight, and the cursor always matches the committed pages;
+   hash, never older over newer; of several versions of one id on a page, only the one with the
+   newest ``last_modified``, ties broken by content hash), the quarantine of the records that
+   could not be normalised or stored, and the cursor that page makes safe (`connector.client`
+   guarantees every record modified before a page's ``safe_cursor`` was yielded already). A
+   crash or an unavailable source loses at most the page in flight, and the cursor always
+   matches the committed pages;
 5. after a complete full read, marks the tasks it did not list as deleted at the source
    (reason ``missing``);
 6. classifies every task as of today's local date (`reclassify`): the deadline status and flags
@@ -22,8 +28,11 @@ One pull:
 Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
 own ids, and the classification walks the task table in batches.
 
-A bad record never stops the run and never holds the cursor back: it goes to quarantine, and is
-resolved when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
+A bad record never stops the run: whatever fails while one record is normalised or stored
+(a converter, a bound of `connector.mapping.RecordLimits`, the database refusing a value) puts
+that record in quarantine with the field and the reason, and the rest of its page is stored
+(`connector.ledger.repo.write_page` falls back to one savepoint per record). It is resolved
+when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
 abort the run after the pages already committed; the caller records the run (`connector.runs`).
 """
 
@@ -48,12 +57,19 @@ from connector.errors import BadRecord, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
-from connector.mapping import MappingSpec, load_mapping, normalise, record_key
+from connector.mapping import (
+    MappingSpec,
+    RecordLimits,
+    bounded_raw,
+    load_mapping,
+    normalise,
+    record_key,
+)
 from connector.models import NormalisedTask, StatusCode
 from connector.phrases import Suggestion, suggest_for_task
 from connector.progress import NullProgress, ProgressReporter
 from connector.runs import RunRecord
-from connector.settings import DeadlineSettings, Settings
+from connector.settings import DeadlineSettings, Settings, SyncSettings
 from connector.signals import InterruptGuard
 
 log = structlog.get_logger(__name__)
@@ -75,6 +91,7 @@ class PullResult:
     unchanged: int = 0
     older_skipped: int = 0
     quarantined: int = 0
+    duplicates: int = 0
     resolved: int = 0
     deleted_marked: int = 0
     history_rows: int = 0
@@ -89,6 +106,7 @@ class PullResult:
     retries: int = 0
     rate_limited: int = 0
     waited_s: float = 0.0
+    clock_skew_s: float = 0.0
     cursor_before: datetime | None = None
     cursor_after: datetime | None = None
     server_time: datetime | None = None
@@ -142,20 +160,38 @@ def modified_from(cursor: datetime | None, lookback_seconds: int, *, full: bool)
 
 
 def advance_cursor(
-    current: datetime | None, safe: datetime | None, server_start: datetime | None
+    current: datetime | None,
+    safe: datetime | None,
+    server_start: datetime | None,
+    newest_stored: datetime | None = None,
 ) -> datetime | None:
-    """The cursor after a page: up to the page's safe cursor, never past the server's clock.
+    """The cursor after a page: up to the page's safe cursor, but never past the newest
+    ``last_modified`` stored so far in this run (`newest_stored`; None: nothing stored yet, the
+    cursor stays), and never past the server's clock at the start of the run.
 
     The cursor never moves back because of a page; it is pulled back only when it stands beyond
-    the server clock (re-reading is always safe, skipping never is).
+    the server clock (re-reading is always safe, skipping never is). So the server's ``Date``
+    can only lower the cursor: a clock running ahead cannot skip a task changed after the run.
     """
     candidate = current
-    if safe is not None:
-        safe = to_utc(safe)
-        candidate = safe if current is None else max(to_utc(current), safe)
+    if safe is not None and newest_stored is not None:
+        reach = min(to_utc(safe), to_utc(newest_stored))
+        candidate = reach if current is None else max(to_utc(current), reach)
     if candidate is not None and server_start is not None and candidate > to_utc(server_start):
         candidate = to_utc(server_start)
     return candidate
+
+
+def clock_skew(server_time: datetime | None, local_time: datetime) -> float | None:
+    """Seconds the source's clock is ahead of ours (negative: behind); None when unknown."""
+    if server_time is None:
+        return None
+    return (to_utc(server_time) - to_utc(local_time)).total_seconds()
+
+
+def skew_beyond(skew: float | None, settings: SyncSettings) -> bool:
+    """Whether a clock skew is larger than ``sync.max_clock_skew_seconds``."""
+    return skew is not None and abs(skew) > settings.max_clock_skew_seconds
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -165,11 +201,14 @@ def _task_id(raw: Any, exc: BadRecord | None = None) -> int | None:
     text = exc.task_id if exc is not None and exc.task_id else None
     if text is None and isinstance(raw, Mapping):
         text = raw.get("id")
+    number: int | None = None
     if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    if isinstance(text, str) and text.strip().isdigit():
-        return int(text.strip())
-    return None
+        number = text
+    elif isinstance(text, str) and text.strip().isascii() and text.strip().isdigit():
+        digits = text.strip().lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 19 else None
+    # Only an id the ledger can hold links the quarantine to a task (BIGINT).
+    return number if number is not None and -(2**63) <= number < 2**63 else None
 
 
 def _stored(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,23 +216,126 @@ def _stored(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if not str(k).startswith("@")}
 
 
-def to_page_item(raw: Any, spec: MappingSpec) -> repo.PageItem:
-    """Normalise one raw record: an `Incoming` task, or a `Rejected` one for the quarantine."""
-    record = raw if isinstance(raw, Mapping) else {"@item": raw}
-    key = record_key(record, spec)
+def record_limits(settings: SyncSettings) -> RecordLimits:
+    """The bounds of a raw record (``sync.max_field_chars``, ``sync.max_list_items``)."""
+    return RecordLimits(
+        max_field_chars=settings.max_field_chars, max_list_items=settings.max_list_items
+    )
+
+
+def _key_of(record: Mapping[str, Any], spec: MappingSpec, limits: RecordLimits) -> str:
     try:
-        task = normalise(record, spec)
+        return record_key(record, spec)
+    except (RecursionError, ValueError, TypeError):  # too deep or odd to serialise as it is
+        return record_key(bounded_raw(record, limits), spec)
+
+
+def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None) -> repo.PageItem:
+    """Normalise one raw record: an `Incoming` task, or a `Rejected` one for the quarantine.
+
+    Whatever goes wrong while reading one record (a `BadRecord`, or any error a converter did
+    not foresee) rejects that record only. A rejected record's raw JSON is kept bounded
+    (`connector.mapping.bounded_raw`), so a 50 MB field does not reach the quarantine table.
+    """
+    lim = limits or RecordLimits()
+    record = raw if isinstance(raw, Mapping) else {"@item": raw}
+    key = _key_of(record, spec, lim)
+    try:
+        task = normalise(record, spec, lim)
     except BadRecord as exc:
         log.warning("record_quarantined", record_key=key, field=exc.field, value=exc.value)
-        return repo.Rejected(
-            record_key=key,
-            raw=_stored(record) or dict(record),
-            field=exc.field,
+        return _rejected(
+            record,
+            key,
+            lim,
+            field_name=exc.field,
             value=exc.value,
             reason=str(exc),
             task_id=_task_id(record, exc),
         )
+    except Exception as exc:  # one unreadable record must never stop the run
+        label = f"task {_task_id(record)}" if _task_id(record) is not None else f"record {key}"
+        reason = f"{label}: could not be read ({type(exc).__name__}: {_short(exc)})"
+        log.warning("record_quarantined", record_key=key, field="", error=type(exc).__name__)
+        return _rejected(
+            record, key, lim, field_name="", value="", reason=reason, task_id=_task_id(record)
+        )
     return repo.Incoming(task=task, raw=_stored(record), record_key=key)
+
+
+def _short(exc: BaseException) -> str:
+    text = repr(str(exc))[1:-1]
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _rejected(
+    record: Mapping[str, Any],
+    key: str,
+    limits: RecordLimits,
+    *,
+    field_name: str,
+    value: str,
+    reason: str,
+    task_id: int | None,
+) -> repo.Rejected:
+    kept = bounded_raw(_stored(record) or dict(record), limits)
+    return repo.Rejected(
+        record_key=key,
+        raw=kept if isinstance(kept, dict) else {"@item": kept},
+        field=field_name,
+        value=value,
+        reason=reason,
+        task_id=task_id,
+    )
+
+
+def newest_versions(items: Sequence[repo.PageItem]) -> tuple[list[repo.PageItem], int]:
+    """One version per task id (source order kept), and how many versions were dropped.
+
+    The source may list one id twice with different content (it should not). The version with
+    the newest ``last_modified`` is kept; on a tie, the one with the greater content hash
+    (whatever order the source gave them in), so every run keeps the same one and a re-read
+    writes nothing. Rejected records of an id that also came valid are dropped too.
+    """
+    seen: set[int] = set()
+    twice: set[int] = set()
+    for item in items:
+        if isinstance(item, repo.Incoming):
+            sid = item.task.source_id
+            (twice if sid in seen else seen).add(sid)
+    if not twice and all(
+        isinstance(i, repo.Incoming) or i.task_id is None or i.task_id not in seen for i in items
+    ):
+        return list(items), 0  # the usual page: nothing to choose
+    best: dict[int, tuple[int, datetime, str]] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, repo.Incoming):
+            continue
+        task = item.task
+        digest = repo.content_hash(task) if task.source_id in twice else ""
+        rank = (to_utc(task.last_modified), digest)
+        kept = best.get(task.source_id)
+        if kept is None or rank > kept[1:]:
+            best[task.source_id] = (index, *rank)
+    chosen = {index for index, *_ in best.values()}
+    out: list[repo.PageItem] = []
+    dropped = 0
+    for index, item in enumerate(items):
+        if isinstance(item, repo.Incoming):
+            keep = index in chosen
+        else:
+            keep = item.task_id is None or item.task_id not in best
+        if keep:
+            out.append(item)
+            continue
+        dropped += 1
+        task_id = item.task.source_id if isinstance(item, repo.Incoming) else item.task_id
+        log.warning(
+            "duplicate_record",
+            task_id=task_id,
+            kept_modified=best[task_id][1].isoformat() if task_id in best else None,
+        )
+    return out, dropped
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -416,15 +558,30 @@ class _Pull:
         with self._critical(), self.ledger.transaction() as session:
             self.result.units_changed = repo.upsert_units(session, units, now=self.clock.now())
 
-    def pages(self, client: SourceClient, start_from: datetime | None, full: bool) -> None:
+    def pages(
+        self,
+        client: SourceClient,
+        start_from: datetime | None,
+        full: bool,
+        local_start: datetime | None = None,
+    ) -> None:
         cursor = self.result.cursor_before
         server_start = self.result.server_time
         batch = self.settings.sync.batch_size
-        for page in client.iter_pages(start_from, full=full):
+        limits = record_limits(self.settings.sync)
+        newest: datetime | None = None  # the newest last_modified stored by this run
+        for page in client.iter_pages(start_from, full=full, min_horizon=local_start):
             if self.guard is not None:
                 self.guard.check()
-            items = [to_page_item(raw, self.spec) for raw in page.records]
-            new_cursor = advance_cursor(cursor, page.safe_cursor, server_start)
+            items, dropped = newest_versions(
+                [to_page_item(raw, self.spec, limits) for raw in page.records]
+            )
+            self.result.duplicates += dropped
+            for item in items:
+                if isinstance(item, repo.Incoming):
+                    modified = to_utc(item.task.last_modified)
+                    newest = modified if newest is None else max(newest, modified)
+            new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
             with self._critical(), self.ledger.transaction() as session:
                 observed_at = self.clock.now()
                 for chunk in _chunks(items, batch):
@@ -447,10 +604,10 @@ class _Pull:
             cursor = new_cursor
             self.result.cursor_after = cursor
             self.result.pages += 1
-            self.result.fetched += len(items)
+            self.result.fetched += len(page.records)
             if self.result.pages == 1:
                 self.progress.set_total(page.total)
-            self.progress.advance(len(items))
+            self.progress.advance(len(page.records))
             self.publish(client)
             log.debug(
                 "page_written",
@@ -485,7 +642,7 @@ class _Pull:
                 if record is None:
                     gone.append(task_id)
                 else:
-                    found.append(to_page_item(record, self.spec))
+                    found.append(to_page_item(record, self.spec, record_limits(self.settings.sync)))
             with self._critical(), self.ledger.transaction() as session:
                 now = self.clock.now()
                 if found:
@@ -551,10 +708,22 @@ def pull(
         with client_factory(settings, spec, sleep) as client:
             try:
                 client.login()
+                local_start = clock.now()
                 result.server_time = client.server_time()
                 if result.server_time is None:
-                    result.server_time = clock.now()
+                    result.server_time = local_start
                     log.warning("server_time_unknown", using="local clock")
+                skew = clock_skew(result.server_time, local_start)
+                result.clock_skew_s = round(skew or 0.0, 3)
+                if skew_beyond(skew, settings.sync):
+                    log.warning(
+                        "source_clock_skew",
+                        skew_s=result.clock_skew_s,
+                        server_time=_iso(result.server_time),
+                        local_time=_iso(local_start),
+                        max_clock_skew_seconds=settings.sync.max_clock_skew_seconds,
+                        effect="the cursor stays at the newest record stored; nothing is skipped",
+                    )
                 start_from = modified_from(
                     result.cursor_before, settings.sync.lookback_seconds, full=full
                 )
@@ -568,7 +737,7 @@ def pull(
                 )
                 work.units(client)
                 shown.start(total=None, description="Tải nhiệm vụ")
-                work.pages(client, start_from, full)
+                work.pages(client, start_from, full, local_start)
                 if full:
                     work.missing(client)
             finally:

@@ -150,7 +150,8 @@ def test_full_read_leaves_out_modified_from(rsps: Any, spec: MappingSpec) -> Non
 
 
 def test_keyset_second_request_targets_the_tie_group(rsps: Any, spec: MappingSpec) -> None:
-    """The next request asks modifiedFrom = last instant seen, offset within its group - 1."""
+    """The next request asks modifiedFrom = last instant seen, offset within its group - 1; a
+    full page reaching the total is not the end: one more request (only the overlap) ends it."""
     login_ok(rsps)
     first = [task(1, 0), task(2, 5), task(3, 5)]
     search_ok(
@@ -167,6 +168,22 @@ def test_keyset_second_request_targets_the_tie_group(rsps: Any, spec: MappingSpe
         match=[
             matchers.json_params_matcher(
                 {"modifiedFrom": stamp, "start": 1, "limit": 3, "includeDeleted": True}
+            )
+        ],
+    )
+    last = task(5, 7)
+    search_ok(
+        rsps,
+        [last],
+        total=1,
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "modifiedFrom": last["lastModifyStr"],
+                    "start": 0,
+                    "limit": 3,
+                    "includeDeleted": True,
+                }
             )
         ],
     )

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from connector.errors import ConfigError, SourceError
+from connector.errors import ConfigError, SourceError, SourcePagingError
 from connector.pagination import (
     CursorPaginator,
     KeysetPaginator,
@@ -290,15 +291,19 @@ def rows(n: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("total", "expected_calls"),
+    ("count", "total", "expected_calls"),
     [
-        pytest.param(10, 3, id="stops-on-total"),
-        pytest.param(None, 4, id="stops-on-empty-page"),
+        pytest.param(10, 10, 3, id="short-page-total-agrees"),
+        pytest.param(10, None, 3, id="short-page-no-total"),
+        pytest.param(8, 8, 3, id="full-last-page-asks-once-more"),
+        pytest.param(10, 4, 3, id="total-is-page-length-read-on"),
+        pytest.param(10, 12, 4, id="short-page-but-total-says-more"),
     ],
 )
-def test_offset_stops(total: int | None, expected_calls: int) -> None:
-    """Offset paging stops on the total when given, else on the first empty page."""
-    data = rows(10)
+def test_offset_stops(count: int, total: int | None, expected_calls: int) -> None:
+    """Offset paging ends on an empty page, or a short one unless the total says more; a total
+    never ends it early."""
+    data = rows(count)
     calls: list[ListRequest] = []
 
     def fetch(req: ListRequest) -> ListResponse:
@@ -307,7 +312,7 @@ def test_offset_stops(total: int | None, expected_calls: int) -> None:
         return ListResponse(data[start : start + 4], total=total, server_time_before=at(9))
 
     pages = list(OffsetPaginator(4, 10).pages(fetch, None))
-    assert [r["id"] for p in pages for r in p.records] == list(range(10))
+    assert [r["id"] for p in pages for r in p.records] == list(range(count))
     assert len(calls) == expected_calls
     assert [c.offset for c in calls][:3] == [0, 4, 8]
     assert all(p.safe_cursor is None for p in pages)  # not a snapshot: never moves the cursor
@@ -341,8 +346,13 @@ def test_page_numbers() -> None:
 
 def test_page_max_pages() -> None:
     """A page listing that never ends fails at max_pages."""
+
+    def fetch(req: ListRequest) -> ListResponse:
+        first = (req.page or 0) * 3
+        return ListResponse([{"id": first + i} for i in range(3)])
+
     with pytest.raises(SourceError, match="2 list pages"):
-        list(PagePaginator(3, 2).pages(lambda req: ListResponse(rows(3)), None))
+        list(PagePaginator(3, 2).pages(fetch, None))
 
 
 def test_cursor_tokens() -> None:
@@ -352,9 +362,8 @@ def test_cursor_tokens() -> None:
 
     def fetch(req: ListRequest) -> ListResponse:
         sent.append(req.cursor)
-        return ListResponse(
-            rows(2), next_token=tokens[req.cursor], server_time_before=at(len(sent))
-        )
+        items = [{"id": len(sent) * 10 + i} for i in range(2)]
+        return ListResponse(items, next_token=tokens[req.cursor], server_time_before=at(len(sent)))
 
     pages = list(CursorPaginator(2, 10).pages(fetch, None))
     assert sent == [None, "a", "b"]
@@ -386,7 +395,7 @@ def test_link_follows_next() -> None:
 
     def fetch(req: ListRequest) -> ListResponse:
         sent.append(req.next_url)
-        return ListResponse(rows(1), next_url=links[req.next_url])
+        return ListResponse([{"id": len(sent)}], next_url=links[req.next_url])
 
     assert len(list(LinkPaginator(5, 10).pages(fetch, None))) == 3
     assert sent == [None, "https://h/x?page=2", "https://h/x?page=3"]
@@ -400,3 +409,85 @@ def test_link_repeated_fails() -> None:
                 lambda req: ListResponse(rows(1), next_url="https://h/again"), None
             )
         )
+
+
+# -- a hostile source: the same page again, items without a key, a clock running behind -----------
+
+
+def _same_page(req: ListRequest) -> ListResponse:
+    """A source that ignores every paging parameter: always the same first page."""
+    return ListResponse(
+        [{"id": i, "lastModifyStr": at(0).isoformat()} for i in range(4)],
+        total=100,
+        next_token=f"t{req.cursor or 0}1",
+        next_url=f"https://h/x?after={req.next_url or ''}1",
+    )
+
+
+@pytest.mark.parametrize(
+    "paginator",
+    [
+        pytest.param(OffsetPaginator(4, 1000), id="offset"),
+        pytest.param(PagePaginator(4, 1000), id="page"),
+        pytest.param(KeysetPaginator(4, 1000, key_of), id="keyset"),
+        pytest.param(CursorPaginator(4, 1000), id="cursor"),
+        pytest.param(LinkPaginator(4, 1000), id="link"),
+    ],
+)
+def test_the_same_page_again_fails_at_the_second_request(paginator: Any) -> None:
+    """Every style stops with SourcePagingError when the next page is the page before."""
+    calls: list[ListRequest] = []
+
+    def fetch(req: ListRequest) -> ListResponse:
+        calls.append(req)
+        return _same_page(req)
+
+    with pytest.raises(SourcePagingError, match="same 4 records"):
+        list(paginator.pages(fetch, None))
+    assert len(calls) == 2
+
+
+def test_keyset_item_without_a_key_at_a_page_end_is_yielded_once() -> None:
+    """A keyless record that ends a page comes back as the next page's overlap: yielded once."""
+    items = [{"id": i, "lastModifyStr": at(i).isoformat()} for i in range(1, 4)]
+    items.insert(3, {"junk": "no key"})  # the 4th record, last of the first page
+    items += [{"id": i, "lastModifyStr": at(i).isoformat()} for i in range(5, 9)]
+
+    def fetch(req: ListRequest) -> ListResponse:
+        rows = [i for i in items if key_of(i) is None or key_of(i)[0] >= (req.modified_from or at(0))]  # type: ignore[index]
+        start = req.offset or 0
+        return ListResponse(rows[start : start + (req.limit or 0)], total=len(rows))
+
+    pages = list(KeysetPaginator(4, 20, key_of).pages(fetch, None))
+    got = [r for p in pages for r in p.records]
+    assert got.count({"junk": "no key"}) == 1
+    assert [r["id"] for r in got if "id" in r] == [1, 2, 3, 5, 6, 7, 8]
+
+
+def test_keyset_clock_behind_does_not_end_the_listing() -> None:
+    """A server clock a day behind the records ends nothing early when the connector's clock is
+    given (min_horizon): every record is read; without it, one page only (the old behaviour)."""
+    live = LiveList({i: 1000 + i for i in range(30)}, random.Random(7), now=1100, tick=0)
+    live.last_date = at(1100 - 86400)
+    _, short = drain(KeysetPaginator(10, 100, key_of).pages(live.fetch, None), live)
+    assert len(short) == 10
+    live.last_date = at(1100 - 86400)
+    paginator = KeysetPaginator(10, 100, key_of, min_horizon=at(1100))
+    pages, yielded = drain(paginator.pages(live.fetch, None), live)
+    assert sorted(v[0] for v in yielded) == list(range(30))
+    assert pages[-1].safe_cursor == at(1100)
+
+
+def test_total_disagreement_is_logged_once() -> None:
+    """A total equal to the page length is logged as source_total_mismatch, once per listing."""
+    data = rows(10)
+
+    def fetch(req: ListRequest) -> ListResponse:
+        start = req.offset or 0
+        page = data[start : start + 4]
+        return ListResponse(page, total=len(page))
+
+    with capture_logs() as logs:
+        pages = list(OffsetPaginator(4, 10).pages(fetch, None))
+    assert sum(len(p.records) for p in pages) == 10
+    assert [e["event"] for e in logs].count("source_total_mismatch") == 1

@@ -23,23 +23,30 @@ CAL = load_calendar()
 
 
 @pytest.mark.parametrize(
-    ("current", "safe", "server", "expected"),
+    ("current", "safe", "server", "newest", "expected"),
     [
-        pytest.param(None, None, T, None, id="nothing-read"),
-        pytest.param(None, T - 10 * S, T, T - 10 * S, id="first-page"),
-        pytest.param(T - 10 * S, T - 5 * S, T, T - 5 * S, id="moves-forward"),
-        pytest.param(T - 5 * S, T - 10 * S, T, T - 5 * S, id="never-back-for-a-page"),
-        pytest.param(T - 5 * S, T + 60 * S, T, T, id="never-past-server-clock"),
-        pytest.param(T + 60 * S, None, T, T, id="pulled-back-to-server-clock"),
-        pytest.param(T - 5 * S, None, None, T - 5 * S, id="no-server-clock"),
+        pytest.param(None, None, T, None, None, id="nothing-read"),
+        pytest.param(None, T - 10 * S, T, T - 5 * S, T - 10 * S, id="first-page"),
+        pytest.param(T - 10 * S, T - 5 * S, T, T - 5 * S, T - 5 * S, id="moves-forward"),
+        pytest.param(T - 5 * S, T - 10 * S, T, T - 5 * S, T - 5 * S, id="never-back-for-a-page"),
+        pytest.param(T - 5 * S, T + 60 * S, T, T + 90 * S, T, id="never-past-server-clock"),
+        pytest.param(T + 60 * S, None, T, None, T, id="pulled-back-to-server-clock"),
+        pytest.param(T - 5 * S, None, None, None, T - 5 * S, id="no-server-clock"),
+        pytest.param(
+            T - 60 * S, T + 600 * S, T + 600 * S, T - 30 * S, T - 30 * S,
+            id="date-ahead-stops-at-the-newest-stored",
+        ),
+        pytest.param(T - 60 * S, T, T, None, T - 60 * S, id="nothing-stored-stays"),
+        pytest.param(None, T, T, None, None, id="nothing-stored-first-run-stays-unset"),
     ],
 )
 def test_advance_cursor(
     current: datetime | None, safe: datetime | None, server: datetime | None,
-    expected: datetime | None,
+    newest: datetime | None, expected: datetime | None,
 ) -> None:
-    """The cursor follows safe page cursors forward and never passes the server's clock."""
-    assert advance_cursor(current, safe, server) == expected
+    """The cursor follows safe page cursors forward, never past the newest record stored in the
+    run, and never past the server's clock (which can only lower it)."""
+    assert advance_cursor(current, safe, server, newest) == expected
 
 
 @pytest.mark.parametrize(

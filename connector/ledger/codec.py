@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -46,6 +47,23 @@ def canonical_json(value: Any) -> str:
     if _encodable(text):
         return text
     return json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), default=str)
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` as every backend can store it, the same on SQLite and PostgreSQL: NUL and the
+    other control characters removed (tab, line feed and carriage return kept), and a lone
+    surrogate (an unpaired ``\\ud800`` escape in the JSON) replaced by U+FFFD.
+
+    For text the connector shows but does not judge (unit names). A task's text is never
+    altered: a task field needing this is quarantined instead (`unstorable_text`).
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return _SURROGATE.sub("\ufffd", _CONTROLS.sub("", text))
 
 
 def _unstorable(text: str) -> bool:

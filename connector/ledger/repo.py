@@ -22,6 +22,13 @@ Writes are idempotent and auditable:
   (``resolved_at``/``resolved_run``) when the record arrives valid. A record whose text no
   database can hold (NUL, a lone surrogate; `codec.unstorable_text`) is quarantined the same way
   instead of failing the page, on every backend.
+* **One record never loses its page.** A page is written inside a savepoint; when the database
+  refuses it, each record is written again in a savepoint of its own, and a record refused on
+  its own is quarantined with the database's reason (`write_page`).
+* Units are stored with their text cleaned the same way on every backend (`codec.clean_text`:
+  NUL and other control characters but tab and line breaks removed, a lone surrogate replaced
+  by U+FFFD); a unit whose *code* needs cleaning is skipped (logged ``unit_skipped``), and each
+  unit is written in its own savepoint, so one bad unit never stops the run.
 * A full read stamps ``last_full_run`` on every task it lists (the only write to an unchanged
   task); the tasks it did not list are then marked deleted at the source (reason ``missing``).
 
@@ -40,13 +47,16 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Row, Table, and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from connector.clock import local_date, to_utc
+from connector.converters import escape_unstorable
 from connector.ledger.codec import (
     canonical_json,
+    clean_text,
     content_hash,
     decode_field,
     encode,
@@ -488,6 +498,13 @@ class _PageWriter:
                 )
 
     def reject(self, item: Rejected) -> None:
+        item = replace(
+            item,
+            record_key=escape_unstorable(item.record_key),
+            field=escape_unstorable(item.field),
+            value=escape_unstorable(item.value),
+            reason=escape_unstorable(item.reason),
+        )
         self.counts.quarantined += 1
         if self.full and item.task_id is not None and item.task_id in self.known:
             self.stamps.add(item.task_id)
@@ -560,6 +577,10 @@ def _unstorable_rejected(item: Incoming, name: str, value: str) -> Rejected:
     )
 
 
+StoreError = (SQLAlchemyError, ArithmeticError, ValueError, TypeError)
+"""What storing a record can raise when the database (or its driver) refuses a value."""
+
+
 def write_page(
     session: Session,
     items: Sequence[PageItem],
@@ -568,7 +589,89 @@ def write_page(
     observed_at: datetime,
     full: bool = False,
 ) -> WriteCounts:
-    """Write one page of records, in source order; look up only the page's ids and keys."""
+    """Write one page of records, in source order; look up only the page's ids and keys.
+
+    The page goes in one savepoint. Should the database refuse it, every record is written
+    again in a savepoint of its own, and a record refused on its own is quarantined with the
+    reason (`_refused`): one record never loses the rest of its page.
+    """
+    if not items:
+        return WriteCounts()
+    try:
+        with session.begin_nested():
+            return _write_items(session, items, run_id=run_id, observed_at=observed_at, full=full)
+    except StoreError as exc:
+        log.warning("page_store_failed", records=len(items), error=_error_text(exc))
+    counts = WriteCounts()
+    for item in items:
+        try:
+            with session.begin_nested():
+                counts.add(
+                    _write_items(session, [item], run_id=run_id, observed_at=observed_at, full=full)
+                )
+            continue
+        except StoreError as exc:
+            rejected = _refused(item, exc)
+        try:
+            with session.begin_nested():
+                counts.add(
+                    _write_items(
+                        session, [rejected], run_id=run_id, observed_at=observed_at, full=full
+                    )
+                )
+        except StoreError:
+            # Even the quarantine row was refused (its raw JSON): keep the reason alone.
+            with session.begin_nested():
+                counts.add(
+                    _write_items(
+                        session,
+                        [replace(rejected, raw={"@unstorable": True})],
+                        run_id=run_id,
+                        observed_at=observed_at,
+                        full=full,
+                    )
+                )
+    return counts
+
+
+def _error_text(exc: BaseException) -> str:
+    """A short, single-line description of a storage error (no SQL, no bound values)."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig if orig is not None else exc).strip().splitlines()
+    text = f"{type(orig if orig is not None else exc).__name__}: {first[0] if first else ''}"
+    text = repr(text)[1:-1]
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _refused(item: PageItem, exc: BaseException) -> Rejected:
+    """The quarantine entry of a record the database refused on its own."""
+    error = _error_text(exc)
+    if isinstance(item, Rejected):
+        return replace(item, reason=f"{item.reason} (and the ledger refused it: {error})")
+    task = item.task
+    log.warning("record_unstorable", task_id=task.source_id, error=error)
+    return Rejected(
+        record_key=item.record_key or f"id:{task.source_id}",
+        raw=item.raw,
+        field="(record)",
+        value="",
+        reason=(
+            f"task {task.source_id}: the ledger refused the record ({error}); correct the "
+            "record at the source"
+        ),
+        task_id=task.source_id,
+    )
+
+
+def _write_items(
+    session: Session,
+    items: Sequence[PageItem],
+    *,
+    run_id: str,
+    observed_at: datetime,
+    full: bool,
+) -> WriteCounts:
+    """`write_page` without the savepoints."""
     ids = sorted({i.task.source_id for i in items if isinstance(i, Incoming)})
     bad_ids = sorted({i.task_id for i in items if isinstance(i, Rejected) and i.task_id})
     keys = sorted({i.record_key for i in items if i.record_key})
@@ -765,22 +868,42 @@ def save_cursor(
 
 
 def upsert_units(session: Session, units: Iterable[Unit], *, now: datetime) -> int:
-    """Insert or update units as the source lists them; how many rows changed."""
+    """Insert or update units as the source lists them; how many rows changed.
+
+    Text is cleaned (`codec.clean_text`) the same way on every backend; a unit whose code needs
+    cleaning, or that the database refuses, is skipped and logged (``unit_skipped``): each unit
+    is written in a savepoint of its own, so one bad unit never stops the run.
+    """
     existing = {u.code: u for u in session.scalars(select(UnitRow))}
     changed = 0
     for unit in units:
-        row = existing.get(unit.code)
-        values = {"name": unit.name, "kind": unit.kind.value, "parent_code": unit.parent_code}
-        if row is None:
-            row = UnitRow(code=unit.code, updated_at=to_utc(now), **values)
-            session.add(row)
-            existing[unit.code] = row
-            changed += 1
-        elif any(getattr(row, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.updated_at = to_utc(now)
-            changed += 1
+        code = clean_text(unit.code)
+        if code != unit.code or not code:
+            log.warning("unit_skipped", code=unit.code[:40], reason="unstorable characters in code")
+            continue
+        name, parent = clean_text(unit.name), clean_text(unit.parent_code)
+        if name != unit.name or parent != unit.parent_code:
+            log.info("unit_text_cleaned", code=code)
+        values = {"name": name, "kind": unit.kind.value, "parent_code": parent}
+        row = existing.get(code)
+        if row is not None and all(getattr(row, k) == v for k, v in values.items()):
+            continue
+        try:
+            with session.begin_nested():
+                if row is None:
+                    row = UnitRow(code=code, updated_at=to_utc(now), **values)
+                    session.add(row)
+                else:
+                    for k, v in values.items():
+                        setattr(row, k, v)
+                    row.updated_at = to_utc(now)
+                session.flush()
+        except StoreError as exc:
+            log.warning("unit_skipped", code=code[:40], reason=_error_text(exc))
+            existing.pop(code, None)
+            continue
+        existing[code] = row
+        changed += 1
     return changed
 
 

@@ -1,0 +1,541 @@
+"""A small iDesk-contract server on 127.0.0.1 (ephemeral port) that misbehaves on purpose.
+
+``HostileServer(records)`` serves the contract (mapping ``idesk``) under ``/ubnd/smartcloud``:
+``auth/login.cpx`` (form; cookie ``JSESSIONID``) or a bearer token, ``tasks/search.cpx``
+(``modifiedFrom``/``start``/``limit``/``includeDeleted``; ordered by ``lastModifyStr``, then
+``id``), ``tasks/view.cpx``, ``tasks/tracking.cpx`` and ``notifications/send.cpx`` (with
+idempotency keys), ``notifications/list.cpx`` and ``comm/units.cpx``, from an in-memory list of
+**raw** task records and raw units. Records are served exactly as given, so a test can plant any
+hostile value (a year-9999 date, an id of 2**63, a NUL byte, the same id twice...). The server
+compares and sorts ``lastModifyStr`` as text (the contract's ISO strings sort that way), so a
+malformed record never breaks the server itself.
+
+The server's clock is `HostileState.now` (the clock of the records: a tracking write stamps it);
+move it with `HostileServer.advance`. Every request is recorded (`HostileServer.requests`).
+
+Misbehaviours are switched on one at a time through `Switches` (``server.switches.NAME =
+value``, also while it runs); every switch is off by default, so the server is honest until a
+test says otherwise.
+
+Adding a switch: add a field to `Switches` (off by default, with a docstring saying what the
+server then does), and read it where the behaviour lives: the listing in `_Handler._search`,
+writes in `_Handler._tracking` / `_Handler._notify`, and everything that leaves the server
+(headers, body bytes, pacing, the connection itself) in `_Handler._reply`, the single place a
+response is written.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from connector.clock import LOCAL_TZ
+from connector.converters import format_en_us
+
+BASE_PATH = "/ubnd/smartcloud"
+USERNAME = "hostile-clerk"
+PASSWORD = "hostile-pw-7"
+TOKEN = "hostile-token-5"
+MAX_LIMIT = 500
+DEFAULT_NOW = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
+
+
+@dataclass
+class Switches:
+    """One switch per misbehaviour; all off by default (an honest server).
+
+    Listing (``tasks/search.cpx``) and clock:
+    """
+
+    date_offset_s: float = 0.0
+    """The ``Date`` header is the records' clock plus this many seconds (negative: behind)."""
+
+    no_date: bool = False
+    """Answers carry no ``Date`` header at all."""
+
+    total_is_page_length: bool = False
+    """``total`` is the number of items on the page, not the number of matches."""
+
+    total_without_deleted: bool = False
+    """``total`` leaves out soft-deleted records even when ``includeDeleted`` is true."""
+
+    ignore_paging: bool = False
+    """``start`` and ``limit`` are ignored: every search answers the first page (of the default
+    size, `page_size_when_ignoring`) of the filtered list, again and again."""
+
+    page_size_when_ignoring: int = 200
+    """How many records a search answers when `ignore_paging` is on."""
+
+
+@dataclass
+class Recorded:
+    """One request the server received (headers as sent; the form and JSON body parsed)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class HostileState:
+    """What the server holds: records, units, sessions, writes, its clock and the request log."""
+
+    records: list[dict[str, Any]]
+    units: list[dict[str, Any]]
+    now: datetime
+    switches: Switches = field(default_factory=Switches)
+    sessions: set[str] = field(default_factory=set)
+    idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    log: list[Recorded] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def matching(self, modified_from: str | None, include_deleted: bool) -> list[dict[str, Any]]:
+        """The records a search selects, in the contract's order (as text: hostile-proof)."""
+        chosen = [
+            r
+            for r in self.records
+            if (include_deleted or r.get("deleted") != "Y")
+            and (modified_from is None or str(r.get("lastModifyStr", "")) >= modified_from)
+        ]
+        return sorted(chosen, key=_order)
+
+
+def _encode(body: Any) -> bytes:
+    """A body as UTF-8 bytes; JSON holding a lone surrogate goes out with ASCII escapes
+    (``\\ud800``), as a Java server sends it."""
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
+def _order(record: dict[str, Any]) -> tuple[str, int, str]:
+    raw_id = record.get("id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        return str(record.get("lastModifyStr", "")), 0, f"{raw_id:+040d}"
+    return str(record.get("lastModifyStr", "")), 1, str(raw_id)
+
+
+def utc_str(instant: datetime) -> str:
+    """An instant as the contract writes ``...Str`` fields: ISO-8601 UTC, whole seconds."""
+    return instant.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def task_record(task_id: int, modified: datetime, **overrides: Any) -> dict[str, Any]:
+    """A valid contract record (open, deadline 30 days after `modified`), with `overrides`."""
+    local = modified.astimezone(LOCAL_TZ)
+    created = modified - timedelta(days=10)
+    deadline = (local + timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    record: dict[str, Any] = {
+        "id": task_id,
+        "edId": 900_000 + task_id,
+        "signNumber": f"{task_id}/UBND-KSTT",
+        "category": "Công văn",
+        "subject": f"Báo cáo tình hình thực hiện nhiệm vụ số {task_id}",
+        "author": "UBND tỉnh",
+        "publisherCode": "UBND",
+        "signer": "Nguyễn Văn A",
+        "position": "Phó Chủ tịch",
+        "docDate": format_en_us(created),
+        "docDateStr": utc_str(created),
+        "steeringType": 1,
+        "steeringBy": "Phó Chủ tịch Nguyễn Văn A",
+        "steeringContent": f"Khẩn trương triển khai nhiệm vụ số {task_id}.",
+        "receiverCommCode": "STTTT",
+        "receiverAname": "Sở Thông tin và Truyền thông",
+        "coordinators": [{"commCode": "SNV", "aname": "Sở Nội vụ"}],
+        "createDate": format_en_us(created),
+        "createDateStr": utc_str(created),
+        "deadline": format_en_us(deadline),
+        "deadlineChanges": [],
+        "status": "processing",
+        "completeDate": "",
+        "completeDateStr": "",
+        "priority": 0,
+        "progress": 10,
+        "lastReportDateStr": "",
+        "confirmed": "N",
+        "confirmedDateStr": "",
+        "trackingStatus": "",
+        "lastModify": format_en_us(modified),
+        "lastModifyStr": utc_str(modified),
+        "deleted": "N",
+    }
+    record.update(overrides)
+    return record
+
+
+def task_records(
+    count: int, *, start: datetime | None = None, step_s: float = 60.0, first_id: int = 1
+) -> list[dict[str, Any]]:
+    """`count` valid records with ids `first_id`..., modified `step_s` apart from `start`."""
+    begin = start or DEFAULT_NOW - timedelta(days=1)
+    return [task_record(first_id + i, begin + timedelta(seconds=step_s * i)) for i in range(count)]
+
+
+UNITS: tuple[dict[str, Any], ...] = (
+    {
+        "commCode": "STTTT",
+        "aname": "Sở Thông tin và Truyền thông",
+        "kind": "department",
+        "parentCode": "",
+    },
+    {"commCode": "SNV", "aname": "Sở Nội vụ", "kind": "department", "parentCode": ""},
+    {"commCode": "VPUBND", "aname": "Văn phòng UBND tỉnh", "kind": "office", "parentCode": ""},
+    {
+        "commCode": "TCT",
+        "aname": "Tổ công tác của Chủ tịch",
+        "kind": "office",
+        "parentCode": "VPUBND",
+    },
+)
+"""The units served by default (`HostileServer` copies them: a test may change its own)."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    # -- plumbing: every response leaves through _reply -------------------------------------------
+
+    def _reply(
+        self,
+        status: int,
+        body: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        html: bool = False,
+    ) -> None:
+        """Write one response (the place for switches about headers, bytes and the connection)."""
+        state = self.server.state
+        switches = state.switches
+        data = _encode(body)
+        self.send_response_only(status)
+        if not switches.no_date:
+            with state.lock:
+                clock = state.now + timedelta(seconds=switches.date_offset_s)
+            self.send_header("Date", format_datetime(clock.astimezone(UTC), usegmt=True))
+        ctype = "text/html; charset=utf-8" if html else "application/json; charset=utf-8"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _serve(self) -> None:
+        state = self.server.state
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        ctype = self.headers.get("Content-Type", "")
+        form: dict[str, str] = {}
+        body: Any = None
+        if "json" in ctype and raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        elif raw:
+            form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        with state.lock:
+            state.log.append(
+                Recorded(self.command, parts.path, query, form, body, dict(self.headers.items()))
+            )
+        if not parts.path.startswith(BASE_PATH + "/"):
+            self._reply(404, {"error": "not_found"})
+            return
+        path = parts.path[len(BASE_PATH) :]
+        if path == "/auth/login.cpx" and self.command == "POST":
+            self._login(form)
+            return
+        if not self._authed():
+            self._reply(401, {"error": "session_expired", "message": "Phiên đã hết hạn"})
+            return
+        routes: dict[tuple[str, str], Callable[[dict[str, str], Any], None]] = {
+            ("POST", "/tasks/search.cpx"): self._search,
+            ("GET", "/tasks/view.cpx"): self._view,
+            ("POST", "/tasks/tracking.cpx"): self._tracking,
+            ("POST", "/notifications/send.cpx"): self._notify,
+            ("GET", "/notifications/list.cpx"): self._notifications,
+            ("GET", "/comm/units.cpx"): self._units,
+        }
+        handler = routes.get((self.command, path))
+        if handler is None:
+            self._reply(404, {"error": "not_found"})
+            return
+        handler(query, body)
+
+    def _authed(self) -> bool:
+        state = self.server.state
+        if self.headers.get("Authorization", "") == f"Bearer {TOKEN}":
+            return True
+        for part in self.headers.get("Cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "JSESSIONID":
+                with state.lock:
+                    return value in state.sessions
+        return False
+
+    def _login(self, form: dict[str, str]) -> None:
+        if form.get("username") != USERNAME or form.get("password") != PASSWORD:
+            self._reply(401, {"error": "bad_credentials", "message": "Sai tên hoặc mật khẩu"})
+            return
+        sid = secrets.token_hex(8)
+        with self.server.state.lock:
+            self.server.state.sessions.add(sid)
+        cookie = {"Set-Cookie": f"JSESSIONID={sid}; Path=/; HttpOnly"}
+        self._reply(200, {"ok": True, "expiresIn": 1800}, headers=cookie)
+
+    # -- the task list ----------------------------------------------------------------------------
+
+    def _search(self, query: dict[str, str], body: Any) -> None:
+        state = self.server.state
+        request = body if isinstance(body, dict) else {}
+        start, limit = request.get("start", 0), request.get("limit", 200)
+        if not isinstance(start, int) or not isinstance(limit, int) or start < 0 or limit < 1:
+            self._reply(400, {"error": "bad_request"})
+            return
+        if limit > MAX_LIMIT:
+            self._reply(400, {"error": "limit_too_large"})
+            return
+        modified_from = request.get("modifiedFrom")
+        include_deleted = request.get("includeDeleted") is True
+        with state.lock:
+            switches = state.switches
+            matched = state.matching(
+                str(modified_from) if modified_from is not None else None, include_deleted
+            )
+            if switches.ignore_paging:
+                start, limit = 0, switches.page_size_when_ignoring
+            items = [dict(r) for r in matched[start : start + limit]]
+            total = len(matched)
+            if switches.total_without_deleted:
+                total = sum(1 for r in matched if r.get("deleted") != "Y")
+            if switches.total_is_page_length:
+                total = len(items)
+        self._reply(200, {"total": total, "items": items})
+
+    def _find(self, raw_id: Any) -> dict[str, Any] | None:
+        for record in self.server.state.records:
+            if str(record.get("id")) == str(raw_id):
+                return record
+        return None
+
+    def _view(self, query: dict[str, str], body: Any) -> None:
+        with self.server.state.lock:
+            record = self._find(query.get("id"))
+            item = dict(record) if record is not None else None
+        if item is None:
+            self._reply(404, {"error": "not_found"})
+        else:
+            self._reply(200, {"item": item})
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def _idempotent(
+        self, key: str, body: Any, act: Callable[[], tuple[int, dict[str, Any]]], replay: int
+    ) -> None:
+        """Replay the first answer for the same key and body; refuse the key with another body."""
+        state = self.server.state
+        if not key:
+            self._reply(400, {"error": "idempotency_key_required"})
+            return
+        canonical = json.dumps(body, sort_keys=True, ensure_ascii=False)
+        with state.lock:
+            seen = state.idempotency.get(key)
+            if seen is not None:
+                if seen[0] != canonical:
+                    answer: tuple[int, dict[str, Any]] = (422, {"error": "idempotency_key_reused"})
+                else:
+                    answer = (replay or seen[1], seen[2])
+            else:
+                answer = act()
+                if answer[0] < 300:
+                    state.idempotency[key] = (canonical, answer[0], answer[1])
+        self._reply(*answer)
+
+    def _tracking(self, query: dict[str, str], body: Any) -> None:
+        state = self.server.state
+
+        def act() -> tuple[int, dict[str, Any]]:
+            request = body if isinstance(body, dict) else {}
+            record = self._find(request.get("id"))
+            if record is None:
+                return 404, {"error": "not_found"}
+            record["trackingStatus"] = str(request.get("trackingStatus", ""))
+            record["lastModifyStr"] = utc_str(state.now)
+            record["lastModify"] = format_en_us(state.now)
+            return 200, {"ok": True, "lastModifyStr": record["lastModifyStr"]}
+
+        self._idempotent(self.headers.get("Idempotency-Key", ""), body, act, replay=0)
+
+    def _notify(self, query: dict[str, str], body: Any) -> None:
+        state = self.server.state
+        key = self.headers.get("Idempotency-Key", "")
+
+        def act() -> tuple[int, dict[str, Any]]:
+            request = body if isinstance(body, dict) else {}
+            ident = f"TB-{len(state.notifications) + 1:06d}"
+            state.notifications.append(
+                {
+                    "id": ident,
+                    "type": request.get("type"),
+                    "taskId": request.get("taskId"),
+                    "idempotencyKey": key,
+                    "createdDateStr": utc_str(state.now),
+                }
+            )
+            return 201, {"id": ident}
+
+        self._idempotent(key, body, act, replay=200)
+
+    def _notifications(self, query: dict[str, str], body: Any) -> None:
+        state = self.server.state
+        with state.lock:
+            items = [n for n in state.notifications if str(n["taskId"]) == query.get("taskId")]
+        self._reply(200, {"items": items})
+
+    def _units(self, query: dict[str, str], body: Any) -> None:
+        with self.server.state.lock:
+            items = [dict(u) for u in self.server.state.units]
+        self._reply(200, {"items": items})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: HostileState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class HostileServer:
+    """``with HostileServer(records) as server: server.switches.ignore_paging = True ...``"""
+
+    def __init__(
+        self,
+        records: list[dict[str, Any]] | None = None,
+        *,
+        units: list[dict[str, Any]] | None = None,
+        now: datetime = DEFAULT_NOW,
+        switches: Switches | None = None,
+    ) -> None:
+        self.state = HostileState(
+            records=records if records is not None else [],
+            units=units if units is not None else [dict(u) for u in UNITS],
+            now=now,
+            switches=switches or Switches(),
+        )
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{BASE_PATH}"
+
+    @property
+    def switches(self) -> Switches:
+        return self.state.switches
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The served records themselves (change them under `lock`)."""
+        return self.state.records
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.state.lock
+
+    @property
+    def now(self) -> datetime:
+        with self.state.lock:
+            return self.state.now
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self.state.lock:
+            return list(self.state.log)
+
+    def searches(self) -> list[Recorded]:
+        """The recorded ``tasks/search.cpx`` requests."""
+        return [r for r in self.requests if r.path.endswith("/tasks/search.cpx")]
+
+    def clear_log(self) -> None:
+        with self.state.lock:
+            self.state.log.clear()
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the records' clock forward; the new time."""
+        with self.state.lock:
+            self.state.now += timedelta(seconds=seconds)
+            return self.state.now
+
+    def touch(self, task_id: int, **changes: Any) -> dict[str, Any]:
+        """Change a record as a user would at the current time (``lastModifyStr`` = now)."""
+        with self.state.lock:
+            record = next(r for r in self.state.records if r.get("id") == task_id)
+            record.update(changes)
+            record["lastModifyStr"] = utc_str(self.state.now)
+            record["lastModify"] = format_en_us(self.state.now)
+            return record
+
+    def settings_data(self, ledger_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
+        """Settings (as `Settings.model_validate` takes them) that read this server."""
+        data: dict[str, Any] = {
+            "source": {
+                "base_url": self.base_url,
+                "username": USERNAME,
+                "password": PASSWORD,
+                "connect_timeout": 2,
+                "read_timeout": 5,
+            },
+            "retry": {"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.02},
+            "ledger": {"url": ledger_url},
+            "push": {"enabled": False},
+        }
+        for name, values in sections.items():
+            data.setdefault(name, {}).update(values)
+        return data
