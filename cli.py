@@ -633,7 +633,7 @@ def report_cmd(
     if isinstance(rendered, bytes):
         sys.stdout.buffer.write(rendered)
     else:
-        _stdout(rendered)
+        _stdout(json_safe(rendered) if fmt == "json" else rendered)
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
@@ -652,7 +652,7 @@ def status_cmd(
     with _open_ledger(loaded) as ledger:
         summary = status_summary(ledger, loaded.settings)
     if fmt == "json":
-        _stdout(render_status(summary, "json", lang))
+        _stdout(json_safe(render_status(summary, "json", lang)))
     else:
         from rich.console import Console
 

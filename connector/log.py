@@ -211,6 +211,8 @@ def _add_run_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+_TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
+
 TRACEBACK_KEYS = frozenset({"exception", "exc_info", "stack", "traceback"})
 """Event keys that carry a traceback: kept in the JSON log, never shown on a terminal."""
 
@@ -262,7 +264,7 @@ class _Output:
 
     def _file_failed(self, exc: OSError) -> None:
         self.close()
-        warning = {
+        warning: EventDict = {
             "event": "log_file_unwritable",
             "level": "warning",
             "path": self.file_path,
@@ -271,6 +273,7 @@ class _Output:
             "run_id": _PROCESS_RUN_ID,
             **structlog.contextvars.get_contextvars(),
         }
+        warning = _TIMESTAMP(None, "warning", warning)
         self.stream.write(self._for_stream(None, "warning", warning) + "\n")
         self.stream.flush()
 
@@ -332,7 +335,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         _add_run_id,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _TIMESTAMP,
         structlog.processors.format_exc_info,
         REDACTOR,
         _output,

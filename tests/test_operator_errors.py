@@ -409,9 +409,14 @@ def test_readme_exit_table_lists_every_code() -> None:
 
 def test_readme_systemd_unit_fails_on_errors() -> None:
     """The README's systemd unit counts only 'problems' (1) and 'lock held' (75) as success:
-    configuration, source, not-found, internal and ledger I/O errors fail the unit."""
+    configuration, source, not-found, internal and ledger I/O errors fail the unit; it waits
+    for the network (Wants= and After=)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    unit = readme.split("[Service]", 1)[1].split("[Install]", 1)[0]
+    head, service = readme.split("[Service]", 1)
+    unit = service.split("[Install]", 1)[0]
     found = re.search(r"^SuccessExitStatus=(.*)$", unit, re.M)
     assert found is not None
     assert set(found[1].split()) == {"1", "75"}
+    # After= alone does not wait for the network: the unit must also pull it in.
+    section = head.rsplit("[Unit]", 1)[1]
+    assert "Wants=network-online.target" in section and "After=network-online.target" in section
