@@ -3,6 +3,12 @@
 Human console output on a terminal, one JSON object per line otherwise (or when asked), an
 optional log file (created 0600), a processor that removes secret values from every event, and a
 ``run_id`` on every event.
+
+The same redaction serves every text meant for the operator (`for_terminal`, `redact`): known
+secrets, and whatever a server echoes that looks like a credential. Control characters are made
+visible on the console (`terminal_safe`) and ``\\u``-escaped in JSON (`json_safe`). A log file
+that cannot be written is dropped with one ``log_file_unwritable`` warning; a traceback goes to
+the JSON log only (`log_internal_error`), never to a terminal.
 """
 
 from __future__ import annotations

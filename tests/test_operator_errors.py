@@ -193,7 +193,8 @@ def test_unwritable_log_file_falls_back_to_stderr(tmp_path: Path, log_file: str)
     config = SimulatorConfig(tasks=40, seed=3, today=TODAY, faults=Faults.none())
     with Simulator(config) as sim:
         path = log_file.format(home=tmp_path)
-        cfg = write_config(tmp_path, sim.base_url, extra=f'[log]\nfile = "{path}"\n')
+        extra = f'[log]\nfile = "{path}"\n[push]\nrate_per_second = 500.0\n'
+        cfg = write_config(tmp_path, sim.base_url, extra=extra)
         env = {
             "IDESK_CONNECTOR_CONFIG": str(cfg),
             "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,

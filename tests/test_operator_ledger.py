@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
@@ -32,12 +34,26 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
 from connector.locking import ledger_lock, lock_path_for
 from connector.runs import get_run, recorded_run
+from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.simulator import Faults, Simulator, SimulatorConfig
 from connector.sync import PullResult, pull
 from tests.e2e_harness import CLI, connect_ro, events_in, events_named, integrity_check
-from tests.test_sync import QuickSleep, make_settings
 
 TODAY = date(2022, 3, 7)
+
+
+def make_settings(sim: Simulator, ledger_url: str) -> Settings:
+    """Settings of a library-level pull from `sim` into `ledger_url` (pages of 200)."""
+    return Settings(
+        source=SourceSettings(
+            base_url=sim.base_url,
+            username=sim.credentials.username,
+            password=SecretStr(sim.credentials.password),
+            page_size=200,
+        ),
+        retry=RetrySettings(max_attempts=3, initial_wait=0.01, max_wait=0.05, total_budget=30),
+        ledger=LedgerSettings(url=ledger_url),
+    )
 
 
 def invoke(env: dict[str, str], *args: str) -> Any:
@@ -200,7 +216,7 @@ def test_failed_run_counts_only_committed_pages(ledger: Ledger) -> None:
         ):
             pull(
                 settings, run_id="disk-full", clock=clock, ledger=failing, run=run,
-                sleep=QuickSleep(), on_page=arm, classify_after=False,
+                sleep=lambda s: time.sleep(min(s, 0.05)), on_page=arm, classify_after=False,
             )
     recorded = get_run(ledger, "disk-full")
     assert recorded is not None and recorded.outcome == "failed"
@@ -385,7 +401,6 @@ def test_read_only_file_system(tmp_path: Path) -> None:
 
 
 @needs_mounts
-@pytest.mark.slow
 def test_full_ledger_disk_is_exit_74_with_committed_counts(tmp_path: Path) -> None:
     """The ledger's disk fills up mid-sync: one `error:` line, exit 74, no traceback; the run's
     summary event counts only the tasks the ledger committed."""

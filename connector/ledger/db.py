@@ -18,6 +18,12 @@ SQLite (the default, ``sqlite:///PATH``):
 PostgreSQL (``postgresql://user@host:port/db``) is driven by psycopg 3 (the URL is rewritten to
 ``postgresql+psycopg://``).
 
+``open_ledger(url, read_only=True)`` is for the commands that only read (``status``, ``report``,
+``tasks``…): it never creates the file or the schema and never migrates; SQLite opens the file
+with ``mode=ro`` (``immutable`` on a read-only file system when no ``-wal`` is pending),
+PostgreSQL with read-only transactions. No ledger, or a schema other than the head, is
+`LedgerMissing` (exit 2).
+
 Migrations live in ``connector/ledger/migrations`` (shipped as package data); alembic is
 configured in code so that it works from an installed wheel, never from a working directory.
 Every database error leaves this module as a `LedgerError` naming the database (without its
