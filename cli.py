@@ -3,9 +3,13 @@
 No SQL, HTTP or business rule lives here: every command calls into `connector`, renders what it
 returns, and maps the library's error families to the documented exit codes:
 
-    0 success · 1 finished with problems · 2 configuration or mapping error ·
-    3 source unavailable or authentication failed · 75 another run holds the lock ·
-    130 interrupted
+    0 success · 1 finished with problems · 2 configuration, mapping or usage error ·
+    3 source unavailable or authentication failed · 4 not found · 70 internal error (a bug) ·
+    74 ledger or file I/O error · 75 another run holds the lock · 130 interrupted
+
+Everything printed for the operator goes through the same redaction as the logs and has its
+control characters made visible (`connector.log.for_terminal`); a traceback never reaches the
+terminal (it goes to the JSON log only).
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from connector.errors import ConfigError, ConnectorError, Interrupted
-from connector.log import configure_logging, get_logger
+from connector.log import (
+    configure_logging,
+    for_terminal,
+    get_logger,
+    json_safe,
+    log_internal_error,
+    redact,
+    terminal_safe,
+)
 from connector.settings import LoadedSettings, load_settings, load_settings_lenient
 
 P = ParamSpec("P")
@@ -32,6 +44,9 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 EXIT_SOURCE = 3
+EXIT_NOT_FOUND = 4
+EXIT_INTERNAL = 70
+EXIT_IO = 74
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
@@ -72,6 +87,8 @@ def _stdout(text: str) -> None:
 
 
 def _stderr(text: str) -> None:
+    """A message for the operator: secrets removed, control characters made visible."""
+    text = for_terminal(text)
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -93,49 +110,141 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
 
 
 def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an error that ends a command."""
     if isinstance(exc, ConnectorError):
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
-    return EXIT_PROBLEMS
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    return EXIT_INTERNAL
+
+
+def error_text(exc: BaseException) -> str:
+    """The message of an error for the terminal: one line per problem, nothing secret."""
+    if isinstance(exc, ConfigError):
+        lines = [for_terminal(str(p), one_line=True) for p in exc.problems]
+        if len(lines) == 1:
+            problem = exc.problems[0]
+            line = (
+                for_terminal(problem.message, one_line=True)
+                if problem.where in ("config", "")
+                else lines[0]
+            )
+            return f"{exc.source}: {line}" if exc.source else line
+        head = for_terminal(exc.message.splitlines()[0], one_line=True)
+        return "\n".join([head, *(f"  - {line}" for line in lines)])
+    if isinstance(exc, ConnectorError):
+        return for_terminal(str(exc), one_line=True)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or type(exc).__name__
+        return for_terminal(f"cannot read or write {where}{reason}", one_line=True)
+    return for_terminal(f"{type(exc).__name__}: {exc}", one_line=True)
+
+
+def _internal_error(exc: Exception) -> None:
+    """An unexpected error: the traceback to the JSON log only, one line on the terminal."""
+    try:
+        where = log_internal_error(exc)
+    except Exception:  # the log itself failed: still one line, still the documented code
+        where = ""
+    keep = (
+        f"the traceback is in {where}"
+        if where
+        else "set log.file (or run with --log-format json 2>FILE) to record the traceback"
+    )
+    _stderr(
+        f"error: internal error ({error_text(exc)}); this is a bug in idesk-connector, "
+        f"please report it; {keep}"
+    )
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn library errors into one clear message on stderr and the documented exit code."""
+    """Turn every error into one clear message on stderr and the documented exit code.
+
+    Library errors map by family (`connector.errors`); an escaped `OSError` is an I/O error
+    (74); anything else is a bug (70), its traceback kept in the JSON log, never on the terminal.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
-        except ConfigError as exc:
-            _stderr(f"error: {exc}")
-            raise typer.Exit(EXIT_CONFIG) from None
         except Interrupted as exc:
-            _stderr(f"interrupted: {exc}")
+            _stderr(f"interrupted: {error_text(exc)}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except ConnectorError as exc:
-            _stderr(f"error: {exc}")
+            _stderr(f"error: {error_text(exc)}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _stderr("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            _stderr(f"error: {error_text(exc)}")
+            raise typer.Exit(EXIT_IO) from None
+        except Exception as exc:
+            _internal_error(exc)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper
 
 
-def emit_json(data: Any) -> None:
-    _stdout(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+def emit_json(data: Any, *, secret_free: bool = False) -> None:
+    """Print JSON for scripts; characters that could drive a terminal are ``\\u``-escaped (the
+    same data once decoded). `secret_free` also runs every string through the log redaction
+    (for text that came from the server, such as `check`'s details)."""
+    if secret_free:
+        data = _redacted(data)
+    _stdout(json_safe(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def parse_day(value: str | None, what: str = "--as-of") -> date | None:
+    """A command-line date: ISO, and inside the years the working calendar covers."""
+    from connector.calendar import require_covered
+
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"{what} must be a date YYYY-MM-DD, got {value!r}") from None
+    return require_covered(day, what)
+
+
+def check_limit(limit: int, what: str = "--limit") -> int:
+    """A row limit: 0 (all) or more."""
+    if limit < 0:
+        raise ConfigError(f"{what} must be 0 (all) or a positive number, got {limit}")
+    return limit
+
+
+MAX_TASK_ID = 2**63 - 1
+"""The largest id a ledger can hold (a signed 64-bit integer, SQLite and PostgreSQL alike)."""
+
+
+def check_unit(session: Any, unit: str | None) -> None:
+    """Refuse a unit code the ledger does not know, listing those it does."""
+    from connector.ledger import repo
+
+    if unit is None:
+        return
+    known = sorted(repo.known_unit_codes(session))
+    if unit not in known:
+        listed = ", ".join(known) if known else "none yet (run `idesk-connector sync`)"
+        raise ConfigError(f"--unit {unit!r} is not a unit in the ledger; known units: {listed}")
 
 
 @app.callback()
@@ -172,6 +281,13 @@ def main(
 
 def _dash(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _cells(*values: Any) -> list[Any]:
+    """Table cells from ledger values: plain text (never rich markup), controls made visible."""
+    from rich.text import Text
+
+    return [Text(terminal_safe("" if v is None else str(v), one_line=True)) for v in values]
 
 
 def _parse_range(text: str) -> tuple[date, date]:
@@ -390,7 +506,7 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
         steps.append(step)
         if fmt == "table":
             mark = "ok  " if step.ok else "FAIL"
-            _stdout(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)")
+            _stdout(for_terminal(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)"))
         if not step.ok and code == EXIT_OK:
             code = step.exit_code or EXIT_PROBLEMS
     if fmt == "json":
@@ -401,7 +517,8 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
                     {"name": s.name, "ok": s.ok, "detail": s.detail, "seconds": s.seconds}
                     for s in steps
                 ],
-            }
+            },
+            secret_free=True,
         )
     raise typer.Exit(code)
 
@@ -415,10 +532,12 @@ def _calendar_for(loaded: LoadedSettings) -> Any:
     return calendar_for(loaded.settings.calendar)
 
 
-def _open_ledger(loaded: LoadedSettings) -> Any:
+def _open_ledger(loaded: LoadedSettings, *, read_only: bool = True) -> Any:
+    """The ledger for a command; read-only unless the command writes (never created, never
+    migrated then: `LedgerMissing`, exit 2, when there is none)."""
     from connector.ledger.db import open_ledger
 
-    return open_ledger(loaded.settings.ledger.url)
+    return open_ledger(loaded.settings.ledger.url, read_only=read_only)
 
 
 def _today() -> date:
@@ -468,13 +587,14 @@ def report_cmd(
     Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
     --output q1.xlsx
     """
-    from connector.report_render import render, render_bytes
+    from connector.report_render import annex_option, render, render_bytes
     from connector.reports import ReportOptions, report_as_of, report_current
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
     if fmt == "xlsx" and output is None:
         raise ConfigError("--format xlsx needs --output FILE.xlsx")
+    annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     options = ReportOptions.from_settings(
@@ -488,11 +608,17 @@ def report_cmd(
     )
     cal = _calendar_for(loaded)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        check_unit(session, unit)
         build = report_as_of if day is not None else report_current
         report = build(session, loaded.settings, options, cal)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(render_bytes(report, fmt, options.lang, annex=annex))
+        data = render_bytes(report, fmt, options.lang, annex=annex)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_bytes(data)
+        except OSError as exc:  # exit 74, naming the file
+            exc.filename = exc.filename or str(output)
+            raise
         get_logger("cli").info("report_written", path=str(output), format=fmt)
         _stderr(f"report written: {output}")
         return
@@ -507,7 +633,7 @@ def report_cmd(
     if isinstance(rendered, bytes):
         sys.stdout.buffer.write(rendered)
     else:
-        _stdout(rendered)
+        _stdout(json_safe(rendered) if fmt == "json" else rendered)
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
@@ -526,7 +652,7 @@ def status_cmd(
     with _open_ledger(loaded) as ledger:
         summary = status_summary(ledger, loaded.settings)
     if fmt == "json":
-        _stdout(render_status(summary, "json", lang))
+        _stdout(json_safe(render_status(summary, "json", lang)))
     else:
         from rich.console import Console
 
@@ -579,12 +705,14 @@ def tasks_list_cmd(
     from connector.views import task_summary_dict
 
     _check_format(fmt)
+    check_limit(limit)
     if status is not None and status not in StatusCode.__members__:
         raise ConfigError(
             f"--status {status!r} is not a status code; valid: {', '.join(StatusCode.__members__)}"
         )
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
+        check_unit(session, unit)
         rows = [
             task_summary_dict(r)
             for r in repo.list_tasks(session, unit=unit, status=status, limit=limit or None)
@@ -600,13 +728,15 @@ def tasks_list_cmd(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            r["sign_number"],
-            r["lead_unit"],
-            r["status"] or "",
-            r["eff_due"] or "",
-            str(r["days_overdue"] or ""),
-            (r["subject"] or "")[:80],
+            *_cells(
+                r["id"],
+                r["sign_number"],
+                r["lead_unit"],
+                r["status"],
+                r["eff_due"],
+                r["days_overdue"] or "",
+                (r["subject"] or "")[:80],
+            )
         )
     Console().print(table)
 
@@ -625,11 +755,13 @@ def tasks_show_cmd(
 
     Example: idesk-connector tasks show 1042 --as-of 2022-03-07
     """
-    from connector.errors import ConnectorError
+    from connector.errors import NotFound
     from connector.sync import deadline_policy
     from connector.views import task_view, task_view_dict
 
     _check_format(fmt)
+    if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
+        raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
@@ -643,7 +775,12 @@ def tasks_show_cmd(
             policy=deadline_policy(loaded.settings.deadlines),
         )
         if view is None:
-            raise ConnectorError(f"task {task_id} is not in the ledger")
+            raise NotFound(
+                f"task {task_id} is not in the ledger; `idesk-connector tasks list` lists "
+                "the tasks it holds",
+                what="task",
+                key=str(task_id),
+            )
         data = task_view_dict(view)
     if fmt == "json":
         emit_json(data)
@@ -678,7 +815,7 @@ def tasks_show_cmd(
         lines.append(
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
         )
-    _stdout("\n".join(lines))
+    _stdout("\n".join(terminal_safe(line, one_line=True) for line in lines))
 
 
 quarantine_app = typer.Typer(help="Records that could not be normalised.", no_args_is_help=True)
@@ -708,7 +845,12 @@ def quarantine_list_cmd(
     _stdout(f"{len(rows)} quarantined record(s)")
     for r in rows:
         state = "resolved" if r["resolved_at"] else f"seen {r['attempts']}x"
-        _stdout(f"  {r['record_key']:<14} {r['field']:<16} {state:<10} {r['reason']}")
+        _stdout(
+            terminal_safe(
+                f"  {r['record_key']:<14} {r['field']:<16} {state:<10} {r['reason']}",
+                one_line=True,
+            )
+        )
 
 
 outbox_app = typer.Typer(
@@ -735,6 +877,7 @@ def outbox_list_cmd(
     from connector.views import outbox_dict
 
     _check_format(fmt)
+    check_limit(limit)
     valid = [s.value for s in OutboxState]
     if state is not None and state not in valid:
         raise ConfigError(f"--state {state!r} is not valid; valid: {', '.join(valid)}")
@@ -750,7 +893,8 @@ def outbox_list_cmd(
     _stdout(f"{total} outbox row(s)" + (f", showing {len(rows)}" if len(rows) < total else ""))
     for r in rows:
         err = f"  ! {r['last_error']}" if r["last_error"] else ""
-        _stdout(f"  #{r['id']:<6} {r['state']:<10} {r['attempts']}x  {r['key']}{err}")
+        line = f"  #{r['id']:<6} {r['state']:<10} {r['attempts']}x  {r['key']}{err}"
+        _stdout(for_terminal(line, one_line=True))
 
 
 @outbox_app.command("retry")
@@ -768,7 +912,7 @@ def outbox_retry_cmd(
     if (row_id is None) == (not dead):
         raise ConfigError("give either an outbox row ID or --dead")
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+    with _open_ledger(loaded, read_only=False) as ledger, ledger.transaction() as session:
         if dead:
             count = retry_dead(session)
             _stdout(f"{count} dead row(s) back to pending")
@@ -829,7 +973,11 @@ def alerts_preview_cmd(
     _stdout(f"{len(intents)} alert(s) as of {day.isoformat()}")
     for i in intents:
         _stdout(
-            f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
+            terminal_safe(
+                f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} "
+                f"{i.title}",
+                one_line=True,
+            )
         )
 
 
@@ -840,7 +988,7 @@ app.add_typer(runs_app, name="runs", rich_help_panel=PANEL_INSPECT)
 @runs_app.command("list")
 @handle_errors
 def runs_list_cmd(
-    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
     fmt: FormatOpt = "table",
 ) -> None:
     """Recent runs: trigger, start, end, outcome and counts.
@@ -851,9 +999,10 @@ def runs_list_cmd(
     from connector.status import run_dict
 
     _check_format(fmt)
+    check_limit(limit)
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger:
-        runs = [run_dict(r) for r in list_runs(ledger, limit=limit)]
+        runs = [run_dict(r) for r in list_runs(ledger, limit=limit or None)]
     if fmt == "json":
         emit_json({"runs": runs})
         return
@@ -864,9 +1013,10 @@ def runs_list_cmd(
             for k in ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
             if k in c
         )
+        duration = "-" if r["duration_s"] is None else f"{r['duration_s']}s"
         _stdout(
             f"{r['started_at']}  {r['run_id']}  {r['command']:<5} {r['trigger']:<7} "
-            f"{r['outcome']:<18} {r['duration_s']}s  {brief}"
+            f"{r['outcome']:<18} {duration}  {brief}"
         )
 
 

@@ -133,6 +133,22 @@ def _check_year(day: date) -> None:
         )
 
 
+def require_covered(day: date, where: str) -> date:
+    """`day` itself when the working calendar covers it; else a `ConfigError` naming `where`
+    (a command-line date such as ``--as-of 2100-01-01``)."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise ConfigError(
+            [
+                Problem(
+                    where,
+                    f"{day.isoformat()} is outside the working calendar; give a date in "
+                    f"{MIN_YEAR}–{MAX_YEAR}",
+                )
+            ]
+        )
+    return day
+
+
 def _joined(names: list[str]) -> str:
     return "; ".join(dict.fromkeys(names))
 

@@ -51,6 +51,7 @@ from connector.http import (
     classify_response,
     redact_url,
 )
+from connector.log import REDACTOR
 from connector.mapping import MISSING, PLACEHOLDER, EndpointSpec, MappingSpec, resolve
 from connector.models import Unit, UnitKind
 from connector.pagination import (
@@ -464,6 +465,8 @@ class SourceClient:
                 status=outcome.status,
             )
         self._logged_in = True
+        # The session cookie (JSESSIONID) is a credential: never in a log, an error or the ledger.
+        REDACTOR.add(cookie.value for cookie in self._session.cookies if cookie.value)
         log.info("source_login", mode="session", user=self.source.username, url=call.shown)
 
     def server_time(self) -> datetime | None:

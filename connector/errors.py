@@ -4,18 +4,24 @@
 
     ConnectorError                      root; never raised itself
     ├── ConfigError                     fix the configuration, then rerun      (exit 2)
-    │   └── MappingError                fix the mapping file, then rerun       (exit 2)
+    │   ├── MappingError                fix the mapping file, then rerun       (exit 2)
+    │   └── LedgerMissing               no ledger (or no schema) to read yet   (exit 2)
     ├── SourceError                     the document system did not cooperate  (exit 3)
     │   ├── AuthError                   credentials refused: fix them          (exit 3)
     │   ├── SourceUnavailable           transient: retry later, nothing written (exit 3)
     │   ├── SourceRefused               a permanent 4xx for this request
     │   └── SourcePagingError           the list cannot be paged to its end    (exit 3)
     ├── BadRecord                       skip this record: quarantine it, go on
-    ├── LedgerError                     the local database is unusable
+    ├── NotFound                        the task / row asked for is not there  (exit 4)
+    ├── LedgerError                     the ledger cannot be read or written   (exit 74)
     ├── DeliveryError                   a write-back or alert could not be delivered
     │   └── DeliveryRefused             permanent refusal (dead letter)
     ├── OutboxStateError                an outbox row cannot take that step (id, state)
     └── LockHeld                        another run holds the ledger lock       (exit 75)
+
+Anything else that escapes to the command line is a bug: exit 70 (internal error), with the
+traceback in the log only. An `OSError` that escapes (a report file on a full disk) is an I/O
+error like `LedgerError`: exit 74.
 
 Every error carries attributes, not only a message, and its message is written for a clerk:
 what happened, which key / task / URL (never with a secret), and what to do.
@@ -122,10 +128,34 @@ class BadRecord(ConnectorError):
         super().__init__(message)
 
 
-class LedgerError(ConnectorError):
-    """The ledger database cannot be opened, migrated or written."""
+class LedgerMissing(ConfigError):
+    """A read-only command found no ledger (or a ledger without the current schema) to read.
 
-    exit_code = 1
+    Read-only commands never create or migrate a ledger: run `sync` or `db upgrade` first, or
+    point ``ledger.url`` at the right database.
+    """
+
+    def __init__(self, message: str, *, location: str = "") -> None:
+        self.location = location
+        super().__init__([Problem("ledger.url", message)])
+
+
+class NotFound(ConnectorError):
+    """What was asked for (a task id, an outbox row) is not in the ledger."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, what: str = "", key: str = "") -> None:
+        self.what = what
+        self.key = key
+        super().__init__(message)
+
+
+class LedgerError(ConnectorError):
+    """The ledger database cannot be opened, migrated, read or written (disk full, read-only
+    file system, database server down): an I/O failure, exit 74 (``EX_IOERR``)."""
+
+    exit_code = 74
 
 
 class DeliveryError(ConnectorError):

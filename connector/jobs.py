@@ -208,7 +208,13 @@ def run_job(
             run_lock(settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine),
             interrupt_guard() as guard,
             recorded_run(
-                ledger, command, trigger or default_trigger(), run_id, clock, dry_run=dry_run
+                ledger,
+                command,
+                trigger or default_trigger(),
+                run_id,
+                clock,
+                dry_run=dry_run,
+                lock_held=True,  # a run still "running" in the ledger died: marked abandoned
             ) as record,
         ):
             with contextlib.ExitStack() as stack:

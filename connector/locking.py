@@ -8,8 +8,11 @@ unlinking it would let a waiting process lock an inode nobody else can see.
 
 Where the lock file is:
 
-- ``settings.ledger.lock_file`` when set;
-- SQLite: the ledger path plus ``.lock`` (``ledger.db`` → ``ledger.db.lock``);
+- ``settings.ledger.lock_file`` when set (its directory resolved through symlinks);
+- SQLite: the ledger's real path plus ``.lock`` (``ledger.db`` → ``ledger.db.lock``). The path
+  is resolved first (symlinks, ``..``, the working directory), so two configurations that reach
+  the same ledger file by different paths (a symlink to it, a symlinked directory, a relative
+  path) take the same lock;
 - anything else (PostgreSQL, in-memory SQLite): ``.idesk-connector-<hash>.lock`` in the working
   directory, the hash taken over the URL without its password.
 
@@ -60,8 +63,12 @@ def _redacted_url(ledger_url: str) -> str:
     """The URL without its password, for hashing and for messages."""
     try:
         url = make_url(ledger_url)
-    except ArgumentError as exc:
-        raise ConfigError(f"ledger.url is not a database URL: {exc}", source="ledger.url") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            "ledger.url is not a database URL; use sqlite:///PATH or "
+            "postgresql://user@host:port/database",
+            source="ledger.url",
+        ) from exc
     # One spelling per database: no password, and ``postgresql+psycopg://`` is ``postgresql://``.
     bare = URL.create(
         url.get_backend_name(),
@@ -76,13 +83,15 @@ def _redacted_url(ledger_url: str) -> str:
 
 def lock_path_for(ledger_url: str, lock_file: str = "", cwd: Path | None = None) -> Path:
     """Where the run lock of this ledger lives (see the module docstring)."""
+    base = cwd if cwd is not None else Path.cwd()
     if lock_file:
-        return Path(lock_file)
+        # The directory resolved (one lock per real place); the file itself is never a symlink.
+        path = base / Path(lock_file)
+        return Path(os.path.realpath(path.parent)) / path.name
     redacted = _redacted_url(ledger_url)
     url = make_url(ledger_url)
-    base = cwd if cwd is not None else Path.cwd()
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database + ".lock")
+        return Path(os.path.realpath(base / url.database) + ".lock")
     digest = hashlib.sha256(redacted.encode()).hexdigest()
     return base / f".idesk-connector-{digest[:16]}.lock"
 

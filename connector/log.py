@@ -3,18 +3,24 @@
 Human console output on a terminal, one JSON object per line otherwise (or when asked), an
 optional log file (created 0600), a processor that removes secret values from every event, and a
 ``run_id`` on every event.
+
+The same redaction serves every text meant for the operator (`for_terminal`, `redact`): known
+secrets, and whatever a server echoes that looks like a credential. Control characters are made
+visible on the console (`terminal_safe`) and ``\\u``-escaped in JSON (`json_safe`). A log file
+that cannot be written is dropped with one ``log_file_unwritable`` warning; a traceback goes to
+the JSON log only (`log_internal_error`), never to a terminal.
 """
 
 from __future__ import annotations
 
 import base64
-import io
+import contextlib
 import os
 import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from urllib.parse import quote, quote_plus
@@ -33,6 +39,56 @@ _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 def new_run_id() -> str:
     """A short, unique id for one run of the connector."""
     return uuid.uuid4().hex[:12]
+
+
+_SECRET_NAME = "|".join(  # names of fields that hold a credential (not secrets themselves)
+    (
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api[_-]?key",
+        "jsessionid",
+        "sessionid",
+        "session_id",
+        "phpsessid",
+        "sid",
+    )
+)
+_ASSIGNED = re.compile(rf"(?i)(?<![\w-])((?:{_SECRET_NAME})=)([^\s&;,\"'<>]+)")
+"""``password=…`` in a form, a query or a cookie (``JSESSIONID=…``, ``;jsessionid=…``)."""
+_QUOTED = re.compile(rf"(?i)([\"'](?:{_SECRET_NAME})[\"']\s*:\s*[\"'])([^\"']+)")
+"""``"password": "…"`` in an echoed JSON or Python dict."""
+_AUTH_HEADER = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*(?:(?:bearer|basic|digest|token)\s+)?"
+    r"|\bx-(?:auth|access|api)-(?:token|key)\s*[:=]\s*)([^\s,;\"']+)"
+)
+"""An echoed ``Authorization: Bearer …`` (or ``X-Auth-Token: …``) header."""
+_SCHEME_TOKEN = re.compile(r"\b(Bearer\s+|Basic\s+)([A-Za-z0-9._~+/=-]{8,})")
+"""A ``Bearer …`` credential wherever it appears."""
+_COOKIE_HEADER = re.compile(r"(?i)(\b(?:set-)?cookie\s*[:=]\s*)([^\r\n]*)")
+_COOKIE_PAIR = re.compile(r"([\w.$!#%&'*+^`|~-]+=)([^;,\s)]*)")
+
+
+def redact_credentials(text: str) -> str:
+    """Hide what looks like a credential in `text`, whoever echoed it: ``password=…``,
+    ``"token": "…"``, ``Authorization: Bearer …``, and every value of a ``Cookie:`` or
+    ``Set-Cookie:`` header (the session cookie, e.g. ``JSESSIONID``, is a credential too)."""
+    if not text or not any(c in text for c in "=:"):
+        return text
+    text = _COOKIE_HEADER.sub(
+        lambda m: m.group(1) + _COOKIE_PAIR.sub(rf"\1{REDACTED}", m.group(2)), text
+    )
+    text = _ASSIGNED.sub(rf"\1{REDACTED}", text)
+    text = _QUOTED.sub(rf"\1{REDACTED}", text)
+    text = _AUTH_HEADER.sub(rf"\1{REDACTED}", text)
+    return _SCHEME_TOKEN.sub(rf"\1{REDACTED}", text)
 
 
 class SecretRedactor:
@@ -64,7 +120,7 @@ class SecretRedactor:
             for needle in self._needles:
                 if needle in value:
                     value = value.replace(needle, REDACTED)
-            return value
+            return redact_credentials(value)
         if isinstance(value, dict):
             return {
                 k: (REDACTED if str(k).lower() in SENSITIVE_KEYS and v else self.scrub(v))
@@ -89,9 +145,19 @@ REDACTOR = SecretRedactor()
 _PROCESS_RUN_ID = new_run_id()
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # lone ones: no UTF-8 stream could write them
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]"
+)
+"""Characters that must never reach a terminal raw: C0/C1 controls but TAB and LF (ESC, CR,
+NUL, CSI…), the Unicode line and paragraph separators, the bidirectional controls (right-to-
+left override and its kin, which reorder what a clerk sees), and lone surrogates (no UTF-8
+stream could write them)."""
+_CONTROL_OR_BREAK = re.compile(_CONTROL.pattern[:-1] + "\t\n]")
+_JSON_UNSAFE = re.compile(
+    "[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+"""What JSON leaves raw (it escapes C0 itself): escaped as ``\\uXXXX``, which decodes the same."""
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -110,22 +176,44 @@ def _escape_controls(value: Any) -> Any:
     return value
 
 
+def terminal_safe(text: str, *, one_line: bool = False) -> str:
+    """`text` with every control character made visible (``\\x1b``, ``\\u202e``), as the console
+    log shows values; with `one_line`, TAB and LF too."""
+    pattern = _CONTROL_OR_BREAK if one_line else _CONTROL
+    return pattern.sub(_escape_char, text)
+
+
+def json_safe(text: str) -> str:
+    """A rendered JSON document with the characters JSON leaves raw (C1 controls, Unicode line
+    separators, bidirectional controls) escaped as ``\\uXXXX``: the same data, terminal-safe."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def redact(text: str) -> str:
+    """`text` without any secret: the known ones and whatever looks like a credential."""
+    scrubbed = REDACTOR.scrub(text)
+    return scrubbed if isinstance(scrubbed, str) else text
+
+
+def for_terminal(text: str, *, one_line: bool = False) -> str:
+    """What may be printed on a terminal from `text`: secrets removed, controls made visible."""
+    return terminal_safe(redact(text), one_line=one_line)
+
+
 def _console_safe(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Console output only: escape control characters (CR/LF included) in every value."""
     return {k: _escape_controls(v) for k, v in event_dict.items()}
 
 
 class _SafeJSONRenderer:
-    """JSON lines where Unicode line separators are escaped too (one event, one line)."""
+    """JSON lines where Unicode line separators (and every other character JSON leaves raw
+    that could drive a terminal) are escaped too: one event, one line."""
 
     def __init__(self) -> None:
         self._inner = structlog.processors.JSONRenderer(ensure_ascii=False)
 
     def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
-        text = str(self._inner(logger, name, event_dict))
-        for raw, escaped in _LINE_BREAKS.items():
-            text = text.replace(raw, escaped)
-        return _SURROGATE.sub(_escape_char, text)
+        return json_safe(str(self._inner(logger, name, event_dict)))
 
 
 def _add_run_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -133,33 +221,108 @@ def _add_run_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
-class _TeeLogger:
-    """Writes each rendered line to the console stream and, optionally, to a log file."""
+_TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
 
-    def __init__(self, stream: TextIO, file: TextIO | None) -> None:
+TRACEBACK_KEYS = frozenset({"exception", "exc_info", "stack", "traceback"})
+"""Event keys that carry a traceback: kept in the JSON log, never shown on a terminal."""
+
+
+def open_private(path: Path) -> int:
+    """Open a file for appending, creating it (and its directory) with mode 0600; the fd."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+
+
+class _Output:
+    """The last processor: renders each event for the console stream and the log file.
+
+    The log file (``log.file``) always gets one JSON line per event, traceback included. The
+    stream gets console lines or JSON lines; a traceback reaches it only as JSON that is not a
+    terminal (cron's or systemd's captured stderr, which is the log there). When the log file
+    cannot be written (full disk, unwritable path), it is dropped with ONE warning on the stream
+    and the run goes on: every event still reaches the stream.
+    """
+
+    def __init__(self, stream: TextIO, json_stream: bool, file: str | Path | None) -> None:
+        self.stream = stream
+        self.json_stream = json_stream
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        self.hide_traceback = tty or not json_stream
+        self._json = _SafeJSONRenderer()
+        self._console = structlog.dev.ConsoleRenderer(colors=tty)
+        self._lock = threading.Lock()
+        self.file_path = str(file) if file else ""
+        self._fd: int | None = None
+        if file:
+            try:
+                self._fd = open_private(Path(file))
+            except OSError as exc:
+                self._file_failed(exc)
+
+    @property
+    def file_open(self) -> bool:
+        return self._fd is not None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    def _file_failed(self, exc: OSError) -> None:
+        self.close()
+        warning: EventDict = {
+            "event": "log_file_unwritable",
+            "level": "warning",
+            "path": self.file_path,
+            "error": exc.strerror or type(exc).__name__,
+            "hint": "the log goes on to stderr only; free space or fix log.file",
+            "run_id": _PROCESS_RUN_ID,
+            **structlog.contextvars.get_contextvars(),
+        }
+        warning = _TIMESTAMP(None, "warning", warning)
+        self.stream.write(self._for_stream(None, "warning", warning) + "\n")
+        self.stream.flush()
+
+    def _for_stream(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+        shown = dict(event_dict)
+        if self.hide_traceback:
+            for key in TRACEBACK_KEYS & shown.keys():
+                del shown[key]
+        if self.json_stream:
+            return self._json(logger, name, shown)
+        return str(self._console(logger, name, _console_safe(logger, name, shown)))
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+        with self._lock:
+            if self._fd is not None:
+                line = self._json(logger, name, dict(event_dict)) + "\n"
+                try:
+                    os.write(self._fd, line.encode("utf-8"))
+                except OSError as exc:
+                    self._file_failed(exc)
+        return self._for_stream(logger, name, event_dict)
+
+
+class _StreamLogger:
+    """Writes each rendered line to the console stream."""
+
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._file = file
         self._lock = threading.Lock()
 
     def msg(self, message: str) -> None:
         with self._lock:
             self._stream.write(message + "\n")
             self._stream.flush()
-            if self._file is not None:
-                self._file.write(message + "\n")
-                self._file.flush()
 
     log = debug = info = warning = warn = error = critical = exception = msg
 
 
-def open_private(path: Path, mode: str = "a") -> TextIO:
-    """Open a file for appending, creating it with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    return io.TextIOWrapper(os.fdopen(fd, mode + "b"), encoding="utf-8")
-
-
-_log_file: TextIO | None = None
+_output: _Output | None = None
 
 
 def configure_logging(
@@ -171,60 +334,51 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> None:
     """Configure structlog for the process. Safe to call again (e.g. after settings load)."""
-    global _log_file
+    global _output
     out = stream if stream is not None else sys.stderr
     REDACTOR.add(secrets)
     json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
-    renderer: Processor = (
-        _SafeJSONRenderer() if json_out else structlog.dev.ConsoleRenderer(colors=out.isatty())
-    )
-    if _log_file is not None:
-        _log_file.close()
-        _log_file = None
-    if file:
-        _log_file = open_private(Path(file))
-    file_renderer_needed = _log_file is not None and not json_out
+    if _output is not None:
+        _output.close()
+    _output = _Output(out, json_out, file or None)
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_run_id,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _TIMESTAMP,
         structlog.processors.format_exc_info,
         REDACTOR,
-        *([] if json_out else [_console_safe]),
-        renderer,
+        _output,
     ]
-    tee = _TeeLogger(out, None if file_renderer_needed else _log_file)
+    logger = _StreamLogger(out)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, 20)),
-        logger_factory=lambda *_: tee,
+        logger_factory=lambda *_: logger,
         cache_logger_on_first_use=False,
     )
-    if file_renderer_needed and _log_file is not None:
-        # The file always gets JSON lines, whatever the console shows.
-        _attach_json_file(_log_file, tee)
 
 
-def _attach_json_file(file: TextIO, tee: _TeeLogger) -> None:
-    json_renderer = _SafeJSONRenderer()
-    console_msg = tee.msg
+def traceback_destination() -> str:
+    """Where the traceback of an internal error is kept: the log file, the JSON stream, or ""."""
+    if _output is None:
+        return ""
+    if _output.file_open:
+        return _output.file_path
+    if not _output.hide_traceback:
+        return "stderr (JSON log)"
+    return ""
 
-    def dual(event_dict: MutableMapping[str, Any]) -> None:
-        file.write(str(json_renderer(None, "", dict(event_dict))) + "\n")
-        file.flush()
 
-    tee.msg = console_msg  # type: ignore[method-assign]
-    config = structlog.get_config()
-    processors = list(config["processors"])
-    renderer = processors.pop()
-
-    def render_both(logger: WrappedLogger, name: str, event_dict: EventDict) -> Any:
-        dual(event_dict)
-        return renderer(logger, name, event_dict)
-
-    processors.append(render_both)
-    structlog.configure(processors=processors)
+def log_internal_error(exc: BaseException) -> str:
+    """Log an unexpected error with its traceback (JSON log only); where the traceback went."""
+    get_logger("cli").error(
+        "internal_error",
+        error_type=type(exc).__name__,
+        error=str(exc),
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    return traceback_destination()
 
 
 def bind_run(run_id: str, **fields: Any) -> None:

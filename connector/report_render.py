@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang
 from connector.render.csvfmt import render_csv
 from connector.render.html import render_html
@@ -31,6 +32,41 @@ from connector.reports import Report
 
 Format = Literal["table", "json", "csv", "md", "html", "xlsx"]
 FORMATS: tuple[str, ...] = get_args(Format)
+
+ANNEX_OPTIONS: dict[str, str] = {
+    "overdue": "overdue",
+    "late": "late",
+    "stale": "stale_no_deadline",
+    "missing": "missing_deadline",
+}
+"""What ``report --annex`` takes (the short names of its help and the README) → the annex."""
+
+
+def annex_option(name: str | None, fmt: str) -> str | None:
+    """The annex that ``--annex NAME`` with ``--format FMT`` asks for, or None for the summary.
+
+    Takes the short names (``stale``) and the annexes' own names (``stale_no_deadline``); a
+    `ConfigError` for any other name, or for a format other than csv (which hold every annex).
+    """
+    if name is None:
+        return None
+    chosen = ANNEX_OPTIONS.get(name, name if name in ANNEX_OPTIONS.values() else None)
+    if chosen is None:
+        raise ConfigError(
+            [Problem("--annex", f"{name!r} is not an annex; valid: {', '.join(ANNEX_OPTIONS)}")]
+        )
+    if fmt != "csv":
+        raise ConfigError(
+            [
+                Problem(
+                    "--annex",
+                    f"applies to --format csv only; --format {fmt} holds every annex already",
+                )
+            ]
+        )
+    return chosen
+
+
 EXTENSIONS: dict[str, str] = {
     "table": "txt",
     "json": "json",
@@ -41,9 +77,11 @@ EXTENSIONS: dict[str, str] = {
 }
 
 __all__ = [
+    "ANNEX_OPTIONS",
     "EXTENSIONS",
     "FORMATS",
     "Format",
+    "annex_option",
     "render",
     "render_bytes",
     "report_dict",

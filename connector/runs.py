@@ -20,7 +20,12 @@ auth_failed          the credentials were refused
 config_error         the configuration or mapping is wrong
 interrupted          stopped by SIGINT/SIGTERM (the current transaction was rolled back)
 failed               anything else (a bug, or a ledger that cannot be written)
+abandoned            the run never recorded its end (killed with SIGKILL, power cut, the
+                     ledger full): the next run that takes the lock marks it so
 ==================== ==========================================================================
+
+A run's counts are those of the work it committed: a page whose transaction failed is not
+counted.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class RunOutcome(StrEnum):
     CONFIG_ERROR = "config_error"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
+    ABANDONED = "abandoned"
 
 
 PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors")
@@ -171,13 +177,20 @@ def recorded_run(
     *,
     dry_run: bool = False,
     monotonic: Callable[[], float] = time.monotonic,
+    lock_held: bool = False,
 ) -> Iterator[RunRecord]:
-    """Record the run around the block (see the module docstring); re-raise what it raises."""
+    """Record the run around the block (see the module docstring); re-raise what it raises.
+
+    `lock_held`: the caller holds the run lock, so runs left ``running`` are marked
+    ``abandoned`` first (`mark_abandoned`).
+    """
     record = RunRecord(
         run_id=run_id, command=command, trigger=trigger, started_at=clock.now(), dry_run=dry_run
     )
     start = monotonic()
     with structlog.contextvars.bound_contextvars(run_id=run_id, command=command):
+        if lock_held:
+            mark_abandoned(ledger, by_run=run_id)
         _write_start(ledger, record)
         log.info("run_started", trigger=trigger, dry_run=dry_run)
         error: BaseException | None = None
@@ -249,8 +262,36 @@ def _summary(row: SyncRun) -> RunSummary:
     )
 
 
-def list_runs(ledger: Ledger, *, limit: int = 20, command: str | None = None) -> list[RunSummary]:
-    """The most recent runs, newest first."""
+def mark_abandoned(ledger: Ledger, *, by_run: str) -> list[str]:
+    """Mark every run still ``running`` but `by_run` as ``abandoned``; their ids.
+
+    Call it only while holding the run lock (`connector.locking.run_lock`): then no other run
+    can be in progress, and a ``running`` row is one that died without recording its end. Its
+    end time stays unknown (NULL); its counts stay those it recorded.
+    """
+    with ledger.transaction() as session:
+        rows = session.scalars(
+            select(SyncRun).where(
+                col(SyncRun.outcome) == RunOutcome.RUNNING.value,
+                col(SyncRun.run_id) != by_run,
+            )
+        ).all()
+        for row in rows:
+            row.outcome = RunOutcome.ABANDONED.value
+            row.error = (
+                "the run ended without recording its end (killed, power cut or the ledger "
+                f"could not be written); found by run {by_run}"
+            )
+        ids = [row.run_id for row in rows]
+    for run_id in ids:
+        log.warning("run_abandoned", abandoned_run=run_id, found_by=by_run)
+    return ids
+
+
+def list_runs(
+    ledger: Ledger, *, limit: int | None = 20, command: str | None = None
+) -> list[RunSummary]:
+    """The most recent runs, newest first (`limit` None: all of them)."""
     query = select(SyncRun).order_by(col(SyncRun.started_at).desc()).limit(limit)
     if command is not None:
         query = query.where(col(SyncRun.command) == command)

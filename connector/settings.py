@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigError, Problem
 
@@ -87,6 +89,14 @@ class LedgerSettings(_Section):
     def _url_kind(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("must be sqlite:///PATH or postgresql://user@host:port/db")
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            # The message never repeats the URL: it may hold a password.
+            raise ValueError(
+                "is not a valid database URL (check the brackets of an IPv6 host and the port); "
+                "use sqlite:///PATH or postgresql://user@host:port/db"
+            ) from None
         return value
 
 

@@ -582,6 +582,7 @@ class _Pull:
                     modified = to_utc(item.task.last_modified)
                     newest = modified if newest is None else max(newest, modified)
             new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
+            written = repo.WriteCounts()  # counted once the page's transaction committed
             with self._critical(), self.ledger.transaction() as session:
                 observed_at = self.clock.now()
                 for chunk in _chunks(items, batch):
@@ -592,7 +593,7 @@ class _Pull:
                         observed_at=observed_at,
                         full=full,
                     )
-                    self.result.add_writes(counts)
+                    written.add(counts)
                 if new_cursor != cursor:
                     repo.save_cursor(
                         session,
@@ -601,6 +602,7 @@ class _Pull:
                         run_id=self.result.run_id,
                         now=observed_at,
                     )
+            self.result.add_writes(written)
             cursor = new_cursor
             self.result.cursor_after = cursor
             self.result.pages += 1
@@ -643,16 +645,18 @@ class _Pull:
                     gone.append(task_id)
                 else:
                     found.append(to_page_item(record, self.spec, record_limits(self.settings.sync)))
+            written = repo.WriteCounts()  # counted once the transaction committed
             with self._critical(), self.ledger.transaction() as session:
                 now = self.clock.now()
                 if found:
-                    self.result.add_writes(
+                    written.add(
                         repo.write_page(session, found, run_id=run_id, observed_at=now, full=True)
                     )
                 # A candidate that came back with a bad record stays listed: do not re-ask.
                 stamp = [i for i in ids if i not in gone]
                 repo.stamp_full_read(session, stamp, run_id=run_id)
                 marked = repo.mark_missing(session, gone, run_id=run_id, observed_at=now)
+            self.result.add_writes(written)
             self.result.deleted_marked += marked
             if marked:
                 log.info("tasks_missing_at_source", count=marked, first_id=gone[0])

@@ -52,8 +52,8 @@ class FakeTime:
     ],
 )
 def test_lock_path(url: str, lock_file: str, expected: str) -> None:
-    """The lock sits beside a SQLite ledger, or where ledger.lock_file says."""
-    assert lock_path_for(url, lock_file) == Path(expected)
+    """The lock sits beside a SQLite ledger, or where ledger.lock_file says (made absolute)."""
+    assert lock_path_for(url, lock_file) == Path.cwd() / expected
 
 
 def test_postgres_lock_path_ignores_the_password(tmp_path: Path) -> None:

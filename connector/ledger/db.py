@@ -18,6 +18,12 @@ SQLite (the default, ``sqlite:///PATH``):
 PostgreSQL (``postgresql://user@host:port/db``) is driven by psycopg 3 (the URL is rewritten to
 ``postgresql+psycopg://``).
 
+``open_ledger(url, read_only=True)`` is for the commands that only read (``status``, ``report``,
+``tasks``…): it never creates the file or the schema and never migrates; SQLite opens the file
+with ``mode=ro`` (``immutable`` on a read-only file system when no ``-wal`` is pending),
+PostgreSQL with read-only transactions. No ledger, or a schema other than the head, is
+`LedgerMissing` (exit 2).
+
 Migrations live in ``connector/ledger/migrations`` (shipped as package data); alembic is
 configured in code so that it works from an installed wheel, never from a working directory.
 Every database error leaves this module as a `LedgerError` naming the database (without its
@@ -29,11 +35,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from alembic import command
@@ -48,7 +56,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from connector.errors import LedgerError
+from connector.errors import ConfigError, LedgerError, LedgerMissing, Problem
 
 log = structlog.get_logger(__name__)
 
@@ -71,10 +79,15 @@ _SQLITE_BEGIN = "idesk_sqlite_begin"
 def _parse(url: str) -> URL:
     try:
         return make_url(url)
-    except ArgumentError as exc:
-        raise LedgerError(
-            f"ledger.url {redact_url(url)!r} is not a database URL; use sqlite:///PATH "
-            "or postgresql://user@host:port/database"
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    "ledger.url",
+                    f"{redact_url(url)!r} is not a database URL; use sqlite:///PATH "
+                    "or postgresql://user@host:port/database",
+                )
+            ]
         ) from exc
 
 
@@ -96,7 +109,7 @@ def redact_url(url: str | URL) -> str:
     """The URL without its password, for messages and logs."""
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<invalid database URL>"
     return parsed.render_as_string(hide_password=True)
 
@@ -165,20 +178,62 @@ def prepare_sqlite_file(path: Path) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.close(fd)
     except OSError as exc:
+        doing = "open the ledger file for writing" if path.exists() else "create the ledger file"
         raise LedgerError(
-            f"cannot create the ledger file {path}: {exc.strerror}; check that the directory "
-            "is writable by this user or set ledger.url to another place"
+            f"cannot {doing} {path}: {exc.strerror}; check that the file and its directory "
+            "are writable by this user (not on a read-only file system) or set ledger.url to "
+            "another place"
         ) from exc
     _private(path)
 
 
-def _sqlite_engine(parsed: URL, path: Path | None) -> Engine:
+def _read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens `path` read-only, never creating it.
+
+    ``mode=ro`` first. A WAL database also needs its ``-shm`` file, which a read-only file
+    system (or a directory this user cannot write) does not let SQLite create: there, when no
+    ``-wal`` file holds uncommitted-to-the-file changes, the file cannot change under us and is
+    opened ``immutable``.
+    """
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    directory = path.absolute().parent
+    wal = path.with_name(path.name + "-wal")
+    shm = path.with_name(path.name + "-shm")
+    writable = os.access(directory, os.W_OK) and not _read_only_fs(directory)
+    wal_empty = not wal.exists() or wal.stat().st_size == 0
+    if not writable and not shm.exists() and wal_empty:
+        uri += "&immutable=1"
+    return uri
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _sqlite_engine(parsed: URL, path: Path | None, *, read_only: bool = False) -> Engine:
     if path is None:
         engine = create_engine(
             parsed,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
+    elif read_only:
+        if not path.is_file():
+            raise LedgerMissing(
+                f"there is no ledger at {path}; run `idesk-connector sync` (or "
+                "`idesk-connector db upgrade`) first, or point ledger.url at the ledger",
+                location=str(path),
+            )
+        uri = _read_only_uri(path)
+        timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, timeout=timeout)
+
+        engine = create_engine(parsed, creator=connect)
     else:
         prepare_sqlite_file(path)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -191,12 +246,14 @@ def _sqlite_engine(parsed: URL, path: Path | None) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if path is not None:
+            if read_only:
+                cursor.execute("PRAGMA query_only = ON")
+            elif path is not None:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
-        if path is not None:
+        if path is not None and not read_only:
             for suffix in ("-wal", "-shm"):
                 _private(path.with_name(path.name + suffix))
 
@@ -208,16 +265,22 @@ def _sqlite_engine(parsed: URL, path: Path | None) -> Engine:
     return engine
 
 
-def create_ledger_engine(url: str) -> Engine:
-    """An engine for the ledger URL, configured as the module docstring says (no migration)."""
+def create_ledger_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for the ledger URL, configured as the module docstring says (no migration).
+
+    `read_only`: SQLite opens the file read-only (never creating it; `LedgerMissing` when it is
+    not there), PostgreSQL sessions default to read-only transactions.
+    """
     parsed = _parse(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, _sqlite_path(parsed))
-    return create_engine(
-        parsed,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": 10, "application_name": "idesk-connector"},
-    )
+        return _sqlite_engine(parsed, _sqlite_path(parsed), read_only=read_only)
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "idesk-connector"}
+    if read_only:
+        # Kept with any options of the URL itself (e.g. ``options=-csearch_path=...``).
+        given = parsed.query.get("options", "")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 # -- migrations ----------------------------------------------------------------------------------
@@ -366,11 +429,46 @@ class Ledger:
         self.close()
 
 
-def open_ledger(url: str, *, migrate: bool = True) -> Ledger:
-    """Open the ledger at `url`, creating or upgrading its schema unless `migrate` is False."""
-    engine = create_ledger_engine(url)
+def _require_current(engine: Engine) -> None:
+    """A read-only opening: the schema must already be at the head revision (never migrated)."""
+    database = redact_url(engine.url)
+    head = head_revision()
+    with engine.connect() as connection:
+        current = _revision_of(connection)
+        connection.rollback()
+    if current == head:
+        return
+    if current is None:
+        raise LedgerMissing(
+            f"the ledger {database} has no schema yet; run `idesk-connector sync` (or "
+            "`idesk-connector db upgrade`) first",
+            location=database,
+        )
+    if not _known(current):
+        raise LedgerError(
+            f"the ledger database {database} is at schema revision {current!r}, newer than "
+            f"this idesk-connector knows (latest {head!r}); upgrade idesk-connector"
+        )
+    raise LedgerMissing(
+        f"the ledger {database} is at schema revision {current!r}, older than this "
+        f"idesk-connector needs ({head!r}); run `idesk-connector db upgrade` (a read-only "
+        "command never migrates the ledger)",
+        location=database,
+    )
+
+
+def open_ledger(url: str, *, migrate: bool = True, read_only: bool = False) -> Ledger:
+    """Open the ledger at `url`, creating or upgrading its schema unless `migrate` is False.
+
+    `read_only` (for the commands that only read: `status`, `report`, `tasks`...): never create
+    the ledger, never migrate it, open it read-only (SQLite ``mode=ro``, PostgreSQL read-only
+    transactions); `LedgerMissing` (exit 2) when there is no ledger or its schema is not current.
+    """
+    engine = create_ledger_engine(url, read_only=read_only)
     try:
-        if migrate:
+        if read_only:
+            _require_current(engine)
+        elif migrate:
             _migrate(engine)
         else:
             with engine.connect():
@@ -378,7 +476,7 @@ def open_ledger(url: str, *, migrate: bool = True) -> Ledger:
     except (SQLAlchemyError, CommandError) as exc:
         engine.dispose()
         raise ledger_error(exc, engine.url, "open") from exc
-    except LedgerError:
+    except (LedgerError, ConfigError):
         engine.dispose()
         raise
     sessions = sessionmaker(engine, class_=Session, expire_on_commit=False, autoflush=False)

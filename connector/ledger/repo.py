@@ -1199,3 +1199,11 @@ def statuses_on(session: Session, day: date) -> dict[int, str]:
         else:
             result.pop(int(task_id), None)
     return result
+
+
+def known_unit_codes(session: Session) -> set[str]:
+    """Every unit code the ledger knows: the unit table's and every task's lead unit."""
+    codes = set(session.scalars(select(col(UnitRow.code))))
+    lead = session.scalars(select(col(TaskRow.lead_unit_code)).distinct())
+    codes.update(code for code in lead if code)
+    return codes

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.i18n import Lang, label
+from connector.log import terminal_safe
 from connector.render.common import (
     SUMMARY_COLUMNS,
     Annex,
@@ -111,7 +112,12 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
     shown = annex.entries if limit is None else annex.entries[:limit]
     for number, entry in enumerate(shown, start=1):
         table.add_row(
-            str(number), *(cell_text(column.value(entry, lang), lang) for column in annex.columns)
+            str(number),
+            # Task text from the source: plain text (never rich markup), controls made visible.
+            *(
+                Text(terminal_safe(cell_text(column.value(entry, lang), lang), one_line=True))
+                for column in annex.columns
+            ),
         )
     rest = len(annex.entries) - len(shown)
     if rest:
