@@ -70,7 +70,7 @@ class RunOutcome(StrEnum):
     FAILED = "failed"
 
 
-PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors")
+PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors", "undelivered")
 """Counts that turn a finished run into ``problems`` when above zero."""
 
 
