@@ -350,22 +350,27 @@ class SourceClient:
             self._pacer.acquire()
         self.stats.requests += 1
         deadline = RequestDeadline(self.source.request_timeout)
+        late = Outcome(
+            OutcomeKind.TRANSIENT,
+            "deadline",
+            message=f"no complete answer within source.request_timeout = "
+            f"{self.source.request_timeout:g} s",
+        )
         try:
             resp = self._request(call, deadline)
         except ResponseTooLarge as exc:
             outcome = Outcome(OutcomeKind.FATAL, "too_large", message=str(exc))
         except (DeadlineExceeded, *_NETWORK_ERRORS) as exc:
-            if deadline.expired or isinstance(exc, DeadlineExceeded):
-                outcome = Outcome(
-                    OutcomeKind.TRANSIENT,
-                    "deadline",
-                    message=f"no complete answer within source.request_timeout = "
-                    f"{self.source.request_timeout:g} s",
-                )
-            else:
-                outcome = classify_response(exc, rules=self._rules)
+            late_now = deadline.expired or isinstance(exc, DeadlineExceeded)
+            outcome = late if late_now else classify_response(exc, rules=self._rules)
         else:
-            outcome = classify_response(resp, rules=self._rules, now=self.clock.now())
+            # Once the watchdog shut the socket, what was read may look complete (an end of
+            # file ends the headers and an unsized body alike): it is never trusted.
+            outcome = (
+                late
+                if deadline.expired
+                else classify_response(resp, rules=self._rules, now=self.clock.now())
+            )
             if outcome.date is not None:
                 self._server_time = outcome.date
             if resp.is_redirect:
@@ -392,8 +397,9 @@ class SourceClient:
                 if self._policy.exhausted_budget
                 else f" (retry.max_attempts = {self._retry.max_attempts})"
             )
+            reason = f"{last.reason}: {last.message}" if last.reason == "deadline" else last.reason
             raise SourceUnavailable(
-                f"the document system did not answer usably ({last.reason}) after "
+                f"the document system did not answer usably ({reason}) after "
                 f"{self.stats.retries} retries and {self.stats.waited_s:.1f} s of waiting in "
                 f"this run{budget}; nothing was written, the next run will try again",
                 url=call.shown,
