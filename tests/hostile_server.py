@@ -137,6 +137,8 @@ class Throttle:
     writes: int = 0
     last_passed: float | None = None
     limited: int = 0
+    too_close: int = 0
+    """Of the 429s, those given because a request came within `min_interval_s`."""
     hold_until: float = 0.0
     early: int = 0
     arrivals: list[tuple[str, float]] = field(default_factory=list)
@@ -374,6 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
             limited = bool(write and every and throttle.writes % every == 0)
             gap = switches.min_interval_s
             if gap and throttle.last_passed is not None and now - throttle.last_passed < gap:
+                throttle.too_close += 1
                 limited = True
             if not limited:
                 throttle.last_passed = now
