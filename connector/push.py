@@ -155,6 +155,15 @@ class PushResult:
     stop_error: str = ""
     dry_run: bool = False
 
+    def left_behind(self) -> str:
+        """One line for the operator when rows were left undelivered ("" when none were)."""
+        if not self.undelivered:
+            return ""
+        return (
+            f"{self.undelivered} delivery(ies) left in the outbox for the next run: "
+            f"{self.stop_error or 'the source was in trouble'}"
+        )
+
     def add_client_stats(self, stats: ClientStatsLike) -> None:
         """Take the delivery client's retry counts (for the run summary)."""
         self.retries += stats.retries

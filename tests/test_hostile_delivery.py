@@ -161,3 +161,28 @@ def test_oversized_fields_reach_the_source_bounded_in_alerts(tmp_path: Path) -> 
         for body in sent:
             assert len(body["title"]) <= 250 and len(body["content"]) <= 4000
             assert "…" in body["content"]
+
+
+def test_budget_spent_on_429s_exits_1_with_a_clear_line(tmp_path: Path) -> None:
+    """Every write answered 429 until the retry budget is spent: exit 1 (not 0), a line saying
+    how many deliveries were left and why, and the run recorded as problems with its retries."""
+    with HostileServer(task_records(3)) as server:
+        dep = Deployment(home=tmp_path, base_url=server.base_url, password=PASSWORD)
+        dep.home.mkdir(parents=True, exist_ok=True)
+        _config(dep, server)
+        text = dep.config_path.read_text(encoding="utf-8")
+        text = text.replace("max_attempts = 2\n", "max_attempts = 50\ntotal_budget = 0.3\n", 1)
+        dep.config_path.write_text(text.replace("max_attempts = 1\n", "max_attempts = 5\n"))
+        server.switches.write_429_every = 1
+        run = dep.run("sync")
+        assert run.returncode == 1, run.stderr[-2000:]
+        assert "problem: 6 delivery(ies) left in the outbox for the next run" in run.stderr
+        assert "retry budget (retry.total_budget = 0.3 s) is used up" in run.stderr
+        [row] = ledger_rows(dep.ledger_path, "sync_run")
+        counts = json.loads(row["counts_json"])
+        assert row["outcome"] == "problems"
+        assert counts["undelivered"] == 6 and counts["push_retries"] > 0
+        assert counts["rate_limited"] == counts["push_retries"] + 1
+        listed = dep.run("runs", "list", "--format", "json")
+        [shown] = json.loads(listed.stdout)["runs"]
+        assert shown["counts"]["push_retries"] == counts["push_retries"]

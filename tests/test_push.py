@@ -477,6 +477,8 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
     source = ScriptedSource(failure)
     result = deliver(sqlite_ledger, source, FixedClock(NOW))
     assert (result.failed, result.sent, result.stopped) == (1, 0, "source_trouble")
+    assert result.undelivered == 4 and result.counts()["undelivered"] == 4
+    assert result.left_behind().startswith("4 delivery(ies) left in the outbox")
     live = sorted(s for s in states(sqlite_ledger).values() if s != "past")
     assert live == ["failed", "pending", "pending", "pending"]
     with sqlite_ledger.reading() as session:
