@@ -303,17 +303,17 @@ class _Handler(BaseHTTPRequestHandler):
         html: bool = False,
     ) -> None:
         """Write one response (the place for switches about headers, bytes and the connection)."""
+        body, headers = self._misshape(body, dict(headers or {}))
         state = self.server.state
         switches = state.switches
-        body, headers = self._misshape(body, dict(headers or {}))
         data = (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
-        if headers.get("Content-Encoding") == "gzip":
-            data = _gzip_bomb(switches.gzip_bomb_bytes)
         self.send_response_only(status)
         if not switches.no_date:
             with state.lock:
                 clock = state.now + timedelta(seconds=switches.date_offset_s)
             self.send_header("Date", format_datetime(clock.astimezone(UTC), usegmt=True))
+        if headers.get("Content-Encoding") == "gzip":
+            data = _gzip_bomb(switches.gzip_bomb_bytes)
         ctype = "text/html; charset=utf-8" if html else "application/json; charset=utf-8"
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
