@@ -3,13 +3,20 @@
 `deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
 ``next_attempt_at`` has come, and any row a crash left in ``sending``), oldest first, and for each:
 
-1. marks it ``sending`` and **commits** (before any request is made);
-2. when the outcome of an earlier attempt is in doubt (the row was left in ``sending``, or an
-   attempt failed after the request may have reached the source) and the row is an alert, asks
-   ``GET /notifications/list.cpx?taskId=`` whether the source holds a notification with the row's
-   idempotency key; if so the row is ``sent`` without a new request (*reconciled*);
+1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
+   stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
+   and the row remembers it for good (failures, ``dead`` and an operator's retry included);
+2. when an earlier request may have reached the source (``in_doubt_since`` was already set, or
+   a crash left the row in ``sending``), reconciles first: an alert is looked up in
+   ``GET /notifications/list.cpx?taskId=``; a tracking write older than
+   ``push.idempotency_window_hours`` (the source no longer replays its key) is checked on the
+   task (``view``), and counts as delivered when the task carries the row's status and that
+   status differs from the one acknowledged before. Found: the row is ``sent`` without a new
+   request (*reconciled*);
 3. sends the request with the row's ``Idempotency-Key`` (the source replays a repeated key
-   instead of acting twice), within the rate limit (`TokenBucket`, ``push.rate_per_second``);
+   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``):
+   every request counts, logins, retries and reconciling reads included, and a ``Retry-After``
+   holds the whole pace;
 4. marks it ``sent`` with the response id, and for a tracking row stores what the source now
    acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit.
 
@@ -18,7 +25,8 @@ counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponent
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
 budget (``retry.*``), the run then stops delivering: the source is in trouble, and the rows not
-yet tried wait for the next run without losing an attempt. A permanent refusal
+yet tried wait for the next run without losing an attempt; they are counted (``undelivered``)
+and make the run's outcome ``problems``. A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
