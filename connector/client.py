@@ -29,6 +29,7 @@ import requests
 import structlog
 import urllib3.exceptions
 
+from connector import mapping
 from connector.clock import Clock, SystemClock, require_aware
 from connector.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
 from connector.errors import (
@@ -52,7 +53,7 @@ from connector.http import (
     classify_response,
     redact_url,
 )
-from connector.mapping import MISSING, PLACEHOLDER, EndpointSpec, MappingSpec, normalise, resolve
+from connector.mapping import MISSING, PLACEHOLDER, EndpointSpec, MappingSpec, resolve
 from connector.models import Unit, UnitKind
 from connector.pagination import (
     CursorPaginator,
@@ -796,7 +797,7 @@ class SourceClient:
         if record is None:
             return None
         try:
-            task = normalise(record, self.spec)
+            task = mapping.normalise(record, self.spec)
         except BadRecord as exc:
             log.warning("tracking_unreadable", task_id=task_id, field=exc.field)
             return None
