@@ -406,6 +406,8 @@ def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> N
         emit_json(data)
     else:
         _print_run(data)
+    if result.push is not None and result.push.left_behind():
+        _stderr(f"problem: {result.push.left_behind()}")
     raise typer.Exit(result.exit_code)
 
 
@@ -428,7 +430,9 @@ def _print_run(data: dict[str, Any]) -> None:
         ("would_send", "would send"),
         ("delivery_failed", "deliveries failed (retried later)"),
         ("dead", "deliveries dead"),
+        ("undelivered", "deliveries left for the next run"),
         ("retries", "retries"),
+        ("push_retries", "retries while delivering"),
         ("rate_limited", "429 answers"),
         ("waited_s", "seconds waited"),
     ]

@@ -50,7 +50,10 @@ the caller to log. An alert left with no recipient is not produced at all (so it
 once the unit table knows the units).
 
 **Text** comes from ``connector/templates/alerts.{lang}.toml`` (formal Vietnamese by default,
-English with ``lang = "en"``), never from code.
+English with ``lang = "en"``), never from code. It is **bounded**, whatever the source holds:
+each value taken from a record is cut to `FIELD_CHARS` (the subject to 500 characters, the
+steering content to 1,023, ...), and a title to `MAX_TITLE_CHARS` (250), a content to
+`MAX_CONTENT_CHARS` (4,000); a cut ends with "…".
 """
 
 from __future__ import annotations
@@ -175,6 +178,21 @@ class AlertIntent:
 
 # -- templates -----------------------------------------------------------------------------------
 
+MAX_TITLE_CHARS = 250
+"""An alert's title never exceeds this many characters."""
+MAX_CONTENT_CHARS = 4000
+"""An alert's content never exceeds this many characters."""
+FIELD_CHARS: Mapping[str, int] = {
+    "sign_number": 100,
+    "subject": 500,
+    "steering_content": 1023,
+    "lead_unit": 200,
+    "phrase": 200,
+}
+"""At most this many characters of each value taken from a record into an alert's text (the
+steering content: the contract's own limit)."""
+ELLIPSIS = "…"
+
 _TEXT_KEYS = ("title", "content")
 FRAGMENT_KEYS: tuple[str, ...] = (
     "document",
@@ -213,10 +231,12 @@ class Templates:
         return self.fragments[name].format(**values)
 
     def title(self, alert_type: AlertType, values: Mapping[str, object]) -> str:
-        return self.alerts[alert_type]["title"].format_map(values)
+        """The title, at most `MAX_TITLE_CHARS` characters."""
+        return bounded(self.alerts[alert_type]["title"].format_map(values), MAX_TITLE_CHARS)
 
     def content(self, alert_type: AlertType, values: Mapping[str, object]) -> str:
-        return self.alerts[alert_type]["content"].format_map(values)
+        """The content, at most `MAX_CONTENT_CHARS` characters."""
+        return bounded(self.alerts[alert_type]["content"].format_map(values), MAX_CONTENT_CHARS)
 
     def tracking_note(self, status: StatusCode, values: Mapping[str, object]) -> str:
         return self.tracking_notes[status].format_map(values)
@@ -501,16 +521,31 @@ def due_occasions(
 _SPACES = re.compile(r"\s+")
 
 
-def _clean(text: str) -> str:
-    """NFC, whitespace (newlines included) collapsed to single spaces, trimmed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+def _clean(text: str, limit: int | None = None) -> str:
+    """NFC, whitespace (newlines included) collapsed to single spaces, trimmed; at most
+    `limit` characters (`bounded`)."""
+    if limit is None:
+        return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    head = text[: limit * 4 + 64]  # never normalise megabytes to keep a few hundred characters
+    cleaned = _SPACES.sub(" ", unicodedata.normalize("NFC", head)).strip()
+    if len(head) < len(text) and len(cleaned) <= limit:
+        return bounded(cleaned + " " + ELLIPSIS, limit)
+    return bounded(cleaned, limit)
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, a cut marked with "…"."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rstrip() + ELLIPSIS
 
 
 def _lead_name(task: NormalisedTask, units: Mapping[str, Unit]) -> str:
+    limit = FIELD_CHARS["lead_unit"]
     if task.lead_unit_name.strip():
-        return _clean(task.lead_unit_name)
+        return _clean(task.lead_unit_name, limit)
     unit = units.get(task.lead_unit_code)
-    return unit.name if unit is not None else task.lead_unit_code
+    return _clean(unit.name if unit is not None else task.lead_unit_code, limit)
 
 
 def _deadline_note(cls: Classification, t: Templates) -> str:
@@ -532,12 +567,12 @@ def text_values(
 ) -> dict[str, object]:
     """Every placeholder the alert texts may use, for one task as of `as_of`."""
     t = templates
-    sign = _clean(task.sign_number) or t.fragments["no_sign_number"]
+    sign = _clean(task.sign_number, FIELD_CHARS["sign_number"]) or t.fragments["no_sign_number"]
     if task.doc_date is not None:
         document = t.fragment("document", sign_number=sign, doc_date=t.date(task.doc_date))
     else:
         document = t.fragment("document_no_date", sign_number=sign)
-    steering = _clean(task.steering_content)
+    steering = _clean(task.steering_content, FIELD_CHARS["steering_content"])
     last_report = task.last_report_at
     if last_report is not None and local_date(last_report) <= as_of:
         report_status = t.fragment("last_report", last_report=t.date(local_date(last_report)))
@@ -546,7 +581,7 @@ def text_values(
     if context.suggested_deadline is not None:
         suggestion = t.fragment(
             "suggestion",
-            phrase=_clean(context.suggested_phrase),
+            phrase=_clean(context.suggested_phrase, FIELD_CHARS["phrase"]),
             suggested_deadline=t.date(context.suggested_deadline),
         )
     else:
@@ -556,7 +591,7 @@ def text_values(
     return {
         "sign_number": sign,
         "document": document,
-        "subject": _clean(task.subject) or t.fragments["no_subject"],
+        "subject": _clean(task.subject, FIELD_CHARS["subject"]) or t.fragments["no_subject"],
         "task_content": t.fragment("task_content", steering_content=steering) if steering else "",
         "lead_unit": _lead_name(task, context.units),
         "as_of": t.date(as_of),

@@ -29,10 +29,12 @@ import requests
 import structlog
 import urllib3.exceptions
 
+from connector import mapping
 from connector.clock import Clock, SystemClock, require_aware
 from connector.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
 from connector.errors import (
     AuthError,
+    BadRecord,
     ConfigError,
     DeliveryError,
     DeliveryRefused,
@@ -66,6 +68,14 @@ from connector.pagination import (
     Paginator,
 )
 from connector.settings import RetrySettings, SourceSettings
+from connector.transport import (
+    DeadlineExceeded,
+    RequestDeadline,
+    ResponseTooLarge,
+    TokenBucket,
+    read_capped,
+    watched_session,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +88,14 @@ _NETWORK_ERRORS = (
 )
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-__all__ = ["ClientStats", "Page", "SourceClient", "WriteResult", "check_transport"]
+__all__ = [
+    "ClientStats",
+    "Page",
+    "SourceClient",
+    "SourceTracking",
+    "WriteResult",
+    "check_transport",
+]
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,14 @@ class WriteResult:
     status: int
     body: dict[str, Any]
     replayed: bool
+
+
+@dataclass(frozen=True)
+class SourceTracking:
+    """A task's tracking status as the source holds it, and the task's last change there."""
+
+    status: str
+    last_modified: str
 
 
 def _is_loopback(host: str) -> bool:
@@ -240,7 +265,8 @@ class SourceClient:
         self._base = source.base_url.rstrip("/")
         self._verify: bool | str = source.ca_bundle or True
         self._timeout = (source.connect_timeout, source.read_timeout)
-        self._session = session or requests.Session()
+        self._session = watched_session(session)
+        self._pacer: TokenBucket | None = None
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._logged_in = False
         self._server_time: datetime | None = None
@@ -266,6 +292,11 @@ class SourceClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def pace(self, bucket: TokenBucket) -> None:
+        """Send every later request within `bucket`'s rate: logins, retries and reconciling
+        reads count like the writes, and a ``Retry-After`` holds the whole pace back."""
+        self._pacer = bucket
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -293,9 +324,9 @@ class SourceClient:
             payload = body
         return _Call(name, ep.method, self._base + path, params, payload, data, headers)
 
-    def _send_once(self, call: _Call) -> Outcome:
-        self.stats.requests += 1
-        try:
+    def _request(self, call: _Call, deadline: RequestDeadline) -> requests.Response:
+        """The response with its body read (capped), within the deadline."""
+        with deadline:
             resp = self._session.request(
                 call.method,
                 call.url,
@@ -306,11 +337,42 @@ class SourceClient:
                 timeout=self._timeout,
                 verify=self._verify,
                 allow_redirects=False,
+                stream=True,
             )
-        except _NETWORK_ERRORS as exc:
-            outcome = classify_response(exc, rules=self._rules)
+            try:
+                body = read_capped(resp, self.source.max_response_bytes, deadline)
+                resp._content = body
+                resp._content_consumed = True  # type: ignore[attr-defined]
+            finally:
+                resp.close()
+        return resp
+
+    def _send_once(self, call: _Call) -> Outcome:
+        if self._pacer is not None:
+            self._pacer.acquire()
+        self.stats.requests += 1
+        deadline = RequestDeadline(self.source.request_timeout)
+        late = Outcome(
+            OutcomeKind.TRANSIENT,
+            "deadline",
+            message=f"no complete answer within source.request_timeout = "
+            f"{self.source.request_timeout:g} s",
+        )
+        try:
+            resp = self._request(call, deadline)
+        except ResponseTooLarge as exc:
+            outcome = Outcome(OutcomeKind.FATAL, "too_large", message=str(exc))
+        except (DeadlineExceeded, *_NETWORK_ERRORS) as exc:
+            late_now = deadline.expired or isinstance(exc, DeadlineExceeded)
+            outcome = late if late_now else classify_response(exc, rules=self._rules)
         else:
-            outcome = classify_response(resp, rules=self._rules, now=self.clock.now())
+            # Once the watchdog shut the socket, what was read may look complete (an end of
+            # file ends the headers and an unsized body alike): it is never trusted.
+            outcome = (
+                late
+                if deadline.expired
+                else classify_response(resp, rules=self._rules, now=self.clock.now())
+            )
             if outcome.date is not None:
                 self._server_time = outcome.date
             if resp.is_redirect:
@@ -320,6 +382,8 @@ class SourceClient:
                 )
         if outcome.status == 429:
             self.stats.rate_limited += 1
+        if self._pacer is not None and outcome.retry_after is not None:
+            self._pacer.hold(min(outcome.retry_after, self._retry.max_wait))
         if outcome.kind is OutcomeKind.TRANSIENT:
             raise TransientFailure(outcome, call.shown)
         return outcome
@@ -335,8 +399,9 @@ class SourceClient:
                 if self._policy.exhausted_budget
                 else f" (retry.max_attempts = {self._retry.max_attempts})"
             )
+            reason = f"{last.reason}: {last.message}" if last.reason == "deadline" else last.reason
             raise SourceUnavailable(
-                f"the document system did not answer usably ({last.reason}) after "
+                f"the document system did not answer usably ({reason}) after "
                 f"{self.stats.retries} retries and {self.stats.waited_s:.1f} s of waiting in "
                 f"this run{budget}; nothing was written, the next run will try again",
                 url=call.shown,
@@ -370,6 +435,16 @@ class SourceClient:
                     )
                 ],
                 source="settings",
+            )
+        if outcome.reason == "too_large":
+            limit = self.source.max_response_bytes
+            return SourceError(
+                f"the answer to the {call.what} request was refused: it is larger than "
+                f"source.max_response_bytes = {limit} bytes ({outcome.message}; counted as "
+                "received and after decompression). If the source really sends answers this "
+                "large, lower source.page_size or raise source.max_response_bytes",
+                url=call.shown,
+                status=outcome.status,
             )
         if outcome.reason == "redirect":
             return SourceRefused(
@@ -676,9 +751,15 @@ class SourceClient:
                 code=exc.code,
             ) from None
         except SourceUnavailable as exc:
+            why = (
+                f"the run's retry budget (retry.total_budget = {self._retry.total_budget:g} s) "
+                "is used up"
+                if self._policy.exhausted_budget
+                else f"retry.max_attempts = {self._retry.max_attempts} reached"
+            )
             raise DeliveryError(
-                f"the {what} could not be delivered now (source unavailable); it stays in "
-                "the outbox and is retried later",
+                f"the {what} could not be delivered now: the source stayed unavailable "
+                f"({why}); it stays in the outbox and is retried on a later run",
                 key=key,
                 status=exc.status,
             ) from None
@@ -719,6 +800,21 @@ class SourceClient:
                 status=outcome.status,
             )
         return [item for item in items if isinstance(item, dict)]
+
+    def read_tracking(self, task_id: int) -> SourceTracking | None:
+        """The tracking status the source holds for a task (None: the task is gone, or its
+        record cannot be read), to reconcile a write whose key the source no longer replays."""
+        record = self.get_record(task_id)
+        if record is None:
+            return None
+        try:
+            task = mapping.normalise(record, self.spec)
+        except BadRecord as exc:
+            log.warning("tracking_unreadable", task_id=task_id, field=exc.field)
+            return None
+        return SourceTracking(
+            status=task.tracking_status, last_modified=task.last_modified.isoformat()
+        )
 
     def list_notifications(self, task_id: int | str) -> list[dict[str, Any]]:
         """The notifications the source holds for a task (to reconcile an unseen send)."""

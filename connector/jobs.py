@@ -39,7 +39,7 @@ from connector.mapping import load_mapping
 from connector.metrics import export_metrics
 from connector.progress import ProgressReporter, make_progress
 from connector.push import PushResult, deliver_pending
-from connector.runs import RunOutcome, default_trigger, outcome_for, recorded_run
+from connector.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
 from connector.settings import Settings
 from connector.signals import InterruptGuard, interrupt_guard
 from connector.sync import ClientFactory, PullResult, default_client, pull
@@ -47,6 +47,9 @@ from connector.sync import ClientFactory, PullResult, default_client, pull
 log = structlog.get_logger(__name__)
 
 Command = Literal["pull", "push", "sync"]
+
+RETRY_COUNTS = ("push_retries", "retries", "rate_limited", "waited_s")
+"""The delivery client's counts that an aborted delivery still records."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class JobResult:
         if self.pull is not None:
             out.update(self.pull.counts())
         if self.push is not None:
-            out.update(self.push.counts())
+            for name, value in self.push.counts().items():
+                # retries, rate_limited, waited_s: the pull's and the delivery's, added up
+                out[name] = out.get(name, 0) + value
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -164,6 +169,7 @@ def _deliver(
     sleep: Callable[[float], None],
     client_factory: ClientFactory,
     guard: InterruptGuard,
+    record: RunRecord,
 ) -> PushResult:
     spec = load_mapping(settings.source.mapping)
     missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
@@ -177,9 +183,18 @@ def _deliver(
         )
         return PushResult(dry_run=dry_run)
     with client_factory(settings, spec, sleep) as client:
-        return deliver_pending(
-            ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard
-        )
+        try:
+            result = deliver_pending(
+                ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard
+            )
+        except BaseException:
+            # An aborted delivery (credentials refused, interrupted) still counts its retries.
+            aborted = PushResult(dry_run=dry_run)
+            aborted.add_client_stats(client.stats)
+            record.add({k: aborted.counts()[k] for k in RETRY_COUNTS})
+            raise
+        result.add_client_stats(client.stats)
+        return result
 
 
 def run_job(
@@ -245,6 +260,7 @@ def run_job(
                         sleep=sleep,
                         client_factory=client_factory,
                         guard=guard,
+                        record=record,
                     )
                     record.add(result.push.counts())
             result.outcome = outcome_for(None, record.counts)

@@ -3,13 +3,20 @@
 `deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
 ``next_attempt_at`` has come, and any row a crash left in ``sending``), oldest first, and for each:
 
-1. marks it ``sending`` and **commits** (before any request is made);
-2. when the outcome of an earlier attempt is in doubt (the row was left in ``sending``, or an
-   attempt failed after the request may have reached the source) and the row is an alert, asks
-   ``GET /notifications/list.cpx?taskId=`` whether the source holds a notification with the row's
-   idempotency key; if so the row is ``sent`` without a new request (*reconciled*);
+1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
+   stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
+   and the row remembers it for good (failures, ``dead`` and an operator's retry included);
+2. when an earlier request may have reached the source (``in_doubt_since`` was already set, or
+   a crash left the row in ``sending``), reconciles first: an alert is looked up in
+   ``GET /notifications/list.cpx?taskId=``; a tracking write older than
+   ``push.idempotency_window_hours`` (the source no longer replays its key) is checked on the
+   task (``view``), and counts as delivered when the task carries the row's status and that
+   status differs from the one acknowledged before. Found: the row is ``sent`` without a new
+   request (*reconciled*);
 3. sends the request with the row's ``Idempotency-Key`` (the source replays a repeated key
-   instead of acting twice), within the rate limit (`TokenBucket`, ``push.rate_per_second``);
+   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``):
+   every request counts, logins, retries and reconciling reads included, and a ``Retry-After``
+   holds the whole pace;
 4. marks it ``sent`` with the response id, and for a tracking row stores what the source now
    acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit.
 
@@ -18,7 +25,8 @@ counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponent
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
 budget (``retry.*``), the run then stops delivering: the source is in trouble, and the rows not
-yet tried wait for the next run without losing an attempt. A permanent refusal
+yet tried wait for the next run without losing an attempt; they are counted (``undelivered``)
+and make the run's outcome ``problems``. A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
@@ -30,11 +38,9 @@ Crash points (`connector.faultpoints`, test hooks) sit between the steps.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -71,6 +77,7 @@ from connector.outbox import (
 )
 from connector.settings import Settings
 from connector.signals import InterruptGuard
+from connector.transport import TokenBucket
 
 log = structlog.get_logger(__name__)
 
@@ -91,8 +98,34 @@ class WriteOutcome(Protocol):
     def replayed(self) -> bool: ...
 
 
+class ClientStatsLike(Protocol):
+    """What a run summary takes from a client's statistics (`connector.http.ClientStats`)."""
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def rate_limited(self) -> int: ...
+
+    @property
+    def waited_s(self) -> float: ...
+
+
+class TrackingSeen(Protocol):
+    """A task's tracking status as the source holds it (`connector.client.SourceTracking`)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def last_modified(self) -> str: ...
+
+
 class PushClient(Protocol):
     """The calls `deliver_pending` makes (`connector.client.SourceClient` has them)."""
+
+    def pace(self, bucket: TokenBucket) -> None:
+        """Send every later request (logins and retries included) within `bucket`'s rate."""
 
     def post_tracking(self, body: dict[str, Any], idempotency_key: str) -> WriteOutcome: ...
 
@@ -100,51 +133,7 @@ class PushClient(Protocol):
 
     def list_notifications(self, task_id: int) -> list[dict[str, Any]]: ...
 
-
-# -- rate limit ----------------------------------------------------------------------------------
-
-
-class TokenBucket:
-    """At most `rate` acquisitions per second on average, bursts up to `capacity`.
-
-    `monotonic` and `sleep` are injectable so tests never wait. Thread-safe.
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        capacity: float = 1.0,
-        *,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate <= 0 or capacity < 1:
-            raise ValueError("rate must be > 0 and capacity >= 1")
-        self.rate = rate
-        self.capacity = capacity
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._tokens = capacity
-        self._last = monotonic()
-        self._lock = threading.Lock()
-        self.waited = 0.0
-        """Seconds spent waiting so far."""
-
-    def acquire(self) -> None:
-        """Take one token, sleeping until one is available."""
-        with self._lock:
-            now = self._monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
-            self.waited += wait
-            self._sleep(wait)
-            # The token accrued while sleeping is the one taken; time counts from now on.
-            self._tokens = 0.0
-            self._last = self._monotonic()
+    def read_tracking(self, task_id: int) -> TrackingSeen | None: ...
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -164,10 +153,32 @@ class PushResult:
     dead: int = 0
     superseded: int = 0
     would_send: int = 0
+    undelivered: int = 0
+    """Due rows left in the outbox because delivery stopped (the source in trouble)."""
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    """The delivery client's retries, 429 answers and seconds waited (`add_client_stats`)."""
     stopped: str = ""
+    stop_error: str = ""
     dry_run: bool = False
 
-    def counts(self) -> dict[str, int]:
+    def left_behind(self) -> str:
+        """One line for the operator when rows were left undelivered ("" when none were)."""
+        if not self.undelivered:
+            return ""
+        return (
+            f"{self.undelivered} delivery(ies) left in the outbox for the next run: "
+            f"{self.stop_error or 'the source was in trouble'}"
+        )
+
+    def add_client_stats(self, stats: ClientStatsLike) -> None:
+        """Take the delivery client's retry counts (for the run summary)."""
+        self.retries += stats.retries
+        self.rate_limited += stats.rate_limited
+        self.waited_s += stats.waited_s
+
+    def counts(self) -> dict[str, int | float]:
         """Counts for the run record and the metrics (``pushes_sent``, ``alerts_sent``, ...)."""
         return {
             "outbox_due": self.due,
@@ -179,6 +190,11 @@ class PushResult:
             "dead": self.dead,
             "superseded": self.superseded,
             "would_send": self.would_send,
+            "undelivered": self.undelivered,
+            "push_retries": self.retries,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "waited_s": round(self.waited_s, 3),
         }
 
 
@@ -189,7 +205,14 @@ class _Job:
     key: str
     task_id: int | None
     payload: dict[str, Any]
-    in_doubt: bool
+    in_doubt_since: datetime | None
+    """When an earlier request for this row may have reached the source (None: never sent)."""
+    acked_status: str = ""
+    """The tracking status the source had acknowledged for the task when the row was claimed."""
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.in_doubt_since is not None
 
 
 class _Stop(Exception):
@@ -255,7 +278,9 @@ def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
         row = session.get(OutboxRow, row_id)
         if row is None or row.state not in DELIVERABLE:
             return None
-        in_doubt = row.state == OutboxState.SENDING.value or row.attempts > 0
+        since = row.in_doubt_since
+        if since is None and row.state == OutboxState.SENDING.value:
+            since = row.sending_at or row.created_at
         mark_sending(row, now)
         try:
             payload = payload_of(row)
@@ -263,7 +288,21 @@ def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
             mark_dead(row, f"bad_payload: {exc}")
             log.error("delivery_dead", code="bad_payload", key=row.idempotency_key, id=row_id)
             return None
-        return _Job(row.id or row_id, row.kind, row.idempotency_key, row.task_id, payload, in_doubt)
+        # From now on a request for this row may reach the source: remember it for good.
+        row.in_doubt_since = since or to_utc(now)
+        acked = ""
+        if row.kind == OutboxKind.TRACKING.value and row.task_id is not None:
+            task = session.get(TaskRow, row.task_id)
+            acked = task.acked_tracking_status if task is not None else ""
+        return _Job(
+            row.id or row_id,
+            row.kind,
+            row.idempotency_key,
+            row.task_id,
+            payload,
+            to_utc(since) if since is not None else None,
+            acked,
+        )
 
 
 def _acked_due(payload: Mapping[str, Any]) -> date | None:
@@ -309,19 +348,35 @@ def _release(ledger: Ledger, job: _Job, error: str) -> None:
             row.next_attempt_at = None
 
 
-def _reconcile(client: PushClient, job: _Job, bucket: TokenBucket) -> str | None:
-    """The source's id of the notification sent with this key, if it holds one."""
-    if job.kind != OutboxKind.ALERT.value or not job.in_doubt or job.task_id is None:
+def _reconcile(client: PushClient, job: _Job, now: datetime, settings: Settings) -> str | None:
+    """When an earlier request may have reached the source: what the source holds of it.
+
+    An alert: the id of the notification the source holds with this key (asked every time).
+    A tracking write: within ``push.idempotency_window_hours`` of the first send, nothing (the
+    source replays the key); after it, the task is read, and the write counts as delivered when
+    the task carries the row's status and that status is new (differs from the one acknowledged
+    before), so that only this write can have put it there. None: send (again).
+    """
+    if not job.in_doubt or job.task_id is None or job.in_doubt_since is None:
         return None
-    bucket.acquire()
-    for item in client.list_notifications(job.task_id):
-        if item.get("idempotencyKey") == job.key:
-            return str(item.get("id", ""))
+    if job.kind == OutboxKind.ALERT.value:
+        for item in client.list_notifications(job.task_id):
+            if item.get("idempotencyKey") == job.key:
+                return str(item.get("id", ""))
+        return None
+    window = timedelta(hours=settings.push.idempotency_window_hours)
+    if to_utc(now) - job.in_doubt_since < window:
+        return None
+    wanted = str(job.payload.get("trackingStatus", ""))
+    if not wanted or wanted == job.acked_status:
+        return None  # the task cannot tell this write from an earlier one: send again
+    seen = client.read_tracking(job.task_id)
+    if seen is not None and seen.status == wanted:
+        return seen.last_modified or "reconciled"
     return None
 
 
-def _send(client: PushClient, job: _Job, bucket: TokenBucket) -> WriteOutcome:
-    bucket.acquire()
+def _send(client: PushClient, job: _Job) -> WriteOutcome:
     if job.kind == OutboxKind.TRACKING.value:
         return client.post_tracking(dict(job.payload), job.key)
     return client.send_notification(dict(job.payload), job.key)
@@ -351,19 +406,18 @@ def _deliver(
     *,
     settings: Settings,
     clock: Clock,
-    bucket: TokenBucket,
     result: PushResult,
 ) -> None:
     fields = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
     try:
-        reconciled_id = _reconcile(client, job, bucket)
+        reconciled_id = _reconcile(client, job, clock.now(), settings)
         if reconciled_id is not None:
             if _finish_sent(ledger, job, clock.now(), reconciled_id):
                 _count_sent(result, job)
                 result.reconciled += 1
                 log.info("outbox_reconciled", response_id=reconciled_id, **fields)
             return
-        outcome = _send(client, job, bucket)
+        outcome = _send(client, job)
         crash_point("after_request_sent")
         response_id = _response_id(outcome)
         crash_point("after_response")
@@ -439,8 +493,8 @@ def deliver_pending(
         log.info("push_finished", run_id=run_id, **result.counts(), dry_run=True)
         return result
     result.superseded = _supersede_stale_tracking(ledger)
-    bucket = bucket or TokenBucket(settings.push.rate_per_second)
-    for row_id in ids:
+    client.pace(bucket or TokenBucket(settings.push.rate_per_second))
+    for position, row_id in enumerate(ids):
         if guard is not None:
             guard.check()
         job = _claim(ledger, row_id, clock.now())
@@ -448,12 +502,30 @@ def deliver_pending(
             continue
         crash_point("after_mark_sending")
         try:
-            _deliver(
-                ledger, client, job, settings=settings, clock=clock, bucket=bucket, result=result
-            )
+            _deliver(ledger, client, job, settings=settings, clock=clock, result=result)
         except _Stop as stop:
             result.stopped = "source_trouble"
-            log.warning("push_stopped", reason=result.stopped, error=str(stop))
+            result.stop_error = str(stop)
+            result.undelivered = _still_due(ledger, ids[position:])
+            log.warning(
+                "push_stopped",
+                reason=result.stopped,
+                error=str(stop),
+                undelivered=result.undelivered,
+            )
             break
     log.info("push_finished", run_id=run_id, **result.counts(), stopped=result.stopped)
     return result
+
+
+def _still_due(ledger: Ledger, ids: list[int]) -> int:
+    """How many of these rows are still waiting to be delivered (pending, failed, sending)."""
+    if not ids:
+        return 0
+    wanted = set(ids)
+    with ledger.reading() as session:
+        query = select(col(OutboxRow.id)).where(
+            col(OutboxRow.id) >= min(ids),
+            col(OutboxRow.state).in_([s.value for s in DELIVERABLE]),
+        )
+        return sum(1 for row_id in session.scalars(query) if row_id in wanted)

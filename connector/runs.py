@@ -76,7 +76,7 @@ class RunOutcome(StrEnum):
     ABANDONED = "abandoned"
 
 
-PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors")
+PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors", "undelivered")
 """Counts that turn a finished run into ``problems`` when above zero."""
 
 

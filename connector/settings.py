@@ -45,6 +45,8 @@ class SourceSettings(_Section):
     token: SecretStr | None = None
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
+    request_timeout: float = Field(default=120.0, gt=0)
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     page_size: int = Field(default=200, ge=1, le=500)
     ca_bundle: str = ""
     secrets_file: str = ""
@@ -180,6 +182,7 @@ class PushSettings(_Section):
     retry_initial_seconds: float = Field(default=60.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    idempotency_window_hours: float = Field(default=24.0, ge=0)
 
 
 class ReportSettings(_Section):

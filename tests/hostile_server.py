@@ -26,9 +26,14 @@ response is written.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import secrets
+import socket
 import threading
+import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,6 +80,42 @@ class Switches:
     page_size_when_ignoring: int = 200
     """How many records a search answers when `ignore_paging` is on."""
 
+    # Transport and writes (delivery: request deadline, size caps, pace, replies lost):
+
+    drip_delay_s: float = 0.0
+    """Every answer, status line and headers included, is written `drip_chunk` bytes at a time,
+    this many seconds apart (0: at once). The drip stops when the client hangs up."""
+
+    drip_chunk: int = 1
+    """Bytes per write while `drip_delay_s` is on."""
+
+    gzip_bomb_bytes: int = 0
+    """Searches answer a gzip body (``Content-Encoding: gzip``) that inflates to this many bytes
+    (a JSON answer padded with zeros; about 1/1000 of that on the wire). 0: off."""
+
+    oversized_body_bytes: int = 0
+    """Searches answer their JSON padded (an extra ``pad`` key) to at least this many bytes,
+    uncompressed. 0: off."""
+
+    oversized_field_chars: int = 0
+    """Records served (search, view) have ``subject`` and ``steeringContent`` padded to this
+    many characters. 0: off."""
+
+    write_429_every: int = 0
+    """Every n-th write (tracking, notification) is answered ``429`` with ``Retry-After:
+    retry_after`` and not applied. 0: off."""
+
+    min_interval_s: float = 0.0
+    """Any request arriving less than this after the previous one let through is answered
+    ``429`` with ``Retry-After: retry_after`` (a reverse proxy's limit without burst). 0: off."""
+
+    retry_after: str = "1"
+    """The ``Retry-After`` value of the 429 answers above (seconds, or an HTTP-date)."""
+
+    cut_after_write: int = 0
+    """The next n writes (tracking, notification; replays included) are applied, then the
+    connection is closed without an answer; the count goes down by one each time."""
+
 
 @dataclass
 class Recorded:
@@ -86,6 +127,22 @@ class Recorded:
     form: dict[str, str]
     json: Any
     headers: dict[str, str]
+
+
+@dataclass
+class Throttle:
+    """What the 429 switches keep: writes seen, the last request let through, 429s given, and
+    requests that came before a ``Retry-After`` already given had passed (`early`)."""
+
+    writes: int = 0
+    last_passed: float | None = None
+    limited: int = 0
+    too_close: int = 0
+    """Of the 429s, those given because a request came within `min_interval_s`."""
+    hold_until: float = 0.0
+    early: int = 0
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
+    """(path, monotonic time) of every request, in arrival order."""
 
 
 @dataclass
@@ -101,6 +158,8 @@ class HostileState:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     log: list[Recorded] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    throttle: Throttle = field(default_factory=Throttle)
 
     def matching(self, modified_from: str | None, include_deleted: bool) -> list[dict[str, Any]]:
         """The records a search selects, in the contract's order (as text: hostile-proof)."""
@@ -128,6 +187,29 @@ def _order(record: dict[str, Any]) -> tuple[str, int, str]:
     if isinstance(raw_id, int) and not isinstance(raw_id, bool):
         return str(record.get("lastModifyStr", "")), 0, f"{raw_id:+040d}"
     return str(record.get("lastModifyStr", "")), 1, str(raw_id)
+
+
+def _seconds(retry_after: str) -> float | None:
+    try:
+        return float(retry_after)
+    except ValueError:
+        return None
+
+
+@functools.cache
+def _gzip_bomb(inflated: int) -> bytes:
+    """A gzip body that inflates to about `inflated` bytes of a JSON search answer."""
+    head, tail = b'{"total": 0, "items": [], "pad": "', b'"}'
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(head)]
+    block = b"0" * (1 << 20)
+    left = max(0, inflated - len(head) - len(tail))
+    while left > 0:
+        parts.append(packer.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts.append(packer.compress(tail))
+    parts.append(packer.flush())
+    return b"".join(parts)
 
 
 def utc_str(instant: datetime) -> str:
@@ -231,6 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         html: bool = False,
     ) -> None:
         """Write one response (the place for switches about headers, bytes and the connection)."""
+        body, headers = self._misshape(body, dict(headers or {}))
         state = self.server.state
         switches = state.switches
         data = _encode(body)
@@ -239,13 +322,93 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 clock = state.now + timedelta(seconds=switches.date_offset_s)
             self.send_header("Date", format_datetime(clock.astimezone(UTC), usegmt=True))
+        if headers.get("Content-Encoding") == "gzip":
+            data = _gzip_bomb(switches.gzip_bomb_bytes)
         ctype = "text/html; charset=utf-8" if html else "application/json; charset=utf-8"
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
+        for name, value in headers.items():
             self.send_header(name, value)
+        if switches.drip_delay_s > 0:
+            self._drip(data, switches.drip_delay_s, max(1, switches.drip_chunk))
+            return
         self.end_headers()
         self.wfile.write(data)
+
+    def _misshape(self, body: Any, headers: dict[str, str]) -> tuple[Any, dict[str, str]]:
+        """The answer as the size switches make it (gzip bomb, padded body, padded fields)."""
+        switches = self.server.state.switches
+        if switches.oversized_field_chars and isinstance(body, dict):
+            records = body.get("items") if "total" in body else [body.get("item")]
+            for record in records if isinstance(records, list) else []:
+                if isinstance(record, dict):
+                    for name in ("subject", "steeringContent"):
+                        text = str(record.get(name, ""))
+                        record[name] = (text + " Nội dung") * (
+                            switches.oversized_field_chars // (len(text) + 9) + 1
+                        )
+                        record[name] = record[name][: switches.oversized_field_chars]
+        searching = self.path.split("?", 1)[0].endswith("/tasks/search.cpx")
+        if searching and switches.gzip_bomb_bytes:
+            headers["Content-Encoding"] = "gzip"
+        elif searching and switches.oversized_body_bytes and isinstance(body, dict):
+            body = {**body, "pad": "0" * switches.oversized_body_bytes}
+        return body, headers
+
+    def _drip(self, data: bytes, delay: float, chunk: int) -> None:
+        """Write the buffered status line and headers, then `data`, `chunk` bytes at a time."""
+        self._headers_buffer.append(b"\r\n")
+        raw = b"".join(self._headers_buffer) + data
+        self._headers_buffer = []
+        stopping = self.server.state.stopping
+        try:
+            for start in range(0, len(raw), chunk):
+                if stopping.wait(delay):
+                    break
+                self.wfile.write(raw[start : start + chunk])
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def _throttled(self, write: bool) -> bool:
+        """Answer 429 (and return True) when a 429 switch says so for this request."""
+        state = self.server.state
+        switches = state.switches
+        now = time.monotonic()
+        with state.lock:
+            throttle = state.throttle
+            throttle.arrivals.append((self.path.split("?", 1)[0], now))
+            if now < throttle.hold_until:
+                throttle.early += 1
+            if write:
+                throttle.writes += 1
+            every = switches.write_429_every
+            limited = bool(write and every and throttle.writes % every == 0)
+            gap = switches.min_interval_s
+            if gap and throttle.last_passed is not None and now - throttle.last_passed < gap:
+                throttle.too_close += 1
+                limited = True
+            if not limited:
+                throttle.last_passed = now
+                return False
+            throttle.limited += 1
+            seconds = _seconds(switches.retry_after)
+            if seconds is not None:
+                throttle.hold_until = max(throttle.hold_until, now + seconds)
+        self._reply(429, {"error": "rate_limited"}, headers={"Retry-After": switches.retry_after})
+        return True
+
+    def _cut_after_write(self) -> bool:
+        """Close the connection without an answer (and return True) when `cut_after_write`."""
+        state = self.server.state
+        with state.lock:
+            if state.switches.cut_after_write <= 0:
+                return False
+            state.switches.cut_after_write -= 1
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return True
 
     def _serve(self) -> None:
         state = self.server.state
@@ -267,6 +430,9 @@ class _Handler(BaseHTTPRequestHandler):
             state.log.append(
                 Recorded(self.command, parts.path, query, form, body, dict(self.headers.items()))
             )
+        writing = parts.path.endswith(("/tasks/tracking.cpx", "/notifications/send.cpx"))
+        if self._throttled(writing):
+            return
         if not parts.path.startswith(BASE_PATH + "/"):
             self._reply(404, {"error": "not_found"})
             return
@@ -378,6 +544,8 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = act()
                 if answer[0] < 300:
                     state.idempotency[key] = (canonical, answer[0], answer[1])
+        if answer[0] < 300 and self._cut_after_write():
+            return
         self._reply(*answer)
 
     def _tracking(self, query: dict[str, str], body: Any) -> None:
@@ -467,6 +635,7 @@ class HostileServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.state.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -502,6 +671,22 @@ class HostileServer:
     def searches(self) -> list[Recorded]:
         """The recorded ``tasks/search.cpx`` requests."""
         return [r for r in self.requests if r.path.endswith("/tasks/search.cpx")]
+
+    @property
+    def throttle(self) -> Throttle:
+        """What the 429 switches counted (`Throttle`)."""
+        return self.state.throttle
+
+    def forget_idempotency_keys(self) -> None:
+        """The idempotency window has passed: no key is replayed any more (what was created
+        stays: notifications are still listed, tracking statuses still on the records)."""
+        with self.state.lock:
+            self.state.idempotency.clear()
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """The notifications the server created (replays excluded)."""
+        with self.state.lock:
+            return [dict(n) for n in self.state.notifications]
 
     def clear_log(self) -> None:
         with self.state.lock:

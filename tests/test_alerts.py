@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import unicodedata
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from connector.alerts import (
+    ELLIPSIS,
+    MAX_CONTENT_CHARS,
     MAX_PAST_OCCASIONS,
+    MAX_TITLE_CHARS,
     AlertContext,
     AlertIntent,
     alert_intents,
     alert_key,
+    bounded,
     due_occasions,
     latest_keys,
     load_templates,
@@ -455,6 +461,50 @@ def test_every_alert_type_renders_in_both_languages() -> None:
         AlertType.THIEU_THOI_HAN,
         AlertType.DE_NGHI_XAC_NHAN,
     }
+
+
+HUGE = 5_000_000
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_alert_text_is_bounded_whatever_the_record_holds(lang: str) -> None:
+    """A 5-million-character subject, steering content, sign number or unit name: the title stays
+    within MAX_TITLE_CHARS, the content within MAX_CONTENT_CHARS, and each cut ends with "…"."""
+    tasks_days = [
+        (make_task(deadline=d("2022-03-24")), d("2022-03-22")),
+        (make_task(deadline=d("2022-03-07")), d("2022-03-22")),
+        (
+            make_task(deadline=None, assigned_at=datetime(2021, 12, 20, 2, tzinfo=UTC)),
+            d("2022-03-22"),
+        ),
+    ]
+    huge = {
+        "subject": "Trích yếu rất dài " * (HUGE // 18),
+        "steering_content": "Nội dung chỉ đạo\n" * (HUGE // 17),
+        "sign_number": "1907/UBND-KSTT-" * (HUGE // 15),
+        "lead_unit_name": "Sở " * (HUGE // 3),
+    }
+    seen: set[AlertType] = set()
+    for plain, as_of in tasks_days:
+        task = replace(plain, **huge)
+        for intent in intents_for(task, as_of, AlertSettings(lang=lang), first_seen_on=as_of):
+            seen.add(intent.type)
+            assert len(intent.title) <= MAX_TITLE_CHARS
+            assert len(intent.content) <= MAX_CONTENT_CHARS
+            assert intent.title.endswith(ELLIPSIS) and ELLIPSIS in intent.content
+            body = json.dumps(intent.payload(), ensure_ascii=False).encode()
+            assert len(body) < 4 * (MAX_TITLE_CHARS + MAX_CONTENT_CHARS) + 1000
+    assert len(seen) == 5
+
+
+def test_ordinary_alert_text_is_not_cut() -> None:
+    """Values within the bounds (steering content up to the contract's 1,023) are kept whole."""
+    steering = "Khẩn trương triển khai. " * 42  # 1,008 characters
+    task = make_task(steering_content=steering.strip())
+    [intent] = only(intents_for(task, d("2022-03-14")), AlertType.QUA_HAN)
+    assert steering.strip() in intent.content
+    assert ELLIPSIS not in intent.title + intent.content
+    assert bounded("abcdef", 4) == "abc…" and bounded("abc", 3) == "abc"
 
 
 @pytest.mark.parametrize(

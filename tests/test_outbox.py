@@ -539,3 +539,44 @@ def test_mark_failed_backs_off_then_dies() -> None:
     outbox.transition(row, OutboxState.SENDING)
     assert outbox.mark_failed(row, NOW, "503", push) is OutboxState.DEAD
     assert (row.attempts, row.next_attempt_at, row.last_error) == (3, None, "503")
+
+
+def test_migration_0002_marks_rows_already_sent_once_as_in_doubt(ledger_url: str) -> None:
+    """Upgrading keeps 'may have reached the source' for rows claimed before the column existed."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from connector.ledger.db import alembic_config, create_ledger_engine, upgrade
+
+    engine = create_ledger_engine(ledger_url)
+    created = datetime(2022, 3, 1, 2, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+            for key, state, attempts, sending_at in (
+                ("alr:1:QUA_HAN:2022-03-14", "dead", 0, NOW),  # retried already: attempts 0
+                ("alr:2:QUA_HAN:2022-03-14", "pending", 0, None),  # never sent
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO outbox (idempotency_key, kind, task_id, alert_type, "
+                        "occasion, payload_json, state, attempts, last_error, created_run, "
+                        "created_at, sending_at, response_id) VALUES (:key, 'alert', 1, "
+                        "'QUA_HAN', '', '{}', :state, :attempts, '', 'r', :created, :sending, '')"
+                    ),
+                    {
+                        "key": key,
+                        "state": state,
+                        "attempts": attempts,
+                        "created": created,
+                        "sending": sending_at,
+                    },
+                )
+    finally:
+        engine.dispose()
+    upgrade(ledger_url)
+    with open_ledger(ledger_url) as ledger, ledger.reading() as session:
+        rows = {r.idempotency_key: r.in_doubt_since for r in outbox.list_outbox(session)}
+    assert rows == {"alr:1:QUA_HAN:2022-03-14": created, "alr:2:QUA_HAN:2022-03-14": None}

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from connector import outbox
 from connector.calendar import WorkingCalendar, load_calendar
+from connector.client import SourceTracking
 from connector.clock import FixedClock
 from connector.deadlines import classify
 from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUnavailable
@@ -52,14 +53,21 @@ class ScriptedSource:
 
     Script actions, consumed one per write call: ``ok``; ``before`` (transient, nothing done);
     ``after`` (done, then the answer is lost: transient); ``refuse:<code>``; ``unavailable``;
-    ``auth``.
+    ``auth``. `forget_keys` ends the idempotency window: keys are no longer replayed, while the
+    notifications and the tasks' tracking statuses the source holds stay.
     """
 
     def __init__(self, *script: str) -> None:
         self.script = list(script)
+        self.bucket: TokenBucket | None = None
         self.calls: list[tuple[str, str]] = []
         self.notes: dict[str, tuple[str, dict[str, Any]]] = {}
+        """Replayable notification answers by key (the idempotency store)."""
         self.tracking: dict[str, dict[str, Any]] = {}
+        """Replayable tracking writes by key (the idempotency store)."""
+        self.held: list[tuple[str, str, dict[str, Any]]] = []
+        """Every notification the source created: (id, key, body)."""
+        self.task_status: dict[int, str] = {}
         self.effects: list[str] = []
 
     def _effect(self, kind: str, body: dict[str, Any], key: str) -> Write:
@@ -71,6 +79,7 @@ class ScriptedSource:
                     )
                 return Write(200, {"ok": True, "lastModifyStr": "L"}, True)
             self.tracking[key] = body
+            self.task_status[int(body["id"])] = str(body["trackingStatus"])
             self.effects.append(key)
             return Write(200, {"ok": True, "lastModifyStr": "L"}, False)
         if key in self.notes:
@@ -78,12 +87,26 @@ class ScriptedSource:
             if stored != body:
                 raise DeliveryRefused("reused", key=key, status=422, code="idempotency_key_reused")
             return Write(200, {"id": note_id}, True)
-        note_id = f"TB-{len(self.notes) + 1:06d}"
+        note_id = f"TB-{len(self.held) + 1:06d}"
         self.notes[key] = (note_id, body)
+        self.held.append((note_id, key, body))
         self.effects.append(key)
         return Write(201, {"id": note_id}, False)
 
+    def forget_keys(self) -> None:
+        """The idempotency window has passed: no key is replayed any more."""
+        self.notes.clear()
+        self.tracking.clear()
+
+    def pace(self, bucket: TokenBucket) -> None:
+        self.bucket = bucket
+
+    def _paced(self) -> None:
+        if self.bucket is not None:
+            self.bucket.acquire()
+
     def _call(self, kind: str, body: dict[str, Any], key: str) -> Write:
+        self._paced()
         self.calls.append((kind, key))
         action = self.script.pop(0) if self.script else "ok"
         if action == "before":
@@ -106,15 +129,21 @@ class ScriptedSource:
         return self._call("alert", body, idempotency_key)
 
     def list_notifications(self, task_id: int) -> list[dict[str, Any]]:
+        self._paced()
         self.calls.append(("list", str(task_id)))
         return [
             {"id": note_id, "taskId": body["taskId"], "idempotencyKey": key}
-            for key, (note_id, body) in self.notes.items()
+            for note_id, key, body in self.held
             if body["taskId"] == task_id
         ]
 
+    def read_tracking(self, task_id: int) -> SourceTracking | None:
+        self._paced()
+        self.calls.append(("read", str(task_id)))
+        return SourceTracking(status=self.task_status.get(task_id, ""), last_modified="L")
+
     def sends(self) -> list[str]:
-        return [key for kind, key in self.calls if kind != "list"]
+        return [key for kind, key in self.calls if kind in ("tracking", "alert")]
 
 
 class FakeTime:
@@ -336,6 +365,86 @@ def test_answer_lost_after_the_alert_reached_the_source_is_reconciled(
     assert row_of(sqlite_ledger, ALR).response_id == "TB-000001"
 
 
+# -- an operator's retry never forgets that a send may have reached the source ----------------
+
+DEAD_AFTER_ONE = Settings(
+    alerts=AlertSettings(types=("QUA_HAN",)), push=PushSettings(max_attempts=1)
+)
+
+
+def _cut_reply_then_retry_dead(ledger: Ledger, source: ScriptedSource, clock: FixedClock) -> None:
+    """The reply to each write is cut after the source applied it; both rows die; the operator
+    runs ``outbox retry --dead`` two days later, when the source no longer replays the keys."""
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # tracking: applied, reply cut
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # alert: applied, reply cut
+    assert (states(ledger)[TRK], states(ledger)[ALR]) == ("dead", "dead")
+    clock.advance(timedelta(days=2))
+    source.forget_keys()
+    with ledger.transaction() as session:
+        assert outbox.retry_dead(session) == 2
+
+
+def test_retried_dead_alert_is_reconciled_not_sent_twice(ledger: Ledger) -> None:
+    """outbox retry --dead on an alert whose reply was cut: found at the source, no second one."""
+    seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
+    source = ScriptedSource("after", "after")
+    clock = FixedClock(NOW)
+    _cut_reply_then_retry_dead(ledger, source, clock)
+    result = deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    assert source.effects.count(ALR) == 1, "a second notification was created"
+    assert source.sends().count(ALR) == 1
+    assert ("list", "1") in source.calls
+    assert result.reconciled >= 1 and states(ledger)[ALR] == "sent"
+    assert row_of(ledger, ALR).response_id == "TB-000001"
+
+
+def test_retried_dead_tracking_write_is_reconciled_by_reading_the_task(ledger: Ledger) -> None:
+    """Past the idempotency window a retried tracking write is checked on the task first."""
+    seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
+    source = ScriptedSource("after", "after")
+    clock = FixedClock(NOW)
+    _cut_reply_then_retry_dead(ledger, source, clock)
+    result = deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    assert source.effects.count(TRK) == 1, "the tracking status was written a second time"
+    assert source.sends().count(TRK) == 1
+    assert ("read", "1") in source.calls
+    assert result.reconciled >= 1 and states(ledger)[TRK] == "sent"
+    with ledger.reading() as session:
+        task = session.get(TaskRow, 1)
+        assert task is not None and task.acked_tracking_status == "DTH_QUA_HAN"
+
+
+def test_retried_tracking_write_within_the_window_is_resent_with_its_key(ledger: Ledger) -> None:
+    """Within push.idempotency_window_hours the key is simply resent: the source replays it."""
+    seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
+    source = ScriptedSource("after")
+    clock = FixedClock(NOW)
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    clock.advance(timedelta(hours=3))
+    with ledger.transaction() as session:
+        assert outbox.retry_dead(session) == 1
+    result = deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    assert source.sends().count(TRK) == 2 and source.effects.count(TRK) == 1
+    assert ("read", "1") not in source.calls
+    assert result.replayed == 1 and states(ledger)[TRK] == "sent"
+
+
+def test_in_doubt_since_survives_retry_and_is_set_once(ledger: Ledger) -> None:
+    """The first claim stamps in_doubt_since; failures and operator retries keep it as is."""
+    seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
+    assert row_of(ledger, TRK).in_doubt_since is None
+    source = ScriptedSource("before")
+    clock = FixedClock(NOW)
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    assert row_of(ledger, TRK).in_doubt_since == NOW
+    clock.advance(timedelta(days=1))
+    with ledger.transaction() as session:
+        outbox.retry_dead(session)
+    assert row_of(ledger, TRK).in_doubt_since == NOW
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
+    assert row_of(ledger, TRK).in_doubt_since == NOW
+
+
 def test_attempts_exhausted_goes_dead_loudly(sqlite_ledger: Ledger) -> None:
     """After push.max_attempts transient failures the row is dead (delivery_dead, error)."""
     settings = Settings(
@@ -368,6 +477,8 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
     source = ScriptedSource(failure)
     result = deliver(sqlite_ledger, source, FixedClock(NOW))
     assert (result.failed, result.sent, result.stopped) == (1, 0, "source_trouble")
+    assert result.undelivered == 4 and result.counts()["undelivered"] == 4
+    assert result.left_behind().startswith("4 delivery(ies) left in the outbox")
     live = sorted(s for s in states(sqlite_ledger).values() if s != "past")
     assert live == ["failed", "pending", "pending", "pending"]
     with sqlite_ledger.reading() as session:
@@ -583,13 +694,13 @@ def test_delivery_keeps_under_the_rate_limit(sqlite_ledger: Ledger) -> None:
     t = FakeTime()
     stamps: list[float] = []
     source = ScriptedSource()
-    original = source._call
+    original = source._paced
 
-    def timed(kind: str, body: dict[str, Any], key: str) -> Write:
+    def timed() -> None:
+        original()
         stamps.append(t.now)
-        return original(kind, body, key)
 
-    source._call = timed  # type: ignore[method-assign]
+    source._paced = timed  # type: ignore[method-assign]
     bucket = TokenBucket(10, monotonic=t.monotonic, sleep=t.sleep)
     result = deliver(sqlite_ledger, source, FixedClock(NOW), bucket=bucket)
     assert result.sent == 24

@@ -224,3 +224,7 @@ class OutboxRow(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_utc())
     response_id: str = ""
     superseded_by: int | None = None
+    # The first time a request for this row may have reached the source (set when the row is
+    # first claimed for sending); never cleared, an operator's retry included: such a row is
+    # reconciled with the source before it is sent again.
+    in_doubt_since: datetime | None = Field(default=None, sa_column=_utc())
