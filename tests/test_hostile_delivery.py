@@ -147,12 +147,20 @@ def test_429_with_retry_after_on_writes_does_not_cascade(tmp_path: Path) -> None
 
 
 def test_oversized_fields_reach_the_source_bounded_in_alerts(tmp_path: Path) -> None:
-    """Subjects and steering contents of 3,000 characters: the alerts sent carry a title of at
-    most 250 and a content of at most 4,000 characters."""
+    """Subjects and steering contents of 3,000 characters (accepted by a mapping without the
+    contract's 1,023-character cap): the alerts sent carry a title of at most 250 and a content of
+    at most 4,000 characters."""
+    mapping = tmp_path / "uncapped.toml"
+    stock = (Path(__file__).resolve().parent.parent / "mappings" / "idesk.toml").read_text("utf-8")
+    assert "options = { max_chars = 1023 }\n" in stock
+    mapping.write_text(stock.replace("options = { max_chars = 1023 }\n", ""), encoding="utf-8")
     with HostileServer(task_records(3)) as server:
         server.switches.oversized_field_chars = 3000
         settings = _settings(
             server, tmp_path, push={"enabled": True, "rate_per_second": 50}, alerts=ALERTS
+        )
+        settings = settings.model_copy(
+            update={"source": settings.source.model_copy(update={"mapping": str(mapping)})}
         )
         result = _run(settings, "sync")
         assert result.push is not None and result.push.alerts_sent == 3
