@@ -8,7 +8,7 @@ returns, and maps the library's error families to the documented exit codes:
     74 ledger or file I/O error · 75 another run holds the lock · 130 interrupted
 
 Everything printed for the operator goes through the same redaction as the logs and has its
-control characters made visible (`connector.log.for_terminal`); a traceback never reaches the
+control characters made visible (`connector.ops.log.for_terminal`); a traceback never reaches the
 terminal (it goes to the JSON log only).
 """
 
@@ -26,7 +26,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from connector.errors import ConfigError, ConnectorError, Interrupted
-from connector.log import (
+from connector.ops.log import (
     configure_logging,
     for_terminal,
     get_logger,
@@ -390,7 +390,7 @@ def _check_format(fmt: str) -> None:
 
 
 def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> None:
-    from connector.jobs import run_job
+    from connector.ops.jobs import run_job
 
     _check_format(fmt)
     loaded = settings()
@@ -999,7 +999,7 @@ def runs_list_cmd(
 
     Example: idesk-connector runs list --limit 5
     """
-    from connector.runs import list_runs
+    from connector.ops.runs import list_runs
     from connector.status import run_dict
 
     _check_format(fmt)

@@ -10,7 +10,7 @@ Jobs:
     simulator's world is not counted in this process's memory), into ``DIR/ledger.db``;
 ``{"kind": "demo", "dir": ..., "tasks": 2000, "seed": 1}``
     what ``idesk-connector demo`` does (`connector.demo.run_demo`), step by step and timed:
-    the simulator in this process, a full ``sync`` with delivery (`connector.jobs.run_job`),
+    the simulator in this process, a full ``sync`` with delivery (`connector.ops.jobs.run_job`),
     the report (`connector.reports.report_current`) and its xlsx and html renderings.
 """
 
@@ -31,10 +31,10 @@ STARTED = time.perf_counter()
 from connector.calendar import load_calendar  # noqa: E402
 from connector.clock import SystemClock, local_today  # noqa: E402
 from connector.demo import demo_settings  # noqa: E402
-from connector.jobs import run_job  # noqa: E402
 from connector.ledger.db import open_ledger  # noqa: E402
-from connector.log import configure_logging  # noqa: E402
-from connector.progress import NullProgress  # noqa: E402
+from connector.ops.jobs import run_job  # noqa: E402
+from connector.ops.log import configure_logging  # noqa: E402
+from connector.ops.progress import NullProgress  # noqa: E402
 from connector.report_render import render_bytes  # noqa: E402
 from connector.reports import ReportOptions, report_current  # noqa: E402
 from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.clock import SystemClock, local_today
-from connector.log import configure_logging
+from connector.ops.log import configure_logging
 from connector.simulator import Faults, Simulator, SimulatorConfig
 
 HERE = Path(__file__).resolve().parent

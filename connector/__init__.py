@@ -33,10 +33,10 @@ from connector.errors import (
     SourcePagingError,
     SourceUnavailable,
 )
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import Ledger, open_ledger
 from connector.mapping import MappingSpec, load_mapping, normalise
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
+from connector.ops.jobs import JobResult, run_job
 from connector.phrases import Suggestion, suggest_deadline
 from connector.push import deliver_pending
 from connector.report_render import render

@@ -53,9 +53,9 @@ from connector.http import (
     classify_response,
     redact_url,
 )
-from connector.log import REDACTOR
 from connector.mapping import MISSING, PLACEHOLDER, EndpointSpec, MappingSpec, resolve
 from connector.models import Unit, UnitKind
+from connector.ops.log import REDACTOR
 from connector.pagination import (
     CursorPaginator,
     KeysetPaginator,

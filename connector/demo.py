@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from connector.calendar import load_calendar
 from connector.clock import SystemClock, local_today
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
+from connector.ops.jobs import JobResult, run_job
 from connector.report_render import render_bytes
 from connector.reports import Report, ReportOptions, report_current
 from connector.settings import (

@@ -60,11 +60,11 @@ from connector.calendar import WorkingCalendar, calendar_for
 from connector.clock import Clock, local_date, to_utc
 from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, OutboxStateError
-from connector.faultpoints import crash_point
 from connector.ledger.db import Ledger
 from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
 from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
 from connector.models import NormalisedTask, Unit, UnitKind
+from connector.ops.faultpoints import crash_point
 from connector.settings import PushSettings, Settings
 
 log = structlog.get_logger(__name__)

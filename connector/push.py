@@ -33,7 +33,7 @@ and make the run's outcome ``problems``. A permanent refusal
 Refused credentials (`AuthError`) put the row back to ``failed`` without counting an attempt
 and end the run.
 
-Crash points (`connector.faultpoints`, test hooks) sit between the steps.
+Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ from connector.errors import (
     SourceError,
     SourceRefused,
 )
-from connector.faultpoints import crash_point
 from connector.ledger.db import Ledger
 from connector.ledger.tables import OutboxRow, TaskRow
+from connector.ops.faultpoints import crash_point
+from connector.ops.signals import InterruptGuard
 from connector.outbox import (
     DELIVERABLE,
     REPLACEABLE,
@@ -76,7 +77,6 @@ from connector.outbox import (
     transition,
 )
 from connector.settings import Settings
-from connector.signals import InterruptGuard
 from connector.transport import TokenBucket
 
 log = structlog.get_logger(__name__)

@@ -62,7 +62,7 @@ from connector.ledger import repo
 from connector.ledger.db import Ledger, head_revision
 from connector.ledger.tables import OutboxRow, QuarantineRow, SyncRun, TaskRow, UnitRow
 from connector.models import StatusCode
-from connector.runs import RunOutcome, RunSummary, get_run, list_runs
+from connector.ops.runs import RunOutcome, RunSummary, get_run, list_runs
 from connector.settings import Settings
 
 log = structlog.get_logger(__name__)

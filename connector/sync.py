@@ -33,7 +33,7 @@ A bad record never stops the run: whatever fails while one record is normalised 
 that record in quarantine with the field and the reason, and the rest of its page is stored
 (`connector.ledger.repo.write_page` falls back to one savepoint per record). It is resolved
 when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
-abort the run after the pages already committed; the caller records the run (`connector.runs`).
+abort the run after the pages already committed; the caller records the run (`connector.ops.runs`).
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ from connector.mapping import (
     record_key,
 )
 from connector.models import NormalisedTask, StatusCode
+from connector.ops.progress import NullProgress, ProgressReporter
+from connector.ops.runs import RunRecord
+from connector.ops.signals import InterruptGuard
 from connector.phrases import Suggestion, suggest_for_task
-from connector.progress import NullProgress, ProgressReporter
-from connector.runs import RunRecord
 from connector.settings import DeadlineSettings, Settings, SyncSettings
-from connector.signals import InterruptGuard
 
 log = structlog.get_logger(__name__)
 

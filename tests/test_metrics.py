@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
 from connector.ledger.tables import SyncRun, TaskRow, UnitRow
-from connector.metrics import (
+from connector.ops.metrics import (
     MetricsSnapshot,
     RunSummary,
     escape_label,

@@ -32,8 +32,8 @@ from connector.clock import FixedClock
 from connector.errors import LedgerError, LedgerMissing
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
-from connector.locking import ledger_lock, lock_path_for
-from connector.runs import get_run, recorded_run
+from connector.ops.locking import ledger_lock, lock_path_for
+from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.simulator import Faults, Simulator, SimulatorConfig
 from connector.sync import PullResult, pull

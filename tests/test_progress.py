@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.progress import NullProgress, RichProgress, make_progress, progress_wanted
+from connector.ops.progress import NullProgress, RichProgress, make_progress, progress_wanted
 from connector.simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import Launcher, deployment_for
 

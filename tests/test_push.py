@@ -21,11 +21,11 @@ from connector.client import SourceTracking
 from connector.clock import FixedClock
 from connector.deadlines import classify
 from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUnavailable
-from connector.faultpoints import CRASH_POINTS, crash_point
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
+from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.outbox import plan
 from connector.push import PushResult, TokenBucket, deliver_pending
 from connector.settings import AlertSettings, PushSettings, Settings
@@ -587,7 +587,7 @@ def test_stale_tracking_rows_are_superseded_before_delivery(sqlite_ledger: Ledge
 def test_crash_point_kills_the_process_with_sigkill() -> None:
     """crash_point SIGKILLs the process only when IDESK_CONNECTOR_CRASH_AT names it (@N: N-th)."""
     code = (
-        "from connector.faultpoints import crash_point\n"
+        "from connector.ops.faultpoints import crash_point\n"
         "for i in range(3):\n"
         "    crash_point('after_mark_sent'); print(i, flush=True)\n"
     )

@@ -7,7 +7,7 @@
 * transient faults (429, 503 with HTML, dropped connections) change none of the counts;
 * the connector SIGKILLed at each crash point of a delivery, then rerun: 0 duplicate, 0 missing.
 
-Runs go through `connector.jobs.run_job` (what ``idesk-connector sync`` calls) with the
+Runs go through `connector.ops.jobs.run_job` (what ``idesk-connector sync`` calls) with the
 simulator's clock; the kill tests run the CLI itself in child processes.
 """
 
@@ -30,10 +30,10 @@ from connector.calendar import WorkingCalendar, load_calendar
 from connector.clock import FixedClock, local_date
 from connector.deadlines import add_months, classify
 from connector.errors import SourceError
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
 from connector.mapping import load_mapping, normalise
 from connector.models import NormalisedTask, StatusCode
+from connector.ops.jobs import JobResult, run_job
 from connector.push import TokenBucket, deliver_pending
 from connector.settings import (
     AlertSettings,

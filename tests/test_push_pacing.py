@@ -18,10 +18,10 @@ from responses import matchers
 
 from connector.client import SourceClient
 from connector.clock import FixedClock
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
 from connector.mapping import load_mapping
-from connector.runs import RunOutcome, list_runs
+from connector.ops.jobs import JobResult, run_job
+from connector.ops.runs import RunOutcome, list_runs
 from connector.settings import (
     LedgerSettings,
     PushSettings,

@@ -12,7 +12,7 @@ from connector.errors import SourceUnavailable
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import OutboxRow, QuarantineRow
-from connector.runs import recorded_run
+from connector.ops.runs import recorded_run
 from connector.settings import Settings
 from connector.status import render_status, status_dict, status_summary
 from tests.test_reports_world import TASKS

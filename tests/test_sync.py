@@ -38,7 +38,7 @@ from connector.ledger.tables import (
     TaskSnapshot,
 )
 from connector.mapping import MappingSpec, load_mapping
-from connector.runs import get_run, recorded_run
+from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.simulator import Faults, MalformKind, Simulator, SimulatorConfig
 from connector.sync import PullResult, pull, to_page_item
@@ -472,7 +472,7 @@ def test_killed_process_loses_nothing(backend: str, sqlite_url: str, tmp_path: A
 
 def test_signal_between_pages_stops_cleanly(ledger: Ledger) -> None:
     """SIGTERM during page 1: that page commits, the run stops before page 2, as interrupted."""
-    from connector.signals import InterruptGuard, SignalInterrupted
+    from connector.ops.signals import InterruptGuard, SignalInterrupted
 
     with Simulator(SimulatorConfig(tasks=500, seed=14, faults=Faults.none())) as sim:
         settings = make_settings(sim, ledger.url)

@@ -32,7 +32,7 @@ from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
 from connector.mapping import MappingSpec, load_mapping, normalise, record_key
 from connector.models import NormalisedTask, TaskState
-from connector.runs import recorded_run
+from connector.ops.runs import recorded_run
 from connector.settings import LedgerSettings, PushSettings, RetrySettings, Settings, SourceSettings
 from connector.sync import DONE_STATUSES, PullResult, pull
 from tests.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.i18n import Lang, label
-from connector.log import terminal_safe
+from connector.ops.log import terminal_safe
 from connector.render.common import (
     SUMMARY_COLUMNS,
     Annex,

@@ -55,7 +55,7 @@ from connector.errors import (
 )
 from connector.ledger.db import Ledger
 from connector.ledger.tables import SyncRun
-from connector.log import REDACTOR
+from connector.ops.log import REDACTOR
 
 log = structlog.get_logger(__name__)
 
@@ -265,7 +265,7 @@ def _summary(row: SyncRun) -> RunSummary:
 def mark_abandoned(ledger: Ledger, *, by_run: str) -> list[str]:
     """Mark every run still ``running`` but `by_run` as ``abandoned``; their ids.
 
-    Call it only while holding the run lock (`connector.locking.run_lock`): then no other run
+    Call it only while holding the run lock (`connector.ops.locking.run_lock`): then no other run
     can be in progress, and a ``running`` row is one that died without recording its end. Its
     end time stays unknown (NULL); its counts stay those it recorded.
     """

@@ -39,13 +39,13 @@ from sqlalchemy.engine import Engine
 from connector.clock import to_utc
 from connector.ledger.tables import SyncRun, TaskRow, UnitRow
 from connector.models import StatusCode
-from connector.runs import RunOutcome
+from connector.ops.runs import RunOutcome
 
 log = structlog.get_logger(__name__)
 
 PREFIX = "idesk_connector_"
 SUCCESS_OUTCOMES: frozenset[str] = frozenset({RunOutcome.SUCCESS.value})
-"""Run outcomes that count as a success (``last_run_success`` = 1); see `connector.runs`."""
+"""Run outcomes that count as a success (``last_run_success`` = 1); see `connector.ops.runs`."""
 UNFINISHED_OUTCOMES: frozenset[str] = frozenset({RunOutcome.RUNNING.value})
 OVERDUE_STATUS = StatusCode.DTH_QUA_HAN.value
 UNCLASSIFIED = "unclassified"

@@ -3,10 +3,10 @@
 A run, in order:
 
 1. opens the ledger (migrating it on first use) and takes the **run lock**: a kernel lock on a
-   separate lock file, plus an advisory lock on PostgreSQL (`connector.locking`); a second run
+   separate lock file, plus an advisory lock on PostgreSQL (`connector.ops.locking`); a second run
    fails at once with `LockHeld` (exit 75) unless ``wait_s`` lets it wait;
-2. turns SIGTERM/SIGINT into `Interrupted` (exit 130) at a safe point (`connector.signals`);
-3. records the run (`connector.runs.recorded_run`): trigger, start, end, outcome and counts,
+2. turns SIGTERM/SIGINT into `Interrupted` (exit 130) at a safe point (`connector.ops.signals`);
+3. records the run (`connector.ops.runs.recorded_run`): trigger, start, end, outcome and counts,
    and one ``run_finished`` summary event;
 4. pulls (`connector.sync.pull`: pages, classification, and the outbox rows planned in the same
    transactions), then delivers what is due (`connector.push.deliver_pending`);
@@ -33,15 +33,15 @@ from sqlmodel import Session, select
 from connector.clock import Clock, SystemClock
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow
-from connector.locking import run_lock
-from connector.log import bind_run, new_run_id
 from connector.mapping import load_mapping
-from connector.metrics import export_metrics
-from connector.progress import ProgressReporter, make_progress
+from connector.ops.locking import run_lock
+from connector.ops.log import bind_run, new_run_id
+from connector.ops.metrics import export_metrics
+from connector.ops.progress import ProgressReporter, make_progress
+from connector.ops.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
+from connector.ops.signals import InterruptGuard, interrupt_guard
 from connector.push import PushResult, deliver_pending
-from connector.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
 from connector.settings import Settings
-from connector.signals import InterruptGuard, interrupt_guard
 from connector.sync import ClientFactory, PullResult, default_client, pull
 
 log = structlog.get_logger(__name__)
