@@ -213,7 +213,7 @@ def _redacted(value: Any) -> Any:
 
 def parse_day(value: str | None, what: str = "--as-of") -> date | None:
     """A command-line date: ISO, and inside the years the working calendar covers."""
-    from connector.calendar import require_covered
+    from connector.rules.calendar import require_covered
 
     if value is None:
         return None
@@ -531,7 +531,7 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
 
 
 def _calendar_for(loaded: LoadedSettings) -> Any:
-    from connector.calendar import calendar_for
+    from connector.rules.calendar import calendar_for
 
     return calendar_for(loaded.settings.calendar)
 

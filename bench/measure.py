@@ -28,7 +28,6 @@ STARTED = time.perf_counter()
 
 # The library, imported before the baseline is taken: a run pays for these imports whatever the
 # number of tasks, so they belong to the baseline, not to the pull's working memory.
-from connector.calendar import load_calendar  # noqa: E402
 from connector.clock import SystemClock, local_today  # noqa: E402
 from connector.demo import demo_settings  # noqa: E402
 from connector.ledger.db import open_ledger  # noqa: E402
@@ -37,6 +36,7 @@ from connector.ops.log import configure_logging  # noqa: E402
 from connector.ops.progress import NullProgress  # noqa: E402
 from connector.report_render import render_bytes  # noqa: E402
 from connector.reports import ReportOptions, report_current  # noqa: E402
+from connector.rules.calendar import load_calendar  # noqa: E402
 from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 from connector.sync import PullResult, pull  # noqa: E402
 

@@ -13,9 +13,7 @@ The public API, by concept (each module holds one):
 - reports: `ReportOptions`, `build_report`, `report_current`, `report_as_of`, `render`.
 """
 
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.client import SourceClient
-from connector.deadlines import Classification, DeadlinePolicy, classify
 from connector.errors import (
     AuthError,
     BadRecord,
@@ -37,10 +35,12 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.mapping import MappingSpec, load_mapping, normalise
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
-from connector.phrases import Suggestion, suggest_deadline
 from connector.push import deliver_pending
 from connector.report_render import render
 from connector.reports import ReportOptions, build_report, report_as_of, report_current
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify
+from connector.rules.phrases import Suggestion, suggest_deadline
 from connector.settings import Settings, load_settings
 from connector.sync import PullResult, pull
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from connector.calendar import load_calendar
 from connector.clock import SystemClock, local_today
 from connector.ledger.db import open_ledger
 from connector.ops.jobs import JobResult, run_job
 from connector.report_render import render_bytes
 from connector.reports import Report, ReportOptions, report_current
+from connector.rules.calendar import load_calendar
 from connector.settings import (
     LedgerSettings,
     PushSettings,

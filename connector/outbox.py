@@ -11,7 +11,7 @@ Idempotency keys are deterministic, made from what the intent means:
 * tracking status: ``trk:{task_id}:{status}:{eff_due or '-'}``; when the same meaning has to be
   written again later (the status went X → Y → X, and X was already sent or superseded), the
   n-th write of it is ``...#n`` (n = 2, 3, ...), so the server does not replay the first one;
-* alert: ``alr:{task_id}:{type}:{occasion}`` (`connector.alerts.alert_key`).
+* alert: ``alr:{task_id}:{type}:{occasion}`` (`connector.rules.alerts.alert_key`).
 
 The unique index on the key makes a second insert of an intent impossible; `plan` checks first,
 so inserting an existing key is a no-op.
@@ -48,7 +48,14 @@ from typing import Any, Protocol
 import structlog
 from sqlmodel import Session, col, select
 
-from connector.alerts import (
+from connector.clock import Clock, local_date, to_utc
+from connector.errors import BadRecord, OutboxStateError
+from connector.ledger.db import Ledger
+from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
+from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
+from connector.models import NormalisedTask, Unit, UnitKind
+from connector.ops.faultpoints import crash_point
+from connector.rules.alerts import (
     AlertContext,
     AlertIntent,
     alert_intents,
@@ -56,15 +63,8 @@ from connector.alerts import (
     due_occasions,
     tracking_note,
 )
-from connector.calendar import WorkingCalendar, calendar_for
-from connector.clock import Clock, local_date, to_utc
-from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
-from connector.errors import BadRecord, OutboxStateError
-from connector.ledger.db import Ledger
-from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
-from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
-from connector.models import NormalisedTask, Unit, UnitKind
-from connector.ops.faultpoints import crash_point
+from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.settings import PushSettings, Settings
 
 log = structlog.get_logger(__name__)
@@ -552,12 +552,12 @@ class PlanResult:
 
 
 def policy_from(settings: Settings) -> DeadlinePolicy:
-    """The deadline rules' options (`connector.deadlines.policy_from_settings`)."""
+    """The deadline rules' options (`connector.rules.deadlines.policy_from_settings`)."""
     return policy_from_settings(settings.deadlines)
 
 
 def calendar_from(settings: Settings) -> WorkingCalendar:
-    """The working calendar of these settings (`connector.calendar.calendar_for`)."""
+    """The working calendar of these settings (`connector.rules.calendar.calendar_for`)."""
     return calendar_for(settings.calendar)
 
 

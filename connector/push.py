@@ -48,7 +48,6 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from connector.calendar import WorkingCalendar
 from connector.clock import Clock, local_date, to_utc
 from connector.errors import (
     AuthError,
@@ -76,6 +75,7 @@ from connector.outbox import (
     supersede,
     transition,
 )
+from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
 from connector.transport import TokenBucket
 

@@ -68,14 +68,14 @@ from enum import StrEnum
 import structlog
 from sqlmodel import Session
 
-from connector.calendar import WorkingCalendar
 from connector.clock import local_date
-from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
 from connector.ledger import repo
 from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
-from connector.phrases import Suggestion, suggest_for_task
+from connector.rules.calendar import WorkingCalendar
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.rules.phrases import Suggestion, suggest_for_task
 from connector.settings import ReportSettings, Settings
 
 log = structlog.get_logger(__name__)

@@ -49,10 +49,8 @@ import structlog
 from sqlmodel import Session
 
 from connector import outbox
-from connector.calendar import WorkingCalendar, calendar_for
 from connector.client import SourceClient
 from connector.clock import Clock, SystemClock, local_date, local_today, to_utc
-from connector.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.errors import BadRecord, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
@@ -69,7 +67,9 @@ from connector.models import NormalisedTask, StatusCode
 from connector.ops.progress import NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
-from connector.phrases import Suggestion, suggest_for_task
+from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.rules.phrases import Suggestion, suggest_for_task
 from connector.settings import DeadlineSettings, Settings, SyncSettings
 
 log = structlog.get_logger(__name__)
@@ -347,12 +347,12 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def deadline_policy(settings: DeadlineSettings) -> DeadlinePolicy:
-    """The deadline rules' options (`connector.deadlines.policy_from_settings`)."""
+    """The deadline rules' options (`connector.rules.deadlines.policy_from_settings`)."""
     return policy_from_settings(settings)
 
 
 def settings_calendar(settings: Settings) -> WorkingCalendar:
-    """The working calendar of these settings (`connector.calendar.calendar_for`)."""
+    """The working calendar of these settings (`connector.rules.calendar.calendar_for`)."""
     return calendar_for(settings.calendar)
 
 

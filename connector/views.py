@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from connector.calendar import WorkingCalendar
 from connector.clock import to_utc
-from connector.deadlines import Classification, DeadlinePolicy, classify
 from connector.errors import ConfigError
 from connector.ledger import repo
 from connector.ledger.codec import task_from_json
 from connector.ledger.tables import OutboxRow, QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
 from connector.models import NormalisedTask
-from connector.phrases import Suggestion
+from connector.rules.calendar import WorkingCalendar
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify
+from connector.rules.phrases import Suggestion
 from connector.sync import suggestion_for
 
 

@@ -144,7 +144,7 @@ class Deployment:
 _ZYGOTE = r"""
 import json, os, signal, sys, time, traceback
 # The imports every run would pay for, done once here (imports only: no state is created).
-import cli, connector.ops.jobs, connector.calendar, connector.alerts, connector.outbox
+import cli, connector.ops.jobs, connector.rules.calendar, connector.rules.alerts, connector.outbox
 import alembic.command, alembic.runtime.migration, holidays, sqlite3, psycopg
 
 def child(req):

@@ -15,15 +15,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from connector import outbox
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.clock import FixedClock
-from connector.deadlines import classify
 from connector.errors import LedgerError, OutboxStateError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
 from connector.outbox import OutboxState, plan
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
 from connector.simulator.units import UNITS
 

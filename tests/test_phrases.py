@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.calendar import load_calendar
-from connector.phrases import PhraseKind, Suggestion, suggest_deadline
+from connector.rules.calendar import load_calendar
+from connector.rules.phrases import PhraseKind, Suggestion, suggest_deadline
 
 CAL = load_calendar()
 K = PhraseKind

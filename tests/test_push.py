@@ -16,10 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from connector import outbox
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.client import SourceTracking
 from connector.clock import FixedClock
-from connector.deadlines import classify
 from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUnavailable
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
@@ -28,6 +26,8 @@ from connector.models import NormalisedTask, TaskState
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.outbox import plan
 from connector.push import PushResult, TokenBucket, deliver_pending
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
 from connector.simulator.units import UNITS
 

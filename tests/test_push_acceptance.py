@@ -26,15 +26,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.clock import FixedClock, local_date
-from connector.deadlines import add_months, classify
 from connector.errors import SourceError
 from connector.ledger.db import open_ledger
 from connector.mapping import load_mapping, normalise
 from connector.models import NormalisedTask, StatusCode
 from connector.ops.jobs import JobResult, run_job
 from connector.push import TokenBucket, deliver_pending
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import add_months, classify
 from connector.settings import (
     AlertSettings,
     LedgerSettings,
@@ -103,7 +103,7 @@ def alert_keys(sim: Simulator) -> list[str]:
     return [n.idempotency_key for n in sim.notifications]
 
 
-# -- an oracle of when alerts are due, written independently of connector.alerts ----------------
+# -- an oracle of when alerts are due, written independently of connector.rules.alerts ----------------
 
 
 @dataclass

@@ -16,7 +16,6 @@ from decimal import Decimal
 
 import pytest
 
-from connector.deadlines import classify
 from connector.errors import ConfigError
 from connector.models import StatusCode, UnitKind
 from connector.reports import (
@@ -29,6 +28,7 @@ from connector.reports import (
     build_report,
     parse_period,
 )
+from connector.rules.deadlines import classify
 from tests.test_reports_world import AS_OF, TASKS, UNITS, calendar, items, task
 
 Row = tuple[str, int, int, int, int, int, int, int, int, int, int, int, int, int]

@@ -7,7 +7,6 @@ from datetime import date
 
 import pytest
 
-from connector.calendar import WorkingCalendar
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import UnitRow
@@ -19,6 +18,7 @@ from connector.reports import (
     report_current,
     units_from_ledger,
 )
+from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
 from tests.test_reports_world import at, d, task
 

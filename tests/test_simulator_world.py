@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from connector.calendar import DayKind, WorkingCalendar
 from connector.clock import LOCAL_TZ, local_date
+from connector.rules.calendar import DayKind, WorkingCalendar
 from connector.simulator import (
     NO_DEADLINE,
     UNITS,

@@ -24,7 +24,6 @@ from pydantic import SecretStr
 from sqlalchemy import Table, func, select
 from sqlmodel import col
 
-from connector.calendar import load_calendar
 from connector.clock import FixedClock
 from connector.errors import BadRecord
 from connector.ledger import repo
@@ -33,6 +32,7 @@ from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSna
 from connector.mapping import MappingSpec, load_mapping, normalise, record_key
 from connector.models import NormalisedTask, TaskState
 from connector.ops.runs import recorded_run
+from connector.rules.calendar import load_calendar
 from connector.settings import LedgerSettings, PushSettings, RetrySettings, Settings, SourceSettings
 from connector.sync import DONE_STATUSES, PullResult, pull
 from tests.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world

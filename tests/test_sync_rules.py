@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from connector.calendar import load_calendar
-from connector.deadlines import classify
 from connector.models import NormalisedTask, TaskState
+from connector.rules.calendar import load_calendar
+from connector.rules.deadlines import classify
 from connector.sync import (
     advance_cursor,
     classification_values,

@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from connector.calendar import WorkingCalendar
 from connector.clock import LOCAL_TZ, local_date
 from connector.models import StatusCode, Unit, UnitKind
+from connector.rules.calendar import WorkingCalendar
 from connector.simulator import textgen
 from connector.simulator.textgen import DeadlinePhrase
 from connector.simulator.timefmt import (

@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from connector.calendar import WorkingCalendar
 from connector.models import Unit
+from connector.rules.calendar import WorkingCalendar
 
 MAX_STEERING_CONTENT = 1023
 """The contract's maximum length of `steeringContent`."""

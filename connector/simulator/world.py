@@ -26,8 +26,8 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.models import Unit
+from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.simulator.generator import (
     GeneratedTask,
     Scenario,

@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from connector.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.clock import local_date
-from connector.deadlines import add_months
 from connector.models import NormalisedTask
+from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
+from connector.rules.deadlines import add_months
 
 
 class PhraseKind(StrEnum):

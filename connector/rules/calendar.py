@@ -64,7 +64,7 @@ PACKAGE_SOURCE = f"holidays VN (package {version('holidays')})"
 """The `source` of every day that comes from the `holidays` package."""
 
 SHIPPED_OVERRIDES = "calendar-overrides.toml"
-"""Name of the override file shipped in `connector/data/`."""
+"""Name of the override file shipped in `connector/rules/data/`."""
 
 _SECTIONS = ("day_off", "working_day")
 _ENTRY_KEYS = frozenset({"date", "name", "source", "name_en"})
@@ -464,7 +464,7 @@ def parse_overrides(text: str, source: str) -> tuple[list[CalendarDay], list[Cal
 def _read_shipped() -> str:
     """The shipped override file, read as package data (works from a wheel or a zip)."""
     try:
-        resource = resources.files("connector").joinpath("data", SHIPPED_OVERRIDES)
+        resource = resources.files("connector.rules").joinpath("data", SHIPPED_OVERRIDES)
         return resource.read_text(encoding="utf-8")
     except (NotADirectoryError, TypeError, ModuleNotFoundError):
         # `connector` imported as a namespace package (no __init__.py): read beside this module.
@@ -475,11 +475,11 @@ def load_calendar(override_path: Path | None = None) -> WorkingCalendar:
     """The working calendar with an override file (default: the one shipped with the connector).
 
     A deployment's own file replaces the shipped one, so start it from a copy of
-    ``connector/data/calendar-overrides.toml``. Raises `ConfigError` when the file is missing or
-    invalid.
+    ``connector/rules/data/calendar-overrides.toml``. Raises `ConfigError` when the file is
+    missing or invalid.
     """
     if override_path is None:
-        source = f"connector/data/{SHIPPED_OVERRIDES}"
+        source = f"connector/rules/data/{SHIPPED_OVERRIDES}"
         text = _read_shipped()
     else:
         source = str(override_path)

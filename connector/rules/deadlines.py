@@ -28,10 +28,10 @@ import calendar as _gregorian
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from connector.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.clock import local_date
 from connector.errors import BadRecord
 from connector.models import NormalisedTask, StatusCode, TaskState
+from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.settings import DeadlineSettings
 
 

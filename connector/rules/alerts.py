@@ -49,7 +49,7 @@ in the ledger's unit table are addressed; the others are returned in ``skipped_r
 the caller to log. An alert left with no recipient is not produced at all (so it can be planned
 once the unit table knows the units).
 
-**Text** comes from ``connector/templates/alerts.{lang}.toml`` (formal Vietnamese by default,
+**Text** comes from ``connector/rules/templates/alerts.{lang}.toml`` (formal Vietnamese by default,
 English with ``lang = "en"``), never from code. It is **bounded**, whatever the source holds:
 each value taken from a record is cut to `FIELD_CHARS` (the subject to 500 characters, the
 steering content to 1,023, ...), and a title to `MAX_TITLE_CHARS` (250), a content to
@@ -69,11 +69,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from connector.calendar import WorkingCalendar
 from connector.clock import local_date
-from connector.deadlines import Classification, add_months
 from connector.errors import ConfigError, Problem
 from connector.models import STATUS_LABELS, AlertType, NormalisedTask, StatusCode, Unit
+from connector.rules.calendar import WorkingCalendar
+from connector.rules.deadlines import Classification, add_months
 from connector.settings import AlertSettings
 
 Lang = Literal["vi", "en"]
@@ -214,7 +214,7 @@ FRAGMENT_KEYS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Templates:
-    """The texts of one language, as loaded from ``connector/templates/alerts.{lang}.toml``."""
+    """The texts of one language, as loaded from ``rules/templates/alerts.{lang}.toml``."""
 
     lang: Lang
     date_format: str
@@ -245,8 +245,8 @@ class Templates:
 def _template_text(lang: str) -> tuple[str, str]:
     name = f"alerts.{lang}.toml"
     try:
-        resource = resources.files("connector").joinpath("templates", name)
-        return resource.read_text(encoding="utf-8"), f"connector/templates/{name}"
+        resource = resources.files("connector.rules").joinpath("templates", name)
+        return resource.read_text(encoding="utf-8"), f"connector/rules/templates/{name}"
     except (NotADirectoryError, TypeError, ModuleNotFoundError):  # pragma: no cover
         path = Path(__file__).parent / "templates" / name
         return path.read_text(encoding="utf-8"), str(path)
