@@ -13,7 +13,6 @@ The public API, by concept (each module holds one):
 - reports: `ReportOptions`, `build_report`, `report_current`, `report_as_of`, `render`.
 """
 
-from connector.client import SourceClient
 from connector.errors import (
     AuthError,
     BadRecord,
@@ -32,7 +31,8 @@ from connector.errors import (
     SourceUnavailable,
 )
 from connector.ledger.db import Ledger, open_ledger
-from connector.mapping import MappingSpec, load_mapping, normalise
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
 from connector.push import deliver_pending
@@ -42,6 +42,7 @@ from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.phrases import Suggestion, suggest_deadline
 from connector.settings import Settings, load_settings
+from connector.source.client import SourceClient
 from connector.sync import PullResult, pull
 
 __all__ = [

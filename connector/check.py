@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector.client import SourceClient
 from connector.clock import Clock, SystemClock
 from connector.errors import ConfigError, ConnectorError
 from connector.ledger.db import open_ledger
-from connector.mapping import MappingSpec, load_mapping
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.rules.calendar import load_calendar
 from connector.settings import Settings
+from connector.source.client import SourceClient
 from connector.sync import clock_skew, skew_beyond
 
 

@@ -77,7 +77,7 @@ from connector.outbox import (
 )
 from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
-from connector.transport import TokenBucket
+from connector.source.transport import TokenBucket
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ log = structlog.get_logger(__name__)
 
 
 class WriteOutcome(Protocol):
-    """The answer to an idempotent write (`connector.client.WriteResult`)."""
+    """The answer to an idempotent write (`connector.source.client.WriteResult`)."""
 
     @property
     def status(self) -> int: ...
@@ -99,7 +99,7 @@ class WriteOutcome(Protocol):
 
 
 class ClientStatsLike(Protocol):
-    """What a run summary takes from a client's statistics (`connector.http.ClientStats`)."""
+    """What a run summary takes from a client's statistics (`connector.source.http.ClientStats`)."""
 
     @property
     def retries(self) -> int: ...
@@ -112,7 +112,7 @@ class ClientStatsLike(Protocol):
 
 
 class TrackingSeen(Protocol):
-    """A task's tracking status as the source holds it (`connector.client.SourceTracking`)."""
+    """A task's tracking status as the source holds it (`client.SourceTracking`)."""
 
     @property
     def status(self) -> str: ...
@@ -122,7 +122,7 @@ class TrackingSeen(Protocol):
 
 
 class PushClient(Protocol):
-    """The calls `deliver_pending` makes (`connector.client.SourceClient` has them)."""
+    """The calls `deliver_pending` makes (`connector.source.client.SourceClient` has them)."""
 
     def pace(self, bucket: TokenBucket) -> None:
         """Send every later request (logins and retries included) within `bucket`'s rate."""

@@ -14,7 +14,7 @@ One pull:
 4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
    hash, never older over newer; of several versions of one id on a page, only the one with the
    newest ``last_modified``, ties broken by content hash), the quarantine of the records that
-   could not be normalised or stored, and the cursor that page makes safe (`connector.client`
+   could not be normalised or stored, and the cursor that page makes safe (`connector.source.client`
    guarantees every record modified before a page's ``safe_cursor`` was yielded already). A
    crash or an unavailable source loses at most the page in flight, and the cursor always
    matches the committed pages;
@@ -29,11 +29,12 @@ Memory does not grow with the number of tasks: pages are streamed, each page loo
 own ids, and the classification walks the task table in batches.
 
 A bad record never stops the run: whatever fails while one record is normalised or stored
-(a converter, a bound of `connector.mapping.RecordLimits`, the database refusing a value) puts
-that record in quarantine with the field and the reason, and the rest of its page is stored
-(`connector.ledger.repo.write_page` falls back to one savepoint per record). It is resolved
-when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
-abort the run after the pages already committed; the caller records the run (`connector.ops.runs`).
+(a converter, a bound of `connector.mapping.normalise.RecordLimits`, the database refusing a
+value) puts that record in quarantine with the field and the reason, and the rest of its page
+is stored (`connector.ledger.repo.write_page` falls back to one savepoint per record). It is
+resolved when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
+abort the run after the pages already committed; the caller records the run
+(`connector.ops.runs`).
 """
 
 from __future__ import annotations
@@ -49,20 +50,13 @@ import structlog
 from sqlmodel import Session
 
 from connector import outbox
-from connector.client import SourceClient
 from connector.clock import Clock, SystemClock, local_date, local_today, to_utc
 from connector.errors import BadRecord, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
-from connector.mapping import (
-    MappingSpec,
-    RecordLimits,
-    bounded_raw,
-    load_mapping,
-    normalise,
-    record_key,
-)
+from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import NormalisedTask, StatusCode
 from connector.ops.progress import NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
@@ -71,6 +65,7 @@ from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
 from connector.rules.phrases import Suggestion, suggest_for_task
 from connector.settings import DeadlineSettings, Settings, SyncSettings
+from connector.source.client import SourceClient
 
 log = structlog.get_logger(__name__)
 
@@ -235,7 +230,8 @@ def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None
 
     Whatever goes wrong while reading one record (a `BadRecord`, or any error a converter did
     not foresee) rejects that record only. A rejected record's raw JSON is kept bounded
-    (`connector.mapping.bounded_raw`), so a 50 MB field does not reach the quarantine table.
+    (`connector.mapping.normalise.bounded_raw`), so a 50 MB field does not reach the quarantine
+    table.
     """
     lim = limits or RecordLimits()
     record = raw if isinstance(raw, Mapping) else {"@item": raw}

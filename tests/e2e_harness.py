@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import BadRecord
-from connector.mapping import MappingSpec, load_mapping, normalise, record_key
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,7 +44,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from connector.clock import LOCAL_TZ
-from connector.converters import format_en_us
+from connector.mapping.converters import format_en_us
 
 BASE_PATH = "/ubnd/smartcloud"
 USERNAME = "hostile-clerk"

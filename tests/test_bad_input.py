@@ -18,7 +18,8 @@ from structlog.testing import capture_logs
 from connector.clock import FixedClock
 from connector.errors import BadRecord
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping, normalise, record_key
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask
 from connector.settings import Settings
 from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from connector.clock import FixedClock
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
 from connector.ops.log import configure_logging
 from connector.settings import Settings
 from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world

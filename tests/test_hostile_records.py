@@ -21,7 +21,8 @@ from connector.errors import BadRecord
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow
-from connector.mapping import RecordLimits, bounded_raw, load_mapping, normalise
+from connector.mapping.normalise import RecordLimits, bounded_raw, normalise
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.log import configure_logging
 from connector.sync import newest_versions, to_page_item

@@ -16,7 +16,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from connector import outbox
-from connector.client import SourceTracking
 from connector.clock import FixedClock
 from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUnavailable
 from connector.ledger import repo
@@ -30,6 +29,7 @@ from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
 from connector.simulator.units import UNITS
+from connector.source.client import SourceTracking
 
 CAL: WorkingCalendar = load_calendar()
 T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)

@@ -29,7 +29,8 @@ from pydantic import SecretStr
 from connector.clock import FixedClock, local_date
 from connector.errors import SourceError
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping, normalise
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, StatusCode
 from connector.ops.jobs import JobResult, run_job
 from connector.push import TokenBucket, deliver_pending

@@ -37,7 +37,7 @@ from connector.ledger.tables import (
     TaskRow,
     TaskSnapshot,
 )
-from connector.mapping import MappingSpec, load_mapping
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.simulator import Faults, MalformKind, Simulator, SimulatorConfig

@@ -29,7 +29,8 @@ from connector.errors import BadRecord
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
-from connector.mapping import MappingSpec, load_mapping, normalise, record_key
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.runs import recorded_run
 from connector.rules.calendar import load_calendar

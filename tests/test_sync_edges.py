@@ -27,7 +27,7 @@ from connector.errors import SourceError, SourcePagingError
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow, TaskSnapshot, UnitRow
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
 from connector.settings import Settings
 from connector.sync import PullResult, pull, to_page_item
 from tests.hostile_server import (

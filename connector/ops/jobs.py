@@ -33,7 +33,7 @@ from sqlmodel import Session, select
 from connector.clock import Clock, SystemClock
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
 from connector.ops.locking import run_lock
 from connector.ops.log import bind_run, new_run_id
 from connector.ops.metrics import export_metrics

@@ -4,7 +4,8 @@
 detail record per item when the mapping says so), reads one record, writes tracking status and
 notifications with idempotency keys, and lists notifications and units. Endpoints, form fields,
 JSON paths and pagination come from the `MappingSpec`; what an answer means comes from
-`connector.http.classify_response`; how failures are retried from `connector.http.RetryPolicy`.
+`connector.source.http.classify_response`; how failures are retried from
+`connector.source.http.RetryPolicy`.
 
 Security, decided before any socket opens: ``http://`` only to a loopback host; TLS verification
 always on (``source.ca_bundle`` for a private CA); redirects never followed (so credentials never
@@ -29,9 +30,7 @@ import requests
 import structlog
 import urllib3.exceptions
 
-from connector import mapping
 from connector.clock import Clock, SystemClock, require_aware
-from connector.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
 from connector.errors import (
     AuthError,
     BadRecord,
@@ -43,7 +42,13 @@ from connector.errors import (
     SourceRefused,
     SourceUnavailable,
 )
-from connector.http import (
+from connector.mapping.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import PLACEHOLDER, EndpointSpec, MappingSpec
+from connector.models import Unit, UnitKind
+from connector.ops.log import REDACTOR
+from connector.settings import RetrySettings, SourceSettings
+from connector.source.http import (
     ClientStats,
     Outcome,
     OutcomeKind,
@@ -53,10 +58,7 @@ from connector.http import (
     classify_response,
     redact_url,
 )
-from connector.mapping import MISSING, PLACEHOLDER, EndpointSpec, MappingSpec, resolve
-from connector.models import Unit, UnitKind
-from connector.ops.log import REDACTOR
-from connector.pagination import (
+from connector.source.pagination import (
     CursorPaginator,
     KeysetPaginator,
     LinkPaginator,
@@ -67,8 +69,8 @@ from connector.pagination import (
     PagePaginator,
     Paginator,
 )
-from connector.settings import RetrySettings, SourceSettings
-from connector.transport import (
+from connector.source.paths import MISSING, resolve
+from connector.source.transport import (
     DeadlineExceeded,
     RequestDeadline,
     ResponseTooLarge,
@@ -676,7 +678,7 @@ class SourceClient:
     ) -> Iterator[Page]:
         """Every record modified at or after `modified_from` (all when None or `full`), by page.
 
-        Each `Page` carries ``safe_cursor`` (see `connector.pagination.Page`); store
+        Each `Page` carries ``safe_cursor`` (see `connector.source.pagination.Page`); store
         ``min(page.safe_cursor, server time at run start)`` with the page. `min_horizon` (the
         connector's clock at the start of the run) keeps a server clock running behind from
         ending a keyset listing early (`KeysetPaginator.min_horizon`). With a detail endpoint
@@ -808,7 +810,7 @@ class SourceClient:
         if record is None:
             return None
         try:
-            task = mapping.normalise(record, self.spec)
+            task = normalise(record, self.spec)
         except BadRecord as exc:
             log.warning("tracking_unreadable", task_id=task_id, field=exc.field)
             return None

@@ -1,7 +1,7 @@
 """Where the connector finds the files it ships: the mapping files.
 
-`mappings_dir()` is, in order: ``$IDESK_CONNECTOR_MAPPINGS_DIR``; the ``mappings/`` directory next
-to the ``connector`` package (a source checkout or an editable install); the data-files copy a
+`mappings_dir()` is, in order: ``$IDESK_CONNECTOR_MAPPINGS_DIR``; the ``mappings/`` directory
+next to the ``connector`` package (a source checkout or an editable install); the data-files copy a
 regular install puts in ``<sys.prefix>/share/idesk-connector/mappings``.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ENV_MAPPINGS_DIR = "IDESK_CONNECTOR_MAPPINGS_DIR"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+"""The ``connector`` package's directory."""
 
 
 def mappings_dir(environ: Mapping[str, str] | None = None) -> Path:

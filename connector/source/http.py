@@ -37,8 +37,8 @@ import tenacity
 import urllib3.exceptions
 
 from connector.clock import Clock, SystemClock
-from connector.mapping import MISSING, resolve
 from connector.settings import RetrySettings
+from connector.source.paths import MISSING, resolve
 
 log = structlog.get_logger(__name__)
 
