@@ -760,7 +760,7 @@ def tasks_show_cmd(
     Example: idesk-connector tasks show 1042 --as-of 2022-03-07
     """
     from connector.errors import NotFound
-    from connector.sync import deadline_policy
+    from connector.rules.deadlines import policy_from_settings
     from connector.views import task_view, task_view_dict
 
     _check_format(fmt)
@@ -776,7 +776,7 @@ def tasks_show_cmd(
             as_of=day or _today(),
             historical=day is not None,
             calendar=cal,
-            policy=deadline_policy(loaded.settings.deadlines),
+            policy=policy_from_settings(loaded.settings.deadlines),
         )
         if view is None:
             raise NotFound(
@@ -877,7 +877,8 @@ def outbox_list_cmd(
 
     Example: idesk-connector outbox list --state dead
     """
-    from connector.outbox import OutboxState, list_outbox
+    from connector.outbox.actions import list_outbox
+    from connector.outbox.states import OutboxState
     from connector.views import outbox_dict
 
     _check_format(fmt)
@@ -911,7 +912,7 @@ def outbox_retry_cmd(
 
     Example: idesk-connector outbox retry --dead
     """
-    from connector.outbox import retry_dead, retry_row
+    from connector.outbox.actions import retry_dead, retry_row
 
     if (row_id is None) == (not dead):
         raise ConfigError("give either an outbox row ID or --dead")
@@ -943,7 +944,7 @@ def alerts_preview_cmd(
 
     Example: idesk-connector alerts preview --as-of 2022-03-10
     """
-    from connector.outbox import preview_alerts
+    from connector.outbox.planning import preview_alerts
 
     _check_format(fmt)
     loaded = settings(need_source=False)

@@ -6,7 +6,7 @@ and reads one JSON line from its stdout. Logs (warnings and up) go to stderr.
 Jobs:
 
 ``{"kind": "pull", "base_url": ..., "password": ..., "dir": ..., "full": true, "run_id": ...}``
-    one `connector.sync.pull` against a simulator that the parent process serves (so the
+    one `connector.source.pull.pull` against a simulator that the parent process serves (so the
     simulator's world is not counted in this process's memory), into ``DIR/ledger.db``;
 ``{"kind": "demo", "dir": ..., "tasks": 2000, "seed": 1}``
     what ``idesk-connector demo`` does (`connector.demo.run_demo`), step by step and timed:
@@ -38,7 +38,7 @@ from connector.report_render import render_bytes  # noqa: E402
 from connector.reports import ReportOptions, report_current  # noqa: E402
 from connector.rules.calendar import load_calendar  # noqa: E402
 from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
-from connector.sync import PullResult, pull  # noqa: E402
+from connector.source.pull import PullResult, pull  # noqa: E402
 
 MIB = 1024 * 1024
 

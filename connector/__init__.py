@@ -35,7 +35,7 @@ from connector.mapping.normalise import normalise
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
-from connector.push import deliver_pending
+from connector.outbox.delivery import deliver_pending
 from connector.report_render import render
 from connector.reports import ReportOptions, build_report, report_as_of, report_current
 from connector.rules.calendar import WorkingCalendar, load_calendar
@@ -43,7 +43,7 @@ from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.phrases import Suggestion, suggest_deadline
 from connector.settings import Settings, load_settings
 from connector.source.client import SourceClient
-from connector.sync import PullResult, pull
+from connector.source.pull import PullResult, pull
 
 __all__ = [
     "AlertType",

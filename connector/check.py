@@ -18,7 +18,7 @@ from connector.mapping.spec import MappingSpec, load_mapping
 from connector.rules.calendar import load_calendar
 from connector.settings import Settings
 from connector.source.client import SourceClient
-from connector.sync import clock_skew, skew_beyond
+from connector.source.pull import clock_skew, skew_beyond
 
 
 @dataclass(frozen=True)

@@ -719,7 +719,7 @@ def suggestion_for(
 ) -> Suggestion | None:
     """The deadline an assignment without one states in words (annex 4), else ``None``.
 
-    The same reading as the sync's (`connector.sync.suggestion_for`): the directive text
+    The same reading as the sync's (`connector.rules.classify.suggestion_for`): the directive text
     (``steering_content``), then the subject; anchored on the document date, else the assignment
     date, else the last modification. Withdrawn tasks and tasks with a deadline in force on the
     report's date get none.

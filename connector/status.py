@@ -77,7 +77,7 @@ OUTBOX_STATES: tuple[str, ...] = (
     "past",
     "superseded",
 )
-"""Every outbox state (`connector.outbox.OutboxState`), listed even when no row has it."""
+"""Every outbox state (`connector.outbox.states.OutboxState`), listed even when no row has it."""
 _WAITING = ("pending", "failed", "sending")
 _FINISHED = (RunOutcome.SUCCESS.value, RunOutcome.PROBLEMS.value)
 

@@ -20,9 +20,9 @@ from connector.ledger.codec import task_from_json
 from connector.ledger.tables import OutboxRow, QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
 from connector.models import NormalisedTask
 from connector.rules.calendar import WorkingCalendar
+from connector.rules.classify import suggestion_for
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.phrases import Suggestion
-from connector.sync import suggestion_for
 
 
 def _iso(value: date | datetime | None) -> str | None:

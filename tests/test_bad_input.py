@@ -23,7 +23,7 @@ from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask
 from connector.settings import Settings
 from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world
-from connector.sync import pull, to_page_item
+from connector.source.pull import pull, to_page_item
 from tests.e2e_harness import expected_from, ledger_rows, ledger_tasks
 
 SPEC = load_mapping("idesk")

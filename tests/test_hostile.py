@@ -19,7 +19,7 @@ from connector.mapping.spec import load_mapping
 from connector.ops.log import configure_logging
 from connector.settings import Settings
 from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world
-from connector.sync import pull
+from connector.source.pull import pull
 from tests.e2e_harness import expected_from
 
 SPEC = load_mapping("idesk")

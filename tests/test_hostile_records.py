@@ -25,7 +25,7 @@ from connector.mapping.normalise import RecordLimits, bounded_raw, normalise
 from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.log import configure_logging
-from connector.sync import newest_versions, to_page_item
+from connector.source.pull import newest_versions, to_page_item
 from tests.hostile_server import DEFAULT_NOW, task_record
 
 SPEC = load_mapping("idesk")

@@ -33,7 +33,7 @@ from connector.mapping.normalise import normalise
 from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, StatusCode
 from connector.ops.jobs import JobResult, run_job
-from connector.push import TokenBucket, deliver_pending
+from connector.outbox.delivery import TokenBucket, deliver_pending
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import add_months, classify
 from connector.settings import (
@@ -45,7 +45,7 @@ from connector.settings import (
     SourceSettings,
 )
 from connector.simulator import Faults, Scenario, Simulator, SimulatorConfig
-from connector.sync import default_client, pull
+from connector.source.pull import default_client, pull
 from tests.e2e_harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
 
 CAL: WorkingCalendar = load_calendar()

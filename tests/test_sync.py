@@ -41,7 +41,7 @@ from connector.mapping.spec import MappingSpec, load_mapping
 from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.simulator import Faults, MalformKind, Simulator, SimulatorConfig
-from connector.sync import PullResult, pull, to_page_item
+from connector.source.pull import PullResult, pull, to_page_item
 
 SPEC: MappingSpec = load_mapping("idesk")
 
@@ -447,7 +447,7 @@ def test_killed_process_loses_nothing(backend: str, sqlite_url: str, tmp_path: A
             import os, signal
             from connector.clock import FixedClock
             from connector.settings import Settings
-            from connector.sync import pull
+            from connector.source.pull import pull
             settings = Settings.model_validate_json({settings.model_dump_json()!r})
             settings = settings.model_copy(update={{"source": settings.source.model_copy(
                 update={{"password": __import__("pydantic").SecretStr({sim.credentials.password!r})}})}})

@@ -34,8 +34,9 @@ from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.runs import recorded_run
 from connector.rules.calendar import load_calendar
+from connector.rules.classify import DONE_STATUSES
 from connector.settings import LedgerSettings, PushSettings, RetrySettings, Settings, SourceSettings
-from connector.sync import DONE_STATUSES, PullResult, pull
+from connector.source.pull import PullResult, pull
 from tests.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world
 
 MAPPING = Path(__file__).parent / "fixtures" / "dialect_b.toml"

@@ -29,7 +29,7 @@ from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow, TaskSnapshot, UnitRow
 from connector.mapping.spec import load_mapping
 from connector.settings import Settings
-from connector.sync import PullResult, pull, to_page_item
+from connector.source.pull import PullResult, pull, to_page_item
 from tests.hostile_server import (
     DEFAULT_NOW,
     PASSWORD,

@@ -13,7 +13,8 @@ clean-up, no ``finally``, no flush: like a power cut) when it reaches that point
 name                       where
 =========================  ========================================================================
 ``before_intent_commit``   outbox rows were added to the transaction of the ledger change that
-                           caused them, which has not committed yet (`connector.outbox.plan`)
+                           caused them, which has not committed yet
+                           (`connector.outbox.planning.plan`)
 ``after_mark_sending``     a row was marked ``sending`` and committed; no request made yet
 ``after_request_sent``     the request reached the server and it answered, but the answer was not
                            acted on (a crash between sending and reading, emulated right after

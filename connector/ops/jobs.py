@@ -8,8 +8,8 @@ A run, in order:
 2. turns SIGTERM/SIGINT into `Interrupted` (exit 130) at a safe point (`connector.ops.signals`);
 3. records the run (`connector.ops.runs.recorded_run`): trigger, start, end, outcome and counts,
    and one ``run_finished`` summary event;
-4. pulls (`connector.sync.pull`: pages, classification, and the outbox rows planned in the same
-   transactions), then delivers what is due (`connector.push.deliver_pending`);
+4. pulls (`connector.source.pull.pull`: pages, classification, and the outbox rows planned in
+   the same transactions), then delivers what is due (`connector.outbox.delivery.deliver_pending`);
 5. writes the metrics file when ``metrics.file`` is set, whatever the outcome.
 
 ``dry_run`` runs the very same code path against a view of the ledger whose every transaction
@@ -40,9 +40,9 @@ from connector.ops.metrics import export_metrics
 from connector.ops.progress import ProgressReporter, make_progress
 from connector.ops.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
 from connector.ops.signals import InterruptGuard, interrupt_guard
-from connector.push import PushResult, deliver_pending
+from connector.outbox.delivery import PushResult, deliver_pending
 from connector.settings import Settings
-from connector.sync import ClientFactory, PullResult, default_client, pull
+from connector.source.pull import ClientFactory, PullResult, default_client, pull
 
 log = structlog.get_logger(__name__)
 

@@ -27,7 +27,7 @@ Only open tasks (statuses ``DTH_TRONG_HAN``, ``DTH_QUA_HAN``, ``KHONG_THOI_HAN``
 **Holding.** With ``hold_on_non_working_days`` (the default) an alert whose nominal day is not a
 working day is held until the next working day (`WorkingCalendar.next_working_day_on_or_after`),
 and nothing new is produced on a non-working day at all (a task that arrives on a Saturday
-already due soon is alerted on Monday); `connector.push` likewise holds alert deliveries.
+already due soon is alerted on Monday); `connector.outbox.delivery` likewise holds alert deliveries.
 
 **No flood.** For each task and alert type only the most recent occasion due by ``as_of`` is
 sent (``is_latest``); the older ones that are not yet in the outbox are returned with

@@ -61,21 +61,20 @@ from connector.ledger.db import Ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.ops.faultpoints import crash_point
 from connector.ops.signals import InterruptGuard
-from connector.outbox import (
+from connector.outbox.keys import payload_of
+from connector.outbox.states import (
     DELIVERABLE,
     REPLACEABLE,
     OutboxKind,
     OutboxState,
-    calendar_from,
     mark_dead,
     mark_failed,
     mark_sending,
     mark_sent,
-    payload_of,
     supersede,
     transition,
 )
-from connector.rules.calendar import WorkingCalendar
+from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.settings import Settings
 from connector.source.transport import TokenBucket
 
@@ -478,7 +477,7 @@ def deliver_pending(
     now = to_utc(clock.now())
     alerts = True
     if settings.alerts.enabled and settings.alerts.hold_on_non_working_days:
-        cal = calendar or calendar_from(settings)
+        cal = calendar or calendar_for(settings.calendar)
         alerts = cal.is_working_day(local_date(now))
         if not alerts:
             log.info("alerts_held", day=local_date(now).isoformat(), reason="non_working_day")

@@ -23,7 +23,7 @@ One pull:
 6. classifies every task as of today's local date (`reclassify`): the deadline status and flags
    on the task row, a ``status_code`` history row on each status change, and a deadline suggested
    from the text for tasks without one; in the same transaction it plans the outbox (tracking
-   writes and alerts due, `connector.outbox.plan`). What did not change is not written.
+   writes and alerts due, `connector.outbox.planning.plan`). What did not change is not written.
 
 Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
 own ids, and the classification walks the task table in batches.
@@ -47,30 +47,24 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlmodel import Session
 
-from connector import outbox
-from connector.clock import Clock, SystemClock, local_date, local_today, to_utc
+from connector.clock import Clock, SystemClock, local_today, to_utc
 from connector.errors import BadRecord, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
-from connector.ledger.tables import TaskRow
 from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.models import NormalisedTask, StatusCode
 from connector.ops.progress import NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
+from connector.outbox.planning import outbox_planner
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
-from connector.rules.phrases import Suggestion, suggest_for_task
-from connector.settings import DeadlineSettings, Settings, SyncSettings
+from connector.rules.classify import ClassifyResult, reclassify
+from connector.rules.deadlines import policy_from_settings
+from connector.settings import Settings, SyncSettings
 from connector.source.client import SourceClient
 
 log = structlog.get_logger(__name__)
-
-DONE_STATUSES = frozenset({StatusCode.HT_DUNG_HAN, StatusCode.HT_QUA_HAN, StatusCode.HT_KHONG_HAN})
-OPEN_FROM_ASSIGNMENT = frozenset({StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THOI_HAN})
 
 
 @dataclass
@@ -339,170 +333,6 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-# -- classification ------------------------------------------------------------------------------
-
-
-def deadline_policy(settings: DeadlineSettings) -> DeadlinePolicy:
-    """The deadline rules' options (`connector.rules.deadlines.policy_from_settings`)."""
-    return policy_from_settings(settings)
-
-
-def settings_calendar(settings: Settings) -> WorkingCalendar:
-    """The working calendar of these settings (`connector.rules.calendar.calendar_for`)."""
-    return calendar_for(settings.calendar)
-
-
-def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
-    """A deadline read from the text of a task without one (steering content, then subject)."""
-    return None if task.deadline is not None else suggest_for_task(task, calendar)
-
-
-def classification_values(result: Classification, suggestion: Suggestion | None) -> dict[str, Any]:
-    """The task columns a classification (and a suggested deadline) fills."""
-    return {
-        "status_code": result.status.value,
-        "eff_due": result.eff_due,
-        "days_overdue": result.days_overdue,
-        "working_days_overdue": result.working_days_overdue,
-        "working_days_left": result.working_days_left,
-        "due_soon": result.due_soon,
-        "overdue_over_30": result.overdue_over_30,
-        "stale_no_deadline": result.stale_no_deadline,
-        "unconfirmed": result.unconfirmed,
-        "extended": result.extended,
-        "suggested_deadline": suggestion.deadline if suggestion is not None else None,
-        "suggested_phrase": suggestion.phrase if suggestion is not None else "",
-        "suggested_recurrence": (suggestion.recurrence or "") if suggestion is not None else "",
-    }
-
-
-def status_effective_on(
-    result: Classification, previous: str | None, task: NormalisedTask, as_of: date
-) -> date:
-    """The local date a (new) status took effect, never after `as_of`.
-
-    Overdue: the day after ``eff_due``. Done: the completion date. A first classification of a
-    task open within its deadline (or without one): the day it was assigned. Otherwise the
-    as-of date (the day the change was seen).
-    """
-    status = result.status
-    day = as_of
-    if status is StatusCode.DTH_QUA_HAN and result.eff_due is not None:
-        day = result.eff_due + timedelta(days=1)
-    elif status in DONE_STATUSES and result.completed_on is not None:
-        day = result.completed_on
-    elif previous is None and status in OPEN_FROM_ASSIGNMENT and task.assigned_at is not None:
-        day = local_date(task.assigned_at)
-    return min(day, as_of)
-
-
-@dataclass
-class ClassifyResult:
-    """What `reclassify` did."""
-
-    classified: int = 0
-    changed: int = 0
-    status_changes: int = 0
-    suggested: int = 0
-    planned: int = 0
-    errors: int = 0
-
-
-Planner = Callable[[Session, TaskRow, NormalisedTask, Classification], int]
-"""Called for every classified task inside its batch transaction (after its row was updated);
-returns how many outbox rows it added (`outbox_planner`)."""
-
-
-def outbox_planner(
-    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
-) -> Planner | None:
-    """Plans tracking writes and alerts (`connector.outbox.plan`) in the classification's
-    transaction, so an intent commits with the change that caused it; None when push is off."""
-    if not settings.push.enabled:
-        return None
-
-    def plan_task(
-        session: Session, row: TaskRow, task: NormalisedTask, classification: Classification
-    ) -> int:
-        created = outbox.plan(
-            session,
-            row,
-            task,
-            classification,
-            as_of=as_of,
-            calendar=calendar,
-            settings=settings,
-            run_id=run_id,
-            now=clock.now(),
-        )
-        return len(created)
-
-    return plan_task
-
-
-def reclassify(
-    ledger: Ledger,
-    *,
-    as_of: date,
-    calendar: WorkingCalendar,
-    policy: DeadlinePolicy,
-    run_id: str,
-    clock: Clock,
-    batch_size: int = 500,
-    progress: ProgressReporter | None = None,
-    planner: Planner | None = None,
-) -> ClassifyResult:
-    """Classify every task as of `as_of`, one transaction a batch, writing only what changed:
-    the classification columns, a ``status_code`` history row per status change, and whatever
-    `planner` adds (outbox rows) in the same transaction."""
-    result = ClassifyResult()
-    after = 0
-    while True:
-        with ledger.transaction() as session:
-            ids = repo.task_ids_after(session, after, batch_size)
-            if not ids:
-                break
-            observed_at = clock.now()
-            changes: list[repo.ClassificationChange] = []
-            for row in repo.load_tasks(session, ids):
-                task = repo.task_from_row(row)
-                try:
-                    classification = classify(task, as_of, calendar, policy)
-                except BadRecord as exc:
-                    result.errors += 1
-                    log.warning(
-                        "classify_failed", task_id=task.source_id, field=exc.field, error=str(exc)
-                    )
-                    continue
-                suggestion = suggestion_for(task, calendar)
-                values = classification_values(classification, suggestion)
-                result.classified += 1
-                result.suggested += suggestion is not None and suggestion.deadline is not None
-                if repo.classification_differs(row, values):
-                    changes.append(
-                        repo.ClassificationChange(
-                            task_id=task.source_id,
-                            values=values,
-                            old_status=row.status_code,
-                            effective_on=status_effective_on(
-                                classification, row.status_code, task, as_of
-                            ),
-                            source_modified=task.last_modified,
-                        )
-                    )
-                    repo.show_classification(row, values, as_of=as_of)
-                if planner is not None:
-                    result.planned += planner(session, row, task, classification)
-            result.changed += len(changes)
-            result.status_changes += repo.write_classifications(
-                session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
-            )
-            after = ids[-1]
-        if progress is not None:
-            progress.advance(len(ids))
-    return result
-
-
 # -- the pull ------------------------------------------------------------------------------------
 
 ClientFactory = Callable[[Settings, MappingSpec, Callable[[float], None]], SourceClient]
@@ -691,7 +521,7 @@ def pull(
     `run` receives the counts as they grow (so an aborted run still records what it did);
     `on_page` is called after each committed page; `as_of` (default: today's local date by
     `clock`) is the date of the classification, which also plans the outbox (tracking writes
-    and alerts, `connector.outbox.plan`) unless `plan_outbox` is False or push is disabled.
+    and alerts, `connector.outbox.planning.plan`) unless `plan_outbox` is False or push is disabled.
     Source errors are re-raised after the committed pages (the cursor matches them).
     """
     clock = clock or SystemClock()
@@ -743,7 +573,7 @@ def pull(
             finally:
                 work.publish(client)
         if classify_after:
-            cal = calendar or settings_calendar(settings)
+            cal = calendar or calendar_for(settings.calendar)
             with ledger.reading() as session:
                 total = repo.count_tasks(session) if progress is not None else None
             shown.start(total=total, description="Phân loại hạn xử lý")
@@ -758,7 +588,7 @@ def pull(
                     ledger,
                     as_of=day,
                     calendar=cal,
-                    policy=deadline_policy(settings.deadlines),
+                    policy=policy_from_settings(settings.deadlines),
                     run_id=run_id,
                     clock=clock,
                     batch_size=max(settings.sync.batch_size, 200),

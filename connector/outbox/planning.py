@@ -1,31 +1,8 @@
-"""The transactional outbox: every intent to write to the source, recorded before it is sent.
+"""Planning: the outbox rows a task calls for, added in the transaction of its classification.
 
 An intent (a tracking-status update or an alert) becomes an ``outbox`` row **in the same
-transaction as the ledger change that caused it** (`plan`, called by the sync's classification
-step inside its per-batch transaction; it adds rows and never commits). `connector.push` then
-delivers the rows, each with its own idempotency key, so a crash anywhere loses nothing and the
-source never acts twice.
-
-Idempotency keys are deterministic, made from what the intent means:
-
-* tracking status: ``trk:{task_id}:{status}:{eff_due or '-'}``; when the same meaning has to be
-  written again later (the status went X → Y → X, and X was already sent or superseded), the
-  n-th write of it is ``...#n`` (n = 2, 3, ...), so the server does not replay the first one;
-* alert: ``alr:{task_id}:{type}:{occasion}`` (`connector.rules.alerts.alert_key`).
-
-The unique index on the key makes a second insert of an intent impossible; `plan` checks first,
-so inserting an existing key is a no-op.
-
-States and transitions (`TRANSITIONS`)::
-
-    pending ──► sending ──► sent
-      ▲  │        │  ▲
-      │  │        ▼  │ (retry after backoff, or after a crash left it in `sending`)
-      │  │      failed ──► dead ──(operator: retry_row / retry_dead)──► pending
-      │  ▼        │
-      │ superseded◄┘      (a newer intent for the same task made it moot)
-      │
-    past ──(operator: retry_row)──► pending       (an older occasion: recorded, never sent)
+transaction as the ledger change that caused it** (`plan`, called by the classification step
+inside its per-batch transaction, through `outbox_planner`; it adds rows and never commits).
 
 * A tracking row is sent only when the computed status (or ``eff_due``) differs from what the
   source last acknowledged (``task.acked_tracking_status`` / ``acked_eff_due``). A newer status
@@ -38,79 +15,42 @@ States and transitions (`TRANSITIONS`)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlmodel import Session, col, select
 
 from connector.clock import Clock, local_date, to_utc
-from connector.errors import BadRecord, OutboxStateError
+from connector.errors import BadRecord
 from connector.ledger.db import Ledger
 from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
 from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
 from connector.models import NormalisedTask, Unit, UnitKind
 from connector.ops.faultpoints import crash_point
+from connector.outbox.keys import (
+    NO_EFF_DUE,
+    dump_payload,
+    key_meaning,
+    tracking_key,
+    tracking_payload,
+)
+from connector.outbox.states import DELIVERABLE, REPLACEABLE, OutboxKind, OutboxState, supersede
 from connector.rules.alerts import (
     AlertContext,
     AlertIntent,
     alert_intents,
     alert_key,
     due_occasions,
-    tracking_note,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.rules.classify import Planner
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
-from connector.settings import PushSettings, Settings
+from connector.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-class OutboxState(StrEnum):
-    """Where an outbox row stands (see the module docstring)."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    DEAD = "dead"
-    PAST = "past"
-    SUPERSEDED = "superseded"
-
-
-class OutboxKind(StrEnum):
-    """What an outbox row writes."""
-
-    TRACKING = "tracking"
-    ALERT = "alert"
-
-
-S = OutboxState
-TRANSITIONS: Mapping[OutboxState, frozenset[OutboxState]] = {
-    S.PENDING: frozenset({S.SENDING, S.SUPERSEDED}),
-    S.SENDING: frozenset({S.SENDING, S.SENT, S.FAILED, S.DEAD}),
-    S.FAILED: frozenset({S.SENDING, S.SUPERSEDED, S.DEAD, S.PENDING}),
-    S.DEAD: frozenset({S.PENDING}),
-    S.PAST: frozenset({S.PENDING}),
-    S.SENT: frozenset(),
-    S.SUPERSEDED: frozenset(),
-}
-"""Allowed steps; ``sending → sending`` is the retry of a row a crash left in ``sending``."""
-
-DELIVERABLE: frozenset[OutboxState] = frozenset({S.PENDING, S.FAILED, S.SENDING})
-"""States of rows that may still reach the source."""
-
-REPLACEABLE: frozenset[OutboxState] = frozenset({S.PENDING, S.FAILED})
-"""States a newer intent can supersede (never ``sending``: it may have reached the source)."""
-
-RETRYABLE: frozenset[OutboxState] = frozenset({S.DEAD, S.FAILED, S.PAST})
-"""States an operator can send again (`retry_row`)."""
-
-NO_EFF_DUE = "-"
 
 
 class TaskRowLike(Protocol):
@@ -136,109 +76,6 @@ class TaskRowLike(Protocol):
 
     @property
     def suggested_phrase(self) -> str: ...
-
-
-# -- keys and payloads ---------------------------------------------------------------------------
-
-
-def tracking_key(task_id: int, status: str, eff_due: date | None, revision: int = 1) -> str:
-    """``trk:{task_id}:{status}:{eff_due or '-'}``, with ``#n`` for the n-th write (n >= 2)."""
-    base = f"trk:{task_id}:{status}:{eff_due.isoformat() if eff_due else NO_EFF_DUE}"
-    return base if revision <= 1 else f"{base}#{revision}"
-
-
-def key_meaning(key: str) -> str:
-    """A key without its revision suffix (``trk:1:X:-#2`` → ``trk:1:X:-``)."""
-    return key.split("#", 1)[0] if key.startswith("trk:") else key
-
-
-def tracking_payload(
-    task_id: int, classification: Classification, lang: str = "vi"
-) -> dict[str, Any]:
-    """Body of ``POST /tasks/tracking.cpx`` (contract section 6); no deadline: key omitted."""
-    body: dict[str, Any] = {
-        "id": task_id,
-        "trackingStatus": classification.status.value,
-    }
-    if classification.eff_due is not None:
-        body["effectiveDeadline"] = classification.eff_due.isoformat()
-    body["daysOverdue"] = classification.days_overdue
-    body["note"] = tracking_note(classification, "en" if lang == "en" else "vi")
-    return body
-
-
-def payload_of(row: OutboxRow) -> dict[str, Any]:
-    """The stored request body of a row."""
-    data = json.loads(row.payload_json)
-    if not isinstance(data, dict):
-        raise OutboxStateError(f"outbox row {row.id}: payload is not a JSON object", row_id=row.id)
-    return data
-
-
-def _dump(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-# -- the state machine ---------------------------------------------------------------------------
-
-
-def transition(row: OutboxRow, to: OutboxState) -> None:
-    """Move `row` to state `to`, refusing a step `TRANSITIONS` does not allow."""
-    current = OutboxState(row.state)
-    if to not in TRANSITIONS[current]:
-        raise OutboxStateError(
-            f"outbox row {row.id} ({row.idempotency_key}) is {current.value}; "
-            f"it cannot become {to.value}",
-            row_id=row.id,
-            state=current.value,
-        )
-    row.state = to.value
-
-
-def backoff_seconds(attempts: int, push: PushSettings) -> float:
-    """Wait before the next attempt after `attempts` failed ones: initial · 2^(n-1), capped."""
-    if attempts <= 0:
-        return 0.0
-    wait = push.retry_initial_seconds * (2.0 ** min(attempts - 1, 62))
-    return float(min(wait, push.retry_max_seconds))
-
-
-def mark_sending(row: OutboxRow, now: datetime) -> None:
-    transition(row, S.SENDING)
-    row.sending_at = to_utc(now)
-
-
-def mark_sent(row: OutboxRow, now: datetime, response_id: str) -> None:
-    transition(row, S.SENT)
-    row.sent_at = to_utc(now)
-    row.response_id = response_id
-    row.next_attempt_at = None
-
-
-def mark_failed(row: OutboxRow, now: datetime, error: str, push: PushSettings) -> OutboxState:
-    """One more failed attempt: ``failed`` with a backoff, or ``dead`` past ``max_attempts``."""
-    row.attempts += 1
-    row.last_error = error
-    if row.attempts >= push.max_attempts:
-        transition(row, S.DEAD)
-        row.next_attempt_at = None
-        return S.DEAD
-    transition(row, S.FAILED)
-    row.next_attempt_at = to_utc(now) + timedelta(seconds=backoff_seconds(row.attempts, push))
-    return S.FAILED
-
-
-def mark_dead(row: OutboxRow, error: str) -> None:
-    transition(row, S.DEAD)
-    row.attempts += 1
-    row.last_error = error
-    row.next_attempt_at = None
-
-
-def supersede(row: OutboxRow, by: OutboxRow | None) -> None:
-    transition(row, S.SUPERSEDED)
-    row.superseded_by = by.id if by is not None else None
-    row.next_attempt_at = None
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -362,7 +199,7 @@ def _new_row(
         task_id=task_id,
         alert_type=alert_type,
         occasion=occasion,
-        payload_json=_dump(payload),
+        payload_json=dump_payload(payload),
         state=state.value,
         created_run=run_id,
         created_at=to_utc(now),
@@ -394,7 +231,7 @@ def _plan_tracking(
         same = [r for r in rows if key_meaning(r.idempotency_key) == target]
         if any(r.state in DELIVERABLE for r in same):
             pass  # already on its way
-        elif same and same[-1].state == S.DEAD.value:
+        elif same and same[-1].state == OutboxState.DEAD.value:
             log.info("tracking_not_replanned_dead", task_id=task_id, key=same[-1].idempotency_key)
         else:
             key = tracking_key(task_id, status, eff, revision=len(same) + 1)
@@ -404,7 +241,7 @@ def _plan_tracking(
                 kind=OutboxKind.TRACKING,
                 task_id=task_id,
                 payload=payload,
-                state=S.PENDING,
+                state=OutboxState.PENDING,
                 run_id=run_id,
                 now=now,
                 occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
@@ -460,7 +297,7 @@ def _plan_alerts(
             kind=OutboxKind.ALERT,
             task_id=task.source_id,
             payload=intent.payload(),
-            state=S.PENDING if intent.is_latest else S.PAST,
+            state=OutboxState.PENDING if intent.is_latest else OutboxState.PAST,
             run_id=run_id,
             now=now,
             alert_type=intent.type.value,
@@ -536,6 +373,34 @@ def plan(
     return created
 
 
+def outbox_planner(
+    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+) -> Planner | None:
+    """Plans tracking writes and alerts (`plan`) in the classification's transaction
+    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
+    it; None when push is off."""
+    if not settings.push.enabled:
+        return None
+
+    def plan_task(
+        session: Session, row: TaskRow, task: NormalisedTask, classification: Classification
+    ) -> int:
+        created = plan(
+            session,
+            row,
+            task,
+            classification,
+            as_of=as_of,
+            calendar=calendar,
+            settings=settings,
+            run_id=run_id,
+            now=clock.now(),
+        )
+        return len(created)
+
+    return plan_task
+
+
 # -- whole-ledger operations ---------------------------------------------------------------------
 
 
@@ -549,16 +414,6 @@ class PlanResult:
     past: int = 0
     skipped: int = 0
     keys: list[str] = field(default_factory=list)
-
-
-def policy_from(settings: Settings) -> DeadlinePolicy:
-    """The deadline rules' options (`connector.rules.deadlines.policy_from_settings`)."""
-    return policy_from_settings(settings.deadlines)
-
-
-def calendar_from(settings: Settings) -> WorkingCalendar:
-    """The working calendar of these settings (`connector.rules.calendar.calendar_for`)."""
-    return calendar_for(settings.calendar)
 
 
 def _classified(
@@ -587,8 +442,8 @@ def plan_all(
     For runs that did not pull (``alerts plan``, a day with nothing new): the pull's own
     classification step plans as it stores each classification.
     """
-    cal = calendar or calendar_from(settings)
-    policy = policy_from(settings)
+    cal = calendar or calendar_for(settings.calendar)
+    policy = policy_from_settings(settings.deadlines)
     result = PlanResult()
     after = 0
     while True:
@@ -610,7 +465,7 @@ def plan_all(
                     now=clock.now(),
                 ):
                     result.keys.append(created.idempotency_key)
-                    if created.state == S.PAST.value:
+                    if created.state == OutboxState.PAST.value:
                         result.past += 1
                     elif created.kind == OutboxKind.TRACKING.value:
                         result.tracking += 1
@@ -637,8 +492,8 @@ def preview_alerts(
     batch_size: int = 500,
 ) -> list[AlertIntent]:
     """The alerts `plan` would record as of `as_of` (is_latest: to send). Nothing is written."""
-    cal = calendar or calendar_from(settings)
-    policy = policy_from(settings)
+    cal = calendar or calendar_for(settings.calendar)
+    policy = policy_from_settings(settings.deadlines)
     out: list[AlertIntent] = []
     after = 0
     with ledger.reading() as session:
@@ -656,48 +511,3 @@ def preview_alerts(
                 )
             after = ids[-1]
     return out
-
-
-def list_outbox(session: Session, state: str | OutboxState | None = None) -> list[OutboxRow]:
-    """Outbox rows by id, optionally in one state."""
-    query = select(OutboxRow).order_by(col(OutboxRow.id))
-    if state is not None:
-        try:
-            wanted = OutboxState(state)
-        except ValueError:
-            valid = ", ".join(s.value for s in OutboxState)
-            raise OutboxStateError(f"unknown outbox state {state!r}; valid: {valid}") from None
-        query = query.where(col(OutboxRow.state) == wanted.value)
-    return list(session.scalars(query))
-
-
-def retry_row(session: Session, row_id: int) -> OutboxRow:
-    """Put a dead, failed or past row back to ``pending`` (attempts reset); caller commits."""
-    row = session.get(OutboxRow, row_id)
-    if row is None:
-        raise OutboxStateError(f"no outbox row with id {row_id}", row_id=row_id)
-    if row.state not in RETRYABLE:
-        raise OutboxStateError(
-            f"outbox row {row_id} ({row.idempotency_key}) is {row.state}; only dead, failed "
-            "or past rows can be retried",
-            row_id=row_id,
-            state=row.state,
-        )
-    transition(row, S.PENDING)
-    row.attempts = 0
-    row.next_attempt_at = None
-    session.flush()
-    log.info("outbox_retry", id=row_id, key=row.idempotency_key)
-    return row
-
-
-def retry_dead(session: Session) -> int:
-    """Put every dead row back to ``pending`` (attempts reset); how many. Caller commits."""
-    rows = list_outbox(session, S.DEAD)
-    for row in rows:
-        transition(row, S.PENDING)
-        row.attempts = 0
-        row.next_attempt_at = None
-    session.flush()
-    log.info("outbox_retry_dead", rows=len(rows))
-    return len(rows)
