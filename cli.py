@@ -591,8 +591,9 @@ def report_cmd(
     Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
     --output q1.xlsx
     """
-    from connector.report_render import annex_option, render, render_bytes
-    from connector.reports import ReportOptions, report_as_of, report_current
+    from connector.reports.build import report_as_of, report_current
+    from connector.reports.model import ReportOptions
+    from connector.reports.render.formats import annex_option, render, render_bytes
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
@@ -629,7 +630,7 @@ def report_cmd(
     if fmt == "table":
         from rich.console import Console
 
-        from connector.report_render import report_renderable
+        from connector.reports.render.formats import report_renderable
 
         Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
         return
@@ -1041,7 +1042,7 @@ def demo_cmd(
     from rich.console import Console
 
     from connector.demo import run_demo
-    from connector.report_render import summary_table
+    from connector.reports.render.formats import summary_table
 
     configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
     start = _time.monotonic()

@@ -11,7 +11,7 @@ Jobs:
 ``{"kind": "demo", "dir": ..., "tasks": 2000, "seed": 1}``
     what ``idesk-connector demo`` does (`connector.demo.run_demo`), step by step and timed:
     the simulator in this process, a full ``sync`` with delivery (`connector.ops.jobs.run_job`),
-    the report (`connector.reports.report_current`) and its xlsx and html renderings.
+    the report (`connector.reports.build.report_current`) and its xlsx and html renderings.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from connector.ledger.db import open_ledger  # noqa: E402
 from connector.ops.jobs import run_job  # noqa: E402
 from connector.ops.log import configure_logging  # noqa: E402
 from connector.ops.progress import NullProgress  # noqa: E402
-from connector.report_render import render_bytes  # noqa: E402
-from connector.reports import ReportOptions, report_current  # noqa: E402
+from connector.reports.build import report_current  # noqa: E402
+from connector.reports.model import ReportOptions  # noqa: E402
+from connector.reports.render.formats import render_bytes  # noqa: E402
 from connector.rules.calendar import load_calendar  # noqa: E402
 from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 from connector.source.pull import PullResult, pull  # noqa: E402

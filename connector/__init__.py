@@ -36,8 +36,9 @@ from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
 from connector.outbox.delivery import deliver_pending
-from connector.report_render import render
-from connector.reports import ReportOptions, build_report, report_as_of, report_current
+from connector.reports.build import build_report, report_as_of, report_current
+from connector.reports.model import ReportOptions
+from connector.reports.render.formats import render
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.phrases import Suggestion, suggest_deadline

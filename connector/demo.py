@@ -16,8 +16,9 @@ from pydantic import SecretStr
 from connector.clock import SystemClock, local_today
 from connector.ledger.db import open_ledger
 from connector.ops.jobs import JobResult, run_job
-from connector.report_render import render_bytes
-from connector.reports import Report, ReportOptions, report_current
+from connector.reports.build import report_current
+from connector.reports.model import Report, ReportOptions
+from connector.reports.render.formats import render_bytes
 from connector.rules.calendar import load_calendar
 from connector.settings import (
     LedgerSettings,

@@ -18,14 +18,14 @@ import pytest
 
 from connector.errors import ConfigError
 from connector.models import StatusCode, UnitKind
-from connector.reports import (
+from connector.reports.build import build_report
+from connector.reports.model import (
     Counts,
     Denominator,
     PeriodKind,
     Rate,
     Report,
     ReportOptions,
-    build_report,
     parse_period,
 )
 from connector.rules.deadlines import classify

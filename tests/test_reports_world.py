@@ -25,7 +25,7 @@ from functools import cache
 
 from connector.clock import LOCAL_TZ
 from connector.models import DeadlineChange, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.reports import suggestion_for
+from connector.reports.build import suggestion_for
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, classify
 from connector.rules.phrases import Suggestion

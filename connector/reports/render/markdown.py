@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from connector.i18n import Lang, label
-from connector.render.common import (
+from connector.reports.model import Report
+from connector.reports.render.common import (
     SUMMARY_COLUMNS,
     annexes,
     cell_text,
@@ -12,7 +13,6 @@ from connector.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports import Report
 
 
 def md_escape(text: str) -> str:

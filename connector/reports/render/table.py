@@ -11,7 +11,8 @@ from rich.text import Text
 
 from connector.i18n import Lang, label
 from connector.ops.log import terminal_safe
-from connector.render.common import (
+from connector.reports.model import Report
+from connector.reports.render.common import (
     SUMMARY_COLUMNS,
     Annex,
     SummaryColumn,
@@ -23,7 +24,6 @@ from connector.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports import Report
 
 ANNEX_LIMIT = 50
 """Tasks shown per annex on a terminal; the files (xlsx, html, json, csv, md) list them all."""

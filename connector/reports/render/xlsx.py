@@ -20,7 +20,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from connector.i18n import Lang, fmt_date, label
-from connector.render.common import (
+from connector.reports.model import Report
+from connector.reports.render.common import (
     SUMMARY_COLUMNS,
     Annex,
     Cell,
@@ -31,7 +32,6 @@ from connector.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports import Report
 
 FONT = "Times New Roman"
 _THIN = Side(style="thin")

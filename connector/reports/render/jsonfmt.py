@@ -14,7 +14,7 @@ from typing import Any
 
 from connector.i18n import Lang
 from connector.models import StatusCode
-from connector.reports import (
+from connector.reports.model import (
     Counts,
     LateEntry,
     MissingEntry,

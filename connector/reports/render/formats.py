@@ -22,13 +22,18 @@ from typing import Literal, get_args
 
 from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang
-from connector.render.csvfmt import render_csv
-from connector.render.html import render_html
-from connector.render.jsonfmt import render_json, report_dict
-from connector.render.markdown import render_markdown
-from connector.render.table import ANNEX_LIMIT, render_table, report_renderable, summary_table
-from connector.render.xlsx import render_xlsx
-from connector.reports import Report
+from connector.reports.model import Report
+from connector.reports.render.csvfmt import render_csv
+from connector.reports.render.html import render_html
+from connector.reports.render.jsonfmt import render_json, report_dict
+from connector.reports.render.markdown import render_markdown
+from connector.reports.render.table import (
+    ANNEX_LIMIT,
+    render_table,
+    report_renderable,
+    summary_table,
+)
+from connector.reports.render.xlsx import render_xlsx
 
 Format = Literal["table", "json", "csv", "md", "html", "xlsx"]
 FORMATS: tuple[str, ...] = get_args(Format)

@@ -17,7 +17,7 @@ from typing import Any
 from connector.i18n import Lang, fmt_date, kind_label, label, recurrence_text, roman, yes_no
 from connector.i18n import status_label as _status_label
 from connector.models import StatusCode, UnitKind
-from connector.reports import (
+from connector.reports.model import (
     Counts,
     LateEntry,
     MissingEntry,

@@ -5,8 +5,8 @@ column labels in the report's language ("Đã hoàn thành - Đúng hạn"), its
 unit code and name. Numbers are plain integers; the rate has a dot as decimal separator and is
 empty when there is no rate. An annex (``annex="overdue" | "late" | "stale_no_deadline" |
 "missing_deadline"``) has one row per task, with ISO dates and its source id first.
-Text is returned as a str; `connector.report_render.render_bytes` adds a UTF-8 byte order mark
-so that spreadsheet programs read the diacritics.
+Text is returned as a str; `connector.reports.render.formats.render_bytes` adds a UTF-8 byte
+order mark so that spreadsheet programs read the diacritics.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import date
 from decimal import Decimal
 
 from connector.i18n import Lang, label
-from connector.render.common import ANNEX_NAMES, SUMMARY_COLUMNS, Cell, annexes
-from connector.reports import Counts, Report
+from connector.reports.model import Counts, Report
+from connector.reports.render.common import ANNEX_NAMES, SUMMARY_COLUMNS, Cell, annexes
 
 
 def _machine(value: Cell, lang: Lang) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from html import escape
 
 from connector.i18n import Lang, label
-from connector.render.common import (
+from connector.reports.model import Report
+from connector.reports.render.common import (
     SUMMARY_COLUMNS,
     annexes,
     cell_text,
@@ -21,7 +22,6 @@ from connector.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports import Report
 
 CSS = """
 body{font-family:"Times New Roman",Times,serif;margin:2em auto;max-width:1400px;color:#111;
