@@ -500,7 +500,7 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
 
     Example: idesk-connector check
     """
-    from connector.check import run_checks
+    from connector.views.check import run_checks
 
     _check_format(fmt)
     loaded = settings()
@@ -651,7 +651,7 @@ def status_cmd(
 
     Example: idesk-connector status --format json
     """
-    from connector.status import render_status, status_summary
+    from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger:
@@ -661,7 +661,7 @@ def status_cmd(
     else:
         from rich.console import Console
 
-        from connector.status import status_renderable
+        from connector.views.status import status_renderable
 
         Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
 
@@ -707,7 +707,7 @@ def tasks_list_cmd(
     """
     from connector.ledger import repo
     from connector.models import StatusCode
-    from connector.views import task_summary_dict
+    from connector.views.tasks import task_summary_dict
 
     _check_format(fmt)
     check_limit(limit)
@@ -762,7 +762,7 @@ def tasks_show_cmd(
     """
     from connector.errors import NotFound
     from connector.rules.deadlines import policy_from_settings
-    from connector.views import task_view, task_view_dict
+    from connector.views.tasks import task_view, task_view_dict
 
     _check_format(fmt)
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
@@ -838,7 +838,7 @@ def quarantine_list_cmd(
     Example: idesk-connector quarantine list --format json
     """
     from connector.ledger import repo
-    from connector.views import quarantine_dict
+    from connector.views.tasks import quarantine_dict
 
     _check_format(fmt)
     loaded = settings(need_source=False)
@@ -880,7 +880,7 @@ def outbox_list_cmd(
     """
     from connector.outbox.actions import list_outbox
     from connector.outbox.states import OutboxState
-    from connector.views import outbox_dict
+    from connector.views.tasks import outbox_dict
 
     _check_format(fmt)
     check_limit(limit)
@@ -1002,7 +1002,7 @@ def runs_list_cmd(
     Example: idesk-connector runs list --limit 5
     """
     from connector.ops.runs import list_runs
-    from connector.status import run_dict
+    from connector.views.status import run_dict
 
     _check_format(fmt)
     check_limit(limit)

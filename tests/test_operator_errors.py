@@ -299,12 +299,12 @@ def test_task_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
 _PLANTED_BUG = """
 import sys
 import cli
-import connector.status
+import connector.views.status
 
 def boom(*args, **kwargs):
     raise RuntimeError("planted bug password=Planted-Pw-33 in status_summary")
 
-connector.status.status_summary = boom
+connector.views.status.status_summary = boom
 sys.argv = ["idesk-connector", *sys.argv[1:]]
 cli.app(prog_name="idesk-connector")
 """
