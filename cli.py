@@ -1100,7 +1100,7 @@ def simulator_serve_cmd(
 
     Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
     """
-    from connector.simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
+    from simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
 
     day = parse_day(today, "--today") or DEFAULT_TODAY
     config = SimulatorConfig(

@@ -38,8 +38,8 @@ from connector.reports.build import report_current  # noqa: E402
 from connector.reports.model import ReportOptions  # noqa: E402
 from connector.reports.render.formats import render_bytes  # noqa: E402
 from connector.rules.calendar import load_calendar  # noqa: E402
-from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 from connector.source.pull import PullResult, pull  # noqa: E402
+from simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 
 MIB = 1024 * 1024
 

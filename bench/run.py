@@ -7,7 +7,7 @@ Usage::
     .venv/bin/python bench/run.py --sizes 2000 --skip-demo
 
 For each size, this process serves a simulated province of that many tasks on loopback
-(`connector.simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
+(`simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
 process of its own so that its peak RSS is its own: a full pull into a fresh SQLite ledger, then
 an incremental pull that finds nothing new. Then one more process does what ``make demo`` does
 (simulator, full sync with delivery, report, xlsx and html) at the demo's size.
@@ -33,7 +33,7 @@ from typing import Any
 
 from connector.clock import SystemClock, local_today
 from connector.ops.log import configure_logging
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 
 HERE = Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"

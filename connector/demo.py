@@ -26,7 +26,6 @@ from connector.settings import (
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,9 @@ def run_demo(
     directory: Path = Path("demo"), *, tasks: int = 2000, seed: int = 1, lang: str = "vi"
 ) -> DemoResult:
     """Run the demo (see the module docstring). Replaces an earlier demo's ledger."""
+    # The simulator is a tool shipped beside the product, not part of it: only the demo uses it.
+    from simulator import Faults, Simulator, SimulatorConfig  # noqa: PLC0415
+
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db.lock"):
         (directory / name).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from typing import Any
 from connector.errors import BadRecord
 from connector.mapping.normalise import normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.simulator import Simulator
+from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "idesk-connector"

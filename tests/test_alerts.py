@@ -32,7 +32,7 @@ from connector.rules.alerts import (
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings
-from connector.simulator.units import UNITS_BY_CODE
+from simulator.units import UNITS_BY_CODE
 
 CAL: WorkingCalendar = load_calendar()
 UNITS = UNITS_BY_CODE

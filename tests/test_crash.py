@@ -28,7 +28,7 @@ import pytest
 from connector.clock import SystemClock, local_today
 from connector.ops.faultpoints import CRASH_POINTS
 from connector.ops.faultpoints import ENV_VAR as CRASH_ENV
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import (
     ForkServer,
     Launcher,

@@ -14,7 +14,7 @@ from connector.ledger.tables import OutboxRow, SyncRun, TaskRow
 from connector.ops.jobs import run_job
 from connector.ops.runs import RunOutcome
 from connector.settings import LedgerSettings, PushSettings, Settings, SourceSettings
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 
 TODAY = date(2022, 3, 7)
 

@@ -27,7 +27,7 @@ from connector.ops.metrics import (
     snapshot_from_ledger,
     write_textfile,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import Launcher, deployment_for
 
 T0 = datetime(2022, 4, 13, 1, 0, tzinfo=UTC)

@@ -26,7 +26,7 @@ import structlog
 from typer.testing import CliRunner
 
 from cli import EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NOT_FOUND, EXIT_OK, EXIT_SOURCE, app
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import ROOT
 
 TODAY = date(2022, 3, 7)

@@ -35,7 +35,7 @@ from connector.outbox.states import (
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
-from connector.simulator.units import UNITS
+from simulator.units import UNITS
 
 CAL: WorkingCalendar = load_calendar()
 SETTINGS = Settings()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connector.ops.progress import NullProgress, RichProgress, make_progress, progress_wanted
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import Launcher, deployment_for
 
 

@@ -30,8 +30,8 @@ from connector.outbox.states import mark_sending
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
-from connector.simulator.units import UNITS
 from connector.source.client import SourceTracking
+from simulator.units import UNITS
 
 CAL: WorkingCalendar = load_calendar()
 T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)

@@ -44,8 +44,8 @@ from connector.settings import (
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Scenario, Simulator, SimulatorConfig
 from connector.source.pull import default_client, pull
+from simulator import Faults, Scenario, Simulator, SimulatorConfig
 from tests.e2e_harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
 
 CAL: WorkingCalendar = load_calendar()

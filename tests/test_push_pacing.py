@@ -28,9 +28,9 @@ from connector.settings import (
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
 from connector.source.client import SourceClient
 from connector.source.transport import TokenBucket
+from simulator import Faults, Simulator, SimulatorConfig
 
 BASE = "http://127.0.0.1:9/ubnd/smartcloud"
 SPEC = load_mapping("idesk")

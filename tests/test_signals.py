@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from connector.errors import Interrupted
 from connector.ops.locking import ledger_lock
 from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import (
     ForkServer,
     Launcher,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector.simulator import Faults, Simulator, SimulatorConfig
-from connector.simulator.timefmt import http_date
+from simulator import Faults, Simulator, SimulatorConfig
+from simulator.timefmt import http_date
 
 TIMEOUT = 10
 

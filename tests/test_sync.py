@@ -40,8 +40,8 @@ from connector.ledger.tables import (
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
-from connector.simulator import Faults, MalformKind, Simulator, SimulatorConfig
 from connector.source.pull import PullResult, pull, to_page_item
+from simulator import Faults, MalformKind, Simulator, SimulatorConfig
 
 SPEC: MappingSpec = load_mapping("idesk")
 

@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connector.models import AlertType, StatusCode
-from connector.simulator.core import SimCore
-from connector.simulator.state import KeyUse, SessionState, TrackingWrite
-from connector.simulator.timefmt import http_date, parse_instant
-from connector.simulator.units import UNIT_CODES, UNITS, unit_json
-from connector.simulator.wire import (
+from simulator.core import SimCore
+from simulator.state import KeyUse, SessionState, TrackingWrite
+from simulator.timefmt import http_date, parse_instant
+from simulator.units import UNIT_CODES, UNITS, unit_json
+from simulator.wire import (
     BodyError,
     Request,
     Response,
@@ -33,7 +33,7 @@ from connector.simulator.wire import (
     login_page,
     proxy_page,
 )
-from connector.simulator.world import World
+from simulator.world import World
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100

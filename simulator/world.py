@@ -28,15 +28,15 @@ from typing import Any
 
 from connector.models import Unit
 from connector.rules.calendar import WorkingCalendar, load_calendar
-from connector.simulator.generator import (
+from simulator.generator import (
     GeneratedTask,
     Scenario,
     TaskFactory,
     start_instant,
 )
-from connector.simulator.textgen import DeadlinePhrase
-from connector.simulator.timefmt import date_str, epoch, local_str, utc_str
-from connector.simulator.units import UNITS
+from simulator.textgen import DeadlinePhrase
+from simulator.timefmt import date_str, epoch, local_str, utc_str
+from simulator.units import UNITS
 
 
 class MalformKind(StrEnum):

@@ -8,10 +8,10 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from connector.errors import ConfigError, Problem
-from connector.simulator.faults import ExpireStyle, Faults
+from simulator.faults import ExpireStyle, Faults
 
 if TYPE_CHECKING:
-    from connector.simulator.world import World
+    from simulator.world import World
 
 AuthMode = Literal["session", "token"]
 AUTH_MODES: frozenset[AuthMode] = frozenset({"session", "token"})

@@ -23,9 +23,9 @@ from typing import Any
 from connector.clock import LOCAL_TZ, local_date
 from connector.models import StatusCode, Unit, UnitKind
 from connector.rules.calendar import WorkingCalendar
-from connector.simulator import textgen
-from connector.simulator.textgen import DeadlinePhrase
-from connector.simulator.timefmt import (
+from simulator import textgen
+from simulator.textgen import DeadlinePhrase
+from simulator.timefmt import (
     NO_DEADLINE,
     date_str,
     date_utc_str,
@@ -33,7 +33,7 @@ from connector.simulator.timefmt import (
     local_str,
     utc_str,
 )
-from connector.simulator.units import LEAD_UNITS, UNITS
+from simulator.units import LEAD_UNITS, UNITS
 
 FIRST_TASK_ID = 210_000
 FIRST_DOCUMENT_ID = 5_100_000

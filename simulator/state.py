@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from connector.simulator.timefmt import utc_str
+from simulator.timefmt import utc_str
 
 # -- sessions -------------------------------------------------------------------------------
 

@@ -13,20 +13,20 @@ from typing import Any
 import structlog
 
 from connector.clock import local_date
-from connector.simulator.config import SimulatorConfig
-from connector.simulator.faults import ExpireStyle, FaultDice, Faults, RateLimiter
-from connector.simulator.generator import Scenario
-from connector.simulator.recorder import RequestLog
-from connector.simulator.simclock import SimClock
-from connector.simulator.state import (
+from simulator.config import SimulatorConfig
+from simulator.faults import ExpireStyle, FaultDice, Faults, RateLimiter
+from simulator.generator import Scenario
+from simulator.recorder import RequestLog
+from simulator.simclock import SimClock
+from simulator.state import (
     IdempotencyStore,
     Notification,
     Outcomes,
     Sessions,
     TrackingWrite,
 )
-from connector.simulator.timefmt import floor_second, local_str, utc_str
-from connector.simulator.world import World, generate_world
+from simulator.timefmt import floor_second, local_str, utc_str
+from simulator.world import World, generate_world
 
 log = structlog.get_logger(__name__)
 

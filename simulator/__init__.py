@@ -13,22 +13,22 @@ idempotency, notifications), `api` (the contract's endpoints), `admin` (``/_sim/
 
 from __future__ import annotations
 
-from connector.simulator.config import (
+from simulator.config import (
     DEFAULT_BASE_PATH,
     DEFAULT_TODAY,
     AuthMode,
     Credentials,
     SimulatorConfig,
 )
-from connector.simulator.faults import Faults, parse_faults
-from connector.simulator.generator import NEW_TASK_SCENARIOS, Scenario
-from connector.simulator.recorder import RecordedRequest, RequestLog
-from connector.simulator.server import Simulator, banner, serve
-from connector.simulator.state import Notification, TrackingWrite
-from connector.simulator.textgen import DeadlinePhrase
-from connector.simulator.timefmt import NO_DEADLINE
-from connector.simulator.units import UNITS, UNITS_BY_CODE
-from connector.simulator.world import (
+from simulator.faults import Faults, parse_faults
+from simulator.generator import NEW_TASK_SCENARIOS, Scenario
+from simulator.recorder import RecordedRequest, RequestLog
+from simulator.server import Simulator, banner, serve
+from simulator.state import Notification, TrackingWrite
+from simulator.textgen import DeadlinePhrase
+from simulator.timefmt import NO_DEADLINE
+from simulator.units import UNITS, UNITS_BY_CODE
+from simulator.world import (
     Malformation,
     MalformKind,
     UnknownTaskError,

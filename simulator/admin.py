@@ -28,13 +28,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from connector.errors import ConfigError
-from connector.simulator.config import is_loopback
-from connector.simulator.core import SimCore
-from connector.simulator.faults import parse_faults
-from connector.simulator.generator import NEW_TASK_SCENARIOS, Scenario
-from connector.simulator.timefmt import parse_instant, utc_str
-from connector.simulator.wire import BodyError, Request, Response, error, json_object, json_response
-from connector.simulator.world import UnknownTaskError
+from simulator.config import is_loopback
+from simulator.core import SimCore
+from simulator.faults import parse_faults
+from simulator.generator import NEW_TASK_SCENARIOS, Scenario
+from simulator.timefmt import parse_instant, utc_str
+from simulator.wire import BodyError, Request, Response, error, json_object, json_response
+from simulator.world import UnknownTaskError
 
 PREFIX = "/_sim"
 

@@ -30,17 +30,17 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 
 from connector.errors import ConfigError, Problem
-from connector.simulator import admin, api
-from connector.simulator.config import Credentials, SimulatorConfig
-from connector.simulator.core import SimCore
-from connector.simulator.faults import Faults
-from connector.simulator.generator import Scenario
-from connector.simulator.recorder import RecordedRequest, RequestLog
-from connector.simulator.simclock import SimClock
-from connector.simulator.state import Notification, TrackingWrite
-from connector.simulator.timefmt import http_date
-from connector.simulator.wire import Request, Response
-from connector.simulator.world import World
+from simulator import admin, api
+from simulator.config import Credentials, SimulatorConfig
+from simulator.core import SimCore
+from simulator.faults import Faults
+from simulator.generator import Scenario
+from simulator.recorder import RecordedRequest, RequestLog
+from simulator.simclock import SimClock
+from simulator.state import Notification, TrackingWrite
+from simulator.timefmt import http_date
+from simulator.wire import Request, Response
+from simulator.world import World
 
 log = structlog.get_logger(__name__)
 
