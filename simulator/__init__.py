@@ -1,5 +1,6 @@
-"""An embedded iDesk-style document system for tests and demos (contract: idesk-api.md).
+"""An iDesk-style document system for tests and demos (contract: docs/source-api.md).
 
+A tool shipped beside the product, not part of it: `connector` imports it only in the demo.
 A real HTTP server on loopback serving a deterministic, province-like world of assigned tasks,
 with both authentication modes, a live paged search, idempotent writes, notifications, a rate
 limit and switchable faults, plus admin endpoints under ``/_sim/`` to change the world while a
@@ -8,7 +9,8 @@ client runs.
 Modules: `units` (the province's units), `textgen` (Vietnamese text), `generator` (records per
 scenario), `world` (the records and their changes), `simclock`, `faults`, `state` (sessions,
 idempotency, notifications), `api` (the contract's endpoints), `admin` (``/_sim/``), `core`,
-`server` (`Simulator`, `serve`).
+`server` (`Simulator`, `serve`), `loopback` (the threaded loopback server, its lifecycle and
+request log, shared with the test servers in ``tests/``).
 """
 
 from __future__ import annotations

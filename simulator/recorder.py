@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from simulator import loopback
 
 
 @dataclass(frozen=True)
@@ -44,29 +45,8 @@ class RecordedRequest:
         return json.loads(self.body.decode("utf-8"))
 
 
-@dataclass
-class RequestLog:
-    """The list of `RecordedRequest`, appended by the server threads."""
-
-    _items: list[RecordedRequest] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def append(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._items.append(request)
-
-    def all(self) -> list[RecordedRequest]:
-        """A copy of every recorded request, oldest first."""
-        with self._lock:
-            return list(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
+class RequestLog(loopback.RequestLog[RecordedRequest]):
+    """The list of `RecordedRequest`, appended by the server threads, with queries for tests."""
 
     def filter(
         self,

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +34,7 @@ from simulator.config import Credentials, SimulatorConfig
 from simulator.core import SimCore
 from simulator.faults import Faults
 from simulator.generator import Scenario
+from simulator.loopback import Loopback, LoopbackHTTPServer
 from simulator.recorder import RecordedRequest, RequestLog
 from simulator.simclock import SimClock
 from simulator.state import Notification, TrackingWrite
@@ -142,76 +142,46 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], core: SimCore) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         self.core = core
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
+        super().__init__(_Handler, *address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("simulator_connection_error", client=str(client_address[0]))
 
-    def close_connections(self) -> None:
-        """Cut every open keep-alive connection (on stop)."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
-
-class Simulator:
-    """An iDesk-style server on 127.0.0.1 serving a generated world (contract idesk-api.md).
+class Simulator(Loopback[_Server]):
+    """An iDesk-style server on 127.0.0.1 serving a generated world (contract: docs/source-api.md).
 
     Use it as a context manager, or call `start()` / `stop()`. Refuses non-loopback hosts
     (`ConfigError`, raised by `SimulatorConfig`).
     """
 
+    thread_name = "idesk-simulator"
+
     def __init__(self, config: SimulatorConfig | None = None) -> None:
+        super().__init__()
         self.config = config or SimulatorConfig()
         self.core = SimCore(self.config)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Bind and serve in a background thread (idempotent)."""
-        if self._server is not None:
-            return self
+    def bind(self) -> _Server:
         try:
-            server = _Server((self.config.host, self.config.port), self.core)
+            return _Server((self.config.host, self.config.port), self.core)
         except OSError as exc:
             where = f"{self.config.host}:{self.config.port}"
             raise ConfigError(
                 [Problem("simulator.port", f"cannot listen on {where}: {exc.strerror or exc}")],
                 source="simulator",
             ) from exc
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"idesk-simulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+
+    def start(self) -> Self:
+        """Bind and serve in a background thread (idempotent)."""
+        if self.running:
+            return self
+        super().start()
         log.info(
             "simulator_started",
             base_url=self.base_url,
@@ -224,32 +194,10 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop serving and close every connection (idempotent)."""
-        server, thread = self._server, self._thread
-        if server is None:
+        if not self.running:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        super().stop()
         log.info("simulator_stopped", requests=len(self.core.requests))
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
 
     # -- where and who -----------------------------------------------------------------------------
 
@@ -259,21 +207,16 @@ class Simulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if not self.running:
             raise RuntimeError("the simulator is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def root_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self.server.port
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT/ubnd/smartcloud``: the contract's paths are relative to it."""
         return self.root_url + self.config.base_path
 
-    def url(self, path: str) -> str:
+    def url(self, path: str = "") -> str:
         """The absolute URL of a contract path such as ``/tasks/search.cpx``."""
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
