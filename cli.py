@@ -630,7 +630,7 @@ def report_cmd(
     if fmt == "table":
         from rich.console import Console
 
-        from connector.reports.render.formats import report_renderable
+        from connector.reports.render.table import report_renderable
 
         Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
         return
@@ -1042,7 +1042,7 @@ def demo_cmd(
     from rich.console import Console
 
     from connector.demo import run_demo
-    from connector.reports.render.formats import summary_table
+    from connector.reports.render.table import summary_table
 
     configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
     start = _time.monotonic()

@@ -145,7 +145,10 @@ class Deployment:
 _ZYGOTE = r"""
 import json, os, signal, sys, time, traceback
 # The imports every run would pay for, done once here (imports only: no state is created).
-import cli, connector.ops.jobs, connector.rules.calendar, connector.rules.alerts, connector.outbox
+import cli, connector.ops.jobs, connector.rules.calendar, connector.rules.alerts
+import connector.outbox.planning, connector.outbox.delivery, connector.source.pull
+import connector.views.status, connector.views.tasks, connector.views.check
+import connector.reports.build, connector.reports.render.formats, rich.console, rich.table
 import alembic.command, alembic.runtime.migration, holidays, sqlite3, psycopg
 
 def child(req):

@@ -46,24 +46,24 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-from alembic.runtime.migration import MigrationContext
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
 from sqlalchemy import false, func, select
 from sqlmodel import col
 
 from connector.clock import Clock, SystemClock, to_utc
 from connector.i18n import Lang, check_lang
 from connector.ledger import repo
-from connector.ledger.db import Ledger, head_revision
+from connector.ledger.db import Ledger, head_revision, revision_of
 from connector.ledger.tables import OutboxRow, QuarantineRow, SyncRun, TaskRow, UnitRow
 from connector.models import StatusCode
 from connector.ops.runs import RunOutcome, RunSummary, get_run, list_runs
 from connector.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +165,7 @@ def status_summary(
     if last_success is None:
         last_success = _last_finished(ledger)
     with ledger.engine.connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
+        revision = revision_of(connection)
     with ledger.reading() as session:
         state = repo.get_sync_state(session, settings.source.name)
         outbox = dict.fromkeys(OUTBOX_STATES, 0)
@@ -338,6 +338,9 @@ def _when(value: datetime | None, lang: Lang) -> str:
 
 def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableType:
     """The summary as rich tables (overview, then the recent runs)."""
+    from rich.console import Group  # noqa: PLC0415 - rich only for a table
+    from rich.table import Table  # noqa: PLC0415
+
     overview = Table(title=_t("title", lang), show_header=False, title_justify="left")
     overview.add_column(style="bold")
     overview.add_column(overflow="fold")
@@ -404,6 +407,8 @@ def render_status(summary: StatusSummary, fmt: str = "table", lang: str = "vi") 
         return json.dumps(status_dict(summary), ensure_ascii=False, indent=2) + "\n"
     if fmt != "table":
         raise ValueError(f"unknown status format {fmt!r}; valid: table, json")
+    from rich.console import Console  # noqa: PLC0415 - rich only for a table
+
     buffer = io.StringIO()
     Console(file=buffer, width=160, no_color=True, highlight=False).print(
         status_renderable(summary, chosen)

@@ -28,6 +28,9 @@ from connector.reports.model import (
 
 Cell = int | Decimal | date | bool | str | None
 
+ANNEX_LIMIT = 50
+"""Tasks shown per annex on a terminal; the files (xlsx, html, json, csv, md) list them all."""
+
 
 @dataclass(frozen=True)
 class SummaryColumn:

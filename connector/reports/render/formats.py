@@ -13,7 +13,8 @@ xlsx    Excel workbook laid out like an official annex                bytes
 
 `render_bytes` gives what to write to a file (UTF-8; CSV with a byte order mark so that
 spreadsheet programs read the diacritics). Labels come from `connector.i18n`: Vietnamese by
-default, English with ``lang="en"``.
+default, English with ``lang="en"``. The table and xlsx renderers are loaded only for their
+format (rich, openpyxl).
 """
 
 from __future__ import annotations
@@ -23,17 +24,11 @@ from typing import Literal, get_args
 from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang
 from connector.reports.model import Report
+from connector.reports.render.common import ANNEX_LIMIT
 from connector.reports.render.csvfmt import render_csv
 from connector.reports.render.html import render_html
 from connector.reports.render.jsonfmt import render_json, report_dict
 from connector.reports.render.markdown import render_markdown
-from connector.reports.render.table import (
-    ANNEX_LIMIT,
-    render_table,
-    report_renderable,
-    summary_table,
-)
-from connector.reports.render.xlsx import render_xlsx
 
 Format = Literal["table", "json", "csv", "md", "html", "xlsx"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -90,8 +85,6 @@ __all__ = [
     "render",
     "render_bytes",
     "report_dict",
-    "report_renderable",
-    "summary_table",
 ]
 
 
@@ -115,6 +108,8 @@ def render(
     if annex is not None and fmt != "csv":
         raise ValueError("annex= applies to the csv format only (the others hold every annex)")
     if fmt == "table":
+        from connector.reports.render.table import render_table  # noqa: PLC0415 - rich
+
         return render_table(report, chosen, width=width, color=color, annex_limit=annex_limit)
     if fmt == "json":
         return render_json(report, chosen)
@@ -125,6 +120,8 @@ def render(
     if fmt == "html":
         return render_html(report, chosen)
     if fmt == "xlsx":
+        from connector.reports.render.xlsx import render_xlsx  # noqa: PLC0415 - openpyxl
+
         return render_xlsx(report, chosen)
     raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
 

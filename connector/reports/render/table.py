@@ -13,6 +13,7 @@ from connector.i18n import Lang, label
 from connector.ops.log import terminal_safe
 from connector.reports.model import Report
 from connector.reports.render.common import (
+    ANNEX_LIMIT,
     SUMMARY_COLUMNS,
     Annex,
     SummaryColumn,
@@ -25,8 +26,6 @@ from connector.reports.render.common import (
     summary_value,
 )
 
-ANNEX_LIMIT = 50
-"""Tasks shown per annex on a terminal; the files (xlsx, html, json, csv, md) list them all."""
 SUB_WIDTH = 10
 """Width of each figure column inside a group (the groups' cells are aligned grids)."""
 
