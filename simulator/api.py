@@ -1,4 +1,4 @@
-"""The contract's endpoints (idesk-api.md), with authentication and injected faults.
+"""The contract's endpoints (docs/source-api.md), with authentication and injected faults.
 
 A request goes through, in this order: the rate limit (429), a proxy error (502/503/504 with
 HTML), routing (404 / 405), authentication (401, or the HTML login page), the endpoint itself;

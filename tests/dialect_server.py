@@ -10,7 +10,7 @@ a different mapping file, with no code change. Two dialects:
     jobs updated on or after that local day). ``GET /t/api/jobs/<ref>`` → ``{"data": job}`` or
     ``404 {"fault": {"code": "NO_SUCH_JOB"}}``. Dates are ``dd/mm/yyyy [HH:MM:SS]``, local.
 
-``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of idesk6-shapes.md)
+``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of docs/idesk6.md)
     ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
     ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
     ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail.

@@ -1,4 +1,4 @@
-"""Contract tests: one per rule of /work/shared/idesk-api.md, over real HTTP against the simulator."""
+"""Contract tests: one per rule of docs/source-api.md, over real HTTP against the simulator."""
 
 from __future__ import annotations
 
