@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.calendar import load_calendar
-from connector.phrases import PhraseKind, Suggestion, suggest_deadline
+from connector.phrases import PhraseKind, Recurrence, Suggestion, suggest_deadline
 
 CAL = load_calendar()
 K = PhraseKind
@@ -386,6 +386,7 @@ def test_recurrence_phrase_is_reported_with_the_deadline() -> None:
         recurrence="P1Y",
         kind=K.DATE,
         recurrence_phrase="Định kỳ hằng năm",
+        recurrence_rule=Recurrence("P1Y", due_month=12, due_day=15, due_phrase="trước ngày 15/12"),
     )
 
 
