@@ -362,7 +362,8 @@ def _actors(text: FoldedText, unit: str) -> list[tuple[int, int, bool]]:
             continue
         if not any(s < match.end() and match.start() < e for s, e, _ in own):
             others.append((match.start(), match.end(), False))
-    actors = [
-        a for a in sorted(own + others) if _NOT_ACTOR.search(folded[max(0, a[0] - 16) : a[0]]) is None
+    return [
+        a
+        for a in sorted(own + others)
+        if _NOT_ACTOR.search(folded[max(0, a[0] - 16) : a[0]]) is None
     ]
-    return actors

@@ -163,9 +163,13 @@ class Recurrence:
             first = start
             if unit == "W":
                 first += timedelta(days=((self.due_weekday or 7) - start.isoweekday()) % 7)
-            return [first + k * step for k in range((end - first) // step + 1)] if first <= end else []
+            if first > end:
+                return []
+            return [first + k * step for k in range((end - first) // step + 1)]
         months = self.months
-        if months is None or 12 % months or (self.due_day is not None and self.due_month is None and months != 1):
+        if months is None or 12 % months:
+            return []
+        if self.due_day is not None and self.due_month is None and months != 1:
             return []
         found: list[date] = []
         period_start = date(start.year, (start.month - 1) // months * months + 1, 1)
@@ -242,9 +246,7 @@ _WORD_NUMBER = (
 )
 # "05", "05 (năm)", "năm", "mười lăm"
 _NUM = rf"(?P<n>\d{{1,3}}|{_WORD_NUMBER})(?:\s*\([^()]{{1,30}}\))?"
-_TIME = (
-    r"\d{1,2}\s*(?:gio|h|g)(?:\s*\d{1,2})?(?:\s*(?:phut|'))?(?:\s+(?:sang|chieu|trua|toi))?"
-)
+_TIME = r"\d{1,2}\s*(?:gio|h|g)(?:\s*\d{1,2})?(?:\s*(?:phut|'))?(?:\s+(?:sang|chieu|trua|toi))?"
 _WEEKDAY_ANY = r"(?:thu\s+(?:hai|ba|tu|nam|sau|bay|[2-7])|chu\s+nhat)(?!\w)"
 _WEEKDAY = r"(?:(?P<thu>thu)\s+(?P<wd>hai|ba|tu|nam|sau|bay|[2-7])|(?P<cn>chu\s+nhat))(?!\w)"
 _YEAR_TAIL = (
@@ -475,7 +477,7 @@ def _day_of_week(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
 
 
 def _relative_months(relative: str) -> int:
-    """"này" (folded "nay") is the anchor's period; "tới", "sau", "tiếp theo" the next one."""
+    """ "này" (folded "nay") is the anchor's period; "tới", "sau", "tiếp theo" the next one."""
     return 0 if relative.lower() == "nay" else 1
 
 
@@ -490,11 +492,11 @@ def _month(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
     first, last = int(match.group("m")), int(_group(match, "ml", "m") or 0)
     if not (1 <= first <= last <= 12):
         return None
-    year = _stated_year(match, ctx.anchor)
+    stated = _stated_year(match, ctx.anchor)
     if before:
-        deadline = _roll(lambda y: _day_before(_month_start(y, first)), year, ctx.anchor)
+        deadline = _roll(lambda y: _day_before(_month_start(y, first)), stated, ctx.anchor)
         return _Reading(deadline, ctx.anchor)
-    deadline = _roll(lambda y: _month_end(y, last), year, ctx.anchor)
+    deadline = _roll(lambda y: _month_end(y, last), stated, ctx.anchor)
     low = _month_start(deadline.year, first) if deadline else None
     return _Reading(deadline, low)
 
@@ -658,15 +660,15 @@ _DATE_MARK = (
     r"|trong(?=\s+ngay\s+(?:" + _WEEKDAY_ANY + r"\s*,?\s*)?\d))"
 )
 _PERIOD_MARK = (
-    rf"(?:trong(?:\s+suot)?|{_LATEST}(?:\s+(?:la|trong|vao|den\s+het))?"
+    rf"(?:trong(?:\s+suot)?|vao|{_LATEST}(?:\s+(?:la|trong|vao|den\s+het))?"
     rf"|truoc\s+khi\s+(?:ket\s+thuc|het)|(?:den|toi)\s+het|{_LABEL})"
 )
 _MONTHS = (
     r"(?P<m>\d{1,2})(?!\d)(?:\s*(?:,|-|va|den|toi|den\s+het)\s*(?:thang\s+)?(?P<ml>\d{1,2})(?!\d))*"
 )
-_QUARTER_TOKEN = r"(?:iv|iii|ii|i|0?[1-4])(?!\w)"
+_QUARTER_NUMBER = r"(?:iv|iii|ii|i|0?[1-4])(?!\w)"
 _QUARTERS = (
-    rf"(?P<q>{_QUARTER_TOKEN})(?:\s*(?:,|-|va|den)\s*(?:qu[yi]\s+)?(?P<ql>{_QUARTER_TOKEN}))*"
+    rf"(?P<q>{_QUARTER_NUMBER})(?:\s*(?:,|-|va|den)\s*(?:qu[yi]\s+)?(?P<ql>{_QUARTER_NUMBER}))*"
 )
 _RELATIVE = r"(?P<rel>nay|toi|sau|tiep\s+theo)(?!\w)"
 _FROM = rf"(?:\s*,?\s*(?:ke|tinh)\s+tu\s+(?:ngay\s+)?{_date_re('from')})?"
@@ -714,7 +716,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.DAY_OF_WEEK,
-        rf"(?:truoc|{_LATEST}(?:\s+(?:la|vao))?|vao)(?:\s+{_TIME})?\s+(?:ngay\s+)?{_WEEKDAY}"
+        rf"(?:truoc|{_LATEST}(?:\s+(?:la|vao))?|vao)(?:\s+{_TIME})?"
+        rf"(?:\s+(?:buoi\s+)?(?:sang|chieu|trua|toi))?\s+(?:ngay\s+)?{_WEEKDAY}"
         r"(?:\s+(?P<every>hang|moi)\s+tuan(?!\w))?(?!\s*,?\s*(?:ngay\s+)?\d)",
         _day_of_week,
     ),
@@ -812,6 +815,9 @@ _RECURRENCE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r"(?:dinh\s+k[yi]\s+)?(?P<every>hang|moi)\s+(?P<unit>ngay|tuan|thang|qu[yi]|nam)(?!\w)",
         # định kỳ tháng / quý / năm
         r"dinh\s+k[yi]\s+(?P<unit>tuan|thang|qu[yi]|nam)(?!\w)",
+        # định kỳ (trước ngày 25) của tháng cuối quý: quarterly without the word "hằng quý"
+        r"dinh\s+k[yi](?=[^.;\n]{0,60}?\sthang\s+(?:cuoi|dau|giua|thu\s+hai\s+cua)\s+qu[yi]"
+        r"(?!\w))(?P<quarterly>)",
     )
 )
 
@@ -824,6 +830,8 @@ class _Rec:
 
 
 def _recurrence(match: re.Match[str]) -> str | None:
+    if "quarterly" in match.re.groupindex:
+        return "P3M"
     unit = match.group("unit").lower()
     n = _number(match.group("n")) if "n" in match.re.groupindex else 1
     if n == 0:
@@ -837,9 +845,12 @@ def _guarded(match: re.Match[str], text: FoldedText) -> bool:
     """Whether every diacritic-sensitive word of the match is written as it must be."""
     for name in match.re.groupindex:
         allowed = _GUARDS.get(name.removesuffix("from"))
-        if allowed is not None and match.group(name) is not None:
-            if not text.written_as(match.start(name), match.end(name), allowed):
-                return False
+        if (
+            allowed is not None
+            and match.group(name) is not None
+            and not text.written_as(match.start(name), match.end(name), allowed)
+        ):
+            return False
     return True
 
 
@@ -864,7 +875,7 @@ _BLOCKERS = re.compile(
 
 
 def _due_point(period: str, due: _Due) -> tuple[int | None, int | None, int | None] | None:
-    """(due_month, due_day, due_weekday) of `due` in periods of `period`; None if they do not fit."""
+    """(due_month, due_day, due_weekday) of `due` in periods of `period`; None: they do not fit."""
     probe = Recurrence(period)
     if due.weekday is not None:
         return (None, None, due.weekday) if period == "P1W" else None
@@ -918,7 +929,7 @@ def _hits(ctx: _Ctx) -> list[_Hit]:
         h
         for h in hits
         if not any(
-            o is not h and o.start <= h.start and h.end <= o.end and (o.start, o.end) != (h.start, h.end)
+            o.start <= h.start and h.end <= o.end and o.end - o.start > h.end - h.start
             for o in hits
         )
     ]
@@ -945,31 +956,34 @@ def _is_deadline(hit: _Hit, layout: Layout, anchor: date) -> bool:
 def _bind(hits: list[_Hit], recs: list[_Rec], layout: Layout) -> list[_Hit]:
     """Tie each due point ("trước ngày 20", "trước ngày 15/12", "thứ Năm") to the recurrence
     next to it in the same sentence; a day or weekday alone that finds none is dropped."""
-    folded = layout.text.folded
     bound: list[_Hit] = []
     for hit in hits:
         due = hit.reading.due
         best: tuple[int, _Rec] | None = None
-        for rec in recs if due is not None and hit.kind in _BINDABLE else ():
-            if _due_point(rec.period, due) is None:
-                continue
-            if layout.sentence_of(hit.start) != layout.sentence_of(rec.start):
-                continue
-            if hit.start < rec.end and rec.start < hit.end:
-                gap = ""
-            elif hit.end <= rec.start:
-                gap = folded[hit.end : rec.start]
-            else:
-                gap = folded[rec.end : hit.start]
-            if _BLOCKERS.search(gap) or (due.dated and len(re.findall(r"[^\W\d_]+", gap)) > 8):
-                continue
-            if best is None or len(gap) < best[0]:
-                best = (len(gap), rec)
+        for rec in recs if hit.kind in _BINDABLE else ():
+            gap = _gap(hit, due, rec, layout) if due is not None else None
+            if gap is not None and (best is None or gap < best[0]):
+                best = (gap, rec)
         if best is not None:
             bound.append(replace(hit, bound=best[1]))
         elif due is None or not due.needs_recurrence:
             bound.append(hit)
     return bound
+
+
+def _gap(hit: _Hit, due: _Due, rec: _Rec, layout: Layout) -> int | None:
+    """How far a due point stands from a recurrence it may belong to; None when it cannot."""
+    if _due_point(rec.period, due) is None:
+        return None
+    if layout.sentence_of(hit.start) != layout.sentence_of(rec.start):
+        return None
+    if hit.start < rec.end and rec.start < hit.end:
+        return 0
+    folded = layout.text.folded
+    gap = folded[hit.end : rec.start] if hit.end <= rec.start else folded[rec.end : hit.start]
+    if _BLOCKERS.search(gap) or (due.dated and len(re.findall(r"[^\W\d_]+", gap)) > 8):
+        return None
+    return len(gap)
 
 
 _BINDABLE = frozenset({PhraseKind.DATE, PhraseKind.DAY_OF_MONTH, PhraseKind.DAY_OF_WEEK})
@@ -1018,7 +1032,8 @@ def suggest_deadline(
     if recurring is not None:
         rule = Recurrence(recurring.period)
         for hit in hits:
-            point = _due_point(recurring.period, hit.reading.due) if hit.reading.due else None
+            due = hit.reading.due
+            point = _due_point(recurring.period, due) if due is not None else None
             if hit.bound is not None and hit.bound.period == recurring.period and point:
                 month, day, weekday = point
                 rule = Recurrence(
@@ -1037,7 +1052,8 @@ def suggest_deadline(
     elif due_hit is not None:
         chosen = due_hit
         deadline = due_hit.deadline
-        if rule is not None and not (due_hit.reading.due and due_hit.reading.due.dated):
+        written = due_hit.reading.due
+        if rule is not None and not (written is not None and written.dated):
             deadline = rule.first_due(anchor) or deadline
     else:
         pool = free
