@@ -114,8 +114,8 @@ _OPENER = re.compile(
     _F,
 )
 _CITES = re.compile(
-    rf"{_DOC_TYPES}|so\s+\d|y\s+kien|chi\s+dao|de\s+nghi\s+cua|yeu\s+cau\s+cua|cuoc\s+hop"
-    r"|ket\s+luan",
+    rf"{_DOC_TYPES}\s+(?:so|cua|ngay)(?!\w)|so\s+\d|y\s+kien\s+(?:chi\s+dao|ket\s+luan|cua)"
+    r"|chi\s+dao\s+cua|de\s+nghi\s+cua|yeu\s+cau\s+cua|cuoc\s+hop|ket\s+luan\s+cua",
     _F,
 )
 # The issuing body takes over ("..., Chủ tịch UBND tỉnh giao ...", "..., giao Sở ...").

@@ -869,9 +869,10 @@ def _recurrences(text: FoldedText) -> list[_Rec]:
     ]
 
 
-_BLOCKERS = re.compile(
-    r"(?<!\w)(?:sau\s+do|dong\s+thoi|rieng|ngoai\s+ra|tiep\s+tuc|va|nhung)(?!\w)", _FLAGS
-)
+# Words that start another piece of work between a recurrence and a date ("..., sau đó báo cáo
+# hằng quý"); "và" / "nhưng" too, unless the date is a bare day that only a recurrence explains.
+_BLOCKERS = re.compile(r"(?<!\w)(?:sau\s+do|dong\s+thoi|rieng|ngoai\s+ra|tiep\s+tuc)(?!\w)", _FLAGS)
+_JOINERS = re.compile(r"(?<!\w)(?:va|nhung)(?!\w)", _FLAGS)
 
 
 def _due_point(period: str, due: _Due) -> tuple[int | None, int | None, int | None] | None:
@@ -883,7 +884,9 @@ def _due_point(period: str, due: _Due) -> tuple[int | None, int | None, int | No
     if months is None or due.day is None:
         return None
     if due.month is not None:
-        return (due.month - 1) % months + 1, due.day, None
+        # a date with its month ("trước ngày 15/12") is a due point of half-yearly or yearly
+        # work; monthly or quarterly work is due on a day of the month, not on a date
+        return ((due.month - 1) % months + 1, due.day, None) if months >= 6 else None
     place = {"first": 1, "next": 1, "second": min(2, months), "last": months}.get(due.place)
     if place is None and months == 1:
         place = 1
@@ -981,7 +984,9 @@ def _gap(hit: _Hit, due: _Due, rec: _Rec, layout: Layout) -> int | None:
         return 0
     folded = layout.text.folded
     gap = folded[hit.end : rec.start] if hit.end <= rec.start else folded[rec.end : hit.start]
-    if _BLOCKERS.search(gap) or (due.dated and len(re.findall(r"[^\W\d_]+", gap)) > 8):
+    if _BLOCKERS.search(gap) or (not due.needs_recurrence and _JOINERS.search(gap)):
+        return None
+    if due.dated and len(re.findall(r"[^\W\d_]+", gap)) > 8:
         return None
     return len(gap)
 

@@ -526,6 +526,12 @@ def test_cited_document_date_is_used_last_and_noted() -> None:
     assert alone.notes == (Note.CITED_DOCUMENT_DEADLINE,)
 
 
+def test_plan_without_reference_is_not_a_cited_document() -> None:
+    """"Theo kế hoạch, ..." cites no document: its date is the unit's, without a note."""
+    got = suggest_deadline("Theo kế hoạch, hoàn thành trước ngày 30/6/2022.", DOC, CAL)
+    assert got is not None and (got.deadline, got.notes) == (date(2022, 6, 30), ())
+
+
 def test_superiors_step_after_de_is_not_the_units() -> None:
     """"..., để UBND tỉnh báo cáo Bộ ... trước ngày ..." is the superior's date, not the unit's."""
     got = suggest_deadline(
@@ -602,6 +608,19 @@ def test_diacritics_tell_folded_words_apart(
         pytest.param(
             "Báo cáo hằng quý trước ngày 20.", Recurrence("P3M", None, 20, None, "trước ngày 20"),
             None, id="quarterly-day-without-month-sets-no-date",
+        ),
+        pytest.param(
+            "Sở Y tế báo cáo hằng tháng, hoàn thành đề án trước ngày 30/4.", Recurrence("P1M"),
+            date(2022, 4, 30), id="dated-deadline-is-not-a-monthly-due-day",
+        ),
+        pytest.param(
+            "Định kỳ hằng tháng, Sở Tài chính tổng hợp và báo cáo UBND tỉnh trước ngày 20.",
+            Recurrence("P1M", 1, 20, None, "trước ngày 20"),
+            date(2022, 3, 20), id="bare-day-binds-across-va",
+        ),
+        pytest.param(
+            "Hoàn thành đề án trước ngày 30/4 và báo cáo hằng năm.", Recurrence("P1Y"),
+            date(2022, 4, 30), id="va-separates-a-dated-deadline-from-the-recurrence",
         ),
     ],
 )
