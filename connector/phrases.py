@@ -60,10 +60,14 @@ Rules of reading (documented choices):
   to the recurrence: "hằng tháng trước ngày 20" / "trước ngày 20 hằng tháng" (P1M, due day 20),
   "hằng quý (trước ngày 15 của tháng cuối quý)" (P3M, month 3, day 15), "chậm nhất ngày 05 của
   tháng đầu quý sau" (month 1, day 5), "hằng năm (trước ngày 15/12)" (P1Y, month 12, day 15),
-  "trước 15 giờ thứ Năm hằng tuần" (P1W, weekday 4). A day without a month ("trước ngày 20") or
-  a weekday is read only next to a recurrence. The deadline is then the first due date on or
-  after the anchor, unless the text also sets a one-off deadline, which wins. A recurrence alone
-  gives a suggestion without a deadline.
+  "trước 15 giờ thứ Năm hằng tuần" (P1W, weekday 4). "Next to" means in the same sentence, not
+  parted by words that start other work ("sau đó", "đồng thời", "riêng", "ngoài ra", "tiếp
+  tục"; also "và", "nhưng" for a date with its month, which must then stand within 8 words). A
+  date with its month is a due point of half-yearly or yearly work only ("báo cáo hằng tháng,
+  hoàn thành đề án trước ngày 30/4" keeps 30/04 as a one-off deadline). A day without a month
+  ("trước ngày 20") or a weekday is read only next to a recurrence. The deadline is then the
+  first due date on or after the anchor, unless the text also sets a one-off deadline, which
+  wins. A recurrence alone gives a suggestion without a deadline.
 * Words that set no date ("thường xuyên", "khẩn trương", "kịp thời", "sớm", "trong thời gian
   tới") give no suggestion.
 """
@@ -1012,6 +1016,21 @@ def _conflicts(chosen: _Hit, others: list[_Hit], text: FoldedText) -> tuple[Alte
     return tuple(found)
 
 
+def _recurrence_rule(
+    recurring: _Rec, hits: list[_Hit], text: FoldedText
+) -> tuple[Recurrence, _Hit | None]:
+    """The recurrence with the due point of the first phrase bound to it (or to one of the same
+    period: "Báo cáo hằng tháng ..., gửi trước ngày 20 hằng tháng"), and that phrase."""
+    for hit in hits:
+        due = hit.reading.due
+        point = _due_point(recurring.period, due) if due is not None else None
+        if hit.bound is not None and hit.bound.period == recurring.period and point:
+            month, day, weekday = point
+            phrase = text.nfc[hit.start : hit.end]
+            return Recurrence(recurring.period, month, day, weekday, phrase), hit
+    return Recurrence(recurring.period), None
+
+
 def suggest_deadline(
     text: str, anchor: date, calendar: WorkingCalendar, *, unit: str = ""
 ) -> Suggestion | None:
@@ -1032,20 +1051,7 @@ def suggest_deadline(
     hits = _bind(hits, recs, layout)
 
     recurring = recs[0] if recs else None
-    rule: Recurrence | None = None
-    due_hit: _Hit | None = None
-    if recurring is not None:
-        rule = Recurrence(recurring.period)
-        for hit in hits:
-            due = hit.reading.due
-            point = _due_point(recurring.period, due) if due is not None else None
-            if hit.bound is not None and hit.bound.period == recurring.period and point:
-                month, day, weekday = point
-                rule = Recurrence(
-                    recurring.period, month, day, weekday, folded.nfc[hit.start : hit.end]
-                )
-                due_hit = hit
-                break
+    rule, due_hit = _recurrence_rule(recurring, hits, folded) if recurring else (None, None)
 
     free = [h for h in hits if h.bound is None and h.deadline is not None]
     strong = [h for h in free if h.strong]
