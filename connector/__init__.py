@@ -8,7 +8,8 @@ The public API, by concept (each module holds one):
 - vocabulary: `NormalisedTask`, `StatusCode`, `AlertType`, `TaskState`, `Unit`;
 - mapping and client: `load_mapping`, `normalise`, `SourceClient`;
 - ledger: `open_ledger`, `Ledger`;
-- rules: `load_calendar`, `WorkingCalendar`, `classify`, `DeadlinePolicy`, `suggest_deadline`;
+- rules: `load_calendar`, `WorkingCalendar`, `classify`, `DeadlinePolicy`, `suggest_deadline`
+  (with `Suggestion`, `Recurrence`);
 - runs: `run_job` (pull / push / sync), `pull`, `deliver_pending`;
 - reports: `ReportOptions`, `build_report`, `report_current`, `report_as_of`, `render`.
 """
@@ -37,7 +38,7 @@ from connector.jobs import JobResult, run_job
 from connector.ledger.db import Ledger, open_ledger
 from connector.mapping import MappingSpec, load_mapping, normalise
 from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.phrases import Suggestion, suggest_deadline
+from connector.phrases import Recurrence, Suggestion, suggest_deadline
 from connector.push import deliver_pending
 from connector.report_render import render
 from connector.reports import ReportOptions, build_report, report_as_of, report_current
@@ -65,6 +66,7 @@ __all__ = [
     "NormalisedTask",
     "NotFound",
     "PullResult",
+    "Recurrence",
     "ReportOptions",
     "Settings",
     "SourceClient",
