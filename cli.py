@@ -755,18 +755,26 @@ def tasks_show_cmd(
         typer.Option(help="Show the task as the ledger knew and classified it on this date."),
     ] = None,
     fmt: FormatOpt = "table",
+    lang: Annotated[
+        str, typer.Option(help="vi or en, for the notes on a suggested deadline.")
+    ] = "vi",
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
     Example: idesk-connector tasks show 1042 --as-of 2022-03-07
     """
     from connector.errors import NotFound
+    from connector.i18n import check_lang
     from connector.rules.deadlines import policy_from_settings
     from connector.views.tasks import task_view, task_view_dict
 
     _check_format(fmt)
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
+    try:
+        language = check_lang(lang)
+    except ValueError as exc:
+        raise ConfigError(f"--lang: {exc}") from None
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
@@ -786,7 +794,7 @@ def tasks_show_cmd(
                 what="task",
                 key=str(task_id),
             )
-        data = task_view_dict(view)
+        data = task_view_dict(view, language)
     if fmt == "json":
         emit_json(data)
         return
@@ -811,6 +819,10 @@ def tasks_show_cmd(
             f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
             + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
         )
+        for alt in sug["alternatives"]:
+            lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
+        for note in sug["notes"]:
+            lines.append(f"  note:           {note['text']}")
     lines.append(
         f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
         f" / {data['acknowledged']['eff_due'] or '-'}"

@@ -8,7 +8,8 @@ The public API, by concept (each module holds one):
 - vocabulary: `NormalisedTask`, `StatusCode`, `AlertType`, `TaskState`, `Unit`;
 - mapping and client: `load_mapping`, `normalise`, `SourceClient`;
 - ledger: `open_ledger`, `Ledger`;
-- rules: `load_calendar`, `WorkingCalendar`, `classify`, `DeadlinePolicy`, `suggest_deadline`;
+- rules: `load_calendar`, `WorkingCalendar`, `classify`, `DeadlinePolicy`, `suggest_deadline`
+  (with `Suggestion`, `Recurrence`);
 - runs: `run_job` (pull / push / sync), `pull`, `deliver_pending`;
 - reports: `ReportOptions`, `build_report`, `report_current`, `report_as_of`, `render`.
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from connector.reports.render.formats import render
     from connector.rules.calendar import WorkingCalendar, load_calendar
     from connector.rules.deadlines import Classification, DeadlinePolicy, classify
-    from connector.rules.phrases import Suggestion, suggest_deadline
+    from connector.rules.phrases import Recurrence, Suggestion, suggest_deadline
     from connector.settings import Settings, load_settings
     from connector.source.client import SourceClient
     from connector.source.pull import PullResult, pull
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "NormalisedTask": "connector.models",
     "NotFound": "connector.errors",
     "PullResult": "connector.source.pull",
+    "Recurrence": "connector.rules.phrases",
     "ReportOptions": "connector.reports.model",
     "Settings": "connector.settings",
     "SourceClient": "connector.source.client",
@@ -127,6 +129,7 @@ __all__ = [
     "NormalisedTask",
     "NotFound",
     "PullResult",
+    "Recurrence",
     "ReportOptions",
     "Settings",
     "SourceClient",

@@ -203,6 +203,22 @@ LABELS: dict[str, dict[Lang, str]] = {
     "a_suggested_deadline": {"vi": "Thời hạn đề xuất", "en": "Suggested deadline"},
     "a_suggested_phrase": {"vi": "Căn cứ (trích nội dung)", "en": "Based on (quoted text)"},
     "a_recurrence": {"vi": "Định kỳ", "en": "Recurrence"},
+    # -- notes on a deadline read from text (connector.rules.phrases.Note) -------------------------
+    "phrase_note_receipt_date_assumed": {
+        "vi": "Thời hạn tính từ ngày nhận được văn bản; ngày nhận được tạm lấy là ngày văn bản.",
+        "en": "The period runs from the day the document is received; the document date was "
+        "taken as that day.",
+    },
+    "phrase_note_conflicting_deadlines": {
+        "vi": "Văn bản nêu nhiều thời hạn khác nhau; đã chọn thời hạn gắn với việc của đơn vị "
+        "được giao, cụ thể nhất (xem các thời hạn khác).",
+        "en": "The text states several different deadlines; the one bound to the assigned "
+        "unit's action, the most specific, was chosen (see the alternatives).",
+    },
+    "phrase_note_cited_document_deadline": {
+        "vi": "Thời hạn lấy từ văn bản được viện dẫn, không phải thời hạn giao riêng cho đơn vị.",
+        "en": "The deadline is the cited document's, not one set for the unit.",
+    },
     "yes": {"vi": "Có", "en": "Yes"},
     "no": {"vi": "Không", "en": "No"},
     "estimated": {"vi": "(ước tính)", "en": "(estimated)"},

@@ -106,6 +106,21 @@ def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path
     assert run(deployment, "outbox", "list", "--state", "nope")[0] == 2
 
 
+def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]) -> None:
+    """tasks show gives the suggestion with its rule, alternatives and notes; bad --lang is 2."""
+    run(deployment, "pull")
+    stored = {t["id"] for t in as_json(deployment, "tasks", "list", "--limit", "0")["tasks"]}
+    phrases = deployment["sim"].world.phrases
+    task_id = next(k for k in sorted(stored) if k in phrases and phrases[k].nominal)
+    shown = as_json(deployment, "tasks", "show", str(task_id), "--lang", "en")
+    assert set(shown["suggested_deadline"]) == {
+        "deadline", "phrase", "recurrence", "recurrence_phrase", "kind", "recurrence_rule",
+        "alternatives", "notes",
+    }
+    code, _ = run(deployment, "tasks", "show", str(task_id), "--lang", "fr")
+    assert code == 2
+
+
 def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
     """check logs in, reads the clock, the units and a first page."""
     data = as_json(deployment, "check")

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector.models import NormalisedTask, TaskState
 from connector.rules.calendar import load_calendar
-from connector.rules.phrases import PhraseKind, Suggestion, suggest_deadline
+from connector.rules.phrases import (
+    Alternative,
+    Note,
+    PhraseKind,
+    Recurrence,
+    Suggestion,
+    note_text,
+    suggest_deadline,
+    suggest_for_task,
+)
+from connector.views.tasks import suggestion_dict
 
 CAL = load_calendar()
 K = PhraseKind
@@ -386,6 +397,7 @@ def test_recurrence_phrase_is_reported_with_the_deadline() -> None:
         recurrence="P1Y",
         kind=K.DATE,
         recurrence_phrase="Định kỳ hằng năm",
+        recurrence_rule=Recurrence("P1Y", due_month=12, due_day=15, due_phrase="trước ngày 15/12"),
     )
 
 
@@ -405,21 +417,284 @@ def test_cases_cover_at_least_forty_phrasings() -> None:
 WORDS = ["trước", "ngày", "tháng", "năm", "quý", "quí", "chậm", "nhất", "là", "vào", "hạn", "chót", "thời", "hạn", "trong", "vòng", "làm", "việc", "kể", "từ", "tính", "đến", "hết", "đầu", "giữa", "cuối", "6", "sáu", "định", "kỳ", "hằng", "hàng", "mỗi", "lần", "/", ".", "-", ":", ",", "(", ")", "I", "II", "III", "IV", "mười", "hai", "mươi", "lăm", "nay", "tới", "sau", "này", "15/4/2022", "31/02/2022", "20.7", "29/2", "3", "12", "2022", "1900", "9999", "0", "00", "17h00", "giờ", "phút", "tuần"]
 
 
+# Words of the readings added for issue 12 (no diacritics, units, recurrence due points, ...).
+WORDS += ["truoc", "ngay", "thang", "quy", "hang", "cham", "nhat", "thứ", "Sáu", "Năm", "chủ", "nhật", "sáng", "hằng", "của", "tháng", "cuối", "đầu", "sau", "tiếp", "theo", "nhận", "được", "văn", "bản", "ký", "ban", "hành", "hồ", "sơ", "để", "UBND", "tỉnh", "Sở", "Tài", "chính", "các", "sở", "huyện", "giao", "Thực", "hiện", "Công", "số", "12/BTC", "về", "việc", "đã", "liệu", "gia", "từ", "nay", "khi", "kết", "thúc", "và", ";", "'", "15/3/22", "02", "10", "20", "05", "Hàn", "mới", "\n"]
+UNITS = ["", "Sở Tài chính", "UBND huyện Tuy Phước", "Ủy ban nhân dân xã Phước Lộc", "Công an tỉnh", "-"]
+
+
 @given(
     words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=25),
     anchor=st.dates(min_value=date(1990, 1, 1), max_value=date(2110, 12, 31)),
     nfd=st.booleans(),
+    unit=st.sampled_from(UNITS),
 )
-def test_any_text_reads_without_error(words: list[str], anchor: date, nfd: bool) -> None:
+def test_any_text_reads_without_error(words: list[str], anchor: date, nfd: bool, unit: str) -> None:
     """Any jumble of deadline words gives None or a well-formed suggestion, never an error."""
     text = " ".join(words)
-    got = suggest_deadline(unicodedata.normalize("NFD", text) if nfd else text, anchor, CAL)
+    got = suggest_deadline(
+        unicodedata.normalize("NFD", text) if nfd else text, anchor, CAL, unit=unit
+    )
     if got is None:
         return
-    assert got.phrase and got.phrase in unicodedata.normalize("NFC", text)
+    nfc = unicodedata.normalize("NFC", text)
+    assert got.phrase and got.phrase in nfc
     if got.deadline is None:
         assert got.kind is K.RECURRING and got.recurrence is not None
     else:
         assert 1995 <= got.deadline.year <= 2099
+        assert got.deadline >= anchor
     if got.recurrence is not None:
         assert got.recurrence.startswith("P") and got.recurrence_phrase
+        assert got.recurrence_rule is not None and got.recurrence_rule.period == got.recurrence
+    for other in got.alternatives:
+        assert other.phrase in nfc and other.deadline != got.deadline
+    assert (Note.CONFLICTING_DEADLINES in got.notes) == bool(got.alternatives)
+
+
+# -- issue 12: choosing among several dates, notes, recurrence due points, diacritics ----------
+
+
+def test_conflicting_dates_are_listed_with_a_note() -> None:
+    """Two different dates for the same kind of step: the first is taken, the other is listed."""
+    got = suggest_deadline(
+        "Trước ngày 30/4/2022 các huyện báo cáo; trước ngày 15/4/2022 các sở báo cáo.", DOC, CAL
+    )
+    assert got is not None and got.deadline == date(2022, 4, 30)
+    assert got.alternatives == (Alternative(date(2022, 4, 15), "trước ngày 15/4/2022", K.DATE),)
+    assert got.notes == (Note.CONFLICTING_DEADLINES,)
+
+
+def test_lead_unit_picks_its_own_date() -> None:
+    """With the lead unit known, the date of the clause where that unit acts is taken."""
+    text = "Trước ngày 30/4/2022 các huyện báo cáo; trước ngày 15/4/2022 các sở báo cáo."
+    for unit, expected in (
+        ("Sở Tư pháp", date(2022, 4, 15)),
+        ("UBND huyện Tuy Phước", date(2022, 4, 30)),
+        ("Ủy ban nhân dân thị xã An Nhơn", date(2022, 4, 30)),
+    ):
+        got = suggest_deadline(text, DOC, CAL, unit=unit)
+        assert got is not None and got.deadline == expected, unit
+
+
+def test_recipient_is_not_the_actor() -> None:
+    """A unit named after "về"/"gửi" receives; the date is the sender's, not the recipient's."""
+    text = (
+        "UBND các huyện gửi báo cáo về Sở Nội vụ trước ngày 15/4/2022; Sở Nội vụ tổng hợp, "
+        "báo cáo UBND tỉnh trước ngày 25/4/2022."
+    )
+    got = suggest_deadline(text, DOC, CAL, unit="Sở Nội vụ")
+    assert got is not None and got.deadline == date(2022, 4, 25)
+
+
+def test_suggest_for_task_uses_the_lead_unit() -> None:
+    """`suggest_for_task` passes the task's lead unit, so a two-unit text gives its date."""
+    task = NormalisedTask(
+        source_id=7,
+        last_modified=datetime(2022, 3, 10, 2, 0, tzinfo=UTC),
+        state=TaskState.OPEN,
+        doc_date=DOC,
+        lead_unit_name="Sở Xây dựng",
+        steering_content=(
+            "1. Giao Sở Tài chính rà soát, báo cáo trước ngày 15/4/2022. 2. Giao Sở Xây dựng "
+            "hoàn thành thẩm định trong quý II/2022."
+        ),
+    )
+    got = suggest_for_task(task, CAL)
+    assert got is not None and got.deadline == date(2022, 6, 30)
+
+
+def test_nested_dates_do_not_conflict() -> None:
+    """A day inside the month the text also names refines it: no alternative, no note."""
+    got = suggest_deadline("Tổ chức trong tháng 12/2022 (trước ngày 20/12/2022).", DOC, CAL)
+    assert got is not None and got.deadline == date(2022, 12, 20)
+    assert (got.alternatives, got.notes) == ((), ())
+
+
+def test_cited_document_date_is_used_last_and_noted() -> None:
+    """The cited document's date loses to the unit's own; alone, it is used with a note."""
+    cited = (
+        "Thực hiện Công văn số 12/BTC ngày 01/3/2022 của Bộ Tài chính đề nghị báo cáo trước "
+        "ngày 20/3/2022"
+    )
+    both = suggest_deadline(
+        f"{cited}, Chủ tịch UBND tỉnh giao Sở Tài chính báo cáo trước ngày 15/3/2022.", DOC, CAL
+    )
+    assert both is not None and both.deadline == date(2022, 3, 15)
+    assert [a.deadline for a in both.alternatives] == [date(2022, 3, 20)]
+    alone = suggest_deadline(f"{cited}; giao Sở Tài chính tham mưu thực hiện.", DOC, CAL)
+    assert alone is not None and alone.deadline == date(2022, 3, 20)
+    assert alone.notes == (Note.CITED_DOCUMENT_DEADLINE,)
+
+
+def test_plan_without_reference_is_not_a_cited_document() -> None:
+    """"Theo kế hoạch, ..." cites no document: its date is the unit's, without a note."""
+    got = suggest_deadline("Theo kế hoạch, hoàn thành trước ngày 30/6/2022.", DOC, CAL)
+    assert got is not None and (got.deadline, got.notes) == (date(2022, 6, 30), ())
+
+
+def test_superiors_step_after_de_is_not_the_units() -> None:
+    """"..., để UBND tỉnh báo cáo Bộ ... trước ngày ..." is the superior's date, not the unit's."""
+    got = suggest_deadline(
+        "Sở Tài chính báo cáo UBND tỉnh trước ngày 20/3/2022 để UBND tỉnh báo cáo Bộ Tài chính "
+        "trước ngày 18/3/2022.",
+        DOC,
+        CAL,
+    )
+    assert got is not None and got.deadline == date(2022, 3, 20)
+
+
+def test_receipt_date_assumed_is_noted_in_both_languages() -> None:
+    """Counting "kể từ ngày nhận được văn bản" from the document date says so, vi and en."""
+    got = suggest_deadline(
+        "Trong thời hạn 07 ngày làm việc kể từ ngày nhận được văn bản, Sở Y tế có ý kiến.", DOC, CAL
+    )
+    assert got is not None and got.deadline == date(2022, 3, 21)
+    assert got.notes == (Note.RECEIPT_DATE_ASSUMED,)
+    assert "ngày nhận được" in note_text(Note.RECEIPT_DATE_ASSUMED)
+    assert "received" in note_text(Note.RECEIPT_DATE_ASSUMED, "en")
+    signed = suggest_deadline("Trong 05 ngày làm việc kể từ ngày ký, Sở Y tế báo cáo.", DOC, CAL)
+    assert signed is not None and signed.notes == ()
+
+
+@pytest.mark.parametrize("note", list(Note))
+def test_every_note_has_both_texts(note: Note) -> None:
+    """Each note code has a Vietnamese and an English text."""
+    assert note_text(note, "vi") and note_text(note, "en")
+    assert note_text(note, "vi") != note_text(note, "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "deadline", "recurrence"),
+    [
+        pytest.param("Tổ chức trong tháng sáu.", None, None, id="thang-sau-is-june-not-next"),
+        pytest.param("So Tai chinh hoan thanh trong thang sau.", date(2022, 4, 30), None,
+                     id="plain-thang-sau-is-next-month"),
+        pytest.param("Đoàn Hàn Quốc: ngày 25/3/2022 đến làm việc.", None, None,
+                     id="han-quoc-is-not-a-deadline-label"),
+        pytest.param("Mới tháng 3 đã hoàn thành 40% khối lượng.", None, None,
+                     id="moi-is-not-moi"),
+        pytest.param("Hạn hoàn thành: 30/6/2022.", date(2022, 6, 30), None,
+                     id="han-label"),
+    ],
+)
+def test_diacritics_tell_folded_words_apart(
+    text: str, deadline: date | None, recurrence: str | None
+) -> None:
+    """Words that fold alike are told apart when written with diacritics."""
+    got = suggest_deadline(text, DOC, CAL)
+    assert (got.deadline if got else None, got.recurrence if got else None) == (
+        deadline,
+        recurrence,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "deadline"),
+    [
+        pytest.param(
+            "Báo cáo hằng tháng trước ngày 20.", Recurrence("P1M", 1, 20, None, "trước ngày 20"),
+            date(2022, 3, 20), id="monthly-day",
+        ),
+        pytest.param(
+            "Định kỳ hằng quý (trước ngày 15 của tháng cuối quý), báo cáo UBND tỉnh.",
+            Recurrence("P3M", 3, 15, None, "trước ngày 15 của tháng cuối quý"),
+            date(2022, 3, 15), id="quarterly-last-month",
+        ),
+        pytest.param(
+            "Trước 15 giờ thứ Năm hằng tuần, các đơn vị báo cáo.",
+            Recurrence("P1W", None, None, 4, "Trước 15 giờ thứ Năm hằng tuần"),
+            date(2022, 3, 10), id="weekly-thursday",
+        ),
+        pytest.param(
+            "Báo cáo hằng quý trước ngày 20.", Recurrence("P3M", None, 20, None, "trước ngày 20"),
+            None, id="quarterly-day-without-month-sets-no-date",
+        ),
+        pytest.param(
+            "Sở Y tế báo cáo hằng tháng, hoàn thành đề án trước ngày 30/4.", Recurrence("P1M"),
+            date(2022, 4, 30), id="dated-deadline-is-not-a-monthly-due-day",
+        ),
+        pytest.param(
+            "Định kỳ hằng tháng, Sở Tài chính tổng hợp và báo cáo UBND tỉnh trước ngày 20.",
+            Recurrence("P1M", 1, 20, None, "trước ngày 20"),
+            date(2022, 3, 20), id="bare-day-binds-across-va",
+        ),
+        pytest.param(
+            "Hoàn thành đề án trước ngày 30/4 và báo cáo hằng năm.", Recurrence("P1Y"),
+            date(2022, 4, 30), id="va-separates-a-dated-deadline-from-the-recurrence",
+        ),
+    ],
+)
+def test_recurrence_due_point(text: str, rule: Recurrence, deadline: date | None) -> None:
+    """The due point next to a recurrence is structured; the deadline is its first due date."""
+    got = suggest_deadline(text, DOC, CAL)
+    assert got is not None
+    assert (got.recurrence_rule, got.deadline) == (rule, deadline)
+
+
+def test_bare_day_without_recurrence_is_not_read() -> None:
+    """"trước ngày 20" with no month and no recurrence names no date."""
+    assert suggest_deadline("Các đơn vị báo cáo trước ngày 20.", DOC, CAL) is None
+
+
+@pytest.mark.parametrize(
+    ("rule", "start", "end", "expected"),
+    [
+        pytest.param(Recurrence("P1M", 1, 20), date(2022, 3, 10), date(2022, 5, 31),
+                     [date(2022, 3, 20), date(2022, 4, 20), date(2022, 5, 20)], id="monthly"),
+        pytest.param(Recurrence("P1M", 1, 31), date(2022, 2, 1), date(2022, 4, 30),
+                     [date(2022, 2, 28), date(2022, 3, 31), date(2022, 4, 30)],
+                     id="day-31-in-short-months"),
+        pytest.param(Recurrence("P3M", 3, 15), date(2022, 3, 16), date(2022, 12, 31),
+                     [date(2022, 6, 15), date(2022, 9, 15), date(2022, 12, 15)],
+                     id="quarterly-last-month"),
+        pytest.param(Recurrence("P3M", 1, 5), date(2022, 1, 1), date(2022, 6, 30),
+                     [date(2022, 1, 5), date(2022, 4, 5)], id="quarterly-first-month"),
+        pytest.param(Recurrence("P6M", 6, 15), date(2022, 1, 1), date(2023, 1, 1),
+                     [date(2022, 6, 15), date(2022, 12, 15)], id="half-yearly"),
+        pytest.param(Recurrence("P1Y", 12, 15), date(2022, 12, 16), date(2024, 12, 31),
+                     [date(2023, 12, 15), date(2024, 12, 15)], id="yearly"),
+        pytest.param(Recurrence("P3M"), date(2022, 3, 10), date(2022, 9, 30),
+                     [date(2022, 3, 31), date(2022, 6, 30), date(2022, 9, 30)],
+                     id="no-due-point-is-period-end"),
+        pytest.param(Recurrence("P1W", due_weekday=5), date(2022, 3, 10), date(2022, 3, 25),
+                     [date(2022, 3, 11), date(2022, 3, 18), date(2022, 3, 25)], id="weekly"),
+        pytest.param(Recurrence("P3M", None, 20), date(2022, 1, 1), date(2022, 12, 31), [],
+                     id="day-without-month-of-quarter"),
+        pytest.param(Recurrence("P5M", 1, 1), date(2022, 1, 1), date(2022, 12, 31), [],
+                     id="months-not-dividing-a-year"),
+    ],
+)
+def test_recurrence_due_dates(
+    rule: Recurrence, start: date, end: date, expected: list[date]
+) -> None:
+    """Due dates of periodic work lie on calendar-aligned periods at the stated due point."""
+    assert rule.due_dates(start, end) == expected
+    assert rule.first_due(start) == (expected[0] if expected else None)
+
+
+def test_suggestion_json_shape() -> None:
+    """`tasks show` JSON keeps the old keys and adds recurrence_rule, alternatives and notes."""
+    got = suggest_deadline(
+        "Định kỳ hằng tháng (trước ngày 20), báo cáo; trước ngày 15/3/2022 báo cáo lần đầu; "
+        "trước ngày 18/3/2022 gửi số liệu.",
+        DOC,
+        CAL,
+    )
+    data = suggestion_dict(got, "en")
+    assert data is not None
+    assert set(data) == {
+        "deadline", "phrase", "recurrence", "recurrence_phrase", "kind", "recurrence_rule",
+        "alternatives", "notes",
+    }
+    assert data["deadline"] == "2022-03-15"
+    assert data["recurrence_rule"] == {
+        "period": "P1M", "due_month": 1, "due_day": 20, "due_weekday": None,
+        "due_phrase": "trước ngày 20",
+    }
+    assert data["alternatives"] == [
+        {"deadline": "2022-03-18", "phrase": "trước ngày 18/3/2022", "kind": "date"}
+    ]
+    assert data["notes"] == [
+        {"code": "conflicting_deadlines", "text": note_text(Note.CONFLICTING_DEADLINES, "en")}
+    ]
+    assert suggestion_dict(None) is None

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from connector.clock import to_utc
 from connector.errors import ConfigError
+from connector.i18n import Lang
 from connector.ledger import repo
 from connector.ledger.codec import task_from_json
 from connector.ledger.tables import OutboxRow, QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
@@ -22,7 +23,7 @@ from connector.models import NormalisedTask
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import suggestion_for
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
-from connector.rules.phrases import Suggestion
+from connector.rules.phrases import Suggestion, note_text
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -72,15 +73,31 @@ def classification_dict(result: Classification) -> dict[str, Any]:
     }
 
 
-def suggestion_dict(found: Suggestion | None) -> dict[str, Any] | None:
+def suggestion_dict(found: Suggestion | None, lang: Lang = "vi") -> dict[str, Any] | None:
+    """``suggested_deadline`` of ``tasks show``; note texts in `lang`."""
     if found is None:
         return None
+    rule = found.recurrence_rule
     return {
         "deadline": _iso(found.deadline),
         "phrase": found.phrase,
         "recurrence": found.recurrence,
         "recurrence_phrase": found.recurrence_phrase,
         "kind": str(found.kind),
+        "recurrence_rule": None
+        if rule is None
+        else {
+            "period": rule.period,
+            "due_month": rule.due_month,
+            "due_day": rule.due_day,
+            "due_weekday": rule.due_weekday,
+            "due_phrase": rule.due_phrase,
+        },
+        "alternatives": [
+            {"deadline": _iso(a.deadline), "phrase": a.phrase, "kind": str(a.kind)}
+            for a in found.alternatives
+        ],
+        "notes": [{"code": str(n), "text": note_text(n, lang)} for n in found.notes],
     }
 
 
@@ -159,8 +176,8 @@ def task_view(
     )
 
 
-def task_view_dict(view: TaskView) -> dict[str, Any]:
-    """``tasks show --format json``."""
+def task_view_dict(view: TaskView, lang: Lang = "vi") -> dict[str, Any]:
+    """``tasks show --format json``; texts meant for people (notes) in `lang`."""
     task = view.task
     return {
         "id": task.source_id,
@@ -193,7 +210,7 @@ def task_view_dict(view: TaskView) -> dict[str, Any]:
         "last_modified": _iso(task.last_modified),
         "deleted_at_source": view.row.deleted_at_source or task.deleted,
         "classification": classification_dict(view.classification),
-        "suggested_deadline": suggestion_dict(view.suggestion),
+        "suggested_deadline": suggestion_dict(view.suggestion, lang),
         "acknowledged": {
             "tracking_status": view.row.acked_tracking_status or None,
             "eff_due": _iso(view.row.acked_eff_due),
