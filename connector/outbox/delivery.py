@@ -111,7 +111,7 @@ class ClientStatsLike(Protocol):
 
 
 class TrackingSeen(Protocol):
-    """A task's tracking status as the source holds it (`client.SourceTracking`)."""
+    """A task's tracking status as the source holds it (`source.client.SourceTracking`)."""
 
     @property
     def status(self) -> str: ...
