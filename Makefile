@@ -26,7 +26,7 @@ test: install postgres-deps
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check connector cli.py
+	$(BIN)/ruff format --check connector simulator cli.py
 
 typecheck: install
 	$(BIN)/mypy

@@ -8,7 +8,7 @@ returns, and maps the library's error families to the documented exit codes:
     74 ledger or file I/O error · 75 another run holds the lock · 130 interrupted
 
 Everything printed for the operator goes through the same redaction as the logs and has its
-control characters made visible (`connector.log.for_terminal`); a traceback never reaches the
+control characters made visible (`connector.ops.log.for_terminal`); a traceback never reaches the
 terminal (it goes to the JSON log only).
 """
 
@@ -26,7 +26,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from connector.errors import ConfigError, ConnectorError, Interrupted
-from connector.log import (
+from connector.ops.log import (
     configure_logging,
     for_terminal,
     get_logger,
@@ -213,7 +213,7 @@ def _redacted(value: Any) -> Any:
 
 def parse_day(value: str | None, what: str = "--as-of") -> date | None:
     """A command-line date: ISO, and inside the years the working calendar covers."""
-    from connector.calendar import require_covered
+    from connector.rules.calendar import require_covered
 
     if value is None:
         return None
@@ -390,7 +390,7 @@ def _check_format(fmt: str) -> None:
 
 
 def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> None:
-    from connector.jobs import run_job
+    from connector.ops.jobs import run_job
 
     _check_format(fmt)
     loaded = settings()
@@ -500,7 +500,7 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
 
     Example: idesk-connector check
     """
-    from connector.check import run_checks
+    from connector.views.check import run_checks
 
     _check_format(fmt)
     loaded = settings()
@@ -531,7 +531,7 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
 
 
 def _calendar_for(loaded: LoadedSettings) -> Any:
-    from connector.calendar import calendar_for
+    from connector.rules.calendar import calendar_for
 
     return calendar_for(loaded.settings.calendar)
 
@@ -591,8 +591,9 @@ def report_cmd(
     Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
     --output q1.xlsx
     """
-    from connector.report_render import annex_option, render, render_bytes
-    from connector.reports import ReportOptions, report_as_of, report_current
+    from connector.reports.build import report_as_of, report_current
+    from connector.reports.model import ReportOptions
+    from connector.reports.render.formats import annex_option, render, render_bytes
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
@@ -629,7 +630,7 @@ def report_cmd(
     if fmt == "table":
         from rich.console import Console
 
-        from connector.report_render import report_renderable
+        from connector.reports.render.table import report_renderable
 
         Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
         return
@@ -650,7 +651,7 @@ def status_cmd(
 
     Example: idesk-connector status --format json
     """
-    from connector.status import render_status, status_summary
+    from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger:
@@ -660,7 +661,7 @@ def status_cmd(
     else:
         from rich.console import Console
 
-        from connector.status import status_renderable
+        from connector.views.status import status_renderable
 
         Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
 
@@ -706,7 +707,7 @@ def tasks_list_cmd(
     """
     from connector.ledger import repo
     from connector.models import StatusCode
-    from connector.views import task_summary_dict
+    from connector.views.tasks import task_summary_dict
 
     _check_format(fmt)
     check_limit(limit)
@@ -764,8 +765,8 @@ def tasks_show_cmd(
     """
     from connector.errors import NotFound
     from connector.i18n import check_lang
-    from connector.sync import deadline_policy
-    from connector.views import task_view, task_view_dict
+    from connector.rules.deadlines import policy_from_settings
+    from connector.views.tasks import task_view, task_view_dict
 
     _check_format(fmt)
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
@@ -784,7 +785,7 @@ def tasks_show_cmd(
             as_of=day or _today(),
             historical=day is not None,
             calendar=cal,
-            policy=deadline_policy(loaded.settings.deadlines),
+            policy=policy_from_settings(loaded.settings.deadlines),
         )
         if view is None:
             raise NotFound(
@@ -849,7 +850,7 @@ def quarantine_list_cmd(
     Example: idesk-connector quarantine list --format json
     """
     from connector.ledger import repo
-    from connector.views import quarantine_dict
+    from connector.views.tasks import quarantine_dict
 
     _check_format(fmt)
     loaded = settings(need_source=False)
@@ -889,8 +890,9 @@ def outbox_list_cmd(
 
     Example: idesk-connector outbox list --state dead
     """
-    from connector.outbox import OutboxState, list_outbox
-    from connector.views import outbox_dict
+    from connector.outbox.actions import list_outbox
+    from connector.outbox.states import OutboxState
+    from connector.views.tasks import outbox_dict
 
     _check_format(fmt)
     check_limit(limit)
@@ -923,7 +925,7 @@ def outbox_retry_cmd(
 
     Example: idesk-connector outbox retry --dead
     """
-    from connector.outbox import retry_dead, retry_row
+    from connector.outbox.actions import retry_dead, retry_row
 
     if (row_id is None) == (not dead):
         raise ConfigError("give either an outbox row ID or --dead")
@@ -955,7 +957,7 @@ def alerts_preview_cmd(
 
     Example: idesk-connector alerts preview --as-of 2022-03-10
     """
-    from connector.outbox import preview_alerts
+    from connector.outbox.planning import preview_alerts
 
     _check_format(fmt)
     loaded = settings(need_source=False)
@@ -1011,8 +1013,8 @@ def runs_list_cmd(
 
     Example: idesk-connector runs list --limit 5
     """
-    from connector.runs import list_runs
-    from connector.status import run_dict
+    from connector.ops.runs import list_runs
+    from connector.views.status import run_dict
 
     _check_format(fmt)
     check_limit(limit)
@@ -1052,7 +1054,7 @@ def demo_cmd(
     from rich.console import Console
 
     from connector.demo import run_demo
-    from connector.report_render import summary_table
+    from connector.reports.render.table import summary_table
 
     configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
     start = _time.monotonic()
@@ -1110,7 +1112,7 @@ def simulator_serve_cmd(
 
     Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
     """
-    from connector.simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
+    from simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
 
     day = parse_day(today, "--today") or DEFAULT_TODAY
     config = SimulatorConfig(

@@ -6,12 +6,12 @@ and reads one JSON line from its stdout. Logs (warnings and up) go to stderr.
 Jobs:
 
 ``{"kind": "pull", "base_url": ..., "password": ..., "dir": ..., "full": true, "run_id": ...}``
-    one `connector.sync.pull` against a simulator that the parent process serves (so the
+    one `connector.source.pull.pull` against a simulator that the parent process serves (so the
     simulator's world is not counted in this process's memory), into ``DIR/ledger.db``;
 ``{"kind": "demo", "dir": ..., "tasks": 2000, "seed": 1}``
     what ``idesk-connector demo`` does (`connector.demo.run_demo`), step by step and timed:
-    the simulator in this process, a full ``sync`` with delivery (`connector.jobs.run_job`),
-    the report (`connector.reports.report_current`) and its xlsx and html renderings.
+    the simulator in this process, a full ``sync`` with delivery (`connector.ops.jobs.run_job`),
+    the report (`connector.reports.build.report_current`) and its xlsx and html renderings.
 """
 
 from __future__ import annotations
@@ -28,17 +28,18 @@ STARTED = time.perf_counter()
 
 # The library, imported before the baseline is taken: a run pays for these imports whatever the
 # number of tasks, so they belong to the baseline, not to the pull's working memory.
-from connector.calendar import load_calendar  # noqa: E402
 from connector.clock import SystemClock, local_today  # noqa: E402
 from connector.demo import demo_settings  # noqa: E402
-from connector.jobs import run_job  # noqa: E402
 from connector.ledger.db import open_ledger  # noqa: E402
-from connector.log import configure_logging  # noqa: E402
-from connector.progress import NullProgress  # noqa: E402
-from connector.report_render import render_bytes  # noqa: E402
-from connector.reports import ReportOptions, report_current  # noqa: E402
-from connector.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
-from connector.sync import PullResult, pull  # noqa: E402
+from connector.ops.jobs import run_job  # noqa: E402
+from connector.ops.log import configure_logging  # noqa: E402
+from connector.ops.progress import NullProgress  # noqa: E402
+from connector.reports.build import report_current  # noqa: E402
+from connector.reports.model import ReportOptions  # noqa: E402
+from connector.reports.render.formats import render_bytes  # noqa: E402
+from connector.rules.calendar import load_calendar  # noqa: E402
+from connector.source.pull import PullResult, pull  # noqa: E402
+from simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -1,16 +1,19 @@
-"""Benchmark: pull throughput and memory by size, and the demo's time (see bench/README.md).
+"""Benchmark: pull throughput and memory by size, the demo's time, the CLI's start-up.
 
-Usage::
+Usage (see bench/README.md)::
 
     make bench                                   # or: .venv/bin/python bench/run.py
     .venv/bin/python bench/run.py --sizes 1k,5k,20k --out /tmp/bench.json
     .venv/bin/python bench/run.py --sizes 2000 --skip-demo
+    .venv/bin/python bench/run.py --cli-only     # the CLI start-up step alone
 
 For each size, this process serves a simulated province of that many tasks on loopback
-(`connector.simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
+(`simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
 process of its own so that its peak RSS is its own: a full pull into a fresh SQLite ledger, then
 an incremental pull that finds nothing new. Then one more process does what ``make demo`` does
-(simulator, full sync with delivery, report, xlsx and html) at the demo's size.
+(simulator, full sync with delivery, report, xlsx and html) at the demo's size. Last, the CLI
+start-up: the installed ``idesk-connector`` runs ``--help``, ``status`` and ``tasks show ID``
+on a small existing ledger, each five times, and the median wall time of each is checked.
 
 Prints a table, writes the figures as JSON (``--out``), and checks the targets: exit status 0
 when they hold, 1 when one fails, 2 when the benchmark itself could not run.
@@ -19,9 +22,12 @@ when they hold, 1 when one fails, 2 when the benchmark itself could not run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from connector.clock import SystemClock, local_today
-from connector.log import configure_logging
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from connector.ops.log import configure_logging
+from simulator import Faults, Simulator, SimulatorConfig
 
 HERE = Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"
@@ -43,6 +49,9 @@ DEMO_TASKS = 2000
 RSS_FLOOR_MIB = 8.0
 RSS_PER_TASK_KIB = 0.25
 DEFAULT_DEMO_LIMIT_S = 60.0
+CLI_TASKS = 300
+CLI_RUNS = 5
+DEFAULT_CLI_LIMIT_S = 0.5
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
 
 
@@ -155,6 +164,75 @@ def bench_demo(tasks: int, seed: int, work: Path, timeout_s: float) -> dict[str,
     return demo
 
 
+def _console_script() -> Path:
+    """The installed ``idesk-connector`` beside this interpreter (what a user runs)."""
+    script = Path(sys.executable).with_name("idesk-connector")
+    if not script.exists():
+        raise BenchError(f"no idesk-connector beside {sys.executable}; run `make install` first")
+    return script
+
+
+def _run_cli(argv: list[str], cwd: Path, timeout_s: float) -> float:
+    """One run of the console script; its wall time (a failing run stops the benchmark)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")}
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{' '.join(argv[1:])} took longer than {timeout_s:.0f} s") from exc
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
+        raise BenchError(f"{' '.join(argv[1:])} failed (exit {proc.returncode}):\n{tail}")
+    return wall
+
+
+def bench_cli(work: Path, runs: int, timeout_s: float) -> dict[str, Any]:
+    """Median wall time of ``--help``, ``status`` and ``tasks show ID`` on a small ledger.
+
+    The ledger is made by the product itself (``idesk-connector demo``, not timed); each command
+    runs once untimed (to read the files into the page cache), then `runs` times.
+    """
+    script = _console_script()
+    directory = work / "cli"
+    progress(f"  cli start-up: a ledger of {CLI_TASKS} tasks (idesk-connector demo) ...")
+    _run_cli(
+        [str(script), "demo", "--tasks", str(CLI_TASKS), "--dir", str(directory)],
+        work,
+        timeout_s,
+    )
+    ledger = directory / "ledger.db"
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        row = db.execute("SELECT min(source_id) FROM task").fetchone()
+    if row is None or row[0] is None:
+        raise BenchError(f"the demo left no task in {ledger}")
+    config = directory / "config.toml"
+    config.write_text(f'[ledger]\nurl = "sqlite:///{ledger}"\n', encoding="utf-8")
+    config.chmod(0o600)
+    commands = {
+        "--help": ["--help"],
+        "status": ["--config", str(config), "status"],
+        "tasks show": ["--config", str(config), "tasks", "show", str(row[0])],
+    }
+    measured = []
+    for name, args in commands.items():
+        progress(f"  cli start-up: {name} x {runs} ...")
+        argv = [str(script), *args]
+        _run_cli(argv, directory, timeout_s)
+        times = [round(_run_cli(argv, directory, timeout_s), 3) for _ in range(runs)]
+        measured.append(
+            {
+                "name": name,
+                "args": args,
+                "times_s": times,
+                "median_s": round(statistics.median(times), 3),
+            }
+        )
+    return {"tasks": CLI_TASKS, "runs": runs, "commands": measured}
+
+
 # -- checks --------------------------------------------------------------------------------------
 
 
@@ -206,6 +284,24 @@ def check_demo(demo: dict[str, Any] | None, limit_s: float) -> list[Check]:
                 f" {demo['report_s']:.1f} s"
             ),
         )
+    ]
+
+
+def check_cli(cli: dict[str, Any] | None, limit_s: float) -> list[Check]:
+    """Each command's median start-to-exit wall time under `limit_s`."""
+    if cli is None:
+        return []
+    return [
+        Check(
+            name=f"cli_{c['name'].strip('-').replace(' ', '_')}_under_limit",
+            ok=c["median_s"] < limit_s,
+            value=c["median_s"],
+            limit=limit_s,
+            unit="s",
+            detail=f"idesk-connector {c['name']}: median of {cli['runs']} runs"
+            f" {', '.join(f'{t:.3f}' for t in c['times_s'])} s",
+        )
+        for c in cli["commands"]
     ]
 
 
@@ -291,13 +387,31 @@ def render(results: dict[str, Any]) -> str:
             f" {demo['delivered_tracking']:,} tracking statuses and {demo['delivered_alerts']:,}"
             " alerts",
         ]
+    cli = results.get("cli")
+    if cli is not None:
+        out += [
+            "",
+            f"CLI start-up (a ledger of {cli['tasks']} tasks; median of {cli['runs']} runs)",
+            _table(
+                ["command", "median s", "min s", "max s"],
+                [
+                    [
+                        c["name"],
+                        f"{c['median_s']:.3f}",
+                        f"{min(c['times_s']):.3f}",
+                        f"{max(c['times_s']):.3f}",
+                    ]
+                    for c in cli["commands"]
+                ],
+            ),
+        ]
     out += ["", "Targets"]
     for c in results["checks"]:
         mark = "PASS" if c["ok"] else "FAIL"
         out.append(f"  {mark}  {c['name']}: {c['value']} {c['unit']} (limit {c['limit']})")
         out.append(f"        {c['detail']}")
     if not results["checks"]:
-        out.append("  (none checked: give two sizes or more, and do not skip the demo)")
+        out.append("  (none checked: give two sizes or more, and do not skip the demo or the CLI)")
     host = results["host"]
     out.append(
         f"\nHost: {host['cpus']} CPUs, load {host['load_before']} before, {host['load_after']}"
@@ -344,6 +458,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-tasks", type=parse_size, default=DEMO_TASKS, help="the demo's size (2000)"
     )
     parser.add_argument("--skip-demo", action="store_true", help="do not run the demo step")
+    parser.add_argument("--skip-cli", action="store_true", help="do not run the CLI start-up step")
+    parser.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="run the CLI start-up step alone (no pull sizes, no demo)",
+    )
+    parser.add_argument(
+        "--cli-runs", type=int, default=CLI_RUNS, help="timed runs per CLI command (5)"
+    )
+    parser.add_argument(
+        "--cli-limit-s",
+        type=float,
+        default=DEFAULT_CLI_LIMIT_S,
+        help="the CLI start-up target per command, median wall time in seconds (0.5)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the simulated world's seed")
     parser.add_argument(
         "--out",
@@ -377,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.cli_only:
+        args.sizes, args.skip_demo, args.skip_cli = [], True, False
     configure_logging(level="warning", fmt="json", stream=sys.stderr)
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -396,13 +527,17 @@ def main(argv: list[str] | None = None) -> int:
             "rss_floor_mib": args.rss_floor_mib,
             "rss_per_task_kib": args.rss_per_task_kib,
             "demo_limit_s": args.demo_limit_s,
+            "cli_runs": None if args.skip_cli else args.cli_runs,
+            "cli_limit_s": args.cli_limit_s,
             "ledger": "sqlite",
         },
         "pull": [],
         "demo": None,
+        "cli": None,
     }
     today = local_today(SystemClock())
-    progress(f"bench: sizes {', '.join(f'{s:,}' for s in args.sizes)}; today {today}")
+    sizes = ", ".join(f"{s:,}" for s in args.sizes) or "none"
+    progress(f"bench: sizes {sizes}; today {today}")
     try:
         with tempfile.TemporaryDirectory(prefix="idesk-bench-") as tmp:
             work = Path(tmp)
@@ -410,11 +545,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["pull"].append(bench_size(size, args.seed, today, work, args.timeout_s))
             if not args.skip_demo:
                 results["demo"] = bench_demo(args.demo_tasks, args.seed, work, args.timeout_s)
+            if not args.skip_cli:
+                results["cli"] = bench_cli(work, args.cli_runs, args.timeout_s)
     except BenchError as exc:
         progress(f"bench: could not run: {exc}")
         return EXIT_BROKEN
     checks = check_memory(results["pull"], args.rss_floor_mib, args.rss_per_task_kib)
     checks += check_demo(results["demo"], args.demo_limit_s)
+    checks += check_cli(results["cli"], args.cli_limit_s)
     results["checks"] = [asdict(c) for c in checks]
     results["ok"] = all(c.ok for c in checks)
     results["host"]["load_after"] = _load()

@@ -13,19 +13,19 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from connector.calendar import load_calendar
 from connector.clock import SystemClock, local_today
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
-from connector.report_render import render_bytes
-from connector.reports import Report, ReportOptions, report_current
+from connector.ops.jobs import JobResult, run_job
+from connector.reports.build import report_current
+from connector.reports.model import Report, ReportOptions
+from connector.reports.render.formats import render_bytes
+from connector.rules.calendar import load_calendar
 from connector.settings import (
     LedgerSettings,
     PushSettings,
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def run_demo(
     directory: Path = Path("demo"), *, tasks: int = 2000, seed: int = 1, lang: str = "vi"
 ) -> DemoResult:
     """Run the demo (see the module docstring). Replaces an earlier demo's ledger."""
+    # The simulator is a tool shipped beside the product, not part of it: only the demo uses it.
+    from simulator import Faults, Simulator, SimulatorConfig  # noqa: PLC0415
+
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db.lock"):
         (directory / name).unlink(missing_ok=True)

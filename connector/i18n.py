@@ -203,7 +203,7 @@ LABELS: dict[str, dict[Lang, str]] = {
     "a_suggested_deadline": {"vi": "Thời hạn đề xuất", "en": "Suggested deadline"},
     "a_suggested_phrase": {"vi": "Căn cứ (trích nội dung)", "en": "Based on (quoted text)"},
     "a_recurrence": {"vi": "Định kỳ", "en": "Recurrence"},
-    # -- notes on a deadline read from text (connector.phrases.Note) --------------------------
+    # -- notes on a deadline read from text (connector.rules.phrases.Note) -------------------------
     "phrase_note_receipt_date_assumed": {
         "vi": "Thời hạn tính từ ngày nhận được văn bản; ngày nhận được tạm lấy là ngày văn bản.",
         "en": "The period runs from the day the document is received; the document date was "

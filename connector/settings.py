@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from connector.errors import ConfigError, Problem
 
@@ -91,6 +89,10 @@ class LedgerSettings(_Section):
     def _url_kind(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("must be sqlite:///PATH or postgresql://user@host:port/db")
+        # SQLAlchemy only when there is a URL to check: `--help` does without it.
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+        from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
         try:
             make_url(value)
         except (ArgumentError, ValueError):

@@ -10,7 +10,7 @@ a different mapping file, with no code change. Two dialects:
     jobs updated on or after that local day). ``GET /t/api/jobs/<ref>`` → ``{"data": job}`` or
     ``404 {"fault": {"code": "NO_SUCH_JOB"}}``. Dates are ``dd/mm/yyyy [HH:MM:SS]``, local.
 
-``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of idesk6-shapes.md)
+``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of docs/idesk6.md)
     ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
     ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
     ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail.
@@ -27,12 +27,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from connector.clock import LOCAL_TZ
+from simulator.loopback import Loopback, LoopbackHTTPServer, RequestLog
 
 Dialect = Literal["b", "idesk6"]
 BASE_PATHS = {"b": "/t", "idesk6": "/ubnd/smartcloud"}
@@ -63,7 +63,7 @@ class DialectState:
     password: str
     now: datetime
     sessions: set[str] = field(default_factory=set)
-    log: list[Recorded] = field(default_factory=list)
+    log: RequestLog[Recorded] = field(default_factory=RequestLog)
     lock: threading.Lock = field(default_factory=threading.Lock)
     vanish: set[int] = field(default_factory=set)
 
@@ -110,10 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode() if length else ""
         form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        with state.lock:
-            state.log.append(
-                Recorded(self.command, parts.path, query, form, self.headers.get("Cookie", ""))
-            )
+        state.log.append(
+            Recorded(self.command, parts.path, query, form, self.headers.get("Cookie", ""))
+        )
         base = BASE_PATHS[state.dialect]
         if not parts.path.startswith(base + "/"):
             self._send(404, {"error": "no_route"})
@@ -208,16 +207,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"error": "not_found"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, state: DialectState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
+        super().__init__(_Handler)
 
 
-class DialectServer:
+class DialectServer(Loopback[_Server]):
     """``with DialectServer("b", records) as server: server.base_url ...``"""
+
+    thread_name = "dialect-server"
 
     def __init__(
         self,
@@ -228,6 +227,7 @@ class DialectServer:
         password: str = "dialect-pw-9",
         now: datetime | None = None,
     ) -> None:
+        super().__init__()
         self.state = DialectState(
             dialect=dialect,
             records=records,
@@ -235,34 +235,17 @@ class DialectServer:
             password=password,
             now=now or datetime(2022, 4, 20, 3, 0, tzinfo=UTC),
         )
-        self._server = _Server(self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    def bind(self) -> _Server:
+        return _Server(self.state)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{BASE_PATHS[self.state.dialect]}"
+        return self.url(BASE_PATHS[self.state.dialect])
 
     @property
     def requests(self) -> list[Recorded]:
-        with self.state.lock:
-            return list(self.state.log)
+        return self.state.log.all()
 
     def expire_sessions(self) -> None:
         """Forget every session: the next request answers "expired" the dialect's way."""

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from connector.errors import BadRecord
-from connector.mapping import MappingSpec, load_mapping, normalise, record_key
-from connector.simulator import Simulator
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
+from simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "idesk-connector"
@@ -144,7 +145,10 @@ class Deployment:
 _ZYGOTE = r"""
 import json, os, signal, sys, time, traceback
 # The imports every run would pay for, done once here (imports only: no state is created).
-import cli, connector.jobs, connector.calendar, connector.alerts, connector.outbox
+import cli, connector.ops.jobs, connector.rules.calendar, connector.rules.alerts
+import connector.outbox.planning, connector.outbox.delivery, connector.source.pull
+import connector.views.status, connector.views.tasks, connector.views.check
+import connector.reports.build, connector.reports.render.formats, rich.console, rich.table
 import alembic.command, alembic.runtime.migration, holidays, sqlite3, psycopg
 
 def child(req):

@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import socketserver
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from simulator.loopback import Loopback, LoopbackServer, is_loopback
 
 _BUF = 65536
 _HEADER_END = b"\r\n\r\n"
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class FaultKind(StrEnum):
@@ -68,12 +69,41 @@ class ProxyStats:
     bytes_down: int = 0
 
 
-class FaultProxy:
+class _Connection(socketserver.BaseRequestHandler):
+    server: _ProxyServer
+
+    def handle(self) -> None:
+        self.server.proxy._handle(self.request, self.server.fault_of(self.request))
+
+
+class _ProxyServer(LoopbackServer):
+    """Takes each connection's fault as it is accepted, in the order connections arrive."""
+
+    def __init__(self, proxy: FaultProxy) -> None:
+        self.proxy = proxy
+        self._faults: dict[socket.socket, Fault] = {}
+        self._faults_lock = threading.Lock()
+        super().__init__(_Connection)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self._faults_lock:
+            self._faults[request] = self.proxy._take_fault()
+        return True
+
+    def fault_of(self, request: socket.socket) -> Fault:
+        with self._faults_lock:
+            return self._faults.pop(request, PASS)
+
+
+class FaultProxy(Loopback[_ProxyServer]):
     """A fault-injecting TCP proxy on loopback; use as a context manager."""
 
+    thread_name = "fault-proxy"
+
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
-        if upstream_host not in LOOPBACK:
+        if not is_loopback(upstream_host):
             raise ValueError("the fault proxy only forwards to loopback")
+        super().__init__()
         self.upstream = (upstream_host, upstream_port)
         self.stats = ProxyStats()
         self._fault = PASS
@@ -82,13 +112,12 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
+
+    def bind(self) -> _ProxyServer:
+        self._stopping.clear()
+        return _ProxyServer(self)
 
     # -- control -------------------------------------------------------------------------
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
     def set_fault(self, fault: Fault) -> None:
         """Apply `fault` to the next connections (``fault.times`` of them, or all)."""
         with self._lock:
@@ -108,16 +137,12 @@ class FaultProxy:
             self.stats.faulted += 1
             return fault
 
-    def start(self) -> Self:
-        self._spawn(self._accept_loop)
-        return self
+    def on_stopping(self) -> None:
+        self._stopping.set()  # a held or trickled chunk is dropped at once
 
     def stop(self) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
-        with contextlib.suppress(OSError):
-            self._listener.close()
+        """Stop accepting, cut every connection (client and upstream sides), join the pumps."""
+        super().stop()
         with self._lock:
             sockets = list(self._sockets)
             threads = list(self._threads)
@@ -128,17 +153,6 @@ class FaultProxy:
                 sock.close()
         for thread in threads:
             thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- plumbing ------------------------------------------------------------------------
     def _track(self, sock: socket.socket) -> None:
@@ -157,15 +171,6 @@ class FaultProxy:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._track(client)
-            self._spawn(self._handle, client, self._take_fault())
 
     def _handle(self, client: socket.socket, fault: Fault) -> None:
         try:

@@ -38,13 +38,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connector.clock import LOCAL_TZ
-from connector.converters import format_en_us
+from connector.mapping.converters import format_en_us
+from simulator.loopback import Loopback, LoopbackHTTPServer, RequestLog
 
 BASE_PATH = "/ubnd/smartcloud"
 USERNAME = "hostile-clerk"
@@ -156,7 +156,7 @@ class HostileState:
     sessions: set[str] = field(default_factory=set)
     idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
-    log: list[Recorded] = field(default_factory=list)
+    log: RequestLog[Recorded] = field(default_factory=RequestLog)
     lock: threading.RLock = field(default_factory=threading.RLock)
     stopping: threading.Event = field(default_factory=threading.Event)
     throttle: Throttle = field(default_factory=Throttle)
@@ -426,10 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif raw:
             form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        with state.lock:
-            state.log.append(
-                Recorded(self.command, parts.path, query, form, body, dict(self.headers.items()))
-            )
+        state.log.append(
+            Recorded(self.command, parts.path, query, form, body, dict(self.headers.items()))
+        )
         writing = parts.path.endswith(("/tasks/tracking.cpx", "/notifications/send.cpx"))
         if self._throttled(writing):
             return
@@ -595,16 +594,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"items": items})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, state: HostileState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
+        super().__init__(_Handler)
 
 
-class HostileServer:
+class HostileServer(Loopback[_Server]):
     """``with HostileServer(records) as server: server.switches.ignore_paging = True ...``"""
+
+    thread_name = "hostile-server"
 
     def __init__(
         self,
@@ -614,36 +613,23 @@ class HostileServer:
         now: datetime = DEFAULT_NOW,
         switches: Switches | None = None,
     ) -> None:
+        super().__init__()
         self.state = HostileState(
             records=records if records is not None else [],
             units=units if units is not None else [dict(u) for u in UNITS],
             now=now,
             switches=switches or Switches(),
         )
-        self._server = _Server(self.state)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
+    def bind(self) -> _Server:
+        return _Server(self.state)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.state.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    def on_stopping(self) -> None:
+        self.state.stopping.set()  # a dripping answer stops at once
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{BASE_PATH}"
+        return self.url(BASE_PATH)
 
     @property
     def switches(self) -> Switches:
@@ -665,8 +651,7 @@ class HostileServer:
 
     @property
     def requests(self) -> list[Recorded]:
-        with self.state.lock:
-            return list(self.state.log)
+        return self.state.log.all()
 
     def searches(self) -> list[Recorded]:
         """The recorded ``tasks/search.cpx`` requests."""
@@ -689,8 +674,7 @@ class HostileServer:
             return [dict(n) for n in self.state.notifications]
 
     def clear_log(self) -> None:
-        with self.state.lock:
-            self.state.log.clear()
+        self.state.log.clear()
 
     def advance(self, seconds: float) -> datetime:
         """Move the records' clock forward; the new time."""

@@ -1,4 +1,4 @@
-"""Alert rules (connector.alerts): pure functions of task, classification, day and calendar."""
+"""Alert rules (connector.rules.alerts): pure functions of task, classification, day and calendar."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from connector.alerts import (
+from connector.models import AlertType, NormalisedTask, StatusCode, TaskState
+from connector.rules.alerts import (
     ELLIPSIS,
     MAX_CONTENT_CHARS,
     MAX_PAST_OCCASIONS,
@@ -28,11 +29,10 @@ from connector.alerts import (
     resolve_recipients,
     tracking_note,
 )
-from connector.calendar import WorkingCalendar, load_calendar
-from connector.deadlines import classify
-from connector.models import AlertType, NormalisedTask, StatusCode, TaskState
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import classify
 from connector.settings import AlertSettings
-from connector.simulator.units import UNITS_BY_CODE
+from simulator.units import UNITS_BY_CODE
 
 CAL: WorkingCalendar = load_calendar()
 UNITS = UNITS_BY_CODE

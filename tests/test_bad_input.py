@@ -18,11 +18,12 @@ from structlog.testing import capture_logs
 from connector.clock import FixedClock
 from connector.errors import BadRecord
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping, normalise, record_key
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask
 from connector.settings import Settings
-from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world
-from connector.sync import pull, to_page_item
+from connector.source.pull import pull, to_page_item
+from simulator import Faults, Simulator, SimulatorConfig, generate_world
 from tests.e2e_harness import expected_from, ledger_rows, ledger_tasks
 
 SPEC = load_mapping("idesk")

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.calendar import (
+from connector.errors import ConfigError
+from connector.rules.calendar import (
     PACKAGE_SOURCE,
     CalendarDay,
     DayKind,
@@ -17,7 +18,6 @@ from connector.calendar import (
     load_calendar,
     parse_overrides,
 )
-from connector.errors import ConfigError
 
 CAL = load_calendar()
 BARE = WorkingCalendar()  # package data only, no overrides

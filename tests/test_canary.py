@@ -15,7 +15,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from connector.simulator import Simulator, SimulatorConfig, parse_faults
+from simulator import Simulator, SimulatorConfig, parse_faults
 from tests.e2e_harness import (
     CANARY_PASSWORD,
     CANARY_TOKEN,

@@ -13,7 +13,7 @@ import structlog
 from typer.testing import CliRunner
 
 from cli import app
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 
 TODAY = date(2022, 3, 7)
 

@@ -17,7 +17,6 @@ from responses import matchers
 from responses.registries import OrderedRegistry
 from structlog.testing import capture_logs
 
-from connector.client import SourceClient, WriteResult
 from connector.clock import FixedClock
 from connector.errors import (
     AuthError,
@@ -28,10 +27,11 @@ from connector.errors import (
     SourceRefused,
     SourceUnavailable,
 )
-from connector.mapping import MappingSpec, build_mapping, load_mapping
+from connector.mapping.files import mappings_dir
+from connector.mapping.spec import MappingSpec, build_mapping, load_mapping
 from connector.models import Unit, UnitKind
-from connector.paths import mappings_dir
 from connector.settings import RetrySettings, SourceSettings
+from connector.source.client import SourceClient, WriteResult
 
 BASE = "https://vpdt.example.gov.vn/ubnd/smartcloud"
 PASSWORD = "pw-Secret-123!"

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from connector.client import SourceClient
 from connector.errors import AuthError
-from connector.mapping import MappingSpec, load_mapping, normalise
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import TaskState, UnitRef
 from connector.settings import RetrySettings, SourceSettings
+from connector.source.client import SourceClient
 from tests.dialect_server import DialectServer, b_jobs, idesk6_docs
 
 FIXTURES = Path(__file__).parent / "fixtures"

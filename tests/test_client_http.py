@@ -1,4 +1,4 @@
-"""connector.http: the one classification of answers, Retry-After, URL redaction."""
+"""connector.source.http: the one classification of answers, Retry-After, URL redaction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from connector.http import (
+from connector.source.http import (
     Outcome,
     OutcomeKind,
     ResponseRules,

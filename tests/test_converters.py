@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.converters import (
+from connector.mapping.converters import (
     FORMATTERS,
     REGISTRY,
     ConversionError,

@@ -6,7 +6,7 @@ the simulator's truth, every intent the connector planned reached the simulator 
 
 The kills land anywhere: a SIGKILL after a random delay hits start-up, the pages being
 written, the classification and outbox planning, or a delivery; and a quarter of the runs also
-arm one of the connector's crash points (`connector.faultpoints`: SIGKILL at the worst moment of
+arm one of the connector's crash points (`connector.ops.faultpoints`: SIGKILL at the worst moment of
 a delivery, e.g. after the source answered but before the ledger knew). The random seed is printed; rerun one campaign with ``IDESK_CRASH_SEED``.
 """
 
@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 from connector.clock import SystemClock, local_today
-from connector.faultpoints import CRASH_POINTS
-from connector.faultpoints import ENV_VAR as CRASH_ENV
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from connector.ops.faultpoints import CRASH_POINTS
+from connector.ops.faultpoints import ENV_VAR as CRASH_ENV
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import (
     ForkServer,
     Launcher,

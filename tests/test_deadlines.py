@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.calendar import load_calendar
 from connector.clock import LOCAL_TZ
-from connector.deadlines import (
+from connector.errors import BadRecord
+from connector.models import DeadlineChange, NormalisedTask, StatusCode, TaskState
+from connector.rules.calendar import load_calendar
+from connector.rules.deadlines import (
     STATUS_ORDER,
     Classification,
     DeadlinePolicy,
@@ -23,8 +25,6 @@ from connector.deadlines import (
     is_worse,
     status_rank,
 )
-from connector.errors import BadRecord
-from connector.models import DeadlineChange, NormalisedTask, StatusCode, TaskState
 
 CAL = load_calendar()
 POLICY = DeadlinePolicy()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import (
     ForkServer,
     Launcher,

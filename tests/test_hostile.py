@@ -15,11 +15,11 @@ from sqlalchemy import text
 
 from connector.clock import FixedClock
 from connector.ledger.db import open_ledger
-from connector.log import configure_logging
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
+from connector.ops.log import configure_logging
 from connector.settings import Settings
-from connector.simulator import Faults, Simulator, SimulatorConfig, generate_world
-from connector.sync import pull
+from connector.source.pull import pull
+from simulator import Faults, Simulator, SimulatorConfig, generate_world
 from tests.e2e_harness import expected_from
 
 SPEC = load_mapping("idesk")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from connector.clock import SystemClock
-from connector.jobs import JobResult, run_job
-from connector.runs import RunOutcome
+from connector.ops.jobs import JobResult, run_job
+from connector.ops.runs import RunOutcome
 from connector.settings import Settings
 from tests.e2e_harness import Deployment, ledger_rows
 from tests.hostile_server import PASSWORD, USERNAME, HostileServer, task_records

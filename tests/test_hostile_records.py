@@ -21,10 +21,11 @@ from connector.errors import BadRecord
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow
-from connector.log import configure_logging
-from connector.mapping import RecordLimits, bounded_raw, load_mapping, normalise
+from connector.mapping.normalise import RecordLimits, bounded_raw, normalise
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
-from connector.sync import newest_versions, to_page_item
+from connector.ops.log import configure_logging
+from connector.source.pull import newest_versions, to_page_item
 from tests.hostile_server import DEFAULT_NOW, task_record
 
 SPEC = load_mapping("idesk")

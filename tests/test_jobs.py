@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from connector.clock import FixedClock, local_midnight
-from connector.jobs import run_job
 from connector.ledger.db import open_ledger
 from connector.ledger.tables import OutboxRow, SyncRun, TaskRow
-from connector.runs import RunOutcome
+from connector.ops.jobs import run_job
+from connector.ops.runs import RunOutcome
 from connector.settings import LedgerSettings, PushSettings, Settings, SourceSettings
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 
 TODAY = date(2022, 3, 7)
 

@@ -17,11 +17,14 @@ import connector.ledger.tables  # noqa: F401  (registers the tables)
 from connector.errors import LedgerError
 from connector.ledger.db import (
     Ledger,
+    alembic_config,
     current_revision,
     head_revision,
     normalise_url,
     open_ledger,
     redact_url,
+    revision_of,
+    revisions,
     upgrade,
 )
 
@@ -43,6 +46,25 @@ def test_migrations_match_the_models(ledger: Ledger) -> None:
             MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
         )
     assert diff == []
+
+
+def test_revisions_read_without_alembic_are_alembics() -> None:
+    """The migration chain and head read from the files (without alembic) are alembic's own."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert revisions() == {r.revision: r.down_revision for r in script.walk_revisions()}
+    assert head_revision() == script.get_current_head()
+
+
+def test_revision_of_reads_the_version_table_as_alembic_does(ledger_url: str) -> None:
+    """A database's revision (None before any migration) is what alembic itself reads."""
+    with open_ledger(ledger_url, migrate=False) as ledger, ledger.engine.connect() as conn:
+        assert revision_of(conn) is None
+        assert MigrationContext.configure(conn).get_current_revision() is None
+    with open_ledger(ledger_url) as ledger, ledger.engine.connect() as conn:
+        assert revision_of(conn) == MigrationContext.configure(conn).get_current_revision()
+        assert revision_of(conn) == head_revision()
 
 
 def test_upgrade_is_idempotent(ledger_url: str) -> None:

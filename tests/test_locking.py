@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 
 from connector.errors import LockHeld
 from connector.ledger.db import create_ledger_engine
-from connector.locking import (
+from connector.ops.locking import (
     HeldLock,
     advisory_key,
     ledger_lock,
@@ -142,7 +142,7 @@ def test_wait_acquires_when_the_holder_finishes(tmp_path: Path) -> None:
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from connector.locking import ledger_lock
+    from connector.ops.locking import ledger_lock
     with ledger_lock(sys.argv[1]):
         print("locked", flush=True)
         time.sleep(60)

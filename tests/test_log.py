@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 from structlog.testing import capture_logs
 
-from connector.log import REDACTOR, bind_run, configure_logging, get_logger
+from connector.ops.log import REDACTOR, bind_run, configure_logging, get_logger
 
 
 def test_json_events_carry_run_id_and_hide_secrets() -> None:

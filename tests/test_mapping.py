@@ -13,19 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector import paths
 from connector.errors import BadRecord, MappingError
-from connector.mapping import (
-    FIELD_KINDS,
-    MISSING,
-    MappingSpec,
-    build_mapping,
-    compile_path,
-    load_mapping,
-    normalise,
-    record_key,
-    resolve,
-)
+from connector.mapping import files as paths
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import FIELD_KINDS, MappingSpec, build_mapping, load_mapping
 from connector.models import (
     REQUIRED_TASK_FIELDS,
     TASK_FIELDS,
@@ -34,6 +25,7 @@ from connector.models import (
     TaskState,
     UnitRef,
 )
+from connector.source.paths import MISSING, compile_path, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = load_mapping(REPO / "mappings" / "idesk.toml")
@@ -638,8 +630,8 @@ def test_idesk6_shapes_normalise() -> None:
 
 def test_readme_documents_every_name() -> None:
     """mappings/README.md names every converter, formatter, style, endpoint and ledger field."""
-    from connector.converters import FORMATTERS, REGISTRY
-    from connector.mapping import ENDPOINT_NAMES, PAGINATION_STYLES
+    from connector.mapping.converters import FORMATTERS, REGISTRY
+    from connector.mapping.spec import ENDPOINT_NAMES, PAGINATION_STYLES
 
     text = (REPO / "mappings" / "README.md").read_text(encoding="utf-8")
     for name in [*REGISTRY, *FORMATTERS, *PAGINATION_STYLES, *ENDPOINT_NAMES, *TASK_FIELDS]:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
 from connector.ledger.tables import SyncRun, TaskRow, UnitRow
-from connector.metrics import (
+from connector.ops.metrics import (
     MetricsSnapshot,
     RunSummary,
     escape_label,
@@ -27,7 +27,7 @@ from connector.metrics import (
     snapshot_from_ledger,
     write_textfile,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import Launcher, deployment_for
 
 T0 = datetime(2022, 4, 13, 1, 0, tzinfo=UTC)

@@ -26,7 +26,7 @@ import structlog
 from typer.testing import CliRunner
 
 from cli import EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NOT_FOUND, EXIT_OK, EXIT_SOURCE, app
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import ROOT
 
 TODAY = date(2022, 3, 7)
@@ -299,12 +299,12 @@ def test_task_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
 _PLANTED_BUG = """
 import sys
 import cli
-import connector.status
+import connector.views.status
 
 def boom(*args, **kwargs):
     raise RuntimeError("planted bug password=Planted-Pw-33 in status_summary")
 
-connector.status.status_summary = boom
+connector.views.status.status_summary = boom
 sys.argv = ["idesk-connector", *sys.argv[1:]]
 cli.app(prog_name="idesk-connector")
 """

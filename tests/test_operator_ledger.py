@@ -32,11 +32,11 @@ from connector.clock import FixedClock
 from connector.errors import LedgerError, LedgerMissing
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
-from connector.locking import ledger_lock, lock_path_for
-from connector.runs import get_run, recorded_run
+from connector.ops.locking import ledger_lock, lock_path_for
+from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
-from connector.simulator import Faults, Simulator, SimulatorConfig
-from connector.sync import PullResult, pull
+from connector.source.pull import PullResult, pull
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import CLI, connect_ro, events_in, events_named, integrity_check
 
 TODAY = date(2022, 3, 7)

@@ -14,18 +14,28 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from connector import outbox
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.clock import FixedClock
-from connector.deadlines import classify
 from connector.errors import LedgerError, OutboxStateError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
-from connector.outbox import OutboxState, plan
+from connector.outbox.actions import list_outbox, retry_dead, retry_row
+from connector.outbox.keys import key_meaning, tracking_key, tracking_payload
+from connector.outbox.planning import plan, plan_all, preview_alerts
+from connector.outbox.states import (
+    OutboxState,
+    backoff_seconds,
+    mark_dead,
+    mark_failed,
+    mark_sending,
+    mark_sent,
+    transition,
+)
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
-from connector.simulator.units import UNITS
+from simulator.units import UNITS
 
 CAL: WorkingCalendar = load_calendar()
 SETTINGS = Settings()
@@ -85,7 +95,7 @@ def plan_task(
 
 def rows(ledger: Ledger) -> list[OutboxRow]:
     with ledger.reading() as session:
-        return outbox.list_outbox(session)
+        return list_outbox(session)
 
 
 def by_state(ledger: Ledger) -> dict[str, list[str]]:
@@ -102,8 +112,8 @@ def ack(ledger: Ledger, task_id: int, status: str, eff: date | None) -> None:
             select(OutboxRow).where(OutboxRow.task_id == task_id, OutboxRow.state == "pending")
         ):
             if row.kind == "tracking":
-                outbox.mark_sending(row, NOW)
-                outbox.mark_sent(row, NOW, "x")
+                mark_sending(row, NOW)
+                mark_sent(row, NOW, "x")
         task = session.get(TaskRow, task_id)
         assert task is not None
         task.acked_tracking_status = status
@@ -148,14 +158,14 @@ def sqlite_ledger(template_ledger: Path, tmp_path: Path) -> Iterator[Ledger]:
 )
 def test_tracking_key(status: str, eff: date | None, revision: int, key: str) -> None:
     """Tracking keys are made from what the write means (and its revision)."""
-    assert outbox.tracking_key(7, status, eff, revision) == key
-    assert outbox.key_meaning(key) == outbox.tracking_key(7, status, eff)
+    assert tracking_key(7, status, eff, revision) == key
+    assert key_meaning(key) == tracking_key(7, status, eff)
 
 
 def test_tracking_payload_per_contract() -> None:
     """The tracking body carries id, status, effective deadline, days overdue, Vietnamese note."""
     cls = classify(make_task(), AS_OF, CAL)
-    body = outbox.tracking_payload(1, cls)
+    body = tracking_payload(1, cls)
     assert body == {
         "id": 1,
         "trackingStatus": "DTH_QUA_HAN",
@@ -164,7 +174,7 @@ def test_tracking_payload_per_contract() -> None:
         "note": "Quá hạn 71 ngày",
     }
     no_deadline = classify(make_task(deadline=None), AS_OF, CAL)
-    assert "effectiveDeadline" not in outbox.tracking_payload(1, no_deadline)
+    assert "effectiveDeadline" not in tracking_payload(1, no_deadline)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -292,8 +302,8 @@ def test_dead_tracking_write_is_not_replanned(sqlite_ledger: Ledger) -> None:
     seed(ledger, task)
     with ledger.transaction() as session:
         [trk] = [r for r in plan_task(session, task) if r.kind == "tracking"]
-        outbox.mark_sending(trk, NOW)
-        outbox.mark_dead(trk, "invalid_status")
+        mark_sending(trk, NOW)
+        mark_dead(trk, "invalid_status")
     with ledger.transaction() as session:
         assert [r for r in plan_task(session, task) if r.kind == "tracking"] == []
 
@@ -376,11 +386,11 @@ def test_unique_index_refuses_a_duplicate_key(ledger: Ledger) -> None:
 def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
     """preview_alerts lists what plan_all then records; preview itself writes nothing."""
     seed(ledger, make_task(1), make_task(2, deadline=None, assigned_at=NOW))
-    preview = outbox.preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
+    preview = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
     assert rows(ledger) == []
     latest = sorted(i.key for i in preview if i.is_latest)
     assert latest == ["alr:1:QUA_HAN:2022-01-10#11", "alr:2:THIEU_THOI_HAN:2022-03-22"]
-    result = outbox.plan_all(ledger, SETTINGS, AS_OF, "r9", FixedClock(NOW), calendar=CAL)
+    result = plan_all(ledger, SETTINGS, AS_OF, "r9", FixedClock(NOW), calendar=CAL)
     assert result.tasks == 2
     assert result.tracking == 2
     assert result.alerts == 2
@@ -389,7 +399,7 @@ def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
         r.idempotency_key for r in rows(ledger) if r.kind == "alert" and r.state == "pending"
     )
     assert pending == latest
-    assert outbox.preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL) == []
+    assert preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL) == []
 
 
 def test_unknown_unit_kind_and_recipient_skipped(sqlite_ledger: Ledger) -> None:
@@ -413,8 +423,8 @@ def _dead_row(ledger: Ledger) -> int:
     with ledger.transaction() as session:
         created = plan_task(session, task)
         row = next(r for r in created if r.kind == "tracking")
-        outbox.mark_sending(row, NOW)
-        outbox.mark_dead(row, "unknown_recipient")
+        mark_sending(row, NOW)
+        mark_dead(row, "unknown_recipient")
         session.flush()
         assert row.id is not None
         return row.id
@@ -425,17 +435,17 @@ def test_retry_row_and_retry_dead(sqlite_ledger: Ledger) -> None:
     ledger = sqlite_ledger
     row_id = _dead_row(ledger)
     with ledger.transaction() as session:
-        assert [r.id for r in outbox.list_outbox(session, "dead")] == [row_id]
-        row = outbox.retry_row(session, row_id)
+        assert [r.id for r in list_outbox(session, "dead")] == [row_id]
+        row = retry_row(session, row_id)
         assert (row.state, row.attempts) == ("pending", 0)
     with ledger.transaction() as session:
         row2 = session.get(OutboxRow, row_id)
         assert row2 is not None
-        outbox.mark_sending(row2, NOW)
-        outbox.mark_dead(row2, "again")
+        mark_sending(row2, NOW)
+        mark_dead(row2, "again")
     with ledger.transaction() as session:
-        assert outbox.retry_dead(session) == 1
-        assert outbox.list_outbox(session, OutboxState.DEAD) == []
+        assert retry_dead(session) == 1
+        assert list_outbox(session, OutboxState.DEAD) == []
 
 
 @pytest.mark.parametrize(
@@ -456,7 +466,7 @@ def test_retry_row_refuses_rows_that_are_not_dead(
         assert row is not None
         row.state = state
     with ledger.transaction() as session, pytest.raises(OutboxStateError, match=message):
-        outbox.retry_row(session, row_id)
+        retry_row(session, row_id)
 
 
 def test_retry_unknown_row_and_unknown_state(sqlite_ledger: Ledger) -> None:
@@ -464,9 +474,9 @@ def test_retry_unknown_row_and_unknown_state(sqlite_ledger: Ledger) -> None:
     ledger = sqlite_ledger
     with ledger.transaction() as session:
         with pytest.raises(OutboxStateError, match="no outbox row with id 999"):
-            outbox.retry_row(session, 999)
+            retry_row(session, 999)
         with pytest.raises(OutboxStateError, match="valid: pending"):
-            outbox.list_outbox(session, "bogus")
+            list_outbox(session, "bogus")
 
 
 # -- the state machine ---------------------------------------------------------------------------
@@ -504,11 +514,11 @@ def test_transitions(start: str, to: str, ok: bool) -> None:
     """Only the documented steps are allowed."""
     row = _row(start)
     if ok:
-        outbox.transition(row, OutboxState(to))
+        transition(row, OutboxState(to))
         assert row.state == to
     else:
         with pytest.raises(OutboxStateError, match=f"is {start}; it cannot become {to}"):
-            outbox.transition(row, OutboxState(to))
+            transition(row, OutboxState(to))
 
 
 @pytest.mark.parametrize(
@@ -524,20 +534,20 @@ def test_transitions(start: str, to: str, ok: bool) -> None:
 )
 def test_backoff(attempts: int, seconds: float) -> None:
     """Backoff doubles from retry_initial_seconds up to retry_max_seconds."""
-    assert outbox.backoff_seconds(attempts, PushSettings()) == seconds
+    assert backoff_seconds(attempts, PushSettings()) == seconds
 
 
 def test_mark_failed_backs_off_then_dies() -> None:
     """Failures count attempts, set next_attempt_at, and die at max_attempts."""
     push = PushSettings(max_attempts=3)
     row = _row("sending")
-    assert outbox.mark_failed(row, NOW, "503", push) is OutboxState.FAILED
+    assert mark_failed(row, NOW, "503", push) is OutboxState.FAILED
     assert row.next_attempt_at == NOW + timedelta(seconds=60)
-    outbox.transition(row, OutboxState.SENDING)
-    assert outbox.mark_failed(row, NOW, "503", push) is OutboxState.FAILED
+    transition(row, OutboxState.SENDING)
+    assert mark_failed(row, NOW, "503", push) is OutboxState.FAILED
     assert row.next_attempt_at == NOW + timedelta(seconds=120)
-    outbox.transition(row, OutboxState.SENDING)
-    assert outbox.mark_failed(row, NOW, "503", push) is OutboxState.DEAD
+    transition(row, OutboxState.SENDING)
+    assert mark_failed(row, NOW, "503", push) is OutboxState.DEAD
     assert (row.attempts, row.next_attempt_at, row.last_error) == (3, None, "503")
 
 
@@ -578,5 +588,5 @@ def test_migration_0002_marks_rows_already_sent_once_as_in_doubt(ledger_url: str
         engine.dispose()
     upgrade(ledger_url)
     with open_ledger(ledger_url) as ledger, ledger.reading() as session:
-        rows = {r.idempotency_key: r.in_doubt_since for r in outbox.list_outbox(session)}
+        rows = {r.idempotency_key: r.in_doubt_since for r in list_outbox(session)}
     assert rows == {"alr:1:QUA_HAN:2022-03-14": created, "alr:2:QUA_HAN:2022-03-14": None}

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from connector.errors import ConfigError, SourceError, SourcePagingError
-from connector.pagination import (
+from connector.source.pagination import (
     CursorPaginator,
     KeysetPaginator,
     LinkPaginator,

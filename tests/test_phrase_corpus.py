@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from connector.calendar import load_calendar
-from connector.phrases import Note, Suggestion, suggest_deadline
+from connector.rules.calendar import load_calendar
+from connector.rules.phrases import Note, Suggestion, suggest_deadline
 
 CORPUS = Path(__file__).parent / "data" / "phrase_corpus.toml"
 CAL = load_calendar()

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.calendar import load_calendar
 from connector.models import NormalisedTask, TaskState
-from connector.phrases import (
+from connector.rules.calendar import load_calendar
+from connector.rules.phrases import (
     Alternative,
     Note,
     PhraseKind,
@@ -21,7 +21,7 @@ from connector.phrases import (
     suggest_deadline,
     suggest_for_task,
 )
-from connector.views import suggestion_dict
+from connector.views.tasks import suggestion_dict
 
 CAL = load_calendar()
 K = PhraseKind

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.progress import NullProgress, RichProgress, make_progress, progress_wanted
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from connector.ops.progress import NullProgress, RichProgress, make_progress, progress_wanted
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import Launcher, deployment_for
 
 

@@ -1,4 +1,4 @@
-"""Delivery (connector.push): the outbox state machine against a scripted source, rate limit,
+"""Delivery (connector.outbox.delivery): the outbox state machine against a scripted source, rate limit,
 crash points. End-to-end runs against the simulator are in test_push_acceptance.py."""
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from connector import outbox
-from connector.calendar import WorkingCalendar, load_calendar
-from connector.client import SourceTracking
 from connector.clock import FixedClock
-from connector.deadlines import classify
 from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUnavailable
-from connector.faultpoints import CRASH_POINTS, crash_point
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
-from connector.outbox import plan
-from connector.push import PushResult, TokenBucket, deliver_pending
+from connector.ops.faultpoints import CRASH_POINTS, crash_point
+from connector.outbox.actions import list_outbox, retry_dead
+from connector.outbox.delivery import PushResult, TokenBucket, deliver_pending
+from connector.outbox.keys import payload_of
+from connector.outbox.planning import plan
+from connector.outbox.states import mark_sending
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
-from connector.simulator.units import UNITS
+from connector.source.client import SourceTracking
+from simulator.units import UNITS
 
 CAL: WorkingCalendar = load_calendar()
 T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)
@@ -204,12 +206,12 @@ def seed_and_plan(ledger: Ledger, *tasks: NormalisedTask, settings: Settings = S
 
 def states(ledger: Ledger) -> dict[str, str]:
     with ledger.reading() as session:
-        return {r.idempotency_key: r.state for r in outbox.list_outbox(session)}
+        return {r.idempotency_key: r.state for r in list_outbox(session)}
 
 
 def row_of(ledger: Ledger, key: str) -> OutboxRow:
     with ledger.reading() as session:
-        [row] = [r for r in outbox.list_outbox(session) if r.idempotency_key == key]
+        [row] = [r for r in list_outbox(session) if r.idempotency_key == key]
         return row
 
 
@@ -381,7 +383,7 @@ def _cut_reply_then_retry_dead(ledger: Ledger, source: ScriptedSource, clock: Fi
     clock.advance(timedelta(days=2))
     source.forget_keys()
     with ledger.transaction() as session:
-        assert outbox.retry_dead(session) == 2
+        assert retry_dead(session) == 2
 
 
 def test_retried_dead_alert_is_reconciled_not_sent_twice(ledger: Ledger) -> None:
@@ -422,7 +424,7 @@ def test_retried_tracking_write_within_the_window_is_resent_with_its_key(ledger:
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     clock.advance(timedelta(hours=3))
     with ledger.transaction() as session:
-        assert outbox.retry_dead(session) == 1
+        assert retry_dead(session) == 1
     result = deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     assert source.sends().count(TRK) == 2 and source.effects.count(TRK) == 1
     assert ("read", "1") not in source.calls
@@ -439,7 +441,7 @@ def test_in_doubt_since_survives_retry_and_is_set_once(ledger: Ledger) -> None:
     assert row_of(ledger, TRK).in_doubt_since == NOW
     clock.advance(timedelta(days=1))
     with ledger.transaction() as session:
-        outbox.retry_dead(session)
+        retry_dead(session)
     assert row_of(ledger, TRK).in_doubt_since == NOW
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     assert row_of(ledger, TRK).in_doubt_since == NOW
@@ -482,7 +484,7 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
     live = sorted(s for s in states(sqlite_ledger).values() if s != "past")
     assert live == ["failed", "pending", "pending", "pending"]
     with sqlite_ledger.reading() as session:
-        assert sum(r.attempts for r in outbox.list_outbox(session)) == 1
+        assert sum(r.attempts for r in list_outbox(session)) == 1
 
 
 def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: Ledger) -> None:
@@ -520,7 +522,7 @@ def test_refusal_goes_dead_with_the_reason(sqlite_ledger: Ledger, code: str) -> 
     [event] = [e for e in logs if e["event"] == "delivery_dead"]
     assert (event["log_level"], event["code"], event["key"]) == ("error", code, TRK)
     with sqlite_ledger.transaction() as session:
-        assert outbox.retry_dead(session) == 1
+        assert retry_dead(session) == 1
     assert deliver(sqlite_ledger, source, FixedClock(NOW)).tracking_sent == 1
 
 
@@ -544,8 +546,8 @@ def test_rows_left_sending_by_a_crash_are_finished(
         source.send_notification(row_payload(sqlite_ledger, ALR), ALR)
         source.post_tracking(row_payload(sqlite_ledger, TRK), TRK)
     with sqlite_ledger.transaction() as session:
-        for row in outbox.list_outbox(session, "pending"):
-            outbox.mark_sending(row, NOW)
+        for row in list_outbox(session, "pending"):
+            mark_sending(row, NOW)
     result = deliver(sqlite_ledger, source, FixedClock(NOW))
     assert result.sent == 2
     assert set(states(sqlite_ledger).values()) == {"sent", "past"}
@@ -555,7 +557,7 @@ def test_rows_left_sending_by_a_crash_are_finished(
 
 
 def row_payload(ledger: Ledger, key: str) -> dict[str, Any]:
-    return outbox.payload_of(row_of(ledger, key))
+    return payload_of(row_of(ledger, key))
 
 
 def test_stale_tracking_rows_are_superseded_before_delivery(sqlite_ledger: Ledger) -> None:
@@ -587,7 +589,7 @@ def test_stale_tracking_rows_are_superseded_before_delivery(sqlite_ledger: Ledge
 def test_crash_point_kills_the_process_with_sigkill() -> None:
     """crash_point SIGKILLs the process only when IDESK_CONNECTOR_CRASH_AT names it (@N: N-th)."""
     code = (
-        "from connector.faultpoints import crash_point\n"
+        "from connector.ops.faultpoints import crash_point\n"
         "for i in range(3):\n"
         "    crash_point('after_mark_sent'); print(i, flush=True)\n"
     )

@@ -7,7 +7,7 @@
 * transient faults (429, 503 with HTML, dropped connections) change none of the counts;
 * the connector SIGKILLed at each crash point of a delivery, then rerun: 0 duplicate, 0 missing.
 
-Runs go through `connector.jobs.run_job` (what ``idesk-connector sync`` calls) with the
+Runs go through `connector.ops.jobs.run_job` (what ``idesk-connector sync`` calls) with the
 simulator's clock; the kill tests run the CLI itself in child processes.
 """
 
@@ -26,15 +26,16 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connector.calendar import WorkingCalendar, load_calendar
 from connector.clock import FixedClock, local_date
-from connector.deadlines import add_months, classify
 from connector.errors import SourceError
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping, normalise
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, StatusCode
-from connector.push import TokenBucket, deliver_pending
+from connector.ops.jobs import JobResult, run_job
+from connector.outbox.delivery import TokenBucket, deliver_pending
+from connector.rules.calendar import WorkingCalendar, load_calendar
+from connector.rules.deadlines import add_months, classify
 from connector.settings import (
     AlertSettings,
     LedgerSettings,
@@ -43,8 +44,8 @@ from connector.settings import (
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Scenario, Simulator, SimulatorConfig
-from connector.sync import default_client, pull
+from connector.source.pull import default_client, pull
+from simulator import Faults, Scenario, Simulator, SimulatorConfig
 from tests.e2e_harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
 
 CAL: WorkingCalendar = load_calendar()
@@ -103,7 +104,7 @@ def alert_keys(sim: Simulator) -> list[str]:
     return [n.idempotency_key for n in sim.notifications]
 
 
-# -- an oracle of when alerts are due, written independently of connector.alerts ----------------
+# -- an oracle of when alerts are due, written independently of connector.rules.alerts ----------------
 
 
 @dataclass

@@ -16,12 +16,11 @@ import responses
 from pydantic import SecretStr
 from responses import matchers
 
-from connector.client import SourceClient
 from connector.clock import FixedClock
-from connector.jobs import JobResult, run_job
 from connector.ledger.db import open_ledger
-from connector.mapping import load_mapping
-from connector.runs import RunOutcome, list_runs
+from connector.mapping.spec import load_mapping
+from connector.ops.jobs import JobResult, run_job
+from connector.ops.runs import RunOutcome, list_runs
 from connector.settings import (
     LedgerSettings,
     PushSettings,
@@ -29,8 +28,9 @@ from connector.settings import (
     Settings,
     SourceSettings,
 )
-from connector.simulator import Faults, Simulator, SimulatorConfig
-from connector.transport import TokenBucket
+from connector.source.client import SourceClient
+from connector.source.transport import TokenBucket
+from simulator import Faults, Simulator, SimulatorConfig
 
 BASE = "http://127.0.0.1:9/ubnd/smartcloud"
 SPEC = load_mapping("idesk")

@@ -16,19 +16,19 @@ from decimal import Decimal
 
 import pytest
 
-from connector.deadlines import classify
 from connector.errors import ConfigError
 from connector.models import StatusCode, UnitKind
-from connector.reports import (
+from connector.reports.build import build_report
+from connector.reports.model import (
     Counts,
     Denominator,
     PeriodKind,
     Rate,
     Report,
     ReportOptions,
-    build_report,
     parse_period,
 )
+from connector.rules.deadlines import classify
 from tests.test_reports_world import AS_OF, TASKS, UNITS, calendar, items, task
 
 Row = tuple[str, int, int, int, int, int, int, int, int, int, int, int, int, int]

@@ -7,18 +7,13 @@ from datetime import date
 
 import pytest
 
-from connector.calendar import WorkingCalendar
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import UnitRow
 from connector.models import NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.reports import (
-    Report,
-    ReportOptions,
-    report_as_of,
-    report_current,
-    units_from_ledger,
-)
+from connector.reports.build import report_as_of, report_current, units_from_ledger
+from connector.reports.model import Report, ReportOptions
+from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
 from tests.test_reports_world import at, d, task
 

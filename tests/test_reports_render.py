@@ -14,8 +14,9 @@ import pytest
 from openpyxl import load_workbook
 
 from connector.models import StatusCode
-from connector.report_render import FORMATS, render, render_bytes
-from connector.reports import Report, ReportOptions, build_report
+from connector.reports.build import build_report
+from connector.reports.model import Report, ReportOptions
+from connector.reports.render.formats import FORMATS, render, render_bytes
 from tests.test_reports_world import AS_OF, TASKS, UNITS, items, task
 
 ROOT = Path(__file__).resolve().parent.parent

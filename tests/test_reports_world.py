@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from functools import cache
 
-from connector.calendar import WorkingCalendar
 from connector.clock import LOCAL_TZ
-from connector.deadlines import Classification, classify
 from connector.models import DeadlineChange, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.phrases import Suggestion
-from connector.reports import suggestion_for
+from connector.reports.build import suggestion_for
+from connector.rules.calendar import WorkingCalendar
+from connector.rules.deadlines import Classification, classify
+from connector.rules.phrases import Suggestion
 
 AS_OF = date(2022, 5, 30)
 

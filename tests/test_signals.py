@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, text
 from structlog.testing import capture_logs
 
 from connector.errors import Interrupted
-from connector.locking import ledger_lock
-from connector.signals import InterruptGuard, SignalInterrupted, interrupt_guard
-from connector.simulator import Faults, Simulator, SimulatorConfig
+from connector.ops.locking import ledger_lock
+from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
+from simulator import Faults, Simulator, SimulatorConfig
 from tests.e2e_harness import (
     ForkServer,
     Launcher,
@@ -144,8 +144,8 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from connector.errors import Interrupted
-    from connector.locking import ledger_lock
-    from connector.signals import interrupt_guard
+    from connector.ops.locking import ledger_lock
+    from connector.ops.signals import interrupt_guard
     try:
         with ledger_lock(sys.argv[1]), interrupt_guard():
             print("ready", flush=True)
@@ -159,7 +159,7 @@ _CHILD = textwrap.dedent(
 
 def test_sigterm_in_a_process_exits_130_and_frees_the_lock(tmp_path: Path) -> None:
     """A process SIGTERMed mid-sleep stops promptly with 130 and its lock is free afterwards."""
-    from connector.locking import ledger_lock
+    from connector.ops.locking import ledger_lock
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, url], stdout=subprocess.PIPE, text=True)

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from connector.errors import ConfigError
-from connector.simulator import (
+from simulator import (
     Faults,
     Scenario,
     Simulator,
@@ -20,7 +20,7 @@ from connector.simulator import (
     UnknownTaskError,
     serve,
 )
-from connector.simulator.timefmt import date_str, local_str, utc_str
+from simulator.timefmt import date_str, local_str, utc_str
 
 TIMEOUT = 10
 

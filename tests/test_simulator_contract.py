@@ -1,4 +1,4 @@
-"""Contract tests: one per rule of /work/shared/idesk-api.md, over real HTTP against the simulator."""
+"""Contract tests: one per rule of docs/source-api.md, over real HTTP against the simulator."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from connector.simulator import Faults, Simulator, SimulatorConfig
-from connector.simulator.timefmt import http_date
+from simulator import Faults, Simulator, SimulatorConfig
+from simulator.timefmt import http_date
 
 TIMEOUT = 10
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from connector.errors import ConfigError
-from connector.simulator import Faults, Simulator, SimulatorConfig, parse_faults
-from connector.simulator.faults import FaultDice, RateLimiter
-from connector.simulator.timefmt import utc_str
+from simulator import Faults, Simulator, SimulatorConfig, parse_faults
+from simulator.faults import FaultDice, RateLimiter
+from simulator.timefmt import utc_str
 
 TIMEOUT = 10
 

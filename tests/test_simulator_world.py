@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from connector.calendar import DayKind, WorkingCalendar
 from connector.clock import LOCAL_TZ, local_date
-from connector.simulator import (
+from connector.rules.calendar import DayKind, WorkingCalendar
+from simulator import (
     NO_DEADLINE,
     UNITS,
     MalformKind,
@@ -20,8 +20,8 @@ from connector.simulator import (
     World,
     generate_world,
 )
-from connector.simulator.timefmt import date_str, http_date, local_str, utc_str
-from connector.simulator.world import default_calendar
+from simulator.timefmt import date_str, http_date, local_str, utc_str
+from simulator.world import default_calendar
 
 TODAY = date(2022, 3, 7)
 

@@ -12,9 +12,9 @@ from connector.errors import SourceUnavailable
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import OutboxRow, QuarantineRow
-from connector.runs import recorded_run
+from connector.ops.runs import recorded_run
 from connector.settings import Settings
-from connector.status import render_status, status_dict, status_summary
+from connector.views.status import render_status, status_dict, status_summary
 from tests.test_reports_world import TASKS
 
 T0 = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)

@@ -37,11 +37,11 @@ from connector.ledger.tables import (
     TaskRow,
     TaskSnapshot,
 )
-from connector.mapping import MappingSpec, load_mapping
-from connector.runs import get_run, recorded_run
+from connector.mapping.spec import MappingSpec, load_mapping
+from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
-from connector.simulator import Faults, MalformKind, Simulator, SimulatorConfig
-from connector.sync import PullResult, pull, to_page_item
+from connector.source.pull import PullResult, pull, to_page_item
+from simulator import Faults, MalformKind, Simulator, SimulatorConfig
 
 SPEC: MappingSpec = load_mapping("idesk")
 
@@ -447,7 +447,7 @@ def test_killed_process_loses_nothing(backend: str, sqlite_url: str, tmp_path: A
             import os, signal
             from connector.clock import FixedClock
             from connector.settings import Settings
-            from connector.sync import pull
+            from connector.source.pull import pull
             settings = Settings.model_validate_json({settings.model_dump_json()!r})
             settings = settings.model_copy(update={{"source": settings.source.model_copy(
                 update={{"password": __import__("pydantic").SecretStr({sim.credentials.password!r})}})}})
@@ -472,7 +472,7 @@ def test_killed_process_loses_nothing(backend: str, sqlite_url: str, tmp_path: A
 
 def test_signal_between_pages_stops_cleanly(ledger: Ledger) -> None:
     """SIGTERM during page 1: that page commits, the run stops before page 2, as interrupted."""
-    from connector.signals import InterruptGuard, SignalInterrupted
+    from connector.ops.signals import InterruptGuard, SignalInterrupted
 
     with Simulator(SimulatorConfig(tasks=500, seed=14, faults=Faults.none())) as sim:
         settings = make_settings(sim, ledger.url)

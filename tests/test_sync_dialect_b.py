@@ -24,17 +24,19 @@ from pydantic import SecretStr
 from sqlalchemy import Table, func, select
 from sqlmodel import col
 
-from connector.calendar import load_calendar
 from connector.clock import FixedClock
 from connector.errors import BadRecord
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
-from connector.mapping import MappingSpec, load_mapping, normalise, record_key
+from connector.mapping.normalise import normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import NormalisedTask, TaskState
-from connector.runs import recorded_run
+from connector.ops.runs import recorded_run
+from connector.rules.calendar import load_calendar
+from connector.rules.classify import DONE_STATUSES
 from connector.settings import LedgerSettings, PushSettings, RetrySettings, Settings, SourceSettings
-from connector.sync import DONE_STATUSES, PullResult, pull
+from connector.source.pull import PullResult, pull
 from tests.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world
 
 MAPPING = Path(__file__).parent / "fixtures" / "dialect_b.toml"

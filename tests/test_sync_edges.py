@@ -21,15 +21,15 @@ from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from cli import app
-from connector.check import run_checks
 from connector.clock import FixedClock
 from connector.errors import SourceError, SourcePagingError
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskRow, TaskSnapshot, UnitRow
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
 from connector.settings import Settings
-from connector.sync import PullResult, pull, to_page_item
+from connector.source.pull import PullResult, pull, to_page_item
+from connector.views.check import run_checks
 from tests.hostile_server import (
     DEFAULT_NOW,
     PASSWORD,

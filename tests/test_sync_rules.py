@@ -6,16 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from connector.calendar import load_calendar
-from connector.deadlines import classify
 from connector.models import NormalisedTask, TaskState
-from connector.sync import (
-    advance_cursor,
-    classification_values,
-    modified_from,
-    status_effective_on,
-    suggestion_for,
-)
+from connector.rules.calendar import load_calendar
+from connector.rules.classify import classification_values, status_effective_on, suggestion_for
+from connector.rules.deadlines import classify
+from connector.source.pull import advance_cursor, modified_from
 
 T = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 S = timedelta(seconds=1)

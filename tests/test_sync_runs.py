@@ -19,7 +19,7 @@ from connector.errors import (
     SourceUnavailable,
 )
 from connector.ledger.db import Ledger
-from connector.runs import (
+from connector.ops.runs import (
     RunOutcome,
     default_trigger,
     get_run,
@@ -108,7 +108,7 @@ def test_errors_are_recorded_and_reraised(
 
 def test_error_text_never_holds_a_known_secret(ledger: Ledger, clock: FixedClock) -> None:
     """A secret in an unexpected error's text is redacted before it is stored."""
-    from connector.log import REDACTOR
+    from connector.ops.log import REDACTOR
 
     REDACTOR.add(["canary-Secret-77"])
     with pytest.raises(RuntimeError), recorded_run(ledger, "pull", "cron", "run-s", clock):

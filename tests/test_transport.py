@@ -1,4 +1,4 @@
-"""Limits on the wire (connector.transport, used by connector.client): a deadline for the whole
+"""Limits on the wire (connector.source.transport, used by connector.source.client): a deadline for the whole
 request (``source.request_timeout``) and a cap on the answer's size (``source.max_response_bytes``,
 counted as received and after decompression), against a hostile loopback server."""
 
@@ -16,11 +16,11 @@ import pytest
 import requests
 import urllib3
 
-from connector.client import SourceClient
 from connector.errors import SourceError, SourceUnavailable
-from connector.mapping import load_mapping
+from connector.mapping.spec import load_mapping
 from connector.settings import Settings
-from connector.transport import (
+from connector.source.client import SourceClient
+from connector.source.transport import (
     DeadlineExceeded,
     RequestDeadline,
     ResponseTooLarge,

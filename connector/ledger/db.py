@@ -26,30 +26,30 @@ PostgreSQL with read-only transactions. No ledger, or a schema other than the he
 
 Migrations live in ``connector/ledger/migrations`` (shipped as package data); alembic is
 configured in code so that it works from an installed wheel, never from a working directory.
+Alembic is loaded only when a schema has to change: where a database stands is read from its
+``alembic_version`` table, and the revisions this version knows from the migration files
+(`revisions`), without it.
 Every database error leaves this module as a `LedgerError` naming the database (without its
 password) and what to do.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import os
 import sqlite3
 import stat
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
@@ -58,10 +58,16 @@ from sqlmodel import Session
 
 from connector.errors import ConfigError, LedgerError, LedgerMissing, Problem
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 """The alembic script directory (``env.py`` and ``versions/``), inside the installed package."""
+
+VERSION_TABLE = "alembic_version"
+"""The table where alembic keeps a database's schema revision."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for another writer before giving up."""
@@ -288,34 +294,79 @@ def create_ledger_engine(url: str, *, read_only: bool = False) -> Engine:
 
 def alembic_config() -> Config:
     """Alembic configured in code, pointing at the migrations inside the installed package."""
+    from alembic.config import Config  # noqa: PLC0415 - alembic only to migrate
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
     return config
 
 
+def _assigned(tree: ast.Module, name: str) -> Any:
+    """The constant a migration file assigns to `name` at its top level (None when absent)."""
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        value = getattr(node, "value", None)
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and value is not None:
+            return ast.literal_eval(value)
+    return None
+
+
 @functools.cache
-def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
+def revisions() -> dict[str, str | None]:
+    """Every migration this version ships, ``revision → down_revision``, read from the files.
+
+    The same chain alembic reads (`tests/test_ledger_db.py` holds them equal), without loading
+    alembic: a command that only reads the ledger never needs it.
+    """
+    chain: dict[str, str | None] = {}
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        revision = _assigned(tree, "revision")
+        if isinstance(revision, str):
+            down = _assigned(tree, "down_revision")
+            chain[revision] = down if isinstance(down, str) else None
+    return chain
 
 
 def head_revision() -> str:
     """The latest migration this version of the connector knows."""
-    head = _script().get_current_head()
-    if head is None:  # pragma: no cover - the package always ships migrations
-        raise LedgerError(f"no ledger migrations found in {MIGRATIONS_DIR}; reinstall the package")
-    return head
+    chain = revisions()
+    parents = set(chain.values())
+    heads = [revision for revision in chain if revision not in parents]
+    if len(heads) != 1:  # pragma: no cover - the package always ships one line of migrations
+        raise LedgerError(
+            f"expected one latest ledger migration in {MIGRATIONS_DIR}, found {sorted(heads)}; "
+            "reinstall the package"
+        )
+    return heads[0]
 
 
 def _known(revision: str) -> bool:
-    try:
-        return _script().get_revision(revision) is not None
-    except CommandError:
-        return False
+    return revision in revisions()
 
 
-def _revision_of(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def revision_of(connection: Connection) -> str | None:
+    """The schema revision of the database behind `connection` (None: no schema yet)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    found = list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+    if len(found) > 1:
+        raise LedgerError(
+            f"the ledger's {VERSION_TABLE} table holds several revisions ({sorted(found)}); "
+            "it was not made by idesk-connector"
+        )
+    return str(found[0]) if found else None
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What opening or migrating may raise: SQLAlchemy's errors, and alembic's once alembic was
+    loaded (a migration ran; evaluated when an error is caught)."""
+    module = sys.modules.get("alembic.util.exc")
+    alembic: tuple[type[BaseException], ...] = (module.CommandError,) if module else ()
+    return (SQLAlchemyError, *alembic)
 
 
 @dataclass(frozen=True)
@@ -336,7 +387,7 @@ def _migrate(engine: Engine) -> UpgradeResult:
     database = redact_url(engine.url)
     head = head_revision()
     with engine.connect() as connection:
-        current = _revision_of(connection)  # a plain read: opening never waits for a writer
+        current = revision_of(connection)  # a plain read: opening never waits for a writer
         connection.rollback()
     if current == head:
         return UpgradeResult(database, current, head)
@@ -348,7 +399,7 @@ def _migrate(engine: Engine) -> UpgradeResult:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                 )
-            before = _revision_of(connection)
+            before = revision_of(connection)
             if before == head:
                 return UpgradeResult(database, before, head)
             if before is not None and not _known(before):
@@ -357,6 +408,8 @@ def _migrate(engine: Engine) -> UpgradeResult:
                     f"than this idesk-connector knows (latest {head!r}); upgrade idesk-connector "
                     "or point ledger.url at another database"
                 )
+            from alembic import command  # noqa: PLC0415 - alembic only to migrate
+
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -434,7 +487,7 @@ def _require_current(engine: Engine) -> None:
     database = redact_url(engine.url)
     head = head_revision()
     with engine.connect() as connection:
-        current = _revision_of(connection)
+        current = revision_of(connection)
         connection.rollback()
     if current == head:
         return
@@ -473,7 +526,7 @@ def open_ledger(url: str, *, migrate: bool = True, read_only: bool = False) -> L
         else:
             with engine.connect():
                 pass
-    except (SQLAlchemyError, CommandError) as exc:
+    except _database_errors() as exc:
         engine.dispose()
         raise ledger_error(exc, engine.url, "open") from exc
     except (LedgerError, ConfigError):
@@ -489,7 +542,7 @@ def upgrade(url: str) -> UpgradeResult:
     engine = create_ledger_engine(url)
     try:
         return _migrate(engine)
-    except (SQLAlchemyError, CommandError) as exc:
+    except _database_errors() as exc:
         raise ledger_error(exc, engine.url, "upgrade") from exc
     finally:
         engine.dispose()
@@ -503,7 +556,7 @@ def current_revision(url: str) -> str | None:
     engine = create_ledger_engine(url)
     try:
         with engine.connect() as connection:
-            return _revision_of(connection)
+            return revision_of(connection)
     except SQLAlchemyError as exc:
         raise ledger_error(exc, engine.url, "read") from exc
     finally:

@@ -53,7 +53,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from connector.clock import local_date, to_utc
-from connector.converters import escape_unstorable
 from connector.ledger.codec import (
     canonical_json,
     clean_text,
@@ -75,6 +74,7 @@ from connector.ledger.tables import (
     TaskSnapshot,
     UnitRow,
 )
+from connector.mapping.converters import escape_unstorable
 from connector.models import NormalisedTask, TaskState, Unit
 
 __all__ = [

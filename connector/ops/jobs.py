@@ -1,0 +1,274 @@
+"""One unattended run of the connector: `pull`, `push` or `sync` (= pull, classify, plan, deliver).
+
+A run, in order:
+
+1. opens the ledger (migrating it on first use) and takes the **run lock**: a kernel lock on a
+   separate lock file, plus an advisory lock on PostgreSQL (`connector.ops.locking`); a second run
+   fails at once with `LockHeld` (exit 75) unless ``wait_s`` lets it wait;
+2. turns SIGTERM/SIGINT into `Interrupted` (exit 130) at a safe point (`connector.ops.signals`);
+3. records the run (`connector.ops.runs.recorded_run`): trigger, start, end, outcome and counts,
+   and one ``run_finished`` summary event;
+4. pulls (`connector.source.pull.pull`: pages, classification, and the outbox rows planned in
+   the same transactions), then delivers what is due (`connector.outbox.delivery.deliver_pending`);
+5. writes the metrics file when ``metrics.file`` is set, whatever the outcome.
+
+``dry_run`` runs the very same code path against a view of the ledger whose every transaction
+is nested in one outer transaction that is rolled back at the end, and delivers nothing: the
+result says what would have changed and what would have been sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session, select
+
+from connector.clock import Clock, SystemClock
+from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.tables import OutboxRow
+from connector.mapping.spec import load_mapping
+from connector.ops.locking import run_lock
+from connector.ops.log import bind_run, new_run_id
+from connector.ops.metrics import export_metrics
+from connector.ops.progress import ProgressReporter, make_progress
+from connector.ops.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
+from connector.ops.signals import InterruptGuard, interrupt_guard
+from connector.outbox.delivery import PushResult, deliver_pending
+from connector.settings import Settings
+from connector.source.pull import ClientFactory, PullResult, default_client, pull
+
+log = structlog.get_logger(__name__)
+
+Command = Literal["pull", "push", "sync"]
+
+RETRY_COUNTS = ("push_retries", "retries", "rate_limited", "waited_s")
+"""The delivery client's counts that an aborted delivery still records."""
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """An outbox row a dry run would have delivered."""
+
+    key: str
+    kind: str
+    task_id: int | None
+    alert_type: str
+    recipients: tuple[str, ...]
+
+
+@dataclass
+class JobResult:
+    """What a run did (or, with ``dry_run``, would have done)."""
+
+    run_id: str
+    command: Command
+    outcome: RunOutcome = RunOutcome.RUNNING
+    dry_run: bool = False
+    pull: PullResult | None = None
+    push: PushResult | None = None
+    would_deliver: list[PlannedDelivery] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 success, 1 finished with problems (errors raise and map to their own codes)."""
+        return 0 if self.outcome is RunOutcome.SUCCESS else 1
+
+    def counts(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = {}
+        if self.pull is not None:
+            out.update(self.pull.counts())
+        if self.push is not None:
+            for name, value in self.push.counts().items():
+                # retries, rate_limited, waited_s: the pull's and the delivery's, added up
+                out[name] = out.get(name, 0) + value
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the CLI's ``--format json`` shape)."""
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "outcome": self.outcome.value,
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "cursor_before": _iso(self.pull.cursor_before) if self.pull else None,
+            "cursor_after": _iso(self.pull.cursor_after) if self.pull else None,
+            "would_deliver": [
+                {
+                    "key": d.key,
+                    "kind": d.kind,
+                    "task_id": d.task_id,
+                    "alert_type": d.alert_type,
+                    "recipients": list(d.recipients),
+                }
+                for d in self.would_deliver
+            ],
+        }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@contextlib.contextmanager
+def rolled_back(ledger: Ledger) -> Iterator[Ledger]:
+    """A view of `ledger` whose transactions all nest in one outer transaction, rolled back."""
+    connection = ledger.engine.connect()
+    outer = connection.begin()
+    sessions = sessionmaker(
+        bind=connection,
+        class_=Session,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    try:
+        yield Ledger(url=ledger.url, engine=ledger.engine, sessions=sessions)
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+def _pending_deliveries(ledger: Ledger) -> list[PlannedDelivery]:
+    with ledger.reading() as session:
+        rows = session.exec(
+            select(OutboxRow)
+            .where(OutboxRow.state.in_(("pending", "failed", "sending")))  # type: ignore[attr-defined]
+            .order_by(OutboxRow.id)  # type: ignore[arg-type]
+        ).all()
+        out = []
+        for row in rows:
+            payload = json.loads(row.payload_json or "{}")
+            recipients = payload.get("recipients", ())
+            out.append(
+                PlannedDelivery(
+                    key=row.idempotency_key,
+                    kind=row.kind,
+                    task_id=row.task_id,
+                    alert_type=row.alert_type,
+                    recipients=tuple(str(r) for r in recipients),
+                )
+            )
+        return out
+
+
+def _deliver(
+    settings: Settings,
+    ledger: Ledger,
+    run_id: str,
+    clock: Clock,
+    *,
+    dry_run: bool,
+    sleep: Callable[[float], None],
+    client_factory: ClientFactory,
+    guard: InterruptGuard,
+    record: RunRecord,
+) -> PushResult:
+    spec = load_mapping(settings.source.mapping)
+    missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
+    if missing:
+        # e.g. mappings/idesk6.toml: a read-only dialect. Rows stay pending in the outbox.
+        log.warning(
+            "push_unsupported_by_mapping",
+            mapping=settings.source.mapping,
+            missing_endpoints=missing,
+            hint="set push.enabled = false for a read-only source",
+        )
+        return PushResult(dry_run=dry_run)
+    with client_factory(settings, spec, sleep) as client:
+        try:
+            result = deliver_pending(
+                ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard
+            )
+        except BaseException:
+            # An aborted delivery (credentials refused, interrupted) still counts its retries.
+            aborted = PushResult(dry_run=dry_run)
+            aborted.add_client_stats(client.stats)
+            record.add({k: aborted.counts()[k] for k in RETRY_COUNTS})
+            raise
+        result.add_client_stats(client.stats)
+        return result
+
+
+def run_job(
+    settings: Settings,
+    command: Command,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    wait_s: float = 0.0,
+    trigger: str | None = None,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    client_factory: ClientFactory = default_client,
+    progress: ProgressReporter | None = None,
+    run_id: str | None = None,
+) -> JobResult:
+    """Run `command` once, as the module docstring describes; raise the library's errors."""
+    clock = clock or SystemClock()
+    run_id = run_id or new_run_id()
+    bind_run(run_id, command=command)
+    result = JobResult(run_id=run_id, command=command, dry_run=dry_run)
+    ledger = open_ledger(settings.ledger.url)
+    try:
+        engine = ledger.engine if ledger.backend == "postgresql" else None
+        with (
+            run_lock(settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine),
+            interrupt_guard() as guard,
+            recorded_run(
+                ledger,
+                command,
+                trigger or default_trigger(),
+                run_id,
+                clock,
+                dry_run=dry_run,
+                lock_held=True,  # a run still "running" in the ledger died: marked abandoned
+            ) as record,
+        ):
+            with contextlib.ExitStack() as stack:
+                work = stack.enter_context(rolled_back(ledger)) if dry_run else ledger
+                if command in ("pull", "sync"):
+                    result.pull = pull(
+                        settings,
+                        run_id=run_id,
+                        full=full,
+                        clock=clock,
+                        ledger=work,
+                        run=record,
+                        sleep=sleep,
+                        client_factory=client_factory,
+                        guard=guard,
+                        progress=progress or make_progress(),
+                    )
+                    record.update(result.pull.counts())
+                if command in ("push", "sync") and settings.push.enabled:
+                    if dry_run:
+                        result.would_deliver = _pending_deliveries(work)
+                    result.push = _deliver(
+                        settings,
+                        work,
+                        run_id,
+                        clock,
+                        dry_run=dry_run,
+                        sleep=sleep,
+                        client_factory=client_factory,
+                        guard=guard,
+                        record=record,
+                    )
+                    record.add(result.push.counts())
+            result.outcome = outcome_for(None, record.counts)
+    finally:
+        if settings.metrics.file:
+            try:
+                export_metrics(ledger.engine, settings.metrics.file)
+            except Exception as exc:  # metrics must never fail the run
+                log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
+        ledger.close()
+    return result

@@ -1,0 +1,291 @@
+"""Metrics for node_exporter's textfile collector, in the Prometheus text exposition format.
+
+After a run the connector can write a ``*.prom`` file (``metrics.file``) that node_exporter's
+``--collector.textfile.directory`` picks up: when each command last finished and how, the counts of
+that run, the overdue tasks per lead unit and the tasks per deadline status.
+
+The file is replaced atomically (written to a hidden temporary file beside it, synced, then
+renamed), so the collector never reads half a file; the temporary name does not end in ``.prom``,
+so the collector ignores it. The file is created mode 0644, not 0600 like the ledger and logs:
+node_exporter usually runs as another user and must read it, and it holds no secret, only
+counts and unit codes.
+
+Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
+
+    idesk_connector_last_run_timestamp_seconds{command}          end of the last finished run
+    idesk_connector_last_run_duration_seconds{command}
+    idesk_connector_last_run_success{command,outcome}             1 when the outcome is a success
+    idesk_connector_last_success_timestamp_seconds{command}       end of the last successful run
+    idesk_connector_last_run_<count>{command}                     each count of the last run
+    idesk_connector_overdue_tasks{unit}                           open tasks past their deadline
+    idesk_connector_tasks{status}                                 tasks per deadline status code
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+from sqlalchemy import Table, false, func, select
+from sqlalchemy.engine import Engine
+
+from connector.clock import to_utc
+from connector.ledger.tables import SyncRun, TaskRow, UnitRow
+from connector.models import StatusCode
+from connector.ops.runs import RunOutcome
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "idesk_connector_"
+SUCCESS_OUTCOMES: frozenset[str] = frozenset({RunOutcome.SUCCESS.value})
+"""Run outcomes that count as a success (``last_run_success`` = 1); see `connector.ops.runs`."""
+UNFINISHED_OUTCOMES: frozenset[str] = frozenset({RunOutcome.RUNNING.value})
+OVERDUE_STATUS = StatusCode.DTH_QUA_HAN.value
+UNCLASSIFIED = "unclassified"
+
+COUNT_HELP: dict[str, str] = {
+    "pages": "Pages fetched from the source.",
+    "fetched": "Records fetched from the source.",
+    "inserted": "Tasks new to the ledger.",
+    "updated": "Tasks whose content changed.",
+    "unchanged": "Tasks fetched again without a change.",
+    "older_skipped": "Records older than the ledger's version, skipped.",
+    "quarantined": "Records that could not be normalised and were quarantined.",
+    "duplicates": "Extra versions of one task id in a listing, dropped.",
+    "clock_skew_s": "Seconds the source's clock was ahead of ours at the start of the pull.",
+    "resolved": "Quarantined records that arrived valid.",
+    "deleted_marked": "Tasks marked deleted at the source.",
+    "status_changes": "Deadline status changes recorded.",
+    "classify_errors": "Tasks whose deadline status could not be computed.",
+    "pushes_sent": "Tracking-status writes delivered to the source.",
+    "alerts_sent": "Notifications delivered to the source.",
+    "delivery_failed": "Deliveries that failed and will be retried.",
+    "dead": "Deliveries given up as permanently refused.",
+    "retries": "Requests retried after a transient failure.",
+    "rate_limited": "Responses 429 (rate limited) received.",
+    "waited_s": "Seconds spent waiting before retries.",
+}
+
+_NAME_OK = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_NOT_NAME = re.compile(r"[^a-zA-Z0-9_]+")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One finished run as the metrics see it."""
+
+    command: str
+    outcome: str
+    started_at: datetime
+    ended_at: datetime
+    counts: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome in SUCCESS_OUTCOMES
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """Everything one metrics file shows."""
+
+    last_runs: tuple[RunSummary, ...] = ()
+    last_success: Mapping[str, datetime] = field(default_factory=dict)
+    overdue_by_unit: Mapping[str, int] = field(default_factory=dict)
+    tasks_by_status: Mapping[str, int] = field(default_factory=dict)
+
+
+def metric_name(raw: str) -> str:
+    """A valid metric-name fragment from a count key (``"429s"`` → ``"_429s"``)."""
+    name = _NOT_NAME.sub("_", raw.strip()).strip("_").lower() or "unnamed"
+    if name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value: backslash, double quote and line feed, as the format requires."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    """A sample value: integers without a fraction, floats in full, NaN and infinities spelt out."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
+class _Family:
+    """One metric family: HELP, TYPE, then its samples."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        if not _NAME_OK.match(name):
+            raise ValueError(f"invalid metric name {name!r}")
+        self.name = name
+        self.help = help_text
+        self.samples: list[tuple[tuple[tuple[str, str], ...], float]] = []
+
+    def add(self, value: float, **labels: str) -> None:
+        self.samples.append((tuple(sorted(labels.items())), value))
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {_escape_help(self.help)}"
+        yield f"# TYPE {self.name} gauge"
+        for labels, value in self.samples:
+            inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels)
+            selector = f"{self.name}{{{inner}}}" if inner else self.name
+            yield f"{selector} {format_value(value)}"
+
+
+def _seconds(instant: datetime) -> float:
+    return to_utc(instant).timestamp()
+
+
+def render_metrics(snapshot: MetricsSnapshot) -> str:
+    """The snapshot in the Prometheus text format (sorted, so equal snapshots give equal text)."""
+    families: dict[str, _Family] = {}
+
+    def family(suffix: str, help_text: str) -> _Family:
+        name = PREFIX + suffix
+        if name not in families:
+            families[name] = _Family(name, help_text)
+        return families[name]
+
+    for run in sorted(snapshot.last_runs, key=lambda r: r.command):
+        family("last_run_timestamp_seconds", "When the last finished run ended (Unix time).").add(
+            _seconds(run.ended_at), command=run.command
+        )
+        family("last_run_duration_seconds", "How long the last finished run took.").add(
+            max((to_utc(run.ended_at) - to_utc(run.started_at)).total_seconds(), 0.0),
+            command=run.command,
+        )
+        family(
+            "last_run_success", "1 when the last finished run succeeded; its outcome as a label."
+        ).add(1 if run.success else 0, command=run.command, outcome=run.outcome)
+        for key in sorted(run.counts):
+            suffix = "last_run_" + metric_name(key)
+            if suffix in {
+                "last_run_timestamp_seconds",
+                "last_run_duration_seconds",
+                "last_run_success",
+            }:
+                suffix += "_count"
+            help_text = COUNT_HELP.get(key, f"Count {key!r} of the last finished run.")
+            family(suffix, help_text).add(run.counts[key], command=run.command)
+    for command in sorted(snapshot.last_success):
+        family(
+            "last_success_timestamp_seconds", "When the last successful run ended (Unix time)."
+        ).add(_seconds(snapshot.last_success[command]), command=command)
+    overdue = family("overdue_tasks", "Open tasks past their deadline, per lead unit.")
+    for unit in sorted(snapshot.overdue_by_unit):
+        overdue.add(snapshot.overdue_by_unit[unit], unit=unit)
+    by_status = family("tasks", "Tasks in the ledger per deadline status code.")
+    for status in sorted(snapshot.tasks_by_status):
+        by_status.add(snapshot.tasks_by_status[status], status=status)
+    lines = [line for fam in families.values() for line in fam.render()]
+    return "\n".join(lines) + "\n"
+
+
+def write_textfile(path: str | Path, content: str) -> Path:
+    """Replace `path` atomically with `content`, mode 0644 (see the module docstring)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _numeric_counts(counts_json: str) -> dict[str, float]:
+    try:
+        data = json.loads(counts_json or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(k): v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _table(model: type[object]) -> Table:
+    table = getattr(model, "__table__", None)
+    assert isinstance(table, Table)
+    return table
+
+
+def snapshot_from_ledger(engine: Engine) -> MetricsSnapshot:
+    """Read the last finished (non-dry) run per command and the task figures from the ledger."""
+    runs, tasks, units = _table(SyncRun), _table(TaskRow), _table(UnitRow)
+    finished = (runs.c.dry_run == false()) & runs.c.ended_at.is_not(None)
+    finished &= runs.c.outcome.not_in(sorted(UNFINISHED_OUTCOMES))
+    last_runs: dict[str, RunSummary] = {}
+    last_success: dict[str, datetime] = {}
+    live = tasks.c.deleted_at_source == false()
+    with engine.connect() as conn:
+        for row in conn.execute(select(runs).where(finished).order_by(runs.c.ended_at)):
+            summary = RunSummary(
+                command=row.command or "run",
+                outcome=row.outcome,
+                started_at=row.started_at,
+                ended_at=row.ended_at,
+                counts=_numeric_counts(row.counts_json),
+            )
+            last_runs[summary.command] = summary
+            if summary.success:
+                last_success[summary.command] = summary.ended_at
+        overdue: dict[str, int] = {str(code): 0 for code in conn.scalars(select(units.c.code))}
+        query = (
+            select(tasks.c.lead_unit_code, func.count())
+            .where(live & (tasks.c.status_code == OVERDUE_STATUS))
+            .group_by(tasks.c.lead_unit_code)
+        )
+        for code, count in conn.execute(query):
+            overdue[str(code or "")] = int(count)
+        by_status: dict[str, int] = {code.value: 0 for code in StatusCode}
+        query = select(tasks.c.status_code, func.count()).where(live).group_by(tasks.c.status_code)
+        for status, count in conn.execute(query):
+            by_status[str(status) if status else UNCLASSIFIED] = int(count)
+    return MetricsSnapshot(
+        last_runs=tuple(last_runs.values()),
+        last_success=last_success,
+        overdue_by_unit=overdue,
+        tasks_by_status=by_status,
+    )
+
+
+def export_metrics(engine: Engine, path: str | Path) -> Path:
+    """Write the metrics file for this ledger; log ``metrics_written``."""
+    text = render_metrics(snapshot_from_ledger(engine))
+    target = write_textfile(path, text)
+    log.info("metrics_written", path=str(target), bytes=len(text.encode()))
+    return target

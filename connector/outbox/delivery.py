@@ -1,0 +1,530 @@
+"""Delivering the outbox: tracking statuses and alerts, each reaching the source exactly once.
+
+`deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
+``next_attempt_at`` has come, and any row a crash left in ``sending``), oldest first, and for each:
+
+1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
+   stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
+   and the row remembers it for good (failures, ``dead`` and an operator's retry included);
+2. when an earlier request may have reached the source (``in_doubt_since`` was already set, or
+   a crash left the row in ``sending``), reconciles first: an alert is looked up in
+   ``GET /notifications/list.cpx?taskId=``; a tracking write older than
+   ``push.idempotency_window_hours`` (the source no longer replays its key) is checked on the
+   task (``view``), and counts as delivered when the task carries the row's status and that
+   status differs from the one acknowledged before. Found: the row is ``sent`` without a new
+   request (*reconciled*);
+3. sends the request with the row's ``Idempotency-Key`` (the source replays a repeated key
+   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``):
+   every request counts, logins, retries and reconciling reads included, and a ``Retry-After``
+   holds the whole pace;
+4. marks it ``sent`` with the response id, and for a tracking row stores what the source now
+   acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit.
+
+Failures: a transient one (`DeliveryError`, `SourceUnavailable` past the client's retry budget)
+counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponential backoff
+(``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
+after ``push.max_attempts``. Since the client has already retried the request within its own
+budget (``retry.*``), the run then stops delivering: the source is in trouble, and the rows not
+yet tried wait for the next run without losing an attempt; they are counted (``undelivered``)
+and make the run's outcome ``problems``. A permanent refusal
+(`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
+``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
+``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
+Refused credentials (`AuthError`) put the row back to ``failed`` without counting an attempt
+and end the run.
+
+Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from connector.clock import Clock, local_date, to_utc
+from connector.errors import (
+    AuthError,
+    DeliveryError,
+    DeliveryRefused,
+    OutboxStateError,
+    SourceError,
+    SourceRefused,
+)
+from connector.ledger.db import Ledger
+from connector.ledger.tables import OutboxRow, TaskRow
+from connector.ops.faultpoints import crash_point
+from connector.ops.signals import InterruptGuard
+from connector.outbox.keys import payload_of
+from connector.outbox.states import (
+    DELIVERABLE,
+    REPLACEABLE,
+    OutboxKind,
+    OutboxState,
+    mark_dead,
+    mark_failed,
+    mark_sending,
+    mark_sent,
+    supersede,
+    transition,
+)
+from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.settings import Settings
+from connector.source.transport import TokenBucket
+
+log = structlog.get_logger(__name__)
+
+
+# -- what push needs from the HTTP client --------------------------------------------------------
+
+
+class WriteOutcome(Protocol):
+    """The answer to an idempotent write (`connector.source.client.WriteResult`)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> Mapping[str, Any]: ...
+
+    @property
+    def replayed(self) -> bool: ...
+
+
+class ClientStatsLike(Protocol):
+    """What a run summary takes from a client's statistics (`connector.source.http.ClientStats`)."""
+
+    @property
+    def retries(self) -> int: ...
+
+    @property
+    def rate_limited(self) -> int: ...
+
+    @property
+    def waited_s(self) -> float: ...
+
+
+class TrackingSeen(Protocol):
+    """A task's tracking status as the source holds it (`source.client.SourceTracking`)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def last_modified(self) -> str: ...
+
+
+class PushClient(Protocol):
+    """The calls `deliver_pending` makes (`connector.source.client.SourceClient` has them)."""
+
+    def pace(self, bucket: TokenBucket) -> None:
+        """Send every later request (logins and retries included) within `bucket`'s rate."""
+
+    def post_tracking(self, body: dict[str, Any], idempotency_key: str) -> WriteOutcome: ...
+
+    def send_notification(self, body: dict[str, Any], idempotency_key: str) -> WriteOutcome: ...
+
+    def list_notifications(self, task_id: int) -> list[dict[str, Any]]: ...
+
+    def read_tracking(self, task_id: int) -> TrackingSeen | None: ...
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PushResult:
+    """What one delivery run did (``dry_run``: what it would have sent)."""
+
+    due: int = 0
+    sent: int = 0
+    tracking_sent: int = 0
+    alerts_sent: int = 0
+    replayed: int = 0
+    reconciled: int = 0
+    failed: int = 0
+    dead: int = 0
+    superseded: int = 0
+    would_send: int = 0
+    undelivered: int = 0
+    """Due rows left in the outbox because delivery stopped (the source in trouble)."""
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    """The delivery client's retries, 429 answers and seconds waited (`add_client_stats`)."""
+    stopped: str = ""
+    stop_error: str = ""
+    dry_run: bool = False
+
+    def left_behind(self) -> str:
+        """One line for the operator when rows were left undelivered ("" when none were)."""
+        if not self.undelivered:
+            return ""
+        return (
+            f"{self.undelivered} delivery(ies) left in the outbox for the next run: "
+            f"{self.stop_error or 'the source was in trouble'}"
+        )
+
+    def add_client_stats(self, stats: ClientStatsLike) -> None:
+        """Take the delivery client's retry counts (for the run summary)."""
+        self.retries += stats.retries
+        self.rate_limited += stats.rate_limited
+        self.waited_s += stats.waited_s
+
+    def counts(self) -> dict[str, int | float]:
+        """Counts for the run record and the metrics (``pushes_sent``, ``alerts_sent``, ...)."""
+        return {
+            "outbox_due": self.due,
+            "pushes_sent": self.tracking_sent,
+            "alerts_sent": self.alerts_sent,
+            "replayed": self.replayed,
+            "reconciled": self.reconciled,
+            "delivery_failed": self.failed,
+            "dead": self.dead,
+            "superseded": self.superseded,
+            "would_send": self.would_send,
+            "undelivered": self.undelivered,
+            "push_retries": self.retries,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "waited_s": round(self.waited_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    kind: str
+    key: str
+    task_id: int | None
+    payload: dict[str, Any]
+    in_doubt_since: datetime | None
+    """When an earlier request for this row may have reached the source (None: never sent)."""
+    acked_status: str = ""
+    """The tracking status the source had acknowledged for the task when the row was claimed."""
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.in_doubt_since is not None
+
+
+class _Stop(Exception):
+    """Stop delivering for this run (the source is unavailable)."""
+
+
+# -- selecting -----------------------------------------------------------------------------------
+
+
+def _due_query(
+    settings: Settings, now: datetime, *, alerts: bool = True
+) -> SelectOfScalar[int | None]:
+    next_at = col(OutboxRow.next_attempt_at)
+    state = col(OutboxRow.state)
+    ready = or_(next_at.is_(None), next_at <= now)
+    due = or_(
+        and_(state.in_([OutboxState.PENDING.value, OutboxState.FAILED.value]), ready),
+        state == OutboxState.SENDING.value,
+    )
+    kinds = []
+    if settings.push.tracking_status:
+        kinds.append(OutboxKind.TRACKING.value)
+    if settings.alerts.enabled and alerts:
+        kinds.append(OutboxKind.ALERT.value)
+    return (
+        select(col(OutboxRow.id))
+        .where(due, col(OutboxRow.kind).in_(kinds))
+        .order_by(col(OutboxRow.id))
+    )
+
+
+def _supersede_stale_tracking(ledger: Ledger) -> int:
+    """Only the newest replaceable tracking row of a task is sent; older ones are superseded."""
+    superseded = 0
+    with ledger.transaction() as session:
+        query = (
+            select(OutboxRow)
+            .where(
+                col(OutboxRow.kind) == OutboxKind.TRACKING.value,
+                col(OutboxRow.state).in_([s.value for s in REPLACEABLE]),
+            )
+            .order_by(col(OutboxRow.task_id), col(OutboxRow.id))
+        )
+        newest: dict[int | None, OutboxRow] = {}
+        rows = list(session.scalars(query))
+        for row in rows:
+            newest[row.task_id] = row
+        for row in rows:
+            latest = newest[row.task_id]
+            if row is not latest:
+                supersede(row, latest)
+                superseded += 1
+                log.info("outbox_superseded", key=row.idempotency_key, by=latest.idempotency_key)
+    return superseded
+
+
+# -- delivering one row --------------------------------------------------------------------------
+
+
+def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
+    """Mark the row ``sending`` and commit; None when it is no longer deliverable."""
+    with ledger.transaction() as session:
+        row = session.get(OutboxRow, row_id)
+        if row is None or row.state not in DELIVERABLE:
+            return None
+        since = row.in_doubt_since
+        if since is None and row.state == OutboxState.SENDING.value:
+            since = row.sending_at or row.created_at
+        mark_sending(row, now)
+        try:
+            payload = payload_of(row)
+        except (OutboxStateError, ValueError) as exc:  # a damaged row: never sendable as is
+            mark_dead(row, f"bad_payload: {exc}")
+            log.error("delivery_dead", code="bad_payload", key=row.idempotency_key, id=row_id)
+            return None
+        # From now on a request for this row may reach the source: remember it for good.
+        row.in_doubt_since = since or to_utc(now)
+        acked = ""
+        if row.kind == OutboxKind.TRACKING.value and row.task_id is not None:
+            task = session.get(TaskRow, row.task_id)
+            acked = task.acked_tracking_status if task is not None else ""
+        return _Job(
+            row.id or row_id,
+            row.kind,
+            row.idempotency_key,
+            row.task_id,
+            payload,
+            to_utc(since) if since is not None else None,
+            acked,
+        )
+
+
+def _acked_due(payload: Mapping[str, Any]) -> date | None:
+    value = payload.get("effectiveDeadline")
+    return date.fromisoformat(str(value)) if value else None
+
+
+def _finish_sent(ledger: Ledger, job: _Job, now: datetime, response_id: str) -> bool:
+    """Mark the row sent (and the task acknowledged); False when the row changed meanwhile."""
+    with ledger.transaction() as session:
+        row = session.get(OutboxRow, job.id)
+        if row is None or row.state != OutboxState.SENDING.value:
+            return False
+        mark_sent(row, now, response_id)
+        if job.kind == OutboxKind.TRACKING.value and job.task_id is not None:
+            task = session.get(TaskRow, job.task_id)
+            if task is not None:
+                task.acked_tracking_status = str(job.payload.get("trackingStatus", ""))
+                task.acked_eff_due = _acked_due(job.payload)
+    return True
+
+
+def _record_failure(
+    ledger: Ledger, job: _Job, now: datetime, error: str, settings: Settings, *, refused: bool
+) -> OutboxState:
+    with ledger.transaction() as session:
+        row = session.get(OutboxRow, job.id)
+        if row is None or row.state != OutboxState.SENDING.value:
+            return OutboxState(row.state) if row is not None else OutboxState.DEAD
+        if refused:
+            mark_dead(row, error)
+            return OutboxState.DEAD
+        return mark_failed(row, now, error, settings.push)
+
+
+def _release(ledger: Ledger, job: _Job, error: str) -> None:
+    """Back to ``failed`` without counting an attempt (the credentials, not the row, failed)."""
+    with ledger.transaction() as session:
+        row = session.get(OutboxRow, job.id)
+        if row is not None and row.state == OutboxState.SENDING.value:
+            transition(row, OutboxState.FAILED)
+            row.last_error = error
+            row.next_attempt_at = None
+
+
+def _reconcile(client: PushClient, job: _Job, now: datetime, settings: Settings) -> str | None:
+    """When an earlier request may have reached the source: what the source holds of it.
+
+    An alert: the id of the notification the source holds with this key (asked every time).
+    A tracking write: within ``push.idempotency_window_hours`` of the first send, nothing (the
+    source replays the key); after it, the task is read, and the write counts as delivered when
+    the task carries the row's status and that status is new (differs from the one acknowledged
+    before), so that only this write can have put it there. None: send (again).
+    """
+    if not job.in_doubt or job.task_id is None or job.in_doubt_since is None:
+        return None
+    if job.kind == OutboxKind.ALERT.value:
+        for item in client.list_notifications(job.task_id):
+            if item.get("idempotencyKey") == job.key:
+                return str(item.get("id", ""))
+        return None
+    window = timedelta(hours=settings.push.idempotency_window_hours)
+    if to_utc(now) - job.in_doubt_since < window:
+        return None
+    wanted = str(job.payload.get("trackingStatus", ""))
+    if not wanted or wanted == job.acked_status:
+        return None  # the task cannot tell this write from an earlier one: send again
+    seen = client.read_tracking(job.task_id)
+    if seen is not None and seen.status == wanted:
+        return seen.last_modified or "reconciled"
+    return None
+
+
+def _send(client: PushClient, job: _Job) -> WriteOutcome:
+    if job.kind == OutboxKind.TRACKING.value:
+        return client.post_tracking(dict(job.payload), job.key)
+    return client.send_notification(dict(job.payload), job.key)
+
+
+def _response_id(outcome: WriteOutcome) -> str:
+    body = outcome.body
+    for name in ("id", "lastModifyStr"):
+        value = body.get(name)
+        if value:
+            return str(value)
+    return ""
+
+
+def _count_sent(result: PushResult, job: _Job) -> None:
+    result.sent += 1
+    if job.kind == OutboxKind.TRACKING.value:
+        result.tracking_sent += 1
+    else:
+        result.alerts_sent += 1
+
+
+def _deliver(
+    ledger: Ledger,
+    client: PushClient,
+    job: _Job,
+    *,
+    settings: Settings,
+    clock: Clock,
+    result: PushResult,
+) -> None:
+    fields = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
+    try:
+        reconciled_id = _reconcile(client, job, clock.now(), settings)
+        if reconciled_id is not None:
+            if _finish_sent(ledger, job, clock.now(), reconciled_id):
+                _count_sent(result, job)
+                result.reconciled += 1
+                log.info("outbox_reconciled", response_id=reconciled_id, **fields)
+            return
+        outcome = _send(client, job)
+        crash_point("after_request_sent")
+        response_id = _response_id(outcome)
+        crash_point("after_response")
+        if _finish_sent(ledger, job, clock.now(), response_id):
+            _count_sent(result, job)
+            result.replayed += int(outcome.replayed)
+            log.info(
+                "outbox_delivered", response_id=response_id, replayed=outcome.replayed, **fields
+            )
+        crash_point("after_mark_sent")
+    except (DeliveryRefused, SourceRefused) as exc:
+        code = exc.code or "refused"
+        _record_failure(ledger, job, clock.now(), f"{code}: {exc}", settings, refused=True)
+        result.dead += 1
+        log.error("delivery_dead", code=code, status=exc.status, error=str(exc), **fields)
+    except AuthError as exc:
+        _release(ledger, job, str(exc))
+        raise
+    except (DeliveryError, SourceError) as exc:
+        state = _record_failure(ledger, job, clock.now(), str(exc), settings, refused=False)
+        if state is OutboxState.DEAD:
+            result.dead += 1
+            log.error(
+                "delivery_dead", code="attempts_exhausted", status=None, error=str(exc), **fields
+            )
+        else:
+            result.failed += 1
+            log.warning("delivery_failed", error=str(exc), **fields)
+        # The client retried already (retry.*): the source is in trouble, leave it alone.
+        raise _Stop(str(exc)) from exc
+
+
+def deliver_pending(
+    ledger: Ledger,
+    client: PushClient,
+    settings: Settings,
+    run_id: str,
+    clock: Clock,
+    *,
+    dry_run: bool = False,
+    bucket: TokenBucket | None = None,
+    guard: InterruptGuard | None = None,
+    limit: int | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> PushResult:
+    """Deliver every due outbox row (see the module docstring); what was done.
+
+    With `dry_run` nothing is sent or written: `would_send` counts the rows that are due.
+    `bucket` defaults to ``push.rate_per_second``; `guard` is checked between deliveries;
+    `limit` caps the rows delivered in this run. With ``alerts.hold_on_non_working_days`` no
+    alert is delivered on a non-working local day (`calendar`, default: from the settings);
+    tracking statuses are.
+    """
+    result = PushResult(dry_run=dry_run)
+    if not settings.push.enabled:
+        log.info("push_disabled", run_id=run_id)
+        return result
+    now = to_utc(clock.now())
+    alerts = True
+    if settings.alerts.enabled and settings.alerts.hold_on_non_working_days:
+        cal = calendar or calendar_for(settings.calendar)
+        alerts = cal.is_working_day(local_date(now))
+        if not alerts:
+            log.info("alerts_held", day=local_date(now).isoformat(), reason="non_working_day")
+    with ledger.reading() as session:
+        query = _due_query(settings, now, alerts=alerts)
+        ids = [i for i in session.scalars(query) if i is not None]
+    if limit is not None:
+        ids = ids[:limit]
+    result.due = len(ids)
+    if dry_run:
+        result.would_send = len(ids)
+        log.info("push_finished", run_id=run_id, **result.counts(), dry_run=True)
+        return result
+    result.superseded = _supersede_stale_tracking(ledger)
+    client.pace(bucket or TokenBucket(settings.push.rate_per_second))
+    for position, row_id in enumerate(ids):
+        if guard is not None:
+            guard.check()
+        job = _claim(ledger, row_id, clock.now())
+        if job is None:
+            continue
+        crash_point("after_mark_sending")
+        try:
+            _deliver(ledger, client, job, settings=settings, clock=clock, result=result)
+        except _Stop as stop:
+            result.stopped = "source_trouble"
+            result.stop_error = str(stop)
+            result.undelivered = _still_due(ledger, ids[position:])
+            log.warning(
+                "push_stopped",
+                reason=result.stopped,
+                error=str(stop),
+                undelivered=result.undelivered,
+            )
+            break
+    log.info("push_finished", run_id=run_id, **result.counts(), stopped=result.stopped)
+    return result
+
+
+def _still_due(ledger: Ledger, ids: list[int]) -> int:
+    """How many of these rows are still waiting to be delivered (pending, failed, sending)."""
+    if not ids:
+        return 0
+    wanted = set(ids)
+    with ledger.reading() as session:
+        query = select(col(OutboxRow.id)).where(
+            col(OutboxRow.id) >= min(ids),
+            col(OutboxRow.state).in_([s.value for s in DELIVERABLE]),
+        )
+        return sum(1 for row_id in session.scalars(query) if row_id in wanted)

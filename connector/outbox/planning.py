@@ -1,0 +1,513 @@
+"""Planning: the outbox rows a task calls for, added in the transaction of its classification.
+
+An intent (a tracking-status update or an alert) becomes an ``outbox`` row **in the same
+transaction as the ledger change that caused it** (`plan`, called by the classification step
+inside its per-batch transaction, through `outbox_planner`; it adds rows and never commits).
+
+* A tracking row is sent only when the computed status (or ``eff_due``) differs from what the
+  source last acknowledged (``task.acked_tracking_status`` / ``acked_eff_due``). A newer status
+  for the same task supersedes an older one still ``pending``/``failed`` (``superseded_by``).
+* An alert row that is no longer the current occasion of its type (the task was completed, got
+  a deadline, a newer weekly reminder came due, the confirmation cut-off passed) is superseded
+  while still ``pending``/``failed``. Rows in ``sending`` are never superseded: the request may
+  have reached the source, so they are reconciled and finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlmodel import Session, col, select
+
+from connector.clock import Clock, local_date, to_utc
+from connector.errors import BadRecord
+from connector.ledger.db import Ledger
+from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
+from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
+from connector.models import NormalisedTask, Unit, UnitKind
+from connector.ops.faultpoints import crash_point
+from connector.outbox.keys import (
+    NO_EFF_DUE,
+    dump_payload,
+    key_meaning,
+    tracking_key,
+    tracking_payload,
+)
+from connector.outbox.states import DELIVERABLE, REPLACEABLE, OutboxKind, OutboxState, supersede
+from connector.rules.alerts import (
+    AlertContext,
+    AlertIntent,
+    alert_intents,
+    alert_key,
+    due_occasions,
+)
+from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.rules.classify import Planner
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class TaskRowLike(Protocol):
+    """What planning reads of a task row: a `TaskRow`, or a Core row of the task table."""
+
+    @property
+    def source_id(self) -> int: ...
+
+    @property
+    def deleted_at_source(self) -> bool: ...
+
+    @property
+    def acked_tracking_status(self) -> str: ...
+
+    @property
+    def acked_eff_due(self) -> date | None: ...
+
+    @property
+    def first_seen_at(self) -> datetime | None: ...
+
+    @property
+    def suggested_deadline(self) -> date | None: ...
+
+    @property
+    def suggested_phrase(self) -> str: ...
+
+
+# -- planning ------------------------------------------------------------------------------------
+
+
+def units_by_code(session: Session) -> dict[str, Unit]:
+    """The ledger's unit table as `Unit`s (rows with an unknown kind are skipped and logged)."""
+    units: dict[str, Unit] = {}
+    columns = (UnitRow.code, UnitRow.name, UnitRow.kind, UnitRow.parent_code)
+    for code, name, raw_kind, parent in session.execute(select(*(col(c) for c in columns))):
+        try:
+            kind = UnitKind(raw_kind)
+        except ValueError:
+            log.warning("unit_kind_unknown", unit=code, kind=raw_kind)
+            continue
+        units[code] = Unit(code, name, kind, parent)
+    return units
+
+
+def _cached_units(session: Session, run_id: str) -> dict[str, Unit]:
+    cache_key = ("outbox_units", run_id)
+    cached = session.info.get(cache_key)
+    if isinstance(cached, dict):
+        return cached
+    units = units_by_code(session)
+    session.info[cache_key] = units
+    return units
+
+
+def alert_context(
+    task_row: TaskRowLike,
+    units: Mapping[str, Unit],
+    settings: Settings,
+    suggested: tuple[date | None, str] | None = None,
+) -> AlertContext:
+    """What the alert rules need from the ledger row beyond the task itself.
+
+    `suggested` is the (deadline, phrase) read from the task's text; None: the row's values.
+    """
+    first_seen = task_row.first_seen_at
+    if suggested is None:
+        suggested = (task_row.suggested_deadline, task_row.suggested_phrase)
+    return AlertContext(
+        units=units,
+        first_seen_on=local_date(first_seen) if first_seen is not None else None,
+        suggested_deadline=suggested[0],
+        suggested_phrase=suggested[1],
+        overdue_long_days=settings.deadlines.overdue_long_days,
+    )
+
+
+@dataclass(frozen=True)
+class ExistingRow:
+    """What planning needs to know of an outbox row already there (read without the ORM)."""
+
+    id: int
+    task_id: int
+    idempotency_key: str
+    kind: str
+    state: str
+    alert_type: str
+
+
+_EXISTING_COLUMNS = (
+    OutboxRow.id,
+    OutboxRow.task_id,
+    OutboxRow.idempotency_key,
+    OutboxRow.kind,
+    OutboxRow.state,
+    OutboxRow.alert_type,
+)
+
+
+def rows_by_task(session: Session, task_ids: Sequence[int]) -> dict[int, list[ExistingRow]]:
+    """The outbox rows of several tasks (one query), by task id, oldest first."""
+    out: dict[int, list[ExistingRow]] = {task_id: [] for task_id in task_ids}
+    if not task_ids:
+        return out
+    query = (
+        select(*(col(c) for c in _EXISTING_COLUMNS))
+        .where(col(OutboxRow.task_id).in_(list(task_ids)))
+        .order_by(col(OutboxRow.id))
+    )
+    for values in session.execute(query):
+        row = ExistingRow(*values)
+        out.setdefault(row.task_id, []).append(row)
+    return out
+
+
+def _task_rows(session: Session, task_id: int) -> list[ExistingRow]:
+    query = (
+        select(*(col(c) for c in _EXISTING_COLUMNS))
+        .where(col(OutboxRow.task_id) == task_id)
+        .order_by(col(OutboxRow.id))
+    )
+    return [ExistingRow(*values) for values in session.execute(query)]
+
+
+def _supersede_by_id(session: Session, row_id: int, by: OutboxRow | None) -> None:
+    row = session.get(OutboxRow, row_id)
+    if row is not None and row.state in REPLACEABLE:
+        supersede(row, by)
+        log.info("outbox_superseded", key=row.idempotency_key, by=by.idempotency_key if by else "")
+
+
+def _new_row(
+    *,
+    key: str,
+    kind: OutboxKind,
+    task_id: int,
+    payload: Mapping[str, Any],
+    state: OutboxState,
+    run_id: str,
+    now: datetime,
+    alert_type: str = "",
+    occasion: str = "",
+) -> OutboxRow:
+    return OutboxRow(
+        idempotency_key=key,
+        kind=kind.value,
+        task_id=task_id,
+        alert_type=alert_type,
+        occasion=occasion,
+        payload_json=dump_payload(payload),
+        state=state.value,
+        created_run=run_id,
+        created_at=to_utc(now),
+    )
+
+
+def _plan_tracking(
+    session: Session,
+    task_row: TaskRowLike,
+    classification: Classification,
+    existing: Sequence[ExistingRow],
+    *,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+) -> OutboxRow | None:
+    task_id = task_row.source_id
+    status = classification.status.value
+    eff = classification.eff_due
+    wanted = (
+        settings.push.tracking_status
+        and not task_row.deleted_at_source
+        and (status, eff) != (task_row.acked_tracking_status, task_row.acked_eff_due)
+    )
+    target = tracking_key(task_id, status, eff) if wanted else None
+    rows = [r for r in existing if r.kind == OutboxKind.TRACKING.value]
+    new: OutboxRow | None = None
+    if target is not None:
+        same = [r for r in rows if key_meaning(r.idempotency_key) == target]
+        if any(r.state in DELIVERABLE for r in same):
+            pass  # already on its way
+        elif same and same[-1].state == OutboxState.DEAD.value:
+            log.info("tracking_not_replanned_dead", task_id=task_id, key=same[-1].idempotency_key)
+        else:
+            key = tracking_key(task_id, status, eff, revision=len(same) + 1)
+            payload = tracking_payload(task_id, classification, settings.alerts.lang)
+            new = _new_row(
+                key=key,
+                kind=OutboxKind.TRACKING,
+                task_id=task_id,
+                payload=payload,
+                state=OutboxState.PENDING,
+                run_id=run_id,
+                now=now,
+                occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
+            )
+            session.add(new)
+            session.flush()
+    for row in rows:
+        if row.state in REPLACEABLE and key_meaning(row.idempotency_key) != target:
+            _supersede_by_id(session, row.id, new)
+    return new
+
+
+def _plan_alerts(
+    session: Session,
+    task: NormalisedTask,
+    classification: Classification,
+    existing: Sequence[ExistingRow],
+    *,
+    context: AlertContext,
+    as_of: date,
+    calendar: WorkingCalendar,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+) -> list[OutboxRow]:
+    rows = [r for r in existing if r.kind == OutboxKind.ALERT.value]
+    keys = {r.idempotency_key for r in rows}
+    occasions = due_occasions(
+        task, classification, as_of, calendar, settings.alerts, context=context
+    )
+    current = {alert_key(task.source_id, o.type, o.occasion) for o in occasions if o.is_latest}
+    intents = alert_intents(
+        task,
+        classification,
+        as_of,
+        calendar,
+        settings.alerts,
+        existing_keys=keys,
+        context=context,
+    )
+    created: list[OutboxRow] = []
+    newest: dict[str, OutboxRow] = {}
+    for intent in intents:
+        if intent.skipped_recipients:
+            log.warning(
+                "alert_recipient_unknown",
+                task_id=task.source_id,
+                key=intent.key,
+                skipped=list(intent.skipped_recipients),
+            )
+        new = _new_row(
+            key=intent.key,
+            kind=OutboxKind.ALERT,
+            task_id=task.source_id,
+            payload=intent.payload(),
+            state=OutboxState.PENDING if intent.is_latest else OutboxState.PAST,
+            run_id=run_id,
+            now=now,
+            alert_type=intent.type.value,
+            occasion=intent.occasion,
+        )
+        session.add(new)
+        created.append(new)
+        if intent.is_latest:
+            newest[intent.type.value] = new
+    if created:
+        session.flush()
+    if settings.alerts.enabled:
+        for old in rows:
+            if old.state in REPLACEABLE and old.idempotency_key not in current:
+                _supersede_by_id(session, old.id, newest.get(old.alert_type))
+    return created
+
+
+def plan(
+    session: Session,
+    task_row: TaskRowLike,
+    task: NormalisedTask,
+    classification: Classification,
+    *,
+    as_of: date,
+    calendar: WorkingCalendar,
+    settings: Settings,
+    run_id: str,
+    now: datetime,
+    existing: Sequence[ExistingRow] | None = None,
+    suggested: tuple[date | None, str] | None = None,
+) -> list[OutboxRow]:
+    """Add to `session` the outbox rows `task` calls for as of `as_of`; never commits.
+
+    Call it in the transaction that stores the task's classification, so the intent and the
+    change that caused it commit together. Returns the rows created (pending and past); keys
+    already in the outbox are left alone. Nothing is planned when ``push.enabled`` is off.
+
+    `existing`: the task's outbox rows when the caller loaded them for a whole batch
+    (`rows_by_task`); `suggested`: the (deadline, phrase) read from the text when the caller
+    has just computed it (default: the values stored on the row).
+    """
+    if not settings.push.enabled:
+        return []
+    if existing is None:
+        existing = _task_rows(session, task_row.source_id)
+    created: list[OutboxRow] = []
+    tracking = _plan_tracking(
+        session, task_row, classification, existing, settings=settings, run_id=run_id, now=now
+    )
+    if tracking is not None:
+        created.append(tracking)
+    context = alert_context(task_row, _cached_units(session, run_id), settings, suggested)
+    created += _plan_alerts(
+        session,
+        task,
+        classification,
+        existing,
+        context=context,
+        as_of=as_of,
+        calendar=calendar,
+        settings=settings,
+        run_id=run_id,
+        now=now,
+    )
+    if created:
+        log.debug(
+            "outbox_planned",
+            task_id=task_row.source_id,
+            keys=[r.idempotency_key for r in created],
+        )
+        crash_point("before_intent_commit")
+    return created
+
+
+def outbox_planner(
+    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+) -> Planner | None:
+    """Plans tracking writes and alerts (`plan`) in the classification's transaction
+    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
+    it; None when push is off."""
+    if not settings.push.enabled:
+        return None
+
+    def plan_task(
+        session: Session, row: TaskRow, task: NormalisedTask, classification: Classification
+    ) -> int:
+        created = plan(
+            session,
+            row,
+            task,
+            classification,
+            as_of=as_of,
+            calendar=calendar,
+            settings=settings,
+            run_id=run_id,
+            now=clock.now(),
+        )
+        return len(created)
+
+    return plan_task
+
+
+# -- whole-ledger operations ---------------------------------------------------------------------
+
+
+@dataclass
+class PlanResult:
+    """What `plan_all` recorded."""
+
+    tasks: int = 0
+    tracking: int = 0
+    alerts: int = 0
+    past: int = 0
+    skipped: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
+def _classified(
+    session: Session, ids: Sequence[int], as_of: date, cal: WorkingCalendar, policy: DeadlinePolicy
+) -> Iterator[tuple[TaskRow, NormalisedTask, Classification]]:
+    for row in load_tasks(session, ids):
+        task = task_from_row(row)
+        try:
+            yield row, task, classify(task, as_of, cal, policy)
+        except BadRecord as exc:
+            log.warning("outbox_task_unclassifiable", task_id=row.source_id, error=str(exc))
+
+
+def plan_all(
+    ledger: Ledger,
+    settings: Settings,
+    as_of: date,
+    run_id: str,
+    clock: Clock,
+    *,
+    calendar: WorkingCalendar | None = None,
+    batch_size: int = 200,
+) -> PlanResult:
+    """Classify every task as of `as_of` and `plan` its outbox rows, one transaction per batch.
+
+    For runs that did not pull (``alerts plan``, a day with nothing new): the pull's own
+    classification step plans as it stores each classification.
+    """
+    cal = calendar or calendar_for(settings.calendar)
+    policy = policy_from_settings(settings.deadlines)
+    result = PlanResult()
+    after = 0
+    while True:
+        with ledger.transaction() as session:
+            ids = task_ids_after(session, after, batch_size)
+            if not ids:
+                break
+            for row, task, cls in _classified(session, ids, as_of, cal, policy):
+                result.tasks += 1
+                for created in plan(
+                    session,
+                    row,
+                    task,
+                    cls,
+                    as_of=as_of,
+                    calendar=cal,
+                    settings=settings,
+                    run_id=run_id,
+                    now=clock.now(),
+                ):
+                    result.keys.append(created.idempotency_key)
+                    if created.state == OutboxState.PAST.value:
+                        result.past += 1
+                    elif created.kind == OutboxKind.TRACKING.value:
+                        result.tracking += 1
+                    else:
+                        result.alerts += 1
+            after = ids[-1]
+    log.info(
+        "outbox_plan_finished",
+        as_of=as_of.isoformat(),
+        tasks=result.tasks,
+        tracking=result.tracking,
+        alerts=result.alerts,
+        past=result.past,
+    )
+    return result
+
+
+def preview_alerts(
+    ledger: Ledger,
+    settings: Settings,
+    as_of: date,
+    *,
+    calendar: WorkingCalendar | None = None,
+    batch_size: int = 500,
+) -> list[AlertIntent]:
+    """The alerts `plan` would record as of `as_of` (is_latest: to send). Nothing is written."""
+    cal = calendar or calendar_for(settings.calendar)
+    policy = policy_from_settings(settings.deadlines)
+    out: list[AlertIntent] = []
+    after = 0
+    with ledger.reading() as session:
+        units = units_by_code(session)
+        while ids := task_ids_after(session, after, batch_size):
+            for row, task, cls in _classified(session, ids, as_of, cal, policy):
+                keys = {
+                    r.idempotency_key
+                    for r in _task_rows(session, row.source_id)
+                    if r.kind == OutboxKind.ALERT.value
+                }
+                context = alert_context(row, units, settings)
+                out += alert_intents(
+                    task, cls, as_of, cal, settings.alerts, existing_keys=keys, context=context
+                )
+            after = ids[-1]
+    return out

@@ -1,0 +1,488 @@
+"""The report the Working Group sends up: pure computation from classified tasks.
+
+`build_report` takes ``(task, classification, suggestion)`` triples, the unit table and the
+options, and returns a `Report` (`connector.reports.model`): one row per lead unit in the
+configured order, a total row (TỔNG CỘNG), the count of withdrawn tasks (listed apart, in no
+total) and four annexes. It reads nothing else: no clock, no database. `report_as_of` and
+`report_current`, at the end of this module, are the edge that feeds it from the ledger.
+
+**Scope.** A task belongs to a report when
+
+* its lead unit is the unit filter (when one is given: the exact unit code),
+* it had been assigned by the as-of date (``Classification.not_yet_assigned`` is false), and
+* for a month / quarter / year period (``2022-03``, ``2022-Q1``, ``2022``): its *assignment
+  date* lies in the period. The assignment date is the local date of ``assigned_at``, else the
+  document date ``doc_date``; a task with neither cannot be placed and is counted in
+  ``Report.undated`` instead. Its status is taken as of the as-of date, whatever the period;
+* for the period ``open``: its status as of the as-of date is open (``DTH_TRONG_HAN``,
+  ``DTH_QUA_HAN`` or ``KHONG_THOI_HAN``), whenever it was assigned.
+
+**Columns** (per unit and in total; ``D, L, K, W, O, N`` are the counts of ``HT_DUNG_HAN,
+HT_QUA_HAN, HT_KHONG_HAN, DTH_TRONG_HAN, DTH_QUA_HAN, KHONG_THOI_HAN``; ``DA_HUY`` is in no
+column)::
+
+    total            = D+L+K+W+O+N      with_deadline = D+L+W+O     without_deadline = K+N
+    done_on_time     = D   (fold: D+K)  done_late = L               done_no_deadline = K
+    open_within      = W   (fold: W+N)  open_overdue = O            open_no_deadline = N
+    open_overdue_over_30    = overdue tasks flagged "quá hạn trên 30 ngày"
+    open_no_deadline_stale  = N tasks flagged "quá 3 tháng chưa báo cáo"
+    unconfirmed      = tasks in the row (not withdrawn) whose status the unit has not confirmed
+
+With ``fold`` (Bình Định's published figures) tasks done without a deadline count as on time
+and open tasks without a deadline as within deadline; ``done_no_deadline`` and
+``open_no_deadline`` then read "of which".
+
+**On-time rate** = numerator / denominator, numerator ``D`` (fold: ``D+K``):
+
+* ``done``: completed tasks that could be judged: ``D+L`` (fold: ``D+L+K``, all completed);
+* ``due``: tasks whose deadline has come by the as-of date: completed with a deadline plus
+  open overdue, ``D+L+O`` (fold: ``D+L+K+O``);
+* ``all``: every task assigned, ``D+L+K+W+O+N``.
+
+A zero denominator gives no rate (printed "—"). The report prints the rule in words.
+
+**Order of rows.** By unit kind in ``unit_order`` (default departments, districts, central
+agencies); units of a kind not listed follow in the order department, district, central, office,
+and appear only when they have tasks; within a kind, by position in the unit table, then name.
+Lead units missing from the unit table come last, by name, then tasks without a lead unit.
+Rows exist for units with at least one task in scope (withdrawn ones included), or for every
+unit of a listed kind with ``include_empty``.
+
+**Annexes** (withdrawn tasks never appear), in row order, then:
+
+* ``overdue``: open past ``eff_due``; most days overdue first;
+* ``late``: completed after ``eff_due``; by completion date;
+* ``stale``: open without deadline, flagged "quá 3 tháng chưa báo cáo"; oldest activity first;
+* ``missing_deadline``: every assignment without a deadline (completed or open), with the
+  deadline suggested from its text when one was found; by assignment date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import structlog
+from sqlmodel import Session
+
+from connector.clock import local_date
+from connector.errors import BadRecord
+from connector.i18n import label
+from connector.ledger import repo
+from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
+from connector.reports.model import (
+    OPEN_STATUSES,
+    Counts,
+    Denominator,
+    Item,
+    LateEntry,
+    MissingEntry,
+    OverdueEntry,
+    PeriodKind,
+    Rate,
+    Report,
+    ReportOptions,
+    StaleEntry,
+    TaskRef,
+    UnitLine,
+    option_problem,
+)
+from connector.rules.calendar import WorkingCalendar
+from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.rules.phrases import Suggestion, suggest_for_task
+from connector.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
+
+
+# -- computation -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    by_status: dict[StatusCode, int] = field(default_factory=lambda: dict.fromkeys(StatusCode, 0))
+    overdue_over_30: int = 0
+    stale: int = 0
+    unconfirmed: int = 0
+
+    def add(self, cls: Classification) -> None:
+        self.by_status[cls.status] += 1
+        if cls.status is StatusCode.DA_HUY:
+            return
+        if cls.status is StatusCode.DTH_QUA_HAN and cls.overdue_over_30:
+            self.overdue_over_30 += 1
+        if cls.status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
+            self.stale += 1
+        if cls.unconfirmed:
+            self.unconfirmed += 1
+
+    def merge(self, other: _Tally) -> None:
+        for status, n in other.by_status.items():
+            self.by_status[status] += n
+        self.overdue_over_30 += other.overdue_over_30
+        self.stale += other.stale
+        self.unconfirmed += other.unconfirmed
+
+    def counts(self, fold: bool, denominator: Denominator) -> Counts:
+        s = self.by_status
+        d, late, k = s[StatusCode.HT_DUNG_HAN], s[StatusCode.HT_QUA_HAN], s[StatusCode.HT_KHONG_HAN]
+        w, o, n = (
+            s[StatusCode.DTH_TRONG_HAN],
+            s[StatusCode.DTH_QUA_HAN],
+            s[StatusCode.KHONG_THOI_HAN],
+        )
+        total = d + late + k + w + o + n
+        numerator = d + k if fold else d
+        if denominator is Denominator.DONE:
+            base = d + late + (k if fold else 0)
+        elif denominator is Denominator.DUE:
+            base = d + late + o + (k if fold else 0)
+        else:
+            base = total
+        return Counts(
+            total=total,
+            with_deadline=d + late + w + o,
+            without_deadline=k + n,
+            done_on_time=numerator,
+            done_late=late,
+            done_no_deadline=k,
+            open_within=w + n if fold else w,
+            open_overdue=o,
+            open_overdue_over_30=self.overdue_over_30,
+            open_no_deadline=n,
+            open_no_deadline_stale=self.stale,
+            unconfirmed=self.unconfirmed,
+            cancelled=s[StatusCode.DA_HUY],
+            rate=Rate(numerator, base),
+            by_status=dict(s),
+        )
+
+
+def assigned_on(task: NormalisedTask) -> date | None:
+    """The local date a task was assigned: ``assigned_at``, else the document date."""
+    if task.assigned_at is not None:
+        return local_date(task.assigned_at)
+    return task.doc_date
+
+
+def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
+    return TaskRef(
+        source_id=task.source_id,
+        sign_number=task.sign_number,
+        subject=task.subject,
+        unit_code=task.lead_unit_code,
+        unit_name=unit_name,
+        doc_date=task.doc_date,
+        assigned_on=assigned_on(task),
+    )
+
+
+@dataclass
+class _Pending:
+    """Annex lines gathered before the row order (and so the unit names) is known."""
+
+    overdue: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    late: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    stale: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
+    missing: list[tuple[NormalisedTask, Classification, Suggestion | None]] = field(
+        default_factory=list
+    )
+
+
+def _in_scope(
+    task: NormalisedTask, cls: Classification, options: ReportOptions
+) -> tuple[bool, bool]:
+    """(in scope?, undated?) of one task."""
+    if options.unit is not None and task.lead_unit_code != options.unit:
+        return False, False
+    if cls.not_yet_assigned:
+        return False, False
+    period = options.parsed_period
+    if period.kind is PeriodKind.OPEN:
+        return cls.status in OPEN_STATUSES, False
+    assigned = assigned_on(task)
+    if assigned is None:
+        return False, True
+    return period.contains(assigned), False
+
+
+def _row_key(
+    code: str, name: str, units: dict[str, tuple[int, Unit]], order: tuple[UnitKind, ...]
+) -> tuple[int, int, str, str]:
+    known = units.get(code)
+    if known is not None:
+        position, unit = known
+        if unit.kind in order:
+            rank = order.index(unit.kind)
+        else:
+            rank = len(order) + _KIND_ORDER.index(unit.kind)
+        return rank, position, unit.name, code
+    unknown_rank = len(order) + len(_KIND_ORDER) + (1 if code == "" else 0)
+    return unknown_rank, 0, name.casefold(), code
+
+
+def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
+    """The report of `items` (each a task, its classification as of `options.as_of`, and the
+    deadline suggested from its text or ``None``), with rows for `units` (the unit table, in
+    its order). Pure: reads nothing but its arguments. See the module docstring for every rule.
+
+    Raises `ConfigError` when the unit filter names a unit that is neither in the unit table nor
+    on any task, and `ValueError` when a classification was made as of another date.
+    """
+    unit_table = {u.code: (i, u) for i, u in enumerate(units)}
+    tallies: dict[str, _Tally] = {}
+    task_names: dict[str, str] = {}
+    pending = _Pending()
+    undated = 0
+    seen = 0
+    for task, cls, suggestion in items:
+        seen += 1
+        if cls.as_of != options.as_of:
+            raise ValueError(
+                f"task {task.source_id} was classified as of {cls.as_of}, "
+                f"the report is as of {options.as_of}"
+            )
+        in_scope, no_date = _in_scope(task, cls, options)
+        if no_date:
+            undated += 1
+        if not in_scope:
+            continue
+        code = task.lead_unit_code
+        tallies.setdefault(code, _Tally()).add(cls)
+        if task.lead_unit_name and not task_names.get(code):
+            task_names[code] = task.lead_unit_name
+        status = cls.status
+        if status is StatusCode.DA_HUY:
+            continue
+        if status is StatusCode.DTH_QUA_HAN:
+            pending.overdue.append((task, cls))
+        elif status is StatusCode.HT_QUA_HAN:
+            pending.late.append((task, cls))
+        elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
+            pending.stale.append((task, cls))
+        if cls.deadline is None:
+            pending.missing.append((task, cls, suggestion))
+
+    if (
+        options.unit is not None
+        and units
+        and options.unit not in unit_table
+        and options.unit not in tallies
+    ):
+        valid = ", ".join(u.code for u in units)
+        raise option_problem("--unit", f"unknown unit {options.unit!r}; valid: {valid}")
+    if options.include_empty:
+        for unit in units:
+            if unit.kind in options.unit_order and options.unit in (None, unit.code):
+                tallies.setdefault(unit.code, _Tally())
+    if options.unit is not None and options.unit in unit_table:
+        tallies.setdefault(options.unit, _Tally())
+
+    def name_of(code: str) -> str:
+        known = unit_table.get(code)
+        if known is not None and known[1].name:
+            return known[1].name
+        return task_names.get(code) or code or label("no_unit", options.lang)
+
+    ordered = sorted(tallies, key=lambda c: _row_key(c, name_of(c), unit_table, options.unit_order))
+    rank = {code: i for i, code in enumerate(ordered)}
+    grand = _Tally()
+    rows: list[UnitLine] = []
+    for code in ordered:
+        tally = tallies[code]
+        grand.merge(tally)
+        known = unit_table.get(code)
+        rows.append(
+            UnitLine(
+                code=code,
+                name=name_of(code),
+                kind=known[1].kind if known is not None else None,
+                counts=tally.counts(options.fold, options.denominator),
+            )
+        )
+
+    as_of = options.as_of
+    overdue = [
+        OverdueEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            original_deadline=c.original_deadline,
+            deadline=c.deadline,
+            eff_due=c.eff_due,
+            days_overdue=c.days_overdue,
+            working_days_overdue=c.working_days_overdue,
+            over_30=c.overdue_over_30,
+            extended=c.extended,
+            confirmed=not c.unconfirmed,
+        )
+        for t, c in pending.overdue
+    ]
+    overdue.sort(key=lambda e: (rank[e.task.unit_code], -e.days_overdue, e.task.source_id))
+    late = [
+        LateEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            original_deadline=c.original_deadline,
+            deadline=c.deadline,
+            eff_due=c.eff_due,
+            completed_on=c.completed_on,
+            completion_estimated=c.completion_estimated,
+            days_late=c.days_overdue,
+            extended=c.extended,
+        )
+        for t, c in pending.late
+    ]
+    late.sort(key=lambda e: (rank[e.task.unit_code], e.completed_on or date.max, e.task.source_id))
+    stale: list[StaleEntry] = []
+    for t, _c in pending.stale:
+        ref = _ref(t, name_of(t.lead_unit_code))
+        reported = local_date(t.last_report_at) if t.last_report_at is not None else None
+        if reported is not None and reported > as_of:
+            reported = None
+        last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
+        idle = (as_of - last).days if last is not None else 0
+        stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
+    stale.sort(key=lambda e: (rank[e.task.unit_code], -e.idle_days, e.task.source_id))
+    missing = [
+        MissingEntry(
+            task=_ref(t, name_of(t.lead_unit_code)),
+            status=c.status,
+            suggested_deadline=s.deadline if s is not None else None,
+            suggested_phrase=s.phrase if s is not None else "",
+            suggested_recurrence=(s.recurrence or "") if s is not None else "",
+        )
+        for t, c, s in pending.missing
+    ]
+    missing.sort(
+        key=lambda e: (rank[e.task.unit_code], e.task.assigned_on or date.max, e.task.source_id)
+    )
+
+    report = Report(
+        options=options,
+        title=options.title or label("default_title", options.lang),
+        issuer=options.issuer or label("issuer_default", options.lang),
+        period=options.parsed_period,
+        rows=tuple(rows),
+        total=grand.counts(options.fold, options.denominator),
+        undated=undated,
+        overdue=tuple(overdue),
+        late=tuple(late),
+        stale=tuple(stale),
+        missing_deadline=tuple(missing),
+    )
+    log.info(
+        "report_built",
+        as_of=as_of.isoformat(),
+        period=report.period.code,
+        tasks_read=seen,
+        tasks_counted=report.total.total,
+        cancelled=report.cancelled,
+        undated=undated,
+        units=len(rows),
+    )
+    return report
+
+
+# -- the edge: feeding the report from the ledger ----------------------------------------------
+
+
+def suggestion_for(
+    task: NormalisedTask, cls: Classification, calendar: WorkingCalendar
+) -> Suggestion | None:
+    """The deadline an assignment without one states in words (annex 4), else ``None``.
+
+    The same reading as the sync's (`connector.rules.classify.suggestion_for`): the directive text
+    (``steering_content``), then the subject; anchored on the document date, else the assignment
+    date, else the last modification. Withdrawn tasks and tasks with a deadline in force on the
+    report's date get none.
+    """
+    if cls.deadline is not None or cls.status is StatusCode.DA_HUY:
+        return None
+    return suggest_for_task(task, calendar)
+
+
+@dataclass
+class Unreadable:
+    """Counts the tasks `classified` had to leave out."""
+
+    count: int = 0
+
+
+def classified(
+    tasks: Iterable[NormalisedTask],
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    unreadable: Unreadable | None = None,
+) -> Iterator[Item]:
+    """Each task with its classification as of `as_of` and its suggestion, lazily.
+
+    A task the rules refuse (`BadRecord`: e.g. a deadline year outside the calendar) is logged
+    (``report_task_unreadable``), counted in `unreadable` and left out.
+    """
+    for task in tasks:
+        try:
+            cls = classify(task, as_of, calendar, policy)
+        except BadRecord as exc:
+            log.warning(
+                "report_task_unreadable", task_id=task.source_id, field=exc.field, reason=str(exc)
+            )
+            if unreadable is not None:
+                unreadable.count += 1
+            continue
+        yield task, cls, suggestion_for(task, cls, calendar)
+
+
+def units_from_ledger(session: Session) -> list[Unit]:
+    """The ledger's unit table (ordered by code) as `Unit`s; rows of an unknown kind are
+    logged (``report_unit_kind_unknown``) and left out, so their tasks are listed as units
+    missing from the table."""
+    units: list[Unit] = []
+    for row in repo.list_units(session):
+        try:
+            kind = UnitKind(row.kind)
+        except ValueError:
+            log.warning("report_unit_kind_unknown", unit=row.code, kind=row.kind)
+            continue
+        units.append(Unit(code=row.code, name=row.name, kind=kind, parent_code=row.parent_code))
+    return units
+
+
+def report_as_of(
+    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+) -> Report:
+    """The report as the ledger would have made it at the end of local day `options.as_of`.
+
+    Rebuilds every task from its latest snapshot observed on or before that day
+    (`repo.iter_tasks_as_of`, streamed in batches; tasks deleted at the source by then are
+    counted as withdrawn), classifies it as of that day, and builds the report. What the ledger
+    learnt later (a completion reported late, a task first seen afterwards) is not used.
+    """
+    unreadable = Unreadable()
+    tasks = repo.iter_tasks_as_of(session, options.as_of, include_deleted=True)
+    policy = policy_from_settings(settings.deadlines)
+    items = classified(tasks, options.as_of, calendar, policy, unreadable)
+    report = build_report(items, units_from_ledger(session), options)
+    return replace(report, unreadable=unreadable.count)
+
+
+def _current_tasks(session: Session) -> Iterator[NormalisedTask]:
+    for batch in repo.iter_task_rows(session):
+        for row in batch:
+            yield repo.task_from_row(row)
+
+
+def report_current(
+    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+) -> Report:
+    """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
+
+    Reads the current task table in batches. For a past date prefer `report_as_of`, which does
+    not use what was learnt after that date.
+    """
+    unreadable = Unreadable()
+    policy = policy_from_settings(settings.deadlines)
+    items = classified(_current_tasks(session), options.as_of, calendar, policy, unreadable)
+    report = build_report(items, units_from_ledger(session), options)
+    return replace(report, unreadable=unreadable.count)

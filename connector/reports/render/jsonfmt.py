@@ -1,0 +1,165 @@
+"""The report as JSON: a stable, documented schema (docs/report-json.md), version 1.
+
+Keys are English and never depend on `lang`; only the human texts (`title`, `period.label`,
+`denominator.text`, unit names of rows without a unit) are in the report's language. Status
+codes are those of the domain brief. Dates are ISO 8601 strings, absent values ``null``.
+Adding a key keeps version 1; renaming or removing one, or changing a meaning, bumps it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from connector.i18n import Lang
+from connector.models import StatusCode
+from connector.reports.model import (
+    Counts,
+    LateEntry,
+    MissingEntry,
+    OverdueEntry,
+    Report,
+    StaleEntry,
+    TaskRef,
+    denominator_text,
+)
+
+SCHEMA_VERSION = 1
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def counts_dict(counts: Counts) -> dict[str, Any]:
+    """The figures of one row (or the total) under their schema keys."""
+    percent = counts.rate.percent
+    return {
+        "total": counts.total,
+        "with_deadline": counts.with_deadline,
+        "without_deadline": counts.without_deadline,
+        "done": {
+            "on_time": counts.done_on_time,
+            "late": counts.done_late,
+            "no_deadline": counts.done_no_deadline,
+        },
+        "open": {
+            "within_deadline": counts.open_within,
+            "overdue": counts.open_overdue,
+            "overdue_over_30": counts.open_overdue_over_30,
+            "no_deadline": counts.open_no_deadline,
+            "no_deadline_stale": counts.open_no_deadline_stale,
+        },
+        "on_time_rate": {
+            "numerator": counts.rate.numerator,
+            "denominator": counts.rate.denominator,
+            "percent": float(percent) if percent is not None else None,
+        },
+        "unconfirmed": counts.unconfirmed,
+        "cancelled": counts.cancelled,
+        "by_status": {code.value: counts.by_status.get(code, 0) for code in StatusCode},
+    }
+
+
+def _ref(ref: TaskRef) -> dict[str, Any]:
+    return {
+        "source_id": ref.source_id,
+        "sign_number": ref.sign_number,
+        "subject": ref.subject,
+        "unit_code": ref.unit_code,
+        "unit_name": ref.unit_name,
+        "doc_date": _day(ref.doc_date),
+        "assigned_on": _day(ref.assigned_on),
+    }
+
+
+def _overdue(e: OverdueEntry) -> dict[str, Any]:
+    return {
+        **_ref(e.task),
+        "original_deadline": _day(e.original_deadline),
+        "deadline": _day(e.deadline),
+        "eff_due": _day(e.eff_due),
+        "days_overdue": e.days_overdue,
+        "working_days_overdue": e.working_days_overdue,
+        "overdue_over_30": e.over_30,
+        "extended": e.extended,
+        "confirmed": e.confirmed,
+    }
+
+
+def _late(e: LateEntry) -> dict[str, Any]:
+    return {
+        **_ref(e.task),
+        "original_deadline": _day(e.original_deadline),
+        "deadline": _day(e.deadline),
+        "eff_due": _day(e.eff_due),
+        "completed_on": _day(e.completed_on),
+        "completion_estimated": e.completion_estimated,
+        "days_late": e.days_late,
+        "extended": e.extended,
+    }
+
+
+def _stale(e: StaleEntry) -> dict[str, Any]:
+    return {**_ref(e.task), "last_report_on": _day(e.last_report_on), "idle_days": e.idle_days}
+
+
+def _missing(e: MissingEntry) -> dict[str, Any]:
+    return {
+        **_ref(e.task),
+        "status": e.status.value,
+        "suggested_deadline": _day(e.suggested_deadline),
+        "suggested_phrase": e.suggested_phrase,
+        "suggested_recurrence": e.suggested_recurrence or None,
+    }
+
+
+def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
+    """The report as plain JSON-ready data (schema version 1)."""
+    chosen: Lang = lang or report.lang
+    period = report.period
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "title": report.title,
+        "issuer": report.issuer,
+        "lang": chosen,
+        "as_of": report.as_of.isoformat(),
+        "period": {
+            "code": period.code,
+            "kind": period.kind.value,
+            "start": _day(period.start),
+            "end": _day(period.end),
+            "label": report.period_label(chosen),
+        },
+        "unit_filter": report.options.unit,
+        "fold": report.fold,
+        "denominator": {
+            "code": report.denominator.value,
+            "text": denominator_text(report.denominator, report.fold, chosen),
+        },
+        "rows": [
+            {
+                "unit_code": row.code,
+                "unit_name": row.name,
+                "unit_kind": row.kind.value if row.kind is not None else None,
+                **counts_dict(row.counts),
+            }
+            for row in report.rows
+        ],
+        "total": counts_dict(report.total),
+        "cancelled": report.cancelled,
+        "undated": report.undated,
+        "unreadable": report.unreadable,
+        "annexes": {
+            "overdue": [_overdue(e) for e in report.overdue],
+            "late": [_late(e) for e in report.late],
+            "stale_no_deadline": [_stale(e) for e in report.stale],
+            "missing_deadline": [_missing(e) for e in report.missing_deadline],
+        },
+    }
+
+
+def render_json(report: Report, lang: Lang | None = None) -> str:
+    """The report as pretty-printed UTF-8 JSON text (diacritics kept, not escaped)."""
+    return json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2) + "\n"

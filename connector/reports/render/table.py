@@ -1,0 +1,158 @@
+"""The report for a terminal: rich tables with a title, the as-of date and grouped headers."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group, RenderableType
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from connector.i18n import Lang, label
+from connector.ops.log import terminal_safe
+from connector.reports.model import Report
+from connector.reports.render.common import (
+    ANNEX_LIMIT,
+    SUMMARY_COLUMNS,
+    Annex,
+    SummaryColumn,
+    annexes,
+    cell_text,
+    column_groups,
+    head_lines,
+    notes,
+    summary_lines,
+    summary_value,
+)
+
+SUB_WIDTH = 10
+"""Width of each figure column inside a group (the groups' cells are aligned grids)."""
+
+
+def _grid(cells: list[Text], sub_width: int = SUB_WIDTH) -> Table:
+    grid = Table.grid(padding=(0, 1), collapse_padding=True)
+    for _ in cells:
+        grid.add_column(width=sub_width, justify="right")
+    grid.add_row(*cells)
+    return grid
+
+
+def _runs() -> list[tuple[str | None, list[SummaryColumn]]]:
+    runs: list[tuple[str | None, list[SummaryColumn]]] = []
+    index = 0
+    for group, width in column_groups():
+        runs.append((group, list(SUMMARY_COLUMNS[index : index + width])))
+        index += width
+    return runs
+
+
+def summary_table(report: Report, lang: Lang | None = None) -> Table:
+    """The summary as a rich `Table` (print it on any console).
+
+    A terminal has no merged cells: each group (Tổng số nhiệm vụ được giao / Đã hoàn thành /
+    Đang thực hiện) is one column whose header names the group above a rule and its own
+    columns' labels, and whose cells are grids of fixed-width figures, so that they line up.
+    """
+    chosen: Lang = lang or report.lang
+    table = Table(
+        title=report.title,
+        title_style="bold",
+        caption="\n".join([*head_lines(report, chosen), *notes(report, chosen)]),
+        caption_justify="left",
+        header_style="bold",
+    )
+    table.add_column(label("col_no", chosen), justify="right", no_wrap=True)
+    table.add_column(label("col_unit", chosen), overflow="fold", min_width=18, ratio=1)
+    runs = _runs()
+    for group, columns in runs:
+        if group is None:
+            table.add_column(
+                columns[0].label(chosen, report.fold),
+                justify="right",
+                width=SUB_WIDTH,
+                vertical="bottom",
+            )
+            continue
+        subs = [Text(c.label(chosen, report.fold), justify="right", style="bold") for c in columns]
+        header = Group(
+            Text(label(group, chosen), justify="center", style="bold"),
+            Rule(style="dim"),
+            _grid(subs),
+        )
+        table.add_column(header, justify="right", vertical="top")
+    for line in summary_lines(report, chosen):
+        if line.kind == "group" or line.counts is None:
+            table.add_row(line.number, Text(line.name, style="bold italic"))
+            continue
+        style = "bold" if line.kind == "total" else ""
+        counts = line.counts
+        cells: list[RenderableType] = []
+        for group, columns in runs:
+            texts = [
+                Text(cell_text(summary_value(c, counts), chosen), style=style, justify="right")
+                for c in columns
+            ]
+            cells.append(texts[0] if group is None else _grid(texts))
+        if line.kind == "total":
+            table.add_section()
+        table.add_row(Text(line.number, style=style), Text(line.name, style=style), *cells)
+    return table
+
+
+def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
+    """One annex as a rich `Table`; with `limit`, its first tasks and a count of the rest."""
+    table = Table(title=annex.title(lang), header_style="bold", title_justify="left")
+    table.add_column(label("col_no", lang), justify="right", no_wrap=True)
+    for column in annex.columns:
+        table.add_column(label(column.label_key, lang), overflow="fold")
+    if not annex.entries:
+        table.add_row("", label("annex_empty", lang))
+    shown = annex.entries if limit is None else annex.entries[:limit]
+    for number, entry in enumerate(shown, start=1):
+        table.add_row(
+            str(number),
+            # Task text from the source: plain text (never rich markup), controls made visible.
+            *(
+                Text(terminal_safe(cell_text(column.value(entry, lang), lang), one_line=True))
+                for column in annex.columns
+            ),
+        )
+    rest = len(annex.entries) - len(shown)
+    if rest:
+        table.add_row("", Text(label("more_rows", lang, n=rest), style="italic"))
+    return table
+
+
+def report_renderable(
+    report: Report, lang: Lang | None = None, *, annex_limit: int | None = ANNEX_LIMIT
+) -> RenderableType:
+    """The summary followed by the four annexes (each cut at `annex_limit` tasks; None: all)."""
+    chosen: Lang = lang or report.lang
+    parts: list[RenderableType] = [summary_table(report, chosen)]
+    for annex in annexes(report):
+        parts.extend([Text(""), annex_table(annex, chosen, annex_limit)])
+    return Group(*parts)
+
+
+def render_table(
+    report: Report,
+    lang: Lang | None = None,
+    *,
+    width: int = 200,
+    color: bool = False,
+    annex_limit: int | None = ANNEX_LIMIT,
+) -> str:
+    """The report as terminal text; ANSI styles only with `color`."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        legacy_windows=False,
+    )
+    console.print(report_renderable(report, lang, annex_limit=annex_limit))
+    return buffer.getvalue()

@@ -1,0 +1,314 @@
+"""Deadline status of a task, as official reports count it: pure functions of task, date, calendar.
+
+The legal frame is the Civil Code 2015:
+
+* Art. 146: "đầu / giữa / cuối tháng" is the 1st / 15th / last day of the month; "giữa năm" is
+  the last day of June, "cuối năm" the last day of December.
+* Art. 147: a period counted in days, weeks, months or years starts on the day after its anchor.
+* Art. 148: a period ends at 24:00 of its last day; a period in months ends on the same day
+  number of the last month (or that month's last day when it has no such day); and when the
+  last day is a weekend day or a public holiday, the period ends at the end of the next working
+  day.
+
+So a deadline ``D`` is met by anything done on the local date ``eff_due`` (D, moved forward to
+the next working day when D is not one; `DeadlinePolicy.roll_forward_to_working_day`). Every
+instant is turned into a date in Asia/Ho_Chi_Minh (`connector.clock.local_date`) before it is
+compared; a naive datetime is a bad record.
+
+Statuses are evaluated in the order of the domain brief: cancelled, then done (with a deadline:
+on time or late; without: "không có hạn"), then open (within deadline, overdue, no deadline).
+`classify` takes the view *as of* a date and never looks past it: a task completed after the
+as-of date is still open, a progress report or confirmation made after it does not count, and a
+deadline change made after it is not yet in force.
+"""
+
+from __future__ import annotations
+
+import calendar as _gregorian
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from connector.clock import local_date
+from connector.errors import BadRecord
+from connector.models import NormalisedTask, StatusCode, TaskState
+from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
+from connector.settings import DeadlineSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadlinePolicy:
+    """Options of the deadline rules (defaults follow the domain brief)."""
+
+    roll_forward_to_working_day: bool = True
+    """Civil Code Art. 148: a deadline on a day off moves to the next working day."""
+    due_soon_working_days: int = 3
+    """Flag "sắp đến hạn" when at most this many working days are left (0 disables it)."""
+    overdue_long_days: int = 30
+    """Flag "quá hạn trên 30 ngày" when overdue by more than this many calendar days."""
+    no_deadline_stale_months: int = 3
+    """Flag "quá 3 tháng chưa báo cáo" for open tasks without deadline idle this long."""
+
+    def __post_init__(self) -> None:
+        for name in ("due_soon_working_days", "overdue_long_days", "no_deadline_stale_months"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DeadlinePolicy.{name} must be >= 0")
+
+
+DEFAULT_POLICY = DeadlinePolicy()
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A task's status and flags as of one local date.
+
+    * `deadline`: the deadline in force on `as_of` (``None``: no deadline); `eff_due` is it
+      moved to a working day; `original_deadline` the first deadline ever set.
+    * `days_overdue` / `working_days_overdue`: for an open overdue task, days from `eff_due` to
+      `as_of`; for a late completion, days from `eff_due` to the completion date; else 0.
+      Working days count as in `WorkingCalendar.working_days_between` (eff_due excluded).
+    * `working_days_left`: open task within its deadline only: working days in
+      [as_of, eff_due], both included (on its last day a task has 1 working day left).
+    * `due_soon`: open, within deadline, and ``working_days_left <= due_soon_working_days``
+      (never when that policy value is 0, never for an overdue task).
+    * `overdue_over_30`: open and overdue by more than `overdue_long_days` calendar days (the
+      report's "of which > 30 days"); not set for late completions.
+    * `stale_no_deadline`: open, no deadline, more than `no_deadline_stale_months` months
+      since the later of assignment and the last progress report (both up to `as_of`).
+    * `unconfirmed`: the lead unit had not confirmed the status by `as_of`.
+    * `completed_on`: local completion date when done by `as_of`; `completion_estimated` says
+      it was taken from `last_modified` because the source gave no completion instant.
+    * `not_yet_assigned`: the task was assigned after `as_of` (reports as of that date should
+      leave it out).
+    """
+
+    status: StatusCode
+    as_of: date
+    deadline: date | None
+    eff_due: date | None
+    original_deadline: date | None
+    days_overdue: int = 0
+    working_days_overdue: int = 0
+    working_days_left: int | None = None
+    due_soon: bool = False
+    overdue_over_30: bool = False
+    stale_no_deadline: bool = False
+    unconfirmed: bool = False
+    extended: bool = False
+    completed_on: date | None = None
+    completion_estimated: bool = False
+    not_yet_assigned: bool = False
+
+
+STATUS_ORDER: tuple[StatusCode, ...] = (
+    StatusCode.HT_DUNG_HAN,
+    StatusCode.HT_KHONG_HAN,
+    StatusCode.DTH_TRONG_HAN,
+    StatusCode.KHONG_THOI_HAN,
+    StatusCode.HT_QUA_HAN,
+    StatusCode.DTH_QUA_HAN,
+)
+"""Statuses from best to worst. `DA_HUY` is listed apart and has no rank."""
+
+
+def status_rank(status: StatusCode) -> int:
+    """0 for the best status, higher is worse; `DA_HUY` raises `ValueError` (it is unranked)."""
+    try:
+        return STATUS_ORDER.index(status)
+    except ValueError:
+        raise ValueError(f"{status} has no rank: withdrawn tasks are listed apart") from None
+
+
+def is_worse(status: StatusCode, than: StatusCode) -> bool:
+    """True when `status` is strictly worse than `than` (see `STATUS_ORDER`)."""
+    return status_rank(status) > status_rank(than)
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day number `months` months later, or that month's last day (Civil Code Art. 148)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month0 = divmod(index, 12)
+    last = _gregorian.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last))
+
+
+def effective_due(
+    deadline: date, calendar: WorkingCalendar, policy: DeadlinePolicy = DEFAULT_POLICY
+) -> date:
+    """The last local day on which work still counts as on time (`eff_due`).
+
+    Civil Code 2015 Art. 148: a deadline ends at 24:00 of its day; when that day is a weekend
+    day or a public holiday (or a compensatory / swapped day off), it ends at the end of the next
+    working day. With ``roll_forward_to_working_day=False`` the deadline is taken as written.
+    """
+    if policy.roll_forward_to_working_day:
+        return calendar.next_working_day_on_or_after(deadline)
+    return deadline
+
+
+def _local(task: NormalisedTask, value: datetime, field: str) -> date:
+    try:
+        return local_date(value)
+    except ValueError as exc:
+        raise BadRecord(
+            f"task {task.source_id}: {field} has no time zone ({value.isoformat()}); "
+            "the mapping must give aware instants",
+            task_id=str(task.source_id),
+            field=field,
+            value=value.isoformat(),
+        ) from exc
+
+
+def deadline_in_force(task: NormalisedTask, as_of: date) -> tuple[date | None, bool]:
+    """(deadline in force on `as_of`, whether it had been changed by then).
+
+    Deadline changes are applied oldest first; a change whose `changed_at` falls after `as_of`
+    (local date) is not yet in force, and neither is any later one. A change without
+    `changed_at` is taken to have happened before `as_of`.
+    """
+    for applied, change in enumerate(task.deadline_changes):
+        changed_at = change.changed_at
+        if changed_at is not None and _local(task, changed_at, "changed_at") > as_of:
+            return change.old_deadline, applied > 0
+    return task.deadline, task.extended
+
+
+def _completion(task: NormalisedTask) -> tuple[date | None, bool]:
+    """(local completion date, estimated?) of a done task; (None, False) otherwise.
+
+    When a done task has no completion instant, the date of its last modification stands in
+    for it: the task was done by then at the latest, so the estimate never flatters a task
+    (it can only make it later) and it keeps the as-of view free of the future.
+    """
+    if task.state is not TaskState.DONE:
+        return None, False
+    if task.completed_at is not None:
+        return _local(task, task.completed_at, "completed_at"), False
+    return _local(task, task.last_modified, "last_modified"), True
+
+
+def _assigned_on(task: NormalisedTask) -> date | None:
+    if task.assigned_at is not None:
+        return _local(task, task.assigned_at, "assigned_at")
+    return task.doc_date
+
+
+def _last_activity(task: NormalisedTask, as_of: date) -> date | None:
+    """The later of assignment and the last progress report up to `as_of`."""
+    candidates: list[date] = []
+    assigned = _assigned_on(task)
+    if assigned is not None:
+        candidates.append(assigned)
+    if task.last_report_at is not None:
+        reported = _local(task, task.last_report_at, "last_report_at")
+        if reported <= as_of:
+            candidates.append(reported)
+    return max(candidates, default=None)
+
+
+def _unconfirmed(task: NormalisedTask, as_of: date) -> bool:
+    if not task.confirmed:
+        return True
+    if task.confirmed_at is not None:
+        return _local(task, task.confirmed_at, "confirmed_at") > as_of
+    return False
+
+
+def classify(
+    task: NormalisedTask,
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy = DEFAULT_POLICY,
+) -> Classification:
+    """The task's status and flags as of the local date `as_of` (domain brief, in its order).
+
+    1. Cancelled or deleted at the source: `DA_HUY` (whatever `as_of`: the source does not say
+       when a task was withdrawn).
+    2. Done by `as_of` (local completion date <= as_of): with a deadline, `HT_DUNG_HAN` when the
+       completion date <= `eff_due`, else `HT_QUA_HAN`; without one, `HT_KHONG_HAN`.
+    3. Otherwise open (including a task completed after `as_of`): with a deadline,
+       `DTH_TRONG_HAN` while as_of <= `eff_due`, else `DTH_QUA_HAN`; without, `KHONG_THOI_HAN`.
+
+    Raises `BadRecord` for a naive datetime or a date outside the calendar's years.
+    """
+    if not isinstance(as_of, date) or isinstance(as_of, datetime):
+        raise TypeError("as_of must be a date (the local date of the report)")
+    if not MIN_YEAR <= as_of.year <= MAX_YEAR:
+        raise ValueError(f"as_of {as_of} is outside the working calendar ({MIN_YEAR}–{MAX_YEAR})")
+    try:
+        return _classify(task, as_of, calendar, policy)
+    except ValueError as exc:  # a deadline or completion year the calendar does not cover
+        raise BadRecord(
+            f"task {task.source_id}: {exc}", task_id=str(task.source_id), field="deadline"
+        ) from exc
+
+
+def _classify(
+    task: NormalisedTask, as_of: date, calendar: WorkingCalendar, policy: DeadlinePolicy
+) -> Classification:
+    deadline, extended = deadline_in_force(task, as_of)
+    eff = effective_due(deadline, calendar, policy) if deadline is not None else None
+    assigned = _assigned_on(task)
+    completed, estimated = _completion(task)
+    if completed is not None and completed > as_of:
+        completed, estimated = None, False  # done later: still open as of `as_of`
+
+    days_overdue = 0
+    working_days_overdue = 0
+    working_days_left: int | None = None
+    due_soon = overdue_long = stale = False
+    if task.state is TaskState.CANCELLED or task.deleted:
+        status = StatusCode.DA_HUY
+    elif completed is not None:
+        if eff is None:
+            status = StatusCode.HT_KHONG_HAN
+        elif completed <= eff:
+            status = StatusCode.HT_DUNG_HAN
+        else:
+            status = StatusCode.HT_QUA_HAN
+            days_overdue = (completed - eff).days
+            working_days_overdue = calendar.working_days_between(eff, completed)
+    elif eff is None:
+        status = StatusCode.KHONG_THOI_HAN
+        last = _last_activity(task, as_of)
+        stale = last is not None and add_months(last, policy.no_deadline_stale_months) < as_of
+    elif as_of <= eff:
+        status = StatusCode.DTH_TRONG_HAN
+        working_days_left = calendar.working_days_between(as_of - timedelta(days=1), eff)
+        limit = policy.due_soon_working_days
+        due_soon = limit > 0 and working_days_left <= limit
+    else:
+        status = StatusCode.DTH_QUA_HAN
+        days_overdue = (as_of - eff).days
+        working_days_overdue = calendar.working_days_between(eff, as_of)
+        overdue_long = days_overdue > policy.overdue_long_days
+
+    if status is StatusCode.DA_HUY:
+        completed, estimated = None, False
+    return Classification(
+        status=status,
+        as_of=as_of,
+        deadline=deadline,
+        eff_due=eff,
+        original_deadline=task.original_deadline,
+        days_overdue=days_overdue,
+        working_days_overdue=working_days_overdue,
+        working_days_left=working_days_left,
+        due_soon=due_soon,
+        overdue_over_30=overdue_long,
+        stale_no_deadline=stale,
+        unconfirmed=_unconfirmed(task, as_of),
+        extended=extended,
+        completed_on=completed,
+        completion_estimated=estimated,
+        not_yet_assigned=assigned is not None and assigned > as_of,
+    )
+
+
+def policy_from_settings(deadlines: DeadlineSettings) -> DeadlinePolicy:
+    """The deadline rules' options from the ``[deadlines]`` settings."""
+    return DeadlinePolicy(
+        roll_forward_to_working_day=deadlines.roll_forward_to_working_day,
+        due_soon_working_days=deadlines.due_soon_working_days,
+        overdue_long_days=deadlines.overdue_long_days,
+        no_deadline_stale_months=deadlines.no_deadline_stale_months,
+    )

@@ -1,0 +1,850 @@
+"""The client of the document system: one HTTP session per run, driven entirely by a mapping.
+
+`SourceClient` logs in (session cookie or bearer token), pages through the task list (fetching a
+detail record per item when the mapping says so), reads one record, writes tracking status and
+notifications with idempotency keys, and lists notifications and units. Endpoints, form fields,
+JSON paths and pagination come from the `MappingSpec`; what an answer means comes from
+`connector.source.http.classify_response`; how failures are retried from
+`connector.source.http.RetryPolicy`.
+
+Security, decided before any socket opens: ``http://`` only to a loopback host; TLS verification
+always on (``source.ca_bundle`` for a private CA); redirects never followed (so credentials never
+travel to another host); no secret in a URL, a log event or an error message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import random
+import re
+import time
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+import requests
+import structlog
+import urllib3.exceptions
+
+from connector.clock import Clock, SystemClock, require_aware
+from connector.errors import (
+    AuthError,
+    BadRecord,
+    ConfigError,
+    DeliveryError,
+    DeliveryRefused,
+    Problem,
+    SourceError,
+    SourceRefused,
+    SourceUnavailable,
+)
+from connector.mapping.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
+from connector.mapping.normalise import normalise
+from connector.mapping.spec import PLACEHOLDER, EndpointSpec, MappingSpec
+from connector.models import Unit, UnitKind
+from connector.ops.log import REDACTOR
+from connector.settings import RetrySettings, SourceSettings
+from connector.source.http import (
+    ClientStats,
+    Outcome,
+    OutcomeKind,
+    ResponseRules,
+    RetryPolicy,
+    TransientFailure,
+    classify_response,
+    redact_url,
+)
+from connector.source.pagination import (
+    CursorPaginator,
+    KeysetPaginator,
+    LinkPaginator,
+    ListRequest,
+    ListResponse,
+    OffsetPaginator,
+    Page,
+    PagePaginator,
+    Paginator,
+)
+from connector.source.paths import MISSING, resolve
+from connector.source.transport import (
+    DeadlineExceeded,
+    RequestDeadline,
+    ResponseTooLarge,
+    TokenBucket,
+    read_capped,
+    watched_session,
+)
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = "idesk-connector/0.1"
+_NETWORK_ERRORS = (
+    requests.RequestException,
+    OSError,
+    http.client.HTTPException,
+    urllib3.exceptions.HTTPError,
+)
+_KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+__all__ = [
+    "ClientStats",
+    "Page",
+    "SourceClient",
+    "SourceTracking",
+    "WriteResult",
+    "check_transport",
+]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The answer to a tracking write or a notification; ``replayed`` when the source says the
+    same key and body were already accepted (nothing happened again)."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class SourceTracking:
+    """A task's tracking status as the source holds it, and the task's last change there."""
+
+    status: str
+    last_modified: str
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(base_url: str) -> None:
+    """Refuse a base URL that would leak credentials: http:// off loopback, or userinfo."""
+    parts = urlsplit(base_url)
+    problems = []
+    host = parts.hostname or ""
+    if parts.scheme not in {"http", "https"} or not host:
+        problems.append("must be an https:// URL with a host name")
+    elif parts.scheme == "http" and not _is_loopback(host):
+        problems.append(
+            f"plain http:// to {host} is refused: passwords and tokens would cross the network "
+            "unencrypted; use https:// (http:// is allowed only on a loopback address such as "
+            "127.0.0.1 or localhost)"
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append(
+            "must not contain a user name or password; give credentials through "
+            "IDESK_CONNECTOR__SOURCE__PASSWORD / IDESK_CONNECTOR__SOURCE__TOKEN"
+        )
+    if problems:
+        raise ConfigError([Problem("source.base_url", p) for p in problems], source="settings")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def _fill_text(text: str, values: dict[str, Any], *, quote_values: bool = False) -> str:
+    def sub(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        shown = "" if value is None else str(value)
+        return quote(shown, safe="") if quote_values else shown
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+def fill_template(template: Any, values: dict[str, Any]) -> Any:
+    """Fill ``{placeholders}``: a string that is exactly one placeholder takes the value with its
+    type (and its key is dropped when the value is None); others are formatted as text."""
+    if isinstance(template, str):
+        whole = PLACEHOLDER.fullmatch(template)
+        if whole is not None:
+            return values.get(whole.group(1))
+        return _fill_text(template, values)
+    if isinstance(template, dict):
+        filled = {k: fill_template(v, values) for k, v in template.items()}
+        return {
+            k: v for k, v in filled.items() if v is not None or not isinstance(template[k], str)
+        }
+    if isinstance(template, list):
+        return [fill_template(v, values) for v in template]
+    return template
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One prepared request (never logged as is: `url` may be shown only redacted)."""
+
+    what: str
+    method: str
+    url: str
+    params: dict[str, str]
+    json: Any = None
+    data: dict[str, str] | None = None
+    headers: dict[str, str] | None = None
+
+    @property
+    def shown(self) -> str:
+        """The URL with its query, as it may appear in logs and errors (redacted)."""
+        if not self.params:
+            return redact_url(self.url)
+        joiner = "&" if "?" in self.url else "?"
+        return redact_url(self.url + joiner + urlencode(self.params))
+
+
+class SourceClient:
+    """A run's connection to the document system (see the module docstring). Use as a context
+    manager; nothing touches the network before the first call."""
+
+    def __init__(
+        self,
+        source: SourceSettings,
+        retry: RetrySettings,
+        spec: MappingSpec,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = 10_000,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        check_transport(source.base_url)
+        mode = source.auth
+        if mode not in spec.auth.modes:
+            raise ConfigError(
+                [
+                    Problem(
+                        "source.auth",
+                        f"mapping {spec.name!r} supports auth mode(s) "
+                        f"{', '.join(spec.auth.modes)}, not {mode!r}",
+                    )
+                ],
+                source="settings",
+            )
+        secret = source.password if mode == "session" else source.token
+        if secret is None or not secret.get_secret_value():
+            env = "PASSWORD" if mode == "session" else "TOKEN"
+            raise ConfigError(
+                [
+                    Problem(
+                        f"source.{env.lower()}",
+                        f"auth = {mode!r} needs IDESK_CONNECTOR__SOURCE__{env}",
+                    )
+                ],
+                source="settings",
+            )
+        self.source = source
+        self.spec = spec
+        self.stats = ClientStats()
+        self.clock: Clock = clock or SystemClock()
+        self._policy = RetryPolicy(retry, self.stats, sleep=sleep, clock=self.clock, rng=rng)
+        self._retry = retry
+        self._rules = ResponseRules(
+            code_path=spec.errors.code_path,
+            message_path=spec.errors.message_path,
+            expired_codes=frozenset(spec.auth.expired_codes),
+            html_means_expired=spec.auth.html_means_expired,
+        )
+        self._mode = mode
+        self._secret = secret
+        self._base = source.base_url.rstrip("/")
+        self._verify: bool | str = source.ca_bundle or True
+        self._timeout = (source.connect_timeout, source.read_timeout)
+        self._session = watched_session(session)
+        self._pacer: TokenBucket | None = None
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._logged_in = False
+        self._server_time: datetime | None = None
+        pagination = spec.pagination
+        limit = pagination.page_size or source.page_size
+        if pagination.max_page_size is not None:
+            limit = min(limit, pagination.max_page_size)
+        self.page_size = limit
+        self.max_pages = min(max_pages, pagination.max_pages or max_pages)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def pace(self, bucket: TokenBucket) -> None:
+        """Send every later request within `bucket`'s rate: logins, retries and reconciling
+        reads count like the writes, and a ``Retry-After`` holds the whole pace back."""
+        self._pacer = bucket
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _build(
+        self,
+        name: str,
+        values: dict[str, Any],
+        *,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> _Call:
+        ep = self.spec.endpoint(name)
+        path = _fill_text(ep.path, values, quote_values=True)
+        params = {
+            k: _form_value(v) for k, v in fill_template(ep.query, values).items() if v is not None
+        }
+        body = fill_template(ep.body, values)
+        data: dict[str, str] | None = None
+        payload: Any = None
+        if json_body is not None:
+            payload = json_body
+        elif body and ep.body_format == "form":
+            data = {k: _form_value(v) for k, v in body.items() if v is not None}
+        elif body:
+            payload = body
+        return _Call(name, ep.method, self._base + path, params, payload, data, headers)
+
+    def _request(self, call: _Call, deadline: RequestDeadline) -> requests.Response:
+        """The response with its body read (capped), within the deadline."""
+        with deadline:
+            resp = self._session.request(
+                call.method,
+                call.url,
+                params=call.params or None,
+                json=call.json,
+                data=call.data,
+                headers=call.headers,
+                timeout=self._timeout,
+                verify=self._verify,
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                body = read_capped(resp, self.source.max_response_bytes, deadline)
+                resp._content = body
+                resp._content_consumed = True  # type: ignore[attr-defined]
+            finally:
+                resp.close()
+        return resp
+
+    def _send_once(self, call: _Call) -> Outcome:
+        if self._pacer is not None:
+            self._pacer.acquire()
+        self.stats.requests += 1
+        deadline = RequestDeadline(self.source.request_timeout)
+        late = Outcome(
+            OutcomeKind.TRANSIENT,
+            "deadline",
+            message=f"no complete answer within source.request_timeout = "
+            f"{self.source.request_timeout:g} s",
+        )
+        try:
+            resp = self._request(call, deadline)
+        except ResponseTooLarge as exc:
+            outcome = Outcome(OutcomeKind.FATAL, "too_large", message=str(exc))
+        except (DeadlineExceeded, *_NETWORK_ERRORS) as exc:
+            late_now = deadline.expired or isinstance(exc, DeadlineExceeded)
+            outcome = late if late_now else classify_response(exc, rules=self._rules)
+        else:
+            # Once the watchdog shut the socket, what was read may look complete (an end of
+            # file ends the headers and an unsized body alike): it is never trusted.
+            outcome = (
+                late
+                if deadline.expired
+                else classify_response(resp, rules=self._rules, now=self.clock.now())
+            )
+            if outcome.date is not None:
+                self._server_time = outcome.date
+            if resp.is_redirect:
+                location = redact_url(urljoin(call.url, resp.headers.get("Location", "")))
+                outcome = Outcome(
+                    OutcomeKind.FATAL, "redirect", status=outcome.status, message=location
+                )
+        if outcome.status == 429:
+            self.stats.rate_limited += 1
+        if self._pacer is not None and outcome.retry_after is not None:
+            self._pacer.hold(min(outcome.retry_after, self._retry.max_wait))
+        if outcome.kind is OutcomeKind.TRANSIENT:
+            raise TransientFailure(outcome, call.shown)
+        return outcome
+
+    def _exchange(self, call: _Call) -> Outcome:
+        try:
+            return self._policy.run(lambda: self._send_once(call))
+        except TransientFailure as exc:
+            last = exc.outcome
+            budget = (
+                f"; the run's retry budget (retry.total_budget = {self._retry.total_budget:g} s) "
+                "is used up"
+                if self._policy.exhausted_budget
+                else f" (retry.max_attempts = {self._retry.max_attempts})"
+            )
+            reason = f"{last.reason}: {last.message}" if last.reason == "deadline" else last.reason
+            raise SourceUnavailable(
+                f"the document system did not answer usably ({reason}) after "
+                f"{self.stats.retries} retries and {self.stats.waited_s:.1f} s of waiting in "
+                f"this run{budget}; nothing was written, the next run will try again",
+                url=call.shown,
+                status=last.status,
+            ) from None
+
+    def _auth_failure(self, outcome: Outcome, call: _Call) -> AuthError:
+        code = outcome.code or outcome.reason
+        if self._mode == "token":
+            text = (
+                f"the document system refused the API token ({code}); ask its administrator "
+                "for a valid token and set IDESK_CONNECTOR__SOURCE__TOKEN"
+            )
+        else:
+            text = (
+                f"the document system refused the login ({code}); check source.username and "
+                "IDESK_CONNECTOR__SOURCE__PASSWORD"
+            )
+        return AuthError(text, url=call.shown, status=outcome.status)
+
+    def _fatal(self, outcome: Outcome, call: _Call) -> Exception:
+        if outcome.reason == "tls":
+            host = urlsplit(call.url).hostname or ""
+            return ConfigError(
+                [
+                    Problem(
+                        "source.ca_bundle",
+                        f"the TLS certificate of {host} could not be verified; if the source "
+                        "uses a private certificate authority, set source.ca_bundle to its PEM "
+                        "file (verification is never switched off)",
+                    )
+                ],
+                source="settings",
+            )
+        if outcome.reason == "too_large":
+            limit = self.source.max_response_bytes
+            return SourceError(
+                f"the answer to the {call.what} request was refused: it is larger than "
+                f"source.max_response_bytes = {limit} bytes ({outcome.message}; counted as "
+                "received and after decompression). If the source really sends answers this "
+                "large, lower source.page_size or raise source.max_response_bytes",
+                url=call.shown,
+                status=outcome.status,
+            )
+        if outcome.reason == "redirect":
+            return SourceRefused(
+                f"the source answered with a redirect to {outcome.message}; set "
+                "source.base_url to the final address (redirects are not followed, so "
+                "credentials never go to another host)",
+                url=call.shown,
+                status=outcome.status,
+                code="redirect",
+            )
+        detail = f": {outcome.message[:200]}" if outcome.message else ""
+        if outcome.status is not None and 400 <= outcome.status < 500:
+            return SourceRefused(
+                f"the source refused the {call.what} request ({outcome.reason}){detail}",
+                url=call.shown,
+                status=outcome.status,
+                code=outcome.code or outcome.reason,
+            )
+        return SourceError(
+            f"the {call.what} request failed ({outcome.reason}){detail}",
+            url=call.shown,
+            status=outcome.status,
+        )
+
+    def _call(
+        self, call: _Call, *, authed: bool = True, accept: frozenset[int] = frozenset()
+    ) -> Outcome:
+        """Send with retries; log in again once on an expired session; raise on failures."""
+        if authed:
+            self._ensure_login()
+        outcome = self._exchange(call)
+        if outcome.kind is OutcomeKind.SESSION_EXPIRED and authed and self._mode == "session":
+            log.info("source_session_expired", url=call.shown, reason=outcome.reason)
+            self.stats.relogins += 1
+            self._login_session()
+            outcome = self._exchange(call)
+            if outcome.kind is OutcomeKind.SESSION_EXPIRED:
+                raise AuthError(
+                    "the session expired again right after a fresh login; check that the "
+                    "account may use this endpoint and that cookies are kept by any proxy",
+                    url=call.shown,
+                    status=outcome.status,
+                )
+        if outcome.kind is OutcomeKind.SESSION_EXPIRED:
+            what = "an HTML page" if outcome.reason == "html_login_page" else "session_expired"
+            raise AuthError(
+                f"the document system answered {what} instead of data although "
+                f"{'a token' if self._mode == 'token' else 'a fresh login'} was used; check "
+                "source.auth and the credentials",
+                url=call.shown,
+                status=outcome.status,
+            )
+        if outcome.kind is OutcomeKind.AUTH_FAILED:
+            raise self._auth_failure(outcome, call)
+        if outcome.kind is OutcomeKind.FATAL and outcome.status not in accept:
+            raise self._fatal(outcome, call)
+        return outcome
+
+    # -- authentication -----------------------------------------------------------------------
+
+    def _ensure_login(self) -> None:
+        if not self._logged_in:
+            self.login()
+
+    def login(self) -> None:
+        """Authenticate: POST the login form (session) or set the token and call the probe."""
+        if self._mode == "session":
+            self._login_session()
+            return
+        auth = self.spec.auth
+        self._session.headers[auth.token_header] = auth.token_prefix + self._secret_value()
+        self._logged_in = True
+        if auth.probe:
+            self._call(self._build(auth.probe, {}), authed=False)
+        log.info("source_login", mode="token", url=redact_url(self._base))
+
+    def _secret_value(self) -> str:
+        assert self._secret is not None
+        return self._secret.get_secret_value()
+
+    def _login_session(self) -> None:
+        self._session.cookies.clear()
+        self._logged_in = False
+        values = {"username": self.source.username, "password": self._secret_value()}
+        call = self._build("login", values)
+        outcome = self._call(call, authed=False)
+        body = outcome.body
+        if isinstance(body, dict) and body.get("ok") is False:
+            raise AuthError(
+                "the document system did not accept the login; check source.username and "
+                "IDESK_CONNECTOR__SOURCE__PASSWORD",
+                url=call.shown,
+                status=outcome.status,
+            )
+        self._logged_in = True
+        # The session cookie (JSESSIONID) is a credential: never in a log, an error or the ledger.
+        REDACTOR.add(cookie.value for cookie in self._session.cookies if cookie.value)
+        log.info("source_login", mode="session", user=self.source.username, url=call.shown)
+
+    def server_time(self) -> datetime | None:
+        """The source's clock (aware UTC) from the Date header of the latest answer.
+
+        Logs in first when nothing was exchanged yet, so a run has the server's time at its start.
+        """
+        if self._server_time is None and not self._logged_in:
+            self._ensure_login()
+        return self._server_time
+
+    # -- the task list ------------------------------------------------------------------------
+
+    def _key_function(self) -> Callable[[dict[str, Any]], tuple[datetime, Hashable] | None]:
+        keyset = self.spec.pagination.keyset
+        assert keyset is not None
+        converter = REGISTRY[keyset.converter]
+        fmt = self.spec.pagination.modified_format
+
+        def key(item: dict[str, Any]) -> tuple[datetime, Hashable] | None:
+            raw_id = resolve(item, keyset.id)
+            if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
+                return None
+            try:
+                instant = converter(resolve(item, keyset.modified))
+            except ConversionError:
+                return None
+            return floor_for(fmt, instant), raw_id
+
+        return key
+
+    def _paginator(self, min_horizon: datetime | None = None) -> Paginator:
+        p = self.spec.pagination
+        limit, pages = self.page_size, self.max_pages
+        if p.style == "offset" and p.keyset is not None:
+            return KeysetPaginator(limit, pages, self._key_function(), min_horizon)
+        if p.style == "offset":
+            return OffsetPaginator(limit, pages, stable=p.is_stable)
+        if p.style == "page":
+            return PagePaginator(limit, pages, first_page=p.first_page, stable=p.is_stable)
+        if p.style == "cursor":
+            return CursorPaginator(limit, pages, stable=p.is_stable)
+        return LinkPaginator(limit, pages, stable=p.is_stable)
+
+    def _list_call(self, req: ListRequest) -> _Call:
+        if req.next_url is not None:
+            if _origin(req.next_url) != _origin(self._base):
+                raise SourceError(
+                    "the source's next-page link points to another host; it is not followed "
+                    "(credentials would go there)",
+                    url=redact_url(req.next_url),
+                )
+            return _Call("search", "GET", req.next_url, {})
+        fmt = self.spec.pagination.modified_format
+        values: dict[str, Any] = {
+            "modified_from": (
+                format_instant(fmt, req.modified_from) if req.modified_from is not None else None
+            ),
+            "offset": req.offset,
+            "limit": req.limit,
+            "page": req.page,
+            "cursor": req.cursor,
+        }
+        return self._build("search", values)
+
+    def _fetch_list(self, req: ListRequest) -> ListResponse:
+        before = self._server_time
+        call = self._list_call(req)
+        outcome = self._call(call)
+        ep = self.spec.endpoint("search")
+        items = resolve(outcome.body, ep.records_path)
+        if not isinstance(items, list):
+            raise SourceError(
+                f"the list answer has no list at {ep.records_path or '(the whole answer)'!r}; "
+                f"check endpoints.search.records_path in {self.spec.file}",
+                url=call.shown,
+                status=outcome.status,
+            )
+        total = resolve(outcome.body, ep.total_path) if ep.total_path else None
+        if isinstance(total, bool) or not isinstance(total, int):
+            total = None
+        token: str | None = None
+        if self.spec.pagination.next_path:
+            raw = resolve(outcome.body, self.spec.pagination.next_path)
+            if isinstance(raw, str | int) and not isinstance(raw, bool) and str(raw):
+                token = str(raw)
+        next_url = None
+        link = outcome.headers.get("Link", "")
+        if link:
+            for entry in requests.utils.parse_header_links(link):
+                if "next" in entry.get("rel", "").split():
+                    next_url = urljoin(call.url, entry.get("url", ""))
+                    break
+        records = [item if isinstance(item, dict) else {"@item": item} for item in items]
+        stamp = self._stamp(outcome)
+        if stamp is not None and not self.spec.has_endpoint("detail"):
+            records = [{**record, "@fetched_at": stamp} for record in records]
+        return ListResponse(records, total, token, next_url, before)
+
+    def _stamp(self, outcome: Outcome) -> str | None:
+        if not self.spec.uses_fetched_at:
+            return None
+        return (outcome.date or self.clock.now()).isoformat()
+
+    def _detail(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        ep = self.spec.endpoint("detail")
+        raw_id = resolve(item, ep.id_path)
+        if raw_id is MISSING or raw_id is None or isinstance(raw_id, dict | list):
+            return {"@list": item}
+        self.stats.detail_calls += 1
+        call = self._build("detail", {"id": raw_id})
+        outcome = self._call(call, accept=frozenset({404}))
+        if outcome.status == 404:
+            if not outcome.code:  # an HTML 404: the path is wrong, not the record gone
+                raise self._fatal(outcome, call)
+            log.info("record_vanished", source_id=str(raw_id))
+            return None
+        found = resolve(outcome.body, ep.record_path)
+        record = dict(found) if isinstance(found, dict) else {"@detail": outcome.body}
+        record["@list"] = item
+        stamp = self._stamp(outcome)
+        if stamp is not None:
+            record["@fetched_at"] = stamp
+        return record
+
+    def iter_pages(
+        self,
+        modified_from: datetime | None,
+        *,
+        full: bool = False,
+        min_horizon: datetime | None = None,
+    ) -> Iterator[Page]:
+        """Every record modified at or after `modified_from` (all when None or `full`), by page.
+
+        Each `Page` carries ``safe_cursor`` (see `connector.source.pagination.Page`); store
+        ``min(page.safe_cursor, server time at run start)`` with the page. `min_horizon` (the
+        connector's clock at the start of the run) keeps a server clock running behind from
+        ending a keyset listing early (`KeysetPaginator.min_horizon`). With a detail endpoint
+        the records are the detail records, with the list item under ``@list``. The last page
+        may have no records (it then only moves the cursor).
+        """
+        since = None if full else modified_from
+        if since is not None:
+            since = floor_for(self.spec.pagination.modified_format, require_aware(since))
+        self._ensure_login()
+        detail = self.spec.has_endpoint("detail")
+        for page in self._paginator(min_horizon).pages(self._fetch_list, since):
+            records = page.records
+            if detail:
+                records = [r for r in (self._detail(item) for item in records) if r is not None]
+            self.stats.pages += 1
+            self.stats.records += len(records)
+            log.info(
+                "page_fetched",
+                page=page.number,
+                records=len(records),
+                total=page.total,
+                safe_cursor=page.safe_cursor.isoformat() if page.safe_cursor else None,
+            )
+            yield Page(records, page.number, page.total, page.safe_cursor)
+
+    def get_record(self, source_id: int | str) -> dict[str, Any] | None:
+        """One record by id (the view endpoint, else the detail endpoint); None when the source
+        says it does not exist (404 with an error code)."""
+        name = "view" if self.spec.has_endpoint("view") else "detail"
+        ep = self.spec.endpoint(name)
+        call = self._build(name, {"id": source_id})
+        outcome = self._call(call, accept=frozenset({404}))
+        if outcome.status == 404:
+            if not outcome.code:
+                raise self._fatal(outcome, call)
+            return None
+        found = resolve(outcome.body, ep.record_path)
+        if not isinstance(found, dict):
+            raise SourceError(
+                f"the {name} answer has no record at {ep.record_path or '(the whole answer)'!r}; "
+                f"check endpoints.{name}.record_path in {self.spec.file}",
+                url=call.shown,
+                status=outcome.status,
+            )
+        record = dict(found)
+        stamp = self._stamp(outcome)
+        if stamp is not None:
+            record["@fetched_at"] = stamp
+        return record
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _write(self, name: str, body: dict[str, Any], key: str, what: str) -> WriteResult:
+        ep: EndpointSpec = self.spec.endpoint(name)
+        if not _KEY_OK.match(key):
+            raise DeliveryRefused(
+                f"the idempotency key for the {what} must be 1-255 printable ASCII characters",
+                key=key[:80],
+                code="invalid_idempotency_key",
+            )
+        call = self._build(name, {}, json_body=body, headers={ep.idempotency_header: key})
+        try:
+            outcome = self._call(call)
+        except AuthError:
+            raise
+        except SourceRefused as exc:
+            raise DeliveryRefused(
+                f"the source refused the {what} ({exc.code}); it will not be sent again as is",
+                key=key,
+                status=exc.status,
+                code=exc.code,
+            ) from None
+        except SourceUnavailable as exc:
+            why = (
+                f"the run's retry budget (retry.total_budget = {self._retry.total_budget:g} s) "
+                "is used up"
+                if self._policy.exhausted_budget
+                else f"retry.max_attempts = {self._retry.max_attempts} reached"
+            )
+            raise DeliveryError(
+                f"the {what} could not be delivered now: the source stayed unavailable "
+                f"({why}); it stays in the outbox and is retried on a later run",
+                key=key,
+                status=exc.status,
+            ) from None
+        except SourceError as exc:
+            raise DeliveryError(
+                f"the {what} could not be delivered now ({exc.message}); it is retried later",
+                key=key,
+                status=exc.status,
+            ) from None
+        status = outcome.status or 0
+        answer = outcome.body if isinstance(outcome.body, dict) else {}
+        replayed = ep.created_status is not None and status != ep.created_status
+        if ep.replay_header:
+            flag = outcome.headers.get(ep.replay_header, "")
+            replayed = replayed or flag.strip().lower() in {"true", "1", "yes"}
+        log.info("source_write", what=what, status=status, replayed=replayed, key=key)
+        return WriteResult(status=status, body=answer, replayed=replayed)
+
+    def post_tracking(self, body: dict[str, Any], idempotency_key: str) -> WriteResult:
+        """Write a task's tracking status (contract section 6)."""
+        return self._write("tracking", body, idempotency_key, "tracking-status write")
+
+    def send_notification(self, body: dict[str, Any], idempotency_key: str) -> WriteResult:
+        """Send a notification (contract section 7)."""
+        return self._write("notify", body, idempotency_key, "notification")
+
+    # -- lists --------------------------------------------------------------------------------
+
+    def _records(self, name: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        ep = self.spec.endpoint(name)
+        call = self._build(name, values)
+        outcome = self._call(call)
+        items = resolve(outcome.body, ep.records_path)
+        if not isinstance(items, list):
+            raise SourceError(
+                f"the {name} answer has no list at {ep.records_path or '(the whole answer)'!r}",
+                url=call.shown,
+                status=outcome.status,
+            )
+        return [item for item in items if isinstance(item, dict)]
+
+    def read_tracking(self, task_id: int) -> SourceTracking | None:
+        """The tracking status the source holds for a task (None: the task is gone, or its
+        record cannot be read), to reconcile a write whose key the source no longer replays."""
+        record = self.get_record(task_id)
+        if record is None:
+            return None
+        try:
+            task = normalise(record, self.spec)
+        except BadRecord as exc:
+            log.warning("tracking_unreadable", task_id=task_id, field=exc.field)
+            return None
+        return SourceTracking(
+            status=task.tracking_status, last_modified=task.last_modified.isoformat()
+        )
+
+    def list_notifications(self, task_id: int | str) -> list[dict[str, Any]]:
+        """The notifications the source holds for a task (to reconcile an unseen send)."""
+        return self._records("notifications", {"task_id": task_id})
+
+    def list_units(self) -> list[Unit]:
+        """The province's units; items with an unknown kind or no code are skipped (logged).
+
+        A mapping without a units endpoint (iDesk 6 pages) gives an empty list.
+        """
+        if not self.spec.has_endpoint("units"):
+            log.info("units_not_in_mapping", mapping=self.spec.name)
+            return []
+        spec = self.spec.units
+        units: list[Unit] = []
+        for item in self._records("units", {}):
+            code, name = resolve(item, spec.code), resolve(item, spec.name)
+            raw_kind, parent = resolve(item, spec.kind), resolve(item, spec.parent_code)
+            kind = spec.kinds.get(raw_kind) if isinstance(raw_kind, str) else None
+            if not isinstance(code, str) or not code.strip() or kind is None:
+                log.warning("unit_skipped", code=str(code)[:40], kind=str(raw_kind)[:40])
+                continue
+            units.append(
+                Unit(
+                    code=nfc(code),
+                    name=nfc(name) if isinstance(name, str) else "",
+                    kind=UnitKind(kind),
+                    parent_code=nfc(parent) if isinstance(parent, str) else "",
+                )
+            )
+        return units

@@ -1,0 +1,607 @@
+"""The incremental pull: read what changed at the source, write it to the ledger, classify.
+
+One pull:
+
+1. logs in and takes the **server's clock** at the start (``Date`` header); the cursor never
+   moves past it, nor past the newest ``last_modified`` the run actually stored (a ``Date``
+   running ahead must not skip what changes next). A ``Date`` further than
+   ``sync.max_clock_skew_seconds`` from the connector's clock is logged once
+   (``source_clock_skew``); it can only lower the cursor, and a keyset listing pages on to the
+   later of the two clocks, so a ``Date`` running behind never ends a listing early;
+2. refreshes the units (one cheap request);
+3. reads ``modifiedFrom = cursor - lookback`` (``sync.lookback_seconds``, default 120 s; a full
+   read, ``full=True``, reads everything, soft-deleted records included), **page by page**;
+4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
+   hash, never older over newer; of several versions of one id on a page, only the one with the
+   newest ``last_modified``, ties broken by content hash), the quarantine of the records that
+   could not be normalised or stored, and the cursor that page makes safe (`connector.source.client`
+   guarantees every record modified before a page's ``safe_cursor`` was yielded already). A
+   crash or an unavailable source loses at most the page in flight, and the cursor always
+   matches the committed pages;
+5. after a complete full read, marks the tasks it did not list as deleted at the source
+   (reason ``missing``);
+6. classifies every task as of today's local date (`reclassify`): the deadline status and flags
+   on the task row, a ``status_code`` history row on each status change, and a deadline suggested
+   from the text for tasks without one; in the same transaction it plans the outbox (tracking
+   writes and alerts due, `connector.outbox.planning.plan`). What did not change is not written.
+
+Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
+own ids, and the classification walks the task table in batches.
+
+A bad record never stops the run: whatever fails while one record is normalised or stored
+(a converter, a bound of `connector.mapping.normalise.RecordLimits`, the database refusing a
+value) puts that record in quarantine with the field and the reason, and the rest of its page
+is stored (`connector.ledger.repo.write_page` falls back to one savepoint per record). It is
+resolved when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
+abort the run after the pages already committed; the caller records the run
+(`connector.ops.runs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connector.clock import Clock, SystemClock, local_today, to_utc
+from connector.errors import BadRecord, SourceRefused
+from connector.ledger import repo
+from connector.ledger.db import Ledger, open_ledger
+from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
+from connector.mapping.spec import MappingSpec, load_mapping
+from connector.ops.progress import NullProgress, ProgressReporter
+from connector.ops.runs import RunRecord
+from connector.ops.signals import InterruptGuard
+from connector.outbox.planning import outbox_planner
+from connector.rules.calendar import WorkingCalendar, calendar_for
+from connector.rules.classify import ClassifyResult, reclassify
+from connector.rules.deadlines import policy_from_settings
+from connector.settings import Settings, SyncSettings
+from connector.source.client import SourceClient
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class PullResult:
+    """What a pull did (every count goes to the run record and the ``run_finished`` event)."""
+
+    run_id: str
+    full: bool = False
+    pages: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older_skipped: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    resolved: int = 0
+    deleted_marked: int = 0
+    history_rows: int = 0
+    snapshots: int = 0
+    units_changed: int = 0
+    classified: int = 0
+    reclassified: int = 0
+    status_changes: int = 0
+    suggested: int = 0
+    planned: int = 0
+    classify_errors: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    clock_skew_s: float = 0.0
+    cursor_before: datetime | None = None
+    cursor_after: datetime | None = None
+    server_time: datetime | None = None
+    modified_from: datetime | None = None
+
+    def add_writes(self, counts: repo.WriteCounts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        self.older_skipped += counts.older_skipped
+        self.quarantined += counts.quarantined
+        self.resolved += counts.resolved
+        self.deleted_marked += counts.deleted_marked
+        self.history_rows += counts.history_rows
+        self.snapshots += counts.snapshots
+
+    def add_classification(self, result: ClassifyResult) -> None:
+        self.classified += result.classified
+        self.reclassified += result.changed
+        self.status_changes += result.status_changes
+        self.suggested += result.suggested
+        self.planned += result.planned
+        self.classify_errors += result.errors
+
+    def counts(self) -> dict[str, int | float]:
+        """The numeric counts by name (for `RunRecord.update` and the summary event)."""
+        out: dict[str, int | float] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[f.name] = round(value, 3) if isinstance(value, float) else value
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready (instants as ISO strings)."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = to_utc(value).isoformat()
+        return data
+
+
+# -- cursor --------------------------------------------------------------------------------------
+
+
+def modified_from(cursor: datetime | None, lookback_seconds: int, *, full: bool) -> datetime | None:
+    """Where a pull reads from: None (everything) when full or first, else cursor - lookback."""
+    if full or cursor is None:
+        return None
+    return to_utc(cursor) - timedelta(seconds=lookback_seconds)
+
+
+def advance_cursor(
+    current: datetime | None,
+    safe: datetime | None,
+    server_start: datetime | None,
+    newest_stored: datetime | None = None,
+) -> datetime | None:
+    """The cursor after a page: up to the page's safe cursor, but never past the newest
+    ``last_modified`` stored so far in this run (`newest_stored`; None: nothing stored yet, the
+    cursor stays), and never past the server's clock at the start of the run.
+
+    The cursor never moves back because of a page; it is pulled back only when it stands beyond
+    the server clock (re-reading is always safe, skipping never is). So the server's ``Date``
+    can only lower the cursor: a clock running ahead cannot skip a task changed after the run.
+    """
+    candidate = current
+    if safe is not None and newest_stored is not None:
+        reach = min(to_utc(safe), to_utc(newest_stored))
+        candidate = reach if current is None else max(to_utc(current), reach)
+    if candidate is not None and server_start is not None and candidate > to_utc(server_start):
+        candidate = to_utc(server_start)
+    return candidate
+
+
+def clock_skew(server_time: datetime | None, local_time: datetime) -> float | None:
+    """Seconds the source's clock is ahead of ours (negative: behind); None when unknown."""
+    if server_time is None:
+        return None
+    return (to_utc(server_time) - to_utc(local_time)).total_seconds()
+
+
+def skew_beyond(skew: float | None, settings: SyncSettings) -> bool:
+    """Whether a clock skew is larger than ``sync.max_clock_skew_seconds``."""
+    return skew is not None and abs(skew) > settings.max_clock_skew_seconds
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+def _task_id(raw: Any, exc: BadRecord | None = None) -> int | None:
+    text = exc.task_id if exc is not None and exc.task_id else None
+    if text is None and isinstance(raw, Mapping):
+        text = raw.get("id")
+    number: int | None = None
+    if isinstance(text, int) and not isinstance(text, bool):
+        number = text
+    elif isinstance(text, str) and text.strip().isascii() and text.strip().isdigit():
+        digits = text.strip().lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 19 else None
+    # Only an id the ledger can hold links the quarantine to a task (BIGINT).
+    return number if number is not None and -(2**63) <= number < 2**63 else None
+
+
+def _stored(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw record as the ledger keeps it: without the client's ``@`` keys (fetch time...)."""
+    return {k: v for k, v in raw.items() if not str(k).startswith("@")}
+
+
+def record_limits(settings: SyncSettings) -> RecordLimits:
+    """The bounds of a raw record (``sync.max_field_chars``, ``sync.max_list_items``)."""
+    return RecordLimits(
+        max_field_chars=settings.max_field_chars, max_list_items=settings.max_list_items
+    )
+
+
+def _key_of(record: Mapping[str, Any], spec: MappingSpec, limits: RecordLimits) -> str:
+    try:
+        return record_key(record, spec)
+    except (RecursionError, ValueError, TypeError):  # too deep or odd to serialise as it is
+        return record_key(bounded_raw(record, limits), spec)
+
+
+def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None) -> repo.PageItem:
+    """Normalise one raw record: an `Incoming` task, or a `Rejected` one for the quarantine.
+
+    Whatever goes wrong while reading one record (a `BadRecord`, or any error a converter did
+    not foresee) rejects that record only. A rejected record's raw JSON is kept bounded
+    (`connector.mapping.normalise.bounded_raw`), so a 50 MB field does not reach the quarantine
+    table.
+    """
+    lim = limits or RecordLimits()
+    record = raw if isinstance(raw, Mapping) else {"@item": raw}
+    key = _key_of(record, spec, lim)
+    try:
+        task = normalise(record, spec, lim)
+    except BadRecord as exc:
+        log.warning("record_quarantined", record_key=key, field=exc.field, value=exc.value)
+        return _rejected(
+            record,
+            key,
+            lim,
+            field_name=exc.field,
+            value=exc.value,
+            reason=str(exc),
+            task_id=_task_id(record, exc),
+        )
+    except Exception as exc:  # one unreadable record must never stop the run
+        label = f"task {_task_id(record)}" if _task_id(record) is not None else f"record {key}"
+        reason = f"{label}: could not be read ({type(exc).__name__}: {_short(exc)})"
+        log.warning("record_quarantined", record_key=key, field="", error=type(exc).__name__)
+        return _rejected(
+            record, key, lim, field_name="", value="", reason=reason, task_id=_task_id(record)
+        )
+    return repo.Incoming(task=task, raw=_stored(record), record_key=key)
+
+
+def _short(exc: BaseException) -> str:
+    text = repr(str(exc))[1:-1]
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _rejected(
+    record: Mapping[str, Any],
+    key: str,
+    limits: RecordLimits,
+    *,
+    field_name: str,
+    value: str,
+    reason: str,
+    task_id: int | None,
+) -> repo.Rejected:
+    kept = bounded_raw(_stored(record) or dict(record), limits)
+    return repo.Rejected(
+        record_key=key,
+        raw=kept if isinstance(kept, dict) else {"@item": kept},
+        field=field_name,
+        value=value,
+        reason=reason,
+        task_id=task_id,
+    )
+
+
+def newest_versions(items: Sequence[repo.PageItem]) -> tuple[list[repo.PageItem], int]:
+    """One version per task id (source order kept), and how many versions were dropped.
+
+    The source may list one id twice with different content (it should not). The version with
+    the newest ``last_modified`` is kept; on a tie, the one with the greater content hash
+    (whatever order the source gave them in), so every run keeps the same one and a re-read
+    writes nothing. Rejected records of an id that also came valid are dropped too.
+    """
+    seen: set[int] = set()
+    twice: set[int] = set()
+    for item in items:
+        if isinstance(item, repo.Incoming):
+            sid = item.task.source_id
+            (twice if sid in seen else seen).add(sid)
+    if not twice and all(
+        isinstance(i, repo.Incoming) or i.task_id is None or i.task_id not in seen for i in items
+    ):
+        return list(items), 0  # the usual page: nothing to choose
+    best: dict[int, tuple[int, datetime, str]] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, repo.Incoming):
+            continue
+        task = item.task
+        digest = repo.content_hash(task) if task.source_id in twice else ""
+        rank = (to_utc(task.last_modified), digest)
+        kept = best.get(task.source_id)
+        if kept is None or rank > kept[1:]:
+            best[task.source_id] = (index, *rank)
+    chosen = {index for index, *_ in best.values()}
+    out: list[repo.PageItem] = []
+    dropped = 0
+    for index, item in enumerate(items):
+        if isinstance(item, repo.Incoming):
+            keep = index in chosen
+        else:
+            keep = item.task_id is None or item.task_id not in best
+        if keep:
+            out.append(item)
+            continue
+        dropped += 1
+        task_id = item.task.source_id if isinstance(item, repo.Incoming) else item.task_id
+        log.warning(
+            "duplicate_record",
+            task_id=task_id,
+            kept_modified=best[task_id][1].isoformat() if task_id in best else None,
+        )
+    return out, dropped
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- the pull ------------------------------------------------------------------------------------
+
+ClientFactory = Callable[[Settings, MappingSpec, Callable[[float], None]], SourceClient]
+
+
+def default_client(
+    settings: Settings, spec: MappingSpec, sleep: Callable[[float], None]
+) -> SourceClient:
+    """The HTTP client of the source, configured from settings."""
+    return SourceClient(
+        settings.source, settings.retry, spec, sleep=sleep, max_pages=settings.sync.max_pages
+    )
+
+
+@dataclass
+class _Pull:
+    settings: Settings
+    ledger: Ledger
+    spec: MappingSpec
+    result: PullResult
+    clock: Clock
+    run: RunRecord | None
+    guard: InterruptGuard | None
+    progress: ProgressReporter
+    on_page: Callable[[PullResult], None] | None
+    source: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.source = self.settings.source.name
+
+    def publish(self, client: SourceClient | None = None) -> None:
+        if client is not None:
+            stats = client.stats
+            self.result.retries = stats.retries
+            self.result.rate_limited = stats.rate_limited
+            self.result.waited_s = round(stats.waited_s, 3)
+        if self.run is not None:
+            self.run.update(self.result.counts())
+
+    def _critical(self) -> contextlib.AbstractContextManager[None]:
+        return self.guard.critical() if self.guard is not None else contextlib.nullcontext()
+
+    def units(self, client: SourceClient) -> None:
+        try:
+            units = client.list_units()
+        except SourceRefused as exc:
+            log.warning("units_unavailable", error=str(exc))
+            return
+        with self._critical(), self.ledger.transaction() as session:
+            self.result.units_changed = repo.upsert_units(session, units, now=self.clock.now())
+
+    def pages(
+        self,
+        client: SourceClient,
+        start_from: datetime | None,
+        full: bool,
+        local_start: datetime | None = None,
+    ) -> None:
+        cursor = self.result.cursor_before
+        server_start = self.result.server_time
+        batch = self.settings.sync.batch_size
+        limits = record_limits(self.settings.sync)
+        newest: datetime | None = None  # the newest last_modified stored by this run
+        for page in client.iter_pages(start_from, full=full, min_horizon=local_start):
+            if self.guard is not None:
+                self.guard.check()
+            items, dropped = newest_versions(
+                [to_page_item(raw, self.spec, limits) for raw in page.records]
+            )
+            self.result.duplicates += dropped
+            for item in items:
+                if isinstance(item, repo.Incoming):
+                    modified = to_utc(item.task.last_modified)
+                    newest = modified if newest is None else max(newest, modified)
+            new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
+            written = repo.WriteCounts()  # counted once the page's transaction committed
+            with self._critical(), self.ledger.transaction() as session:
+                observed_at = self.clock.now()
+                for chunk in _chunks(items, batch):
+                    counts = repo.write_page(
+                        session,
+                        chunk,
+                        run_id=self.result.run_id,
+                        observed_at=observed_at,
+                        full=full,
+                    )
+                    written.add(counts)
+                if new_cursor != cursor:
+                    repo.save_cursor(
+                        session,
+                        self.source,
+                        new_cursor,
+                        run_id=self.result.run_id,
+                        now=observed_at,
+                    )
+            self.result.add_writes(written)
+            cursor = new_cursor
+            self.result.cursor_after = cursor
+            self.result.pages += 1
+            self.result.fetched += len(page.records)
+            if self.result.pages == 1:
+                self.progress.set_total(page.total)
+            self.progress.advance(len(page.records))
+            self.publish(client)
+            log.debug(
+                "page_written",
+                page=page.number,
+                records=len(items),
+                total=page.total,
+                cursor=cursor.isoformat() if cursor is not None else None,
+            )
+            if self.on_page is not None:
+                self.on_page(self.result)
+
+    def missing(self, client: SourceClient) -> None:
+        """After a complete full read: the tasks it did not list are deleted at the source.
+
+        Each candidate is asked for once (``get_record``): gone (404) is marked ``missing``;
+        a record that is still there (modified after its page was read) is written instead.
+        """
+        after = 0
+        size = self.settings.sync.batch_size
+        run_id = self.result.run_id
+        while True:
+            with self.ledger.reading() as session:
+                ids = repo.missing_task_ids(session, run_id, after=after, limit=size)
+            if not ids:
+                break
+            gone: list[int] = []
+            found: list[repo.PageItem] = []
+            for task_id in ids:
+                if self.guard is not None:
+                    self.guard.check()
+                record = client.get_record(task_id)
+                if record is None:
+                    gone.append(task_id)
+                else:
+                    found.append(to_page_item(record, self.spec, record_limits(self.settings.sync)))
+            written = repo.WriteCounts()  # counted once the transaction committed
+            with self._critical(), self.ledger.transaction() as session:
+                now = self.clock.now()
+                if found:
+                    written.add(
+                        repo.write_page(session, found, run_id=run_id, observed_at=now, full=True)
+                    )
+                # A candidate that came back with a bad record stays listed: do not re-ask.
+                stamp = [i for i in ids if i not in gone]
+                repo.stamp_full_read(session, stamp, run_id=run_id)
+                marked = repo.mark_missing(session, gone, run_id=run_id, observed_at=now)
+            self.result.add_writes(written)
+            self.result.deleted_marked += marked
+            if marked:
+                log.info("tasks_missing_at_source", count=marked, first_id=gone[0])
+            after = ids[-1]
+        with self._critical(), self.ledger.transaction() as session:
+            repo.save_cursor(
+                session,
+                self.source,
+                self.result.cursor_after,
+                run_id=run_id,
+                now=self.clock.now(),
+                full_done=True,
+            )
+
+
+def pull(
+    settings: Settings,
+    *,
+    run_id: str,
+    full: bool = False,
+    clock: Clock | None = None,
+    ledger: Ledger | None = None,
+    run: RunRecord | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    client_factory: ClientFactory = default_client,
+    guard: InterruptGuard | None = None,
+    progress: ProgressReporter | None = None,
+    on_page: Callable[[PullResult], None] | None = None,
+    classify_after: bool = True,
+    plan_outbox: bool = True,
+    as_of: date | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> PullResult:
+    """Pull what changed (everything with `full`) into the ledger, then classify every task.
+
+    `run` receives the counts as they grow (so an aborted run still records what it did);
+    `on_page` is called after each committed page; `as_of` (default: today's local date by
+    `clock`) is the date of the classification, which also plans the outbox (tracking writes
+    and alerts, `connector.outbox.planning.plan`) unless `plan_outbox` is False or push is disabled.
+    Source errors are re-raised after the committed pages (the cursor matches them).
+    """
+    clock = clock or SystemClock()
+    spec = load_mapping(settings.source.mapping)
+    own_ledger = ledger is None
+    ledger = ledger or open_ledger(settings.ledger.url)
+    shown = progress or NullProgress()
+    result = PullResult(run_id=run_id, full=full)
+    work = _Pull(settings, ledger, spec, result, clock, run, guard, shown, on_page)
+    try:
+        with ledger.reading() as session:
+            result.cursor_before = repo.get_cursor(session, work.source)
+        result.cursor_after = result.cursor_before
+        with client_factory(settings, spec, sleep) as client:
+            try:
+                client.login()
+                local_start = clock.now()
+                result.server_time = client.server_time()
+                if result.server_time is None:
+                    result.server_time = local_start
+                    log.warning("server_time_unknown", using="local clock")
+                skew = clock_skew(result.server_time, local_start)
+                result.clock_skew_s = round(skew or 0.0, 3)
+                if skew_beyond(skew, settings.sync):
+                    log.warning(
+                        "source_clock_skew",
+                        skew_s=result.clock_skew_s,
+                        server_time=_iso(result.server_time),
+                        local_time=_iso(local_start),
+                        max_clock_skew_seconds=settings.sync.max_clock_skew_seconds,
+                        effect="the cursor stays at the newest record stored; nothing is skipped",
+                    )
+                start_from = modified_from(
+                    result.cursor_before, settings.sync.lookback_seconds, full=full
+                )
+                result.modified_from = start_from
+                log.info(
+                    "pull_started",
+                    full=full,
+                    cursor=_iso(result.cursor_before),
+                    modified_from=_iso(start_from),
+                    server_time=_iso(result.server_time),
+                )
+                work.units(client)
+                shown.start(total=None, description="Tải nhiệm vụ")
+                work.pages(client, start_from, full, local_start)
+                if full:
+                    work.missing(client)
+            finally:
+                work.publish(client)
+        if classify_after:
+            cal = calendar or calendar_for(settings.calendar)
+            with ledger.reading() as session:
+                total = repo.count_tasks(session) if progress is not None else None
+            shown.start(total=total, description="Phân loại hạn xử lý")
+            day = as_of or local_today(clock)
+            planner = (
+                outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
+                if plan_outbox
+                else None
+            )
+            result.add_classification(
+                reclassify(
+                    ledger,
+                    as_of=day,
+                    calendar=cal,
+                    policy=policy_from_settings(settings.deadlines),
+                    run_id=run_id,
+                    clock=clock,
+                    batch_size=max(settings.sync.batch_size, 200),
+                    progress=shown,
+                    planner=planner,
+                )
+            )
+        work.publish()
+        return result
+    finally:
+        if own_ledger:
+            ledger.close()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return to_utc(value).isoformat() if value is not None else None

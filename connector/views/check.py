@@ -1,0 +1,121 @@
+"""`idesk-connector check`: validate the configuration and mapping, reach the source, log in.
+
+Each step is reported on its own, so an admin sees exactly where a new deployment stops.
+Nothing is written to the source; the ledger is opened (and migrated on first use).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from connector.clock import Clock, SystemClock
+from connector.errors import ConfigError, ConnectorError
+from connector.ledger.db import open_ledger
+from connector.mapping.spec import MappingSpec, load_mapping
+from connector.rules.calendar import load_calendar
+from connector.settings import Settings
+from connector.source.client import SourceClient
+from connector.source.pull import clock_skew, skew_beyond
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    """One step of the check: its name, whether it passed, and what was found."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+    exit_code: int = 0
+
+
+def _timed(name: str, action: Callable[[], str]) -> CheckStep:
+    start = time.monotonic()
+    try:
+        detail = action()
+    except ConnectorError as exc:
+        return CheckStep(name, False, str(exc), round(time.monotonic() - start, 3), exc.exit_code)
+    return CheckStep(name, True, detail, round(time.monotonic() - start, 3))
+
+
+def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[CheckStep]:
+    """Run every step in order; stop after the first step that the next ones depend on.
+
+    The ``server_time`` step compares the source's clock with `clock` (this machine's): a
+    difference beyond ``sync.max_clock_skew_seconds`` is named in its detail
+    (``source_clock_skew``); the step still passes, as a sync runs safely with it.
+    """
+    local = clock or SystemClock()
+    spec: list[MappingSpec] = []
+
+    def mapping() -> str:
+        spec.append(load_mapping(settings.source.mapping))
+        m = spec[0]
+        style = m.pagination.style
+        return f"{settings.source.mapping}: pagination {style}, auth {settings.source.auth}"
+
+    step = _timed("mapping", mapping)
+    yield step
+    if not step.ok:
+        return
+
+    def calendar() -> str:
+        path = settings.calendar.overrides
+        cal = load_calendar(Path(path) if path else None)
+        return f"overrides {cal.source}"
+
+    yield _timed("calendar", calendar)
+
+    def ledger() -> str:
+        with open_ledger(settings.ledger.url) as opened:
+            return f"{opened.display_url} ({opened.backend})"
+
+    yield _timed("ledger", ledger)
+
+    with SourceClient(
+        settings.source, settings.retry, spec[0], max_pages=settings.sync.max_pages
+    ) as client:
+
+        def login() -> str:
+            client.login()
+            return f"{settings.source.auth} login accepted at {settings.source.base_url}"
+
+        step = _timed("login", login)
+        yield step
+        if not step.ok:
+            return
+
+        def server_clock() -> str:
+            now = client.server_time()
+            if now is None:
+                raise ConfigError("the source sent no Date header; the cursor needs its clock")
+            detail = f"server clock {now.isoformat()}"
+            skew = clock_skew(now, local.now())
+            if skew is not None and skew_beyond(skew, settings.sync):
+                way = "ahead of" if skew > 0 else "behind"
+                detail += (
+                    f"; source_clock_skew: {abs(skew):.0f} s {way} this machine's clock (more "
+                    f"than sync.max_clock_skew_seconds = {settings.sync.max_clock_skew_seconds}); "
+                    "the cursor never trusts it beyond the newest record stored, nothing is "
+                    "skipped, but fix the clock of the source or of this machine (NTP)"
+                )
+            return detail
+
+        yield _timed("server_time", server_clock)
+
+        def units() -> str:
+            found = client.list_units()
+            return f"{len(found)} units"
+
+        yield _timed("units", units)
+
+        def first_page() -> str:
+            for page in client.iter_pages(None):
+                total = "?" if page.total is None else str(page.total)
+                return f"first page: {len(page.records)} records, total {total}"
+            return "the source lists no tasks"
+
+        yield _timed("tasks", first_page)
