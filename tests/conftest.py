@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 import connector.ledger.tables  # noqa: F401  (registers the ledger tables)
 from connector.clock import FixedClock
 from connector.ledger.db import Ledger, head_revision, normalise_url, open_ledger
-from tests.pg import PgCluster, PostgresUnavailable, start_cluster
+from tests.support.pg import PgCluster, PostgresUnavailable, start_cluster
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

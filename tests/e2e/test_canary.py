@@ -16,7 +16,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from simulator import Simulator, SimulatorConfig, parse_faults
-from tests.e2e_harness import (
+from tests.support.faultproxy import PASS, Fault, FaultKind, FaultProxy
+from tests.support.harness import (
     CANARY_PASSWORD,
     CANARY_TOKEN,
     Deployment,
@@ -25,7 +26,6 @@ from tests.e2e_harness import (
     deployment_for,
     integrity_check,
 )
-from tests.faultproxy import PASS, Fault, FaultKind, FaultProxy
 
 
 def needles(secret: str, username: str = "demo") -> dict[str, bytes]:

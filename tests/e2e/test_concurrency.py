@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import (
+from tests.support.harness import (
     ForkServer,
     Launcher,
     Run,

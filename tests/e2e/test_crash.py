@@ -29,7 +29,7 @@ from connector.clock import SystemClock, local_today
 from connector.ops.faultpoints import CRASH_POINTS
 from connector.ops.faultpoints import ENV_VAR as CRASH_ENV
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import (
+from tests.support.harness import (
     ForkServer,
     Launcher,
     deployment_for,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import (
+from tests.support.faultproxy import PASS, Fault, FaultKind, FaultProxy
+from tests.support.harness import (
     ForkServer,
     Launcher,
     cursor_of,
@@ -25,7 +26,6 @@ from tests.e2e_harness import (
     ledger_matches_world,
     ledger_rows,
 )
-from tests.faultproxy import PASS, Fault, FaultKind, FaultProxy
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 secret and no traceback on the terminal, and a log that survives a full disk.
 
 The CLI is driven as the README documents it (`CliRunner` in-process, or the installed console
-script through `tests.e2e_harness`); echoing servers are tiny loopback servers.
+script through `tests.support.harness`); echoing servers are tiny loopback servers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from cli import EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NOT_FOUND, EXIT_OK, EXIT_SOURCE, app
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import ROOT
+from tests.support.harness import ROOT
 
 TODAY = date(2022, 3, 7)
 

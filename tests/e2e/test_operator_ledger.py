@@ -37,7 +37,7 @@ from connector.ops.runs import get_run, recorded_run
 from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.source.pull import PullResult, pull
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import CLI, connect_ro, events_in, events_named, integrity_check
+from tests.support.harness import CLI, connect_ro, events_in, events_named, integrity_check
 
 TODAY = date(2022, 3, 7)
 

@@ -14,8 +14,7 @@ import pytest
 
 import connector
 from connector.ledger.db import open_ledger
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 HEAVY = ("alembic", "openpyxl", "requests", "urllib3", "psycopg", "simulator", "holidays")
 """Libraries (and the simulator) a light command must not load."""

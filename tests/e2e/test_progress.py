@@ -13,7 +13,7 @@ import pytest
 
 from connector.ops.progress import NullProgress, RichProgress, make_progress, progress_wanted
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import Launcher, deployment_for
+from tests.support.harness import Launcher, deployment_for
 
 
 class FakeTTY(io.StringIO):

@@ -19,7 +19,7 @@ from connector.errors import Interrupted
 from connector.ops.locking import ledger_lock
 from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import (
+from tests.support.harness import (
     ForkServer,
     Launcher,
     deployment_for,

@@ -24,7 +24,7 @@ from connector.models import NormalisedTask
 from connector.settings import Settings
 from connector.source.pull import pull, to_page_item
 from simulator import Faults, Simulator, SimulatorConfig, generate_world
-from tests.e2e_harness import expected_from, ledger_rows, ledger_tasks
+from tests.support.harness import expected_from, ledger_rows, ledger_tasks
 
 SPEC = load_mapping("idesk")
 BASE = generate_world(seed=11, tasks=40).served(include_deleted=True)

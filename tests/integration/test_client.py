@@ -32,6 +32,7 @@ from connector.mapping.spec import MappingSpec, build_mapping, load_mapping
 from connector.models import Unit, UnitKind
 from connector.settings import RetrySettings, SourceSettings
 from connector.source.client import SourceClient, WriteResult
+from tests.support import DATA
 
 BASE = "https://vpdt.example.gov.vn/ubnd/smartcloud"
 PASSWORD = "pw-Secret-123!"
@@ -790,10 +791,10 @@ def test_max_pages_from_the_client(rsps: Any) -> None:
 
 def test_body_cut_mid_way_over_a_socket_is_retried(tmp_path: Path) -> None:
     """A response cut before its Content-Length (real TCP, fault proxy) is retried."""
-    from tests.dialect_server import DialectServer, b_jobs
-    from tests.faultproxy import Fault, FaultKind, FaultProxy
+    from tests.support.dialect_server import DialectServer, b_jobs
+    from tests.support.faultproxy import Fault, FaultKind, FaultProxy
 
-    spec_b = load_mapping(Path(__file__).parent / "fixtures" / "dialect_b.toml")
+    spec_b = load_mapping(DATA / "dialect_b.toml")
     with (
         DialectServer("b", b_jobs(2)) as server,
         FaultProxy(int(server.base_url.split(":")[2].split("/")[0])) as proxy,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -15,9 +14,10 @@ from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import TaskState, UnitRef
 from connector.settings import RetrySettings, SourceSettings
 from connector.source.client import SourceClient
-from tests.dialect_server import DialectServer, b_jobs, idesk6_docs
+from tests.support import DATA
+from tests.support.dialect_server import DialectServer, b_jobs, idesk6_docs
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = DATA
 RETRY = RetrySettings(initial_wait=0.0, max_wait=0.01, total_budget=1.0)
 
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,9 +36,10 @@ from connector.rules.calendar import load_calendar
 from connector.rules.classify import DONE_STATUSES
 from connector.settings import LedgerSettings, PushSettings, RetrySettings, Settings, SourceSettings
 from connector.source.pull import PullResult, pull
-from tests.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world
+from tests.support import DATA
+from tests.support.dialect_server import BWorld, DialectServer, b_date, b_instant, b_world
 
-MAPPING = Path(__file__).parent / "fixtures" / "dialect_b.toml"
+MAPPING = DATA / "dialect_b.toml"
 SPEC: MappingSpec = load_mapping(MAPPING)
 SOURCE = "dialect-b"
 JOBS, MALFORMED = 300, 4  # 1.3 %: one of each kind in B_MALFORM_KINDS

@@ -20,7 +20,7 @@ from connector.ops.log import configure_logging
 from connector.settings import Settings
 from connector.source.pull import pull
 from simulator import Faults, Simulator, SimulatorConfig, generate_world
-from tests.e2e_harness import expected_from
+from tests.support.harness import expected_from
 
 SPEC = load_mapping("idesk")
 

@@ -14,8 +14,9 @@ from connector.clock import SystemClock
 from connector.ops.jobs import JobResult, run_job
 from connector.ops.runs import RunOutcome
 from connector.settings import Settings
-from tests.e2e_harness import Deployment, ledger_rows
-from tests.hostile_server import PASSWORD, USERNAME, HostileServer, task_records
+from tests.support import ROOT
+from tests.support.harness import Deployment, ledger_rows
+from tests.support.hostile_server import PASSWORD, USERNAME, HostileServer, task_records
 
 pytestmark = pytest.mark.slow
 
@@ -151,7 +152,7 @@ def test_oversized_fields_reach_the_source_bounded_in_alerts(tmp_path: Path) -> 
     contract's 1,023-character cap): the alerts sent carry a title of at most 250 and a content of
     at most 4,000 characters."""
     mapping = tmp_path / "uncapped.toml"
-    stock = (Path(__file__).resolve().parent.parent / "mappings" / "idesk.toml").read_text("utf-8")
+    stock = (ROOT / "mappings" / "idesk.toml").read_text("utf-8")
     assert "options = { max_chars = 1023 }\n" in stock
     mapping.write_text(stock.replace("options = { max_chars = 1023 }\n", ""), encoding="utf-8")
     with HostileServer(task_records(3)) as server:

@@ -26,7 +26,7 @@ from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.log import configure_logging
 from connector.source.pull import newest_versions, to_page_item
-from tests.hostile_server import DEFAULT_NOW, task_record
+from tests.support.hostile_server import DEFAULT_NOW, task_record
 
 SPEC = load_mapping("idesk")
 BASE = task_record(1, DEFAULT_NOW)

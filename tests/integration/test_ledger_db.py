@@ -175,7 +175,7 @@ def test_unsupported_url_is_a_ledger_error() -> None:
 
 def test_unreachable_postgres_error_hides_password() -> None:
     """A PostgreSQL that cannot be reached gives a clerk message without the password."""
-    from tests.pg import free_port
+    from tests.support.pg import free_port
 
     url = f"postgresql://clerk:S3cret-pw@127.0.0.1:{free_port()}/ledger"
     with pytest.raises(LedgerError) as info:

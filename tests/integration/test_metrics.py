@@ -28,7 +28,7 @@ from connector.ops.metrics import (
     write_textfile,
 )
 from simulator import Faults, Simulator, SimulatorConfig
-from tests.e2e_harness import Launcher, deployment_for
+from tests.support.harness import Launcher, deployment_for
 
 T0 = datetime(2022, 4, 13, 1, 0, tzinfo=UTC)
 

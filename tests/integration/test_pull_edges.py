@@ -1,7 +1,7 @@
 """Sync safety at the edges: a hostile source over loopback never makes the pull lose a task or
 stall on one record (SQLite and PostgreSQL).
 
-Each test runs `pull` against `tests.hostile_server.HostileServer` with one misbehaviour switched
+Each test runs `pull` against `tests.support.hostile_server.HostileServer` with one misbehaviour switched
 on: a ``Date`` header ahead of or behind the records' clock, a lying ``total``, paging ignored,
 one id listed twice, records with absurd values, a unit name PostgreSQL cannot store.
 """
@@ -30,7 +30,7 @@ from connector.mapping.spec import load_mapping
 from connector.settings import Settings
 from connector.source.pull import PullResult, pull, to_page_item
 from connector.views.check import run_checks
-from tests.hostile_server import (
+from tests.support.hostile_server import (
     DEFAULT_NOW,
     PASSWORD,
     UNITS,

@@ -46,7 +46,7 @@ from connector.settings import (
 )
 from connector.source.pull import default_client, pull
 from simulator import Faults, Scenario, Simulator, SimulatorConfig
-from tests.e2e_harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
+from tests.support.harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
 
 CAL: WorkingCalendar = load_calendar()
 SPEC = load_mapping("idesk")

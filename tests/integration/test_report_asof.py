@@ -15,7 +15,7 @@ from connector.reports.build import report_as_of, report_current, units_from_led
 from connector.reports.model import Report, ReportOptions
 from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
-from tests.test_reports_world import at, d, task
+from tests.support.report_world import at, d, task
 
 CAL = WorkingCalendar()
 SETTINGS = Settings()

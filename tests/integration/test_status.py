@@ -15,7 +15,7 @@ from connector.ledger.tables import OutboxRow, QuarantineRow
 from connector.ops.runs import recorded_run
 from connector.settings import Settings
 from connector.views.status import render_status, status_dict, status_summary
-from tests.test_reports_world import TASKS
+from tests.support.report_world import TASKS
 
 T0 = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 SETTINGS = Settings.model_validate(

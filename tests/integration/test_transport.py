@@ -26,9 +26,9 @@ from connector.source.transport import (
     ResponseTooLarge,
     read_capped,
 )
-from tests.e2e_harness import Deployment, ledger_rows
-from tests.faultproxy import Fault, FaultKind, FaultProxy
-from tests.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer, task_records
+from tests.support.faultproxy import Fault, FaultKind, FaultProxy
+from tests.support.harness import Deployment, ledger_rows
+from tests.support.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer, task_records
 
 SPEC = load_mapping("idesk")
 MIB = 1024 * 1024

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from tests.faultproxy import Fault, FaultKind, FaultProxy, wait_until
+from tests.support.faultproxy import Fault, FaultKind, FaultProxy, wait_until
 
 BODY = bytes(range(256)) * 40  # 10 240 bytes
 

@@ -26,8 +26,8 @@ from connector.errors import BadRecord
 from connector.mapping.normalise import normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
 from simulator import Simulator
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "idesk-connector"
 """The console script of the venv running the tests."""
 

@@ -1,5 +1,6 @@
 """A hand-built world of 34 tasks over 7 units for the report tests, and the statuses it is meant
-to have as of 30 May 2022 (written by hand, checked here against `deadlines.classify`).
+to have as of 30 May 2022 (written by hand; tests/unit/test_report_figures.py checks them
+against `deadlines.classify`).
 
 Units (the unit table's order is deliberately not the report's order)::
 
@@ -228,16 +229,3 @@ def items(
         cls = classify(t, as_of, calendar())
         yield t, cls, suggestion_for(t, cls, calendar())
 
-
-def test_world_has_the_intended_statuses() -> None:
-    """Each task of the world classifies as written by hand in INTENDED (status, days)."""
-    got = {t.source_id: classify(t, AS_OF, calendar()) for t in TASKS}
-    assert {i: (c.status, c.days_overdue) for i, c in got.items()} == INTENDED
-    assert {i for i, c in got.items() if c.overdue_over_30} == OVER_30
-    assert {i for i, c in got.items() if c.stale_no_deadline} == STALE
-    counted = {i: c for i, c in got.items() if c.status is not S.DA_HUY and not c.not_yet_assigned}
-    assert {i for i, c in counted.items() if c.unconfirmed} == UNCONFIRMED
-    assert got[33].not_yet_assigned
-    assert got[1].eff_due == date(2022, 2, 7)
-    assert got[5].eff_due == date(2022, 4, 12)
-    assert got[13].eff_due == date(2022, 5, 4)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import typer.main
 from typer.testing import CliRunner
 
 from cli import app
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PANELS = {"Sync", "Inspect", "Report", "Admin", "Simulator"}
 
 

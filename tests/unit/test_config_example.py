@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from connector.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -26,13 +26,13 @@ from connector.models import (
     UnitRef,
 )
 from connector.source.paths import MISSING, compile_path, resolve
+from tests.support import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-SPEC = load_mapping(REPO / "mappings" / "idesk.toml")
+SPEC = load_mapping(ROOT / "mappings" / "idesk.toml")
 
 
 def raw_idesk() -> dict[str, Any]:
-    return tomllib.loads((REPO / "mappings" / "idesk.toml").read_text(encoding="utf-8"))
+    return tomllib.loads((ROOT / "mappings" / "idesk.toml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_load_by_path_and_env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """A path loads as given; a bare name resolves in $IDESK_CONNECTOR_MAPPINGS_DIR."""
     copy_path = tmp_path / "mine.toml"
     copy_path.write_text(
-        (REPO / "mappings" / "idesk.toml").read_text(encoding="utf-8"), encoding="utf-8"
+        (ROOT / "mappings" / "idesk.toml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     assert load_mapping(copy_path).name == "idesk"
     assert load_mapping(str(copy_path)).name == "idesk"
@@ -124,7 +124,7 @@ def test_load_by_path_and_env_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_mappings_dir_fallbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the env var: the checkout's mappings/, else sys.prefix/share/idesk-connector."""
     monkeypatch.delenv(paths.ENV_MAPPINGS_DIR, raising=False)
-    assert paths.mappings_dir() == REPO / "mappings"
+    assert paths.mappings_dir() == ROOT / "mappings"
     monkeypatch.setattr(paths, "_PACKAGE_DIR", tmp_path / "site-packages" / "connector")
     monkeypatch.setattr(paths.sys, "prefix", str(tmp_path / "venv"))
     assert paths.mappings_dir() == tmp_path / "venv" / "share" / "idesk-connector" / "mappings"
@@ -613,7 +613,7 @@ def test_mutated_valid_record_normalises_or_is_a_bad_record(changes: list[tuple[
 
 def test_idesk6_shapes_normalise() -> None:
     """The idesk6 mapping reads the observed detail shape (main step) with the list item."""
-    from tests.dialect_server import idesk6_docs
+    from tests.support.dialect_server import idesk6_docs
 
     spec = load_mapping("idesk6")
     doc = idesk6_docs(1)[5100231]
@@ -633,6 +633,6 @@ def test_readme_documents_every_name() -> None:
     from connector.mapping.converters import FORMATTERS, REGISTRY
     from connector.mapping.spec import ENDPOINT_NAMES, PAGINATION_STYLES
 
-    text = (REPO / "mappings" / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "mappings" / "README.md").read_text(encoding="utf-8")
     for name in [*REGISTRY, *FORMATTERS, *PAGINATION_STYLES, *ENDPOINT_NAMES, *TASK_FIELDS]:
         assert f"`{name}`" in text, f"{name} is not documented in mappings/README.md"

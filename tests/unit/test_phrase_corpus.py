@@ -13,15 +13,15 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector.rules.calendar import load_calendar
 from connector.rules.phrases import Note, Suggestion, suggest_deadline
+from tests.support import DATA
 
-CORPUS = Path(__file__).parent / "data" / "phrase_corpus.toml"
+CORPUS = DATA / "phrase_corpus.toml"
 CAL = load_calendar()
 TARGET_RIGHT = 0.95
 

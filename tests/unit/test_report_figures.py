@@ -1,4 +1,4 @@
-"""The report's figures against the hand-computed world of tests/test_reports_world.py.
+"""The report's figures against the hand-computed world of tests/support/report_world.py.
 
 Every expected number below is written by hand from the world's table (not computed by the code
 under test). Row tuples read:
@@ -29,7 +29,18 @@ from connector.reports.model import (
     parse_period,
 )
 from connector.rules.deadlines import classify
-from tests.test_reports_world import AS_OF, TASKS, UNITS, calendar, items, task
+from tests.support.report_world import (
+    AS_OF,
+    INTENDED,
+    OVER_30,
+    STALE,
+    TASKS,
+    UNCONFIRMED,
+    UNITS,
+    calendar,
+    items,
+    task,
+)
 
 Row = tuple[str, int, int, int, int, int, int, int, int, int, int, int, int, int]
 
@@ -105,6 +116,28 @@ OPEN_ROWS: list[Row] = [
     ("TOTAL",  17, 11, 6, 0, 0, 0, 3, 8, 5, 6, 2, 5, 0),
 ]
 # fmt: on
+
+
+# -- the world itself ---------------------------------------------------------------------------
+
+
+def test_world_has_the_intended_statuses() -> None:
+    """Each task of the world classifies as written by hand in INTENDED (status, days)."""
+    got = {t.source_id: classify(t, AS_OF, calendar()) for t in TASKS}
+    assert {i: (c.status, c.days_overdue) for i, c in got.items()} == INTENDED
+    assert {i for i, c in got.items() if c.overdue_over_30} == OVER_30
+    assert {i for i, c in got.items() if c.stale_no_deadline} == STALE
+    counted = {
+        i: c for i, c in got.items() if c.status is not StatusCode.DA_HUY and not c.not_yet_assigned
+    }
+    assert {i for i, c in counted.items() if c.unconfirmed} == UNCONFIRMED
+    assert got[33].not_yet_assigned
+    assert got[1].eff_due == date(2022, 2, 7)
+    assert got[5].eff_due == date(2022, 4, 12)
+    assert got[13].eff_due == date(2022, 5, 4)
+
+
+# -- the figures ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import io
 import json
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,8 @@ from connector.models import StatusCode
 from connector.reports.build import build_report
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import FORMATS, render, render_bytes
-from tests.test_reports_world import AS_OF, TASKS, UNITS, items, task
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+from tests.support.report_world import AS_OF, TASKS, UNITS, items, task
 
 
 def make(period: str = "2022-Q1", **kw: Any) -> Report:
