@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,8 +14,9 @@ from connector.ops.jobs import JobResult, run_job
 from connector.ops.runs import RunOutcome
 from connector.settings import Settings
 from tests.support import ROOT
+from tests.support.factories import make_records, make_settings
 from tests.support.harness import Deployment, ledger_rows
-from tests.support.hostile_server import PASSWORD, USERNAME, HostileServer, task_records
+from tests.support.hostile_server import PASSWORD, USERNAME, HostileServer
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_cut_replies_then_retry_dead_days_later_sends_nothing_twice(tmp_path: Pa
     (two days later) and the operator runs ``outbox retry --dead``: the next push reconciles the
     alert from notifications/list.cpx and the tracking write from the task, and sends neither
     again (before: a second notification)."""
-    with HostileServer(task_records(1)) as server:
+    with HostileServer(make_records(1)) as server:
         dep = Deployment(home=tmp_path, base_url=server.base_url, password=PASSWORD)
         dep.home.mkdir(parents=True, exist_ok=True)
         _config(dep, server)
@@ -106,11 +106,6 @@ def test_cut_replies_then_retry_dead_days_later_sends_nothing_twice(tmp_path: Pa
 # -- 429 with Retry-After on writes, behind a proxy's limit -------------------------------------
 
 
-def _settings(server: HostileServer, tmp: Path, **sections: dict[str, Any]) -> Settings:
-    data = server.settings_data(f"sqlite:///{tmp / 'ledger.db'}", **sections)
-    return Settings.model_validate(data)
-
-
 def _run(settings: Settings, command: str) -> JobResult:
     return run_job(settings, command, clock=SystemClock())  # type: ignore[arg-type]
 
@@ -119,12 +114,12 @@ def test_429_with_retry_after_on_writes_does_not_cascade(tmp_path: Path) -> None
     """Every 5th write gets 429 + Retry-After: 1 behind a proxy that refuses requests closer than
     50 ms: at 10/s each 429 costs one retry after the Retry-After, never a cascade of 429s, and
     no request arrives before the Retry-After has passed. The retries reach the run summary."""
-    with HostileServer(task_records(10)) as server:
-        settings = _settings(
+    with HostileServer(make_records(10)) as server:
+        settings = make_settings(
             server,
-            tmp_path,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
             retry={"max_attempts": 4, "initial_wait": 0.05, "max_wait": 5, "total_budget": 60},
-            push={"enabled": True, "rate_per_second": 10},
+            push={"rate_per_second": 10},
             alerts=ALERTS,
         )
         pulled = _run(settings, "pull")
@@ -155,13 +150,14 @@ def test_oversized_fields_reach_the_source_bounded_in_alerts(tmp_path: Path) -> 
     stock = (ROOT / "mappings" / "idesk.toml").read_text("utf-8")
     assert "options = { max_chars = 1023 }\n" in stock
     mapping.write_text(stock.replace("options = { max_chars = 1023 }\n", ""), encoding="utf-8")
-    with HostileServer(task_records(3)) as server:
+    with HostileServer(make_records(3)) as server:
         server.switches.oversized_field_chars = 3000
-        settings = _settings(
-            server, tmp_path, push={"enabled": True, "rate_per_second": 50}, alerts=ALERTS
-        )
-        settings = settings.model_copy(
-            update={"source": settings.source.model_copy(update={"mapping": str(mapping)})}
+        settings = make_settings(
+            server,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            source={"mapping": str(mapping)},
+            push={"rate_per_second": 50},
+            alerts=ALERTS,
         )
         result = _run(settings, "sync")
         assert result.push is not None and result.push.alerts_sent == 3
@@ -175,7 +171,7 @@ def test_oversized_fields_reach_the_source_bounded_in_alerts(tmp_path: Path) -> 
 def test_budget_spent_on_429s_exits_1_with_a_clear_line(tmp_path: Path) -> None:
     """Every write answered 429 until the retry budget is spent: exit 1 (not 0), a line saying
     how many deliveries were left and why, and the run recorded as problems with its retries."""
-    with HostileServer(task_records(3)) as server:
+    with HostileServer(make_records(3)) as server:
         dep = Deployment(home=tmp_path, base_url=server.base_url, password=PASSWORD)
         dep.home.mkdir(parents=True, exist_ok=True)
         _config(dep, server)

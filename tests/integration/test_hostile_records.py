@@ -26,10 +26,10 @@ from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.ops.log import configure_logging
 from connector.source.pull import newest_versions, to_page_item
-from tests.support.hostile_server import DEFAULT_NOW, task_record
+from tests.support.factories import RECORDS_NOW, make_record
 
 SPEC = load_mapping("idesk")
-BASE = task_record(1, DEFAULT_NOW)
+BASE = make_record(1, RECORDS_NOW)
 KEYS = sorted(BASE)
 OBSERVED = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 
@@ -131,10 +131,6 @@ def test_hostile_records_end_stored_or_quarantined(ledger: Ledger, page: list[An
 # -- the bounds of one record ------------------------------------------------------------------------
 
 
-def record(**changes: Any) -> dict[str, Any]:
-    return {**copy.deepcopy(BASE), **changes}
-
-
 @pytest.mark.parametrize(
     ("changes", "limits", "field", "words"),
     [
@@ -185,7 +181,7 @@ def test_bounds_of_a_record(
 ) -> None:
     """A value beyond a bound makes the record a BadRecord naming the field and the bound."""
     with pytest.raises(BadRecord) as caught:
-        normalise(record(**changes), SPEC, limits)
+        normalise(make_record(1, RECORDS_NOW, **changes), SPEC, limits)
     assert caught.value.field.startswith(field), caught.value.field
     assert words in caught.value.message
 
@@ -203,12 +199,12 @@ def test_bounds_of_a_record(
 )
 def test_values_at_the_bounds_are_kept(changes: dict[str, Any]) -> None:
     """Values at (not beyond) each bound normalise."""
-    assert isinstance(normalise(record(**changes), SPEC), NormalisedTask)
+    assert isinstance(normalise(make_record(1, RECORDS_NOW, **changes), SPEC), NormalisedTask)
 
 
 def test_bounded_raw_keeps_a_quarantined_record_small() -> None:
     """The raw JSON kept with a quarantined record cuts long texts, long lists and deep nesting."""
-    raw = record(steeringContent="N" * 5_000_000, junk=list(range(5000)), deep=[[[[1]]]])
+    raw = make_record(1, RECORDS_NOW, steeringContent="N" * 5_000_000, junk=list(range(5000)), deep=[[[[1]]]])
     kept = bounded_raw(raw, RecordLimits(max_field_chars=100, max_list_items=10))
     assert kept["steeringContent"].startswith("N" * 100)
     assert kept["steeringContent"].endswith("…[cut: 4999900 chars]")

@@ -18,7 +18,6 @@ import urllib3
 
 from connector.errors import SourceError, SourceUnavailable
 from connector.mapping.spec import load_mapping
-from connector.settings import Settings
 from connector.source.client import SourceClient
 from connector.source.transport import (
     DeadlineExceeded,
@@ -26,9 +25,10 @@ from connector.source.transport import (
     ResponseTooLarge,
     read_capped,
 )
+from tests.support.factories import make_records, make_settings
 from tests.support.faultproxy import Fault, FaultKind, FaultProxy
 from tests.support.harness import Deployment, ledger_rows
-from tests.support.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer, task_records
+from tests.support.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer
 
 SPEC = load_mapping("idesk")
 MIB = 1024 * 1024
@@ -36,13 +36,18 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def server() -> Iterator[HostileServer]:
-    with HostileServer(task_records(5)) as hostile:
+    with HostileServer(make_records(5)) as hostile:
         yield hostile
 
 
 def client_for(server: HostileServer, tmp_path: Path, **source: Any) -> SourceClient:
-    data = server.settings_data(f"sqlite:///{tmp_path / 'l.db'}", source=source)
-    settings = Settings.model_validate(data)
+    """A client of `server` (two attempts, no waiting) with `source` settings changed."""
+    settings = make_settings(
+        server,
+        f"sqlite:///{tmp_path / 'l.db'}",
+        source=source,
+        retry={"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.02},
+    )
     return SourceClient(settings.source, settings.retry, SPEC, sleep=lambda _s: None)
 
 
@@ -93,7 +98,7 @@ def test_a_deadline_that_passed_stops_reading_the_body() -> None:
 def test_sync_through_a_dripping_network_ends_with_exit_3(tmp_path: Path) -> None:
     """A proxy that trickles every answer a byte at a time: the run gives up at the deadline
     (exit 3, recorded) instead of holding the lock for hours; nothing was half-written."""
-    with HostileServer(task_records(30)) as hostile, FaultProxy(_port(hostile)) as proxy:
+    with HostileServer(make_records(30)) as hostile, FaultProxy(_port(hostile)) as proxy:
         dep = _deployment(tmp_path, proxy.url(BASE_PATH), "request_timeout = 1.0")
         proxy.set_fault(Fault(FaultKind.DRIP, delay_s=0.05, chunk=1))
         run = dep.run("sync", timeout=90)
@@ -170,7 +175,7 @@ def test_oversized_page_is_refused_before_it_is_read(server: HostileServer, tmp_
 @pytest.mark.slow
 def test_sync_refuses_an_oversized_page_with_exit_3(tmp_path: Path) -> None:
     """The CLI: exit 3, the error names the cap and the (redacted) URL; no cursor moved."""
-    with HostileServer(task_records(5)) as hostile:
+    with HostileServer(make_records(5)) as hostile:
         hostile.switches.oversized_body_bytes = 2 * MIB
         dep = _deployment(tmp_path, hostile.base_url, f"max_response_bytes = {MIB}")
         run = dep.run("sync", timeout=90)

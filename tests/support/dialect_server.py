@@ -24,6 +24,7 @@ import json
 import random
 import secrets
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -31,8 +32,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from connector.clock import LOCAL_TZ
 from simulator.loopback import Loopback, LoopbackHTTPServer, RequestLog
+from tests.support.contract import LOCAL, Expected, Malformed, units
+from tests.support.factories import ServerLogin
 
 Dialect = Literal["b", "idesk6"]
 BASE_PATHS = {"b": "/t", "idesk6": "/ubnd/smartcloud"}
@@ -244,6 +246,11 @@ class DialectServer(Loopback[_Server]):
         return self.url(BASE_PATHS[self.state.dialect])
 
     @property
+    def credentials(self) -> ServerLogin:
+        """The login this server accepts (session only)."""
+        return ServerLogin(self.state.username, self.state.password)
+
+    @property
     def requests(self) -> list[Recorded]:
         return self.state.log.all()
 
@@ -298,7 +305,7 @@ def b_date(day: date) -> str:
 
 def b_instant(instant: datetime) -> str:
     """An instant as dialect b writes it: local wall time ``dd/mm/yyyy HH:MM:SS``."""
-    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M:%S")
+    return instant.astimezone(LOCAL).strftime("%d/%m/%Y %H:%M:%S")
 
 
 B_UNITS = (
@@ -336,7 +343,7 @@ def b_world(count: int = 300, *, malformed: int = 3, seed: int = 7) -> BWorld:
     about 60 % are open, 30 % done, 10 % withdrawn; 15 % have no due date; 2 % are removed.
     """
     rng = random.Random(seed)
-    start = datetime(2022, 1, 3, 8, 0, tzinfo=LOCAL_TZ)
+    start = datetime(2022, 1, 3, 8, 0, tzinfo=LOCAL)
     jobs: dict[int, dict[str, Any]] = {}
     for i in range(count):
         ref = 1001 + i
@@ -387,6 +394,64 @@ def b_world(count: int = 300, *, malformed: int = 3, seed: int = 7) -> BWorld:
             job["steps"][1]["due"] = "30/02/2022"
         bad[ref] = B_MALFORM_KINDS[kind]
     return BWorld(jobs, bad)
+
+
+B_STATES = {"DANG_XL": "open", "HOAN_THANH": "done", "THU_HOI": "cancelled"}
+"""Dialect b's job states and what each one means (open, done, withdrawn)."""
+
+
+def _b_date(job: dict[str, Any], key: str) -> date | None:
+    value = job.get(key, "")
+    if value == "":
+        return None
+    try:
+        return datetime.strptime(value, "%d/%m/%Y").date()
+    except ValueError:
+        raise Malformed(key, value) from None
+
+
+def _b_instant(value: str) -> datetime | None:
+    """Local wall time ``dd/mm/yyyy HH:MM:SS`` as a UTC instant."""
+    if value == "":
+        return None
+    local = datetime.strptime(value, "%d/%m/%Y %H:%M:%S")
+    return local.replace(tzinfo=LOCAL).astimezone(UTC)
+
+
+def b_expected(job: dict[str, Any]) -> Expected:
+    """What the ledger must hold for a dialect-b job, read from the format described above
+    (not through the mapping); `Malformed` names the source path at fault (as
+    `B_MALFORM_KINDS` does)."""
+    ref = job.get("ref")
+    if not isinstance(ref, int):
+        raise Malformed("ref", ref)
+    if job.get("state") not in B_STATES:
+        raise Malformed("state", job.get("state"))
+    issued = _b_date(job, "issued")
+    (lead,) = [step for step in job["steps"] if step["role"] == "lead"]
+    try:
+        due = _b_date(lead, "due")
+    except Malformed as exc:
+        raise Malformed("steps[role=lead].due", exc.value) from None
+    support = [step["unit"] for step in job["steps"] if step["role"] == "support"]
+    return Expected(
+        ref,
+        {
+            "state": B_STATES[job["state"]],
+            "source_status": job["state"],
+            "sign_number": job["docNo"],
+            "subject": unicodedata.normalize("NFC", job["title"]).strip(),
+            "category": job["kind"],
+            "doc_date": issued,
+            "lead_unit_code": lead["unit"]["code"],
+            "lead_unit_name": lead["unit"]["label"],
+            "coordinators": units((unit["code"], unit["label"]) for unit in support),
+            "deadline": due,
+            "completed_at": _b_instant(lead.get("doneAt", "")),
+            "priority": int(job["urgency"]),
+            "deleted_at_source": job["removed"] == "1",
+        },
+    )
 
 
 def _step(

@@ -1,6 +1,7 @@
-"""Shared pieces of the end-to-end fault suite: a deployment under test (config, secrets in the
+"""Shared pieces of the end-to-end suite: a deployment under test (config, secrets in the
 environment, a SQLite ledger, a log file) around a loopback simulator, and readers of the truth
-on both sides (the ledger's tables, the simulator's world and notifications).
+on both sides (the ledger's tables, read with plain sqlite3; the simulator's world, read with the
+contract oracle of `tests.support.contract`; its notifications).
 
 The connector runs as the installed console script ``.venv/bin/idesk-connector`` in a
 subprocess (as cron would run it), or in-process through the library for the cheaper cases.
@@ -17,16 +18,13 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.errors import BadRecord
-from connector.mapping.normalise import normalise, record_key
-from connector.mapping.spec import MappingSpec, load_mapping
 from simulator import Simulator
-from tests.support import ROOT
+from tests.support import ROOT, contract
 
 CLI = Path(sys.executable).parent / "idesk-connector"
 """The console script of the venv running the tests."""
@@ -397,69 +395,25 @@ def cursor_of(path: Path) -> str | None:
 # -- the simulator's side ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Expected:
-    """What the ledger must hold after a complete sync of a world."""
-
-    stored: dict[int, dict[str, Any]]
-    """source_id -> the raw record that normalises (the last one served for that id)."""
-    quarantined: dict[str, dict[str, Any]]
-    """record key -> a raw record that does not normalise."""
-
-
-def expected_from(
-    records: Iterable[Mapping[str, Any]], spec: MappingSpec | None = None
-) -> Expected:
-    """Split served records into those the ledger must store and those it must quarantine."""
-    spec = spec or load_mapping("idesk")
-    stored: dict[int, dict[str, Any]] = {}
-    bad: dict[str, dict[str, Any]] = {}
-    for raw in records:
-        try:
-            task = normalise(raw, spec)
-        except BadRecord:
-            bad[record_key(raw, spec)] = dict(raw)
-        else:
-            stored[task.source_id] = dict(raw)
-    return Expected(stored=stored, quarantined=bad)
-
-
 def ledger_matches_world(path: Path, sim: Simulator) -> list[str]:
-    """Differences between the ledger's task table and the simulator's truth (empty: equal)."""
-    spec = load_mapping("idesk")
-    truth = {}
+    """Differences between the ledger's task table and the simulator's world, each served
+    record read by the contract oracle (`tests.support.contract`; empty: equal)."""
+    truth: dict[int, contract.Expected] = {}
     for raw in sim.world.served(include_deleted=True):
         try:
-            task = normalise(raw, spec)
-        except BadRecord:
+            expected = contract.read(raw)
+        except contract.Malformed:
             continue
-        truth[task.source_id] = task
+        truth[expected.source_id] = expected
     rows = ledger_tasks(path)
     problems: list[str] = []
     missing = sorted(set(truth) - set(rows))
     if missing:
         problems.append(f"{len(missing)} task(s) missing from the ledger, e.g. {missing[:5]}")
-    for source_id, task in truth.items():
+    for source_id, expected in truth.items():
         row = rows.get(source_id)
-        if row is None:
-            continue
-        checks = {
-            "state": (row["state"], task.state.value),
-            "source_status": (row["source_status"], task.source_status),
-            "deadline": (row["deadline"], task.deadline.isoformat() if task.deadline else None),
-            "subject": (row["subject"], task.subject),
-            "lead_unit_code": (row["lead_unit_code"], task.lead_unit_code),
-            # The echo of the connector's own tracking write is not a change of content (by
-            # design), so what the source holds is what it last acknowledged, if anything.
-            "tracking_status": (
-                row["acked_tracking_status"] or row["source_tracking_status"],
-                task.tracking_status,
-            ),
-            "deleted_at_source": (bool(row["deleted_at_source"]), task.deleted),
-        }
-        for name, (have, want) in checks.items():
-            if have != want:
-                problems.append(f"task {source_id}: {name} is {have!r}, the source has {want!r}")
+        if row is not None:
+            problems.extend(contract.row_problems(expected, row))
     return problems
 
 

@@ -42,16 +42,17 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connector.clock import LOCAL_TZ
-from connector.mapping.converters import format_en_us
 from simulator.loopback import Loopback, LoopbackHTTPServer, RequestLog
+from tests.support.contract import en_us, utc_str
+from tests.support.factories import RECORDS_NOW, ServerLogin
 
 BASE_PATH = "/ubnd/smartcloud"
 USERNAME = "hostile-clerk"
 PASSWORD = "hostile-pw-7"
 TOKEN = "hostile-token-5"
 MAX_LIMIT = 500
-DEFAULT_NOW = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
+DEFAULT_NOW = RECORDS_NOW
+"""The server's clock unless told otherwise: `make_records` counts back from it."""
 
 
 @dataclass
@@ -210,63 +211,6 @@ def _gzip_bomb(inflated: int) -> bytes:
     parts.append(packer.compress(tail))
     parts.append(packer.flush())
     return b"".join(parts)
-
-
-def utc_str(instant: datetime) -> str:
-    """An instant as the contract writes ``...Str`` fields: ISO-8601 UTC, whole seconds."""
-    return instant.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def task_record(task_id: int, modified: datetime, **overrides: Any) -> dict[str, Any]:
-    """A valid contract record (open, deadline 30 days after `modified`), with `overrides`."""
-    local = modified.astimezone(LOCAL_TZ)
-    created = modified - timedelta(days=10)
-    deadline = (local + timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
-    record: dict[str, Any] = {
-        "id": task_id,
-        "edId": 900_000 + task_id,
-        "signNumber": f"{task_id}/UBND-KSTT",
-        "category": "Công văn",
-        "subject": f"Báo cáo tình hình thực hiện nhiệm vụ số {task_id}",
-        "author": "UBND tỉnh",
-        "publisherCode": "UBND",
-        "signer": "Nguyễn Văn A",
-        "position": "Phó Chủ tịch",
-        "docDate": format_en_us(created),
-        "docDateStr": utc_str(created),
-        "steeringType": 1,
-        "steeringBy": "Phó Chủ tịch Nguyễn Văn A",
-        "steeringContent": f"Khẩn trương triển khai nhiệm vụ số {task_id}.",
-        "receiverCommCode": "STTTT",
-        "receiverAname": "Sở Thông tin và Truyền thông",
-        "coordinators": [{"commCode": "SNV", "aname": "Sở Nội vụ"}],
-        "createDate": format_en_us(created),
-        "createDateStr": utc_str(created),
-        "deadline": format_en_us(deadline),
-        "deadlineChanges": [],
-        "status": "processing",
-        "completeDate": "",
-        "completeDateStr": "",
-        "priority": 0,
-        "progress": 10,
-        "lastReportDateStr": "",
-        "confirmed": "N",
-        "confirmedDateStr": "",
-        "trackingStatus": "",
-        "lastModify": format_en_us(modified),
-        "lastModifyStr": utc_str(modified),
-        "deleted": "N",
-    }
-    record.update(overrides)
-    return record
-
-
-def task_records(
-    count: int, *, start: datetime | None = None, step_s: float = 60.0, first_id: int = 1
-) -> list[dict[str, Any]]:
-    """`count` valid records with ids `first_id`..., modified `step_s` apart from `start`."""
-    begin = start or DEFAULT_NOW - timedelta(days=1)
-    return [task_record(first_id + i, begin + timedelta(seconds=step_s * i)) for i in range(count)]
 
 
 UNITS: tuple[dict[str, Any], ...] = (
@@ -557,7 +501,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return 404, {"error": "not_found"}
             record["trackingStatus"] = str(request.get("trackingStatus", ""))
             record["lastModifyStr"] = utc_str(state.now)
-            record["lastModify"] = format_en_us(state.now)
+            record["lastModify"] = en_us(state.now)
             return 200, {"ok": True, "lastModifyStr": record["lastModifyStr"]}
 
         self._idempotent(self.headers.get("Idempotency-Key", ""), body, act, replay=0)
@@ -688,23 +632,10 @@ class HostileServer(Loopback[_Server]):
             record = next(r for r in self.state.records if r.get("id") == task_id)
             record.update(changes)
             record["lastModifyStr"] = utc_str(self.state.now)
-            record["lastModify"] = format_en_us(self.state.now)
+            record["lastModify"] = en_us(self.state.now)
             return record
 
-    def settings_data(self, ledger_url: str, **sections: dict[str, Any]) -> dict[str, Any]:
-        """Settings (as `Settings.model_validate` takes them) that read this server."""
-        data: dict[str, Any] = {
-            "source": {
-                "base_url": self.base_url,
-                "username": USERNAME,
-                "password": PASSWORD,
-                "connect_timeout": 2,
-                "read_timeout": 5,
-            },
-            "retry": {"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.02},
-            "ledger": {"url": ledger_url},
-            "push": {"enabled": False},
-        }
-        for name, values in sections.items():
-            data.setdefault(name, {}).update(values)
-        return data
+    @property
+    def credentials(self) -> ServerLogin:
+        """The login this server accepts (session or token)."""
+        return ServerLogin(USERNAME, PASSWORD, TOKEN)

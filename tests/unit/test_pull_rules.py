@@ -6,11 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from connector.ledger import repo
 from connector.models import NormalisedTask, TaskState
 from connector.rules.calendar import load_calendar
 from connector.rules.classify import classification_values, status_effective_on, suggestion_for
 from connector.rules.deadlines import classify
-from connector.source.pull import advance_cursor, modified_from
+from connector.source.pull import advance_cursor, modified_from, newest_versions
+from tests.support.factories import make_task
 
 T = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -109,3 +111,20 @@ def test_suggestion_only_without_deadline() -> None:
     assert (values["status_code"], values["suggested_deadline"]) == (
         "KHONG_THOI_HAN", date(2022, 4, 15))
     assert values["suggested_phrase"] == "trước ngày 15/4/2022"
+
+
+def test_newest_version_wins_and_a_tie_goes_to_the_greater_content_hash() -> None:
+    """One id listed twice: the newer last_modified is kept; on a tie, the version with the
+    greater content hash, whatever order the two came in (so every run keeps the same one)."""
+    older = make_task(1, last_modified=T - S, subject="cũ")
+    newer = make_task(1, last_modified=T, subject="mới")
+    one, two = make_task(2, subject="bản một"), make_task(2, subject="bản hai")
+    greater = max((one, two), key=repo.content_hash)
+
+    def kept(*tasks: NormalisedTask) -> list[str]:
+        items, dropped = newest_versions([repo.Incoming(t, {"id": t.source_id}) for t in tasks])
+        assert dropped == len(tasks) - len(items)
+        return [i.task.subject for i in items if isinstance(i, repo.Incoming)]
+
+    assert kept(older, newer) == kept(newer, older) == ["mới"]
+    assert kept(one, two) == kept(two, one) == [greater.subject]
