@@ -8,7 +8,6 @@ import base64
 import signal
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -74,15 +73,6 @@ def scan(home: Path, skip: set[Path], seen: set[str]) -> dict[str, list[str]]:
             if hits:
                 found[str(path.relative_to(home))] = hits
     return found
-
-
-@pytest.fixture(scope="module")
-def forks() -> Iterator[ForkServer]:
-    server = ForkServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _kill_mid_run(launcher: Launcher, sig: int, *args: str) -> int | None:

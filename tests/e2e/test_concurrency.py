@@ -7,7 +7,6 @@ winner); the recorded runs never overlap in time.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -25,15 +24,6 @@ from tests.support.harness import (
 )
 
 PAIRS = 50
-
-
-@pytest.fixture
-def forks() -> Iterator[ForkServer]:
-    server = ForkServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _overlaps(path: Path) -> list[tuple[str, str]]:

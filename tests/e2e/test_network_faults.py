@@ -9,7 +9,6 @@ unchanged; a later run through a healthy network then converges.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,15 +45,6 @@ CASES = [
     pytest.param(Fault(FaultKind.DRIP, delay_s=0.002, chunk=512), "converge", id="drip"),
     pytest.param(Fault(FaultKind.DRIP, delay_s=1.5, chunk=1), "exit3", id="drip-too-slow"),
 ]
-
-
-@pytest.fixture(scope="module")
-def forks() -> Iterator[ForkServer]:
-    server = ForkServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _change_the_world(sim: Simulator) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import structlog
-from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
@@ -34,26 +33,12 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow
 from connector.ops.locking import ledger_lock, lock_path_for
 from connector.ops.runs import get_run, recorded_run
-from connector.settings import LedgerSettings, RetrySettings, Settings, SourceSettings
 from connector.source.pull import PullResult, pull
 from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.factories import make_settings
 from tests.support.harness import CLI, connect_ro, events_in, events_named, integrity_check
 
 TODAY = date(2022, 3, 7)
-
-
-def make_settings(sim: Simulator, ledger_url: str) -> Settings:
-    """Settings of a library-level pull from `sim` into `ledger_url` (pages of 200)."""
-    return Settings(
-        source=SourceSettings(
-            base_url=sim.base_url,
-            username=sim.credentials.username,
-            password=SecretStr(sim.credentials.password),
-            page_size=200,
-        ),
-        retry=RetrySettings(max_attempts=3, initial_wait=0.01, max_wait=0.05, total_budget=30),
-        ledger=LedgerSettings(url=ledger_url),
-    )
 
 
 def invoke(env: dict[str, str], *args: str) -> Any:
@@ -204,7 +189,7 @@ def test_failed_run_counts_only_committed_pages(ledger: Ledger) -> None:
     failing = CommitFails(url=ledger.url, engine=ledger.engine, sessions=ledger.sessions)
     config = SimulatorConfig(tasks=500, seed=8, today=TODAY, faults=Faults.none())
     with Simulator(config) as sim:
-        settings = make_settings(sim, ledger.url)
+        settings = make_settings(sim, ledger.url, source={"page_size": 200})
         clock = FixedClock(sim.now())
 
         def arm(result: PullResult) -> None:

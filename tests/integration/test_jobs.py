@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import SecretStr
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -13,18 +12,10 @@ from connector.ledger.db import open_ledger
 from connector.ledger.tables import OutboxRow, SyncRun, TaskRow
 from connector.ops.jobs import run_job
 from connector.ops.runs import RunOutcome
-from connector.settings import LedgerSettings, PushSettings, Settings, SourceSettings
 from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.factories import make_settings
 
 TODAY = date(2022, 3, 7)
-
-
-def _settings(sim: Simulator, url: str) -> Settings:
-    return Settings(
-        source=SourceSettings(base_url=sim.base_url, password=SecretStr(sim.credentials.password)),
-        ledger=LedgerSettings(url=url),
-        push=PushSettings(rate_per_second=500.0),
-    )
 
 
 def _count(url: str, model: type) -> int:
@@ -36,7 +27,7 @@ def test_dry_run_sync_writes_nothing_and_says_what_it_would_do(ledger_url: str) 
     """A dry sync reads the source, rolls the ledger back, sends nothing, and lists the deliveries."""
     config = SimulatorConfig(tasks=120, seed=3, today=TODAY, faults=Faults.none())
     with Simulator(config) as sim:
-        settings = _settings(sim, ledger_url)
+        settings = make_settings(sim, ledger_url, push={"rate_per_second": 500.0})
         clock = FixedClock(local_midnight(TODAY).replace(hour=3))
         dry = run_job(settings, "sync", dry_run=True, clock=clock)
         assert dry.dry_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -23,34 +24,30 @@ from connector.models import (
     UnitKind,
     UnitRef,
 )
+from tests.support import factories
 
 T0 = datetime(2022, 3, 1, 3, 0, tzinfo=UTC)
 NOW = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 
 
-def make_task(source_id: int = 1, **changes: Any) -> NormalisedTask:
-    base = NormalisedTask(
-        source_id=source_id,
-        last_modified=T0,
-        state=TaskState.OPEN,
-        source_status="processing",
-        ed_id=900 + source_id,
-        sign_number=f"{source_id}/UBND-KSTT",
-        category="Công văn",
-        subject="Triển khai kế hoạch chuyển đổi số",
-        doc_date=date(2022, 2, 20),
-        steering_type=2,
-        steering_content="Sở Thông tin và Truyền thông chủ trì, báo cáo trước ngày 15/4/2022.",
-        lead_unit_code="STTTT",
-        lead_unit_name="Sở Thông tin và Truyền thông",
-        coordinators=(UnitRef("SNV", "Sở Nội vụ"),),
-        assigned_at=datetime(2022, 2, 20, 3, 0, tzinfo=UTC),
-        deadline=date(2022, 4, 15),
-        priority=1,
-        progress=10,
-        extra={"unknownKey": "x"},
-    )
-    return replace(base, **changes)
+make_task = partial(
+    factories.make_task,
+    last_modified=T0,
+    source_status="processing",
+    ed_id=901,
+    category="Công văn",
+    doc_date=date(2022, 2, 20),
+    steering_type=2,
+    steering_content="Sở Thông tin và Truyền thông chủ trì, báo cáo trước ngày 15/4/2022.",
+    coordinators=(UnitRef("SNV", "Sở Nội vụ"),),
+    assigned_at=datetime(2022, 2, 20, 3, 0, tzinfo=UTC),
+    deadline=date(2022, 4, 15),
+    confirmed=False,
+    priority=1,
+    progress=10,
+    extra={"unknownKey": "x"},
+)
+"""The shared task with every kind of field filled (what the ledger must round-trip)."""
 
 
 def raw_of(task: NormalisedTask) -> dict[str, Any]:

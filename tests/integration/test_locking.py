@@ -25,21 +25,7 @@ from connector.ops.locking import (
     pg_advisory_lock,
     run_lock,
 )
-
-
-class FakeTime:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.support.timing import FakeTime
 
 
 @pytest.mark.parametrize(

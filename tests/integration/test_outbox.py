@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -36,29 +35,13 @@ from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
 from simulator.units import UNITS
+from tests.support.factories import make_task
 
 CAL: WorkingCalendar = load_calendar()
 SETTINGS = Settings()
 T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)
 NOW = datetime(2022, 3, 22, 2, tzinfo=UTC)  # Tuesday 22 March 2022, 09:00 local
 AS_OF = date(2022, 3, 22)
-
-
-def make_task(source_id: int = 1, **changes: Any) -> NormalisedTask:
-    base = NormalisedTask(
-        source_id=source_id,
-        last_modified=T0,
-        state=TaskState.OPEN,
-        sign_number=f"{source_id}/UBND-KSTT",
-        subject="Triển khai kế hoạch chuyển đổi số",
-        lead_unit_code="STTTT",
-        lead_unit_name="Sở Thông tin và Truyền thông",
-        doc_date=date(2022, 1, 3),
-        assigned_at=T0,
-        deadline=date(2022, 1, 10),
-        confirmed=True,
-    )
-    return replace(base, **changes)
 
 
 def seed(ledger: Ledger, *tasks: NormalisedTask, first_seen: datetime = NOW) -> None:

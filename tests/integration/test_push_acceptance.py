@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from connector.clock import FixedClock, local_date
 from connector.errors import SourceError
@@ -37,16 +34,13 @@ from connector.outbox.delivery import TokenBucket, deliver_pending
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import add_months, classify
 from connector.settings import (
-    AlertSettings,
-    LedgerSettings,
-    PushSettings,
-    RetrySettings,
     Settings,
-    SourceSettings,
 )
 from connector.source.pull import default_client, pull
 from simulator import Faults, Scenario, Simulator, SimulatorConfig
+from tests.support.factories import make_settings
 from tests.support.harness import ForkServer, Launcher, deployment_for, ledger_rows, ledger_tasks
+from tests.support.timing import QuickSleep
 
 CAL: WorkingCalendar = load_calendar()
 SPEC = load_mapping("idesk")
@@ -55,38 +49,23 @@ SEND = "/notifications/send.cpx"
 TRACK = "/tasks/tracking.cpx"
 
 
-class QuickSleep:
-    """Retry waits capped at `cap` real seconds (the simulator refills its bucket in real time)."""
-
-    def __init__(self, cap: float = 0.02) -> None:
-        self.cap = cap
-
-    def __call__(self, seconds: float) -> None:
-        time.sleep(min(seconds, self.cap))
+ACCEPTANCE: dict[str, Any] = {
+    "retry": {"max_attempts": 4, "initial_wait": 0.01, "max_wait": 0.05, "total_budget": 20},
+    "push": {"rate_per_second": 20, "retry_initial_seconds": 60, "retry_max_seconds": 600},
+}
+"""Settings sections of these deployments (token authentication, a ledger in a directory)."""
 
 
-def settings_for(
-    sim: Simulator, tmp: Path, retry: RetrySettings | None = None, **alerts: Any
-) -> Settings:
-    return Settings(
-        source=SourceSettings(
-            base_url=sim.base_url,
-            auth="token",
-            token=SecretStr(sim.credentials.token),
-            connect_timeout=2,
-            read_timeout=5,
-        ),
-        retry=retry
-        or RetrySettings(max_attempts=4, initial_wait=0.01, max_wait=0.05, total_budget=20),
-        ledger=LedgerSettings(url=f"sqlite:///{tmp / 'ledger.db'}"),
-        push=PushSettings(rate_per_second=20, retry_initial_seconds=60, retry_max_seconds=600),
-        alerts=AlertSettings(**alerts),
+def settings_for(sim: Simulator, home: Path, **sections: Any) -> Settings:
+    """Settings of a deployment in `home` reading `sim` (`sections` replace `ACCEPTANCE`'s)."""
+    return make_settings(
+        sim, f"sqlite:///{home / 'ledger.db'}", auth="token", **{**ACCEPTANCE, **sections}
     )
 
 
 def sync(sim: Simulator, settings: Settings, sleep: QuickSleep | None = None) -> JobResult:
     """One `sync` as cron runs it, on the simulator's clock."""
-    return run_job(settings, "sync", clock=FixedClock(sim.now()), sleep=sleep or QuickSleep())
+    return run_job(settings, "sync", clock=FixedClock(sim.now()), sleep=sleep or QuickSleep(0.02))
 
 
 def world_tasks(sim: Simulator) -> dict[int, NormalisedTask]:
@@ -237,7 +216,7 @@ def test_sixty_days_each_alert_once_on_its_working_day(tmp_path: Path) -> None:
                 # pull, classify + plan, deliver: the library calls `sync` makes, on one ledger
                 clock = FixedClock(sim.now())
                 pull(settings, run_id=f"day{day}", clock=clock, ledger=ledger, calendar=CAL)
-                with default_client(settings, SPEC, QuickSleep()) as client:
+                with default_client(settings, SPEC, QuickSleep(0.02)) as client:
                     pushed = deliver_pending(
                         ledger, client, settings, f"day{day}", clock, bucket=TokenBucket(100)
                     )
@@ -310,8 +289,9 @@ def test_transient_faults_change_no_count(tmp_path: Path) -> None:
     with Simulator(config) as sim:
         _more_alerts(sim)
         # retries wait for real (up to 0.1 s): the simulator's rate limit refills in real time
-        retry = RetrySettings(max_attempts=5, initial_wait=0.02, max_wait=0.1, total_budget=10)
-        _deliver_until_done(sim, settings_for(sim, tmp_path / "faulty", retry), QuickSleep(0.1))
+        retry = {"max_attempts": 5, "initial_wait": 0.02, "max_wait": 0.1, "total_budget": 10}
+        faulty = settings_for(sim, tmp_path / "faulty", retry=retry)
+        _deliver_until_done(sim, faulty, QuickSleep(0.1))
         hits = {
             fault: sum(sim.count_requests(e, fault=fault) for e in (SEND, TRACK))
             for fault in ("drop", "http5xx", "rate_limit")
@@ -323,15 +303,6 @@ def test_transient_faults_change_no_count(tmp_path: Path) -> None:
 
 
 # -- SIGKILL at each crash point -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def forks() -> Iterator[ForkServer]:
-    server = ForkServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 CRASH_TOML = """

@@ -22,8 +22,6 @@ from connector.mapping.spec import load_mapping
 from connector.ops.jobs import JobResult, run_job
 from connector.ops.runs import RunOutcome, list_runs
 from connector.settings import (
-    LedgerSettings,
-    PushSettings,
     RetrySettings,
     Settings,
     SourceSettings,
@@ -31,24 +29,13 @@ from connector.settings import (
 from connector.source.client import SourceClient
 from connector.source.transport import TokenBucket
 from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.factories import make_settings
+from tests.support.timing import FakeTime
 
 BASE = "http://127.0.0.1:9/ubnd/smartcloud"
 SPEC = load_mapping("idesk")
 SEND = "/notifications/send.cpx"
 TRACK = "/tasks/tracking.cpx"
-
-
-class FakeTime:
-    """A monotonic clock that moves only when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # -- the pace of one client, on fake time ----------------------------------------------------------
@@ -123,19 +110,7 @@ def test_hold_keeps_every_acquisition_back() -> None:
 # -- against the simulator's rate limit ------------------------------------------------------------
 
 
-def _settings(sim: Simulator, tmp: Path, **push: Any) -> Settings:
-    return Settings(
-        source=SourceSettings(
-            base_url=sim.base_url,
-            auth="token",
-            token=SecretStr(sim.credentials.token),
-            connect_timeout=2,
-            read_timeout=5,
-        ),
-        retry=RetrySettings(max_attempts=4, initial_wait=0.05, max_wait=5, total_budget=60),
-        ledger=LedgerSettings(url=f"sqlite:///{tmp / 'ledger.db'}"),
-        push=PushSettings(**push),
-    )
+PACED_RETRY = {"max_attempts": 4, "initial_wait": 0.05, "max_wait": 5, "total_budget": 60}
 
 
 def _job(sim: Simulator, settings: Settings, command: str) -> JobResult:
@@ -151,7 +126,13 @@ def test_push_under_the_sources_rate_limit_does_not_cascade(tmp_path: Path) -> N
     """
     config = SimulatorConfig(tasks=40, seed=5, faults=Faults.none(), frozen_clock=True)
     with Simulator(config) as sim:
-        settings = _settings(sim, tmp_path, rate_per_second=10)
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            auth="token",
+            retry=PACED_RETRY,
+            push={"rate_per_second": 10},
+        )
         pulled = _job(sim, settings, "pull")
         assert pulled.pull is not None and pulled.pull.planned >= 40
         sim.set_faults(Faults(rate_limit=20))
@@ -171,13 +152,12 @@ def test_rows_left_undelivered_end_the_run_with_problems(tmp_path: Path) -> None
     """The source keeps answering 429 past the retry budget: outcome problems, exit 1, counted."""
     config = SimulatorConfig(tasks=6, seed=5, faults=Faults.none(), frozen_clock=True)
     with Simulator(config) as sim:
-        settings = _settings(sim, tmp_path, rate_per_second=50)
-        settings = settings.model_copy(
-            update={
-                "retry": RetrySettings(
-                    max_attempts=50, initial_wait=0.01, max_wait=0.05, total_budget=0.3
-                )
-            }
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            auth="token",
+            retry={"max_attempts": 50, "initial_wait": 0.01, "max_wait": 0.05, "total_budget": 0.3},
+            push={"rate_per_second": 50},
         )
         pulled = _job(sim, settings, "pull")
         assert pulled.pull is not None and pulled.pull.planned >= 6

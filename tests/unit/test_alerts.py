@@ -8,6 +8,7 @@ import string
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -33,26 +34,27 @@ from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings
 from simulator.units import UNITS_BY_CODE
+from tests.support import factories
 
 CAL: WorkingCalendar = load_calendar()
 UNITS = UNITS_BY_CODE
 
 
-def make_task(**overrides: Any) -> NormalisedTask:
-    values: dict[str, Any] = {
-        "source_id": 101,
-        "last_modified": datetime(2022, 3, 1, 2, tzinfo=UTC),
-        "state": TaskState.OPEN,
-        "sign_number": "1907/UBND-KSTT",
-        "subject": "Triển khai thực hiện Kế hoạch chuyển đổi số năm 2022",
-        "lead_unit_code": "STC",
-        "lead_unit_name": "Sở Tài chính",
-        "doc_date": date(2022, 3, 1),
-        "assigned_at": datetime(2022, 3, 1, 2, tzinfo=UTC),
-        "deadline": date(2022, 3, 7),
-    }
-    values.update(overrides)
-    return NormalisedTask(**values)
+make_task = partial(
+    factories.make_task,
+    source_id=101,
+    last_modified=datetime(2022, 3, 1, 2, tzinfo=UTC),
+    sign_number="1907/UBND-KSTT",
+    subject="Triển khai thực hiện Kế hoạch chuyển đổi số năm 2022",
+    lead_unit_code="STC",
+    lead_unit_name="Sở Tài chính",
+    doc_date=date(2022, 3, 1),
+    assigned_at=datetime(2022, 3, 1, 2, tzinfo=UTC),
+    deadline=date(2022, 3, 7),
+    confirmed=False,
+)
+"""The shared task as the Department of Finance's, assigned on 1 March 2022 by document
+1907/UBND-KSTT, due Monday 7 March, its status not confirmed."""
 
 
 def intents_for(
