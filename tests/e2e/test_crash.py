@@ -18,7 +18,6 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -73,15 +72,6 @@ class Figures:
     tracking_mismatches: int = 0
     integrity_failures: int = 0
     kill_phases: dict[str, int] = field(default_factory=dict)
-
-
-@pytest.fixture
-def forks() -> Iterator[ForkServer]:
-    server = ForkServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _open_ids(sim: Simulator) -> list[int]:
@@ -234,19 +224,24 @@ def test_sigkill_soak(tmp_path: Path, forks: ForkServer, request: pytest.Fixture
 
 @pytest.mark.slow
 def test_sigkill_of_the_console_script(tmp_path: Path) -> None:
-    """The installed console script itself, SIGKILLed mid-run, leaves a ledger a rerun completes."""
+    """The installed console script itself, SIGKILLed mid-delivery (held at a crash point until
+    the kill lands), leaves a ledger a rerun completes."""
     config = SimulatorConfig(tasks=20, seed=7, today=TODAY, faults=Faults.none(), frozen_clock=True)
     with Simulator(config) as sim:
         dep = deployment_for(sim, tmp_path, extra_toml=CRASH_TOML)
         launcher = Launcher(dep)
-        run = launcher.start("sync")
+        # After the source applied a write and before the ledger knew: the worst moment.
+        run = launcher.start("sync", env={CRASH_ENV: "after_request_sent@3:wait"})
         deadline = time.monotonic() + 60
-        while "source_write" not in run.stderr and time.monotonic() < deadline:
-            if run.wait(0.01) is not None:
-                break
+        while "crash point after_request_sent reached: waiting" not in run.stderr:
+            code = run.wait(0.01)
+            assert code is None, f"the run ended ({code}) before its crash point:\n{run.stderr}"
+            assert time.monotonic() < deadline, "the run never reached its crash point"
         run.signal(signal.SIGKILL)
-        assert run.wait(30) in (-signal.SIGKILL, 0, 1)
+        assert run.wait(30) == -signal.SIGKILL, "the kill did not land"
+        assert "reached: SIGKILL" not in run.stderr  # our kill, not the point's own
         assert integrity_check(dep.ledger_path) == "ok"
+        assert any(r["state"] == "sending" for r in ledger_rows(dep.ledger_path, "outbox"))
         final = launcher.run("sync")
         assert final.returncode in (0, 1), final.stderr[-3000:]
         launcher.run("sync")

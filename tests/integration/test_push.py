@@ -4,11 +4,13 @@ crash points. End-to-end runs against the simulator are in test_push_acceptance.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUn
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
-from connector.models import NormalisedTask, TaskState
+from connector.models import NormalisedTask
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.outbox.actions import list_outbox, retry_dead
 from connector.outbox.delivery import PushResult, TokenBucket, deliver_pending
@@ -32,6 +34,8 @@ from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
 from connector.source.client import SourceTracking
 from simulator.units import UNITS
+from tests.support import factories
+from tests.support.timing import FakeTime
 
 CAL: WorkingCalendar = load_calendar()
 T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)
@@ -148,37 +152,11 @@ class ScriptedSource:
         return [key for kind, key in self.calls if kind in ("tracking", "alert")]
 
 
-class FakeTime:
-    """A monotonic clock that moves only when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def make_task(source_id: int = 1, **changes: Any) -> NormalisedTask:
-    base = NormalisedTask(
-        source_id=source_id,
-        last_modified=T0,
-        state=TaskState.OPEN,
-        sign_number=f"{source_id}/UBND-KSTT",
-        subject="Triển khai kế hoạch chuyển đổi số",
-        lead_unit_code="STTTT",
-        lead_unit_name="Sở Thông tin và Truyền thông",
-        doc_date=date(2022, 1, 3),
-        assigned_at=T0,
-        deadline=date(2022, 3, 14),
-        confirmed=True,
-    )
-    return replace(base, **changes)
+make_task = partial(factories.make_task, deadline=date(2022, 3, 14))
+"""The shared task, due Monday 14 March 2022: overdue by the delivery day (22 March)."""
 
 
 def seed_and_plan(ledger: Ledger, *tasks: NormalisedTask, settings: Settings = SETTINGS) -> None:
@@ -614,6 +592,36 @@ def test_crash_point_kills_the_process_with_sigkill() -> None:
         check=False,
     )
     assert proc.returncode == 0
+
+
+def test_crash_point_with_wait_stops_there_until_killed() -> None:
+    """``NAME@N:wait`` stops the process at the N-th hit, says so on stderr and waits: the kill
+    comes from outside (the process returns -SIGKILL only after we sent it)."""
+    code = (
+        "from connector.ops.faultpoints import crash_point\n"
+        "for i in range(3):\n"
+        "    crash_point('after_mark_sent'); print(i, flush=True)\n"
+    )
+    env = {"IDESK_CONNECTOR_CRASH_AT": "after_mark_sent@2:wait", "PATH": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        line = proc.stderr.readline()
+        assert line == "crash point after_mark_sent reached: waiting for SIGKILL\n"
+        assert proc.poll() is None, "the process must wait for the kill"
+        proc.kill()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert proc.stdout.read().split() == ["0"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_unknown_crash_point_is_a_programming_error() -> None:
