@@ -318,8 +318,8 @@ def _assigned(tree: ast.Module, name: str) -> Any:
 def revisions() -> dict[str, str | None]:
     """Every migration this version ships, ``revision → down_revision``, read from the files.
 
-    The same chain alembic reads (`tests/test_ledger_db.py` holds them equal), without loading
-    alembic: a command that only reads the ledger never needs it.
+    The same chain alembic reads (`tests/integration/test_ledger_db.py` holds them equal),
+    without loading alembic: a command that only reads the ledger never needs it.
     """
     chain: dict[str, str | None] = {}
     for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):

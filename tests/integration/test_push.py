@@ -1,5 +1,5 @@
 """Delivery (connector.outbox.delivery): the outbox state machine against a scripted source, rate limit,
-crash points. End-to-end runs against the simulator are in test_push_acceptance.py."""
+crash points. End-to-end runs against the simulator are in test_push_acceptance.py beside it."""
 
 from __future__ import annotations
 
