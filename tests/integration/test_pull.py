@@ -108,11 +108,12 @@ def truth(sim: Simulator) -> Truth:
             tasks[key] = contract.read(record)
         except contract.Malformed:
             refused.add(key)
-            if key in malformed and malformed[key].kind is MalformKind.MISSING_ID:
-                without_id.append(record)
-            else:
-                bad[f"id:{key}"] = malformed[key].field if key in malformed else "?"
     assert refused == set(malformed), "the oracle and the world disagree on what is malformed"
+    for key, how in malformed.items():
+        if how.kind is MalformKind.MISSING_ID:
+            without_id.append(records[key])
+        else:
+            bad[f"id:{key}"] = how.field
     return Truth(tasks, bad, without_id)
 
 
