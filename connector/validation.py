@@ -26,8 +26,15 @@ from connector.errors import Problem
 Loc = tuple[str | int, ...]
 
 
+ROOT = "^"
+"""A location that starts with ROOT is counted from the model's root, not from the field whose
+validator noted it (a check between two sections reported at the other section's key)."""
+
+
 def dotted(loc: Loc) -> str:
-    """``("sync", "page_size")`` → ``"sync.page_size"``."""
+    """``("sync", "page_size")`` → ``"sync.page_size"``; see `ROOT`."""
+    if ROOT in loc:
+        loc = loc[len(loc) - loc[::-1].index(ROOT) :]
     return ".".join(str(part) for part in loc)
 
 
@@ -85,6 +92,8 @@ def _message(
         return unknown(loc) if unknown is not None else "unknown key"
     if kind == "missing":
         return missing(loc) if missing is not None else "is required"
+    if kind in {"model_type", "dict_type"}:
+        return f"must be a table, not {type(err.get('input')).__name__}"
     if kind == "value_error" and "error" in err.get("ctx", {}):
         return str(err["ctx"]["error"])
     return str(err["msg"])
