@@ -36,7 +36,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from connector.errors import ConfigError, Problem
 from connector.settings import ENV_PREFIX, ENV_SECRETS, SECRET_KEYS, Settings
-from connector.validation import Loc, problems_from
+from connector.validation import Loc, dotted, problems_from
 
 ENVIRONMENT = "environment"
 """The origin of a problem in an environment variable."""
@@ -257,7 +257,8 @@ def read_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settin
             if env_name is None:
                 load.note(problem)
             else:
-                load.note(Problem(env_name, problem.message), ENVIRONMENT)
+                where = f"{env_name} ({dotted(err_loc)})"
+                load.note(Problem(where, problem.message), ENVIRONMENT)
         return None, load
     finally:
         _LOAD.reset(token)

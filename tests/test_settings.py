@@ -136,7 +136,8 @@ def test_bad_environment_value_is_reported_as_its_variable(tmp_path: Path) -> No
     env = {**PW, "IDESK_CONNECTOR__SYNC__LOOKBACK_SECONDS": "soon"}
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, env)
-    assert [p.where for p in info.value.problems] == ["IDESK_CONNECTOR__SYNC__LOOKBACK_SECONDS"]
+    wheres = [p.where for p in info.value.problems]
+    assert wheres == ["IDESK_CONNECTOR__SYNC__LOOKBACK_SECONDS (sync.lookback_seconds)"]
     assert info.value.source == "the environment"
     assert str(cfg) not in str(info.value)
 
@@ -148,7 +149,10 @@ def test_problems_from_file_and_environment_name_both(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cfg, env)
     wheres = {p.where for p in info.value.problems}
-    assert wheres == {"source.page_size", "IDESK_CONNECTOR__REPORT__DENOMINATOR"}
+    assert wheres == {
+        "source.page_size",
+        "IDESK_CONNECTOR__REPORT__DENOMINATOR (report.denominator)",
+    }
     assert info.value.source == f"{cfg} and the environment"
 
 
