@@ -23,14 +23,32 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-LogFormat = Literal["auto", "console", "json"]
+
+class LogFormat(StrEnum):
+    """``log.format`` / ``--log-format``."""
+
+    AUTO = "auto"
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """``log.level`` / ``--log-level``."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 REDACTED = "***"
 SENSITIVE_KEYS = frozenset(
     {"password", "token", "authorization", "cookie", "set-cookie", "jsessionid", "secret"}
@@ -340,7 +358,7 @@ _destinations: _Destinations | None = None
 def configure_logging(
     *,
     level: str = "info",
-    fmt: LogFormat = "auto",
+    fmt: str = "auto",
     file: str | Path | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
