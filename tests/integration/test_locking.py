@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,11 +215,24 @@ def test_postgres_advisory_lock_dies_with_its_session(pg_url: str) -> None:
         conn = engine.connect()
         key = advisory_key(engine.url.database or "")
         assert conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one()
+        backend = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         conn.commit()
         with pytest.raises(LockHeld), pg_advisory_lock(engine):
             pass
         conn.invalidate()  # drop the session as a SIGKILL would
         conn.close()
+        # The server ends the backend of a dropped connection on its own time: wait until it
+        # has (a bounded poll on the condition, not a timed assertion).
+        with engine.connect() as watcher:
+            for _ in range(500):
+                alive = watcher.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": backend},
+                ).scalar_one()
+                watcher.commit()
+                if not alive:
+                    break
+                time.sleep(0.01)
         with pg_advisory_lock(engine):
             pass
     finally:
