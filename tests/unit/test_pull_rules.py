@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, date, datetime, timedelta
+from typing import NoReturn
 
 import pytest
 
 from connector.ledger import repo
+from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.rules.calendar import load_calendar
 from connector.rules.classify import classification_values, status_effective_on, suggestion_for
 from connector.rules.deadlines import classify
-from connector.source.pull import advance_cursor, modified_from, newest_versions
-from tests.support.factories import make_task
+from connector.source import pull as pull_module
+from connector.source.pull import advance_cursor, modified_from, newest_versions, to_page_item
+from tests.support.factories import make_record, make_task
 
 T = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -128,3 +132,16 @@ def test_newest_version_wins_and_a_tie_goes_to_the_greater_content_hash() -> Non
 
     assert kept(older, newer) == kept(newer, older) == ["mới"]
     assert kept(one, two) == kept(two, one) == [greater.subject]
+
+
+def test_a_signal_while_a_record_is_read_stops_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT/SIGTERM raised while one record is normalised propagates: the record is not
+    quarantined as unreadable and the signal is not lost (the run would go on to the end)."""
+    from connector.ops.signals import SignalInterrupted
+
+    def interrupted(*_: object) -> NoReturn:
+        raise SignalInterrupted(signal.SIGINT)
+
+    monkeypatch.setattr(pull_module, "normalise", interrupted)
+    with pytest.raises(SignalInterrupted):
+        to_page_item(make_record(1, T), load_mapping("idesk"))
