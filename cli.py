@@ -550,7 +550,7 @@ def _today() -> date:
     return local_today(SystemClock())
 
 
-REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html", "md")
+REPORT_FORMATS = ("table", "json", "csv", "xlsx", "docx", "html", "md")
 
 
 @app.command("report", rich_help_panel=PANEL_REPORT)
@@ -561,14 +561,28 @@ def report_cmd(
         typer.Option(help="Report as of this local date (YYYY-MM-DD), rebuilt from history."),
     ] = None,
     period: Annotated[
-        str, typer.Option(help="2022-03 (month), 2022-Q1 (quarter), 2022 (year) or open.")
-    ] = "open",
+        str,
+        typer.Option(
+            help="to-date (every task up to the as-of date), 2022-03 (month), 2022-Q1 "
+            "(quarter), 2022 (year), 2022-01-01..2022-05-30 (range) or open."
+        ),
+    ] = "to-date",
+    basis: Annotated[
+        str | None,
+        typer.Option(
+            help="Which date places a task in the period: assigned (default), completed or due."
+        ),
+    ] = None,
     unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
+        str, typer.Option("--format", help="table, json, csv, xlsx, docx, html or md.")
     ] = "table",
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of the terminal.")
+    ] = None,
+    number: Annotated[
+        str | None,
+        typer.Option(help="The report's number (Số: NUMBER/BC-TCT); default report.number."),
     ] = None,
     lang: Annotated[str | None, typer.Option(help="vi (default) or en.")] = None,
     fold: Annotated[
@@ -588,8 +602,8 @@ def report_cmd(
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
 
-    Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
-    --output q1.xlsx
+    Example: idesk-connector report --as-of 2022-05-30 --format docx --output bao-cao.docx
+    (the monthly late completions: --period 2022-03 --basis completed)
     """
     from connector.reports.build import report_as_of, report_current
     from connector.reports.model import ReportOptions
@@ -597,8 +611,8 @@ def report_cmd(
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
-    if fmt == "xlsx" and output is None:
-        raise ConfigError("--format xlsx needs --output FILE.xlsx")
+    if fmt in {"xlsx", "docx"} and output is None:
+        raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of)
@@ -610,6 +624,8 @@ def report_cmd(
         lang=lang,
         denominator=denominator,
         fold=fold,
+        basis=basis,
+        number=number,
     )
     cal = _calendar_for(loaded)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
@@ -1045,7 +1061,7 @@ def demo_cmd(
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
     lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
 ) -> None:
-    """Simulator + full sync + report: ./demo/ledger.db, report.xlsx, report.html.
+    """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
     Example: idesk-connector demo
     """
@@ -1069,7 +1085,8 @@ def demo_cmd(
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
         f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
-        f"\nLedger: {result.ledger_path}\nReports: {result.xlsx_path}, {result.html_path}"
+        f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
+        f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
 
