@@ -17,6 +17,7 @@ inline HTML5 and needs no namespace URL). Every text from the data is escaped.
 
 from __future__ import annotations
 
+from datetime import date
 from html import escape
 
 from connector.i18n import Lang, label
@@ -250,10 +251,12 @@ def _annex(annex: Annex, doc: DocumentText, lang: Lang) -> list[str]:
         "<tbody>",
     ]
     for number, entry in enumerate(annex.entries, start=1):
-        cells = "".join(
-            f"<td>{_e(cell_text(c.value(entry, lang), lang))}</td>" for c in annex.columns
-        )
-        out.append(f'<tr><td class="c">{number}</td>{cells}</tr>')
+        cells = []
+        for column in annex.columns:
+            value = column.value(entry, lang)
+            css = ' class="c"' if isinstance(value, (int, date)) else ""  # bool is an int
+            cells.append(f"<td{css}>{_e(cell_text(value, lang))}</td>")
+        out.append(f'<tr><td class="c">{number}</td>{"".join(cells)}</tr>')
     out += ["</tbody>", "</table>", "</section>"]
     return out
 
