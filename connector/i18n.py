@@ -168,14 +168,14 @@ LABELS: dict[str, dict[Lang, str]] = {
     "group_open": {"vi": "Đang thực hiện", "en": "In progress"},
     "col_total": {"vi": "Tổng số", "en": "Total"},
     "col_with_deadline": {"vi": "Có thời hạn", "en": "With deadline"},
-    "col_without_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_without_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_done_on_time": {"vi": "Đúng hạn", "en": "On time"},
     "col_done_on_time_fold": {
         "vi": "Đúng hạn (kể cả không có thời hạn)",
         "en": "On time (incl. without deadline)",
     },
     "col_done_late": {"vi": "Quá hạn (trễ hạn)", "en": "Late"},
-    "col_done_no_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_done_no_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_done_no_deadline_fold": {
         "vi": "Trong đó: không có thời hạn",
         "en": "Of which: without deadline",
@@ -190,7 +190,7 @@ LABELS: dict[str, dict[Lang, str]] = {
         "vi": "Trong đó: quá hạn trên 30 ngày",
         "en": "Of which: overdue > 30 days",
     },
-    "col_open_no_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_open_no_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_open_no_deadline_fold": {
         "vi": "Trong đó: không có thời hạn",
         "en": "Of which: without deadline",

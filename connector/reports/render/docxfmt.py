@@ -347,7 +347,7 @@ def _summary(document: DocumentObject, report: Report, lang: Lang) -> None:
         cells = row.cells
         if line.counts is None:
             _fill(cells[0], line.number, STYLE_SUMMARY, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
-            _fill(cells[1], line.name, STYLE_SUMMARY, bold=True, italic=True)
+            _fill(cells[1].merge(cells[-1]), line.name, STYLE_SUMMARY, bold=True, italic=True)
             continue
         bold = line.kind == "total"
         _fill(cells[0], line.number, STYLE_SUMMARY, bold=bold, align=WD_ALIGN_PARAGRAPH.CENTER)

@@ -7,8 +7,8 @@ table   rich tables for a terminal (summary, notes, annexes)          str
 json    stable schema, version 1 (docs/report-json.md)                str
 csv     the summary (default) or one annex (``annex=``)               str
 md      Markdown: summary table, notes, annex tables                  str
-html    one self-contained page with an inline SVG chart              str
-xlsx    Excel workbook laid out like an official annex                bytes
+html    one self-contained page that prints as the report (A4)        str
+xlsx    Excel workbook that prints as the report (A4, fit to width)   bytes
 docx    Word document: the administrative report, annexes landscape   bytes
 ======  ============================================================  =========
 

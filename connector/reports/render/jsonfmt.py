@@ -1,7 +1,8 @@
 """The report as JSON: a stable, documented schema (docs/report-json.md), version 1.
 
 Keys are English and never depend on `lang`; only the human texts (`title`, `period.label`,
-`denominator.text`, unit names of rows without a unit) are in the report's language. Status
+`denominator.text`, the standard lines of `document`, unit names of rows without a unit) are in
+the report's language. Status
 codes are those of the domain brief. Dates are ISO 8601 strings, absent values ``null``.
 Adding a key keeps version 1; renaming or removing one, or changing a meaning, bumps it.
 """

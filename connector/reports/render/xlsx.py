@@ -290,10 +290,13 @@ def _summary_table(ws: Worksheet, report: Report, lang: Lang, top: int) -> int:
     for line in summary_lines(report, lang):
         lines = text_lines(line.name, UNIT_WIDTH)
         if line.counts is None:
+            # A group heading ("II  UBND các huyện, thị xã, thành phố") across the figures.
             _put(ws, row, 1, line.number, lang, bold=True, kind="center")
             _put(ws, row, 2, line.name, lang, bold=True)
             for c in range(3, n_cols + 1):
                 _put(ws, row, c, None, lang)
+            ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=n_cols)
+            lines = 1
         elif line.kind == "total":
             _total_row(ws, row, (first_unit, row - 1), line.name, report)
         else:
@@ -303,7 +306,7 @@ def _summary_table(ws: Worksheet, report: Report, lang: Lang, top: int) -> int:
                 _put(ws, row, 3 + offset, summary_value(column, line.counts), lang)
         ws.row_dimensions[row].height = row_height(lines)
         row += 1
-    ws.freeze_panes = ws.cell(row=numbers + 1, column=3)
+    ws.freeze_panes = f"C{numbers + 1}"
     ws.print_title_rows = f"{top}:{numbers}"
     return row
 
