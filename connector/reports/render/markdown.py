@@ -8,6 +8,7 @@ from __future__ import annotations
 from connector.i18n import Lang, label
 from connector.reports.model import Report
 from connector.reports.render.common import (
+    NUMBER_BLANK,
     SUMMARY_COLUMNS,
     DocumentText,
     annex_list_sentence,
@@ -41,7 +42,9 @@ def _header(labels: list[str], numeric_from: int) -> list[str]:
 
 def _heading(doc: DocumentText) -> list[str]:
     left = [md_escape(doc.governing_body)] if doc.governing_body else []
-    left += [f"**{md_escape(doc.issuing_body)}**", md_escape(doc.reference)]
+    # The blank left for the number stays (md_escape folds runs of spaces into one).
+    reference = md_escape(doc.reference.replace(NUMBER_BLANK, "\x00")).replace("\x00", NUMBER_BLANK)
+    left += [f"**{md_escape(doc.issuing_body)}**", reference]
     right = [
         f"**{md_escape(doc.national_title)}**",
         f"**{md_escape(doc.motto)}**",
