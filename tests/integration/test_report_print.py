@@ -21,7 +21,7 @@ from connector.models import NormalisedTask
 from connector.reports.build import build_report
 from connector.reports.model import DocumentForm, Report, ReportOptions
 from connector.reports.render.formats import render_bytes
-from tests.test_reports_world import AS_OF, TASKS, UNITS, items, task
+from tests.support.report_world import AS_OF, TASKS, UNITS, items, task
 
 pytestmark = pytest.mark.slow
 

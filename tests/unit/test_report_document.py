@@ -21,7 +21,7 @@ from connector.reports.model import DocumentForm, Report, ReportOptions
 from connector.reports.render.common import decree_date, document_text, prose
 from connector.reports.render.formats import render, render_bytes
 from connector.settings import ReportSettings
-from tests.test_reports_world import AS_OF, UNITS, items
+from tests.support.report_world import AS_OF, UNITS, items
 
 BINH_DINH = DocumentForm(
     governing_body="UBND TỈNH BÌNH ĐỊNH",
