@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.documents import docx_text
 
 TODAY = date(2022, 3, 7)
 
@@ -137,8 +138,6 @@ def test_report_period_basis_number_and_word_file(
         env=env,
     )
     assert result.exit_code == 0, result.stdout
-    from tests.test_reports_render import docx_text
-
     text = docx_text(out.read_bytes())
     for line in ("UBND TỈNH BÌNH ĐỊNH", "Số: 45/BC-TCT", f"Bình Định, {decree_date(today, 'vi')}"):
         assert line in text

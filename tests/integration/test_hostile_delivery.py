@@ -1,6 +1,6 @@
-"""Delivery against a hostile loopback server (tests/hostile_server.py): replies cut after the
-write was applied, then an operator's ``outbox retry --dead`` days later; 429 with Retry-After on
-writes behind a proxy limit; oversized fields that must not travel on in an alert."""
+"""Delivery against a hostile loopback server (tests/support/hostile_server.py): replies cut
+after the write was applied, then an operator's ``outbox retry --dead`` days later; 429 with
+Retry-After on writes behind a proxy limit; oversized fields that must not travel on in an alert."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 It proves the mapping engine is general: the same `SourceClient` and `normalise` read it through
 a different mapping file, with no code change. Two dialects:
 
-``b`` (mapping ``tests/fixtures/dialect_b.toml``)
+``b`` (mapping ``tests/support/data/dialect_b.toml``)
     ``POST /t/api/session`` (form ``user``, ``pass``) sets cookie ``SID``; an expired session is
     ``401 {"fault": {"code": "SESSION_TIMEOUT"}}``. ``GET /t/api/jobs?p=&n=&since=dd/mm/yyyy``
     → ``{"result": {"rows": [{"ref": 7}], "count": N}}`` (page numbers from 1; ``since`` keeps

@@ -1,4 +1,4 @@
-"""Deadlines written in words, measured on a corpus of real-style phrasings (tests/data).
+"""Deadlines written in words, measured on a corpus of real-style phrasings (tests/support/data).
 
 The corpus gives, for each text, the deadline an officer would write down (by hand, Civil Code
 2015 Art. 146-148) or "none". The score counts a case *right* when the date (and recurrence, due

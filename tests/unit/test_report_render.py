@@ -18,6 +18,7 @@ from connector.reports.build import build_report
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import FORMATS, render, render_bytes
 from tests.support import ROOT
+from tests.support.documents import docx_text
 from tests.support.report_world import AS_OF, TASKS, UNITS, items, task
 
 
@@ -33,19 +34,6 @@ def q1() -> Report:
 def _text(out: str | bytes) -> str:
     assert isinstance(out, str)
     return out
-
-
-def docx_text(data: bytes) -> str:
-    """Every paragraph of a .docx, body and table cells, one per line."""
-    from docx import Document
-
-    document = Document(io.BytesIO(data))
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                lines.extend(p.text for p in cell.paragraphs)
-    return "\n".join(lines)
 
 
 def rendered_text(report: Report, fmt: str, lang: str | None = None) -> str:
