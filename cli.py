@@ -69,6 +69,13 @@ app = typer.Typer(
 )
 
 
+def command_group(name: str, help_text: str, panel: str) -> typer.Typer:
+    """A group of commands (``tasks list``, ``outbox retry``...) under `panel` of the help."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=name, rich_help_panel=panel)
+    return group
+
+
 @dataclass
 class Options:
     """Global options, shared by every command."""
@@ -200,6 +207,22 @@ def emit_json(data: Any, *, secret_free: bool = False) -> None:
     _stdout(json_safe(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
 
 
+def render(fmt: str, as_json: Callable[[], Any], as_text: Callable[[], Any]) -> None:
+    """Print a command's result: its documented JSON shape with ``--format json``, else its
+    terminal text (a string, printed unless empty) or table (a rich renderable)."""
+    if fmt == "json":
+        emit_json(as_json())
+        return
+    shown = as_text()
+    if isinstance(shown, str):
+        if shown:
+            _stdout(shown)
+        return
+    from rich.console import Console
+
+    Console().print(shown)
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
@@ -288,25 +311,11 @@ def calendar_cmd(
     Example: idesk-connector calendar 2026-01-01..2026-01-31
     """
     from connector.views import shapes, text
+    from connector.views.listings import calendar_range
 
     loaded = settings(need_source=False)
-    cal = _calendar_for(loaded)
-    start, end = _parse_range(days)
-    entries = cal.days_off(start, end)
-    working = cal.working_days_between(start - _one_day(), end)
-    if fmt == "json":
-        emit_json(shapes.calendar_json(start, end, working, entries, lang))
-        return
-    from rich.console import Console
-
-    Console().print(text.calendar_table(start, end, entries, lang))
-    _stdout(text.working_days_text(working, lang))
-
-
-def _one_day() -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=1)
+    found = calendar_range(_calendar_for(loaded), *_parse_range(days))
+    render(fmt, lambda: shapes.calendar_json(found, lang), lambda: text.calendar_table(found, lang))
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -344,10 +353,7 @@ def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> N
         dry_run=dry_run,
         wait_s=wait,
     )
-    if fmt == "json":
-        emit_json(shapes.job_json(result))
-    else:
-        _stdout(text.job_text(result))
+    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result))
     if result.push is not None and result.push.left_behind():
         _stderr(f"problem: {result.push.left_behind()}")
     raise typer.Exit(result.exit_code)
@@ -570,8 +576,7 @@ def status_cmd(
         Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
 
 
-db_app = typer.Typer(help="Ledger database administration.", no_args_is_help=True)
-app.add_typer(db_app, name="db", rich_help_panel=PANEL_ADMIN)
+db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
 
 
 @db_app.command("upgrade")
@@ -593,8 +598,7 @@ def db_upgrade_cmd() -> None:
 
 # --- inspect: tasks, quarantine, outbox, alerts, runs ----------------------------------------
 
-tasks_app = typer.Typer(help="Tasks in the ledger.", no_args_is_help=True)
-app.add_typer(tasks_app, name="tasks", rich_help_panel=PANEL_INSPECT)
+tasks_app = command_group("tasks", "Tasks in the ledger.", PANEL_INSPECT)
 
 
 @tasks_app.command("list")
@@ -618,12 +622,7 @@ def tasks_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         rows = task_list(reader, unit=unit, status=status, limit=limit or None)
-    if fmt == "json":
-        emit_json(shapes.tasks_json(rows))
-        return
-    from rich.console import Console
-
-    Console().print(text.tasks_table(rows))
+    render(fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows))
 
 
 @tasks_app.command("show")
@@ -667,14 +666,12 @@ def tasks_show_cmd(
             calendar=cal,
             policy=policy_from_settings(loaded.settings.deadlines),
         )
-    if fmt == "json":
-        emit_json(shapes.task_show_json(view, language))
-        return
-    _stdout(text.task_text(view, language))
+    render(
+        fmt, lambda: shapes.task_show_json(view, language), lambda: text.task_text(view, language)
+    )
 
 
-quarantine_app = typer.Typer(help="Records that could not be normalised.", no_args_is_help=True)
-app.add_typer(quarantine_app, name="quarantine", rich_help_panel=PANEL_INSPECT)
+quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)
 
 
 @quarantine_app.command("list")
@@ -687,23 +684,19 @@ def quarantine_list_cmd(
 
     Example: idesk-connector quarantine list --format json
     """
-    from connector.ledger.quarantine import list_quarantine
     from connector.views import shapes, text
+    from connector.views.listings import quarantine_list
 
     _check_format(fmt)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
-        entries = list_quarantine(reader, include_resolved=all_)
-    if fmt == "json":
-        emit_json(shapes.quarantine_json(entries))
-        return
-    _stdout(text.quarantine_text(entries))
+        entries = quarantine_list(reader, include_resolved=all_)
+    render(fmt, lambda: shapes.quarantine_json(entries), lambda: text.quarantine_text(entries))
 
 
-outbox_app = typer.Typer(
-    help="Deliveries to the source (tracking status, alerts).", no_args_is_help=True
+outbox_app = command_group(
+    "outbox", "Deliveries to the source (tracking status, alerts).", PANEL_INSPECT
 )
-app.add_typer(outbox_app, name="outbox", rich_help_panel=PANEL_INSPECT)
 
 
 @outbox_app.command("list")
@@ -720,9 +713,9 @@ def outbox_list_cmd(
 
     Example: idesk-connector outbox list --state dead
     """
-    from connector.ledger.outbox import list_entries
     from connector.outbox.states import OutboxState
     from connector.views import shapes, text
+    from connector.views.listings import outbox_list
 
     _check_format(fmt)
     check_limit(limit)
@@ -730,14 +723,10 @@ def outbox_list_cmd(
     if state is not None and state not in valid:
         raise ConfigError(f"--state {state!r} is not valid; valid: {', '.join(valid)}")
     loaded = settings(need_source=False)
+    wanted = OutboxState(state) if state is not None else None
     with _reader(loaded) as reader:
-        entries = list_entries(reader, OutboxState(state) if state is not None else None)
-    total = len(entries)
-    shown = entries[:limit] if limit else entries
-    if fmt == "json":
-        emit_json(shapes.outbox_json(shown, total))
-        return
-    _stdout(text.outbox_text(shown, total))
+        listing = outbox_list(reader, state=wanted, limit=limit)
+    render(fmt, lambda: shapes.outbox_json(listing), lambda: text.outbox_text(listing))
 
 
 @outbox_app.command("retry")
@@ -765,8 +754,7 @@ def outbox_retry_cmd(
             _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
 
 
-alerts_app = typer.Typer(help="Alerts to units.", no_args_is_help=True)
-app.add_typer(alerts_app, name="alerts", rich_help_panel=PANEL_INSPECT)
+alerts_app = command_group("alerts", "Alerts to units.", PANEL_INSPECT)
 
 
 @alerts_app.command("preview")
@@ -782,24 +770,18 @@ def alerts_preview_cmd(
 
     Example: idesk-connector alerts preview --as-of 2022-03-10
     """
-    from connector.outbox.planning import preview_alerts
     from connector.views import shapes, text
+    from connector.views.listings import alert_preview
 
     _check_format(fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
-        intents = preview_alerts(reader, loaded.settings, day)
-    if not show_past:
-        intents = [i for i in intents if i.is_latest]
-    if fmt == "json":
-        emit_json(shapes.alerts_json(day, intents))
-        return
-    _stdout(text.alerts_text(day, intents))
+        preview = alert_preview(reader, loaded.settings, day, past=show_past)
+    render(fmt, lambda: shapes.alerts_json(preview), lambda: text.alerts_text(preview))
 
 
-runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs", rich_help_panel=PANEL_INSPECT)
+runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 
 
 @runs_app.command("list")
@@ -812,19 +794,15 @@ def runs_list_cmd(
 
     Example: idesk-connector runs list --limit 5
     """
-    from connector.ledger.runs import list_runs
     from connector.views import shapes, text
+    from connector.views.listings import runs_list
 
     _check_format(fmt)
     check_limit(limit)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
-        runs = list_runs(reader, limit=limit or None)
-    if fmt == "json":
-        emit_json(shapes.runs_json(runs))
-        return
-    if runs:
-        _stdout(text.runs_text(runs))
+        runs = runs_list(reader, limit=limit)
+    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs))
 
 
 @app.command("demo", rich_help_panel=PANEL_SIM)
@@ -865,10 +843,9 @@ def demo_cmd(
 
 # --- simulator ------------------------------------------------------------------------------
 
-sim_app = typer.Typer(
-    help="The embedded iDesk-style simulator (loopback only).", no_args_is_help=True
+sim_app = command_group(
+    "simulator", "The embedded iDesk-style simulator (loopback only).", PANEL_SIM
 )
-app.add_typer(sim_app, name="simulator", rich_help_panel=PANEL_SIM)
 
 
 @sim_app.command("serve")

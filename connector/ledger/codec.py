@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
@@ -23,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from connector.clock import to_utc
+from connector.ledger.values import column_value, optional_base
 from connector.models import NormalisedTask
 
 _HINTS: dict[str, Any] = typing.get_type_hints(NormalisedTask)
@@ -146,35 +146,23 @@ def content_hash(task: NormalisedTask) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
 
-def _instant(value: Any) -> datetime | None:
-    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
-
-
-def _day(value: Any) -> date | None:
-    return None if value in (None, "") else date.fromisoformat(str(value))
-
-
 def _decode(hint: Any, value: Any) -> Any:
-    """JSON data `value` as the type `hint` names (the inverse of `encode`)."""
+    """JSON data `value` as the type `hint` names (the inverse of `encode`): a tuple of items, a
+    dataclass from its object, and a scalar as a column value is read (`values.column_value`)."""
     if value is None:
         return None
-    if isinstance(hint, types.UnionType):  # "X | None": decode as X
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is datetime:
-        return _instant(value)
-    if hint is date:
-        return _day(value)
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
+    base = optional_base(hint)
+    if typing.get_origin(base) is tuple:
+        item = typing.get_args(base)[0]
         return tuple(_decode(item, v) for v in value)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        hints = _hints_of(hint)
-        return hint(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
-    if hint is str:
+    if isinstance(base, type) and dataclasses.is_dataclass(base):
+        hints = _hints_of(base)
+        return base(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
+    if base in (datetime, date) and value == "":
+        return None
+    if base is str:
         return str(value)
-    return value
+    return column_value(base, value)
 
 
 @functools.cache

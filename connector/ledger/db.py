@@ -53,6 +53,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
+from connector.closing import Closing
 from connector.errors import ConfigError, LedgerError, LedgerMissing
 from connector.ledger import location
 from connector.ledger.location import LedgerUrl, read_only_uri
@@ -77,6 +78,7 @@ __all__ = [
     "Ledger",
     "StoreError",
     "UpgradeResult",
+    "advisory_unlock",
     "alembic_config",
     "create_ledger_engine",
     "current_revision",
@@ -90,6 +92,7 @@ __all__ = [
     "revisions",
     "rolled_back",
     "store_error_text",
+    "try_advisory_lock",
     "upgrade",
 ]
 
@@ -316,11 +319,31 @@ def _migrate(engine: Engine) -> UpgradeResult:
     return UpgradeResult(database, before, head)
 
 
+# -- PostgreSQL advisory locks (the run lock, `connector.ops.locking`) -------------------------
+
+
+def try_advisory_lock(connection: Connection, key: int) -> bool:
+    """Take the session-level advisory lock `key` if free; True when taken.
+
+    Leaves no transaction open: a session-level advisory lock outlives commit, and an "idle in
+    transaction" session could be killed by ``idle_in_transaction_session_timeout``.
+    """
+    got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
+    connection.commit()
+    return bool(got)
+
+
+def advisory_unlock(connection: Connection, key: int) -> None:
+    """Release the session-level advisory lock `key`."""
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    connection.commit()
+
+
 # -- the ledger ----------------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
-class Ledger:
+class Ledger(Closing):
     """An open ledger: its engine and session factory. Close it when done (or use ``with``)."""
 
     url: str
@@ -373,12 +396,6 @@ class Ledger:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @contextlib.contextmanager

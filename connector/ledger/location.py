@@ -33,16 +33,20 @@ PSYCOPG = "postgresql+psycopg"
 """The driver name of PostgreSQL ledgers (psycopg 3)."""
 
 
-def _bad_url(url: str) -> ConfigError:
+def _bad_url() -> ConfigError:
+    """A URL that cannot be read (never repeated: it may hold a password)."""
     return ConfigError(
         [
             Problem(
                 "ledger.url",
-                f"{redact_url(url)!r} is not a database URL; use sqlite:///PATH "
+                f"{INVALID!r} is not a database URL; use sqlite:///PATH "
                 "or postgresql://user@host:port/database",
             )
         ]
     )
+
+
+INVALID = "<invalid database URL>"
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,12 @@ class LedgerUrl:
         """Parse `url`; `ConfigError` (``ledger.url``) when it is no database URL."""
         match = _URL.match(url) if isinstance(url, str) else None
         if match is None:
-            raise _bad_url(str(url))
+            raise _bad_url()
         parts = match.groupdict()
         try:
             port = int(parts["port"]) if parts["port"] else None
         except ValueError:
-            raise _bad_url(url) from None
+            raise _bad_url() from None
 
         def unquoted(name: str) -> str | None:
             value = parts[name]
@@ -153,7 +157,7 @@ def redact_url(url: str) -> str:
     try:
         return LedgerUrl.parse(url).display()
     except ConfigError:
-        return "<invalid database URL>"
+        return INVALID
 
 
 # -- messages ------------------------------------------------------------------------------------

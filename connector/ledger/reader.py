@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from connector.closing import Closing
 from connector.errors import LedgerMissing
 from connector.ledger.location import LedgerUrl, ledger_error, read_only_uri
 from connector.ledger.schema import read_revision, require_current
@@ -88,7 +89,7 @@ class Reader:
         return [next(iter(row.values())) for row in self.rows(sql, params)]
 
 
-class PlainReader(Reader):
+class PlainReader(Reader, Closing):
     """A read-only DB-API connection (`open_reader`)."""
 
     def __init__(self, connection: Any, url: LedgerUrl) -> None:
@@ -110,12 +111,6 @@ class PlainReader(Reader):
         with contextlib.suppress(*_driver_errors()):
             self.connection.rollback()
         self.connection.close()
-
-    def __enter__(self) -> PlainReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class SessionReader(Reader):

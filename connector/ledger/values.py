@@ -47,12 +47,12 @@ def day(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
-def _base(hint: Any) -> tuple[Any, bool]:
-    """`hint` without ``| None``, and whether None was allowed."""
+def optional_base(hint: Any) -> Any:
+    """`hint` without ``| None`` (``date | None`` is ``date``)."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return (args[0] if len(args) == 1 else hint), len(args) < len(typing.get_args(hint))
-    return hint, False
+        return args[0] if len(args) == 1 else hint
+    return hint
 
 
 def column_value(hint: Any, value: Any) -> Any:
@@ -64,7 +64,7 @@ def column_value(hint: Any, value: Any) -> Any:
     """
     if value is None:
         return None
-    base, _ = _base(hint)
+    base = optional_base(hint)
     if base is datetime:
         return instant(value)
     if base is date:

@@ -62,7 +62,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -188,6 +188,16 @@ def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
         doc_date=task.doc_date,
         assigned_on=assigned_on(task),
     )
+
+
+def _deadlines(cls: Classification) -> dict[str, Any]:
+    """What an annex line shows of a task's deadlines: original, in force, effective, extended."""
+    return {
+        "original_deadline": cls.original_deadline,
+        "deadline": cls.deadline,
+        "eff_due": cls.eff_due,
+        "extended": cls.extended,
+    }
 
 
 @dataclass
@@ -318,13 +328,10 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     overdue = [
         OverdueEntry(
             task=_ref(t, name_of(t.lead_unit_code)),
-            original_deadline=c.original_deadline,
-            deadline=c.deadline,
-            eff_due=c.eff_due,
+            **_deadlines(c),
             days_overdue=c.days_overdue,
             working_days_overdue=c.working_days_overdue,
             over_30=c.overdue_over_30,
-            extended=c.extended,
             confirmed=not c.unconfirmed,
         )
         for t, c in pending.overdue
@@ -333,13 +340,10 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     late = [
         LateEntry(
             task=_ref(t, name_of(t.lead_unit_code)),
-            original_deadline=c.original_deadline,
-            deadline=c.deadline,
-            eff_due=c.eff_due,
+            **_deadlines(c),
             completed_on=c.completed_on,
             completion_estimated=c.completion_estimated,
             days_late=c.days_overdue,
-            extended=c.extended,
         )
         for t, c in pending.late
     ]

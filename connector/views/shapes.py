@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from connector.ledger.codec import encode
@@ -29,10 +28,9 @@ if TYPE_CHECKING:
     from connector.ledger.runs import RunSummary
     from connector.ledger.tasks import LedgerTask
     from connector.ops.jobs import JobResult
-    from connector.rules.alerts import AlertIntent
-    from connector.rules.calendar import CalendarDay
     from connector.rules.phrases import Suggestion
     from connector.views.check import CheckStep
+    from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
     from connector.views.status import StatusSummary
     from connector.views.tasks import TaskView
 
@@ -261,9 +259,9 @@ def outbox_row_json(entry: OutboxEntry) -> dict[str, Any]:
     }
 
 
-def outbox_json(entries: Sequence[OutboxEntry], total: int) -> dict[str, Any]:
-    """``outbox list --format json`` (`total`: the rows before ``--limit``)."""
-    return {"rows": [outbox_row_json(e) for e in entries], "count": total}
+def outbox_json(listing: OutboxListing) -> dict[str, Any]:
+    """``outbox list --format json`` (``count``: the rows before ``--limit``)."""
+    return {"rows": [outbox_row_json(e) for e in listing.rows], "count": listing.total}
 
 
 _RUN_SHOWN = (
@@ -326,10 +324,10 @@ def status_json(summary: StatusSummary) -> dict[str, Any]:
 # -- alerts, calendar, check -------------------------------------------------------------------
 
 
-def alerts_json(as_of: date, intents: Sequence[AlertIntent]) -> dict[str, Any]:
+def alerts_json(preview: AlertPreview) -> dict[str, Any]:
     """``alerts preview --format json``."""
     return {
-        "as_of": as_of.isoformat(),
+        "as_of": preview.as_of.isoformat(),
         "alerts": [
             {
                 **fields_of(
@@ -338,19 +336,17 @@ def alerts_json(as_of: date, intents: Sequence[AlertIntent]) -> dict[str, Any]:
                 "to_send": i.is_latest,
                 **fields_of(i, ("title", "content")),
             }
-            for i in intents
+            for i in preview.alerts
         ],
     }
 
 
-def calendar_json(
-    start: date, end: date, working_days: int, days: Sequence[CalendarDay], lang: str
-) -> dict[str, Any]:
+def calendar_json(found: CalendarRange, lang: str) -> dict[str, Any]:
     """``calendar --format json``: the days off and swapped working days of a range."""
     return {
-        "from": start.isoformat(),
-        "to": end.isoformat(),
-        "working_days": working_days,
+        "from": found.start.isoformat(),
+        "to": found.end.isoformat(),
+        "working_days": found.working_days,
         "days": [
             {
                 "date": d.day.isoformat(),
@@ -359,7 +355,7 @@ def calendar_json(
                 "name": d.label(lang),
                 "source": d.source,
             }
-            for d in days
+            for d in found.days
         ],
     }
 

@@ -9,10 +9,11 @@ prints what these return.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.clock import to_utc
+from connector.i18n import label
 from connector.ops.log import for_terminal, terminal_safe
 from connector.views import shapes
 
@@ -21,14 +22,12 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from connector.i18n import Lang
-    from connector.ledger.outbox import OutboxEntry
     from connector.ledger.quarantine import QuarantineEntry
     from connector.ledger.runs import RunSummary
     from connector.ledger.tasks import LedgerTask
     from connector.ops.jobs import JobResult
-    from connector.rules.alerts import AlertIntent
-    from connector.rules.calendar import CalendarDay
     from connector.views.check import CheckStep
+    from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
     from connector.views.status import StatusSummary
     from connector.views.tasks import TaskView
 
@@ -169,11 +168,12 @@ def quarantine_text(entries: Sequence[QuarantineEntry]) -> str:
     return _lines(lines)
 
 
-def outbox_text(entries: Sequence[OutboxEntry], total: int) -> str:
+def outbox_text(listing: OutboxListing) -> str:
     """``outbox list``: one line a row, with its state, attempts and last error."""
-    shown = f", showing {len(entries)}" if len(entries) < total else ""
+    rows, total = listing.rows, listing.total
+    shown = f", showing {len(rows)}" if len(rows) < total else ""
     lines = [f"{total} outbox row(s){shown}"]
-    for r in entries:
+    for r in rows:
         err = f"  ! {r.last_error}" if r.last_error else ""
         line = f"  #{r.id:<6} {r.state:<10} {r.attempts}x  {r.idempotency_key}{err}"
         lines.append(for_terminal(line, one_line=True))
@@ -197,10 +197,10 @@ def runs_text(runs: Sequence[RunSummary]) -> str:
     return "\n".join(lines)
 
 
-def alerts_text(as_of: date, intents: Sequence[AlertIntent]) -> str:
+def alerts_text(preview: AlertPreview) -> str:
     """``alerts preview``: one line an alert, with its type, task, recipients and title."""
-    lines = [f"{len(intents)} alert(s) as of {as_of.isoformat()}"]
-    for i in intents:
+    lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
+    for i in preview.alerts:
         lines.append(
             f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
         )
@@ -212,12 +212,14 @@ def alerts_text(as_of: date, intents: Sequence[AlertIntent]) -> str:
 _WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
-def calendar_table(
-    start: date, end: date, days: Sequence[CalendarDay], lang: str
-) -> RenderableType:
-    """``calendar``: the days off and swapped working days of a range, with their source."""
-    from rich.table import Table  # noqa: PLC0415 - rich only for a table
+def calendar_table(found: CalendarRange, lang: str) -> RenderableType:
+    """``calendar``: the days off and swapped working days of a range, with their source, and
+    how many working days the range has."""
+    from rich.console import Group  # noqa: PLC0415 - rich only for a table
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
+    start, end = found.start, found.end
     vi = lang != "en"
     table = Table(
         title=(
@@ -232,16 +234,13 @@ def calendar_table(
         else ("Date", "Weekday", "Kind", "Name", "Source")
     ):
         table.add_column(header)
-    for e in days:
+    for e in found.days:
         kind = ("Làm việc" if vi else "Working") if e.working else ("Nghỉ" if vi else "Day off")
         weekday = _WEEKDAYS_VI[e.day.weekday()] if vi else f"{e.day:%A}"
         table.add_row(f"{e.day:%d/%m/%Y}", weekday, kind, e.label(lang), e.source)
-    return table
-
-
-def working_days_text(total: int, lang: str) -> str:
-    """The line under ``calendar``'s table."""
-    return f"Số ngày làm việc: {total}" if lang != "en" else f"Working days in range: {total}"
+    total = found.working_days
+    line = f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}"
+    return Group(table, Text(line))
 
 
 def check_line(step: CheckStep) -> str:
@@ -252,36 +251,9 @@ def check_line(step: CheckStep) -> str:
 
 # -- status ------------------------------------------------------------------------------------
 
-_LABELS: dict[str, dict[Lang, str]] = {
-    "title": {"vi": "Tình trạng kết nối iDesk", "en": "iDesk connector status"},
-    "ledger": {"vi": "Cơ sở dữ liệu", "en": "Ledger"},
-    "schema": {"vi": "Phiên bản lược đồ", "en": "Schema revision"},
-    "outdated": {"vi": "cần nâng cấp: idesk-connector db upgrade", "en": "needs: db upgrade"},
-    "source": {"vi": "Nguồn", "en": "Source"},
-    "cursor": {"vi": "Đã đọc đến (lastModifyStr)", "en": "Read up to (lastModifyStr)"},
-    "last_full": {"vi": "Lần đọc toàn bộ gần nhất", "en": "Last full read"},
-    "last_success": {"vi": "Lần chạy hoàn tất gần nhất", "en": "Last finished run"},
-    "outbox": {"vi": "Hàng đợi gửi", "en": "Outbox"},
-    "oldest": {"vi": "chờ lâu nhất từ", "en": "oldest waiting since"},
-    "quarantine": {"vi": "Bản ghi lỗi (cách ly)", "en": "Quarantined records"},
-    "resolved": {"vi": "đã xử lý", "en": "resolved"},
-    "tasks": {"vi": "Nhiệm vụ", "en": "Tasks"},
-    "deleted": {"vi": "đã xóa ở nguồn", "en": "deleted at source"},
-    "unclassified": {"vi": "chưa phân loại", "en": "unclassified"},
-    "units": {"vi": "Đơn vị", "en": "Units"},
-    "runs": {"vi": "Các lần chạy gần nhất", "en": "Recent runs"},
-    "never": {"vi": "chưa có", "en": "never"},
-    "col_run": {"vi": "Mã lần chạy", "en": "Run"},
-    "col_command": {"vi": "Lệnh", "en": "Command"},
-    "col_started": {"vi": "Bắt đầu (UTC)", "en": "Started (UTC)"},
-    "col_duration": {"vi": "Thời gian (giây)", "en": "Duration (s)"},
-    "col_outcome": {"vi": "Kết quả", "en": "Outcome"},
-    "col_counts": {"vi": "Số liệu", "en": "Counts"},
-}
-
 
 def _t(key: str, lang: Lang) -> str:
-    return _LABELS[key][lang]
+    return label(f"status_{key}", lang)
 
 
 def _when(value: datetime | None, lang: Lang) -> str:
