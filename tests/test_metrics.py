@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
-from connector.ledger.tables import SyncRun, TaskRow, UnitRow
 from connector.ledger.runs import RunSummary
+from connector.ledger.tables import SyncRun, TaskRow, UnitRow
 from connector.ops.metrics import (
     MetricsSnapshot,
     escape_label,

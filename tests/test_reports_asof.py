@@ -10,8 +10,8 @@ import pytest
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import UnitRow
-from connector.models import NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.ledger.units import list_units
+from connector.models import NormalisedTask, StatusCode, TaskState, Unit, UnitKind
 from connector.reports.build import report_as_of, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.rules.calendar import WorkingCalendar
