@@ -12,8 +12,8 @@ control characters made visible (`connector.ops.log.for_terminal`); a traceback 
 terminal (it goes to the JSON log only).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads every command's annotations on each
+# run, and real objects spare it evaluating them from strings (a faster start).
 import functools
 import json
 import sys

@@ -103,8 +103,11 @@ def _column_hint(hint: Any) -> Any:
     return base
 
 
+_TASK_HINTS: Mapping[str, Any] = typing.get_type_hints(NormalisedTask)
+
+
 def _source_columns() -> tuple[ColumnSpec, ...]:
-    hints = typing.get_type_hints(NormalisedTask)
+    hints = _TASK_HINTS
     specs: list[ColumnSpec] = []
     for f in dataclasses.fields(NormalisedTask):
         if f.name in NOT_STORED:
@@ -192,7 +195,7 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _decoder(spec: ColumnSpec) -> Callable[[Any], Any]:
     """How a raw column value becomes the field's value (fast paths for the common types)."""
-    hint = typing.get_type_hints(NormalisedTask)[spec.field]
+    hint = _TASK_HINTS[spec.field]
     if spec.json:
         return lambda value: decode_field(spec.field, json.loads(value or "[]"))
     if hint in (str, int):

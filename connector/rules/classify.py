@@ -32,7 +32,6 @@ from connector.ledger.tasks import (
     write_classifications,
 )
 from connector.models import NormalisedTask, StatusCode
-from connector.ops.progress import ProgressReporter
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.phrases import Suggestion, suggest_for_task
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from connector.ledger.db import Ledger
+    from connector.ops.progress import ProgressReporter
 
 log = structlog.get_logger(__name__)
 
