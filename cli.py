@@ -20,13 +20,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
 from connector.errors import ConfigError, ConnectorError, Interrupted
 from connector.ops.log import (
+    LogFormat,
+    LogLevel,
     configure_logging,
     for_terminal,
     get_logger,
@@ -76,16 +79,64 @@ def command_group(name: str, help_text: str, panel: str) -> typer.Typer:
     return group
 
 
+class OutputFormat(StrEnum):
+    """``--format`` of the commands that print a table or JSON."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+class ReportFormat(StrEnum):
+    """``report --format``."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    XLSX = "xlsx"
+    HTML = "html"
+    MD = "md"
+
+
+class Language(StrEnum):
+    """``--lang``."""
+
+    VI = "vi"
+    EN = "en"
+
+
+class DenominatorChoice(StrEnum):
+    """``report --denominator`` (the values of `connector.reports.model.Denominator`, which is
+    not imported here: start-up time)."""
+
+    DONE = "done"
+    DUE = "due"
+    ALL = "all"
+
+
+class OutboxStateChoice(StrEnum):
+    """``outbox list --state`` (the values of `connector.outbox.states.OutboxState`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    PAST = "past"
+    SUPERSEDED = "superseded"
+
+
 @dataclass
 class Options:
     """Global options, shared by every command."""
 
     config: Path | None = None
-    log_format: str = "auto"
-    log_level: str | None = None
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: LogLevel | None = None
 
 
 OPTIONS = Options()
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
 
 
 def _stdout(text: str) -> None:
@@ -103,10 +154,10 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
-    fmt = OPTIONS.log_format if OPTIONS.log_format != "auto" else s.log.format
+    fmt = OPTIONS.log_format if OPTIONS.log_format != LogFormat.AUTO else s.log.format
     configure_logging(
         level=OPTIONS.log_level or s.log.level,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=fmt,
         file=s.log.file or None,
         secrets=s.secret_values(),
     )
@@ -269,21 +320,19 @@ def main(
         ),
     ] = None,
     log_format: Annotated[
-        str,
+        LogFormat,
         typer.Option(help="auto (console on a terminal, JSON otherwise), console or json."),
-    ] = "auto",
+    ] = LogFormat.AUTO,
     log_level: Annotated[
-        str | None, typer.Option(help="debug, info, warning or error (default from config).")
+        LogLevel | None,
+        typer.Option(help="debug, info, warning or error (default from config)."),
     ] = None,
 ) -> None:
     """Global options."""
-    if log_format not in {"auto", "console", "json"}:
-        _stderr("error: --log-format must be auto, console or json")
-        raise typer.Exit(EXIT_CONFIG)
     OPTIONS.config = config
     OPTIONS.log_format = log_format
     OPTIONS.log_level = log_level
-    configure_logging(level=log_level or "info", fmt=log_format)  # type: ignore[arg-type]
+    configure_logging(level=log_level or "info", fmt=log_format)
 
 
 # --- commands are added below, grouped by panel -------------------------------------------
@@ -303,8 +352,8 @@ def _parse_range(text: str) -> tuple[date, date]:
 @handle_errors
 def calendar_cmd(
     days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List days off and swapped working days in a range, with their source.
 
@@ -332,23 +381,23 @@ DryRunOpt = Annotated[
         "prints what would have changed and been sent.",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in {"table", "json"}:
-        raise ConfigError(f"--format must be table or json, got {fmt!r}")
-
-
-def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> None:
+def _run(
+    command: Literal["sync", "pull", "push"],
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+    fmt: OutputFormat,
+) -> None:
     from connector.ops.jobs import run_job
     from connector.views import shapes, text
 
-    _check_format(fmt)
     loaded = settings()
     result = run_job(
         loaded.settings,
-        command,  # type: ignore[arg-type]
+        command,
         full=full,
         dry_run=dry_run,
         wait_s=wait,
@@ -367,7 +416,7 @@ def sync_cmd(
     ] = False,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
@@ -385,7 +434,7 @@ def pull_cmd(
     ] = False,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
@@ -396,7 +445,9 @@ def pull_cmd(
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
 @handle_errors
-def push_cmd(dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = "table") -> None:
+def push_cmd(
+    dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = OutputFormat.TABLE
+) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
@@ -406,7 +457,7 @@ def push_cmd(dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = "
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)
 @handle_errors
-def check_cmd(fmt: FormatOpt = "table") -> None:
+def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """Validate config and mapping, open the ledger, reach the source and log in, step by step.
 
     Example: idesk-connector check
@@ -414,7 +465,6 @@ def check_cmd(fmt: FormatOpt = "table") -> None:
     from connector.views import shapes, text
     from connector.views.check import run_checks
 
-    _check_format(fmt)
     loaded = settings()
     steps = []
     code = EXIT_OK
@@ -459,9 +509,6 @@ def _today() -> date:
     return local_today(SystemClock())
 
 
-REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html", "md")
-
-
 @app.command("report", rich_help_panel=PANEL_REPORT)
 @handle_errors
 def report_cmd(
@@ -474,12 +521,12 @@ def report_cmd(
     ] = "open",
     unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
-    ] = "table",
+        ReportFormat, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
+    ] = ReportFormat.TABLE,
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of the terminal.")
     ] = None,
-    lang: Annotated[str | None, typer.Option(help="vi (default) or en.")] = None,
+    lang: Annotated[Language | None, typer.Option(help="vi (default) or en.")] = None,
     fold: Annotated[
         bool | None,
         typer.Option(
@@ -488,7 +535,7 @@ def report_cmd(
         ),
     ] = None,
     denominator: Annotated[
-        str | None, typer.Option(help="On-time rate denominator: done, due or all.")
+        DenominatorChoice | None, typer.Option(help="On-time rate denominator: done, due or all.")
     ] = None,
     annex: Annotated[
         str | None,
@@ -505,8 +552,6 @@ def report_cmd(
     from connector.reports.render.formats import annex_option, render, render_bytes
     from connector.views.tasks import check_unit
 
-    if fmt not in REPORT_FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
     if fmt == "xlsx" and output is None:
         raise ConfigError("--format xlsx needs --output FILE.xlsx")
     annex = annex_option(annex, fmt)
@@ -554,8 +599,8 @@ def report_cmd(
 @app.command("status", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def status_cmd(
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
 
@@ -571,9 +616,10 @@ def status_cmd(
     else:
         from rich.console import Console
 
+        from connector.i18n import check_lang
         from connector.views.text import status_renderable
 
-        Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
+        Console().print(status_renderable(summary, check_lang(lang)))
 
 
 db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
@@ -607,7 +653,7 @@ def tasks_list_cmd(
     unit: Annotated[str | None, typer.Option(help="Lead unit code, e.g. STTTT.")] = None,
     status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -616,7 +662,6 @@ def tasks_list_cmd(
     from connector.views import shapes, text
     from connector.views.tasks import check_status, task_list
 
-    _check_format(fmt)
     check_limit(limit)
     check_status(status)
     loaded = settings(need_source=False)
@@ -633,10 +678,10 @@ def tasks_show_cmd(
         str | None,
         typer.Option(help="Show the task as the ledger knew and classified it on this date."),
     ] = None,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
     lang: Annotated[
-        str, typer.Option(help="vi or en, for the notes on a suggested deadline.")
-    ] = "vi",
+        Language, typer.Option(help="vi or en, for the notes on a suggested deadline.")
+    ] = Language.VI,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
@@ -647,13 +692,9 @@ def tasks_show_cmd(
     from connector.views import shapes, text
     from connector.views.tasks import task_view
 
-    _check_format(fmt)
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
-    try:
-        language = check_lang(lang)
-    except ValueError as exc:
-        raise ConfigError(f"--lang: {exc}") from None
+    language = check_lang(lang)
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
@@ -678,7 +719,7 @@ quarantine_app = command_group("quarantine", "Records that could not be normalis
 @handle_errors
 def quarantine_list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Quarantined records with the field and value at fault.
 
@@ -687,7 +728,6 @@ def quarantine_list_cmd(
     from connector.views import shapes, text
     from connector.views.listings import quarantine_list
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         entries = quarantine_list(reader, include_resolved=all_)
@@ -703,11 +743,11 @@ outbox_app = command_group(
 @handle_errors
 def outbox_list_cmd(
     state: Annotated[
-        str | None,
+        OutboxStateChoice | None,
         typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Outbox rows with their state, attempts and last error.
 
@@ -717,11 +757,7 @@ def outbox_list_cmd(
     from connector.views import shapes, text
     from connector.views.listings import outbox_list
 
-    _check_format(fmt)
     check_limit(limit)
-    valid = [s.value for s in OutboxState]
-    if state is not None and state not in valid:
-        raise ConfigError(f"--state {state!r} is not valid; valid: {', '.join(valid)}")
     loaded = settings(need_source=False)
     wanted = OutboxState(state) if state is not None else None
     with _reader(loaded) as reader:
@@ -761,7 +797,7 @@ alerts_app = command_group("alerts", "Alerts to units.", PANEL_INSPECT)
 @handle_errors
 def alerts_preview_cmd(
     as_of: Annotated[str | None, typer.Option(help="Plan as of this date (default today).")] = None,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
     show_past: Annotated[
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
@@ -773,7 +809,6 @@ def alerts_preview_cmd(
     from connector.views import shapes, text
     from connector.views.listings import alert_preview
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
@@ -788,7 +823,7 @@ runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 @handle_errors
 def runs_list_cmd(
     limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Recent runs: trigger, start, end, outcome and counts.
 
@@ -797,7 +832,6 @@ def runs_list_cmd(
     from connector.views import shapes, text
     from connector.views.listings import runs_list
 
-    _check_format(fmt)
     check_limit(limit)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
@@ -810,7 +844,7 @@ def runs_list_cmd(
 def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.xlsx, report.html.
 
@@ -823,7 +857,7 @@ def demo_cmd(
     from connector.demo import run_demo
     from connector.reports.render.table import summary_table
 
-    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
+    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
     start = _time.monotonic()
     result = run_demo(directory, tasks=tasks, lang=lang)
     Console(width=max(140, Console().width)).print(
@@ -872,7 +906,7 @@ def simulator_serve_cmd(
     host: Annotated[
         str, typer.Option(help="Bind address; only loopback is accepted.")
     ] = "127.0.0.1",
-    lang: Annotated[str, typer.Option(help="vi or en, for the banner.")] = "vi",
+    lang: Annotated[Language, typer.Option(help="vi or en, for the banner.")] = Language.VI,
 ) -> None:
     """Serve a province-like world over HTTP on loopback until Ctrl+C.
 
