@@ -37,6 +37,7 @@ from connector.ops.log import (
     log_internal_error,
     redact,
 )
+from connector.outbox.states import OutboxState  # the option's values (a light module)
 from connector.settings import LoadedSettings, load_settings, load_settings_lenient
 
 P = ParamSpec("P")
@@ -111,18 +112,6 @@ class DenominatorChoice(StrEnum):
     DONE = "done"
     DUE = "due"
     ALL = "all"
-
-
-class OutboxStateChoice(StrEnum):
-    """``outbox list --state`` (the values of `connector.outbox.states.OutboxState`)."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    DEAD = "dead"
-    PAST = "past"
-    SUPERSEDED = "superseded"
 
 
 @dataclass
@@ -743,7 +732,7 @@ outbox_app = command_group(
 @handle_errors
 def outbox_list_cmd(
     state: Annotated[
-        OutboxStateChoice | None,
+        OutboxState | None,
         typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
@@ -753,15 +742,13 @@ def outbox_list_cmd(
 
     Example: idesk-connector outbox list --state dead
     """
-    from connector.outbox.states import OutboxState
     from connector.views import shapes, text
     from connector.views.listings import outbox_list
 
     check_limit(limit)
     loaded = settings(need_source=False)
-    wanted = OutboxState(state) if state is not None else None
     with _reader(loaded) as reader:
-        listing = outbox_list(reader, state=wanted, limit=limit)
+        listing = outbox_list(reader, state=state, limit=limit)
     render(fmt, lambda: shapes.outbox_json(listing), lambda: text.outbox_text(listing))
 
 

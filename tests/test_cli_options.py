@@ -8,8 +8,7 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from cli import DenominatorChoice, OutboxStateChoice, app
-from connector.outbox.states import OutboxState
+from cli import DenominatorChoice, app
 from connector.reports.model import Denominator
 
 
@@ -70,4 +69,3 @@ def test_a_value_outside_the_set_exits_2_naming_option_and_values(
 def test_cli_choices_mirror_the_library() -> None:
     """The CLI's copies of library enums (kept out of its imports for start-up time) agree."""
     assert [c.value for c in DenominatorChoice] == [d.value for d in Denominator]
-    assert [c.value for c in OutboxStateChoice] == [s.value for s in OutboxState]
