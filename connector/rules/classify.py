@@ -34,13 +34,13 @@ from connector.ledger.tasks import (
 from connector.models import NormalisedTask, StatusCode
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
-from connector.rules.phrases import Suggestion, suggest_for_task
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from connector.ledger.db import Ledger
     from connector.ops.progress import ProgressReporter
+    from connector.rules.phrases import Suggestion
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,11 @@ OPEN_FROM_ASSIGNMENT = frozenset({StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THO
 
 def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
     """A deadline read from the text of a task without one (steering content, then subject)."""
-    return None if task.deadline is not None else suggest_for_task(task, calendar)
+    if task.deadline is not None:
+        return None
+    from connector.rules.phrases import suggest_for_task  # noqa: PLC0415 - the reader is large
+
+    return suggest_for_task(task, calendar)
 
 
 def status_effective_on(

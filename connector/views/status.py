@@ -53,7 +53,6 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from connector.clock import Clock, SystemClock, to_utc
-from connector.i18n import check_lang
 from connector.ledger.cursor import CursorState, get_sync_state
 from connector.ledger.outbox import oldest_waiting, state_counts
 from connector.ledger.quarantine import quarantine_counts
@@ -150,6 +149,7 @@ def status_summary(
 
 def render_status(summary: StatusSummary, fmt: str = "table", lang: str = "vi") -> str:
     """The summary as terminal text (``table``) or JSON (``json``)."""
+    from connector.i18n import check_lang  # noqa: PLC0415 - the labels, for a table
     from connector.views import shapes, text  # noqa: PLC0415 - rich only for a table
 
     chosen = check_lang(lang)
