@@ -10,10 +10,10 @@ printing a key.
 
 from __future__ import annotations
 
-import tomllib
+import functools
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from connector.models import STATUS_LABELS, StatusCode, UnitKind
 
@@ -23,8 +23,12 @@ LANGS: tuple[Lang, ...] = ("vi", "en")
 _ROMAN = ("I", "II", "III", "IV", "V", "VI")
 
 
-def _load_labels() -> dict[str, dict[Lang, str]]:
-    """The labels of ``labels.toml`` (package data); each must hold every language."""
+@functools.cache
+def labels() -> dict[str, dict[Lang, str]]:
+    """Every label by key, ``{"vi": ..., "en": ...}``, read from ``labels.toml`` (package data)
+    on first use; each must hold every language."""
+    import tomllib  # noqa: PLC0415 - read once, when a label is first needed
+
     text = (Path(__file__).parent / "labels.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     for key, texts in data.items():
@@ -34,8 +38,12 @@ def _load_labels() -> dict[str, dict[Lang, str]]:
     return data
 
 
-LABELS: dict[str, dict[Lang, str]] = _load_labels()
-"""Every label by key: ``{"vi": ..., "en": ...}`` (``connector/labels.toml``)."""
+def __getattr__(name: str) -> Any:
+    # ``LABELS`` (`labels()`) is read on first use: `check_lang` alone needs no label.
+    if name == "LABELS":
+        return labels()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _MONTHS_EN = (
     "January",
@@ -65,7 +73,7 @@ def check_lang(lang: str) -> Lang:
 def label(key: str, lang: Lang = "vi", **values: object) -> str:
     """The text of `key` in `lang`, with `{placeholders}` filled from `values`."""
     try:
-        text = LABELS[key][lang]
+        text = labels()[key][lang]
     except KeyError:
         raise KeyError(f"no report label {key!r} in {lang!r}") from None
     return text.format(**values) if values else text
