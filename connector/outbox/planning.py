@@ -15,7 +15,7 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -45,7 +45,7 @@ from connector.rules.alerts import (
     due_occasions,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import Planner, classified, ledger_task
+from connector.rules.classify import Planner, Unclassifiable, classified, ledger_task
 from connector.rules.deadlines import Classification, policy_from_settings
 from connector.settings import Settings
 
@@ -302,19 +302,19 @@ def plan(
     return created
 
 
-def outbox_planner(
+TaskPlanner = Callable[["Session", LedgerTask, NormalisedTask, Classification], list["OutboxRow"]]
+"""`plan` for one classified task, everything else fixed (`task_planner`)."""
+
+
+def task_planner(
     settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
-) -> Planner | None:
-    """Plans tracking writes and alerts (`plan`) in the classification's transaction
-    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
-    it; None when push is off."""
-    if not settings.push.enabled:
-        return None
+) -> TaskPlanner:
+    """`plan` as of `as_of` for one task at a time, at the clock's time of each."""
 
     def plan_task(
         session: Session, row: LedgerTask, task: NormalisedTask, classification: Classification
-    ) -> int:
-        created = plan(
+    ) -> list[OutboxRow]:
+        return plan(
             session,
             row,
             task,
@@ -325,9 +325,22 @@ def outbox_planner(
             run_id=run_id,
             now=clock.now(),
         )
-        return len(created)
 
     return plan_task
+
+
+def outbox_planner(
+    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+) -> Planner | None:
+    """Plans tracking writes and alerts (`plan`) in the classification's transaction
+    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
+    it; the number of rows added; None when push is off."""
+    if not settings.push.enabled:
+        return None
+    planned = task_planner(settings, as_of=as_of, calendar=calendar, run_id=run_id, clock=clock)
+    return lambda session, row, task, classification: len(
+        planned(session, row, task, classification)
+    )
 
 
 # -- whole-ledger operations ---------------------------------------------------------------------
@@ -362,7 +375,9 @@ def plan_all(
     """
     cal = calendar or calendar_for(settings.calendar)
     policy = policy_from_settings(settings.deadlines)
+    planned = task_planner(settings, as_of=as_of, calendar=cal, run_id=run_id, clock=clock)
     result = PlanResult()
+    skipped = Unclassifiable()
     after = 0
     while True:
         with ledger.transaction() as session:
@@ -370,20 +385,16 @@ def plan_all(
             if not batch:
                 break
             for row, task, cls in classified(
-                batch, as_of, cal, policy, task_of=ledger_task, event=UNCLASSIFIABLE
+                batch,
+                as_of,
+                cal,
+                policy,
+                task_of=ledger_task,
+                event=UNCLASSIFIABLE,
+                skipped=skipped,
             ):
                 result.tasks += 1
-                for created in plan(
-                    session,
-                    row,
-                    task,
-                    cls,
-                    as_of=as_of,
-                    calendar=cal,
-                    settings=settings,
-                    run_id=run_id,
-                    now=clock.now(),
-                ):
+                for created in planned(session, row, task, cls):
                     result.keys.append(created.idempotency_key)
                     if created.state == OutboxState.PAST.value:
                         result.past += 1
@@ -392,6 +403,7 @@ def plan_all(
                     else:
                         result.alerts += 1
             after = batch[-1].source_id
+    result.skipped = skipped.count
     log.info(
         "outbox_plan_finished",
         as_of=as_of.isoformat(),
