@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck demo install clean bench postgres-deps
+.PHONY: test check lint typecheck demo install clean bench postgres-deps render-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ install: $(STAMP)
 postgres-deps:
 	@bash .ci/ensure-postgres
 
-test: install postgres-deps
+# The print-layout tests render reports to PDF (Chromium, LibreOffice, poppler-utils); install
+# Debian's packages when they are missing (as root), else those tests say why they skip.
+render-deps:
+	@bash .ci/ensure-renderers
+
+test: install postgres-deps render-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -45,6 +45,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+DEFAULT_RECIPIENTS: dict[Lang, tuple[str, ...]] = {
+    "vi": ("Chủ tịch UBND tỉnh (để báo cáo)", "Lưu: VT, TCT"),
+    "en": ("The Chairman of the Provincial People's Committee (for information)", "File: TCT"),
+}
+"""The "Nơi nhận:" list when the settings keep theirs (the Vietnamese one is the default)."""
+
 _MONTHS_EN = (
     "January",
     "February",

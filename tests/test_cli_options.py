@@ -8,8 +8,8 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from cli import DenominatorChoice, app
-from connector.reports.model import Denominator
+from cli import BasisChoice, DenominatorChoice, app
+from connector.reports.model import Basis, Denominator
 
 
 def _plain(text: str) -> str:
@@ -36,8 +36,14 @@ def _plain(text: str) -> str:
         pytest.param(
             ["report", "--format", "pdf"],
             "--format",
-            "'table', 'json', 'csv', 'xlsx', 'html', 'md'",
+            "'table', 'json', 'csv', 'xlsx', 'docx', 'html', 'md'",
             id="report-format",
+        ),
+        pytest.param(
+            ["report", "--basis", "finished"],
+            "--basis",
+            "'assigned', 'completed', 'due'",
+            id="basis",
         ),
         pytest.param(
             ["report", "--denominator", "most"],
@@ -69,3 +75,4 @@ def test_a_value_outside_the_set_exits_2_naming_option_and_values(
 def test_cli_choices_mirror_the_library() -> None:
     """The CLI's copies of library enums (kept out of its imports for start-up time) agree."""
     assert [c.value for c in DenominatorChoice] == [d.value for d in Denominator]
+    assert [c.value for c in BasisChoice] == [b.value for b in Basis]
