@@ -8,11 +8,13 @@ from typing import NoReturn
 
 import pytest
 
-from connector.ledger import repo
+from connector.ledger.codec import content_hash
+from connector.ledger.columns import classification_values
+from connector.ledger.pages import Incoming
 from connector.mapping.spec import load_mapping
 from connector.models import NormalisedTask, TaskState
 from connector.rules.calendar import load_calendar
-from connector.rules.classify import classification_values, status_effective_on, suggestion_for
+from connector.rules.classify import status_effective_on, suggestion_for
 from connector.rules.deadlines import classify
 from connector.source import pull as pull_module
 from connector.source.pull import advance_cursor, modified_from, newest_versions, to_page_item
@@ -123,12 +125,12 @@ def test_newest_version_wins_and_a_tie_goes_to_the_greater_content_hash() -> Non
     older = make_task(1, last_modified=T - S, subject="cũ")
     newer = make_task(1, last_modified=T, subject="mới")
     one, two = make_task(2, subject="bản một"), make_task(2, subject="bản hai")
-    greater = max((one, two), key=repo.content_hash)
+    greater = max((one, two), key=content_hash)
 
     def kept(*tasks: NormalisedTask) -> list[str]:
-        items, dropped = newest_versions([repo.Incoming(t, {"id": t.source_id}) for t in tasks])
+        items, dropped = newest_versions([Incoming(t, {"id": t.source_id}) for t in tasks])
         assert dropped == len(tasks) - len(items)
-        return [i.task.subject for i in items if isinstance(i, repo.Incoming)]
+        return [i.task.subject for i in items if isinstance(i, Incoming)]
 
     assert kept(older, newer) == kept(newer, older) == ["mới"]
     assert kept(one, two) == kept(two, one) == [greater.subject]
