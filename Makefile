@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck demo install clean bench postgres-deps
+.PHONY: test check lint typecheck demo install clean bench postgres-deps install-check-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ install: $(STAMP)
 postgres-deps:
 	@bash .ci/ensure-postgres
 
-test: install postgres-deps
+# docs/install-check.sh (the install guide's test) needs python3-venv, logrotate, systemd-analyze.
+install-check-deps:
+	@bash .ci/ensure-install-check-tools
+
+test: install postgres-deps install-check-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

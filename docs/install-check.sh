@@ -76,6 +76,9 @@ CREATED_USER=0
 if [ "$CREATE_USER" = 1 ]; then
   if [ "$(id -u)" != 0 ]; then echo "--create-user needs root" >&2; exit 2; fi
   MODE=service; SVC_USER=idesk; SVC_GROUP=idesk; ROOT_USER=root; ROOT_GROUP=root
+  # One check at a time creates and removes the user on this machine.
+  exec 9>/tmp/idesk-install-check.user.lock
+  if ! flock -w 1800 9; then echo "another install check holds /tmp/idesk-install-check.user.lock" >&2; exit 1; fi
   id -u idesk >/dev/null 2>&1 || CREATED_USER=1
 else
   MODE=current; SVC_USER=$(id -un); SVC_GROUP=$(id -gn)
