@@ -20,13 +20,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
 from connector.errors import ConfigError, ConnectorError, Interrupted
 from connector.ops.log import (
+    LogFormat,
+    LogLevel,
     configure_logging,
     for_terminal,
     get_logger,
@@ -70,16 +73,64 @@ app = typer.Typer(
 )
 
 
+class OutputFormat(StrEnum):
+    """``--format`` of the commands that print a table or JSON."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+class ReportFormat(StrEnum):
+    """``report --format``."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    XLSX = "xlsx"
+    HTML = "html"
+    MD = "md"
+
+
+class Language(StrEnum):
+    """``--lang``."""
+
+    VI = "vi"
+    EN = "en"
+
+
+class DenominatorChoice(StrEnum):
+    """``report --denominator`` (the values of `connector.reports.model.Denominator`, which is
+    not imported here: start-up time)."""
+
+    DONE = "done"
+    DUE = "due"
+    ALL = "all"
+
+
+class OutboxStateChoice(StrEnum):
+    """``outbox list --state`` (the values of `connector.outbox.states.OutboxState`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+    PAST = "past"
+    SUPERSEDED = "superseded"
+
+
 @dataclass
 class Options:
     """Global options, shared by every command."""
 
     config: Path | None = None
-    log_format: str = "auto"
-    log_level: str | None = None
+    log_format: LogFormat = LogFormat.AUTO
+    log_level: LogLevel | None = None
 
 
 OPTIONS = Options()
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
 
 
 def _stdout(text: str) -> None:
@@ -97,10 +148,10 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
-    fmt = OPTIONS.log_format if OPTIONS.log_format != "auto" else s.log.format
+    fmt = OPTIONS.log_format if OPTIONS.log_format != LogFormat.AUTO else s.log.format
     configure_logging(
         level=OPTIONS.log_level or s.log.level,
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=fmt,
         file=s.log.file or None,
         secrets=s.secret_values(),
     )
@@ -259,21 +310,19 @@ def main(
         ),
     ] = None,
     log_format: Annotated[
-        str,
+        LogFormat,
         typer.Option(help="auto (console on a terminal, JSON otherwise), console or json."),
-    ] = "auto",
+    ] = LogFormat.AUTO,
     log_level: Annotated[
-        str | None, typer.Option(help="debug, info, warning or error (default from config).")
+        LogLevel | None,
+        typer.Option(help="debug, info, warning or error (default from config)."),
     ] = None,
 ) -> None:
     """Global options."""
-    if log_format not in {"auto", "console", "json"}:
-        _stderr("error: --log-format must be auto, console or json")
-        raise typer.Exit(EXIT_CONFIG)
     OPTIONS.config = config
     OPTIONS.log_format = log_format
     OPTIONS.log_level = log_level
-    configure_logging(level=log_level or "info", fmt=log_format)  # type: ignore[arg-type]
+    configure_logging(level=log_level or "info", fmt=log_format)
 
 
 # --- commands are added below, grouped by panel -------------------------------------------
@@ -304,8 +353,8 @@ def _parse_range(text: str) -> tuple[date, date]:
 @handle_errors
 def calendar_cmd(
     days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List days off and swapped working days in a range, with their source.
 
@@ -381,22 +430,22 @@ DryRunOpt = Annotated[
         "prints what would have changed and been sent.",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in {"table", "json"}:
-        raise ConfigError(f"--format must be table or json, got {fmt!r}")
-
-
-def _run(command: str, *, full: bool, dry_run: bool, wait: float, fmt: str) -> None:
+def _run(
+    command: Literal["sync", "pull", "push"],
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+    fmt: OutputFormat,
+) -> None:
     from connector.ops.jobs import run_job
 
-    _check_format(fmt)
     loaded = settings()
     result = run_job(
         loaded.settings,
-        command,  # type: ignore[arg-type]
+        command,
         full=full,
         dry_run=dry_run,
         wait_s=wait,
@@ -456,7 +505,7 @@ def sync_cmd(
     ] = False,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
@@ -474,7 +523,7 @@ def pull_cmd(
     ] = False,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
@@ -485,7 +534,9 @@ def pull_cmd(
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
 @handle_errors
-def push_cmd(dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = "table") -> None:
+def push_cmd(
+    dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = OutputFormat.TABLE
+) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
@@ -495,14 +546,13 @@ def push_cmd(dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = "
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)
 @handle_errors
-def check_cmd(fmt: FormatOpt = "table") -> None:
+def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """Validate config and mapping, open the ledger, reach the source and log in, step by step.
 
     Example: idesk-connector check
     """
     from connector.views.check import run_checks
 
-    _check_format(fmt)
     loaded = settings()
     steps = []
     code = EXIT_OK
@@ -550,9 +600,6 @@ def _today() -> date:
     return local_today(SystemClock())
 
 
-REPORT_FORMATS = ("table", "json", "csv", "xlsx", "html", "md")
-
-
 @app.command("report", rich_help_panel=PANEL_REPORT)
 @handle_errors
 def report_cmd(
@@ -565,12 +612,12 @@ def report_cmd(
     ] = "open",
     unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
-    ] = "table",
+        ReportFormat, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
+    ] = ReportFormat.TABLE,
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of the terminal.")
     ] = None,
-    lang: Annotated[str | None, typer.Option(help="vi (default) or en.")] = None,
+    lang: Annotated[Language | None, typer.Option(help="vi (default) or en.")] = None,
     fold: Annotated[
         bool | None,
         typer.Option(
@@ -579,7 +626,7 @@ def report_cmd(
         ),
     ] = None,
     denominator: Annotated[
-        str | None, typer.Option(help="On-time rate denominator: done, due or all.")
+        DenominatorChoice | None, typer.Option(help="On-time rate denominator: done, due or all.")
     ] = None,
     annex: Annotated[
         str | None,
@@ -595,8 +642,6 @@ def report_cmd(
     from connector.reports.model import ReportOptions
     from connector.reports.render.formats import annex_option, render, render_bytes
 
-    if fmt not in REPORT_FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
     if fmt == "xlsx" and output is None:
         raise ConfigError("--format xlsx needs --output FILE.xlsx")
     annex = annex_option(annex, fmt)
@@ -644,13 +689,14 @@ def report_cmd(
 @app.command("status", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def status_cmd(
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+    fmt: FormatOpt = OutputFormat.TABLE,
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
 
     Example: idesk-connector status --format json
     """
+    from connector.i18n import check_lang
     from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
@@ -663,7 +709,7 @@ def status_cmd(
 
         from connector.views.status import status_renderable
 
-        Console().print(status_renderable(summary, lang))  # type: ignore[arg-type]
+        Console().print(status_renderable(summary, check_lang(lang)))
 
 
 db_app = typer.Typer(help="Ledger database administration.", no_args_is_help=True)
@@ -801,7 +847,7 @@ def tasks_list_cmd(
     unit: Annotated[str | None, typer.Option(help="Lead unit code, e.g. STTTT.")] = None,
     status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -811,7 +857,6 @@ def tasks_list_cmd(
     from connector.models import StatusCode
     from connector.views.tasks import task_summary_dict
 
-    _check_format(fmt)
     check_limit(limit)
     if status is not None and status not in StatusCode.__members__:
         raise ConfigError(
@@ -856,10 +901,10 @@ def tasks_show_cmd(
         str | None,
         typer.Option(help="Show the task as the ledger knew and classified it on this date."),
     ] = None,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
     lang: Annotated[
-        str, typer.Option(help="vi or en, for the notes on a suggested deadline.")
-    ] = "vi",
+        Language, typer.Option(help="vi or en, for the notes on a suggested deadline.")
+    ] = Language.VI,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
@@ -870,13 +915,9 @@ def tasks_show_cmd(
     from connector.rules.deadlines import policy_from_settings
     from connector.views.tasks import task_view, task_view_dict
 
-    _check_format(fmt)
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
-    try:
-        language = check_lang(lang)
-    except ValueError as exc:
-        raise ConfigError(f"--lang: {exc}") from None
+    language = check_lang(lang)
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
@@ -945,7 +986,7 @@ app.add_typer(quarantine_app, name="quarantine", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def quarantine_list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Quarantined records with the field and value at fault.
 
@@ -954,7 +995,6 @@ def quarantine_list_cmd(
     from connector.ledger import repo
     from connector.views.tasks import quarantine_dict
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
         rows = [quarantine_dict(r) for r in repo.list_quarantine(session, include_resolved=all_)]
@@ -982,25 +1022,20 @@ app.add_typer(outbox_app, name="outbox", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def outbox_list_cmd(
     state: Annotated[
-        str | None,
+        OutboxStateChoice | None,
         typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Outbox rows with their state, attempts and last error.
 
     Example: idesk-connector outbox list --state dead
     """
     from connector.outbox.actions import list_outbox
-    from connector.outbox.states import OutboxState
     from connector.views.tasks import outbox_dict
 
-    _check_format(fmt)
     check_limit(limit)
-    valid = [s.value for s in OutboxState]
-    if state is not None and state not in valid:
-        raise ConfigError(f"--state {state!r} is not valid; valid: {', '.join(valid)}")
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
         rows = [outbox_dict(r) for r in list_outbox(session, state)]
@@ -1050,7 +1085,7 @@ app.add_typer(alerts_app, name="alerts", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def alerts_preview_cmd(
     as_of: Annotated[str | None, typer.Option(help="Plan as of this date (default today).")] = None,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
     show_past: Annotated[
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
@@ -1061,7 +1096,6 @@ def alerts_preview_cmd(
     """
     from connector.outbox.planning import preview_alerts
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of) or _today()
     with _open_ledger(loaded) as ledger:
@@ -1109,7 +1143,7 @@ app.add_typer(runs_app, name="runs", rich_help_panel=PANEL_INSPECT)
 @handle_errors
 def runs_list_cmd(
     limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Recent runs: trigger, start, end, outcome and counts.
 
@@ -1118,7 +1152,6 @@ def runs_list_cmd(
     from connector.ops.runs import list_runs
     from connector.views.status import run_dict
 
-    _check_format(fmt)
     check_limit(limit)
     loaded = settings(need_source=False)
     with _open_ledger(loaded) as ledger:
@@ -1145,7 +1178,7 @@ def runs_list_cmd(
 def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
-    lang: Annotated[str, typer.Option(help="vi or en.")] = "vi",
+    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.xlsx, report.html.
 
@@ -1158,7 +1191,7 @@ def demo_cmd(
     from connector.demo import run_demo
     from connector.reports.render.table import summary_table
 
-    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)  # type: ignore[arg-type]
+    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
     start = _time.monotonic()
     result = run_demo(directory, tasks=tasks, lang=lang)
     Console(width=max(140, Console().width)).print(
@@ -1208,7 +1241,7 @@ def simulator_serve_cmd(
     host: Annotated[
         str, typer.Option(help="Bind address; only loopback is accepted.")
     ] = "127.0.0.1",
-    lang: Annotated[str, typer.Option(help="vi or en, for the banner.")] = "vi",
+    lang: Annotated[Language, typer.Option(help="vi or en, for the banner.")] = Language.VI,
 ) -> None:
     """Serve a province-like world over HTTP on loopback until Ctrl+C.
 

@@ -1,7 +1,8 @@
 """Settings: a TOML file, overridden by environment variables, validated once into frozen models.
 
-Precedence (highest first): environment ``IDESK_CONNECTOR__SECTION__KEY`` > the config file >
-defaults. The file is ``--config``, else ``$IDESK_CONNECTOR_CONFIG``, else ``./config.toml``
+Precedence (highest first): environment ``IDESK_CONNECTOR__SECTION__KEY`` > the secrets file >
+the config file > defaults, each a pydantic-settings source (`connector.settings_sources`). The
+file is ``--config``, else ``$IDESK_CONNECTOR_CONFIG``, else ``./config.toml``
 (missing default file = all defaults). Secrets (``source.password``, ``source.token``) come only
 from the environment or from a secrets file with mode 0600; a secret in the config file is refused.
 Every problem is reported together, each naming its key.
@@ -10,14 +11,12 @@ Every problem is reported together, each naming its key.
 from __future__ import annotations
 
 import os
-import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connector.errors import ConfigError, Problem
 
@@ -248,91 +247,6 @@ class LoadedSettings:
     warnings: tuple[str, ...] = field(default=())
 
 
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], source=what) from exc
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(str(path), f"cannot read: {exc.strerror}")], source=what
-        ) from exc
-
-
-def _parse_env_value(raw: str) -> Any:
-    """`IDESK_CONNECTOR__SYNC__PAGE_SIZE=50` → 50; lists and booleans as TOML; else the string."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Collect ``IDESK_CONNECTOR__SECTION__KEY`` variables into a nested dict."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
-        if len(parts) != 2 or not all(parts):
-            continue
-        section, key = parts
-        out.setdefault(section, {})[key] = (
-            raw if (section, key) in SECRET_KEYS else _parse_env_value(raw)
-        )
-    return out
-
-
-def _world_readable(path: Path) -> bool:
-    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-
-
-def _read_secrets_file(path: Path, problems: list[Problem]) -> dict[str, Any]:
-    if not path.exists():
-        problems.append(Problem(f"secrets file {path}", "does not exist"))
-        return {}
-    if _world_readable(path):
-        problems.append(
-            Problem(
-                f"secrets file {path}",
-                f"mode {stat.S_IMODE(path.stat().st_mode):04o} lets others read it; "
-                f"run: chmod 600 {path}",
-            )
-        )
-        return {}
-    data = _read_toml(path, f"secrets file {path}")
-    source = data.get("source", {})
-    allowed = {key for _, key in SECRET_KEYS}
-    for key in sorted(set(source) - allowed) if isinstance(source, dict) else []:
-        problems.append(Problem(f"secrets file {path}: source.{key}", "only password/token"))
-    if not isinstance(source, dict):
-        return {}
-    return {k: v for k, v in source.items() if k in allowed}
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for section, values in extra.items():
-        current = merged.get(section)
-        if not isinstance(current, dict):
-            current = {}
-        current.update(values)
-        merged[section] = current
-    return merged
-
-
-def _problems_from(exc: ValidationError) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (see config.example.toml for the valid keys)"
-        problems.append(Problem(key, msg))
-    return problems
-
-
 def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path | None:
     """Which config file to read; ``None`` when the default file is absent (all defaults)."""
     if explicit:
@@ -345,56 +259,36 @@ def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str])
 def load_settings(
     config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> LoadedSettings:
-    """Read, merge and validate every setting; raise one ConfigError listing all problems."""
+    """Read, merge and validate every setting; raise one ConfigError listing all problems.
+
+    Each problem names its key; one in a value from the environment names that variable, and
+    the error says it is in the environment (not in the config file).
+    """
     env = os.environ if environ is None else environ
     path = resolve_config_path(config_path, env)
-    problems: list[Problem] = []
-    warnings: list[str] = []
-    data: dict[str, Any] = {}
-    if path is not None:
-        if not path.exists():
-            raise ConfigError([Problem(str(path), "config file does not exist")], source=str(path))
-        data = _read_toml(path, str(path))
-        if _world_readable(path):
-            warnings.append(
-                f"config file {path} is readable by other users; consider: chmod 600 {path}"
-            )
-        for section, key in sorted(SECRET_KEYS):
-            sect = data.get(section)
-            if isinstance(sect, dict) and key in sect:
-                env_name = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
-                problems.append(
-                    Problem(
-                        f"{section}.{key}",
-                        f"secrets are refused in the config file; remove it and set {env_name} "
-                        "or put it in a secrets file (mode 0600) named by source.secrets_file",
-                    )
-                )
-                del sect[key]
-    overrides = env_overrides(env)
-    merged = _merge(data, overrides)
-    secrets_path = env.get(ENV_SECRETS) or merged.get("source", {}).get("secrets_file", "")
-    if secrets_path:
-        secrets = _read_secrets_file(Path(str(secrets_path)), problems)
-        merged = _merge(merged, {"source": {**secrets, **overrides.get("source", {})}})
-    try:
-        settings = Settings.model_validate(merged)
-    except ValidationError as exc:
-        problems.extend(_problems_from(exc))
-        settings = None
+    if path is not None and not path.exists():
+        raise ConfigError([Problem(str(path), "config file does not exist")], source=str(path))
+    # pydantic-settings only now: importing the models (and `--help`) does without it.
+    from connector.settings_sources import ENVIRONMENT, read_settings  # noqa: PLC0415
+
+    settings, load = read_settings(path, env)
     if settings is not None:
         src = settings.source
         if src.auth == "token" and src.token is None:
-            problems.append(
-                Problem("source.token", f"auth = 'token' needs {ENV_PREFIX}SOURCE__TOKEN")
-            )
+            load.note(Problem("source.token", f"auth = 'token' needs {ENV_PREFIX}SOURCE__TOKEN"))
         if src.auth == "session" and src.password is None:
-            problems.append(
+            load.note(
                 Problem("source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD")
             )
-    if problems or settings is None:
-        raise ConfigError(problems, source=str(path) if path else "settings")
-    return LoadedSettings(settings=settings, config_path=path, warnings=tuple(warnings))
+    if load.problems or settings is None:
+        here = str(path) if path else "settings"
+        origins = {origin for origin, _ in load.problems}
+        if origins == {ENVIRONMENT}:
+            here = "the environment"
+        elif ENVIRONMENT in origins:
+            here = f"{here} and the environment"
+        raise ConfigError([problem for _, problem in load.problems], source=here)
+    return LoadedSettings(settings=settings, config_path=path, warnings=tuple(load.warnings))
 
 
 def load_settings_lenient(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import stat
@@ -19,9 +18,7 @@ from connector.ledger.tables import SyncRun, TaskRow, UnitRow
 from connector.ops.metrics import (
     MetricsSnapshot,
     RunSummary,
-    escape_label,
     export_metrics,
-    format_value,
     metric_name,
     render_metrics,
     snapshot_from_ledger,
@@ -165,27 +162,6 @@ def test_hostile_unit_codes_are_escaped(unit: str) -> None:
 def test_metric_name(raw: str, expected: str) -> None:
     """Count keys become valid metric-name fragments."""
     assert metric_name(raw) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param(3, "3", id="int"),
-        pytest.param(3.0, "3", id="integral-float"),
-        pytest.param(0.25, "0.25", id="float"),
-        pytest.param(math.nan, "NaN", id="nan"),
-        pytest.param(math.inf, "+Inf", id="inf"),
-        pytest.param(True, "1", id="bool"),
-    ],
-)
-def test_format_value(value: float, expected: str) -> None:
-    """Sample values are written as the format spells them."""
-    assert format_value(value) == expected
-
-
-def test_escape_label() -> None:
-    """Backslash, double quote and newline are escaped in label values."""
-    assert escape_label('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
 
 
 def test_count_named_like_a_fixed_metric_does_not_collide() -> None:

@@ -128,3 +128,38 @@ def test_env_list_values_parse_as_toml(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     env = {**PW, "IDESK_CONNECTOR__REPORT__UNIT_ORDER": '["district", "department"]'}
     assert load_settings(None, env).settings.report.unit_order == ("district", "department")
+
+
+def test_bad_environment_value_is_reported_as_its_variable(tmp_path: Path) -> None:
+    """A bad value from the environment names the variable and the environment, not the file."""
+    cfg = write(tmp_path / "c.toml", "[sync]\nlookback_seconds = 60\n")
+    env = {**PW, "IDESK_CONNECTOR__SYNC__LOOKBACK_SECONDS": "soon"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env)
+    wheres = [p.where for p in info.value.problems]
+    assert wheres == ["IDESK_CONNECTOR__SYNC__LOOKBACK_SECONDS (sync.lookback_seconds)"]
+    assert info.value.source == "the environment"
+    assert str(cfg) not in str(info.value)
+
+
+def test_problems_from_file_and_environment_name_both(tmp_path: Path) -> None:
+    """Problems in the file keep their dotted key; those from the environment name the variable."""
+    cfg = write(tmp_path / "c.toml", "[source]\npage_size = 9000\n")
+    env = {**PW, "IDESK_CONNECTOR__REPORT__DENOMINATOR": "most"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env)
+    wheres = {p.where for p in info.value.problems}
+    assert wheres == {
+        "source.page_size",
+        "IDESK_CONNECTOR__REPORT__DENOMINATOR (report.denominator)",
+    }
+    assert info.value.source == f"{cfg} and the environment"
+
+
+def test_environment_beats_the_secrets_file(tmp_path: Path) -> None:
+    """The password from the environment wins over the secrets file's."""
+    secrets = write(tmp_path / "s.toml", "[source]\npassword = 'from-file'\n")
+    env = {"IDESK_CONNECTOR_SECRETS": str(secrets), "IDESK_CONNECTOR__SOURCE__PASSWORD": "env"}
+    s = load_settings(None, env).settings
+    assert s.source.password is not None
+    assert s.source.password.get_secret_value() == "env"

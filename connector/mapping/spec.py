@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connector.errors import ConfigError, MappingError, Problem
 from connector.mapping.converters import FORMATTERS, REGISTRY, ConversionError, Kind, names_of_kind
@@ -33,6 +42,16 @@ from connector.models import (
     UnitRef,
 )
 from connector.source.paths import Key, Step, compile_path
+from connector.validation import (
+    ROOT,
+    Loc,
+    ProblemList,
+    dotted,
+    model_at,
+    problems_from,
+    unknown_key_message,
+    valid_names,
+)
 
 # -- the typed specification --------------------------------------------------------------------
 
@@ -82,6 +101,15 @@ ENDPOINT_KEYS: Mapping[str, frozenset[str]] = {
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\}")
 
 
+def _source_path(text: str) -> str:
+    compile_path(text)  # a ValueError saying what is wrong with the path
+    return text
+
+
+SourcePath = Annotated[str, AfterValidator(_source_path)]
+"""A source path (`connector.source.paths`), checked when the mapping is loaded."""
+
+
 class EndpointSpec(_Model):
     """One HTTP endpoint: method, path, request template and where the answer's data sits."""
 
@@ -90,13 +118,20 @@ class EndpointSpec(_Model):
     query: dict[str, Any] = Field(default_factory=dict)
     body: dict[str, Any] = Field(default_factory=dict)
     body_format: Literal["json", "form"] = "json"
-    records_path: str = ""
-    record_path: str = ""
-    total_path: str = ""
-    id_path: str = "id"
+    records_path: SourcePath = ""
+    record_path: SourcePath = ""
+    total_path: SourcePath = ""
+    id_path: SourcePath = "id"
     idempotency_header: str = "Idempotency-Key"
     created_status: int | None = None
     replay_header: str = ""
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError("must start with '/' (it is relative to source.base_url)")
+        return path
 
     def placeholders(self) -> set[str]:
         """Every ``{name}`` used in the path, query and body."""
@@ -126,20 +161,49 @@ class AuthSpec(_Model):
     token_prefix: str = "Bearer "  # noqa: S105
     probe: str = ""
 
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, modes: tuple[str, ...]) -> tuple[str, ...]:
+        if not modes:
+            raise ValueError(f"needs at least one mode; valid: {valid_names(AUTH_MODES)}")
+        unknown = [m for m in modes if m not in AUTH_MODES]
+        if unknown:
+            listed = ", ".join(repr(m) for m in unknown)
+            raise ValueError(f"unknown auth mode {listed}; valid: {valid_names(AUTH_MODES)}")
+        return modes
+
+    @field_validator("probe")
+    @classmethod
+    def _known_probe(cls, probe: str) -> str:
+        if probe and probe not in ENDPOINT_NAMES:
+            raise ValueError(f"unknown endpoint {probe!r}; valid: {valid_names(ENDPOINT_NAMES)}")
+        return probe
+
 
 class ErrorsSpec(_Model):
     """Where an error body keeps its code and message."""
 
-    code_path: str = "error"
-    message_path: str = "message"
+    code_path: SourcePath = "error"
+    message_path: SourcePath = "message"
 
 
 class KeysetSpec(_Model):
     """Where a list item keeps its modification instant and id (for keyset paging)."""
 
-    modified: str
+    modified: SourcePath
     converter: str = "iso_instant"
-    id: str = "id"
+    id: SourcePath = "id"
+
+    @field_validator("converter")
+    @classmethod
+    def _instant(cls, name: str) -> str:
+        conv = REGISTRY.get(name)
+        if conv is None or conv.kind != "instant":
+            raise ValueError(
+                f"{name!r} is not an instant converter; "
+                f"valid: {valid_names(names_of_kind('instant'))}"
+            )
+        return name
 
 
 class PaginationSpec(_Model):
@@ -154,6 +218,22 @@ class PaginationSpec(_Model):
     max_pages: int | None = Field(default=None, ge=1)
     stable: bool | None = None
     keyset: KeysetSpec | None = None
+
+    @field_validator("style")
+    @classmethod
+    def _known_style(cls, style: str) -> str:
+        if style not in PAGINATION_STYLES:
+            raise ValueError(
+                f"unknown pagination style {style!r}; valid: {valid_names(PAGINATION_STYLES)}"
+            )
+        return style
+
+    @field_validator("modified_format")
+    @classmethod
+    def _known_format(cls, name: str) -> str:
+        if name not in FORMATTERS:
+            raise ValueError(f"unknown format {name!r}; valid: {valid_names(FORMATTERS)}")
+        return name
 
     @property
     def is_stable(self) -> bool:
@@ -170,11 +250,21 @@ def _default_kinds() -> dict[str, str]:
 class UnitsSpec(_Model):
     """Where a unit of the units list keeps its code, name, kind and parent."""
 
-    code: str = "commCode"
-    name: str = "aname"
-    kind: str = "kind"
-    parent_code: str = "parentCode"
+    code: SourcePath = "commCode"
+    name: SourcePath = "aname"
+    kind: SourcePath = "kind"
+    parent_code: SourcePath = "parentCode"
     kinds: dict[str, str] = Field(default_factory=_default_kinds)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: dict[str, str]) -> dict[str, str]:
+        problems, valid = ProblemList(), [k.value for k in UnitKind]
+        for source, kind in kinds.items():
+            if kind not in valid:
+                problems.add(source, f"unknown unit kind {kind!r}; valid: {valid_names(valid)}")
+        problems.raise_if_any()
+        return kinds
 
 
 class _RuleIn(_Model):
@@ -206,18 +296,139 @@ class FieldRule(_Model):
 
 
 class MappingSpec(_Model):
-    """A validated mapping. Build it with `load_mapping`."""
+    """A validated mapping: the whole file, checked by this one model's validators, each mistake
+    at its key. Build it with `load_mapping` (or `build_mapping`)."""
 
+    file: str = Field(default="<mapping>", validation_alias="@file")
     name: str
-    file: str
     description: str = ""
-    auth: AuthSpec
-    errors: ErrorsSpec
-    endpoints: dict[str, EndpointSpec]
+    auth: AuthSpec = AuthSpec()
+    errors: ErrorsSpec = ErrorsSpec()
+    endpoints: dict[str, EndpointSpec] = Field(default_factory=dict, validate_default=True)
     pagination: PaginationSpec
-    rules: dict[str, FieldRule]
-    status: dict[str, TaskState]
-    units: UnitsSpec
+    status: dict[str, TaskState] = Field(default_factory=dict, validate_default=True)
+    units: UnitsSpec = UnitsSpec()
+    rules: dict[str, FieldRule] = Field(
+        default_factory=dict, validation_alias="fields", validate_default=True
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_and_name(cls, data: Any, info: ValidationInfo) -> Any:
+        """The file (from the validation context) and the default name, its stem."""
+        if not isinstance(data, Mapping):
+            return data
+        file = str((info.context or {}).get("file", "<mapping>"))
+        return {"name": Path(file).stem, **data, "@file": file}
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name:
+            raise ValueError("must be a non-empty string")
+        return name
+
+    @field_validator("endpoints", mode="plain")
+    @classmethod
+    def _endpoints(cls, raw: Any, info: ValidationInfo) -> dict[str, EndpointSpec]:
+        problems = ProblemList()
+        if not isinstance(raw, Mapping):
+            problems.add((), "must be a table of endpoints")
+            problems.raise_if_any()
+        endpoints: dict[str, EndpointSpec] = {}
+        for name, table in raw.items():
+            if name not in ENDPOINT_NAMES:
+                valid = valid_names(ENDPOINT_NAMES)
+                problems.add(name, f"unknown endpoint {name!r}; valid: {valid}")
+                continue
+            try:
+                spec = EndpointSpec.model_validate(table)
+            except ValidationError as exc:
+                problems.extend(exc, (name,), EndpointSpec)
+                continue
+            meaningful = ENDPOINT_KEYS[name]
+            for extra in sorted(spec.model_fields_set - meaningful):
+                problems.add(
+                    (name, extra),
+                    f"has no meaning for endpoint {name!r}; valid keys: {valid_names(meaningful)}",
+                )
+            for unknown in sorted(spec.placeholders() - PLACEHOLDERS[name]):
+                allowed = valid_names(PLACEHOLDERS[name]) or "none"
+                problems.add(name, f"unknown placeholder {{{unknown}}}; valid here: {allowed}")
+            if name in {"detail", "view"} and "id" not in spec.placeholders():
+                problems.add(name, "must use {id} in its path or query")
+            endpoints[name] = spec
+        auth = info.data.get("auth")
+        if "search" not in raw:
+            problems.add("search", "is required (the list of tasks)")
+        if auth is not None and "session" in auth.modes and "login" not in raw:
+            problems.add("login", "is required when auth.modes includes 'session'")
+        problems.raise_if_any()
+        return endpoints
+
+    @field_validator("pagination")
+    @classmethod
+    def _pagination(cls, pagination: PaginationSpec, info: ValidationInfo) -> PaginationSpec:
+        problems = ProblemList()
+        if pagination.style == "cursor" and not pagination.next_path:
+            problems.add("next_path", "the cursor style needs where the next token sits")
+        try:  # checked here, so that a bad path does not hide the checks below
+            compile_path(pagination.next_path)
+        except ValueError as exc:
+            problems.add("next_path", str(exc))
+        search = (info.data.get("endpoints") or {}).get("search")
+        used = search.placeholders() if search is not None else set()
+        if search is not None:
+            for needed in _STYLE_NEEDS[pagination.style]:
+                if needed not in used:
+                    problems.add(
+                        (ROOT, "endpoints", "search"),
+                        f"pagination style {pagination.style!r} needs {{{needed}}} in the search "
+                        "query or body",
+                    )
+        if pagination.keyset is not None:
+            if pagination.style != "offset":
+                problems.add("keyset", "keyset paging works with the 'offset' style only")
+            if search is not None and "modified_from" not in used:
+                problems.add("keyset", "needs {modified_from} in the search query or body")
+        size, largest = pagination.page_size, pagination.max_page_size
+        if size is not None and largest is not None and size > largest:
+            problems.add("page_size", "is larger than pagination.max_page_size")
+        problems.raise_if_any()
+        return pagination
+
+    @field_validator("status", mode="plain")
+    @classmethod
+    def _status(cls, raw: Any) -> dict[str, TaskState]:
+        problems = ProblemList()
+        if not isinstance(raw, Mapping):
+            problems.add((), 'must be a table: source status = "open" | "done" | "cancelled"')
+            problems.raise_if_any()
+        valid = [s.value for s in TaskState]
+        for source, state in raw.items():
+            if state not in valid:
+                problems.add(str(source), f"unknown state {state!r}; valid: {valid_names(valid)}")
+        problems.raise_if_any()
+        return {str(source): TaskState(state) for source, state in raw.items()}
+
+    @field_validator("rules", mode="plain")
+    @classmethod
+    def _rules(cls, raw: Any, info: ValidationInfo) -> dict[str, FieldRule]:
+        problems = ProblemList()
+        if not isinstance(raw, Mapping):
+            problems.add((), "must be a table of field rules")
+            problems.raise_if_any()
+        status: Mapping[str, TaskState] | None = info.data.get("status")
+        rules: dict[str, FieldRule] = {}
+        for name, table in raw.items():
+            rule = _field_rule(str(name), table, status, problems)
+            if rule is not None:
+                rules[rule.field] = rule
+        for required in REQUIRED_TASK_FIELDS:
+            if required not in raw:
+                problems.add(required, f"no rule for the required field {required!r}")
+        problems.raise_if_any()
+        return rules
 
     def has_endpoint(self, name: str) -> bool:
         return name in self.endpoints
@@ -294,95 +505,6 @@ _TOP_KEYS = (
 )
 
 
-def _valid(names: Any) -> str:
-    return ", ".join(sorted(str(n) for n in names))
-
-
-class _Checker:
-    """Collects problems while a mapping is read, each with file and key."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(Problem(f"{self.file}: {key}", message))
-
-    def model(self, cls: type[_Model], raw: Any, key: str) -> Any:
-        """Validate `raw` into `cls`; report every error under `key`; None when invalid."""
-        if not isinstance(raw, dict):
-            self.add(key, f"must be a table, not {type(raw).__name__}")
-            return None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                where = f"{key}.{loc}" if loc else key
-                if err["type"] == "extra_forbidden":
-                    message = f"unknown key; valid keys: {_valid(cls.model_fields)}"
-                elif err["type"] == "missing":
-                    message = "is required"
-                else:
-                    message = err["msg"]
-                self.add(where, message)
-            return None
-
-    def path(self, text: str, key: str) -> tuple[Step, ...] | None:
-        try:
-            return compile_path(text)
-        except ValueError as exc:
-            self.add(key, str(exc))
-            return None
-
-
-def _check_auth(c: _Checker, auth: AuthSpec) -> None:
-    for mode in auth.modes:
-        if mode not in AUTH_MODES:
-            c.add("auth.modes", f"unknown auth mode {mode!r}; valid: {_valid(AUTH_MODES)}")
-    if not auth.modes:
-        c.add("auth.modes", f"needs at least one mode; valid: {_valid(AUTH_MODES)}")
-    if auth.probe and auth.probe not in ENDPOINT_NAMES:
-        c.add("auth.probe", f"unknown endpoint {auth.probe!r}; valid: {_valid(ENDPOINT_NAMES)}")
-
-
-def _check_endpoints(c: _Checker, raw: Any, auth: AuthSpec | None) -> dict[str, EndpointSpec]:
-    endpoints: dict[str, EndpointSpec] = {}
-    if not isinstance(raw, dict):
-        c.add("endpoints", "must be a table of endpoints")
-        return endpoints
-    for name, table in raw.items():
-        key = f"endpoints.{name}"
-        if name not in ENDPOINT_NAMES:
-            c.add(key, f"unknown endpoint {name!r}; valid: {_valid(ENDPOINT_NAMES)}")
-            continue
-        spec = c.model(EndpointSpec, table, key)
-        if spec is None:
-            continue
-        for extra in sorted(spec.model_fields_set - ENDPOINT_KEYS[name]):
-            c.add(
-                f"{key}.{extra}",
-                f"has no meaning for endpoint {name!r}; valid keys: {_valid(ENDPOINT_KEYS[name])}",
-            )
-        if not spec.path.startswith("/"):
-            c.add(f"{key}.path", "must start with '/' (it is relative to source.base_url)")
-        for unknown in sorted(spec.placeholders() - PLACEHOLDERS[name]):
-            allowed = _valid(PLACEHOLDERS[name]) or "none"
-            c.add(key, f"unknown placeholder {{{unknown}}}; valid here: {allowed}")
-        for path_key in ("records_path", "record_path", "total_path", "id_path"):
-            c.path(getattr(spec, path_key), f"{key}.{path_key}")
-        if name in {"detail", "view"} and "id" not in spec.placeholders():
-            c.add(key, "must use {id} in its path or query")
-        endpoints[name] = spec
-    if "search" not in raw:
-        c.add("endpoints.search", "is required (the list of tasks)")
-    if auth is not None and "session" in auth.modes and "login" not in raw:
-        c.add("endpoints.login", "is required when auth.modes includes 'session'")
-    if auth is not None and auth.probe and auth.probe in ENDPOINT_NAMES and auth.probe not in raw:
-        c.add("auth.probe", f"names endpoint {auth.probe!r}, which this mapping does not define")
-    return endpoints
-
-
 _STYLE_NEEDS: Mapping[str, tuple[str, ...]] = {
     "offset": ("offset", "limit"),
     "page": ("page",),
@@ -391,122 +513,73 @@ _STYLE_NEEDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def _check_pagination(c: _Checker, pagination: PaginationSpec, search: EndpointSpec | None) -> None:
-    if pagination.style not in PAGINATION_STYLES:
-        c.add(
-            "pagination.style",
-            f"unknown pagination style {pagination.style!r}; valid: {_valid(PAGINATION_STYLES)}",
-        )
-        return
-    if pagination.modified_format not in FORMATTERS:
-        c.add(
-            "pagination.modified_format",
-            f"unknown format {pagination.modified_format!r}; valid: {_valid(FORMATTERS)}",
-        )
-    if pagination.style == "cursor":
-        if not pagination.next_path:
-            c.add("pagination.next_path", "the cursor style needs where the next token sits")
-        else:
-            c.path(pagination.next_path, "pagination.next_path")
-    used = search.placeholders() if search is not None else set()
-    if search is not None:
-        for needed in _STYLE_NEEDS[pagination.style]:
-            if needed not in used:
-                c.add(
-                    "endpoints.search",
-                    f"pagination style {pagination.style!r} needs {{{needed}}} in the search "
-                    "query or body",
-                )
-    keyset = pagination.keyset
-    if keyset is not None:
-        if pagination.style != "offset":
-            c.add("pagination.keyset", "keyset paging works with the 'offset' style only")
-        if search is not None and "modified_from" not in used:
-            c.add("pagination.keyset", "needs {modified_from} in the search query or body")
-        conv = REGISTRY.get(keyset.converter)
-        if conv is None or conv.kind != "instant":
-            c.add(
-                "pagination.keyset.converter",
-                f"{keyset.converter!r} is not an instant converter; "
-                f"valid: {_valid(names_of_kind('instant'))}",
-            )
-        c.path(keyset.modified, "pagination.keyset.modified")
-        c.path(keyset.id, "pagination.keyset.id")
-    if (
-        pagination.page_size is not None
-        and pagination.max_page_size is not None
-        and pagination.page_size > pagination.max_page_size
-    ):
-        c.add("pagination.page_size", "is larger than pagination.max_page_size")
-
-
-def _check_status(c: _Checker, raw: Any) -> dict[str, TaskState]:
-    if not isinstance(raw, dict):
-        c.add("status", 'must be a table: source status = "open" | "done" | "cancelled"')
-        return {}
-    table: dict[str, TaskState] = {}
-    valid = [s.value for s in TaskState]
-    for source, state in raw.items():
-        if state not in valid:
-            c.add(f"status.{source}", f"unknown state {state!r}; valid: {_valid(valid)}")
-        else:
-            table[str(source)] = TaskState(state)
-    return table
-
-
-def _check_rule(
-    c: _Checker, name: str, raw: Any, status: Mapping[str, TaskState]
+def _field_rule(
+    name: str, raw: Any, status: Mapping[str, TaskState] | None, problems: ProblemList
 ) -> FieldRule | None:
-    key = f"fields.{name}"
+    """One ``[fields.NAME]`` rule, checked against the ledger field's kind (`status`: the
+    mapping's status table, None when that table is itself invalid)."""
     if name not in TASK_FIELDS or name not in FIELD_KINDS:
-        c.add(key, f"unknown field {name!r}; valid: {_valid(FIELD_KINDS)}")
+        problems.add(name, f"unknown field {name!r}; valid: {valid_names(FIELD_KINDS)}")
         return None
-    rule = c.model(_RuleIn, raw, key)
-    if rule is None:
+    if not isinstance(raw, Mapping):
+        problems.add(name, f"must be a table, not {type(raw).__name__}")
+        return None
+    try:
+        rule = _RuleIn.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(exc, (name,), _RuleIn)
         return None
     kind = FIELD_KINDS[name]
     conv = REGISTRY.get(rule.converter)
     ok = True
     if conv is None:
-        c.add(
-            f"{key}.converter",
-            f"unknown converter {rule.converter!r}; valid: {_valid(REGISTRY)}",
+        problems.add(
+            (name, "converter"),
+            f"unknown converter {rule.converter!r}; valid: {valid_names(REGISTRY)}",
         )
         ok = False
     elif conv.kind != kind:
-        c.add(
-            f"{key}.converter",
+        problems.add(
+            (name, "converter"),
             f"{rule.converter!r} gives {conv.kind} but {name} needs {kind}; "
-            f"valid for {name}: {_valid(names_of_kind(kind))}",
+            f"valid for {name}: {valid_names(names_of_kind(kind))}",
         )
         ok = False
     sources = [rule.source] if isinstance(rule.source, str) else list(rule.source)
     if not sources:
-        c.add(f"{key}.source", "needs at least one source path")
+        problems.add((name, "source"), "needs at least one source path")
         ok = False
     paths = []
     for source in sources:
-        steps = c.path(source, f"{key}.source")
-        ok = ok and steps is not None and bool(steps)
-        if steps == ():
-            c.add(f"{key}.source", "must not be empty")
-        paths.append(steps or ())
+        try:
+            steps = compile_path(source)
+        except ValueError as exc:
+            problems.add((name, "source"), str(exc))
+            ok = False
+            continue
+        if not steps:
+            problems.add((name, "source"), "must not be empty")
+            ok = False
+        paths.append(steps)
     options: dict[str, Any] = {}
     if conv is not None and conv.kind == kind:
         if conv.name == "status":
             if "table" in rule.options:
-                c.add(f"{key}.options.table", "comes from the [status] table; remove it here")
-            options = {"table": dict(status)}
+                problems.add(
+                    (name, "options", "table"), "comes from the [status] table; remove it here"
+                )
+            options = {"table": dict(status or {})}
         for unknown in sorted(set(rule.options) - set(conv.params)):
-            c.add(
-                f"{key}.options.{unknown}",
-                f"unknown option for {conv.name!r}; valid: {_valid(conv.params) or 'none'}",
+            problems.add(
+                (name, "options", unknown),
+                f"unknown option for {conv.name!r}; valid: {valid_names(conv.params) or 'none'}",
             )
             ok = False
         options = conv.options({**rule.options, **options})
-        for message in conv.check(options):
-            c.add(f"{key}.options", message)
-            ok = False
+        if conv.name != "status" or status is not None:  # an invalid table is reported already
+            for message in conv.check(options):
+                problems.add((name, "options"), message)
+                ok = False
     required = rule.required if rule.required is not None else name in REQUIRED_TASK_FIELDS
     has_default = "default" in rule.model_fields_set and rule.default is not None
     default: Any = None
@@ -514,11 +587,11 @@ def _check_rule(
         try:
             default = conv(rule.default, options)
         except ConversionError as exc:
-            c.add(f"{key}.default", f"{rule.default!r} {exc}")
+            problems.add((name, "default"), f"{rule.default!r} {exc}")
             ok = False
     if name in REQUIRED_TASK_FIELDS and not required and not has_default:
-        c.add(
-            f"{key}.required",
+        problems.add(
+            (name, "required"),
             f"{name} must always have a value: keep it required or set a default",
         )
     if not ok or conv is None:
@@ -536,74 +609,34 @@ def _check_rule(
     )
 
 
-def _check_units(c: _Checker, raw: Any) -> UnitsSpec | None:
-    units: UnitsSpec | None = c.model(UnitsSpec, raw, "units")
-    if units is None:
-        return None
-    valid = [k.value for k in UnitKind]
-    for source, kind in units.kinds.items():
-        if kind not in valid:
-            c.add(f"units.kinds.{source}", f"unknown unit kind {kind!r}; valid: {_valid(valid)}")
-    for key in ("code", "name", "kind", "parent_code"):
-        c.path(getattr(units, key), f"units.{key}")
-    return units
+def _unknown(loc: Loc) -> str:
+    if len(loc) == 1:
+        return f"unknown section; valid: {valid_names(_TOP_KEYS)}"
+    return unknown_key_message(model_at(MappingSpec, loc[:-1]))
+
+
+def _missing(loc: Loc) -> str:
+    if loc == ("pagination",):
+        return f"is required (style = one of {valid_names(PAGINATION_STYLES)})"
+    return "is required"
+
+
+def _where(file: str) -> Callable[[Loc], str]:
+    def where(loc: Loc) -> str:
+        if loc[:1] == ("rules",):  # the rules are the file's [fields] (named so when missing)
+            loc = ("fields", *loc[1:])
+        return f"{file}: {dotted(loc)}"
+
+    return where
 
 
 def build_mapping(data: Mapping[str, Any], *, file: str = "<mapping>") -> MappingSpec:
     """Validate a parsed mapping; raise one MappingError listing every problem."""
-    c = _Checker(file)
-    for key in data:
-        if key not in _TOP_KEYS:
-            c.add(key, f"unknown section; valid: {_valid(_TOP_KEYS)}")
-    name = data.get("name", Path(file).stem)
-    if not isinstance(name, str) or not name:
-        c.add("name", "must be a non-empty string")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        c.add("description", "must be a string")
-    auth: AuthSpec | None = c.model(AuthSpec, data.get("auth", {}), "auth")
-    if auth is not None:
-        _check_auth(c, auth)
-    errors: ErrorsSpec | None = c.model(ErrorsSpec, data.get("errors", {}), "errors")
-    if errors is not None:
-        c.path(errors.code_path, "errors.code_path")
-        c.path(errors.message_path, "errors.message_path")
-    endpoints = _check_endpoints(c, data.get("endpoints", {}), auth)
-    pagination: PaginationSpec | None = None
-    if "pagination" not in data:
-        c.add("pagination", f"is required (style = one of {_valid(PAGINATION_STYLES)})")
-    else:
-        pagination = c.model(PaginationSpec, data["pagination"], "pagination")
-        if pagination is not None:
-            _check_pagination(c, pagination, endpoints.get("search"))
-    status = _check_status(c, data.get("status", {}))
-    units = _check_units(c, data.get("units", {}))
-    rules: dict[str, FieldRule] = {}
-    raw_fields = data.get("fields", {})
-    if not isinstance(raw_fields, dict):
-        c.add("fields", "must be a table of field rules")
-        raw_fields = {}
-    for field_name, raw_rule in raw_fields.items():
-        rule = _check_rule(c, str(field_name), raw_rule, status)
-        if rule is not None:
-            rules[rule.field] = rule
-    for required in REQUIRED_TASK_FIELDS:
-        if required not in raw_fields:
-            c.add(f"fields.{required}", f"no rule for the required field {required!r}")
-    if c.problems or auth is None or errors is None or pagination is None or units is None:
-        raise MappingError(c.problems, source=file)
-    return MappingSpec(
-        name=str(name),
-        file=file,
-        description=str(description),
-        auth=auth,
-        errors=errors,
-        endpoints=endpoints,
-        pagination=pagination,
-        rules=rules,
-        status=status,
-        units=units,
-    )
+    try:
+        return MappingSpec.model_validate(data, context={"file": file})
+    except ValidationError as exc:
+        problems = problems_from(exc, where=_where(file), unknown=_unknown, missing=_missing)
+        raise MappingError(problems, source=file) from None
 
 
 def _display(path: Path) -> str:

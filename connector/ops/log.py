@@ -1,4 +1,4 @@
-"""The one place that configures structlog.
+"""The one place that configures structlog (its stdlib route: `configure_logging`).
 
 Human console output on a terminal, one JSON object per line otherwise (or when asked), an
 optional log file (created 0600), a processor that removes secret values from every event, and a
@@ -15,20 +15,40 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import re
 import sys
 import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-LogFormat = Literal["auto", "console", "json"]
+
+class LogFormat(StrEnum):
+    """``log.format`` / ``--log-format``."""
+
+    AUTO = "auto"
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    """``log.level`` / ``--log-level``."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 REDACTED = "***"
 SENSITIVE_KEYS = frozenset(
     {"password", "token", "authorization", "cookie", "set-cookie", "jsessionid", "secret"}
@@ -233,126 +253,166 @@ def open_private(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
 
-class _Output:
-    """The last processor: renders each event for the console stream and the log file.
+_LOGGER = "idesk_connector"
+"""The stdlib logger every event goes through (its own handlers; it does not propagate, so the
+root logger and other libraries' logging are left as they are)."""
 
-    The log file (``log.file``) always gets one JSON line per event, traceback included. The
-    stream gets console lines or JSON lines; a traceback reaches it only as JSON that is not a
-    terminal (cron's or systemd's captured stderr, which is the log there). When the log file
-    cannot be written (full disk, unwritable path), it is dropped with ONE warning on the stream
-    and the run goes on: every event still reaches the stream.
-    """
 
-    def __init__(self, stream: TextIO, json_stream: bool, file: str | Path | None) -> None:
+class _Handler(logging.Handler):
+    """A handler whose formatting or writing error reaches the caller (a bug is a bug), instead
+    of the stdlib's "--- Logging error ---" traceback on stderr."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        raise  # noqa: PLE0704 (called from the except block of `emit`)
+
+
+class _StreamHandler(_Handler):
+    """The console stream (stderr): console lines or JSON lines."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
         self.stream = stream
-        self.json_stream = json_stream
-        try:
-            tty = stream.isatty()
-        except (AttributeError, ValueError):
-            tty = False
-        self.hide_traceback = tty or not json_stream
-        self._json = _SafeJSONRenderer()
-        self._console = structlog.dev.ConsoleRenderer(colors=tty)
-        self._lock = threading.Lock()
-        self.file_path = str(file) if file else ""
-        self._fd: int | None = None
-        if file:
-            try:
-                self._fd = open_private(Path(file))
-            except OSError as exc:
-                self._file_failed(exc)
 
-    @property
-    def file_open(self) -> bool:
-        return self._fd is not None
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + "\n")
+            self.stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class _FileHandler(_Handler):
+    """The log file (``log.file``): JSON lines, traceback included, created 0600. When it cannot
+    be written (full disk, unwritable path), it is dropped with ONE ``log_file_unwritable``
+    warning on the stream and the run goes on: every event still reaches the stream."""
+
+    def __init__(self, path: str | Path, fallback: _StreamHandler) -> None:
+        super().__init__()
+        self.path, self.fallback = str(path), fallback
+        self.fd: int | None = None
+        try:
+            self.fd = open_private(Path(path))
+        except OSError as exc:
+            self._failed(exc)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fd is None:
+            return
+        try:
+            line = self.format(record) + "\n"
+            os.write(self.fd, line.encode("utf-8"))
+        except OSError as exc:
+            self._failed(exc)
+        except Exception:
+            self.handleError(record)
 
     def close(self) -> None:
-        if self._fd is not None:
+        if self.fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                os.close(self.fd)
+            self.fd = None
+        super().close()
 
-    def _file_failed(self, exc: OSError) -> None:
+    def _failed(self, exc: OSError) -> None:
         self.close()
         warning: EventDict = {
             "event": "log_file_unwritable",
             "level": "warning",
-            "path": self.file_path,
+            "path": self.path,
             "error": exc.strerror or type(exc).__name__,
             "hint": "the log goes on to stderr only; free space or fix log.file",
             "run_id": _PROCESS_RUN_ID,
             **structlog.contextvars.get_contextvars(),
         }
         warning = _TIMESTAMP(None, "warning", warning)
-        self.stream.write(self._for_stream(None, "warning", warning) + "\n")
-        self.stream.flush()
-
-    def _for_stream(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
-        shown = dict(event_dict)
-        if self.hide_traceback:
-            for key in TRACEBACK_KEYS & shown.keys():
-                del shown[key]
-        if self.json_stream:
-            return self._json(logger, name, shown)
-        return str(self._console(logger, name, _console_safe(logger, name, shown)))
-
-    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
-        with self._lock:
-            if self._fd is not None:
-                line = self._json(logger, name, dict(event_dict)) + "\n"
-                try:
-                    os.write(self._fd, line.encode("utf-8"))
-                except OSError as exc:
-                    self._file_failed(exc)
-        return self._for_stream(logger, name, event_dict)
+        record = logging.makeLogRecord(
+            {"name": _LOGGER, "levelno": logging.WARNING, "levelname": "WARNING", "msg": warning}
+        )
+        record._logger, record._name = logging.getLogger(_LOGGER), "warning"
+        self.fallback.handle(record)
 
 
-class _StreamLogger:
-    """Writes each rendered line to the console stream."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def msg(self, message: str) -> None:
-        with self._lock:
-            self._stream.write(message + "\n")
-            self._stream.flush()
-
-    log = debug = info = warning = warn = error = critical = exception = msg
+def _hide_traceback(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Drop the traceback of an event shown on a terminal (it stays in the JSON log)."""
+    for key in TRACEBACK_KEYS & event_dict.keys():
+        del event_dict[key]
+    return event_dict
 
 
-_output: _Output | None = None
+@dataclass
+class _Destinations:
+    """Where the events go since the last `configure_logging`."""
+
+    stream: _StreamHandler
+    file: _FileHandler | None
+    hide_traceback: bool
+
+    @property
+    def file_open(self) -> bool:
+        return self.file is not None and self.file.fd is not None
+
+
+_destinations: _Destinations | None = None
 
 
 def configure_logging(
     *,
     level: str = "info",
-    fmt: LogFormat = "auto",
+    fmt: str = "auto",
     file: str | Path | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> None:
-    """Configure structlog for the process. Safe to call again (e.g. after settings load)."""
-    global _output
+    """Configure structlog for the process. Safe to call again (e.g. after settings load).
+
+    structlog's stdlib route: the shared processors (context, run id, level, time, traceback,
+    redaction) run once per event, then `structlog.stdlib.ProcessorFormatter` renders it per
+    destination: console lines (control characters made visible, no traceback) or JSON lines on
+    the stream, JSON lines (traceback included) in the log file. A traceback reaches the stream
+    only as JSON that is not a terminal (cron's or systemd's captured stderr, the log there).
+    """
+    global _destinations
     out = stream if stream is not None else sys.stderr
     REDACTOR.add(secrets)
     json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
-    if _output is not None:
-        _output.close()
-    _output = _Output(out, json_out, file or None)
-    processors: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        _add_run_id,
-        structlog.processors.add_log_level,
-        _TIMESTAMP,
-        structlog.processors.format_exc_info,
-        REDACTOR,
-        _output,
-    ]
-    logger = _StreamLogger(out)
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    hide_traceback = tty or not json_out
+    meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    shown: list[Processor] = [meta, _hide_traceback] if hide_traceback else [meta]
+    if json_out:
+        shown.append(_SafeJSONRenderer())
+    else:
+        shown += [_console_safe, structlog.dev.ConsoleRenderer(colors=tty)]
+    logger = logging.getLogger(_LOGGER)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    on_stream = _StreamHandler(out)
+    on_stream.setFormatter(structlog.stdlib.ProcessorFormatter(processors=shown))
+    in_file = None
+    if file:
+        in_file = _FileHandler(file, on_stream)
+        in_file.setFormatter(
+            structlog.stdlib.ProcessorFormatter(processors=[meta, _SafeJSONRenderer()])
+        )
+        logger.addHandler(in_file)
+    logger.addHandler(on_stream)
+    _destinations = _Destinations(on_stream, in_file, hide_traceback)
     structlog.configure(
-        processors=processors,
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_run_id,
+            structlog.processors.add_log_level,
+            _TIMESTAMP,
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, 20)),
         logger_factory=lambda *_: logger,
         cache_logger_on_first_use=False,
@@ -361,11 +421,11 @@ def configure_logging(
 
 def traceback_destination() -> str:
     """Where the traceback of an internal error is kept: the log file, the JSON stream, or ""."""
-    if _output is None:
+    if _destinations is None:
         return ""
-    if _output.file_open:
-        return _output.file_path
-    if not _output.hide_traceback:
+    if _destinations.file_open and _destinations.file is not None:
+        return _destinations.file.path
+    if not _destinations.hide_traceback:
         return "stderr (JSON log)"
     return ""
 

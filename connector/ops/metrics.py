@@ -4,11 +4,14 @@ After a run the connector can write a ``*.prom`` file (``metrics.file``) that no
 ``--collector.textfile.directory`` picks up: when each command last finished and how, the counts of
 that run, the overdue tasks per lead unit and the tasks per deadline status.
 
-The file is replaced atomically (written to a hidden temporary file beside it, synced, then
-renamed), so the collector never reads half a file; the temporary name does not end in ``.prom``,
-so the collector ignores it. The file is created mode 0644, not 0600 like the ledger and logs:
+The text is made by ``prometheus_client`` (a registry of gauges, `render_metrics`). The file is
+replaced atomically (written to a hidden temporary file beside it, synced, then renamed), so the
+collector never reads half a file; the temporary name does not end in ``.prom``, so the
+collector ignores it. The file is created mode 0644, not 0600 like the ledger and logs:
 node_exporter usually runs as another user and must read it, and it holds no secret, only
-counts and unit codes.
+counts and unit codes. (``prometheus_client.write_to_textfile`` is not used for the write: it
+creates the file with the process umask, 0600 under cron's usual ``umask 077``, which
+node_exporter could not read, and it does not sync before the rename.)
 
 Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
 
@@ -24,10 +27,9 @@ Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,7 +75,6 @@ COUNT_HELP: dict[str, str] = {
     "waited_s": "Seconds spent waiting before retries.",
 }
 
-_NAME_OK = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]+")
 
 
@@ -110,77 +111,43 @@ def metric_name(raw: str) -> str:
     return name
 
 
-def escape_label(value: str) -> str:
-    """Escape a label value: backslash, double quote and line feed, as the format requires."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def format_value(value: float) -> str:
-    """A sample value: integers without a fraction, floats in full, NaN and infinities spelt out."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(value)
-
-
-class _Family:
-    """One metric family: HELP, TYPE, then its samples."""
-
-    def __init__(self, name: str, help_text: str) -> None:
-        if not _NAME_OK.match(name):
-            raise ValueError(f"invalid metric name {name!r}")
-        self.name = name
-        self.help = help_text
-        self.samples: list[tuple[tuple[tuple[str, str], ...], float]] = []
-
-    def add(self, value: float, **labels: str) -> None:
-        self.samples.append((tuple(sorted(labels.items())), value))
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {_escape_help(self.help)}"
-        yield f"# TYPE {self.name} gauge"
-        for labels, value in self.samples:
-            inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels)
-            selector = f"{self.name}{{{inner}}}" if inner else self.name
-            yield f"{selector} {format_value(value)}"
-
-
 def _seconds(instant: datetime) -> float:
     return to_utc(instant).timestamp()
 
 
 def render_metrics(snapshot: MetricsSnapshot) -> str:
-    """The snapshot in the Prometheus text format (sorted, so equal snapshots give equal text)."""
-    families: dict[str, _Family] = {}
+    """The snapshot in the Prometheus text format (sorted, so equal snapshots give equal text).
 
-    def family(suffix: str, help_text: str) -> _Family:
+    ``prometheus_client`` writes the format (escaping, HELP/TYPE lines, number spelling); it is
+    imported here, not at start-up, as only a run that writes ``metrics.file`` needs it.
+    """
+    from prometheus_client import CollectorRegistry, Gauge  # noqa: PLC0415
+    from prometheus_client.exposition import generate_latest  # noqa: PLC0415
+
+    registry = CollectorRegistry(auto_describe=False)
+    families: dict[str, Gauge] = {}
+
+    def family(suffix: str, help_text: str, *labels: str) -> Gauge:
         name = PREFIX + suffix
         if name not in families:
-            families[name] = _Family(name, help_text)
+            families[name] = Gauge(name, help_text, labels, registry=registry)
         return families[name]
 
     for run in sorted(snapshot.last_runs, key=lambda r: r.command):
-        family("last_run_timestamp_seconds", "When the last finished run ended (Unix time).").add(
-            _seconds(run.ended_at), command=run.command
-        )
-        family("last_run_duration_seconds", "How long the last finished run took.").add(
-            max((to_utc(run.ended_at) - to_utc(run.started_at)).total_seconds(), 0.0),
-            command=run.command,
+        family(
+            "last_run_timestamp_seconds", "When the last finished run ended (Unix time).", "command"
+        ).labels(command=run.command).set(_seconds(run.ended_at))
+        family(
+            "last_run_duration_seconds", "How long the last finished run took.", "command"
+        ).labels(command=run.command).set(
+            max((to_utc(run.ended_at) - to_utc(run.started_at)).total_seconds(), 0.0)
         )
         family(
-            "last_run_success", "1 when the last finished run succeeded; its outcome as a label."
-        ).add(1 if run.success else 0, command=run.command, outcome=run.outcome)
+            "last_run_success",
+            "1 when the last finished run succeeded; its outcome as a label.",
+            "command",
+            "outcome",
+        ).labels(command=run.command, outcome=run.outcome).set(1 if run.success else 0)
         for key in sorted(run.counts):
             suffix = "last_run_" + metric_name(key)
             if suffix in {
@@ -190,19 +157,20 @@ def render_metrics(snapshot: MetricsSnapshot) -> str:
             }:
                 suffix += "_count"
             help_text = COUNT_HELP.get(key, f"Count {key!r} of the last finished run.")
-            family(suffix, help_text).add(run.counts[key], command=run.command)
+            family(suffix, help_text, "command").labels(command=run.command).set(run.counts[key])
     for command in sorted(snapshot.last_success):
         family(
-            "last_success_timestamp_seconds", "When the last successful run ended (Unix time)."
-        ).add(_seconds(snapshot.last_success[command]), command=command)
-    overdue = family("overdue_tasks", "Open tasks past their deadline, per lead unit.")
+            "last_success_timestamp_seconds",
+            "When the last successful run ended (Unix time).",
+            "command",
+        ).labels(command=command).set(_seconds(snapshot.last_success[command]))
+    overdue = family("overdue_tasks", "Open tasks past their deadline, per lead unit.", "unit")
     for unit in sorted(snapshot.overdue_by_unit):
-        overdue.add(snapshot.overdue_by_unit[unit], unit=unit)
-    by_status = family("tasks", "Tasks in the ledger per deadline status code.")
+        overdue.labels(unit=unit).set(snapshot.overdue_by_unit[unit])
+    by_status = family("tasks", "Tasks in the ledger per deadline status code.", "status")
     for status in sorted(snapshot.tasks_by_status):
-        by_status.add(snapshot.tasks_by_status[status], status=status)
-    lines = [line for fam in families.values() for line in fam.render()]
-    return "\n".join(lines) + "\n"
+        by_status.labels(status=status).set(snapshot.tasks_by_status[status])
+    return generate_latest(registry).decode("utf-8")
 
 
 def write_textfile(path: str | Path, content: str) -> Path:

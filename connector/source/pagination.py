@@ -10,7 +10,9 @@ Styles: ``offset`` (start + limit), ``keyset`` (offset addressing made safe for 
 `KeysetPaginator`), ``page`` (page number), ``cursor`` (a next token in the answer) and ``link``
 (an HTTP ``Link: <...>; rel="next"`` header).
 
-Where a list ends is decided the same way for every style (`_Listing`): an **empty page** ends
+One driver loop (`_drive`) does the paging for every style; a style only says which request
+follows each answer (`next_request`) and which of its records to yield. Where a list ends is
+decided the same way for every style (`_Listing`): an **empty page** ends
 it, and so does a **short page** (fewer items than asked for) unless the answer's ``total`` says
 more records follow; the cursor and link styles also end when no next token or link is given. A
 ``total`` never ends a listing early on its own: a server whose ``total`` disagrees with what was
@@ -26,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -168,11 +170,117 @@ def _later(*instants: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def _final_cursor(stable: bool, first: ListResponse | None) -> datetime | None:
-    """The cursor a finished listing makes safe: the server clock before the first request."""
-    if not stable or first is None:
-        return None
-    return first.server_time_before
+# -- one driver loop, one `next_request` per style ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a style makes of one answer: the request for the page after it, and what to yield."""
+
+    following: ListRequest | None
+    """The next request; None when the style itself sees the end (no token or link, horizon)."""
+    records: list[dict[str, Any]]
+    """The records of this answer to yield (keyset paging drops the overlap and those seen)."""
+    position: tuple[int, int] | None = None
+    """(items that count, records of the list read up to this answer's end) for the shared
+    end-of-listing rule (`_Listing.ended`); None for styles that end where the links do."""
+    again: bool = False
+    """The answer is not used: the following request reads the same records again (a keyset
+    group that shifted); it is not checked for being the page before."""
+
+
+class _Walk(Protocol):
+    """One listing of one style: its first request, then the request after each answer."""
+
+    first: ListRequest
+
+    def next_request(self, response: ListResponse) -> Step: ...
+
+    def safe_cursor(self, done: bool, first: ListResponse) -> datetime | None: ...
+
+
+def _drive(walk: _Walk, fetch: Fetch, limit: int, max_pages: int) -> Iterator[Page]:
+    """The paging loop every style shares: page limit, repeated pages, where the list ends."""
+    listing = _Listing(max_pages, limit)
+    request, forward, number = walk.first, True, 0
+    first: ListResponse | None = None
+    while True:
+        listing.tick()
+        response = fetch(request)
+        first = first or response
+        step = walk.next_request(response)
+        listing.check_repeat(response.items, forward=forward)
+        forward = not step.again
+        if step.again:
+            assert step.following is not None
+            request = step.following
+            continue
+        ended = False
+        if step.position is not None:
+            got, read = step.position
+            ended = listing.ended(got, response.total, read)
+        done = ended or step.following is None
+        if step.records or done:
+            number += 1
+            yield Page(list(step.records), number, first.total, walk.safe_cursor(done, first))
+        if done or step.following is None:
+            return
+        request = step.following
+
+
+class _Stable:
+    """A listing that, when `stable`, is a snapshot: once finished, the cursor may move to the
+    server clock before its first request."""
+
+    def __init__(self, first: ListRequest, stable: bool) -> None:
+        self.first, self.stable = first, stable
+
+    def safe_cursor(self, done: bool, first: ListResponse) -> datetime | None:
+        return first.server_time_before if done and self.stable else None
+
+
+class _Numbered(_Stable):
+    """Offset or page-number addressing: the next request counts on from this one."""
+
+    def __init__(self, first: ListRequest, stable: bool, *, by_page: bool) -> None:
+        super().__init__(first, stable)
+        self.by_page, self.read, self.request = by_page, 0, first
+
+    def next_request(self, response: ListResponse) -> Step:
+        got = len(response.items)
+        self.read += got
+        if self.by_page:
+            following = replace(self.request, page=(self.request.page or 0) + 1)
+        else:
+            following = replace(self.request, offset=self.read)
+        self.request = following
+        return Step(following, response.items, position=(got, self.read))
+
+
+class _Linked(_Stable):
+    """A next token (cursor style) or next link (link style) in each answer."""
+
+    def __init__(self, first: ListRequest, stable: bool, *, link: bool) -> None:
+        super().__init__(first, stable)
+        self.link = link
+        self.given: set[str] = set()
+
+    def next_request(self, response: ListResponse) -> Step:
+        nxt = (response.next_url if self.link else response.next_token) or None
+        if nxt is not None and nxt in self.given:
+            what = "a next-page link" if self.link else f"the page token {nxt[:40]!r}"
+            raise SourcePagingError(
+                f"the source repeated {what}; the list would never end (a bug at the source); "
+                "nothing past the pages already read was used",
+                page=len(self.given) + 1,
+            )
+        following = None
+        if nxt is not None and response.items:
+            self.given.add(nxt)
+            following = (
+                replace(self.first, next_url=nxt) if self.link else replace(self.first, cursor=nxt)
+            )
+        return Step(following, response.items)
 
 
 @dataclass
@@ -184,20 +292,9 @@ class OffsetPaginator:
     stable: bool = False
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        listing, offset, number = _Listing(self.max_pages, self.limit), 0, 0
-        first: ListResponse | None = None
-        while True:
-            listing.tick()
-            resp = fetch(ListRequest(modified_from=modified_from, offset=offset, limit=self.limit))
-            listing.check_repeat(resp.items, forward=True)
-            first = first or resp
-            offset += len(resp.items)
-            done = listing.ended(len(resp.items), resp.total, offset)
-            number += 1
-            cursor = _final_cursor(self.stable, first) if done else None
-            yield Page(list(resp.items), number, first.total, cursor)
-            if done:
-                return
+        first = ListRequest(modified_from=modified_from, offset=0, limit=self.limit)
+        walk = _Numbered(first, self.stable, by_page=False)
+        return _drive(walk, fetch, self.limit, self.max_pages)
 
 
 @dataclass
@@ -210,21 +307,9 @@ class PagePaginator:
     stable: bool = False
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        listing, page, seen, number = _Listing(self.max_pages, self.limit), self.first_page, 0, 0
-        first: ListResponse | None = None
-        while True:
-            listing.tick()
-            resp = fetch(ListRequest(modified_from=modified_from, page=page, limit=self.limit))
-            listing.check_repeat(resp.items, forward=True)
-            first = first or resp
-            seen += len(resp.items)
-            done = listing.ended(len(resp.items), resp.total, seen)
-            number += 1
-            cursor = _final_cursor(self.stable, first) if done else None
-            yield Page(list(resp.items), number, first.total, cursor)
-            if done:
-                return
-            page += 1
+        first = ListRequest(modified_from=modified_from, page=self.first_page, limit=self.limit)
+        walk = _Numbered(first, self.stable, by_page=True)
+        return _drive(walk, fetch, self.limit, self.max_pages)
 
 
 @dataclass
@@ -236,29 +321,8 @@ class CursorPaginator:
     stable: bool = True
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        listing, token, number = _Listing(self.max_pages, self.limit), None, 0
-        given: set[str] = set()
-        first: ListResponse | None = None
-        while True:
-            listing.tick()
-            resp = fetch(ListRequest(modified_from=modified_from, cursor=token, limit=self.limit))
-            first = first or resp
-            token = resp.next_token or None
-            done = not resp.items or token is None
-            if token is not None and token in given:
-                raise SourcePagingError(
-                    f"the source repeated the page token {token[:40]!r}; the list would never "
-                    "end (a bug at the source); nothing past the pages already read was used",
-                    page=listing.count,
-                )
-            listing.check_repeat(resp.items, forward=True)
-            if token is not None:
-                given.add(token)
-            number += 1
-            cursor = _final_cursor(self.stable, first) if done else None
-            yield Page(list(resp.items), number, first.total, cursor)
-            if done:
-                return
+        first = ListRequest(modified_from=modified_from, limit=self.limit)
+        return _drive(_Linked(first, self.stable, link=False), fetch, self.limit, self.max_pages)
 
 
 @dataclass
@@ -270,31 +334,8 @@ class LinkPaginator:
     stable: bool = True
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        listing, number = _Listing(self.max_pages, self.limit), 0
-        request = ListRequest(modified_from=modified_from, limit=self.limit)
-        given: set[str] = set()
-        first: ListResponse | None = None
-        while True:
-            listing.tick()
-            resp = fetch(request)
-            first = first or resp
-            link = resp.next_url or None
-            done = not resp.items or link is None
-            if link is not None and link in given:
-                raise SourcePagingError(
-                    "the source repeated a next-page link; the list would never end "
-                    "(a bug at the source)",
-                    page=listing.count,
-                )
-            listing.check_repeat(resp.items, forward=True)
-            if link is not None:
-                given.add(link)
-                request = ListRequest(modified_from=modified_from, limit=self.limit, next_url=link)
-            number += 1
-            cursor = _final_cursor(self.stable, first) if done else None
-            yield Page(list(resp.items), number, first.total, cursor)
-            if done:
-                return
+        first = ListRequest(modified_from=modified_from, limit=self.limit)
+        return _drive(_Linked(first, self.stable, link=True), fetch, self.limit, self.max_pages)
 
 
 @dataclass
@@ -335,58 +376,65 @@ class KeysetPaginator:
             )
 
     def pages(self, fetch: Fetch, modified_from: datetime | None) -> Iterator[Page]:
-        listing = _Listing(self.max_pages, self.limit)
-        anchor = modified_from  # the client floors it to the precision of the filter
-        pos = 0  # records of the anchor group already read, in server order
-        expect: tuple[datetime, Hashable] | None = None  # the record at position pos - 1
-        seen: set[Hashable] = set()  # ids yielded with the anchor instant
-        unkeyed: set[str] = set()  # fingerprints of yielded items without a key
-        number, total, horizon = 0, None, None
-        first, restart = True, False
-        while True:
-            listing.tick()
-            start = pos - 1 if expect is not None else pos
-            resp = fetch(ListRequest(modified_from=anchor, offset=start, limit=self.limit))
-            items = resp.items
-            listing.check_repeat(items, forward=not restart)
-            restart = False
-            if first:
-                total, first = resp.total, False
-                horizon = _later(resp.server_time_before, self.min_horizon)
-            body = items
-            if expect is not None:
-                head = self.key(items[0]) if items else None
-                if head != expect:
-                    log.info(
-                        "keyset_group_shifted",
-                        anchor=anchor.isoformat() if anchor else None,
-                        position=pos,
-                    )
-                    pos, expect, restart = 0, None, True
+        return _drive(_KeysetWalk(self, modified_from), fetch, self.limit, self.max_pages)
+
+
+class _KeysetWalk:
+    """One keyset listing (see `KeysetPaginator`)."""
+
+    def __init__(self, paginator: KeysetPaginator, modified_from: datetime | None) -> None:
+        self.p = paginator
+        self.anchor = modified_from  # the client floors it to the precision of the filter
+        self.pos = 0  # records of the anchor group already read, in server order
+        self.expect: tuple[datetime, Hashable] | None = None  # the record at position pos - 1
+        self.seen: set[Hashable] = set()  # ids yielded with the anchor instant
+        self.unkeyed: set[str] = set()  # fingerprints of yielded items without a key
+        self.horizon: datetime | None = None
+        self.answered = False
+        self.first = self._request()
+
+    def _request(self) -> ListRequest:
+        self.start = self.pos - 1 if self.expect is not None else self.pos
+        return ListRequest(modified_from=self.anchor, offset=self.start, limit=self.p.limit)
+
+    def next_request(self, response: ListResponse) -> Step:
+        items, start = response.items, self.start
+        if not self.answered:
+            self.answered = True
+            self.horizon = _later(response.server_time_before, self.p.min_horizon)
+        body = items
+        if self.expect is not None:
+            head = self.p.key(items[0]) if items else None
+            if head != self.expect:
+                log.info(
+                    "keyset_group_shifted",
+                    anchor=self.anchor.isoformat() if self.anchor else None,
+                    position=self.pos,
+                )
+                self.pos, self.expect = 0, None
+                return Step(self._request(), [], again=True)
+            body = items[1:]
+        fresh = []
+        for item in body:
+            k = self.p.key(item)
+            if k is None:
+                # No key: it may come back as the next page's overlap. Yield it once.
+                digest = _fingerprint([item])
+                if digest in self.unkeyed:
                     continue
-                body = items[1:]
-            fresh = []
-            for item in body:
-                k = self.key(item)
-                if k is None:
-                    # No key: it may come back as the next page's overlap. Yield it once.
-                    digest = _fingerprint([item])
-                    if digest in unkeyed:
-                        continue
-                    unkeyed.add(digest)
-                elif anchor is not None and k[0] == anchor and k[1] in seen:
-                    continue
-                fresh.append(item)
-            anchor, pos, expect, seen = self._advance(items, start, anchor, seen)
-            done = listing.ended(len(items) if body else 0, resp.total, start + len(items)) or (
-                horizon is not None and anchor is not None and anchor >= horizon
-            )
-            cursor = self._cursor(anchor, horizon, done=done)
-            if fresh or done:
-                number += 1
-                yield Page(fresh, number, total, cursor)
-            if done:
-                return
+                self.unkeyed.add(digest)
+            elif self.anchor is not None and k[0] == self.anchor and k[1] in self.seen:
+                continue
+            fresh.append(item)
+        self.anchor, self.pos, self.expect, self.seen = self._advance(
+            items, start, self.anchor, self.seen
+        )
+        past = self.horizon is not None and self.anchor is not None and self.anchor >= self.horizon
+        following = None if past else self._request()
+        return Step(following, fresh, position=(len(items) if body else 0, start + len(items)))
+
+    def safe_cursor(self, done: bool, first: ListResponse) -> datetime | None:
+        return self._cursor(self.anchor, self.horizon, done=done)
 
     @staticmethod
     def _cursor(
@@ -406,7 +454,7 @@ class KeysetPaginator:
         seen: set[Hashable],
     ) -> tuple[datetime | None, int, tuple[datetime, Hashable] | None, set[Hashable]]:
         """The new (anchor, position in its group, expected overlap record, ids seen)."""
-        keys = [self.key(item) for item in items]
+        keys = [self.p.key(item) for item in items]
         last = next((i for i in range(len(keys) - 1, -1, -1) if keys[i] is not None), None)
         if last is None:
             # No usable key: keep counting plain positions (no overlap check possible).
