@@ -761,14 +761,13 @@ def db_downgrade_cmd(
 
 @db_app.command("current")
 @handle_errors
-def db_current_cmd(fmt: FormatOpt = "table") -> None:
+def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """Show the ledger's schema revision and the latest this version knows; changes nothing.
 
     Example: idesk-connector db current --format json
     """
     from connector.ledger.admin import schema_state
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     state = schema_state(loaded.settings.ledger.url)
     if fmt == "json":
@@ -788,14 +787,13 @@ def db_current_cmd(fmt: FormatOpt = "table") -> None:
 
 @db_app.command("history")
 @handle_errors
-def db_history_cmd(fmt: FormatOpt = "table") -> None:
+def db_history_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """List the schema migrations this version ships, oldest first, with their release.
 
     Example: idesk-connector db history
     """
     from connector.ledger.admin import history
 
-    _check_format(fmt)
     migrations = history()
     if fmt == "json":
         emit_json({"revisions": [m.as_dict() for m in migrations]})
@@ -811,7 +809,7 @@ def db_backup_cmd(
     path: Annotated[Path, typer.Argument(help="The backup file to write (mode 0600).")],
     wait: WaitOpt = 0.0,
     force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Copy the SQLite ledger to PATH under the run lock, and verify the copy.
 
@@ -822,7 +820,6 @@ def db_backup_cmd(
     """
     from connector.ledger.admin import backup
 
-    _check_format(fmt)
     loaded = settings(need_source=False)
     ledger = loaded.settings.ledger
     result = backup(ledger.url, path, lock_file=ledger.lock_file, wait_s=wait, overwrite=force)
