@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck demo install clean bench postgres-deps install-check-deps
+.PHONY: test check lint typecheck demo install clean bench postgres-deps render-deps install-check-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,16 @@ install: $(STAMP)
 postgres-deps:
 	@bash .ci/ensure-postgres
 
+# The print-layout tests render reports to PDF (Chromium, LibreOffice, poppler-utils); install
+# Debian's packages when they are missing (as root), else those tests say why they skip.
+render-deps:
+	@bash .ci/ensure-renderers
+
 # docs/install-check.sh (the install guide's test) needs python3-venv, logrotate, systemd-analyze.
 install-check-deps:
 	@bash .ci/ensure-install-check-tools
 
-test: install postgres-deps install-check-deps
+test: install postgres-deps render-deps install-check-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -87,6 +87,7 @@ class ReportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     XLSX = "xlsx"
+    DOCX = "docx"
     HTML = "html"
     MD = "md"
 
@@ -105,6 +106,14 @@ class DenominatorChoice(StrEnum):
     DONE = "done"
     DUE = "due"
     ALL = "all"
+
+
+class BasisChoice(StrEnum):
+    """``report --basis`` (the values of `connector.reports.model.Basis`)."""
+
+    ASSIGNED = "assigned"
+    COMPLETED = "completed"
+    DUE = "due"
 
 
 class OutboxStateChoice(StrEnum):
@@ -608,14 +617,28 @@ def report_cmd(
         typer.Option(help="Report as of this local date (YYYY-MM-DD), rebuilt from history."),
     ] = None,
     period: Annotated[
-        str, typer.Option(help="2022-03 (month), 2022-Q1 (quarter), 2022 (year) or open.")
-    ] = "open",
+        str,
+        typer.Option(
+            help="to-date (every task up to the as-of date), 2022-03 (month), 2022-Q1 "
+            "(quarter), 2022 (year), 2022-01-01..2022-05-30 (range) or open."
+        ),
+    ] = "to-date",
+    basis: Annotated[
+        BasisChoice | None,
+        typer.Option(
+            help="Which date places a task in the period: assigned (default), completed or due."
+        ),
+    ] = None,
     unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
     fmt: Annotated[
-        ReportFormat, typer.Option("--format", help="table, json, csv, xlsx, html or md.")
+        ReportFormat, typer.Option("--format", help="table, json, csv, xlsx, docx, html or md.")
     ] = ReportFormat.TABLE,
     output: Annotated[
         Path | None, typer.Option(help="Write to this file instead of the terminal.")
+    ] = None,
+    number: Annotated[
+        str | None,
+        typer.Option(help="The report's number (Số: NUMBER/BC-TCT); default report.number."),
     ] = None,
     lang: Annotated[Language | None, typer.Option(help="vi (default) or en.")] = None,
     fold: Annotated[
@@ -635,15 +658,15 @@ def report_cmd(
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
 
-    Example: idesk-connector report --as-of 2022-03-31 --period 2022-Q1 --format xlsx
-    --output q1.xlsx
+    Example: idesk-connector report --as-of 2022-05-30 --format docx --output bao-cao.docx
+    (the monthly late completions: --period 2022-03 --basis completed)
     """
     from connector.reports.build import report_as_of, report_current
     from connector.reports.model import ReportOptions
     from connector.reports.render.formats import annex_option, render, render_bytes
 
-    if fmt == "xlsx" and output is None:
-        raise ConfigError("--format xlsx needs --output FILE.xlsx")
+    if fmt in {ReportFormat.XLSX, ReportFormat.DOCX} and output is None:
+        raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
     day = parse_day(as_of)
@@ -655,6 +678,8 @@ def report_cmd(
         lang=lang,
         denominator=denominator,
         fold=fold,
+        basis=basis,
+        number=number,
     )
     cal = _calendar_for(loaded)
     with _open_ledger(loaded) as ledger, ledger.reading() as session:
@@ -1177,7 +1202,7 @@ def demo_cmd(
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
 ) -> None:
-    """Simulator + full sync + report: ./demo/ledger.db, report.xlsx, report.html.
+    """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
     Example: idesk-connector demo
     """
@@ -1201,7 +1226,8 @@ def demo_cmd(
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
         f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
-        f"\nLedger: {result.ledger_path}\nReports: {result.xlsx_path}, {result.html_path}"
+        f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
+        f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
 

@@ -2,7 +2,8 @@
 
 Starts the simulator on a free loopback port with a province-sized world (2,000 tasks, today's
 date), runs one full `sync` into ``./demo/ledger.db`` (pull, classify, plan, deliver), then
-writes the Working Group's report as ``./demo/report.xlsx`` and ``./demo/report.html``.
+writes the Working Group's report (cumulative to today, as Bình Định's Working Group would
+send it) as ``./demo/report.docx``, ``./demo/report.xlsx`` and ``./demo/report.html``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,26 @@ from connector.rules.calendar import load_calendar
 from connector.settings import (
     LedgerSettings,
     PushSettings,
+    ReportSettings,
     Settings,
     SourceSettings,
 )
+
+DEMO_REPORT = ReportSettings(
+    governing_body="UBND TỈNH BÌNH ĐỊNH",
+    place="Bình Định",
+    recipients=(
+        "Chủ tịch, các Phó Chủ tịch UBND tỉnh (để báo cáo)",
+        "Các sở, ban, ngành; UBND các huyện, thị xã, thành phố",
+        "Lãnh đạo Văn phòng UBND tỉnh",
+        "Lưu: VT, TCT",
+    ),
+    signer_authority="KT. TỔ TRƯỞNG",
+    signer_title="TỔ PHÓ",
+    signer_name="Nguyễn Văn A",
+)
+"""The demo's report settings: a province's heading, place, recipients and signer (the name
+is the conventional placeholder of Vietnamese forms)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,7 @@ class DemoResult:
     ledger_path: Path
     xlsx_path: Path
     html_path: Path
+    docx_path: Path
     notifications: int
     tracking_writes: int
 
@@ -52,6 +71,7 @@ def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
         # The demo's simulator runs without the contract's rate limit, so deliveries need not
         # be paced at the production rate.
         push=PushSettings(rate_per_second=500.0),
+        report=DEMO_REPORT,
     )
 
 
@@ -79,8 +99,10 @@ def run_demo(
         report = report_current(session, settings, options, calendar)
     xlsx = directory / "report.xlsx"
     html = directory / "report.html"
+    docx = directory / "report.docx"
     xlsx.write_bytes(render_bytes(report, "xlsx", lang))
     html.write_bytes(render_bytes(report, "html", lang))
+    docx.write_bytes(render_bytes(report, "docx", lang))
     return DemoResult(
         base_url=base_url,
         tasks=tasks,
@@ -90,6 +112,7 @@ def run_demo(
         ledger_path=directory / "ledger.db",
         xlsx_path=xlsx,
         html_path=html,
+        docx_path=docx,
         notifications=notifications,
         tracking_writes=tracking,
     )

@@ -25,31 +25,140 @@ LABELS: dict[str, dict[Lang, str]] = {
         "en": "Progress of the tasks assigned by the Provincial People's Committee and its "
         "Chairman",
     },
-    "issuer_default": {"vi": "UBND TỈNH BÌNH ĐỊNH", "en": "UBND TỈNH BÌNH ĐỊNH"},
     "working_group": {
         "vi": "TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH",
         "en": "THE CHAIRMAN'S WORKING GROUP",
+    },
+    "working_group_name": {
+        "vi": "Tổ công tác của Chủ tịch UBND tỉnh",
+        "en": "the Chairman's Working Group",
     },
     "as_of": {"vi": "Tính đến ngày {date}", "en": "As of {date}"},
     "period": {"vi": "Kỳ báo cáo: {period}", "en": "Reporting period: {period}"},
     "unit_filter": {"vi": "Đơn vị: {unit}", "en": "Unit: {unit}"},
     "summary": {"vi": "Tổng hợp", "en": "Summary"},
+    # -- the administrative document (Decree 30/2020/NĐ-CP) -----------------------------------
+    "national_title": {
+        "vi": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "en": "SOCIALIST REPUBLIC OF VIET NAM",
+    },
+    "motto": {"vi": "Độc lập - Tự do - Hạnh phúc", "en": "Independence - Freedom - Happiness"},
+    "doc_number": {"vi": "Số: {number}/{symbol}", "en": "No. {number}/{symbol}"},
+    "doc_date": {
+        "vi": "ngày {day} tháng {month} năm {year}",
+        "en": "{month_name} {day_plain}, {year}",
+    },
+    "doc_type": {"vi": "BÁO CÁO", "en": "REPORT"},
+    "recipients": {"vi": "Nơi nhận:", "en": "Recipients:"},
+    "signer_title": {"vi": "TỔ TRƯỞNG", "en": "HEAD OF THE WORKING GROUP"},
+    "annex_attached": {
+        "vi": "(Kèm theo Báo cáo số {number}/{symbol} ngày {date} của {body})",
+        "en": "(Attached to Report No. {number}/{symbol} of {date} by {body})",
+    },
+    "annex_list": {
+        "vi": "Danh mục chi tiết các nhiệm vụ tại {annexes} kèm theo.",
+        "en": "The tasks are listed in {annexes} attached.",
+    },
+    "annex_list_names": {"vi": "Phụ lục", "en": "Annexes"},
+    "closing": {
+        "vi": "Trên đây là báo cáo tình hình thực hiện nhiệm vụ của {body}./.",
+        "en": "This is the report of {body} on the progress of the assigned tasks.",
+    },
+    # -- the summary in prose ----------------------------------------------------------------
+    "prose_scope": {
+        "vi": "{period_cap}: tổng số {total} nhiệm vụ, giao cho {units} cơ quan, đơn vị "
+        "({with_deadline} nhiệm vụ có thời hạn, {without_deadline} nhiệm vụ không có thời hạn).",
+        "en": "{period_cap}: {total} tasks assigned to {units} units ({with_deadline} with a "
+        "deadline, {without_deadline} without).",
+    },
+    "prose_done": {
+        "vi": "Đã hoàn thành {done} nhiệm vụ: {on_time} nhiệm vụ đúng hạn, {late} nhiệm vụ quá "
+        "hạn (trễ hạn), {no_deadline} nhiệm vụ không có thời hạn.",
+        "en": "{done} completed: {on_time} on time, {late} late, {no_deadline} without a deadline.",
+    },
+    "prose_done_fold": {
+        "vi": "Đã hoàn thành {done} nhiệm vụ: {on_time} nhiệm vụ đúng hạn (trong đó "
+        "{no_deadline} nhiệm vụ không có thời hạn), {late} nhiệm vụ quá hạn (trễ hạn).",
+        "en": "{done} completed: {on_time} on time (of which {no_deadline} without a "
+        "deadline), {late} late.",
+    },
+    "prose_open": {
+        "vi": "Đang thực hiện {open} nhiệm vụ: {within} nhiệm vụ trong hạn, {overdue} nhiệm vụ "
+        "quá hạn (trong đó {over_30} nhiệm vụ quá hạn trên 30 ngày), {no_deadline} nhiệm vụ "
+        "không có thời hạn (trong đó {stale} nhiệm vụ quá 3 tháng chưa báo cáo tiến độ).",
+        "en": "{open} in progress: {within} within their deadline, {overdue} overdue (of "
+        "which {over_30} by more than 30 days), {no_deadline} without a deadline (of which "
+        "{stale} more than 3 months without a progress report).",
+    },
+    "prose_open_fold": {
+        "vi": "Đang thực hiện {open} nhiệm vụ: {within} nhiệm vụ trong hạn (trong đó "
+        "{no_deadline} nhiệm vụ không có thời hạn, {stale} nhiệm vụ quá 3 tháng chưa báo cáo "
+        "tiến độ), {overdue} nhiệm vụ quá hạn (trong đó {over_30} nhiệm vụ quá hạn trên 30 "
+        "ngày).",
+        "en": "{open} in progress: {within} within their deadline (of which {no_deadline} "
+        "without a deadline, {stale} more than 3 months without a progress report), {overdue} "
+        "overdue (of which {over_30} by more than 30 days).",
+    },
+    "prose_rate": {
+        "vi": "Tỷ lệ hoàn thành đúng hạn đạt {percent}% ({numerator}/{denominator}; cách tính: "
+        "{rule}).",
+        "en": "On-time rate: {percent}% ({numerator}/{denominator}; computed as {rule}).",
+    },
+    "prose_no_rate": {
+        "vi": "Chưa tính được tỷ lệ hoàn thành đúng hạn (cách tính: {rule}; mẫu số bằng 0).",
+        "en": "No on-time rate yet (computed as {rule}; the denominator is 0).",
+    },
+    "prose_unconfirmed": {
+        "vi": "Có {n} nhiệm vụ đơn vị chủ trì chưa xác nhận tình trạng thực hiện.",
+        "en": "{n} tasks await the lead unit's confirmation of their status.",
+    },
+    "prose_table": {
+        "vi": "Số liệu cụ thể của từng cơ quan, đơn vị như sau:",
+        "en": "The figures of each unit:",
+    },
     # -- periods -----------------------------------------------------------------------------
     "period_month": {
-        "vi": "tháng {month:02d}/{year} (nhiệm vụ giao trong tháng)",
-        "en": "{month_name} {year} (tasks assigned in the month)",
+        "vi": "tháng {month:02d}/{year} ({which})",
+        "en": "{month_name} {year} ({which})",
     },
     "period_quarter": {
-        "vi": "quý {roman}/{year} (nhiệm vụ giao trong quý)",
-        "en": "Q{quarter} {year} (tasks assigned in the quarter)",
+        "vi": "quý {roman}/{year} ({which})",
+        "en": "Q{quarter} {year} ({which})",
     },
-    "period_year": {
-        "vi": "năm {year} (nhiệm vụ giao trong năm)",
-        "en": "{year} (tasks assigned in the year)",
+    "period_year": {"vi": "năm {year} ({which})", "en": "{year} ({which})"},
+    "period_range": {
+        "vi": "từ ngày {start} đến ngày {end} ({which})",
+        "en": "{start} to {end} ({which})",
+    },
+    "period_to_date": {
+        "vi": "lũy kế đến ngày {date} ({which})",
+        "en": "cumulative to {date} ({which})",
     },
     "period_open": {
         "vi": "các nhiệm vụ đang thực hiện tại ngày {date}",
         "en": "tasks open on {date}",
+    },
+    "unit_month": {"vi": "tháng", "en": "month"},
+    "unit_quarter": {"vi": "quý", "en": "quarter"},
+    "unit_year": {"vi": "năm", "en": "year"},
+    "unit_range": {"vi": "kỳ", "en": "period"},
+    "basis_assigned": {"vi": "nhiệm vụ giao trong {unit}", "en": "tasks assigned in the {unit}"},
+    "basis_completed": {
+        "vi": "nhiệm vụ hoàn thành trong {unit}",
+        "en": "tasks completed in the {unit}",
+    },
+    "basis_due": {"vi": "nhiệm vụ đến hạn trong {unit}", "en": "tasks due in the {unit}"},
+    "basis_to_date_assigned": {
+        "vi": "toàn bộ nhiệm vụ đã giao",
+        "en": "every task assigned",
+    },
+    "basis_to_date_completed": {
+        "vi": "toàn bộ nhiệm vụ đã hoàn thành",
+        "en": "every task completed",
+    },
+    "basis_to_date_due": {
+        "vi": "toàn bộ nhiệm vụ đã đến hạn",
+        "en": "every task due",
     },
     # -- column groups and columns -----------------------------------------------------------
     "col_no": {"vi": "STT", "en": "No."},
@@ -59,14 +168,14 @@ LABELS: dict[str, dict[Lang, str]] = {
     "group_open": {"vi": "Đang thực hiện", "en": "In progress"},
     "col_total": {"vi": "Tổng số", "en": "Total"},
     "col_with_deadline": {"vi": "Có thời hạn", "en": "With deadline"},
-    "col_without_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_without_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_done_on_time": {"vi": "Đúng hạn", "en": "On time"},
     "col_done_on_time_fold": {
         "vi": "Đúng hạn (kể cả không có thời hạn)",
         "en": "On time (incl. without deadline)",
     },
     "col_done_late": {"vi": "Quá hạn (trễ hạn)", "en": "Late"},
-    "col_done_no_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_done_no_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_done_no_deadline_fold": {
         "vi": "Trong đó: không có thời hạn",
         "en": "Of which: without deadline",
@@ -81,7 +190,7 @@ LABELS: dict[str, dict[Lang, str]] = {
         "vi": "Trong đó: quá hạn trên 30 ngày",
         "en": "Of which: overdue > 30 days",
     },
-    "col_open_no_deadline": {"vi": "Không có thời hạn", "en": "Without deadline"},
+    "col_open_no_deadline": {"vi": "Không có thời hạn", "en": "No deadline"},
     "col_open_no_deadline_fold": {
         "vi": "Trong đó: không có thời hạn",
         "en": "Of which: without deadline",
@@ -175,23 +284,26 @@ LABELS: dict[str, dict[Lang, str]] = {
         "vi": "Danh mục nhiệm vụ giao không có thời hạn hoàn thành",
         "en": "Assignments without a completion deadline",
     },
-    "annex_sheet_overdue": {"vi": "PL1 Quá hạn", "en": "A1 Overdue"},
-    "annex_sheet_late": {"vi": "PL2 Hoàn thành trễ", "en": "A2 Late completions"},
-    "annex_sheet_stale": {"vi": "PL3 Không hạn quá 3 tháng", "en": "A3 No deadline 3 months"},
-    "annex_sheet_missing": {"vi": "PL4 Thiếu thời hạn", "en": "A4 Missing deadline"},
+    "annex_sheet_overdue": {"vi": "PL I Quá hạn", "en": "Annex I Overdue"},
+    "annex_sheet_late": {"vi": "PL II Hoàn thành trễ", "en": "Annex II Late"},
+    "annex_sheet_stale": {"vi": "PL III Không hạn quá 3 tháng", "en": "Annex III Stale"},
+    "annex_sheet_missing": {"vi": "PL IV Thiếu thời hạn", "en": "Annex IV Missing deadline"},
     "annex_empty": {"vi": "Không có.", "en": "None."},
     "more_rows": {
-        "vi": "… và {n} nhiệm vụ khác (xem bản xlsx, html hoặc json)",
-        "en": "… and {n} more (see the xlsx, html or json output)",
+        "vi": "… và {n} nhiệm vụ khác (xem bản docx, xlsx, html hoặc json)",
+        "en": "… and {n} more (see the docx, xlsx, html or json output)",
     },
     "a_sign_number": {"vi": "Số ký hiệu", "en": "Reference"},
     "a_subject": {"vi": "Trích yếu", "en": "Subject"},
+    "a_content": {"vi": "Nội dung chỉ đạo", "en": "Directive"},
+    "a_progress": {"vi": "Tiến độ (%)", "en": "Progress (%)"},
+    "a_notes": {"vi": "Nguyên nhân / ghi chú", "en": "Reason / notes"},
     "a_unit": {"vi": "Đơn vị chủ trì", "en": "Lead unit"},
     "a_doc_date": {"vi": "Ngày văn bản", "en": "Document date"},
     "a_assigned_on": {"vi": "Ngày giao", "en": "Assigned on"},
     "a_original_deadline": {"vi": "Thời hạn ban đầu", "en": "Original deadline"},
     "a_deadline": {"vi": "Thời hạn hiện tại", "en": "Current deadline"},
-    "a_eff_due": {"vi": "Hạn tính (ngày làm việc)", "en": "Effective due date"},
+    "a_eff_due": {"vi": "Hạn xử lý (đã lùi qua ngày nghỉ)", "en": "Due (moved past days off)"},
     "a_days_overdue": {"vi": "Số ngày quá hạn", "en": "Days overdue"},
     "a_extended": {"vi": "Đã gia hạn", "en": "Extended"},
     "a_confirmed": {"vi": "Đã xác nhận", "en": "Confirmed"},
@@ -230,6 +342,12 @@ LABELS: dict[str, dict[Lang, str]] = {
     "chart_late": {"vi": "Hoàn thành trễ hạn", "en": "Completed late"},
     "chart_overdue": {"vi": "Quá hạn, còn tồn đọng", "en": "Open, overdue"},
 }
+
+DEFAULT_RECIPIENTS: dict[Lang, tuple[str, ...]] = {
+    "vi": ("Chủ tịch UBND tỉnh (để báo cáo)", "Lưu: VT, TCT"),
+    "en": ("The Chairman of the Provincial People's Committee (for information)", "File: TCT"),
+}
+"""The "Nơi nhận:" list when the settings keep theirs (the Vietnamese one is the default)."""
 
 _MONTHS_EN = (
     "January",

@@ -198,6 +198,18 @@ class ReportSettings(_Section):
     denominator: Literal["done", "due", "all"] = "done"
     fold: bool = False
     title: str = "Tình hình thực hiện nhiệm vụ do UBND tỉnh, Chủ tịch UBND tỉnh giao"
+    # The administrative document's form (Decree 30/2020/NĐ-CP); a key left at its default
+    # prints the standard text in the report's language.
+    governing_body: str = ""
+    issuing_body: str = "TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH"
+    issuing_body_name: str = "Tổ công tác của Chủ tịch UBND tỉnh"
+    number: str = ""
+    symbol: str = "BC-TCT"
+    place: str = ""
+    recipients: tuple[str, ...] = ("Chủ tịch UBND tỉnh (để báo cáo)", "Lưu: VT, TCT")
+    signer_authority: str = ""
+    signer_title: str = "TỔ TRƯỞNG"
+    signer_name: str = ""
 
 
 class LogSettings(_Section):

@@ -194,6 +194,19 @@ def test_calendar_day_label_languages() -> None:
     assert day.label("en") == "National Day"
 
 
+def test_tet_is_spelt_as_official_texts_spell_it() -> None:
+    """The lunar new year reads "Tết Nguyên đán" (the holidays package writes "Nguyên Đán")."""
+    names = [d.name for d in CAL.days_off(date(2022, 1, 31), date(2022, 2, 4))]
+    assert names == [
+        "Giao thừa Tết Nguyên đán",
+        "Tết Nguyên đán",
+        "Mùng hai Tết Nguyên đán",
+        "Mùng ba Tết Nguyên đán",
+        "Mùng bốn Tết Nguyên đán",
+    ]
+    assert not any("Đán" in n for d in CAL.days_off(date(2022, 1, 1), date(2030, 12, 31)) for n in [d.name])
+
+
 def test_dates_outside_the_calendar_are_refused() -> None:
     """A year the package cannot compute is an error, not a silent 'working day'."""
     with pytest.raises(ValueError, match="outside the working calendar"):

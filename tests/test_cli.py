@@ -106,6 +106,45 @@ def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path
     assert run(deployment, "outbox", "list", "--state", "nope")[0] == 2
 
 
+def test_report_period_basis_number_and_word_file(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    """report is cumulative by default (to-date); --period takes ranges, --basis another date;
+    --number and the [report] settings reach the Word file's heading."""
+    from connector.clock import SystemClock, local_today
+    from connector.reports.render.common import decree_date
+
+    today = local_today(SystemClock())
+    run(deployment, "pull")
+    default = as_json(deployment, "report")
+    assert default["period"]["code"] == "to-date"
+    assert default["period"]["end"] == today.isoformat()
+    assert default["total"]["done"]["on_time"] > 0  # the cumulative report has completions
+    ranged = as_json(deployment, "report", "--period", "2022-01-01..2022-03-07")
+    assert ranged["period"]["kind"] == "range"
+    done = as_json(deployment, "report", "--period", "2022-02", "--basis", "completed")
+    assert done["period"]["basis"] == "completed"
+    assert done["total"]["open"]["overdue"] == 0 and done["total"]["total"] > 0
+    out = tmp_path / "bao-cao.docx"
+    env = {
+        **deployment["env"],
+        "IDESK_CONNECTOR__REPORT__GOVERNING_BODY": "UBND TỈNH BÌNH ĐỊNH",
+        "IDESK_CONNECTOR__REPORT__PLACE": "Bình Định",
+    }
+    result = CliRunner().invoke(
+        app,
+        ["report", "--format", "docx", "--number", "45", "--output", str(out)],
+        env=env,
+    )
+    assert result.exit_code == 0, result.stdout
+    from tests.test_reports_render import docx_text
+
+    text = docx_text(out.read_bytes())
+    for line in ("UBND TỈNH BÌNH ĐỊNH", "Số: 45/BC-TCT", f"Bình Định, {decree_date(today, 'vi')}"):
+        assert line in text
+    assert run(deployment, "report", "--format", "docx")[0] == 2  # a Word file needs --output
+
+
 def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]) -> None:
     """tasks show gives the suggestion with its rule, alternatives and notes; bad --lang is 2."""
     run(deployment, "pull")

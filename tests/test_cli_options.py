@@ -8,9 +8,9 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from cli import DenominatorChoice, OutboxStateChoice, app
+from cli import BasisChoice, DenominatorChoice, OutboxStateChoice, app
 from connector.outbox.states import OutboxState
-from connector.reports.model import Denominator
+from connector.reports.model import Basis, Denominator
 
 
 def _plain(text: str) -> str:
@@ -37,8 +37,14 @@ def _plain(text: str) -> str:
         pytest.param(
             ["report", "--format", "pdf"],
             "--format",
-            "'table', 'json', 'csv', 'xlsx', 'html', 'md'",
+            "'table', 'json', 'csv', 'xlsx', 'docx', 'html', 'md'",
             id="report-format",
+        ),
+        pytest.param(
+            ["report", "--basis", "finished"],
+            "--basis",
+            "'assigned', 'completed', 'due'",
+            id="basis",
         ),
         pytest.param(
             ["report", "--denominator", "most"],
@@ -71,3 +77,4 @@ def test_cli_choices_mirror_the_library() -> None:
     """The CLI's copies of library enums (kept out of its imports for start-up time) agree."""
     assert [c.value for c in DenominatorChoice] == [d.value for d in Denominator]
     assert [c.value for c in OutboxStateChoice] == [s.value for s in OutboxState]
+    assert [c.value for c in BasisChoice] == [b.value for b in Basis]

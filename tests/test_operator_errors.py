@@ -249,6 +249,9 @@ BAD_INPUT = [
     pytest.param(["runs", "list", "--limit", "-5"], id="runs-limit-negative"),
     pytest.param(["tasks", "list", "--unit", "XYZ"], id="tasks-unknown-unit"),
     pytest.param(["report", "--unit", "XYZ"], id="report-unknown-unit"),
+    pytest.param(["report", "--period", "open", "--basis", "completed"], id="basis-with-open"),
+    pytest.param(["report", "--period", "2022-05-30..2022-01-01"], id="range-backwards"),
+    pytest.param(["report", "--format", "docx"], id="docx-without-output"),
 ]
 
 

@@ -94,6 +94,36 @@ MARCH_ROWS: list[Row] = [
     ("XYZ",     1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0),
     ("TOTAL",  12, 8, 4, 1, 1, 2, 2, 4, 2, 2, 0, 3, 1),
 ]
+# to-date: every task assigned by 30/05/2022, whenever (task 18 of 2021 and task 32, which has
+# no date at all, included; task 33, assigned in June, not).
+TO_DATE_ROWS: list[Row] = [
+    ("STC",     9, 7, 2, 2, 1, 1, 1, 3, 2, 1, 0, 2, 1),
+    ("SXD",     5, 3, 2, 0, 1, 0, 0, 2, 1, 2, 1, 2, 0),
+    ("QUYNHON", 6, 5, 1, 3, 0, 1, 0, 2, 1, 0, 0, 0, 0),
+    ("TAYSON",  4, 3, 1, 0, 1, 0, 2, 0, 0, 1, 0, 1, 1),
+    ("CTHADS",  3, 2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0),
+    ("VPUBND",  2, 2, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0),
+    ("XYZ",     2, 0, 2, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0),
+    ("TOTAL",  31, 22, 9, 7, 4, 3, 3, 8, 5, 6, 2, 6, 2),
+]
+# completed in March 2022 (basis "completed"), whenever assigned: tasks 3, 15, 16, 20, 25, 27,
+# 28. Task 20 was assigned in January, task 34 (done 05/06) is still open on 30/05.
+MARCH_COMPLETED_ROWS: list[Row] = [
+    ("STC",     1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+    ("QUYNHON", 2, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+    ("TAYSON",  1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+    ("CTHADS",  2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0),
+    ("VPUBND",  1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+    ("TOTAL",   7, 6, 1, 4, 2, 1, 0, 0, 0, 0, 0, 1, 0),
+]
+# due in April 2022 (basis "due": the effective deadline): tasks 5 (10/04, a Sunday, due Tue
+# 12/04), 12 (29/04) and 29 (08/04); not 13, whose 30/04 deadline falls due on 04/05.
+APRIL_DUE_ROWS: list[Row] = [
+    ("STC",     1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0),
+    ("SXD",     1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0),
+    ("VPUBND",  1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0),
+    ("TOTAL",   3, 3, 0, 0, 0, 0, 0, 3, 3, 0, 0, 1, 0),
+]
 OPEN_ROWS: list[Row] = [
     ("STC",     5, 4, 1, 0, 0, 0, 1, 3, 2, 1, 0, 2, 0),
     ("SXD",     4, 2, 2, 0, 0, 0, 0, 2, 1, 2, 1, 2, 0),
@@ -114,6 +144,8 @@ OPEN_ROWS: list[Row] = [
         pytest.param("2022-q1", True, Q1_ROWS_FOLD, 1, id="quarter-fold"),
         pytest.param("2022-03", False, MARCH_ROWS, 1, id="month"),
         pytest.param("open", False, OPEN_ROWS, 0, id="open"),
+        pytest.param("to-date", False, TO_DATE_ROWS, 0, id="to-date"),
+        pytest.param("2022-03-01..2022-03-31", False, MARCH_ROWS, 1, id="range"),
     ],
 )
 def test_rows_match_the_hand_computed_world(
@@ -166,6 +198,71 @@ def test_task_assigned_after_as_of_is_left_out_everywhere() -> None:
         assert 33 not in ids
     q2 = report(period="2022-Q2")
     assert q2.total.total == 4  # tasks 7, 19, 23, 31
+
+
+def test_cumulative_to_date_is_the_default() -> None:
+    """A report with no period is cumulative: every task assigned by the as-of date (the
+    Working Group's published figures), so the completed columns and the rate are filled."""
+    r = report()
+    assert r.period.code == "to-date"
+    assert (r.period.start, r.period.end) == (None, AS_OF)
+    assert rows_of(r) == TO_DATE_ROWS
+    assert r.total.rate.percent == Decimal("63.6")  # 7 / (7 + 4)
+    assert r.period_label() == "lũy kế đến ngày 30/05/2022 (toàn bộ nhiệm vụ đã giao)"
+    assert report(lang="en").period_label() == "cumulative to 2022-05-30 (every task assigned)"
+
+
+def test_basis_completed_places_late_completions_in_their_month() -> None:
+    """--basis completed: March holds the tasks completed in March, whenever assigned; task 20,
+    assigned in January and completed late on 15 March, is in March's late annex (it was in
+    no March report before)."""
+    r = report(period="2022-03", basis="completed")
+    assert rows_of(r) == MARCH_COMPLETED_ROWS
+    assert [e.task.source_id for e in r.late] == [20, 27]
+    assert [e.days_late for e in r.late] == [33, 3]
+    assert r.overdue == () and r.undated == 0
+    assert [e.task.source_id for e in report(period="2022-03").late] == [27]
+    assert r.period_label() == "tháng 03/2022 (nhiệm vụ hoàn thành trong tháng)"
+    assert report(period="2022-03", basis="completed", lang="en").period_label() == (
+        "March 2022 (tasks completed in the month)"
+    )
+
+
+def test_basis_completed_to_date_holds_every_completion() -> None:
+    """to-date with --basis completed: every task completed by the as-of date (not task 34,
+    completed after it)."""
+    r = report(basis="completed")
+    done = {1, 2, 3, 4, 11, 14, 15, 16, 19, 20, 25, 27, 28, 31}
+    assert r.total.total == len(done)
+    assert r.total.done_on_time + r.total.done_late + r.total.done_no_deadline == len(done)
+    assert r.period_label() == "lũy kế đến ngày 30/05/2022 (toàn bộ nhiệm vụ đã hoàn thành)"
+
+
+def test_basis_due_uses_the_effective_deadline() -> None:
+    """--basis due: a task is in the period its effective deadline falls in (task 13's Saturday
+    30/04 deadline falls due on Wednesday 04/05, after the holidays: May, not April)."""
+    april = report(period="2022-04", basis="due")
+    assert rows_of(april) == APRIL_DUE_ROWS
+    assert [e.task.source_id for e in april.overdue] == [5, 12, 29]
+    may = report(period="2022-05", basis="due")
+    assert 13 in {e.task.source_id for e in may.overdue}
+    assert april.period_label() == "tháng 04/2022 (nhiệm vụ đến hạn trong tháng)"
+
+
+def test_basis_does_not_apply_to_open() -> None:
+    """--period open lists what is open on the day; a basis with it is refused (exit 2)."""
+    with pytest.raises(ConfigError, match="does not apply to --period open"):
+        ReportOptions(as_of=AS_OF, period="open", basis="completed")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="valid: assigned, completed, due"):
+        ReportOptions(as_of=AS_OF, basis="finished")  # type: ignore[arg-type]
+
+
+def test_range_period_label_and_bounds() -> None:
+    """A free range covers its first to its last day and says so."""
+    r = report(period="2022-01-01..2022-05-30")
+    assert rows_of(r)[-1][1] == 29  # to-date's 31 but task 18 (2021) and task 32 (undated)
+    assert r.undated == 1  # task 32 has no date to place it in the range
+    assert r.period_label() == ("từ ngày 01/01/2022 đến ngày 30/05/2022 (nhiệm vụ giao trong kỳ)")
 
 
 # -- rates ---------------------------------------------------------------------------------------
@@ -479,10 +576,26 @@ def test_classification_as_of_another_day_is_refused() -> None:
         pytest.param("2022", PeriodKind.YEAR, date(2022, 1, 1), date(2022, 12, 31), id="year"),
         pytest.param("open", PeriodKind.OPEN, None, None, id="open"),
         pytest.param(" OPEN ", PeriodKind.OPEN, None, None, id="open-caps"),
+        pytest.param("to-date", PeriodKind.TO_DATE, None, None, id="to-date"),
+        pytest.param(
+            "2022-01-01..2022-05-30",
+            PeriodKind.RANGE,
+            date(2022, 1, 1),
+            date(2022, 5, 30),
+            id="range",
+        ),
+        pytest.param(
+            "2022-03-07 .. 2022-03-07",
+            PeriodKind.RANGE,
+            date(2022, 3, 7),
+            date(2022, 3, 7),
+            id="day",
+        ),
     ],
 )
 def test_parse_period(text: str, kind: PeriodKind, start: date | None, end: date | None) -> None:
-    """Month, quarter, year and open periods parse to their first and last day."""
+    """Month, quarter, year, range, to-date and open periods parse to their first and last day
+    (to-date gets its last day from the as-of date)."""
     period = parse_period(text)
     assert (period.kind, period.start, period.end) == (kind, start, end)
 
@@ -496,6 +609,11 @@ def test_parse_period(text: str, kind: PeriodKind, start: date | None, end: date
         pytest.param("March", id="word"),
         pytest.param("2022-03-01", id="a-date"),
         pytest.param("1900", id="out-of-range"),
+        pytest.param("2022-05-30..2022-01-01", id="backwards"),
+        pytest.param("2022-02-30..2022-03-01", id="no-such-day"),
+        pytest.param("2022-01-01..", id="open-ended"),
+        pytest.param("1990-01-01..2022-01-01", id="range-out-of-range"),
+        pytest.param("todate", id="to-date-misspelt"),
     ],
 )
 def test_bad_period_is_a_config_error(text: str) -> None:

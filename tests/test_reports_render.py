@@ -1,4 +1,5 @@
-"""Renderers of the Working Group's report: table, json, csv, md, html, xlsx; vi and en labels."""
+"""Renderers of the Working Group's report: table, json, csv, md, html, xlsx, docx; vi and en
+labels; the administrative document's form (Decree 30/2020/NĐ-CP)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,28 @@ def _text(out: str | bytes) -> str:
     return out
 
 
+def docx_text(data: bytes) -> str:
+    """Every paragraph of a .docx, body and table cells, one per line."""
+    from docx import Document
+
+    document = Document(io.BytesIO(data))
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                lines.extend(p.text for p in cell.paragraphs)
+    return "\n".join(lines)
+
+
+def rendered_text(report: Report, fmt: str, lang: str | None = None) -> str:
+    """The report as text in `fmt` (a .docx read back paragraph by paragraph)."""
+    if fmt == "docx":
+        data = render(report, fmt, lang)
+        assert isinstance(data, bytes)
+        return docx_text(data)
+    return _text(render(report, fmt, lang, width=260) if fmt == "table" else render(report, fmt, lang))
+
+
 # -- json ---------------------------------------------------------------------------------------
 
 TOP_KEYS = {
@@ -53,7 +76,24 @@ TOP_KEYS = {
     "cancelled",
     "undated",
     "unreadable",
+    "document",
     "annexes",
+}
+DOCUMENT_KEYS = {
+    "governing_body",
+    "issuing_body",
+    "number",
+    "symbol",
+    "reference",
+    "place",
+    "date",
+    "place_date",
+    "doc_type",
+    "subject",
+    "summary",
+    "recipients",
+    "signer",
+    "annex_attached",
 }
 COUNT_KEYS = {
     "total",
@@ -74,6 +114,8 @@ REF_KEYS = {
     "unit_name",
     "doc_date",
     "assigned_on",
+    "content",
+    "progress",
 }
 ANNEX_KEYS = {
     "overdue": REF_KEYS
@@ -109,8 +151,10 @@ def test_json_schema_keys_are_stable_and_english(q1: Report, lang: str) -> None:
     data = json.loads(_text(render(q1, "json", lang)))
     assert data["schema_version"] == 1
     assert set(data) == TOP_KEYS
-    assert set(data["period"]) == {"code", "kind", "start", "end", "label"}
+    assert set(data["period"]) == {"code", "kind", "start", "end", "label", "basis"}
     assert set(data["denominator"]) == {"code", "text"}
+    assert set(data["document"]) == DOCUMENT_KEYS
+    assert set(data["document"]["signer"]) == {"authority", "title", "name"}
     assert set(data["total"]) == COUNT_KEYS
     assert set(data["total"]["done"]) == {"on_time", "late", "no_deadline"}
     assert set(data["total"]["open"]) == {
@@ -141,6 +185,7 @@ def test_json_values(q1: Report) -> None:
         "start": "2022-01-01",
         "end": "2022-03-31",
         "label": "quý I/2022 (nhiệm vụ giao trong quý)",
+        "basis": "assigned",
     }
     assert data["denominator"]["code"] == "done"
     total = data["total"]
@@ -213,9 +258,10 @@ def test_csv_summary_parses_with_one_row_per_unit_and_a_total(q1: Report) -> Non
 def test_csv_annex_and_bom(q1: Report) -> None:
     """annex='overdue' gives one row per overdue task; render_bytes adds a UTF-8 BOM for CSV."""
     rows = list(csv.reader(io.StringIO(_text(render(q1, "csv", annex="overdue")))))
-    assert rows[0][:3] == ["Mã nhiệm vụ", "Số ký hiệu", "Trích yếu"]
+    assert rows[0][:4] == ["Mã nhiệm vụ", "Số ký hiệu", "Trích yếu", "Nội dung chỉ đạo"]
+    assert rows[0][-1] == "Tiến độ (%)"  # the column to fill in on paper is not data
     assert [r[0] for r in rows[1:]] == ["34", "5", "12", "13", "17", "29"]
-    assert rows[1][5] == "2022-03-01"  # original deadline, ISO
+    assert rows[1][7] == "2022-03-01"  # original deadline, ISO
     assert render_bytes(q1, "csv").startswith(b"\xef\xbb\xbf")
     assert not render_bytes(q1, "json").startswith(b"\xef\xbb\xbf")
     with pytest.raises(ValueError, match="valid: overdue, late"):
@@ -227,58 +273,146 @@ def test_csv_annex_and_bom(q1: Report) -> None:
 # -- xlsx ---------------------------------------------------------------------------------------
 
 
-def test_xlsx_looks_like_an_official_annex(q1: Report) -> None:
-    """Sheets per annex, title rows, merged group headers, bold total, freeze panes, borders."""
+def _row_of(ws: Any, text: str, column: int = 1) -> int:
+    return next(r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=column).value == text)
+
+
+def _sum_formula(ws: Any, formula: str) -> int:
+    """The value of ``=SUM(C12:C20)`` over the sheet's stored values (blank cells are 0)."""
+    match = re.fullmatch(r"=SUM\(([A-Z]+)(\d+):([A-Z]+)(\d+)\)", formula)
+    assert match is not None, formula
+    col, first, _, last = match.groups()
+    return sum(ws[f"{col}{r}"].value or 0 for r in range(int(first), int(last) + 1))
+
+
+def test_xlsx_reads_like_the_report(q1: Report) -> None:
+    """Summary sheet: heading, BÁO CÁO and trích yếu, merged group headers, a bold TỔNG CỘNG
+    row of SUM formulas over exactly the unit rows, freeze panes, borders; one sheet per annex."""
     data = render(q1, "xlsx")
     assert isinstance(data, bytes)
     wb = load_workbook(io.BytesIO(data))
     assert wb.sheetnames == [
         "Tổng hợp",
-        "PL1 Quá hạn",
-        "PL2 Hoàn thành trễ",
-        "PL3 Không hạn quá 3 tháng",
-        "PL4 Thiếu thời hạn",
+        "PL I Quá hạn",
+        "PL II Hoàn thành trễ",
+        "PL III Không hạn quá 3 tháng",
+        "PL IV Thiếu thời hạn",
     ]
     ws = wb["Tổng hợp"]
-    assert ws["A1"].value == "UBND TỈNH BÌNH ĐỊNH"
-    assert ws["A4"].value == q1.title.upper()
-    texts = [ws.cell(row=r, column=1).value for r in range(1, 8)]
-    assert "Tính đến ngày 30/05/2022" in texts
+    assert ws["A1"].value == "TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH"  # no governing body set
+    assert ws["A2"].value == "Số: \u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0/BC-TCT"
+    assert (ws["F1"].value, ws["F2"].value) == (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+    )
+    assert ws["F2"].font.u == "single"  # the tiêu ngữ is underlined
+    assert ws["F3"].value == "Ngày 30 tháng 5 năm 2022"
+    assert ws.cell(row=_row_of(ws, "BÁO CÁO") + 1, column=1).value == q1.title
+    top = _row_of(ws, "STT")
+    sub = top + 1
     merged = {str(m) for m in ws.merged_cells.ranges}
-    assert {"C8:E8", "F8:H8", "I8:M8", "A8:A9", "B8:B9", "N8:N9", "O8:O9"} <= merged
-    assert (ws["C8"].value, ws["F8"].value, ws["I8"].value) == (
+    assert {
+        f"C{top}:E{top}",
+        f"F{top}:H{top}",
+        f"I{top}:M{top}",
+        f"A{top}:A{sub}",
+        f"B{top}:B{sub}",
+        f"N{top}:N{sub}",
+        f"O{top}:O{sub}",
+    } <= merged
+    assert (ws[f"C{top}"].value, ws[f"F{top}"].value, ws[f"I{top}"].value) == (
         "Tổng số nhiệm vụ được giao",
         "Đã hoàn thành",
         "Đang thực hiện",
     )
-    assert ws["F9"].value == "Đúng hạn"
-    assert ws["A10"].value == "(1)"
-    assert ws.freeze_panes == "C11"
-    total_row = next(r for r in range(11, 40) if ws.cell(row=r, column=2).value == "TỔNG CỘNG")
+    assert ws[f"F{sub}"].value == "Đúng hạn"
+    assert ws[f"A{top + 2}"].value == "(1)"
+    first = top + 3
+    assert ws.freeze_panes == f"C{first}"
+    assert ws.print_title_rows == f"${top}:${top + 2}"
+    assert (ws.cell(row=first, column=1).value, ws.cell(row=first, column=2).value) == (
+        "I",
+        "Sở, ban, ngành",
+    )
+    assert ws.cell(row=first + 1, column=2).value == "Sở Tài chính"
+    assert ws.cell(row=first + 1, column=2).border.left.style == "thin"
+    total_row = _row_of(ws, "TỔNG CỘNG", column=2)
     assert all(ws.cell(row=total_row, column=c).font.b for c in range(1, 16))
-    assert ws.cell(row=total_row, column=3).value == 25
-    assert ws.cell(row=total_row, column=14).value == 60.0
+    figures = {
+        c: ws.cell(row=total_row, column=c).value for c in range(3, 16) if c != 14
+    }  # every figure but the rate
+    assert figures[3] == f"=SUM(C{first}:C{total_row - 1})"
+    expected = [25, 18, 7, 6, 4, 2, 2, 6, 4, 5, 2, 5]
+    assert [_sum_formula(ws, f) for f in figures.values()] == expected
+    rate = f"(F{total_row}+G{total_row})"
+    assert ws.cell(row=total_row, column=14).value == (
+        f'=IF({rate}=0,"—",ROUND(100*F{total_row}/{rate},1))'
+    )
     assert ws.cell(row=total_row, column=14).number_format == "0.0"
-    assert ws.cell(row=11, column=2).value == "Sở, ban, ngành"  # group heading I
-    assert ws.cell(row=11, column=1).value == "I"
-    assert ws.cell(row=12, column=2).value == "Sở Tài chính"
-    assert ws.cell(row=12, column=2).border.left.style == "thin"
-    assert ws.column_dimensions["B"].width == 38
-    overdue = wb["PL1 Quá hạn"]
-    assert overdue.freeze_panes is not None
-    header_row = next(r for r in range(1, 12) if overdue.cell(row=r, column=1).value == "STT")
-    assert overdue.cell(row=header_row, column=2).value == "Số ký hiệu"
-    first = [overdue.cell(row=header_row + 1, column=c).value for c in range(1, 12)]
-    assert first[1] == "34/UBND-TH"
-    assert first[9:] == ["Không", "Có"]  # not extended, confirmed
-    assert overdue.cell(row=header_row + 1, column=9).value == 90
+    assert ws.cell(row=first + 1, column=14).value == 66.7  # a unit's rate stays a value
+    overdue = wb["PL I Quá hạn"]
+    assert (overdue["A1"].value, overdue["A2"].value) == (
+        "Phụ lục I",
+        "DANH MỤC NHIỆM VỤ QUÁ HẠN, CÒN TỒN ĐỌNG",
+    )
+    assert overdue["A3"].value == (
+        "(Kèm theo Báo cáo số \u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0\u00a0/BC-TCT "
+        "ngày 30/05/2022 của Tổ công tác của Chủ tịch UBND tỉnh)"
+    )
+    header_row = _row_of(overdue, "STT")
+    assert overdue.freeze_panes == f"B{header_row + 1}"
+    heads = [overdue.cell(row=header_row, column=c).value for c in range(1, 15)]
+    assert heads[1:4] == ["Số ký hiệu", "Trích yếu", "Nội dung chỉ đạo"]
+    assert heads[8] == "Hạn xử lý (đã lùi qua ngày nghỉ)"
+    assert heads[-2:] == ["Tiến độ (%)", "Nguyên nhân / ghi chú"]
+    row = [overdue.cell(row=header_row + 1, column=c).value for c in range(1, 15)]
+    assert row[1] == "34/UBND-TH"
+    assert row[9:12] == [90, "Không", "Có"]  # days overdue, not extended, confirmed
+    assert row[13] is None and overdue.cell(row=header_row + 1, column=14).border.left.style
+
+
+@pytest.mark.parametrize("sheet", range(5))
+def test_xlsx_sheets_print_on_a4_fit_to_width(q1: Report, sheet: int) -> None:
+    """Every sheet prints on A4 landscape, one page wide, with Decree 30's margins and its
+    header rows repeated on each page."""
+    wb = load_workbook(io.BytesIO(render_bytes(q1, "xlsx")))
+    ws = wb.worksheets[sheet]
+    setup = ws.page_setup
+    assert (str(setup.paperSize), setup.orientation) == ("9", "landscape")  # 9: A4
+    assert (setup.fitToWidth, setup.fitToHeight) == (1, 0)
+    assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_rows
+    margins = ws.page_margins
+    assert round(margins.left * 25.4) == 30 and round(margins.right * 25.4) == 15
+    assert round(margins.top * 25.4) == 20 and round(margins.bottom * 25.4) == 20
+
+
+def test_xlsx_rows_are_as_tall_as_their_wrapped_text() -> None:
+    """A long directive text gets a row tall enough for all its lines (wrapped rows used to
+    keep the default height and overlap on paper)."""
+    long_text = "Sở Tài chính chủ trì, phối hợp với các sở, ngành liên quan tham mưu. " * 6
+    world = (*TASKS, task(90, "STC", "2022-03-02", "2022-03-04", text=long_text))
+    r = build_report(items(world), UNITS, ReportOptions(as_of=AS_OF, period="2022-03"))
+    wb = load_workbook(io.BytesIO(render_bytes(r, "xlsx")))
+    ws = wb["PL I Quá hạn"]
+    row = next(
+        r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=2).value == "90/UBND-TH"
+    )
+    content_width = ws.column_dimensions["D"].width
+    assert ws.row_dimensions[row].height >= 15 * len(long_text) / (1.3 * content_width)
+    short = next(
+        r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=2).value == "5/UBND-TH"
+    )
+    assert ws.row_dimensions[short].height < ws.row_dimensions[row].height
 
 
 def test_xlsx_in_english(q1: Report) -> None:
     """lang='en' names the sheets and headers in English."""
     wb = load_workbook(io.BytesIO(render_bytes(q1, "xlsx", "en")))
     assert wb.sheetnames[0] == "Summary"
-    assert wb["Summary"]["F8"].value == "Completed"
+    ws = wb["Summary"]
+    assert ws[f"F{_row_of(ws, 'No.')}"].value == "Completed"
+    assert ws["F1"].value == "SOCIALIST REPUBLIC OF VIET NAM"
 
 
 # -- html ---------------------------------------------------------------------------------------
@@ -307,7 +441,7 @@ def test_html_is_self_contained_with_an_svg_chart(q1: Report) -> None:
     assert page.count("<rect") >= 3 + 6  # legend + at least one bar per unit with figures
     assert 'colspan="3"' in page and 'colspan="5"' in page
     assert '<tr class="total">' in page
-    for title in ("Phụ lục 1", "Phụ lục 2", "Phụ lục 3", "Phụ lục 4"):
+    for title in ("Phụ lục I", "Phụ lục II", "Phụ lục III", "Phụ lục IV"):
         assert title in page
     assert "Tỷ lệ đúng hạn = số hoàn thành đúng hạn / tổng số đã hoàn thành có thời hạn" in page
 
@@ -335,7 +469,7 @@ def test_markdown_has_summary_and_annex_tables(q1: Report) -> None:
     """Markdown: a title, a summary table with the bold total, and one table per annex."""
     md = _text(render(q1, "md"))
     lines = md.splitlines()
-    assert lines[0].startswith("# Tình hình thực hiện nhiệm vụ")
+    assert "# BÁO CÁO: Tình hình thực hiện nhiệm vụ do UBND tỉnh, Chủ tịch UBND tỉnh giao" in lines
     header = next(line for line in lines if line.startswith("| STT"))
     assert "Đã hoàn thành: Đúng hạn" in header
     widths = {
@@ -371,7 +505,7 @@ def test_table_has_title_as_of_grouped_header_and_total(q1: Report) -> None:
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "xlsx"])
 def test_english_labels(q1: Report, fmt: str) -> None:
     """--lang en prints English labels and no Vietnamese column label."""
-    out = _text(render(q1, fmt, "en", width=260) if fmt == "table" else render(q1, fmt, "en"))
+    out = rendered_text(q1, fmt, "en")
     if fmt == "json":
         data = json.loads(out)
         assert data["lang"] == "en"
@@ -393,7 +527,7 @@ def test_vietnamese_by_default_with_diacritics(fmt: str) -> None:
         wb = load_workbook(io.BytesIO(out))
         assert wb.sheetnames[0] == "Tổng hợp"
         return
-    text = out.decode("utf-8-sig")
+    text = docx_text(out) if fmt == "docx" else out.decode("utf-8-sig")
     assert "Đơn vị" in text or fmt == "json"
     assert "tháng 03/2022" in text or fmt == "csv"  # the CSV summary has no title lines
 
@@ -417,7 +551,7 @@ def test_notes_list_cancelled_and_undated(q1: Report) -> None:
 
 def test_unknown_format_names_the_valid_ones(q1: Report) -> None:
     """A typo in --format lists the formats."""
-    with pytest.raises(ValueError, match="valid: table, json, csv, md, html, xlsx"):
+    with pytest.raises(ValueError, match="valid: table, json, csv, md, html, xlsx, docx"):
         render(q1, "pdf")
     with pytest.raises(ValueError, match="valid: vi, en"):
         render(q1, "md", "fr")

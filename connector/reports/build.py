@@ -10,12 +10,24 @@ total) and four annexes. It reads nothing else: no clock, no database. `report_a
 
 * its lead unit is the unit filter (when one is given: the exact unit code),
 * it had been assigned by the as-of date (``Classification.not_yet_assigned`` is false), and
-* for a month / quarter / year period (``2022-03``, ``2022-Q1``, ``2022``): its *assignment
-  date* lies in the period. The assignment date is the local date of ``assigned_at``, else the
-  document date ``doc_date``; a task with neither cannot be placed and is counted in
-  ``Report.undated`` instead. Its status is taken as of the as-of date, whatever the period;
+* its *date* lies in the period. Which date is the ``basis`` (``report --basis``):
+
+  - ``assigned`` (default): the assignment date, the local date of ``assigned_at``, else the
+    document date ``doc_date``; a task with neither cannot be placed in a month, quarter,
+    year or range and is counted in ``Report.undated`` instead (``to-date`` holds it: it was
+    known by the as-of date);
+  - ``completed``: the local completion date (``Classification.completed_on``); only tasks
+    completed by the as-of date have one (so a task assigned in January and completed late in
+    March is in March's report, whenever it was assigned);
+  - ``due``: the effective deadline ``eff_due`` in force on the as-of date; tasks without a
+    deadline have none;
+
+  the period ``to-date`` (the default) holds every such date up to the as-of date: the
+  cumulative figures the Working Group publishes. A month, quarter, year (``2022-03``,
+  ``2022-Q1``, ``2022``) or range (``2022-01-01..2022-05-30``) holds the dates from its first
+  to its last day. The status is always taken as of the as-of date, whatever the period;
 * for the period ``open``: its status as of the as-of date is open (``DTH_TRONG_HAN``,
-  ``DTH_QUA_HAN`` or ``KHONG_THOI_HAN``), whenever it was assigned.
+  ``DTH_QUA_HAN`` or ``KHONG_THOI_HAN``), whenever it was assigned (no basis applies).
 
 **Columns** (per unit and in total; ``D, L, K, W, O, N`` are the counts of ``HT_DUNG_HAN,
 HT_QUA_HAN, HT_KHONG_HAN, DTH_TRONG_HAN, DTH_QUA_HAN, KHONG_THOI_HAN``; ``DA_HUY`` is in no
@@ -73,6 +85,7 @@ from connector.ledger import repo
 from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
 from connector.reports.model import (
     OPEN_STATUSES,
+    Basis,
     Counts,
     Denominator,
     Item,
@@ -177,6 +190,8 @@ def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
         unit_name=unit_name,
         doc_date=task.doc_date,
         assigned_on=assigned_on(task),
+        content=task.steering_content,
+        progress=task.progress,
     )
 
 
@@ -203,10 +218,16 @@ def _in_scope(
     period = options.parsed_period
     if period.kind is PeriodKind.OPEN:
         return cls.status in OPEN_STATUSES, False
-    assigned = assigned_on(task)
-    if assigned is None:
-        return False, True
-    return period.contains(assigned), False
+    if options.basis is Basis.COMPLETED:
+        day = cls.completed_on
+    elif options.basis is Basis.DUE:
+        day = cls.eff_due
+    else:
+        day = assigned_on(task)
+        if day is None:
+            # Known by the as-of date, so assigned by then; no month can be told.
+            return period.kind is PeriodKind.TO_DATE, period.kind is not PeriodKind.TO_DATE
+    return day is not None and period.contains(day), False
 
 
 def _row_key(
@@ -361,7 +382,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     report = Report(
         options=options,
         title=options.title or label("default_title", options.lang),
-        issuer=options.issuer or label("issuer_default", options.lang),
+        issuer=options.issuer if options.issuer is not None else options.form.governing_body,
         period=options.parsed_period,
         rows=tuple(rows),
         total=grand.counts(options.fold, options.denominator),
@@ -375,6 +396,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         "report_built",
         as_of=as_of.isoformat(),
         period=report.period.code,
+        basis=options.basis.value,
         tasks_read=seen,
         tasks_counted=report.total.total,
         cancelled=report.cancelled,

@@ -1,4 +1,5 @@
-"""The report's model: its options (period, unit, denominator, fold) and what it holds.
+"""The report's model: its options (period and basis, unit, denominator, fold, the document's
+form) and what it holds.
 
 `ReportOptions` says what to report (validated once, every problem together); `Report` is the
 result `connector.reports.build.build_report` computes: one `UnitLine` per lead unit, the total
@@ -35,12 +36,35 @@ class PeriodKind(StrEnum):
     MONTH = "month"
     QUARTER = "quarter"
     YEAR = "year"
+    RANGE = "range"
+    TO_DATE = "to-date"
     OPEN = "open"
+
+
+class Basis(StrEnum):
+    """Which date of a task places it in a period (``report --basis``)."""
+
+    ASSIGNED = "assigned"
+    """The assignment date (``assigned_at``, else the document date)."""
+    COMPLETED = "completed"
+    """The local completion date: only tasks completed by the as-of date."""
+    DUE = "due"
+    """The effective deadline (``eff_due``): only tasks with a deadline."""
+
+
+_PERIOD_UNIT: dict[PeriodKind, str] = {
+    PeriodKind.MONTH: "month",
+    PeriodKind.QUARTER: "quarter",
+    PeriodKind.YEAR: "year",
+    PeriodKind.RANGE: "range",
+}
 
 
 @dataclass(frozen=True)
 class Period:
-    """What a report covers: tasks assigned in [start, end], or all tasks open (no dates)."""
+    """What a report covers: tasks whose date (see `Basis`) lies in [start, end]; every task
+    up to the as-of date (``to-date``: no start, `end` the as-of date once `resolved`); or every
+    task open on the as-of date (``open``: no dates)."""
 
     kind: PeriodKind
     code: str
@@ -49,23 +73,62 @@ class Period:
 
     def contains(self, day: date) -> bool:
         """True when `day` lies in the period (never for ``open``, which has no dates)."""
-        return self.start is not None and self.end is not None and self.start <= day <= self.end
+        if self.kind is PeriodKind.OPEN or self.end is None:
+            return False
+        return (self.start is None or self.start <= day) and day <= self.end
 
-    def label(self, lang: Lang, as_of: date) -> str:
-        """The period in words ("tháng 03/2022", "quý I/2022", …)."""
-        if self.kind is PeriodKind.OPEN or self.start is None:
+    def resolved(self, as_of: date) -> Period:
+        """The period as a report as of `as_of` reads it: ``to-date`` ends on `as_of`."""
+        if self.kind is PeriodKind.TO_DATE:
+            return Period(self.kind, self.code, None, as_of)
+        return self
+
+    def label(self, lang: Lang, as_of: date, basis: Basis = Basis.ASSIGNED) -> str:
+        """The period in words ("tháng 03/2022 (nhiệm vụ giao trong tháng)", …)."""
+        if self.kind is PeriodKind.OPEN:
             return label("period_open", lang, date=fmt_date(as_of, lang))
+        if self.kind is PeriodKind.TO_DATE or self.start is None:
+            which = label(f"basis_to_date_{basis.value}", lang)
+            return label("period_to_date", lang, date=fmt_date(as_of, lang), which=which)
+        which = label(
+            f"basis_{basis.value}", lang, unit=label(f"unit_{_PERIOD_UNIT[self.kind]}", lang)
+        )
         year = self.start.year
         if self.kind is PeriodKind.MONTH:
             month = self.start.month
-            return label("period_month", lang, month=month, year=year, month_name=month_name(month))
+            return label(
+                "period_month",
+                lang,
+                month=month,
+                year=year,
+                month_name=month_name(month),
+                which=which,
+            )
         if self.kind is PeriodKind.QUARTER:
             quarter = (self.start.month - 1) // 3 + 1
-            return label("period_quarter", lang, quarter=quarter, roman=roman(quarter), year=year)
-        return label("period_year", lang, year=year)
+            return label(
+                "period_quarter",
+                lang,
+                quarter=quarter,
+                roman=roman(quarter),
+                year=year,
+                which=which,
+            )
+        if self.kind is PeriodKind.RANGE:
+            return label(
+                "period_range",
+                lang,
+                start=fmt_date(self.start, lang),
+                end=fmt_date(self.end, lang),
+                which=which,
+            )
+        return label("period_year", lang, year=year, which=which)
 
 
-PERIOD_FORMS = "YYYY-MM (month), YYYY-Qn (quarter), YYYY (year) or open"
+PERIOD_FORMS = (
+    "to-date (every task up to the as-of date), YYYY-MM (month), YYYY-Qn (quarter), "
+    "YYYY (year), YYYY-MM-DD..YYYY-MM-DD (range) or open"
+)
 
 
 def _month_end(year: int, month: int) -> date:
@@ -74,8 +137,29 @@ def _month_end(year: int, month: int) -> date:
     return date.fromordinal(date(year, month + 1, 1).toordinal() - 1)
 
 
+def _check_year(year: int) -> None:
+    if year < 1995 or year > 2099:
+        raise ConfigError([Problem("--period", f"year {year} is outside 1995–2099")])
+
+
+def _parse_range(raw: str, bad: ConfigError) -> Period:
+    first, _, last = raw.partition("..")
+    try:
+        start, end = date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
+    except ValueError:
+        raise bad from None
+    _check_year(start.year)
+    _check_year(end.year)
+    if end < start:
+        raise ConfigError(
+            [Problem("--period", f"{raw!r} ends before it starts; write FIRST..LAST")]
+        )
+    return Period(PeriodKind.RANGE, f"{start.isoformat()}..{end.isoformat()}", start, end)
+
+
 def parse_period(text: str) -> Period:
-    """``2022-03`` → March 2022, ``2022-Q1`` → Q1 2022, ``2022`` → 2022, ``open`` → open tasks.
+    """``to-date`` → every task up to the as-of date, ``2022-03`` → March 2022, ``2022-Q1`` →
+    Q1 2022, ``2022`` → 2022, ``2022-01-01..2022-05-30`` → those days, ``open`` → open tasks.
 
     Raises `ConfigError` naming the accepted forms.
     """
@@ -83,12 +167,15 @@ def parse_period(text: str) -> Period:
     bad = ConfigError([Problem("--period", f"{text!r} is not a period; use {PERIOD_FORMS}")])
     if raw.lower() == "open":
         return Period(PeriodKind.OPEN, "open")
+    if raw.lower() == "to-date":
+        return Period(PeriodKind.TO_DATE, "to-date")
+    if ".." in raw:
+        return _parse_range(raw, bad)
     parts = raw.upper().split("-")
     if not parts[0].isdigit() or len(parts[0]) != 4 or len(parts) > 2:
         raise bad
     year = int(parts[0])
-    if year < 1995 or year > 2099:
-        raise ConfigError([Problem("--period", f"year {year} is outside 1995–2099")])
+    _check_year(year)
     if len(parts) == 1:
         return Period(PeriodKind.YEAR, f"{year}", date(year, 1, 1), date(year, 12, 31))
     tail = parts[1]
@@ -123,11 +210,38 @@ def option_problem(key: str, message: str) -> ConfigError:
 
 
 @dataclass(frozen=True)
+class DocumentForm:
+    """What the report prints as an administrative document (Decree 30/2020/NĐ-CP): who
+    issues it, its number, place, recipients and signer (settings ``[report]``).
+
+    A field left ``None`` prints the standard text in the report's language (see
+    `connector.reports.render.common.document_text`); an empty string prints nothing there.
+    """
+
+    governing_body: str = ""
+    """The line above the issuing body, e.g. "UBND TỈNH BÌNH ĐỊNH" ("": none)."""
+    issuing_body: str | None = None
+    """The issuing body in capitals ("TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH")."""
+    issuing_body_name: str | None = None
+    """The issuing body inside a sentence ("Tổ công tác của Chủ tịch UBND tỉnh")."""
+    number: str = ""
+    """The number the văn thư gives at signing ("": room left to write it)."""
+    symbol: str = "BC-TCT"
+    place: str = ""
+    """The place before the date ("Bình Định"; "": the date alone)."""
+    recipients: tuple[str, ...] | None = None
+    signer_authority: str = ""
+    """The line above the signer's title ("KT. TỔ TRƯỞNG", "TM. TỔ CÔNG TÁC"; "": none)."""
+    signer_title: str | None = None
+    signer_name: str = ""
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     """What to report and how. `period` is a string as `parse_period` accepts."""
 
     as_of: date
-    period: str = "open"
+    period: str = "to-date"
     unit: str | None = None
     """Only this lead unit (exact code)."""
     unit_order: tuple[UnitKind, ...] = DEFAULT_UNIT_ORDER
@@ -137,18 +251,26 @@ class ReportOptions:
     title: str | None = None
     """Report title; ``None`` = the standard title in `lang`."""
     issuer: str | None = None
-    """First title line of official annexes (e.g. "UBND TỈNH BÌNH ĐỊNH"); ``None`` = default."""
+    """The governing body's line (e.g. "UBND TỈNH BÌNH ĐỊNH"); ``None`` = `form`'s."""
     include_empty: bool = False
     """List every unit of a kind in `unit_order`, also those without a task in scope."""
+    basis: Basis = Basis.ASSIGNED
+    """Which date of a task places it in the period (not used by ``open``)."""
+    form: DocumentForm = DocumentForm()
     parsed_period: Period = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "parsed_period", parse_period(self.period))
+        object.__setattr__(self, "parsed_period", parse_period(self.period).resolved(self.as_of))
         try:
             object.__setattr__(self, "denominator", Denominator(self.denominator))
         except ValueError:
             valid = ", ".join(d.value for d in Denominator)
             raise option_problem("denominator", f"{self.denominator!r}; valid: {valid}") from None
+        try:
+            object.__setattr__(self, "basis", Basis(self.basis))
+        except ValueError:
+            valid = ", ".join(b.value for b in Basis)
+            raise option_problem("--basis", f"{self.basis!r}; valid: {valid}") from None
         try:
             object.__setattr__(self, "lang", check_lang(self.lang))
         except ValueError as exc:
@@ -162,6 +284,12 @@ class ReportOptions:
             raise option_problem("unit_order", f"a unit kind is listed twice: {list(kinds)}")
         object.__setattr__(self, "unit_order", kinds)
         period = self.parsed_period
+        if period.kind is PeriodKind.OPEN and self.basis is not Basis.ASSIGNED:
+            raise option_problem(
+                "--basis",
+                f"{self.basis.value!r} does not apply to --period open, which lists the tasks "
+                "open on the as-of date whatever their dates; use another period",
+            )
         if period.start is not None and self.as_of < period.start:
             raise option_problem(
                 "--as-of",
@@ -175,17 +303,40 @@ class ReportOptions:
         report: ReportSettings,
         *,
         as_of: date,
-        period: str = "open",
+        period: str = "to-date",
         unit: str | None = None,
         lang: str | None = None,
         denominator: str | None = None,
         fold: bool | None = None,
         include_empty: bool = False,
         issuer: str | None = None,
+        basis: str | None = None,
+        number: str | None = None,
     ) -> ReportOptions:
-        """Options from `settings.report` (a `ReportSettings`), overridden by CLI values."""
-        default_title = ReportSettings.model_fields["title"].default
-        title = None if report.title == default_title else report.title
+        """Options from `settings.report` (a `ReportSettings`), overridden by CLI values.
+
+        A document setting left at its default (the Vietnamese standard text) prints the
+        standard text in the report's language.
+        """
+
+        def own(name: str) -> str | None:
+            value: str = getattr(report, name)
+            return None if value == ReportSettings.model_fields[name].default else value
+
+        recipients = tuple(report.recipients)
+        default_recipients = tuple(ReportSettings.model_fields["recipients"].default)
+        form = DocumentForm(
+            governing_body=report.governing_body,
+            issuing_body=own("issuing_body"),
+            issuing_body_name=own("issuing_body_name"),
+            number=report.number if number is None else number,
+            symbol=report.symbol,
+            place=report.place,
+            recipients=None if recipients == default_recipients else recipients,
+            signer_authority=report.signer_authority,
+            signer_title=own("signer_title"),
+            signer_name=report.signer_name,
+        )
         return cls(
             as_of=as_of,
             period=period,
@@ -194,9 +345,11 @@ class ReportOptions:
             denominator=(denominator or report.denominator),  # type: ignore[arg-type]
             fold=report.fold if fold is None else fold,
             lang=(lang or report.lang),  # type: ignore[arg-type]
-            title=title,
+            title=own("title"),
             issuer=issuer,
             include_empty=include_empty,
+            basis=(basis or Basis.ASSIGNED),  # type: ignore[arg-type]
+            form=form,
         )
 
 
@@ -263,6 +416,10 @@ class TaskRef:
     unit_name: str
     doc_date: date | None
     assigned_on: date | None
+    content: str = ""
+    """The task's own directive text (nội dung chỉ đạo, ``steering_content``)."""
+    progress: int | None = None
+    """Percent done as the lead unit last reported it (``None``: never reported)."""
 
 
 @dataclass(frozen=True)
@@ -321,6 +478,7 @@ class Report:
     options: ReportOptions
     title: str
     issuer: str
+    """The governing body's line of the heading ("" when the settings give none)."""
     period: Period
     rows: tuple[UnitLine, ...]
     total: Counts
@@ -349,11 +507,19 @@ class Report:
         return self.options.denominator
 
     @property
+    def basis(self) -> Basis:
+        return self.options.basis
+
+    @property
+    def form(self) -> DocumentForm:
+        return self.options.form
+
+    @property
     def cancelled(self) -> int:
         return self.total.cancelled
 
     def period_label(self, lang: Lang | None = None) -> str:
-        return self.period.label(lang or self.lang, self.as_of)
+        return self.period.label(lang or self.lang, self.as_of, self.basis)
 
     def denominator_text(self, lang: Lang | None = None) -> str:
         """The rate's rule in words, as printed under the table."""

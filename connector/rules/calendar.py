@@ -149,8 +149,20 @@ def require_covered(day: date, where: str) -> date:
     return day
 
 
+_DISPLAY_SPELLING: tuple[tuple[str, str], ...] = (("Tết Nguyên Đán", "Tết Nguyên đán"),)
+"""Names as Vietnamese official texts spell them, where the `holidays` package capitalises
+otherwise ("Tết Nguyên Đán" → "Tết Nguyên đán")."""
+
+
+def display_name(name: str) -> str:
+    """A day's name from the `holidays` package, spelt as official texts spell it."""
+    for wrong, right in _DISPLAY_SPELLING:
+        name = name.replace(wrong, right)
+    return name
+
+
 def _joined(names: list[str]) -> str:
-    return "; ".join(dict.fromkeys(names))
+    return "; ".join(dict.fromkeys(display_name(n) for n in names))
 
 
 def _package_days(year: int) -> tuple[dict[date, CalendarDay], dict[date, CalendarDay]]:

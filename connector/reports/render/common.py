@@ -14,7 +14,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from connector.i18n import Lang, fmt_date, kind_label, label, recurrence_text, roman, yes_no
+from connector.i18n import (
+    DEFAULT_RECIPIENTS,
+    Lang,
+    fmt_date,
+    kind_label,
+    label,
+    month_name,
+    recurrence_text,
+    roman,
+    yes_no,
+)
 from connector.i18n import status_label as _status_label
 from connector.models import StatusCode, UnitKind
 from connector.reports.model import (
@@ -198,6 +208,12 @@ def notes(report: Report, lang: Lang) -> list[str]:
     return out
 
 
+def fmt_int(value: int, lang: Lang) -> str:
+    """A count with its thousands separated: 1.387 (vi), 1,387 (en)."""
+    text = f"{value:,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
 def head_lines(report: Report, lang: Lang) -> list[str]:
     """Period, unit filter and as-of lines under the title."""
     out = [label("period", lang, period=report.period_label(lang))]
@@ -208,6 +224,175 @@ def head_lines(report: Report, lang: Lang) -> list[str]:
     return out
 
 
+# -- the administrative document (Decree 30/2020/NĐ-CP) --------------------------------------
+
+NUMBER_BLANK = "\u00a0" * 8
+"""Room left for the number the văn thư writes at signing ("Số:        /BC-TCT")."""
+
+
+def decree_date(day: date, lang: Lang) -> str:
+    """ "ngày 05 tháng 02 năm 2022", "ngày 30 tháng 5 năm 2022" (Decree 30: a day below 10 and
+    the months 1 and 2 take a leading zero); "May 30, 2022" in English."""
+    if lang == "en":
+        return label(
+            "doc_date", lang, month_name=month_name(day.month), day_plain=day.day, year=day.year
+        )
+    month = f"{day.month:02d}" if day.month <= 2 else str(day.month)
+    return label("doc_date", lang, day=f"{day.day:02d}", month=month, year=day.year)
+
+
+def _recipient_lines(items: Sequence[str]) -> tuple[str, ...]:
+    """ "- A;" … "- Z." as a Vietnamese "Nơi nhận:" list is punctuated."""
+    out: list[str] = []
+    for index, raw in enumerate(items):
+        text = raw.strip().lstrip("-").strip().rstrip(";.")
+        if not text:
+            continue
+        out.append(f"- {text}" + ("." if index == len(items) - 1 else ";"))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """Every fixed line of the report as an administrative document, in one language."""
+
+    governing_body: str
+    """ "UBND TỈNH BÌNH ĐỊNH", or "" (the issuing body stands alone)."""
+    issuing_body: str
+    reference: str
+    """ "Số: 45/BC-TCT" (a blank left for the number when none is set)."""
+    national_title: str
+    motto: str
+    place_date: str
+    doc_type: str
+    subject: str
+    recipients_heading: str
+    recipients: tuple[str, ...]
+    signer_authority: str
+    signer_title: str
+    signer_name: str
+    annex_attached: str
+    """ "(Kèm theo Báo cáo số 45/BC-TCT ngày 30/05/2022 của Tổ công tác …)" under an annex."""
+    closing: str
+
+    @property
+    def heading_first_line(self) -> str:
+        """The first line of the heading's left column."""
+        return self.governing_body or self.issuing_body
+
+
+def document_text(report: Report, lang: Lang) -> DocumentText:
+    """The document's fixed lines from the report's `DocumentForm` (settings ``[report]``);
+    a form field left ``None`` gives the standard text in `lang`."""
+    form = report.form
+    body = form.issuing_body if form.issuing_body is not None else label("working_group", lang)
+    body_name = (
+        form.issuing_body_name
+        if form.issuing_body_name is not None
+        else label("working_group_name", lang)
+    )
+    number = form.number.strip() or NUMBER_BLANK
+    when = decree_date(report.as_of, lang)
+    place = form.place.strip()
+    place_date = f"{place}, {when}" if place else when[:1].upper() + when[1:]
+    recipients = form.recipients if form.recipients is not None else DEFAULT_RECIPIENTS[lang]
+    title = form.signer_title if form.signer_title is not None else label("signer_title", lang)
+    return DocumentText(
+        governing_body=report.issuer.strip(),
+        issuing_body=body,
+        reference=label("doc_number", lang, number=number, symbol=form.symbol),
+        national_title=label("national_title", lang),
+        motto=label("motto", lang),
+        place_date=place_date,
+        doc_type=label("doc_type", lang),
+        subject=report.title,
+        recipients_heading=label("recipients", lang),
+        recipients=_recipient_lines(recipients),
+        signer_authority=form.signer_authority.strip(),
+        signer_title=title,
+        signer_name=form.signer_name.strip(),
+        annex_attached=label(
+            "annex_attached",
+            lang,
+            number=number,
+            symbol=form.symbol,
+            date=fmt_date(report.as_of, lang),
+            body=body_name,
+        ),
+        closing=label("closing", lang, body=body_name),
+    )
+
+
+def prose(report: Report, lang: Lang) -> list[str]:
+    """The body's summary in sentences (one paragraph each), with the figures of the total row:
+    what the report covers, what is done, what is open, the on-time rate, what is unconfirmed.
+    """
+    t = report.total
+
+    def n(value: int) -> str:
+        return fmt_int(value, lang)
+
+    period = report.period_label(lang)
+    units = sum(1 for row in report.rows if row.counts.total)
+    out = [
+        label(
+            "prose_scope",
+            lang,
+            period_cap=period[:1].upper() + period[1:],
+            total=n(t.total),
+            units=n(units),
+            with_deadline=n(t.with_deadline),
+            without_deadline=n(t.without_deadline),
+        )
+    ]
+    suffix = "_fold" if report.fold else ""
+    out.append(
+        label(
+            "prose_done" + suffix,
+            lang,
+            done=n(t.done_on_time + t.done_late + (0 if report.fold else t.done_no_deadline)),
+            on_time=n(t.done_on_time),
+            late=n(t.done_late),
+            no_deadline=n(t.done_no_deadline),
+        )
+    )
+    out.append(
+        label(
+            "prose_open" + suffix,
+            lang,
+            open=n(t.open_within + t.open_overdue + (0 if report.fold else t.open_no_deadline)),
+            within=n(t.open_within),
+            overdue=n(t.open_overdue),
+            over_30=n(t.open_overdue_over_30),
+            no_deadline=n(t.open_no_deadline),
+            stale=n(t.open_no_deadline_stale),
+        )
+    )
+    rule = report.denominator_text(lang).partition(" = ")[2]
+    if t.rate.percent is None:
+        out.append(label("prose_no_rate", lang, rule=rule))
+    else:
+        out.append(
+            label(
+                "prose_rate",
+                lang,
+                percent=percent_text(t.rate.percent, lang),
+                numerator=n(t.rate.numerator),
+                denominator=n(t.rate.denominator),
+                rule=rule,
+            )
+        )
+    if t.unconfirmed:
+        out.append(label("prose_unconfirmed", lang, n=n(t.unconfirmed)))
+    return out
+
+
+def annex_list_sentence(report: Report, lang: Lang) -> str:
+    """ "Danh mục chi tiết các nhiệm vụ tại Phụ lục I, II, III, IV kèm theo." """
+    numbers = ", ".join(roman(a.number) for a in annexes(report))
+    return label("annex_list", lang, annexes=f"{label('annex_list_names', lang)} {numbers}")
+
+
 # -- annexes -----------------------------------------------------------------------------------
 
 
@@ -216,8 +401,19 @@ class AnnexColumn:
     label_key: str
     value: Callable[[Any, Lang], Cell]
     width: int = 14
-    """Width in characters (xlsx)."""
+    """Width in characters (xlsx, where the sheet is then fit to the page's width)."""
     wrap: bool = False
+    fill_in: bool = False
+    """An empty column for the unit to fill in on paper or in Word ("Nguyên nhân / ghi chú"):
+    printed (xlsx, docx, html, md), left out of the data formats (json, csv, terminal)."""
+    mm: float = 20.0
+    """Width on an A4 landscape page at 9 pt (docx, html: shares of the page's width)."""
+    terminal: bool = True
+    """Shown in the terminal preview (long texts are not: they are in every file format)."""
+
+
+ANNEX_NO_MM = 9.0
+"""Width of the annexes' STT column on paper."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +428,24 @@ class Annex:
     entries: tuple[Any, ...]
 
     def title(self, lang: Lang) -> str:
-        return f"{label('annex', lang, n=self.number)}: {label(self.title_key, lang)}"
+        """ "Phụ lục I: Danh mục …" """
+        return f"{self.heading(lang)}: {self.subject(lang)}"
+
+    def heading(self, lang: Lang) -> str:
+        """ "Phụ lục I" """
+        return label("annex", lang, n=roman(self.number))
+
+    def subject(self, lang: Lang) -> str:
+        """ "Danh mục nhiệm vụ quá hạn, còn tồn đọng" """
+        return label(self.title_key, lang)
+
+    def data_columns(self) -> tuple[AnnexColumn, ...]:
+        """The columns that hold data (not the ones left to fill in)."""
+        return tuple(c for c in self.columns if not c.fill_in)
+
+    def terminal_columns(self) -> tuple[AnnexColumn, ...]:
+        """The columns of the terminal preview."""
+        return tuple(c for c in self.data_columns() if c.terminal)
 
 
 def _status(value: StatusCode, lang: Lang) -> str:
@@ -240,49 +453,73 @@ def _status(value: StatusCode, lang: Lang) -> str:
 
 
 _REF_COLUMNS: tuple[AnnexColumn, ...] = (
-    AnnexColumn("a_sign_number", lambda e, _l: e.task.sign_number, 16),
-    AnnexColumn("a_subject", lambda e, _l: e.task.subject, 60, wrap=True),
-    AnnexColumn("a_unit", lambda e, _l: e.task.unit_name, 28, wrap=True),
+    AnnexColumn("a_sign_number", lambda e, _l: e.task.sign_number, 12, wrap=True, mm=16),
+    AnnexColumn("a_subject", lambda e, _l: e.task.subject, 28, wrap=True, mm=30),
+    AnnexColumn("a_content", lambda e, _l: e.task.content, 36, wrap=True, mm=50, terminal=False),
+    AnnexColumn("a_unit", lambda e, _l: e.task.unit_name, 16, wrap=True, mm=17),
 )
+DATE_WIDTH, DATE_MM = 11, 16.5
+"""A date (dd/mm/yyyy) on one line: characters in xlsx, millimetres at 9 pt."""
+FLAG_WIDTH, FLAG_MM = 8, 11.0
+PROGRESS_COLUMN = AnnexColumn("a_progress", lambda e, _l: e.task.progress, FLAG_WIDTH, mm=FLAG_MM)
+NOTES_COLUMN = AnnexColumn("a_notes", lambda _e, _l: None, 16, wrap=True, fill_in=True, mm=16)
+
+
+def _date_column(key: str, value: Callable[[Any, Lang], Cell]) -> AnnexColumn:
+    return AnnexColumn(key, value, DATE_WIDTH, mm=DATE_MM)
+
+
+def _flag_column(key: str, value: Callable[[Any, Lang], Cell]) -> AnnexColumn:
+    return AnnexColumn(key, value, FLAG_WIDTH, mm=FLAG_MM)
+
 
 OVERDUE_COLUMNS: tuple[AnnexColumn, ...] = (
     *_REF_COLUMNS,
-    AnnexColumn("a_assigned_on", lambda e, _l: e.task.assigned_on),
-    AnnexColumn("a_original_deadline", lambda e, _l: e.original_deadline),
-    AnnexColumn("a_deadline", lambda e, _l: e.deadline),
-    AnnexColumn("a_eff_due", lambda e, _l: e.eff_due),
-    AnnexColumn("a_days_overdue", lambda e, _l: e.days_overdue, 12),
-    AnnexColumn("a_extended", lambda e, _l: e.extended, 11),
-    AnnexColumn("a_confirmed", lambda e, _l: e.confirmed, 11),
+    _date_column("a_assigned_on", lambda e, _l: e.task.assigned_on),
+    _date_column("a_original_deadline", lambda e, _l: e.original_deadline),
+    _date_column("a_deadline", lambda e, _l: e.deadline),
+    _date_column("a_eff_due", lambda e, _l: e.eff_due),
+    _flag_column("a_days_overdue", lambda e, _l: e.days_overdue),
+    _flag_column("a_extended", lambda e, _l: e.extended),
+    _flag_column("a_confirmed", lambda e, _l: e.confirmed),
+    PROGRESS_COLUMN,
+    NOTES_COLUMN,
 )
 LATE_COLUMNS: tuple[AnnexColumn, ...] = (
     *_REF_COLUMNS,
-    AnnexColumn("a_original_deadline", lambda e, _l: e.original_deadline),
-    AnnexColumn("a_deadline", lambda e, _l: e.deadline),
-    AnnexColumn("a_eff_due", lambda e, _l: e.eff_due),
-    AnnexColumn("a_completed_on", lambda e, _l: e.completed_on),
-    AnnexColumn("a_days_late", lambda e, _l: e.days_late, 11),
-    AnnexColumn("a_extended", lambda e, _l: e.extended, 11),
+    _date_column("a_original_deadline", lambda e, _l: e.original_deadline),
+    _date_column("a_deadline", lambda e, _l: e.deadline),
+    _date_column("a_eff_due", lambda e, _l: e.eff_due),
+    _date_column("a_completed_on", lambda e, _l: e.completed_on),
+    _flag_column("a_days_late", lambda e, _l: e.days_late),
+    _flag_column("a_extended", lambda e, _l: e.extended),
+    NOTES_COLUMN,
 )
 STALE_COLUMNS: tuple[AnnexColumn, ...] = (
     *_REF_COLUMNS,
-    AnnexColumn("a_assigned_on", lambda e, _l: e.task.assigned_on),
-    AnnexColumn("a_last_report", lambda e, _l: e.last_report_on),
-    AnnexColumn("a_idle_days", lambda e, _l: e.idle_days, 12),
+    _date_column("a_assigned_on", lambda e, _l: e.task.assigned_on),
+    _date_column("a_last_report", lambda e, _l: e.last_report_on),
+    _flag_column("a_idle_days", lambda e, _l: e.idle_days),
+    PROGRESS_COLUMN,
+    NOTES_COLUMN,
 )
 MISSING_COLUMNS: tuple[AnnexColumn, ...] = (
     *_REF_COLUMNS,
-    AnnexColumn("a_assigned_on", lambda e, _l: e.task.assigned_on),
-    AnnexColumn("a_status", lambda e, lang: _status(e.status, lang), 24, wrap=True),
-    AnnexColumn("a_suggested_deadline", lambda e, _l: e.suggested_deadline),
-    AnnexColumn("a_suggested_phrase", lambda e, _l: e.suggested_phrase, 36, wrap=True),
+    _date_column("a_assigned_on", lambda e, _l: e.task.assigned_on),
+    AnnexColumn("a_status", lambda e, lang: _status(e.status, lang), 16, wrap=True, mm=22),
+    _date_column("a_suggested_deadline", lambda e, _l: e.suggested_deadline),
+    AnnexColumn("a_suggested_phrase", lambda e, _l: e.suggested_phrase, 26, wrap=True, mm=30),
     AnnexColumn(
         "a_recurrence",
         lambda e, lang: (
             recurrence_text(e.suggested_recurrence, lang) if e.suggested_recurrence else ""
         ),
-        18,
+        12,
+        wrap=True,
+        mm=16,
     ),
+    PROGRESS_COLUMN,
+    NOTES_COLUMN,
 )
 
 

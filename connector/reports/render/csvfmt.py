@@ -61,14 +61,14 @@ def render_csv(report: Report, lang: Lang | None = None, annex: str | None = Non
     writer.writerow(
         [
             label("col_source_id", chosen),
-            *(label(c.label_key, chosen) for c in chosen_annex.columns),
+            *(label(c.label_key, chosen) for c in chosen_annex.data_columns()),
         ]
     )
     for entry in chosen_annex.entries:
         writer.writerow(
             [
                 str(entry.task.source_id),
-                *(_machine(c.value(entry, chosen), chosen) for c in chosen_annex.columns),
+                *(_machine(c.value(entry, chosen), chosen) for c in chosen_annex.data_columns()),
             ]
         )
     return buffer.getvalue()

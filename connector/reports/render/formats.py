@@ -7,14 +7,15 @@ table   rich tables for a terminal (summary, notes, annexes)          str
 json    stable schema, version 1 (docs/report-json.md)                str
 csv     the summary (default) or one annex (``annex=``)               str
 md      Markdown: summary table, notes, annex tables                  str
-html    one self-contained page with an inline SVG chart              str
-xlsx    Excel workbook laid out like an official annex                bytes
+html    one self-contained page that prints as the report (A4)        str
+xlsx    Excel workbook that prints as the report (A4, fit to width)   bytes
+docx    Word document: the administrative report, annexes landscape   bytes
 ======  ============================================================  =========
 
 `render_bytes` gives what to write to a file (UTF-8; CSV with a byte order mark so that
 spreadsheet programs read the diacritics). Labels come from `connector.i18n`: Vietnamese by
-default, English with ``lang="en"``. The table and xlsx renderers are loaded only for their
-format (rich, openpyxl).
+default, English with ``lang="en"``. The table, xlsx and docx renderers are loaded only for
+their format (rich, openpyxl, python-docx).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from connector.reports.render.html import render_html
 from connector.reports.render.jsonfmt import render_json, report_dict
 from connector.reports.render.markdown import render_markdown
 
-Format = Literal["table", "json", "csv", "md", "html", "xlsx"]
+Format = Literal["table", "json", "csv", "md", "html", "xlsx", "docx"]
 FORMATS: tuple[str, ...] = get_args(Format)
 
 ANNEX_OPTIONS: dict[str, str] = {
@@ -74,6 +75,7 @@ EXTENSIONS: dict[str, str] = {
     "md": "md",
     "html": "html",
     "xlsx": "xlsx",
+    "docx": "docx",
 }
 
 __all__ = [
@@ -123,13 +125,17 @@ def render(
         from connector.reports.render.xlsx import render_xlsx  # noqa: PLC0415 - openpyxl
 
         return render_xlsx(report, chosen)
+    if fmt == "docx":
+        from connector.reports.render.docxfmt import render_docx  # noqa: PLC0415 - python-docx
+
+        return render_docx(report, chosen)
     raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
 def render_bytes(
     report: Report, fmt: str, lang: str | None = None, *, annex: str | None = None
 ) -> bytes:
-    """What to write to a file for `fmt`: UTF-8 text (CSV with a BOM) or the xlsx bytes."""
+    """What to write to a file for `fmt`: UTF-8 text (CSV with a BOM) or the xlsx/docx bytes."""
     out = render(report, fmt, lang, annex=annex)
     if isinstance(out, bytes):
         return out

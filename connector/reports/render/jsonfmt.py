@@ -1,7 +1,8 @@
 """The report as JSON: a stable, documented schema (docs/report-json.md), version 1.
 
 Keys are English and never depend on `lang`; only the human texts (`title`, `period.label`,
-`denominator.text`, unit names of rows without a unit) are in the report's language. Status
+`denominator.text`, the standard lines of `document`, unit names of rows without a unit) are in
+the report's language. Status
 codes are those of the domain brief. Dates are ISO 8601 strings, absent values ``null``.
 Adding a key keeps version 1; renaming or removing one, or changing a meaning, bumps it.
 """
@@ -24,6 +25,7 @@ from connector.reports.model import (
     TaskRef,
     denominator_text,
 )
+from connector.reports.render.common import DocumentText, document_text, prose
 
 SCHEMA_VERSION = 1
 
@@ -71,6 +73,8 @@ def _ref(ref: TaskRef) -> dict[str, Any]:
         "unit_name": ref.unit_name,
         "doc_date": _day(ref.doc_date),
         "assigned_on": _day(ref.assigned_on),
+        "content": ref.content,
+        "progress": ref.progress,
     }
 
 
@@ -115,14 +119,39 @@ def _missing(e: MissingEntry) -> dict[str, Any]:
     }
 
 
+def _document(report: Report, doc: DocumentText, lang: Lang) -> dict[str, Any]:
+    form = report.form
+    return {
+        "governing_body": doc.governing_body,
+        "issuing_body": doc.issuing_body,
+        "number": form.number.strip() or None,
+        "symbol": form.symbol,
+        "reference": doc.reference,
+        "place": form.place.strip() or None,
+        "date": report.as_of.isoformat(),
+        "place_date": doc.place_date,
+        "doc_type": doc.doc_type,
+        "subject": doc.subject,
+        "summary": prose(report, lang),
+        "recipients": list(doc.recipients),
+        "signer": {
+            "authority": doc.signer_authority or None,
+            "title": doc.signer_title,
+            "name": doc.signer_name or None,
+        },
+        "annex_attached": doc.annex_attached,
+    }
+
+
 def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
     """The report as plain JSON-ready data (schema version 1)."""
     chosen: Lang = lang or report.lang
     period = report.period
+    doc = document_text(report, chosen)
     return {
         "schema_version": SCHEMA_VERSION,
         "title": report.title,
-        "issuer": report.issuer,
+        "issuer": doc.heading_first_line,
         "lang": chosen,
         "as_of": report.as_of.isoformat(),
         "period": {
@@ -131,6 +160,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
             "start": _day(period.start),
             "end": _day(period.end),
             "label": report.period_label(chosen),
+            "basis": report.basis.value,
         },
         "unit_filter": report.options.unit,
         "fold": report.fold,
@@ -151,6 +181,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
         "cancelled": report.cancelled,
         "undated": report.undated,
         "unreadable": report.unreadable,
+        "document": _document(report, doc, chosen),
         "annexes": {
             "overdue": [_overdue(e) for e in report.overdue],
             "late": [_late(e) for e in report.late],

@@ -104,7 +104,7 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
     """One annex as a rich `Table`; with `limit`, its first tasks and a count of the rest."""
     table = Table(title=annex.title(lang), header_style="bold", title_justify="left")
     table.add_column(label("col_no", lang), justify="right", no_wrap=True)
-    for column in annex.columns:
+    for column in annex.terminal_columns():
         table.add_column(label(column.label_key, lang), overflow="fold")
     if not annex.entries:
         table.add_row("", label("annex_empty", lang))
@@ -115,12 +115,14 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
             # Task text from the source: plain text (never rich markup), controls made visible.
             *(
                 Text(terminal_safe(cell_text(column.value(entry, lang), lang), one_line=True))
-                for column in annex.columns
+                for column in annex.terminal_columns()
             ),
         )
     rest = len(annex.entries) - len(shown)
     if rest:
-        table.add_row("", Text(label("more_rows", lang, n=rest), style="italic"))
+        # Under the table, as wide as it: a cell of one column would fold the sentence.
+        table.caption = Text(label("more_rows", lang, n=rest), style="italic")
+        table.caption_justify = "left"
     return table
 
 

@@ -1,22 +1,37 @@
-"""The report as an Excel workbook laid out like an official annex.
+"""The report as an Excel workbook, laid out to print as the administrative document.
 
-Sheet 1 (summary): the issuer and the Working Group on top, the title in capitals, the period
-and "Tính đến ngày dd/mm/yyyy"; a two-row header whose groups (Tổng số nhiệm vụ được giao /
-Đã hoàn thành / Đang thực hiện) are merged cells, a row of column numbers (1), (2), …; one row per
-unit under group headings I, II, …; a bold TỔNG CỘNG row; the notes below. Thin borders, set
-column widths, panes frozen under the header. Then one sheet per annex, each with its own title,
-header and frozen panes. Numbers stay numbers and dates stay dates (shown dd/mm/yyyy).
+Sheet 1 (summary) reads like the Word report: the heading in two blocks (the governing and
+issuing bodies and "Số: …/BC-TCT" on the left; quốc hiệu, the underlined tiêu ngữ, place and
+date on the right), "BÁO CÁO" and its trích yếu, the period and "Tính đến ngày dd/mm/yyyy",
+the summary in sentences; then a two-row header whose groups (Tổng số nhiệm vụ được giao / Đã
+hoàn thành / Đang thực hiện) are merged cells, a row of column numbers (1), (2), …; one row per
+unit under group headings I, II, …; a bold TỔNG CỘNG row whose figures are ``SUM`` formulas
+over the unit rows (and whose rate is a formula over them); the notes, "Nơi nhận:" and the
+signature. Then one sheet per annex: "Phụ lục I", its subject, "(Kèm theo Báo cáo số …)", its
+header and tasks, with an empty "Nguyên nhân / ghi chú" column to fill in.
+
+Printing: every sheet is A4 landscape with Decree 30's margins, fit to one page wide (as many
+pages tall as it takes), its header rows repeated on every page (``print_title_rows``), and
+rows as tall as their wrapped text needs (set explicitly: a spreadsheet program does not
+measure merged or wrapped cells when it opens a file). Formulas carry no cached value: Excel
+(``fullCalcOnLoad``) and LibreOffice compute them when the file is opened or converted.
+
+Numbers stay numbers and dates stay dates (shown dd/mm/yyyy); thin borders, set column widths,
+panes frozen under the header.
 """
 
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.workbook.properties import CalcProperties
 from openpyxl.worksheet.worksheet import Worksheet
 
 from connector.i18n import Lang, fmt_date, label
@@ -25,10 +40,14 @@ from connector.reports.render.common import (
     SUMMARY_COLUMNS,
     Annex,
     Cell,
+    DocumentText,
+    annex_list_sentence,
     annexes,
     column_groups,
+    document_text,
     head_lines,
     notes,
+    prose,
     summary_lines,
     summary_value,
 )
@@ -36,39 +55,103 @@ from connector.reports.render.common import (
 FONT = "Times New Roman"
 _THIN = Side(style="thin")
 BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+HEADER_FILL = PatternFill("solid", fgColor="F2F2F2")
 TOTAL_FILL = PatternFill("solid", fgColor="F2F2F2")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+CENTER_TOP = Alignment(horizontal="center", vertical="top", wrap_text=True)
 LEFT_WRAP = Alignment(horizontal="left", vertical="top", wrap_text=True)
+JUSTIFY = Alignment(horizontal="justify", vertical="top", wrap_text=True)
 DATE_FORMAT = "DD/MM/YYYY"
 SHEET_NAME_MAX = 31
 
-SUMMARY_HEADER_ROW = 8
-"""First header row of the summary sheet (rows 1–7: issuer, title, period, as-of)."""
+FONT_PT = 12
+LINE_PT = 15.75
+"""Height of one line of 12 pt text (Excel's default row height for that size)."""
+MAX_ROW_PT = 409.0
+"""Excel's largest row height."""
+CHARS_PER_WIDTH = 1.2
+"""Characters of 12 pt Times New Roman that fit in one unit of column width (a little more
+than one: Times is narrower than the default font the unit is measured in)."""
+
+UNIT_WIDTH = 30
+FIGURE_WIDTH = 8
+NO_WIDTH = 6
+LEFT_BLOCK = 4
+"""Columns (A–D) of the heading's left block and of "Nơi nhận:"."""
+RATE_KEY = "on_time_rate.percent"
+
+# Decree 30/2020/NĐ-CP margins, in inches: top and bottom 20 mm, left 30 mm, right 15 mm.
+MARGIN_TOP = MARGIN_BOTTOM = 20 / 25.4
+MARGIN_LEFT = 30 / 25.4
+MARGIN_RIGHT = 15 / 25.4
 
 
-def _font(bold: bool = False, italic: bool = False, size: int = 12) -> Font:
-    return Font(name=FONT, bold=bold, italic=italic, size=size)
+def _font(
+    bold: bool = False, italic: bool = False, size: float = FONT_PT, underline: bool = False
+) -> Font:
+    return Font(
+        name=FONT, bold=bold, italic=italic, size=size, underline="single" if underline else None
+    )
 
 
-def _title_block(ws: Worksheet, report: Report, lang: Lang, last_col: int, title: str) -> int:
-    """Issuer, Working Group, title, period/as-of lines; returns the next free row."""
-    span = max(3, min(last_col, 5))
-    rows = [
-        (report.issuer, _font(bold=True), span, CENTER),
-        (label("working_group", lang), _font(bold=True), span, CENTER),
-        ("", _font(), 1, CENTER),
-        (title.upper(), _font(bold=True, size=14), last_col, CENTER),
-    ]
-    rows += [(line, _font(italic=True), last_col, CENTER) for line in head_lines(report, lang)]
-    for number, (text, font, width, align) in enumerate(rows, start=1):
-        cell = ws.cell(row=number, column=1, value=text or None)
-        cell.font = font
-        cell.alignment = align
-        if width > 1:
-            ws.merge_cells(start_row=number, start_column=1, end_row=number, end_column=width)
-    ws.row_dimensions[4].height = 36
-    return len(rows) + 2
+def text_lines(text: str, width: float) -> int:
+    """How many lines `text` takes in a wrapped cell `width` units wide (at 12 pt)."""
+    per_line = max(1, int(width * CHARS_PER_WIDTH) - 1)
+    return sum(max(1, math.ceil(len(part) / per_line)) for part in (text or "").split("\n"))
+
+
+def row_height(lines: int, size: float = FONT_PT) -> float:
+    """Points for `lines` lines of `size` pt text, with a little room, capped at Excel's max."""
+    return min(MAX_ROW_PT, lines * LINE_PT * size / FONT_PT + 3)
+
+
+def _widths(ws: Worksheet, first: int, last: int) -> float:
+    return sum(
+        float(ws.column_dimensions[get_column_letter(c)].width or 8.43)
+        for c in range(first, last + 1)
+    )
+
+
+def _line(
+    ws: Worksheet,
+    row: int,
+    text: str,
+    font: Font,
+    *,
+    first: int,
+    last: int,
+    align: Alignment = CENTER_TOP,
+) -> None:
+    """`text` across columns `first`..`last` of `row` (merged), the row as tall as it needs."""
+    cell = ws.cell(row=row, column=first, value=text or None)
+    cell.font = font
+    cell.alignment = align
+    if last > first:
+        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+    size = float(font.size or FONT_PT)
+    lines = text_lines(text, _widths(ws, first, last) * FONT_PT / size)
+    current = ws.row_dimensions[row].height or 0.0
+    ws.row_dimensions[row].height = max(current, row_height(lines, size))
+
+
+def _page_setup(ws: Worksheet, *, title_rows: str) -> None:
+    """A4 landscape, Decree 30's margins, one page wide, `title_rows` on every page."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    margins = ws.page_margins
+    margins.top, margins.bottom = MARGIN_TOP, MARGIN_BOTTOM
+    margins.left, margins.right = MARGIN_LEFT, MARGIN_RIGHT
+    margins.header = margins.footer = 10 / 25.4
+    # The page number at the top centre, from page 2 (Decree 30).
+    ws.HeaderFooter.differentFirst = True
+    ws.oddHeader.center.text = "&P"
+    ws.oddHeader.center.font = FONT
+    ws.oddHeader.center.size = 13
+    ws.print_title_rows = title_rows
 
 
 def _register_styles(workbook: Workbook) -> None:
@@ -83,6 +166,7 @@ def _register_styles(workbook: Workbook) -> None:
             ("int", right, "General"),
             ("float", right, "0.0"),
             ("date", Alignment(horizontal="center", vertical="top"), DATE_FORMAT),
+            ("center", CENTER_TOP, "General"),
         ):
             workbook.add_named_style(
                 NamedStyle(
@@ -95,38 +179,76 @@ def _register_styles(workbook: Workbook) -> None:
             )
 
 
-def _put(ws: Worksheet, row: int, col: int, value: Cell, lang: Lang, *, bold: bool = False) -> None:
+def _put(
+    ws: Worksheet,
+    row: int,
+    col: int,
+    value: Cell,
+    lang: Lang,
+    *,
+    bold: bool = False,
+    kind: str | None = None,
+) -> None:
     stored: int | float | date | str | None
     if isinstance(value, Decimal):
         stored = float(value)
     elif isinstance(value, bool):
         stored = label("yes" if value else "no", lang)
+        kind = kind or "center"
     else:
         stored = value
-    if isinstance(stored, date):
-        kind = "date"
-    elif isinstance(stored, float):
-        kind = "float"
-    elif isinstance(stored, int):
-        kind = "int"
-    else:
-        kind = "text"
+    if kind is None:
+        if isinstance(stored, date):
+            kind = "date"
+        elif isinstance(stored, float):
+            kind = "float"
+        elif isinstance(stored, int):
+            kind = "int"
+        else:
+            kind = "text"
     cell = ws.cell(row=row, column=col, value=stored)
     cell.style = f"report_{kind}_b" if bold else f"report_{kind}"
 
 
-def _header_cell(ws: Worksheet, row: int, col: int, text: str) -> None:
-    cell = ws.cell(row=row, column=col, value=text)
-    cell.font = _font(bold=True, size=11)
+def _header_cell(ws: Worksheet, row: int, col: int, text: str, size: float = 11) -> None:
+    cell = ws.cell(row=row, column=col, value=text or None)
+    cell.font = _font(bold=True, size=size)
     cell.alignment = CENTER
     cell.border = BORDER
     cell.fill = HEADER_FILL
 
 
-def _summary_sheet(ws: Worksheet, report: Report, lang: Lang) -> None:
+def _letterhead(ws: Worksheet, doc: DocumentText, n_cols: int) -> int:
+    """The heading's two blocks, "BÁO CÁO" and the trích yếu; returns the next free row."""
+    right_first = LEFT_BLOCK + 2
+    left = [
+        *([(doc.governing_body, _font(size=13))] if doc.governing_body else []),
+        (doc.issuing_body, _font(bold=True, size=13)),
+        (doc.reference, _font(size=13)),
+    ]
+    right = [
+        (doc.national_title, _font(bold=True, size=12)),
+        (doc.motto, _font(bold=True, size=13, underline=True)),
+        (doc.place_date, _font(italic=True, size=13)),
+    ]
+    for offset in range(max(len(left), len(right))):
+        row = 1 + offset
+        if offset < len(left):
+            text, font = left[offset]
+            _line(ws, row, text, font, first=1, last=LEFT_BLOCK)
+        if offset < len(right):
+            text, font = right[offset]
+            _line(ws, row, text, font, first=right_first, last=n_cols)
+    row = max(len(left), len(right)) + 2
+    _line(ws, row, doc.doc_type, _font(bold=True, size=14), first=1, last=n_cols)
+    _line(ws, row + 1, doc.subject, _font(bold=True, size=14), first=1, last=n_cols)
+    return row + 2
+
+
+def _summary_table(ws: Worksheet, report: Report, lang: Lang, top: int) -> int:
+    """The summary table from row `top`; returns the row after it."""
     n_cols = 2 + len(SUMMARY_COLUMNS)
-    _title_block(ws, report, lang, n_cols, report.title)
-    top, sub, numbers = SUMMARY_HEADER_ROW, SUMMARY_HEADER_ROW + 1, SUMMARY_HEADER_ROW + 2
+    sub, numbers = top + 1, top + 2
     # STT and Đơn vị span both header rows.
     for col, key in ((1, "col_no"), (2, "col_unit")):
         _header_cell(ws, top, col, label(key, lang))
@@ -134,17 +256,22 @@ def _summary_sheet(ws: Worksheet, report: Report, lang: Lang) -> None:
         ws.merge_cells(start_row=top, start_column=col, end_row=sub, end_column=col)
     col = 3
     index = 0
+    sub_lines = 1
     for group, width in column_groups():
         if group is None:
             column = SUMMARY_COLUMNS[index]
-            _header_cell(ws, top, col, column.label(lang, report.fold))
+            text = column.label(lang, report.fold)
+            _header_cell(ws, top, col, text)
             _header_cell(ws, sub, col, "")
             ws.merge_cells(start_row=top, start_column=col, end_row=sub, end_column=col)
+            sub_lines = max(sub_lines, text_lines(text, FIGURE_WIDTH) - 1)
         else:
             _header_cell(ws, top, col, label(group, lang))
             for offset in range(width):
                 column = SUMMARY_COLUMNS[index + offset]
-                _header_cell(ws, sub, col + offset, column.label(lang, report.fold))
+                text = column.label(lang, report.fold)
+                _header_cell(ws, sub, col + offset, text)
+                sub_lines = max(sub_lines, text_lines(text, FIGURE_WIDTH))
                 if offset:
                     _header_cell(ws, top, col + offset, "")
             ws.merge_cells(start_row=top, start_column=col, end_row=top, end_column=col + width - 1)
@@ -155,66 +282,156 @@ def _summary_sheet(ws: Worksheet, report: Report, lang: Lang) -> None:
         cell.font = _font(italic=True, size=10)
         cell.alignment = CENTER
         cell.border = BORDER
-    ws.row_dimensions[top].height = 30
-    ws.row_dimensions[sub].height = 64
+    ws.row_dimensions[top].height = row_height(2, 11)
+    ws.row_dimensions[sub].height = row_height(sub_lines, 11)
 
     row = numbers + 1
+    first_unit = row
     for line in summary_lines(report, lang):
+        lines = text_lines(line.name, UNIT_WIDTH)
         if line.counts is None:
-            _put(ws, row, 1, line.number, lang, bold=True)
+            # A group heading ("II  UBND các huyện, thị xã, thành phố") across the figures.
+            _put(ws, row, 1, line.number, lang, bold=True, kind="center")
             _put(ws, row, 2, line.name, lang, bold=True)
             for c in range(3, n_cols + 1):
                 _put(ws, row, c, None, lang)
+            ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=n_cols)
+            lines = 1
+        elif line.kind == "total":
+            _total_row(ws, row, (first_unit, row - 1), line.name, report)
         else:
-            bold = line.kind == "total"
-            _put(ws, row, 1, int(line.number) if line.number else None, lang, bold=bold)
-            _put(ws, row, 2, line.name, lang, bold=bold)
+            _put(ws, row, 1, int(line.number), lang, kind="center")
+            _put(ws, row, 2, line.name, lang)
             for offset, column in enumerate(SUMMARY_COLUMNS):
-                _put(ws, row, 3 + offset, summary_value(column, line.counts), lang, bold=bold)
-            if bold:
-                for c in range(1, n_cols + 1):
-                    ws.cell(row=row, column=c).fill = TOTAL_FILL
+                _put(ws, row, 3 + offset, summary_value(column, line.counts), lang)
+        ws.row_dimensions[row].height = row_height(lines)
         row += 1
-    row += 1
-    for text in notes(report, lang):
-        cell = ws.cell(row=row, column=1, value=text)
-        cell.font = _font(italic=True, size=11)
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=n_cols)
-        row += 1
-
-    ws.column_dimensions["A"].width = 6
-    ws.column_dimensions["B"].width = 38
-    for c in range(3, n_cols + 1):
-        ws.column_dimensions[get_column_letter(c)].width = 12
-    ws.freeze_panes = ws.cell(row=numbers + 1, column=3)
+    ws.freeze_panes = f"C{numbers + 1}"
     ws.print_title_rows = f"{top}:{numbers}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    return row
+
+
+def _total_row(ws: Worksheet, row: int, units: tuple[int, int], name: str, report: Report) -> None:
+    """TỔNG CỘNG: ``SUM`` of the unit rows above for each figure, the rate as a formula over
+    the total's own cells (the same rule as the report's, `connector.reports.build`)."""
+    first, last = units
+    lang = report.lang
+    _put(ws, row, 1, None, lang, bold=True)
+    _put(ws, row, 2, name, lang, bold=True)
+    letters = {c.key: get_column_letter(3 + i) for i, c in enumerate(SUMMARY_COLUMNS)}
+    for offset, column in enumerate(SUMMARY_COLUMNS):
+        col = 3 + offset
+        letter = get_column_letter(col)
+        if column.key == RATE_KEY:
+            formula = _rate_formula(report, letters, row)
+            _put(ws, row, col, formula, lang, bold=True, kind="float")
+        elif last < first:
+            _put(ws, row, col, 0, lang, bold=True)
+        else:
+            _put(ws, row, col, f"=SUM({letter}{first}:{letter}{last})", lang, bold=True, kind="int")
+    for c in range(1, 3 + len(SUMMARY_COLUMNS)):
+        ws.cell(row=row, column=c).fill = TOTAL_FILL
+
+
+def _rate_formula(report: Report, letters: dict[str, str], row: int) -> str:
+    """The on-time rate of `row` in percent, one decimal, "—" when its denominator is 0.
+
+    The on-time column already holds the rate's numerator (``D``, with fold ``D+K``); the
+    denominator is on-time + late (``done``), plus open overdue (``due``), or the total
+    (``all``).
+    """
+    on_time = f"{letters['done.on_time']}{row}"
+    if report.denominator.value == "all":
+        base = f"{letters['total']}{row}"
+    else:
+        parts = [on_time, f"{letters['done.late']}{row}"]
+        if report.denominator.value == "due":
+            parts.append(f"{letters['open.overdue']}{row}")
+        base = "(" + "+".join(parts) + ")"
+    na = label("rate_na", report.lang)
+    return f'=IF({base}=0,"{na}",ROUND(100*{on_time}/{base},1))'
+
+
+def _paragraphs(ws: Worksheet, row: int, texts: Sequence[str], n_cols: int, **font: bool) -> int:
+    for text in texts:
+        _line(ws, row, text, _font(**font), first=1, last=n_cols, align=JUSTIFY)
+        row += 1
+    return row
+
+
+def _signature(ws: Worksheet, doc: DocumentText, row: int, n_cols: int) -> int:
+    right_first = LEFT_BLOCK + 2
+    left = [(doc.recipients_heading, _font(bold=True, italic=True, size=12))]
+    left += [(line, _font(size=11)) for line in doc.recipients]
+    right = []
+    if doc.signer_authority:
+        right.append((doc.signer_authority, _font(bold=True, size=14)))
+    right.append((doc.signer_title, _font(bold=True, size=14)))
+    right += [("", _font())] * 3
+    if doc.signer_name:
+        right.append((doc.signer_name, _font(bold=True, size=14)))
+    for offset in range(max(len(left), len(right))):
+        if offset < len(left):
+            text, font = left[offset]
+            _line(ws, row + offset, text, font, first=1, last=LEFT_BLOCK, align=LEFT_WRAP)
+        if offset < len(right):
+            text, font = right[offset]
+            _line(ws, row + offset, text, font, first=right_first, last=n_cols)
+    return row + max(len(left), len(right))
+
+
+def _summary_sheet(ws: Worksheet, report: Report, lang: Lang) -> None:
+    n_cols = 2 + len(SUMMARY_COLUMNS)
+    ws.column_dimensions["A"].width = NO_WIDTH
+    ws.column_dimensions["B"].width = UNIT_WIDTH
+    for c in range(3, n_cols + 1):
+        ws.column_dimensions[get_column_letter(c)].width = FIGURE_WIDTH
+    doc = document_text(report, lang)
+    row = _letterhead(ws, doc, n_cols)
+    for line in head_lines(report, lang):
+        _line(ws, row, line, _font(italic=True, size=13), first=1, last=n_cols)
+        row += 1
+    row = _paragraphs(ws, row + 1, [*prose(report, lang), label("prose_table", lang)], n_cols)
+    row = _summary_table(ws, report, lang, row + 1)
+    row = _paragraphs(ws, row + 1, notes(report, lang), n_cols, italic=True)
+    row = _paragraphs(ws, row + 1, [annex_list_sentence(report, lang), doc.closing], n_cols)
+    _signature(ws, doc, row + 1, n_cols)
+    title_rows = ws.print_title_rows or ""
+    _page_setup(ws, title_rows=title_rows)
 
 
 def _annex_sheet(ws: Worksheet, report: Report, annex: Annex, lang: Lang) -> None:
     n_cols = 1 + len(annex.columns)
-    header = _title_block(ws, report, lang, n_cols, annex.title(lang))
-    _header_cell(ws, header, 1, label("col_no", lang))
+    ws.column_dimensions["A"].width = NO_WIDTH
     for offset, column in enumerate(annex.columns, start=2):
-        _header_cell(ws, header, offset, label(column.label_key, lang))
-    ws.row_dimensions[header].height = 45
+        ws.column_dimensions[get_column_letter(offset)].width = column.width
+    doc = document_text(report, lang)
+    _line(ws, 1, annex.heading(lang), _font(bold=True, size=14), first=1, last=n_cols)
+    _line(ws, 2, annex.subject(lang).upper(), _font(bold=True, size=14), first=1, last=n_cols)
+    _line(ws, 3, doc.annex_attached, _font(italic=True, size=13), first=1, last=n_cols)
+    header = 5
+    _header_cell(ws, header, 1, label("col_no", lang))
+    header_lines = 1
+    for offset, column in enumerate(annex.columns, start=2):
+        text = label(column.label_key, lang)
+        _header_cell(ws, header, offset, text)
+        header_lines = max(header_lines, text_lines(text, column.width))
+    ws.row_dimensions[header].height = row_height(header_lines, 11)
     row = header + 1
     if not annex.entries:
         ws.cell(row=row, column=2, value=label("annex_empty", lang)).font = _font(italic=True)
     for number, entry in enumerate(annex.entries, start=1):
-        _put(ws, row, 1, number, lang)
+        _put(ws, row, 1, number, lang, kind="center")
+        lines = 1
         for offset, column in enumerate(annex.columns, start=2):
-            _put(ws, row, offset, column.value(entry, lang), lang)
+            value = column.value(entry, lang)
+            _put(ws, row, offset, value, lang)
+            if column.wrap and isinstance(value, str):
+                lines = max(lines, text_lines(value, column.width))
+        ws.row_dimensions[row].height = row_height(lines)
         row += 1
-    ws.column_dimensions["A"].width = 6
-    for offset, column in enumerate(annex.columns, start=2):
-        ws.column_dimensions[get_column_letter(offset)].width = column.width
     ws.freeze_panes = ws.cell(row=header + 1, column=2)
-    ws.print_title_rows = f"{header}:{header}"
-    ws.page_setup.orientation = "landscape"
+    _page_setup(ws, title_rows=f"{header}:{header}")
 
 
 def sheet_title(text: str) -> str:
@@ -241,6 +458,7 @@ def render_xlsx(report: Report, lang: Lang | None = None) -> bytes:
             annex,
             chosen,
         )
+    workbook.calculation = CalcProperties(fullCalcOnLoad=True)
     props = workbook.properties
     props.title = report.title
     props.subject = f"{report.period_label(chosen)}; {fmt_date(report.as_of, chosen)}"
