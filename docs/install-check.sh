@@ -11,7 +11,7 @@
 # owners and modes, no development tools in the environment, no secret in the logs or the
 # ledger, the cron jobs and the systemd services' commands run as cron and systemd would,
 # `systemd-analyze verify` on the units, `logrotate` on the snippet (and a forced rotation),
-# `db backup` against a held lock, and a `db downgrade`/`db upgrade` round trip.
+# `db backup` against a held lock, a `db downgrade`/`db upgrade` round trip, and the reports.
 #
 # --create-user (root only): create the system user `idesk` as the guide says (removed again at
 # the end when this check created it), and run the connector as that user. Without it, the
@@ -298,6 +298,13 @@ if [ "$STEPS_OK" = 1 ]; then
   check "db upgrade brings it back" connector db upgrade --wait 60
   check "db current says it is current" schema_is current
   check "sync after the round trip" connector sync --wait 60
+
+  # The installed wheel holds what the reports need (templates, renderers' libraries).
+  check "report (table) from the installed program" connector report
+  for format in xlsx docx html; do
+    check "report --format $format from the installed program" \
+      connector report --format "$format" --output "$ROOT/var/lib/idesk-connector/report.$format"
+  done
 
   # The secret stays out of the logs, the ledger and the backups.
   if grep -rqa -- "$PASSWORD" "$ROOT/var"; then
