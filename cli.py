@@ -12,8 +12,8 @@ control characters made visible (`connector.ops.log.for_terminal`); a traceback 
 terminal (it goes to the JSON log only).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads every command's annotations on each
+# run, and real objects spare it evaluating them from strings (a faster start).
 import functools
 import json
 import sys
@@ -36,8 +36,8 @@ from connector.ops.log import (
     json_safe,
     log_internal_error,
     redact,
-    terminal_safe,
 )
+from connector.outbox.states import OutboxState  # the option's values (a light module)
 from connector.settings import LoadedSettings, load_settings, load_settings_lenient
 
 P = ParamSpec("P")
@@ -71,6 +71,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def command_group(name: str, help_text: str, panel: str) -> typer.Typer:
+    """A group of commands (``tasks list``, ``outbox retry``...) under `panel` of the help."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    app.add_typer(group, name=name, rich_help_panel=panel)
+    return group
 
 
 class OutputFormat(StrEnum):
@@ -114,18 +121,6 @@ class BasisChoice(StrEnum):
     ASSIGNED = "assigned"
     COMPLETED = "completed"
     DUE = "due"
-
-
-class OutboxStateChoice(StrEnum):
-    """``outbox list --state`` (the values of `connector.outbox.states.OutboxState`)."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    DEAD = "dead"
-    PAST = "past"
-    SUPERSEDED = "superseded"
 
 
 @dataclass
@@ -261,6 +256,22 @@ def emit_json(data: Any, *, secret_free: bool = False) -> None:
     _stdout(json_safe(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
 
 
+def render(fmt: str, as_json: Callable[[], Any], as_text: Callable[[], Any]) -> None:
+    """Print a command's result: its documented JSON shape with ``--format json``, else its
+    terminal text (a string, printed unless empty) or table (a rich renderable)."""
+    if fmt == "json":
+        emit_json(as_json())
+        return
+    shown = as_text()
+    if isinstance(shown, str):
+        if shown:
+            _stdout(shown)
+        return
+    from rich.console import Console
+
+    Console().print(shown)
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
@@ -295,18 +306,6 @@ MAX_TASK_ID = 2**63 - 1
 """The largest id a ledger can hold (a signed 64-bit integer, SQLite and PostgreSQL alike)."""
 
 
-def check_unit(session: Any, unit: str | None) -> None:
-    """Refuse a unit code the ledger does not know, listing those it does."""
-    from connector.ledger import repo
-
-    if unit is None:
-        return
-    known = sorted(repo.known_unit_codes(session))
-    if unit not in known:
-        listed = ", ".join(known) if known else "none yet (run `idesk-connector sync`)"
-        raise ConfigError(f"--unit {unit!r} is not a unit in the ledger; known units: {listed}")
-
-
 @app.callback()
 def main(
     config: Annotated[
@@ -337,17 +336,6 @@ def main(
 # --- commands are added below, grouped by panel -------------------------------------------
 
 
-def _dash(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-def _cells(*values: Any) -> list[Any]:
-    """Table cells from ledger values: plain text (never rich markup), controls made visible."""
-    from rich.text import Text
-
-    return [Text(terminal_safe("" if v is None else str(v), one_line=True)) for v in values]
-
-
 def _parse_range(text: str) -> tuple[date, date]:
     start_s, sep, end_s = text.partition("..")
     start = parse_day(start_s, "DATE..DATE")
@@ -369,60 +357,12 @@ def calendar_cmd(
 
     Example: idesk-connector calendar 2026-01-01..2026-01-31
     """
+    from connector.views import shapes, text
+    from connector.views.listings import calendar_range
+
     loaded = settings(need_source=False)
-    cal = _calendar_for(loaded)
-    start, end = _parse_range(days)
-    entries = cal.days_off(start, end)
-    if fmt == "json":
-        emit_json(
-            {
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-                "working_days": cal.working_days_between(start - _one_day(), end),
-                "days": [
-                    {
-                        "date": e.day.isoformat(),
-                        "kind": str(e.kind),
-                        "working": e.working,
-                        "name": e.label(lang),
-                        "source": e.source,
-                    }
-                    for e in entries
-                ],
-            }
-        )
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    vi = lang != "en"
-    table = Table(
-        title=(
-            f"Lịch ngày nghỉ, ngày làm bù {start:%d/%m/%Y}–{end:%d/%m/%Y}"
-            if vi
-            else f"Days off and swapped working days {start:%d/%m/%Y}–{end:%d/%m/%Y}"
-        )
-    )
-    for header in (
-        ("Ngày", "Thứ", "Loại", "Tên", "Nguồn")
-        if vi
-        else ("Date", "Weekday", "Kind", "Name", "Source")
-    ):
-        table.add_column(header)
-    weekdays_vi = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
-    for e in entries:
-        kind = ("Làm việc" if vi else "Working") if e.working else ("Nghỉ" if vi else "Day off")
-        weekday = weekdays_vi[e.day.weekday()] if vi else f"{e.day:%A}"
-        table.add_row(f"{e.day:%d/%m/%Y}", weekday, kind, e.label(lang), e.source)
-    Console().print(table)
-    total = cal.working_days_between(start - _one_day(), end)
-    _stdout(f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}")
-
-
-def _one_day() -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=1)
+    found = calendar_range(_calendar_for(loaded), *_parse_range(days))
+    render(fmt, lambda: shapes.calendar_json(found, lang), lambda: text.calendar_table(found, lang))
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -450,6 +390,7 @@ def _run(
     fmt: OutputFormat,
 ) -> None:
     from connector.ops.jobs import run_job
+    from connector.views import shapes, text
 
     loaded = settings()
     result = run_job(
@@ -459,51 +400,10 @@ def _run(
         dry_run=dry_run,
         wait_s=wait,
     )
-    data = result.as_dict()
-    if fmt == "json":
-        emit_json(data)
-    else:
-        _print_run(data)
+    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result))
     if result.push is not None and result.push.left_behind():
         _stderr(f"problem: {result.push.left_behind()}")
     raise typer.Exit(result.exit_code)
-
-
-def _print_run(data: dict[str, Any]) -> None:
-    counts = data["counts"]
-    head = "DRY RUN (nothing written) " if data["dry_run"] else ""
-    _stdout(f"{head}{data['command']} {data['run_id']}: {data['outcome']}")
-    keys = [
-        ("pages", "pages"),
-        ("fetched", "records fetched"),
-        ("inserted", "inserted"),
-        ("updated", "updated"),
-        ("unchanged", "unchanged"),
-        ("quarantined", "quarantined"),
-        ("resolved", "quarantine resolved"),
-        ("deleted_marked", "marked deleted"),
-        ("status_changes", "status changes"),
-        ("pushes_sent", "tracking statuses sent"),
-        ("alerts_sent", "alerts sent"),
-        ("would_send", "would send"),
-        ("delivery_failed", "deliveries failed (retried later)"),
-        ("dead", "deliveries dead"),
-        ("undelivered", "deliveries left for the next run"),
-        ("retries", "retries"),
-        ("push_retries", "retries while delivering"),
-        ("rate_limited", "429 answers"),
-        ("waited_s", "seconds waited"),
-    ]
-    for key, label in keys:
-        if key in counts:
-            _stdout(f"  {label:<34} {counts[key]}")
-    if data.get("cursor_after"):
-        _stdout(f"  {'cursor':<34} {data['cursor_after']}")
-    for item in data["would_deliver"][:50]:
-        what = item["alert_type"] or "tracking status"
-        _stdout(f"  would send {what} for task {item['task_id']} ({item['key']})")
-    if len(data["would_deliver"]) > 50:
-        _stdout(f"  … and {len(data['would_deliver']) - 50} more")
 
 
 @app.command("sync", rich_help_panel=PANEL_SYNC)
@@ -560,6 +460,7 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
 
     Example: idesk-connector check
     """
+    from connector.views import shapes, text
     from connector.views.check import run_checks
 
     loaded = settings()
@@ -568,21 +469,11 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     for step in run_checks(loaded.settings):
         steps.append(step)
         if fmt == "table":
-            mark = "ok  " if step.ok else "FAIL"
-            _stdout(for_terminal(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)"))
+            _stdout(text.check_line(step))
         if not step.ok and code == EXIT_OK:
             code = step.exit_code or EXIT_PROBLEMS
     if fmt == "json":
-        emit_json(
-            {
-                "ok": code == EXIT_OK,
-                "steps": [
-                    {"name": s.name, "ok": s.ok, "detail": s.detail, "seconds": s.seconds}
-                    for s in steps
-                ],
-            },
-            secret_free=True,
-        )
+        emit_json(shapes.check_json(steps, code == EXIT_OK), secret_free=True)
     raise typer.Exit(code)
 
 
@@ -595,12 +486,19 @@ def _calendar_for(loaded: LoadedSettings) -> Any:
     return calendar_for(loaded.settings.calendar)
 
 
-def _open_ledger(loaded: LoadedSettings, *, read_only: bool = True) -> Any:
-    """The ledger for a command; read-only unless the command writes (never created, never
-    migrated then: `LedgerMissing`, exit 2, when there is none)."""
+def _open_ledger(loaded: LoadedSettings) -> Any:
+    """The ledger for a command that writes (created or migrated on first use)."""
     from connector.ledger.db import open_ledger
 
-    return open_ledger(loaded.settings.ledger.url, read_only=read_only)
+    return open_ledger(loaded.settings.ledger.url)
+
+
+def _reader(loaded: LoadedSettings) -> Any:
+    """The ledger for a command that only reads: a plain read-only connection, never creating
+    or migrating a ledger (`LedgerMissing`, exit 2, when there is none)."""
+    from connector.ledger.reader import open_reader
+
+    return open_reader(loaded.settings.ledger.url)
 
 
 def _today() -> date:
@@ -664,6 +562,7 @@ def report_cmd(
     from connector.reports.build import report_as_of, report_current
     from connector.reports.model import ReportOptions
     from connector.reports.render.formats import annex_option, render, render_bytes
+    from connector.views.tasks import check_unit
 
     if fmt in {ReportFormat.XLSX, ReportFormat.DOCX} and output is None:
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
@@ -682,10 +581,10 @@ def report_cmd(
         number=number,
     )
     cal = _calendar_for(loaded)
-    with _open_ledger(loaded) as ledger, ledger.reading() as session:
-        check_unit(session, unit)
+    with _reader(loaded) as reader:
+        check_unit(reader, unit)
         build = report_as_of if day is not None else report_current
-        report = build(session, loaded.settings, options, cal)
+        report = build(reader, loaded.settings, options, cal)
     if output is not None:
         data = render_bytes(report, fmt, options.lang, annex=annex)
         try:
@@ -721,24 +620,23 @@ def status_cmd(
 
     Example: idesk-connector status --format json
     """
-    from connector.i18n import check_lang
     from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger:
-        summary = status_summary(ledger, loaded.settings)
+    with _reader(loaded) as reader:
+        summary = status_summary(reader, loaded.settings)
     if fmt == "json":
         _stdout(json_safe(render_status(summary, "json", lang)))
     else:
         from rich.console import Console
 
-        from connector.views.status import status_renderable
+        from connector.i18n import check_lang
+        from connector.views.text import status_renderable
 
         Console().print(status_renderable(summary, check_lang(lang)))
 
 
-db_app = typer.Typer(help="Ledger database administration.", no_args_is_help=True)
-app.add_typer(db_app, name="db", rich_help_panel=PANEL_ADMIN)
+db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
 
 
 @db_app.command("upgrade")
@@ -859,8 +757,7 @@ def db_backup_cmd(
 
 # --- inspect: tasks, quarantine, outbox, alerts, runs ----------------------------------------
 
-tasks_app = typer.Typer(help="Tasks in the ledger.", no_args_is_help=True)
-app.add_typer(tasks_app, name="tasks", rich_help_panel=PANEL_INSPECT)
+tasks_app = command_group("tasks", "Tasks in the ledger.", PANEL_INSPECT)
 
 
 @tasks_app.command("list")
@@ -875,44 +772,15 @@ def tasks_list_cmd(
 
     Example: idesk-connector tasks list --unit STTTT --status DTH_QUA_HAN
     """
-    from connector.ledger import repo
-    from connector.models import StatusCode
-    from connector.views.tasks import task_summary_dict
+    from connector.views import shapes, text
+    from connector.views.tasks import check_status, task_list
 
     check_limit(limit)
-    if status is not None and status not in StatusCode.__members__:
-        raise ConfigError(
-            f"--status {status!r} is not a status code; valid: {', '.join(StatusCode.__members__)}"
-        )
+    check_status(status)
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger, ledger.reading() as session:
-        check_unit(session, unit)
-        rows = [
-            task_summary_dict(r)
-            for r in repo.list_tasks(session, unit=unit, status=status, limit=limit or None)
-        ]
-    if fmt == "json":
-        emit_json({"tasks": rows, "count": len(rows)})
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} task(s)")
-    for col in ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
-            *_cells(
-                r["id"],
-                r["sign_number"],
-                r["lead_unit"],
-                r["status"],
-                r["eff_due"],
-                r["days_overdue"] or "",
-                (r["subject"] or "")[:80],
-            )
-        )
-    Console().print(table)
+    with _reader(loaded) as reader:
+        rows = task_list(reader, unit=unit, status=status, limit=limit or None)
+    render(fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows))
 
 
 @tasks_app.command("show")
@@ -932,10 +800,10 @@ def tasks_show_cmd(
 
     Example: idesk-connector tasks show 1042 --as-of 2022-03-07
     """
-    from connector.errors import NotFound
     from connector.i18n import check_lang
     from connector.rules.deadlines import policy_from_settings
-    from connector.views.tasks import task_view, task_view_dict
+    from connector.views import shapes, text
+    from connector.views.tasks import task_view
 
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
@@ -943,65 +811,21 @@ def tasks_show_cmd(
     loaded = settings(need_source=False)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
-    with _open_ledger(loaded) as ledger, ledger.reading() as session:
+    with _reader(loaded) as reader:
         view = task_view(
-            session,
+            reader,
             task_id,
             as_of=day or _today(),
             historical=day is not None,
             calendar=cal,
             policy=policy_from_settings(loaded.settings.deadlines),
         )
-        if view is None:
-            raise NotFound(
-                f"task {task_id} is not in the ledger; `idesk-connector tasks list` lists "
-                "the tasks it holds",
-                what="task",
-                key=str(task_id),
-            )
-        data = task_view_dict(view, language)
-    if fmt == "json":
-        emit_json(data)
-        return
-    c = data["classification"]
-    flags = [k for k, v in c["flags"].items() if v]
-    lines = [
-        f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
-        f"  subject:        {data['subject']}",
-        f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
-        f"  source status:  {data['source_status']} ({data['state']})",
-        f"  status as of {c['as_of']}: {c['status']}",
-        f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
-        f"   original: {c['original_deadline'] or '-'}",
-        f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
-        f"   working days left: {_dash(c['working_days_left'])}",
-        f"  completed:      {c['completed_on'] or '-'}",
-        f"  flags:          {', '.join(flags) or '-'}",
-    ]
-    sug = data["suggested_deadline"]
-    if sug:
-        lines.append(
-            f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
-            + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
-        )
-        for alt in sug["alternatives"]:
-            lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
-        for note in sug["notes"]:
-            lines.append(f"  note:           {note['text']}")
-    lines.append(
-        f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
-        f" / {data['acknowledged']['eff_due'] or '-'}"
+    render(
+        fmt, lambda: shapes.task_show_json(view, language), lambda: text.task_text(view, language)
     )
-    lines.append("  history:")
-    for h in data["history"]:
-        lines.append(
-            f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
-        )
-    _stdout("\n".join(terminal_safe(line, one_line=True) for line in lines))
 
 
-quarantine_app = typer.Typer(help="Records that could not be normalised.", no_args_is_help=True)
-app.add_typer(quarantine_app, name="quarantine", rich_help_panel=PANEL_INSPECT)
+quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)
 
 
 @quarantine_app.command("list")
@@ -1014,37 +838,25 @@ def quarantine_list_cmd(
 
     Example: idesk-connector quarantine list --format json
     """
-    from connector.ledger import repo
-    from connector.views.tasks import quarantine_dict
+    from connector.views import shapes, text
+    from connector.views.listings import quarantine_list
 
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger, ledger.reading() as session:
-        rows = [quarantine_dict(r) for r in repo.list_quarantine(session, include_resolved=all_)]
-    if fmt == "json":
-        emit_json({"records": rows, "count": len(rows)})
-        return
-    _stdout(f"{len(rows)} quarantined record(s)")
-    for r in rows:
-        state = "resolved" if r["resolved_at"] else f"seen {r['attempts']}x"
-        _stdout(
-            terminal_safe(
-                f"  {r['record_key']:<14} {r['field']:<16} {state:<10} {r['reason']}",
-                one_line=True,
-            )
-        )
+    with _reader(loaded) as reader:
+        entries = quarantine_list(reader, include_resolved=all_)
+    render(fmt, lambda: shapes.quarantine_json(entries), lambda: text.quarantine_text(entries))
 
 
-outbox_app = typer.Typer(
-    help="Deliveries to the source (tracking status, alerts).", no_args_is_help=True
+outbox_app = command_group(
+    "outbox", "Deliveries to the source (tracking status, alerts).", PANEL_INSPECT
 )
-app.add_typer(outbox_app, name="outbox", rich_help_panel=PANEL_INSPECT)
 
 
 @outbox_app.command("list")
 @handle_errors
 def outbox_list_cmd(
     state: Annotated[
-        OutboxStateChoice | None,
+        OutboxState | None,
         typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
@@ -1054,24 +866,14 @@ def outbox_list_cmd(
 
     Example: idesk-connector outbox list --state dead
     """
-    from connector.outbox.actions import list_outbox
-    from connector.views.tasks import outbox_dict
+    from connector.views import shapes, text
+    from connector.views.listings import outbox_list
 
     check_limit(limit)
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger, ledger.reading() as session:
-        rows = [outbox_dict(r) for r in list_outbox(session, state)]
-    total = len(rows)
-    if limit:
-        rows = rows[:limit]
-    if fmt == "json":
-        emit_json({"rows": rows, "count": total})
-        return
-    _stdout(f"{total} outbox row(s)" + (f", showing {len(rows)}" if len(rows) < total else ""))
-    for r in rows:
-        err = f"  ! {r['last_error']}" if r["last_error"] else ""
-        line = f"  #{r['id']:<6} {r['state']:<10} {r['attempts']}x  {r['key']}{err}"
-        _stdout(for_terminal(line, one_line=True))
+    with _reader(loaded) as reader:
+        listing = outbox_list(reader, state=state, limit=limit)
+    render(fmt, lambda: shapes.outbox_json(listing), lambda: text.outbox_text(listing))
 
 
 @outbox_app.command("retry")
@@ -1089,7 +891,7 @@ def outbox_retry_cmd(
     if (row_id is None) == (not dead):
         raise ConfigError("give either an outbox row ID or --dead")
     loaded = settings(need_source=False)
-    with _open_ledger(loaded, read_only=False) as ledger, ledger.transaction() as session:
+    with _open_ledger(loaded) as ledger, ledger.transaction() as session:
         if dead:
             count = retry_dead(session)
             _stdout(f"{count} dead row(s) back to pending")
@@ -1099,8 +901,7 @@ def outbox_retry_cmd(
             _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
 
 
-alerts_app = typer.Typer(help="Alerts to units.", no_args_is_help=True)
-app.add_typer(alerts_app, name="alerts", rich_help_panel=PANEL_INSPECT)
+alerts_app = command_group("alerts", "Alerts to units.", PANEL_INSPECT)
 
 
 @alerts_app.command("preview")
@@ -1116,49 +917,17 @@ def alerts_preview_cmd(
 
     Example: idesk-connector alerts preview --as-of 2022-03-10
     """
-    from connector.outbox.planning import preview_alerts
+    from connector.views import shapes, text
+    from connector.views.listings import alert_preview
 
     loaded = settings(need_source=False)
     day = parse_day(as_of) or _today()
-    with _open_ledger(loaded) as ledger:
-        intents = preview_alerts(ledger, loaded.settings, day)
-    if not show_past:
-        intents = [i for i in intents if i.is_latest]
-    if fmt == "json":
-        emit_json(
-            {
-                "as_of": day.isoformat(),
-                "alerts": [
-                    {
-                        "key": i.key,
-                        "type": i.type.value,
-                        "task_id": i.task_id,
-                        "occasion": i.occasion,
-                        "recipients": list(i.recipients),
-                        "level": i.level,
-                        "send_on": i.send_on.isoformat(),
-                        "to_send": i.is_latest,
-                        "title": i.title,
-                        "content": i.content,
-                    }
-                    for i in intents
-                ],
-            }
-        )
-        return
-    _stdout(f"{len(intents)} alert(s) as of {day.isoformat()}")
-    for i in intents:
-        _stdout(
-            terminal_safe(
-                f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} "
-                f"{i.title}",
-                one_line=True,
-            )
-        )
+    with _reader(loaded) as reader:
+        preview = alert_preview(reader, loaded.settings, day, past=show_past)
+    render(fmt, lambda: shapes.alerts_json(preview), lambda: text.alerts_text(preview))
 
 
-runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs", rich_help_panel=PANEL_INSPECT)
+runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 
 
 @runs_app.command("list")
@@ -1171,28 +940,14 @@ def runs_list_cmd(
 
     Example: idesk-connector runs list --limit 5
     """
-    from connector.ops.runs import list_runs
-    from connector.views.status import run_dict
+    from connector.views import shapes, text
+    from connector.views.listings import runs_list
 
     check_limit(limit)
     loaded = settings(need_source=False)
-    with _open_ledger(loaded) as ledger:
-        runs = [run_dict(r) for r in list_runs(ledger, limit=limit or None)]
-    if fmt == "json":
-        emit_json({"runs": runs})
-        return
-    for r in runs:
-        c = r["counts"]
-        brief = ", ".join(
-            f"{k}={c[k]}"
-            for k in ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
-            if k in c
-        )
-        duration = "-" if r["duration_s"] is None else f"{r['duration_s']}s"
-        _stdout(
-            f"{r['started_at']}  {r['run_id']}  {r['command']:<5} {r['trigger']:<7} "
-            f"{r['outcome']:<18} {duration}  {brief}"
-        )
+    with _reader(loaded) as reader:
+        runs = runs_list(reader, limit=limit)
+    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs))
 
 
 @app.command("demo", rich_help_panel=PANEL_SIM)
@@ -1234,10 +989,9 @@ def demo_cmd(
 
 # --- simulator ------------------------------------------------------------------------------
 
-sim_app = typer.Typer(
-    help="The embedded iDesk-style simulator (loopback only).", no_args_is_help=True
+sim_app = command_group(
+    "simulator", "The embedded iDesk-style simulator (loopback only).", PANEL_SIM
 )
-app.add_typer(sim_app, name="simulator", rich_help_panel=PANEL_SIM)
 
 
 @sim_app.command("serve")

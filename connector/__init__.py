@@ -5,7 +5,7 @@ report to the Chairman's Working Group.
 The public API, by concept (each module holds one):
 
 - settings and errors: `load_settings`, `Settings`, `ConnectorError` and its branches;
-- vocabulary: `NormalisedTask`, `StatusCode`, `AlertType`, `TaskState`, `Unit`;
+- vocabulary: `NormalisedTask`, `Classification`, `StatusCode`, `AlertType`, `TaskState`, `Unit`;
 - mapping and client: `load_mapping`, `normalise`, `SourceClient`;
 - ledger: `open_ledger`, `Ledger`;
 - rules: `load_calendar`, `WorkingCalendar`, `classify`, `DeadlinePolicy`, `suggest_deadline`
@@ -44,14 +44,22 @@ if TYPE_CHECKING:
     from connector.ledger.db import Ledger, open_ledger
     from connector.mapping.normalise import normalise
     from connector.mapping.spec import MappingSpec, load_mapping
-    from connector.models import AlertType, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
+    from connector.models import (
+        AlertType,
+        Classification,
+        NormalisedTask,
+        StatusCode,
+        TaskState,
+        Unit,
+        UnitKind,
+    )
     from connector.ops.jobs import JobResult, run_job
     from connector.outbox.delivery import deliver_pending
     from connector.reports.build import build_report, report_as_of, report_current
     from connector.reports.model import ReportOptions
     from connector.reports.render.formats import render
     from connector.rules.calendar import WorkingCalendar, load_calendar
-    from connector.rules.deadlines import Classification, DeadlinePolicy, classify
+    from connector.rules.deadlines import DeadlinePolicy, classify
     from connector.rules.phrases import Recurrence, Suggestion, suggest_deadline
     from connector.settings import Settings, load_settings
     from connector.source.client import SourceClient
@@ -61,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "AlertType": "connector.models",
     "AuthError": "connector.errors",
     "BadRecord": "connector.errors",
-    "Classification": "connector.rules.deadlines",
+    "Classification": "connector.models",
     "ConfigError": "connector.errors",
     "ConnectorError": "connector.errors",
     "DeadlinePolicy": "connector.rules.deadlines",

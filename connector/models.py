@@ -1,7 +1,11 @@
-"""The connector's typed vocabulary: a normalised task and the codes official reports use.
+"""The connector's typed vocabulary: a normalised task, its classification, and the codes
+official reports use.
 
 A `NormalisedTask` is what a mapping makes of one source record, whatever the source's dialect.
-Everything downstream (ledger, deadline rules, alerts, reports) reads only this.
+Everything downstream (ledger, deadline rules, alerts, reports) reads only this. A
+`Classification` is what the deadline rules (`connector.rules.deadlines.classify`) make of a task
+as of one date. The ledger stores both in the task table, its columns derived from these two
+definitions (`connector.ledger.columns`).
 """
 
 from __future__ import annotations
@@ -149,6 +153,48 @@ class NormalisedTask:
     def extended(self) -> bool:
         """True when the deadline was changed at least once (đã gia hạn)."""
         return bool(self.deadline_changes)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A task's status and flags as of one local date.
+
+    * `deadline`: the deadline in force on `as_of` (``None``: no deadline); `eff_due` is it
+      moved to a working day; `original_deadline` the first deadline ever set.
+    * `days_overdue` / `working_days_overdue`: for an open overdue task, days from `eff_due` to
+      `as_of`; for a late completion, days from `eff_due` to the completion date; else 0.
+      Working days count as in `WorkingCalendar.working_days_between` (eff_due excluded).
+    * `working_days_left`: open task within its deadline only: working days in
+      [as_of, eff_due], both included (on its last day a task has 1 working day left).
+    * `due_soon`: open, within deadline, and ``working_days_left <= due_soon_working_days``
+      (never when that policy value is 0, never for an overdue task).
+    * `overdue_over_30`: open and overdue by more than `overdue_long_days` calendar days (the
+      report's "of which > 30 days"); not set for late completions.
+    * `stale_no_deadline`: open, no deadline, more than `no_deadline_stale_months` months
+      since the later of assignment and the last progress report (both up to `as_of`).
+    * `unconfirmed`: the lead unit had not confirmed the status by `as_of`.
+    * `completed_on`: local completion date when done by `as_of`; `completion_estimated` says
+      it was taken from `last_modified` because the source gave no completion instant.
+    * `not_yet_assigned`: the task was assigned after `as_of` (reports as of that date should
+      leave it out).
+    """
+
+    status: StatusCode
+    as_of: date
+    deadline: date | None
+    eff_due: date | None
+    original_deadline: date | None
+    days_overdue: int = 0
+    working_days_overdue: int = 0
+    working_days_left: int | None = None
+    due_soon: bool = False
+    overdue_over_30: bool = False
+    stale_no_deadline: bool = False
+    unconfirmed: bool = False
+    extended: bool = False
+    completed_on: date | None = None
+    completion_estimated: bool = False
+    not_yet_assigned: bool = False
 
 
 TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NormalisedTask) if f.name != "extra")

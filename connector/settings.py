@@ -88,13 +88,12 @@ class LedgerSettings(_Section):
     def _url_kind(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("must be sqlite:///PATH or postgresql://user@host:port/db")
-        # SQLAlchemy only when there is a URL to check: `--help` does without it.
-        from sqlalchemy.engine import make_url  # noqa: PLC0415
-        from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+        # Read as SQLAlchemy reads it, without loading SQLAlchemy (a read-only command).
+        from connector.ledger.location import LedgerUrl  # noqa: PLC0415
 
         try:
-            make_url(value)
-        except (ArgumentError, ValueError):
+            LedgerUrl.parse(value)
+        except ConfigError:
             # The message never repeats the URL: it may hold a password.
             raise ValueError(
                 "is not a valid database URL (check the brackets of an IPv6 host and the port); "

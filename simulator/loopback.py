@@ -30,7 +30,6 @@ import socket
 import socketserver
 import threading
 from http.server import HTTPServer
-from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -162,12 +161,7 @@ class Loopback(Generic[ServerT]):
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- where -----------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from cli import BasisChoice, DenominatorChoice, OutboxStateChoice, app
-from connector.outbox.states import OutboxState
+from cli import BasisChoice, DenominatorChoice, app
 from connector.reports.model import Basis, Denominator
 
 
@@ -76,5 +75,4 @@ def test_a_value_outside_the_set_exits_2_naming_option_and_values(
 def test_cli_choices_mirror_the_library() -> None:
     """The CLI's copies of library enums (kept out of its imports for start-up time) agree."""
     assert [c.value for c in DenominatorChoice] == [d.value for d in Denominator]
-    assert [c.value for c in OutboxStateChoice] == [s.value for s in OutboxState]
     assert [c.value for c in BasisChoice] == [b.value for b in Basis]

@@ -12,14 +12,15 @@ import requests
 import urllib3.exceptions
 
 from connector.source.http import (
-    Outcome,
     OutcomeKind,
+    ResponseOutcome,
     ResponseRules,
     classify_response,
     parse_http_date,
     parse_retry_after,
     redact_url,
 )
+from connector.source.paths import text_at
 
 NOW = datetime(2022, 4, 12, 10, 0, tzinfo=UTC)
 
@@ -178,8 +179,8 @@ def test_classify(resp: Any, kind: OutcomeKind, reason: str) -> None:
 def test_classify_reads_code_and_message_where_the_mapping_says() -> None:
     """Error code and message are read at the mapping's paths (another dialect: fault.code)."""
     rules = ResponseRules(
-        code_path="fault.code",
-        message_path="fault.text",
+        code_of=text_at("fault.code"),
+        message_of=text_at("fault.text"),
         expired_codes=frozenset({"SESSION_TIMEOUT"}),
         html_means_expired=False,
     )
@@ -204,7 +205,7 @@ def test_classify_keeps_the_server_clock_and_retry_after() -> None:
     outcome = classify_response(response(503, "", headers), now=NOW - timedelta(hours=5))
     assert outcome.date == NOW
     assert outcome.retry_after == pytest.approx(9.0)
-    assert isinstance(outcome, Outcome) and not outcome.ok
+    assert isinstance(outcome, ResponseOutcome) and not outcome.ok
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from sqlmodel import Session
 
 from connector.ledger import repo
 from connector.ledger.db import Ledger
-from connector.ledger.repo import Incoming, Outcome, Rejected
+from connector.ledger.reader import reading
+from connector.ledger.repo import Incoming, RecordOutcome, Rejected
 from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot, UnitRow
 from connector.models import (
     DeadlineChange,
@@ -174,7 +175,7 @@ def test_older_version_never_overwrites_newer(ledger: Ledger) -> None:
         write(s, Incoming(newer, raw_of(newer)))
     with ledger.transaction() as s:
         assert repo.upsert_task(s, older, raw_of(older), run_id="r2",
-                                observed_at=NOW) is Outcome.OLDER
+                                observed_at=NOW) is RecordOutcome.OLDER
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
         assert row is not None
@@ -191,7 +192,7 @@ def test_equal_timestamp_later_read_wins(ledger: Ledger) -> None:
         counts = write(s, Incoming(a, raw_of(a)), Incoming(b, raw_of(b)))
     assert (counts.inserted, counts.updated) == (1, 1)
     with ledger.transaction() as s:
-        assert repo.upsert_task(s, c, raw_of(c), run_id="r2", observed_at=NOW) is Outcome.UPDATED
+        assert repo.upsert_task(s, c, raw_of(c), run_id="r2", observed_at=NOW) is RecordOutcome.UPDATED
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
         assert row is not None and row.progress == 40
@@ -311,11 +312,12 @@ def _classify_once(ledger: Ledger, values: dict[str, Any], as_of: date, effectiv
                    run: str) -> tuple[bool, int]:
     """What the classification step does for one task: write only when something differs."""
     with ledger.transaction() as s:
-        (row,) = repo.load_task_rows(s, [1])
-        if not repo.classification_differs(row, values):
+        row = repo.read_task(s, 1)
+        assert row is not None
+        if not repo.classification_differs(row.stored, values):
             return False, 0
         change = repo.ClassificationChange(1, values, row.status_code, effective,
-                                           row.source_modified)
+                                           row.task.last_modified)
         return True, repo.write_classifications(s, [change], as_of=as_of, run_id=run,
                                                 observed_at=NOW)
 
@@ -359,7 +361,8 @@ def test_tracked_values_of_a_row_match_its_task(ledger: Ledger) -> None:
     with ledger.transaction() as s:
         write(s, Incoming(task, raw_of(task)))
     with ledger.reading() as s:
-        (row,) = repo.load_task_rows(s, [1])
+        with reading(s) as r:  # a plain row: raw driver values (SQLite's text dates)
+            (row,) = r.rows("SELECT * FROM task WHERE source_id = 1")
         assert repo.tracked_from_row(row) == repo.tracked_from_row(repo.get_task(s, 1))
         assert repo.tracked_from_row(row) == {
             name: repo.history_value(getattr(task, name)) for name in repo.TRACKED_FIELDS}

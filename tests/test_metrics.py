@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
+from connector.ledger.runs import RunSummary
 from connector.ledger.tables import SyncRun, TaskRow, UnitRow
 from connector.ops.metrics import (
     MetricsSnapshot,
-    RunSummary,
     export_metrics,
     metric_name,
     render_metrics,
@@ -85,16 +85,19 @@ def parse_strict(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 
 # --- rendering -------------------------------------------------------------------------------
+def _summary(
+    command: str, outcome: str, started_at: datetime, ended_at: datetime,
+    counts: dict[str, int | float],
+) -> RunSummary:
+    return RunSummary(f"{command}-run", command, "cron", started_at, ended_at, outcome, counts,
+                      "", False)
+
+
 def _snapshot(**overrides: object) -> MetricsSnapshot:
     runs = (
-        RunSummary(
-            command="sync",
-            outcome="success",
-            started_at=T0,
-            ended_at=T0 + timedelta(seconds=42.5),
-            counts={"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2},
-        ),
-        RunSummary(command="push", outcome="problems", started_at=T0, ended_at=T0, counts={}),
+        _summary("sync", "success", T0, T0 + timedelta(seconds=42.5),
+             {"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2}),
+        _summary("push", "problems", T0, T0, {}),
     )
     values: dict[str, object] = {
         "last_runs": runs,
@@ -166,7 +169,7 @@ def test_metric_name(raw: str, expected: str) -> None:
 
 def test_count_named_like_a_fixed_metric_does_not_collide() -> None:
     """A count key named like a fixed metric gets its own name, not a duplicate series."""
-    run = RunSummary("sync", "success", T0, T0, counts={"success": 5, "duration_seconds": 1})
+    run = _summary("sync", "success", T0, T0, {"success": 5, "duration_seconds": 1})
     parse_strict(render_metrics(MetricsSnapshot(last_runs=(run,))))
 
 

@@ -90,12 +90,17 @@ def test_no_connector_module_imports_the_simulator() -> None:
         pytest.param(["tasks", "show", "1"], id="tasks-show"),
         pytest.param(["tasks", "list", "--format", "json"], id="tasks-list"),
         pytest.param(["report", "--format", "json"], id="report-json"),
+        pytest.param(["runs", "list"], id="runs-list"),
+        pytest.param(["outbox", "list", "--format", "json"], id="outbox-list"),
+        pytest.param(["quarantine", "list"], id="quarantine-list"),
+        pytest.param(["alerts", "preview", "--format", "json"], id="alerts-preview"),
     ],
 )
-def test_reading_commands_load_no_migration_http_or_excel_library(
+def test_reading_commands_load_no_orm_migration_http_or_excel_library(
     tmp_path: Path, argv: list[str]
 ) -> None:
-    """Commands that read a current ledger load neither alembic, requests, openpyxl nor the simulator."""
+    """Commands that read a current ledger load neither SQLAlchemy, SQLModel, alembic, requests,
+    openpyxl nor the simulator: they read through a plain read-only connection."""
     ledger_path = tmp_path / "ledger.db"
     open_ledger(f"sqlite:///{ledger_path}").close()
     config = tmp_path / "config.toml"
@@ -107,4 +112,17 @@ def test_reading_commands_load_no_migration_http_or_excel_library(
         "cli.app(prog_name='idesk-connector')"
     )
     loaded = _loaded_after(code, cwd=tmp_path)
-    assert loaded.isdisjoint({"alembic", "openpyxl", "requests", "urllib3", "simulator"}), loaded
+    heavy = {"sqlalchemy", "sqlmodel", "alembic", "openpyxl", "requests", "urllib3", "simulator"}
+    assert loaded.isdisjoint(heavy), loaded & heavy
+
+
+def test_the_transport_does_not_load_the_mapping_language() -> None:
+    """`connector.source.http` (classification and retries) needs nothing of the mapping: no
+    source-path language, no mapping module."""
+    code = (
+        "import sys, connector.source.http\n"
+        "bad = [m for m in sys.modules if m.startswith('connector.mapping')"
+        " or m == 'connector.source.paths']\n"
+        "assert not bad, bad"
+    )
+    assert "connector" in _loaded_after(code)

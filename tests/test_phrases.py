@@ -21,7 +21,7 @@ from connector.rules.phrases import (
     suggest_deadline,
     suggest_for_task,
 )
-from connector.views.tasks import suggestion_dict
+from connector.views.shapes import suggestion_json
 
 CAL = load_calendar()
 K = PhraseKind
@@ -680,7 +680,7 @@ def test_suggestion_json_shape() -> None:
         DOC,
         CAL,
     )
-    data = suggestion_dict(got, "en")
+    data = suggestion_json(got, "en")
     assert data is not None
     assert set(data) == {
         "deadline", "phrase", "recurrence", "recurrence_phrase", "kind", "recurrence_rule",
@@ -697,4 +697,4 @@ def test_suggestion_json_shape() -> None:
     assert data["notes"] == [
         {"code": "conflicting_deadlines", "text": note_text(Note.CONFLICTING_DEADLINES, "en")}
     ]
-    assert suggestion_dict(None) is None
+    assert suggestion_json(None) is None

@@ -636,7 +636,7 @@ def test_echo_of_our_tracking_write_is_unchanged(sqlite_ledger: Ledger) -> None:
         outcome = repo.upsert_task(
             session, echo, {"id": 1}, run_id="echo", observed_at=NOW + timedelta(minutes=1)
         )
-    assert outcome is repo.Outcome.UNCHANGED
+    assert outcome is repo.RecordOutcome.UNCHANGED
     with sqlite_ledger.reading() as session:
         assert len(repo.task_snapshots(session, 1)) == 1
         assert [h.run_id for h in repo.task_history(session, 1)] == ["seed"] * len(
@@ -661,7 +661,7 @@ def test_echo_of_our_tracking_write_is_unchanged(sqlite_ledger: Ledger) -> None:
     changed = replace(echo, progress=50)
     with sqlite_ledger.transaction() as session:
         assert repo.upsert_task(session, changed, {"id": 1}, run_id="r3", observed_at=NOW) is (
-            repo.Outcome.UPDATED
+            repo.RecordOutcome.UPDATED
         )
 
 

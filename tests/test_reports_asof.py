@@ -10,8 +10,9 @@ import pytest
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import UnitRow
+from connector.ledger.units import list_units
 from connector.models import NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.reports.build import report_as_of, report_current, units_from_ledger
+from connector.reports.build import report_as_of, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.rules.calendar import WorkingCalendar
 from connector.settings import Settings
@@ -134,7 +135,7 @@ def test_as_of_before_anything_was_seen_is_empty(history: Ledger) -> None:
 def test_units_of_an_unknown_kind_are_left_out_of_the_unit_table(history: Ledger) -> None:
     """Units come from the ledger's table; a row with an unknown kind is skipped, not fatal."""
     with history.reading() as session:
-        units = units_from_ledger(session)
+        units = list_units(session)
     assert [u.code for u in units] == ["QUYNHON", "STC", "SXD"]
     r = _as_of(history, "2022-03-31", "open")
     assert [row.code for row in r.rows] == ["STC", "SXD", "QUYNHON"]

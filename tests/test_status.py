@@ -14,7 +14,8 @@ from connector.ledger.db import Ledger
 from connector.ledger.tables import OutboxRow, QuarantineRow
 from connector.ops.runs import recorded_run
 from connector.settings import Settings
-from connector.views.status import render_status, status_dict, status_summary
+from connector.views.shapes import status_json
+from connector.views.status import render_status, status_summary
 from tests.test_reports_world import TASKS
 
 T0 = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ def busy(ledger: Ledger) -> Ledger:
         for t in TASKS[:5]:
             repo.upsert_task(session, t, {}, run_id="run-a", observed_at=T0)
         repo.save_cursor(session, "idesk", T0 - timedelta(minutes=1), run_id="run-a", now=T0)
-        rows = repo.load_tasks(session, [1, 2, 3])
+        rows = [repo.get_task(session, i) for i in (1, 2, 3)]
         rows[0].status_code, rows[1].status_code = "HT_DUNG_HAN", "HT_QUA_HAN"
         rows[2].deleted_at_source = True
         for i, state in enumerate(["pending", "pending", "failed", "sent", "dead"]):
@@ -132,7 +133,7 @@ def test_status_json_shape_and_no_secret(busy: Ledger) -> None:
     text = json.dumps(data)
     assert "hunter2" not in text and "clerk" not in text
     assert data["ledger"]["url"] == busy.display_url  # the URL without its password
-    assert status_dict(s) == data
+    assert status_json(s) == data
 
 
 def test_status_of_an_empty_ledger(ledger: Ledger) -> None:

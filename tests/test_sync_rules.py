@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from connector.ledger.columns import classification_values
 from connector.models import NormalisedTask, TaskState
 from connector.rules.calendar import load_calendar
-from connector.rules.classify import classification_values, status_effective_on, suggestion_for
+from connector.rules.classify import status_effective_on, suggestion_for
 from connector.rules.deadlines import classify
 from connector.source.pull import advance_cursor, modified_from
 

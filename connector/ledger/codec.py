@@ -9,10 +9,11 @@ dataclass's type hints, so a field added to the model round-trips without a chan
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
@@ -21,7 +22,8 @@ from enum import Enum
 from typing import Any
 
 from connector.clock import to_utc
-from connector.models import DeadlineChange, NormalisedTask, TaskState, UnitRef
+from connector.ledger.values import column_value, optional_base
+from connector.models import NormalisedTask
 
 _HINTS: dict[str, Any] = typing.get_type_hints(NormalisedTask)
 
@@ -92,6 +94,8 @@ def unstorable_text(task: NormalisedTask) -> tuple[str, str] | None:
 
 
 def encode(value: Any) -> Any:
+    """`value` as JSON-ready data: instants ISO in UTC, dates ISO, enums by value, a dataclass
+    (`UnitRef`, `DeadlineChange`...) as an object of its fields, tuples as lists."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):
@@ -100,15 +104,8 @@ def encode(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, UnitRef):
-        return {"code": value.code, "name": value.name}
-    if isinstance(value, DeadlineChange):
-        return {
-            "old_deadline": encode(value.old_deadline),
-            "new_deadline": encode(value.new_deadline),
-            "changed_at": encode(value.changed_at),
-            "reason": value.reason,
-        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, list | tuple):
         return [encode(item) for item in value]
     if isinstance(value, Mapping):
@@ -149,40 +146,33 @@ def content_hash(task: NormalisedTask) -> str:
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
 
-def _instant(value: Any) -> datetime | None:
-    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
+def _decode(hint: Any, value: Any) -> Any:
+    """JSON data `value` as the type `hint` names (the inverse of `encode`): a tuple of items, a
+    dataclass from its object, and a scalar as a column value is read (`values.column_value`)."""
+    if value is None:
+        return None
+    base = optional_base(hint)
+    if typing.get_origin(base) is tuple:
+        item = typing.get_args(base)[0]
+        return tuple(_decode(item, v) for v in value)
+    if isinstance(base, type) and dataclasses.is_dataclass(base):
+        hints = _hints_of(base)
+        return base(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
+    if base in (datetime, date) and value == "":
+        return None
+    if base is str:
+        return str(value)
+    return column_value(base, value)
 
 
-def _day(value: Any) -> date | None:
-    return None if value in (None, "") else date.fromisoformat(str(value))
+@functools.cache
+def _hints_of(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def decode_field(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    hint = _HINTS[name]
-    if isinstance(hint, types.UnionType):  # "X | None": decode as X
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    base = hint
-    if base is datetime:
-        return _instant(value)
-    if base is date:
-        return _day(value)
-    if base is TaskState:
-        return TaskState(value)
-    if base == tuple[UnitRef, ...]:
-        return tuple(UnitRef(code=str(u["code"]), name=str(u.get("name", ""))) for u in value)
-    if base == tuple[DeadlineChange, ...]:
-        return tuple(
-            DeadlineChange(
-                old_deadline=_day(c.get("old_deadline")),
-                new_deadline=_day(c.get("new_deadline")),
-                changed_at=_instant(c.get("changed_at")),
-                reason=str(c.get("reason", "")),
-            )
-            for c in value
-        )
-    return value
+    """The JSON data of field `name` of a `NormalisedTask` as the field's type."""
+    return _decode(_HINTS[name], value)
 
 
 def task_from_dict(data: Mapping[str, Any]) -> NormalisedTask:

@@ -35,9 +35,7 @@ password) and what to do.
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import os
 import sqlite3
 import stat
@@ -46,31 +44,59 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import structlog
-from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from connector.errors import ConfigError, LedgerError, LedgerMissing, Problem
+from connector.closing import Closing
+from connector.errors import ConfigError, LedgerError, LedgerMissing
+from connector.ledger import location
+from connector.ledger.location import LedgerUrl, read_only_uri
+from connector.ledger.reader import SQLITE_BUSY_TIMEOUT_MS, SessionReader
+from connector.ledger.schema import (
+    MIGRATIONS_DIR,
+    VERSION_TABLE,
+    head_revision,
+    known,
+    read_revision,
+    require_current,
+    revisions,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "VERSION_TABLE",
+    "Ledger",
+    "StoreError",
+    "UpgradeResult",
+    "advisory_unlock",
+    "alembic_config",
+    "create_ledger_engine",
+    "current_revision",
+    "head_revision",
+    "ledger_error",
+    "normalise_url",
+    "open_ledger",
+    "prepare_sqlite_file",
+    "redact_url",
+    "revision_of",
+    "revisions",
+    "rolled_back",
+    "store_error_text",
+    "try_advisory_lock",
+    "upgrade",
+]
+
 log = structlog.get_logger(__name__)
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-"""The alembic script directory (``env.py`` and ``versions/``), inside the installed package."""
-
-VERSION_TABLE = "alembic_version"
-"""The table where alembic keeps a database's schema revision."""
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-"""How long a SQLite connection waits for another writer before giving up."""
 
 _MIGRATION_LOCK_KEY = 0x1DE5_C0_1ED6E4
 """PostgreSQL advisory lock taken while migrating, so two first runs do not race."""
@@ -79,89 +105,42 @@ _SQLITE_BEGIN = "idesk_sqlite_begin"
 """Execution option naming the BEGIN mode of a SQLite transaction (``""`` or ``"IMMEDIATE"``)."""
 
 
-# -- URLs ----------------------------------------------------------------------------------------
+# -- URLs and errors ------------------------------------------------------------------------------
 
 
-def _parse(url: str) -> URL:
-    try:
-        return make_url(url)
-    except (ArgumentError, ValueError) as exc:
-        raise ConfigError(
-            [
-                Problem(
-                    "ledger.url",
-                    f"{redact_url(url)!r} is not a database URL; use sqlite:///PATH "
-                    "or postgresql://user@host:port/database",
-                )
-            ]
-        ) from exc
+def _parse(url: str) -> LedgerUrl:
+    return LedgerUrl.parse(url)
 
 
 def normalise_url(url: str) -> str:
     """The URL SQLAlchemy gets: ``postgresql://`` is driven by psycopg 3."""
-    parsed = _parse(url)
-    backend = parsed.get_backend_name()
-    if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    elif backend not in ("sqlite", "postgresql"):
-        raise LedgerError(
-            f"ledger.url {redact_url(url)!r}: only SQLite (sqlite:///PATH) and PostgreSQL "
-            "(postgresql://user@host:port/database) ledgers are supported"
-        )
-    return parsed.render_as_string(hide_password=False)
+    return _parse(url).supported().render(hide_password=False)
 
 
 def redact_url(url: str | URL) -> str:
     """The URL without its password, for messages and logs."""
-    try:
-        parsed = url if isinstance(url, URL) else make_url(url)
-    except (ArgumentError, ValueError):
-        return "<invalid database URL>"
-    return parsed.render_as_string(hide_password=True)
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return location.redact_url(url)
 
 
-def _sqlite_path(parsed: URL) -> Path | None:
-    """The database file of a SQLite URL, or None for an in-memory database."""
-    database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
+StoreError = (SQLAlchemyError, ArithmeticError, ValueError, TypeError)
+"""What storing a record can raise when the database (or its driver) refuses a value."""
 
 
-# -- errors --------------------------------------------------------------------------------------
-
-
-def _reason(exc: BaseException, password: str | None) -> str:
-    """The first line of a driver error, never containing the password."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    lines = str(inner).strip().splitlines()
-    reason = lines[0] if lines else type(inner).__name__
-    if password:
-        reason = reason.replace(password, "***")
-    return reason
-
-
-def _hint(parsed: URL) -> str:
-    if parsed.get_backend_name() == "sqlite":
-        return (
-            "check that the directory exists and is writable by this user, that the disk is not "
-            "full and that no other program holds the file locked"
-        )
-    return (
-        "check that the PostgreSQL server is running and reachable, and that ledger.url names "
-        "the right host, port, database and user (the password goes in the environment variable "
-        "IDESK_CONNECTOR__LEDGER__URL)"
-    )
+def store_error_text(exc: BaseException) -> str:
+    """A short, single-line description of a storage error (no SQL, no bound values)."""
+    orig = getattr(exc, "orig", None)
+    first = str(orig if orig is not None else exc).strip().splitlines()
+    text = f"{type(orig if orig is not None else exc).__name__}: {first[0] if first else ''}"
+    text = repr(text)[1:-1]
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def ledger_error(exc: BaseException, url: str | URL, doing: str) -> LedgerError:
     """A clerk's message for a database error: which database, what failed, what to do."""
-    parsed = url if isinstance(url, URL) else _parse(url)
-    return LedgerError(
-        f"cannot {doing} the ledger database {redact_url(parsed)}: "
-        f"{_reason(exc, parsed.password if isinstance(parsed.password, str) else None)}; "
-        f"{_hint(parsed)}"
-    )
+    text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    return location.ledger_error(exc, _parse(text), doing)
 
 
 # -- SQLite files and connections ----------------------------------------------------------------
@@ -193,36 +172,12 @@ def prepare_sqlite_file(path: Path) -> None:
     _private(path)
 
 
-def _read_only_uri(path: Path) -> str:
-    """The SQLite URI that opens `path` read-only, never creating it.
-
-    ``mode=ro`` first. A WAL database also needs its ``-shm`` file, which a read-only file
-    system (or a directory this user cannot write) does not let SQLite create: there, when no
-    ``-wal`` file holds uncommitted-to-the-file changes, the file cannot change under us and is
-    opened ``immutable``.
-    """
-    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
-    directory = path.absolute().parent
-    wal = path.with_name(path.name + "-wal")
-    shm = path.with_name(path.name + "-shm")
-    writable = os.access(directory, os.W_OK) and not _read_only_fs(directory)
-    wal_empty = not wal.exists() or wal.stat().st_size == 0
-    if not writable and not shm.exists() and wal_empty:
-        uri += "&immutable=1"
-    return uri
-
-
-def _read_only_fs(directory: Path) -> bool:
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def _sqlite_engine(parsed: URL, path: Path | None, *, read_only: bool = False) -> Engine:
+def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
+    path = parsed.sqlite_path
+    target = parsed.render(hide_password=False)
     if path is None:
         engine = create_engine(
-            parsed,
+            target,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )
@@ -233,16 +188,16 @@ def _sqlite_engine(parsed: URL, path: Path | None, *, read_only: bool = False) -
                 "`idesk-connector db upgrade`) first, or point ledger.url at the ledger",
                 location=str(path),
             )
-        uri = _read_only_uri(path)
+        uri = read_only_uri(path)
         timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
 
         def connect() -> sqlite3.Connection:
             return sqlite3.connect(uri, uri=True, timeout=timeout)
 
-        engine = create_engine(parsed, creator=connect)
+        engine = create_engine(target, creator=connect)
     else:
         prepare_sqlite_file(path)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -277,16 +232,17 @@ def create_ledger_engine(url: str, *, read_only: bool = False) -> Engine:
     `read_only`: SQLite opens the file read-only (never creating it; `LedgerMissing` when it is
     not there), PostgreSQL sessions default to read-only transactions.
     """
-    parsed = _parse(normalise_url(url))
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, _sqlite_path(parsed), read_only=read_only)
+    parsed = _parse(url).supported()
+    if parsed.backend == "sqlite":
+        return _sqlite_engine(parsed, read_only=read_only)
     connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "idesk-connector"}
     if read_only:
         # Kept with any options of the URL itself (e.g. ``options=-csearch_path=...``).
-        given = parsed.query.get("options", "")
-        given = " ".join(given) if isinstance(given, tuple) else given
+        given = parsed.query_value("options")
         connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        parsed.render(hide_password=False), pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 # -- migrations ----------------------------------------------------------------------------------
@@ -302,63 +258,9 @@ def alembic_config() -> Config:
     return config
 
 
-def _assigned(tree: ast.Module, name: str) -> Any:
-    """The constant a migration file assigns to `name` at its top level (None when absent)."""
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else []
-        if isinstance(node, ast.AnnAssign):
-            targets = [node.target]
-        value = getattr(node, "value", None)
-        if any(isinstance(t, ast.Name) and t.id == name for t in targets) and value is not None:
-            return ast.literal_eval(value)
-    return None
-
-
-@functools.cache
-def revisions() -> dict[str, str | None]:
-    """Every migration this version ships, ``revision → down_revision``, read from the files.
-
-    The same chain alembic reads (`tests/test_ledger_db.py` holds them equal), without loading
-    alembic: a command that only reads the ledger never needs it.
-    """
-    chain: dict[str, str | None] = {}
-    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        revision = _assigned(tree, "revision")
-        if isinstance(revision, str):
-            down = _assigned(tree, "down_revision")
-            chain[revision] = down if isinstance(down, str) else None
-    return chain
-
-
-def head_revision() -> str:
-    """The latest migration this version of the connector knows."""
-    chain = revisions()
-    parents = set(chain.values())
-    heads = [revision for revision in chain if revision not in parents]
-    if len(heads) != 1:  # pragma: no cover - the package always ships one line of migrations
-        raise LedgerError(
-            f"expected one latest ledger migration in {MIGRATIONS_DIR}, found {sorted(heads)}; "
-            "reinstall the package"
-        )
-    return heads[0]
-
-
-def _known(revision: str) -> bool:
-    return revision in revisions()
-
-
 def revision_of(connection: Connection) -> str | None:
     """The schema revision of the database behind `connection` (None: no schema yet)."""
-    if not inspect(connection).has_table(VERSION_TABLE):
-        return None
-    found = list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
-    if len(found) > 1:
-        raise LedgerError(
-            f"the ledger's {VERSION_TABLE} table holds several revisions ({sorted(found)}); "
-            "it was not made by idesk-connector"
-        )
-    return str(found[0]) if found else None
+    return read_revision(SessionReader(connection))
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:
@@ -402,7 +304,7 @@ def _migrate(engine: Engine) -> UpgradeResult:
             before = revision_of(connection)
             if before == head:
                 return UpgradeResult(database, before, head)
-            if before is not None and not _known(before):
+            if before is not None and not known(before):
                 raise LedgerError(
                     f"the ledger database {database} is at schema revision {before!r}, newer "
                     f"than this idesk-connector knows (latest {head!r}); upgrade idesk-connector "
@@ -417,11 +319,31 @@ def _migrate(engine: Engine) -> UpgradeResult:
     return UpgradeResult(database, before, head)
 
 
+# -- PostgreSQL advisory locks (the run lock, `connector.ops.locking`) -------------------------
+
+
+def try_advisory_lock(connection: Connection, key: int) -> bool:
+    """Take the session-level advisory lock `key` if free; True when taken.
+
+    Leaves no transaction open: a session-level advisory lock outlives commit, and an "idle in
+    transaction" session could be killed by ``idle_in_transaction_session_timeout``.
+    """
+    got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
+    connection.commit()
+    return bool(got)
+
+
+def advisory_unlock(connection: Connection, key: int) -> None:
+    """Release the session-level advisory lock `key`."""
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    connection.commit()
+
+
 # -- the ledger ----------------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
-class Ledger:
+class Ledger(Closing):
     """An open ledger: its engine and session factory. Close it when done (or use ``with``)."""
 
     url: str
@@ -475,39 +397,32 @@ class Ledger:
         """Release every pooled connection."""
         self.engine.dispose()
 
-    def __enter__(self) -> Ledger:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+@contextlib.contextmanager
+def rolled_back(ledger: Ledger) -> Iterator[Ledger]:
+    """A view of `ledger` whose transactions all nest in one outer transaction, rolled back."""
+    connection = ledger.engine.connect()
+    outer = connection.begin()
+    sessions = sessionmaker(
+        bind=connection,
+        class_=Session,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    try:
+        yield Ledger(url=ledger.url, engine=ledger.engine, sessions=sessions)
+    finally:
+        outer.rollback()
+        connection.close()
 
 
 def _require_current(engine: Engine) -> None:
     """A read-only opening: the schema must already be at the head revision (never migrated)."""
-    database = redact_url(engine.url)
-    head = head_revision()
     with engine.connect() as connection:
         current = revision_of(connection)
         connection.rollback()
-    if current == head:
-        return
-    if current is None:
-        raise LedgerMissing(
-            f"the ledger {database} has no schema yet; run `idesk-connector sync` (or "
-            "`idesk-connector db upgrade`) first",
-            location=database,
-        )
-    if not _known(current):
-        raise LedgerError(
-            f"the ledger database {database} is at schema revision {current!r}, newer than "
-            f"this idesk-connector knows (latest {head!r}); upgrade idesk-connector"
-        )
-    raise LedgerMissing(
-        f"the ledger {database} is at schema revision {current!r}, older than this "
-        f"idesk-connector needs ({head!r}); run `idesk-connector db upgrade` (a read-only "
-        "command never migrates the ledger)",
-        location=database,
-    )
+    require_current(current, redact_url(engine.url))
 
 
 def open_ledger(url: str, *, migrate: bool = True, read_only: bool = False) -> Ledger:

@@ -6,6 +6,9 @@ fails, on SQLite and PostgreSQL, while the two disagree.
 
 - ``task``: the normalised current state of every task, its raw source JSON, a content hash,
   first/last seen run, its current deadline classification and what the source last acknowledged.
+  Its columns for the task's fields and for the classification are derived from
+  `NormalisedTask` and `Classification` (`connector.ledger.columns`): a field added there needs
+  only its migration.
 - ``task_history``: one row per change of a tracked field (status, deadline, completion,
   confirmation, lead unit, deletion, computed status) with run, source ``lastModifyStr``, the local
   date observed and the local date it took effect.
@@ -20,10 +23,12 @@ fails, on SQLite and PostgreSQL, while the two disagree.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from connector.ledger.columns import CLASSIFICATION_COLUMNS, REQUIRED, SOURCE_COLUMNS, ColumnSpec
 from connector.ledger.types import UTCDateTime
 
 
@@ -44,40 +49,40 @@ def _task_fk(table: str) -> Column[int]:
     return Column(BigInteger, ForeignKey("task.source_id", name=f"fk_{table}_task"), nullable=False)
 
 
+# Column details the models do not say: 64-bit ids, long texts, indexes.
+_BIG_INT = frozenset({"ed_id"})
+_LONG_TEXT = frozenset({"subject", "steering_content"})
+_INDEXED = frozenset({"lead_unit_code", "state", "source_modified", "status_code"})
+
+
+def _model_field(spec: ColumnSpec) -> tuple[Any, Any]:
+    """The annotation and the SQLModel field of a column derived from a model field."""
+    hint = spec.hint
+    nullable = spec.nullable
+    index = spec.name in _INDEXED
+    default: Any = ... if spec.default is REQUIRED else spec.default
+    if spec.json or spec.name in _LONG_TEXT:
+        return hint, Field(default=default, sa_column=Column(Text, nullable=False))
+    if spec.name in _BIG_INT:
+        return hint, Field(default=default, sa_column=Column(BigInteger, nullable=nullable))
+    if hint in (datetime, datetime | None):
+        return hint, Field(default=default, sa_column=_utc(nullable=nullable, index=index))
+    if index:
+        return hint, Field(default=default, index=True)
+    return hint, default
+
+
 class TaskRow(SQLModel, table=True):
+    """One task: its source columns and classification columns are derived from the models
+    (`connector.ledger.columns`), the ledger's own bookkeeping is declared here."""
+
     __tablename__ = "task"
 
     source_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    ed_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-    sign_number: str = ""
-    category: str = ""
-    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
-    author: str = ""
-    publisher_code: str = ""
-    signer: str = ""
-    position: str = ""
-    doc_date: date | None = None
-    steering_type: int | None = None
-    steering_by: str = ""
-    steering_content: str = Field(default="", sa_column=Column(Text, nullable=False))
-    lead_unit_code: str = Field(default="", index=True)
-    lead_unit_name: str = ""
-    coordinators_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
-    assigned_at: datetime | None = Field(default=None, sa_column=_utc())
-    deadline: date | None = None
-    original_deadline: date | None = None
-    deadline_changes_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
-    state: str = Field(default="open", index=True)
-    source_status: str = ""
-    completed_at: datetime | None = Field(default=None, sa_column=_utc())
-    priority: int | None = None
-    progress: int | None = None
-    last_report_at: datetime | None = Field(default=None, sa_column=_utc())
-    confirmed: bool = False
-    confirmed_at: datetime | None = Field(default=None, sa_column=_utc())
-    source_tracking_status: str = ""
-    source_modified: datetime = Field(sa_column=_utc(nullable=False, index=True))
-    deleted_at_source: bool = False
+    for _spec in (*SOURCE_COLUMNS, *CLASSIFICATION_COLUMNS):
+        if _spec.name != "source_id":
+            __annotations__[_spec.name], locals()[_spec.name] = _model_field(_spec)
+    del _spec
     deleted_reason: str = ""
     raw_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     content_hash: str = ""
@@ -88,21 +93,8 @@ class TaskRow(SQLModel, table=True):
     last_full_run: str = ""
     first_seen_at: datetime | None = Field(default=None, sa_column=_utc())
     updated_at: datetime | None = Field(default=None, sa_column=_utc())
-    # Deadline classification (computed after each pull)
-    status_code: str | None = Field(default=None, index=True)
-    eff_due: date | None = None
-    days_overdue: int = 0
-    working_days_overdue: int = 0
-    working_days_left: int | None = None
-    due_soon: bool = False
-    overdue_over_30: bool = False
-    stale_no_deadline: bool = False
-    unconfirmed: bool = False
-    extended: bool = False
+    # The day the classification columns were computed for (with any change of them)
     classified_on: date | None = None
-    suggested_deadline: date | None = None
-    suggested_phrase: str = ""
-    suggested_recurrence: str = ""
     # Push-back: what the source last acknowledged for this task
     acked_tracking_status: str = ""
     acked_eff_due: date | None = None
@@ -228,3 +220,17 @@ class OutboxRow(SQLModel, table=True):
     # first claimed for sending); never cleared, an operator's retry included: such a row is
     # reconciled with the source before it is sent again.
     in_doubt_since: datetime | None = Field(default=None, sa_column=_utc())
+
+
+def _table(model: type[object]) -> Table:
+    table = getattr(model, "__table__", None)
+    assert isinstance(table, Table)
+    return table
+
+
+TASK = _table(TaskRow)
+"""The task table (Core): bulk writes go through it, not through ORM objects."""
+HISTORY = _table(TaskHistory)
+SNAPSHOT = _table(TaskSnapshot)
+OUTBOX = _table(OutboxRow)
+SYNC_RUN = _table(SyncRun)

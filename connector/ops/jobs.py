@@ -20,19 +20,16 @@ result says what would have changed and what would have been sent.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session, select
 
 from connector.clock import Clock, SystemClock
-from connector.ledger.db import Ledger, open_ledger
-from connector.ledger.tables import OutboxRow
+from connector.ledger import outbox as outbox_table
+from connector.ledger.db import Ledger, open_ledger, rolled_back
 from connector.mapping.spec import load_mapping
 from connector.ops.locking import run_lock
 from connector.ops.log import bind_run, new_run_id
@@ -41,6 +38,7 @@ from connector.ops.progress import ProgressReporter, make_progress
 from connector.ops.runs import RunOutcome, RunRecord, default_trigger, outcome_for, recorded_run
 from connector.ops.signals import InterruptGuard, interrupt_guard
 from connector.outbox.delivery import PushResult, deliver_pending
+from connector.outbox.states import DELIVERABLE
 from connector.settings import Settings
 from connector.source.pull import ClientFactory, PullResult, default_client, pull
 
@@ -90,73 +88,18 @@ class JobResult:
                 out[name] = out.get(name, 0) + value
         return out
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the CLI's ``--format json`` shape)."""
-        return {
-            "run_id": self.run_id,
-            "command": self.command,
-            "outcome": self.outcome.value,
-            "dry_run": self.dry_run,
-            "counts": self.counts(),
-            "cursor_before": _iso(self.pull.cursor_before) if self.pull else None,
-            "cursor_after": _iso(self.pull.cursor_after) if self.pull else None,
-            "would_deliver": [
-                {
-                    "key": d.key,
-                    "kind": d.kind,
-                    "task_id": d.task_id,
-                    "alert_type": d.alert_type,
-                    "recipients": list(d.recipients),
-                }
-                for d in self.would_deliver
-            ],
-        }
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-@contextlib.contextmanager
-def rolled_back(ledger: Ledger) -> Iterator[Ledger]:
-    """A view of `ledger` whose transactions all nest in one outer transaction, rolled back."""
-    connection = ledger.engine.connect()
-    outer = connection.begin()
-    sessions = sessionmaker(
-        bind=connection,
-        class_=Session,
-        expire_on_commit=False,
-        autoflush=False,
-        join_transaction_mode="create_savepoint",
-    )
-    try:
-        yield Ledger(url=ledger.url, engine=ledger.engine, sessions=sessions)
-    finally:
-        outer.rollback()
-        connection.close()
-
 
 def _pending_deliveries(ledger: Ledger) -> list[PlannedDelivery]:
-    with ledger.reading() as session:
-        rows = session.exec(
-            select(OutboxRow)
-            .where(OutboxRow.state.in_(("pending", "failed", "sending")))  # type: ignore[attr-defined]
-            .order_by(OutboxRow.id)  # type: ignore[arg-type]
-        ).all()
-        out = []
-        for row in rows:
-            payload = json.loads(row.payload_json or "{}")
-            recipients = payload.get("recipients", ())
-            out.append(
-                PlannedDelivery(
-                    key=row.idempotency_key,
-                    kind=row.kind,
-                    task_id=row.task_id,
-                    alert_type=row.alert_type,
-                    recipients=tuple(str(r) for r in recipients),
-                )
-            )
-        return out
+    return [
+        PlannedDelivery(
+            key=row.idempotency_key,
+            kind=row.kind,
+            task_id=row.task_id,
+            alert_type=row.alert_type,
+            recipients=tuple(str(r) for r in row.payload.get("recipients", ())),
+        )
+        for row in outbox_table.in_states(ledger, DELIVERABLE)
+    ]
 
 
 def _deliver(
@@ -267,7 +210,7 @@ def run_job(
     finally:
         if settings.metrics.file:
             try:
-                export_metrics(ledger.engine, settings.metrics.file)
+                export_metrics(ledger, settings.metrics.file)
             except Exception as exc:  # metrics must never fail the run
                 log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
         ledger.close()

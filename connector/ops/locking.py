@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from connector.errors import ConfigError, LedgerError, LockHeld
+from connector.ledger.db import advisory_unlock, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
@@ -180,14 +180,6 @@ def advisory_key(database: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _try_advisory(conn: Connection, key: int) -> bool:
-    got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
-    # Leave no transaction open: a session-level advisory lock outlives commit, and an
-    # "idle in transaction" session could be killed by idle_in_transaction_session_timeout.
-    conn.commit()
-    return bool(got)
-
-
 @contextlib.contextmanager
 def pg_advisory_lock(
     engine: Engine,
@@ -213,7 +205,7 @@ def pg_advisory_lock(
         raise LedgerError(f"cannot connect to the ledger database {database!r}: {exc}") from exc
     try:
         waited = _poll(
-            lambda: _try_advisory(conn, lock_key),
+            lambda: try_advisory_lock(conn, lock_key),
             wait_s=wait_s,
             what=what,
             sleep=sleep,
@@ -227,8 +219,7 @@ def pg_advisory_lock(
             yield HeldLock(path=what, waited_s=waited)
         finally:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
-                conn.commit()
+                advisory_unlock(conn, lock_key)
             except SQLAlchemyError:
                 # The session is gone or broken; the server released the lock with it.
                 conn.invalidate()

@@ -26,29 +26,33 @@ Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import Table, false, func, select
-from sqlalchemy.engine import Engine
 
 from connector.clock import to_utc
-from connector.ledger.tables import SyncRun, TaskRow, UnitRow
+from connector.ledger.reader import reading
+from connector.ledger.runs import (
+    RunSummary,
+    last_ended_by_command,
+    last_success_by_command,
+)
+from connector.ledger.tasks import live_by_unit, task_counts
+from connector.ledger.units import unit_codes
 from connector.models import StatusCode
-from connector.ops.runs import RunOutcome
+
+if TYPE_CHECKING:
+    from connector.ledger.reader import Db
 
 log = structlog.get_logger(__name__)
 
 PREFIX = "idesk_connector_"
-SUCCESS_OUTCOMES: frozenset[str] = frozenset({RunOutcome.SUCCESS.value})
-"""Run outcomes that count as a success (``last_run_success`` = 1); see `connector.ops.runs`."""
-UNFINISHED_OUTCOMES: frozenset[str] = frozenset({RunOutcome.RUNNING.value})
 OVERDUE_STATUS = StatusCode.DTH_QUA_HAN.value
 UNCLASSIFIED = "unclassified"
 
@@ -76,21 +80,6 @@ COUNT_HELP: dict[str, str] = {
 }
 
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]+")
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One finished run as the metrics see it."""
-
-    command: str
-    outcome: str
-    started_at: datetime
-    ended_at: datetime
-    counts: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def success(self) -> bool:
-        return self.outcome in SUCCESS_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -134,13 +123,14 @@ def render_metrics(snapshot: MetricsSnapshot) -> str:
         return families[name]
 
     for run in sorted(snapshot.last_runs, key=lambda r: r.command):
+        ended = run.ended_at or run.started_at
         family(
             "last_run_timestamp_seconds", "When the last finished run ended (Unix time).", "command"
-        ).labels(command=run.command).set(_seconds(run.ended_at))
+        ).labels(command=run.command).set(_seconds(ended))
         family(
             "last_run_duration_seconds", "How long the last finished run took.", "command"
         ).labels(command=run.command).set(
-            max((to_utc(run.ended_at) - to_utc(run.started_at)).total_seconds(), 0.0)
+            max((to_utc(ended) - to_utc(run.started_at)).total_seconds(), 0.0)
         )
         family(
             "last_run_success",
@@ -193,67 +183,38 @@ def write_textfile(path: str | Path, content: str) -> Path:
     return target
 
 
-def _numeric_counts(counts_json: str) -> dict[str, float]:
-    try:
-        data = json.loads(counts_json or "{}")
-    except json.JSONDecodeError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
+def numeric_counts(counts: Mapping[str, object]) -> dict[str, float]:
+    """The counts that are numbers (a run's counts as recorded may hold anything)."""
     return {
-        str(k): v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        str(k): v
+        for k, v in counts.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
     }
 
 
-def _table(model: type[object]) -> Table:
-    table = getattr(model, "__table__", None)
-    assert isinstance(table, Table)
-    return table
-
-
-def snapshot_from_ledger(engine: Engine) -> MetricsSnapshot:
+def snapshot_from_ledger(db: Db) -> MetricsSnapshot:
     """Read the last finished (non-dry) run per command and the task figures from the ledger."""
-    runs, tasks, units = _table(SyncRun), _table(TaskRow), _table(UnitRow)
-    finished = (runs.c.dry_run == false()) & runs.c.ended_at.is_not(None)
-    finished &= runs.c.outcome.not_in(sorted(UNFINISHED_OUTCOMES))
-    last_runs: dict[str, RunSummary] = {}
-    last_success: dict[str, datetime] = {}
-    live = tasks.c.deleted_at_source == false()
-    with engine.connect() as conn:
-        for row in conn.execute(select(runs).where(finished).order_by(runs.c.ended_at)):
-            summary = RunSummary(
-                command=row.command or "run",
-                outcome=row.outcome,
-                started_at=row.started_at,
-                ended_at=row.ended_at,
-                counts=_numeric_counts(row.counts_json),
-            )
-            last_runs[summary.command] = summary
-            if summary.success:
-                last_success[summary.command] = summary.ended_at
-        overdue: dict[str, int] = {str(code): 0 for code in conn.scalars(select(units.c.code))}
-        query = (
-            select(tasks.c.lead_unit_code, func.count())
-            .where(live & (tasks.c.status_code == OVERDUE_STATUS))
-            .group_by(tasks.c.lead_unit_code)
+    with reading(db) as r:
+        overdue = dict.fromkeys(unit_codes(r), 0)
+        overdue.update(live_by_unit(r, OVERDUE_STATUS))
+        tasks = task_counts(r)
+        by_status = dict(tasks.by_status)
+        if tasks.unclassified:
+            by_status[UNCLASSIFIED] = tasks.unclassified
+        return MetricsSnapshot(
+            last_runs=tuple(
+                replace(run, counts=numeric_counts(run.counts))
+                for run in last_ended_by_command(r).values()
+            ),
+            last_success=last_success_by_command(r),
+            overdue_by_unit=overdue,
+            tasks_by_status=by_status,
         )
-        for code, count in conn.execute(query):
-            overdue[str(code or "")] = int(count)
-        by_status: dict[str, int] = {code.value: 0 for code in StatusCode}
-        query = select(tasks.c.status_code, func.count()).where(live).group_by(tasks.c.status_code)
-        for status, count in conn.execute(query):
-            by_status[str(status) if status else UNCLASSIFIED] = int(count)
-    return MetricsSnapshot(
-        last_runs=tuple(last_runs.values()),
-        last_success=last_success,
-        overdue_by_unit=overdue,
-        tasks_by_status=by_status,
-    )
 
 
-def export_metrics(engine: Engine, path: str | Path) -> Path:
+def export_metrics(db: Db, path: str | Path) -> Path:
     """Write the metrics file for this ledger; log ``metrics_written``."""
-    text = render_metrics(snapshot_from_ledger(engine))
+    text = render_metrics(snapshot_from_ledger(db))
     target = write_textfile(path, text)
     log.info("metrics_written", path=str(target), bytes=len(text.encode()))
     return target

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Protocol, Self, TextIO
 
 from rich.console import Console
@@ -33,6 +32,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from connector.closing import Closing
 
 
 class ProgressReporter(Protocol):
@@ -52,15 +53,10 @@ class ProgressReporter(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
-class NullProgress:
+class NullProgress(Closing):
     """Counts silently (for tests and logs); shows nothing."""
 
     def __init__(self) -> None:
@@ -84,19 +80,11 @@ class NullProgress:
     def finish(self) -> None:
         return None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.finish()
 
 
-class RichProgress:
+class RichProgress(Closing):
     """A rich progress bar on a terminal stream."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -142,15 +130,7 @@ class RichProgress:
             self._progress.stop()
             self._running = False
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self.finish()
 
 

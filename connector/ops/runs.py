@@ -31,20 +31,16 @@ counted.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import TextIO
 
 import structlog
-from sqlalchemy import select
-from sqlmodel import col
 
-from connector.clock import Clock, to_utc
+from connector.clock import Clock
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -54,26 +50,34 @@ from connector.errors import (
     SourceError,
 )
 from connector.ledger.db import Ledger
-from connector.ledger.tables import SyncRun
+from connector.ledger.runs import (
+    Count,
+    RunOutcome,
+    RunSummary,
+    get_run,
+    list_runs,
+    write_end,
+    write_start,
+)
+from connector.ledger.runs import mark_abandoned as _mark_abandoned
 from connector.ops.log import REDACTOR
 
+__all__ = [
+    "PROBLEM_COUNTS",
+    "Count",
+    "RunOutcome",
+    "RunRecord",
+    "RunSummary",
+    "default_trigger",
+    "error_text",
+    "get_run",
+    "list_runs",
+    "mark_abandoned",
+    "outcome_for",
+    "recorded_run",
+]
+
 log = structlog.get_logger(__name__)
-
-Count = int | float
-
-
-class RunOutcome(StrEnum):
-    """How a run ended (the ``sync_run.outcome`` column)."""
-
-    RUNNING = "running"
-    SUCCESS = "success"
-    PROBLEMS = "problems"
-    SOURCE_UNAVAILABLE = "source_unavailable"
-    AUTH_FAILED = "auth_failed"
-    CONFIG_ERROR = "config_error"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
-    ABANDONED = "abandoned"
 
 
 PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors", "undelivered")
@@ -135,36 +139,21 @@ class RunRecord:
             self.counts[name] = self.counts.get(name, 0) + value
 
 
-def _write_start(ledger: Ledger, record: RunRecord) -> None:
-    with ledger.transaction() as session:
-        session.add(
-            SyncRun(
-                run_id=record.run_id,
-                command=record.command,
-                trigger=record.trigger,
-                started_at=to_utc(record.started_at),
-                outcome=RunOutcome.RUNNING.value,
-                counts_json="{}",
-                dry_run=record.dry_run,
-            )
-        )
-
-
 def _write_end(
     ledger: Ledger, record: RunRecord, outcome: RunOutcome, ended_at: datetime, error: str
 ) -> None:
-    with ledger.transaction() as session:
-        row = session.get(SyncRun, record.run_id)
-        if row is None:  # the start was not recorded (e.g. the ledger came back)
-            row = SyncRun(run_id=record.run_id, started_at=to_utc(record.started_at))
-            session.add(row)
-        row.command = record.command
-        row.trigger = record.trigger
-        row.ended_at = to_utc(ended_at)
-        row.outcome = outcome.value
-        row.counts_json = json.dumps(record.counts, sort_keys=True)
-        row.error = error
-        row.dry_run = record.dry_run
+    write_end(
+        ledger,
+        record.run_id,
+        command=record.command,
+        trigger=record.trigger,
+        started_at=record.started_at,
+        ended_at=ended_at,
+        outcome=outcome,
+        counts=record.counts,
+        error=error,
+        dry_run=record.dry_run,
+    )
 
 
 @contextlib.contextmanager
@@ -191,7 +180,14 @@ def recorded_run(
     with structlog.contextvars.bound_contextvars(run_id=run_id, command=command):
         if lock_held:
             mark_abandoned(ledger, by_run=run_id)
-        _write_start(ledger, record)
+        write_start(
+            ledger,
+            run_id,
+            command=command,
+            trigger=trigger,
+            started_at=record.started_at,
+            dry_run=dry_run,
+        )
         log.info("run_started", trigger=trigger, dry_run=dry_run)
         error: BaseException | None = None
         try:
@@ -229,78 +225,11 @@ def recorded_run(
             level("run_finished", **fields)
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """A recorded run as `list_runs` returns it."""
-
-    run_id: str
-    command: str
-    trigger: str
-    started_at: datetime
-    ended_at: datetime | None
-    outcome: str
-    counts: dict[str, Count]
-    error: str
-    dry_run: bool
-
-
-def _summary(row: SyncRun) -> RunSummary:
-    try:
-        counts = json.loads(row.counts_json or "{}")
-    except json.JSONDecodeError:
-        counts = {}
-    return RunSummary(
-        run_id=row.run_id,
-        command=row.command,
-        trigger=row.trigger,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        outcome=row.outcome,
-        counts=counts if isinstance(counts, dict) else {},
-        error=row.error,
-        dry_run=row.dry_run,
-    )
-
-
 def mark_abandoned(ledger: Ledger, *, by_run: str) -> list[str]:
-    """Mark every run still ``running`` but `by_run` as ``abandoned``; their ids.
-
-    Call it only while holding the run lock (`connector.ops.locking.run_lock`): then no other run
-    can be in progress, and a ``running`` row is one that died without recording its end. Its
-    end time stays unknown (NULL); its counts stay those it recorded.
-    """
-    with ledger.transaction() as session:
-        rows = session.scalars(
-            select(SyncRun).where(
-                col(SyncRun.outcome) == RunOutcome.RUNNING.value,
-                col(SyncRun.run_id) != by_run,
-            )
-        ).all()
-        for row in rows:
-            row.outcome = RunOutcome.ABANDONED.value
-            row.error = (
-                "the run ended without recording its end (killed, power cut or the ledger "
-                f"could not be written); found by run {by_run}"
-            )
-        ids = [row.run_id for row in rows]
+    """Mark every run still ``running`` but `by_run` as ``abandoned`` and log each
+    (``run_abandoned``); their ids. Only while holding the run lock (see
+    `connector.ledger.runs.mark_abandoned`)."""
+    ids = _mark_abandoned(ledger, by_run=by_run)
     for run_id in ids:
         log.warning("run_abandoned", abandoned_run=run_id, found_by=by_run)
     return ids
-
-
-def list_runs(
-    ledger: Ledger, *, limit: int | None = 20, command: str | None = None
-) -> list[RunSummary]:
-    """The most recent runs, newest first (`limit` None: all of them)."""
-    query = select(SyncRun).order_by(col(SyncRun.started_at).desc()).limit(limit)
-    if command is not None:
-        query = query.where(col(SyncRun.command) == command)
-    with ledger.reading() as session:
-        return [_summary(row) for row in session.scalars(query)]
-
-
-def get_run(ledger: Ledger, run_id: str) -> RunSummary | None:
-    """One recorded run."""
-    with ledger.reading() as session:
-        row = session.get(SyncRun, run_id)
-        return _summary(row) if row is not None else None

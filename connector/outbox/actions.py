@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import structlog
-from sqlmodel import Session, col, select
 
 from connector.errors import OutboxStateError
-from connector.ledger.tables import OutboxRow
+from connector.ledger.outbox import get_row, list_entries, rows_in
 from connector.outbox.states import RETRYABLE, OutboxState, transition
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.ledger.tables import OutboxRow
 
 log = structlog.get_logger(__name__)
 
 
+def outbox_state(state: str | OutboxState) -> OutboxState:
+    """An outbox state by name; `OutboxStateError` listing the valid ones for another name."""
+    try:
+        return OutboxState(state)
+    except ValueError:
+        valid = ", ".join(s.value for s in OutboxState)
+        raise OutboxStateError(f"unknown outbox state {state!r}; valid: {valid}") from None
+
+
 def list_outbox(session: Session, state: str | OutboxState | None = None) -> list[OutboxRow]:
-    """Outbox rows by id, optionally in one state."""
-    query = select(OutboxRow).order_by(col(OutboxRow.id))
-    if state is not None:
-        try:
-            wanted = OutboxState(state)
-        except ValueError:
-            valid = ", ".join(s.value for s in OutboxState)
-            raise OutboxStateError(f"unknown outbox state {state!r}; valid: {valid}") from None
-        query = query.where(col(OutboxRow.state) == wanted.value)
-    return list(session.scalars(query))
+    """Outbox rows by id, optionally in one state, to change them."""
+    wanted = outbox_state(state) if state is not None else None
+    return rows_in(session, list_entries(session, wanted))
+
+
+def _back_to_pending(row: OutboxRow) -> None:
+    transition(row, OutboxState.PENDING)
+    row.attempts = 0
+    row.next_attempt_at = None
 
 
 def retry_row(session: Session, row_id: int) -> OutboxRow:
     """Put a dead, failed or past row back to ``pending`` (attempts reset); caller commits."""
-    row = session.get(OutboxRow, row_id)
+    row = get_row(session, row_id)
     if row is None:
         raise OutboxStateError(f"no outbox row with id {row_id}", row_id=row_id)
     if row.state not in RETRYABLE:
@@ -37,9 +51,7 @@ def retry_row(session: Session, row_id: int) -> OutboxRow:
             row_id=row_id,
             state=row.state,
         )
-    transition(row, OutboxState.PENDING)
-    row.attempts = 0
-    row.next_attempt_at = None
+    _back_to_pending(row)
     session.flush()
     log.info("outbox_retry", id=row_id, key=row.idempotency_key)
     return row
@@ -49,9 +61,7 @@ def retry_dead(session: Session) -> int:
     """Put every dead row back to ``pending`` (attempts reset); how many. Caller commits."""
     rows = list_outbox(session, OutboxState.DEAD)
     for row in rows:
-        transition(row, OutboxState.PENDING)
-        row.attempts = 0
-        row.next_attempt_at = None
+        _back_to_pending(row)
     session.flush()
     log.info("outbox_retry_dead", rows=len(rows))
     return len(rows)

@@ -41,12 +41,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from connector.clock import Clock, local_date, to_utc
 from connector.errors import (
@@ -57,14 +54,13 @@ from connector.errors import (
     SourceError,
     SourceRefused,
 )
-from connector.ledger.db import Ledger
-from connector.ledger.tables import OutboxRow, TaskRow
+from connector.ledger.outbox import due_ids, get_row, replaceable_tracking, still_due
+from connector.ledger.tasks import acked_status, acknowledge
 from connector.ops.faultpoints import crash_point
 from connector.ops.signals import InterruptGuard
 from connector.outbox.keys import payload_of
 from connector.outbox.states import (
     DELIVERABLE,
-    REPLACEABLE,
     OutboxKind,
     OutboxState,
     mark_dead,
@@ -77,6 +73,10 @@ from connector.outbox.states import (
 from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.settings import Settings
 from connector.source.transport import TokenBucket
+
+if TYPE_CHECKING:
+    from connector.ledger.db import Ledger
+    from connector.ledger.tables import OutboxRow
 
 log = structlog.get_logger(__name__)
 
@@ -221,42 +221,21 @@ class _Stop(Exception):
 # -- selecting -----------------------------------------------------------------------------------
 
 
-def _due_query(
-    settings: Settings, now: datetime, *, alerts: bool = True
-) -> SelectOfScalar[int | None]:
-    next_at = col(OutboxRow.next_attempt_at)
-    state = col(OutboxRow.state)
-    ready = or_(next_at.is_(None), next_at <= now)
-    due = or_(
-        and_(state.in_([OutboxState.PENDING.value, OutboxState.FAILED.value]), ready),
-        state == OutboxState.SENDING.value,
-    )
+def _due_kinds(settings: Settings, *, alerts: bool) -> list[OutboxKind]:
     kinds = []
     if settings.push.tracking_status:
-        kinds.append(OutboxKind.TRACKING.value)
+        kinds.append(OutboxKind.TRACKING)
     if settings.alerts.enabled and alerts:
-        kinds.append(OutboxKind.ALERT.value)
-    return (
-        select(col(OutboxRow.id))
-        .where(due, col(OutboxRow.kind).in_(kinds))
-        .order_by(col(OutboxRow.id))
-    )
+        kinds.append(OutboxKind.ALERT)
+    return kinds
 
 
 def _supersede_stale_tracking(ledger: Ledger) -> int:
     """Only the newest replaceable tracking row of a task is sent; older ones are superseded."""
     superseded = 0
     with ledger.transaction() as session:
-        query = (
-            select(OutboxRow)
-            .where(
-                col(OutboxRow.kind) == OutboxKind.TRACKING.value,
-                col(OutboxRow.state).in_([s.value for s in REPLACEABLE]),
-            )
-            .order_by(col(OutboxRow.task_id), col(OutboxRow.id))
-        )
         newest: dict[int | None, OutboxRow] = {}
-        rows = list(session.scalars(query))
+        rows = replaceable_tracking(session)
         for row in rows:
             newest[row.task_id] = row
         for row in rows:
@@ -274,7 +253,7 @@ def _supersede_stale_tracking(ledger: Ledger) -> int:
 def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
     """Mark the row ``sending`` and commit; None when it is no longer deliverable."""
     with ledger.transaction() as session:
-        row = session.get(OutboxRow, row_id)
+        row = get_row(session, row_id)
         if row is None or row.state not in DELIVERABLE:
             return None
         since = row.in_doubt_since
@@ -291,8 +270,7 @@ def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
         row.in_doubt_since = since or to_utc(now)
         acked = ""
         if row.kind == OutboxKind.TRACKING.value and row.task_id is not None:
-            task = session.get(TaskRow, row.task_id)
-            acked = task.acked_tracking_status if task is not None else ""
+            acked = acked_status(session, row.task_id)
         return _Job(
             row.id or row_id,
             row.kind,
@@ -312,15 +290,13 @@ def _acked_due(payload: Mapping[str, Any]) -> date | None:
 def _finish_sent(ledger: Ledger, job: _Job, now: datetime, response_id: str) -> bool:
     """Mark the row sent (and the task acknowledged); False when the row changed meanwhile."""
     with ledger.transaction() as session:
-        row = session.get(OutboxRow, job.id)
+        row = get_row(session, job.id)
         if row is None or row.state != OutboxState.SENDING.value:
             return False
         mark_sent(row, now, response_id)
         if job.kind == OutboxKind.TRACKING.value and job.task_id is not None:
-            task = session.get(TaskRow, job.task_id)
-            if task is not None:
-                task.acked_tracking_status = str(job.payload.get("trackingStatus", ""))
-                task.acked_eff_due = _acked_due(job.payload)
+            status = str(job.payload.get("trackingStatus", ""))
+            acknowledge(session, job.task_id, status, _acked_due(job.payload))
     return True
 
 
@@ -328,7 +304,7 @@ def _record_failure(
     ledger: Ledger, job: _Job, now: datetime, error: str, settings: Settings, *, refused: bool
 ) -> OutboxState:
     with ledger.transaction() as session:
-        row = session.get(OutboxRow, job.id)
+        row = get_row(session, job.id)
         if row is None or row.state != OutboxState.SENDING.value:
             return OutboxState(row.state) if row is not None else OutboxState.DEAD
         if refused:
@@ -340,7 +316,7 @@ def _record_failure(
 def _release(ledger: Ledger, job: _Job, error: str) -> None:
     """Back to ``failed`` without counting an attempt (the credentials, not the row, failed)."""
     with ledger.transaction() as session:
-        row = session.get(OutboxRow, job.id)
+        row = get_row(session, job.id)
         if row is not None and row.state == OutboxState.SENDING.value:
             transition(row, OutboxState.FAILED)
             row.last_error = error
@@ -481,9 +457,7 @@ def deliver_pending(
         alerts = cal.is_working_day(local_date(now))
         if not alerts:
             log.info("alerts_held", day=local_date(now).isoformat(), reason="non_working_day")
-    with ledger.reading() as session:
-        query = _due_query(settings, now, alerts=alerts)
-        ids = [i for i in session.scalars(query) if i is not None]
+    ids = due_ids(ledger, now, _due_kinds(settings, alerts=alerts))
     if limit is not None:
         ids = ids[:limit]
     result.due = len(ids)
@@ -505,7 +479,7 @@ def deliver_pending(
         except _Stop as stop:
             result.stopped = "source_trouble"
             result.stop_error = str(stop)
-            result.undelivered = _still_due(ledger, ids[position:])
+            result.undelivered = still_due(ledger, ids[position:])
             log.warning(
                 "push_stopped",
                 reason=result.stopped,
@@ -515,16 +489,3 @@ def deliver_pending(
             break
     log.info("push_finished", run_id=run_id, **result.counts(), stopped=result.stopped)
     return result
-
-
-def _still_due(ledger: Ledger, ids: list[int]) -> int:
-    """How many of these rows are still waiting to be delivered (pending, failed, sending)."""
-    if not ids:
-        return 0
-    wanted = set(ids)
-    with ledger.reading() as session:
-        query = select(col(OutboxRow.id)).where(
-            col(OutboxRow.id) >= min(ids),
-            col(OutboxRow.state).in_([s.value for s in DELIVERABLE]),
-        )
-        return sum(1 for row_id in session.scalars(query) if row_id in wanted)

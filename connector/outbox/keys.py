@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from connector.errors import OutboxStateError
-from connector.ledger.tables import OutboxRow
+from connector.models import Classification
 from connector.rules.alerts import tracking_note
-from connector.rules.deadlines import Classification
 
 NO_EFF_DUE = "-"
 
@@ -52,7 +51,17 @@ def tracking_payload(
     return body
 
 
-def payload_of(row: OutboxRow) -> dict[str, Any]:
+class StoredRow(Protocol):
+    """An outbox row as stored (`connector.ledger.tables.OutboxRow` or a read-back entry)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def payload_json(self) -> str: ...
+
+
+def payload_of(row: StoredRow) -> dict[str, Any]:
     """The stored request body of a row."""
     data = json.loads(row.payload_json)
     if not isinstance(data, dict):

@@ -15,20 +15,19 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
-from sqlmodel import Session, col, select
 
-from connector.clock import Clock, local_date, to_utc
-from connector.errors import BadRecord
-from connector.ledger.db import Ledger
-from connector.ledger.repo import load_tasks, task_from_row, task_ids_after
-from connector.ledger.tables import OutboxRow, TaskRow, UnitRow
-from connector.models import NormalisedTask, Unit, UnitKind
+from connector.clock import Clock, local_date
+from connector.ledger.outbox import OutboxEntry, add_row, by_task, get_row
+from connector.ledger.reader import reading
+from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
+from connector.ledger.units import list_units
+from connector.models import NormalisedTask, Unit
 from connector.ops.faultpoints import crash_point
 from connector.outbox.keys import (
     NO_EFF_DUE,
@@ -46,9 +45,19 @@ from connector.rules.alerts import (
     due_occasions,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import Planner
-from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.rules.classify import Planner, Unclassifiable, classified, ledger_task
+from connector.rules.deadlines import Classification, policy_from_settings
 from connector.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.ledger.db import Ledger
+    from connector.ledger.reader import Db
+    from connector.ledger.tables import OutboxRow
+
+UNCLASSIFIABLE = "outbox_task_unclassifiable"
+"""The event of a task the deadline rules refuse while planning (it is skipped)."""
 
 log = structlog.get_logger(__name__)
 
@@ -81,18 +90,9 @@ class TaskRowLike(Protocol):
 # -- planning ------------------------------------------------------------------------------------
 
 
-def units_by_code(session: Session) -> dict[str, Unit]:
-    """The ledger's unit table as `Unit`s (rows with an unknown kind are skipped and logged)."""
-    units: dict[str, Unit] = {}
-    columns = (UnitRow.code, UnitRow.name, UnitRow.kind, UnitRow.parent_code)
-    for code, name, raw_kind, parent in session.execute(select(*(col(c) for c in columns))):
-        try:
-            kind = UnitKind(raw_kind)
-        except ValueError:
-            log.warning("unit_kind_unknown", unit=code, kind=raw_kind)
-            continue
-        units[code] = Unit(code, name, kind, parent)
-    return units
+def units_by_code(db: Db) -> dict[str, Unit]:
+    """The ledger's unit table as `Unit`s by code."""
+    return {unit.code: unit for unit in list_units(db)}
 
 
 def _cached_units(session: Session, run_id: str) -> dict[str, Unit]:
@@ -127,90 +127,18 @@ def alert_context(
     )
 
 
-@dataclass(frozen=True)
-class ExistingRow:
-    """What planning needs to know of an outbox row already there (read without the ORM)."""
-
-    id: int
-    task_id: int
-    idempotency_key: str
-    kind: str
-    state: str
-    alert_type: str
-
-
-_EXISTING_COLUMNS = (
-    OutboxRow.id,
-    OutboxRow.task_id,
-    OutboxRow.idempotency_key,
-    OutboxRow.kind,
-    OutboxRow.state,
-    OutboxRow.alert_type,
-)
-
-
-def rows_by_task(session: Session, task_ids: Sequence[int]) -> dict[int, list[ExistingRow]]:
-    """The outbox rows of several tasks (one query), by task id, oldest first."""
-    out: dict[int, list[ExistingRow]] = {task_id: [] for task_id in task_ids}
-    if not task_ids:
-        return out
-    query = (
-        select(*(col(c) for c in _EXISTING_COLUMNS))
-        .where(col(OutboxRow.task_id).in_(list(task_ids)))
-        .order_by(col(OutboxRow.id))
-    )
-    for values in session.execute(query):
-        row = ExistingRow(*values)
-        out.setdefault(row.task_id, []).append(row)
-    return out
-
-
-def _task_rows(session: Session, task_id: int) -> list[ExistingRow]:
-    query = (
-        select(*(col(c) for c in _EXISTING_COLUMNS))
-        .where(col(OutboxRow.task_id) == task_id)
-        .order_by(col(OutboxRow.id))
-    )
-    return [ExistingRow(*values) for values in session.execute(query)]
-
-
 def _supersede_by_id(session: Session, row_id: int, by: OutboxRow | None) -> None:
-    row = session.get(OutboxRow, row_id)
+    row = get_row(session, row_id)
     if row is not None and row.state in REPLACEABLE:
         supersede(row, by)
         log.info("outbox_superseded", key=row.idempotency_key, by=by.idempotency_key if by else "")
-
-
-def _new_row(
-    *,
-    key: str,
-    kind: OutboxKind,
-    task_id: int,
-    payload: Mapping[str, Any],
-    state: OutboxState,
-    run_id: str,
-    now: datetime,
-    alert_type: str = "",
-    occasion: str = "",
-) -> OutboxRow:
-    return OutboxRow(
-        idempotency_key=key,
-        kind=kind.value,
-        task_id=task_id,
-        alert_type=alert_type,
-        occasion=occasion,
-        payload_json=dump_payload(payload),
-        state=state.value,
-        created_run=run_id,
-        created_at=to_utc(now),
-    )
 
 
 def _plan_tracking(
     session: Session,
     task_row: TaskRowLike,
     classification: Classification,
-    existing: Sequence[ExistingRow],
+    existing: Sequence[OutboxEntry],
     *,
     settings: Settings,
     run_id: str,
@@ -236,17 +164,17 @@ def _plan_tracking(
         else:
             key = tracking_key(task_id, status, eff, revision=len(same) + 1)
             payload = tracking_payload(task_id, classification, settings.alerts.lang)
-            new = _new_row(
+            new = add_row(
+                session,
                 key=key,
                 kind=OutboxKind.TRACKING,
                 task_id=task_id,
-                payload=payload,
+                payload_json=dump_payload(payload),
                 state=OutboxState.PENDING,
                 run_id=run_id,
                 now=now,
                 occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
             )
-            session.add(new)
             session.flush()
     for row in rows:
         if row.state in REPLACEABLE and key_meaning(row.idempotency_key) != target:
@@ -258,7 +186,7 @@ def _plan_alerts(
     session: Session,
     task: NormalisedTask,
     classification: Classification,
-    existing: Sequence[ExistingRow],
+    existing: Sequence[OutboxEntry],
     *,
     context: AlertContext,
     as_of: date,
@@ -292,18 +220,18 @@ def _plan_alerts(
                 key=intent.key,
                 skipped=list(intent.skipped_recipients),
             )
-        new = _new_row(
+        new = add_row(
+            session,
             key=intent.key,
             kind=OutboxKind.ALERT,
             task_id=task.source_id,
-            payload=intent.payload(),
+            payload_json=dump_payload(intent.payload()),
             state=OutboxState.PENDING if intent.is_latest else OutboxState.PAST,
             run_id=run_id,
             now=now,
             alert_type=intent.type.value,
             occasion=intent.occasion,
         )
-        session.add(new)
         created.append(new)
         if intent.is_latest:
             newest[intent.type.value] = new
@@ -327,7 +255,7 @@ def plan(
     settings: Settings,
     run_id: str,
     now: datetime,
-    existing: Sequence[ExistingRow] | None = None,
+    existing: Sequence[OutboxEntry] | None = None,
     suggested: tuple[date | None, str] | None = None,
 ) -> list[OutboxRow]:
     """Add to `session` the outbox rows `task` calls for as of `as_of`; never commits.
@@ -337,13 +265,14 @@ def plan(
     already in the outbox are left alone. Nothing is planned when ``push.enabled`` is off.
 
     `existing`: the task's outbox rows when the caller loaded them for a whole batch
-    (`rows_by_task`); `suggested`: the (deadline, phrase) read from the text when the caller
+    (`connector.ledger.outbox.by_task`); `suggested`: the (deadline, phrase) read from the text
+    when the caller
     has just computed it (default: the values stored on the row).
     """
     if not settings.push.enabled:
         return []
     if existing is None:
-        existing = _task_rows(session, task_row.source_id)
+        existing = by_task(session, [task_row.source_id])[task_row.source_id]
     created: list[OutboxRow] = []
     tracking = _plan_tracking(
         session, task_row, classification, existing, settings=settings, run_id=run_id, now=now
@@ -373,19 +302,19 @@ def plan(
     return created
 
 
-def outbox_planner(
+TaskPlanner = Callable[["Session", LedgerTask, NormalisedTask, Classification], list["OutboxRow"]]
+"""`plan` for one classified task, everything else fixed (`task_planner`)."""
+
+
+def task_planner(
     settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
-) -> Planner | None:
-    """Plans tracking writes and alerts (`plan`) in the classification's transaction
-    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
-    it; None when push is off."""
-    if not settings.push.enabled:
-        return None
+) -> TaskPlanner:
+    """`plan` as of `as_of` for one task at a time, at the clock's time of each."""
 
     def plan_task(
-        session: Session, row: TaskRow, task: NormalisedTask, classification: Classification
-    ) -> int:
-        created = plan(
+        session: Session, row: LedgerTask, task: NormalisedTask, classification: Classification
+    ) -> list[OutboxRow]:
+        return plan(
             session,
             row,
             task,
@@ -396,9 +325,22 @@ def outbox_planner(
             run_id=run_id,
             now=clock.now(),
         )
-        return len(created)
 
     return plan_task
+
+
+def outbox_planner(
+    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+) -> Planner | None:
+    """Plans tracking writes and alerts (`plan`) in the classification's transaction
+    (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
+    it; the number of rows added; None when push is off."""
+    if not settings.push.enabled:
+        return None
+    planned = task_planner(settings, as_of=as_of, calendar=calendar, run_id=run_id, clock=clock)
+    return lambda session, row, task, classification: len(
+        planned(session, row, task, classification)
+    )
 
 
 # -- whole-ledger operations ---------------------------------------------------------------------
@@ -414,17 +356,6 @@ class PlanResult:
     past: int = 0
     skipped: int = 0
     keys: list[str] = field(default_factory=list)
-
-
-def _classified(
-    session: Session, ids: Sequence[int], as_of: date, cal: WorkingCalendar, policy: DeadlinePolicy
-) -> Iterator[tuple[TaskRow, NormalisedTask, Classification]]:
-    for row in load_tasks(session, ids):
-        task = task_from_row(row)
-        try:
-            yield row, task, classify(task, as_of, cal, policy)
-        except BadRecord as exc:
-            log.warning("outbox_task_unclassifiable", task_id=row.source_id, error=str(exc))
 
 
 def plan_all(
@@ -444,26 +375,26 @@ def plan_all(
     """
     cal = calendar or calendar_for(settings.calendar)
     policy = policy_from_settings(settings.deadlines)
+    planned = task_planner(settings, as_of=as_of, calendar=cal, run_id=run_id, clock=clock)
     result = PlanResult()
+    skipped = Unclassifiable()
     after = 0
     while True:
         with ledger.transaction() as session:
-            ids = task_ids_after(session, after, batch_size)
-            if not ids:
+            batch = task_batch(session, after=after, limit=batch_size)
+            if not batch:
                 break
-            for row, task, cls in _classified(session, ids, as_of, cal, policy):
+            for row, task, cls in classified(
+                batch,
+                as_of,
+                cal,
+                policy,
+                task_of=ledger_task,
+                event=UNCLASSIFIABLE,
+                skipped=skipped,
+            ):
                 result.tasks += 1
-                for created in plan(
-                    session,
-                    row,
-                    task,
-                    cls,
-                    as_of=as_of,
-                    calendar=cal,
-                    settings=settings,
-                    run_id=run_id,
-                    now=clock.now(),
-                ):
+                for created in planned(session, row, task, cls):
                     result.keys.append(created.idempotency_key)
                     if created.state == OutboxState.PAST.value:
                         result.past += 1
@@ -471,7 +402,8 @@ def plan_all(
                         result.tracking += 1
                     else:
                         result.alerts += 1
-            after = ids[-1]
+            after = batch[-1].source_id
+    result.skipped = skipped.count
     log.info(
         "outbox_plan_finished",
         as_of=as_of.isoformat(),
@@ -484,7 +416,7 @@ def plan_all(
 
 
 def preview_alerts(
-    ledger: Ledger,
+    db: Db,
     settings: Settings,
     as_of: date,
     *,
@@ -495,19 +427,19 @@ def preview_alerts(
     cal = calendar or calendar_for(settings.calendar)
     policy = policy_from_settings(settings.deadlines)
     out: list[AlertIntent] = []
-    after = 0
-    with ledger.reading() as session:
-        units = units_by_code(session)
-        while ids := task_ids_after(session, after, batch_size):
-            for row, task, cls in _classified(session, ids, as_of, cal, policy):
-                keys = {
-                    r.idempotency_key
-                    for r in _task_rows(session, row.source_id)
-                    if r.kind == OutboxKind.ALERT.value
-                }
-                context = alert_context(row, units, settings)
-                out += alert_intents(
-                    task, cls, as_of, cal, settings.alerts, existing_keys=keys, context=context
-                )
-            after = ids[-1]
+    with reading(db) as r:
+        units = units_by_code(r)
+        tasks = iter_tasks(r, batch_size=batch_size)
+        for row, task, cls in classified(
+            tasks, as_of, cal, policy, task_of=ledger_task, event=UNCLASSIFIABLE
+        ):
+            keys = {
+                e.idempotency_key
+                for e in by_task(r, [row.source_id])[row.source_id]
+                if e.kind == OutboxKind.ALERT.value
+            }
+            context = alert_context(row, units, settings)
+            out += alert_intents(
+                task, cls, as_of, cal, settings.alerts, existing_keys=keys, context=context
+            )
     return out

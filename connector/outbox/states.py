@@ -20,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from connector.clock import to_utc
 from connector.errors import OutboxStateError
-from connector.ledger.tables import OutboxRow
-from connector.settings import PushSettings
+
+if TYPE_CHECKING:
+    from connector.ledger.tables import OutboxRow
+    from connector.settings import PushSettings
 
 
 class OutboxState(StrEnum):

@@ -71,17 +71,19 @@ unit of a listed kind with ``include_empty``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlmodel import Session
 
 from connector.clock import local_date
-from connector.errors import BadRecord
 from connector.i18n import label
-from connector.ledger import repo
+from connector.ledger.history import iter_tasks_as_of
+from connector.ledger.reader import reading
+from connector.ledger.tasks import iter_tasks
+from connector.ledger.units import list_units
 from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
 from connector.reports.model import (
     OPEN_STATUSES,
@@ -102,11 +104,19 @@ from connector.reports.model import (
     option_problem,
 )
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.deadlines import Classification, DeadlinePolicy, classify, policy_from_settings
+from connector.rules.classify import Unclassifiable, classified
+from connector.rules.deadlines import Classification, policy_from_settings
 from connector.rules.phrases import Suggestion, suggest_for_task
 from connector.settings import Settings
 
+if TYPE_CHECKING:
+    from connector.ledger.reader import Db
+
 log = structlog.get_logger(__name__)
+
+UNREADABLE = "report_task_unreadable"
+"""The event of a task the deadline rules refuse while reporting (left out, counted in
+``Report.unreadable``)."""
 
 _KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
 
@@ -193,6 +203,16 @@ def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
         content=task.steering_content,
         progress=task.progress,
     )
+
+
+def _deadlines(cls: Classification) -> dict[str, Any]:
+    """What an annex line shows of a task's deadlines: original, in force, effective, extended."""
+    return {
+        "original_deadline": cls.original_deadline,
+        "deadline": cls.deadline,
+        "eff_due": cls.eff_due,
+        "extended": cls.extended,
+    }
 
 
 @dataclass
@@ -329,13 +349,10 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     overdue = [
         OverdueEntry(
             task=_ref(t, name_of(t.lead_unit_code)),
-            original_deadline=c.original_deadline,
-            deadline=c.deadline,
-            eff_due=c.eff_due,
+            **_deadlines(c),
             days_overdue=c.days_overdue,
             working_days_overdue=c.working_days_overdue,
             over_30=c.overdue_over_30,
-            extended=c.extended,
             confirmed=not c.unconfirmed,
         )
         for t, c in pending.overdue
@@ -344,13 +361,10 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     late = [
         LateEntry(
             task=_ref(t, name_of(t.lead_unit_code)),
-            original_deadline=c.original_deadline,
-            deadline=c.deadline,
-            eff_due=c.eff_due,
+            **_deadlines(c),
             completed_on=c.completed_on,
             completion_estimated=c.completion_estimated,
             days_late=c.days_overdue,
-            extended=c.extended,
         )
         for t, c in pending.late
     ]
@@ -424,87 +438,59 @@ def suggestion_for(
     return suggest_for_task(task, calendar)
 
 
-@dataclass
-class Unreadable:
-    """Counts the tasks `classified` had to leave out."""
-
-    count: int = 0
-
-
-def classified(
-    tasks: Iterable[NormalisedTask],
-    as_of: date,
-    calendar: WorkingCalendar,
-    policy: DeadlinePolicy,
-    unreadable: Unreadable | None = None,
-) -> Iterator[Item]:
-    """Each task with its classification as of `as_of` and its suggestion, lazily.
-
-    A task the rules refuse (`BadRecord`: e.g. a deadline year outside the calendar) is logged
-    (``report_task_unreadable``), counted in `unreadable` and left out.
-    """
-    for task in tasks:
-        try:
-            cls = classify(task, as_of, calendar, policy)
-        except BadRecord as exc:
-            log.warning(
-                "report_task_unreadable", task_id=task.source_id, field=exc.field, reason=str(exc)
-            )
-            if unreadable is not None:
-                unreadable.count += 1
-            continue
-        yield task, cls, suggestion_for(task, cls, calendar)
-
-
-def units_from_ledger(session: Session) -> list[Unit]:
-    """The ledger's unit table (ordered by code) as `Unit`s; rows of an unknown kind are
-    logged (``report_unit_kind_unknown``) and left out, so their tasks are listed as units
-    missing from the table."""
-    units: list[Unit] = []
-    for row in repo.list_units(session):
-        try:
-            kind = UnitKind(row.kind)
-        except ValueError:
-            log.warning("report_unit_kind_unknown", unit=row.code, kind=row.kind)
-            continue
-        units.append(Unit(code=row.code, name=row.name, kind=kind, parent_code=row.parent_code))
-    return units
-
-
 def report_as_of(
-    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+    db: Db, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
 ) -> Report:
     """The report as the ledger would have made it at the end of local day `options.as_of`.
 
     Rebuilds every task from its latest snapshot observed on or before that day
-    (`repo.iter_tasks_as_of`, streamed in batches; tasks deleted at the source by then are
-    counted as withdrawn), classifies it as of that day, and builds the report. What the ledger
+    (`connector.ledger.history.iter_tasks_as_of`, streamed in batches; tasks deleted at the
+    source by then are counted as withdrawn), classifies it as of that day, and builds the
+    report. What the ledger
     learnt later (a completion reported late, a task first seen afterwards) is not used.
     """
-    unreadable = Unreadable()
-    tasks = repo.iter_tasks_as_of(session, options.as_of, include_deleted=True)
+    with reading(db) as r:
+        tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
+        return _report(tasks, list_units(r), settings, options, calendar)
+
+
+def _report(
+    tasks: Iterable[NormalisedTask],
+    units: Sequence[Unit],
+    settings: Settings,
+    options: ReportOptions,
+    calendar: WorkingCalendar,
+) -> Report:
+    unreadable = Unclassifiable()
     policy = policy_from_settings(settings.deadlines)
-    items = classified(tasks, options.as_of, calendar, policy, unreadable)
-    report = build_report(items, units_from_ledger(session), options)
+    items = (
+        (task, cls, suggestion_for(task, cls, calendar))
+        for _, task, cls in classified(
+            tasks,
+            options.as_of,
+            calendar,
+            policy,
+            task_of=_itself,
+            event=UNREADABLE,
+            skipped=unreadable,
+        )
+    )
+    report = build_report(items, units, options)
     return replace(report, unreadable=unreadable.count)
 
 
-def _current_tasks(session: Session) -> Iterator[NormalisedTask]:
-    for batch in repo.iter_task_rows(session):
-        for row in batch:
-            yield repo.task_from_row(row)
+def _itself(task: NormalisedTask) -> NormalisedTask:
+    return task
 
 
 def report_current(
-    session: Session, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
+    db: Db, settings: Settings, options: ReportOptions, calendar: WorkingCalendar
 ) -> Report:
     """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
 
     Reads the current task table in batches. For a past date prefer `report_as_of`, which does
     not use what was learnt after that date.
     """
-    unreadable = Unreadable()
-    policy = policy_from_settings(settings.deadlines)
-    items = classified(_current_tasks(session), options.as_of, calendar, policy, unreadable)
-    report = build_report(items, units_from_ledger(session), options)
-    return replace(report, unreadable=unreadable.count)
+    with reading(db) as r:
+        tasks = (row.task for row in iter_tasks(r))
+        return _report(tasks, list_units(r), settings, options, calendar)

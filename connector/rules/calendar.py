@@ -35,6 +35,7 @@ answer.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import tomllib
@@ -42,12 +43,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
-from importlib.metadata import version
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-import holidays
 import structlog
 
 from connector.errors import ConfigError, Problem
@@ -60,8 +59,21 @@ MIN_YEAR = 1995
 MAX_YEAR = 2099
 """Last year covered: the package's lunar calendar (Tết, Hùng Kings' day) ends in 2100."""
 
-PACKAGE_SOURCE = f"holidays VN (package {version('holidays')})"
-"""The `source` of every day that comes from the `holidays` package."""
+
+@functools.cache
+def package_source() -> str:
+    """The `source` of every day that comes from the `holidays` package (``PACKAGE_SOURCE``)."""
+    from importlib.metadata import version  # noqa: PLC0415 - the package's metadata, once
+
+    return f"holidays VN (package {version('holidays')})"
+
+
+def __getattr__(name: str) -> Any:
+    # ``PACKAGE_SOURCE`` is read on first use: the package's metadata costs start-up time.
+    if name == "PACKAGE_SOURCE":
+        return package_source()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SHIPPED_OVERRIDES = "calendar-overrides.toml"
 """Name of the override file shipped in `connector/rules/data/`."""
@@ -95,7 +107,7 @@ class CalendarDay:
     """One day that differs from the plain Monday–Friday pattern, with where that comes from.
 
     `working` is True for swapped/extra working days (a Saturday worked), False for days off.
-    `source` is `PACKAGE_SOURCE` or the notice named in the override file.
+    `source` is `package_source()` or the notice named in the override file.
     """
 
     day: date
@@ -169,6 +181,8 @@ def _package_days(year: int) -> tuple[dict[date, CalendarDay], dict[date, Calend
     """Days off and working weekend days of `year` per the `holidays` package."""
     # The next year is evaluated too: a swap may pay a January day off back with a December
     # Saturday of the previous year (2015: Fri 2 Jan off, Sat 27 Dec 2014 worked).
+    import holidays  # noqa: PLC0415 - a large package: loaded when a year is first needed
+
     years = [year, year + 1]
     vi = holidays.country_holidays("VN", years=years, language="vi")
     en = holidays.country_holidays("VN", years=years, language="en_US")
@@ -193,7 +207,7 @@ def _package_days(year: int) -> tuple[dict[date, CalendarDay], dict[date, Calend
             kind=kind,
             working=False,
             name=_joined(names),
-            source=PACKAGE_SOURCE,
+            source=package_source(),
             name_en=_joined(en.get_list(day)),
         )
     worked_weekend: dict[date, CalendarDay] = {}
@@ -206,7 +220,7 @@ def _package_days(year: int) -> tuple[dict[date, CalendarDay], dict[date, Calend
             kind=DayKind.SWAPPED_WORKING_DAY,
             working=True,
             name=(f"Làm bù cho ngày nghỉ {for_day:%d/%m/%Y}" if for_day else "Ngày làm việc bù"),
-            source=PACKAGE_SOURCE,
+            source=package_source(),
             name_en=(
                 f"Working day in exchange for {for_day.isoformat()}"
                 if for_day

@@ -7,30 +7,46 @@ columns, a ``status_code`` history row per status change (dated by `status_effec
 whatever its `planner` adds in the same transaction (the outbox rows,
 `connector.outbox.planning.outbox_planner`). The pull calls it after its pages
 (`connector.source.pull`).
+
+`classified` is the one loop that turns tasks into classified tasks, skipping (and logging)
+those the rules refuse: `reclassify`, the outbox planner (`plan_all`, `preview_alerts`) and the
+report (`connector.reports.build`) all go through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from sqlmodel import Session
 
 from connector.clock import Clock, local_date
 from connector.errors import BadRecord
-from connector.ledger import repo
-from connector.ledger.db import Ledger
-from connector.ledger.tables import TaskRow
+from connector.ledger.columns import classification_differs, classification_values
+from connector.ledger.tasks import (
+    ClassificationChange,
+    LedgerTask,
+    task_batch,
+    write_classifications,
+)
 from connector.models import NormalisedTask, StatusCode
-from connector.ops.progress import ProgressReporter
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
-from connector.rules.phrases import Suggestion, suggest_for_task
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.ledger.db import Ledger
+    from connector.ops.progress import ProgressReporter
+    from connector.rules.phrases import Suggestion
 
 log = structlog.get_logger(__name__)
+
+UNCLASSIFIABLE = "classify_failed"
+"""The event of a task the deadline rules refuse in the classification step (it is skipped and
+counted in ``classify_errors``)."""
 
 DONE_STATUSES = frozenset({StatusCode.HT_DUNG_HAN, StatusCode.HT_QUA_HAN, StatusCode.HT_KHONG_HAN})
 OPEN_FROM_ASSIGNMENT = frozenset({StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THOI_HAN})
@@ -38,26 +54,11 @@ OPEN_FROM_ASSIGNMENT = frozenset({StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THO
 
 def suggestion_for(task: NormalisedTask, calendar: WorkingCalendar) -> Suggestion | None:
     """A deadline read from the text of a task without one (steering content, then subject)."""
-    return None if task.deadline is not None else suggest_for_task(task, calendar)
+    if task.deadline is not None:
+        return None
+    from connector.rules.phrases import suggest_for_task  # noqa: PLC0415 - the reader is large
 
-
-def classification_values(result: Classification, suggestion: Suggestion | None) -> dict[str, Any]:
-    """The task columns a classification (and a suggested deadline) fills."""
-    return {
-        "status_code": result.status.value,
-        "eff_due": result.eff_due,
-        "days_overdue": result.days_overdue,
-        "working_days_overdue": result.working_days_overdue,
-        "working_days_left": result.working_days_left,
-        "due_soon": result.due_soon,
-        "overdue_over_30": result.overdue_over_30,
-        "stale_no_deadline": result.stale_no_deadline,
-        "unconfirmed": result.unconfirmed,
-        "extended": result.extended,
-        "suggested_deadline": suggestion.deadline if suggestion is not None else None,
-        "suggested_phrase": suggestion.phrase if suggestion is not None else "",
-        "suggested_recurrence": (suggestion.recurrence or "") if suggestion is not None else "",
-    }
+    return suggest_for_task(task, calendar)
 
 
 def status_effective_on(
@@ -92,9 +93,51 @@ class ClassifyResult:
     errors: int = 0
 
 
-Planner = Callable[[Session, TaskRow, NormalisedTask, Classification], int]
+Planner = Callable[["Session", LedgerTask, NormalisedTask, Classification], int]
 """Called for every classified task inside its batch transaction (after its row was updated);
-returns how many outbox rows it added (`outbox_planner`)."""
+returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`)."""
+
+T = TypeVar("T")
+
+
+@dataclass
+class Unclassifiable:
+    """How many tasks `classified` left out because the rules refused them."""
+
+    count: int = 0
+
+
+def ledger_task(item: LedgerTask) -> NormalisedTask:
+    """The task of a ledger row (the `task_of` of `classified` over `LedgerTask` rows)."""
+    return item.task
+
+
+def classified(
+    items: Iterable[T],
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    *,
+    task_of: Callable[[T], NormalisedTask],
+    event: str,
+    skipped: Unclassifiable | None = None,
+) -> Iterator[tuple[T, NormalisedTask, Classification]]:
+    """Each item (a ledger row, a task) with its task and that task's classification as of
+    `as_of`, lazily: the one loop of the classification step, the outbox planner and the report.
+
+    A task the rules refuse (`BadRecord`: e.g. a deadline year outside the calendar) is logged
+    as `event` (with its id, field and the reason), counted in `skipped` and left out.
+    """
+    for item in items:
+        task = task_of(item)
+        try:
+            result = classify(task, as_of, calendar, policy)
+        except BadRecord as exc:
+            log.warning(event, task_id=task.source_id, field=exc.field, error=str(exc))
+            if skipped is not None:
+                skipped.count += 1
+            continue
+        yield item, task, result
 
 
 def reclassify(
@@ -113,48 +156,50 @@ def reclassify(
     the classification columns, a ``status_code`` history row per status change, and whatever
     `planner` adds (outbox rows) in the same transaction."""
     result = ClassifyResult()
+    skipped = Unclassifiable()
     after = 0
     while True:
         with ledger.transaction() as session:
-            ids = repo.task_ids_after(session, after, batch_size)
-            if not ids:
+            batch = task_batch(session, after=after, limit=batch_size)
+            if not batch:
                 break
             observed_at = clock.now()
-            changes: list[repo.ClassificationChange] = []
-            for row in repo.load_tasks(session, ids):
-                task = repo.task_from_row(row)
-                try:
-                    classification = classify(task, as_of, calendar, policy)
-                except BadRecord as exc:
-                    result.errors += 1
-                    log.warning(
-                        "classify_failed", task_id=task.source_id, field=exc.field, error=str(exc)
-                    )
-                    continue
+            changes: list[ClassificationChange] = []
+            for stored, task, classification in classified(
+                batch,
+                as_of,
+                calendar,
+                policy,
+                task_of=ledger_task,
+                event=UNCLASSIFIABLE,
+                skipped=skipped,
+            ):
                 suggestion = suggestion_for(task, calendar)
                 values = classification_values(classification, suggestion)
                 result.classified += 1
                 result.suggested += suggestion is not None and suggestion.deadline is not None
-                if repo.classification_differs(row, values):
+                row = stored
+                if classification_differs(stored.stored, values):
                     changes.append(
-                        repo.ClassificationChange(
+                        ClassificationChange(
                             task_id=task.source_id,
                             values=values,
-                            old_status=row.status_code,
+                            old_status=stored.status_code,
                             effective_on=status_effective_on(
-                                classification, row.status_code, task, as_of
+                                classification, stored.status_code, task, as_of
                             ),
                             source_modified=task.last_modified,
                         )
                     )
-                    repo.show_classification(row, values, as_of=as_of)
+                    row = stored.classified(values, as_of)
                 if planner is not None:
                     result.planned += planner(session, row, task, classification)
             result.changed += len(changes)
-            result.status_changes += repo.write_classifications(
+            result.status_changes += write_classifications(
                 session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
             )
-            after = ids[-1]
+            after = batch[-1].source_id
         if progress is not None:
-            progress.advance(len(ids))
+            progress.advance(len(batch))
+    result.errors = skipped.count
     return result

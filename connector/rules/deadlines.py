@@ -30,9 +30,23 @@ from datetime import date, datetime, timedelta
 
 from connector.clock import local_date
 from connector.errors import BadRecord
-from connector.models import NormalisedTask, StatusCode, TaskState
+from connector.models import Classification, NormalisedTask, StatusCode, TaskState
 from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.settings import DeadlineSettings
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "STATUS_ORDER",
+    "Classification",
+    "DeadlinePolicy",
+    "add_months",
+    "classify",
+    "deadline_in_force",
+    "effective_due",
+    "is_worse",
+    "policy_from_settings",
+    "status_rank",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,48 +69,6 @@ class DeadlinePolicy:
 
 
 DEFAULT_POLICY = DeadlinePolicy()
-
-
-@dataclass(frozen=True)
-class Classification:
-    """A task's status and flags as of one local date.
-
-    * `deadline`: the deadline in force on `as_of` (``None``: no deadline); `eff_due` is it
-      moved to a working day; `original_deadline` the first deadline ever set.
-    * `days_overdue` / `working_days_overdue`: for an open overdue task, days from `eff_due` to
-      `as_of`; for a late completion, days from `eff_due` to the completion date; else 0.
-      Working days count as in `WorkingCalendar.working_days_between` (eff_due excluded).
-    * `working_days_left`: open task within its deadline only: working days in
-      [as_of, eff_due], both included (on its last day a task has 1 working day left).
-    * `due_soon`: open, within deadline, and ``working_days_left <= due_soon_working_days``
-      (never when that policy value is 0, never for an overdue task).
-    * `overdue_over_30`: open and overdue by more than `overdue_long_days` calendar days (the
-      report's "of which > 30 days"); not set for late completions.
-    * `stale_no_deadline`: open, no deadline, more than `no_deadline_stale_months` months
-      since the later of assignment and the last progress report (both up to `as_of`).
-    * `unconfirmed`: the lead unit had not confirmed the status by `as_of`.
-    * `completed_on`: local completion date when done by `as_of`; `completion_estimated` says
-      it was taken from `last_modified` because the source gave no completion instant.
-    * `not_yet_assigned`: the task was assigned after `as_of` (reports as of that date should
-      leave it out).
-    """
-
-    status: StatusCode
-    as_of: date
-    deadline: date | None
-    eff_due: date | None
-    original_deadline: date | None
-    days_overdue: int = 0
-    working_days_overdue: int = 0
-    working_days_left: int | None = None
-    due_soon: bool = False
-    overdue_over_30: bool = False
-    stale_no_deadline: bool = False
-    unconfirmed: bool = False
-    extended: bool = False
-    completed_on: date | None = None
-    completion_estimated: bool = False
-    not_yet_assigned: bool = False
 
 
 STATUS_ORDER: tuple[StatusCode, ...] = (

@@ -485,6 +485,17 @@ def _relative_months(relative: str) -> int:
     return 0 if relative.lower() == "nay" else 1
 
 
+def _months(ctx: _Ctx, year: int | None, first: int, last: int, *, before: bool) -> _Reading:
+    """The period of months `first`..`last` of the stated `year` (rolled forward past the
+    anchor): it ends with `last`'s last day, or, `before` it, the day before `first` begins."""
+    if before:
+        deadline = _roll(lambda y: _day_before(_month_start(y, first)), year, ctx.anchor)
+        return _Reading(deadline, ctx.anchor)
+    deadline = _roll(lambda y: _month_end(y, last), year, ctx.anchor)
+    low = _month_start(deadline.year, first) if deadline else None
+    return _Reading(deadline, low)
+
+
 def _month(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
     relative = _group(match, "rel")
     before = _group(match, "bef") is not None
@@ -496,13 +507,7 @@ def _month(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
     first, last = int(match.group("m")), int(_group(match, "ml", "m") or 0)
     if not (1 <= first <= last <= 12):
         return None
-    stated = _stated_year(match, ctx.anchor)
-    if before:
-        deadline = _roll(lambda y: _day_before(_month_start(y, first)), stated, ctx.anchor)
-        return _Reading(deadline, ctx.anchor)
-    deadline = _roll(lambda y: _month_end(y, last), stated, ctx.anchor)
-    low = _month_start(deadline.year, first) if deadline else None
-    return _Reading(deadline, low)
+    return _months(ctx, _stated_year(match, ctx.anchor), first, last, before=before)
 
 
 def _part_of_month(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
@@ -536,25 +541,14 @@ def _quarter(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
     last = _quarter_number(_group(match, "ql", "q") or "1")
     if last < first:
         return None
-    year = _stated_year(match, ctx.anchor)
-    if before:
-        deadline = _roll(lambda y: _day_before(_month_start(y, 3 * first - 2)), year, ctx.anchor)
-        return _Reading(deadline, ctx.anchor)
-    deadline = _roll(lambda y: _month_end(y, 3 * last), year, ctx.anchor)
-    low = _month_start(deadline.year, 3 * first - 2) if deadline else None
-    return _Reading(deadline, low)
+    return _months(ctx, _stated_year(match, ctx.anchor), 3 * first - 2, 3 * last, before=before)
 
 
 def _half_year(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
     first_half = match.group("part").lower() == "dau"
     start_month, end_month = (1, 6) if first_half else (7, 12)
     year = ctx.anchor.year if match.group("nay") is not None else _stated_year(match, ctx.anchor)
-    if match.group("bef") is not None:
-        deadline = _roll(lambda y: _day_before(_month_start(y, start_month)), year, ctx.anchor)
-        return _Reading(deadline, ctx.anchor)
-    deadline = _roll(lambda y: _month_end(y, end_month), year, ctx.anchor)
-    low = _month_start(deadline.year, start_month) if deadline else None
-    return _Reading(deadline, low)
+    return _months(ctx, year, start_month, end_month, before=match.group("bef") is not None)
 
 
 def _year(match: re.Match[str], ctx: _Ctx) -> _Reading | None:

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -31,6 +30,7 @@ import structlog
 import urllib3.exceptions
 
 from connector.clock import Clock, SystemClock, require_aware
+from connector.closing import Closing
 from connector.errors import (
     AuthError,
     BadRecord,
@@ -50,8 +50,8 @@ from connector.ops.log import REDACTOR
 from connector.settings import RetrySettings, SourceSettings
 from connector.source.http import (
     ClientStats,
-    Outcome,
     OutcomeKind,
+    ResponseOutcome,
     ResponseRules,
     RetryPolicy,
     TransientFailure,
@@ -69,7 +69,7 @@ from connector.source.pagination import (
     PagePaginator,
     Paginator,
 )
-from connector.source.paths import MISSING, resolve
+from connector.source.paths import MISSING, resolve, text_at
 from connector.source.transport import (
     DeadlineExceeded,
     RequestDeadline,
@@ -209,7 +209,7 @@ class _Call:
         return redact_url(self.url + joiner + urlencode(self.params))
 
 
-class SourceClient:
+class SourceClient(Closing):
     """A run's connection to the document system (see the module docstring). Use as a context
     manager; nothing touches the network before the first call."""
 
@@ -257,8 +257,8 @@ class SourceClient:
         self._policy = RetryPolicy(retry, self.stats, sleep=sleep, clock=self.clock, rng=rng)
         self._retry = retry
         self._rules = ResponseRules(
-            code_path=spec.errors.code_path,
-            message_path=spec.errors.message_path,
+            code_of=text_at(spec.errors.code_path),
+            message_of=text_at(spec.errors.message_path),
             expired_codes=frozenset(spec.auth.expired_codes),
             html_means_expired=spec.auth.html_means_expired,
         )
@@ -280,17 +280,6 @@ class SourceClient:
         self.max_pages = min(max_pages, pagination.max_pages or max_pages)
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._session.close()
@@ -349,12 +338,12 @@ class SourceClient:
                 resp.close()
         return resp
 
-    def _send_once(self, call: _Call) -> Outcome:
+    def _send_once(self, call: _Call) -> ResponseOutcome:
         if self._pacer is not None:
             self._pacer.acquire()
         self.stats.requests += 1
         deadline = RequestDeadline(self.source.request_timeout)
-        late = Outcome(
+        late = ResponseOutcome(
             OutcomeKind.TRANSIENT,
             "deadline",
             message=f"no complete answer within source.request_timeout = "
@@ -363,7 +352,7 @@ class SourceClient:
         try:
             resp = self._request(call, deadline)
         except ResponseTooLarge as exc:
-            outcome = Outcome(OutcomeKind.FATAL, "too_large", message=str(exc))
+            outcome = ResponseOutcome(OutcomeKind.FATAL, "too_large", message=str(exc))
         except (DeadlineExceeded, *_NETWORK_ERRORS) as exc:
             late_now = deadline.expired or isinstance(exc, DeadlineExceeded)
             outcome = late if late_now else classify_response(exc, rules=self._rules)
@@ -379,7 +368,7 @@ class SourceClient:
                 self._server_time = outcome.date
             if resp.is_redirect:
                 location = redact_url(urljoin(call.url, resp.headers.get("Location", "")))
-                outcome = Outcome(
+                outcome = ResponseOutcome(
                     OutcomeKind.FATAL, "redirect", status=outcome.status, message=location
                 )
         if outcome.status == 429:
@@ -390,7 +379,7 @@ class SourceClient:
             raise TransientFailure(outcome, call.shown)
         return outcome
 
-    def _exchange(self, call: _Call) -> Outcome:
+    def _exchange(self, call: _Call) -> ResponseOutcome:
         try:
             return self._policy.run(lambda: self._send_once(call))
         except TransientFailure as exc:
@@ -410,7 +399,7 @@ class SourceClient:
                 status=last.status,
             ) from None
 
-    def _auth_failure(self, outcome: Outcome, call: _Call) -> AuthError:
+    def _auth_failure(self, outcome: ResponseOutcome, call: _Call) -> AuthError:
         code = outcome.code or outcome.reason
         if self._mode == "token":
             text = (
@@ -424,7 +413,7 @@ class SourceClient:
             )
         return AuthError(text, url=call.shown, status=outcome.status)
 
-    def _fatal(self, outcome: Outcome, call: _Call) -> Exception:
+    def _fatal(self, outcome: ResponseOutcome, call: _Call) -> Exception:
         if outcome.reason == "tls":
             host = urlsplit(call.url).hostname or ""
             return ConfigError(
@@ -473,7 +462,7 @@ class SourceClient:
 
     def _call(
         self, call: _Call, *, authed: bool = True, accept: frozenset[int] = frozenset()
-    ) -> Outcome:
+    ) -> ResponseOutcome:
         """Send with retries; log in again once on an expired session; raise on failures."""
         if authed:
             self._ensure_login()
@@ -643,7 +632,7 @@ class SourceClient:
             records = [{**record, "@fetched_at": stamp} for record in records]
         return ListResponse(records, total, token, next_url, before)
 
-    def _stamp(self, outcome: Outcome) -> str | None:
+    def _stamp(self, outcome: ResponseOutcome) -> str | None:
         if not self.spec.uses_fetched_at:
             return None
         return (outcome.date or self.clock.now()).isoformat()

@@ -38,7 +38,6 @@ import urllib3.exceptions
 
 from connector.clock import Clock, SystemClock
 from connector.settings import RetrySettings
-from connector.source.paths import MISSING, resolve
 
 log = structlog.get_logger(__name__)
 
@@ -136,8 +135,9 @@ class OutcomeKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one exchange means: its kind, a short reason word, and what the server said."""
+class ResponseOutcome:
+    """What one HTTP exchange means (`classify_response`): its kind, a short reason word, and
+    what the server said."""
 
     kind: OutcomeKind
     reason: str
@@ -154,12 +154,27 @@ class Outcome:
         return self.kind is OutcomeKind.OK
 
 
+def _text_field(name: str) -> Callable[[Any], str]:
+    """Read the text at key `name` of a JSON object body ("" when absent or not text)."""
+
+    def read(body: Any) -> str:
+        value = body.get(name) if isinstance(body, dict) else None
+        return value if isinstance(value, str) else ""
+
+    return read
+
+
 @dataclass(frozen=True)
 class ResponseRules:
-    """The deployment-specific part of classification (from the mapping's auth/errors)."""
+    """The deployment-specific part of classification (from the mapping's auth and errors).
 
-    code_path: str = "error"
-    message_path: str = "message"
+    `code_of` and `message_of` read the error code and message from a JSON body; the client
+    builds them from the mapping's paths (`connector.source.client`), so this module needs
+    nothing of the mapping's language.
+    """
+
+    code_of: Callable[[Any], str] = field(default=_text_field("error"))
+    message_of: Callable[[Any], str] = field(default=_text_field("message"))
     expired_codes: frozenset[str] = frozenset({"session_expired"})
     html_means_expired: bool = True
 
@@ -184,38 +199,42 @@ def _json_body(resp: requests.Response) -> tuple[bool, Any]:
         return False, None
 
 
-def _text_at(body: Any, path: str) -> str:
-    value = resolve(body, path) if isinstance(body, dict) else MISSING
-    return value if isinstance(value, str) else ""
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], OutcomeKind, str], ...] = (
+    ((requests.exceptions.SSLError,), OutcomeKind.FATAL, "tls"),
+    ((requests.exceptions.Timeout,), OutcomeKind.TRANSIENT, "timeout"),
+    (
+        (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            http.client.IncompleteRead,
+            urllib3.exceptions.ProtocolError,
+        ),
+        OutcomeKind.TRANSIENT,
+        "truncated",
+    ),
+    ((requests.exceptions.ConnectionError, ConnectionError), OutcomeKind.TRANSIENT, "connection"),
+    (
+        (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidHeader,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ),
+        OutcomeKind.FATAL,
+        "invalid_request",
+    ),
+    ((requests.exceptions.RequestException, OSError), OutcomeKind.TRANSIENT, "connection"),
+)
+"""A failure to get an answer, by exception class (the first that matches): its kind and
+reason. Anything else is FATAL ``error``."""
 
 
-def _classify_exception(exc: BaseException) -> Outcome:
-    name = type(exc).__name__
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Outcome(OutcomeKind.FATAL, "tls", message=name)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return Outcome(OutcomeKind.TRANSIENT, "timeout", message=name)
-    if isinstance(
-        exc,
-        requests.exceptions.ChunkedEncodingError
-        | requests.exceptions.ContentDecodingError
-        | http.client.IncompleteRead
-        | urllib3.exceptions.ProtocolError,
-    ):
-        return Outcome(OutcomeKind.TRANSIENT, "truncated", message=name)
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
-        return Outcome(OutcomeKind.TRANSIENT, "connection", message=name)
-    if isinstance(
-        exc,
-        requests.exceptions.InvalidURL
-        | requests.exceptions.InvalidHeader
-        | requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema,
-    ):
-        return Outcome(OutcomeKind.FATAL, "invalid_request", message=name)
-    if isinstance(exc, requests.exceptions.RequestException | OSError):
-        return Outcome(OutcomeKind.TRANSIENT, "connection", message=name)
-    return Outcome(OutcomeKind.FATAL, "error", message=name)
+def _classify_exception(exc: BaseException) -> ResponseOutcome:
+    kind, reason = next(
+        ((kind, reason) for types, kind, reason in _FAILURES if isinstance(exc, types)),
+        (OutcomeKind.FATAL, "error"),
+    )
+    return ResponseOutcome(kind, reason, message=type(exc).__name__)
 
 
 def classify_response(
@@ -223,7 +242,7 @@ def classify_response(
     *,
     rules: ResponseRules = CONTRACT_RULES,
     now: datetime | None = None,
-) -> Outcome:
+) -> ResponseOutcome:
     """Decide what a response (or the exception raised instead of one) means. See the module doc.
 
     `now` is the fallback clock for an HTTP-date Retry-After when the response has no Date.
@@ -238,8 +257,8 @@ def classify_response(
         if name.lower().startswith(("idempot", "x-idempot")):
             headers[name] = value
     parsed, body = _json_body(resp) if not _is_html(resp) else (False, None)
-    code = _text_at(body, rules.code_path)
-    message = _text_at(body, rules.message_path)
+    code = rules.code_of(body)
+    message = rules.message_of(body)
     common: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -249,24 +268,24 @@ def classify_response(
     }
     if status in TRANSIENT_STATUS:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"), reference)
-        return Outcome(
+        return ResponseOutcome(
             OutcomeKind.TRANSIENT, TRANSIENT_STATUS[status], retry_after=retry_after, **common
         )
     if status == 401:
         if code in rules.expired_codes:
-            return Outcome(OutcomeKind.SESSION_EXPIRED, "session_expired", **common)
-        return Outcome(OutcomeKind.AUTH_FAILED, code or "unauthorized", **common)
+            return ResponseOutcome(OutcomeKind.SESSION_EXPIRED, "session_expired", **common)
+        return ResponseOutcome(OutcomeKind.AUTH_FAILED, code or "unauthorized", **common)
     if 200 <= status < 300:
         if _is_html(resp):
             if rules.html_means_expired:
-                return Outcome(OutcomeKind.SESSION_EXPIRED, "html_login_page", **common)
-            return Outcome(OutcomeKind.TRANSIENT, "html_body", **common)
+                return ResponseOutcome(OutcomeKind.SESSION_EXPIRED, "html_login_page", **common)
+            return ResponseOutcome(OutcomeKind.TRANSIENT, "html_body", **common)
         if not parsed:
-            return Outcome(OutcomeKind.TRANSIENT, "invalid_json", **common)
-        return Outcome(OutcomeKind.OK, "ok", body=body, **common)
+            return ResponseOutcome(OutcomeKind.TRANSIENT, "invalid_json", **common)
+        return ResponseOutcome(OutcomeKind.OK, "ok", body=body, **common)
     if 300 <= status < 400:
-        return Outcome(OutcomeKind.FATAL, "redirect", **common)
-    return Outcome(OutcomeKind.FATAL, code or f"http_{status}", **common)
+        return ResponseOutcome(OutcomeKind.FATAL, "redirect", **common)
+    return ResponseOutcome(OutcomeKind.FATAL, code or f"http_{status}", **common)
 
 
 # -- retry policy ----------------------------------------------------------------------------------
@@ -275,7 +294,7 @@ def classify_response(
 class TransientFailure(Exception):
     """Raised inside the retry loop for a TRANSIENT outcome (never leaves the client)."""
 
-    def __init__(self, outcome: Outcome, url: str) -> None:
+    def __init__(self, outcome: ResponseOutcome, url: str) -> None:
         super().__init__(outcome.reason)
         self.outcome = outcome
         self.url = url
@@ -335,7 +354,7 @@ class RetryPolicy:
         base = min(self.settings.max_wait, self.settings.initial_wait * 2.0 ** min(attempt - 1, 60))
         return base / 2 + self._rng.uniform(0, base / 2)
 
-    def wait_for(self, attempt: int, outcome: Outcome) -> float:
+    def wait_for(self, attempt: int, outcome: ResponseOutcome) -> float:
         """How long to wait after failed attempt number `attempt` (1-based)."""
         if outcome.retry_after is not None:
             return min(float(outcome.retry_after), self.settings.max_wait)
@@ -372,7 +391,7 @@ class RetryPolicy:
                 budget_left_s=round(self.budget_left, 3),
             )
 
-    def run(self, attempt: Callable[[], Outcome]) -> Outcome:
+    def run(self, attempt: Callable[[], ResponseOutcome]) -> ResponseOutcome:
         """Call `attempt` until it returns; it raises TransientFailure to ask for a retry.
 
         Re-raises the last TransientFailure when attempts or the run's budget are exhausted.

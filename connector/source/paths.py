@@ -15,7 +15,7 @@ Source paths
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -154,3 +154,14 @@ def resolve(data: Any, path: str | tuple[Step, ...]) -> Any:
         if current is MISSING:
             return MISSING
     return current
+
+
+def text_at(path: str) -> Callable[[Any], str]:
+    """A reader of the text at source path `path` of a JSON body ("" when absent or not text):
+    how the client tells the HTTP layer where a dialect puts its error code and message."""
+
+    def read(body: Any) -> str:
+        value = resolve(body, path) if isinstance(body, dict) else MISSING
+        return value if isinstance(value, str) else ""
+
+    return read

@@ -31,7 +31,7 @@ own ids, and the classification walks the task table in batches.
 A bad record never stops the run: whatever fails while one record is normalised or stored
 (a converter, a bound of `connector.mapping.normalise.RecordLimits`, the database refusing a
 value) puts that record in quarantine with the field and the reason, and the rest of its page
-is stored (`connector.ledger.repo.write_page` falls back to one savepoint per record). It is
+is stored (`connector.ledger.write_page` falls back to one savepoint per record). It is
 resolved when it later arrives valid. Errors of the source (`SourceUnavailable`, `AuthError`)
 abort the run after the pages already committed; the caller records the run
 (`connector.ops.runs`).
@@ -50,8 +50,12 @@ import structlog
 
 from connector.clock import Clock, SystemClock, local_today, to_utc
 from connector.errors import BadRecord, SourceRefused
-from connector.ledger import repo
+from connector.ledger import cursor as ledger_cursor
+from connector.ledger import tasks as ledger_tasks
+from connector.ledger.codec import content_hash
 from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.pages import Incoming, PageItem, Rejected, WriteCounts, write_page
+from connector.ledger.units import upsert_units
 from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.ops.progress import NullProgress, ProgressReporter
@@ -101,7 +105,7 @@ class PullResult:
     server_time: datetime | None = None
     modified_from: datetime | None = None
 
-    def add_writes(self, counts: repo.WriteCounts) -> None:
+    def add_writes(self, counts: WriteCounts) -> None:
         self.inserted += counts.inserted
         self.updated += counts.updated
         self.unchanged += counts.unchanged
@@ -219,7 +223,7 @@ def _key_of(record: Mapping[str, Any], spec: MappingSpec, limits: RecordLimits) 
         return record_key(bounded_raw(record, limits), spec)
 
 
-def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None) -> repo.PageItem:
+def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None) -> PageItem:
     """Normalise one raw record: an `Incoming` task, or a `Rejected` one for the quarantine.
 
     Whatever goes wrong while reading one record (a `BadRecord`, or any error a converter did
@@ -250,7 +254,7 @@ def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None
         return _rejected(
             record, key, lim, field_name="", value="", reason=reason, task_id=_task_id(record)
         )
-    return repo.Incoming(task=task, raw=_stored(record), record_key=key)
+    return Incoming(task=task, raw=_stored(record), record_key=key)
 
 
 def _short(exc: BaseException) -> str:
@@ -267,9 +271,9 @@ def _rejected(
     value: str,
     reason: str,
     task_id: int | None,
-) -> repo.Rejected:
+) -> Rejected:
     kept = bounded_raw(_stored(record) or dict(record), limits)
-    return repo.Rejected(
+    return Rejected(
         record_key=key,
         raw=kept if isinstance(kept, dict) else {"@item": kept},
         field=field_name,
@@ -279,7 +283,7 @@ def _rejected(
     )
 
 
-def newest_versions(items: Sequence[repo.PageItem]) -> tuple[list[repo.PageItem], int]:
+def newest_versions(items: Sequence[PageItem]) -> tuple[list[PageItem], int]:
     """One version per task id (source order kept), and how many versions were dropped.
 
     The source may list one id twice with different content (it should not). The version with
@@ -290,28 +294,28 @@ def newest_versions(items: Sequence[repo.PageItem]) -> tuple[list[repo.PageItem]
     seen: set[int] = set()
     twice: set[int] = set()
     for item in items:
-        if isinstance(item, repo.Incoming):
+        if isinstance(item, Incoming):
             sid = item.task.source_id
             (twice if sid in seen else seen).add(sid)
     if not twice and all(
-        isinstance(i, repo.Incoming) or i.task_id is None or i.task_id not in seen for i in items
+        isinstance(i, Incoming) or i.task_id is None or i.task_id not in seen for i in items
     ):
         return list(items), 0  # the usual page: nothing to choose
     best: dict[int, tuple[int, datetime, str]] = {}
     for index, item in enumerate(items):
-        if not isinstance(item, repo.Incoming):
+        if not isinstance(item, Incoming):
             continue
         task = item.task
-        digest = repo.content_hash(task) if task.source_id in twice else ""
+        digest = content_hash(task) if task.source_id in twice else ""
         rank = (to_utc(task.last_modified), digest)
         kept = best.get(task.source_id)
         if kept is None or rank > kept[1:]:
             best[task.source_id] = (index, *rank)
     chosen = {index for index, *_ in best.values()}
-    out: list[repo.PageItem] = []
+    out: list[PageItem] = []
     dropped = 0
     for index, item in enumerate(items):
-        if isinstance(item, repo.Incoming):
+        if isinstance(item, Incoming):
             keep = index in chosen
         else:
             keep = item.task_id is None or item.task_id not in best
@@ -319,7 +323,7 @@ def newest_versions(items: Sequence[repo.PageItem]) -> tuple[list[repo.PageItem]
             out.append(item)
             continue
         dropped += 1
-        task_id = item.task.source_id if isinstance(item, repo.Incoming) else item.task_id
+        task_id = item.task.source_id if isinstance(item, Incoming) else item.task_id
         log.warning(
             "duplicate_record",
             task_id=task_id,
@@ -382,7 +386,7 @@ class _Pull:
             log.warning("units_unavailable", error=str(exc))
             return
         with self._critical(), self.ledger.transaction() as session:
-            self.result.units_changed = repo.upsert_units(session, units, now=self.clock.now())
+            self.result.units_changed = upsert_units(session, units, now=self.clock.now())
 
     def pages(
         self,
@@ -404,15 +408,15 @@ class _Pull:
             )
             self.result.duplicates += dropped
             for item in items:
-                if isinstance(item, repo.Incoming):
+                if isinstance(item, Incoming):
                     modified = to_utc(item.task.last_modified)
                     newest = modified if newest is None else max(newest, modified)
             new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
-            written = repo.WriteCounts()  # counted once the page's transaction committed
+            written = WriteCounts()  # counted once the page's transaction committed
             with self._critical(), self.ledger.transaction() as session:
                 observed_at = self.clock.now()
                 for chunk in _chunks(items, batch):
-                    counts = repo.write_page(
+                    counts = write_page(
                         session,
                         chunk,
                         run_id=self.result.run_id,
@@ -421,7 +425,7 @@ class _Pull:
                     )
                     written.add(counts)
                 if new_cursor != cursor:
-                    repo.save_cursor(
+                    ledger_cursor.save_cursor(
                         session,
                         self.source,
                         new_cursor,
@@ -458,11 +462,11 @@ class _Pull:
         run_id = self.result.run_id
         while True:
             with self.ledger.reading() as session:
-                ids = repo.missing_task_ids(session, run_id, after=after, limit=size)
+                ids = ledger_tasks.missing_task_ids(session, run_id, after=after, limit=size)
             if not ids:
                 break
             gone: list[int] = []
-            found: list[repo.PageItem] = []
+            found: list[PageItem] = []
             for task_id in ids:
                 if self.guard is not None:
                     self.guard.check()
@@ -471,24 +475,24 @@ class _Pull:
                     gone.append(task_id)
                 else:
                     found.append(to_page_item(record, self.spec, record_limits(self.settings.sync)))
-            written = repo.WriteCounts()  # counted once the transaction committed
+            written = WriteCounts()  # counted once the transaction committed
             with self._critical(), self.ledger.transaction() as session:
                 now = self.clock.now()
                 if found:
                     written.add(
-                        repo.write_page(session, found, run_id=run_id, observed_at=now, full=True)
+                        write_page(session, found, run_id=run_id, observed_at=now, full=True)
                     )
                 # A candidate that came back with a bad record stays listed: do not re-ask.
                 stamp = [i for i in ids if i not in gone]
-                repo.stamp_full_read(session, stamp, run_id=run_id)
-                marked = repo.mark_missing(session, gone, run_id=run_id, observed_at=now)
+                ledger_tasks.stamp_full_read(session, stamp, run_id=run_id)
+                marked = ledger_tasks.mark_missing(session, gone, run_id=run_id, observed_at=now)
             self.result.add_writes(written)
             self.result.deleted_marked += marked
             if marked:
                 log.info("tasks_missing_at_source", count=marked, first_id=gone[0])
             after = ids[-1]
         with self._critical(), self.ledger.transaction() as session:
-            repo.save_cursor(
+            ledger_cursor.save_cursor(
                 session,
                 self.source,
                 self.result.cursor_after,
@@ -533,7 +537,7 @@ def pull(
     work = _Pull(settings, ledger, spec, result, clock, run, guard, shown, on_page)
     try:
         with ledger.reading() as session:
-            result.cursor_before = repo.get_cursor(session, work.source)
+            result.cursor_before = ledger_cursor.get_cursor(session, work.source)
         result.cursor_after = result.cursor_before
         with client_factory(settings, spec, sleep) as client:
             try:
@@ -575,7 +579,7 @@ def pull(
         if classify_after:
             cal = calendar or calendar_for(settings.calendar)
             with ledger.reading() as session:
-                total = repo.count_tasks(session) if progress is not None else None
+                total = ledger_tasks.count_tasks(session) if progress is not None else None
             shown.start(total=total, description="Phân loại hạn xử lý")
             day = as_of or local_today(clock)
             planner = (

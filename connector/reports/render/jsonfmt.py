@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from connector.i18n import Lang
+from connector.ledger.codec import encode
 from connector.models import StatusCode
 from connector.reports.model import (
     Counts,
@@ -65,17 +66,9 @@ def counts_dict(counts: Counts) -> dict[str, Any]:
 
 
 def _ref(ref: TaskRef) -> dict[str, Any]:
-    return {
-        "source_id": ref.source_id,
-        "sign_number": ref.sign_number,
-        "subject": ref.subject,
-        "unit_code": ref.unit_code,
-        "unit_name": ref.unit_name,
-        "doc_date": _day(ref.doc_date),
-        "assigned_on": _day(ref.assigned_on),
-        "content": ref.content,
-        "progress": ref.progress,
-    }
+    """The task of an annex line: every field of `TaskRef` under its name."""
+    data: dict[str, Any] = encode(ref)
+    return data
 
 
 def _overdue(e: OverdueEntry) -> dict[str, Any]:

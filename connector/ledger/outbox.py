@@ -1,0 +1,196 @@
+"""The outbox table: every intent to write to the source, as the planner, the delivery and the
+operator read and change it.
+
+The rows' meaning (states, kinds, keys) is the outbox package's (`connector.outbox`); the SQL is
+here. Reading takes anything `reader.reading` does and returns `OutboxEntry` records; the rows a
+step changes are ORM objects (`get_row`, `replaceable_tracking`), changed by the state machine
+(`connector.outbox.states`) inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connector.clock import to_utc
+from connector.ledger.reader import in_list, reading
+from connector.ledger.values import instant, record
+from connector.outbox.states import DELIVERABLE, REPLACEABLE, OutboxKind, OutboxState
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.ledger.reader import Db
+    from connector.ledger.tables import OutboxRow
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One ``outbox`` row, read back."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    task_id: int | None
+    alert_type: str
+    occasion: str
+    payload_json: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str
+    created_run: str
+    created_at: datetime
+    sending_at: datetime | None
+    sent_at: datetime | None
+    response_id: str
+    superseded_by: int | None
+    in_doubt_since: datetime | None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The stored request body ({} when it is not a JSON object)."""
+        try:
+            data = json.loads(self.payload_json or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def _states(states: Collection[OutboxState]) -> list[str]:
+    return sorted(s.value for s in states)
+
+
+def _entries(db: Db, where: str = "", params: dict[str, Any] | None = None) -> list[OutboxEntry]:
+    sql = "SELECT * FROM outbox" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+    with reading(db) as r:
+        return [record(OutboxEntry, row) for row in r.rows(sql, params)]
+
+
+def list_entries(db: Db, state: OutboxState | None = None) -> list[OutboxEntry]:
+    """Outbox rows by id, optionally in one state."""
+    if state is None:
+        return _entries(db)
+    return _entries(db, "state = :state", {"state": state})
+
+
+def in_states(db: Db, states: Collection[OutboxState]) -> list[OutboxEntry]:
+    """Outbox rows in any of `states`, by id (e.g. what a dry run would deliver)."""
+    wanted, params = in_list("s", _states(states))
+    return _entries(db, f"state IN ({wanted})", params)
+
+
+def by_task(db: Db, task_ids: Sequence[int]) -> dict[int, list[OutboxEntry]]:
+    """The outbox rows of several tasks (one query), by task id, oldest first."""
+    out: dict[int, list[OutboxEntry]] = {task_id: [] for task_id in task_ids}
+    if not task_ids:
+        return out
+    wanted, params = in_list("t", list(task_ids))
+    for entry in _entries(db, f"task_id IN ({wanted})", params):
+        out.setdefault(int(entry.task_id or 0), []).append(entry)
+    return out
+
+
+def state_counts(db: Db) -> dict[str, int]:
+    """How many rows are in each state (every state listed, zeros included)."""
+    counts = dict.fromkeys((s.value for s in OutboxState), 0)
+    with reading(db) as r:
+        for row in r.rows("SELECT state, count(*) AS n FROM outbox GROUP BY state"):
+            counts[str(row["state"])] = int(row["n"])
+    return counts
+
+
+def oldest_waiting(db: Db) -> datetime | None:
+    """When the oldest row still to be delivered (pending, failed or sending) was created."""
+    wanted, params = in_list("s", _states(DELIVERABLE))
+    with reading(db) as r:
+        found = r.scalar(f"SELECT min(created_at) FROM outbox WHERE state IN ({wanted})", params)
+    return instant(found) if found is not None else None
+
+
+def due_ids(db: Db, now: datetime, kinds: Collection[OutboxKind]) -> list[int]:
+    """Ids of the rows of `kinds` due for delivery at `now`, oldest first: ``pending`` or
+    ``failed`` whose ``next_attempt_at`` has come, and any row a crash left in ``sending``."""
+    if not kinds:
+        return []
+    ready, ready_params = in_list("r", _states({OutboxState.PENDING, OutboxState.FAILED}))
+    wanted, kind_params = in_list("k", sorted(k.value for k in kinds))
+    sql = (
+        f"SELECT id FROM outbox WHERE ((state IN ({ready}) AND (next_attempt_at IS NULL OR "
+        f"next_attempt_at <= :now)) OR state = :sending) AND kind IN ({wanted}) ORDER BY id"
+    )
+    params = {**ready_params, **kind_params, "now": to_utc(now), "sending": OutboxState.SENDING}
+    with reading(db) as r:
+        return [int(i) for i in r.column(sql, params)]
+
+
+def still_due(db: Db, ids: Sequence[int]) -> int:
+    """How many of these rows are still waiting to be delivered (pending, failed, sending)."""
+    if not ids:
+        return 0
+    wanted = set(ids)
+    states, params = in_list("s", _states(DELIVERABLE))
+    sql = f"SELECT id FROM outbox WHERE id >= :first AND state IN ({states})"
+    with reading(db) as r:
+        found = r.column(sql, {**params, "first": min(ids)})
+    return sum(1 for row_id in found if int(row_id) in wanted)
+
+
+# -- rows to change (ORM, in the caller's transaction) ------------------------------------------
+
+
+def get_row(session: Session, row_id: int) -> OutboxRow | None:
+    """One outbox row by id, to change it."""
+    from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
+
+    return session.get(OutboxRow, row_id)
+
+
+def rows_in(session: Session, entries: Sequence[OutboxEntry]) -> list[OutboxRow]:
+    """The ORM rows of these entries (to change them), in the same order."""
+    rows = (get_row(session, e.id) for e in entries)
+    return [row for row in rows if row is not None]
+
+
+def replaceable_tracking(session: Session) -> list[OutboxRow]:
+    """Tracking rows still replaceable (pending, failed), by task then age, to change them."""
+    wanted, params = in_list("s", _states(REPLACEABLE))
+    entries = _entries(
+        session, f"kind = :kind AND state IN ({wanted})", {**params, "kind": OutboxKind.TRACKING}
+    )
+    entries.sort(key=lambda e: (e.task_id or 0, e.id))
+    return rows_in(session, entries)
+
+
+def add_row(
+    session: Session,
+    *,
+    key: str,
+    kind: OutboxKind,
+    task_id: int,
+    payload_json: str,
+    state: OutboxState,
+    run_id: str,
+    now: datetime,
+    alert_type: str = "",
+    occasion: str = "",
+) -> OutboxRow:
+    """Add a new row to `session` (flushed by the caller when it needs the id)."""
+    from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
+
+    row = OutboxRow(
+        idempotency_key=key,
+        kind=kind.value,
+        task_id=task_id,
+        alert_type=alert_type,
+        occasion=occasion,
+        payload_json=payload_json,
+        state=state.value,
+        created_run=run_id,
+        created_at=to_utc(now),
+    )
+    session.add(row)
+    return row

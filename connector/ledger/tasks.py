@@ -1,0 +1,389 @@
+"""The task table: each task as the ledger holds it, its stored classification, and a full
+read's marks.
+
+`LedgerTask` is a task row read back: the `NormalisedTask` it holds, the classification columns
+last written, and the ledger's own facts the rest of the connector needs (when it was first
+seen, what the source acknowledged). Its columns and their conversions come from the models
+(`connector.ledger.columns`). Reading takes anything `reader.reading` does (a plain read-only
+connection, a session, a ledger); writing takes an open session and never commits.
+
+* The classification step writes only what changed (`write_classifications`), one statement a
+  batch, with a ``status_code`` history row per status change.
+* A full read stamps ``last_full_run`` on every task it lists (`stamp_full_read`); the tasks it
+  did not list (`missing_task_ids`) are then marked deleted at the source with the reason
+  ``missing`` (`mark_missing`), with a history row and a snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from connector.clock import to_utc
+from connector.ledger.codec import task_to_json
+from connector.ledger.columns import (
+    CLASSIFICATION_COLUMNS,
+    SOURCE_COLUMNS,
+    task_from_row,
+)
+from connector.ledger.history import (
+    STATUS_FIELD,
+    HistoryEntry,
+    Observation,
+    SnapshotEntry,
+    insert_history,
+    latest_snapshot_json,
+)
+from connector.ledger.reader import in_list, reading
+from connector.ledger.values import column_value, record
+from connector.models import NormalisedTask, StatusCode
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from connector.ledger.reader import Db
+    from connector.ledger.tables import TaskRow
+
+
+@dataclass(frozen=True)
+class LedgerTask:
+    """A task row read back (see the module docstring).
+
+    `stored` holds the classification columns as last written (``status_code`` None: never
+    classified), by column name.
+    """
+
+    task: NormalisedTask
+    stored: Mapping[str, Any]
+    classified_on: date | None = None
+    first_seen_at: datetime | None = None
+    acked_tracking_status: str = ""
+    acked_eff_due: date | None = None
+    deleted_reason: str = ""
+
+    @property
+    def source_id(self) -> int:
+        return self.task.source_id
+
+    @property
+    def deleted_at_source(self) -> bool:
+        return self.task.deleted
+
+    @property
+    def status_code(self) -> str | None:
+        value = self.stored.get("status_code")
+        return str(value) if value is not None else None
+
+    @property
+    def suggested_deadline(self) -> date | None:
+        value = self.stored.get("suggested_deadline")
+        return value if isinstance(value, date) else None
+
+    @property
+    def suggested_phrase(self) -> str:
+        return str(self.stored.get("suggested_phrase") or "")
+
+    def classified(self, values: Mapping[str, Any], as_of: date) -> LedgerTask:
+        """This task with new classification values, as the row holds them once written."""
+        return replace(self, stored={**self.stored, **values}, classified_on=as_of)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LedgerTask:
+        """A plain row of `TASK_COLUMNS` (raw driver values) as a `LedgerTask`."""
+        stored = {c.name: column_value(c.hint, row[c.name]) for c in CLASSIFICATION_COLUMNS}
+        return record(cls, row, task=task_from_row(row), stored=stored)
+
+
+_BOOKKEEPING = (
+    "classified_on",
+    "first_seen_at",
+    "acked_tracking_status",
+    "acked_eff_due",
+    "deleted_reason",
+)
+TASK_COLUMNS: tuple[str, ...] = (
+    *(c.name for c in SOURCE_COLUMNS),
+    *(c.name for c in CLASSIFICATION_COLUMNS),
+    *_BOOKKEEPING,
+)
+"""What a `LedgerTask` is read from (the raw JSON and the content hash are not)."""
+_SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM task"
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def get_task(session: Session, source_id: int) -> TaskRow | None:
+    """One task row by its source id, as an ORM object (for code that changes it)."""
+    from connector.ledger.tables import TaskRow  # noqa: PLC0415 - writing: the ORM
+
+    return session.get(TaskRow, source_id)
+
+
+def read_task(db: Db, source_id: int) -> LedgerTask | None:
+    """One task by its source id (None: not in the ledger)."""
+    with reading(db) as r:
+        row = r.first(f"{_SELECT} WHERE source_id = :id", {"id": source_id})
+    return LedgerTask.from_row(row) if row is not None else None
+
+
+def task_batch(db: Db, *, after: int = 0, limit: int = 500) -> list[LedgerTask]:
+    """The next `limit` tasks by id above `after` (keyset paging: callers batch in
+    transactions)."""
+    sql = f"{_SELECT} WHERE source_id > :after ORDER BY source_id LIMIT :limit"
+    with reading(db) as r:
+        return [LedgerTask.from_row(row) for row in r.rows(sql, {"after": after, "limit": limit})]
+
+
+def iter_tasks(db: Db, *, batch_size: int = 500) -> Iterator[LedgerTask]:
+    """Every task by id, read `batch_size` at a time."""
+    with reading(db) as r:
+        after = 0
+        while batch := task_batch(r, after=after, limit=batch_size):
+            yield from batch
+            after = batch[-1].source_id
+
+
+def list_tasks(
+    db: Db,
+    unit: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    *,
+    include_deleted: bool = False,
+) -> list[LedgerTask]:
+    """Tasks by id, optionally of one lead unit and/or one status code (``DTH_QUA_HAN``...)."""
+    where: list[str] = []
+    if unit is not None:
+        where.append("lead_unit_code = :unit")
+    if status is not None:
+        where.append("status_code = :status")
+    if not include_deleted:
+        where.append("deleted_at_source = :false")
+    sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY source_id"
+    if limit is not None:
+        sql += " LIMIT :limit"
+    params = {"unit": unit, "status": status, "false": False, "limit": limit}
+    with reading(db) as r:
+        return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
+
+
+def count_tasks(db: Db, *, include_deleted: bool = True) -> int:
+    """How many tasks the ledger holds."""
+    sql = "SELECT count(*) FROM task" + ("" if include_deleted else " WHERE deleted_at_source = :f")
+    with reading(db) as r:
+        return int(r.scalar(sql, {"f": False}) or 0)
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """The task table at a glance: every task, those deleted at the source, and the live ones
+    by stored status (every `StatusCode` listed, zeros included) or never classified."""
+
+    total: int
+    deleted_at_source: int
+    unclassified: int
+    by_status: dict[str, int]
+
+
+def task_counts(db: Db) -> TaskCounts:
+    """How many tasks, how many deleted at the source, and the live ones by stored status."""
+    with reading(db) as r:
+        totals = r.first(
+            "SELECT count(*) AS total, coalesce(sum(CASE WHEN deleted_at_source = :t THEN 1 "
+            "ELSE 0 END), 0) AS deleted FROM task",
+            {"t": True},
+        ) or {"total": 0, "deleted": 0}
+        rows = r.rows(
+            "SELECT status_code, count(*) AS n FROM task WHERE deleted_at_source = :f "
+            "GROUP BY status_code",
+            {"f": False},
+        )
+    by_status = {code.value: 0 for code in StatusCode}
+    unclassified = 0
+    for row in rows:
+        if row["status_code"]:
+            code = str(row["status_code"])
+            by_status[code] = by_status.get(code, 0) + int(row["n"])
+        else:
+            unclassified += int(row["n"])
+    return TaskCounts(int(totals["total"]), int(totals["deleted"]), unclassified, by_status)
+
+
+def live_by_unit(db: Db, status: str) -> dict[str, int]:
+    """Tasks not deleted at the source with stored status `status`, per lead unit code."""
+    with reading(db) as r:
+        rows = r.rows(
+            "SELECT lead_unit_code, count(*) AS n FROM task WHERE deleted_at_source = :f "
+            "AND status_code = :status GROUP BY lead_unit_code",
+            {"f": False, "status": status},
+        )
+    return {str(row["lead_unit_code"] or ""): int(row["n"]) for row in rows}
+
+
+def acked_status(db: Db, source_id: int) -> str:
+    """The tracking status the source last acknowledged for a task ("" for none or no task)."""
+    with reading(db) as r:
+        found = r.scalar(
+            "SELECT acked_tracking_status FROM task WHERE source_id = :id", {"id": source_id}
+        )
+    return str(found or "")
+
+
+def acknowledge(session: Session, source_id: int, status: str, eff_due: date | None) -> None:
+    """Record what the source now acknowledges for a task (a delivered tracking status)."""
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    session.execute(
+        update(TASK)
+        .where(TASK.c.source_id == source_id)
+        .values(acked_tracking_status=status, acked_eff_due=eff_due)
+    )
+
+
+# -- classification ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassificationChange:
+    """New classification values for one task (every `CLASSIFICATION_NAMES` column)."""
+
+    task_id: int
+    values: Mapping[str, Any]
+    old_status: str | None
+    effective_on: date
+    source_modified: datetime | None = None
+
+    @property
+    def status_changed(self) -> bool:
+        return bool(self.values["status_code"] != self.old_status)
+
+
+def write_status_history(
+    session: Session,
+    changes: Sequence[ClassificationChange],
+    *,
+    run_id: str,
+    observed_at: datetime,
+) -> int:
+    """One ``status_code`` history row per status change, effective on its `effective_on`;
+    the number written."""
+    obs = Observation(run_id, to_utc(observed_at))
+    history = [
+        HistoryEntry.observed(
+            c.task_id,
+            STATUS_FIELD,
+            (c.old_status or "", str(c.values["status_code"] or "")),
+            obs,
+            effective_on=c.effective_on,
+            source_modified=c.source_modified,
+        )
+        for c in changes
+        if c.status_changed
+    ]
+    session.flush()  # the task rows first
+    insert_history(session, history)
+    return len(history)
+
+
+def write_classifications(
+    session: Session,
+    changes: Sequence[ClassificationChange],
+    *,
+    as_of: date,
+    run_id: str,
+    observed_at: datetime,
+) -> int:
+    """Store changed classifications (one statement), with ``classified_on`` and their status
+    history (`write_status_history`); the number of status changes."""
+    if not changes:
+        return 0
+    from sqlalchemy import bindparam, update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    params = [{"b_source_id": c.task_id, **c.values, "classified_on": as_of} for c in changes]
+    where = TASK.c.source_id == bindparam("b_source_id")
+    session.execute(update(TASK).where(where), params)
+    return write_status_history(session, changes, run_id=run_id, observed_at=observed_at)
+
+
+# -- a full read: what it did not list ------------------------------------------------------------
+
+
+def missing_task_ids(db: Db, run_id: str, *, after: int = 0, limit: int = 500) -> list[int]:
+    """Ids (ascending, > `after`) of live tasks the full read `run_id` did not list."""
+    sql = (
+        "SELECT source_id FROM task WHERE source_id > :after AND last_full_run != :run "
+        "AND deleted_at_source = :f ORDER BY source_id LIMIT :limit"
+    )
+    with reading(db) as r:
+        found = r.column(sql, {"after": after, "run": run_id, "f": False, "limit": limit})
+    return [int(i) for i in found]
+
+
+def stamp_full_read(session: Session, ids: Sequence[int], *, run_id: str) -> None:
+    """Record that the full read `run_id` found these tasks (so they are not missing)."""
+    if not ids:
+        return
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    session.execute(
+        update(TASK).where(TASK.c.source_id.in_(list(ids))).values(last_full_run=run_id)
+    )
+
+
+def mark_missing(
+    session: Session, ids: Sequence[int], *, run_id: str, observed_at: datetime
+) -> int:
+    """Mark tasks deleted at the source (reason ``missing``), with history and snapshot."""
+    if not ids:
+        return 0
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    obs = Observation(run_id, to_utc(observed_at))
+    wanted, params = in_list("id", ids)
+    with reading(session) as r:
+        rows = r.rows(
+            f"SELECT {', '.join(TASK_COLUMNS)}, content_hash FROM task "
+            f"WHERE source_id IN ({wanted}) AND deleted_at_source = :f ORDER BY source_id",
+            {**params, "f": False},
+        )
+    history: list[HistoryEntry] = []
+    snapshots: list[SnapshotEntry] = []
+    for row in rows:
+        task = task_from_row(row)
+        history.append(
+            HistoryEntry.observed(
+                task.source_id,
+                "deleted",
+                ("false", "true"),
+                obs,
+                effective_on=obs.observed_on,
+                source_modified=task.last_modified,
+            )
+        )
+        body = latest_snapshot_json(session, task.source_id) or task_to_json(task)
+        snapshots.append(SnapshotEntry.of(task, str(row["content_hash"]), body, obs, True))
+    if not history:
+        return 0
+    session.execute(
+        update(TASK)
+        .where(TASK.c.source_id.in_([h.task_id for h in history]))
+        .values(
+            deleted_at_source=True,
+            deleted_reason="missing",
+            updated_at=obs.observed_at,
+            last_seen_run=run_id,
+        )
+    )
+    insert_history(session, history, snapshots)
+    return len(history)

@@ -1,0 +1,122 @@
+"""Ledger values in and out of SQL, by type: what a column holds, and what a query parameter is.
+
+The ledger is read in two ways: through SQLAlchemy (the runs that write) and through a plain
+DB-API connection (`connector.ledger.reader`, for the commands that only read). Either way a
+row arrives as the driver gives it: PostgreSQL (psycopg) returns dates, aware instants and
+booleans; SQLite returns dates and instants as text (instants as UTC wall time, as
+`connector.ledger.types.UTCDateTime` writes them) and booleans as 0/1. `column_value` turns
+either into the type a model declares, and `record` builds a whole dataclass from a row by its
+type hints, so a read model names its fields once (the query selects columns under those names).
+
+`bind_value` is the other way: a parameter as the backend compares it (on SQLite, a date or
+instant as the very text the column holds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+"""How an instant is stored on SQLite (UTC wall time, as SQLAlchemy's DATETIME writes it)."""
+
+
+def instant(value: Any) -> datetime:
+    """An aware UTC instant from a column value (an aware datetime, or SQLite's UTC text)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def day(value: Any) -> date:
+    """A date from a column value (a date, or ISO text)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def optional_base(hint: Any) -> Any:
+    """`hint` without ``| None`` (``date | None`` is ``date``)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def column_value(hint: Any, value: Any) -> Any:
+    """A raw column value as the Python type `hint` names (None stays None).
+
+    Instants become aware UTC datetimes, dates dates, 0/1 booleans, enum values their member,
+    JSON text a dict or list when the hint is one (an empty one when the text is damaged);
+    anything else is returned as it is.
+    """
+    if value is None:
+        return None
+    base = optional_base(hint)
+    if base is datetime:
+        return instant(value)
+    if base is date:
+        return day(value)
+    if base is bool:
+        return bool(value)
+    if isinstance(base, type) and issubclass(base, Enum):
+        return base(value)
+    origin = typing.get_origin(base) or base
+    if origin in (dict, list) and isinstance(value, str):
+        return _json(value, origin)
+    return value
+
+
+def _json(text: str, kind: type[Any]) -> Any:
+    """JSON text of a dict or list column; damaged or of another kind: an empty one."""
+    try:
+        data = json.loads(text or "null")
+    except json.JSONDecodeError:
+        return kind()
+    return data if isinstance(data, kind) else kind()
+
+
+def bind_value(value: Any, backend: str) -> Any:
+    """A query parameter as `backend` (``sqlite`` or ``postgresql``) compares it with a column."""
+    if isinstance(value, Enum):
+        return value.value
+    if backend != "sqlite":
+        return value
+    if isinstance(value, datetime):
+        return instant(value).replace(tzinfo=None).strftime(SQLITE_INSTANT)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@functools.cache
+def _hints(cls: type[Any]) -> tuple[tuple[str, Any], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init)
+
+
+def record(cls: type[T], row: Mapping[str, Any], **given: Any) -> T:
+    """A dataclass `cls` from a row holding a column for each of its fields (by field name).
+
+    Each value is converted to the field's declared type (`column_value`); a field the row does
+    not hold takes its default; `given` fields are taken as they are.
+    """
+    kind: Any = cls
+    values = {
+        name: column_value(hint, row[name])
+        for name, hint in _hints(kind)
+        if name in row and name not in given
+    }
+    return cls(**values, **given)

@@ -1,0 +1,324 @@
+"""The commands' terminal output: what a person reads when ``--format`` is not ``json``.
+
+One function per command result, taking the same typed results as `connector.views.shapes`
+(the JSON) does; text from the ledger or the server is shown as plain text with its control
+characters made visible (`connector.ops.log.terminal_safe`), never as rich markup. `cli.py`
+prints what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connector.clock import to_utc
+from connector.i18n import label
+from connector.ops.log import for_terminal, terminal_safe
+from connector.views import shapes
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
+
+    from connector.i18n import Lang
+    from connector.ledger.quarantine import QuarantineEntry
+    from connector.ledger.runs import RunSummary
+    from connector.ledger.tasks import LedgerTask
+    from connector.ops.jobs import JobResult
+    from connector.views.check import CheckStep
+    from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
+    from connector.views.status import StatusSummary
+    from connector.views.tasks import TaskView
+
+
+def _lines(lines: Sequence[str]) -> str:
+    return "\n".join(terminal_safe(line, one_line=True) for line in lines)
+
+
+def _cells(*values: Any) -> list[Text]:
+    """Table cells from ledger values: plain text (never rich markup), controls made visible."""
+    from rich.text import Text  # noqa: PLC0415 - rich only for a table
+
+    return [Text(terminal_safe("" if v is None else str(v), one_line=True)) for v in values]
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+# -- sync, pull, push --------------------------------------------------------------------------
+
+_JOB_COUNTS = (
+    ("pages", "pages"),
+    ("fetched", "records fetched"),
+    ("inserted", "inserted"),
+    ("updated", "updated"),
+    ("unchanged", "unchanged"),
+    ("quarantined", "quarantined"),
+    ("resolved", "quarantine resolved"),
+    ("deleted_marked", "marked deleted"),
+    ("status_changes", "status changes"),
+    ("pushes_sent", "tracking statuses sent"),
+    ("alerts_sent", "alerts sent"),
+    ("would_send", "would send"),
+    ("delivery_failed", "deliveries failed (retried later)"),
+    ("dead", "deliveries dead"),
+    ("undelivered", "deliveries left for the next run"),
+    ("retries", "retries"),
+    ("push_retries", "retries while delivering"),
+    ("rate_limited", "429 answers"),
+    ("waited_s", "seconds waited"),
+)
+
+
+def job_text(result: JobResult) -> str:
+    """What a ``sync``, ``pull`` or ``push`` did: its outcome, counts and what it would send."""
+    data = shapes.job_json(result)
+    counts = data["counts"]
+    head = "DRY RUN (nothing written) " if data["dry_run"] else ""
+    lines = [f"{head}{data['command']} {data['run_id']}: {data['outcome']}"]
+    lines += [f"  {label:<34} {counts[key]}" for key, label in _JOB_COUNTS if key in counts]
+    if data.get("cursor_after"):
+        lines.append(f"  {'cursor':<34} {data['cursor_after']}")
+    would = data["would_deliver"]
+    for item in would[:50]:
+        what = item["alert_type"] or "tracking status"
+        lines.append(f"  would send {what} for task {item['task_id']} ({item['key']})")
+    if len(would) > 50:
+        lines.append(f"  … and {len(would) - 50} more")
+    return "\n".join(lines)
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+def tasks_table(rows: Sequence[LedgerTask]) -> RenderableType:
+    """``tasks list``: a table of the tasks with their stored status."""
+    from rich.table import Table  # noqa: PLC0415 - rich only for a table
+
+    table = Table(title=f"{len(rows)} task(s)")
+    for col in ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        r = shapes.task_line_json(row)
+        table.add_row(
+            *_cells(
+                r["id"],
+                r["sign_number"],
+                r["lead_unit"],
+                r["status"],
+                r["eff_due"],
+                r["days_overdue"] or "",
+                (r["subject"] or "")[:80],
+            )
+        )
+    return table
+
+
+def task_text(view: TaskView, lang: Lang = "vi") -> str:
+    """``tasks show``: the task, its classification, suggestion, acknowledgement and history."""
+    data = shapes.task_show_json(view, lang)
+    c = data["classification"]
+    flags = [k for k, v in c["flags"].items() if v]
+    lines = [
+        f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
+        f"  subject:        {data['subject']}",
+        f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
+        f"  source status:  {data['source_status']} ({data['state']})",
+        f"  status as of {c['as_of']}: {c['status']}",
+        f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
+        f"   original: {c['original_deadline'] or '-'}",
+        f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
+        f"   working days left: {_dash(c['working_days_left'])}",
+        f"  completed:      {c['completed_on'] or '-'}",
+        f"  flags:          {', '.join(flags) or '-'}",
+    ]
+    sug = data["suggested_deadline"]
+    if sug:
+        lines.append(
+            f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
+            + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
+        )
+        for alt in sug["alternatives"]:
+            lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
+        for note in sug["notes"]:
+            lines.append(f"  note:           {note['text']}")
+    lines.append(
+        f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
+        f" / {data['acknowledged']['eff_due'] or '-'}"
+    )
+    lines.append("  history:")
+    for h in data["history"]:
+        lines.append(
+            f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
+        )
+    return _lines(lines)
+
+
+# -- quarantine, outbox, runs, alerts ----------------------------------------------------------
+
+
+def quarantine_text(entries: Sequence[QuarantineEntry]) -> str:
+    """``quarantine list``: one line a record, with the field and the reason."""
+    lines = [f"{len(entries)} quarantined record(s)"]
+    for q in entries:
+        state = "resolved" if q.resolved_at else f"seen {q.attempts}x"
+        lines.append(f"  {q.record_key:<14} {q.field:<16} {state:<10} {q.reason}")
+    return _lines(lines)
+
+
+def outbox_text(listing: OutboxListing) -> str:
+    """``outbox list``: one line a row, with its state, attempts and last error."""
+    rows, total = listing.rows, listing.total
+    shown = f", showing {len(rows)}" if len(rows) < total else ""
+    lines = [f"{total} outbox row(s){shown}"]
+    for r in rows:
+        err = f"  ! {r.last_error}" if r.last_error else ""
+        line = f"  #{r.id:<6} {r.state:<10} {r.attempts}x  {r.idempotency_key}{err}"
+        lines.append(for_terminal(line, one_line=True))
+    return "\n".join(lines)
+
+
+_RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
+
+
+def runs_text(runs: Sequence[RunSummary]) -> str:
+    """``runs list``: one line a run, newest first."""
+    lines = []
+    for r in runs:
+        brief = ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts)
+        duration = "-" if r.duration_s is None else f"{r.duration_s}s"
+        started = shapes.run_json(r)["started_at"]
+        lines.append(
+            f"{started}  {r.run_id}  {r.command:<5} {r.trigger:<7} "
+            f"{r.outcome:<18} {duration}  {brief}"
+        )
+    return "\n".join(lines)
+
+
+def alerts_text(preview: AlertPreview) -> str:
+    """``alerts preview``: one line an alert, with its type, task, recipients and title."""
+    lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
+    for i in preview.alerts:
+        lines.append(
+            f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
+        )
+    return _lines(lines)
+
+
+# -- calendar, check ---------------------------------------------------------------------------
+
+_WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+def calendar_table(found: CalendarRange, lang: str) -> RenderableType:
+    """``calendar``: the days off and swapped working days of a range, with their source, and
+    how many working days the range has."""
+    from rich.console import Group  # noqa: PLC0415 - rich only for a table
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    start, end = found.start, found.end
+    vi = lang != "en"
+    table = Table(
+        title=(
+            f"Lịch ngày nghỉ, ngày làm bù {start:%d/%m/%Y}–{end:%d/%m/%Y}"
+            if vi
+            else f"Days off and swapped working days {start:%d/%m/%Y}–{end:%d/%m/%Y}"
+        )
+    )
+    for header in (
+        ("Ngày", "Thứ", "Loại", "Tên", "Nguồn")
+        if vi
+        else ("Date", "Weekday", "Kind", "Name", "Source")
+    ):
+        table.add_column(header)
+    for e in found.days:
+        kind = ("Làm việc" if vi else "Working") if e.working else ("Nghỉ" if vi else "Day off")
+        weekday = _WEEKDAYS_VI[e.day.weekday()] if vi else f"{e.day:%A}"
+        table.add_row(f"{e.day:%d/%m/%Y}", weekday, kind, e.label(lang), e.source)
+    total = found.working_days
+    line = f"Số ngày làm việc: {total}" if vi else f"Working days in range: {total}"
+    return Group(table, Text(line))
+
+
+def check_line(step: CheckStep) -> str:
+    """One step of ``check``, as it finishes."""
+    mark = "ok  " if step.ok else "FAIL"
+    return for_terminal(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)")
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+def _t(key: str, lang: Lang) -> str:
+    return label(f"status_{key}", lang)
+
+
+def _when(value: datetime | None, lang: Lang) -> str:
+    if value is None:
+        return _t("never", lang)
+    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableType:
+    """The summary as rich tables (overview, then the recent runs)."""
+    from rich.console import Group  # noqa: PLC0415 - rich only for a table
+    from rich.table import Table  # noqa: PLC0415
+
+    overview = Table(title=_t("title", lang), show_header=False, title_justify="left")
+    overview.add_column(style="bold")
+    overview.add_column(overflow="fold")
+    led = summary.ledger
+    schema = led.schema_revision or "-"
+    if not led.schema_current:
+        schema += f" ({_t('outdated', lang)})"
+    outbox = ", ".join(f"{k} {v}" for k, v in summary.outbox.items())
+    if summary.outbox_oldest_waiting_at is not None:
+        outbox += f"; {_t('oldest', lang)} {_when(summary.outbox_oldest_waiting_at, lang)}"
+    tasks = summary.tasks
+    by_status = ", ".join(f"{k} {v}" for k, v in tasks.by_status.items())
+    last = summary.last_success
+    rows = [
+        (_t("ledger", lang), f"{led.url} ({led.backend})"),
+        (_t("schema", lang), schema),
+        (_t("source", lang), f"{summary.source_name} {summary.source_base_url}"),
+        (_t("cursor", lang), _when(summary.cursor.cursor, lang)),
+        (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
+        (
+            _t("last_success", lang),
+            f"{last.command} {last.run_id} {_when(last.ended_at, lang)} ({last.outcome})"
+            if last
+            else _t("never", lang),
+        ),
+        (_t("outbox", lang), outbox),
+        (
+            _t("quarantine", lang),
+            f"{summary.quarantine_open} ({_t('resolved', lang)} {summary.quarantine_resolved})",
+        ),
+        (
+            _t("tasks", lang),
+            f"{tasks.total} ({_t('deleted', lang)} {tasks.deleted_at_source}, "
+            f"{_t('unclassified', lang)} {tasks.unclassified}): {by_status}",
+        ),
+        (_t("units", lang), str(summary.units)),
+    ]
+    for key, value in rows:
+        overview.add_row(key, value)
+    runs = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
+    for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
+        runs.add_column(_t(key, lang))
+    runs.add_column(_t("col_counts", lang), overflow="fold")
+    for run in summary.runs:
+        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items())
+        runs.add_row(
+            run.run_id,
+            run.command,
+            _when(run.started_at, lang),
+            "" if run.duration_s is None else f"{run.duration_s:.1f}",
+            run.outcome,
+            counts,
+            style="" if run.finished else "red",
+        )
+    return Group(overview, runs)
