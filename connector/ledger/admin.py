@@ -43,14 +43,10 @@ from connector.errors import ConfigError, LedgerError, LedgerMissing, Problem
 from connector.ledger.db import (
     _MIGRATION_LOCK_KEY,
     _SQLITE_BEGIN,
-    MIGRATIONS_DIR,
     SQLITE_BUSY_TIMEOUT_MS,
     UpgradeResult,
-    _assigned,
     _database_errors,
     _migrate,
-    _parse,
-    _sqlite_path,
     alembic_config,
     create_ledger_engine,
     head_revision,
@@ -60,6 +56,8 @@ from connector.ledger.db import (
     revision_of,
     revisions,
 )
+from connector.ledger.location import LedgerUrl
+from connector.ledger.schema import MIGRATIONS_DIR, _assigned
 from connector.ops.locking import run_lock
 
 log = structlog.get_logger(__name__)
@@ -246,8 +244,8 @@ def downgrade(
     migration advisory lock): a failure leaves the schema as it was.
     """
     _check_target(to)
-    parsed = _parse(normalise_url(url))
-    path = _sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
+    parsed = LedgerUrl.parse(url).supported()
+    path = parsed.sqlite_path if parsed.backend == "sqlite" else None
     database = redact_url(url)
     if path is not None and not path.is_file():
         raise LedgerMissing(f"there is no ledger at {path} to downgrade", location=str(path))
@@ -330,10 +328,10 @@ PG_DUMP_HINT = (
 
 def _ledger_file(url: str) -> Path:
     """The SQLite file of the ledger; a PostgreSQL or in-memory ledger is refused (exit 2)."""
-    parsed = _parse(normalise_url(url))
-    if parsed.get_backend_name() != "sqlite":
+    parsed = LedgerUrl.parse(url).supported()
+    if parsed.backend != "sqlite":
         raise ConfigError([Problem("ledger.url", PG_DUMP_HINT)])
-    path = _sqlite_path(parsed)
+    path = parsed.sqlite_path
     if path is None:
         raise ConfigError([Problem("ledger.url", "an in-memory ledger cannot be backed up")])
     if not path.is_file():
