@@ -17,7 +17,7 @@ import pytest
 
 from connector.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 GUIDE = ROOT / "docs" / "install.md"
 GUIDE_VI = ROOT / "docs" / "vi" / "install.md"
 CHECK = ROOT / "docs" / "install-check.sh"
