@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck demo install clean bench postgres-deps render-deps
+.PHONY: test check lint typecheck demo install clean bench postgres-deps render-deps install-check-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ postgres-deps:
 render-deps:
 	@bash .ci/ensure-renderers
 
-test: install postgres-deps render-deps
+# docs/install-check.sh (the install guide's test) needs python3-venv, logrotate, systemd-analyze.
+install-check-deps:
+	@bash .ci/ensure-install-check-tools
+
+test: install postgres-deps render-deps install-check-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -641,18 +641,117 @@ db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
 
 @db_app.command("upgrade")
 @handle_errors
-def db_upgrade_cmd() -> None:
-    """Create or upgrade the ledger schema to the latest migration.
+def db_upgrade_cmd(wait: WaitOpt = 0.0) -> None:
+    """Create or upgrade the ledger schema to the latest migration (holds the run lock).
 
-    Example: idesk-connector db upgrade
+    Example: idesk-connector db upgrade --wait 600
     """
-    from connector.ledger.db import redact_url, upgrade
+    from connector.ledger.admin import upgrade_locked
+    from connector.ledger.db import redact_url
 
     loaded = settings(need_source=False)
-    result = upgrade(loaded.settings.ledger.url)
+    ledger = loaded.settings.ledger
+    result = upgrade_locked(ledger.url, lock_file=ledger.lock_file, wait_s=wait)
+    _stdout(f"ledger {redact_url(ledger.url)}: {result.before or 'empty'} -> {result.after}")
+
+
+@db_app.command("downgrade")
+@handle_errors
+def db_downgrade_cmd(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="The revision to go back to (`db history`: the older release's last)."
+        ),
+    ],
+    wait: WaitOpt = 0.0,
+) -> None:
+    """Take the ledger schema back to an older revision, before installing an older release.
+
+    Run it with the newer release still installed (it holds the scripts that undo its
+    migrations), under the run lock.
+
+    Example: idesk-connector db downgrade --to 0001 --wait 600
+    """
+    from connector.ledger.admin import downgrade
+
+    loaded = settings(need_source=False)
+    ledger = loaded.settings.ledger
+    result = downgrade(ledger.url, to, lock_file=ledger.lock_file, wait_s=wait)
+    note = "" if result.changed else " (nothing to do)"
+    _stdout(f"ledger {result.database}: {result.before} -> {result.after}{note}")
+
+
+@db_app.command("current")
+@handle_errors
+def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
+    """Show the ledger's schema revision and the latest this version knows; changes nothing.
+
+    Example: idesk-connector db current --format json
+    """
+    from connector.ledger.admin import schema_state
+
+    loaded = settings(need_source=False)
+    state = schema_state(loaded.settings.ledger.url)
+    if fmt == "json":
+        emit_json(state.as_dict())
+        return
+    advice = {
+        "current": "up to date",
+        "older": "older than this version: run `idesk-connector db upgrade`",
+        "newer": "newer than this version: install the release that made it",
+        "empty": "no schema yet: run `idesk-connector db upgrade`",
+    }[state.state]
     _stdout(
-        f"ledger {redact_url(loaded.settings.ledger.url)}: "
-        f"{result.before or 'empty'} -> {result.after}"
+        f"ledger {state.ledger}: revision {state.revision or '-'}, this version's latest "
+        f"{state.head} ({advice})"
+    )
+
+
+@db_app.command("history")
+@handle_errors
+def db_history_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
+    """List the schema migrations this version ships, oldest first, with their release.
+
+    Example: idesk-connector db history
+    """
+    from connector.ledger.admin import history
+
+    migrations = history()
+    if fmt == "json":
+        emit_json({"revisions": [m.as_dict() for m in migrations]})
+        return
+    for m in migrations:
+        head = "  (head)" if m.head else ""
+        _stdout(f"{m.revision}  release {m.release or '-':<8} {m.description}{head}")
+
+
+@db_app.command("backup")
+@handle_errors
+def db_backup_cmd(
+    path: Annotated[Path, typer.Argument(help="The backup file to write (mode 0600).")],
+    wait: WaitOpt = 0.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+    fmt: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Copy the SQLite ledger to PATH under the run lock, and verify the copy.
+
+    SQLite's online backup; the copy is written with mode 0600, checked with
+    PRAGMA integrity_check, and only then put at PATH. PostgreSQL: use pg_dump (exit 2).
+
+    Example: idesk-connector db backup /var/backups/idesk-connector/ledger.db --wait 600
+    """
+    from connector.ledger.admin import backup
+
+    loaded = settings(need_source=False)
+    ledger = loaded.settings.ledger
+    result = backup(ledger.url, path, lock_file=ledger.lock_file, wait_s=wait, overwrite=force)
+    if fmt == "json":
+        emit_json(result.as_dict())
+        return
+    _stdout(
+        f"ledger {result.ledger} copied to {result.path}: {result.bytes} bytes, schema "
+        f"{result.revision or '-'}, integrity {result.integrity}"
     )
 
 

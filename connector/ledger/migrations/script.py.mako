@@ -14,6 +14,9 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# Set to the idesk-connector release that first ships this migration, and add it to the table
+# in docs/install.md (tests/test_db_admin.py checks both).
+release = None
 
 
 def upgrade() -> None:

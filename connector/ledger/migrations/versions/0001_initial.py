@@ -15,6 +15,7 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
 
 # 64-bit ids on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -18,6 +18,7 @@ revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
 
 
 def upgrade() -> None:
