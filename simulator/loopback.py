@@ -1,7 +1,7 @@
 """Loopback servers: a threaded server on 127.0.0.1, an ephemeral port, a context manager, a log.
 
-The simulator (`simulator.server.Simulator`) and the test servers (``tests/dialect_server.py``,
-``tests/hostile_server.py``, ``tests/faultproxy.py``) are built on this one base:
+The simulator (`simulator.server.Simulator`) and the test servers of ``tests/support/``
+(``dialect_server.py``, ``hostile_server.py``, ``faultproxy.py``) are built on this one base:
 
 - `LoopbackServer`: a threaded TCP server bound to a loopback address only (port 0 asks the
   system for a free one), with daemon threads; it remembers its open connections so that

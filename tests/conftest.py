@@ -17,7 +17,8 @@ from sqlmodel import SQLModel
 import connector.ledger.tables  # noqa: F401  (registers the ledger tables)
 from connector.clock import FixedClock
 from connector.ledger.db import Ledger, head_revision, normalise_url, open_ledger
-from tests.pg import PgCluster, PostgresUnavailable, start_cluster
+from tests.support.harness import ForkServer
+from tests.support.pg import PgCluster, PostgresUnavailable, start_cluster
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -152,3 +153,14 @@ class FakeSleep:
 def fake_sleep() -> FakeSleep:
     """A sleep that never waits (retries in tests take no time); `.calls` lists the waits."""
     return FakeSleep()
+
+
+@pytest.fixture(scope="module")
+def forks() -> Iterator[ForkServer]:
+    """A fork server for the module's connector runs (`tests.support.harness.ForkServer`): each
+    run a fresh process, the start-up paid once."""
+    server = ForkServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -19,7 +19,8 @@ ledger's own bookkeeping (raw JSON, content hash, runs, what the source acknowle
 So a field added to `NormalisedTask` or `Classification` needs a migration and nothing else:
 ``tables.py`` declares its column from `SOURCE_COLUMNS` / `CLASSIFICATION_COLUMNS`, and every
 conversion here (a task's row values, the task back from a row, a row's history values, a
-classification's values) follows. ``tests/test_ledger_columns.py`` holds every field to it.
+classification's values) follows. ``tests/integration/test_ledger_columns.py`` holds every
+field to it.
 
 No SQLAlchemy here: the commands that only read use these conversions on plain DB-API rows.
 """

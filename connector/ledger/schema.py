@@ -3,8 +3,8 @@ what a database at another revision needs.
 
 A database's revision is the one row of its ``alembic_version`` table (`read_revision`). The
 revisions this version knows are read from the migration files themselves (`revisions`,
-`head_revision`), the same chain alembic reads (``tests/test_ledger_db.py`` holds them equal),
-so a command that only reads the ledger never loads alembic or SQLAlchemy.
+`head_revision`), the same chain alembic reads (``tests/integration/test_ledger_db.py`` holds
+them equal), so a command that only reads the ledger never loads alembic or SQLAlchemy.
 """
 
 from __future__ import annotations

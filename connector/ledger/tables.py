@@ -1,8 +1,9 @@
 """The ledger's tables (SQLModel). Schema changes go through alembic migrations only.
 
 To change a table, edit it here AND add a migration under ``migrations/versions/`` (next number,
-``down_revision`` = the previous one); ``tests/test_ledger_db.py::test_migrations_match_the_models``
-fails, on SQLite and PostgreSQL, while the two disagree.
+``down_revision`` = the previous one);
+``tests/integration/test_ledger_db.py::test_migrations_match_the_models`` fails, on SQLite and
+PostgreSQL, while the two disagree.
 
 - ``task``: the normalised current state of every task, its raw source JSON, a content hash,
   first/last seen run, its current deadline classification and what the source last acknowledged.

@@ -8,6 +8,10 @@ look-up.
 Set ``IDESK_CONNECTOR_CRASH_AT`` to a point's name and the process sends itself ``SIGKILL`` (no
 clean-up, no ``finally``, no flush: like a power cut) when it reaches that point. Append
 ``@N`` to crash on the N-th time the point is reached in this process (``after_mark_sent@3``).
+Append ``:wait`` to be killed from outside instead (``after_request_sent:wait``,
+``after_mark_sent@2:wait``): at the point the process writes ``crash point NAME reached:
+waiting for SIGKILL`` to stderr and waits, so a test can kill it at a known moment and cannot
+pass without the kill; after `WAIT_LIMIT_S` without one it kills itself.
 
 =========================  ========================================================================
 name                       where
@@ -29,6 +33,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 ENV_VAR = "IDESK_CONNECTOR_CRASH_AT"
 
@@ -43,19 +48,26 @@ CRASH_POINTS: frozenset[str] = frozenset(
 )
 """Every crash point the connector has."""
 
+WAIT_LIMIT_S = 600.0
+"""How long a ``:wait`` crash point waits to be killed before it kills itself."""
+
 _hits: dict[str, int] = {}
 
 
-def _target() -> tuple[str, int] | None:
+def _target() -> tuple[str, int, bool] | None:
+    """The point's name, which time it is reached to crash (from 1), and whether to wait."""
     raw = os.environ.get(ENV_VAR, "").strip()
     if not raw:
         return None
+    raw, wait_mark, mode = raw.rpartition(":")
+    if not wait_mark:  # no ":": the whole value is the point
+        raw, mode = mode, ""
     name, _, nth = raw.partition("@")
     try:
         count = int(nth) if nth else 1
     except ValueError:
         count = 1
-    return name, count
+    return name, count, mode == "wait"
 
 
 def crash_point(name: str) -> None:
@@ -71,6 +83,12 @@ def crash_point(name: str) -> None:
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] < target[1]:
         return
+    if target[2]:
+        sys.stderr.write(f"crash point {name} reached: waiting for SIGKILL\n")
+        sys.stderr.flush()
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
     sys.stderr.write(f"crash point {name} reached: SIGKILL\n")
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGKILL)

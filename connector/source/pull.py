@@ -49,7 +49,7 @@ from typing import Any
 import structlog
 
 from connector.clock import Clock, SystemClock, local_today, to_utc
-from connector.errors import BadRecord, SourceRefused
+from connector.errors import BadRecord, Interrupted, SourceRefused
 from connector.ledger import cursor as ledger_cursor
 from connector.ledger import tasks as ledger_tasks
 from connector.ledger.codec import content_hash
@@ -247,6 +247,8 @@ def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None
             reason=str(exc),
             task_id=_task_id(record, exc),
         )
+    except Interrupted:
+        raise  # a signal landing while this record was read stops the run, it is no bad record
     except Exception as exc:  # one unreadable record must never stop the run
         label = f"task {_task_id(record)}" if _task_id(record) is not None else f"record {key}"
         reason = f"{label}: could not be read ({type(exc).__name__}: {_short(exc)})"

@@ -8,7 +8,8 @@ value, absent values ``null``.
 
 A task (``tasks show``) is derived from `NormalisedTask` itself: every field under its own name
 but those `TASK_RENAMED`, the lead unit grouped as ``lead_unit`` and ``extra`` left out, so a
-field added to the model is shown without a change here (``tests/test_ledger_columns.py``).
+field added to the model is shown without a change here
+(``tests/integration/test_ledger_columns.py``).
 """
 
 from __future__ import annotations

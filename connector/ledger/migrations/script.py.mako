@@ -15,7 +15,7 @@ down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
 # Set to the idesk-connector release that first ships this migration, and add it to the table
-# in docs/install.md (tests/test_db_admin.py checks both).
+# in docs/install.md (tests/integration/test_db_admin.py checks both).
 release = None
 
 

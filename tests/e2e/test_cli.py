@@ -1,0 +1,183 @@
+"""The CLI as the README documents it: commands, `--format json` shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from cli import app
+from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.documents import docx_text
+
+TODAY = date(2022, 3, 7)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A simulator (with 1% malformed records) and a config file pointing at it."""
+    home = tmp_path_factory.mktemp("cli")
+    config = SimulatorConfig(
+        tasks=150, seed=5, today=TODAY, malformed_rate=0.02, faults=Faults.none()
+    )
+    with Simulator(config) as sim:
+        cfg = home / "config.toml"
+        cfg.write_text(
+            f'[source]\nbase_url = "{sim.base_url}"\n'
+            f'[ledger]\nurl = "sqlite:///{home / "ledger.db"}"\n'
+            "[push]\nrate_per_second = 500.0\n",
+            encoding="utf-8",
+        )
+        cfg.chmod(0o600)
+        env = {
+            "IDESK_CONNECTOR_CONFIG": str(cfg),
+            "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,
+        }
+        yield {"sim": sim, "env": env, "home": home}
+        structlog.reset_defaults()  # the CLI logged to CliRunner's (now closed) stream
+
+
+def run(dep: dict[str, Any], *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["--log-format", "json", *args], env=dep["env"])
+    return result.exit_code, result.stdout
+
+
+def as_json(dep: dict[str, Any], *args: str) -> Any:
+    code, out = run(dep, *args, "--format", "json")
+    assert code in (0, 1), out
+    return json.loads(out)
+
+
+def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
+    """sync exits 1 (quarantined records), then each listing answers in its documented shape."""
+    sim: Simulator = deployment["sim"]
+    code, out = run(deployment, "sync", "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["outcome"] == "problems"
+    assert set(data) == {
+        "run_id", "command", "outcome", "dry_run", "counts", "cursor_before", "cursor_after",
+        "would_deliver",
+    }
+    assert data["counts"]["quarantined"] == len(sim.world.malformed)
+
+    tasks = as_json(deployment, "tasks", "list", "--limit", "0")
+    assert tasks["count"] == len(tasks["tasks"]) > 0
+    assert set(tasks["tasks"][0]) == {
+        "id", "sign_number", "subject", "lead_unit", "state", "status", "deadline", "eff_due",
+        "days_overdue", "due_soon", "confirmed", "deleted_at_source",
+    }
+    first = tasks["tasks"][0]["id"]
+    shown = as_json(deployment, "tasks", "show", str(first))
+    assert shown["id"] == first and shown["classification"]["status"]
+    assert set(shown["classification"]["flags"]) == {
+        "due_soon", "overdue_over_30", "stale_no_deadline", "unconfirmed", "extended",
+    }
+    quarantine = as_json(deployment, "quarantine", "list")
+    assert quarantine["count"] == len(sim.world.malformed)
+    assert all(r["field"] and r["reason"] for r in quarantine["records"])
+    outbox = as_json(deployment, "outbox", "list", "--state", "sent")
+    assert outbox["count"] == len(sim.tracking_writes) + len(sim.notifications)
+    runs = as_json(deployment, "runs", "list")
+    assert runs["runs"][0]["outcome"] == "problems"
+    status = as_json(deployment, "status")
+    assert status["schema_version"] == 1
+    report = as_json(deployment, "report", "--as-of", "2026-01-01")
+    assert report["schema_version"] == 1
+    calendar = as_json(deployment, "calendar", "2022-01-31..2022-02-06")
+    assert [d["date"] for d in calendar["days"]][:5] == [
+        "2022-01-31", "2022-02-01", "2022-02-02", "2022-02-03", "2022-02-04",
+    ]
+
+
+def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path) -> None:
+    """report writes xlsx/html files; a bad --format or --status is a configuration error (2)."""
+    run(deployment, "pull")
+    for fmt in ("xlsx", "html", "csv", "md"):
+        out = tmp_path / f"r.{fmt}"
+        code, _ = run(deployment, "report", "--format", fmt, "--output", str(out))
+        assert code == 0 and out.stat().st_size > 0
+    assert run(deployment, "report", "--format", "pdf")[0] == 2
+    assert run(deployment, "tasks", "list", "--status", "NOPE")[0] == 2
+    assert run(deployment, "outbox", "list", "--state", "nope")[0] == 2
+
+
+def test_report_period_basis_number_and_word_file(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    """report is cumulative by default (to-date); --period takes ranges, --basis another date;
+    --number and the [report] settings reach the Word file's heading."""
+    from connector.clock import SystemClock, local_today
+    from connector.reports.render.common import decree_date
+
+    today = local_today(SystemClock())
+    run(deployment, "pull")
+    default = as_json(deployment, "report")
+    assert default["period"]["code"] == "to-date"
+    assert default["period"]["end"] == today.isoformat()
+    assert default["total"]["done"]["on_time"] > 0  # the cumulative report has completions
+    ranged = as_json(deployment, "report", "--period", "2022-01-01..2022-03-07")
+    assert ranged["period"]["kind"] == "range"
+    done = as_json(deployment, "report", "--period", "2022-02", "--basis", "completed")
+    assert done["period"]["basis"] == "completed"
+    assert done["total"]["open"]["overdue"] == 0 and done["total"]["total"] > 0
+    out = tmp_path / "bao-cao.docx"
+    env = {
+        **deployment["env"],
+        "IDESK_CONNECTOR__REPORT__GOVERNING_BODY": "UBND TỈNH BÌNH ĐỊNH",
+        "IDESK_CONNECTOR__REPORT__PLACE": "Bình Định",
+    }
+    result = CliRunner().invoke(
+        app,
+        ["report", "--format", "docx", "--number", "45", "--output", str(out)],
+        env=env,
+    )
+    assert result.exit_code == 0, result.stdout
+    text = docx_text(out.read_bytes())
+    for line in ("UBND TỈNH BÌNH ĐỊNH", "Số: 45/BC-TCT", f"Bình Định, {decree_date(today, 'vi')}"):
+        assert line in text
+    assert run(deployment, "report", "--format", "docx")[0] == 2  # a Word file needs --output
+
+
+def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]) -> None:
+    """tasks show gives the suggestion with its rule, alternatives and notes; bad --lang is 2."""
+    run(deployment, "pull")
+    stored = {t["id"] for t in as_json(deployment, "tasks", "list", "--limit", "0")["tasks"]}
+    phrases = deployment["sim"].world.phrases
+    task_id = next(k for k in sorted(stored) if k in phrases and phrases[k].nominal)
+    shown = as_json(deployment, "tasks", "show", str(task_id), "--lang", "en")
+    assert set(shown["suggested_deadline"]) == {
+        "deadline", "phrase", "recurrence", "recurrence_phrase", "kind", "recurrence_rule",
+        "alternatives", "notes",
+    }
+    code, _ = run(deployment, "tasks", "show", str(task_id), "--lang", "fr")
+    assert code == 2
+
+
+def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
+    """check logs in, reads the clock, the units and a first page."""
+    data = as_json(deployment, "check")
+    assert data["ok"] is True
+    assert [s["name"] for s in data["steps"]] == [
+        "mapping", "calendar", "ledger", "login", "server_time", "units", "tasks",
+    ]
+
+
+def test_wrong_password_exits_3_and_missing_password_exits_2(
+    deployment: dict[str, Any],
+) -> None:
+    """Authentication refused is exit 3; a missing secret is a configuration error, exit 2."""
+    env = dict(deployment["env"])
+    env["IDESK_CONNECTOR__SOURCE__PASSWORD"] = "wrong-password"
+    result = CliRunner().invoke(app, ["pull"], env=env)
+    assert result.exit_code == 3
+    assert "wrong-password" not in result.output
+    env.pop("IDESK_CONNECTOR__SOURCE__PASSWORD")
+    env["IDESK_CONNECTOR__SOURCE__PASSWORD"] = ""
+    result = CliRunner().invoke(app, ["pull"], env={**env})
+    assert result.exit_code in (2, 3)

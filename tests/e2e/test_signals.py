@@ -1,0 +1,216 @@
+"""SIGTERM/SIGINT become Interrupted at a safe point; critical blocks finish; handlers restored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from structlog.testing import capture_logs
+
+from connector.errors import Interrupted
+from connector.ops.locking import ledger_lock
+from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
+from simulator import Faults, Simulator, SimulatorConfig
+from tests.support.harness import (
+    ForkServer,
+    Launcher,
+    deployment_for,
+    events_in,
+    integrity_check,
+    ledger_matches_world,
+    ledger_rows,
+)
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGINT, id="SIGINT")],
+)
+def test_signal_raises_interrupted_with_exit_130(sig: signal.Signals) -> None:
+    """A real SIGTERM or SIGINT inside the guard raises Interrupted (exit 130) naming it."""
+    with capture_logs() as logs, pytest.raises(SignalInterrupted) as info, interrupt_guard():
+        os.kill(os.getpid(), sig)  # delivered to ourselves before kill() returns
+        pytest.fail("the signal did not interrupt")
+    assert isinstance(info.value, Interrupted)
+    assert info.value.exit_code == 130
+    assert info.value.signal_name == sig.name
+    assert logs[0]["event"] == "signal_received"
+    assert logs[0]["signal"] == sig.name
+
+
+def test_handlers_are_restored() -> None:
+    """After the block, the previous handlers are back (even after an interrupt)."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with pytest.raises(Interrupted), interrupt_guard() as guard:
+        assert signal.getsignal(signal.SIGTERM) == guard.handle
+        guard.handle(signal.SIGTERM, None)
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_critical_block_defers_until_its_end() -> None:
+    """A signal inside critical() is held: the block completes, then Interrupted is raised."""
+    done: list[str] = []
+    with pytest.raises(Interrupted), interrupt_guard() as guard:
+        with guard.critical():
+            guard.handle(signal.SIGTERM, None)
+            done.append("commit")
+        done.append("after")  # never reached
+    assert done == ["commit"]
+
+
+def test_nested_critical_blocks_defer_to_the_outermost() -> None:
+    """Nested critical blocks: the interrupt waits for the outermost to end."""
+    guard = InterruptGuard()
+    order: list[str] = []
+    with pytest.raises(Interrupted), guard.critical():
+        with guard.critical():
+            guard.handle(signal.SIGINT, None)
+            order.append("inner")
+        order.append("outer")
+    assert order == ["inner", "outer"]
+
+
+def test_deferred_mode_raises_only_at_check() -> None:
+    """With immediate=False the first signal waits for check(); a second one fires at once."""
+    guard = InterruptGuard(immediate=False)
+    guard.handle(signal.SIGTERM, None)
+    assert guard.interrupted and not guard.raised
+    with pytest.raises(Interrupted):
+        guard.check()
+    guard2 = InterruptGuard(immediate=False)
+    guard2.handle(signal.SIGTERM, None)
+    with pytest.raises(Interrupted):
+        guard2.handle(signal.SIGINT, None)
+
+
+def test_later_signals_do_not_interrupt_the_cleanup() -> None:
+    """Once raised, further signals are logged but never raised again (clean-up runs whole)."""
+    guard = InterruptGuard()
+    with pytest.raises(Interrupted):
+        guard.handle(signal.SIGTERM, None)
+    with capture_logs() as logs:
+        guard.handle(signal.SIGINT, None)
+        guard.handle(signal.SIGTERM, None)
+        guard.check()
+    assert [e["first"] for e in logs] == [False, False]
+    assert guard.received == signal.SIGTERM
+
+
+def test_check_without_signal_is_silent() -> None:
+    """check() does nothing when no signal arrived."""
+    with interrupt_guard() as guard:
+        guard.check()
+        assert not guard.interrupted
+
+
+def test_outside_main_thread_installs_nothing() -> None:
+    """In another thread the guard installs no handler (Python forbids it) and does not fail."""
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[object] = []
+
+    def worker() -> None:
+        with interrupt_guard() as guard:
+            seen.append(signal.getsignal(signal.SIGTERM))
+            guard.check()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [before]
+
+
+def test_transaction_rolls_back_on_interrupt(tmp_path: Path) -> None:
+    """An interrupt inside `with conn.begin()` leaves the database as before the transaction."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    with pytest.raises(Interrupted), interrupt_guard() as guard, engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        guard.handle(signal.SIGTERM, None)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
+    engine.dispose()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from connector.errors import Interrupted
+    from connector.ops.locking import ledger_lock
+    from connector.ops.signals import interrupt_guard
+    try:
+        with ledger_lock(sys.argv[1]), interrupt_guard():
+            print("ready", flush=True)
+            time.sleep(30)
+    except Interrupted as exc:
+        print("interrupted", exc.signal_name, flush=True)
+        sys.exit(exc.exit_code)
+    """
+)
+
+
+def test_sigterm_in_a_process_exits_130_and_frees_the_lock(tmp_path: Path) -> None:
+    """A process SIGTERMed mid-sleep stops promptly with 130 and its lock is free afterwards."""
+    from connector.ops.locking import ledger_lock
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, url], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert "interrupted SIGTERM" in out
+    with ledger_lock(url):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("sig", "console_script"),
+    [
+        pytest.param(signal.SIGTERM, True, id="SIGTERM-console-script"),
+        pytest.param(signal.SIGINT, False, id="SIGINT"),
+    ],
+)
+def test_signal_mid_sync_is_recorded_and_frees_the_lock(
+    tmp_path: Path, sig: signal.Signals, console_script: bool
+) -> None:
+    """A sync signalled mid-run exits 130, is recorded `interrupted`, and the lock is free."""
+    config = SimulatorConfig(tasks=60, seed=2, faults=Faults.none(), frozen_clock=True)
+    forks = None if console_script else ForkServer()
+    try:
+        with Simulator(config) as sim:
+            dep = deployment_for(sim, tmp_path, source_toml="page_size = 5")
+            launcher = Launcher(dep, forks)
+            run = launcher.start("sync")
+            deadline = time.monotonic() + 60
+            while "page_fetched" not in run.stderr:
+                assert run.wait(0.005) is None, f"finished before the signal:\n{run.stderr}"
+                assert time.monotonic() < deadline
+            run.signal(sig)
+            assert run.wait(30) == 130, run.stderr[-3000:]
+            assert "interrupted" in run.stderr
+            rows = ledger_rows(dep.ledger_path, "sync_run")
+            assert [r["outcome"] for r in rows] == ["interrupted"]
+            assert rows[0]["ended_at"] is not None
+            finished = [e for e in events_in(run.stderr) if e.get("event") == "run_finished"]
+            assert finished and finished[0]["outcome"] == "interrupted"
+            assert integrity_check(dep.ledger_path) == "ok"
+            with ledger_lock(dep.ledger_url):  # released: taken at once, no waiting
+                pass
+            again = launcher.run("sync")
+            assert again.returncode in (0, 1), again.stderr[-3000:]
+            assert ledger_matches_world(dep.ledger_path, sim) == []
+    finally:
+        if forks is not None:
+            forks.close()

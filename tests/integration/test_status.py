@@ -1,0 +1,156 @@
+"""`status_summary`: runs, cursor, outbox, quarantine, tasks and the ledger, read from the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connector.clock import FixedClock
+from connector.errors import SourceUnavailable
+from connector.ledger import repo
+from connector.ledger.db import Ledger
+from connector.ledger.tables import OutboxRow, QuarantineRow
+from connector.ops.runs import recorded_run
+from connector.settings import Settings
+from connector.views.shapes import status_json
+from connector.views.status import render_status, status_summary
+from tests.support.report_world import TASKS
+
+T0 = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
+SETTINGS = Settings.model_validate(
+    {"source": {"base_url": "https://clerk:hunter2@idesk.example.vn/ubnd/smartcloud"}}
+)
+
+
+def _run(ledger: Ledger, run_id: str, start: datetime, fail: bool = False) -> None:
+    clock = FixedClock(start)
+    ticks = iter([0.0, 12.5])
+    try:
+        with recorded_run(
+            ledger, "sync", "cron", run_id, clock, monotonic=lambda: next(ticks)
+        ) as r:
+            r.update({"fetched": 200, "inserted": 3})
+            clock.advance(timedelta(seconds=12.5))
+            if fail:
+                raise SourceUnavailable("down", url="https://idesk.example.vn")
+    except SourceUnavailable:
+        pass
+
+
+@pytest.fixture
+def busy(ledger: Ledger) -> Ledger:
+    _run(ledger, "run-a", T0)
+    _run(ledger, "run-b", T0 + timedelta(hours=1), fail=True)
+    with ledger.transaction() as session:
+        for t in TASKS[:5]:
+            repo.upsert_task(session, t, {}, run_id="run-a", observed_at=T0)
+        repo.save_cursor(session, "idesk", T0 - timedelta(minutes=1), run_id="run-a", now=T0)
+        rows = [repo.get_task(session, i) for i in (1, 2, 3)]
+        rows[0].status_code, rows[1].status_code = "HT_DUNG_HAN", "HT_QUA_HAN"
+        rows[2].deleted_at_source = True
+        for i, state in enumerate(["pending", "pending", "failed", "sent", "dead"]):
+            session.add(
+                OutboxRow(
+                    idempotency_key=f"k{i}",
+                    kind="tracking",
+                    payload_json="{}",
+                    state=state,
+                    created_at=T0 + timedelta(minutes=i),
+                )
+            )
+        for i, resolved in enumerate([None, T0]):
+            session.add(
+                QuarantineRow(
+                    record_key=f"r{i}", first_seen_at=T0, last_seen_at=T0, resolved_at=resolved
+                )
+            )
+        repo.upsert_units(session, [], now=T0)
+    return ledger
+
+
+def test_status_summary_reads_every_part(busy: Ledger) -> None:
+    """Runs newest first with outcome and counts, cursor, outbox by state, quarantine, tasks."""
+    s = status_summary(busy, SETTINGS, clock=FixedClock(T0 + timedelta(hours=2)))
+    assert [(r.run_id, r.outcome) for r in s.runs] == [
+        ("run-b", "source_unavailable"),
+        ("run-a", "success"),
+    ]
+    assert s.last_success is not None and s.last_success.run_id == "run-a"
+    assert s.cursor.cursor == T0 - timedelta(minutes=1)
+    assert s.outbox == {
+        "pending": 2,
+        "sending": 0,
+        "sent": 1,
+        "failed": 1,
+        "dead": 1,
+        "past": 0,
+        "superseded": 0,
+    }
+    assert s.outbox_oldest_waiting_at == T0
+    assert (s.quarantine_open, s.quarantine_resolved) == (1, 1)
+    assert (s.tasks.total, s.tasks.deleted_at_source, s.tasks.unclassified) == (5, 1, 2)
+    assert s.tasks.by_status["HT_DUNG_HAN"] == 1
+    assert s.tasks.by_status["DA_HUY"] == 0
+    assert s.ledger.schema_current
+
+
+def test_status_json_shape_and_no_secret(busy: Ledger) -> None:
+    """The JSON has the documented keys, and neither the source password nor the DB password."""
+    s = status_summary(busy, SETTINGS, clock=FixedClock(T0))
+    data = json.loads(render_status(s, "json"))
+    assert set(data) == {
+        "schema_version",
+        "generated_at",
+        "ledger",
+        "source",
+        "cursor",
+        "runs",
+        "last_success",
+        "outbox",
+        "outbox_oldest_waiting_at",
+        "quarantine",
+        "tasks",
+        "units",
+    }
+    assert data["schema_version"] == 1
+    assert set(data["runs"][0]) == {
+        "run_id",
+        "command",
+        "trigger",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "outcome",
+        "counts",
+        "error",
+        "dry_run",
+    }
+    assert data["runs"][1]["duration_s"] == 12.5
+    assert data["runs"][1]["counts"] == {"fetched": 200, "inserted": 3}
+    assert data["source"]["base_url"] == "https://idesk.example.vn/ubnd/smartcloud"
+    text = json.dumps(data)
+    assert "hunter2" not in text and "clerk" not in text
+    assert data["ledger"]["url"] == busy.display_url  # the URL without its password
+    assert status_json(s) == data
+
+
+def test_status_of_an_empty_ledger(ledger: Ledger) -> None:
+    """A fresh ledger: no runs, no cursor, zero everywhere, and the table says 'never'."""
+    s = status_summary(ledger, SETTINGS, clock=FixedClock(T0))
+    assert (s.runs, s.last_success, s.cursor.cursor) == ((), None, None)
+    assert sum(s.outbox.values()) == 0
+    out = render_status(s, "table")
+    assert "chưa có" in out
+    assert "Tình trạng kết nối iDesk" in out
+    assert "never" in render_status(s, "table", "en")
+
+
+def test_status_table_lists_runs(busy: Ledger) -> None:
+    """The table shows the ledger URL, the outbox and each recent run."""
+    out = render_status(status_summary(busy, SETTINGS, clock=FixedClock(T0)), "table", "en")
+    assert "run-a" in out and "run-b" in out and "source_unavailable" in out
+    assert "pending 2" in out
+    with pytest.raises(ValueError, match="valid: table, json"):
+        render_status(status_summary(busy, SETTINGS), "xml")
