@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
@@ -39,6 +39,9 @@ from connector.ops.log import (
 )
 from connector.outbox.states import OutboxState  # the option's values (a light module)
 from connector.settings import LoadedSettings, load_settings, load_settings_lenient
+
+if TYPE_CHECKING:
+    from connector.i18n import Lang
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -130,11 +133,30 @@ class Options:
     config: Path | None = None
     log_format: LogFormat = LogFormat.AUTO
     log_level: LogLevel | None = None
+    verbose: bool = False
+
+    @property
+    def terminal_level(self) -> str | None:
+        """What the console shows on a terminal: the command line's level, else None (warnings
+        and errors only; `connector.ops.log.configure_logging`)."""
+        if self.log_level is not None:
+            return self.log_level.value
+        return LogLevel.INFO.value if self.verbose else None
 
 
 OPTIONS = Options()
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
+UiLangOpt = Annotated[
+    Language | None, typer.Option("--lang", help="vi or en (default: ui.lang, vi).")
+]
+
+
+def ui_lang(loaded: LoadedSettings, lang: Language | None) -> "Lang":
+    """The language of a command's terminal output: its ``--lang``, else ``ui.lang``."""
+    from connector.i18n import check_lang
+
+    return check_lang(lang.value if lang is not None else loaded.settings.ui.lang)
 
 
 def _stdout(text: str) -> None:
@@ -158,6 +180,7 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
         fmt=fmt,
         file=s.log.file or None,
         secrets=s.secret_values(),
+        terminal_level=OPTIONS.terminal_level,
     )
     for warning in loaded.warnings:
         get_logger("cli").warning("config_warning", message=warning)
@@ -323,14 +346,26 @@ def main(
     ] = LogFormat.AUTO,
     log_level: Annotated[
         LogLevel | None,
-        typer.Option(help="debug, info, warning or error (default from config)."),
+        typer.Option(
+            help="debug, info, warning or error (default: log.level; on a terminal the console "
+            "shows warnings and errors only unless this or -v asks for more)."
+        ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show the info events on the terminal too (--log-level info)."
+        ),
+    ] = False,
 ) -> None:
     """Global options."""
     OPTIONS.config = config
     OPTIONS.log_format = log_format
     OPTIONS.log_level = log_level
-    configure_logging(level=log_level or "info", fmt=log_format)
+    OPTIONS.verbose = verbose
+    configure_logging(
+        level=log_level or "info", fmt=log_format, terminal_level=OPTIONS.terminal_level
+    )
 
 
 # --- commands are added below, grouped by panel -------------------------------------------
@@ -388,19 +423,22 @@ def _run(
     dry_run: bool,
     wait: float,
     fmt: OutputFormat,
+    lang: Language | None = None,
 ) -> None:
     from connector.ops.jobs import run_job
     from connector.views import shapes, text
 
     loaded = settings()
+    language = ui_lang(loaded, lang)
     result = run_job(
         loaded.settings,
         command,
         full=full,
         dry_run=dry_run,
         wait_s=wait,
+        lang=language,
     )
-    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result))
+    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result, language))
     if result.push is not None and result.push.left_behind():
         _stderr(f"problem: {result.push.left_behind()}")
     raise typer.Exit(result.exit_code)
@@ -415,12 +453,13 @@ def sync_cmd(
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
     Example: idesk-connector sync --wait 60
     """
-    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("pull", rich_help_panel=PANEL_SYNC)
@@ -433,29 +472,33 @@ def pull_cmd(
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
     Example: idesk-connector pull --full
     """
-    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
 @handle_errors
 def push_cmd(
-    dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = OutputFormat.TABLE
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 0.0,
+    fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
     """
-    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)
 @handle_errors
-def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
+def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> None:
     """Validate config and mapping, open the ledger, reach the source and log in, step by step.
 
     Example: idesk-connector check
@@ -464,12 +507,13 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     from connector.views.check import run_checks
 
     loaded = settings()
+    language = ui_lang(loaded, lang)
     steps = []
     code = EXIT_OK
     for step in run_checks(loaded.settings):
         steps.append(step)
         if fmt == "table":
-            _stdout(text.check_line(step))
+            _stdout(text.check_line(step, language))
         if not step.ok and code == EXIT_OK:
             code = step.exit_code or EXIT_PROBLEMS
     if fmt == "json":
@@ -767,6 +811,7 @@ def tasks_list_cmd(
     status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -780,7 +825,9 @@ def tasks_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         rows = task_list(reader, unit=unit, status=status, limit=limit or None)
-    render(fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows))
+    render(
+        fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows, ui_lang(loaded, lang))
+    )
 
 
 @tasks_app.command("show")
@@ -833,6 +880,7 @@ quarantine_app = command_group("quarantine", "Records that could not be normalis
 def quarantine_list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Quarantined records with the field and value at fault.
 
@@ -844,7 +892,11 @@ def quarantine_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         entries = quarantine_list(reader, include_resolved=all_)
-    render(fmt, lambda: shapes.quarantine_json(entries), lambda: text.quarantine_text(entries))
+    render(
+        fmt,
+        lambda: shapes.quarantine_json(entries),
+        lambda: text.quarantine_text(entries, ui_lang(loaded, lang)),
+    )
 
 
 outbox_app = command_group(
@@ -861,6 +913,7 @@ def outbox_list_cmd(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Outbox rows with their state, attempts and last error.
 
@@ -873,7 +926,11 @@ def outbox_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         listing = outbox_list(reader, state=state, limit=limit)
-    render(fmt, lambda: shapes.outbox_json(listing), lambda: text.outbox_text(listing))
+    render(
+        fmt,
+        lambda: shapes.outbox_json(listing),
+        lambda: text.outbox_text(listing, ui_lang(loaded, lang)),
+    )
 
 
 @outbox_app.command("retry")
@@ -912,6 +969,7 @@ def alerts_preview_cmd(
     show_past: Annotated[
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
+    lang: UiLangOpt = None,
 ) -> None:
     """What alerts would be sent as of a date; nothing is sent or written.
 
@@ -924,7 +982,11 @@ def alerts_preview_cmd(
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
         preview = alert_preview(reader, loaded.settings, day, past=show_past)
-    render(fmt, lambda: shapes.alerts_json(preview), lambda: text.alerts_text(preview))
+    render(
+        fmt,
+        lambda: shapes.alerts_json(preview),
+        lambda: text.alerts_text(preview, ui_lang(loaded, lang)),
+    )
 
 
 runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
@@ -935,6 +997,7 @@ runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 def runs_list_cmd(
     limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Recent runs: trigger, start, end, outcome and counts.
 
@@ -947,7 +1010,7 @@ def runs_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         runs = runs_list(reader, limit=limit)
-    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs))
+    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs, ui_lang(loaded, lang)))
 
 
 @app.command("demo", rich_help_panel=PANEL_SIM)
@@ -968,7 +1031,11 @@ def demo_cmd(
     from connector.demo import run_demo
     from connector.reports.render.table import summary_table
 
-    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
+    configure_logging(
+        level=OPTIONS.log_level or "warning",
+        fmt=OPTIONS.log_format,
+        terminal_level=OPTIONS.terminal_level,
+    )
     start = _time.monotonic()
     result = run_demo(directory, tasks=tasks, lang=lang)
     Console(width=max(140, Console().width)).print(

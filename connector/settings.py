@@ -225,6 +225,12 @@ class MetricsSettings(_Section):
     file: str = ""
 
 
+class UiSettings(_Section):
+    """What the terminal shows: the language of tables, summaries, bars and labels."""
+
+    lang: Literal["vi", "en"] = "vi"
+
+
 class Settings(_Section):
     """All settings, read-only after start-up."""
 
@@ -239,6 +245,7 @@ class Settings(_Section):
     report: ReportSettings = ReportSettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    ui: UiSettings = UiSettings()
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret value in force, for the log redaction processor."""

@@ -23,7 +23,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
@@ -41,6 +41,9 @@ from connector.outbox.delivery import PushResult, deliver_pending
 from connector.outbox.states import DELIVERABLE
 from connector.settings import Settings
 from connector.source.pull import ClientFactory, PullResult, default_client, pull
+
+if TYPE_CHECKING:
+    from connector.i18n import Lang
 
 log = structlog.get_logger(__name__)
 
@@ -113,6 +116,7 @@ def _deliver(
     client_factory: ClientFactory,
     guard: InterruptGuard,
     record: RunRecord,
+    progress: ProgressReporter | None = None,
 ) -> PushResult:
     spec = load_mapping(settings.source.mapping)
     missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
@@ -128,7 +132,14 @@ def _deliver(
     with client_factory(settings, spec, sleep) as client:
         try:
             result = deliver_pending(
-                ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard
+                ledger,
+                client,
+                settings,
+                run_id,
+                clock,
+                dry_run=dry_run,
+                guard=guard,
+                progress=progress,
             )
         except BaseException:
             # An aborted delivery (credentials refused, interrupted) still counts its retries.
@@ -153,12 +164,18 @@ def run_job(
     client_factory: ClientFactory = default_client,
     progress: ProgressReporter | None = None,
     run_id: str | None = None,
+    lang: Lang | None = None,
 ) -> JobResult:
-    """Run `command` once, as the module docstring describes; raise the library's errors."""
+    """Run `command` once, as the module docstring describes; raise the library's errors.
+
+    `progress` (default: bars on a terminal, `make_progress`) is finished before this returns
+    or raises, so what the caller prints next never lands on a bar.
+    """
     clock = clock or SystemClock()
     run_id = run_id or new_run_id()
     bind_run(run_id, command=command)
     result = JobResult(run_id=run_id, command=command, dry_run=dry_run)
+    shown = progress or make_progress(lang=lang or settings.ui.lang)
     ledger = open_ledger(settings.ledger.url)
     try:
         engine = ledger.engine if ledger.backend == "postgresql" else None
@@ -188,7 +205,7 @@ def run_job(
                         sleep=sleep,
                         client_factory=client_factory,
                         guard=guard,
-                        progress=progress or make_progress(),
+                        progress=shown,
                     )
                     record.update(result.pull.counts())
                 if command in ("push", "sync") and settings.push.enabled:
@@ -204,10 +221,12 @@ def run_job(
                         client_factory=client_factory,
                         guard=guard,
                         record=record,
+                        progress=shown,
                     )
                     record.add(result.push.counts())
             result.outcome = outcome_for(None, record.counts)
     finally:
+        shown.finish()
         if settings.metrics.file:
             try:
                 export_metrics(ledger, settings.metrics.file)
