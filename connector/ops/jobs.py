@@ -229,7 +229,7 @@ def run_job(
         shown.finish()
         if settings.metrics.file:
             try:
-                export_metrics(ledger, settings.metrics.file)
+                export_metrics(ledger, settings.metrics.file, clock.now())
             except Exception as exc:  # metrics must never fail the run
                 log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
         ledger.close()
