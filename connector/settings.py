@@ -10,11 +10,13 @@ Every problem is reported together, each naming its key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -25,6 +27,43 @@ ENV_CONFIG = "IDESK_CONNECTOR_CONFIG"
 ENV_SECRETS = "IDESK_CONNECTOR_SECRETS"
 DEFAULT_CONFIG = Path("config.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("source", "password"), ("source", "token")})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problems(base_url: str) -> list[str]:
+    """What is wrong with a source base URL that would leak credentials: not http(s) with a
+    host, plain http:// off loopback, or a user name / password in it ([] when fine).
+
+    Checked when the settings load (so every command refuses it before it opens a ledger or a
+    socket) and again by the client (`connector.source.client.check_transport`)."""
+    parts = urlsplit(base_url)
+    problems = []
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    if parts.scheme not in {"http", "https"} or not host:
+        problems.append("must be an https:// URL with a host name")
+    elif parts.scheme == "http" and not _is_loopback(host):
+        problems.append(
+            f"plain http:// to {host} is refused: passwords and tokens would cross the network "
+            "unencrypted; use https:// (http:// is allowed only on a loopback address such as "
+            "127.0.0.1 or localhost)"
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append(
+            "must not contain a user name or password; give credentials through "
+            "IDESK_CONNECTOR__SOURCE__PASSWORD / IDESK_CONNECTOR__SOURCE__TOKEN"
+        )
+    return problems
 
 
 class _Section(BaseModel):
@@ -54,6 +93,9 @@ class SourceSettings(_Section):
     def _url_scheme(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// on a loopback address)")
+        problems = base_url_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value.rstrip("/")
 
 

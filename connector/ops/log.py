@@ -63,6 +63,14 @@ SENSITIVE_KEYS = frozenset(
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 TERMINAL_LEVEL = "warning"
 """What the console shows on a terminal unless the command line asks for more."""
+SHOWN_BY_THE_COMMAND = frozenset({"run_finished"})
+"""Events a terminal console leaves out at any level: the command prints the same itself (its
+summary, or its one ``error:`` line), so an error is read once. They stay in the JSON log."""
+
+
+def _not_shown_by_the_command(record: logging.LogRecord) -> bool:
+    event = record.msg.get("event") if isinstance(record.msg, dict) else None
+    return event not in SHOWN_BY_THE_COMMAND
 
 
 def new_run_id() -> str:
@@ -440,6 +448,8 @@ def configure_logging(
     logger.propagate = False
     on_stream = _StreamHandler(out)
     on_stream.setLevel(stream_level)
+    if tty and not json_out:
+        on_stream.addFilter(_not_shown_by_the_command)
     on_stream.setFormatter(structlog.stdlib.ProcessorFormatter(processors=shown))
     in_file = None
     lowest = stream_level
