@@ -426,7 +426,7 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
     schema = led.schema_revision or "-"
     if not led.schema_current:
         schema += f" ({_t('outdated', lang)})"
-    outbox = ", ".join(f"{k} {v}" for k, v in summary.outbox.items())
+    outbox = ", ".join(f"{outbox_state_label(k, lang)} {v}" for k, v in summary.outbox.items())
     if summary.outbox_oldest_waiting_at is not None:
         outbox += f"; {_t('oldest', lang)} {_when(summary.outbox_oldest_waiting_at, lang)}"
     tasks = summary.tasks
@@ -440,7 +440,8 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
         (
             _t("last_success", lang),
-            f"{last.command} {last.run_id} {_when(last.ended_at, lang)} ({last.outcome})"
+            f"{last.command} {last.run_id} {_when(last.ended_at, lang)}"
+            f" ({outcome_label(last.outcome, lang)})"
             if last
             else _t("never", lang),
         ),
