@@ -95,6 +95,29 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     ]
 
 
+def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
+    """tasks, quarantine, outbox and runs print in `ui.lang` (default Vietnamese), `--lang`
+    overriding it; outbox and runs lists have column headers."""
+    run(deployment, "pull")
+    env_en = {**deployment["env"], "IDESK_CONNECTOR__UI__LANG": "en", "COLUMNS": "220"}
+
+    def text(env: dict[str, str], *args: str) -> str:
+        result = CliRunner().invoke(app, ["--log-format", "json", *args], env=env)
+        assert result.exit_code == 0, result.stdout
+        return result.stdout
+
+    vi_env = {**deployment["env"], "COLUMNS": "220"}
+    assert "nhiệm vụ" in text(vi_env, "tasks", "list", "--limit", "3")
+    assert "task(s)" in text(env_en, "tasks", "list", "--limit", "3")
+    assert "nhiệm vụ" in text(env_en, "tasks", "list", "--limit", "3", "--lang", "vi")
+    assert "quarantined record(s)" in text(env_en, "quarantine", "list")
+    outbox = text(env_en, "outbox", "list", "--limit", "3")
+    assert "State" in outbox and "When (ICT)" in outbox
+    assert "Tình trạng" in text(vi_env, "outbox", "list", "--limit", "3")
+    runs = text(vi_env, "runs", "list", "--lang", "en")
+    assert "Started (ICT)" in runs and "Outcome" in runs
+
+
 def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path) -> None:
     """report writes xlsx/html files; a bad --format or --status is a configuration error (2)."""
     run(deployment, "pull")
