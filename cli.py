@@ -629,6 +629,8 @@ def report_cmd(
         check_unit(reader, unit)
         build = report_as_of if day is not None else report_current
         report = build(reader, loaded.settings, options, cal)
+        if day is not None:
+            _note_before_first_data(reader, day)
     if output is not None:
         data = render_bytes(report, fmt, options.lang, annex=annex)
         try:
@@ -652,6 +654,22 @@ def report_cmd(
         sys.stdout.buffer.write(rendered)
     else:
         _stdout(json_safe(rendered) if fmt == "json" else rendered)
+
+
+def _note_before_first_data(reader: Any, day: date) -> None:
+    """Say so when `--as-of` is before anything the ledger observed: its figures are all 0."""
+    from connector.ledger.history import first_observed_on
+
+    first = first_observed_on(reader)
+    if first is not None and day >= first:
+        return
+    since = f"its first data are of {first.isoformat()}" if first else "it holds no task yet"
+    _stderr(
+        f"note: --as-of {day.isoformat()} is before the ledger's first data ({since}): "
+        "the report shows what the ledger knew that day, which is nothing, so every figure "
+        "is 0. --as-of rebuilds the ledger's own history; it cannot know the days before its "
+        "first sync."
+    )
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
@@ -1070,7 +1088,11 @@ def simulator_serve_cmd(
         int, typer.Option(help="Seed of the world generator (same seed, same world).")
     ] = 1,
     today: Annotated[
-        str | None, typer.Option(help="The simulated today, YYYY-MM-DD (default 2022-03-07).")
+        str | None,
+        typer.Option(
+            help="The simulated today, YYYY-MM-DD (default: today, the date the connector "
+            "classifies against)."
+        ),
     ] = None,
     faults: Annotated[
         str,
@@ -1091,9 +1113,9 @@ def simulator_serve_cmd(
 
     Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
     """
-    from simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
+    from simulator import SimulatorConfig, banner, parse_faults, serve
 
-    day = parse_day(today, "--today") or DEFAULT_TODAY
+    day = parse_day(today, "--today") or _today()
     config = SimulatorConfig(
         tasks=tasks,
         seed=seed,

@@ -118,6 +118,25 @@ def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
     assert "Started (ICT)" in runs and "Outcome" in runs
 
 
+def test_report_as_of_before_the_first_sync_says_so(deployment: dict[str, Any]) -> None:
+    """report --as-of a day before the ledger's first data says (on stderr) that it knew
+    nothing then and the figures are 0; as of today no such note."""
+    from connector.clock import SystemClock, local_today
+
+    run(deployment, "pull")
+
+    def report(day: str) -> Any:
+        args = ["--log-format", "json", "report", "--as-of", day, "--format", "json"]
+        return CliRunner().invoke(app, args, env=deployment["env"])
+
+    before = report("2022-03-07")
+    assert before.exit_code == 0
+    assert "before the ledger's first data" in before.stderr
+    assert json.loads(before.stdout)["total"]["total"] == 0
+    today = report(local_today(SystemClock()).isoformat())
+    assert today.exit_code == 0 and "first data" not in today.stderr
+
+
 def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path) -> None:
     """report writes xlsx/html files; a bad --format or --status is a configuration error (2)."""
     run(deployment, "pull")
