@@ -160,7 +160,7 @@ def test_status_table_lists_runs(busy: Ledger) -> None:
     summary = status_summary(busy, SETTINGS, clock=FixedClock(T0))
     out = render_status(summary, "table", "en")
     assert "run-a" in out and "run-b" in out and "source unavailable" in out
-    assert "pending 2" in out and "failed, to retry 1" in out
+    assert "pending 2" in out and "failed (to retry) 1" in out
     assert "2022-03-07 09:00:00" in out and "(ICT)" in out  # T0, 02:00 UTC
     vi = render_status(summary, "table", "vi")
     assert "chờ gửi 2" in vi and "07/03/2022 09:00:00" in vi and "giờ Việt Nam" in vi

@@ -75,7 +75,7 @@ def test_outbox_list_has_headers_words_and_no_zero_attempts() -> None:
     en = shown(outbox_text(listing, "en"))
     for header in ("ID", "State", "Failed attempts", "When (ICT)", "Key", "Last error"):
         assert header in en
-    assert "failed, to retry" in en and "past, not sent" in en and "HTTP 503" in en
+    assert "failed (to retry)" in en and "past (not sent)" in en and "HTTP 503" in en
     assert "2022-03-07 09:30:00" in en and "0x" not in en
     sent_line = next(line for line in en.splitlines() if "#1" in line)
     assert " 0 " not in sent_line
