@@ -36,7 +36,7 @@ install-check-deps:
 # docs/install.md says, offline: pip reads only this wheelhouse of the project's dependencies and
 # build tools (PIP_NO_INDEX, PIP_FIND_LINKS). Built once, again when pyproject.toml changes; the
 # test skips, saying so, when it is missing (pytest alone never reaches the package index).
-$(WHEELS_STAMP): $(STAMP) pyproject.toml
+$(WHEELS_STAMP): pyproject.toml | $(STAMP)
 	rm -rf $(WHEELHOUSE)
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) '.[dev]' 'setuptools>=77' wheel
 	rm -f $(WHEELHOUSE)/idesk_connector-*.whl
