@@ -206,7 +206,7 @@ def error_text(exc: BaseException) -> str:
             problem = exc.problems[0]
             line = (
                 for_terminal(problem.message, one_line=True)
-                if problem.where in ("config", "")
+                if problem.where in ("config", "", exc.source)
                 else lines[0]
             )
             return f"{exc.source}: {line}" if exc.source else line

@@ -277,6 +277,14 @@ def test_annex_names_of_the_help_are_accepted(synced: dict[str, Any]) -> None:
     assert short.stdout.splitlines()[0].split(",")[-1] != ""
 
 
+def test_missing_config_file_is_named_once(tmp_path: Path) -> None:
+    """A --config file that does not exist: one line naming the file once, exit 2."""
+    missing = tmp_path / "nope.toml"
+    result = invoke({}, "--config", str(missing), "status")
+    assert result.exit_code == EXIT_CONFIG
+    assert operator_lines(result.stderr) == [f"error: {missing}: config file does not exist"]
+
+
 def test_malformed_ledger_url_is_a_configuration_error(synced: dict[str, Any]) -> None:
     """`ledger.url = postgresql://idesk@[::1:5432/idesk` is refused in one line (exit 2)."""
     env = {**synced["env"], "IDESK_CONNECTOR__LEDGER__URL": "postgresql://idesk@[::1:5432/idesk"}
