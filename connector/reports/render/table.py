@@ -120,7 +120,7 @@ def summary_table(report: Report, lang: Lang | None = None, width: int | None = 
                 columns[0].label(chosen, report.fold),
                 justify="right",
                 width=singles[id(columns)],
-                vertical="bottom",
+                vertical="top",
             )
             continue
         subs = [Text(c.label(chosen, report.fold), justify="right", style="bold") for c in columns]
