@@ -1047,7 +1047,7 @@ def demo_cmd(
     from rich.console import Console
 
     from connector.demo import run_demo
-    from connector.reports.render.table import summary_table
+    from connector.reports.render.table import SummaryTable
 
     configure_logging(
         level=OPTIONS.log_level or "warning",
@@ -1057,7 +1057,7 @@ def demo_cmd(
     start = _time.monotonic()
     result = run_demo(directory, tasks=tasks, lang=lang)
     Console(width=max(140, Console().width)).print(
-        summary_table(result.report, "en" if lang == "en" else "vi")
+        SummaryTable(result.report, "en" if lang == "en" else "vi")
     )
     counts = result.job.counts()
     _stdout(

@@ -81,7 +81,8 @@ def summary_table(report: Report, lang: Lang | None = None, width: int | None = 
     Đang thực hiện) is one column whose header names the group above a rule and its own
     columns' labels, and whose cells are grids of fixed-width figures, so that they line up.
     Given the console's `width`, the unit column (its names fold) takes what the figures leave,
-    so the figures' headers are never cut (`SummaryTable` passes it).
+    so the figures' headers are never cut when the console is wide enough for them (about 160
+    columns; `SummaryTable` passes the width).
     """
     chosen: Lang = lang or report.lang
     table = Table(
@@ -102,14 +103,13 @@ def summary_table(report: Report, lang: Lang | None = None, width: int | None = 
     }
     number = label("col_no", chosen)
     table.add_column(number, justify="right", no_wrap=True)
-    unit_room = None
-    if width is not None:
-        taken = max(len(number), 3) + 2 + len(runs) + 3  # the No. column and the borders
-        for group, columns in runs:
-            taken += 2 + (
-                singles[id(columns)] if group is None else _group_width(len(columns), figure)
-            )
-        unit_room = max(UNIT_MIN_WIDTH, width - taken - 2)
+    taken = max(len(number), 3) + 2 + len(runs) + 3  # the No. column and the borders
+    for group, columns in runs:
+        taken += 2 + (singles[id(columns)] if group is None else _group_width(len(columns), figure))
+    # Headers whole when the console has room for them; on a narrower one (or of unknown
+    # width) rich shrinks every column, as it must, rather than crop the right-hand ones.
+    whole = width is not None and width >= taken + 2 + UNIT_MIN_WIDTH
+    unit_room = width - taken - 2 if whole and width is not None else None
     table.add_column(
         label("col_unit", chosen), overflow="fold", min_width=UNIT_MIN_WIDTH, max_width=unit_room
     )
@@ -134,7 +134,7 @@ def summary_table(report: Report, lang: Lang | None = None, width: int | None = 
             header,
             justify="right",
             vertical="top",
-            min_width=_group_width(len(columns), width),
+            min_width=_group_width(len(columns), width) if whole else None,
         )
     for line in summary_lines(report, chosen):
         if line.kind == "group" or line.counts is None:
