@@ -202,11 +202,11 @@ def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]
 
 
 def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
-    """check logs in, reads the clock, the units and a first page."""
+    """check reaches the source, logs in, reads the clock, the units and a first page."""
     data = as_json(deployment, "check")
     assert data["ok"] is True
     assert [s["name"] for s in data["steps"]] == [
-        "mapping", "calendar", "ledger", "login", "server_time", "units", "tasks",
+        "mapping", "calendar", "ledger", "reach", "login", "server_time", "units", "tasks",
     ]
 
 
