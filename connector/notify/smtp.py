@@ -131,6 +131,8 @@ def build_message(digest: Digest, sender: Mailbox, to: Sequence[Mailbox]) -> Ema
     msg["X-Idesk-Connector-Key"] = digest.key
     msg.set_content(digest.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(digest.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # The boundary too comes from the key: a resend is the same bytes, not just the same text.
+    msg.set_boundary("=_idesk_" + hashlib.sha256(digest.key.encode("utf-8")).hexdigest()[:32])
     return msg
 
 
@@ -161,6 +163,13 @@ def _classify(exc: BaseException, settings: EmailSettings) -> DeliveryError:
             f"the SMTP server {where} refused the login of email.username "
             f"{settings.username!r} ({_reply_text(exc.smtp_code, exc.smtp_error)}); check the "
             "user and IDESK_CONNECTOR__EMAIL__PASSWORD",
+            channel=CHANNEL,
+            setting="email.username",
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc):
+        return ChannelUnusable(
+            f"the SMTP server {where} offers no login (AUTH) on this connection; check "
+            "email.security, or leave email.username empty if it takes mail without a login",
             channel=CHANNEL,
             setting="email.username",
         )
