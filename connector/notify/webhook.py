@@ -25,12 +25,12 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
 import structlog
 
 from connector.errors import ChannelUnusable, DeliveryError, DeliveryRefused
+from connector.notify.urls import url_host
 from connector.settings import WebhookSettings
 
 log = structlog.get_logger(__name__)
@@ -71,13 +71,6 @@ def verify(
         return False
     wanted = signature(secret, timestamp, body)
     return any(hmac.compare_digest(wanted, candidate) for candidate in signatures)
-
-
-def url_host(url: str) -> str:
-    """The host (and a port other than the scheme's) of a webhook URL, for listings."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{host}:{parts.port}" if parts.port else host
 
 
 @dataclass(frozen=True)

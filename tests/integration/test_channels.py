@@ -433,3 +433,76 @@ def test_dry_run_counts_what_the_channels_would_send(tmp_path: Path, ledger_url:
     assert kinds == {"digest": 3, "webhook": 3}
     assert result.counts()["would_send"] == 6
     assert {e.state for e in outbox(ledger_url).values()} == {"pending"}
+
+
+# -- alerts preview ------------------------------------------------------------------------------
+
+
+def test_alerts_preview_shows_each_alerts_channels_and_recipients(tmp_path: Path) -> None:
+    """`alerts preview` lists, under each alert, every channel it goes by with its recipients:
+    the unit codes for the source, the book's addresses for e-mail (units without one named),
+    the gateway's host for the webhook; by_type applies per alert."""
+    from connector.rules.alerts import AlertIntent, AlertType
+    from connector.views import shapes
+    from connector.views import text as views_text
+    from connector.views.listings import AlertPreview, alert_targets
+
+    book = tmp_path / "units.toml"
+    book.write_text(BOOK.replace('SYT = ["vanthu@syt.binhdinh.example"]\n', ""), encoding="utf-8")
+    settings = Settings.model_validate(
+        {
+            "delivery": {
+                "channels": ["source", "email"],
+                "by_type": {"SAP_DEN_HAN": ["email", "webhook"]},
+            },
+            "email": {"address_book": str(book)},
+            "webhook": {"url": "https://gw.binhdinh.example:8443/hooks/idesk"},
+        }
+    )
+    intents = [
+        AlertIntent(AlertType(kind), task, key.split(":", 3)[3], tuple(units), level,
+                    NOW.date(), title, "", is_latest=True)
+        for key, task, kind, units, level, title in ALERTS
+    ]  # fmt: skip
+    targets, book_error = alert_targets(settings, intents)
+    assert book_error == ""
+    overdue, soon, soon_syt = (targets[a[0]] for a in ALERTS)
+    assert [(t.channel, t.recipients, t.missing) for t in overdue] == [
+        ("source", ("STTTT", "VPUBND"), ()),
+        ("email", ("vanthu@stttt.binhdinh.example", "giamdoc@stttt.binhdinh.example",
+                   "vanthu@vpubnd.binhdinh.example"), ()),
+    ]  # fmt: skip
+    assert [(t.channel, t.recipients) for t in soon] == [
+        ("email", ("vanthu@stttt.binhdinh.example", "giamdoc@stttt.binhdinh.example")),
+        ("webhook", ("gw.binhdinh.example:8443",)),
+    ]
+    assert (soon_syt[0].recipients, soon_syt[0].missing) == ((), ("SYT",))
+    preview = AlertPreview(NOW.date(), intents, targets, book_error)
+    data = shapes.alerts_json(preview)
+    assert data["alerts"][1]["channels"][1] == {
+        "channel": "webhook", "recipients": ["gw.binhdinh.example:8443"], "missing": []
+    }  # fmt: skip
+    assert data["address_book_error"] is None
+    shown = views_text.alerts_text(preview)
+    assert "      email    - (no address: SYT)" in shown
+    assert "      source   STTTT, VPUBND" in shown
+
+
+def test_alerts_preview_reports_an_unreadable_address_book(tmp_path: Path) -> None:
+    """A book that cannot be read does not stop the preview: the e-mail line has no address
+    and the book's problem is shown once."""
+    from connector.rules.alerts import AlertIntent, AlertType
+    from connector.views.listings import alert_targets
+
+    settings = Settings.model_validate(
+        {
+            "delivery": {"channels": ["email"]},
+            "email": {"address_book": str(tmp_path / "missing.csv")},
+        }
+    )
+    key, task, kind, units, level, title = ALERTS[0]
+    intent = AlertIntent(AlertType(kind), task, "2022-03-01#3", tuple(units), level, NOW.date(),
+                         title, "", is_latest=True)  # fmt: skip
+    targets, book_error = alert_targets(settings, [intent])
+    assert "missing.csv" in book_error and "cannot read" in book_error
+    assert [(t.channel, t.recipients, t.missing) for t in targets[key]] == [("email", (), ())]
