@@ -107,3 +107,56 @@ def test_address_book_refuses_what_is_not_an_address() -> None:
         parse_book("unit,address\nSYT,not-an-address\n", "units.csv")
     assert "units.csv: line 2" in str(caught.value)
     assert parse_mailbox("a@b.example\r\nBcc: x@y.example") is None
+
+
+def _doc_python() -> dict[str, object]:
+    from tests.support import ROOT
+
+    text = (ROOT / "docs" / "webhook.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/webhook.md", "exec"), namespace)  # our own doc's example
+    return namespace
+
+
+def test_the_receivers_recipe_in_docs_webhook_md_verifies_our_signature() -> None:
+    """The verification code docs/webhook.md gives a receiver accepts what the connector signs
+    and refuses a changed body, another secret and an old timestamp."""
+    verify_request = _doc_python()["verify_request"]
+    assert callable(verify_request)
+    body = '{"key":"alr:1","title":"Nhiệm vụ quá hạn"}'.encode()
+    header = signature_header("whsec-doc", 1647914400, body)
+    assert verify_request(b"whsec-doc", header, body, now=1647914400 + 5)
+    assert not verify_request(b"whsec-doc", header, body + b" ", now=1647914400 + 5)
+    assert not verify_request(b"other", header, body, now=1647914400 + 5)
+    assert not verify_request(b"whsec-doc", header, body, now=1647914400 + 3600)
+
+
+def test_docs_webhook_md_documents_every_body_key() -> None:
+    """The body table of docs/webhook.md names exactly the keys `webhook_body` sends."""
+    from datetime import UTC, datetime
+
+    from connector.ledger.tables import OutboxRow
+    from connector.outbox.routing import webhook_body
+    from tests.support import ROOT
+
+    text = (ROOT / "docs" / "webhook.md").read_text(encoding="utf-8")
+    table = text.split("## The body", 1)[1].split("##", 1)[0]
+    documented: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            cell = line.split("|")[1]
+            documented.update(part.strip(" `") for part in cell.split(","))
+    row = OutboxRow(
+        idempotency_key="alr:1:QUA_HAN:2022-03-01#3",
+        kind="alert",
+        task_id=1,
+        payload_json="{}",
+        state="routed",
+        alert_type="QUA_HAN",
+        occasion="2022-03-01#3",
+        created_at=datetime(2022, 3, 22, 2, tzinfo=UTC),
+        updated_at=datetime(2022, 3, 22, 2, tzinfo=UTC),
+        run_id="r",
+    )
+    assert documented == set(webhook_body(row, {"recipients": ["STTTT"]}, {}, "vi"))
