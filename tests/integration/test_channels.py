@@ -506,3 +506,38 @@ def test_alerts_preview_reports_an_unreadable_address_book(tmp_path: Path) -> No
     targets, book_error = alert_targets(settings, [intent])
     assert "missing.csv" in book_error and "cannot read" in book_error
     assert [(t.channel, t.recipients, t.missing) for t in targets[key]] == [("email", (), ())]
+
+
+def test_starttls_to_a_self_signed_certificate_given_as_ca_bundle(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """STARTTLS to a server whose certificate signs itself: refused (email.ca_bundle named)
+    until email.ca_bundle names that certificate, then the login (password from the settings,
+    never the ledger) and the digest go through."""
+    seed(ledger_url, ALERTS[2:])
+    with SmtpServer(tmp_path, login=("tct", "Pw-self-1"), self_signed=True) as smtp:
+        trusting = settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp)
+        untrusting = settings_for(
+            tmp_path, ledger_url, channels=["email"], smtp=smtp, email={"ca_bundle": ""}
+        )
+        refused = push(untrusting)
+        assert refused.exit_code == 1 and smtp.messages == []
+        assert "email.ca_bundle" in outbox(ledger_url)["dig:SYT:2022-03-22"].last_error
+        push(trusting, NOW + timedelta(minutes=1))
+        assert [m.key for m in smtp.messages] == ["dig:SYT:2022-03-22"]
+    assert outbox(ledger_url)["dig:SYT:2022-03-22"].state == "sent"
+
+
+def test_starttls_is_required_when_chosen(tmp_path: Path, ledger_url: str) -> None:
+    """security = "starttls" to a server that does not offer STARTTLS sends nothing in clear:
+    the channel stops, no attempt counted, the error names email.security."""
+    seed(ledger_url, ALERTS[2:])
+    with SmtpServer(tmp_path, mode="plain") as smtp:
+        settings = settings_for(
+            tmp_path, ledger_url, channels=["email"], smtp=smtp, email={"security": "starttls"}
+        )
+        result = push(settings)
+        assert smtp.messages == []
+    row = outbox(ledger_url)["dig:SYT:2022-03-22"]
+    assert (row.state, row.attempts, result.exit_code) == ("failed", 0, 1)
+    assert "email.security" in row.last_error

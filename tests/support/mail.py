@@ -117,6 +117,49 @@ class _Controller(Controller):
             return super().factory()
 
 
+def _self_signed_pair(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / "smtp-self-signed.pem"
+    key_path = directory / "smtp-self-signed.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -132,6 +175,7 @@ class SmtpServer:
         *,
         mode: Mode = "starttls",
         login: tuple[str, str] | None = None,
+        self_signed: bool = False,
     ) -> None:
         self.mode = mode
         self.login = login
@@ -139,14 +183,23 @@ class SmtpServer:
         self._handler = _Handler(self.faults)
         self.ca = trustme.CA()
         self.ca_path = directory / "smtp-ca.pem"
-        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        self._self_signed: tuple[Path, Path] | None = None
+        if self_signed:
+            # One certificate that signs itself (no CA): what a small mail server often has.
+            self._self_signed = _self_signed_pair(directory)
+            self.ca_path.write_bytes(self._self_signed[0].read_bytes())
+        else:
+            self.ca.cert_pem.write_to_path(str(self.ca_path))
         self.host = "127.0.0.1"
         self.port = _free_port()
         self._controller: _Controller | None = None
 
     def _server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        if self._self_signed is not None:
+            context.load_cert_chain(*self._self_signed)
+        else:
+            self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         return context
 
     def _authenticate(
