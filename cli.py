@@ -990,12 +990,18 @@ def demo_cmd(
         summary_table(result.report, "en" if lang == "en" else "vi")
     )
     counts = result.job.counts()
+    alerts = f"alerts sent {result.notifications}"
+    if result.mail_dir is not None:
+        alerts = (
+            f"alerts sent to the source {result.notifications},"
+            f" by e-mail in {result.emails} digest(s)"
+        )
     _stdout(
         f"\nSimulator {result.base_url}: {result.tasks} tasks, today {result.today.isoformat()}."
         f"\nSync {result.job.run_id}: {result.job.outcome.value};"
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
-        f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
+        f" tracking statuses sent {result.tracking_writes}, {alerts}."
         f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
         f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."

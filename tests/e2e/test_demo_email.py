@@ -25,9 +25,10 @@ def test_demo_deliver_email_writes_one_digest_per_unit(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "alerts sent 0." in done.stdout  # the source's notifications: none
     files = sorted((tmp_path / "demo" / "mail").glob("*.eml"))
     assert files, done.stdout
+    # the source got no notification: every alert went by e-mail
+    assert f"alerts sent to the source 0, by e-mail in {len(files)} digest(s)." in done.stdout
     assert f"E-mails: {len(files)} digest(s)" in done.stdout
     book = (tmp_path / "demo" / "units.toml").read_text(encoding="utf-8")
     units: Counter[str] = Counter()
