@@ -342,18 +342,22 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     return table
 
 
-def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> RenderableType:
-    """``alerts preview``: one row an alert, with its type, task, recipients and title."""
-    from connector.i18n import fmt_date  # noqa: PLC0415
-
-    table = _table(
-        label("alerts_title", lang, count=len(preview.alerts), date=fmt_date(preview.as_of, lang)),
-        [label(f"alerts_col_{c}", lang) for c in ("type", "task", "recipients", "title")],
-    )
+def alerts_text(preview: AlertPreview) -> str:
+    """``alerts preview``: one line an alert, with its type, task, recipients and title, then a
+    line per channel it goes by, with that channel's recipients."""
+    lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
     for i in preview.alerts:
-        kind = i.type.value if i.is_latest else f"{i.type.value} ({label('alerts_past', lang)})"
-        table.add_row(*_cells(kind, i.task_id, ", ".join(i.recipients), i.title))
-    return table
+        lines.append(
+            f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
+        )
+        for target in preview.targets.get(i.key, ()):
+            to = ", ".join(target.recipients) or "-"
+            if target.missing:
+                to += f" (no address: {', '.join(target.missing)})"
+            lines.append(f"      {target.channel:<8} {to}")
+    if preview.address_book_error:
+        lines.append(f"address book: {preview.address_book_error}")
+    return _lines(lines)
 
 
 # -- calendar, check ---------------------------------------------------------------------------
