@@ -19,6 +19,8 @@ PostgreSQL, while the two disagree.
 - ``quarantine``: records that could not be normalised, until they arrive valid.
 - ``unit``: the province's units as the source lists them.
 - ``outbox``: every intent to write to the source (tracking status, alerts), delivered once.
+- ``task_kind``: an administrator's choice of a task's kind, product or routine
+  (``tasks kind``), with who set it, when and why; each change is also a history row.
 """
 
 from __future__ import annotations
@@ -223,6 +225,25 @@ class OutboxRow(SQLModel, table=True):
     in_doubt_since: datetime | None = Field(default=None, sa_column=_utc())
 
 
+class TaskKindRow(SQLModel, table=True):
+    """An administrator's override of a task's kind (``product`` or ``routine``)."""
+
+    __tablename__ = "task_kind"
+
+    task_id: int = Field(
+        sa_column=Column(
+            BigInteger,
+            ForeignKey("task.source_id", name="fk_task_kind_task"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    kind: str
+    set_by: str
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    set_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
 def _table(model: type[object]) -> Table:
     table = getattr(model, "__table__", None)
     assert isinstance(table, Table)
@@ -235,3 +256,4 @@ HISTORY = _table(TaskHistory)
 SNAPSHOT = _table(TaskSnapshot)
 OUTBOX = _table(OutboxRow)
 SYNC_RUN = _table(SyncRun)
+TASK_KIND = _table(TaskKindRow)
