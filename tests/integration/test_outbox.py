@@ -212,9 +212,10 @@ def test_plan_never_commits(sqlite_ledger: Ledger) -> None:
 
 
 def test_no_tracking_write_when_the_source_already_acknowledged(sqlite_ledger: Ledger) -> None:
-    """Nothing is planned for tracking when acked status and eff_due equal the computed ones."""
+    """Nothing is planned for tracking when acked status and eff_due equal the computed ones
+    (only the missing-deadline alert of a product task)."""
     ledger = sqlite_ledger
-    task = make_task(deadline=None)
+    task = make_task(deadline=None, subject="Xây dựng kế hoạch chuyển đổi số")
     seed(ledger, task)
     ack(ledger, 1, "KHONG_THOI_HAN", None)
     with ledger.transaction() as session:
