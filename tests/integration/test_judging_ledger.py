@@ -23,6 +23,9 @@ from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import reclassify
 from connector.rules.deadlines import DEFAULT_POLICY
 from connector.settings import Settings
+from connector.views.shapes import task_show_json
+from connector.views.tasks import task_view
+from connector.views.text import task_text
 from tests.support.report_world import at, d, task
 
 CAL = WorkingCalendar()
@@ -142,3 +145,52 @@ def test_kind_change_refuses_unknown_tasks_kinds_and_anonymous_admins(ledger: Le
             change_kind(session, 8, "routine", by="  ", reason="", at=at(d("2022-03-10")))
     with ledger.reading() as session:
         assert session.execute(text("SELECT COUNT(*) FROM task_kind")).scalar_one() == 0
+
+
+def test_tasks_show_explains_the_deadline_in_force_the_kind_and_a_late_extension(
+    ledger: Ledger,
+) -> None:
+    """tasks show (text and JSON) says the verdict was judged on the completion date, the kind
+    and the words it was read from, and the extension granted after the deadline had passed."""
+    change = DeadlineChange(d("2022-03-31"), d("2022-04-30"), at(d("2022-04-05"), 9), "gia hạn")
+    done = replace(
+        task(
+            9,
+            "STC",
+            "2022-03-01",
+            "2022-04-30",
+            completed="2022-04-20",
+            text="Tham mưu UBND tỉnh phương án xử lý.",
+        ),
+        deadline_changes=(change,),
+        last_modified=at(d("2022-04-20"), 16),
+    )
+    _write(ledger, "2022-04-20", done)
+    with ledger.reading() as session:
+        view = task_view(
+            session, 9, as_of=d("2022-05-31"), historical=False, calendar=CAL, policy=DEFAULT_POLICY
+        )
+    data = task_show_json(view)
+    assert data["classification"]["status"] == "HT_DUNG_HAN"
+    assert data["classification"]["judged_on"] == "2022-04-20"
+    assert data["classification"]["flags"]["extended_after_overdue"] is True
+    assert data["kind"] == {
+        "kind": "product",
+        "source": "steering_content",
+        "words": ["Tham mưu"],
+        "automatic": None,
+        "override": None,
+    }
+    assert data["extended_after_overdue"] == [
+        {
+            "old_deadline": "2022-03-31",
+            "new_deadline": "2022-04-30",
+            "old_eff_due": "2022-03-31",
+            "changed_on": "2022-04-05",
+            "days_overdue": 5,
+        }
+    ]
+    shown = task_text(view)
+    assert "deadline in force on its completion date 2022-04-20" in shown
+    assert "kind:           product (read from the steering content: “Tham mưu”)" in shown
+    assert "gia hạn sau khi đã quá hạn: 2022-03-31 -> 2022-04-30 on 2022-04-05, 5 day(s)" in shown

@@ -342,3 +342,21 @@ def test_missing_deadline_alert_is_for_product_tasks_only() -> None:
 def test_routine_task_without_deadline_is_urged_every_three_months() -> None:
     """A routine duty without deadline gets the three-monthly DON_DOC_KHONG_HAN only."""
     assert no_deadline_alerts(TaskKind.ROUTINE, "2022-06-02") == {AlertType.DON_DOC_KHONG_HAN}
+
+
+def test_missing_deadline_alert_names_the_product_words() -> None:
+    """THIEU_THOI_HAN says which words make the task a product task."""
+    task = make_task(deadline=None, steering_content="Tham mưu UBND tỉnh phương án xử lý.")
+    cls = classify(task, d("2022-03-02"), CAL)
+    reading = read_kind(task)
+    ctx = AlertContext(
+        units=UNITS_BY_CODE,
+        first_seen_on=d("2022-03-01"),
+        kind=reading.kind,
+        kind_words=reading.words,
+    )
+    intents = alert_intents(
+        task, cls, d("2022-03-02"), CAL, AlertSettings(), existing_keys=set(), context=ctx
+    )
+    [intent] = [i for i in intents if i.type is AlertType.THIEU_THOI_HAN]
+    assert "Nội dung giao yêu cầu sản phẩm cụ thể (“Tham mưu”)." in intent.content
