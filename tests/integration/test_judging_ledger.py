@@ -8,12 +8,13 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from connector.clock import FixedClock
 from connector.errors import ConfigError, NotFound
 from connector.ledger import repo
-from connector.ledger.db import Ledger
+from connector.ledger.admin import downgrade, upgrade_locked
+from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.facts import KIND_FIELD, change_kind, task_facts
 from connector.ledger.history import task_history
 from connector.models import DeadlineChange, NormalisedTask, TaskKind, Unit, UnitKind
@@ -194,3 +195,32 @@ def test_tasks_show_explains_the_deadline_in_force_the_kind_and_a_late_extension
     assert "deadline in force on its completion date 2022-04-20" in shown
     assert "kind:           product (read from the steering content: “Tham mưu”)" in shown
     assert "gia hạn sau khi đã quá hạn: 2022-03-31 -> 2022-04-30 on 2022-04-05, 5 day(s)" in shown
+
+
+def test_migration_0004_round_trip_keeps_tasks_that_other_tables_reference(
+    ledger_url: str,
+) -> None:
+    """Downgrading 0004 (to 0002) and upgrading again on a ledger holding a task with history,
+    snapshots and a kind override keeps every task row (no copy of ``task`` trips the foreign
+    keys); the flag column and ``task_kind`` go and come back."""
+    with open_ledger(ledger_url) as ledger:
+        _write(
+            ledger,
+            "2022-03-01",
+            replace(task(5, "STC", "2022-03-01"), last_modified=at(d("2022-03-01"))),
+        )
+        with ledger.transaction() as session:
+            change_kind(session, 5, "routine", by="A", reason="", at=at(d("2022-03-02")))
+    result = downgrade(ledger_url, "0002")
+    assert (result.before, result.after) == ("0004", "0002")
+    with open_ledger(ledger_url, migrate=False) as ledger:
+        columns = {c["name"] for c in inspect(ledger.engine).get_columns("task")}
+        tables = set(inspect(ledger.engine).get_table_names())
+        with ledger.reading() as session:
+            ids = session.execute(text("SELECT source_id FROM task")).scalars().all()
+    assert "extended_after_overdue" not in columns and "task_kind" not in tables
+    assert ids == [5]
+    assert upgrade_locked(ledger_url).after == "0004"
+    with open_ledger(ledger_url, read_only=True) as ledger, ledger.reading() as session:
+        row = session.execute(text("SELECT source_id, extended_after_overdue FROM task")).one()
+    assert (row[0], bool(row[1])) == (5, False)

@@ -27,12 +27,14 @@ release = "0.1.0"  # the idesk-connector release that first ships it (docs/insta
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("task") as batch:
-        batch.add_column(
-            sa.Column(
-                "extended_after_overdue", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # A plain ADD COLUMN on both dialects: a batch copy of ``task`` on SQLite would trip the
+    # foreign keys of the tables that reference it.
+    op.add_column(
+        "task",
+        sa.Column(
+            "extended_after_overdue", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+    )
     op.create_table(
         "task_kind",
         sa.Column("task_id", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -47,5 +49,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("task_kind")
-    with op.batch_alter_table("task") as batch:
-        batch.drop_column("extended_after_overdue")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite 3.35+ drops a plain column in place (no copy of ``task``, see upgrade).
+        op.execute("ALTER TABLE task DROP COLUMN extended_after_overdue")
+    else:
+        op.drop_column("task", "extended_after_overdue")
