@@ -9,8 +9,8 @@ whatever its `planner` adds in the same transaction (the outbox rows,
 (`connector.source.pull`).
 
 `classified` is the one loop that turns tasks into classified tasks, skipping (and logging)
-those the rules refuse; `judged` adds, batch by batch, what the ledger knows of each (report
-dates, kind override: `connector.ledger.facts`) and the rest of the rules' reading
+those the rules refuse; `judged` adds, batch by batch, what the ledger knows of each (the
+administrator's kind override: `connector.ledger.facts`) and the rest of the rules' reading
 (`connector.rules.judge`): `reclassify`, the outbox planner (`plan_all`, `preview_alerts`), the
 report (`connector.reports.build`) and ``tasks show`` all go through them.
 """
