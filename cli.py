@@ -99,6 +99,13 @@ class ReportFormat(StrEnum):
     MD = "md"
 
 
+class DemoDelivery(StrEnum):
+    """``demo --deliver``."""
+
+    SOURCE = "source"
+    EMAIL = "email"
+
+
 class Language(StrEnum):
     """``--lang``."""
 
@@ -988,10 +995,18 @@ def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    deliver: Annotated[
+        DemoDelivery,
+        typer.Option(
+            "--deliver",
+            help="Where alerts go: the simulator's notifications (source) or e-mail digests "
+            "to a loopback SMTP sink writing ./demo/mail/*.eml (email).",
+        ),
+    ] = DemoDelivery.SOURCE,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
-    Example: idesk-connector demo
+    Example: idesk-connector demo --deliver email
     """
     import time as _time
 
@@ -1002,21 +1017,32 @@ def demo_cmd(
 
     configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
     start = _time.monotonic()
-    result = run_demo(directory, tasks=tasks, lang=lang)
+    result = run_demo(directory, tasks=tasks, lang=lang, deliver=deliver.value)
     Console(width=max(140, Console().width)).print(
         summary_table(result.report, "en" if lang == "en" else "vi")
     )
     counts = result.job.counts()
+    alerts = f"alerts sent {result.notifications}"
+    if result.mail_dir is not None:
+        alerts = (
+            f"alerts sent to the source {result.notifications},"
+            f" by e-mail in {result.emails} digest(s)"
+        )
     _stdout(
         f"\nSimulator {result.base_url}: {result.tasks} tasks, today {result.today.isoformat()}."
         f"\nSync {result.job.run_id}: {result.job.outcome.value};"
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
-        f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
+        f" tracking statuses sent {result.tracking_writes}, {alerts}."
         f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
         f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
+    if result.mail_dir is not None:
+        _stdout(
+            f"E-mails: {result.emails} digest(s) in {result.mail_dir}"
+            f" (one per unit; open a .eml file in a mail program)."
+        )
 
 
 # --- simulator ------------------------------------------------------------------------------

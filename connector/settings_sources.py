@@ -199,13 +199,20 @@ class SecretsFileSource(PydanticBaseSettingsSource):
                 Problem(where, f"mode {mode:04o} lets others read it; run: chmod 600 {path}")
             )
             return {}
-        source = _read_toml(path, where).get("source", {})
-        if not isinstance(source, dict):
-            return {}
-        allowed = {key for _, key in SECRET_KEYS}
-        for key in sorted(set(source) - allowed):
-            self.load.note(Problem(f"{where}: source.{key}", "only password/token"))
-        return {"source": {k: v for k, v in source.items() if k in allowed}}
+        data = _read_toml(path, where)
+        out: dict[str, Any] = {}
+        for section in sorted({s for s, _ in SECRET_KEYS}):
+            values = data.get(section, {})
+            if not isinstance(values, dict):
+                continue
+            allowed = {key for s, key in SECRET_KEYS if s == section}
+            for key in sorted(set(values) - allowed):
+                only = "/".join(sorted(allowed))
+                self.load.note(Problem(f"{where}: {section}.{key}", f"only {only}"))
+            found = {k: v for k, v in values.items() if k in allowed}
+            if found:
+                out[section] = found
+        return out
 
 
 class SettingsFromSources(BaseSettings, Settings):

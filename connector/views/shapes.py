@@ -370,9 +370,14 @@ def alerts_json(preview: AlertPreview) -> dict[str, Any]:
                 ),
                 "to_send": i.is_latest,
                 **fields_of(i, ("title", "content")),
+                "channels": [
+                    fields_of(t, ("channel", "recipients", "missing"))
+                    for t in preview.targets.get(i.key, ())
+                ],
             }
             for i in preview.alerts
         ],
+        "address_book_error": preview.address_book_error or None,
     }
 
 

@@ -246,12 +246,20 @@ def runs_text(runs: Sequence[RunSummary]) -> str:
 
 
 def alerts_text(preview: AlertPreview) -> str:
-    """``alerts preview``: one line an alert, with its type, task, recipients and title."""
+    """``alerts preview``: one line an alert, with its type, task, recipients and title, then a
+    line per channel it goes by, with that channel's recipients."""
     lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
     for i in preview.alerts:
         lines.append(
             f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
         )
+        for target in preview.targets.get(i.key, ()):
+            to = ", ".join(target.recipients) or "-"
+            if target.missing:
+                to += f" (no address: {', '.join(target.missing)})"
+            lines.append(f"      {target.channel:<8} {to}")
+    if preview.address_book_error:
+        lines.append(f"address book: {preview.address_book_error}")
     return _lines(lines)
 
 

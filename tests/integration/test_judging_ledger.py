@@ -200,7 +200,7 @@ def test_tasks_show_explains_the_deadline_in_force_the_kind_and_a_late_extension
 def test_migration_0004_round_trip_keeps_tasks_that_other_tables_reference(
     ledger_url: str,
 ) -> None:
-    """Downgrading 0004 (to 0002) and upgrading again on a ledger holding a task with history,
+    """Downgrading 0004 (to 0003) and upgrading again on a ledger holding a task with history,
     snapshots and a kind override keeps every task row (no copy of ``task`` trips the foreign
     keys); the flag column and ``task_kind`` go and come back."""
     with open_ledger(ledger_url) as ledger:
@@ -211,8 +211,8 @@ def test_migration_0004_round_trip_keeps_tasks_that_other_tables_reference(
         )
         with ledger.transaction() as session:
             change_kind(session, 5, "routine", by="A", reason="", at=at(d("2022-03-02")))
-    result = downgrade(ledger_url, "0002")
-    assert (result.before, result.after) == ("0004", "0002")
+    result = downgrade(ledger_url, "0003")
+    assert (result.before, result.after) == ("0004", "0003")
     with open_ledger(ledger_url, migrate=False) as ledger:
         columns = {c["name"] for c in inspect(ledger.engine).get_columns("task")}
         tables = set(inspect(ledger.engine).get_table_names())

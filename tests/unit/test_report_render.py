@@ -582,3 +582,12 @@ def test_terminal_annexes_are_cut_with_a_count_of_the_rest(q1: Report) -> None:
     assert "34/UBND-TH" in out and "29/UBND-TH" not in out
     full = _text(render(q1, "table", annex_limit=None))
     assert "29/UBND-TH" in full and "nhiệm vụ khác" not in full
+
+
+def test_table_figures_stay_on_the_first_line_of_a_wrapped_unit_row() -> None:
+    """A unit name that wraps keeps the rate and the unconfirmed count on its first line."""
+    lines = _text(render(make(), "table", width=130, annex_limit=0)).splitlines()
+    wrapped = next(line for line in lines if "UBND thành phố Quy" in line)
+    assert "Nhơn" not in wrapped  # the name does wrap at this width
+    cells = [c.strip() for c in wrapped.split("│")]
+    assert cells[-3:-1] == ["100,0", "0"]

@@ -6,11 +6,8 @@
 * ``task_kind``: an administrator's override of a task's kind, product or routine
   (``tasks kind``), with who set it, when and why.
 
-Numbered 0004 so that it follows 0003 (``snapshot_item``), made on another branch at the same
-time: where both are present, ``down_revision`` is ``"0003"``.
-
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2022-03-07
 """
 
@@ -20,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
