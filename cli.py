@@ -602,7 +602,7 @@ def report_cmd(
     ] = None,
     annex: Annotated[
         str | None,
-        typer.Option(help="csv only: write this annex (overdue, late, stale, missing)."),
+        typer.Option(help="csv only: write this annex (overdue, late, stale, missing, extended)."),
     ] = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
@@ -895,6 +895,38 @@ def tasks_show_cmd(
     render(
         fmt, lambda: shapes.task_show_json(view, language), lambda: text.task_text(view, language)
     )
+
+
+@tasks_app.command("kind")
+@handle_errors
+def tasks_kind_cmd(
+    task_id: Annotated[int, typer.Argument(help="The task's source id.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="product, routine, or auto (read the kind from the task's words again)."
+        ),
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who decides (kept in the ledger).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+) -> None:
+    """Set a task's kind (product: must have a deadline; routine: urged every three months).
+
+    Example: idesk-connector tasks kind 1042 routine --by "Nguyễn Văn A"
+    """
+    from connector.clock import SystemClock
+    from connector.ledger.facts import change_kind
+
+    if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
+        raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+        before, after = change_kind(
+            session, task_id, kind, by=by, reason=reason, at=SystemClock().now()
+        )
+    was = before.kind.value if before is not None else "auto"
+    now = f"{after.kind.value} (set by {after.by})" if after is not None else "auto"
+    _stdout(f"task {task_id}: kind {now}; was {was}")
 
 
 quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)

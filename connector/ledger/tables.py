@@ -21,6 +21,8 @@ PostgreSQL, while the two disagree.
 - ``outbox``: every intent to write to the source (tracking status, alerts), delivered once;
   and, for the other channels, the e-mail digests and webhook posts made from the alerts.
 - ``outbox_digest_item``: which alert goes into which unit's e-mail digest.
+- ``task_kind``: an administrator's choice of a task's kind, product or routine
+  (``tasks kind``), with who set it, when and why; each change is also a history row.
 """
 
 from __future__ import annotations
@@ -251,6 +253,25 @@ class DigestItem(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
+class TaskKindRow(SQLModel, table=True):
+    """An administrator's override of a task's kind (``product`` or ``routine``)."""
+
+    __tablename__ = "task_kind"
+
+    task_id: int = Field(
+        sa_column=Column(
+            BigInteger,
+            ForeignKey("task.source_id", name="fk_task_kind_task"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    kind: str
+    set_by: str
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    set_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
 def _table(model: type[object]) -> Table:
     table = getattr(model, "__table__", None)
     assert isinstance(table, Table)
@@ -264,3 +285,4 @@ SNAPSHOT = _table(TaskSnapshot)
 OUTBOX = _table(OutboxRow)
 DIGEST_ITEM = _table(DigestItem)
 SYNC_RUN = _table(SyncRun)
+TASK_KIND = _table(TaskKindRow)

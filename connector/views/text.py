@@ -195,73 +195,87 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
     data = shapes.task_show_json(view, lang)
     c = data["classification"]
     flags = [k for k, v in c["flags"].items() if v]
-
-    def t(key: str, **values: object) -> str:
-        return label(f"task_{key}", lang, **values)
-
-    named = {
-        key: t(key)
-        for key in (
-            "subject",
-            "lead_unit",
-            "source_status",
-            "deadline",
-            "days_overdue",
-            "completed",
-            "flags",
-            "suggested",
-            "also_stated",
-            "note",
-            "acknowledged",
-        )
-    }
-    width = max(len(name) for name in named.values()) + 2
-
-    def line(key: str, value: str) -> str:
-        return f"  {named[key] + ':':<{width}}{value}"
-
     lines = [
-        t("head", id=data["id"], sign_number=data["sign_number"], category=data["category"]),
-        line("subject", str(data["subject"])),
-        line("lead_unit", f"{data['lead_unit']['code']} {data['lead_unit']['name']}"),
-        line("source_status", f"{data['source_status']} ({data['state']})"),
-        f"  {t('status_as_of', date=c['as_of'])}: {_status_text(c['status'], lang)}",
-        line(
-            "deadline",
-            f"{data['deadline'] or '-'}   {t('eff_due')}: {c['eff_due'] or '-'}"
-            f"   {t('original')}: {c['original_deadline'] or '-'}",
-        ),
-        line(
-            "days_overdue",
-            f"{c['days_overdue']} ({t('working')} {c['working_days_overdue']})"
-            f"   {t('working_days_left')}: {_dash(c['working_days_left'])}",
-        ),
-        line("completed", c["completed_on"] or "-"),
-        line("flags", ", ".join(flags) or "-"),
+        f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
+        f"  subject:        {data['subject']}",
+        f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
+        f"  source status:  {data['source_status']} ({data['state']})",
+        f"  status as of {c['as_of']}: {c['status']}",
+        f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
+        f"   original: {c['original_deadline'] or '-'}",
+        f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
+        f"   working days left: {_days_left(c['working_days_left'])}",
+        f"  completed:      {c['completed_on'] or '-'}",
+        f"  flags:          {', '.join(flags) or '-'}",
     ]
+    lines += _judgement_lines(data)
     sug = data["suggested_deadline"]
     if sug:
-        recurs = f" ({t('recurs')} {sug['recurrence']})" if sug["recurrence"] else ""
         lines.append(
-            line("suggested", f'{sug["deadline"] or "-"} {t("from")} "{sug["phrase"]}"{recurs}')
+            f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
+            + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
         )
         for alt in sug["alternatives"]:
-            lines.append(line("also_stated", f'{alt["deadline"]} {t("from")} "{alt["phrase"]}"'))
+            lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
         for note in sug["notes"]:
-            lines.append(line("note", note["text"]))
+            lines.append(f"  note:           {note['text']}")
     lines.append(
-        line(
-            "acknowledged",
-            f"{data['acknowledged']['tracking_status'] or '-'}"
-            f" / {data['acknowledged']['eff_due'] or '-'}",
-        )
+        f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
+        f" / {data['acknowledged']['eff_due'] or '-'}"
     )
-    lines.append(f"  {t('history')}:")
+    lines.append("  history:")
     for h in data["history"]:
         lines.append(
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
         )
     return _lines(lines)
+
+
+_KIND_SOURCES = {
+    "steering_content": "the steering content",
+    "subject": "the subject",
+    "category": "the category",
+    "steering_type": "the steering type",
+    "default": "nothing: a task is taken as a product unless its words say otherwise",
+    "override": "an administrator",
+}
+
+
+def _days_left(value: int | None) -> str:
+    """Working days left; 0 is "đến hạn hôm nay" (due today)."""
+    return "0 (đến hạn hôm nay)" if value == 0 else _dash(value)
+
+
+def _judgement_lines(data: dict[str, Any]) -> list[str]:
+    """Why the task is judged as it is: the deadline in force, the kind, late extensions."""
+    c = data["classification"]
+    lines: list[str] = []
+    if c["completed_on"] and c["judged_on"]:
+        lines.append(
+            f"  judged against: the deadline in force on its completion date {c['judged_on']}"
+            " (a change recorded after completion does not count)"
+        )
+    kind = data["kind"]
+    words = ", ".join(f"“{w}”" for w in kind["words"])
+    override = kind["override"]
+    if override is not None:
+        lines.append(
+            f"  kind:           {kind['kind']} (set by {override['by']} at {override['set_at']}"
+            + (f": {override['reason']}" if override["reason"] else "")
+            + f"; its words read {kind['automatic']}"
+            + (f" from {words}" if words else "")
+            + ")"
+        )
+    else:
+        source = _KIND_SOURCES.get(kind["source"], kind["source"])
+        read_from = f"{source}: {words}" if words else source
+        lines.append(f"  kind:           {kind['kind']} (read from {read_from})")
+    for late in data["extended_after_overdue"]:
+        lines.append(
+            f"  gia hạn sau khi đã quá hạn: {late['old_deadline']} -> {late['new_deadline'] or '∅'}"
+            f" on {late['changed_on']}, {late['days_overdue']} day(s) after {late['old_eff_due']}"
+        )
+    return lines
 
 
 # -- quarantine, outbox, runs, alerts ----------------------------------------------------------

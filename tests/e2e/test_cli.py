@@ -77,6 +77,7 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     assert shown["id"] == first and shown["classification"]["status"]
     assert set(shown["classification"]["flags"]) == {
         "due_soon", "overdue_over_30", "stale_no_deadline", "unconfirmed", "extended",
+        "extended_after_overdue",
     }
     quarantine = as_json(deployment, "quarantine", "list")
     assert quarantine["count"] == len(sim.world.malformed)
@@ -199,6 +200,39 @@ def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]
     }
     code, _ = run(deployment, "tasks", "show", str(task_id), "--lang", "fr")
     assert code == 2
+
+
+def test_tasks_kind_override_is_kept_with_who_and_shown(deployment: dict[str, Any]) -> None:
+    """tasks kind sets a task's kind as an administrator (kept with who, why and when, and as a
+    history row), tasks show explains it; auto removes it; bad input exits 2, an unknown task 4."""
+    run(deployment, "pull")
+    task_id = as_json(deployment, "tasks", "list", "--limit", "1")["tasks"][0]["id"]
+    before = as_json(deployment, "tasks", "show", str(task_id))["kind"]
+    assert before["override"] is None and before["kind"] in {"product", "routine"}
+    flipped = "routine" if before["kind"] == "product" else "product"
+    code, out = run(
+        deployment, "tasks", "kind", str(task_id), flipped, "--by", "Nguyễn Văn A",
+        "--reason", "nhiệm vụ thường xuyên",
+    )
+    assert code == 0 and f"kind {flipped} (set by Nguyễn Văn A)" in out
+    shown = as_json(deployment, "tasks", "show", str(task_id))
+    assert shown["kind"]["kind"] == flipped and shown["kind"]["source"] == "override"
+    assert shown["kind"]["automatic"] == before["kind"]
+    assert shown["kind"]["override"]["by"] == "Nguyễn Văn A"
+    assert shown["kind"]["override"]["reason"] == "nhiệm vụ thường xuyên"
+    assert shown["kind"]["override"]["set_at"]
+    [row] = [h for h in shown["history"] if h["field"] == "kind_override"]
+    assert (row["old"], json.loads(row["new"])["kind"]) == ("", flipped)
+    code, text = run(deployment, "tasks", "show", str(task_id))
+    assert code == 0 and f"kind:           {flipped} (set by Nguyễn Văn A" in text
+    code, _ = run(deployment, "tasks", "kind", str(task_id), "auto", "--by", "Nguyễn Văn A")
+    assert code == 0
+    after = as_json(deployment, "tasks", "show", str(task_id))
+    assert after["kind"]["override"] is None and after["kind"]["kind"] == before["kind"]
+    assert len([h for h in after["history"] if h["field"] == "kind_override"]) == 2
+    assert run(deployment, "tasks", "kind", str(task_id), "san-pham", "--by", "A")[0] == 2
+    assert run(deployment, "tasks", "kind", str(task_id), "routine", "--by", " ")[0] == 2
+    assert run(deployment, "tasks", "kind", "99999999", "routine", "--by", "A")[0] == 4
 
 
 def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
