@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
@@ -39,6 +39,9 @@ from connector.ops.log import (
 )
 from connector.outbox.states import OutboxState  # the option's values (a light module)
 from connector.settings import LoadedSettings, load_settings, load_settings_lenient
+
+if TYPE_CHECKING:
+    from connector.i18n import Lang
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -137,11 +140,30 @@ class Options:
     config: Path | None = None
     log_format: LogFormat = LogFormat.AUTO
     log_level: LogLevel | None = None
+    verbose: bool = False
+
+    @property
+    def terminal_level(self) -> str | None:
+        """What the console shows on a terminal: the command line's level, else None (warnings
+        and errors only; `connector.ops.log.configure_logging`)."""
+        if self.log_level is not None:
+            return self.log_level.value
+        return LogLevel.INFO.value if self.verbose else None
 
 
 OPTIONS = Options()
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table or json.")]
+UiLangOpt = Annotated[
+    Language | None, typer.Option("--lang", help="vi or en (default: ui.lang, vi).")
+]
+
+
+def ui_lang(loaded: LoadedSettings, lang: Language | None) -> "Lang":
+    """The language of a command's terminal output: its ``--lang``, else ``ui.lang``."""
+    from connector.i18n import check_lang
+
+    return check_lang(lang.value if lang is not None else loaded.settings.ui.lang)
 
 
 def _stdout(text: str) -> None:
@@ -165,6 +187,7 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
         fmt=fmt,
         file=s.log.file or None,
         secrets=s.secret_values(),
+        terminal_level=OPTIONS.terminal_level,
     )
     for warning in loaded.warnings:
         get_logger("cli").warning("config_warning", message=warning)
@@ -190,7 +213,7 @@ def error_text(exc: BaseException) -> str:
             problem = exc.problems[0]
             line = (
                 for_terminal(problem.message, one_line=True)
-                if problem.where in ("config", "")
+                if problem.where in ("config", "", exc.source)
                 else lines[0]
             )
             return f"{exc.source}: {line}" if exc.source else line
@@ -330,14 +353,26 @@ def main(
     ] = LogFormat.AUTO,
     log_level: Annotated[
         LogLevel | None,
-        typer.Option(help="debug, info, warning or error (default from config)."),
+        typer.Option(
+            help="debug, info, warning or error (default: log.level; on a terminal the console "
+            "shows warnings and errors only unless this or -v asks for more)."
+        ),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show the info events on the terminal too (--log-level info)."
+        ),
+    ] = False,
 ) -> None:
     """Global options."""
     OPTIONS.config = config
     OPTIONS.log_format = log_format
     OPTIONS.log_level = log_level
-    configure_logging(level=log_level or "info", fmt=log_format)
+    OPTIONS.verbose = verbose
+    configure_logging(
+        level=log_level or "info", fmt=log_format, terminal_level=OPTIONS.terminal_level
+    )
 
 
 # --- commands are added below, grouped by panel -------------------------------------------
@@ -395,19 +430,22 @@ def _run(
     dry_run: bool,
     wait: float,
     fmt: OutputFormat,
+    lang: Language | None = None,
 ) -> None:
     from connector.ops.jobs import run_job
     from connector.views import shapes, text
 
     loaded = settings()
+    language = ui_lang(loaded, lang)
     result = run_job(
         loaded.settings,
         command,
         full=full,
         dry_run=dry_run,
         wait_s=wait,
+        lang=language,
     )
-    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result))
+    render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result, language))
     if result.push is not None and result.push.left_behind():
         _stderr(f"problem: {result.push.left_behind()}")
     raise typer.Exit(result.exit_code)
@@ -422,12 +460,13 @@ def sync_cmd(
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
     Example: idesk-connector sync --wait 60
     """
-    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("pull", rich_help_panel=PANEL_SYNC)
@@ -440,29 +479,33 @@ def pull_cmd(
     dry_run: DryRunOpt = False,
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
     Example: idesk-connector pull --full
     """
-    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
 @handle_errors
 def push_cmd(
-    dry_run: DryRunOpt = False, wait: WaitOpt = 0.0, fmt: FormatOpt = OutputFormat.TABLE
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = 0.0,
+    fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
     """
-    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt)
+    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
 
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)
 @handle_errors
-def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
+def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> None:
     """Validate config and mapping, open the ledger, reach the source and log in, step by step.
 
     Example: idesk-connector check
@@ -471,12 +514,13 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     from connector.views.check import run_checks
 
     loaded = settings()
+    language = ui_lang(loaded, lang)
     steps = []
     code = EXIT_OK
     for step in run_checks(loaded.settings):
         steps.append(step)
         if fmt == "table":
-            _stdout(text.check_line(step))
+            _stdout(text.check_line(step, language))
         if not step.ok and code == EXIT_OK:
             code = step.exit_code or EXIT_PROBLEMS
     if fmt == "json":
@@ -592,6 +636,8 @@ def report_cmd(
         check_unit(reader, unit)
         build = report_as_of if day is not None else report_current
         report = build(reader, loaded.settings, options, cal)
+        if day is not None:
+            _note_before_first_data(reader, day)
     if output is not None:
         data = render_bytes(report, fmt, options.lang, annex=annex)
         try:
@@ -615,6 +661,22 @@ def report_cmd(
         sys.stdout.buffer.write(rendered)
     else:
         _stdout(json_safe(rendered) if fmt == "json" else rendered)
+
+
+def _note_before_first_data(reader: Any, day: date) -> None:
+    """Say so when `--as-of` is before anything the ledger observed: its figures are all 0."""
+    from connector.ledger.history import first_observed_on
+
+    first = first_observed_on(reader)
+    if first is not None and day >= first:
+        return
+    since = f"its first data are of {first.isoformat()}" if first else "it holds no task yet"
+    _stderr(
+        f"note: --as-of {day.isoformat()} is before the ledger's first data ({since}): "
+        "the report shows what the ledger knew that day, which is nothing, so every figure "
+        "is 0. --as-of rebuilds the ledger's own history; it cannot know the days before its "
+        "first sync."
+    )
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT)
@@ -774,6 +836,7 @@ def tasks_list_cmd(
     status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -787,7 +850,9 @@ def tasks_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         rows = task_list(reader, unit=unit, status=status, limit=limit or None)
-    render(fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows))
+    render(
+        fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows, ui_lang(loaded, lang))
+    )
 
 
 @tasks_app.command("show")
@@ -872,6 +937,7 @@ quarantine_app = command_group("quarantine", "Records that could not be normalis
 def quarantine_list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Quarantined records with the field and value at fault.
 
@@ -883,7 +949,11 @@ def quarantine_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         entries = quarantine_list(reader, include_resolved=all_)
-    render(fmt, lambda: shapes.quarantine_json(entries), lambda: text.quarantine_text(entries))
+    render(
+        fmt,
+        lambda: shapes.quarantine_json(entries),
+        lambda: text.quarantine_text(entries, ui_lang(loaded, lang)),
+    )
 
 
 outbox_app = command_group(
@@ -900,6 +970,7 @@ def outbox_list_cmd(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Outbox rows with their state, attempts and last error.
 
@@ -912,7 +983,11 @@ def outbox_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         listing = outbox_list(reader, state=state, limit=limit)
-    render(fmt, lambda: shapes.outbox_json(listing), lambda: text.outbox_text(listing))
+    render(
+        fmt,
+        lambda: shapes.outbox_json(listing),
+        lambda: text.outbox_text(listing, ui_lang(loaded, lang)),
+    )
 
 
 @outbox_app.command("retry")
@@ -974,6 +1049,7 @@ runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 def runs_list_cmd(
     limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
     fmt: FormatOpt = OutputFormat.TABLE,
+    lang: UiLangOpt = None,
 ) -> None:
     """Recent runs: trigger, start, end, outcome and counts.
 
@@ -986,7 +1062,7 @@ def runs_list_cmd(
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
         runs = runs_list(reader, limit=limit)
-    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs))
+    render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs, ui_lang(loaded, lang)))
 
 
 @app.command("demo", rich_help_panel=PANEL_SIM)
@@ -1013,13 +1089,17 @@ def demo_cmd(
     from rich.console import Console
 
     from connector.demo import run_demo
-    from connector.reports.render.table import summary_table
+    from connector.reports.render.table import SummaryTable
 
-    configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
+    configure_logging(
+        level=OPTIONS.log_level or "warning",
+        fmt=OPTIONS.log_format,
+        terminal_level=OPTIONS.terminal_level,
+    )
     start = _time.monotonic()
     result = run_demo(directory, tasks=tasks, lang=lang, deliver=deliver.value)
     Console(width=max(140, Console().width)).print(
-        summary_table(result.report, "en" if lang == "en" else "vi")
+        SummaryTable(result.report, "en" if lang == "en" else "vi")
     )
     counts = result.job.counts()
     alerts = f"alerts sent {result.notifications}"
@@ -1061,7 +1141,11 @@ def simulator_serve_cmd(
         int, typer.Option(help="Seed of the world generator (same seed, same world).")
     ] = 1,
     today: Annotated[
-        str | None, typer.Option(help="The simulated today, YYYY-MM-DD (default 2022-03-07).")
+        str | None,
+        typer.Option(
+            help="The simulated today, YYYY-MM-DD (default: today, the date the connector "
+            "classifies against)."
+        ),
     ] = None,
     faults: Annotated[
         str,
@@ -1082,9 +1166,9 @@ def simulator_serve_cmd(
 
     Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
     """
-    from simulator import DEFAULT_TODAY, SimulatorConfig, banner, parse_faults, serve
+    from simulator import SimulatorConfig, banner, parse_faults, serve
 
-    day = parse_day(today, "--today") or DEFAULT_TODAY
+    day = parse_day(today, "--today") or _today()
     config = SimulatorConfig(
         tasks=tasks,
         seed=seed,

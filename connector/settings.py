@@ -10,11 +10,13 @@ Every problem is reported together, each naming its key.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -27,6 +29,43 @@ DEFAULT_CONFIG = Path("config.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
     {("source", "password"), ("source", "token"), ("email", "password"), ("webhook", "secret")}
 )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url_problems(base_url: str) -> list[str]:
+    """What is wrong with a source base URL that would leak credentials: not http(s) with a
+    host, plain http:// off loopback, or a user name / password in it ([] when fine).
+
+    Checked when the settings load (so every command refuses it before it opens a ledger or a
+    socket) and again by the client (`connector.source.client.check_transport`)."""
+    parts = urlsplit(base_url)
+    problems = []
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    if parts.scheme not in {"http", "https"} or not host:
+        problems.append("must be an https:// URL with a host name")
+    elif parts.scheme == "http" and not _is_loopback(host):
+        problems.append(
+            f"plain http:// to {host} is refused: passwords and tokens would cross the network "
+            "unencrypted; use https:// (http:// is allowed only on a loopback address such as "
+            "127.0.0.1 or localhost)"
+        )
+    if parts.username is not None or parts.password is not None:
+        problems.append(
+            "must not contain a user name or password; give credentials through "
+            "IDESK_CONNECTOR__SOURCE__PASSWORD / IDESK_CONNECTOR__SOURCE__TOKEN"
+        )
+    return problems
 
 
 class _Section(BaseModel):
@@ -56,6 +95,9 @@ class SourceSettings(_Section):
     def _url_scheme(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with https:// (or http:// on a loopback address)")
+        problems = base_url_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value.rstrip("/")
 
 
@@ -357,6 +399,12 @@ class MetricsSettings(_Section):
     file: str = ""
 
 
+class UiSettings(_Section):
+    """What the terminal shows: the language of tables, summaries, bars and labels."""
+
+    lang: Literal["vi", "en"] = "vi"
+
+
 class Settings(_Section):
     """All settings, read-only after start-up."""
 
@@ -374,6 +422,7 @@ class Settings(_Section):
     delivery: DeliverySettings = DeliverySettings()
     email: EmailSettings = EmailSettings()
     webhook: WebhookSettings = WebhookSettings()
+    ui: UiSettings = UiSettings()
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret value in force, for the log redaction processor."""

@@ -19,8 +19,9 @@
 # --root DIR: where to install (a new or empty directory; default: a new /tmp/idesk-install-check.*).
 # --keep: leave ROOT in place (it is also left when a check failed).
 #
-# Needs: bash, python3 >= 3.11 with venv, network access to the Python package index (the guide
-# builds its wheels), and optionally logrotate and systemd-analyze (their checks are skipped,
+# Needs: bash, python3 >= 3.11 with venv, the Python package index (the guide builds its wheels)
+# or, offline, a wheelhouse of the dependencies and build tools named by pip's own environment
+# (PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR, as `make test` does with `make wheelhouse`), and optionally logrotate and systemd-analyze (their checks are skipped,
 # and said to be, when missing). The last line is "install-check: N passed, N failed, N skipped".
 set -uo pipefail
 
@@ -125,7 +126,7 @@ if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
      | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
      | tar --null -T - -cf -) | tar -xf - -C "$WORK/idesk-connector"
 else
-  (cd "$REPO" && tar --exclude=./.venv --exclude=./demo -cf - .) | tar -xf - -C "$WORK/idesk-connector"
+  (cd "$REPO" && tar --exclude=./.venv --exclude=./.wheelhouse --exclude=./demo -cf - .) | tar -xf - -C "$WORK/idesk-connector"
 fi
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

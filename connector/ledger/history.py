@@ -292,6 +292,16 @@ def iter_tasks_as_of(
             after = int(ids[-1])
 
 
+def first_observed_on(db: Db) -> date | None:
+    """The local day the ledger first observed a task (its first sync's), None when empty:
+    before it, what the ledger knew (`iter_tasks_as_of`) is nothing."""
+    with reading(db) as r:
+        found = r.scalar("SELECT min(observed_on) FROM task_snapshot")
+    if found is None:
+        return None
+    return found if isinstance(found, date) else date.fromisoformat(str(found)[:10])
+
+
 def tasks_as_of(db: Db, day: date, *, include_deleted: bool = False) -> list[NormalisedTask]:
     """`iter_tasks_as_of` as a list."""
     return list(iter_tasks_as_of(db, day, include_deleted=include_deleted))

@@ -48,6 +48,7 @@ from connector.settings import Settings
 from connector.source.pull import ClientFactory, PullResult, default_client, pull
 
 if TYPE_CHECKING:
+    from connector.i18n import Lang
     from connector.notify.addressbook import AddressBook
     from connector.outbox.channels import Channels
 
@@ -165,6 +166,7 @@ def _deliver(
     client_factory: ClientFactory,
     guard: InterruptGuard,
     record: RunRecord,
+    progress: ProgressReporter | None = None,
     book: AddressBook | None = None,
 ) -> PushResult:
     result = _deliver_to_source(
@@ -177,6 +179,7 @@ def _deliver(
         client_factory=client_factory,
         guard=guard,
         record=record,
+        progress=progress,
     )
     if settings.delivery.uses("email") or settings.delivery.uses("webhook"):
         from connector.outbox.channels import deliver_channels  # noqa: PLC0415
@@ -217,6 +220,7 @@ def _deliver_to_source(
     client_factory: ClientFactory,
     guard: InterruptGuard,
     record: RunRecord,
+    progress: ProgressReporter | None = None,
 ) -> PushResult:
     if not (settings.push.tracking_status or settings.delivery.uses("source")):
         return PushResult(dry_run=dry_run)  # nothing goes to the source: no login either
@@ -237,7 +241,14 @@ def _deliver_to_source(
     with client_factory(settings, spec, sleep) as client:
         try:
             result = deliver_pending(
-                ledger, client, settings, run_id, clock, dry_run=dry_run, guard=guard
+                ledger,
+                client,
+                settings,
+                run_id,
+                clock,
+                dry_run=dry_run,
+                guard=guard,
+                progress=progress,
             )
         except BaseException:
             # An aborted delivery (credentials refused, interrupted) still counts its retries.
@@ -262,12 +273,18 @@ def run_job(
     client_factory: ClientFactory = default_client,
     progress: ProgressReporter | None = None,
     run_id: str | None = None,
+    lang: Lang | None = None,
 ) -> JobResult:
-    """Run `command` once, as the module docstring describes; raise the library's errors."""
+    """Run `command` once, as the module docstring describes; raise the library's errors.
+
+    `progress` (default: bars on a terminal, `make_progress`) is finished before this returns
+    or raises, so what the caller prints next never lands on a bar.
+    """
     clock = clock or SystemClock()
     run_id = run_id or new_run_id()
     bind_run(run_id, command=command)
     result = JobResult(run_id=run_id, command=command, dry_run=dry_run)
+    shown = progress or make_progress(lang=lang or settings.ui.lang)
     book = None
     if command in ("push", "sync") and settings.push.enabled and settings.delivery.uses("email"):
         from connector.notify.addressbook import load_address_book  # noqa: PLC0415
@@ -302,7 +319,7 @@ def run_job(
                         sleep=sleep,
                         client_factory=client_factory,
                         guard=guard,
-                        progress=progress or make_progress(),
+                        progress=shown,
                     )
                     record.update(result.pull.counts())
                 if command in ("push", "sync") and settings.push.enabled:
@@ -319,14 +336,16 @@ def run_job(
                         client_factory=client_factory,
                         guard=guard,
                         record=record,
+                        progress=shown,
                         book=book,
                     )
                     record.add(result.push.counts())
             result.outcome = outcome_for(None, record.counts)
     finally:
+        shown.finish()
         if settings.metrics.file:
             try:
-                export_metrics(ledger, settings.metrics.file)
+                export_metrics(ledger, settings.metrics.file, clock.now())
             except Exception as exc:  # metrics must never fail the run
                 log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
         ledger.close()

@@ -4,6 +4,13 @@ Human console output on a terminal, one JSON object per line otherwise (or when 
 optional log file (created 0600), a processor that removes secret values from every event, and a
 ``run_id`` on every event.
 
+On a terminal the console shows warnings and errors only, unless the command line asks for more
+(``--log-level info``, ``-v``): the operator reads the command's own output, and the info events
+(one per page, per delivery) stay in the JSON log (``log.file``, or stderr when it is not a
+terminal), whose level ``log.level`` sets. While progress bars are live on the same terminal
+(`connector.ops.progress`), console lines are printed through the bars' rich console
+(`live_console`), above the bars, never glued to them.
+
 The same redaction serves every text meant for the operator (`for_terminal`, `redact`): known
 secrets, and whatever a server echoes that looks like a credential. Control characters are made
 visible on the console (`terminal_safe`) and ``\\u``-escaped in JSON (`json_safe`). A log file
@@ -21,7 +28,7 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +61,16 @@ SENSITIVE_KEYS = frozenset(
     {"password", "token", "authorization", "cookie", "set-cookie", "jsessionid", "secret"}
 )
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+TERMINAL_LEVEL = "warning"
+"""What the console shows on a terminal unless the command line asks for more."""
+SHOWN_BY_THE_COMMAND = frozenset({"run_finished"})
+"""Events a terminal console leaves out at any level: the command prints the same itself (its
+summary, or its one ``error:`` line), so an error is read once. They stay in the JSON log."""
+
+
+def _not_shown_by_the_command(record: logging.LogRecord) -> bool:
+    event = record.msg.get("event") if isinstance(record.msg, dict) else None
+    return event not in SHOWN_BY_THE_COMMAND
 
 
 def new_run_id() -> str:
@@ -266,6 +283,21 @@ class _Handler(logging.Handler):
         raise  # noqa: PLE0704 (called from the except block of `emit`)
 
 
+_LIVE: dict[int, Callable[[str], None]] = {}
+"""While progress bars are live on a stream: how to print a line above them, by ``id(stream)``."""
+
+
+@contextlib.contextmanager
+def live_console(stream: TextIO, write: Callable[[str], None]) -> Iterator[None]:
+    """While in the block, log lines for `stream` go through `write` (the live display's
+    console, which prints them above the bars) instead of straight to the stream."""
+    _LIVE[id(stream)] = write
+    try:
+        yield
+    finally:
+        _LIVE.pop(id(stream), None)
+
+
 class _StreamHandler(_Handler):
     """The console stream (stderr): console lines or JSON lines."""
 
@@ -275,7 +307,12 @@ class _StreamHandler(_Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + "\n")
+            line = self.format(record)
+            live = _LIVE.get(id(self.stream))
+            if live is not None:
+                live(line)
+                return
+            self.stream.write(line + "\n")
             self.stream.flush()
         except Exception:
             self.handleError(record)
@@ -355,6 +392,13 @@ class _Destinations:
 _destinations: _Destinations | None = None
 
 
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def configure_logging(
     *,
     level: str = "info",
@@ -362,6 +406,7 @@ def configure_logging(
     file: str | Path | None = None,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    terminal_level: str | None = None,
 ) -> None:
     """Configure structlog for the process. Safe to call again (e.g. after settings load).
 
@@ -370,16 +415,25 @@ def configure_logging(
     destination: console lines (control characters made visible, no traceback) or JSON lines on
     the stream, JSON lines (traceback included) in the log file. A traceback reaches the stream
     only as JSON that is not a terminal (cron's or systemd's captured stderr, the log there).
+
+    `level` is the level of the log file and of JSON on the stream. Console lines on a terminal
+    show `terminal_level` (the command line's ``--log-level``/``-v``) when given, else warnings
+    and errors only (or `level`, when it is stricter).
     """
     global _destinations
     out = stream if stream is not None else sys.stderr
     REDACTOR.add(secrets)
-    json_out = fmt == "json" or (fmt == "auto" and not out.isatty())
-    try:
-        tty = out.isatty()
-    except (AttributeError, ValueError):
-        tty = False
+    tty = _is_tty(out)
+    json_out = fmt == "json" or (fmt == "auto" and not tty)
     hide_traceback = tty or not json_out
+    file_level = _LEVELS.get(level, 20)
+    stream_level = file_level
+    if tty and not json_out:
+        stream_level = (
+            _LEVELS.get(terminal_level, 20)
+            if terminal_level
+            else max(file_level, _LEVELS[TERMINAL_LEVEL])
+        )
     meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     shown: list[Processor] = [meta, _hide_traceback] if hide_traceback else [meta]
     if json_out:
@@ -393,14 +447,20 @@ def configure_logging(
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     on_stream = _StreamHandler(out)
+    on_stream.setLevel(stream_level)
+    if tty and not json_out:
+        on_stream.addFilter(_not_shown_by_the_command)
     on_stream.setFormatter(structlog.stdlib.ProcessorFormatter(processors=shown))
     in_file = None
+    lowest = stream_level
     if file:
         in_file = _FileHandler(file, on_stream)
+        in_file.setLevel(file_level)
         in_file.setFormatter(
             structlog.stdlib.ProcessorFormatter(processors=[meta, _SafeJSONRenderer()])
         )
         logger.addHandler(in_file)
+        lowest = min(lowest, file_level)
     logger.addHandler(on_stream)
     _destinations = _Destinations(on_stream, in_file, hide_traceback)
     structlog.configure(
@@ -413,7 +473,7 @@ def configure_logging(
             REDACTOR,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, 20)),
+        wrapper_class=structlog.make_filtering_bound_logger(lowest),
         logger_factory=lambda *_: logger,
         cache_logger_on_first_use=False,
     )

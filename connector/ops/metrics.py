@@ -2,7 +2,8 @@
 
 After a run the connector can write a ``*.prom`` file (``metrics.file``) that node_exporter's
 ``--collector.textfile.directory`` picks up: when each command last finished and how, the counts of
-that run, the overdue tasks per lead unit and the tasks per deadline status.
+that run, the overdue tasks per lead unit and the tasks per deadline status, and what the outbox
+still holds to deliver (so a stuck delivery shows in monitoring).
 
 The text is made by ``prometheus_client`` (a registry of gauges, `render_metrics`). The file is
 replaced atomically (written to a hidden temporary file beside it, synced, then renamed), so the
@@ -22,21 +23,33 @@ Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
     idesk_connector_last_run_<count>{command}                     each count of the last run
     idesk_connector_overdue_tasks{unit}                           open tasks past their deadline
     idesk_connector_tasks{status}                                 tasks per deadline status code
+    idesk_connector_last_success_age_seconds{command}             seconds since that success
+    idesk_connector_outbox_rows{state}                            outbox rows per state
+    idesk_connector_outbox_waiting                                rows still to deliver
+    idesk_connector_outbox_oldest_waiting_timestamp_seconds       creation of the oldest of them
+    idesk_connector_outbox_oldest_waiting_age_seconds             its age (0 when none waits)
+
+"Waiting" rows are those still to be delivered: ``pending``, ``failed`` (retried later) and
+``sending`` (`connector.outbox.states.DELIVERABLE`). The ``*_age_seconds`` gauges are the ages
+when the file was written (``written_at``); a connector that stopped running stops refreshing
+the file, so alert on ``time() - idesk_connector_last_success_timestamp_seconds`` (and
+node_exporter's ``node_textfile_mtime_seconds``), which keep growing (docs/install.md).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
 from connector.clock import to_utc
+from connector.ledger.outbox import oldest_waiting, state_counts
 from connector.ledger.reader import reading
 from connector.ledger.runs import (
     RunSummary,
@@ -46,8 +59,11 @@ from connector.ledger.runs import (
 from connector.ledger.tasks import live_by_unit, task_counts
 from connector.ledger.units import unit_codes
 from connector.models import StatusCode
+from connector.outbox.states import DELIVERABLE
 
 if TYPE_CHECKING:
+    from prometheus_client import Gauge
+
     from connector.ledger.reader import Db
 
 log = structlog.get_logger(__name__)
@@ -90,6 +106,10 @@ class MetricsSnapshot:
     last_success: Mapping[str, datetime] = field(default_factory=dict)
     overdue_by_unit: Mapping[str, int] = field(default_factory=dict)
     tasks_by_status: Mapping[str, int] = field(default_factory=dict)
+    outbox_by_state: Mapping[str, int] = field(default_factory=dict)
+    outbox_oldest_waiting: datetime | None = None
+    written_at: datetime | None = None
+    """When the snapshot was taken: the ``*_age_seconds`` gauges are shown only with it."""
 
 
 def metric_name(raw: str) -> str:
@@ -160,7 +180,44 @@ def render_metrics(snapshot: MetricsSnapshot) -> str:
     by_status = family("tasks", "Tasks in the ledger per deadline status code.", "status")
     for status in sorted(snapshot.tasks_by_status):
         by_status.labels(status=status).set(snapshot.tasks_by_status[status])
+    _outbox_and_ages(snapshot, family)
     return generate_latest(registry).decode("utf-8")
+
+
+def _age(now: datetime, then: datetime) -> float:
+    return max((to_utc(now) - to_utc(then)).total_seconds(), 0.0)
+
+
+def _outbox_and_ages(snapshot: MetricsSnapshot, family: Callable[..., Gauge]) -> None:
+    """The outbox's gauges and the ages as of ``written_at`` (see the module docstring)."""
+    now = snapshot.written_at
+    if now is not None:
+        for command in sorted(snapshot.last_success):
+            family(
+                "last_success_age_seconds",
+                "Seconds since the last successful run ended, when this file was written.",
+                "command",
+            ).labels(command=command).set(_age(now, snapshot.last_success[command]))
+    if not snapshot.outbox_by_state:
+        return
+    rows = family("outbox_rows", "Outbox rows per state.", "state")
+    for state in sorted(snapshot.outbox_by_state):
+        rows.labels(state=state).set(snapshot.outbox_by_state[state])
+    waiting = sum(snapshot.outbox_by_state.get(s.value, 0) for s in DELIVERABLE)
+    family("outbox_waiting", "Outbox rows still to be delivered (pending, failed, sending).").set(
+        waiting
+    )
+    oldest = snapshot.outbox_oldest_waiting
+    if oldest is not None:
+        family(
+            "outbox_oldest_waiting_timestamp_seconds",
+            "When the oldest row still to be delivered was created (Unix time).",
+        ).set(_seconds(oldest))
+    if now is not None:
+        family(
+            "outbox_oldest_waiting_age_seconds",
+            "Age of the oldest row still to be delivered when this file was written (0: none).",
+        ).set(0.0 if oldest is None else _age(now, oldest))
 
 
 def write_textfile(path: str | Path, content: str) -> Path:
@@ -192,8 +249,9 @@ def numeric_counts(counts: Mapping[str, object]) -> dict[str, float]:
     }
 
 
-def snapshot_from_ledger(db: Db) -> MetricsSnapshot:
-    """Read the last finished (non-dry) run per command and the task figures from the ledger."""
+def snapshot_from_ledger(db: Db, now: datetime | None = None) -> MetricsSnapshot:
+    """Read the last finished (non-dry) run per command, the task figures and the outbox from
+    the ledger; `now` (default: the system clock) dates the snapshot, for the ages."""
     with reading(db) as r:
         overdue = dict.fromkeys(unit_codes(r), 0)
         overdue.update(live_by_unit(r, OVERDUE_STATUS))
@@ -209,12 +267,15 @@ def snapshot_from_ledger(db: Db) -> MetricsSnapshot:
             last_success=last_success_by_command(r),
             overdue_by_unit=overdue,
             tasks_by_status=by_status,
+            outbox_by_state=state_counts(r),
+            outbox_oldest_waiting=oldest_waiting(r),
+            written_at=now or datetime.now(UTC),
         )
 
 
-def export_metrics(db: Db, path: str | Path) -> Path:
-    """Write the metrics file for this ledger; log ``metrics_written``."""
-    text = render_metrics(snapshot_from_ledger(db))
+def export_metrics(db: Db, path: str | Path, now: datetime | None = None) -> Path:
+    """Write the metrics file for this ledger as of `now`; log ``metrics_written``."""
+    text = render_metrics(snapshot_from_ledger(db, now))
     target = write_textfile(path, text)
     log.info("metrics_written", path=str(target), bytes=len(text.encode()))
     return target

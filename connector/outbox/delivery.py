@@ -77,6 +77,7 @@ from connector.source.transport import TokenBucket
 if TYPE_CHECKING:
     from connector.ledger.db import Ledger
     from connector.ledger.tables import OutboxRow
+    from connector.ops.progress import ProgressReporter
 
 log = structlog.get_logger(__name__)
 
@@ -445,6 +446,7 @@ def deliver_pending(
     guard: InterruptGuard | None = None,
     limit: int | None = None,
     calendar: WorkingCalendar | None = None,
+    progress: ProgressReporter | None = None,
 ) -> PushResult:
     """Deliver every due outbox row (see the module docstring); what was done.
 
@@ -452,7 +454,7 @@ def deliver_pending(
     `bucket` defaults to ``push.rate_per_second``; `guard` is checked between deliveries;
     `limit` caps the rows delivered in this run. With ``alerts.hold_on_non_working_days`` no
     alert is delivered on a non-working local day (`calendar`, default: from the settings);
-    tracking statuses are.
+    tracking statuses are. `progress` shows a bar of the rows delivered (phase ``push``).
     """
     result = PushResult(dry_run=dry_run)
     if not settings.push.enabled:
@@ -475,15 +477,23 @@ def deliver_pending(
         return result
     result.superseded = _supersede_stale_tracking(ledger)
     client.pace(bucket or TokenBucket(settings.push.rate_per_second))
+    if progress is not None and ids:
+        from connector.ops.progress import PUSH  # noqa: PLC0415
+
+        progress.start(total=len(ids), description=PUSH)
     for position, row_id in enumerate(ids):
         if guard is not None:
             guard.check()
         job = _claim(ledger, row_id, clock.now())
         if job is None:
+            if progress is not None:
+                progress.advance()
             continue
         crash_point("after_mark_sending")
         try:
             _deliver(ledger, client, job, settings=settings, clock=clock, result=result)
+            if progress is not None:
+                progress.advance()
         except _Stop as stop:
             result.stopped = "source_trouble"
             result.stop_error = str(stop)

@@ -15,7 +15,6 @@ travel to another host); no secret in a URL, a log event or an error message.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import random
 import re
 import time
@@ -47,7 +46,7 @@ from connector.mapping.normalise import normalise
 from connector.mapping.spec import PLACEHOLDER, EndpointSpec, MappingSpec
 from connector.models import Unit, UnitKind
 from connector.ops.log import REDACTOR
-from connector.settings import RetrySettings, SourceSettings
+from connector.settings import RetrySettings, SourceSettings, base_url_problems
 from connector.source.http import (
     ClientStats,
     OutcomeKind,
@@ -118,33 +117,9 @@ class SourceTracking:
     last_modified: str
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost."}:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_transport(base_url: str) -> None:
     """Refuse a base URL that would leak credentials: http:// off loopback, or userinfo."""
-    parts = urlsplit(base_url)
-    problems = []
-    host = parts.hostname or ""
-    if parts.scheme not in {"http", "https"} or not host:
-        problems.append("must be an https:// URL with a host name")
-    elif parts.scheme == "http" and not _is_loopback(host):
-        problems.append(
-            f"plain http:// to {host} is refused: passwords and tokens would cross the network "
-            "unencrypted; use https:// (http:// is allowed only on a loopback address such as "
-            "127.0.0.1 or localhost)"
-        )
-    if parts.username is not None or parts.password is not None:
-        problems.append(
-            "must not contain a user name or password; give credentials through "
-            "IDESK_CONNECTOR__SOURCE__PASSWORD / IDESK_CONNECTOR__SOURCE__TOKEN"
-        )
+    problems = base_url_problems(base_url)
     if problems:
         raise ConfigError([Problem("source.base_url", p) for p in problems], source="settings")
 

@@ -58,7 +58,7 @@ from connector.ledger.pages import Incoming, PageItem, Rejected, WriteCounts, wr
 from connector.ledger.units import upsert_units
 from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
-from connector.ops.progress import NullProgress, ProgressReporter
+from connector.ops.progress import CLASSIFY, PULL, NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
 from connector.outbox.planning import outbox_planner
@@ -572,7 +572,7 @@ def pull(
                     server_time=_iso(result.server_time),
                 )
                 work.units(client)
-                shown.start(total=None, description="Tải nhiệm vụ")
+                shown.start(total=None, description=PULL)
                 work.pages(client, start_from, full, local_start)
                 if full:
                     work.missing(client)
@@ -582,7 +582,7 @@ def pull(
             cal = calendar or calendar_for(settings.calendar)
             with ledger.reading() as session:
                 total = ledger_tasks.count_tasks(session) if progress is not None else None
-            shown.start(total=total, description="Phân loại hạn xử lý")
+            shown.start(total=total, description=CLASSIFY)
             day = as_of or local_today(clock)
             planner = (
                 outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)

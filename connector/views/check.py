@@ -1,18 +1,23 @@
 """`idesk-connector check`: validate the configuration and mapping, reach the source, log in.
 
 Each step is reported on its own, so an admin sees exactly where a new deployment stops.
-Nothing is written to the source; the ledger is opened (and migrated on first use).
+Nothing is written to the source; the ledger is opened (and migrated on first use). Before the
+login, one plain TCP connection to the source (or to the proxy the environment names) says at
+once whether anything answers there (``reach``): a server that is down or a wrong address
+fails the check in at most ``source.connect_timeout`` seconds, not after the run's retries.
 """
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connector.clock import Clock, SystemClock
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ConfigError, ConnectorError, SourceUnavailable
 from connector.ledger.db import open_ledger
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.rules.calendar import load_calendar
@@ -39,6 +44,51 @@ def _timed(name: str, action: Callable[[], str]) -> CheckStep:
     except ConnectorError as exc:
         return CheckStep(name, False, str(exc), round(time.monotonic() - start, 3), exc.exit_code)
     return CheckStep(name, True, detail, round(time.monotonic() - start, 3))
+
+
+def _endpoint(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def probe_source(base_url: str, timeout: float, proxies: Mapping[str, str] | None = None) -> str:
+    """Open (and close) one TCP connection to the source, or to the proxy `proxies` (default:
+    the environment's, as requests uses them) names for it; no retry. `SourceUnavailable`
+    saying plainly what happened when nothing answers."""
+    if proxies is None:
+        from requests.utils import get_environ_proxies  # noqa: PLC0415 - only for the check
+
+        proxies = get_environ_proxies(base_url)
+    scheme = urlsplit(base_url).scheme
+    proxy = proxies.get(scheme) or proxies.get("all")
+    host, port = _endpoint(proxy or base_url)
+    via = f"the proxy {host}:{port} for {base_url}" if proxy else base_url
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        raise SourceUnavailable(
+            f"connection refused at {via}: nothing listens on {host}:{port}; check "
+            "source.base_url and that the server (or the simulator) is running"
+        ) from None
+    except TimeoutError:
+        raise SourceUnavailable(
+            f"no answer from {via} within {timeout:g} s (source.connect_timeout): a wrong "
+            "address, or a firewall dropping the connection"
+        ) from None
+    except socket.gaierror:
+        raise SourceUnavailable(
+            f"cannot resolve the host name {host} of {via}: check source.base_url and this "
+            "machine's DNS"
+        ) from None
+    except OSError as exc:
+        raise SourceUnavailable(
+            f"cannot connect to {via}: {exc.strerror or type(exc).__name__}"
+        ) from None
+    return f"{host}:{port} answers ({(time.monotonic() - start) * 1000:.0f} ms)" + (
+        f", the proxy for {base_url}" if proxy else ""
+    )
 
 
 def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[CheckStep]:
@@ -74,6 +124,14 @@ def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[Check
             return f"{opened.display_url} ({opened.backend})"
 
     yield _timed("ledger", ledger)
+
+    step = _timed(
+        "reach",
+        lambda: probe_source(settings.source.base_url, settings.source.connect_timeout),
+    )
+    yield step
+    if not step.ok:
+        return
 
     with SourceClient(
         settings.source, settings.retry, spec[0], max_pages=settings.sync.max_pages

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -53,7 +53,9 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from connector.clock import Clock, SystemClock, to_utc
+from connector.errors import ConfigError
 from connector.ledger.cursor import CursorState, get_sync_state
+from connector.ledger.location import LedgerUrl
 from connector.ledger.outbox import oldest_waiting, state_counts
 from connector.ledger.quarantine import quarantine_counts
 from connector.ledger.reader import reading
@@ -69,6 +71,19 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = 1
+
+
+def absolute_url(url: str) -> str:
+    """A SQLite URL with its file's absolute path (a relative ``ledger.url`` resolves against
+    the working directory: status says which file it read); other URLs as they are."""
+    try:
+        parsed = LedgerUrl.parse(url)
+    except ConfigError:
+        return url
+    path = parsed.sqlite_path
+    if parsed.backend != "sqlite" or path is None or path.is_absolute():
+        return url
+    return replace(parsed, database=str(path.resolve())).display()
 
 
 @dataclass(frozen=True)
@@ -126,7 +141,7 @@ def status_summary(
         summary = StatusSummary(
             generated_at=now,
             ledger=LedgerInfo(
-                url=r.display_url,
+                url=absolute_url(r.display_url),
                 backend=r.backend,
                 schema_revision=read_revision(r),
                 schema_head=head_revision(),

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from connector.clock import to_utc
+from connector.clock import LOCAL_TZ, to_utc
 from connector.i18n import label
-from connector.ops.log import for_terminal, terminal_safe
+from connector.ops.log import for_terminal, redact, terminal_safe
 from connector.views import shapes
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
     from rich.text import Text
 
     from connector.i18n import Lang
@@ -47,59 +48,132 @@ def _dash(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+# -- time, labels --------------------------------------------------------------------------------
+
+
+def local_time(value: datetime | None, lang: Lang = "vi") -> str:
+    """An instant in Vietnam time (Asia/Ho_Chi_Minh) as tables show it: ``30/11/2026 14:24:02``
+    in Vietnamese, ``2026-11-30 14:24:02`` in English; "-" for None. JSON keeps UTC."""
+    if value is None:
+        return "-"
+    local = to_utc(value).astimezone(LOCAL_TZ)
+    return local.strftime("%d/%m/%Y %H:%M:%S" if lang == "vi" else "%Y-%m-%d %H:%M:%S")
+
+
+def zone(lang: Lang = "vi") -> str:
+    """The note that says the times are Vietnam time: "giờ Việt Nam" / "ICT"."""
+    return label("time_zone_note", lang)
+
+
+def _label_or(key: str, lang: Lang, fallback: str) -> str:
+    """`label(key)`, or `fallback` for a value without a label (a state added later)."""
+    try:
+        return label(key, lang)
+    except KeyError:
+        return fallback
+
+
+def outcome_label(outcome: str, lang: Lang = "vi") -> str:
+    """A run's outcome in words (``success`` → "thành công")."""
+    return _label_or(f"outcome_{outcome}", lang, outcome)
+
+
+def outbox_state_label(state: str, lang: Lang = "vi") -> str:
+    """An outbox row's state in words (``pending`` → "chờ gửi")."""
+    return _label_or(f"outbox_state_{state}", lang, state)
+
+
+def _table(title: str, headers: Sequence[str]) -> Table:
+    from rich.table import Table  # noqa: PLC0415 - rich only for a table
+
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 # -- sync, pull, push --------------------------------------------------------------------------
 
 _JOB_COUNTS = (
-    ("pages", "pages"),
-    ("fetched", "records fetched"),
-    ("inserted", "inserted"),
-    ("updated", "updated"),
-    ("unchanged", "unchanged"),
-    ("quarantined", "quarantined"),
-    ("resolved", "quarantine resolved"),
-    ("deleted_marked", "marked deleted"),
-    ("status_changes", "status changes"),
-    ("pushes_sent", "tracking statuses sent"),
-    ("alerts_sent", "alerts sent"),
-    ("would_send", "would send"),
-    ("delivery_failed", "deliveries failed (retried later)"),
-    ("dead", "deliveries dead"),
-    ("undelivered", "deliveries left for the next run"),
-    ("retries", "retries"),
-    ("push_retries", "retries while delivering"),
-    ("rate_limited", "429 answers"),
-    ("waited_s", "seconds waited"),
+    "pages",
+    "fetched",
+    "inserted",
+    "updated",
+    "unchanged",
+    "quarantined",
+    "resolved",
+    "deleted_marked",
+    "status_changes",
+    "planned",
+    "pushes_sent",
+    "alerts_sent",
+    "would_send",
+    "delivery_failed",
+    "dead",
+    "undelivered",
+    "retries",
+    "push_retries",
+    "rate_limited",
+    "waited_s",
 )
 
 
-def job_text(result: JobResult) -> str:
+def job_text(result: JobResult, lang: Lang = "vi") -> str:
     """What a ``sync``, ``pull`` or ``push`` did: its outcome, counts and what it would send."""
     data = shapes.job_json(result)
     counts = data["counts"]
-    head = "DRY RUN (nothing written) " if data["dry_run"] else ""
-    lines = [f"{head}{data['command']} {data['run_id']}: {data['outcome']}"]
-    lines += [f"  {label:<34} {counts[key]}" for key, label in _JOB_COUNTS if key in counts]
-    if data.get("cursor_after"):
-        lines.append(f"  {'cursor':<34} {data['cursor_after']}")
+    head = label("job_dry_run", lang) if data["dry_run"] else ""
+    lines = [
+        head
+        + label(
+            "job_head",
+            lang,
+            command=data["command"],
+            run_id=data["run_id"],
+            outcome=outcome_label(data["outcome"], lang),
+        )
+    ]
+    named = [(label(f"job_{key}", lang), counts[key]) for key in _JOB_COUNTS if key in counts]
+    cursor = result.pull.cursor_after if result.pull is not None else None
+    if cursor is not None:
+        named.append((label("job_cursor", lang), f"{local_time(cursor, lang)} ({zone(lang)})"))
+    width = max((len(name) for name, _ in named), default=0) + 2
+    lines += [f"  {name:<{width}} {value}" for name, value in named]
     would = data["would_deliver"]
     for item in would[:50]:
-        what = item["alert_type"] or "tracking status"
-        lines.append(f"  would send {what} for task {item['task_id']} ({item['key']})")
+        what = item["alert_type"] or label("job_tracking_status", lang)
+        lines.append(
+            label(
+                "job_would_deliver", lang, what=what, task_id=item["task_id"], item_key=item["key"]
+            )
+        )
     if len(would) > 50:
-        lines.append(f"  … and {len(would) - 50} more")
+        lines.append(label("job_more", lang, count=len(would) - 50))
     return "\n".join(lines)
 
 
 # -- tasks -------------------------------------------------------------------------------------
 
 
-def tasks_table(rows: Sequence[LedgerTask]) -> RenderableType:
-    """``tasks list``: a table of the tasks with their stored status."""
-    from rich.table import Table  # noqa: PLC0415 - rich only for a table
+def _status_text(code: str | None, lang: Lang) -> str:
+    from connector.i18n import status_label  # noqa: PLC0415
+    from connector.models import StatusCode  # noqa: PLC0415
 
-    table = Table(title=f"{len(rows)} task(s)")
-    for col in ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject"):
-        table.add_column(col, overflow="fold")
+    if not code:
+        return "-"
+    try:
+        return f"{status_label(StatusCode(code), lang)} ({code})"
+    except ValueError:
+        return code
+
+
+def tasks_table(rows: Sequence[LedgerTask], lang: Lang = "vi") -> RenderableType:
+    """``tasks list``: a table of the tasks with their stored status."""
+    columns = ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject")
+    table = _table(
+        label("tasks_title", lang, count=len(rows)),
+        [label(f"tasks_col_{c}", lang) for c in columns],
+    )
     for row in rows:
         r = shapes.task_line_json(row)
         table.add_row(
@@ -107,7 +181,7 @@ def tasks_table(rows: Sequence[LedgerTask]) -> RenderableType:
                 r["id"],
                 r["sign_number"],
                 r["lead_unit"],
-                r["status"],
+                _status_text(r["status"], lang),
                 r["eff_due"],
                 r["days_overdue"] or "",
                 (r["subject"] or "")[:80],
@@ -207,42 +281,79 @@ def _judgement_lines(data: dict[str, Any]) -> list[str]:
 # -- quarantine, outbox, runs, alerts ----------------------------------------------------------
 
 
-def quarantine_text(entries: Sequence[QuarantineEntry]) -> str:
-    """``quarantine list``: one line a record, with the field and the reason."""
-    lines = [f"{len(entries)} quarantined record(s)"]
+def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> RenderableType:
+    """``quarantine list``: one row a record, with the field, its state and the reason."""
+    table = _table(
+        label("quarantine_title", lang, count=len(entries)),
+        [label(f"quarantine_col_{c}", lang) for c in ("record", "field", "state", "reason")],
+    )
     for q in entries:
-        state = "resolved" if q.resolved_at else f"seen {q.attempts}x"
-        lines.append(f"  {q.record_key:<14} {q.field:<16} {state:<10} {q.reason}")
-    return _lines(lines)
+        state = (
+            label("quarantine_resolved", lang)
+            if q.resolved_at
+            else label("quarantine_seen", lang, count=q.attempts)
+        )
+        table.add_row(*_cells(q.record_key, q.field, state, redact(q.reason)))
+    return table
 
 
-def outbox_text(listing: OutboxListing) -> str:
-    """``outbox list``: one line a row, with its state, attempts and last error."""
+def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:
+    """``outbox list``: one row an outbox row, with its state, failed attempts, when it was
+    created or sent (Vietnam time), its key and its last error."""
     rows, total = listing.rows, listing.total
-    shown = f", showing {len(rows)}" if len(rows) < total else ""
-    lines = [f"{total} outbox row(s){shown}"]
+    shown = label("outbox_showing", lang, count=len(rows)) if len(rows) < total else ""
+    table = _table(
+        label("outbox_title", lang, total=total) + shown,
+        [
+            label("outbox_col_id", lang),
+            label("outbox_col_state", lang),
+            label("outbox_col_attempts", lang),
+            label("outbox_col_when", lang, zone=zone(lang)),
+            label("outbox_col_key", lang),
+            label("outbox_col_error", lang),
+        ],
+    )
     for r in rows:
-        err = f"  ! {r.last_error}" if r.last_error else ""
-        line = f"  #{r.id:<6} {r.state:<10} {r.attempts}x  {r.idempotency_key}{err}"
-        lines.append(for_terminal(line, one_line=True))
-    return "\n".join(lines)
+        when = r.sent_at if r.sent_at is not None else r.created_at
+        table.add_row(
+            *_cells(
+                f"#{r.id}",
+                outbox_state_label(r.state, lang),
+                r.attempts or "",
+                local_time(when, lang),
+                r.idempotency_key,
+                redact(r.last_error),
+            )
+        )
+    return table
 
 
 _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
 
 
-def runs_text(runs: Sequence[RunSummary]) -> str:
-    """``runs list``: one line a run, newest first."""
-    lines = []
+def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
+    """``runs list``: one row a run, newest first, started in Vietnam time."""
+    columns = ("started", "run", "command", "trigger", "outcome", "duration", "counts")
+    table = _table(
+        label("runs_title", lang, count=len(runs)),
+        [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in columns],
+    )
     for r in runs:
         brief = ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts)
-        duration = "-" if r.duration_s is None else f"{r.duration_s}s"
-        started = shapes.run_json(r)["started_at"]
-        lines.append(
-            f"{started}  {r.run_id}  {r.command:<5} {r.trigger:<7} "
-            f"{r.outcome:<18} {duration}  {brief}"
+        duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
+        table.add_row(
+            *_cells(
+                local_time(r.started_at, lang),
+                r.run_id,
+                r.command,
+                r.trigger,
+                outcome_label(r.outcome, lang),
+                duration,
+                brief,
+            ),
+            style="" if r.finished or r.outcome == "running" else "red",
         )
-    return "\n".join(lines)
+    return table
 
 
 def alerts_text(preview: AlertPreview) -> str:
@@ -299,10 +410,12 @@ def calendar_table(found: CalendarRange, lang: str) -> RenderableType:
     return Group(table, Text(line))
 
 
-def check_line(step: CheckStep) -> str:
+def check_line(step: CheckStep, lang: Lang = "vi") -> str:
     """One step of ``check``, as it finishes."""
-    mark = "ok  " if step.ok else "FAIL"
-    return for_terminal(f"[{mark}] {step.name:<12} {step.detail}  ({step.seconds:.2f}s)")
+    mark = label("check_ok" if step.ok else "check_fail", lang)
+    name = _label_or(f"check_step_{step.name}", lang, step.name)
+    detail = " ".join(part.strip() for part in step.detail.splitlines())
+    return for_terminal(f"[{mark:<4}] {name:<14} {detail}  ({step.seconds:.2f}s)", one_line=True)
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -312,10 +425,11 @@ def _t(key: str, lang: Lang) -> str:
     return label(f"status_{key}", lang)
 
 
-def _when(value: datetime | None, lang: Lang) -> str:
+def _when(value: datetime | None, lang: Lang, *, with_zone: bool = True) -> str:
     if value is None:
         return _t("never", lang)
-    return to_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    shown = local_time(value, lang)
+    return f"{shown} ({zone(lang)})" if with_zone else shown
 
 
 def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableType:
@@ -330,7 +444,7 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
     schema = led.schema_revision or "-"
     if not led.schema_current:
         schema += f" ({_t('outdated', lang)})"
-    outbox = ", ".join(f"{k} {v}" for k, v in summary.outbox.items())
+    outbox = ", ".join(f"{outbox_state_label(k, lang)} {v}" for k, v in summary.outbox.items())
     if summary.outbox_oldest_waiting_at is not None:
         outbox += f"; {_t('oldest', lang)} {_when(summary.outbox_oldest_waiting_at, lang)}"
     tasks = summary.tasks
@@ -344,7 +458,8 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
         (
             _t("last_success", lang),
-            f"{last.command} {last.run_id} {_when(last.ended_at, lang)} ({last.outcome})"
+            f"{last.command} {last.run_id} {_when(last.ended_at, lang)}"
+            f" ({outcome_label(last.outcome, lang)})"
             if last
             else _t("never", lang),
         ),
@@ -364,16 +479,16 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         overview.add_row(key, value)
     runs = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
     for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
-        runs.add_column(_t(key, lang))
+        runs.add_column(label(f"status_{key}", lang, zone=zone(lang)))
     runs.add_column(_t("col_counts", lang), overflow="fold")
     for run in summary.runs:
         counts = ", ".join(f"{k}={v}" for k, v in run.counts.items())
         runs.add_row(
             run.run_id,
             run.command,
-            _when(run.started_at, lang),
+            _when(run.started_at, lang, with_zone=False),
             "" if run.duration_s is None else f"{run.duration_s:.1f}",
-            run.outcome,
+            outcome_label(run.outcome, lang),
             counts,
             style="" if run.finished else "red",
         )

@@ -96,6 +96,48 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     ]
 
 
+def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
+    """tasks, quarantine, outbox and runs print in `ui.lang` (default Vietnamese), `--lang`
+    overriding it; outbox and runs lists have column headers."""
+    run(deployment, "pull")
+    env_en = {**deployment["env"], "IDESK_CONNECTOR__UI__LANG": "en", "COLUMNS": "220"}
+
+    def text(env: dict[str, str], *args: str) -> str:
+        result = CliRunner().invoke(app, ["--log-format", "json", *args], env=env)
+        assert result.exit_code == 0, result.stdout
+        return result.stdout
+
+    vi_env = {**deployment["env"], "COLUMNS": "220"}
+    assert "nhiệm vụ" in text(vi_env, "tasks", "list", "--limit", "3")
+    assert "task(s)" in text(env_en, "tasks", "list", "--limit", "3")
+    assert "nhiệm vụ" in text(env_en, "tasks", "list", "--limit", "3", "--lang", "vi")
+    assert "quarantined record(s)" in text(env_en, "quarantine", "list")
+    outbox = text(env_en, "outbox", "list", "--limit", "3")
+    assert "State" in outbox and "When (ICT)" in outbox
+    assert "Tình trạng" in text(vi_env, "outbox", "list", "--limit", "3")
+    runs = text(vi_env, "runs", "list", "--lang", "en")
+    assert "Started (ICT)" in runs and "Outcome" in runs
+
+
+def test_report_as_of_before_the_first_sync_says_so(deployment: dict[str, Any]) -> None:
+    """report --as-of a day before the ledger's first data says (on stderr) that it knew
+    nothing then and the figures are 0; as of today no such note."""
+    from connector.clock import SystemClock, local_today
+
+    run(deployment, "pull")
+
+    def report(day: str) -> Any:
+        args = ["--log-format", "json", "report", "--as-of", day, "--format", "json"]
+        return CliRunner().invoke(app, args, env=deployment["env"])
+
+    before = report("2022-03-07")
+    assert before.exit_code == 0
+    assert "before the ledger's first data" in before.stderr
+    assert json.loads(before.stdout)["total"]["total"] == 0
+    today = report(local_today(SystemClock()).isoformat())
+    assert today.exit_code == 0 and "first data" not in today.stderr
+
+
 def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path) -> None:
     """report writes xlsx/html files; a bad --format or --status is a configuration error (2)."""
     run(deployment, "pull")
@@ -194,11 +236,11 @@ def test_tasks_kind_override_is_kept_with_who_and_shown(deployment: dict[str, An
 
 
 def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
-    """check logs in, reads the clock, the units and a first page."""
+    """check reaches the source, logs in, reads the clock, the units and a first page."""
     data = as_json(deployment, "check")
     assert data["ok"] is True
     assert [s["name"] for s in data["steps"]] == [
-        "mapping", "calendar", "ledger", "login", "server_time", "units", "tasks",
+        "mapping", "calendar", "ledger", "reach", "login", "server_time", "units", "tasks",
     ]
 
 

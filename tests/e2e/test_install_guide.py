@@ -21,6 +21,8 @@ ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml"
 GUIDE = ROOT / "docs" / "install.md"
 GUIDE_VI = ROOT / "docs" / "vi" / "install.md"
 CHECK = ROOT / "docs" / "install-check.sh"
+WHEELHOUSE = ROOT / ".wheelhouse"
+WHEELS_BUILT = WHEELHOUSE / ".built-stamp"
 
 
 def _load_blocks_module() -> ModuleType:
@@ -265,12 +267,36 @@ def test_readme_snippets_are_the_guides() -> None:
 # -- the whole guide, run ---------------------------------------------------------------------
 
 
+def offline_pip_env(wheelhouse: Path) -> dict[str, str]:
+    """The environment that keeps every pip of the install check off the network: the index
+    disabled, the wheels found in `wheelhouse` only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(wheelhouse),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
+    return env
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not WHEELS_BUILT.is_file(),
+    reason="no wheelhouse of the dependencies (.wheelhouse): `make test` or `make wheelhouse` "
+    "builds it once; without it this test would download from the package index",
+)
 def test_install_check_runs_the_guide_green() -> None:
     """docs/install-check.sh installs per the guide in a throwaway prefix (as the system user
-    idesk when run as root) and every check passes."""
+    idesk when run as root), offline from the wheelhouse, and every check passes."""
     args = ["bash", str(CHECK)] + (["--create-user"] if os.getuid() == 0 else [])
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)
+    proc = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        env=offline_pip_env(WHEELHOUSE),
+    )
     summary = proc.stdout.strip().splitlines()
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert re.fullmatch(r"install-check: \d+ passed, 0 failed, \d+ skipped", summary[-1])

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -276,6 +277,14 @@ def test_annex_names_of_the_help_are_accepted(synced: dict[str, Any]) -> None:
     assert short.stdout.splitlines()[0].split(",")[-1] != ""
 
 
+def test_missing_config_file_is_named_once(tmp_path: Path) -> None:
+    """A --config file that does not exist: one line naming the file once, exit 2."""
+    missing = tmp_path / "nope.toml"
+    result = invoke({}, "--config", str(missing), "status")
+    assert result.exit_code == EXIT_CONFIG
+    assert operator_lines(result.stderr) == [f"error: {missing}: config file does not exist"]
+
+
 def test_malformed_ledger_url_is_a_configuration_error(synced: dict[str, Any]) -> None:
     """`ledger.url = postgresql://idesk@[::1:5432/idesk` is refused in one line (exit 2)."""
     env = {**synced["env"], "IDESK_CONNECTOR__LEDGER__URL": "postgresql://idesk@[::1:5432/idesk"}
@@ -335,6 +344,41 @@ def _run_on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
         chunks.append(data)
     os.close(leader)
     return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def _refused_url() -> str:
+    """A loopback URL where nothing listens (a port bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/ubnd/smartcloud"
+
+
+def test_check_and_sync_on_a_terminal_against_a_refused_port(tmp_path: Path) -> None:
+    """On a terminal, against a port where nothing listens: `check` says "connection refused at
+    <base_url>" at its `reach` step and stops there (no login, no retries), `sync` prints its
+    error once; neither prints an info event (calendar_loaded, ledger_migrated, run_finished)."""
+    base = _refused_url()
+    cfg = write_config(tmp_path, base)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")},
+        "IDESK_CONNECTOR_CONFIG": str(cfg),
+        "IDESK_CONNECTOR__SOURCE__PASSWORD": "Refused-Pw-1",
+        "COLUMNS": "200",
+        "TERM": "xterm",
+    }
+    program = [sys.executable, "-m", "cli"]
+    code, screen = _run_on_a_terminal([*program, "check", "--lang", "en"], env)
+    assert code == EXIT_SOURCE, screen
+    failed = [line for line in screen.splitlines() if line.startswith("[FAIL]")]
+    assert len(failed) == 1 and "reach" in failed[0], screen
+    assert f"connection refused at {base}" in failed[0]
+    assert "login" not in screen and "source_retry_wait" not in screen
+    code, screen = _run_on_a_terminal([*program, "sync"], env)
+    assert code == EXIT_SOURCE, screen
+    assert len([line for line in screen.splitlines() if "did not answer" in line]) == 1, screen
+    for quiet in ("calendar_loaded", "ledger_migrated", "run_finished", "run_started"):
+        assert quiet not in screen, screen
 
 
 def test_internal_error_on_a_terminal_is_one_line_exit_70(synced: dict[str, Any]) -> None:

@@ -136,8 +136,9 @@ def test_killed_run_is_marked_abandoned_by_the_next_run(tmp_path: Path) -> None:
         assert killed.returncode == -9
         listed = json.loads(run("runs", "list", "--format", "json").stdout)["runs"]
         assert [(r["outcome"], r["duration_s"]) for r in listed] == [("running", None)]
-        table = run("runs", "list")
+        table = run("runs", "list", "--lang", "en")
         assert "Nones" not in table.stdout and " running " in table.stdout
+        assert " đang chạy " in run("runs", "list").stdout  # ui.lang's default: Vietnamese
         killed_id = listed[0]["run_id"]
 
         again = run("sync")

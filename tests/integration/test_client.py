@@ -479,9 +479,11 @@ def test_no_secret_in_logs_or_errors(rsps: Any, spec: MappingSpec) -> None:
 def test_insecure_base_url_refused_before_any_request(
     rsps: Any, spec: MappingSpec, url: str
 ) -> None:
-    """http:// off loopback, or credentials in the URL: ConfigError before any socket opens."""
+    """http:// off loopback, or credentials in the URL: ConfigError before any socket opens
+    (the client checks again what the settings already refuse at start-up)."""
+    unchecked = source().model_copy(update={"base_url": url})
     with pytest.raises(ConfigError) as caught:
-        SourceClient(source(base_url=url), RETRY, spec)
+        SourceClient(unchecked, RETRY, spec)
     assert caught.value.problems[0].where == "source.base_url"
     assert "pw" not in str(caught.value).replace("https://", "")
     assert len(rsps.calls) == 0

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
 from connector.ledger.runs import RunSummary
-from connector.ledger.tables import SyncRun, TaskRow, UnitRow
+from connector.ledger.tables import OutboxRow, SyncRun, TaskRow, UnitRow
 from connector.ops.metrics import (
     MetricsSnapshot,
     export_metrics,
@@ -317,3 +317,48 @@ def test_a_real_sync_writes_a_valid_metrics_file(tmp_path: Path) -> None:
     overdue = sum(v for (name, _), v in samples.items() if name == "idesk_connector_overdue_tasks")
     live = sum(v for (name, _), v in samples.items() if name == "idesk_connector_tasks")
     assert 0 < overdue <= live <= 30
+
+
+def _outbox_row(key: str, state: str, created: datetime) -> OutboxRow:
+    return OutboxRow(
+        idempotency_key=key, kind="tracking", payload_json="{}", state=state, created_at=created
+    )
+
+
+def test_outbox_waiting_and_ages_from_the_ledger(ledger: Engine, tmp_path: Path) -> None:
+    """The file shows the outbox rows per state, the rows still to deliver, the age of the
+    oldest of them and the age of the last successful run, as of the time it is written."""
+    with Session(ledger) as session:
+        session.add_all(
+            [
+                _run("r1", "sync", "success", 1),
+                _run("r2", "sync", "problems", 2),
+                _outbox_row("a", "sent", T0 - timedelta(days=9)),
+                _outbox_row("b", "failed", T0 - timedelta(hours=3)),
+                _outbox_row("c", "pending", T0 - timedelta(hours=1)),
+                _outbox_row("d", "past", T0 - timedelta(days=30)),
+            ]
+        )
+        session.commit()
+    now = T0 + timedelta(hours=2)
+    samples = parse_strict(export_metrics(ledger, tmp_path / "m.prom", now).read_text())
+    assert samples[("idesk_connector_outbox_rows", (("state", "pending"),))] == 1
+    assert samples[("idesk_connector_outbox_rows", (("state", "failed"),))] == 1
+    assert samples[("idesk_connector_outbox_rows", (("state", "past"),))] == 1
+    assert samples[("idesk_connector_outbox_rows", (("state", "dead"),))] == 0
+    assert samples[("idesk_connector_outbox_waiting", ())] == 2
+    oldest = T0 - timedelta(hours=3)
+    assert samples[("idesk_connector_outbox_oldest_waiting_timestamp_seconds", ())] == (
+        oldest.timestamp()
+    )
+    assert samples[("idesk_connector_outbox_oldest_waiting_age_seconds", ())] == 5 * 3600
+    sync = (("command", "sync"),)
+    assert samples[("idesk_connector_last_success_age_seconds", sync)] == 2 * 3600 - 60
+
+
+def test_empty_outbox_has_zero_waiting_and_age(ledger: Engine, tmp_path: Path) -> None:
+    """With nothing to deliver the waiting count and the oldest age are 0 (no timestamp)."""
+    samples = parse_strict(export_metrics(ledger, tmp_path / "m.prom", T0).read_text())
+    assert samples[("idesk_connector_outbox_waiting", ())] == 0
+    assert samples[("idesk_connector_outbox_oldest_waiting_age_seconds", ())] == 0
+    assert ("idesk_connector_outbox_oldest_waiting_timestamp_seconds", ()) not in samples

@@ -24,6 +24,7 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
+from connector.ops.progress import PUSH, NullProgress
 from connector.outbox.actions import list_outbox, retry_dead
 from connector.outbox.delivery import PushResult, TokenBucket, deliver_pending
 from connector.outbox.keys import payload_of
@@ -254,6 +255,18 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     again = deliver(ledger, source, clock)
     assert (again.due, again.sent) == (0, 0)
     assert result.counts()["pushes_sent"] == 1 and result.counts()["alerts_sent"] == 1
+
+
+def test_delivery_reports_its_progress_as_the_push_phase(sqlite_ledger: Ledger) -> None:
+    """The delivery shows a bar of its own (phase ``push``): total the rows due, advanced once
+    a row; nothing due, no phase."""
+    seed_and_plan(sqlite_ledger, make_task(), make_task(source_id=2))
+    progress = NullProgress()
+    deliver(sqlite_ledger, ScriptedSource(), FixedClock(NOW), progress=progress)
+    assert (progress.phases, progress.total, progress.completed) == ([PUSH], 4, 4)
+    idle = NullProgress()
+    deliver(sqlite_ledger, ScriptedSource(), FixedClock(NOW), progress=idle)
+    assert idle.phases == []
 
 
 def test_past_rows_are_never_sent(sqlite_ledger: Ledger) -> None:

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from connector.clock import FixedClock
 from connector.errors import SourceUnavailable
 from connector.ledger import repo
-from connector.ledger.db import Ledger
+from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, QuarantineRow
 from connector.ops.runs import recorded_run
 from connector.settings import Settings
 from connector.views.shapes import status_json
-from connector.views.status import render_status, status_summary
+from connector.views.status import absolute_url, render_status, status_summary
 from tests.support.report_world import TASKS
 
 T0 = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
-SETTINGS = Settings.model_validate(
-    {"source": {"base_url": "https://clerk:hunter2@idesk.example.vn/ubnd/smartcloud"}}
+_VALID = Settings()
+SETTINGS = _VALID.model_copy(
+    update={
+        # Refused when settings load; built unchecked here to pin that status never shows it.
+        "source": _VALID.source.model_copy(
+            update={"base_url": "https://clerk:hunter2@idesk.example.vn/ubnd/smartcloud"}
+        )
+    }
 )
 
 
@@ -149,9 +156,26 @@ def test_status_of_an_empty_ledger(ledger: Ledger) -> None:
 
 
 def test_status_table_lists_runs(busy: Ledger) -> None:
-    """The table shows the ledger URL, the outbox and each recent run."""
-    out = render_status(status_summary(busy, SETTINGS, clock=FixedClock(T0)), "table", "en")
-    assert "run-a" in out and "run-b" in out and "source_unavailable" in out
-    assert "pending 2" in out
+    """The table shows the ledger URL, the outbox and each recent run, outcomes and outbox
+    states in words, times in Vietnam time (the JSON keeps UTC)."""
+    summary = status_summary(busy, SETTINGS, clock=FixedClock(T0))
+    out = render_status(summary, "table", "en")
+    assert "run-a" in out and "run-b" in out and "source unavailable" in out
+    assert "pending 2" in out and "failed (to retry) 1" in out
+    assert "2022-03-07 09:00:00" in out and "(ICT)" in out  # T0, 02:00 UTC
+    vi = render_status(summary, "table", "vi")
+    assert "chờ gửi 2" in vi and "07/03/2022 09:00:00" in vi and "giờ Việt Nam" in vi
+    assert json.loads(render_status(summary, "json"))["runs"][-1]["started_at"].endswith("+00:00")
     with pytest.raises(ValueError, match="valid: table, json"):
         render_status(status_summary(busy, SETTINGS), "xml")
+
+
+def test_status_shows_a_relative_sqlite_ledger_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative ``ledger.url`` is shown with the absolute path of the file it read."""
+    monkeypatch.chdir(tmp_path)
+    with open_ledger("sqlite:///rel/ledger.db") as opened:
+        shown = status_summary(opened, SETTINGS, clock=FixedClock(T0)).ledger.url
+    assert shown == f"sqlite:///{tmp_path.resolve()}/rel/ledger.db"
+    assert absolute_url("postgresql://u:pw@h/db") == "postgresql://u:pw@h/db"

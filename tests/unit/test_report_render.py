@@ -509,6 +509,33 @@ def test_table_has_title_as_of_grouped_header_and_total(q1: Report) -> None:
     assert "\x1b[1m" in _text(render(q1, "table", color=True))  # bold total with colour
 
 
+@pytest.mark.parametrize(
+    ("lang", "fold", "width"),
+    [
+        pytest.param("vi", False, 160, id="vi"),
+        pytest.param("en", False, 160, id="en"),
+        pytest.param("vi", True, 160, id="vi-fold"),
+        # Folded English labels hold "deadline)" (9 letters): 10 columns more.
+        pytest.param("en", True, 170, id="en-fold"),
+    ],
+)
+def test_table_headers_whole_at_160_columns(lang: str, fold: bool, width: int) -> None:
+    """At 160 columns the summary fits, and no header word is cut ("Unconfirmed", "deadline"):
+    the unit column (its names fold) gives way, not the figures' headers."""
+    from connector.reports.render.common import SUMMARY_COLUMNS
+
+    report = make(fold=fold)
+    out = _text(render(report, "table", lang, width=width))
+    head = out.split("TỔNG CỘNG" if lang == "vi" else "TOTAL")[0]
+    lines = head.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in head
+    words = set(re.sub(r"[┃│\s─━┏┓┳┡┩╇]+", " ", head).split())
+    for column in SUMMARY_COLUMNS:
+        for word in column.label(lang, fold).split():  # type: ignore[arg-type]
+            assert word in words, (word, column.label(lang, fold))  # type: ignore[arg-type]
+
+
 # -- languages ----------------------------------------------------------------------------------------
 
 

@@ -166,6 +166,35 @@ def test_environment_beats_the_secrets_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        pytest.param("http://vpdt.example.gov.vn/ubnd", "plain http:// to vpdt", id="plain-http"),
+        pytest.param("http://localhost.example.com/x", "plain http://", id="lookalike"),
+        pytest.param("https://clerk:pw@vpdt.example.gov.vn/x", "user name or password", id="user"),
+    ],
+)
+def test_insecure_base_url_refused_when_settings_load(tmp_path: Path, url: str, said: str) -> None:
+    """An http:// base URL off loopback (or one with credentials) is refused as the settings
+    load, for every command, before a ledger or a socket is opened; from the environment it
+    names the variable."""
+    cfg = write(tmp_path / "c.toml", f'[source]\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings_lenient(cfg, {})
+    [problem] = info.value.problems
+    assert problem.where == "source.base_url" and said in problem.message
+    with pytest.raises(ConfigError) as from_env:
+        load_settings(None, {**PW, "IDESK_CONNECTOR__SOURCE__BASE_URL": url})
+    assert from_env.value.source == "the environment"
+    assert from_env.value.problems[0].where.startswith("IDESK_CONNECTOR__SOURCE__BASE_URL")
+
+
+def test_loopback_http_base_url_is_accepted(tmp_path: Path) -> None:
+    """http:// stays allowed on loopback (the simulator, the tests)."""
+    cfg = write(tmp_path / "c.toml", '[source]\nbase_url = "http://[::1]:9/x/"\n')
+    assert load_settings(cfg, PW).settings.source.base_url == "http://[::1]:9/x"
+
+
+@pytest.mark.parametrize(
     ("section", "key"), [("email", "password"), ("webhook", "secret")]
 )  # fmt: skip
 def test_channel_secrets_in_the_config_file_are_refused(

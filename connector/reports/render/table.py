@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
@@ -26,8 +26,35 @@ from connector.reports.render.common import (
     summary_value,
 )
 
-SUB_WIDTH = 10
-"""Width of each figure column inside a group (the groups' cells are aligned grids)."""
+SUB_WIDTH = 8
+"""Width of each figure column inside a group (the groups' cells are aligned grids), at least;
+wider when a word of a column's label in the report's language is longer (`label_width`). With
+8 the summary fits 160 columns in Vietnamese and English, every header word whole."""
+
+
+def label_width(columns: list[SummaryColumn], lang: Lang, fold: bool) -> int:
+    """The width of figure columns with these labels: `SUB_WIDTH`, or their longest word, so
+    a header wraps between words and is never cut ("Unconfirmed")."""
+    words = (word for c in columns for word in c.label(lang, fold).split())
+    return max(SUB_WIDTH, *(len(word) for word in words))
+
+
+UNIT_MIN_WIDTH = 18
+
+
+class SummaryTable:
+    """`summary_table` sized to the console it is printed on (its unit column gives way)."""
+
+    def __init__(self, report: Report, lang: Lang | None = None) -> None:
+        self.report = report
+        self.lang = lang
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield summary_table(self.report, self.lang, width=options.max_width)
+
+
+def _group_width(count: int, width: int) -> int:
+    return count * width + (count - 1)
 
 
 def _grid(cells: list[Text], sub_width: int = SUB_WIDTH) -> Table:
@@ -47,12 +74,15 @@ def _runs() -> list[tuple[str | None, list[SummaryColumn]]]:
     return runs
 
 
-def summary_table(report: Report, lang: Lang | None = None) -> Table:
+def summary_table(report: Report, lang: Lang | None = None, width: int | None = None) -> Table:
     """The summary as a rich `Table` (print it on any console).
 
     A terminal has no merged cells: each group (Tổng số nhiệm vụ được giao / Đã hoàn thành /
     Đang thực hiện) is one column whose header names the group above a rule and its own
     columns' labels, and whose cells are grids of fixed-width figures, so that they line up.
+    Given the console's `width`, the unit column (its names fold) takes what the figures leave,
+    so the figures' headers are never cut when the console is wide enough for them (about 160
+    columns; `SummaryTable` passes the width).
     """
     chosen: Lang = lang or report.lang
     table = Table(
@@ -62,15 +92,34 @@ def summary_table(report: Report, lang: Lang | None = None) -> Table:
         caption_justify="left",
         header_style="bold",
     )
-    table.add_column(label("col_no", chosen), justify="right", no_wrap=True)
-    table.add_column(label("col_unit", chosen), overflow="fold", min_width=18, ratio=1)
     runs = _runs()
+    figure = label_width(
+        [c for group, columns in runs if group is not None for c in columns], chosen, report.fold
+    )
+    singles = {
+        id(columns): max(figure, label_width(columns, chosen, report.fold))
+        for group, columns in runs
+        if group is None
+    }
+    number = label("col_no", chosen)
+    table.add_column(number, justify="right", no_wrap=True)
+    taken = max(len(number), 3) + 2 + len(runs) + 3  # the No. column and the borders
+    for group, columns in runs:
+        taken += 2 + (singles[id(columns)] if group is None else _group_width(len(columns), figure))
+    # Headers whole when the console has room for them; on a narrower one (or of unknown
+    # width) rich shrinks every column, as it must, rather than crop the right-hand ones.
+    whole = width is not None and width >= taken + 2 + UNIT_MIN_WIDTH
+    unit_room = width - taken - 2 if whole and width is not None else None
+    table.add_column(
+        label("col_unit", chosen), overflow="fold", min_width=UNIT_MIN_WIDTH, max_width=unit_room
+    )
+    width = figure
     for group, columns in runs:
         if group is None:
             table.add_column(
                 columns[0].label(chosen, report.fold),
                 justify="right",
-                width=SUB_WIDTH,
+                width=singles[id(columns)],
                 vertical="top",
             )
             continue
@@ -78,9 +127,15 @@ def summary_table(report: Report, lang: Lang | None = None) -> Table:
         header = Group(
             Text(label(group, chosen), justify="center", style="bold"),
             Rule(style="dim"),
-            _grid(subs),
+            _grid(subs, width),
         )
-        table.add_column(header, justify="right", vertical="top")
+        # Never narrower than its figures: the unit column (it folds) gives way instead.
+        table.add_column(
+            header,
+            justify="right",
+            vertical="top",
+            min_width=_group_width(len(columns), width) if whole else None,
+        )
     for line in summary_lines(report, chosen):
         if line.kind == "group" or line.counts is None:
             table.add_row(line.number, Text(line.name, style="bold italic"))
@@ -93,7 +148,7 @@ def summary_table(report: Report, lang: Lang | None = None) -> Table:
                 Text(cell_text(summary_value(c, counts), chosen), style=style, justify="right")
                 for c in columns
             ]
-            cells.append(texts[0] if group is None else _grid(texts))
+            cells.append(texts[0] if group is None else _grid(texts, width))
         if line.kind == "total":
             table.add_section()
         table.add_row(Text(line.number, style=style), Text(line.name, style=style), *cells)
@@ -131,7 +186,7 @@ def report_renderable(
 ) -> RenderableType:
     """The summary followed by the four annexes (each cut at `annex_limit` tasks; None: all)."""
     chosen: Lang = lang or report.lang
-    parts: list[RenderableType] = [summary_table(report, chosen)]
+    parts: list[RenderableType] = [SummaryTable(report, chosen)]
     for annex in annexes(report):
         parts.extend([Text(""), annex_table(annex, chosen, annex_limit)])
     return Group(*parts)

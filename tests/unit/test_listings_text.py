@@ -1,0 +1,116 @@
+"""The inspection commands' tables (`connector.views.text`): column headers, the terminal's
+language, times in Vietnam time, and no "0x attempts" for rows that never failed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.console import Console, RenderableType
+
+from connector.ledger.outbox import OutboxEntry
+from connector.ledger.quarantine import QuarantineEntry
+from connector.ledger.runs import RunSummary
+from connector.views.listings import OutboxListing
+from connector.views.text import local_time, outbox_text, quarantine_text, runs_text
+
+T0 = datetime(2022, 3, 7, 2, 30, tzinfo=UTC)  # 09:30 in Vietnam
+
+
+def shown(renderable: RenderableType) -> str:
+    console = Console(width=220, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def entry(row_id: int, state: str, attempts: int = 0, error: str = "") -> OutboxEntry:
+    return OutboxEntry(
+        id=row_id,
+        idempotency_key=f"trk:{row_id}:DTH_QUA_HAN:2022-03-14",
+        kind="tracking",
+        task_id=row_id,
+        alert_type="",
+        occasion="",
+        payload_json="{}",
+        state=state,
+        attempts=attempts,
+        next_attempt_at=None,
+        last_error=error,
+        created_run="r1",
+        created_at=T0,
+        sending_at=None,
+        sent_at=T0 if state == "sent" else None,
+        response_id="",
+        superseded_by=None,
+        in_doubt_since=None,
+    )
+
+
+def run(outcome: str) -> RunSummary:
+    return RunSummary(
+        run_id="9f1c2d3e4a5b",
+        command="sync",
+        trigger="manual",
+        started_at=T0,
+        ended_at=T0,
+        outcome=outcome,
+        counts={"fetched": 200},
+        error="",
+        dry_run=False,
+    )
+
+
+def test_local_time_is_vietnam_time() -> None:
+    """An instant is shown in Asia/Ho_Chi_Minh (UTC+7), dd/mm/yyyy in Vietnamese."""
+    assert local_time(T0, "vi") == "07/03/2022 09:30:00"
+    assert local_time(T0, "en") == "2022-03-07 09:30:00"
+    assert local_time(None) == "-"
+
+
+def test_outbox_list_has_headers_words_and_no_zero_attempts() -> None:
+    """`outbox list` has a header row, states in words in the chosen language, Vietnam time, and
+    a row that never failed shows no attempt count ("0x" is gone)."""
+    listing = OutboxListing(
+        [entry(1, "sent"), entry(2, "failed", 2, "HTTP 503"), entry(3, "past")], total=3
+    )
+    en = shown(outbox_text(listing, "en"))
+    for header in ("ID", "State", "Failed attempts", "When (ICT)", "Key", "Last error"):
+        assert header in en
+    assert "failed (to retry)" in en and "past (not sent)" in en and "HTTP 503" in en
+    assert "2022-03-07 09:30:00" in en and "0x" not in en
+    sent_line = next(line for line in en.splitlines() if "#1" in line)
+    assert " 0 " not in sent_line
+    vi = shown(outbox_text(listing, "vi"))
+    assert "Tình trạng" in vi and "đã gửi" in vi and "07/03/2022 09:30:00" in vi
+
+
+def test_runs_list_has_headers_and_outcomes_in_words() -> None:
+    """`runs list` has a header row, the start in Vietnam time and the outcome in words."""
+    en = shown(runs_text([run("source_unavailable")], "en"))
+    for header in ("Started (ICT)", "Run", "Command", "Trigger", "Outcome", "Duration"):
+        assert header in en
+    assert "source unavailable" in en and "2022-03-07 09:30:00" in en
+    vi = shown(runs_text([run("success")], "vi"))
+    assert "Bắt đầu (giờ Việt Nam)" in vi and "thành công" in vi
+
+
+def test_quarantine_list_follows_the_language() -> None:
+    """`quarantine list` is a table in the chosen language."""
+    q = QuarantineEntry(
+        id=1,
+        record_key="task:7",
+        task_id=7,
+        field="deadline",
+        bad_value="31/02/2022",
+        reason="not a date",
+        raw_json="{}",
+        first_seen_at=T0,
+        last_seen_at=T0,
+        first_run="r1",
+        last_run="r2",
+        attempts=2,
+        resolved_at=None,
+        resolved_run="",
+    )
+    assert "seen 2x" in shown(quarantine_text([q], "en"))
+    vi = shown(quarantine_text([q], "vi"))
+    assert "Bản ghi" in vi and "gặp 2 lần" in vi
