@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
@@ -1173,6 +1173,8 @@ def simulator_serve_cmd(
         tasks=tasks,
         seed=seed,
         today=day,
+        # a world of this machine's today keeps this machine's time (a right `Date` header)
+        clock_start=None if today else datetime.now(UTC),
         malformed_rate=malformed,
         faults=parse_faults(faults),
         host=host,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from connector.errors import ConfigError, Problem
@@ -66,6 +66,9 @@ class SimulatorConfig:
     session_ttl: int = 1800
     expired_style: ExpireStyle | None = None
     frozen_clock: bool = False
+    clock_start: datetime | None = None
+    """Where the simulated clock starts (aware); None: the world's start, `today` at 08:00 local.
+    `simulator serve` without `--today` starts it at the real time, so its `Date` is right."""
     idempotency_window: timedelta = timedelta(hours=24)
     world: World | None = field(default=None, compare=False, repr=False)
 

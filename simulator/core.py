@@ -41,7 +41,7 @@ class SimCore:
         self.world: World = config.world or generate_world(
             config.seed, config.tasks, config.today, malformed_rate=config.malformed_rate
         )
-        self.clock = SimClock(self.world.start, frozen=config.frozen_clock)
+        self.clock = SimClock(config.clock_start or self.world.start, frozen=config.frozen_clock)
         self.requests = RequestLog()
         self.sessions = Sessions(timedelta(seconds=config.session_ttl))
         self.idempotency = IdempotencyStore(config.idempotency_window)
