@@ -19,6 +19,8 @@ PostgreSQL, while the two disagree.
 - ``quarantine``: records that could not be normalised, until they arrive valid.
 - ``unit``: the province's units as the source lists them.
 - ``outbox``: every intent to write to the source (tracking status, alerts), delivered once.
+- ``snapshot_item``: the snapshot strategy's list items per source: a content hash of each,
+  when its detail was last read, and whether it is still listed.
 """
 
 from __future__ import annotations
@@ -223,6 +225,25 @@ class OutboxRow(SQLModel, table=True):
     in_doubt_since: datetime | None = Field(default=None, sa_column=_utc())
 
 
+class SnapshotItem(SQLModel, table=True):
+    """One item of a source's list, as the snapshot strategy last saw it (`ledger.snapshot`)."""
+
+    __tablename__ = "snapshot_item"
+    __table_args__ = (Index("ix_snapshot_item_checked", "source", "listed", "checked_at"),)
+
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    # SHA-256 of the list item's canonical JSON when its detail was last read, and the item
+    list_hash: str = ""
+    list_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    listed: bool = True
+    checked_at: datetime = Field(sa_column=_utc(nullable=False))
+    checked_run: str = ""
+    first_seen_run: str = ""
+    left_at: datetime | None = Field(default=None, sa_column=_utc())
+    left_run: str = ""
+
+
 def _table(model: type[object]) -> Table:
     table = getattr(model, "__table__", None)
     assert isinstance(table, Table)
@@ -235,3 +256,4 @@ HISTORY = _table(TaskHistory)
 SNAPSHOT = _table(TaskSnapshot)
 OUTBOX = _table(OutboxRow)
 SYNC_RUN = _table(SyncRun)
+SNAPSHOT_ITEM = _table(SnapshotItem)
