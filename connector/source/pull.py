@@ -367,6 +367,19 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_MARKS = frozenset({"@list", "@fetched_at"})
+"""Keys the client adds to a record (its list item, the instant it was read)."""
+
+
+def not_assignment(raw: Any, path: str) -> bool:
+    """True when `raw` is a record read from the source with no value at `path` (a clerk's
+    intake document with no lead step). A list item whose detail could not be asked for (no
+    id) is not one: it is quarantined like any record without an id."""
+    if not isinstance(raw, Mapping) or not any(key not in _MARKS for key in raw):
+        return False
+    return resolve(raw, path) is MISSING
+
+
 def name_units(task: NormalisedTask, names: Mapping[str, str]) -> NormalisedTask:
     """`task` with its lead and co-handling units named from `names` (code -> name); a unit not
     in it gets no name (the record named a position or an account, not the unit)."""
@@ -448,7 +461,7 @@ class _Pull:
         path = self.spec.sync.assignment
         items: list[PageItem] = []
         for raw in records:
-            if path and isinstance(raw, Mapping) and resolve(raw, path) is MISSING:
+            if path and not_assignment(raw, path):
                 self.result.skipped_not_assignment += 1
                 continue
             items.append(self.named(to_page_item(raw, self.spec, limits)))
