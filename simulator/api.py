@@ -50,7 +50,7 @@ TRACKING = "/tasks/tracking.cpx"
 SEND = "/notifications/send.cpx"
 LIST = "/notifications/list.cpx"
 UNITS_PATH = "/comm/units.cpx"
-TOKEN_PATH = "/oauth2/token"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 """The gateway's OAuth 2.0 token endpoint (client credentials), below the base path."""
 
 Handler = Callable[[SimCore, Request, str], Response]

@@ -141,6 +141,10 @@ class Detail:
     record: dict[str, Any] | None
 
 
+OTP_CODES = frozenset({"otp_required", "totp_required", "mfa_required"})
+"""Error codes of a login that asks for a one-time code."""
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() in {"localhost", "localhost."}:
         return True
@@ -497,6 +501,13 @@ class SourceClient(Closing):
             text = (
                 f"the source refused a freshly issued access token ({code}); check source.scope "
                 "and ask the province's IT department whether the client may call this API"
+            )
+        elif code in OTP_CODES:
+            text = (
+                f"the account {self.source.username!r} asks for a one-time code (OTP) at login "
+                f"({code}), which a service cannot give; ask the province's IT department for "
+                "access through its integration gateway (auth = 'headers' or 'oauth2') or for an "
+                "account without a one-time code"
             )
         else:
             text = (
