@@ -309,8 +309,8 @@ class SourceClient(Closing):
                 Problem(
                     "source.account_code",
                     f"mapping {spec.name!r} sends the reading account's own code "
-                    "({account_code}; iDesk 6: exeacode); set it (see docs/idesk6.md, "
-                    "'The account code')",
+                    "({account_code}; iDesk 6: exeacode); set it (README, 'Pointing the "
+                    "connector at an iDesk 6 deployment')",
                 )
             )
         if problems:
