@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -61,6 +62,9 @@ class DemoResult:
     docx_path: Path
     notifications: int
     tracking_writes: int
+    dialect: str = "contract"
+    second_job: JobResult | None = None
+    """iDesk 6 mode: a second sync with nothing changed (only the refresh share's details)."""
 
 
 def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
@@ -75,10 +79,39 @@ def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
     )
 
 
+def idesk6_settings(settings: Settings, account_code: str) -> Settings:
+    """The demo's settings for the simulator's iDesk 6 mode: the ``idesk6`` mapping with the
+    account code, no push (iDesk 6 takes no writes), alerts addressed to the organisation
+    tree's ids of the office units."""
+    from simulator.idesk6 import DEPT_IDS  # noqa: PLC0415 - the demo only
+
+    source = settings.source.model_copy(update={"mapping": "idesk6", "account_code": account_code})
+    recipients = {
+        kind: tuple(str(DEPT_IDS.get(code, code)) if code != "lead" else code for code in codes)
+        for kind, codes in settings.alerts.recipients.items()
+    }
+    return settings.model_copy(
+        update={
+            "source": source,
+            "push": settings.push.model_copy(update={"enabled": False}),
+            "alerts": settings.alerts.model_copy(update={"recipients": recipients}),
+            "sync": settings.sync.model_copy(update={"rate_per_second": 200.0}),
+        }
+    )
+
+
 def run_demo(
-    directory: Path = Path("demo"), *, tasks: int = 2000, seed: int = 1, lang: str = "vi"
+    directory: Path = Path("demo"),
+    *,
+    tasks: int = 2000,
+    seed: int = 1,
+    lang: str = "vi",
+    dialect: Literal["contract", "idesk6"] = "contract",
 ) -> DemoResult:
-    """Run the demo (see the module docstring). Replaces an earlier demo's ledger."""
+    """Run the demo (see the module docstring). Replaces an earlier demo's ledger.
+
+    `dialect` ``idesk6``: the simulator serves a deployed iDesk 6's shapes, read through the
+    ``idesk6`` mapping (snapshot sync, no push); a second sync with nothing changed follows."""
     # The simulator is a tool shipped beside the product, not part of it: only the demo uses it.
     from simulator import Faults, Simulator, SimulatorConfig  # noqa: PLC0415
 
@@ -86,11 +119,18 @@ def run_demo(
     for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db.lock"):
         (directory / name).unlink(missing_ok=True)
     today = local_today(SystemClock())
-    config = SimulatorConfig(tasks=tasks, seed=seed, today=today, faults=Faults.none())
+    config = SimulatorConfig(
+        tasks=tasks, seed=seed, today=today, faults=Faults.none(), dialect=dialect
+    )
+    second: JobResult | None = None
     with Simulator(config) as sim:
         base_url = sim.base_url
         settings = demo_settings(sim.base_url, sim.credentials.password, directory.resolve())
+        if dialect == "idesk6":
+            settings = idesk6_settings(settings, sim.credentials.account_code)
         job = run_job(settings, "sync", full=True, trigger="demo")
+        if dialect == "idesk6":
+            second = run_job(settings, "sync", trigger="demo")
         notifications = len(sim.notifications)
         tracking = len(sim.tracking_writes)
     options = ReportOptions.from_settings(settings.report, as_of=today, lang=lang)
@@ -115,4 +155,6 @@ def run_demo(
         docx_path=docx,
         notifications=notifications,
         tracking_writes=tracking,
+        dialect=dialect,
+        second_job=second,
     )
