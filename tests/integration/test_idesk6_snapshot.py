@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
 from connector.errors import AuthError
@@ -286,7 +287,7 @@ def test_each_gateway_auth_mode_reads_the_source(
     source: dict[str, Any], ledger_6: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Static gateway headers (or a query key) and OAuth 2.0 client credentials each read the
-    whole source with no refused request; no secret reaches the ledger."""
+    whole source with no refused request; no secret reaches a log event or the ledger."""
     monkeypatch.setenv("I14_APP_NAME", "idesk-connector")
     with idesk6_sim(tasks=40) as sim:
         data = settings_for(sim, ledger_6.url).model_dump(mode="python")
@@ -294,9 +295,13 @@ def test_each_gateway_auth_mode_reads_the_source(
         data["source"]["client_secret"] = sim.config.client_secret
         data["secrets"] = {"api_key": sim.config.api_key}
         settings = Settings.model_validate(data)
-        run(settings, ledger_6, sim)
+        with capture_logs() as events:
+            run(settings, ledger_6, sim)
         assert_matches(ledger_6, sim)
         assert [r.status for r in sim.requests if r.status in (401, 403)] == []
+        assert any(e["event"] == "source_login" for e in events)
+        logged = repr(events)
+        assert sim.config.api_key not in logged and sim.config.client_secret not in logged
         dump = repr(ledger_rows(ledger_6))
         assert sim.config.api_key not in dump and sim.config.client_secret not in dump
 
@@ -340,3 +345,24 @@ def test_snapshot_on_postgres(pg_url: str) -> None:
         run(settings, ledger, sim)
         assert_matches(ledger, sim)
         assert run(settings, ledger, sim).detail_calls == 0
+
+
+def test_oauth2_token_refused_mid_run_is_renewed_once(ledger_6: Ledger) -> None:
+    """An access token the source stops accepting (a 401) is renewed once at the token
+    endpoint and the list read goes on; the token is never in the ledger."""
+    from connector.mapping.spec import load_mapping
+    from connector.source.client import SourceClient
+
+    with idesk6_sim(tasks=60) as sim:
+        data = settings_for(sim, ledger_6.url, page_size=20).model_dump(mode="python")
+        data["source"].update(auth="oauth2", token_url="/oauth2/token", client_id="idesk-connector")
+        data["source"]["client_secret"] = sim.config.client_secret
+        settings = Settings.model_validate(data)
+        with SourceClient(settings.source, settings.retry, load_mapping("idesk6")) as client:
+            pages = client.iter_list()
+            first = next(pages)
+            sim.expire_sessions()  # every issued token lapses
+            rest = [item for page in pages for item in page.records]
+        assert len(first.records) + len(rest) == listed(sim) + 1
+        assert sim.core.tokens.issued == 2
+        assert client.stats.relogins == 1

@@ -228,4 +228,3 @@ def items(
     for t in tasks:
         cls = classify(t, as_of, calendar())
         yield t, cls, suggestion_for(t, cls, calendar())
-
