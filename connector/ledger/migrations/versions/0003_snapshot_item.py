@@ -21,7 +21,7 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-release = "0.2.0"  # the idesk-connector release that first ships it (docs/install.md)
+release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
 
 
 def upgrade() -> None:
