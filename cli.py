@@ -99,6 +99,13 @@ class ReportFormat(StrEnum):
     MD = "md"
 
 
+class DemoDelivery(StrEnum):
+    """``demo --deliver``."""
+
+    SOURCE = "source"
+    EMAIL = "email"
+
+
 class Language(StrEnum):
     """``--lang``."""
 
@@ -562,7 +569,7 @@ def report_cmd(
     ] = None,
     annex: Annotated[
         str | None,
-        typer.Option(help="csv only: write this annex (overdue, late, stale, missing)."),
+        typer.Option(help="csv only: write this annex (overdue, late, stale, missing, extended)."),
     ] = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
@@ -836,6 +843,38 @@ def tasks_show_cmd(
     )
 
 
+@tasks_app.command("kind")
+@handle_errors
+def tasks_kind_cmd(
+    task_id: Annotated[int, typer.Argument(help="The task's source id.")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="product, routine, or auto (read the kind from the task's words again)."
+        ),
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who decides (kept in the ledger).")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+) -> None:
+    """Set a task's kind (product: must have a deadline; routine: urged every three months).
+
+    Example: idesk-connector tasks kind 1042 routine --by "Nguyễn Văn A"
+    """
+    from connector.clock import SystemClock
+    from connector.ledger.facts import change_kind
+
+    if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
+        raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
+    loaded = settings(need_source=False)
+    with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+        before, after = change_kind(
+            session, task_id, kind, by=by, reason=reason, at=SystemClock().now()
+        )
+    was = before.kind.value if before is not None else "auto"
+    now = f"{after.kind.value} (set by {after.by})" if after is not None else "auto"
+    _stdout(f"task {task_id}: kind {now}; was {was}")
+
+
 quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)
 
 
@@ -987,10 +1026,18 @@ def demo_cmd(
             "sync; a second, unchanged sync shows the detail calls it saves)."
         ),
     ] = SimDialect.CONTRACT,
+    deliver: Annotated[
+        DemoDelivery,
+        typer.Option(
+            "--deliver",
+            help="Where alerts go: the simulator's notifications (source) or e-mail digests "
+            "to a loopback SMTP sink writing ./demo/mail/*.eml (email).",
+        ),
+    ] = DemoDelivery.SOURCE,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
-    Example: idesk-connector demo
+    Example: idesk-connector demo --deliver email
     """
     import time as _time
 
@@ -1001,22 +1048,35 @@ def demo_cmd(
 
     configure_logging(level=OPTIONS.log_level or "warning", fmt=OPTIONS.log_format)
     start = _time.monotonic()
-    result = run_demo(directory, tasks=tasks, lang=lang, dialect=dialect.literal)
+    result = run_demo(
+        directory, tasks=tasks, lang=lang, dialect=dialect.literal, deliver=deliver.value
+    )
     Console(width=max(140, Console().width)).print(
         summary_table(result.report, "en" if lang == "en" else "vi")
     )
     counts = result.job.counts()
+    alerts = f"alerts sent {result.notifications}"
+    if result.mail_dir is not None:
+        alerts = (
+            f"alerts sent to the source {result.notifications},"
+            f" by e-mail in {result.emails} digest(s)"
+        )
     _stdout(
         f"\nSimulator {result.base_url}: {result.tasks} tasks, today {result.today.isoformat()}."
         f"\nSync {result.job.run_id}: {result.job.outcome.value};"
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
-        f" tracking statuses sent {result.tracking_writes}, alerts sent {result.notifications}."
+        f" tracking statuses sent {result.tracking_writes}, {alerts}."
         f"{_demo_snapshot_line(result)}"
         f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
         f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
+    if result.mail_dir is not None:
+        _stdout(
+            f"E-mails: {result.emails} digest(s) in {result.mail_dir}"
+            f" (one per unit; open a .eml file in a mail program)."
+        )
 
 
 # --- simulator ------------------------------------------------------------------------------

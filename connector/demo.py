@@ -4,6 +4,12 @@ Starts the simulator on a free loopback port with a province-sized world (2,000 
 date), runs one full `sync` into ``./demo/ledger.db`` (pull, classify, plan, deliver), then
 writes the Working Group's report (cumulative to today, as Bình Định's Working Group would
 send it) as ``./demo/report.docx``, ``./demo/report.xlsx`` and ``./demo/report.html``.
+
+``deliver="email"`` (``demo --deliver email``) shows the e-mail channel instead of the source's
+notifications: a loopback SMTP sink (`simulator.mailsink`) writes every message it receives to
+``./demo/mail/`` as an ``.eml`` file, the units' address book is written to
+``./demo/units.toml``, and the sync sends each unit one digest of its alerts of the day
+(`email_delivery` turns any demo settings into these, so it composes with other demo options).
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from pydantic import SecretStr
 
 from connector.clock import SystemClock, local_today
 from connector.ledger.db import open_ledger
+from connector.mapping.spec import load_mapping
 from connector.ops.jobs import JobResult, run_job
 from connector.reports.build import report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import render_bytes
 from connector.rules.calendar import load_calendar
 from connector.settings import (
+    DeliverySettings,
+    EmailSettings,
     LedgerSettings,
     PushSettings,
     ReportSettings,
@@ -65,6 +74,56 @@ class DemoResult:
     dialect: str = "contract"
     second_job: JobResult | None = None
     """iDesk 6 mode: a second sync with nothing changed (only the refresh share's details)."""
+    deliver: str = "source"
+    mail_dir: Path | None = None
+    """Where the e-mails were written (``deliver="email"``)."""
+    emails: int = 0
+    """Messages the SMTP sink received."""
+
+
+DemoDelivery = Literal["source", "email"]
+
+DEMO_SENDER = "Tổ công tác của Chủ tịch UBND tỉnh <tct@ubnd.binhdinh.example>"
+"""The demo's e-mail sender (a reserved ``.example`` domain: nothing leaves the machine)."""
+
+
+def write_demo_address_book(path: Path, units: list[tuple[str, str]]) -> Path:
+    """A TOML address book giving each (code, name) unit one address under ``.example``."""
+    lines = [
+        "# The demo's address book: unit code = its addresses (idesk-connector demo).",
+        "[units]",
+    ]
+    for code, name in units:
+        label = "".join(ch for ch in code.lower() if ch.isascii() and ch.isalnum()) or "unit"
+        display = name.replace("\\", "").replace('"', "")
+        lines.append(f'"{code}" = ["{display} <vanthu@{label}.binhdinh.example>"]')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def email_delivery(settings: Settings, *, host: str, port: int, address_book: Path) -> Settings:
+    """`settings` with the alerts delivered by e-mail to the loopback server `host`:`port`.
+
+    Tracking statuses still go to the source when its mapping has the endpoint; reminders are
+    not held on a day off (the demo shows its digests any day).
+    """
+    tracking = settings.push.tracking_status and load_mapping(settings.source.mapping).has_endpoint(
+        "tracking"
+    )
+    return settings.model_copy(
+        update={
+            "delivery": DeliverySettings(channels=("email",)),
+            "email": EmailSettings(
+                host=host,
+                port=port,
+                security="none",
+                from_address=DEMO_SENDER,
+                address_book=str(address_book),
+            ),
+            "push": settings.push.model_copy(update={"enabled": True, "tracking_status": tracking}),
+            "alerts": settings.alerts.model_copy(update={"hold_on_non_working_days": False}),
+        }
+    )
 
 
 def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
@@ -77,6 +136,15 @@ def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
         push=PushSettings(rate_per_second=500.0),
         report=DEMO_REPORT,
     )
+
+
+def demo_unit_code(code: str, dialect: str) -> str:
+    """A simulated unit's code as the dialect names it (iDesk 6: its organisation tree id)."""
+    if dialect != "idesk6":
+        return code
+    from simulator.idesk6 import DEPT_IDS  # noqa: PLC0415 - the demo only
+
+    return str(DEPT_IDS.get(code, code))
 
 
 def idesk6_settings(settings: Settings, account_code: str) -> Settings:
@@ -107,32 +175,46 @@ def run_demo(
     seed: int = 1,
     lang: str = "vi",
     dialect: Literal["contract", "idesk6"] = "contract",
+    deliver: DemoDelivery = "source",
 ) -> DemoResult:
-    """Run the demo (see the module docstring). Replaces an earlier demo's ledger.
+    """Run the demo (see the module docstring). Replaces an earlier demo's ledger (and mail).
 
     `dialect` ``idesk6``: the simulator serves a deployed iDesk 6's shapes, read through the
-    ``idesk6`` mapping (snapshot sync, no push); a second sync with nothing changed follows."""
+    ``idesk6`` mapping (snapshot sync, no push to the source); a second sync with nothing
+    changed follows. `deliver` ``email``: the alerts go by e-mail to a loopback SMTP sink."""
     # The simulator is a tool shipped beside the product, not part of it: only the demo uses it.
-    from simulator import Faults, Simulator, SimulatorConfig  # noqa: PLC0415
+    from simulator import UNITS, Faults, Simulator, SimulatorConfig  # noqa: PLC0415
+    from simulator.mailsink import MailSink  # noqa: PLC0415
 
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db.lock"):
         (directory / name).unlink(missing_ok=True)
+    mail_dir = directory.resolve() / "mail" if deliver == "email" else None
+    if mail_dir is not None and mail_dir.is_dir():
+        for old in mail_dir.glob("*.eml"):
+            old.unlink()
     today = local_today(SystemClock())
     config = SimulatorConfig(
         tasks=tasks, seed=seed, today=today, faults=Faults.none(), dialect=dialect
     )
     second: JobResult | None = None
-    with Simulator(config) as sim:
+    with Simulator(config) as sim, MailSink(mail_dir) as sink:
         base_url = sim.base_url
         settings = demo_settings(sim.base_url, sim.credentials.password, directory.resolve())
         if dialect == "idesk6":
             settings = idesk6_settings(settings, sim.credentials.account_code)
+        if mail_dir is not None:
+            book = write_demo_address_book(
+                directory.resolve() / "units.toml",
+                [(demo_unit_code(u.code, dialect), u.name) for u in UNITS],
+            )
+            settings = email_delivery(settings, host=sink.host, port=sink.port, address_book=book)
         job = run_job(settings, "sync", full=True, trigger="demo")
         if dialect == "idesk6":
             second = run_job(settings, "sync", trigger="demo")
         notifications = len(sim.notifications)
         tracking = len(sim.tracking_writes)
+        emails = len(sink.messages)
     options = ReportOptions.from_settings(settings.report, as_of=today, lang=lang)
     calendar = load_calendar(None)
     with open_ledger(settings.ledger.url) as ledger, ledger.reading() as session:
@@ -157,4 +239,7 @@ def run_demo(
         tracking_writes=tracking,
         dialect=dialect,
         second_job=second,
+        deliver=deliver,
+        mail_dir=mail_dir,
+        emails=emails,
     )

@@ -15,7 +15,8 @@
     ├── NotFound                        the task / row asked for is not there  (exit 4)
     ├── LedgerError                     the ledger cannot be read or written   (exit 74)
     ├── DeliveryError                   a write-back or alert could not be delivered
-    │   └── DeliveryRefused             permanent refusal (dead letter)
+    │   ├── DeliveryRefused             permanent refusal (dead letter)
+    │   └── ChannelUnusable             e-mail/webhook settings refused: fix them, rows wait
     ├── OutboxStateError                an outbox row cannot take that step (id, state)
     └── LockHeld                        another run holds the ledger lock       (exit 75)
 
@@ -175,6 +176,17 @@ class DeliveryRefused(DeliveryError):
     ) -> None:
         self.code = code
         super().__init__(message, key=key, status=status)
+
+
+class ChannelUnusable(DeliveryError):
+    """A channel other than the source cannot be used as configured (the SMTP login refused,
+    a certificate not trusted, no STARTTLS offered): its rows wait, no attempt is counted, and
+    the channel is left alone for this run. The message names the setting to fix."""
+
+    def __init__(self, message: str, *, channel: str, setting: str = "") -> None:
+        self.channel = channel
+        self.setting = setting
+        super().__init__(message)
 
 
 class OutboxStateError(ConnectorError):

@@ -67,6 +67,37 @@ class AlertType(StrEnum):
     TONG_HOP = "TONG_HOP"
 
 
+class TaskKind(StrEnum):
+    """What an assignment asks for (`connector.rules.kinds` reads it from the task's words)."""
+
+    PRODUCT = "product"
+    """A concrete work product (nhiệm vụ có sản phẩm cụ thể): it must have a deadline."""
+    ROUTINE = "routine"
+    """A routine, ongoing duty (nhiệm vụ thường xuyên): urged every three months instead."""
+
+
+@dataclass(frozen=True)
+class KindOverride:
+    """An administrator's choice of a task's kind (``idesk-connector tasks kind``)."""
+
+    kind: TaskKind
+    by: str
+    reason: str = ""
+    set_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the ledger knows of a task beyond its record, as of a date: an administrator's kind
+    override."""
+
+    kind_override: KindOverride | None = None
+
+
+NO_FACTS = TaskFacts()
+"""A task the ledger knows nothing more of."""
+
+
 class UnitKind(StrEnum):
     DEPARTMENT = "department"
     DISTRICT = "district"
@@ -164,8 +195,10 @@ class Classification:
     * `days_overdue` / `working_days_overdue`: for an open overdue task, days from `eff_due` to
       `as_of`; for a late completion, days from `eff_due` to the completion date; else 0.
       Working days count as in `WorkingCalendar.working_days_between` (eff_due excluded).
-    * `working_days_left`: open task within its deadline only: working days in
-      [as_of, eff_due], both included (on its last day a task has 1 working day left).
+    * `deadline` is, for a task completed by `as_of`, the deadline in force on its completion
+      date (`judged_on`): a change recorded after completion never changes the verdict.
+    * `working_days_left`: open task within its deadline only: working days after `as_of` up to
+      and including `eff_due` (due tomorrow: 1; due today: 0, "đến hạn hôm nay").
     * `due_soon`: open, within deadline, and ``working_days_left <= due_soon_working_days``
       (never when that policy value is 0, never for an overdue task).
     * `overdue_over_30`: open and overdue by more than `overdue_long_days` calendar days (the
@@ -173,10 +206,15 @@ class Classification:
     * `stale_no_deadline`: open, no deadline, more than `no_deadline_stale_months` months
       since the later of assignment and the last progress report (both up to `as_of`).
     * `unconfirmed`: the lead unit had not confirmed the status by `as_of`.
+    * `extended_after_overdue`: a deadline change in force was made after the deadline it
+      replaced had passed ("gia hạn sau khi đã quá hạn"): the status follows the new deadline,
+      the overdue spell is erased from it, and this flag says so.
     * `completed_on`: local completion date when done by `as_of`; `completion_estimated` says
       it was taken from `last_modified` because the source gave no completion instant.
     * `not_yet_assigned`: the task was assigned after `as_of` (reports as of that date should
       leave it out).
+    * `judged_on`: the day whose deadline counts: the completion date of a task done by `as_of`,
+      else `as_of` (None only for a classification built by hand).
     """
 
     status: StatusCode
@@ -192,9 +230,11 @@ class Classification:
     stale_no_deadline: bool = False
     unconfirmed: bool = False
     extended: bool = False
+    extended_after_overdue: bool = False
     completed_on: date | None = None
     completion_estimated: bool = False
     not_yet_assigned: bool = False
+    judged_on: date | None = None
 
 
 TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(NormalisedTask) if f.name != "extra")

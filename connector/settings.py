@@ -26,7 +26,13 @@ ENV_CONFIG = "IDESK_CONNECTOR_CONFIG"
 ENV_SECRETS = "IDESK_CONNECTOR_SECRETS"
 DEFAULT_CONFIG = Path("config.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
-    {("source", "password"), ("source", "token"), ("source", "client_secret")}
+    {
+        ("source", "password"),
+        ("source", "token"),
+        ("source", "client_secret"),
+        ("email", "password"),
+        ("webhook", "secret"),
+    }
 )
 SECRETS_SECTION = "secrets"
 """The named secrets (``{secret:NAME}`` in ``source.auth_headers`` / ``source.auth_query``):
@@ -219,6 +225,136 @@ class PushSettings(_Section):
     idempotency_window_hours: float = Field(default=24.0, ge=0)
 
 
+Channel = Literal["source", "email", "webhook"]
+"""Where an alert goes: the source's notifications, e-mail digests, or a webhook."""
+
+CHANNELS: tuple[str, ...] = ("source", "email", "webhook")
+
+
+def _is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+class DeliverySettings(_Section):
+    """Which channels carry the alerts (tracking statuses always go to the source)."""
+
+    channels: tuple[Channel, ...] = ("source",)
+    by_type: dict[str, tuple[Channel, ...]] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _some_channel(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(f"name at least one channel; valid: {list(CHANNELS)}")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("by_type")
+    @classmethod
+    def _known_types(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        valid = set(_default_recipients())
+        unknown = sorted(set(value) - valid)
+        if unknown:
+            raise ValueError(f"unknown alert type(s) {unknown}; valid: {sorted(valid)}")
+        return {k: tuple(dict.fromkeys(v)) for k, v in value.items()}
+
+    def channels_for(self, alert_type: str) -> tuple[Channel, ...]:
+        """The channels of one alert type: ``by_type[type]`` when given, else ``channels``."""
+        return self.by_type.get(alert_type, self.channels)
+
+    def uses(self, channel: Channel) -> bool:
+        """Whether any alert type goes through `channel`."""
+        every = {*self.channels, *(c for cs in self.by_type.values() for c in cs)}
+        return channel in every
+
+
+class EmailSettings(_Section):
+    """The e-mail channel: one digest per unit and day, over SMTP."""
+
+    host: str = ""
+    port: int = Field(default=0, ge=0, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr | None = None
+    from_address: str = ""
+    ca_bundle: str = ""
+    timeout: float = Field(default=30.0, gt=0)
+    address_book: str = ""
+    address_book_command: str = ""
+
+    @property
+    def effective_port(self) -> int:
+        """``port``, or the usual one of ``security`` (587 STARTTLS, 465 TLS, 25 none)."""
+        if self.port:
+            return self.port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+class WebhookSettings(_Section):
+    """The webhook channel: a signed JSON POST per alert to the province's own gateway."""
+
+    url: str = ""
+    secret: SecretStr | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    ca_bundle: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str) -> str:
+        if not value:
+            return value
+        from urllib.parse import urlsplit  # noqa: PLC0415
+
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and parts.hostname and _is_loopback_host(parts.hostname):
+            return value
+        raise ValueError("must start with https:// (or http:// on a loopback address)")
+
+
+def delivery_problems(settings: Settings) -> list[Problem]:
+    """What the chosen channels need and the settings lack, each naming its key."""
+    problems: list[Problem] = []
+    if settings.delivery.uses("email"):
+        mail = settings.email
+        if not mail.host:
+            problems.append(Problem("email.host", "the email channel needs the SMTP server"))
+        from connector.notify.addressbook import parse_mailbox  # noqa: PLC0415
+
+        if not mail.from_address:
+            problems.append(Problem("email.from_address", "the email channel needs a sender"))
+        elif parse_mailbox(mail.from_address) is None:
+            problems.append(
+                Problem("email.from_address", "is not an e-mail address (Name <local@domain>)")
+            )
+        if bool(mail.address_book) == bool(mail.address_book_command):
+            problems.append(
+                Problem(
+                    "email.address_book",
+                    "the email channel needs exactly one of email.address_book (a TOML or CSV "
+                    "file) and email.address_book_command",
+                )
+            )
+        if mail.security == "none" and mail.host and not _is_loopback_host(mail.host):
+            problems.append(
+                Problem("email.security", "'none' (no TLS) is allowed on a loopback host only")
+            )
+        if mail.username and mail.password is None:
+            problems.append(
+                Problem("email.password", f"email.username needs {ENV_PREFIX}EMAIL__PASSWORD")
+            )
+    if settings.delivery.uses("webhook"):
+        if not settings.webhook.url:
+            problems.append(Problem("webhook.url", "the webhook channel needs a URL"))
+        if settings.webhook.secret is None:
+            problems.append(
+                Problem("webhook.secret", f"the webhook channel needs {ENV_PREFIX}WEBHOOK__SECRET")
+            )
+    return problems
+
+
 class ReportSettings(_Section):
     """Defaults of `idesk-connector report`."""
 
@@ -273,6 +409,9 @@ class Settings(_Section):
     report: ReportSettings = ReportSettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    email: EmailSettings = EmailSettings()
+    webhook: WebhookSettings = WebhookSettings()
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     """Named secrets for ``{secret:NAME}`` (environment ``IDESK_CONNECTOR__SECRETS__NAME`` or
     the secrets file's ``[secrets]`` table; never the config file)."""
@@ -281,7 +420,8 @@ class Settings(_Section):
         """Every secret value in force, for the log redaction processor."""
         values = []
         src = self.source
-        for secret in (src.password, src.token, src.client_secret, *self.secrets.values()):
+        secrets = (src.password, src.token, src.client_secret, self.email.password)
+        for secret in (*secrets, self.webhook.secret, *self.secrets.values()):
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())
         return tuple(values)
@@ -337,6 +477,8 @@ def load_settings(
                     "in the secrets file)",
                 )
             )
+        for problem in delivery_problems(settings):
+            load.note(problem)
     if load.problems or settings is None:
         here = str(path) if path else "settings"
         origins = {origin for origin, _ in load.problems}
@@ -359,4 +501,6 @@ def load_settings_lenient(
     env.setdefault(f"{ENV_PREFIX}SOURCE__PASSWORD", "")
     env.setdefault(f"{ENV_PREFIX}SOURCE__TOKEN", "")
     env.setdefault(f"{ENV_PREFIX}SOURCE__CLIENT_SECRET", "")
+    env.setdefault(f"{ENV_PREFIX}EMAIL__PASSWORD", "")
+    env.setdefault(f"{ENV_PREFIX}WEBHOOK__SECRET", "")
     return load_settings(config_path, env)

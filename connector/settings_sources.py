@@ -213,15 +213,18 @@ class SecretsFileSource(PydanticBaseSettingsSource):
             )
             return {}
         data = _read_toml(path, where)
-        source = data.get("source", {})
-        if not isinstance(source, dict):
-            source = {}
-        allowed = {key for _, key in SECRET_KEYS}
-        for key in sorted(set(source) - allowed):
-            self.load.note(Problem(f"{where}: source.{key}", "only password/token/client_secret"))
-        for key in sorted(set(data) - {"source", SECRETS_SECTION}):
-            self.load.note(Problem(f"{where}: {key}", "only [source] and [secrets]"))
-        out: dict[str, Any] = {"source": {k: v for k, v in source.items() if k in allowed}}
+        out: dict[str, Any] = {}
+        for section in sorted({s for s, _ in SECRET_KEYS}):
+            values = data.get(section, {})
+            if not isinstance(values, dict):
+                continue
+            allowed = {key for s, key in SECRET_KEYS if s == section}
+            for key in sorted(set(values) - allowed):
+                only = "/".join(sorted(allowed))
+                self.load.note(Problem(f"{where}: {section}.{key}", f"only {only}"))
+            found = {k: v for k, v in values.items() if k in allowed}
+            if found:
+                out[section] = found
         table = data.get(SECRETS_SECTION)
         if isinstance(table, dict):
             out[SECRETS_SECTION] = table

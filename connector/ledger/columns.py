@@ -63,6 +63,7 @@ CLASSIFICATION_NOT_STORED: frozenset[str] = frozenset(
         "completed_on",
         "completion_estimated",
         "not_yet_assigned",
+        "judged_on",
     }
 )
 """Classification fields without a column: ``as_of`` is the row's ``classified_on``, the

@@ -49,6 +49,7 @@ class OutboxEntry:
     response_id: str
     superseded_by: int | None
     in_doubt_since: datetime | None
+    routed_at: datetime | None = None
 
     @property
     def payload(self) -> dict[str, Any]:

@@ -18,7 +18,11 @@ PostgreSQL, while the two disagree.
 - ``sync_run``: every run with its outcome and counts.
 - ``quarantine``: records that could not be normalised, until they arrive valid.
 - ``unit``: the province's units as the source lists them.
-- ``outbox``: every intent to write to the source (tracking status, alerts), delivered once.
+- ``outbox``: every intent to write to the source (tracking status, alerts), delivered once;
+  and, for the other channels, the e-mail digests and webhook posts made from the alerts.
+- ``outbox_digest_item``: which alert goes into which unit's e-mail digest.
+- ``task_kind``: an administrator's choice of a task's kind, product or routine
+  (``tasks kind``), with who set it, when and why; each change is also a history row.
 - ``snapshot_item``: the snapshot strategy's list items per source: a content hash of each,
   when its detail was last read, and whether it is still listed.
 """
@@ -223,6 +227,51 @@ class OutboxRow(SQLModel, table=True):
     # first claimed for sending); never cleared, an operator's retry included: such a row is
     # reconciled with the source before it is sent again.
     in_doubt_since: datetime | None = Field(default=None, sa_column=_utc())
+    # When an alert row was handed to its channels (`connector.outbox.routing`: webhook rows,
+    # digest items); None: not yet.
+    routed_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+def _outbox_fk(name: str, *, nullable: bool) -> Column[int]:
+    return Column(Integer, ForeignKey("outbox.id", name=name), nullable=nullable)
+
+
+class DigestItem(SQLModel, table=True):
+    """One alert bundled for one unit's e-mail digest (``digest_id`` None: not yet bundled)."""
+
+    __tablename__ = "outbox_digest_item"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "unit_code", name="uq_digest_item_alert_unit"),
+        Index("ix_digest_item_unit_digest", "unit_code", "digest_id"),
+        Index("ix_digest_item_digest", "digest_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(sa_column=_outbox_fk("fk_digest_item_alert", nullable=False))
+    unit_code: str
+    digest_id: int | None = Field(
+        default=None, sa_column=_outbox_fk("fk_digest_item_digest", nullable=True)
+    )
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class TaskKindRow(SQLModel, table=True):
+    """An administrator's override of a task's kind (``product`` or ``routine``)."""
+
+    __tablename__ = "task_kind"
+
+    task_id: int = Field(
+        sa_column=Column(
+            BigInteger,
+            ForeignKey("task.source_id", name="fk_task_kind_task"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    kind: str
+    set_by: str
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    set_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
 class SnapshotItem(SQLModel, table=True):
@@ -255,5 +304,7 @@ TASK = _table(TaskRow)
 HISTORY = _table(TaskHistory)
 SNAPSHOT = _table(TaskSnapshot)
 OUTBOX = _table(OutboxRow)
+DIGEST_ITEM = _table(DigestItem)
 SYNC_RUN = _table(SyncRun)
+TASK_KIND = _table(TaskKindRow)
 SNAPSHOT_ITEM = _table(SnapshotItem)

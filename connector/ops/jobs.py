@@ -9,7 +9,11 @@ A run, in order:
 3. records the run (`connector.ops.runs.recorded_run`): trigger, start, end, outcome and counts,
    and one ``run_finished`` summary event;
 4. pulls (`connector.source.pull.pull`: pages, classification, and the outbox rows planned in
-   the same transactions), then delivers what is due (`connector.outbox.delivery.deliver_pending`);
+   the same transactions), then routes the new alerts to their channels and makes the day's
+   e-mail digests (`connector.outbox.routing`), and delivers what is due: to the source
+   (`connector.outbox.delivery.deliver_pending`), then by e-mail and webhook
+   (`connector.outbox.channels.deliver_channels`). With the e-mail channel in use, the address
+   book is read and validated before anything else (a bad one: `ConfigError`, exit 2);
 5. writes the metrics file when ``metrics.file`` is set, whatever the outcome.
 
 ``dry_run`` runs the very same code path against a view of the ledger whose every transaction
@@ -23,11 +27,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import structlog
 
-from connector.clock import Clock, SystemClock
+from connector.clock import Clock, SystemClock, local_date
 from connector.ledger import outbox as outbox_table
 from connector.ledger.db import Ledger, open_ledger, rolled_back
 from connector.mapping.spec import load_mapping
@@ -39,8 +43,13 @@ from connector.ops.runs import RunOutcome, RunRecord, default_trigger, outcome_f
 from connector.ops.signals import InterruptGuard, interrupt_guard
 from connector.outbox.delivery import PushResult, deliver_pending
 from connector.outbox.states import DELIVERABLE
+from connector.rules.calendar import calendar_for
 from connector.settings import Settings
 from connector.source.pull import ClientFactory, PullResult, default_client, pull
+
+if TYPE_CHECKING:
+    from connector.notify.addressbook import AddressBook
+    from connector.outbox.channels import Channels
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +111,49 @@ def _pending_deliveries(ledger: Ledger) -> list[PlannedDelivery]:
     ]
 
 
+def _alerts_today(settings: Settings, clock: Clock) -> bool:
+    """Whether alerts may be delivered now (``alerts.hold_on_non_working_days``)."""
+    if not settings.alerts.enabled:
+        return False
+    if not settings.alerts.hold_on_non_working_days:
+        return True
+    return calendar_for(settings.calendar).is_working_day(local_date(clock.now()))
+
+
+def _route(settings: Settings, ledger: Ledger, run_id: str, clock: Clock) -> dict[str, int]:
+    """Route the pending alerts to their channels and make the day's digests (counts)."""
+    from connector.outbox.planning import units_by_code  # noqa: PLC0415
+    from connector.outbox.routing import build_digests, route_alerts  # noqa: PLC0415
+
+    if not _alerts_today(settings, clock):
+        return {}
+    now = clock.now()
+    routed = route_alerts(ledger, settings, units=units_by_code(ledger), run_id=run_id, now=now)
+    if settings.delivery.uses("email"):
+        build_digests(ledger, day=local_date(now), run_id=run_id, now=now, result=routed)
+    return routed.counts()
+
+
+def _channels(
+    settings: Settings, book: AddressBook | None, stack: contextlib.ExitStack
+) -> Channels:
+    """The senders of the e-mail and webhook channels in use (closed with `stack`)."""
+    from connector.outbox.channels import Channels  # noqa: PLC0415
+
+    email = webhook = None
+    if settings.delivery.uses("email"):
+        from connector.notify.smtp import SmtpSender  # noqa: PLC0415
+
+        email = SmtpSender(settings.email)
+        stack.callback(email.close)
+    if settings.delivery.uses("webhook"):
+        from connector.notify.webhook import WebhookSender  # noqa: PLC0415
+
+        webhook = WebhookSender(settings.webhook)
+        stack.callback(webhook.close)
+    return Channels(email=email, webhook=webhook, book=book)
+
+
 def _deliver(
     settings: Settings,
     ledger: Ledger,
@@ -113,7 +165,61 @@ def _deliver(
     client_factory: ClientFactory,
     guard: InterruptGuard,
     record: RunRecord,
+    book: AddressBook | None = None,
 ) -> PushResult:
+    result = _deliver_to_source(
+        settings,
+        ledger,
+        run_id,
+        clock,
+        dry_run=dry_run,
+        sleep=sleep,
+        client_factory=client_factory,
+        guard=guard,
+        record=record,
+    )
+    if settings.delivery.uses("email") or settings.delivery.uses("webhook"):
+        from connector.outbox.channels import deliver_channels  # noqa: PLC0415
+        from connector.outbox.planning import units_by_code  # noqa: PLC0415
+
+        if not _alerts_today(settings, clock):
+            return result
+        with contextlib.ExitStack() as stack:
+            channels = _channels(settings, book, stack)
+            deliver_channels(
+                ledger,
+                channels,
+                settings,
+                clock,
+                result,
+                units=units_by_code(ledger),
+                dry_run=dry_run,
+                guard=guard,
+            )
+        log.info(
+            "channels_finished",
+            run_id=run_id,
+            digests_sent=result.digests_sent,
+            webhooks_sent=result.webhooks_sent,
+            resent_in_doubt=result.resent_in_doubt,
+        )
+    return result
+
+
+def _deliver_to_source(
+    settings: Settings,
+    ledger: Ledger,
+    run_id: str,
+    clock: Clock,
+    *,
+    dry_run: bool,
+    sleep: Callable[[float], None],
+    client_factory: ClientFactory,
+    guard: InterruptGuard,
+    record: RunRecord,
+) -> PushResult:
+    if not (settings.push.tracking_status or settings.delivery.uses("source")):
+        return PushResult(dry_run=dry_run)  # nothing goes to the source: no login either
     spec = load_mapping(settings.source.mapping)
     missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
     if missing:
@@ -122,7 +228,10 @@ def _deliver(
             "push_unsupported_by_mapping",
             mapping=settings.source.mapping,
             missing_endpoints=missing,
-            hint="set push.enabled = false for a read-only source",
+            hint=(
+                "set push.tracking_status = false and deliver alerts by e-mail or webhook "
+                "(delivery.channels) for a read-only source"
+            ),
         )
         return PushResult(dry_run=dry_run)
     with client_factory(settings, spec, sleep) as client:
@@ -159,6 +268,11 @@ def run_job(
     run_id = run_id or new_run_id()
     bind_run(run_id, command=command)
     result = JobResult(run_id=run_id, command=command, dry_run=dry_run)
+    book = None
+    if command in ("push", "sync") and settings.push.enabled and settings.delivery.uses("email"):
+        from connector.notify.addressbook import load_address_book  # noqa: PLC0415
+
+        book = load_address_book(settings.email)  # validated before any work: exit 2
     ledger = open_ledger(settings.ledger.url)
     try:
         engine = ledger.engine if ledger.backend == "postgresql" else None
@@ -192,6 +306,7 @@ def run_job(
                     )
                     record.update(result.pull.counts())
                 if command in ("push", "sync") and settings.push.enabled:
+                    record.add(_route(settings, work, run_id, clock))
                     if dry_run:
                         result.would_deliver = _pending_deliveries(work)
                     result.push = _deliver(
@@ -204,6 +319,7 @@ def run_job(
                         client_factory=client_factory,
                         guard=guard,
                         record=record,
+                        book=book,
                     )
                     record.add(result.push.counts())
             result.outcome = outcome_for(None, record.counts)

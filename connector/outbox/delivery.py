@@ -161,6 +161,11 @@ class PushResult:
     stopped: str = ""
     stop_error: str = ""
     dry_run: bool = False
+    digests_sent: int = 0
+    webhooks_sent: int = 0
+    """E-mail digests and webhook posts delivered (`connector.outbox.channels`)."""
+    resent_in_doubt: int = 0
+    """Digests and webhook posts sent again because an earlier send may have arrived."""
 
     def left_behind(self) -> str:
         """One line for the operator when rows were left undelivered ("" when none were)."""
@@ -194,6 +199,9 @@ class PushResult:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
             "waited_s": round(self.waited_s, 3),
+            "digests_sent": self.digests_sent,
+            "webhooks_sent": self.webhooks_sent,
+            "resent_in_doubt": self.resent_in_doubt,
         }
 
 

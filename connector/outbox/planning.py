@@ -16,18 +16,19 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from connector.clock import Clock, local_date
+from connector.ledger.facts import task_facts
 from connector.ledger.outbox import OutboxEntry, add_row, by_task, get_row
 from connector.ledger.reader import reading
 from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
 from connector.ledger.units import list_units
-from connector.models import NormalisedTask, Unit
+from connector.models import NO_FACTS, NormalisedTask, Unit
 from connector.ops.faultpoints import crash_point
 from connector.outbox.keys import (
     NO_EFF_DUE,
@@ -45,8 +46,9 @@ from connector.rules.alerts import (
     due_occasions,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import Planner, Unclassifiable, classified, ledger_task
+from connector.rules.classify import Planner, Unclassifiable, judged, ledger_facts, ledger_task
 from connector.rules.deadlines import Classification, policy_from_settings
+from connector.rules.judge import Judgement, judge
 from connector.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,20 +112,29 @@ def alert_context(
     units: Mapping[str, Unit],
     settings: Settings,
     suggested: tuple[date | None, str] | None = None,
+    judgement: Judgement | None = None,
 ) -> AlertContext:
     """What the alert rules need from the ledger row beyond the task itself.
 
     `suggested` is the (deadline, phrase) read from the task's text; None: the row's values.
+    `judgement`: the task's kind (None: a product task).
     """
     first_seen = task_row.first_seen_at
     if suggested is None:
         suggested = (task_row.suggested_deadline, task_row.suggested_phrase)
-    return AlertContext(
+    context = AlertContext(
         units=units,
         first_seen_on=local_date(first_seen) if first_seen is not None else None,
         suggested_deadline=suggested[0],
         suggested_phrase=suggested[1],
         overdue_long_days=settings.deadlines.overdue_long_days,
+    )
+    if judgement is None:
+        return context
+    return replace(
+        context,
+        kind=judgement.kind.kind,
+        kind_words=judgement.kind.words,
     )
 
 
@@ -257,6 +268,7 @@ def plan(
     now: datetime,
     existing: Sequence[OutboxEntry] | None = None,
     suggested: tuple[date | None, str] | None = None,
+    judgement: Judgement | None = None,
 ) -> list[OutboxRow]:
     """Add to `session` the outbox rows `task` calls for as of `as_of`; never commits.
 
@@ -266,8 +278,9 @@ def plan(
 
     `existing`: the task's outbox rows when the caller loaded them for a whole batch
     (`connector.ledger.outbox.by_task`); `suggested`: the (deadline, phrase) read from the text
-    when the caller
-    has just computed it (default: the values stored on the row).
+    when the caller has just computed it (default: the values stored on the row); `judgement`:
+    the task's kind when the caller has judged it (default: judged here, with
+    what the ledger knows of it).
     """
     if not settings.push.enabled:
         return []
@@ -279,7 +292,12 @@ def plan(
     )
     if tracking is not None:
         created.append(tracking)
-    context = alert_context(task_row, _cached_units(session, run_id), settings, suggested)
+    if judgement is None:
+        facts = task_facts(session, [task_row.source_id]).get(task_row.source_id, NO_FACTS)
+        policy = policy_from_settings(settings.deadlines)
+        judgement = judge(task, classification, calendar, policy, facts)
+    units = _cached_units(session, run_id)
+    context = alert_context(task_row, units, settings, suggested, judgement)
     created += _plan_alerts(
         session,
         task,
@@ -302,8 +320,8 @@ def plan(
     return created
 
 
-TaskPlanner = Callable[["Session", LedgerTask, NormalisedTask, Classification], list["OutboxRow"]]
-"""`plan` for one classified task, everything else fixed (`task_planner`)."""
+TaskPlanner = Callable[["Session", LedgerTask, Judgement], list["OutboxRow"]]
+"""`plan` for one judged task, everything else fixed (`task_planner`)."""
 
 
 def task_planner(
@@ -311,19 +329,18 @@ def task_planner(
 ) -> TaskPlanner:
     """`plan` as of `as_of` for one task at a time, at the clock's time of each."""
 
-    def plan_task(
-        session: Session, row: LedgerTask, task: NormalisedTask, classification: Classification
-    ) -> list[OutboxRow]:
+    def plan_task(session: Session, row: LedgerTask, judgement: Judgement) -> list[OutboxRow]:
         return plan(
             session,
             row,
-            task,
-            classification,
+            judgement.task,
+            judgement.classification,
             as_of=as_of,
             calendar=calendar,
             settings=settings,
             run_id=run_id,
             now=clock.now(),
+            judgement=judgement,
         )
 
     return plan_task
@@ -338,9 +355,7 @@ def outbox_planner(
     if not settings.push.enabled:
         return None
     planned = task_planner(settings, as_of=as_of, calendar=calendar, run_id=run_id, clock=clock)
-    return lambda session, row, task, classification: len(
-        planned(session, row, task, classification)
-    )
+    return lambda session, row, judgement: len(planned(session, row, judgement))
 
 
 # -- whole-ledger operations ---------------------------------------------------------------------
@@ -384,7 +399,7 @@ def plan_all(
             batch = task_batch(session, after=after, limit=batch_size)
             if not batch:
                 break
-            for row, task, cls in classified(
+            for row, judgement in judged(
                 batch,
                 as_of,
                 cal,
@@ -392,9 +407,11 @@ def plan_all(
                 task_of=ledger_task,
                 event=UNCLASSIFIABLE,
                 skipped=skipped,
+                facts=ledger_facts(session),
+                batch_size=len(batch),
             ):
                 result.tasks += 1
-                for created in planned(session, row, task, cls):
+                for created in planned(session, row, judgement):
                     result.keys.append(created.idempotency_key)
                     if created.state == OutboxState.PAST.value:
                         result.past += 1
@@ -430,15 +447,23 @@ def preview_alerts(
     with reading(db) as r:
         units = units_by_code(r)
         tasks = iter_tasks(r, batch_size=batch_size)
-        for row, task, cls in classified(
-            tasks, as_of, cal, policy, task_of=ledger_task, event=UNCLASSIFIABLE
+        for row, judgement in judged(
+            tasks,
+            as_of,
+            cal,
+            policy,
+            task_of=ledger_task,
+            event=UNCLASSIFIABLE,
+            facts=ledger_facts(r),
+            batch_size=batch_size,
         ):
             keys = {
                 e.idempotency_key
                 for e in by_task(r, [row.source_id])[row.source_id]
                 if e.kind == OutboxKind.ALERT.value
             }
-            context = alert_context(row, units, settings)
+            context = alert_context(row, units, settings, judgement=judgement)
+            task, cls = judgement.task, judgement.classification
             out += alert_intents(
                 task, cls, as_of, cal, settings.alerts, existing_keys=keys, context=context
             )

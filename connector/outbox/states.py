@@ -11,6 +11,9 @@ States and transitions (`TRANSITIONS`)::
       │
     past ──(operator: retry_row)──► pending       (an older occasion: recorded, never sent)
 
+    pending ──► routed     (an alert whose channels leave out the source: its delivery is that
+                            of the digest and webhook rows made from it, `connector.outbox.routing`)
+
 Rows in ``sending`` are never superseded: the request may have reached the source, so they are
 reconciled and finished (`connector.outbox.delivery`).
 """
@@ -40,6 +43,7 @@ class OutboxState(StrEnum):
     DEAD = "dead"
     PAST = "past"
     SUPERSEDED = "superseded"
+    ROUTED = "routed"
 
 
 class OutboxKind(StrEnum):
@@ -47,17 +51,26 @@ class OutboxKind(StrEnum):
 
     TRACKING = "tracking"
     ALERT = "alert"
+    DIGEST = "digest"
+    """One unit's e-mail of the day, bundling its alerts (`connector.outbox.routing`)."""
+    WEBHOOK = "webhook"
+    """One alert, posted to the province's gateway (`connector.outbox.routing`)."""
+
+
+CHANNEL_KINDS: frozenset[OutboxKind] = frozenset({OutboxKind.DIGEST, OutboxKind.WEBHOOK})
+"""Kinds of rows delivered by a channel other than the source (`connector.outbox.channels`)."""
 
 
 S = OutboxState
 TRANSITIONS: Mapping[OutboxState, frozenset[OutboxState]] = {
-    S.PENDING: frozenset({S.SENDING, S.SUPERSEDED}),
+    S.PENDING: frozenset({S.SENDING, S.SUPERSEDED, S.ROUTED}),
     S.SENDING: frozenset({S.SENDING, S.SENT, S.FAILED, S.DEAD}),
     S.FAILED: frozenset({S.SENDING, S.SUPERSEDED, S.DEAD, S.PENDING}),
     S.DEAD: frozenset({S.PENDING}),
     S.PAST: frozenset({S.PENDING}),
     S.SENT: frozenset(),
     S.SUPERSEDED: frozenset(),
+    S.ROUTED: frozenset(),
 }
 """Allowed steps; ``sending → sending`` is the retry of a row a crash left in ``sending``."""
 

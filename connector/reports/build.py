@@ -1,10 +1,11 @@
 """The report the Working Group sends up: pure computation from classified tasks.
 
-`build_report` takes ``(task, classification, suggestion)`` triples, the unit table and the
-options, and returns a `Report` (`connector.reports.model`): one row per lead unit in the
-configured order, a total row (TỔNG CỘNG), the count of withdrawn tasks (listed apart, in no
-total) and four annexes. It reads nothing else: no clock, no database. `report_as_of` and
-`report_current`, at the end of this module, are the edge that feeds it from the ledger.
+`build_report` takes judged tasks (`connector.rules.judge.Judgement`: the classification, the
+suggested deadline, the kind), the unit table and the options, and returns a `Report`
+(`connector.reports.model`): one row per lead unit in the configured order, a total row (TỔNG
+CỘNG), the count of withdrawn tasks (listed apart, in no total) and five annexes. It reads
+nothing else: no clock, no database. `report_as_of` and `report_current`, at the end of this
+module, are the edge that feeds it from the ledger.
 
 **Scope.** A task belongs to a report when
 
@@ -38,6 +39,10 @@ column)::
     open_within      = W   (fold: W+N)  open_overdue = O            open_no_deadline = N
     open_overdue_over_30    = overdue tasks flagged "quá hạn trên 30 ngày"
     open_no_deadline_stale  = N tasks flagged "quá 3 tháng chưa báo cáo"
+    without_deadline_product / _routine
+                     = of K+N: product tasks and routine duties (`connector.rules.kinds`; the
+                       two add up to without_deadline)
+    extended_after_overdue  = tasks flagged "gia hạn sau khi đã quá hạn"
     unconfirmed      = tasks in the row (not withdrawn) whose status the unit has not confirmed
 
 With ``fold`` (Bình Định's published figures) tasks done without a deadline count as on time
@@ -65,8 +70,12 @@ unit of a listed kind with ``include_empty``.
 * ``overdue``: open past ``eff_due``; most days overdue first;
 * ``late``: completed after ``eff_due``; by completion date;
 * ``stale``: open without deadline, flagged "quá 3 tháng chưa báo cáo"; oldest activity first;
-* ``missing_deadline``: every assignment without a deadline (completed or open), with the
-  deadline suggested from its text when one was found; by assignment date.
+* ``missing_deadline``: every **product** assignment without a deadline (completed or open; not
+  a routine duty), with the deadline suggested from its text when
+  one was found and the words that make it a product; by assignment date;
+* ``extended_after_overdue``: tasks whose deadline in force was extended after it had passed,
+  with the deadline that had passed, the day of the extension and the days overdue then; by
+  extension date.
 """
 
 from __future__ import annotations
@@ -90,6 +99,7 @@ from connector.reports.model import (
     Basis,
     Counts,
     Denominator,
+    ExtensionEntry,
     Item,
     LateEntry,
     MissingEntry,
@@ -104,8 +114,10 @@ from connector.reports.model import (
     option_problem,
 )
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.classify import Unclassifiable, classified
+from connector.rules.classify import FactsOf, Unclassifiable, judged, ledger_facts
 from connector.rules.deadlines import Classification, policy_from_settings
+from connector.rules.judge import Judgement
+from connector.rules.kinds import TaskKind
 from connector.rules.phrases import Suggestion, suggest_for_task
 from connector.settings import Settings
 
@@ -130,8 +142,12 @@ class _Tally:
     overdue_over_30: int = 0
     stale: int = 0
     unconfirmed: int = 0
+    extended_after_overdue: int = 0
+    product: int = 0
+    routine: int = 0
 
-    def add(self, cls: Classification) -> None:
+    def add(self, judgement: Judgement) -> None:
+        cls = judgement.classification
         self.by_status[cls.status] += 1
         if cls.status is StatusCode.DA_HUY:
             return
@@ -141,6 +157,13 @@ class _Tally:
             self.stale += 1
         if cls.unconfirmed:
             self.unconfirmed += 1
+        if cls.extended_after_overdue:
+            self.extended_after_overdue += 1
+        if cls.status in (StatusCode.HT_KHONG_HAN, StatusCode.KHONG_THOI_HAN):
+            if judgement.kind.kind is TaskKind.ROUTINE:
+                self.routine += 1
+            else:
+                self.product += 1
 
     def merge(self, other: _Tally) -> None:
         for status, n in other.by_status.items():
@@ -148,6 +171,9 @@ class _Tally:
         self.overdue_over_30 += other.overdue_over_30
         self.stale += other.stale
         self.unconfirmed += other.unconfirmed
+        self.extended_after_overdue += other.extended_after_overdue
+        self.product += other.product
+        self.routine += other.routine
 
     def counts(self, fold: bool, denominator: Denominator) -> Counts:
         s = self.by_status
@@ -181,6 +207,9 @@ class _Tally:
             cancelled=s[StatusCode.DA_HUY],
             rate=Rate(numerator, base),
             by_status=dict(s),
+            without_deadline_product=self.product,
+            without_deadline_routine=self.routine,
+            extended_after_overdue=self.extended_after_overdue,
         )
 
 
@@ -222,8 +251,35 @@ class _Pending:
     overdue: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
     late: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
     stale: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
-    missing: list[tuple[NormalisedTask, Classification, Suggestion | None]] = field(
-        default_factory=list
+    missing: list[Judgement] = field(default_factory=list)
+    extended: list[Judgement] = field(default_factory=list)
+
+
+def _missing_entry(judgement: Judgement, unit_name: str) -> MissingEntry:
+    s = judgement.suggestion
+    return MissingEntry(
+        task=_ref(judgement.task, unit_name),
+        status=judgement.classification.status,
+        suggested_deadline=s.deadline if s is not None else None,
+        suggested_phrase=s.phrase if s is not None else "",
+        suggested_recurrence=(s.recurrence or "") if s is not None else "",
+        kind_words=judgement.kind.words,
+    )
+
+
+def _extension_entry(judgement: Judgement, unit_name: str) -> ExtensionEntry:
+    cls = judgement.classification
+    last = judgement.late_extensions[-1]
+    return ExtensionEntry(
+        task=_ref(judgement.task, unit_name),
+        status=cls.status,
+        original_deadline=cls.original_deadline,
+        old_deadline=last.old_deadline,
+        old_eff_due=last.old_eff_due,
+        extended_on=last.changed_on,
+        new_deadline=last.new_deadline,
+        days_overdue_when_extended=last.days_overdue,
+        extensions=len(judgement.late_extensions),
     )
 
 
@@ -279,7 +335,8 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     pending = _Pending()
     undated = 0
     seen = 0
-    for task, cls, suggestion in items:
+    for judgement in items:
+        task, cls = judgement.task, judgement.classification
         seen += 1
         if cls.as_of != options.as_of:
             raise ValueError(
@@ -292,7 +349,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         if not in_scope:
             continue
         code = task.lead_unit_code
-        tallies.setdefault(code, _Tally()).add(cls)
+        tallies.setdefault(code, _Tally()).add(judgement)
         if task.lead_unit_name and not task_names.get(code):
             task_names[code] = task.lead_unit_name
         status = cls.status
@@ -304,8 +361,10 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
             pending.late.append((task, cls))
         elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
             pending.stale.append((task, cls))
-        if cls.deadline is None:
-            pending.missing.append((task, cls, suggestion))
+        if cls.deadline is None and judgement.kind.kind is TaskKind.PRODUCT:
+            pending.missing.append(judgement)
+        if cls.extended_after_overdue:
+            pending.extended.append(judgement)
 
     if (
         options.unit is not None
@@ -379,19 +438,12 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         idle = (as_of - last).days if last is not None else 0
         stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
     stale.sort(key=lambda e: (rank[e.task.unit_code], -e.idle_days, e.task.source_id))
-    missing = [
-        MissingEntry(
-            task=_ref(t, name_of(t.lead_unit_code)),
-            status=c.status,
-            suggested_deadline=s.deadline if s is not None else None,
-            suggested_phrase=s.phrase if s is not None else "",
-            suggested_recurrence=(s.recurrence or "") if s is not None else "",
-        )
-        for t, c, s in pending.missing
-    ]
+    missing = [_missing_entry(j, name_of(j.task.lead_unit_code)) for j in pending.missing]
     missing.sort(
         key=lambda e: (rank[e.task.unit_code], e.task.assigned_on or date.max, e.task.source_id)
     )
+    extended = [_extension_entry(j, name_of(j.task.lead_unit_code)) for j in pending.extended]
+    extended.sort(key=lambda e: (rank[e.task.unit_code], e.extended_on, e.task.source_id))
 
     report = Report(
         options=options,
@@ -405,6 +457,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         late=tuple(late),
         stale=tuple(stale),
         missing_deadline=tuple(missing),
+        extended_after_overdue=tuple(extended),
     )
     log.info(
         "report_built",
@@ -451,7 +504,8 @@ def report_as_of(
     """
     with reading(db) as r:
         tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
-        return _report(tasks, list_units(r), settings, options, calendar)
+        facts = ledger_facts(r, as_of=options.as_of)
+        return _report(tasks, list_units(r), settings, options, calendar, facts=facts)
 
 
 def _report(
@@ -460,12 +514,14 @@ def _report(
     settings: Settings,
     options: ReportOptions,
     calendar: WorkingCalendar,
+    *,
+    facts: FactsOf,
 ) -> Report:
     unreadable = Unclassifiable()
     policy = policy_from_settings(settings.deadlines)
     items = (
-        (task, cls, suggestion_for(task, cls, calendar))
-        for _, task, cls in classified(
+        judgement
+        for _, judgement in judged(
             tasks,
             options.as_of,
             calendar,
@@ -473,6 +529,7 @@ def _report(
             task_of=_itself,
             event=UNREADABLE,
             skipped=unreadable,
+            facts=facts,
         )
     )
     report = build_report(items, units, options)
@@ -493,4 +550,4 @@ def report_current(
     """
     with reading(db) as r:
         tasks = (row.task for row in iter_tasks(r))
-        return _report(tasks, list_units(r), settings, options, calendar)
+        return _report(tasks, list_units(r), settings, options, calendar, facts=ledger_facts(r))

@@ -3,7 +3,7 @@ form) and what it holds.
 
 `ReportOptions` says what to report (validated once, every problem together); `Report` is the
 result `connector.reports.build.build_report` computes: one `UnitLine` per lead unit, the total
-row, the withdrawn tasks counted apart, and the four annexes. The rules that fill them are in
+row, the withdrawn tasks counted apart, and the five annexes. The rules that fill them are in
 `connector.reports.build`.
 """
 
@@ -16,9 +16,8 @@ from enum import StrEnum
 
 from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
-from connector.models import NormalisedTask, StatusCode, UnitKind
-from connector.rules.deadlines import Classification
-from connector.rules.phrases import Suggestion
+from connector.models import StatusCode, UnitKind
+from connector.rules.judge import Judgement
 from connector.settings import ReportSettings
 
 OPEN_STATUSES = frozenset(
@@ -353,7 +352,9 @@ class ReportOptions:
         )
 
 
-Item = tuple[NormalisedTask, Classification, Suggestion | None]
+Item = Judgement
+"""What a report is built from: a task judged as of the report's date
+(`connector.rules.judge.Judgement`)."""
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -376,7 +377,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Counts:
-    """One row of figures (see the module docstring for each column's rule)."""
+    """One row of figures (see `connector.reports.build` for each column's rule)."""
 
     total: int
     with_deadline: int
@@ -393,6 +394,12 @@ class Counts:
     cancelled: int
     rate: Rate
     by_status: dict[StatusCode, int] = field(hash=False)
+    without_deadline_product: int = 0
+    """Of `without_deadline`: tasks asking for a concrete work product."""
+    without_deadline_routine: int = 0
+    """Of `without_deadline`: routine, ongoing duties."""
+    extended_after_overdue: int = 0
+    """Tasks whose deadline was extended after it had passed."""
 
 
 @dataclass(frozen=True)
@@ -462,13 +469,32 @@ class StaleEntry:
 
 @dataclass(frozen=True)
 class MissingEntry:
-    """Annex 4: an assignment without a deadline, with the one its text suggests."""
+    """Annex 4: a product assignment without a deadline, with the one its text suggests."""
 
     task: TaskRef
     status: StatusCode
     suggested_deadline: date | None
     suggested_phrase: str
     suggested_recurrence: str
+    kind_words: tuple[str, ...] = ()
+    """The words that make it a product task (empty: taken as one by default)."""
+
+
+@dataclass(frozen=True)
+class ExtensionEntry:
+    """Annex 5: a task whose deadline was extended after it had passed (the latest such
+    extension in force)."""
+
+    task: TaskRef
+    status: StatusCode
+    original_deadline: date | None
+    old_deadline: date
+    old_eff_due: date
+    extended_on: date
+    new_deadline: date | None
+    days_overdue_when_extended: int
+    extensions: int = 1
+    """How many extensions in force were granted after the deadline had passed."""
 
 
 @dataclass(frozen=True)
@@ -489,6 +515,7 @@ class Report:
     missing_deadline: tuple[MissingEntry, ...]
     unreadable: int = 0
     """Tasks left out because they could not be classified (see the log for which)."""
+    extended_after_overdue: tuple[ExtensionEntry, ...] = ()
 
     @property
     def as_of(self) -> date:

@@ -9,13 +9,16 @@ alert is sent once per *occasion*, and the occasion is part of its idempotency k
 type                   when (nominal day; see "holding" below)                      occasion
 =====================  ==========================================================  ===============
 ``SAP_DEN_HAN``        the first day an open task has at most N working days left   ``eff_due``
-                       (N = ``due_soon_working_days``, default 3; 0 disables it)    (ISO date)
+                       (N = ``due_soon_working_days``, default 3; 0 disables it):   (ISO date)
+                       working days *after* the day up to and including ``eff_due``
 ``QUA_HAN``            the first day after ``eff_due``, then every                  ``{eff}#{k}``
                        ``overdue_repeat_days`` (7) days while the task is open      (k = 1, 2..)
 ``DON_DOC_KHONG_HAN``  open, no deadline: every ``no_deadline_urge_months`` (3)      ``{k}``
-                       months after the assignment date (Civil Code Art. 148)
-``THIEU_THOI_HAN``     an open assignment without deadline, first seen by the       assignment date
-                       connector and assigned at most ``new_assignment_window_days``  (ISO) or ``-``
+                       months after the assignment date (Civil Code Art. 148);
+                       product and routine tasks alike
+``THIEU_THOI_HAN``     an open **product** assignment without deadline (not a       assignment date
+                       routine duty: `connector.rules.kinds`), first seen by the    (ISO) or ``-``
+                       connector and assigned at most ``new_assignment_window_days``
                        (7) days before that
 ``DE_NGHI_XAC_NHAN``   ``confirm_days_before`` (3) working days before the monthly  ``YYYY-MM``
                        report cut-off (``report_cutoff_day``), for open tasks whose
@@ -74,6 +77,7 @@ from connector.errors import ConfigError, Problem
 from connector.models import STATUS_LABELS, AlertType, NormalisedTask, StatusCode, Unit
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, add_months
+from connector.rules.kinds import TaskKind
 from connector.settings import AlertSettings
 
 Lang = Literal["vi", "en"]
@@ -119,6 +123,8 @@ class AlertContext:
     * `first_seen_on`: local date the connector first saw the task (None: today).
     * `suggested_deadline` / `suggested_phrase`: a deadline read from the text, if any.
     * `overdue_long_days`: ``QUA_HAN`` is urgent (level 2) past this many calendar days.
+    * `kind`: product or routine (`connector.rules.kinds`); only a product task without
+      deadline calls for ``THIEU_THOI_HAN``. `kind_words`: the words it was read from.
     """
 
     units: Mapping[str, Unit]
@@ -126,6 +132,8 @@ class AlertContext:
     suggested_deadline: date | None = None
     suggested_phrase: str = ""
     overdue_long_days: int = 30
+    kind: TaskKind = TaskKind.PRODUCT
+    kind_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,9 @@ FRAGMENT_KEYS: tuple[str, ...] = (
     "suggestion",
     "no_suggestion",
     "deadline_part",
+    "days_left",
+    "due_today",
+    "product_words",
 )
 """Fragments every template file must define."""
 
@@ -333,10 +344,12 @@ def _held(day: date, calendar: WorkingCalendar, settings: AlertSettings) -> date
 
 
 def due_soon_day(eff_due: date, working_days: int, calendar: WorkingCalendar) -> date:
-    """The first day on which at most `working_days` working days are left in [day, eff_due].
+    """The first day on which at most `working_days` working days are left after it, up to and
+    including `eff_due` (the definition of `Classification.working_days_left`).
 
-    That is the day after the (N+1)-th working day counted back from `eff_due` (inclusive), so
-    it agrees with `Classification.due_soon` (``working_days_left <= N``).
+    That is the (N+1)-th working day counted back from `eff_due` (inclusive), so it agrees with
+    `Classification.due_soon` (``working_days_left <= N``): with N = 3 and a Thursday deadline,
+    the Monday before (Tuesday, Wednesday and Thursday are left).
     """
     day = eff_due
     seen = 0
@@ -344,7 +357,7 @@ def due_soon_day(eff_due: date, working_days: int, calendar: WorkingCalendar) ->
         if calendar.is_working_day(day):
             seen += 1
             if seen == working_days + 1:
-                return day + timedelta(days=1)
+                return day
         day -= timedelta(days=1)
 
 
@@ -452,7 +465,7 @@ def _missing_deadline(
     *,
     context: AlertContext,
 ) -> list[Occasion]:
-    if cls.status is not StatusCode.KHONG_THOI_HAN:
+    if cls.status is not StatusCode.KHONG_THOI_HAN or context.kind is not TaskKind.PRODUCT:
         return []
     start = assigned_on(task)
     seen = context.first_seen_on or as_of
@@ -588,6 +601,8 @@ def text_values(
         suggestion = t.fragments["no_suggestion"]
     deadline = t.date(cls.deadline) if cls.deadline is not None else ""
     cutoff_day = date(as_of.year, as_of.month, 1)
+    days_left = cls.working_days_left if cls.working_days_left is not None else 0
+    words = "”, “".join(_clean(w, FIELD_CHARS["phrase"]) for w in context.kind_words)
     return {
         "sign_number": sign,
         "document": document,
@@ -599,7 +614,13 @@ def text_values(
         "deadline_note": _deadline_note(cls, t),
         "deadline_part": t.fragment("deadline_part", deadline=deadline) if deadline else "",
         "days_overdue": cls.days_overdue,
-        "days_left": cls.working_days_left if cls.working_days_left is not None else 0,
+        "days_left": days_left,
+        "days_left_text": _days_left_text(days_left, cls.eff_due, as_of, t),
+        "product_note": (
+            t.fragment("product_words", words=words)
+            if context.kind is TaskKind.PRODUCT and words
+            else ""
+        ),
         "assigned": t.date(assigned_on(task)),
         "months": 0,
         "report_status": report_status,
@@ -608,6 +629,13 @@ def text_values(
         "month": f"{cutoff_day.month:02d}/{cutoff_day.year}",
         "cutoff": "",
     }
+
+
+def _days_left_text(days_left: int, eff_due: date | None, as_of: date, t: Templates) -> str:
+    """ "còn 3 ngày làm việc", or "đến hạn hôm nay" on the due day itself."""
+    if eff_due is not None and eff_due == as_of:
+        return t.fragments["due_today"]
+    return t.fragment("days_left", days_left=days_left)
 
 
 def _occasion_values(

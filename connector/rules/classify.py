@@ -9,13 +9,15 @@ whatever its `planner` adds in the same transaction (the outbox rows,
 (`connector.source.pull`).
 
 `classified` is the one loop that turns tasks into classified tasks, skipping (and logging)
-those the rules refuse: `reclassify`, the outbox planner (`plan_all`, `preview_alerts`) and the
-report (`connector.reports.build`) all go through it.
+those the rules refuse; `judged` adds, batch by batch, what the ledger knows of each (the
+administrator's kind override: `connector.ledger.facts`) and the rest of the rules' reading
+(`connector.rules.judge`): `reclassify`, the outbox planner (`plan_all`, `preview_alerts`), the
+report (`connector.reports.build`) and ``tasks show`` all go through them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypeVar
@@ -25,20 +27,23 @@ import structlog
 from connector.clock import Clock, local_date
 from connector.errors import BadRecord
 from connector.ledger.columns import classification_differs, classification_values
+from connector.ledger.facts import task_facts
 from connector.ledger.tasks import (
     ClassificationChange,
     LedgerTask,
     task_batch,
     write_classifications,
 )
-from connector.models import NormalisedTask, StatusCode
+from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
+from connector.rules.judge import Judgement, judge
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from connector.ledger.db import Ledger
+    from connector.ledger.reader import Db
     from connector.ops.progress import ProgressReporter
     from connector.rules.phrases import Suggestion
 
@@ -93,9 +98,12 @@ class ClassifyResult:
     errors: int = 0
 
 
-Planner = Callable[["Session", LedgerTask, NormalisedTask, Classification], int]
-"""Called for every classified task inside its batch transaction (after its row was updated);
+Planner = Callable[["Session", LedgerTask, Judgement], int]
+"""Called for every judged task inside its batch transaction (after its row was updated);
 returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`)."""
+
+FactsOf = Callable[[Sequence[int]], Mapping[int, TaskFacts]]
+"""What the ledger knows of a batch of tasks by id (`connector.ledger.facts.task_facts`)."""
 
 T = TypeVar("T")
 
@@ -140,6 +148,49 @@ def classified(
         yield item, task, result
 
 
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def judged(
+    items: Iterable[T],
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    *,
+    task_of: Callable[[T], NormalisedTask],
+    event: str,
+    skipped: Unclassifiable | None = None,
+    facts: FactsOf | None = None,
+    batch_size: int = 500,
+) -> Iterator[tuple[T, Judgement]]:
+    """Each item with its task judged as of `as_of` (`connector.rules.judge.judge`): the loop
+    of `classified`, with what the ledger knows of each task read by `facts` once a batch
+    (None: nothing more is known)."""
+    for chunk in _chunks(items, batch_size):
+        found = list(
+            classified(
+                chunk, as_of, calendar, policy, task_of=task_of, event=event, skipped=skipped
+            )
+        )
+        known = facts([task.source_id for _, task, _ in found]) if facts is not None else {}
+        for item, task, result in found:
+            facts_of_task = known.get(task.source_id, NO_FACTS)
+            yield item, judge(task, result, calendar, policy, facts_of_task)
+
+
+def ledger_facts(db: Db, *, as_of: date | None = None) -> FactsOf:
+    """`task_facts` of the ledger `db` (now, or as known at the end of `as_of`)."""
+    return lambda ids: task_facts(db, ids, as_of=as_of)
+
+
 def reclassify(
     ledger: Ledger,
     *,
@@ -165,7 +216,7 @@ def reclassify(
                 break
             observed_at = clock.now()
             changes: list[ClassificationChange] = []
-            for stored, task, classification in classified(
+            for stored, judgement in judged(
                 batch,
                 as_of,
                 calendar,
@@ -173,8 +224,11 @@ def reclassify(
                 task_of=ledger_task,
                 event=UNCLASSIFIABLE,
                 skipped=skipped,
+                facts=ledger_facts(session),
+                batch_size=len(batch),
             ):
-                suggestion = suggestion_for(task, calendar)
+                task, classification = judgement.task, judgement.classification
+                suggestion = judgement.suggestion
                 values = classification_values(classification, suggestion)
                 result.classified += 1
                 result.suggested += suggestion is not None and suggestion.deadline is not None
@@ -193,7 +247,7 @@ def reclassify(
                     )
                     row = stored.classified(values, as_of)
                 if planner is not None:
-                    result.planned += planner(session, row, task, classification)
+                    result.planned += planner(session, row, judgement)
             result.changed += len(changes)
             result.status_changes += write_classifications(
                 session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at

@@ -20,13 +20,29 @@ on time or late; without: "không có hạn"), then open (within deadline, overd
 `classify` takes the view *as of* a date and never looks past it: a task completed after the
 as-of date is still open, a progress report or confirmation made after it does not count, and a
 deadline change made after it is not yet in force.
+
+**Which deadline counts** (domain brief, "Which deadline counts"):
+
+* an open task is judged against the deadline in force on the as-of date;
+* a completed task against the deadline in force on its **completion date**: a change recorded
+  after completion (``changed_at`` later than the completion date) never changes its verdict,
+  whatever the as-of date (`judged_on` is that date);
+* an extension granted after the deadline it replaced had passed (the change's date is after
+  that deadline's ``eff_due``) erases the overdue spell from the status, which follows the new
+  deadline, but is flagged ``extended_after_overdue`` ("gia hạn sau khi đã quá hạn"); the spell
+  stays in the ledger's history. `late_extensions` lists such changes with the days overdue
+  when each was granted. A change that removes the deadline after it passed is flagged too.
+
+**Working days left** (``working_days_left``) are the working days *after* the as-of date up to
+and including ``eff_due``: due tomorrow = 1, due today = 0 ("đến hạn hôm nay"), a Monday with a
+Thursday deadline = 3. Due soon is ``working_days_left <= due_soon_working_days`` (default 3).
 """
 
 from __future__ import annotations
 
 import calendar as _gregorian
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from connector.clock import local_date
 from connector.errors import BadRecord
@@ -39,11 +55,13 @@ __all__ = [
     "STATUS_ORDER",
     "Classification",
     "DeadlinePolicy",
+    "LateExtension",
     "add_months",
     "classify",
     "deadline_in_force",
     "effective_due",
     "is_worse",
+    "late_extensions",
     "policy_from_settings",
     "status_rank",
 ]
@@ -144,6 +162,48 @@ def deadline_in_force(task: NormalisedTask, as_of: date) -> tuple[date | None, b
     return task.deadline, task.extended
 
 
+@dataclass(frozen=True)
+class LateExtension:
+    """A deadline change made after the deadline it replaced had passed.
+
+    `old_eff_due` is that deadline moved to a working day; `changed_on` the local date of the
+    change; `days_overdue` the calendar days the task was overdue when it was made.
+    """
+
+    old_deadline: date
+    new_deadline: date | None
+    old_eff_due: date
+    changed_on: date
+    days_overdue: int
+
+
+def late_extensions(
+    task: NormalisedTask,
+    judged_on: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy = DEFAULT_POLICY,
+) -> tuple[LateExtension, ...]:
+    """The changes in force on `judged_on` that were made after the deadline they replaced had
+    passed (its ``eff_due``), and that extend it (a later deadline) or remove it; oldest first.
+
+    A change without a date, or replacing no deadline, is never one.
+    """
+    found: list[LateExtension] = []
+    for change in task.deadline_changes:
+        if change.changed_at is None:
+            continue
+        changed_on = _local(task, change.changed_at, "changed_at")
+        if changed_on > judged_on:
+            break  # not yet in force, and neither is any later change
+        old, new = change.old_deadline, change.new_deadline
+        if old is None or (new is not None and new <= old):
+            continue
+        old_eff = effective_due(old, calendar, policy)
+        if changed_on > old_eff:
+            found.append(LateExtension(old, new, old_eff, changed_on, (changed_on - old_eff).days))
+    return tuple(found)
+
+
 def _completion(task: NormalisedTask) -> tuple[date | None, bool]:
     """(local completion date, estimated?) of a done task; (None, False) otherwise.
 
@@ -217,12 +277,14 @@ def classify(
 def _classify(
     task: NormalisedTask, as_of: date, calendar: WorkingCalendar, policy: DeadlinePolicy
 ) -> Classification:
-    deadline, extended = deadline_in_force(task, as_of)
-    eff = effective_due(deadline, calendar, policy) if deadline is not None else None
     assigned = _assigned_on(task)
     completed, estimated = _completion(task)
     if completed is not None and completed > as_of:
         completed, estimated = None, False  # done later: still open as of `as_of`
+    # A completed task is judged against the deadline in force on its completion date.
+    judged_on = completed if completed is not None else as_of
+    deadline, extended = deadline_in_force(task, judged_on)
+    eff = effective_due(deadline, calendar, policy) if deadline is not None else None
 
     days_overdue = 0
     working_days_overdue = 0
@@ -245,7 +307,7 @@ def _classify(
         stale = last is not None and add_months(last, policy.no_deadline_stale_months) < as_of
     elif as_of <= eff:
         status = StatusCode.DTH_TRONG_HAN
-        working_days_left = calendar.working_days_between(as_of - timedelta(days=1), eff)
+        working_days_left = calendar.working_days_between(as_of, eff)
         limit = policy.due_soon_working_days
         due_soon = limit > 0 and working_days_left <= limit
     else:
@@ -254,7 +316,8 @@ def _classify(
         working_days_overdue = calendar.working_days_between(eff, as_of)
         overdue_long = days_overdue > policy.overdue_long_days
 
-    if status is StatusCode.DA_HUY:
+    cancelled = status is StatusCode.DA_HUY
+    if cancelled:
         completed, estimated = None, False
     return Classification(
         status=status,
@@ -270,9 +333,13 @@ def _classify(
         stale_no_deadline=stale,
         unconfirmed=_unconfirmed(task, as_of),
         extended=extended,
+        extended_after_overdue=(
+            not cancelled and bool(late_extensions(task, judged_on, calendar, policy))
+        ),
         completed_on=completed,
         completion_estimated=estimated,
         not_yet_assigned=assigned is not None and assigned > as_of,
+        judged_on=judged_on,
     )
 
 

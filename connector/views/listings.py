@@ -7,7 +7,7 @@ text. None of them writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -48,20 +48,77 @@ def runs_list(db: Db, *, limit: int = 0) -> list[RunSummary]:
 
 
 @dataclass(frozen=True)
+class ChannelTarget:
+    """One channel an alert would go by (``delivery.channels`` / ``by_type``), and to whom."""
+
+    channel: str
+    recipients: tuple[str, ...]
+    """``source``: the unit codes; ``email``: the book's addresses of those units (in the
+    units' digests of the day); ``webhook``: the gateway's host."""
+    missing: tuple[str, ...] = ()
+    """``email``: the units the address book gives no address for (their digest would be dead)."""
+
+
+@dataclass(frozen=True)
 class AlertPreview:
-    """``alerts preview``: the alerts due as of a date."""
+    """``alerts preview``: the alerts due as of a date, and where each would go."""
 
     as_of: date
     alerts: list[AlertIntent]
+    targets: dict[str, tuple[ChannelTarget, ...]] = field(default_factory=dict)
+    """Alert key → its channels and recipients."""
+    address_book_error: str = ""
+    """Why the address book could not be read ("" when it was, or no alert goes by e-mail)."""
+
+
+def alert_targets(
+    settings: Settings, intents: list[AlertIntent]
+) -> tuple[dict[str, tuple[ChannelTarget, ...]], str]:
+    """Each alert's channels and recipients under `settings`, and the address book's error
+    ("" when it could be read or was not needed). Reads the book; sends nothing."""
+    from connector.errors import ConfigError  # noqa: PLC0415
+    from connector.notify.addressbook import AddressBook, load_address_book  # noqa: PLC0415
+    from connector.notify.urls import url_host  # noqa: PLC0415
+
+    delivery = settings.delivery
+    book: AddressBook | None = None
+    book_error = ""
+    if any("email" in delivery.channels_for(i.type.value) for i in intents):
+        try:
+            book = load_address_book(settings.email)
+        except ConfigError as exc:
+            book_error = str(exc)
+    targets: dict[str, tuple[ChannelTarget, ...]] = {}
+    for intent in intents:
+        found: list[ChannelTarget] = []
+        for channel in delivery.channels_for(intent.type.value):
+            if channel == "email":
+                addresses: dict[str, None] = {}
+                missing: list[str] = []
+                for unit in intent.recipients:
+                    listed = book.addresses(unit) if book is not None else ()
+                    if book is not None and not listed:
+                        missing.append(unit)
+                    addresses.update(dict.fromkeys(m.address for m in listed))
+                found.append(ChannelTarget(channel, tuple(addresses), tuple(missing)))
+            elif channel == "webhook":
+                url = settings.webhook.url
+                found.append(ChannelTarget(channel, (url_host(url),) if url else ()))
+            else:
+                found.append(ChannelTarget(channel, tuple(intent.recipients)))
+        targets[intent.key] = tuple(found)
+    return targets, book_error
 
 
 def alert_preview(db: Db, settings: Settings, as_of: date, *, past: bool = False) -> AlertPreview:
     """What alerts would be sent as of `as_of` (with `past`, also the older occasions that are
-    recorded, not sent); nothing is sent or written."""
+    recorded, not sent), each with its channels and recipients; nothing is sent or written."""
     from connector.outbox.planning import preview_alerts  # noqa: PLC0415 - the alert rules
 
     intents = preview_alerts(db, settings, as_of)
-    return AlertPreview(as_of, intents if past else [i for i in intents if i.is_latest])
+    shown = intents if past else [i for i in intents if i.is_latest]
+    targets, book_error = alert_targets(settings, shown)
+    return AlertPreview(as_of, shown, targets, book_error)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from connector.ledger.runs import RunSummary
     from connector.ledger.tasks import LedgerTask
     from connector.ops.jobs import JobResult
+    from connector.rules.deadlines import LateExtension
+    from connector.rules.kinds import KindReading
     from connector.rules.phrases import Suggestion
     from connector.views.check import CheckStep
     from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
@@ -141,6 +143,7 @@ FLAGS: tuple[str, ...] = (
     "stale_no_deadline",
     "unconfirmed",
     "extended",
+    "extended_after_overdue",
 )
 """The classification's flags, grouped as ``flags`` in ``tasks show``."""
 _CLASSIFICATION_SHOWN = (
@@ -153,6 +156,7 @@ _CLASSIFICATION_SHOWN = (
     "working_days_overdue",
     "working_days_left",
     "completed_on",
+    "judged_on",
 )
 
 
@@ -182,6 +186,34 @@ def suggestion_json(found: Suggestion | None, lang: Lang = "vi") -> dict[str, An
     }
 
 
+def kind_json(reading: KindReading) -> dict[str, Any]:
+    """``kind`` of ``tasks show``: product or routine, where and from which words it was read,
+    and an administrator's override (who, when, why; ``automatic``: what the words say)."""
+    override = reading.override
+    return {
+        "kind": reading.kind.value,
+        "source": reading.source.value,
+        "words": list(reading.words),
+        "automatic": reading.automatic.value if reading.automatic is not None else None,
+        "override": None
+        if override is None
+        else {
+            "kind": override.kind.value,
+            "by": override.by,
+            "reason": override.reason or None,
+            "set_at": encode(override.set_at),
+        },
+    }
+
+
+def late_extension_json(late: LateExtension) -> dict[str, Any]:
+    """One of ``tasks show``'s ``extended_after_overdue``: a deadline change made after the
+    deadline it replaced had passed."""
+    return fields_of(
+        late, ("old_deadline", "new_deadline", "old_eff_due", "changed_on", "days_overdue")
+    )
+
+
 def history_json(entry: HistoryEntry) -> dict[str, Any]:
     """One change in ``tasks show``'s ``history``."""
     return fields_of(
@@ -206,6 +238,8 @@ def task_show_json(view: TaskView, lang: Lang = "vi") -> dict[str, Any]:
         "deleted_at_source": view.deleted_at_source,
         "classification": classification_json(view.classification),
         "suggested_deadline": suggestion_json(view.suggestion, lang),
+        "kind": kind_json(view.judgement.kind),
+        "extended_after_overdue": [late_extension_json(e) for e in view.judgement.late_extensions],
         "acknowledged": {
             "tracking_status": _none_if_empty(view.ledger.acked_tracking_status),
             "eff_due": encode(view.ledger.acked_eff_due),
@@ -336,9 +370,14 @@ def alerts_json(preview: AlertPreview) -> dict[str, Any]:
                 ),
                 "to_send": i.is_latest,
                 **fields_of(i, ("title", "content")),
+                "channels": [
+                    fields_of(t, ("channel", "recipients", "missing"))
+                    for t in preview.targets.get(i.key, ())
+                ],
             }
             for i in preview.alerts
         ],
+        "address_book_error": preview.address_book_error or None,
     }
 
 

@@ -25,7 +25,7 @@ JSON.
                 "error": "", "dry_run": false}],
       "last_success": {... one run, or null ...},
       "outbox": {"pending": 2, "sending": 0, "sent": 40, "failed": 1, "dead": 0, "past": 0,
-                 "superseded": 3},
+                 "superseded": 3, "routed": 0},
       "outbox_oldest_waiting_at": "2022-03-07T01:00:00+00:00",
       "quarantine": {"open": 1, "resolved": 4},
       "tasks": {"total": 1387, "deleted_at_source": 2, "unclassified": 0,

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from connector.errors import ConfigError, NotFound
 from connector.ledger.codec import task_from_json
+from connector.ledger.facts import task_facts
 from connector.ledger.history import HistoryEntry, snapshot_on, task_history
 from connector.ledger.reader import reading
 from connector.ledger.tasks import LedgerTask, list_tasks, read_task
 from connector.ledger.units import known_unit_codes
-from connector.models import Classification, NormalisedTask, StatusCode
-from connector.rules.classify import suggestion_for
+from connector.models import NO_FACTS, Classification, NormalisedTask, StatusCode
 from connector.rules.deadlines import DeadlinePolicy, classify
+from connector.rules.judge import Judgement, judge
 
 if TYPE_CHECKING:
     from connector.ledger.reader import Db
@@ -57,15 +58,24 @@ def task_list(
 
 @dataclass(frozen=True)
 class TaskView:
-    """A task as the ledger knows it (now, or at the end of an as-of day), classified."""
+    """A task as the ledger knows it (now, or at the end of an as-of day), judged: its
+    classification, suggested deadline, kind (with an administrator's override) and the
+    extensions granted after its deadline had passed (`judgement`)."""
 
     task: NormalisedTask
     ledger: LedgerTask
-    classification: Classification
-    suggestion: Suggestion | None
+    judgement: Judgement
     history: list[HistoryEntry]
     as_of: date
     known_since: date | None
+
+    @property
+    def classification(self) -> Classification:
+        return self.judgement.classification
+
+    @property
+    def suggestion(self) -> Suggestion | None:
+        return self.judgement.suggestion
 
     @property
     def deleted_at_source(self) -> bool:
@@ -106,11 +116,13 @@ def task_view(
                 )
             task, known = task_from_json(snap.normalised_json), snap.observed_on
         history = task_history(r, task_id, until=as_of if historical else None)
+        facts = task_facts(r, [task_id], as_of=as_of if historical else None)
+    classification = classify(task, as_of, calendar, policy)
+    known_facts = facts.get(task_id, NO_FACTS)
     return TaskView(
         task=task,
         ledger=current,
-        classification=classify(task, as_of, calendar, policy),
-        suggestion=suggestion_for(task, calendar),
+        judgement=judge(task, classification, calendar, policy, known_facts),
         history=history,
         as_of=as_of,
         known_since=known,

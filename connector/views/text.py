@@ -131,10 +131,11 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
         f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
         f"   original: {c['original_deadline'] or '-'}",
         f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
-        f"   working days left: {_dash(c['working_days_left'])}",
+        f"   working days left: {_days_left(c['working_days_left'])}",
         f"  completed:      {c['completed_on'] or '-'}",
         f"  flags:          {', '.join(flags) or '-'}",
     ]
+    lines += _judgement_lines(data)
     sug = data["suggested_deadline"]
     if sug:
         lines.append(
@@ -155,6 +156,53 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
         )
     return _lines(lines)
+
+
+_KIND_SOURCES = {
+    "steering_content": "the steering content",
+    "subject": "the subject",
+    "category": "the category",
+    "steering_type": "the steering type",
+    "default": "nothing: a task is taken as a product unless its words say otherwise",
+    "override": "an administrator",
+}
+
+
+def _days_left(value: int | None) -> str:
+    """Working days left; 0 is "đến hạn hôm nay" (due today)."""
+    return "0 (đến hạn hôm nay)" if value == 0 else _dash(value)
+
+
+def _judgement_lines(data: dict[str, Any]) -> list[str]:
+    """Why the task is judged as it is: the deadline in force, the kind, late extensions."""
+    c = data["classification"]
+    lines: list[str] = []
+    if c["completed_on"] and c["judged_on"]:
+        lines.append(
+            f"  judged against: the deadline in force on its completion date {c['judged_on']}"
+            " (a change recorded after completion does not count)"
+        )
+    kind = data["kind"]
+    words = ", ".join(f"“{w}”" for w in kind["words"])
+    override = kind["override"]
+    if override is not None:
+        lines.append(
+            f"  kind:           {kind['kind']} (set by {override['by']} at {override['set_at']}"
+            + (f": {override['reason']}" if override["reason"] else "")
+            + f"; its words read {kind['automatic']}"
+            + (f" from {words}" if words else "")
+            + ")"
+        )
+    else:
+        source = _KIND_SOURCES.get(kind["source"], kind["source"])
+        read_from = f"{source}: {words}" if words else source
+        lines.append(f"  kind:           {kind['kind']} (read from {read_from})")
+    for late in data["extended_after_overdue"]:
+        lines.append(
+            f"  gia hạn sau khi đã quá hạn: {late['old_deadline']} -> {late['new_deadline'] or '∅'}"
+            f" on {late['changed_on']}, {late['days_overdue']} day(s) after {late['old_eff_due']}"
+        )
+    return lines
 
 
 # -- quarantine, outbox, runs, alerts ----------------------------------------------------------
@@ -199,12 +247,20 @@ def runs_text(runs: Sequence[RunSummary]) -> str:
 
 
 def alerts_text(preview: AlertPreview) -> str:
-    """``alerts preview``: one line an alert, with its type, task, recipients and title."""
+    """``alerts preview``: one line an alert, with its type, task, recipients and title, then a
+    line per channel it goes by, with that channel's recipients."""
     lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
     for i in preview.alerts:
         lines.append(
             f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
         )
+        for target in preview.targets.get(i.key, ()):
+            to = ", ".join(target.recipients) or "-"
+            if target.missing:
+                to += f" (no address: {', '.join(target.missing)})"
+            lines.append(f"      {target.channel:<8} {to}")
+    if preview.address_book_error:
+        lines.append(f"address book: {preview.address_book_error}")
     return _lines(lines)
 
 

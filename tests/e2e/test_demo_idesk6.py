@@ -53,3 +53,20 @@ def test_demo_help_names_the_dialect_option() -> None:
     result = CliRunner().invoke(app, ["demo", "--help"])
     assert result.exit_code == 0
     assert "--dialect" in result.output and "idesk6" in result.output
+
+
+@pytest.mark.slow
+def test_demo_idesk6_with_email_delivery(tmp_path: Path) -> None:
+    """--dialect and --deliver compose: iDesk 6 takes no writes, so the alerts reach the units
+    as e-mail digests addressed by their organisation-tree ids."""
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        app,
+        ["demo", "--dialect", "idesk6", "--deliver", "email", "--tasks", "120", "--dir", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "alerts sent to the source 0" in result.output
+    assert "Second sync" in result.output
+    mails = sorted((out / "mail").glob("*.eml"))
+    assert mails
+    assert all(re.match(r"\d{4}-dig-\d+-", m.name) for m in mails)  # numeric tree ids

@@ -212,9 +212,10 @@ def test_plan_never_commits(sqlite_ledger: Ledger) -> None:
 
 
 def test_no_tracking_write_when_the_source_already_acknowledged(sqlite_ledger: Ledger) -> None:
-    """Nothing is planned for tracking when acked status and eff_due equal the computed ones."""
+    """Nothing is planned for tracking when acked status and eff_due equal the computed ones
+    (only the missing-deadline alert of a product task)."""
     ledger = sqlite_ledger
-    task = make_task(deadline=None)
+    task = make_task(deadline=None, subject="Xây dựng kế hoạch chuyển đổi số")
     seed(ledger, task)
     ack(ledger, 1, "KHONG_THOI_HAN", None)
     with ledger.transaction() as session:
@@ -368,7 +369,8 @@ def test_unique_index_refuses_a_duplicate_key(ledger: Ledger) -> None:
 
 def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
     """preview_alerts lists what plan_all then records; preview itself writes nothing."""
-    seed(ledger, make_task(1), make_task(2, deadline=None, assigned_at=NOW))
+    product = make_task(2, deadline=None, assigned_at=NOW, subject="Xây dựng kế hoạch năm 2022")
+    seed(ledger, make_task(1), product)
     preview = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
     assert rows(ledger) == []
     latest = sorted(i.key for i in preview if i.is_latest)

@@ -28,11 +28,12 @@ from connector.errors import SourceError
 from connector.ledger.db import open_ledger
 from connector.mapping.normalise import normalise
 from connector.mapping.spec import load_mapping
-from connector.models import NormalisedTask, StatusCode
+from connector.models import NormalisedTask, StatusCode, TaskKind
 from connector.ops.jobs import JobResult, run_job
 from connector.outbox.delivery import TokenBucket, deliver_pending
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import add_months, classify
+from connector.rules.kinds import read_kind
 from connector.settings import (
     Settings,
 )
@@ -118,10 +119,11 @@ def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -
                 for k in range(1, 200)
             ]
             exp.series([(k, d) for k, d in weekly if d <= last])
-            # due soon: the first working day with at most 3 working days left until eff_due
+            # due soon: the first working day with at most 3 working days left: those after
+            # the day, up to and including eff_due
             day = first
             while day <= min(eff, last):
-                left = CAL.working_days_between(day - timedelta(days=1), eff)
+                left = CAL.working_days_between(day, eff)
                 if CAL.is_working_day(day) and left <= 3:
                     exp.days[f"alr:{tid}:SAP_DEN_HAN:{eff}"] = day
                     break
@@ -134,7 +136,7 @@ def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -
                 for k in range(1, 200)
             ]
             exp.series([(k, d) for k, d in urges if d <= last])
-            if (first - assigned).days <= 7:
+            if (first - assigned).days <= 7 and read_kind(task).kind is TaskKind.PRODUCT:
                 exp.days[f"alr:{tid}:THIEU_THOI_HAN:{assigned}"] = first
         if cls.unconfirmed:
             month = date(first.year, first.month, 1)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from connector.models import NormalisedTask
+from connector.models import DeadlineChange, NormalisedTask
 from connector.reports.build import build_report
 from connector.reports.model import DocumentForm, Report, ReportOptions
 from connector.reports.render.formats import render_bytes
-from tests.support.report_world import AS_OF, TASKS, UNITS, items, task
+from tests.support.report_world import AS_OF, TASKS, UNITS, at, items, task
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,8 @@ DIRECTIVE = (
 
 def _big_world() -> tuple[NormalisedTask, ...]:
     """The hand-built world plus 150 tasks with long directive texts: overdue, late and
-    without deadline, so that every annex runs over several pages."""
+    without deadline (half of the overdue ones extended after their first deadline had passed),
+    so that every annex runs over several pages."""
     extra: list[NormalisedTask] = []
     codes = [u.code for u in UNITS]
     start = date(2022, 1, 4)
@@ -68,8 +69,18 @@ def _big_world() -> tuple[NormalisedTask, ...]:
         text = DIRECTIVE.format(unit=unit)
         if n % 3 == 0:
             deadline = assigned + timedelta(days=20)
+            late = DeadlineChange(
+                assigned + timedelta(days=5), deadline, at(assigned + timedelta(days=10)), "gia hạn"
+            )
             extra.append(
-                task(1000 + n, unit, assigned.isoformat(), deadline.isoformat(), text=text)
+                task(
+                    1000 + n,
+                    unit,
+                    assigned.isoformat(),
+                    deadline.isoformat(),
+                    text=text,
+                    changes=(late,) if n % 6 == 0 else (),
+                )
             )
         elif n % 3 == 1:
             deadline = assigned + timedelta(days=10)

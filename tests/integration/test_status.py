@@ -87,6 +87,7 @@ def test_status_summary_reads_every_part(busy: Ledger) -> None:
         "dead": 1,
         "past": 0,
         "superseded": 0,
+        "routed": 0,
     }
     assert s.outbox_oldest_waiting_at == T0
     assert (s.quarantine_open, s.quarantine_resolved) == (1, 1)

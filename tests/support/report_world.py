@@ -26,10 +26,9 @@ from functools import cache
 
 from connector.clock import LOCAL_TZ
 from connector.models import DeadlineChange, NormalisedTask, StatusCode, TaskState, Unit, UnitKind
-from connector.reports.build import suggestion_for
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.deadlines import Classification, classify
-from connector.rules.phrases import Suggestion
+from connector.rules.deadlines import DEFAULT_POLICY, classify
+from connector.rules.judge import Judgement, judge
 
 AS_OF = date(2022, 5, 30)
 
@@ -221,10 +220,7 @@ def calendar() -> WorkingCalendar:
     return WorkingCalendar()
 
 
-def items(
-    tasks: tuple[NormalisedTask, ...] = TASKS, as_of: date = AS_OF
-) -> Iterator[tuple[NormalisedTask, Classification, Suggestion | None]]:
-    """The world, classified as of `as_of`, as `build_report` takes it (a one-shot iterator)."""
+def items(tasks: tuple[NormalisedTask, ...] = TASKS, as_of: date = AS_OF) -> Iterator[Judgement]:
+    """The world, judged as of `as_of`, as `build_report` takes it (a one-shot iterator)."""
     for t in tasks:
-        cls = classify(t, as_of, calendar())
-        yield t, cls, suggestion_for(t, cls, calendar())
+        yield judge(t, classify(t, as_of, calendar()), calendar(), DEFAULT_POLICY)

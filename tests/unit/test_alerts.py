@@ -86,10 +86,11 @@ def d(text: str) -> date:
 @pytest.mark.parametrize(
     ("deadline", "hold", "first_day"),
     [
-        pytest.param("2022-04-08", True, "2022-04-06", id="plain-week-wed-for-fri"),
-        pytest.param("2022-04-13", True, "2022-04-08", id="over-hung-kings-holiday"),
-        pytest.param("2022-03-23", True, "2022-03-21", id="saturday-held-to-monday"),
-        pytest.param("2022-03-23", False, "2022-03-19", id="saturday-not-held"),
+        pytest.param("2022-03-17", True, "2022-03-14", id="monday-for-thursday"),
+        pytest.param("2022-04-08", True, "2022-04-05", id="plain-week-tue-for-fri"),
+        pytest.param("2022-04-13", True, "2022-04-07", id="over-hung-kings-holiday"),
+        pytest.param("2022-03-23", True, "2022-03-18", id="over-a-weekend"),
+        pytest.param("2022-03-23", False, "2022-03-18", id="over-a-weekend-not-held"),
     ],
 )
 def test_due_soon_first_sent_when_three_working_days_are_left(
@@ -111,11 +112,11 @@ def test_due_soon_first_sent_when_three_working_days_are_left(
 
 def test_nothing_produced_on_a_non_working_day_when_holding() -> None:
     """A task seen on a Saturday already due soon is alerted on Monday (or at once if not held)."""
-    task = make_task(deadline=d("2022-03-15"))  # Tuesday; due soon from Friday 11 March
+    task = make_task(deadline=d("2022-03-15"))  # Tuesday; due soon from Thursday 10 March
     saturday, monday = d("2022-03-12"), d("2022-03-14")
     assert intents_for(task, saturday) == []
     [intent] = only(intents_for(task, monday), AlertType.SAP_DEN_HAN)
-    assert intent.send_on == d("2022-03-11")  # due since Friday, first seen on Saturday
+    assert intent.send_on == d("2022-03-10")  # due since Thursday, first seen on Saturday
     not_held = AlertSettings(hold_on_non_working_days=False)
     assert only(intents_for(task, saturday, not_held), AlertType.SAP_DEN_HAN)
 
@@ -564,7 +565,7 @@ def test_day_by_day_each_occasion_latest_exactly_once_on_a_working_day(deadline:
         assert sent[key] == CAL.next_working_day_on_or_after(nominal)
     assert expected_k >= 8
     [soon] = [on for k, on in sent.items() if ":SAP_DEN_HAN:" in k]
-    assert CAL.working_days_between(soon - timedelta(days=1), eff) == 3
+    assert CAL.working_days_between(soon, eff) == 3  # after that day, up to eff_due
 
 
 def test_due_occasions_latest_only_one_per_type() -> None:

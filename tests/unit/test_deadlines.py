@@ -207,17 +207,22 @@ def test_late_completion_does_not_carry_the_long_overdue_flag() -> None:
 @pytest.mark.parametrize(
     ("deadline", "as_of", "left", "soon"),
     [
-        pytest.param(date(2022, 3, 18), date(2022, 3, 15), 4, False, id="tuesday-to-friday"),
-        pytest.param(date(2022, 3, 18), date(2022, 3, 16), 3, True, id="wednesday-to-friday"),
-        pytest.param(date(2022, 3, 18), date(2022, 3, 18), 1, True, id="on-the-day"),
-        pytest.param(date(2022, 3, 21), date(2022, 3, 18), 2, True, id="over-a-weekend"),
+        pytest.param(date(2022, 3, 18), date(2022, 3, 14), 4, False, id="monday-to-friday"),
+        pytest.param(date(2022, 3, 17), date(2022, 3, 14), 3, True, id="monday-to-thursday"),
+        pytest.param(date(2022, 3, 18), date(2022, 3, 15), 3, True, id="tuesday-to-friday"),
+        pytest.param(date(2022, 3, 18), date(2022, 3, 16), 2, True, id="wednesday-to-friday"),
+        pytest.param(date(2022, 3, 18), date(2022, 3, 17), 1, True, id="due-tomorrow"),
+        pytest.param(date(2022, 3, 18), date(2022, 3, 18), 0, True, id="due-today"),
+        pytest.param(date(2022, 3, 21), date(2022, 3, 18), 1, True, id="over-a-weekend"),
         pytest.param(date(2022, 3, 21), date(2022, 3, 19), 1, True, id="from-a-saturday"),
-        pytest.param(date(2022, 2, 8), date(2022, 1, 27), 4, False, id="over-tet-2022"),
-        pytest.param(date(2022, 2, 8), date(2022, 1, 28), 3, True, id="friday-before-tet"),
+        pytest.param(date(2022, 2, 8), date(2022, 1, 26), 4, False, id="over-tet-2022"),
+        pytest.param(date(2022, 2, 8), date(2022, 1, 27), 3, True, id="thursday-before-tet"),
+        pytest.param(date(2022, 2, 8), date(2022, 1, 28), 2, True, id="friday-before-tet"),
     ],
 )
 def test_working_days_left_and_due_soon(deadline: date, as_of: date, left: int, soon: bool) -> None:
-    """Working days left count today and the due day; at most 3 flags the task as due soon."""
+    """Working days left are those after today up to and including the due day (due tomorrow
+    1, due today 0, Monday for Thursday 3); at most 3 flags the task as due soon."""
     c = classify(task(deadline=deadline), as_of, CAL)
     assert c.status is S.DTH_TRONG_HAN
     assert (c.working_days_left, c.due_soon) == (left, soon)
@@ -225,12 +230,7 @@ def test_working_days_left_and_due_soon(deadline: date, as_of: date, left: int, 
 
 def test_due_soon_can_be_disabled() -> None:
     """A policy of 0 working days never flags anything as due soon."""
-    c = classify(
-        task(deadline=date(2022, 3, 18)),
-        date(2022, 3, 18),
-        CAL,
-        DeadlinePolicy(due_soon_working_days=0),
-    )
+    c = classify(task(deadline=date(2022, 3, 18)), date(2022, 3, 18), CAL, DeadlinePolicy(due_soon_working_days=0))
     assert not c.due_soon
 
 

@@ -142,7 +142,11 @@ def test_prose_states_the_figures_of_the_total_row() -> None:
     )
     assert lines[2].startswith("Đang thực hiện 17 nhiệm vụ: 3 nhiệm vụ trong hạn, 8 nhiệm vụ quá")
     assert lines[3].startswith("Tỷ lệ hoàn thành đúng hạn đạt 63,6% (7/11; cách tính:")
-    assert lines[4] == "Có 6 nhiệm vụ đơn vị chủ trì chưa xác nhận tình trạng thực hiện."
+    assert lines[4] == (
+        "Trong 9 nhiệm vụ không có thời hạn, 8 nhiệm vụ yêu cầu sản phẩm cụ thể (phải có thời "
+        "hạn hoàn thành) và 1 nhiệm vụ thường xuyên."
+    )
+    assert lines[5] == "Có 6 nhiệm vụ đơn vị chủ trì chưa xác nhận tình trạng thực hiện."
     folded = prose(make(fold=True), "vi")
     assert folded[1].startswith("Đã hoàn thành 14 nhiệm vụ: 10 nhiệm vụ đúng hạn (trong đó 3")
     english = prose(make(lang="en"), "en")
@@ -167,10 +171,10 @@ def word(signed: Report) -> Any:
 
 
 def test_docx_pages_are_a4_with_decree_margins_annexes_landscape(word: Any) -> None:
-    """The body is A4 portrait, each of the four annexes an A4 landscape section; margins top
+    """The body is A4 portrait, each of the five annexes an A4 landscape section; margins top
     and bottom 20 mm, left 30 mm, right 15 mm."""
     sections = list(word.sections)
-    assert len(sections) == 5
+    assert len(sections) == 6
     body, annexes = sections[0], sections[1:]
     assert body.orientation == WD_ORIENT.PORTRAIT
     assert (mm(body.page_width), mm(body.page_height)) == (210, 297)
@@ -236,9 +240,7 @@ def _header_rows(table: Any) -> int:
 def test_docx_tables_repeat_their_header_and_bold_the_total(word: Any, signed: Report) -> None:
     """The summary's three header rows and each annex's header row repeat on every page; the
     TỔNG CỘNG row is bold; an annex has the task's content, progress and an empty notes column."""
-    summary = next(
-        t for t in word.tables if t.rows[0].cells[0].text == "STT" and len(t.columns) == 15
-    )
+    summary = next(t for t in word.tables if t.rows[0].cells[0].text == "STT" and len(t.columns) == 15)
     assert _header_rows(summary) == 3
     total = next(r for r in summary.rows if r.cells[1].text == "TỔNG CỘNG")
     runs = [run for cell in total.cells for p in cell.paragraphs for run in p.runs]
@@ -308,7 +310,7 @@ def test_markdown_keeps_the_heading_and_the_working_group(signed: Report) -> Non
     assert "*Bình Định, ngày 30 tháng 5 năm 2022*" in lines
     assert "***Nơi nhận:***" in lines and "- Lưu: VT, TCT." in lines
     assert "**Nguyễn Văn A**" in lines
-    assert md.count("*(Kèm theo Báo cáo số 45/BC-TCT ngày 30/05/2022") == 4
+    assert md.count("*(Kèm theo Báo cáo số 45/BC-TCT ngày 30/05/2022") == 5
 
 
 def test_eff_due_column_reads_as_a_due_date() -> None:

@@ -28,7 +28,8 @@ from connector.reports.model import (
     ReportOptions,
     parse_period,
 )
-from connector.rules.deadlines import classify
+from connector.rules.deadlines import DEFAULT_POLICY, classify
+from connector.rules.judge import judge
 from tests.support.report_world import (
     AS_OF,
     INTENDED,
@@ -465,7 +466,8 @@ def test_stale_annex_lists_open_tasks_without_deadline_idle_over_three_months() 
 
 
 def test_missing_deadline_annex_carries_the_suggested_deadline_and_phrase() -> None:
-    """Annex 4 (Q1): every assignment without deadline, done or open, with its suggestion."""
+    """Annex 4 (Q1): every product assignment without deadline, done or open, with its
+    suggestion; task 9 ("Thường xuyên ...", a routine duty) is not in it, but counted as one."""
     r = report(period="2022-Q1")
     got = [
         (
@@ -479,7 +481,6 @@ def test_missing_deadline_annex_carries_the_suggested_deadline_and_phrase() -> N
     ]
     assert got == [
         (4, StatusCode.HT_KHONG_HAN, date(2022, 4, 15), "trước ngày 15/4/2022", ""),
-        (9, StatusCode.KHONG_THOI_HAN, None, "", ""),
         (10, StatusCode.KHONG_THOI_HAN, date(2022, 6, 30), "trong quý II/2022", ""),
         (16, StatusCode.HT_KHONG_HAN, date(2022, 3, 25), "trước ngày 25 tháng 3 năm 2022", ""),
         (21, StatusCode.KHONG_THOI_HAN, None, "", ""),
@@ -487,6 +488,11 @@ def test_missing_deadline_annex_carries_the_suggested_deadline_and_phrase() -> N
         (30, StatusCode.KHONG_THOI_HAN, None, "", ""),
     ]
     assert r.missing_deadline[-1].task.unit_name == "Ban Quản lý Khu kinh tế"
+    sxd = next(row for row in r.rows if row.code == "SXD")
+    assert (sxd.counts.without_deadline_routine, sxd.counts.without_deadline_product) == (1, 1)
+    total = r.total
+    assert total.without_deadline_product + total.without_deadline_routine == total.without_deadline
+    assert (total.without_deadline_product, total.without_deadline_routine) == (6, 1)
 
 
 def test_cancelled_tasks_appear_in_no_annex() -> None:
@@ -590,7 +596,7 @@ def test_report_reads_its_items_once() -> None:
 def test_classification_as_of_another_day_is_refused() -> None:
     """Mixing classifications of another date into a report is a programming error."""
     t = TASKS[0]
-    wrong = [(t, classify(t, date(2022, 5, 1), calendar()), None)]
+    wrong = [judge(t, classify(t, date(2022, 5, 1), calendar()), calendar(), DEFAULT_POLICY)]
     with pytest.raises(ValueError, match="classified as of 2022-05-01"):
         build_report(wrong, UNITS, ReportOptions(as_of=AS_OF))
 

@@ -19,7 +19,7 @@ from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import FORMATS, render, render_bytes
 from tests.support import ROOT
 from tests.support.documents import docx_text
-from tests.support.report_world import AS_OF, TASKS, UNITS, items, task
+from tests.support.report_world import AS_OF, TASKS, UNITS, change, items, task
 
 
 def make(period: str = "2022-Q1", **kw: Any) -> Report:
@@ -93,6 +93,9 @@ COUNT_KEYS = {
     "unconfirmed",
     "cancelled",
     "by_status",
+    "without_deadline_product",
+    "without_deadline_routine",
+    "extended_after_overdue",
 }
 REF_KEYS = {
     "source_id",
@@ -129,14 +132,34 @@ ANNEX_KEYS = {
     },
     "stale_no_deadline": REF_KEYS | {"last_report_on", "idle_days"},
     "missing_deadline": REF_KEYS
-    | {"status", "suggested_deadline", "suggested_phrase", "suggested_recurrence"},
+    | {"status", "suggested_deadline", "suggested_phrase", "suggested_recurrence", "kind_words"},
+    "extended_after_overdue": REF_KEYS
+    | {
+        "status",
+        "original_deadline",
+        "overdue_deadline",
+        "overdue_eff_due",
+        "extended_on",
+        "new_deadline",
+        "days_overdue_when_extended",
+        "extensions",
+    },
 }
 
 
 @pytest.mark.parametrize("lang", [pytest.param("vi", id="vi"), pytest.param("en", id="en")])
-def test_json_schema_keys_are_stable_and_english(q1: Report, lang: str) -> None:
-    """Schema version 1: the same English keys whatever the language."""
-    data = json.loads(_text(render(q1, "json", lang)))
+def test_json_schema_keys_are_stable_and_english(lang: str) -> None:
+    """Schema version 1: the same English keys whatever the language (the world and a task
+    extended after its deadline had passed, so that every annex has an entry)."""
+    late = task(
+        40,
+        "SXD",
+        "2022-02-01",
+        "2022-04-29",
+        changes=change("2022-03-15", "2022-04-29", "2022-03-18"),
+    )
+    world = build_report(items((*TASKS, late)), UNITS, ReportOptions(as_of=AS_OF, period="2022-Q1"))
+    data = json.loads(_text(render(world, "json", lang)))
     assert data["schema_version"] == 1
     assert set(data) == TOP_KEYS
     assert set(data["period"]) == {"code", "kind", "start", "end", "label", "basis"}
@@ -285,6 +308,7 @@ def test_xlsx_reads_like_the_report(q1: Report) -> None:
         "PL II Hoàn thành trễ",
         "PL III Không hạn quá 3 tháng",
         "PL IV Thiếu thời hạn",
+        "PL V Gia hạn sau quá hạn",
     ]
     ws = wb["Tổng hợp"]
     assert ws["A1"].value == "TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH"  # no governing body set
@@ -468,7 +492,7 @@ def test_markdown_has_summary_and_annex_tables(q1: Report) -> None:
     assert "**25**" in total and "**60,0**" in total
     xyz = next(line for line in lines if "Ban Quản lý Khu kinh tế" in line and "| 1 |" in line)
     assert "| — |" in xyz  # nothing to judge: no rate, not 0 %
-    assert sum(1 for line in lines if line.startswith("## Phụ lục")) == 4
+    assert sum(1 for line in lines if line.startswith("## Phụ lục")) == 5
     assert '\\<của\\> đơn vị & "STC"' in md  # markup escaped in cells
     assert widths  # every table row is pipe-separated
 
@@ -607,3 +631,12 @@ def test_xlsx_and_docx_keep_a_subjects_line_break() -> None:
     assert "THÔNG BÁO\nKết thúc đợt 88" in cells
     docx = rendered_text(report, "docx")
     assert "THÔNG BÁO\nKết thúc đợt 88" in docx or "THÔNG BÁO" in docx.splitlines()
+
+
+def test_table_figures_stay_on_the_first_line_of_a_wrapped_unit_row() -> None:
+    """A unit name that wraps keeps the rate and the unconfirmed count on its first line."""
+    lines = _text(render(make(), "table", width=130, annex_limit=0)).splitlines()
+    wrapped = next(line for line in lines if "UBND thành phố Quy" in line)
+    assert "Nhơn" not in wrapped  # the name does wrap at this width
+    cells = [c.strip() for c in wrapped.split("│")]
+    assert cells[-3:-1] == ["100,0", "0"]

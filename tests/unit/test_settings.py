@@ -193,3 +193,43 @@ def test_oauth2_without_client_secret_names_the_variable(tmp_path: Path) -> None
     cfg = write(tmp_path / "c.toml", "[source]\nauth = 'oauth2'\ntoken_url = '/oauth2/token'\n")
     with pytest.raises(ConfigError, match="IDESK_CONNECTOR__SOURCE__CLIENT_SECRET"):
         load_settings(cfg, {})
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("email", "password"), ("webhook", "secret")]
+)  # fmt: skip
+def test_channel_secrets_in_the_config_file_are_refused(
+    tmp_path: Path, section: str, key: str
+) -> None:
+    """The SMTP password and the webhook secret are refused in the config file, naming the
+    variable that gives them."""
+    cfg = write(tmp_path / "c.toml", f"[{section}]\n{key} = 'sekrit-value'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, PW)
+    text = str(info.value)
+    assert f"{section}.{key}" in text
+    assert f"IDESK_CONNECTOR__{section.upper()}__{key.upper()}" in text
+    assert "sekrit-value" not in text
+
+
+def test_channel_secrets_from_the_environment_or_the_secrets_file(tmp_path: Path) -> None:
+    """The SMTP login's password comes from the environment, the webhook secret from the 0600
+    secrets file; a channel's settings are checked together when it is chosen."""
+    secrets = write(tmp_path / "s.toml", "[webhook]\nsecret = 'hook-from-file'\n")
+    book = write(tmp_path / "units.csv", "STTTT,vanthu@stttt.example\n")
+    cfg = write(
+        tmp_path / "c.toml",
+        "[delivery]\nchannels = ['email', 'webhook']\n"
+        "[email]\nhost = 'mail.example'\nusername = 'tct'\nfrom_address = 'tct@example.org'\n"
+        f"address_book = '{book}'\n"
+        "[webhook]\nurl = 'https://gw.example/hook'\n",
+    )
+    env = {**PW, "IDESK_CONNECTOR_SECRETS": str(secrets)}
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env)
+    assert {p.where for p in info.value.problems} == {"email.password"}
+    assert "IDESK_CONNECTOR__EMAIL__PASSWORD" in str(info.value)
+    s = load_settings(cfg, {**env, "IDESK_CONNECTOR__EMAIL__PASSWORD": "mail-pw"}).settings
+    assert s.email.password is not None and s.email.password.get_secret_value() == "mail-pw"
+    assert s.webhook.secret is not None
+    assert s.webhook.secret.get_secret_value() == "hook-from-file"

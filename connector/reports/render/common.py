@@ -30,6 +30,7 @@ from connector.i18n import status_label as _status_label
 from connector.models import StatusCode, UnitKind
 from connector.reports.model import (
     Counts,
+    ExtensionEntry,
     LateEntry,
     MissingEntry,
     OverdueEntry,
@@ -399,6 +400,26 @@ def prose(report: Report, lang: Lang) -> list[str]:
                 rule=rule,
             )
         )
+    if t.without_deadline:
+        out.append(
+            label(
+                "prose_no_deadline_kinds",
+                lang,
+                without=n(t.without_deadline),
+                product=n(t.without_deadline_product),
+                routine=n(t.without_deadline_routine),
+            )
+        )
+    if t.extended_after_overdue:
+        number = next(a.number for a in annexes(report) if a.name == "extended_after_overdue")
+        out.append(
+            label(
+                "prose_extended_after_overdue",
+                lang,
+                n=n(t.extended_after_overdue),
+                annex=roman(number),
+            )
+        )
     if t.unconfirmed:
         out.append(label("prose_unconfirmed", lang, n=n(t.unconfirmed)))
     return out
@@ -540,12 +561,24 @@ MISSING_COLUMNS: tuple[AnnexColumn, ...] = (
 )
 
 
+EXTENDED_COLUMNS: tuple[AnnexColumn, ...] = (
+    *_REF_COLUMNS,
+    AnnexColumn("a_status", lambda e, lang: _status(e.status, lang), 16, wrap=True, mm=22),
+    _date_column("a_overdue_deadline", lambda e, _l: e.old_eff_due),
+    _date_column("a_extended_on", lambda e, _l: e.extended_on),
+    _flag_column("a_days_overdue_then", lambda e, _l: e.days_overdue_when_extended),
+    _date_column("a_new_deadline", lambda e, _l: e.new_deadline),
+    NOTES_COLUMN,
+)
+
+
 def annexes(report: Report) -> tuple[Annex, ...]:
-    """The four annexes in their fixed order (names are the JSON keys)."""
+    """The five annexes in their fixed order (names are the JSON keys)."""
     overdue: tuple[OverdueEntry, ...] = report.overdue
     late: tuple[LateEntry, ...] = report.late
     stale: tuple[StaleEntry, ...] = report.stale
     missing: tuple[MissingEntry, ...] = report.missing_deadline
+    extended: tuple[ExtensionEntry, ...] = report.extended_after_overdue
     return (
         Annex(1, "overdue", "annex_overdue", "annex_sheet_overdue", OVERDUE_COLUMNS, overdue),
         Annex(2, "late", "annex_late", "annex_sheet_late", LATE_COLUMNS, late),
@@ -558,7 +591,21 @@ def annexes(report: Report) -> tuple[Annex, ...]:
             MISSING_COLUMNS,
             missing,
         ),
+        Annex(
+            5,
+            "extended_after_overdue",
+            "annex_extended",
+            "annex_sheet_extended",
+            EXTENDED_COLUMNS,
+            extended,
+        ),
     )
 
 
-ANNEX_NAMES: tuple[str, ...] = ("overdue", "late", "stale_no_deadline", "missing_deadline")
+ANNEX_NAMES: tuple[str, ...] = (
+    "overdue",
+    "late",
+    "stale_no_deadline",
+    "missing_deadline",
+    "extended_after_overdue",
+)

@@ -39,6 +39,7 @@ ANNEX_OPTIONS: dict[str, str] = {
     "late": "late",
     "stale": "stale_no_deadline",
     "missing": "missing_deadline",
+    "extended": "extended_after_overdue",
 }
 """What ``report --annex`` takes (the short names of its help and the README) → the annex."""
 

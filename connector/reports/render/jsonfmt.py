@@ -18,6 +18,7 @@ from connector.ledger.codec import encode
 from connector.models import StatusCode
 from connector.reports.model import (
     Counts,
+    ExtensionEntry,
     LateEntry,
     MissingEntry,
     OverdueEntry,
@@ -42,6 +43,9 @@ def counts_dict(counts: Counts) -> dict[str, Any]:
         "total": counts.total,
         "with_deadline": counts.with_deadline,
         "without_deadline": counts.without_deadline,
+        "without_deadline_product": counts.without_deadline_product,
+        "without_deadline_routine": counts.without_deadline_routine,
+        "extended_after_overdue": counts.extended_after_overdue,
         "done": {
             "on_time": counts.done_on_time,
             "late": counts.done_late,
@@ -109,6 +113,21 @@ def _missing(e: MissingEntry) -> dict[str, Any]:
         "suggested_deadline": _day(e.suggested_deadline),
         "suggested_phrase": e.suggested_phrase,
         "suggested_recurrence": e.suggested_recurrence or None,
+        "kind_words": list(e.kind_words),
+    }
+
+
+def _extended(e: ExtensionEntry) -> dict[str, Any]:
+    return {
+        **_ref(e.task),
+        "status": e.status.value,
+        "original_deadline": _day(e.original_deadline),
+        "overdue_deadline": _day(e.old_deadline),
+        "overdue_eff_due": _day(e.old_eff_due),
+        "extended_on": _day(e.extended_on),
+        "new_deadline": _day(e.new_deadline),
+        "days_overdue_when_extended": e.days_overdue_when_extended,
+        "extensions": e.extensions,
     }
 
 
@@ -180,6 +199,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
             "late": [_late(e) for e in report.late],
             "stale_no_deadline": [_stale(e) for e in report.stale],
             "missing_deadline": [_missing(e) for e in report.missing_deadline],
+            "extended_after_overdue": [_extended(e) for e in report.extended_after_overdue],
         },
     }
 

@@ -72,7 +72,7 @@ def summary_table(report: Report, lang: Lang | None = None) -> Table:
                 columns[0].label(chosen, report.fold),
                 justify="right",
                 width=SUB_WIDTH,
-                vertical="bottom",
+                vertical="top",
             )
             continue
         subs = [Text(c.label(chosen, report.fold), justify="right", style="bold") for c in columns]

@@ -5,8 +5,8 @@ per list item, a content hash, the item itself, when its detail was last read an
 still listed, so a run reads only the details of new or changed items (and a share of the
 oldest checked).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-07-28
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from connector.ledger.types import UTCDateTime
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
