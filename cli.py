@@ -116,6 +116,17 @@ class Language(StrEnum):
     EN = "en"
 
 
+class SimDialect(StrEnum):
+    """``--dialect`` of the simulator and the demo."""
+
+    CONTRACT = "contract"
+    IDESK6 = "idesk6"
+
+    @property
+    def literal(self) -> Literal["contract", "idesk6"]:
+        return "idesk6" if self is SimDialect.IDESK6 else "contract"
+
+
 class DenominatorChoice(StrEnum):
     """``report --denominator`` (the values of `connector.reports.model.Denominator`, which is
     not imported here: start-up time)."""
@@ -1065,12 +1076,32 @@ def runs_list_cmd(
     render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs, ui_lang(loaded, lang)))
 
 
+def _demo_snapshot_line(result: Any) -> str:
+    """The demo's line on the second, unchanged sync of the iDesk 6 mode ('' otherwise)."""
+    second = result.second_job
+    if second is None:
+        return ""
+    counts = second.counts()
+    return (
+        f"\nSecond sync {second.run_id} (nothing changed): {counts.get('fetched', 0)} list items,"
+        f" detail calls {counts.get('detail_calls', 0)} (the refresh share),"
+        f" intake-only skipped {result.job.counts().get('skipped_not_assignment', 0)}."
+    )
+
+
 @app.command("demo", rich_help_panel=PANEL_SIM)
 @handle_errors
 def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
     tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    dialect: Annotated[
+        SimDialect,
+        typer.Option(
+            help="contract, or idesk6: the simulator as a deployed iDesk 6 (read-only, snapshot "
+            "sync; a second, unchanged sync shows the detail calls it saves)."
+        ),
+    ] = SimDialect.CONTRACT,
     deliver: Annotated[
         DemoDelivery,
         typer.Option(
@@ -1097,7 +1128,9 @@ def demo_cmd(
         terminal_level=OPTIONS.terminal_level,
     )
     start = _time.monotonic()
-    result = run_demo(directory, tasks=tasks, lang=lang, deliver=deliver.value)
+    result = run_demo(
+        directory, tasks=tasks, lang=lang, dialect=dialect.literal, deliver=deliver.value
+    )
     Console(width=max(140, Console().width)).print(
         SummaryTable(result.report, "en" if lang == "en" else "vi")
     )
@@ -1114,6 +1147,7 @@ def demo_cmd(
         f" fetched {counts.get('fetched', 0)},"
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
         f" tracking statuses sent {result.tracking_writes}, {alerts}."
+        f"{_demo_snapshot_line(result)}"
         f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
         f" {result.html_path}"
         f"\nDone in {_time.monotonic() - start:.1f}s."
@@ -1161,12 +1195,28 @@ def simulator_serve_cmd(
         str, typer.Option(help="Bind address; only loopback is accepted.")
     ] = "127.0.0.1",
     lang: Annotated[Language, typer.Option(help="vi or en, for the banner.")] = Language.VI,
+    dialect: Annotated[
+        SimDialect,
+        typer.Option(
+            help="contract: the API of docs/source-api.md; idesk6: the same world as a deployed "
+            "iDesk 6 web application's pages answer it (docs/idesk6.md)."
+        ),
+    ] = SimDialect.CONTRACT,
+    gateway: Annotated[
+        bool,
+        typer.Option(
+            "--gateway",
+            help="Also accept an integration gateway's static headers and OAuth 2.0 client "
+            "credentials.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a province-like world over HTTP on loopback until Ctrl+C.
 
     Example: idesk-connector simulator serve --port 8765 --tasks 2000 --seed 1
     """
     from simulator import SimulatorConfig, banner, parse_faults, serve
+    from simulator.config import ALL_AUTH_MODES, AUTH_MODES
 
     day = parse_day(today, "--today") or _today()
     config = SimulatorConfig(
@@ -1179,6 +1229,8 @@ def simulator_serve_cmd(
         faults=parse_faults(faults),
         host=host,
         port=port,
+        dialect=dialect.literal,
+        auth_modes=ALL_AUTH_MODES if gateway else AUTH_MODES,
     )
 
     def ready(sim: Any) -> None:

@@ -14,6 +14,10 @@ an incremental pull that finds nothing new. Then one more process does what ``ma
 (simulator, full sync with delivery, report, xlsx and html) at the demo's size. Last, the CLI
 start-up: the installed ``idesk-connector`` runs ``--help``, ``status`` and ``tasks show ID``
 on a small existing ledger, each five times, and the median wall time of each is checked.
+The snapshot step serves the province as a deployed iDesk 6 (``--dialect idesk6``, 2,000 listed
+documents) and runs three pulls through the ``idesk6`` mapping: the first (every detail), one
+with nothing changed (only the refresh share of details), one after 50 documents changed their
+list item (those 50 plus the refresh share), and checks the number of detail calls.
 
 Prints a table, writes the figures as JSON (``--out``), and checks the targets: exit status 0
 when they hold, 1 when one fails, 2 when the benchmark itself could not run.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -32,8 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,9 @@ DEFAULT_DEMO_LIMIT_S = 60.0
 CLI_TASKS = 300
 CLI_RUNS = 5
 DEFAULT_CLI_LIMIT_S = 0.5
+SNAPSHOT_LISTED = 2000
+SNAPSHOT_CHANGED = 50
+SNAPSHOT_REFRESH_PERCENT = 2.0
 EXIT_OK, EXIT_TARGET_MISSED, EXIT_BROKEN = 0, 1, 2
 
 
@@ -236,6 +244,134 @@ def bench_cli(work: Path, runs: int, timeout_s: float) -> dict[str, Any]:
 # -- checks --------------------------------------------------------------------------------------
 
 
+def _snapshot_pull(settings: Any, ledger: Any, sim: Any, run_id: str) -> dict[str, Any]:
+    """One pull through the idesk6 mapping: its counts, its detail calls, its wall time."""
+    from connector.clock import FixedClock  # noqa: PLC0415
+    from connector.source.pull import pull  # noqa: PLC0415
+
+    before = sum(1 for r in sim.requests if r.endpoint.endswith("/view.cpx"))
+    start = time.perf_counter()
+    result = pull(
+        settings, run_id=run_id, clock=FixedClock(sim.now()), ledger=ledger, plan_outbox=False
+    )
+    wall = time.perf_counter() - start
+    served = sum(1 for r in sim.requests if r.endpoint.endswith("/view.cpx")) - before
+    return {
+        "wall_s": round(wall, 3),
+        "listed": result.fetched,
+        "detail_calls": result.detail_calls,
+        "detail_requests_served": served,
+        "list_changed": result.list_changed,
+        "refreshed": result.refreshed,
+        "skipped_not_assignment": result.skipped_not_assignment,
+    }
+
+
+def bench_snapshot(
+    listed: int, changed: int, *, refresh_percent: float, seed: int, today: Any, work: Path
+) -> dict[str, Any]:
+    """The snapshot strategy against the simulator's iDesk 6 mode: first, unchanged and
+    changed runs over `listed` documents (intake-only ones among them)."""
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from connector.ledger.db import open_ledger  # noqa: PLC0415
+    from connector.settings import Settings  # noqa: PLC0415
+
+    intake = listed // 25
+    config = SimulatorConfig(
+        tasks=listed - intake,
+        seed=seed,
+        today=today,
+        faults=Faults.none(),
+        dialect="idesk6",
+        intake_documents=intake,
+    )
+    directory = work / "snapshot"
+    directory.mkdir()
+    with Simulator(config) as sim:
+        world = sim.world
+        # deleted documents are not listed: list exactly `listed` (the intake share tops it up)
+        live = sum(1 for r in world.tasks.values() if r.get("deleted") != "Y")
+        sim.core.config = replace(config, intake_documents=listed - live)
+        settings = Settings.model_validate(
+            {
+                "source": {
+                    "base_url": sim.base_url,
+                    "mapping": "idesk6",
+                    "account_code": sim.credentials.account_code,
+                    "password": SecretStr(sim.credentials.password),
+                    "page_size": 200,
+                },
+                "ledger": {"url": f"sqlite:///{directory / 'ledger.db'}"},
+                "sync": {
+                    "snapshot_refresh_percent": refresh_percent,
+                    "detail_workers": 4,
+                    "rate_per_second": 1000.0,
+                },
+                "push": {"enabled": False},
+            }
+        )
+        with open_ledger(settings.ledger.url) as ledger:
+            progress(f"  snapshot ({listed:,} listed): first run ...")
+            first = _snapshot_pull(settings, ledger, sim, "bench-snapshot-1")
+            progress(f"  snapshot ({listed:,} listed): unchanged run ...")
+            unchanged = _snapshot_pull(settings, ledger, sim, "bench-snapshot-2")
+            open_keys = [
+                k
+                for k in sorted(world.tasks)
+                if world.tasks[k].get("status") == "processing"
+                and world.tasks[k].get("deleted") != "Y"
+            ][:changed]
+            if len(open_keys) < changed:
+                raise BenchError(f"the world has only {len(open_keys)} open documents to change")
+            sim.advance(timedelta(hours=1))
+            for key in open_keys:
+                sim.complete_task(key)
+            progress(f"  snapshot ({listed:,} listed): {changed} changed ...")
+            after = _snapshot_pull(settings, ledger, sim, "bench-snapshot-3")
+    if first["listed"] != listed:
+        raise BenchError(f"the snapshot run listed {first['listed']}, not {listed}")
+    return {
+        "listed": listed,
+        "changed": changed,
+        "refresh_percent": refresh_percent,
+        "refresh_share": math.ceil(listed * refresh_percent / 100),
+        "first": first,
+        "unchanged": unchanged,
+        "after_change": after,
+    }
+
+
+def check_snapshot(snap: dict[str, Any] | None) -> list[Check]:
+    """Detail calls of the unchanged run within the refresh share; of the changed run within
+    the changed documents plus the share (and every changed one read)."""
+    if snap is None:
+        return []
+    share, changed, listed = snap["refresh_share"], snap["changed"], snap["listed"]
+    unchanged, after = snap["unchanged"], snap["after_change"]
+    return [
+        Check(
+            name="snapshot_unchanged_reads_refresh_share_only",
+            ok=unchanged["detail_calls"] <= share and unchanged["list_changed"] == 0,
+            value=unchanged["detail_calls"],
+            limit=share,
+            unit="detail calls",
+            detail=f"{listed:,} listed, nothing changed: {unchanged['detail_calls']} detail calls"
+            f" (refresh share {snap['refresh_percent']:g} % = {share}; a full read: {listed:,})",
+        ),
+        Check(
+            name="snapshot_changed_reads_changed_plus_share",
+            ok=after["list_changed"] == changed
+            and changed <= after["detail_calls"] <= changed + share,
+            value=after["detail_calls"],
+            limit=changed + share,
+            unit="detail calls",
+            detail=f"{listed:,} listed, {changed} changed: {after['detail_calls']} detail calls"
+            f" ({after['list_changed']} changed + {after['refreshed']} refreshed), not {listed:,}",
+        ),
+    ]
+
+
 def rss_growth_limit_mib(extra_tasks: int, floor_mib: float, per_task_kib: float) -> float:
     """The peak-RSS growth allowed for `extra_tasks` more tasks (bench/README.md says why)."""
     return round(floor_mib + per_task_kib * extra_tasks / 1024, 1)
@@ -387,6 +523,30 @@ def render(results: dict[str, Any]) -> str:
             f" {demo['delivered_tracking']:,} tracking statuses and {demo['delivered_alerts']:,}"
             " alerts",
         ]
+    snap = results.get("snapshot")
+    if snap is not None:
+        out += [
+            "",
+            f"Snapshot strategy (iDesk 6 mode, {snap['listed']:,} listed, refresh share"
+            f" {snap['refresh_percent']:g} % = {snap['refresh_share']})",
+            _table(
+                ["run", "wall s", "detail calls", "list changed", "refreshed"],
+                [
+                    [
+                        name,
+                        f"{snap[key]['wall_s']:.2f}",
+                        f"{snap[key]['detail_calls']:,}",
+                        f"{snap[key]['list_changed']:,}",
+                        f"{snap[key]['refreshed']:,}",
+                    ]
+                    for name, key in (
+                        ("first", "first"),
+                        ("unchanged", "unchanged"),
+                        (f"{snap['changed']} changed", "after_change"),
+                    )
+                ],
+            ),
+        ]
     cli = results.get("cli")
     if cli is not None:
         out += [
@@ -460,6 +620,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-demo", action="store_true", help="do not run the demo step")
     parser.add_argument("--skip-cli", action="store_true", help="do not run the CLI start-up step")
     parser.add_argument(
+        "--skip-snapshot", action="store_true", help="do not run the snapshot-strategy step"
+    )
+    parser.add_argument(
+        "--snapshot-only",
+        action="store_true",
+        help="run the snapshot-strategy step alone (no pull sizes, no demo, no CLI)",
+    )
+    parser.add_argument(
+        "--snapshot-listed",
+        type=parse_size,
+        default=SNAPSHOT_LISTED,
+        help="documents listed in the snapshot step (2000)",
+    )
+    parser.add_argument(
+        "--snapshot-changed",
+        type=int,
+        default=SNAPSHOT_CHANGED,
+        help="documents whose list item changes before the third run (50)",
+    )
+    parser.add_argument(
+        "--snapshot-refresh-percent",
+        type=float,
+        default=SNAPSHOT_REFRESH_PERCENT,
+        help="sync.snapshot_refresh_percent of the snapshot step (2)",
+    )
+    parser.add_argument(
         "--cli-only",
         action="store_true",
         help="run the CLI start-up step alone (no pull sizes, no demo)",
@@ -507,7 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cli_only:
-        args.sizes, args.skip_demo, args.skip_cli = [], True, False
+        args.sizes, args.skip_demo, args.skip_cli, args.skip_snapshot = [], True, False, True
+    if args.snapshot_only:
+        args.sizes, args.skip_demo, args.skip_cli, args.skip_snapshot = [], True, True, False
     configure_logging(level="warning", fmt="json", stream=sys.stderr)
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -529,11 +717,19 @@ def main(argv: list[str] | None = None) -> int:
             "demo_limit_s": args.demo_limit_s,
             "cli_runs": None if args.skip_cli else args.cli_runs,
             "cli_limit_s": args.cli_limit_s,
+            "snapshot": None
+            if args.skip_snapshot
+            else {
+                "listed": args.snapshot_listed,
+                "changed": args.snapshot_changed,
+                "refresh_percent": args.snapshot_refresh_percent,
+            },
             "ledger": "sqlite",
         },
         "pull": [],
         "demo": None,
         "cli": None,
+        "snapshot": None,
     }
     today = local_today(SystemClock())
     sizes = ", ".join(f"{s:,}" for s in args.sizes) or "none"
@@ -547,12 +743,22 @@ def main(argv: list[str] | None = None) -> int:
                 results["demo"] = bench_demo(args.demo_tasks, args.seed, work, args.timeout_s)
             if not args.skip_cli:
                 results["cli"] = bench_cli(work, args.cli_runs, args.timeout_s)
+            if not args.skip_snapshot:
+                results["snapshot"] = bench_snapshot(
+                    args.snapshot_listed,
+                    args.snapshot_changed,
+                    refresh_percent=args.snapshot_refresh_percent,
+                    seed=args.seed,
+                    today=today,
+                    work=work,
+                )
     except BenchError as exc:
         progress(f"bench: could not run: {exc}")
         return EXIT_BROKEN
     checks = check_memory(results["pull"], args.rss_floor_mib, args.rss_per_task_kib)
     checks += check_demo(results["demo"], args.demo_limit_s)
     checks += check_cli(results["cli"], args.cli_limit_s)
+    checks += check_snapshot(results["snapshot"])
     results["checks"] = [asdict(c) for c in checks]
     results["ok"] = all(c.ok for c in checks)
     results["host"]["load_after"] = _load()

@@ -71,6 +71,9 @@ class DemoResult:
     docx_path: Path
     notifications: int
     tracking_writes: int
+    dialect: str = "contract"
+    second_job: JobResult | None = None
+    """iDesk 6 mode: a second sync with nothing changed (only the refresh share's details)."""
     deliver: str = "source"
     mail_dir: Path | None = None
     """Where the e-mails were written (``deliver="email"``)."""
@@ -135,15 +138,50 @@ def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
     )
 
 
+def demo_unit_code(code: str, dialect: str) -> str:
+    """A simulated unit's code as the dialect names it (iDesk 6: its organisation tree id)."""
+    if dialect != "idesk6":
+        return code
+    from simulator.idesk6 import DEPT_IDS  # noqa: PLC0415 - the demo only
+
+    return str(DEPT_IDS.get(code, code))
+
+
+def idesk6_settings(settings: Settings, account_code: str) -> Settings:
+    """The demo's settings for the simulator's iDesk 6 mode: the ``idesk6`` mapping with the
+    account code, no push (iDesk 6 takes no writes), alerts addressed to the organisation
+    tree's ids of the office units."""
+    from simulator.idesk6 import DEPT_IDS  # noqa: PLC0415 - the demo only
+
+    source = settings.source.model_copy(update={"mapping": "idesk6", "account_code": account_code})
+    recipients = {
+        kind: tuple(str(DEPT_IDS.get(code, code)) if code != "lead" else code for code in codes)
+        for kind, codes in settings.alerts.recipients.items()
+    }
+    return settings.model_copy(
+        update={
+            "source": source,
+            "push": settings.push.model_copy(update={"enabled": False}),
+            "alerts": settings.alerts.model_copy(update={"recipients": recipients}),
+            "sync": settings.sync.model_copy(update={"rate_per_second": 200.0}),
+        }
+    )
+
+
 def run_demo(
     directory: Path = Path("demo"),
     *,
     tasks: int = 2000,
     seed: int = 1,
     lang: str = "vi",
+    dialect: Literal["contract", "idesk6"] = "contract",
     deliver: DemoDelivery = "source",
 ) -> DemoResult:
-    """Run the demo (see the module docstring). Replaces an earlier demo's ledger (and mail)."""
+    """Run the demo (see the module docstring). Replaces an earlier demo's ledger (and mail).
+
+    `dialect` ``idesk6``: the simulator serves a deployed iDesk 6's shapes, read through the
+    ``idesk6`` mapping (snapshot sync, no push to the source); a second sync with nothing
+    changed follows. `deliver` ``email``: the alerts go by e-mail to a loopback SMTP sink."""
     # The simulator is a tool shipped beside the product, not part of it: only the demo uses it.
     from simulator import UNITS, Faults, Simulator, SimulatorConfig  # noqa: PLC0415
     from simulator.mailsink import MailSink  # noqa: PLC0415
@@ -156,16 +194,24 @@ def run_demo(
         for old in mail_dir.glob("*.eml"):
             old.unlink()
     today = local_today(SystemClock())
-    config = SimulatorConfig(tasks=tasks, seed=seed, today=today, faults=Faults.none())
+    config = SimulatorConfig(
+        tasks=tasks, seed=seed, today=today, faults=Faults.none(), dialect=dialect
+    )
+    second: JobResult | None = None
     with Simulator(config) as sim, MailSink(mail_dir) as sink:
         base_url = sim.base_url
         settings = demo_settings(sim.base_url, sim.credentials.password, directory.resolve())
+        if dialect == "idesk6":
+            settings = idesk6_settings(settings, sim.credentials.account_code)
         if mail_dir is not None:
             book = write_demo_address_book(
-                directory.resolve() / "units.toml", [(u.code, u.name) for u in UNITS]
+                directory.resolve() / "units.toml",
+                [(demo_unit_code(u.code, dialect), u.name) for u in UNITS],
             )
             settings = email_delivery(settings, host=sink.host, port=sink.port, address_book=book)
         job = run_job(settings, "sync", full=True, trigger="demo")
+        if dialect == "idesk6":
+            second = run_job(settings, "sync", trigger="demo")
         notifications = len(sim.notifications)
         tracking = len(sim.tracking_writes)
         emails = len(sink.messages)
@@ -191,6 +237,8 @@ def run_demo(
         docx_path=docx,
         notifications=notifications,
         tracking_writes=tracking,
+        dialect=dialect,
+        second_job=second,
         deliver=deliver,
         mail_dir=mail_dir,
         emails=emails,

@@ -3,8 +3,9 @@
 Precedence (highest first): environment ``IDESK_CONNECTOR__SECTION__KEY`` > the secrets file >
 the config file > defaults, each a pydantic-settings source (`connector.settings_sources`). The
 file is ``--config``, else ``$IDESK_CONNECTOR_CONFIG``, else ``./config.toml``
-(missing default file = all defaults). Secrets (``source.password``, ``source.token``) come only
-from the environment or from a secrets file with mode 0600; a secret in the config file is refused.
+(missing default file = all defaults). Secrets (``source.password``, ``source.token``,
+``source.client_secret`` and the named ``[secrets]``) come only from the environment or from a
+secrets file with mode 0600; a secret in the config file is refused.
 Every problem is reported together, each naming its key.
 """
 
@@ -27,8 +28,18 @@ ENV_CONFIG = "IDESK_CONNECTOR_CONFIG"
 ENV_SECRETS = "IDESK_CONNECTOR_SECRETS"
 DEFAULT_CONFIG = Path("config.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
-    {("source", "password"), ("source", "token"), ("email", "password"), ("webhook", "secret")}
+    {
+        ("source", "password"),
+        ("source", "token"),
+        ("source", "client_secret"),
+        ("email", "password"),
+        ("webhook", "secret"),
+    }
 )
+SECRETS_SECTION = "secrets"
+"""The named secrets (``{secret:NAME}`` in ``source.auth_headers`` / ``source.auth_query``):
+refused in the config file like the keys of `SECRET_KEYS`."""
+AuthName = Literal["session", "token", "headers", "oauth2"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -77,10 +88,22 @@ class SourceSettings(_Section):
 
     base_url: str = "http://127.0.0.1:8765/ubnd/smartcloud"
     mapping: str = "idesk"
-    auth: Literal["session", "token"] = "session"
+    auth: AuthName = "session"
     username: str = "demo"
     password: SecretStr | None = None
     token: SecretStr | None = None
+    # auth = "headers": static headers / query keys; values may hold {env:NAME}, {secret:NAME}
+    auth_headers: dict[str, str] = Field(default_factory=dict)
+    auth_query: dict[str, str] = Field(default_factory=dict)
+    # auth = "oauth2": client credentials at a token endpoint (an integration gateway, LGSP)
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    scope: str = ""
+    token_auth: Literal["basic", "body"] = "basic"  # noqa: S105 (how the client authenticates)
+    # The reading account's own code, for mappings whose endpoints use {account_code}
+    # (iDesk 6: the exeacode of view.cpx)
+    account_code: str = ""
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     request_timeout: float = Field(default=120.0, gt=0)
@@ -99,6 +122,15 @@ class SourceSettings(_Section):
         if problems:
             raise ValueError("; ".join(problems))
         return value.rstrip("/")
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://", "/")):
+            raise ValueError(
+                "must be an https:// URL, or a path starting with '/' (relative to base_url)"
+            )
+        return value
 
 
 class RetrySettings(_Section):
@@ -119,6 +151,12 @@ class SyncSettings(_Section):
     max_clock_skew_seconds: int = Field(default=300, ge=0)
     max_field_chars: int = Field(default=4000, ge=1)
     max_list_items: int = Field(default=200, ge=1)
+    # The snapshot strategy (a mapping's [sync] strategy = "snapshot"): the share of the listed
+    # items, oldest checked first, whose detail is read again on every run although their list
+    # item did not change; the detail calls' threads; every request's pace in such a run.
+    snapshot_refresh_percent: float = Field(default=2.0, ge=0, le=100)
+    detail_workers: int = Field(default=4, ge=1, le=32)
+    rate_per_second: float = Field(default=10.0, gt=0, le=1000)
 
 
 class LedgerSettings(_Section):
@@ -423,12 +461,16 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     webhook: WebhookSettings = WebhookSettings()
     ui: UiSettings = UiSettings()
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    """Named secrets for ``{secret:NAME}`` (environment ``IDESK_CONNECTOR__SECRETS__NAME`` or
+    the secrets file's ``[secrets]`` table; never the config file)."""
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret value in force, for the log redaction processor."""
         values = []
-        secrets = (self.source.password, self.source.token, self.email.password)
-        for secret in (*secrets, self.webhook.secret):
+        src = self.source
+        secrets = (src.password, src.token, src.client_secret, self.email.password)
+        for secret in (*secrets, self.webhook.secret, *self.secrets.values()):
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())
         return tuple(values)
@@ -476,6 +518,14 @@ def load_settings(
             load.note(
                 Problem("source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD")
             )
+        if src.auth == "oauth2" and src.client_secret is None:
+            load.note(
+                Problem(
+                    "source.client_secret",
+                    f"auth = 'oauth2' needs {ENV_PREFIX}SOURCE__CLIENT_SECRET (or client_secret "
+                    "in the secrets file)",
+                )
+            )
         for problem in delivery_problems(settings):
             load.note(problem)
     if load.problems or settings is None:
@@ -499,6 +549,7 @@ def load_settings_lenient(
     env = dict(os.environ if environ is None else environ)
     env.setdefault(f"{ENV_PREFIX}SOURCE__PASSWORD", "")
     env.setdefault(f"{ENV_PREFIX}SOURCE__TOKEN", "")
+    env.setdefault(f"{ENV_PREFIX}SOURCE__CLIENT_SECRET", "")
     env.setdefault(f"{ENV_PREFIX}EMAIL__PASSWORD", "")
     env.setdefault(f"{ENV_PREFIX}WEBHOOK__SECRET", "")
     return load_settings(config_path, env)

@@ -4,7 +4,8 @@
    ``env_prefix`` and ``env_nested_delimiter``; values are read as TOML, so lists are written
    ``'["a", "b"]'``; the secrets as written);
 2. the secrets file (`SecretsFileSource`): ``$IDESK_CONNECTOR_SECRETS`` or ``source.secrets_file``,
-   mode 0600, holding ``[source] password / token`` only;
+   mode 0600, holding ``[source] password / token / client_secret`` and the named secrets of
+   ``[secrets]`` only;
 3. the config file (`ConfigFileSource`, a TOML source that refuses secrets);
 4. the defaults of `connector.settings.Settings`.
 
@@ -35,7 +36,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from connector.errors import ConfigError, Problem
-from connector.settings import ENV_PREFIX, ENV_SECRETS, SECRET_KEYS, Settings
+from connector.settings import ENV_PREFIX, ENV_SECRETS, SECRET_KEYS, SECRETS_SECTION, Settings
 from connector.validation import Loc, dotted, problems_from
 
 ENVIRONMENT = "environment"
@@ -117,6 +118,8 @@ class EnvironmentSource(EnvSettingsSource):
         for section, values in data.items():
             if not isinstance(values, dict):
                 continue
+            if section == SECRETS_SECTION:
+                continue  # named secrets are taken as written
             for key, raw in values.items():
                 if (section, key) not in SECRET_KEYS and isinstance(raw, str):
                     values[key] = _toml_value(raw)
@@ -161,12 +164,22 @@ class ConfigFileSource(TomlConfigSettingsSource):
                     )
                 )
                 del values[key]
+        if SECRETS_SECTION in data:
+            self.load.note(
+                Problem(
+                    f"[{SECRETS_SECTION}]",
+                    "secrets are refused in the config file; move the table to the secrets file "
+                    f"(mode 0600) or set {ENV_PREFIX}{SECRETS_SECTION.upper()}__<NAME>",
+                )
+            )
+            del data[SECRETS_SECTION]
         return data
 
 
 class SecretsFileSource(PydanticBaseSettingsSource):
-    """``[source] password / token`` from a 0600 TOML file named by ``$IDESK_CONNECTOR_SECRETS``,
-    else by ``source.secrets_file`` (from the environment, else from the config file)."""
+    """``[source] password / token / client_secret`` and ``[secrets]`` from a 0600 TOML file
+    named by ``$IDESK_CONNECTOR_SECRETS``, else by ``source.secrets_file`` (from the environment,
+    else from the config file)."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], load: Load, config: ConfigFileSource
@@ -212,6 +225,9 @@ class SecretsFileSource(PydanticBaseSettingsSource):
             found = {k: v for k, v in values.items() if k in allowed}
             if found:
                 out[section] = found
+        table = data.get(SECRETS_SECTION)
+        if isinstance(table, dict):
+            out[SECRETS_SECTION] = table
         return out
 
 

@@ -8,15 +8,17 @@ simulator's own dice, so a sequential client meets the same faults for the same 
 
 from __future__ import annotations
 
+import base64
 import hmac
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from connector.models import AlertType, StatusCode
+from simulator import idesk6
 from simulator.core import SimCore
 from simulator.state import KeyUse, SessionState, TrackingWrite
 from simulator.timefmt import http_date, parse_instant
@@ -48,6 +50,8 @@ TRACKING = "/tasks/tracking.cpx"
 SEND = "/notifications/send.cpx"
 LIST = "/notifications/list.cpx"
 UNITS_PATH = "/comm/units.cpx"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
+"""The gateway's OAuth 2.0 token endpoint (client credentials), below the base path."""
 
 Handler = Callable[[SimCore, Request, str], Response]
 
@@ -82,6 +86,10 @@ def _expired(core: SimCore) -> Response:
     return error(401, "session_expired")
 
 
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def authenticate(core: SimCore, request: Request) -> tuple[str, Response | None]:
     """The caller's identity, or the response refusing it."""
     config = core.config
@@ -90,11 +98,17 @@ def authenticate(core: SimCore, request: Request) -> tuple[str, Response | None]
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer":
             return "", error(401, "unauthorized", "Chỉ hỗ trợ xác thực kiểu Bearer.")
-        if "token" in config.auth_modes and hmac.compare_digest(
-            value.strip().encode(), config.token.encode()
-        ):
+        if "token" in config.auth_modes and _same(value.strip(), config.token):
             return "token", None
+        if "oauth2" in config.auth_modes and core.tokens.valid(value.strip(), core.now()):
+            return "oauth2", None
         return "", error(401, "invalid_token")
+    app = request.headers.get("x-app-name")
+    key = request.headers.get("x-api-key") or request.param("apikey")
+    if "headers" in config.auth_modes and (app is not None or key is not None):
+        if _same(app, config.app_name) and _same(key, config.api_key):
+            return f"app:{config.app_name}", None
+        return "", error(401, "invalid_api_key")
     sid = request.cookie("JSESSIONID")
     if sid and "session" in config.auth_modes:
         state, session = core.sessions.check(sid, core.now())
@@ -123,11 +137,50 @@ def login(core: SimCore, request: Request, _: str) -> Response:
     good_password = hmac.compare_digest(password.encode(), config.password.encode())
     if not (good_user and good_password):
         return error(401, "bad_credentials")
+    if config.require_totp:
+        return error(401, "otp_required")
     session = core.sessions.create(username, core.now())
     cookie = f"JSESSIONID={session.sid}; Path={config.base_path}; HttpOnly"
     return json_response(
         200, {"ok": True, "expiresIn": config.session_ttl}, headers=[("Set-Cookie", cookie)]
     )
+
+
+def token(core: SimCore, request: Request, _: str) -> Response:
+    """The gateway's token endpoint: client credentials (RFC 6749 section 4.4), the client
+    authenticated by HTTP Basic or by ``client_id`` / ``client_secret`` in the form."""
+    config = core.config
+    if "oauth2" not in config.auth_modes:
+        return error(404, "not_found", "Hệ thống không dùng OAuth 2.0.")
+    try:
+        form = {
+            k: v[-1]
+            for k, v in parse_qs(request.body.decode("utf-8"), keep_blank_values=True).items()
+        }
+    except UnicodeDecodeError:
+        form = {}
+    if form.get("grant_type") != "client_credentials":
+        return error(400, "unsupported_grant_type")
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            pair = ""
+        raw_id, _, raw_secret = pair.partition(":")
+        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    if not (_same(client_id, config.client_id) and _same(secret, config.client_secret)):
+        return error(401, "invalid_client")
+    issued = core.tokens.issue(core.now(), timedelta(seconds=config.token_ttl))
+    answer: dict[str, Any] = {
+        "access_token": issued,
+        "token_type": "Bearer",
+        "expires_in": config.token_ttl,
+    }
+    if form.get("scope"):
+        answer["scope"] = form["scope"]
+    return json_response(200, answer, headers=[("Cache-Control", "no-store")])
 
 
 # -- reading tasks ---------------------------------------------------------------------------
@@ -341,7 +394,19 @@ ROUTES: dict[str, Route] = {
     SEND: Route("POST", send_notification),
     LIST: Route("GET", list_notifications),
     UNITS_PATH: Route("GET", units),
+    TOKEN_PATH: Route("POST", token, auth=False),
 }
+
+IDESK6_ROUTES: dict[str, Route] = {
+    LOGIN: Route("POST", login, auth=False),
+    TOKEN_PATH: Route("POST", token, auth=False),
+    idesk6.PROCESS: Route("POST", idesk6.process_list),
+    idesk6.RECEIVING: Route("POST", idesk6.receiving_list),
+    idesk6.DETAIL: Route("GET", idesk6.detail),
+    idesk6.TREE: Route("POST", idesk6.organisation),
+    idesk6.PROFILE: Route("GET", idesk6.profile),
+}
+"""The endpoints of the iDesk 6 mode (`simulator.idesk6`)."""
 
 
 # -- faults and dispatch -------------------------------------------------------------------------
@@ -364,8 +429,14 @@ def _proxy_error(core: SimCore) -> Response:
     return response
 
 
-def handle(core: SimCore, request: Request, endpoint: str | None) -> Response:
-    """Answer one request to the API (`endpoint` is the path below the base path, or None)."""
+def handle(
+    core: SimCore,
+    request: Request,
+    endpoint: str | None,
+    routes: dict[str, Route] | None = None,
+) -> Response:
+    """Answer one request to the API (`endpoint` is the path below the base path, or None;
+    `routes` the endpoints, by default the configured dialect's)."""
     faults = core.faults
     wait = core.limiter.acquire(client_key(core, request))
     if wait > 0:
@@ -376,7 +447,8 @@ def handle(core: SimCore, request: Request, endpoint: str | None) -> Response:
     proxy_fails = core.dice.roll(faults.http5xx)
     slow = core.dice.roll(faults.slow)
     drop = core.dice.roll(faults.drop)
-    response = _proxy_error(core) if proxy_fails else _route(core, request, endpoint)
+    table = routes if routes is not None else _dialect_routes(core)
+    response = _proxy_error(core) if proxy_fails else _route(core, request, endpoint, table)
     if slow and faults.slow_seconds > 0:
         response.delay = faults.slow_seconds
         response.faults.append("slow")
@@ -386,8 +458,14 @@ def handle(core: SimCore, request: Request, endpoint: str | None) -> Response:
     return response
 
 
-def _route(core: SimCore, request: Request, endpoint: str | None) -> Response:
-    route = ROUTES.get(endpoint) if endpoint is not None else None
+def _dialect_routes(core: SimCore) -> dict[str, Route]:
+    return IDESK6_ROUTES if core.config.dialect == "idesk6" else ROUTES
+
+
+def _route(
+    core: SimCore, request: Request, endpoint: str | None, routes: dict[str, Route]
+) -> Response:
+    route = routes.get(endpoint) if endpoint is not None else None
     if route is None:
         return error(404, "not_found", f"Không có địa chỉ {request.path}.")
     if request.method != route.method:

@@ -13,8 +13,17 @@ from simulator.faults import ExpireStyle, Faults
 if TYPE_CHECKING:
     from simulator.world import World
 
-AuthMode = Literal["session", "token"]
+AuthMode = Literal["session", "token", "headers", "oauth2"]
 AUTH_MODES: frozenset[AuthMode] = frozenset({"session", "token"})
+"""The modes a simulator accepts by default (the contract's two)."""
+ALL_AUTH_MODES: frozenset[AuthMode] = frozenset({"session", "token", "headers", "oauth2"})
+"""Every mode a simulator can accept: also an integration gateway's (LGSP) static application
+headers (``X-App-Name`` + ``X-Api-Key``, or the ``apikey`` query key) and OAuth 2.0 client
+credentials (``POST <base>/oauth2/token``)."""
+Dialect = Literal["contract", "idesk6"]
+DIALECTS: tuple[Dialect, ...] = ("contract", "idesk6")
+"""``contract``: the contract's API (docs/source-api.md); ``idesk6``: the same world served as
+a deployed iDesk 6 web application's pages answer it (docs/idesk6.md)."""
 
 DEFAULT_TODAY = date(2022, 3, 7)
 """The default `today` of a world: the week the Chairman's directive was signed."""
@@ -34,12 +43,17 @@ def is_loopback(host: str) -> bool:
 
 @dataclass(frozen=True)
 class Credentials:
-    """What a client uses to authenticate, for both modes."""
+    """What a client uses to authenticate, in every mode the simulator accepts."""
 
     username: str
     password: str
     token: str
     modes: frozenset[AuthMode]
+    app_name: str = ""
+    api_key: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    account_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,21 @@ class SimulatorConfig:
     password: str = "demo-password"  # noqa: S105 - the simulator's documented demo credential
     token: str = "demo-token"  # noqa: S105 - ditto
     session_ttl: int = 1800
+    dialect: Dialect = "contract"
+    account_code: str = "8f3a61c2d9e04b7a"
+    """iDesk 6: the reading account's own code, the ``exeacode`` that view.cpx and the
+    organisation tree require."""
+    app_name: str = "idesk-connector"
+    api_key: str = "demo-api-key"
+    client_id: str = "idesk-connector"
+    client_secret: str = "demo-client-secret"  # noqa: S105 - the documented demo credential
+    token_ttl: int = 3600
+    """Seconds an OAuth 2.0 access token lives (``expires_in``)."""
+    intake_documents: int | None = None
+    """iDesk 6: how many intake-only documents (a ``receive`` step, no lead step) the list holds
+    besides the world's tasks (None: one per 25 tasks)."""
+    require_totp: bool = False
+    """The account asks for a one-time code at login: the login form alone is refused."""
     expired_style: ExpireStyle | None = None
     frozen_clock: bool = False
     clock_start: datetime | None = None
@@ -92,10 +121,19 @@ class SimulatorConfig:
             bad("base_path", f"must start with '/' and not end with one, got {self.base_path!r}")
         if self.base_path.startswith("/_sim"):
             bad("base_path", "must not start with /_sim (the admin endpoints live there)")
-        if not self.auth_modes or not self.auth_modes <= AUTH_MODES:
-            bad("auth_modes", f"must be a non-empty subset of {sorted(AUTH_MODES)}")
+        if not self.auth_modes or not self.auth_modes <= ALL_AUTH_MODES:
+            bad("auth_modes", f"must be a non-empty subset of {sorted(ALL_AUTH_MODES)}")
         if not self.username or not self.password or not self.token:
             bad("credentials", "username, password and token must not be empty")
+        creds = (self.app_name, self.api_key, self.client_id, self.client_secret)
+        if not all(creds) or not self.account_code:
+            bad("credentials", "the gateway's credentials and the account code must not be empty")
+        if self.dialect not in DIALECTS:
+            bad("dialect", f"must be one of {', '.join(DIALECTS)}, got {self.dialect!r}")
+        if self.intake_documents is not None and not 0 <= self.intake_documents <= MAX_TASKS:
+            bad("intake_documents", f"must be within 0..{MAX_TASKS}, got {self.intake_documents}")
+        if self.token_ttl <= 0:
+            bad("token_ttl", f"must be > 0 seconds, got {self.token_ttl}")
         if self.session_ttl <= 0:
             bad("session_ttl", f"must be > 0 seconds, got {self.session_ttl}")
         if self.expired_style not in (None, "json", "html"):
@@ -107,8 +145,21 @@ class SimulatorConfig:
 
     @property
     def credentials(self) -> Credentials:
-        return Credentials(self.username, self.password, self.token, self.auth_modes)
+        return Credentials(
+            self.username,
+            self.password,
+            self.token,
+            self.auth_modes,
+            app_name=self.app_name,
+            api_key=self.api_key,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            account_code=self.account_code,
+        )
 
     @property
     def effective_expired_style(self) -> ExpireStyle:
+        """How an expired session is answered (iDesk 6 always with its HTML login page)."""
+        if self.dialect == "idesk6":
+            return "html"
         return self.expired_style or self.faults.expire_style

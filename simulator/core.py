@@ -19,6 +19,7 @@ from simulator.generator import Scenario
 from simulator.recorder import RequestLog
 from simulator.simclock import SimClock
 from simulator.state import (
+    AccessTokens,
     IdempotencyStore,
     Notification,
     Outcomes,
@@ -44,6 +45,7 @@ class SimCore:
         self.clock = SimClock(config.clock_start or self.world.start, frozen=config.frozen_clock)
         self.requests = RequestLog()
         self.sessions = Sessions(timedelta(seconds=config.session_ttl))
+        self.tokens = AccessTokens()
         self.idempotency = IdempotencyStore(config.idempotency_window)
         self.outcomes = Outcomes()
         self.write_lock = threading.Lock()
@@ -71,6 +73,8 @@ class SimCore:
 
     @property
     def expired_style(self) -> ExpireStyle:
+        if self.config.dialect == "idesk6":
+            return "html"
         return self.config.expired_style or self.faults.expire_style
 
     def next_retry_after_is_date(self) -> bool:
@@ -154,8 +158,9 @@ class SimCore:
         return ids
 
     def expire_sessions(self) -> int:
-        """Force every session to expire; returns how many were live."""
-        return self.sessions.expire_all()
+        """Force every session and every OAuth 2.0 access token to expire; returns how many
+        were live."""
+        return self.sessions.expire_all() + self.tokens.expire_all(self.now())
 
     # -- what happened ---------------------------------------------------------------------------
 

@@ -334,9 +334,51 @@ class Simulator(Loopback[_Server]):
         return banner(self, lang)
 
 
+def _gateway_lines(sim: Simulator, vi: bool) -> list[str]:
+    """The banner's lines for the integration gateway's modes (static headers, OAuth 2.0)."""
+    creds, lines = sim.credentials, []
+    if "headers" in creds.modes:
+        lines.append(
+            f"  {'Cổng tích hợp (header)' if vi else 'Gateway headers'}: "
+            f"X-App-Name: {creds.app_name}, X-Api-Key: {creds.api_key} (or ?apikey=)"
+        )
+    if "oauth2" in creds.modes:
+        lines.append(
+            f"  OAuth 2.0: POST {api.TOKEN_PATH} grant_type=client_credentials "
+            f"client_id={creds.client_id} client_secret={creds.client_secret}"
+        )
+    return lines
+
+
+def _idesk6_banner(sim: Simulator, vi: bool) -> list[str]:
+    """The iDesk 6 mode's banner: its endpoints, the account code, a curl example."""
+    from simulator import idesk6  # noqa: PLC0415 - the iDesk 6 mode only
+
+    creds = sim.credentials
+    jar = "/tmp/idesk6-sim.cookies"  # noqa: S108 - an example path shown to the user
+    form = shlex.quote(f"username={creds.username}&password={creds.password}")
+    detail = shlex.quote(sim.url(f"{idesk6.DETAIL}?exeacode={creds.account_code}&id=<id>"))
+    return [
+        (
+            f"  {'Mã tài khoản (exeacode, source.account_code)' if vi else 'Account code (exeacode, source.account_code)'}: "  # noqa: E501
+            f"{creds.account_code}"
+        ),
+        f"  {'Danh sách' if vi else 'List'}: POST {idesk6.PROCESS} (page, pageSize); "
+        f"{'chi tiết' if vi else 'detail'}: GET {idesk6.DETAIL}; "
+        f"{'cây tổ chức' if vi else 'organisation tree'}: POST {idesk6.TREE}",
+        "",
+        "Ví dụ:" if vi else "Example:",
+        f"  curl -s -c {jar} -d {form} {shlex.quote(sim.url(api.LOGIN))}",
+        f"  curl -s -b {jar} -d 'page=1&pageSize=20' {shlex.quote(sim.url(idesk6.PROCESS))}",
+        f"  curl -s -b {jar} {detail}",
+    ]
+
+
 def banner(sim: Simulator, lang: str = "vi") -> str:
     """What the CLI prints once the simulator listens: URLs, credentials, curl examples."""
     vi = lang != "en"
+    if sim.config.dialect == "idesk6":
+        return _banner_idesk6(sim, vi)
     creds = sim.credentials
     search = shlex.quote(sim.url(api.SEARCH))
     login = shlex.quote(sim.url(api.LOGIN))
@@ -363,6 +405,7 @@ def banner(sim: Simulator, lang: str = "vi") -> str:
         )
     if "token" in creds.modes:
         lines.append(f"  Token: Authorization: Bearer {creds.token}")
+    lines += _gateway_lines(sim, vi)
     lines += [
         f"  {'Lỗi giả lập' if vi else 'Faults'}: {sim.faults.to_spec()}",
         f"  {'Quản trị' if vi else 'Admin'}: {sim.admin_url}/state",
@@ -379,6 +422,36 @@ def banner(sim: Simulator, lang: str = "vi") -> str:
         bearer = shlex.quote(f"Authorization: Bearer {creds.token}")
         lines.append(f"  curl -s -H {bearer} {json_type} -d {next_page} {search}")
     lines.append("Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
+def _banner_idesk6(sim: Simulator, vi: bool) -> str:
+    creds, world = sim.credentials, sim.world
+    lines = [
+        (
+            f"Trình mô phỏng iDesk 6 đang chạy: {len(world)} văn bản, seed {world.seed}, "
+            f"hôm nay {sim.today().isoformat()}."
+            if vi
+            else f"iDesk 6 simulator running: {len(world)} documents, seed {world.seed}, "
+            f"today {sim.today().isoformat()}."
+        ),
+        f"  {'Địa chỉ gốc (base URL)' if vi else 'Base URL'}: {sim.base_url}",
+    ]
+    if "session" in creds.modes:
+        label = "Đăng nhập theo phiên" if vi else "Session login"
+        lines.append(
+            f"  {label}: username={creds.username} password={creds.password} "
+            f"(POST {api.LOGIN}, cookie JSESSIONID)"
+        )
+    if "token" in creds.modes:
+        lines.append(f"  Token: Authorization: Bearer {creds.token}")
+    lines += _gateway_lines(sim, vi)
+    lines += [
+        f"  {'Lỗi giả lập' if vi else 'Faults'}: {sim.faults.to_spec()}",
+        f"  {'Quản trị' if vi else 'Admin'}: {sim.admin_url}/state",
+        *_idesk6_banner(sim, vi),
+        "Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop.",
+    ]
     return "\n".join(lines)
 
 

@@ -78,6 +78,35 @@ class Sessions:
             return sum(1 for s in self._by_sid.values() if not s.expired)
 
 
+class AccessTokens:
+    """OAuth 2.0 access tokens the gateway issued (client credentials), each until it expires."""
+
+    def __init__(self) -> None:
+        self._expires: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+        self.issued = 0
+
+    def issue(self, now: datetime, ttl: timedelta) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._expires[token] = now + ttl
+            self.issued += 1
+        return token
+
+    def valid(self, token: str, now: datetime) -> bool:
+        with self._lock:
+            expires = self._expires.get(token)
+            return expires is not None and now < expires
+
+    def expire_all(self, now: datetime) -> int:
+        """Make every live token expire now; returns how many were live."""
+        with self._lock:
+            live = [t for t, e in self._expires.items() if now < e]
+            for token in live:
+                self._expires[token] = now
+            return len(live)
+
+
 # -- idempotency ----------------------------------------------------------------------------
 
 

@@ -28,6 +28,11 @@ MESSAGES: dict[str, str] = {
     "unknown_recipient": "Đơn vị nhận không tồn tại.",
     "rate_limited": "Vượt quá số yêu cầu cho phép mỗi giây. Vui lòng thử lại sau.",
     "forbidden": "Chỉ được gọi từ máy cục bộ.",
+    "invalid_api_key": "Thông tin ứng dụng (X-App-Name, X-Api-Key) không hợp lệ.",
+    "otp_required": "Tài khoản yêu cầu mã xác thực một lần (OTP) khi đăng nhập.",
+    "invalid_client": "Thông tin ứng dụng (client_id, client_secret) không hợp lệ.",
+    "unsupported_grant_type": "Chỉ hỗ trợ grant_type=client_credentials.",
+    "access_denied": "Tài khoản không có quyền truy cập dữ liệu này.",
 }
 
 

@@ -23,6 +23,8 @@ PostgreSQL, while the two disagree.
 - ``outbox_digest_item``: which alert goes into which unit's e-mail digest.
 - ``task_kind``: an administrator's choice of a task's kind, product or routine
   (``tasks kind``), with who set it, when and why; each change is also a history row.
+- ``snapshot_item``: the snapshot strategy's list items per source: a content hash of each,
+  when its detail was last read, and whether it is still listed.
 """
 
 from __future__ import annotations
@@ -272,6 +274,25 @@ class TaskKindRow(SQLModel, table=True):
     set_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
+class SnapshotItem(SQLModel, table=True):
+    """One item of a source's list, as the snapshot strategy last saw it (`ledger.snapshot`)."""
+
+    __tablename__ = "snapshot_item"
+    __table_args__ = (Index("ix_snapshot_item_checked", "source", "listed", "checked_at"),)
+
+    source: str = Field(primary_key=True)
+    item_id: str = Field(primary_key=True)
+    # SHA-256 of the list item's canonical JSON when its detail was last read, and the item
+    list_hash: str = ""
+    list_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    listed: bool = True
+    checked_at: datetime = Field(sa_column=_utc(nullable=False))
+    checked_run: str = ""
+    first_seen_run: str = ""
+    left_at: datetime | None = Field(default=None, sa_column=_utc())
+    left_run: str = ""
+
+
 def _table(model: type[object]) -> Table:
     table = getattr(model, "__table__", None)
     assert isinstance(table, Table)
@@ -286,3 +307,4 @@ OUTBOX = _table(OutboxRow)
 DIGEST_ITEM = _table(DigestItem)
 SYNC_RUN = _table(SyncRun)
 TASK_KIND = _table(TaskKindRow)
+SNAPSHOT_ITEM = _table(SnapshotItem)

@@ -60,8 +60,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-AuthMode = Literal["session", "token"]
-AUTH_MODES: tuple[str, ...] = ("session", "token")
+AuthMode = Literal["session", "token", "headers", "oauth2"]
+AUTH_MODES: tuple[str, ...] = ("session", "token", "headers", "oauth2")
+SYNC_STRATEGIES: tuple[str, ...] = ("incremental", "snapshot")
 PAGINATION_STYLES: tuple[str, ...] = ("offset", "page", "cursor", "link")
 ENDPOINT_NAMES: tuple[str, ...] = (
     "login",
@@ -75,15 +76,16 @@ ENDPOINT_NAMES: tuple[str, ...] = (
 )
 PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "login": frozenset({"username", "password"}),
-    "search": frozenset({"modified_from", "offset", "limit", "page", "cursor"}),
-    "detail": frozenset({"id"}),
-    "view": frozenset({"id"}),
+    "search": frozenset({"modified_from", "offset", "limit", "page", "cursor", "account_code"}),
+    "detail": frozenset({"id", "account_code"}),
+    "view": frozenset({"id", "account_code"}),
     "tracking": frozenset(),
     "notify": frozenset(),
-    "notifications": frozenset({"task_id"}),
-    "units": frozenset(),
+    "notifications": frozenset({"task_id", "account_code"}),
+    "units": frozenset({"account_code"}),
 }
-"""The ``{placeholders}`` each endpoint's path, query and body may use."""
+"""The ``{placeholders}`` each endpoint's path, query and body may use (``{account_code}``: the
+reading account's own code, ``source.account_code``)."""
 
 _COMMON_KEYS = frozenset({"method", "path", "query", "body", "body_format"})
 ENDPOINT_KEYS: Mapping[str, frozenset[str]] = {
@@ -248,13 +250,24 @@ def _default_kinds() -> dict[str, str]:
 
 
 class UnitsSpec(_Model):
-    """Where a unit of the units list keeps its code, name, kind and parent."""
+    """Where a unit of the units list keeps its code, name, kind and parent, and what its kind
+    means (a flat list such as the contract's, or an organisation tree such as iDesk 6's)."""
 
     code: SourcePath = "commCode"
     name: SourcePath = "aname"
     kind: SourcePath = "kind"
     parent_code: SourcePath = "parentCode"
     kinds: dict[str, str] = Field(default_factory=_default_kinds)
+    kind_by_name: dict[str, str] = Field(default_factory=dict)
+    """Regular expression on the unit's name → kind, tried in order before `kinds` (a tree whose
+    ``type`` does not tell a district from a department)."""
+    skip_kinds: tuple[str, ...] = ()
+    """Source kinds that are no units (an organisation tree's accounts): left out silently."""
+    none_values: tuple[Any, ...] = ()
+    """Raw codes and parent codes meaning "none" (a tree's root parent ``0``)."""
+    name_tasks: bool = False
+    """The tasks' lead and co-handling units are named from this list (the records name a
+    position or an account, not the unit)."""
 
     @field_validator("kinds")
     @classmethod
@@ -265,6 +278,42 @@ class UnitsSpec(_Model):
                 problems.add(source, f"unknown unit kind {kind!r}; valid: {valid_names(valid)}")
         problems.raise_if_any()
         return kinds
+
+    @field_validator("kind_by_name")
+    @classmethod
+    def _patterns(cls, patterns: dict[str, str]) -> dict[str, str]:
+        problems, valid = ProblemList(), [k.value for k in UnitKind]
+        for pattern, kind in patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.add(pattern, f"is not a valid regular expression ({exc})")
+            if kind not in valid:
+                problems.add(pattern, f"unknown unit kind {kind!r}; valid: {valid_names(valid)}")
+        problems.raise_if_any()
+        return patterns
+
+    def kind_of(self, raw_kind: Any, name: str) -> UnitKind | None:
+        """The ledger's kind of a unit (None: not a unit this mapping knows)."""
+        for pattern, kind in self.kind_by_name.items():
+            if re.search(pattern, name):
+                return UnitKind(kind)
+        if not isinstance(raw_kind, str) or raw_kind not in self.kinds:
+            return None
+        return UnitKind(self.kinds[raw_kind])
+
+
+class SyncSpec(_Model):
+    """How a run reads the source (``[sync]``)."""
+
+    strategy: Literal["incremental", "snapshot"] = "incremental"
+    """``incremental``: the list from the cursor (a modified-since filter, or the whole list
+    when there is none), every listed record read. ``snapshot``: the whole list every run, a
+    content hash kept per list item, the detail read only for new or changed items, plus a
+    share of the oldest checked (``sync.snapshot_refresh_percent``)."""
+    assignment: SourcePath = ""
+    """A record without a value at this source path is not an assignment (a clerk's intake
+    document): skipped and counted (``skipped_not_assignment``), not quarantined."""
 
 
 class _RuleIn(_Model):
@@ -305,6 +354,7 @@ class MappingSpec(_Model):
     auth: AuthSpec = AuthSpec()
     errors: ErrorsSpec = ErrorsSpec()
     endpoints: dict[str, EndpointSpec] = Field(default_factory=dict, validate_default=True)
+    sync: SyncSpec = SyncSpec()
     pagination: PaginationSpec
     status: dict[str, TaskState] = Field(default_factory=dict, validate_default=True)
     units: UnitsSpec = UnitsSpec()
@@ -365,6 +415,17 @@ class MappingSpec(_Model):
             problems.add("login", "is required when auth.modes includes 'session'")
         problems.raise_if_any()
         return endpoints
+
+    @field_validator("sync")
+    @classmethod
+    def _sync(cls, sync: SyncSpec, info: ValidationInfo) -> SyncSpec:
+        endpoints = info.data.get("endpoints")
+        if sync.strategy == "snapshot" and endpoints is not None and "detail" not in endpoints:
+            raise ValueError(
+                "strategy 'snapshot' needs a detail endpoint (the list items are hashed, the "
+                "detail of the changed ones is read)"
+            )
+        return sync
 
     @field_validator("pagination")
     @classmethod
@@ -449,6 +510,16 @@ class MappingSpec(_Model):
         return self.endpoints[name]
 
     @property
+    def uses_account_code(self) -> bool:
+        """True when an endpoint uses ``{account_code}`` (``source.account_code`` is needed)."""
+        return any("account_code" in ep.placeholders() for ep in self.endpoints.values())
+
+    @property
+    def snapshot(self) -> bool:
+        """Whether runs use the snapshot strategy (``[sync] strategy = "snapshot"``)."""
+        return self.sync.strategy == "snapshot"
+
+    @property
     def uses_fetched_at(self) -> bool:
         """True when a field reads ``@fetched_at`` (the client then stamps every record)."""
         return any(
@@ -498,6 +569,7 @@ _TOP_KEYS = (
     "auth",
     "errors",
     "endpoints",
+    "sync",
     "pagination",
     "status",
     "units",

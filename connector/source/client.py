@@ -15,10 +15,13 @@ travel to another host); no secret in a URL, a log event or an error message.
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +30,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import requests
 import structlog
 import urllib3.exceptions
+from pydantic import SecretStr
 
 from connector.clock import Clock, SystemClock, require_aware
 from connector.closing import Closing
@@ -41,12 +45,20 @@ from connector.errors import (
     SourceRefused,
     SourceUnavailable,
 )
-from connector.mapping.converters import REGISTRY, ConversionError, floor_for, format_instant, nfc
+from connector.mapping.converters import (
+    REGISTRY,
+    ConversionError,
+    floor_for,
+    format_instant,
+    is_none,
+    nfc,
+)
 from connector.mapping.normalise import normalise
 from connector.mapping.spec import PLACEHOLDER, EndpointSpec, MappingSpec
-from connector.models import Unit, UnitKind
+from connector.models import Unit
 from connector.ops.log import REDACTOR
 from connector.settings import RetrySettings, SourceSettings, base_url_problems
+from connector.source.auth import AccessToken, basic_header, read_token, static_credentials
 from connector.source.http import (
     ClientStats,
     OutcomeKind,
@@ -91,6 +103,7 @@ _KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 __all__ = [
     "ClientStats",
+    "Detail",
     "Page",
     "SourceClient",
     "SourceTracking",
@@ -117,11 +130,25 @@ class SourceTracking:
     last_modified: str
 
 
-def check_transport(base_url: str) -> None:
+@dataclass(frozen=True)
+class Detail:
+    """A list item and its detail record (merged: the detail with the item under ``@list``);
+    `record` is None when the source says the record no longer exists (404 with an error code).
+    """
+
+    item: dict[str, Any]
+    record: dict[str, Any] | None
+
+
+OTP_CODES = frozenset({"otp_required", "totp_required", "mfa_required"})
+"""Error codes of a login that asks for a one-time code."""
+
+
+def check_transport(base_url: str, key: str = "source.base_url") -> None:
     """Refuse a base URL that would leak credentials: http:// off loopback, or userinfo."""
     problems = base_url_problems(base_url)
     if problems:
-        raise ConfigError([Problem("source.base_url", p) for p in problems], source="settings")
+        raise ConfigError([Problem(key, p) for p in problems], source="settings")
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -157,6 +184,16 @@ def fill_template(template: Any, values: dict[str, Any]) -> Any:
     return template
 
 
+def _unit_text(value: Any, none_values: Sequence[Any]) -> str:
+    """A unit's code, name or parent as text: a JSON number as its digits (a tree's ids);
+    "" for a missing value or one of `none_values`."""
+    if value is MISSING or is_none(value, none_values) or isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    return nfc(value) if isinstance(value, str) else ""
+
+
 def _form_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -173,7 +210,7 @@ class _Call:
     params: dict[str, str]
     json: Any = None
     data: dict[str, str] | None = None
-    headers: dict[str, str] | None = None
+    headers: Mapping[str, str | None] | None = None
 
     @property
     def shown(self) -> str:
@@ -199,7 +236,11 @@ class SourceClient(Closing):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
+        secrets: Mapping[str, SecretStr] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """`secrets` are the named secrets (``Settings.secrets``) and `environ` the environment
+        (default: the process's) that the ``headers`` mode's ``{secret:…}`` / ``{env:…}`` name."""
         check_transport(source.base_url)
         mode = source.auth
         if mode not in spec.auth.modes:
@@ -213,18 +254,61 @@ class SourceClient(Closing):
                 ],
                 source="settings",
             )
-        secret = source.password if mode == "session" else source.token
-        if secret is None or not secret.get_secret_value():
-            env = "PASSWORD" if mode == "session" else "TOKEN"
-            raise ConfigError(
-                [
+        problems: list[Problem] = []
+        secret: SecretStr | None = None
+        if mode in ("session", "token"):
+            secret = source.password if mode == "session" else source.token
+            if secret is None or not secret.get_secret_value():
+                env = "PASSWORD" if mode == "session" else "TOKEN"
+                problems.append(
                     Problem(
                         f"source.{env.lower()}",
                         f"auth = {mode!r} needs IDESK_CONNECTOR__SOURCE__{env}",
                     )
-                ],
-                source="settings",
+                )
+        elif mode == "oauth2":
+            secret = source.client_secret
+            if secret is None or not secret.get_secret_value():
+                problems.append(
+                    Problem(
+                        "source.client_secret",
+                        "auth = 'oauth2' needs IDESK_CONNECTOR__SOURCE__CLIENT_SECRET (or "
+                        "client_secret in the secrets file)",
+                    )
+                )
+            for key in ("token_url", "client_id"):
+                if not getattr(source, key).strip():
+                    problems.append(Problem(f"source.{key}", f"auth = 'oauth2' needs source.{key}"))
+        if spec.uses_account_code and not source.account_code.strip():
+            problems.append(
+                Problem(
+                    "source.account_code",
+                    f"mapping {spec.name!r} sends the reading account's own code "
+                    "({account_code}; iDesk 6: exeacode); set it (README, 'Pointing the "
+                    "connector at an iDesk 6 deployment')",
+                )
             )
+        if problems:
+            raise ConfigError(problems, source="settings")
+        self._static = None
+        if mode == "headers":
+            self._static = static_credentials(
+                source.auth_headers,
+                source.auth_query,
+                secrets or {},
+                os.environ if environ is None else environ,
+            )
+            REDACTOR.add(self._static.secrets)
+        self._token_url = ""
+        if mode == "oauth2":
+            url = source.token_url
+            self._token_url = url if "://" in url else source.base_url.rstrip("/") + url
+            check_transport(self._token_url, "source.token_url")
+        self._token: AccessToken | None = None
+        # Guards logging in and renewing (detail calls run in threads); `_auth_generation`
+        # counts renewals, so that of several threads refused at once only one renews.
+        self._auth_lock = threading.RLock()
+        self._auth_generation = 0
         self.source = source
         self.spec = spec
         self.stats = ClientStats()
@@ -275,6 +359,7 @@ class SourceClient(Closing):
         headers: dict[str, str] | None = None,
     ) -> _Call:
         ep = self.spec.endpoint(name)
+        values = {"account_code": self.source.account_code.strip(), **values}
         path = _fill_text(ep.path, values, quote_values=True)
         params = {
             k: _form_value(v) for k, v in fill_template(ep.query, values).items() if v is not None
@@ -316,7 +401,7 @@ class SourceClient(Closing):
     def _send_once(self, call: _Call) -> ResponseOutcome:
         if self._pacer is not None:
             self._pacer.acquire()
-        self.stats.requests += 1
+        self.stats.add("requests")
         deadline = RequestDeadline(self.source.request_timeout)
         late = ResponseOutcome(
             OutcomeKind.TRANSIENT,
@@ -339,7 +424,7 @@ class SourceClient(Closing):
                 if deadline.expired
                 else classify_response(resp, rules=self._rules, now=self.clock.now())
             )
-            if outcome.date is not None:
+            if outcome.date is not None and call.what != "token":  # the gateway's clock
                 self._server_time = outcome.date
             if resp.is_redirect:
                 location = redact_url(urljoin(call.url, resp.headers.get("Location", "")))
@@ -347,7 +432,7 @@ class SourceClient(Closing):
                     OutcomeKind.FATAL, "redirect", status=outcome.status, message=location
                 )
         if outcome.status == 429:
-            self.stats.rate_limited += 1
+            self.stats.add("rate_limited")
         if self._pacer is not None and outcome.retry_after is not None:
             self._pacer.hold(min(outcome.retry_after, self._retry.max_wait))
         if outcome.kind is OutcomeKind.TRANSIENT:
@@ -380,6 +465,24 @@ class SourceClient(Closing):
             text = (
                 f"the document system refused the API token ({code}); ask its administrator "
                 "for a valid token and set IDESK_CONNECTOR__SOURCE__TOKEN"
+            )
+        elif self._mode == "headers":
+            text = (
+                f"the source (or its integration gateway) refused the application's credentials "
+                f"({code}); check source.auth_headers / source.auth_query and the secrets they "
+                "name, or ask the province's IT department whether the key is still valid"
+            )
+        elif self._mode == "oauth2":
+            text = (
+                f"the source refused a freshly issued access token ({code}); check source.scope "
+                "and ask the province's IT department whether the client may call this API"
+            )
+        elif code in OTP_CODES:
+            text = (
+                f"the account {self.source.username!r} asks for a one-time code (OTP) at login "
+                f"({code}), which a service cannot give; ask the province's IT department for "
+                "access through its integration gateway (auth = 'headers' or 'oauth2') or for an "
+                "account without a one-time code"
             )
         else:
             text = (
@@ -438,16 +541,16 @@ class SourceClient(Closing):
     def _call(
         self, call: _Call, *, authed: bool = True, accept: frozenset[int] = frozenset()
     ) -> ResponseOutcome:
-        """Send with retries; log in again once on an expired session; raise on failures."""
+        """Send with retries; log in again once on an expired session (renew an OAuth 2.0
+        token once on a 401); raise on failures."""
         if authed:
             self._ensure_login()
+        generation = self._auth_generation
         outcome = self._exchange(call)
-        if outcome.kind is OutcomeKind.SESSION_EXPIRED and authed and self._mode == "session":
-            log.info("source_session_expired", url=call.shown, reason=outcome.reason)
-            self.stats.relogins += 1
-            self._login_session()
+        if authed and self._renewable(outcome):
+            self._renew(generation, outcome, call)
             outcome = self._exchange(call)
-            if outcome.kind is OutcomeKind.SESSION_EXPIRED:
+            if self._mode == "session" and outcome.kind is OutcomeKind.SESSION_EXPIRED:
                 raise AuthError(
                     "the session expired again right after a fresh login; check that the "
                     "account may use this endpoint and that cookies are kept by any proxy",
@@ -456,10 +559,14 @@ class SourceClient(Closing):
                 )
         if outcome.kind is OutcomeKind.SESSION_EXPIRED:
             what = "an HTML page" if outcome.reason == "html_login_page" else "session_expired"
+            used = {
+                "token": "a token",
+                "headers": "the application's credentials",
+                "oauth2": "a fresh access token",
+            }.get(self._mode, "a fresh login")
             raise AuthError(
-                f"the document system answered {what} instead of data although "
-                f"{'a token' if self._mode == 'token' else 'a fresh login'} was used; check "
-                "source.auth and the credentials",
+                f"the document system answered {what} instead of data although {used} was "
+                "used; check source.auth and the credentials",
                 url=call.shown,
                 status=outcome.status,
             )
@@ -469,27 +576,103 @@ class SourceClient(Closing):
             raise self._fatal(outcome, call)
         return outcome
 
+    def _renewable(self, outcome: ResponseOutcome) -> bool:
+        """Whether new credentials may help: an expired session, or a 401 to a token."""
+        if self._mode == "session":
+            return outcome.kind is OutcomeKind.SESSION_EXPIRED
+        if self._mode == "oauth2":
+            return outcome.kind in (OutcomeKind.SESSION_EXPIRED, OutcomeKind.AUTH_FAILED)
+        return False
+
+    def _renew(self, generation: int, outcome: ResponseOutcome, call: _Call) -> None:
+        """New credentials, unless another thread got some since `generation` was read."""
+        with self._auth_lock:
+            if self._auth_generation != generation:
+                return
+            event = "source_session_expired" if self._mode == "session" else "source_token_refused"
+            log.info(event, url=call.shown, reason=outcome.reason, status=outcome.status)
+            self.stats.add("relogins")
+            if self._mode == "session":
+                self._login_session()
+            else:
+                self._fetch_token()
+
     # -- authentication -----------------------------------------------------------------------
 
     def _ensure_login(self) -> None:
-        if not self._logged_in:
-            self.login()
+        token = self._token
+        if self._logged_in and (token is None or not token.due(self.clock.now())):
+            return
+        with self._auth_lock:
+            if not self._logged_in:
+                self.login()
+                return
+            token = self._token
+            if token is not None and token.due(self.clock.now()):
+                log.info("source_token_renewing", reason="expires_soon")
+                self._fetch_token()
 
     def login(self) -> None:
-        """Authenticate: POST the login form (session) or set the token and call the probe."""
-        if self._mode == "session":
-            self._login_session()
-            return
-        auth = self.spec.auth
-        self._session.headers[auth.token_header] = auth.token_prefix + self._secret_value()
-        self._logged_in = True
-        if auth.probe:
-            self._call(self._build(auth.probe, {}), authed=False)
-        log.info("source_login", mode="token", url=redact_url(self._base))
+        """Authenticate the way `source.auth` says (see `connector.source.auth`): POST the login
+        form (session), set the token or the static headers, or fetch an access token
+        (oauth2); then call the mapping's probe, if it has one."""
+        with self._auth_lock:
+            if self._mode == "session":
+                self._login_session()
+                return
+            auth = self.spec.auth
+            if self._mode == "token":
+                self._session.headers[auth.token_header] = auth.token_prefix + self._secret_value()
+            elif self._mode == "headers":
+                assert self._static is not None
+                self._session.headers.update(self._static.headers)
+                self._session.params = dict(self._static.query)
+            else:
+                self._fetch_token()
+            self._logged_in = True
+            if auth.probe:
+                self._call(self._build(auth.probe, {}), authed=False)
+            log.info("source_login", mode=self._mode, url=redact_url(self._base))
 
     def _secret_value(self) -> str:
         assert self._secret is not None
         return self._secret.get_secret_value()
+
+    def _fetch_token(self) -> None:
+        """An access token from ``source.token_url`` (client credentials), set on the session."""
+        src = self.source
+        secret = self._secret_value()
+        form = {"grant_type": "client_credentials"}
+        if src.scope:
+            form["scope"] = src.scope
+        headers: dict[str, str | None] = {"Authorization": None}
+        if src.token_auth == "basic":  # noqa: S105 (a client authentication method)
+            header = basic_header(src.client_id, secret)
+            REDACTOR.add([header.split(" ", 1)[1]])
+            headers["Authorization"] = header
+        else:
+            form.update(client_id=src.client_id, client_secret=secret)
+        call = _Call("token", "POST", self._token_url, {}, data=form, headers=headers)
+        outcome = self._exchange(call)
+        if outcome.kind is not OutcomeKind.OK:
+            code = outcome.code or outcome.reason
+            raise AuthError(
+                f"the token endpoint refused the client credentials ({code}); check "
+                "source.client_id, source.scope and IDESK_CONNECTOR__SOURCE__CLIENT_SECRET",
+                url=call.shown,
+                status=outcome.status,
+            )
+        token = read_token(outcome.body, self.clock.now(), url=call.shown)
+        REDACTOR.add([token.value])
+        auth = self.spec.auth
+        self._session.headers[auth.token_header] = auth.token_prefix + token.value
+        self._token = token
+        self._auth_generation += 1
+        log.info(
+            "source_token_issued",
+            url=call.shown,
+            renew_at=token.renew_at.isoformat() if token.renew_at else None,
+        )
 
     def _login_session(self) -> None:
         self._session.cookies.clear()
@@ -506,6 +689,7 @@ class SourceClient(Closing):
                 status=outcome.status,
             )
         self._logged_in = True
+        self._auth_generation += 1
         # The session cookie (JSESSIONID) is a credential: never in a log, an error or the ledger.
         REDACTOR.add(cookie.value for cookie in self._session.cookies if cookie.value)
         log.info("source_login", mode="session", user=self.source.username, url=call.shown)
@@ -617,7 +801,7 @@ class SourceClient(Closing):
         raw_id = resolve(item, ep.id_path)
         if raw_id is MISSING or raw_id is None or isinstance(raw_id, dict | list):
             return {"@list": item}
-        self.stats.detail_calls += 1
+        self.stats.add("detail_calls")
         call = self._build("detail", {"id": raw_id})
         outcome = self._call(call, accept=frozenset({404}))
         if outcome.status == 404:
@@ -668,6 +852,43 @@ class SourceClient(Closing):
                 safe_cursor=page.safe_cursor.isoformat() if page.safe_cursor else None,
             )
             yield Page(records, page.number, page.total, page.safe_cursor)
+
+    def iter_list(self, *, min_horizon: datetime | None = None) -> Iterator[Page]:
+        """The whole list, page by page, without the detail calls (the snapshot strategy reads
+        the details it needs with `fetch_details`). No page carries a safe cursor."""
+        self._ensure_login()
+        for page in self._paginator(min_horizon).pages(self._fetch_list, None):
+            self.stats.add("pages")
+            self.stats.add("records", len(page.records))
+            log.info("page_fetched", page=page.number, records=len(page.records), total=page.total)
+            yield Page(page.records, page.number, page.total, None)
+
+    def item_id(self, item: dict[str, Any]) -> str | None:
+        """The id of a list item (the detail endpoint's ``id_path``) as text; None without one."""
+        raw = resolve(item, self.spec.endpoint("detail").id_path)
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip():
+            return None
+        return str(raw).strip()
+
+    def fetch_details(self, items: Sequence[dict[str, Any]], workers: int = 1) -> list[Detail]:
+        """The detail of each list item, `workers` requests at a time, in the items' order.
+
+        Every request still goes through the pace (`pace`) and the retry budget shared by the
+        run. The first error stops the calls not yet started and is raised once the ones in
+        flight have ended.
+        """
+        if workers <= 1 or len(items) <= 1:
+            return [Detail(item, self._detail(item)) for item in items]
+        self._ensure_login()  # once, before the threads start
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="detail")
+        try:
+            futures = [pool.submit(self._detail, item) for item in items]
+            found = [future.result() for future in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return [Detail(item, record) for item, record in zip(items, found, strict=True)]
 
     def get_record(self, source_id: int | str) -> dict[str, Any] | None:
         """One record by id (the view endpoint, else the detail endpoint); None when the source
@@ -796,19 +1017,20 @@ class SourceClient(Closing):
             return []
         spec = self.spec.units
         units: list[Unit] = []
+        skipped = 0
         for item in self._records("units", {}):
-            code, name = resolve(item, spec.code), resolve(item, spec.name)
-            raw_kind, parent = resolve(item, spec.kind), resolve(item, spec.parent_code)
-            kind = spec.kinds.get(raw_kind) if isinstance(raw_kind, str) else None
-            if not isinstance(code, str) or not code.strip() or kind is None:
-                log.warning("unit_skipped", code=str(code)[:40], kind=str(raw_kind)[:40])
+            raw_kind = resolve(item, spec.kind)
+            if isinstance(raw_kind, str) and raw_kind in spec.skip_kinds:
+                skipped += 1
                 continue
-            units.append(
-                Unit(
-                    code=nfc(code),
-                    name=nfc(name) if isinstance(name, str) else "",
-                    kind=UnitKind(kind),
-                    parent_code=nfc(parent) if isinstance(parent, str) else "",
-                )
-            )
+            code = _unit_text(resolve(item, spec.code), spec.none_values)
+            name = _unit_text(resolve(item, spec.name), ())
+            parent = _unit_text(resolve(item, spec.parent_code), spec.none_values)
+            kind = spec.kind_of(raw_kind, name)
+            if not code or kind is None:
+                log.warning("unit_skipped", code=code[:40], kind=str(raw_kind)[:40])
+                continue
+            units.append(Unit(code=code, name=name, kind=kind, parent_code=parent))
+        if skipped:
+            log.debug("units_not_units", skipped=skipped, kinds=list(spec.skip_kinds))
         return units

@@ -23,6 +23,7 @@ import http.client
 import json
 import math
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -312,6 +313,12 @@ class ClientStats:
     pages: int = 0
     records: int = 0
     detail_calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: float = 1) -> None:
+        """Count `amount` more of `name` (thread-safe: detail calls run in threads)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -377,8 +384,8 @@ class RetryPolicy:
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.upcoming_sleep
-        self.stats.retries += 1
-        self.stats.waited_s += wait
+        self.stats.add("retries")
+        self.stats.add("waited_s", wait)
         if isinstance(exc, TransientFailure):
             log.warning(
                 "source_retry_wait",

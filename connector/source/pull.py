@@ -28,6 +28,22 @@ One pull:
 Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
 own ids, and the classification walks the task table in batches.
 
+**The snapshot strategy** (a mapping's ``[sync] strategy = "snapshot"``, for a source with no
+modified-since filter such as iDesk 6) replaces step 3: every run reads every list page, but a
+detail only for the list items that are new, whose list item changed (a content hash per item,
+`connector.ledger.snapshot`), or that are among the ``sync.snapshot_refresh_percent`` of the
+listed items checked longest ago, so that a change inside a document alone (a new deadline) is
+still seen within 100 / percent runs. The details of a page are read by ``sync.detail_workers``
+threads, every request of the run paced by one `TokenBucket` at ``sync.rate_per_second``.
+An item that left the list is read once more, with its last list item: its record, if the
+source still answers it, tells a completed document from a withdrawn one; if not, the task
+keeps its last known state. Which items were read is stored in the transaction of their tasks.
+
+A record without a value at the mapping's ``[sync] assignment`` path (a clerk's intake
+document, with no lead step) is no assignment: it is skipped and counted
+(``skipped_not_assignment``), not quarantined. With ``[units] name_tasks``, the tasks' lead and
+co-handling units are named from the units list (a record that names a position, not a unit).
+
 A bad record never stops the run: whatever fails while one record is normalised or stored
 (a converter, a bound of `connector.mapping.normalise.RecordLimits`, the database refusing a
 value) puts that record in quarantine with the field and the reason, and the rest of its page
@@ -40,9 +56,11 @@ abort the run after the pages already committed; the caller records the run
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -51,13 +69,15 @@ import structlog
 from connector.clock import Clock, SystemClock, local_today, to_utc
 from connector.errors import BadRecord, Interrupted, SourceRefused
 from connector.ledger import cursor as ledger_cursor
+from connector.ledger import snapshot as ledger_snapshot
 from connector.ledger import tasks as ledger_tasks
 from connector.ledger.codec import content_hash
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.pages import Incoming, PageItem, Rejected, WriteCounts, write_page
-from connector.ledger.units import upsert_units
+from connector.ledger.units import list_units, upsert_units
 from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
+from connector.models import NormalisedTask, UnitRef
 from connector.ops.progress import CLASSIFY, PULL, NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
@@ -66,7 +86,9 @@ from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.rules.classify import ClassifyResult, reclassify
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
-from connector.source.client import SourceClient
+from connector.source.client import Detail, SourceClient
+from connector.source.paths import MISSING, resolve
+from connector.source.transport import TokenBucket
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +107,12 @@ class PullResult:
     older_skipped: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    skipped_not_assignment: int = 0
+    detail_calls: int = 0
+    list_unchanged: int = 0
+    list_changed: int = 0
+    refreshed: int = 0
+    left_list: int = 0
     resolved: int = 0
     deleted_marked: int = 0
     history_rows: int = 0
@@ -339,6 +367,30 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_MARKS = frozenset({"@list", "@fetched_at"})
+"""Keys the client adds to a record (its list item, the instant it was read)."""
+
+
+def not_assignment(raw: Any, path: str) -> bool:
+    """True when `raw` is a record read from the source with no value at `path` (a clerk's
+    intake document with no lead step). A list item whose detail could not be asked for (no
+    id) is not one: it is quarantined like any record without an id."""
+    if not isinstance(raw, Mapping) or not any(key not in _MARKS for key in raw):
+        return False
+    return resolve(raw, path) is MISSING
+
+
+def name_units(task: NormalisedTask, names: Mapping[str, str]) -> NormalisedTask:
+    """`task` with its lead and co-handling units named from `names` (code -> name); a unit not
+    in it gets no name (the record named a position or an account, not the unit)."""
+    coordinators = tuple(UnitRef(u.code, names.get(u.code, "")) for u in task.coordinators)
+    return replace(
+        task,
+        lead_unit_name=names.get(task.lead_unit_code, "") if task.lead_unit_code else "",
+        coordinators=coordinators,
+    )
+
+
 # -- the pull ------------------------------------------------------------------------------------
 
 ClientFactory = Callable[[Settings, MappingSpec, Callable[[float], None]], SourceClient]
@@ -349,7 +401,12 @@ def default_client(
 ) -> SourceClient:
     """The HTTP client of the source, configured from settings."""
     return SourceClient(
-        settings.source, settings.retry, spec, sleep=sleep, max_pages=settings.sync.max_pages
+        settings.source,
+        settings.retry,
+        spec,
+        sleep=sleep,
+        max_pages=settings.sync.max_pages,
+        secrets=settings.secrets,
     )
 
 
@@ -365,6 +422,8 @@ class _Pull:
     progress: ProgressReporter
     on_page: Callable[[PullResult], None] | None
     source: str = field(init=False)
+    unit_names: dict[str, str] = field(default_factory=dict)
+    """Code -> name of the ledger's units, when the mapping names tasks' units from them."""
 
     def __post_init__(self) -> None:
         self.source = self.settings.source.name
@@ -374,6 +433,7 @@ class _Pull:
             stats = client.stats
             self.result.retries = stats.retries
             self.result.rate_limited = stats.rate_limited
+            self.result.detail_calls = stats.detail_calls
             self.result.waited_s = round(stats.waited_s, 3)
         if self.run is not None:
             self.run.update(self.result.counts())
@@ -389,6 +449,61 @@ class _Pull:
             return
         with self._critical(), self.ledger.transaction() as session:
             self.result.units_changed = upsert_units(session, units, now=self.clock.now())
+        if self.spec.units.name_tasks:
+            with self.ledger.reading() as session:
+                self.unit_names = {u.code: u.name for u in list_units(session)}
+
+    def prepare(self, records: Sequence[Any]) -> list[PageItem]:
+        """A page's records as page items: the ones that are no assignment left out (counted),
+        the rest normalised (units named from the units list when the mapping says so), one
+        version per id."""
+        limits = record_limits(self.settings.sync)
+        path = self.spec.sync.assignment
+        items: list[PageItem] = []
+        for raw in records:
+            if path and not_assignment(raw, path):
+                self.result.skipped_not_assignment += 1
+                continue
+            items.append(self.named(to_page_item(raw, self.spec, limits)))
+        kept, dropped = newest_versions(items)
+        self.result.duplicates += dropped
+        return kept
+
+    def named(self, item: PageItem) -> PageItem:
+        """`item` with its units named from the units list (``[units] name_tasks``)."""
+        if not self.spec.units.name_tasks or not isinstance(item, Incoming):
+            return item
+        return replace(item, task=name_units(item.task, self.unit_names))
+
+    def write(
+        self,
+        items: Sequence[PageItem],
+        *,
+        full: bool,
+        also: Callable[[Any], object] | None = None,
+    ) -> None:
+        """Write page items in one transaction (with `also`, given the session, in it too)."""
+        written = WriteCounts()  # counted once the transaction committed
+        run_id = self.result.run_id
+        with self._critical(), self.ledger.transaction() as session:
+            now = self.clock.now()
+            for chunk in _chunks(items, self.settings.sync.batch_size):
+                written.add(write_page(session, chunk, run_id=run_id, observed_at=now, full=full))
+            if also is not None:
+                also(session)
+        self.result.add_writes(written)
+
+    def counted(self, client: SourceClient, records: int, number: int, total: int | None) -> None:
+        """One more page read: counts, progress, and the caller's hook."""
+        self.result.pages += 1
+        self.result.fetched += records
+        if self.result.pages == 1:
+            self.progress.set_total(total)
+        self.progress.advance(records)
+        self.publish(client)
+        log.debug("page_written", page=number, records=records, total=total)
+        if self.on_page is not None:
+            self.on_page(self.result)
 
     def pages(
         self,
@@ -400,15 +515,11 @@ class _Pull:
         cursor = self.result.cursor_before
         server_start = self.result.server_time
         batch = self.settings.sync.batch_size
-        limits = record_limits(self.settings.sync)
         newest: datetime | None = None  # the newest last_modified stored by this run
         for page in client.iter_pages(start_from, full=full, min_horizon=local_start):
             if self.guard is not None:
                 self.guard.check()
-            items, dropped = newest_versions(
-                [to_page_item(raw, self.spec, limits) for raw in page.records]
-            )
-            self.result.duplicates += dropped
+            items = self.prepare(page.records)
             for item in items:
                 if isinstance(item, Incoming):
                     modified = to_utc(item.task.last_modified)
@@ -453,6 +564,106 @@ class _Pull:
             if self.on_page is not None:
                 self.on_page(self.result)
 
+    def snapshot(self, client: SourceClient, full: bool, local_start: datetime | None) -> None:
+        """The snapshot strategy (see the module docstring): the whole list, the details of
+        what is new, changed or due for a refresh (every detail with `full`), then the items
+        that left the list."""
+        sync, source = self.settings.sync, self.source
+        with self.ledger.reading() as session:
+            listed = ledger_snapshot.count_listed(session, source)
+            share = math.ceil(listed * sync.snapshot_refresh_percent / 100)
+            due = set(ledger_snapshot.oldest_checked(session, source, share))
+        seen: set[str] = set()
+        for page in client.iter_list(min_horizon=local_start):
+            if self.guard is not None:
+                self.guard.check()
+            ids = [client.item_id(item) for item in page.records]
+            with self.ledger.reading() as session:
+                known = ledger_snapshot.known_items(session, source, [i for i in ids if i])
+            wanted: list[tuple[dict[str, Any], str | None, str]] = []
+            for item, item_id in zip(page.records, ids, strict=True):
+                if item_id is None:  # no id: its record is quarantined, keyed by its content
+                    wanted.append((item, None, ""))
+                    continue
+                if item_id in seen:  # listed twice in one run (a live list moved): read once
+                    continue
+                seen.add(item_id)
+                digest = ledger_snapshot.item_hash(item)
+                state = known.get(item_id)
+                if state is None or not state.listed or state.list_hash != digest or full:
+                    self.result.list_changed += 1
+                elif item_id in due:
+                    self.result.refreshed += 1
+                else:
+                    self.result.list_unchanged += 1
+                    continue
+                wanted.append((item, item_id, digest))
+            details = client.fetch_details([w[0] for w in wanted], sync.detail_workers)
+            self.store_details(details, wanted, known, full=full)
+            self.counted(client, len(page.records), page.number, page.total)
+        self.left(client, seen)
+
+    def store_details(
+        self,
+        details: Sequence[Detail],
+        wanted: Sequence[tuple[dict[str, Any], str | None, str]],
+        known: Mapping[str, ledger_snapshot.ItemState],
+        *,
+        full: bool,
+    ) -> None:
+        """Write the records read for a page of list items, and which items were read."""
+        checked: list[ledger_snapshot.Checked] = []
+        records: list[dict[str, Any]] = []
+        for detail, (item, item_id, digest) in zip(details, wanted, strict=True):
+            if detail.record is None:
+                continue  # gone between the list and its detail: read again next run
+            records.append(detail.record)
+            if item_id is not None:
+                checked.append(ledger_snapshot.Checked(item_id, digest, item))
+        items = self.prepare(records)
+        run_id, now = self.result.run_id, self.clock.now()
+
+        def mark(session: Any) -> None:
+            ledger_snapshot.record_checked(
+                session, self.source, checked, known=known, run_id=run_id, now=now
+            )
+
+        self.write(items, full=full, also=mark)
+
+    def left(self, client: SourceClient, seen: set[str]) -> None:
+        """The items listed before but not in this run's list: each read once more with its
+        last list item (a completed or withdrawn document says so), then marked as left; one
+        the source no longer answers keeps its last known state."""
+        with self.ledger.reading() as session:
+            gone = sorted(ledger_snapshot.listed_ids(session, self.source) - seen)
+        for chunk in _chunks(gone, self.settings.sync.batch_size):
+            if self.guard is not None:
+                self.guard.check()
+            with self.ledger.reading() as session:
+                stored = ledger_snapshot.stored_items(session, self.source, list(chunk))
+            items = [stored.get(item_id, {}) for item_id in chunk]
+            details = client.fetch_details(items, self.settings.sync.detail_workers)
+            answered = [d.record for d in details if d.record is not None]
+            vanished = [i for i, d in zip(chunk, details, strict=True) if d.record is None]
+            page = self.prepare(answered)
+            mark = functools.partial(
+                ledger_snapshot.mark_left,
+                source=self.source,
+                ids=list(chunk),
+                run_id=self.result.run_id,
+                now=self.clock.now(),
+            )
+            self.write(page, full=False, also=mark)
+            self.result.left_list += len(chunk)
+            log.info(
+                "records_left_list",
+                count=len(chunk),
+                answered=len(answered),
+                vanished=len(vanished),
+                first_id=chunk[0],
+            )
+            self.publish(client)
+
     def missing(self, client: SourceClient) -> None:
         """After a complete full read: the tasks it did not list are deleted at the source.
 
@@ -468,7 +679,7 @@ class _Pull:
             if not ids:
                 break
             gone: list[int] = []
-            found: list[PageItem] = []
+            records: list[dict[str, Any]] = []
             for task_id in ids:
                 if self.guard is not None:
                     self.guard.check()
@@ -476,7 +687,8 @@ class _Pull:
                 if record is None:
                     gone.append(task_id)
                 else:
-                    found.append(to_page_item(record, self.spec, record_limits(self.settings.sync)))
+                    records.append(record)
+            found = self.prepare(records)
             written = WriteCounts()  # counted once the transaction committed
             with self._critical(), self.ledger.transaction() as session:
                 now = self.clock.now()
@@ -542,6 +754,11 @@ def pull(
             result.cursor_before = ledger_cursor.get_cursor(session, work.source)
         result.cursor_after = result.cursor_before
         with client_factory(settings, spec, sleep) as client:
+            if spec.snapshot:  # details go concurrently: every request from one budget
+                sync = settings.sync
+                client.pace(
+                    TokenBucket(sync.rate_per_second, float(sync.detail_workers), sleep=sleep)
+                )
             try:
                 client.login()
                 local_start = clock.now()
@@ -573,7 +790,10 @@ def pull(
                 )
                 work.units(client)
                 shown.start(total=None, description=PULL)
-                work.pages(client, start_from, full, local_start)
+                if spec.snapshot:
+                    work.snapshot(client, full, local_start)
+                else:
+                    work.pages(client, start_from, full, local_start)
                 if full:
                     work.missing(client)
             finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from connector.clock import Clock, SystemClock
-from connector.errors import ConfigError, ConnectorError, SourceUnavailable
+from connector.errors import ConfigError, ConnectorError, Problem, SourceRefused, SourceUnavailable
 from connector.ledger.db import open_ledger
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.rules.calendar import load_calendar
@@ -89,6 +89,33 @@ def probe_source(base_url: str, timeout: float, proxies: Mapping[str, str] | Non
     return f"{host}:{port} answers ({(time.monotonic() - start) * 1000:.0f} ms)" + (
         f", the proxy for {base_url}" if proxy else ""
     )
+
+
+def _account_code(client: SourceClient) -> str:
+    """Read the first listed document's detail with ``source.account_code`` (iDesk 6: the
+    detail answers 400/403 to a missing or foreign ``exeacode``)."""
+    for page in client.iter_list():
+        ids = [item for item in page.records if client.item_id(item) is not None]
+        if not ids:
+            continue
+        try:
+            (detail,) = client.fetch_details(ids[:1])
+        except SourceRefused as exc:
+            raise ConfigError(
+                [
+                    Problem(
+                        "source.account_code",
+                        f"the source refused a document's detail with this account code "
+                        f"(HTTP {exc.status}, {exc.code}); copy the exeacode of the view.cpx "
+                        "address the browser opens for a document, signed in as the "
+                        "connector's account (README, 'iDesk 6')",
+                    )
+                ],
+                source="settings",
+            ) from None
+        found = "read" if detail.record is not None else "gone since it was listed"
+        return f"source.account_code accepted (document {client.item_id(ids[0])} {found})"
+    return "the source lists no documents: source.account_code not verified yet"
 
 
 def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[CheckStep]:
@@ -169,6 +196,13 @@ def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[Check
             return f"{len(found)} units"
 
         yield _timed("units", units)
+
+        if spec[0].uses_account_code:
+
+            def account_code() -> str:
+                return _account_code(client)
+
+            yield _timed("account_code", account_code)
 
         def first_page() -> str:
             for page in client.iter_pages(None):

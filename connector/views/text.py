@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from connector.clock import LOCAL_TZ, to_utc
 from connector.i18n import label
 from connector.ops.log import for_terminal, redact, terminal_safe
+from connector.reports.render.common import one_line
 from connector.views import shapes
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def tasks_table(rows: Sequence[LedgerTask], lang: Lang = "vi") -> RenderableType
                 _status_text(r["status"], lang),
                 r["eff_due"],
                 r["days_overdue"] or "",
-                (r["subject"] or "")[:80],
+                one_line(r["subject"] or "")[:80],
             )
         )
     return table
@@ -197,7 +198,7 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
     flags = [k for k, v in c["flags"].items() if v]
     lines = [
         f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
-        f"  subject:        {data['subject']}",
+        f"  subject:        {one_line(data['subject'] or '')}",
         f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
         f"  source status:  {data['source_status']} ({data['state']})",
         f"  status as of {c['as_of']}: {c['status']}",

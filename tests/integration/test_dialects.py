@@ -60,7 +60,14 @@ SOURCE = "dialect-b"
 JOBS, MALFORMED = 300, 4  # 1.3 %: one of each kind in B_MALFORM_KINDS
 PAGE = 50
 CALENDAR = load_calendar()  # the deployment's calendar (shipped overrides), built once
-RETRY: dict[str, Any] = {"max_attempts": 8, "initial_wait": 0.0, "max_wait": 0.01, "total_budget": 1}
+RETRY: dict[str, Any] = {
+    "max_attempts": 8,
+    "initial_wait": 0.0,
+    "max_wait": 0.01,
+    "total_budget": 1,
+}
+ACCOUNT_CODE = "8f3a61c2d9e04b7a"
+"""The reading account's own code (``source.account_code``, iDesk 6's ``exeacode``)."""
 NO_LEDGER = "sqlite:///unused.db"
 """The client tests open no ledger; settings need a URL all the same."""
 
@@ -86,7 +93,7 @@ def client_for(
     server: DialectServer, spec: MappingSpec, *, password: str = "", page_size: int = 3
 ) -> SourceClient:
     """A client of `server` reading through `spec`: session login, `page_size` a page."""
-    source: dict[str, Any] = {"page_size": page_size}
+    source: dict[str, Any] = {"page_size": page_size, "account_code": ACCOUNT_CODE}
     if password:
         source["password"] = password
     settings = make_settings(server, NO_LEDGER, source=source, retry=RETRY)
@@ -227,7 +234,11 @@ def test_idesk6_full_read_through_detail_calls(spec_6: MappingSpec) -> None:
             {"page": "3", "pageSize": "2"},
         ]
         views = [r for r in server.requests if r.path.endswith("view.cpx")]
-        assert views[0].query == {"exeacode": "", "id": "5100231", "responsibility": "main"}
+        assert views[0].query == {
+            "exeacode": ACCOUNT_CODE,
+            "id": "5100231",
+            "responsibility": "main",
+        }
 
 
 def test_idesk6_html_login_page_means_log_in_again(spec_6: MappingSpec) -> None:
@@ -266,11 +277,11 @@ def test_server_time_comes_from_the_date_header(spec_b: MappingSpec) -> None:
         assert [r.path for r in server.requests] == ["/t/api/session"]
 
 
-def test_mapping_without_units_endpoint_lists_none(spec_6: MappingSpec) -> None:
+def test_mapping_without_units_endpoint_lists_none(spec_b: MappingSpec) -> None:
     """list_units() on a mapping that has no units endpoint is empty, not an error."""
     with (
-        DialectServer("idesk6", idesk6_docs(1)) as server,
-        client_for(server, spec_6) as client,
+        DialectServer("b", b_jobs(1)) as server,
+        client_for(server, spec_b) as client,
     ):
         assert client.list_units() == []
         assert server.requests == []
@@ -346,8 +357,11 @@ def assert_matches(
     have = {int(r["source_id"]): r for r in rows}
     lost = sorted(want.tasks.keys() - have.keys())
     extra = sorted(have.keys() - want.tasks.keys() - missing)
-    stale = [p for i in sorted(want.tasks.keys() & have.keys())
-             for p in contract.row_problems(want.tasks[i], have[i])]
+    stale = [
+        p
+        for i in sorted(want.tasks.keys() & have.keys())
+        for p in contract.row_problems(want.tasks[i], have[i])
+    ]
     assert (lost, extra, stale[:10]) == ([], [], [])
     for task_id in missing:
         assert (have[task_id]["deleted_at_source"], have[task_id]["deleted_reason"]) == (

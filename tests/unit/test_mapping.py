@@ -189,10 +189,15 @@ def test_all_problems_are_reported_together() -> None:
     assert "is not text" in found[pre + "fields.sign_number.default"]
     assert "required field 'state'" in found[pre + "fields.state"]
     assert "valid: cursor, link, offset, page" in found[pre + "pagination.style"]
-    assert "unknown auth mode 'oauth'; valid: session, token" in found[pre + "auth.modes"]
+    assert (
+        "unknown auth mode 'oauth'; valid: headers, oauth2, session, token"
+        in found[pre + "auth.modes"]
+    )
     assert "valid: cancelled, done, open" in found[pre + "status.archived"]
     assert "unknown endpoint 'exports'; valid: detail, login" in found[pre + "endpoints.exports"]
-    assert "unknown placeholder {task}; valid here: id" in found[pre + "endpoints.view"]
+    assert (
+        "unknown placeholder {task}; valid here: account_code, id" in found[pre + "endpoints.view"]
+    )
     assert "unknown section" in found[pre + "extra"]
     assert len(found) >= 12
 

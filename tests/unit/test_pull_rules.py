@@ -17,7 +17,13 @@ from connector.rules.calendar import load_calendar
 from connector.rules.classify import status_effective_on, suggestion_for
 from connector.rules.deadlines import classify
 from connector.source import pull as pull_module
-from connector.source.pull import advance_cursor, modified_from, newest_versions, to_page_item
+from connector.source.pull import (
+    advance_cursor,
+    modified_from,
+    newest_versions,
+    not_assignment,
+    to_page_item,
+)
 from tests.support.factories import make_record, make_task
 
 T = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
@@ -147,3 +153,16 @@ def test_a_signal_while_a_record_is_read_stops_the_run(monkeypatch: pytest.Monke
     monkeypatch.setattr(pull_module, "normalise", interrupted)
     with pytest.raises(SignalInterrupted):
         to_page_item(make_record(1, T), load_mapping("idesk"))
+
+
+def test_not_assignment_only_for_a_read_record_without_the_path() -> None:
+    """A detail record with no lead step is no assignment; a bare list item (no id, so no
+    detail was asked for) is not skipped but left to quarantine; a record with it is kept."""
+    path = "proInfos[responsibility=main]"
+    intake = {"ed": {"id": 1}, "proInfos": [{"responsibility": "receive"}], "@list": {"id": 1}}
+    lead = {"ed": {"id": 2}, "proInfos": [{"responsibility": "main"}], "@list": {"id": 2}}
+    bare = {"@list": {"edSearchDto": {}}, "@fetched_at": "2026-07-01T00:00:00+00:00"}
+    assert not_assignment(intake, path)
+    assert not not_assignment(lead, path)
+    assert not not_assignment(bare, path)
+    assert not not_assignment("not a record", path)

@@ -42,7 +42,9 @@ def rendered_text(report: Report, fmt: str, lang: str | None = None) -> str:
         data = render(report, fmt, lang)
         assert isinstance(data, bytes)
         return docx_text(data)
-    return _text(render(report, fmt, lang, width=260) if fmt == "table" else render(report, fmt, lang))
+    return _text(
+        render(report, fmt, lang, width=260) if fmt == "table" else render(report, fmt, lang)
+    )
 
 
 # -- json ---------------------------------------------------------------------------------------
@@ -609,6 +611,53 @@ def test_terminal_annexes_are_cut_with_a_count_of_the_rest(q1: Report) -> None:
     assert "34/UBND-TH" in out and "29/UBND-TH" not in out
     full = _text(render(q1, "table", annex_limit=None))
     assert "29/UBND-TH" in full and "nhiệm vụ khác" not in full
+
+
+# -- subjects with line breaks (iDesk 6) ----------------------------------------------------------
+
+
+def _with_two_line_subject() -> Report:
+    """A report whose overdue annex holds a task with a two-line subject."""
+    from dataclasses import replace
+
+    two = replace(task(88, "STC", "2022-03-01", "2022-03-10"), subject="THÔNG BÁO\nKết thúc đợt 88")
+    return build_report(items((*TASKS, two)), UNITS, ReportOptions(as_of=AS_OF, period="2022-03"))
+
+
+def test_one_line_joins_a_subjects_lines() -> None:
+    """A subject's lines, stripped and without blank ones, joined by a dash on one line."""
+    from connector.reports.render.common import one_line, text_lines
+
+    assert one_line("THÔNG BÁO\r\n  Kết thúc …\n\n") == "THÔNG BÁO – Kết thúc …"
+    assert text_lines("a\u2028b\rc") == ["a", "b", "c"]
+    assert one_line("một dòng") == "một dòng"
+
+
+@pytest.mark.parametrize("fmt", ["md", "table"])
+def test_one_line_formats_keep_a_subjects_lines_apart(fmt: str) -> None:
+    """Markdown and terminal tables show a two-line subject on one line, its lines joined by a
+    dash, never a raw or escaped line break."""
+    out = rendered_text(_with_two_line_subject(), fmt)
+    assert "THÔNG BÁO – Kết thúc" in out
+    assert "\\n" not in out
+    assert not any(line.rstrip().endswith("THÔNG BÁO") for line in out.splitlines())
+
+
+def test_html_keeps_a_subjects_line_break() -> None:
+    """HTML shows a two-line subject on two lines (a <br> inside its cell)."""
+    page = _text(render(_with_two_line_subject(), "html"))
+    assert "THÔNG BÁO<br>Kết thúc đợt 88" in page
+
+
+def test_xlsx_and_docx_keep_a_subjects_line_break() -> None:
+    """The spreadsheet cell and the Word cell keep the line break (wrapped text)."""
+    report = _with_two_line_subject()
+    data = render_bytes(report, "xlsx")
+    book = load_workbook(io.BytesIO(data))
+    cells = [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row]
+    assert "THÔNG BÁO\nKết thúc đợt 88" in cells
+    docx = rendered_text(report, "docx")
+    assert "THÔNG BÁO\nKết thúc đợt 88" in docx or "THÔNG BÁO" in docx.splitlines()
 
 
 def test_table_figures_stay_on_the_first_line_of_a_wrapped_unit_row() -> None:

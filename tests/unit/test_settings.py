@@ -165,6 +165,36 @@ def test_environment_beats_the_secrets_file(tmp_path: Path) -> None:
     assert s.source.password.get_secret_value() == "env"
 
 
+def test_client_secret_and_named_secrets_refused_in_config_file(tmp_path: Path) -> None:
+    """source.client_secret and a [secrets] table in the shared config file are refused."""
+    cfg = write(
+        tmp_path / "c.toml",
+        "[source]\nclient_secret = 'cs-value'\n[secrets]\napi_key = 'ak-value'\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, PW)
+    text = str(info.value)
+    assert "source.client_secret" in text and "secrets" in text
+    assert "cs-value" not in text and "ak-value" not in text
+
+
+def test_named_secrets_from_the_secrets_file_and_environment(tmp_path: Path) -> None:
+    """[secrets] in a 0600 secrets file and IDESK_CONNECTOR__SECRETS__NAME both give named
+    secrets, and every one is in secret_values() (redacted from logs)."""
+    secrets = write(tmp_path / "s.toml", "[secrets]\napi_key = 'from-file'\n")
+    env = {**PW, "IDESK_CONNECTOR_SECRETS": str(secrets), "IDESK_CONNECTOR__SECRETS__OTHER": "e"}
+    s = load_settings(None, env).settings
+    assert s.secrets["api_key"].get_secret_value() == "from-file"
+    assert {"from-file", "e"} <= set(s.secret_values())
+
+
+def test_oauth2_without_client_secret_names_the_variable(tmp_path: Path) -> None:
+    """auth = 'oauth2' with no client secret is refused, naming where to give it."""
+    cfg = write(tmp_path / "c.toml", "[source]\nauth = 'oauth2'\ntoken_url = '/oauth2/token'\n")
+    with pytest.raises(ConfigError, match="IDESK_CONNECTOR__SOURCE__CLIENT_SECRET"):
+        load_settings(cfg, {})
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
     [

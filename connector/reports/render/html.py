@@ -37,6 +37,7 @@ from connector.reports.render.common import (
     prose,
     summary_lines,
     summary_value,
+    text_lines,
 )
 
 CSS = """
@@ -255,7 +256,8 @@ def _annex(annex: Annex, doc: DocumentText, lang: Lang) -> list[str]:
         for column in annex.columns:
             value = column.value(entry, lang)
             css = ' class="c"' if isinstance(value, (int, date)) else ""  # bool is an int
-            cells.append(f"<td{css}>{_e(cell_text(value, lang))}</td>")
+            lines = text_lines(cell_text(value, lang))  # a subject's line breaks kept
+            cells.append(f"<td{css}>{'<br>'.join(_e(line) for line in lines)}</td>")
         out.append(f'<tr><td class="c">{number}</td>{"".join(cells)}</tr>')
     out += ["</tbody>", "</table>", "</section>"]
     return out

@@ -17,6 +17,7 @@ from connector.reports.render.common import (
     document_text,
     head_lines,
     notes,
+    one_line,
     prose,
     summary_lines,
     summary_value,
@@ -122,7 +123,7 @@ def render_markdown(report: Report, lang: Lang | None = None) -> str:
                     [
                         str(number),
                         *(
-                            md_escape(cell_text(c.value(entry, chosen), chosen))
+                            md_escape(one_line(cell_text(c.value(entry, chosen), chosen)))
                             for c in annex.columns
                         ),
                     ]

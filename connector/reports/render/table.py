@@ -22,6 +22,7 @@ from connector.reports.render.common import (
     column_groups,
     head_lines,
     notes,
+    one_line,
     summary_lines,
     summary_value,
 )
@@ -169,7 +170,11 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
             str(number),
             # Task text from the source: plain text (never rich markup), controls made visible.
             *(
-                Text(terminal_safe(cell_text(column.value(entry, lang), lang), one_line=True))
+                Text(
+                    terminal_safe(
+                        one_line(cell_text(column.value(entry, lang), lang)), one_line=True
+                    )
+                )
                 for column in annex.terminal_columns()
             ),
         )
