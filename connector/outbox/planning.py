@@ -10,7 +10,9 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 * An alert row that is no longer the current occasion of its type (the task was completed, got
   a deadline, a newer weekly reminder came due, the confirmation cut-off passed) is superseded
   while still ``pending``/``failed``. Rows in ``sending`` are never superseded: the request may
-  have reached the source, so they are reconciled and finished.
+  have reached the source, so they are reconciled and finished. A confirmation request
+  (``DE_NGHI_XAC_NHAN``) stays current when its task is completed before the cut-off: tasks
+  completed since the last report are asked too (`connector.rules.confirmation`).
 """
 
 from __future__ import annotations

@@ -43,7 +43,12 @@ column)::
                      = of K+N: product tasks and routine duties (`connector.rules.kinds`; the
                        two add up to without_deadline)
     extended_after_overdue  = tasks flagged "gia hạn sau khi đã quá hạn"
-    unconfirmed      = tasks in the row (not withdrawn) whose status the unit has not confirmed
+    unconfirmed      = tasks in the row the lead unit is asked to confirm and has not confirmed
+                       by the as-of date: open ones, and those completed (on time or late)
+                       after the last report cut-off before the as-of date
+                       (``alerts.report_cutoff_day``; `connector.rules.confirmation`), exactly
+                       the tasks the confirmation request ``DE_NGHI_XAC_NHAN`` goes to; not
+                       withdrawn ones, nor tasks completed by that cut-off
 
 With ``fold`` (Bình Định's published figures) tasks done without a deadline count as on time
 and open tasks without a deadline as within deadline; ``done_no_deadline`` and
@@ -115,6 +120,7 @@ from connector.reports.model import (
 )
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import FactsOf, Unclassifiable, judged, ledger_facts
+from connector.rules.confirmation import confirmation_since, to_confirm
 from connector.rules.deadlines import Classification, policy_from_settings
 from connector.rules.judge import Judgement
 from connector.rules.kinds import TaskKind
@@ -146,7 +152,7 @@ class _Tally:
     product: int = 0
     routine: int = 0
 
-    def add(self, judgement: Judgement) -> None:
+    def add(self, judgement: Judgement, since: date) -> None:
         cls = judgement.classification
         self.by_status[cls.status] += 1
         if cls.status is StatusCode.DA_HUY:
@@ -155,7 +161,7 @@ class _Tally:
             self.overdue_over_30 += 1
         if cls.status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
             self.stale += 1
-        if cls.unconfirmed:
+        if to_confirm(cls, since):
             self.unconfirmed += 1
         if cls.extended_after_overdue:
             self.extended_after_overdue += 1
@@ -335,6 +341,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     pending = _Pending()
     undated = 0
     seen = 0
+    since = confirmation_since(options.as_of, options.report_cutoff_day)
     for judgement in items:
         task, cls = judgement.task, judgement.classification
         seen += 1
@@ -349,7 +356,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         if not in_scope:
             continue
         code = task.lead_unit_code
-        tallies.setdefault(code, _Tally()).add(judgement)
+        tallies.setdefault(code, _Tally()).add(judgement, since)
         if task.lead_unit_name and not task_names.get(code):
             task_names[code] = task.lead_unit_name
         status = cls.status
@@ -519,6 +526,8 @@ def _report(
 ) -> Report:
     unreadable = Unclassifiable()
     policy = policy_from_settings(settings.deadlines)
+    # The "unconfirmed" column counts from the cut-off the confirmation requests use.
+    options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
     items = (
         judgement
         for _, judgement in judged(

@@ -17,6 +17,7 @@ from enum import StrEnum
 from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
 from connector.models import StatusCode, UnitKind
+from connector.rules.confirmation import confirmation_since
 from connector.rules.judge import Judgement
 from connector.settings import ReportSettings
 
@@ -256,6 +257,10 @@ class ReportOptions:
     basis: Basis = Basis.ASSIGNED
     """Which date of a task places it in the period (not used by ``open``)."""
     form: DocumentForm = DocumentForm()
+    report_cutoff_day: int = 25
+    """The monthly report cut-off (``alerts.report_cutoff_day``; `report_current` and
+    `report_as_of` take it from the settings): the "unconfirmed" column counts open tasks and
+    tasks completed after the last cut-off before `as_of` (`connector.rules.confirmation`)."""
     parsed_period: Period = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -282,6 +287,10 @@ class ReportOptions:
         if len(set(kinds)) != len(kinds):
             raise option_problem("unit_order", f"a unit kind is listed twice: {list(kinds)}")
         object.__setattr__(self, "unit_order", kinds)
+        if not 1 <= self.report_cutoff_day <= 28:
+            raise option_problem(
+                "report_cutoff_day", f"{self.report_cutoff_day!r}; valid: a day from 1 to 28"
+            )
         period = self.parsed_period
         if period.kind is PeriodKind.OPEN and self.basis is not Basis.ASSIGNED:
             raise option_problem(
@@ -544,6 +553,12 @@ class Report:
     @property
     def cancelled(self) -> int:
         return self.total.cancelled
+
+    @property
+    def confirmation_since(self) -> date:
+        """The last report cut-off before the as-of date: the "unconfirmed" column counts open
+        tasks and tasks completed after it (`connector.rules.confirmation`)."""
+        return confirmation_since(self.as_of, self.options.report_cutoff_day)
 
     def period_label(self, lang: Lang | None = None) -> str:
         return self.period.label(lang or self.lang, self.as_of, self.basis)

@@ -21,11 +21,15 @@ type                   when (nominal day; see "holding" below)                  
                        connector and assigned at most ``new_assignment_window_days``
                        (7) days before that
 ``DE_NGHI_XAC_NHAN``   ``confirm_days_before`` (3) working days before the monthly  ``YYYY-MM``
-                       report cut-off (``report_cutoff_day``), for open tasks whose
-                       status the lead unit has not confirmed; until the cut-off
+                       report cut-off (``report_cutoff_day``) until the cut-off, for
+                       tasks the lead unit has not confirmed that are open or were
+                       completed since the last report (after the previous month's
+                       cut-off; `connector.rules.confirmation`)
 =====================  ==========================================================  ===============
 
-Only open tasks (statuses ``DTH_TRONG_HAN``, ``DTH_QUA_HAN``, ``KHONG_THOI_HAN``) call for alerts.
+Only open tasks (statuses ``DTH_TRONG_HAN``, ``DTH_QUA_HAN``, ``KHONG_THOI_HAN``) call for alerts,
+except ``DE_NGHI_XAC_NHAN``, which also asks to confirm the completion of a task completed (on
+time or late) since the previous month's cut-off; its text then says so.
 
 **Holding.** With ``hold_on_non_working_days`` (the default) an alert whose nominal day is not a
 working day is held until the next working day (`WorkingCalendar.next_working_day_on_or_after`),
@@ -76,6 +80,7 @@ from connector.clock import local_date
 from connector.errors import ConfigError, Problem
 from connector.models import STATUS_LABELS, AlertType, NormalisedTask, StatusCode, Unit
 from connector.rules.calendar import WorkingCalendar
+from connector.rules.confirmation import previous_cutoff, since_cutoff, to_confirm
 from connector.rules.deadlines import Classification, add_months
 from connector.rules.kinds import TaskKind
 from connector.settings import AlertSettings
@@ -219,6 +224,9 @@ FRAGMENT_KEYS: tuple[str, ...] = (
     "days_left",
     "due_today",
     "product_words",
+    "confirm_status",
+    "confirm_completion",
+    "completion_part",
 )
 """Fragments every template file must define."""
 
@@ -480,7 +488,8 @@ def _missing_deadline(
 def _confirmation(
     cls: Classification, as_of: date, calendar: WorkingCalendar, settings: AlertSettings
 ) -> list[Occasion]:
-    if not cls.unconfirmed:
+    since = previous_cutoff(as_of.year, as_of.month, settings.report_cutoff_day)
+    if not to_confirm(cls, since):
         return []
     cutoff = date(as_of.year, as_of.month, settings.report_cutoff_day)
     nominal = confirmation_day(as_of.year, as_of.month, settings, calendar)
@@ -503,16 +512,18 @@ def due_occasions(
     """Every occasion of every enabled alert type due by `as_of` (older ones and the latest).
 
     The latest occasion of each type is the one to send; see the module docstring for the rules.
-    Nothing for tasks that are not open, not yet assigned as of `as_of`, or when alerts are off.
+    Nothing for tasks not yet assigned as of `as_of`, or when alerts are off; for a task that is
+    not open, at most the confirmation request of a completion since the last report.
     """
-    if not settings.enabled or classification.status not in OPEN_STATUSES:
+    if not settings.enabled or classification.not_yet_assigned:
         return []
-    if classification.not_yet_assigned:
-        return []
+    is_open = classification.status in OPEN_STATUSES
     enabled = {AlertType(t) for t in settings.types}
     found: list[Occasion] = []
     for alert_type in ALERT_TYPES:
         if alert_type not in enabled:
+            continue
+        if not is_open and alert_type is not AlertType.DE_NGHI_XAC_NHAN:
             continue
         if alert_type is AlertType.SAP_DEN_HAN:
             found += _due_soon(classification, as_of, calendar, settings)
@@ -628,6 +639,8 @@ def text_values(
         "status_label": STATUS_LABELS[cls.status][t.lang],
         "month": f"{cutoff_day.month:02d}/{cutoff_day.year}",
         "cutoff": "",
+        "confirm_subject": t.fragments["confirm_status"],
+        "completion_part": "",
     }
 
 
@@ -657,6 +670,12 @@ def _occasion_values(
         out["months"] = settings.no_deadline_urge_months * occasion.index
     elif occasion.type is AlertType.DE_NGHI_XAC_NHAN:
         out["cutoff"] = t.date(date(as_of.year, as_of.month, settings.report_cutoff_day))
+        since = previous_cutoff(as_of.year, as_of.month, settings.report_cutoff_day)
+        if since_cutoff(cls, since):
+            out["confirm_subject"] = t.fragments["confirm_completion"]
+            out["completion_part"] = t.fragment(
+                "completion_part", completed_on=t.date(cls.completed_on)
+            )
     return out
 
 

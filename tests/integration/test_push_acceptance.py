@@ -108,6 +108,8 @@ class Expected:
 def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -> Expected:
     exp = Expected(first, last)
     for tid, task in tasks.items():
+        if not task.deleted:
+            _confirmation_requests(exp, tid, task, first, last)
         cls = classify(task, first, CAL)
         if cls.status not in OPEN or task.deleted:
             continue
@@ -138,20 +140,36 @@ def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -
             exp.series([(k, d) for k, d in urges if d <= last])
             if (first - assigned).days <= 7 and read_kind(task).kind is TaskKind.PRODUCT:
                 exp.days[f"alr:{tid}:THIEU_THOI_HAN:{assigned}"] = first
-        if cls.unconfirmed:
-            month = date(first.year, first.month, 1)
-            while month <= last:
-                cutoff = date(month.year, month.month, 25)
-                ask = cutoff
-                for _ in range(3):  # three working days before the cut-off
-                    ask -= timedelta(days=1)
-                    while not CAL.is_working_day(ask):
-                        ask -= timedelta(days=1)
-                on = max(ask, first)
-                if on <= min(cutoff, last):
-                    exp.days[f"alr:{tid}:DE_NGHI_XAC_NHAN:{month:%Y-%m}"] = on
-                month = add_months(month, 1)
     return exp
+
+
+DONE = {StatusCode.HT_DUNG_HAN, StatusCode.HT_QUA_HAN, StatusCode.HT_KHONG_HAN}
+
+
+def _confirmation_requests(
+    exp: Expected, tid: int, task: NormalisedTask, first: date, last: date
+) -> None:
+    """DE_NGHI_XAC_NHAN of each month: from three working days before the cut-off (25th) to
+    the cut-off, to a task not confirmed that is open, or completed after the previous month's
+    cut-off, on the day it is asked."""
+    month = date(first.year, first.month, 1)
+    while month <= last:
+        cutoff = date(month.year, month.month, 25)
+        previous = add_months(cutoff, -1)
+        ask = cutoff
+        for _ in range(3):  # three working days before the cut-off
+            ask -= timedelta(days=1)
+            while not CAL.is_working_day(ask):
+                ask -= timedelta(days=1)
+        on = max(ask, first)
+        if on <= min(cutoff, last):
+            cls = classify(task, on, CAL)
+            done_since = (
+                cls.status in DONE and cls.completed_on is not None and cls.completed_on > previous
+            )
+            if cls.unconfirmed and not cls.not_yet_assigned and (cls.status in OPEN or done_since):
+                exp.days[f"alr:{tid}:DE_NGHI_XAC_NHAN:{month:%Y-%m}"] = on
+        month = add_months(month, 1)
 
 
 # -- ten unchanged runs --------------------------------------------------------------------------

@@ -314,6 +314,82 @@ def test_confirmation_request_window(as_of: str, sent: bool) -> None:
         assert "25/03/2022" in found[0].content
 
 
+@pytest.mark.parametrize(
+    ("completed_on", "deadline", "status_text", "asked"),
+    [
+        pytest.param("2022-03-09", "2022-03-07", "Hoàn thành quá hạn", True, id="late-in-march"),
+        pytest.param("2022-03-04", "2022-03-07", "Hoàn thành đúng hạn", True, id="on-time"),
+        pytest.param("2022-02-26", "2022-02-21", "Hoàn thành quá hạn", True, id="day-after-cutoff"),
+        pytest.param("2022-02-25", "2022-02-21", "", False, id="on-previous-cutoff"),
+        pytest.param("2022-02-24", "2022-03-07", "", False, id="before-previous-cutoff"),
+        pytest.param("2022-03-23", "2022-03-07", "", False, id="completed-after-the-request-day"),
+    ],
+)
+def test_confirmation_request_asks_to_confirm_completions_since_the_last_report(
+    completed_on: str, deadline: str, status_text: str, asked: bool
+) -> None:
+    """DE_NGHI_XAC_NHAN of March 2022 (sent 22/03) also goes to an unconfirmed task completed
+    after the February cut-off (25/02), on time or late, and asks to confirm the completion."""
+    done = d(completed_on)
+    task = make_task(
+        assigned_at=datetime(2022, 2, 1, 2, tzinfo=UTC),
+        doc_date=d("2022-02-01"),
+        deadline=d(deadline),
+        state=TaskState.DONE,
+        completed_at=datetime(done.year, done.month, done.day, 3, tzinfo=UTC),
+    )
+    intents = intents_for(task, d("2022-03-22"))
+    found = only(intents, AlertType.DE_NGHI_XAC_NHAN)
+    if done > d("2022-03-22"):  # still open on the request day: asked about its status
+        assert [i.title for i in found] == [
+            "Đề nghị xác nhận tình trạng thực hiện nhiệm vụ: 1907/UBND-KSTT"
+        ]
+        return
+    assert intents == found  # no other alert for a completed task
+    if not asked:
+        assert found == []
+        return
+    [intent] = found
+    assert intent.key == "alr:101:DE_NGHI_XAC_NHAN:2022-03"
+    assert intent.title == "Đề nghị xác nhận kết quả hoàn thành nhiệm vụ: 1907/UBND-KSTT"
+    assert (
+        f"Tình trạng đang theo dõi trên Hệ thống: {status_text}; thời hạn hoàn thành: ngày "
+        f"{d(deadline):%d/%m/%Y}; ngày hoàn thành: ngày {done:%d/%m/%Y}." in intent.content
+    )
+    assert (
+        "đề nghị Sở Tài chính kiểm tra, xác nhận kết quả hoàn thành nhiệm vụ trên Hệ thống "
+        "trước ngày 25/03/2022." in intent.content
+    )
+    english = intents_for(task, d("2022-03-22"), AlertSettings(lang="en"))
+    assert english[0].title == "Please confirm the completion of the task: 1907/UBND-KSTT"
+    assert f"; completed on {done:%d/%m/%Y}." in english[0].content
+
+
+def test_completion_request_is_current_so_planning_keeps_it() -> None:
+    """A task completed after the request was planned keeps its request as the latest occasion."""
+    open_task = make_task(deadline=d("2022-06-30"))
+    done = replace(
+        open_task, state=TaskState.DONE, completed_at=datetime(2022, 3, 23, 3, tzinfo=UTC)
+    )
+    key = "alr:101:DE_NGHI_XAC_NHAN:2022-03"
+    assert key in latest_keys(
+        open_task,
+        classify(open_task, d("2022-03-22"), CAL),
+        d("2022-03-22"),
+        CAL,
+        AlertSettings(),
+        context=AlertContext(units=UNITS),
+    )
+    assert key in latest_keys(
+        done,
+        classify(done, d("2022-03-24"), CAL),
+        d("2022-03-24"),
+        CAL,
+        AlertSettings(),
+        context=AlertContext(units=UNITS),
+    )
+
+
 def test_confirmed_task_gets_no_confirmation_request() -> None:
     """A task whose status the lead unit confirmed is not asked again."""
     task = make_task(
@@ -329,9 +405,23 @@ def test_confirmed_task_gets_no_confirmation_request() -> None:
     ("overrides", "settings"),
     [
         pytest.param(
-            {"state": TaskState.DONE, "completed_at": datetime(2022, 3, 9, tzinfo=UTC)},
+            {
+                "state": TaskState.DONE,
+                "completed_at": datetime(2022, 3, 9, tzinfo=UTC),
+                "confirmed": True,
+            },
             AlertSettings(),
-            id="completed-late",
+            id="completed-late-confirmed",
+        ),
+        pytest.param(
+            {
+                "state": TaskState.DONE,
+                "assigned_at": datetime(2022, 2, 1, 2, tzinfo=UTC),
+                "deadline": date(2022, 2, 21),
+                "completed_at": datetime(2022, 2, 25, 3, tzinfo=UTC),
+            },
+            AlertSettings(),
+            id="completed-late-by-the-previous-cutoff",
         ),
         pytest.param({"state": TaskState.CANCELLED}, AlertSettings(), id="withdrawn"),
         pytest.param({}, AlertSettings(enabled=False), id="alerts-disabled"),

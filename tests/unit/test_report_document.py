@@ -146,7 +146,7 @@ def test_prose_states_the_figures_of_the_total_row() -> None:
         "Trong 9 nhiệm vụ không có thời hạn, 8 nhiệm vụ yêu cầu sản phẩm cụ thể (phải có thời "
         "hạn hoàn thành) và 1 nhiệm vụ thường xuyên."
     )
-    assert lines[5] == "Có 6 nhiệm vụ đơn vị chủ trì chưa xác nhận tình trạng thực hiện."
+    assert lines[5] == "Có 5 nhiệm vụ đơn vị chủ trì chưa xác nhận tình trạng thực hiện."
     folded = prose(make(fold=True), "vi")
     assert folded[1].startswith("Đã hoàn thành 14 nhiệm vụ: 10 nhiệm vụ đúng hạn (trong đó 3")
     english = prose(make(lang="en"), "en")
@@ -246,7 +246,7 @@ def test_docx_tables_repeat_their_header_and_bold_the_total(word: Any, signed: R
     runs = [run for cell in total.cells for p in cell.paragraphs for run in p.runs]
     assert runs and all(run.bold for run in runs)
     assert [c.text for c in total.cells[2:]] == [
-        "31", "22", "9", "7", "4", "3", "3", "8", "5", "6", "2", "63,6", "6",
+        "31", "22", "9", "7", "4", "3", "3", "8", "5", "6", "2", "63,6", "5",
     ]  # fmt: skip
     overdue = next(t for t in word.tables if t.rows[0].cells[-1].text == "Nguyên nhân / ghi chú")
     assert _header_rows(overdue) == 1

@@ -7,6 +7,11 @@ under test). Row tuples read:
      done_on_time, done_late, done_no_deadline,
      open_within, open_overdue, open_overdue_over_30, open_no_deadline, open_no_deadline_stale,
      unconfirmed, cancelled)
+
+"unconfirmed" counts the tasks asked to confirm (`connector.rules.confirmation`): open and not
+confirmed, or completed after 25/05/2022 (the last cut-off before the as-of date 30/05/2022) and
+not confirmed: tasks 5, 9, 13, 21 and 32. Task 27 (completed 28/03, never confirmed) was
+reported in March and is not asked again, so it is not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from decimal import Decimal
 import pytest
 
 from connector.errors import ConfigError
-from connector.models import StatusCode, UnitKind
+from connector.models import StatusCode, TaskState, UnitKind
 from connector.reports.build import build_report
 from connector.reports.model import (
     Counts,
@@ -28,6 +33,8 @@ from connector.reports.model import (
     ReportOptions,
     parse_period,
 )
+from connector.reports.render.common import notes
+from connector.reports.render.jsonfmt import report_dict
 from connector.rules.deadlines import DEFAULT_POLICY, classify
 from connector.rules.judge import judge
 from tests.support.report_world import (
@@ -80,10 +87,10 @@ Q1_ROWS: list[Row] = [
     ("SXD",     5, 3, 2, 0, 1, 0, 0, 2, 1, 2, 1, 2, 0),
     ("QUYNHON", 4, 3, 1, 2, 0, 1, 0, 1, 0, 0, 0, 0, 0),
     ("TAYSON",  3, 2, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1, 1),
-    ("CTHADS",  3, 2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0),
+    ("CTHADS",  3, 2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0),
     ("VPUBND",  2, 2, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0),
     ("XYZ",     1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0),
-    ("TOTAL",  25, 18, 7, 6, 4, 2, 2, 6, 4, 5, 2, 5, 2),
+    ("TOTAL",  25, 18, 7, 6, 4, 2, 2, 6, 4, 5, 2, 4, 2),
 ]
 # fold: on time includes done-without-deadline, within includes open-without-deadline
 Q1_ROWS_FOLD: list[Row] = [
@@ -91,20 +98,20 @@ Q1_ROWS_FOLD: list[Row] = [
     ("SXD",     5, 3, 2, 0, 1, 0, 2, 2, 1, 2, 1, 2, 0),
     ("QUYNHON", 4, 3, 1, 3, 0, 1, 0, 1, 0, 0, 0, 0, 0),
     ("TAYSON",  3, 2, 1, 0, 1, 0, 2, 0, 0, 1, 0, 1, 1),
-    ("CTHADS",  3, 2, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0),
+    ("CTHADS",  3, 2, 1, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0),
     ("VPUBND",  2, 2, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0),
     ("XYZ",     1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0),
-    ("TOTAL",  25, 18, 7, 8, 4, 2, 7, 6, 4, 5, 2, 5, 2),
+    ("TOTAL",  25, 18, 7, 8, 4, 2, 7, 6, 4, 5, 2, 4, 2),
 ]
 MARCH_ROWS: list[Row] = [
     ("STC",     3, 2, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0),
     ("SXD",     3, 2, 1, 0, 0, 0, 0, 2, 1, 1, 0, 1, 0),
     ("QUYNHON", 2, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0),
     ("TAYSON",  1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1),
-    ("CTHADS",  1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0),
+    ("CTHADS",  1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
     ("VPUBND",  1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
     ("XYZ",     1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0),
-    ("TOTAL",  12, 8, 4, 1, 1, 2, 2, 4, 2, 2, 0, 3, 1),
+    ("TOTAL",  12, 8, 4, 1, 1, 2, 2, 4, 2, 2, 0, 2, 1),
 ]
 # to-date: every task assigned by 30/05/2022, whenever (task 18 of 2021 and task 32, which has
 # no date at all, included; task 33, assigned in June, not).
@@ -113,10 +120,10 @@ TO_DATE_ROWS: list[Row] = [
     ("SXD",     5, 3, 2, 0, 1, 0, 0, 2, 1, 2, 1, 2, 0),
     ("QUYNHON", 6, 5, 1, 3, 0, 1, 0, 2, 1, 0, 0, 0, 0),
     ("TAYSON",  4, 3, 1, 0, 1, 0, 2, 0, 0, 1, 0, 1, 1),
-    ("CTHADS",  3, 2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0),
+    ("CTHADS",  3, 2, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0),
     ("VPUBND",  2, 2, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0),
     ("XYZ",     2, 0, 2, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0),
-    ("TOTAL",  31, 22, 9, 7, 4, 3, 3, 8, 5, 6, 2, 6, 2),
+    ("TOTAL",  31, 22, 9, 7, 4, 3, 3, 8, 5, 6, 2, 5, 2),
 ]
 # completed in March 2022 (basis "completed"), whenever assigned: tasks 3, 15, 16, 20, 25, 27,
 # 28. Task 20 was assigned in January, task 34 (done 05/06) is still open on 30/05.
@@ -124,9 +131,9 @@ MARCH_COMPLETED_ROWS: list[Row] = [
     ("STC",     1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
     ("QUYNHON", 2, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0),
     ("TAYSON",  1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-    ("CTHADS",  2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0),
+    ("CTHADS",  2, 2, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
     ("VPUBND",  1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-    ("TOTAL",   7, 6, 1, 4, 2, 1, 0, 0, 0, 0, 0, 1, 0),
+    ("TOTAL",   7, 6, 1, 4, 2, 1, 0, 0, 0, 0, 0, 0, 0),
 ]
 # due in April 2022 (basis "due": the effective deadline): tasks 5 (10/04, a Sunday, due Tue
 # 12/04), 12 (29/04) and 29 (08/04); not 13, whose 30/04 deadline falls due on 04/05.
@@ -714,3 +721,65 @@ def test_english_report_uses_english_titles() -> None:
     assert r.title.startswith("Progress of the tasks assigned")
     assert r.period_label() == "Q1 2022 (tasks assigned in the quarter)"
     assert report(period="2022-Q1").period_label() == "quý I/2022 (nhiệm vụ giao trong quý)"
+
+
+# -- unconfirmed: the tasks asked to confirm -----------------------------------------------------
+
+CONFIRM_WORLD = (
+    task(101, "STC", "2022-02-01", "2022-04-30", confirmed=False),  # open: asked
+    task(102, "STC", "2022-02-01", "2022-04-30"),  # open, confirmed
+    task(103, "STC", "2022-02-01", "2022-03-07", completed="2022-03-09", confirmed=False),
+    task(104, "STC", "2022-02-01", "2022-03-07", completed="2022-03-04", confirmed=False),
+    task(105, "STC", "2022-02-01", "2022-02-21", completed="2022-02-25", confirmed=False),
+    task(106, "SXD", "2022-01-05", "2022-01-31", completed="2022-01-20", confirmed=False),
+    task(107, "SXD", "2022-02-01", "2022-04-30", state=TaskState.CANCELLED, confirmed=False),
+    task(108, "SXD", "2022-02-01", confirmed=False),  # open, no deadline: asked
+    task(109, "SXD", "2022-02-01", completed="2022-02-28", confirmed=False),  # HT_KHONG_HAN
+)
+"""Nine tasks, all but 102 never confirmed: 103 done late on 09/03, 104 on time on 04/03, 105
+on the February cut-off 25/02, 106 in January, 109 (no deadline) on 28/02; 107 withdrawn."""
+
+
+@pytest.mark.parametrize(
+    ("as_of", "cutoff_day", "since", "stc", "sxd"),
+    [
+        # 25/02 cut-off: 101, 103, 104 (STC) and 108, 109 (SXD); not 105 (on the cut-off, in
+        # February's report), 106 (January), 107 (withdrawn), 102 (confirmed)
+        pytest.param("2022-03-22", 25, "2022-02-25", 3, 2, id="march-request-day"),
+        pytest.param("2022-03-25", 25, "2022-02-25", 3, 2, id="march-cutoff"),
+        # after March's cut-off only the open tasks 101 and 108 are left to confirm
+        pytest.param("2022-03-28", 25, "2022-03-25", 1, 1, id="april-cycle"),
+        # cut-off on the 5th: completions after 05/03 (103) and the open tasks
+        pytest.param("2022-03-22", 5, "2022-03-05", 2, 1, id="cutoff-on-the-5th"),
+    ],
+)
+def test_unconfirmed_counts_open_tasks_and_completions_since_the_last_cutoff(
+    as_of: str, cutoff_day: int, since: str, stc: int, sxd: int
+) -> None:
+    """ "Chưa xác nhận" counts unconfirmed open tasks and those completed after the last cut-off."""
+    day = date.fromisoformat(as_of)
+    options = ReportOptions(as_of=day, report_cutoff_day=cutoff_day)
+    r = build_report(items(CONFIRM_WORLD, day), UNITS, options)
+    assert r.confirmation_since == date.fromisoformat(since)
+    assert {row.code: row.counts.unconfirmed for row in r.rows} == {"STC": stc, "SXD": sxd}
+    assert r.total.unconfirmed == stc + sxd
+
+
+def test_unconfirmed_definition_is_printed_in_the_notes_and_json() -> None:
+    """The notes say what "Chưa xác nhận" counts, and the JSON names the cut-off it counts from."""
+    day = date(2022, 3, 22)
+    r = build_report(items(CONFIRM_WORLD, day), UNITS, ReportOptions(as_of=day))
+    assert (
+        "Chưa xác nhận: nhiệm vụ đang thực hiện và nhiệm vụ hoàn thành sau ngày 25/02/2022 "
+        "(ngày chốt số liệu kỳ báo cáo trước) mà đơn vị chủ trì chưa xác nhận trên Hệ thống, "
+        "tức các nhiệm vụ được đề nghị xác nhận."
+    ) in notes(r, "vi")
+    data = report_dict(r)
+    assert data["confirmation_since"] == "2022-02-25"
+    assert data["total"]["unconfirmed"] == 5
+
+
+def test_report_cutoff_day_outside_a_month_is_refused() -> None:
+    """A report cut-off day outside 1-28 is a config error naming the valid days."""
+    with pytest.raises(ConfigError, match="1 to 28"):
+        ReportOptions(as_of=AS_OF, report_cutoff_day=31)

@@ -214,11 +214,13 @@ def cell_text(value: Cell, lang: Lang) -> str:
 
 
 def notes(report: Report, lang: Lang) -> list[str]:
-    """The lines printed under the summary: the rate's rule, the fold rule, counts left out."""
+    """The lines printed under the summary: the rate's rule, the fold rule, counts left out,
+    what "unconfirmed" counts."""
     out = [report.denominator_text(lang)]
     if report.fold:
         out.append(label("fold_note", lang))
     out.append(label("cancelled_note", lang, n=report.cancelled))
+    out.append(label("unconfirmed_note", lang, date=fmt_date(report.confirmation_since, lang)))
     if report.undated:
         out.append(label("undated_note", lang, n=report.undated))
     if report.unreadable:

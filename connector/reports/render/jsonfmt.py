@@ -193,6 +193,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
         "cancelled": report.cancelled,
         "undated": report.undated,
         "unreadable": report.unreadable,
+        "confirmation_since": report.confirmation_since.isoformat(),
         "document": _document(report, doc, chosen),
         "annexes": {
             "overdue": [_overdue(e) for e in report.overdue],
