@@ -37,7 +37,8 @@ last day and its ``eff_due``. As of a date, only report dates up to that date co
 ``HT_QUA_HAN``     late: the first report date in the window is after ``eff_due``
                    (``days_overdue`` = its days after ``eff_due``)
 ``DTH_QUA_HAN``    overdue: no report date in the window yet, and the as-of date is after
-                   ``eff_due`` (``days_overdue`` = days since); once the window has closed
+                   ``eff_due`` (``days_overdue`` = days since, up to the completion date for
+                   a completed task: the obligation ended then); once the window has closed
                    (`Occurrence.missed`) no report can make it good any more
 ``DTH_TRONG_HAN``  pending: no report yet, the due date has not passed
                    (``working_days_left``, ``due_soon`` as for a task)
@@ -277,6 +278,7 @@ def occurrences(
                 (window_start, window_end),
                 reports=reports,
                 as_of=as_of,
+                ended=completed_on,
                 calendar=calendar,
                 policy=policy,
             )
@@ -291,6 +293,7 @@ def _judge(
     *,
     reports: Sequence[date],
     as_of: date,
+    ended: date | None,
     calendar: WorkingCalendar,
     policy: DeadlinePolicy,
 ) -> Occurrence:
@@ -314,7 +317,7 @@ def _judge(
             window_start,
             window_end,
             StatusCode.DTH_QUA_HAN,
-            days_overdue=(as_of - eff).days,
+            days_overdue=((ended or as_of) - eff).days,
             missed=as_of > window_end,
         )
     left = calendar.working_days_between(as_of, eff)
