@@ -6,7 +6,7 @@
   already in the ledger: each distinct ``last_report_at`` they hold, observed when its first
   snapshot was.
 
-Revision ID: 0005_task_report
+Revision ID: 0005
 Revises: 0004
 Create Date: 2022-03-07
 """
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_task_report"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
