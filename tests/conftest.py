@@ -100,9 +100,8 @@ def _reset_pg_ledger(url: str) -> None:
         with engine.begin() as conn:
             tables = [t.name for t in SQLModel.metadata.sorted_tables]
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            conn.execute(
-                text("UPDATE alembic_version SET version_num = :head"), {"head": head_revision()}
-            )
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"),
+                         {"head": head_revision()})
     finally:
         engine.dispose()
 

@@ -74,7 +74,9 @@ def test_no_connector_module_imports_the_simulator() -> None:
     """Every module of the connector package imports without loading the simulator (a tool)."""
     names = [m.name for m in pkgutil.walk_packages(connector.__path__, "connector.")]
     code = "import importlib\n" + "".join(
-        f"importlib.import_module({name!r})\n" for name in names if ".migrations" not in name
+        f"importlib.import_module({name!r})\n"
+        for name in names
+        if ".migrations" not in name
     )
     assert "simulator" not in _loaded_after(code)
 

@@ -131,7 +131,9 @@ def pairs_in(messages: list[Any], url: str) -> Counter[tuple[str, str]]:
     return found
 
 
-WANTED = Counter({(key, unit): 1 for key, _, _, recipients, _, _ in ALERTS for unit in recipients})
+WANTED = Counter(
+    {(key, unit): 1 for key, _, _, recipients, _, _ in ALERTS for unit in recipients}
+)
 
 
 # -- the happy path --------------------------------------------------------------------------
@@ -157,10 +159,7 @@ def test_each_alert_reaches_each_unit_once_by_email_and_webhook(
         assert len(smtp.messages) == 3
         assert pairs_in(smtp.messages, ledger_url) == WANTED
         sttt = next(m for m in smtp.messages if m.key == "dig:STTTT:2022-03-22")
-        assert set(sttt.recipients) == {
-            "vanthu@stttt.binhdinh.example",
-            "giamdoc@stttt.binhdinh.example",
-        }
+        assert set(sttt.recipients) == {"vanthu@stttt.binhdinh.example", "giamdoc@stttt.binhdinh.example"}
         assert sttt.subject == "Nhắc việc ngày 22/03/2022: 2 thông báo về nhiệm vụ được giao"
         assert "Kính gửi: Sở Thông tin và Truyền thông." in sttt.text()
         assert sttt.text().index("[KHẨN] Nhiệm vụ quá hạn") < sttt.text().index("sắp đến hạn")
@@ -215,9 +214,7 @@ def test_source_stays_a_channel_beside_email(tmp_path: Path, ledger_url: str) ->
     assert (result.routed, again.routed) == (3, 0)
     assert rows[ALERTS[0][0]].state == "pending" and rows[ALERTS[0][0]].routed_at is not None
     assert {rows[a[0]].state for a in ALERTS[1:]} == {"routed"}
-    assert sorted(k for k in rows if k.startswith("whk:")) == sorted(
-        f"whk:{a[0]}" for a in ALERTS[1:]
-    )
+    assert sorted(k for k in rows if k.startswith("whk:")) == sorted(f"whk:{a[0]}" for a in ALERTS[1:])
     assert items == 2  # QUA_HAN for STTTT and VPUBND
 
 
@@ -319,9 +316,8 @@ def test_implicit_tls_with_login(tmp_path: Path, ledger_url: str) -> None:
         push(settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp))
         assert [m.key for m in smtp.messages] == ["dig:SYT:2022-03-22"]
     with open_ledger(ledger_url) as ledger, ledger.reading() as session:
-        dumped = json.dumps(
-            [list(r) for r in session.execute(text("SELECT * FROM outbox"))], default=str
-        )
+        dumped = json.dumps([list(r) for r in session.execute(text("SELECT * FROM outbox"))],
+                            default=str)
     assert "Mail-Pw-9x!" not in dumped
 
 
@@ -341,9 +337,7 @@ def test_settings_the_server_refuses_stop_the_channel_without_an_attempt(
     with SmtpServer(tmp_path, login=("tct", "right")) as smtp:
         settings = settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp)
         settings = settings.model_copy(
-            update={
-                "email": settings.email.model_validate({**settings.email.model_dump(), **changes})
-            }
+            update={"email": settings.email.model_validate({**settings.email.model_dump(), **changes})}
         )
         result = push(settings)
         assert smtp.messages == []
@@ -360,16 +354,14 @@ def test_a_unit_without_address_is_dead_until_the_book_names_it(
     it, `outbox retry --dead` sends that same digest once."""
     seed(ledger_url, ALERTS[2:])
     with SmtpServer(tmp_path) as smtp:
-        partial = '[units]\nSTTTT = ["vanthu@stttt.binhdinh.example"]\n'
+        partial = "[units]\nSTTTT = [\"vanthu@stttt.binhdinh.example\"]\n"
         push(settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp, book=partial))
         row = outbox(ledger_url)["dig:SYT:2022-03-22"]
         assert (row.state, row.last_error.split(":")[0]) == ("dead", "no_address")
         with open_ledger(ledger_url) as ledger, ledger.transaction() as session:
             assert retry_dead(session) == 1
-        push(
-            settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp),
-            NOW + timedelta(minutes=1),
-        )
+        push(settings_for(tmp_path, ledger_url, channels=["email"], smtp=smtp),
+             NOW + timedelta(minutes=1))
         assert [m.recipients for m in smtp.messages] == [("vanthu@syt.binhdinh.example",)]
         assert smtp.messages[0].message_id == row.payload["message_id"]
 

@@ -60,12 +60,7 @@ SOURCE = "dialect-b"
 JOBS, MALFORMED = 300, 4  # 1.3 %: one of each kind in B_MALFORM_KINDS
 PAGE = 50
 CALENDAR = load_calendar()  # the deployment's calendar (shipped overrides), built once
-RETRY: dict[str, Any] = {
-    "max_attempts": 8,
-    "initial_wait": 0.0,
-    "max_wait": 0.01,
-    "total_budget": 1,
-}
+RETRY: dict[str, Any] = {"max_attempts": 8, "initial_wait": 0.0, "max_wait": 0.01, "total_budget": 1}
 NO_LEDGER = "sqlite:///unused.db"
 """The client tests open no ledger; settings need a URL all the same."""
 
@@ -351,11 +346,8 @@ def assert_matches(
     have = {int(r["source_id"]): r for r in rows}
     lost = sorted(want.tasks.keys() - have.keys())
     extra = sorted(have.keys() - want.tasks.keys() - missing)
-    stale = [
-        p
-        for i in sorted(want.tasks.keys() & have.keys())
-        for p in contract.row_problems(want.tasks[i], have[i])
-    ]
+    stale = [p for i in sorted(want.tasks.keys() & have.keys())
+             for p in contract.row_problems(want.tasks[i], have[i])]
     assert (lost, extra, stale[:10]) == ([], [], [])
     for task_id in missing:
         assert (have[task_id]["deleted_at_source"], have[task_id]["deleted_reason"]) == (

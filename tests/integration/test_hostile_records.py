@@ -135,77 +135,45 @@ def test_hostile_records_end_stored_or_quarantined(ledger: Ledger, page: list[An
     ("changes", "limits", "field", "words"),
     [
         pytest.param(
-            {"steeringContent": "x" * 1024},
-            None,
-            "steering_content",
-            "over the limit of 1023",
+            {"steeringContent": "x" * 1024}, None, "steering_content", "over the limit of 1023",
             id="steering-over-contract",
         ),
         pytest.param(
-            {"subject": "y" * 61},
-            RecordLimits(max_field_chars=60),
-            "subject",
-            "sync.max_field_chars",
+            {"subject": "y" * 61}, RecordLimits(max_field_chars=60), "subject", "sync.max_field_chars",
             id="subject-over-setting",
         ),
         pytest.param(
-            {"junk": "z" * 61},
-            RecordLimits(max_field_chars=60),
-            "(source 'junk')",
-            "61 characters",
+            {"junk": "z" * 61}, RecordLimits(max_field_chars=60), "(source 'junk')", "61 characters",
             id="unknown-key-over-setting",
         ),
         pytest.param(
-            {"coordinators": [{"commCode": "SNV"}] * 3},
-            RecordLimits(max_list_items=2),
-            "coordinators",
-            "sync.max_list_items",
-            id="list-over-setting",
+            {"coordinators": [{"commCode": "SNV"}] * 3}, RecordLimits(max_list_items=2),
+            "coordinators", "sync.max_list_items", id="list-over-setting",
         ),
         pytest.param(
             {"junk": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
-            None,
-            "(source 'junk')",
-            "nested deeper",
-            id="too-deep",
+            None, "(source 'junk')", "nested deeper", id="too-deep",
         ),
         pytest.param(
-            {"deadline": "Dec 31, 1899, 11:59:59 PM"},
-            None,
-            "deadline",
-            "1900..2199",
+            {"deadline": "Dec 31, 1899, 11:59:59 PM"}, None, "deadline", "1900..2199",
             id="deadline-before-1900",
         ),
         pytest.param(
-            {"deadline": "Jan 1, 2200, 12:00:00 AM"},
-            None,
-            "deadline",
-            "1900..2199",
+            {"deadline": "Jan 1, 2200, 12:00:00 AM"}, None, "deadline", "1900..2199",
             id="deadline-2200-not-the-sentinel",
         ),
         pytest.param(
-            {"deadline": "Jan 1, 0001, 12:00:00 AM"},
-            None,
-            "deadline",
-            "out of range",
+            {"deadline": "Jan 1, 0001, 12:00:00 AM"}, None, "deadline", "out of range",
             id="deadline-year-1",
         ),
         pytest.param(
-            {"lastModifyStr": "9999-12-31T23:59:59+00:00"},
-            None,
-            "last_modified",
-            "1900..2199",
+            {"lastModifyStr": "9999-12-31T23:59:59+00:00"}, None, "last_modified", "1900..2199",
             id="modified-9999",
         ),
         pytest.param({"id": 2**63}, None, "source_id", "does not fit", id="id-2-63"),
         pytest.param({"edId": -(2**63) - 1}, None, "ed_id", "does not fit", id="ed-id-low"),
-        pytest.param(
-            {"extraNumber": 1, "steeringType": 2**31},
-            None,
-            "steering_type",
-            "maximum",
-            id="steering-type-mapping-bound",
-        ),
+        pytest.param({"extraNumber": 1, "steeringType": 2**31}, None, "steering_type", "maximum",
+                     id="steering-type-mapping-bound"),
     ],
 )
 def test_bounds_of_a_record(
@@ -236,9 +204,7 @@ def test_values_at_the_bounds_are_kept(changes: dict[str, Any]) -> None:
 
 def test_bounded_raw_keeps_a_quarantined_record_small() -> None:
     """The raw JSON kept with a quarantined record cuts long texts, long lists and deep nesting."""
-    raw = make_record(
-        1, RECORDS_NOW, steeringContent="N" * 5_000_000, junk=list(range(5000)), deep=[[[[1]]]]
-    )
+    raw = make_record(1, RECORDS_NOW, steeringContent="N" * 5_000_000, junk=list(range(5000)), deep=[[[[1]]]])
     kept = bounded_raw(raw, RecordLimits(max_field_chars=100, max_list_items=10))
     assert kept["steeringContent"].startswith("N" * 100)
     assert kept["steeringContent"].endswith("…[cut: 4999900 chars]")

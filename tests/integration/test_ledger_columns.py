@@ -130,9 +130,8 @@ def test_every_classification_column_round_trips(ledger: Ledger) -> None:
     with ledger.transaction() as s:
         repo.upsert_task(s, task, {"id": 1}, run_id="r1", observed_at=NOW)
         change = repo.ClassificationChange(1, values, None, date(2022, 3, 7), NOW)
-        repo.write_classifications(
-            s, [change], as_of=date(2022, 3, 7), run_id="r1", observed_at=NOW
-        )
+        repo.write_classifications(s, [change], as_of=date(2022, 3, 7), run_id="r1",
+                                   observed_at=NOW)
     with ledger.reading() as s:
         stored = repo.read_task(s, 1)
     assert stored is not None and dict(stored.stored) == values
@@ -146,13 +145,11 @@ def test_every_field_appears_in_tasks_show_json(ledger: Ledger) -> None:
     with ledger.transaction() as s:
         repo.upsert_task(s, task, {"id": 1}, run_id="r1", observed_at=NOW)
     with open_reader(ledger.url) as reader:
-        view = task_view(
-            reader, 1, as_of=date(2022, 3, 7), historical=False, calendar=CAL, policy=DEFAULT_POLICY
-        )
+        view = task_view(reader, 1, as_of=date(2022, 3, 7), historical=False, calendar=CAL,
+                         policy=DEFAULT_POLICY)
     shown = task_json(view.task)
-    grouped = {
-        field: (group, key) for group, names in TASK_GROUPED.items() for field, key in names.items()
-    }
+    grouped = {field: (group, key) for group, names in TASK_GROUPED.items()
+               for field, key in names.items()}
     for f in dataclasses.fields(NormalisedTask):
         if f.name in TASK_NOT_SHOWN:
             continue
@@ -162,7 +159,8 @@ def test_every_field_appears_in_tasks_show_json(ledger: Ledger) -> None:
             assert shown[group][key] == encode(value), f.name
         elif f.name == "deadline_changes":
             assert shown[f.name] == [
-                {CHANGE_RENAMED.get(k, k): v for k, v in encode(change).items()} for change in value
+                {CHANGE_RENAMED.get(k, k): v for k, v in encode(change).items()}
+                for change in value
             ]
         else:
             assert shown[TASK_RENAMED.get(f.name, f.name)] == encode(value), f.name
@@ -192,11 +190,6 @@ def test_ledger_urls_read_and_show_as_sqlalchemy_does(url: str) -> None:
     """The URL parser of the read-only path reads and renders a URL as SQLAlchemy does."""
     ours, theirs = LedgerUrl.parse(url), make_url(url)
     assert (ours.username, ours.password, ours.host, ours.port, ours.database) == (
-        theirs.username,
-        theirs.password,
-        theirs.host,
-        theirs.port,
-        theirs.database,
-    )
+        theirs.username, theirs.password, theirs.host, theirs.port, theirs.database)
     assert ours.render(hide_password=True) == theirs.render_as_string(hide_password=True)
     assert ours.render(hide_password=False) == theirs.render_as_string(hide_password=False)

@@ -35,17 +35,8 @@ def test_open_creates_schema_at_head(ledger_url: str) -> None:
     with open_ledger(ledger_url) as ledger:
         tables = set(inspect(ledger.engine).get_table_names())
     assert current_revision(ledger_url) == head_revision()
-    assert {
-        "task",
-        "task_history",
-        "task_snapshot",
-        "sync_state",
-        "sync_run",
-        "quarantine",
-        "unit",
-        "outbox",
-        "alembic_version",
-    } <= tables
+    assert {"task", "task_history", "task_snapshot", "sync_state", "sync_run", "quarantine",
+            "unit", "outbox", "alembic_version"} <= tables
 
 
 def test_migrations_match_the_models(ledger: Ledger) -> None:
@@ -99,12 +90,8 @@ def test_sqlite_files_are_private(tmp_path: Path) -> None:
     try:
         path = tmp_path / "deep" / "dir" / "ledger.db"
         with open_ledger(f"sqlite:///{path}") as ledger, ledger.transaction() as session:
-            session.execute(
-                text(
-                    "INSERT INTO unit (code, name, kind, parent_code) "
-                    "VALUES ('X', 'x', 'department', '')"
-                )
-            )
+            session.execute(text("INSERT INTO unit (code, name, kind, parent_code) "
+                                 "VALUES ('X', 'x', 'department', '')"))
             session.flush()
             files = [path, path.with_name("ledger.db-wal"), path.with_name("ledger.db-shm")]
             for f in files:
@@ -150,12 +137,8 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_once(tmp_path: Path) -
 def test_transaction_rolls_back_on_error(ledger: Ledger) -> None:
     """An exception inside `transaction()` leaves nothing written."""
     with pytest.raises(RuntimeError), ledger.transaction() as session:
-        session.execute(
-            text(
-                "INSERT INTO unit (code, name, kind, parent_code) "
-                "VALUES ('X', 'x', 'department', '')"
-            )
-        )
+        session.execute(text("INSERT INTO unit (code, name, kind, parent_code) "
+                             "VALUES ('X', 'x', 'department', '')"))
         raise RuntimeError("boom")
     with ledger.reading() as session:
         assert session.execute(text("SELECT count(*) FROM unit")).scalar() == 0
@@ -164,13 +147,11 @@ def test_transaction_rolls_back_on_error(ledger: Ledger) -> None:
 def test_foreign_keys_are_enforced(ledger: Ledger) -> None:
     """History rows must belong to a task, on both databases."""
     with pytest.raises(LedgerError), ledger.transaction() as session:
-        session.execute(
-            text(
-                "INSERT INTO task_history (task_id, run_id, field, old_value, new_value, "
-                "observed_at, observed_on, effective_on) VALUES "
-                "(42, 'r', 'state', '', 'open', '2022-03-07 02:00:00', '2022-03-07', '2022-03-07')"
-            )
-        )
+        session.execute(text(
+            "INSERT INTO task_history (task_id, run_id, field, old_value, new_value, "
+            "observed_at, observed_on, effective_on) VALUES "
+            "(42, 'r', 'state', '', 'open', '2022-03-07 02:00:00', '2022-03-07', '2022-03-07')"
+        ))
 
 
 @pytest.mark.parametrize(

@@ -55,9 +55,8 @@ def raw_of(task: NormalisedTask) -> dict[str, Any]:
     return {"id": task.source_id, "lastModifyStr": task.last_modified.isoformat()}
 
 
-def write(
-    session: Session, *items: repo.PageItem, run: str = "r1", at: datetime = NOW, full: bool = False
-) -> repo.WriteCounts:
+def write(session: Session, *items: repo.PageItem, run: str = "r1", at: datetime = NOW,
+          full: bool = False) -> repo.WriteCounts:
     return repo.write_page(session, list(items), run_id=run, observed_at=at, full=full)
 
 
@@ -70,12 +69,8 @@ def test_json_round_trip() -> None:
     task = make_task(
         completed_at=datetime(2022, 3, 2, 10, 0, tzinfo=UTC),
         deadline_changes=(
-            DeadlineChange(
-                date(2022, 3, 31),
-                date(2022, 4, 15),
-                datetime(2022, 3, 3, 1, 0, tzinfo=UTC),
-                "Gia hạn",
-            ),
+            DeadlineChange(date(2022, 3, 31), date(2022, 4, 15),
+                           datetime(2022, 3, 3, 1, 0, tzinfo=UTC), "Gia hạn"),
         ),
         confirmed=True,
         confirmed_at=datetime(2022, 3, 4, 1, 0, tzinfo=UTC),
@@ -118,9 +113,8 @@ def test_same_content_again_writes_nothing(ledger: Ledger) -> None:
     with ledger.transaction() as s:
         write(s, Incoming(task, raw_of(task), "id:1"))
     with ledger.transaction() as s:
-        counts = write(
-            s, Incoming(task, raw_of(task), "id:1"), run="r2", at=NOW + timedelta(hours=1)
-        )
+        counts = write(s, Incoming(task, raw_of(task), "id:1"), run="r2",
+                       at=NOW + timedelta(hours=1))
     assert (counts.unchanged, counts.written, counts.history_rows, counts.snapshots) == (1, 0, 0, 0)
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
@@ -139,12 +133,8 @@ def test_update_records_each_tracked_change(ledger: Ledger) -> None:
         last_modified=T0 + timedelta(days=10),
         deadline=date(2022, 5, 15),
         deadline_changes=(
-            DeadlineChange(
-                date(2022, 4, 15),
-                date(2022, 5, 15),
-                datetime(2022, 3, 5, 20, 0, tzinfo=UTC),
-                "Gia hạn",
-            ),
+            DeadlineChange(date(2022, 4, 15), date(2022, 5, 15),
+                           datetime(2022, 3, 5, 20, 0, tzinfo=UTC), "Gia hạn"),
         ),
         state=TaskState.DONE,
         source_status="completed",
@@ -158,17 +148,11 @@ def test_update_records_each_tracked_change(ledger: Ledger) -> None:
         history = [h for h in repo.task_history(s, 1) if h.run_id == "r2"]
         by_field = {h.field: h for h in history}
         assert set(by_field) == {
-            "state",
-            "source_status",
-            "deadline",
-            "deadline_changes",
-            "completed_at",
+            "state", "source_status", "deadline", "deadline_changes", "completed_at",
             "lead_unit_code",
         }
         assert (by_field["deadline"].old_value, by_field["deadline"].new_value) == (
-            "2022-04-15",
-            "2022-05-15",
-        )
+            "2022-04-15", "2022-05-15")
         assert by_field["deadline"].effective_on == date(2022, 3, 6)  # changed 03:00 local
         assert by_field["state"].effective_on == date(2022, 3, 10)  # completed 01:00 local
         assert by_field["completed_at"].effective_on == date(2022, 3, 10)
@@ -187,10 +171,8 @@ def test_older_version_never_overwrites_newer(ledger: Ledger) -> None:
     with ledger.transaction() as s:
         write(s, Incoming(newer, raw_of(newer)))
     with ledger.transaction() as s:
-        assert (
-            repo.upsert_task(s, older, raw_of(older), run_id="r2", observed_at=NOW)
-            is RecordOutcome.OLDER
-        )
+        assert repo.upsert_task(s, older, raw_of(older), run_id="r2",
+                                observed_at=NOW) is RecordOutcome.OLDER
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
         assert row is not None
@@ -207,9 +189,7 @@ def test_equal_timestamp_later_read_wins(ledger: Ledger) -> None:
         counts = write(s, Incoming(a, raw_of(a)), Incoming(b, raw_of(b)))
     assert (counts.inserted, counts.updated) == (1, 1)
     with ledger.transaction() as s:
-        assert (
-            repo.upsert_task(s, c, raw_of(c), run_id="r2", observed_at=NOW) is RecordOutcome.UPDATED
-        )
+        assert repo.upsert_task(s, c, raw_of(c), run_id="r2", observed_at=NOW) is RecordOutcome.UPDATED
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
         assert row is not None and row.progress == 40
@@ -217,26 +197,17 @@ def test_equal_timestamp_later_read_wins(ledger: Ledger) -> None:
 
 def test_quarantine_lifecycle(ledger: Ledger) -> None:
     """Bad record: quarantined once; same again: nothing; new bad: attempts+1; valid: resolved."""
-    bad = Rejected(
-        record_key="id:7",
-        raw={"id": 7, "deadline": "Feb 30, 2022"},
-        field="deadline",
-        value="Feb 30, 2022",
-        reason="deadline: 'Feb 30, 2022' is not a date",
-        task_id=7,
-    )
+    bad = Rejected(record_key="id:7", raw={"id": 7, "deadline": "Feb 30, 2022"},
+                   field="deadline", value="Feb 30, 2022",
+                   reason="deadline: 'Feb 30, 2022' is not a date", task_id=7)
     with ledger.transaction() as s:
         counts = write(s, bad)
     assert (counts.quarantined, counts.quarantine_changed) == (1, 1)
     with ledger.transaction() as s:
         counts = write(s, bad, run="r2")
     assert (counts.quarantined, counts.quarantine_changed, counts.written) == (1, 0, 0)
-    worse = replace(
-        bad,
-        raw={"id": 7, "deadline": "31/02/2022"},
-        value="31/02/2022",
-        reason="deadline: '31/02/2022' is not a date",
-    )
+    worse = replace(bad, raw={"id": 7, "deadline": "31/02/2022"}, value="31/02/2022",
+                    reason="deadline: '31/02/2022' is not a date")
     with ledger.transaction() as s:
         write(s, worse, run="r3", at=NOW + timedelta(days=1))
     with ledger.reading() as s:
@@ -247,9 +218,8 @@ def test_quarantine_lifecycle(ledger: Ledger) -> None:
         assert q.resolved_at is None
     good = make_task(7)
     with ledger.transaction() as s:
-        counts = write(
-            s, Incoming(good, raw_of(good), "id:7"), run="r4", at=NOW + timedelta(days=2)
-        )
+        counts = write(s, Incoming(good, raw_of(good), "id:7"), run="r4",
+                       at=NOW + timedelta(days=2))
     assert counts.resolved == 1
     with ledger.reading() as s:
         assert repo.list_quarantine(s) == []
@@ -283,9 +253,7 @@ def test_soft_delete_and_undelete(ledger: Ledger) -> None:
     with ledger.reading() as s:
         deleted_rows = [h for h in repo.task_history(s, 1) if h.field == "deleted"]
         assert [(h.old_value, h.new_value) for h in deleted_rows] == [
-            ("false", "true"),
-            ("true", "false"),
-        ]
+            ("false", "true"), ("true", "false")]
         row = repo.get_task(s, 1)
         assert row is not None and (row.deleted_at_source, row.deleted_reason) == (False, "")
 
@@ -295,9 +263,8 @@ def test_full_read_marks_unlisted_tasks_missing(ledger: Ledger) -> None:
     tasks = [make_task(i) for i in (1, 2, 3)]
     with ledger.transaction() as s:
         write(s, *[Incoming(t, raw_of(t)) for t in tasks])
-    bad2 = Rejected(
-        record_key="id:2", raw={"id": 2}, field="deadline", value="x", reason="bad", task_id=2
-    )
+    bad2 = Rejected(record_key="id:2", raw={"id": 2}, field="deadline", value="x",
+                    reason="bad", task_id=2)
     with ledger.transaction() as s:
         counts = write(s, Incoming(tasks[0], raw_of(tasks[0])), bad2, run="full1", full=True)
     assert counts.unchanged == 1
@@ -332,29 +299,24 @@ def test_tasks_as_of_rebuilds_past_days(ledger: Ledger) -> None:
         assert repo.tasks_as_of(s, date(2022, 2, 28)) == []
         assert repo.tasks_as_of(s, date(2022, 3, 1)) == [v1, other]
         assert repo.tasks_as_of(s, date(2022, 3, 2)) == [v2]
-        assert [t.deleted for t in repo.tasks_as_of(s, date(2022, 3, 2), include_deleted=True)] == [
-            False,
-            True,
-        ]
+        assert [t.deleted for t in repo.tasks_as_of(s, date(2022, 3, 2),
+                                                    include_deleted=True)] == [False, True]
         streamed = list(repo.iter_tasks_as_of(s, date(2022, 3, 1), batch_size=1))
         assert streamed == [v1, other]
 
 
-def _classify_once(
-    ledger: Ledger, values: dict[str, Any], as_of: date, effective: date, run: str
-) -> tuple[bool, int]:
+def _classify_once(ledger: Ledger, values: dict[str, Any], as_of: date, effective: date,
+                   run: str) -> tuple[bool, int]:
     """What the classification step does for one task: write only when something differs."""
     with ledger.transaction() as s:
         row = repo.read_task(s, 1)
         assert row is not None
         if not repo.classification_differs(row.stored, values):
             return False, 0
-        change = repo.ClassificationChange(
-            1, values, row.status_code, effective, row.task.last_modified
-        )
-        return True, repo.write_classifications(
-            s, [change], as_of=as_of, run_id=run, observed_at=NOW
-        )
+        change = repo.ClassificationChange(1, values, row.status_code, effective,
+                                           row.task.last_modified)
+        return True, repo.write_classifications(s, [change], as_of=as_of, run_id=run,
+                                                observed_at=NOW)
 
 
 def test_classification_writes_only_changes(ledger: Ledger) -> None:
@@ -362,29 +324,22 @@ def test_classification_writes_only_changes(ledger: Ledger) -> None:
     task = make_task()
     with ledger.transaction() as s:
         write(s, Incoming(task, raw_of(task)))
-    values: dict[str, Any] = {
-        "status_code": StatusCode.DTH_TRONG_HAN.value,
-        "working_days_left": 20,
-        "due_soon": False,
-    }
+    values: dict[str, Any] = {"status_code": StatusCode.DTH_TRONG_HAN.value,
+                              "working_days_left": 20, "due_soon": False}
     assert _classify_once(ledger, values, date(2022, 3, 7), date(2022, 2, 20), "r1") == (True, 1)
     assert _classify_once(ledger, values, date(2022, 3, 8), date(2022, 3, 8), "r2") == (False, 0)
     fewer = {**values, "working_days_left": 19}
     assert _classify_once(ledger, fewer, date(2022, 3, 8), date(2022, 3, 8), "r2") == (True, 0)
-    overdue = {
-        "status_code": StatusCode.DTH_QUA_HAN.value,
-        "working_days_left": None,
-        "due_soon": False,
-    }
-    assert _classify_once(ledger, overdue, date(2022, 4, 20), date(2022, 4, 16), "r3") == (True, 1)
+    overdue = {"status_code": StatusCode.DTH_QUA_HAN.value, "working_days_left": None,
+               "due_soon": False}
+    assert _classify_once(ledger, overdue, date(2022, 4, 20), date(2022, 4, 16), "r3") == (
+        True, 1)
     with ledger.reading() as s:
         row = repo.get_task(s, 1)
         assert row is not None and row.classified_on == date(2022, 4, 20)
         status_rows = [h for h in repo.task_history(s, 1) if h.field == repo.STATUS_FIELD]
         assert [(h.old_value, h.new_value) for h in status_rows] == [
-            ("", "DTH_TRONG_HAN"),
-            ("DTH_TRONG_HAN", "DTH_QUA_HAN"),
-        ]
+            ("", "DTH_TRONG_HAN"), ("DTH_TRONG_HAN", "DTH_QUA_HAN")]
         assert repo.statuses_on(s, date(2022, 2, 19)) == {}
         assert repo.statuses_on(s, date(2022, 3, 7)) == {1: "DTH_TRONG_HAN"}
         assert repo.statuses_on(s, date(2022, 4, 16)) == {1: "DTH_QUA_HAN"}
@@ -395,18 +350,10 @@ def test_classification_writes_only_changes(ledger: Ledger) -> None:
 def test_tracked_values_of_a_row_match_its_task(ledger: Ledger) -> None:
     """History compares stored rows with new versions: both sides must render alike."""
     task = make_task(
-        deadline_changes=(
-            DeadlineChange(
-                date(2022, 3, 31),
-                date(2022, 4, 15),
-                datetime(2022, 3, 3, 1, 0, tzinfo=UTC),
-                "Gia hạn",
-            ),
-        ),
-        completed_at=datetime(2022, 3, 9, 18, 0, tzinfo=UTC),
-        state=TaskState.DONE,
-        confirmed=True,
-        deleted=True,
+        deadline_changes=(DeadlineChange(date(2022, 3, 31), date(2022, 4, 15),
+                                         datetime(2022, 3, 3, 1, 0, tzinfo=UTC), "Gia hạn"),),
+        completed_at=datetime(2022, 3, 9, 18, 0, tzinfo=UTC), state=TaskState.DONE,
+        confirmed=True, deleted=True,
     )
     with ledger.transaction() as s:
         write(s, Incoming(task, raw_of(task)))
@@ -415,8 +362,7 @@ def test_tracked_values_of_a_row_match_its_task(ledger: Ledger) -> None:
             (row,) = r.rows("SELECT * FROM task WHERE source_id = 1")
         assert repo.tracked_from_row(row) == repo.tracked_from_row(repo.get_task(s, 1))
         assert repo.tracked_from_row(row) == {
-            name: repo.history_value(getattr(task, name)) for name in repo.TRACKED_FIELDS
-        }
+            name: repo.history_value(getattr(task, name)) for name in repo.TRACKED_FIELDS}
         assert repo.task_from_row(row) == task
 
 
@@ -433,10 +379,8 @@ def test_list_tasks_filters(ledger: Ledger) -> None:
 
 def test_units_upsert_only_changes(ledger: Ledger) -> None:
     """Units are inserted, left alone when unchanged, and updated when renamed."""
-    units = [
-        Unit("STTTT", "Sở TT&TT", UnitKind.DEPARTMENT),
-        Unit("TCT", "Tổ công tác", UnitKind.OFFICE, "VPUBND"),
-    ]
+    units = [Unit("STTTT", "Sở TT&TT", UnitKind.DEPARTMENT), Unit("TCT", "Tổ công tác",
+                                                                   UnitKind.OFFICE, "VPUBND")]
     with ledger.transaction() as s:
         assert repo.upsert_units(s, units, now=NOW) == 2
     with ledger.transaction() as s:
@@ -502,9 +446,8 @@ def test_history_rows_need_their_task(ledger: Ledger) -> None:
     [
         pytest.param({"subject": "trước\x00sau"}, "subject", id="nul"),
         pytest.param({"signer": "bad \ud800 half"}, "signer", id="lone-surrogate"),
-        pytest.param(
-            {"coordinators": (UnitRef("SNV", "a\x00b"),)}, "coordinators", id="nul-in-coordinator"
-        ),
+        pytest.param({"coordinators": (UnitRef("SNV", "a\x00b"),)}, "coordinators",
+                     id="nul-in-coordinator"),
     ],
 )
 def test_unstorable_text_is_quarantined_not_fatal(

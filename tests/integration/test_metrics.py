@@ -86,26 +86,17 @@ def parse_strict(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 # --- rendering -------------------------------------------------------------------------------
 def _summary(
-    command: str,
-    outcome: str,
-    started_at: datetime,
-    ended_at: datetime,
+    command: str, outcome: str, started_at: datetime, ended_at: datetime,
     counts: dict[str, int | float],
 ) -> RunSummary:
-    return RunSummary(
-        f"{command}-run", command, "cron", started_at, ended_at, outcome, counts, "", False
-    )
+    return RunSummary(f"{command}-run", command, "cron", started_at, ended_at, outcome, counts,
+                      "", False)
 
 
 def _snapshot(**overrides: object) -> MetricsSnapshot:
     runs = (
-        _summary(
-            "sync",
-            "success",
-            T0,
-            T0 + timedelta(seconds=42.5),
-            {"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2},
-        ),
+        _summary("sync", "success", T0, T0 + timedelta(seconds=42.5),
+             {"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2}),
         _summary("push", "problems", T0, T0, {}),
     )
     values: dict[str, object] = {

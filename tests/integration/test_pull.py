@@ -78,13 +78,8 @@ def run_pull(settings: Settings, ledger: Ledger, sim: Simulator, **kw: Any) -> P
     run_id = kw.pop("run_id", f"run-{time.monotonic_ns()}")
     with recorded_run(ledger, "pull", "cron", run_id, clock) as run:
         return pull(
-            settings,
-            run_id=run_id,
-            clock=clock,
-            ledger=ledger,
-            run=run,
-            sleep=kw.pop("sleep", QuickSleep()),
-            **kw,
+            settings, run_id=run_id, clock=clock, ledger=ledger, run=run,
+            sleep=kw.pop("sleep", QuickSleep()), **kw,
         )
 
 
@@ -132,11 +127,8 @@ def assert_matches(ledger: Ledger, sim: Simulator) -> Truth:
     assert len(have) == len(rows)
     lost = sorted(want.tasks.keys() - have.keys())
     extra = sorted(have.keys() - want.tasks.keys())
-    stale = [
-        p
-        for i in sorted(want.tasks.keys() & have.keys())
-        for p in contract.row_problems(want.tasks[i], have[i])
-    ]
+    stale = [p for i in sorted(want.tasks.keys() & have.keys())
+             for p in contract.row_problems(want.tasks[i], have[i])]
     assert (lost, extra, stale[:10]) == ([], [], [])
     by_id = {k: q for k, q in quarantined.items() if k.startswith("id:")}
     assert set(by_id) == set(want.bad_keys)
@@ -224,11 +216,7 @@ def test_pull_matches_truth_and_second_pull_writes_nothing(
         second = run_pull(settings, ledger, sim)
     assert fingerprint(ledger) == before
     assert (second.inserted, second.updated, second.status_changes, second.reclassified) == (
-        0,
-        0,
-        0,
-        0,
-    )
+        0, 0, 0, 0)
     assert second.modified_from is not None and second.fetched < size
     finished = [e for e in logs if e["event"] == "run_finished"]
     assert len(finished) == 1 and finished[0]["fetched"] == second.fetched
@@ -262,9 +250,7 @@ def test_changes_at_the_source_arrive(sim: Simulator, ledger: Ledger) -> None:
     with ledger.reading() as s:
         gone = repo.get_task(s, open_ids[3])
         assert gone is not None and (gone.deleted_at_source, gone.deleted_reason) == (
-            True,
-            "missing",
-        )
+            True, "missing")
         state = repo.get_sync_state(s, "idesk")
         assert state is not None and state.last_full_at is not None
     assert_matches_with_missing(ledger, sim, {open_ids[3]})
@@ -274,14 +260,10 @@ def assert_matches_with_missing(ledger: Ledger, sim: Simulator, missing: set[int
     """The live tasks are the world's; `missing` (hard-deleted) are marked so by a full read."""
     want = truth(sim)
     with ledger.reading() as s:
-        live = {
-            int(i)
-            for i in s.scalars(select(TaskRow.source_id).where(TaskRow.deleted_reason != "missing"))
-        }
-        marked = {
-            int(i)
-            for i in s.scalars(select(TaskRow.source_id).where(TaskRow.deleted_reason == "missing"))
-        }
+        live = {int(i) for i in s.scalars(select(TaskRow.source_id).where(
+            TaskRow.deleted_reason != "missing"))}
+        marked = {int(i) for i in s.scalars(select(TaskRow.source_id).where(
+            TaskRow.deleted_reason == "missing"))}
     assert live == set(want.tasks)
     assert marked == missing
 
@@ -298,11 +280,8 @@ def test_quarantine_resolved_when_record_arrives_valid(sim: Simulator, ledger: L
     result = run_pull(settings, ledger, sim)
     assert (result.resolved, result.inserted) == (1, 1)
     with ledger.reading() as s:
-        (q,) = [
-            q
-            for q in repo.list_quarantine(s, include_resolved=True)
-            if q.record_key == f"id:{task_id}"
-        ]
+        (q,) = [q for q in repo.list_quarantine(s, include_resolved=True)
+                if q.record_key == f"id:{task_id}"]
         assert q.resolved_at is not None and q.resolved_run == result.run_id
         row = repo.get_task(s, task_id)
         assert row is not None and row.status_code == "DA_HUY"
@@ -361,13 +340,10 @@ def test_crash_after_first_page_with_shared_timestamps_and_mutation(
     ledger: Ledger,
 ) -> None:
     """1,000 tasks on one second, mutate-while-paging, killed after page 1: 0 lost after rerun."""
-    config = SimulatorConfig(
-        tasks=100, seed=7, malformed_rate=0.0, faults=Faults(rate_limit=0, mutate=0.3, seed=9)
-    )
+    config = SimulatorConfig(tasks=100, seed=7, malformed_rate=0.0,
+                             faults=Faults(rate_limit=0, mutate=0.3, seed=9))
     with Simulator(config) as sim:
-        settings = make_settings(
-            sim, ledger.url, **PULL
-        )  # classification is not what this is about
+        settings = make_settings(sim, ledger.url, **PULL)  # classification is not what this is about
         run_pull(settings, ledger, sim, classify_after=False)
         sim.advance(timedelta(minutes=1))
         shared = sim.add_tasks(1000, same_timestamp=True)
@@ -407,19 +383,16 @@ def test_source_unavailable_mid_run_keeps_committed_pages(ledger: Ledger) -> Non
     with Simulator(config) as sim:
         settings = make_settings(sim, ledger.url, **PULL)
         settings = settings.model_copy(
-            update={
-                "retry": RetrySettings(
-                    max_attempts=2, initial_wait=0, max_wait=0.01, total_budget=1
-                )
-            }
-        )
+            update={"retry": RetrySettings(max_attempts=2, initial_wait=0, max_wait=0.01,
+                                           total_budget=1)})
 
         def outage(result: PullResult) -> None:
             if result.pages == 2:
                 sim.set_faults(Faults(rate_limit=0, http5xx=1.0))
 
         with pytest.raises(SourceUnavailable):
-            run_pull(settings, ledger, sim, on_page=outage, run_id="outage", classify_after=False)
+            run_pull(settings, ledger, sim, on_page=outage, run_id="outage",
+                     classify_after=False)
         run = get_run(ledger, "outage")
         assert run is not None and run.outcome == "source_unavailable"
         assert run.counts["pages"] == 2
@@ -439,13 +412,8 @@ def test_bad_credentials_recorded_as_auth_failed(ledger: Ledger) -> None:
     """Refused credentials abort before anything is written; the run says auth_failed."""
     with Simulator(SimulatorConfig(tasks=10, faults=Faults.none())) as sim:
         settings = make_settings(sim, ledger.url, **PULL)
-        wrong = settings.model_copy(
-            update={
-                "source": settings.source.model_copy(
-                    update={"password": SecretStr("wrong-password")}
-                )
-            }
-        )
+        wrong = settings.model_copy(update={"source": settings.source.model_copy(
+            update={"password": SecretStr("wrong-password")})})
         with pytest.raises(AuthError):
             run_pull(wrong, ledger, sim, run_id="denied")
     run = get_run(ledger, "denied")
@@ -463,7 +431,8 @@ def test_status_history_answers_a_past_day(ledger: Ledger) -> None:
         day1 = sim.today()
         with ledger.reading() as s:
             on_day1 = repo.statuses_on(s, day1)
-            current = {r.source_id: r.status_code for r in repo.list_tasks(s, include_deleted=True)}
+            current = {r.source_id: r.status_code for r in repo.list_tasks(
+                s, include_deleted=True)}
         assert on_day1 == {k: v for k, v in current.items() if v is not None}
         sim.advance(timedelta(days=40))
         result = run_pull(settings, ledger, sim)
@@ -471,15 +440,9 @@ def test_status_history_answers_a_past_day(ledger: Ledger) -> None:
         with ledger.reading() as s:
             assert repo.statuses_on(s, day1) == on_day1
             later = repo.statuses_on(s, sim.today())
-            overdue_rows = list(
-                s.scalars(
-                    select(TaskHistory).where(
-                        TaskHistory.field == "status_code",
-                        TaskHistory.new_value == "DTH_QUA_HAN",
-                        TaskHistory.run_id == result.run_id,
-                    )
-                )
-            )
+            overdue_rows = list(s.scalars(select(TaskHistory).where(
+                TaskHistory.field == "status_code", TaskHistory.new_value == "DTH_QUA_HAN",
+                TaskHistory.run_id == result.run_id)))
         assert later != on_day1
         for h in overdue_rows:
             assert day1 < h.effective_on <= sim.today()
@@ -509,9 +472,8 @@ def test_killed_process_loses_nothing(backend: str, sqlite_url: str, tmp_path: A
             """
         )
         env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-        proc = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, check=False
-        )
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              timeout=60, check=False)
         assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
         with ledger.reading() as s:
             after_crash = s.scalar(select(func.count()).select_from(TaskRow))
@@ -552,9 +514,8 @@ def test_outbox_is_planned_with_the_classification(sim: Simulator, ledger: Ledge
     first = run_pull(settings, ledger, sim, plan_outbox=True)
     with ledger.reading() as s:
         planned = s.scalar(select(func.count()).select_from(OutboxRow))
-        tracked = s.scalar(
-            select(func.count()).select_from(OutboxRow).where(OutboxRow.kind == "tracking")
-        )
+        tracked = s.scalar(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.kind == "tracking"))
         live = repo.count_tasks(s, include_deleted=False)
     assert planned == first.planned > 0
     assert tracked == live  # every live task's status is to be written back once
@@ -562,9 +523,8 @@ def test_outbox_is_planned_with_the_classification(sim: Simulator, ledger: Ledge
     second = run_pull(settings, ledger, sim, plan_outbox=True)
     assert second.planned == 0
     assert fingerprint(ledger) == before
-    no_push = settings.model_copy(
-        update={"push": settings.push.model_copy(update={"enabled": False})}
-    )
+    no_push = settings.model_copy(update={"push": settings.push.model_copy(
+        update={"enabled": False})})
     sim.advance(timedelta(days=20))
     assert run_pull(no_push, ledger, sim, plan_outbox=True).planned == 0
 
@@ -674,9 +634,7 @@ def test_no_date_header_keeps_the_cursor_at_the_newest_record(ledger: Ledger) ->
     with HostileServer(records) as server:
         server.switches.no_date = True
         with capture_logs() as logs:
-            result = hostile_pull(
-                server, make_settings(server, ledger.url, **HOSTILE), ledger, "no-date"
-            )
+            result = hostile_pull(server, make_settings(server, ledger.url, **HOSTILE), ledger, "no-date")
     assert result.inserted == 300 and events(logs, "server_time_unknown")
     assert cursor_of(ledger) == datetime.fromisoformat(records[-1]["lastModifyStr"])
 
@@ -727,9 +685,7 @@ def test_total_equal_to_the_page_length_reads_everything(ledger: Ledger) -> None
     with HostileServer(recent(600)) as server:
         server.switches.total_is_page_length = True
         with capture_logs() as logs:
-            result = hostile_pull(
-                server, make_settings(server, ledger.url, **HOSTILE), ledger, "page-total"
-            )
+            result = hostile_pull(server, make_settings(server, ledger.url, **HOSTILE), ledger, "page-total")
     assert result.inserted == 600 and len(stored(ledger)) == 600
     assert len(events(logs, "source_total_mismatch")) == 1
 
@@ -742,9 +698,7 @@ def test_total_without_deleted_records_keeps_the_newest(ledger: Ledger) -> None:
         record["deleted"] = "Y"
     with HostileServer(records) as server:
         server.switches.total_without_deleted = True
-        result = hostile_pull(
-            server, make_settings(server, ledger.url, **HOSTILE), ledger, "no-deleted-total"
-        )
+        result = hostile_pull(server, make_settings(server, ledger.url, **HOSTILE), ledger, "no-deleted-total")
     rows = stored(ledger)
     assert result.inserted == 600 and len(rows) == 600
     assert {i for i, r in rows.items() if r.deleted_at_source} == {599, 600}
@@ -812,7 +766,9 @@ def newest_subjects(records: list[dict[str, Any]], task_id: int) -> set[str]:
     tests/unit/test_pull_rules.py)."""
     versions = [r for r in records if r["id"] == task_id]
     newest = max(datetime.fromisoformat(r["lastModifyStr"]) for r in versions)
-    return {r["subject"] for r in versions if datetime.fromisoformat(r["lastModifyStr"]) == newest}
+    return {
+        r["subject"] for r in versions if datetime.fromisoformat(r["lastModifyStr"]) == newest
+    }
 
 
 def test_same_id_twice_keeps_one_version_and_writes_nothing_again(ledger: Ledger) -> None:

@@ -604,10 +604,7 @@ def test_crash_point_with_wait_stops_there_until_killed() -> None:
     )
     env = {"IDESK_CONNECTOR_CRASH_AT": "after_mark_sent@2:wait", "PATH": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )
     try:

@@ -40,7 +40,9 @@ class Ticker:
         return self.t
 
 
-def test_success_is_recorded_with_counts_and_one_summary(ledger: Ledger, clock: FixedClock) -> None:
+def test_success_is_recorded_with_counts_and_one_summary(
+    ledger: Ledger, clock: FixedClock
+) -> None:
     """A clean run: row running during the block, then success, counts, end time; one event."""
     start = clock.now()
     recorded = recorded_run(ledger, "pull", "cron", "run-1", clock, monotonic=Ticker())
@@ -73,9 +75,8 @@ def test_quarantine_makes_problems(ledger: Ledger, clock: FixedClock) -> None:
 @pytest.mark.parametrize(
     ("error", "outcome"),
     [
-        pytest.param(
-            SourceUnavailable("gone", url="https://x/tasks"), "source_unavailable", id="unavailable"
-        ),
+        pytest.param(SourceUnavailable("gone", url="https://x/tasks"), "source_unavailable",
+                     id="unavailable"),
         pytest.param(SourceRefused("no", status=400), "source_unavailable", id="refused"),
         pytest.param(AuthError("bad password"), "auth_failed", id="auth"),
         pytest.param(ConfigError("bad key"), "config_error", id="config"),

@@ -63,7 +63,9 @@ def test_a_dripping_answer_is_cut_at_the_request_deadline(
     client = client_for(server, tmp_path, request_timeout=0.5, read_timeout=5)
     with pytest.raises(SourceUnavailable) as info, client:
         client.login()
-    assert "(deadline: no complete answer within source.request_timeout = 0.5 s)" in str(info.value)
+    assert "(deadline: no complete answer within source.request_timeout = 0.5 s)" in str(
+        info.value
+    )
     assert client.stats.retries == 1  # retry.max_attempts = 2: retried once
     assert len(server.requests) == 2
 

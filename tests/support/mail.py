@@ -92,7 +92,9 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
         if self.faults.data_replies > 0:
             self.faults.data_replies -= 1
             return self.faults.data_reply
@@ -263,3 +265,4 @@ def distinct(messages: list[Received]) -> list[Received]:
     for message in messages:
         seen.setdefault(message.message_id, message)
     return list(seen.values())
+

@@ -132,9 +132,7 @@ class PgCluster:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
-def _run(
-    run_as: str | None, argv: list[str], *, timeout: float
-) -> subprocess.CompletedProcess[str]:
+def _run(run_as: str | None, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
     if run_as is not None:
         argv = ["runuser", "-u", run_as, "--", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)

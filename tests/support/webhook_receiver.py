@@ -110,9 +110,5 @@ class WebhookReceiver(Loopback[_Server]):
 
     def webhook_section(self, **changes: Any) -> dict[str, Any]:
         """The ``[webhook]`` settings reaching this receiver."""
-        return {
-            "url": self.url("/hooks/idesk"),
-            "secret": self.secret,
-            "read_timeout": 5.0,
-            **changes,
-        }
+        return {"url": self.url("/hooks/idesk"), "secret": self.secret, "read_timeout": 5.0,
+                **changes}

@@ -204,9 +204,7 @@ def test_tet_is_spelt_as_official_texts_spell_it() -> None:
         "Mùng ba Tết Nguyên đán",
         "Mùng bốn Tết Nguyên đán",
     ]
-    assert not any(
-        "Đán" in n for d in CAL.days_off(date(2022, 1, 1), date(2030, 12, 31)) for n in [d.name]
-    )
+    assert not any("Đán" in n for d in CAL.days_off(date(2022, 1, 1), date(2030, 12, 31)) for n in [d.name])
 
 
 def test_dates_outside_the_calendar_are_refused() -> None:

@@ -18,10 +18,7 @@ NOW = datetime(2022, 3, 7, 2, 0, tzinfo=UTC)
 
 def _task(source_id: int, deadline: date | None) -> NormalisedTask:
     return NormalisedTask(
-        source_id=source_id,
-        last_modified=NOW,
-        state=TaskState.OPEN,
-        deadline=deadline,
+        source_id=source_id, last_modified=NOW, state=TaskState.OPEN, deadline=deadline,
         assigned_at=NOW,
     )
 
@@ -29,23 +26,13 @@ def _task(source_id: int, deadline: date | None) -> NormalisedTask:
 def test_a_refused_task_is_logged_counted_and_left_out() -> None:
     """A deadline outside the calendar's years is skipped with the caller's event; the others
     come out in order, each with its item, task and classification as of the date."""
-    items = [
-        ("a", _task(1, date(2022, 3, 31))),
-        ("b", _task(2, date(2150, 1, 1))),
-        ("c", _task(3, None)),
-    ]
+    items = [("a", _task(1, date(2022, 3, 31))), ("b", _task(2, date(2150, 1, 1))),
+             ("c", _task(3, None))]
     skipped = Unclassifiable()
     with capture_logs() as logs:
         out = list(
-            classified(
-                items,
-                date(2022, 3, 7),
-                CAL,
-                DEFAULT_POLICY,
-                task_of=lambda i: i[1],
-                event="some_step_unclassifiable",
-                skipped=skipped,
-            )
+            classified(items, date(2022, 3, 7), CAL, DEFAULT_POLICY, task_of=lambda i: i[1],
+                       event="some_step_unclassifiable", skipped=skipped)
         )
     assert [(item[0], task.source_id) for item, task, _ in out] == [("a", 1), ("c", 3)]
     assert [c.status for _, _, c in out] == [StatusCode.DTH_TRONG_HAN, StatusCode.KHONG_THOI_HAN]

@@ -230,12 +230,7 @@ def test_working_days_left_and_due_soon(deadline: date, as_of: date, left: int, 
 
 def test_due_soon_can_be_disabled() -> None:
     """A policy of 0 working days never flags anything as due soon."""
-    c = classify(
-        task(deadline=date(2022, 3, 18)),
-        date(2022, 3, 18),
-        CAL,
-        DeadlinePolicy(due_soon_working_days=0),
-    )
+    c = classify(task(deadline=date(2022, 3, 18)), date(2022, 3, 18), CAL, DeadlinePolicy(due_soon_working_days=0))
     assert not c.due_soon
 
 

@@ -454,9 +454,7 @@ def test_keyset_item_without_a_key_at_a_page_end_is_yielded_once() -> None:
     items += [{"id": i, "lastModifyStr": at(i).isoformat()} for i in range(5, 9)]
 
     def fetch(req: ListRequest) -> ListResponse:
-        rows = [
-            i for i in items if key_of(i) is None or key_of(i)[0] >= (req.modified_from or at(0))
-        ]  # type: ignore[index]
+        rows = [i for i in items if key_of(i) is None or key_of(i)[0] >= (req.modified_from or at(0))]  # type: ignore[index]
         start = req.offset or 0
         return ListResponse(rows[start : start + (req.limit or 0)], total=len(rows))
 

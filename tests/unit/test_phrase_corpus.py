@@ -96,7 +96,7 @@ def read(case: Case) -> Suggestion | None:
 
 
 def outcome(case: Case, got: Suggestion | None) -> str:
-    """ "right", "wrong" (a date that differs, or any date on an abstention), "missed" (no
+    """"right", "wrong" (a date that differs, or any date on an abstention), "missed" (no
     date where one is expected) or "partly" (the date is right, recurrence or notes are not)."""
     deadline = got.deadline if got is not None else None
     if deadline != case.deadline:
@@ -130,10 +130,7 @@ def test_corpus_score(capsys: pytest.CaptureFixture[str]) -> None:
     results = {c.id: outcome(c, read(c)) for c in CASES}
     total = len(CASES)
     abstentions = [c for c in CASES if c.abstain]
-    counts = {
-        k: sum(1 for v in results.values() if v == k)
-        for k in ("right", "wrong", "missed", "partly")
-    }
+    counts = {k: sum(1 for v in results.values() if v == k) for k in ("right", "wrong", "missed", "partly")}
     abstained_right = sum(1 for c in abstentions if results[c.id] == "right")
     with capsys.disabled():
         print(

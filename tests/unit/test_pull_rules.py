@@ -36,11 +36,7 @@ CAL = load_calendar()
         pytest.param(T + 60 * S, None, T, None, T, id="pulled-back-to-server-clock"),
         pytest.param(T - 5 * S, None, None, None, T - 5 * S, id="no-server-clock"),
         pytest.param(
-            T - 60 * S,
-            T + 600 * S,
-            T + 600 * S,
-            T - 30 * S,
-            T - 30 * S,
+            T - 60 * S, T + 600 * S, T + 600 * S, T - 30 * S, T - 30 * S,
             id="date-ahead-stops-at-the-newest-stored",
         ),
         pytest.param(T - 60 * S, T, T, None, T - 60 * S, id="nothing-stored-stays"),
@@ -48,11 +44,8 @@ CAL = load_calendar()
     ],
 )
 def test_advance_cursor(
-    current: datetime | None,
-    safe: datetime | None,
-    server: datetime | None,
-    newest: datetime | None,
-    expected: datetime | None,
+    current: datetime | None, safe: datetime | None, server: datetime | None,
+    newest: datetime | None, expected: datetime | None,
 ) -> None:
     """The cursor follows safe page cursors forward, never past the newest record stored in the
     run, and never past the server's clock (which can only lower it)."""
@@ -87,48 +80,19 @@ def _task(**kw: object) -> NormalisedTask:
 @pytest.mark.parametrize(
     ("task", "previous", "as_of", "expected"),
     [
-        pytest.param(
-            _task(deadline=date(2022, 2, 28)),
-            "DTH_TRONG_HAN",
-            date(2022, 3, 7),
-            date(2022, 3, 1),
-            id="overdue-day-after-eff-due",
-        ),
-        pytest.param(
-            _task(deadline=date(2022, 3, 5)),
-            "DTH_TRONG_HAN",
-            date(2022, 3, 8),
-            date(2022, 3, 8),
-            id="overdue-after-weekend-roll",
-        ),
-        pytest.param(
-            _task(
-                deadline=date(2022, 3, 31),
-                state=TaskState.DONE,
-                completed_at=datetime(2022, 3, 3, 20, 0, tzinfo=UTC),
-            ),
-            "DTH_TRONG_HAN",
-            date(2022, 3, 7),
-            date(2022, 3, 4),
-            id="completion-date",
-        ),
-        pytest.param(
-            _task(deadline=date(2022, 3, 31)),
-            None,
-            date(2022, 3, 7),
-            date(2022, 1, 10),
-            id="first-seen-open-since-assigned",
-        ),
-        pytest.param(
-            _task(), "DTH_QUA_HAN", date(2022, 3, 7), date(2022, 3, 7), id="deadline-removed-as-of"
-        ),
-        pytest.param(
-            _task(state=TaskState.CANCELLED),
-            "DTH_TRONG_HAN",
-            date(2022, 3, 7),
-            date(2022, 3, 7),
-            id="withdrawn-as-of",
-        ),
+        pytest.param(_task(deadline=date(2022, 2, 28)), "DTH_TRONG_HAN", date(2022, 3, 7),
+                     date(2022, 3, 1), id="overdue-day-after-eff-due"),
+        pytest.param(_task(deadline=date(2022, 3, 5)), "DTH_TRONG_HAN", date(2022, 3, 8),
+                     date(2022, 3, 8), id="overdue-after-weekend-roll"),
+        pytest.param(_task(deadline=date(2022, 3, 31), state=TaskState.DONE,
+                           completed_at=datetime(2022, 3, 3, 20, 0, tzinfo=UTC)),
+                     "DTH_TRONG_HAN", date(2022, 3, 7), date(2022, 3, 4), id="completion-date"),
+        pytest.param(_task(deadline=date(2022, 3, 31)), None, date(2022, 3, 7),
+                     date(2022, 1, 10), id="first-seen-open-since-assigned"),
+        pytest.param(_task(), "DTH_QUA_HAN", date(2022, 3, 7), date(2022, 3, 7),
+                     id="deadline-removed-as-of"),
+        pytest.param(_task(state=TaskState.CANCELLED), "DTH_TRONG_HAN", date(2022, 3, 7),
+                     date(2022, 3, 7), id="withdrawn-as-of"),
     ],
 )
 def test_status_effective_on(
@@ -145,17 +109,13 @@ def test_suggestion_only_without_deadline() -> None:
     assert suggestion_for(_task(deadline=date(2022, 3, 1), steering_content=text), CAL) is None
     found = suggestion_for(_task(steering_content=text), CAL)
     assert found is not None and found.deadline == date(2022, 4, 15)
-    from_subject = suggestion_for(
-        _task(steering_content="Khẩn trương thực hiện", subject="Kế hoạch trong tháng 3/2022"), CAL
-    )
+    from_subject = suggestion_for(_task(steering_content="Khẩn trương thực hiện",
+                                        subject="Kế hoạch trong tháng 3/2022"), CAL)
     assert from_subject is not None and from_subject.deadline == date(2022, 3, 31)
-    values = classification_values(
-        classify(_task(steering_content=text), date(2022, 3, 7), CAL), found
-    )
+    values = classification_values(classify(_task(steering_content=text), date(2022, 3, 7), CAL),
+                                   found)
     assert (values["status_code"], values["suggested_deadline"]) == (
-        "KHONG_THOI_HAN",
-        date(2022, 4, 15),
-    )
+        "KHONG_THOI_HAN", date(2022, 4, 15))
     assert values["suggested_phrase"] == "trước ngày 15/4/2022"
 
 

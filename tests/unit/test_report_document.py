@@ -240,9 +240,7 @@ def _header_rows(table: Any) -> int:
 def test_docx_tables_repeat_their_header_and_bold_the_total(word: Any, signed: Report) -> None:
     """The summary's three header rows and each annex's header row repeat on every page; the
     TỔNG CỘNG row is bold; an annex has the task's content, progress and an empty notes column."""
-    summary = next(
-        t for t in word.tables if t.rows[0].cells[0].text == "STT" and len(t.columns) == 15
-    )
+    summary = next(t for t in word.tables if t.rows[0].cells[0].text == "STT" and len(t.columns) == 15)
     assert _header_rows(summary) == 3
     total = next(r for r in summary.rows if r.cells[1].text == "TỔNG CỘNG")
     runs = [run for cell in total.cells for p in cell.paragraphs for run in p.runs]

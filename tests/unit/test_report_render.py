@@ -42,9 +42,7 @@ def rendered_text(report: Report, fmt: str, lang: str | None = None) -> str:
         data = render(report, fmt, lang)
         assert isinstance(data, bytes)
         return docx_text(data)
-    return _text(
-        render(report, fmt, lang, width=260) if fmt == "table" else render(report, fmt, lang)
-    )
+    return _text(render(report, fmt, lang, width=260) if fmt == "table" else render(report, fmt, lang))
 
 
 # -- json ---------------------------------------------------------------------------------------
