@@ -104,6 +104,12 @@ def status_label(status: StatusCode, lang: Lang = "vi") -> str:
     return STATUS_LABELS[status][lang]
 
 
+def occurrence_label(status: StatusCode, lang: Lang = "vi") -> str:
+    """The verdict on one occurrence of a recurring obligation in words ("Báo cáo đúng hạn",
+    "Báo cáo trễ hạn", "Quá hạn, chưa báo cáo", "Chưa đến hạn báo cáo")."""
+    return label(f"occurrence_{status.value}", lang)
+
+
 def kind_label(kind: UnitKind | None, lang: Lang = "vi") -> str:
     """Heading of a group of units of one kind; `None` is "other units"."""
     return label(f"kind_{kind.value}" if kind is not None else "kind_other", lang)

@@ -218,7 +218,7 @@ def late_extension_json(late: LateExtension) -> dict[str, Any]:
 def occurrence_json(occ: Occurrence, lang: Lang = "vi") -> dict[str, Any]:
     """One of ``tasks show``'s ``recurring.occurrences``: a period, its due dates and verdict
     (`connector.rules.recurring.Occurrence`); ``period_label`` and ``status_label`` in `lang`."""
-    from connector.i18n import period_text, status_label  # noqa: PLC0415
+    from connector.i18n import occurrence_label, period_text  # noqa: PLC0415
 
     period = occ.period
     return {
@@ -229,7 +229,7 @@ def occurrence_json(occ: Occurrence, lang: Lang = "vi") -> dict[str, Any]:
         "due": encode(occ.due),
         "eff_due": encode(occ.eff_due),
         "status": occ.status.value,
-        "status_label": status_label(occ.status, lang),
+        "status_label": occurrence_label(occ.status, lang),
         "reported_on": encode(occ.reported_on),
         "days_overdue": occ.days_overdue,
         "working_days_left": occ.working_days_left,

@@ -129,7 +129,7 @@ def test_tasks_show_lists_the_occurrences_with_their_verdicts_in_words(ledger: L
         "due": "2022-02-20",
         "eff_due": "2022-02-21",
         "status": "HT_QUA_HAN",
-        "status_label": "Hoàn thành quá hạn",
+        "status_label": "Báo cáo trễ hạn",
         "reported_on": "2022-02-25",
         "days_overdue": 4,
         "working_days_left": None,
@@ -145,7 +145,7 @@ def test_tasks_show_lists_the_occurrences_with_their_verdicts_in_words(ledger: L
     shown = task_text(view)
     assert "recurring:      định kỳ 1 tháng/lần; 5 occurrence(s)" in shown
     assert (
-        "2022-02    due 2022-02-20 -> 2022-02-21: Hoàn thành quá hạn (HT_QUA_HAN), reported "
+        "2022-02    due 2022-02-20 -> 2022-02-21: Báo cáo trễ hạn (HT_QUA_HAN), reported "
         "2022-02-25, 4 day(s) after the due date"
     ) in shown
 

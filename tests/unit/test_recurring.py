@@ -434,7 +434,7 @@ def test_the_report_counts_the_occurrences_of_its_period(
 def test_the_report_json_and_text_show_the_recurring_tasks_apart() -> None:
     """Year 2022 as of 10/05: JSON has counts.recurring and counts.occurrences (May, due 20/05,
     pending), and annex ``recurring`` one line per occurrence; the summary says it in words,
-    naming annex VI; the Markdown lists the periods in words."""
+    naming annex VI; the Markdown lists the periods and verdicts in words."""
     as_of = d("2022-05-10")
     report = build_report([_report_item("2022-05-10")], UNITS, ReportOptions(as_of, period="2022"))
     data = json.loads(render(report, "json"))
@@ -462,6 +462,7 @@ def test_the_report_json_and_text_show_the_recurring_tasks_apart() -> None:
     )
     shown = render(report, "md")
     assert "Phụ lục VI" in shown and "tháng 03/2022" in shown
+    assert "Quá hạn, chưa báo cáo" in shown and "Báo cáo trễ hạn" in shown
 
 
 def test_a_withdrawn_recurring_task_has_no_occurrence() -> None:
