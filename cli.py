@@ -613,7 +613,9 @@ def report_cmd(
     ] = None,
     annex: Annotated[
         str | None,
-        typer.Option(help="csv only: write this annex (overdue, late, stale, missing, extended)."),
+        typer.Option(
+            help="csv only: write this annex (overdue, late, stale, missing, extended, recurring)."
+        ),
     ] = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.

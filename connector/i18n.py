@@ -104,6 +104,12 @@ def status_label(status: StatusCode, lang: Lang = "vi") -> str:
     return STATUS_LABELS[status][lang]
 
 
+def occurrence_label(status: StatusCode, lang: Lang = "vi") -> str:
+    """The verdict on one occurrence of a recurring obligation in words ("Báo cáo đúng hạn",
+    "Báo cáo trễ hạn", "Quá hạn, chưa báo cáo", "Chưa đến hạn báo cáo")."""
+    return label(f"occurrence_{status.value}", lang)
+
+
 def kind_label(kind: UnitKind | None, lang: Lang = "vi") -> str:
     """Heading of a group of units of one kind; `None` is "other units"."""
     return label(f"kind_{kind.value}" if kind is not None else "kind_other", lang)
@@ -138,6 +144,36 @@ def recurrence_text(iso: str, lang: Lang = "vi") -> str:
     if lang == "vi":
         return f"định kỳ {n} {vi}/lần"
     return f"every {en}" if n == 1 else f"every {n} {en}s"
+
+
+def period_text(start: date, end: date, unit: str, lang: Lang = "vi") -> str:
+    """A period of a recurring obligation in words: "tháng 03/2022", "quý I/2022", "6 tháng đầu
+    năm 2022", "năm 2022", "tuần từ ngày 07/03/2022 đến ngày 13/03/2022" / "03/2022", "Q1 2022",
+    "the first half of 2022", "2022", "the week of 2022-03-07 to 2022-03-13".
+
+    `unit` is ``D`` (a day), ``W`` (a week) or ``M`` (months: `start`'s month to `end`'s).
+    """
+    if unit == "D":
+        return fmt_date(start, lang) if lang == "en" else f"ngày {fmt_date(start, lang)}"
+    if unit == "W":
+        a, b = fmt_date(start, lang), fmt_date(end, lang)
+        return f"tuần từ ngày {a} đến ngày {b}" if lang == "vi" else f"the week of {a} to {b}"
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    year, month = start.year, start.month
+    if months == 1:
+        return f"tháng {month:02d}/{year}" if lang == "vi" else f"{month:02d}/{year}"
+    if months == 3 and month % 3 == 1:
+        quarter = (month - 1) // 3 + 1
+        return f"quý {roman(quarter)}/{year}" if lang == "vi" else f"Q{quarter} {year}"
+    if months == 6 and month in (1, 7):
+        if lang == "vi":
+            return f"6 tháng {'đầu' if month == 1 else 'cuối'} năm {year}"
+        return f"the {'first' if month == 1 else 'second'} half of {year}"
+    if months == 12 and month == 1:
+        return f"năm {year}" if lang == "vi" else str(year)
+    if lang == "vi":
+        return f"tháng {month:02d} – tháng {end.month:02d}/{end.year}"
+    return f"{month:02d}–{end.month:02d}/{end.year}"
 
 
 def month_name(month: int) -> str:

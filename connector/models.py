@@ -88,9 +88,10 @@ class KindOverride:
 
 @dataclass(frozen=True)
 class TaskFacts:
-    """What the ledger knows of a task beyond its record, as of a date: an administrator's kind
-    override."""
+    """What the ledger knows of a task beyond its record, as of a date: the local dates of the
+    lead unit's progress reports seen (oldest first) and an administrator's kind override."""
 
+    report_dates: tuple[date, ...] = ()
     kind_override: KindOverride | None = None
 
 

@@ -1,10 +1,15 @@
-"""What the ledger knows of a task beyond its record: an administrator's choice of its kind.
+"""What the ledger knows of a task beyond its record: the progress reports seen, and an
+administrator's choice of its kind.
+
+* ``task_report`` keeps every progress report date of a task the connector has read (the
+  source's ``lastReportDateStr`` holds only the latest, so each one seen is kept when the task
+  is stored: `record_report_dates`, called by the page writer).
 
 * ``task_kind`` holds an administrator's override of a task's kind (``tasks kind``), with who,
   when and why (`set_kind_override`); every change is also a ``kind_override`` history row,
   whose values are the override as JSON (``{"kind", "by", "reason"}``, ``""`` for none), so a
   past day's override is known too.
-* `task_facts` reads it for a batch of tasks, as the ledger knew them now or at the end of a
+* `task_facts` reads both for a batch of tasks, as the ledger knew them now or at the end of a
   past day, as `TaskFacts` (what the rules take).
 
 Writing takes an open session and never commits; reading takes anything `reader.reading` does.
@@ -13,14 +18,15 @@ Writing takes an open session and never commits; reading takes anything `reader.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from connector.clock import to_utc
+from connector.clock import local_date, to_utc
 from connector.ledger.history import HistoryEntry, Observation, insert_history
 from connector.ledger.reader import in_list, reading
-from connector.ledger.values import instant
+from connector.ledger.values import day, instant
 from connector.models import KindOverride, TaskFacts, TaskKind
 
 if TYPE_CHECKING:
@@ -32,6 +38,68 @@ KIND_FIELD = "kind_override"
 """The ``task_history.field`` of a change of an administrator's kind override."""
 KIND_RUN_ID = "tasks-kind"
 """The ``run_id`` of the history rows ``tasks kind`` writes."""
+
+
+@dataclass(frozen=True)
+class ReportDate:
+    """One progress report date of a task and when the connector first saw it."""
+
+    reported_at: datetime
+    reported_on: date
+    observed_on: date
+
+
+# -- report dates ----------------------------------------------------------------------------------
+
+
+def record_report_dates(
+    session: Session, reports: Iterable[tuple[int, datetime]], obs: Observation
+) -> int:
+    """Keep each (task id, report instant) not yet in ``task_report``; how many were new."""
+    wanted = {(task_id, to_utc(at)) for task_id, at in reports}
+    if not wanted:
+        return 0
+    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK_REPORT  # noqa: PLC0415
+
+    ids = sorted({task_id for task_id, _ in wanted})
+    listed, params = in_list("id", ids)
+    with reading(session) as r:
+        rows = r.rows(
+            f"SELECT task_id, reported_at FROM task_report WHERE task_id IN ({listed})", params
+        )
+    known = {(int(row["task_id"]), to_utc(instant(row["reported_at"]))) for row in rows}
+    new = sorted(wanted - known)
+    if new:
+        session.execute(
+            insert(TASK_REPORT),
+            [
+                {
+                    "task_id": task_id,
+                    "reported_at": at,
+                    "reported_on": local_date(at),
+                    "observed_at": obs.observed_at,
+                    "observed_on": obs.observed_on,
+                    "run_id": obs.run_id,
+                }
+                for task_id, at in new
+            ],
+        )
+    return len(new)
+
+
+def report_dates(db: Db, task_id: int, *, until: date | None = None) -> list[ReportDate]:
+    """A task's report dates, oldest first (`until`: those the ledger had seen by that day)."""
+    sql = "SELECT reported_at, reported_on, observed_on FROM task_report WHERE task_id = :id"
+    if until is not None:
+        sql += " AND observed_on <= :until"
+    with reading(db) as r:
+        rows = r.rows(sql + " ORDER BY reported_at", {"id": task_id, "until": until})
+    return [
+        ReportDate(instant(row["reported_at"]), day(row["reported_on"]), day(row["observed_on"]))
+        for row in rows
+    ]
 
 
 # -- kind overrides --------------------------------------------------------------------------------
@@ -138,14 +206,21 @@ def set_kind_override(
 
 
 def task_facts(db: Db, ids: Sequence[int], *, as_of: date | None = None) -> dict[int, TaskFacts]:
-    """The kind override of each task of `ids` (those with none are left out): as the ledger
-    knows it now, or with `as_of` as it knew it at the end of that local day (the override of
-    the last history row observed by then)."""
+    """The report dates and kind override of each task of `ids` (those with none are left
+    out): as the ledger knows them now, or with `as_of` as it knew them at the end of that local
+    day (report dates seen by then and reported by then; the override of the last history row
+    observed by then)."""
     if not ids:
         return {}
     listed, params = in_list("id", list(ids))
     overrides: dict[int, KindOverride | None] = {}
+    reports: dict[int, list[date]] = {}
     with reading(db) as r:
+        sql = f"SELECT task_id, reported_on FROM task_report WHERE task_id IN ({listed})"
+        if as_of is not None:
+            sql += " AND observed_on <= :day AND reported_on <= :day"
+        for row in r.rows(sql + " ORDER BY task_id, reported_on", {**params, "day": as_of}):
+            reports.setdefault(int(row["task_id"]), []).append(day(row["reported_on"]))
         if as_of is None:
             for row in r.rows(
                 f"SELECT task_id, kind, set_by, reason, set_at FROM task_kind "
@@ -168,8 +243,10 @@ def task_facts(db: Db, ids: Sequence[int], *, as_of: date | None = None) -> dict
                 overrides[int(row["task_id"])] = _override_from_json(
                     str(row["new_value"] or ""), instant(row["observed_at"])
                 )
-    return {
-        task_id: TaskFacts(kind_override=override)
-        for task_id, override in overrides.items()
-        if override is not None
-    }
+    out: dict[int, TaskFacts] = {}
+    for task_id in set(reports) | {k for k, v in overrides.items() if v is not None}:
+        out[task_id] = TaskFacts(
+            report_dates=tuple(sorted(set(reports.get(task_id, ())))),
+            kind_override=overrides.get(task_id),
+        )
+    return out

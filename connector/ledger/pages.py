@@ -13,7 +13,8 @@ Writes are idempotent and auditable:
   is before the stored ``source_modified`` is skipped (*older*). With equal timestamps and
   different content, the record read later (a later run, or later in the same run) wins.
 * Every insert or update writes a ``task_snapshot`` and one ``task_history`` row per change of a
-  tracked field (`connector.ledger.history`).
+  tracked field (`connector.ledger.history`), and keeps the task's progress report date in
+  ``task_report`` when it is one not seen before (`connector.ledger.facts`).
 * A record that cannot be normalised goes to ``quarantine``, keyed by the mapping's record key,
   with the field and bad value. It is updated (``attempts`` + 1) only when a *different* bad
   version arrives, so re-reading the same bad record writes nothing; it is resolved
@@ -46,6 +47,7 @@ from connector.clock import to_utc
 from connector.ledger.codec import canonical_json, content_hash, task_to_json, unstorable_text
 from connector.ledger.columns import column_of, task_values
 from connector.ledger.db import StoreError, store_error_text
+from connector.ledger.facts import record_report_dates
 from connector.ledger.history import (
     TRACKED_FIELDS,
     HistoryEntry,
@@ -161,6 +163,7 @@ class _PageWriter:
     stamps: set[int] = field(default_factory=set)
     history: list[HistoryEntry] = field(default_factory=list)
     snapshots: list[SnapshotEntry] = field(default_factory=list)
+    reports: list[tuple[int, datetime]] = field(default_factory=list)
 
     def task(self, item: Incoming) -> RecordOutcome:
         task = item.task
@@ -208,6 +211,8 @@ class _PageWriter:
             self.counts.deleted_marked += 1
         self.history.extend(changes(known.tracked if known else None, task, self.obs))
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
+        if task.last_report_at is not None:
+            self.reports.append((sid, task.last_report_at))
         self.known[sid] = _Known(task.last_modified, digest, task.deleted, tracked(task))
         self._resolve(item.record_key, sid)
         return outcome
@@ -277,6 +282,7 @@ class _PageWriter:
             session.execute(update(TASK).where(where), list(self.updates.values()))
         session.flush()  # quarantine rows (ORM)
         insert_history(session, self.history, self.snapshots)
+        record_report_dates(session, self.reports, self.obs)
         stamps = sorted(self.stamps - self.inserts.keys() - self.updates.keys())
         if stamps:
             stamp_full_read(session, stamps, run_id=self.obs.run_id)

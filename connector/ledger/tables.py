@@ -21,6 +21,9 @@ PostgreSQL, while the two disagree.
 - ``outbox``: every intent to write to the source (tracking status, alerts), delivered once;
   and, for the other channels, the e-mail digests and webhook posts made from the alerts.
 - ``outbox_digest_item``: which alert goes into which unit's e-mail digest.
+- ``task_report``: every progress report date of a task the connector has seen (each
+  ``lastReportDateStr`` it ever read), which the occurrences of a recurring obligation are judged
+  by (`connector.rules.recurring`).
 - ``task_kind``: an administrator's choice of a task's kind, product or routine
   (``tasks kind``), with who set it, when and why; each change is also a history row.
 - ``snapshot_item``: the snapshot strategy's list items per source: a content hash of each,
@@ -293,6 +296,22 @@ class SnapshotItem(SQLModel, table=True):
     left_run: str = ""
 
 
+class TaskReport(SQLModel, table=True):
+    """One progress report date of a task, as the source's ``lastReportDateStr`` gave it, with
+    when the connector first saw it."""
+
+    __tablename__ = "task_report"
+    __table_args__ = (UniqueConstraint("task_id", "reported_at", name="uq_task_report"),)
+
+    id: int | None = Field(default=None, sa_column=_big_id())
+    task_id: int = Field(sa_column=_task_fk("task_report"))
+    reported_at: datetime = Field(sa_column=_utc(nullable=False))
+    reported_on: date
+    observed_at: datetime = Field(sa_column=_utc(nullable=False))
+    observed_on: date
+    run_id: str = ""
+
+
 def _table(model: type[object]) -> Table:
     table = getattr(model, "__table__", None)
     assert isinstance(table, Table)
@@ -308,3 +327,4 @@ DIGEST_ITEM = _table(DigestItem)
 SYNC_RUN = _table(SyncRun)
 TASK_KIND = _table(TaskKindRow)
 SNAPSHOT_ITEM = _table(SnapshotItem)
+TASK_REPORT = _table(TaskReport)

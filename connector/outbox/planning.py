@@ -119,7 +119,7 @@ def alert_context(
     """What the alert rules need from the ledger row beyond the task itself.
 
     `suggested` is the (deadline, phrase) read from the task's text; None: the row's values.
-    `judgement`: the task's kind (None: a product task).
+    `judgement`: the task's kind and occurrences (None: a product task, not recurring).
     """
     first_seen = task_row.first_seen_at
     if suggested is None:
@@ -137,6 +137,7 @@ def alert_context(
         context,
         kind=judgement.kind.kind,
         kind_words=judgement.kind.words,
+        recurring=judgement.recurring,
     )
 
 
@@ -281,7 +282,7 @@ def plan(
     `existing`: the task's outbox rows when the caller loaded them for a whole batch
     (`connector.ledger.outbox.by_task`); `suggested`: the (deadline, phrase) read from the text
     when the caller has just computed it (default: the values stored on the row); `judgement`:
-    the task's kind when the caller has judged it (default: judged here, with
+    the task's kind and occurrences when the caller has judged it (default: judged here, with
     what the ledger knows of it).
     """
     if not settings.push.enabled:

@@ -3,7 +3,7 @@
 `build_report` takes judged tasks (`connector.rules.judge.Judgement`: the classification, the
 suggested deadline, the kind), the unit table and the options, and returns a `Report`
 (`connector.reports.model`): one row per lead unit in the configured order, a total row (TỔNG
-CỘNG), the count of withdrawn tasks (listed apart, in no total) and five annexes. It reads
+CỘNG), the count of withdrawn tasks (listed apart, in no total) and six annexes. It reads
 nothing else: no clock, no database. `report_as_of` and `report_current`, at the end of this
 module, are the edge that feeds it from the ledger.
 
@@ -43,6 +43,8 @@ column)::
                      = of K+N: product tasks and routine duties (`connector.rules.kinds`; the
                        two add up to without_deadline)
     extended_after_overdue  = tasks flagged "gia hạn sau khi đã quá hạn"
+    recurring        = recurring obligations with an occurrence the period counts (below)
+    occurrences      = those occurrences by verdict: on time, late, overdue, pending
     unconfirmed      = tasks in the row the lead unit is asked to confirm and has not confirmed
                        by the as-of date: open ones, and those completed (on time or late)
                        after the last report cut-off before the as-of date
@@ -80,7 +82,17 @@ unit of a listed kind with ``include_empty``.
   one was found and the words that make it a product; by assignment date;
 * ``extended_after_overdue``: tasks whose deadline in force was extended after it had passed,
   with the deadline that had passed, the day of the extension and the days overdue then; by
-  extension date.
+  extension date;
+* ``recurring``: one line per occurrence of a recurring obligation the period counts, by task
+  and period.
+
+**Recurring obligations** (`connector.rules.recurring`: "báo cáo định kỳ hằng tháng trước ngày
+20") are counted apart: each has one occurrence per period, judged on time, late, overdue or
+pending (`occurrences_in` says which ones a period counts, whatever the basis: those whose
+``eff_due`` lies in a month, quarter, year or range; every one up to the as-of date and the
+current one for ``to-date``; those still overdue or pending of an open task for ``open``). The
+unit filter applies; a unit with such occurrences has a row even when none of its tasks is in
+scope. The task itself is still counted in the columns above by its own status.
 """
 
 from __future__ import annotations
@@ -108,9 +120,12 @@ from connector.reports.model import (
     Item,
     LateEntry,
     MissingEntry,
+    OccurrenceCounts,
     OverdueEntry,
+    Period,
     PeriodKind,
     Rate,
+    RecurringEntry,
     Report,
     ReportOptions,
     StaleEntry,
@@ -125,6 +140,7 @@ from connector.rules.deadlines import Classification, policy_from_settings
 from connector.rules.judge import Judgement
 from connector.rules.kinds import TaskKind
 from connector.rules.phrases import Suggestion, suggest_for_task
+from connector.rules.recurring import Occurrence
 from connector.settings import Settings
 
 if TYPE_CHECKING:
@@ -151,6 +167,14 @@ class _Tally:
     extended_after_overdue: int = 0
     product: int = 0
     routine: int = 0
+    recurring: int = 0
+    occurrences: dict[StatusCode, int] = field(default_factory=dict)
+
+    def add_occurrences(self, found: Sequence[Occurrence]) -> None:
+        """One recurring obligation's occurrences in the period."""
+        self.recurring += 1
+        for occ in found:
+            self.occurrences[occ.status] = self.occurrences.get(occ.status, 0) + 1
 
     def add(self, judgement: Judgement, since: date) -> None:
         cls = judgement.classification
@@ -180,6 +204,9 @@ class _Tally:
         self.extended_after_overdue += other.extended_after_overdue
         self.product += other.product
         self.routine += other.routine
+        self.recurring += other.recurring
+        for status, n in other.occurrences.items():
+            self.occurrences[status] = self.occurrences.get(status, 0) + n
 
     def counts(self, fold: bool, denominator: Denominator) -> Counts:
         s = self.by_status
@@ -216,6 +243,13 @@ class _Tally:
             without_deadline_product=self.product,
             without_deadline_routine=self.routine,
             extended_after_overdue=self.extended_after_overdue,
+            recurring=self.recurring,
+            occurrences=OccurrenceCounts(
+                on_time=self.occurrences.get(StatusCode.HT_DUNG_HAN, 0),
+                late=self.occurrences.get(StatusCode.HT_QUA_HAN, 0),
+                overdue=self.occurrences.get(StatusCode.DTH_QUA_HAN, 0),
+                pending=self.occurrences.get(StatusCode.DTH_TRONG_HAN, 0),
+            ),
         )
 
 
@@ -259,6 +293,47 @@ class _Pending:
     stale: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
     missing: list[Judgement] = field(default_factory=list)
     extended: list[Judgement] = field(default_factory=list)
+    recurring: list[tuple[Judgement, tuple[Occurrence, ...]]] = field(default_factory=list)
+
+
+def occurrences_in(judgement: Judgement, period: Period) -> tuple[Occurrence, ...]:
+    """A recurring obligation's occurrences the report's period counts: those whose effective
+    due date lies in it (a month, quarter, year or range); every one up to the as-of date and
+    the current one (``to-date``); those still overdue or pending of an open task (``open``)."""
+    if judgement.recurring is None:
+        return ()
+    found = judgement.recurring.occurrences
+    if period.kind is PeriodKind.TO_DATE:
+        return found
+    if period.kind is PeriodKind.OPEN:
+        if judgement.classification.status not in OPEN_STATUSES:
+            return ()
+        waiting = (StatusCode.DTH_QUA_HAN, StatusCode.DTH_TRONG_HAN)
+        return tuple(o for o in found if o.status in waiting)
+    return tuple(o for o in found if period.contains(o.eff_due))
+
+
+def _recurring_entries(
+    judgement: Judgement, found: Sequence[Occurrence], unit_name: str
+) -> list[RecurringEntry]:
+    ref = _ref(judgement.task, unit_name)
+    rule = judgement.recurring.rule.period if judgement.recurring is not None else ""
+    return [
+        RecurringEntry(
+            task=ref,
+            recurrence=rule,
+            period=o.key,
+            period_start=o.period.start,
+            period_end=o.period.end,
+            period_unit=o.period.unit,
+            due=o.due,
+            eff_due=o.eff_due,
+            status=o.status,
+            reported_on=o.reported_on,
+            days_overdue=o.days_overdue,
+        )
+        for o in found
+    ]
 
 
 def _missing_entry(judgement: Judgement, unit_name: str) -> MissingEntry:
@@ -312,6 +387,18 @@ def _in_scope(
     return day is not None and period.contains(day), False
 
 
+def _recurring_in_scope(judgement: Judgement, options: ReportOptions) -> tuple[Occurrence, ...]:
+    """The occurrences a report counts of a recurring obligation (none for other tasks): of its
+    unit (when filtered), assigned by the as-of date, in the period (`occurrences_in`),
+    whatever the basis."""
+    task, cls = judgement.task, judgement.classification
+    if judgement.recurring is None or cls.not_yet_assigned or cls.status is StatusCode.DA_HUY:
+        return ()
+    if options.unit is not None and task.lead_unit_code != options.unit:
+        return ()
+    return occurrences_in(judgement, options.parsed_period)
+
+
 def _row_key(
     code: str, name: str, units: dict[str, tuple[int, Unit]], order: tuple[UnitKind, ...]
 ) -> tuple[int, int, str, str]:
@@ -353,6 +440,12 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         in_scope, no_date = _in_scope(task, cls, options)
         if no_date:
             undated += 1
+        found = _recurring_in_scope(judgement, options)
+        if found:
+            tallies.setdefault(task.lead_unit_code, _Tally()).add_occurrences(found)
+            pending.recurring.append((judgement, found))
+            if task.lead_unit_name and not task_names.get(task.lead_unit_code):
+                task_names[task.lead_unit_code] = task.lead_unit_name
         if not in_scope:
             continue
         code = task.lead_unit_code
@@ -451,6 +544,12 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     )
     extended = [_extension_entry(j, name_of(j.task.lead_unit_code)) for j in pending.extended]
     extended.sort(key=lambda e: (rank[e.task.unit_code], e.extended_on, e.task.source_id))
+    recurring = [
+        entry
+        for j, found in pending.recurring
+        for entry in _recurring_entries(j, found, name_of(j.task.lead_unit_code))
+    ]
+    recurring.sort(key=lambda e: (rank[e.task.unit_code], e.task.source_id, e.period_start))
 
     report = Report(
         options=options,
@@ -465,6 +564,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         stale=tuple(stale),
         missing_deadline=tuple(missing),
         extended_after_overdue=tuple(extended),
+        recurring=tuple(recurring),
     )
     log.info(
         "report_built",

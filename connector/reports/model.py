@@ -3,7 +3,7 @@ form) and what it holds.
 
 `ReportOptions` says what to report (validated once, every problem together); `Report` is the
 result `connector.reports.build.build_report` computes: one `UnitLine` per lead unit, the total
-row, the withdrawn tasks counted apart, and the five annexes. The rules that fill them are in
+row, the withdrawn tasks counted apart, and the six annexes. The rules that fill them are in
 `connector.reports.build`.
 """
 
@@ -385,6 +385,22 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class OccurrenceCounts:
+    """Occurrences of recurring obligations in the report's period, by verdict
+    (`connector.rules.recurring`: ``HT_DUNG_HAN``, ``HT_QUA_HAN``, ``DTH_QUA_HAN``,
+    ``DTH_TRONG_HAN``)."""
+
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    pending: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.on_time + self.late + self.overdue + self.pending
+
+
+@dataclass(frozen=True)
 class Counts:
     """One row of figures (see `connector.reports.build` for each column's rule)."""
 
@@ -409,6 +425,11 @@ class Counts:
     """Of `without_deadline`: routine, ongoing duties."""
     extended_after_overdue: int = 0
     """Tasks whose deadline was extended after it had passed."""
+    recurring: int = 0
+    """Recurring obligations with an occurrence in the period (counted apart: they may also
+    be in the columns above by their own assignment date)."""
+    occurrences: OccurrenceCounts = field(default_factory=OccurrenceCounts)
+    """Their occurrences in the period, by verdict."""
 
 
 @dataclass(frozen=True)
@@ -507,6 +528,27 @@ class ExtensionEntry:
 
 
 @dataclass(frozen=True)
+class RecurringEntry:
+    """Annex 6: one occurrence of a recurring obligation in the period, with its verdict."""
+
+    task: TaskRef
+    recurrence: str
+    """The task's ISO 8601 period, e.g. ``P1M``."""
+    period: str
+    """The occurrence's period key (`connector.rules.recurring.period_key`): ``2022-03``,
+    ``2022-Q1``."""
+    period_start: date
+    period_end: date
+    period_unit: str
+    """``M`` (months), ``W`` (a week) or ``D`` (a day)."""
+    due: date
+    eff_due: date
+    status: StatusCode
+    reported_on: date | None
+    days_overdue: int
+
+
+@dataclass(frozen=True)
 class Report:
     """The Working Group's report (see the module docstring)."""
 
@@ -525,6 +567,8 @@ class Report:
     unreadable: int = 0
     """Tasks left out because they could not be classified (see the log for which)."""
     extended_after_overdue: tuple[ExtensionEntry, ...] = ()
+    recurring: tuple[RecurringEntry, ...] = ()
+    """Annex 6: the occurrences of recurring obligations in the period."""
 
     @property
     def as_of(self) -> date:

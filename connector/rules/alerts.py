@@ -13,13 +13,13 @@ type                   when (nominal day; see "holding" below)                  
                        working days *after* the day up to and including ``eff_due``
 ``QUA_HAN``            the first day after ``eff_due``, then every                  ``{eff}#{k}``
                        ``overdue_repeat_days`` (7) days while the task is open      (k = 1, 2..)
-``DON_DOC_KHONG_HAN``  open, no deadline: every ``no_deadline_urge_months`` (3)      ``{k}``
-                       months after the assignment date (Civil Code Art. 148);
-                       product and routine tasks alike
+``DON_DOC_KHONG_HAN``  open, no deadline, not a recurring obligation: every         ``{k}``
+                       ``no_deadline_urge_months`` (3) months after the assignment
+                       date (Civil Code Art. 148); product and routine tasks alike
 ``THIEU_THOI_HAN``     an open **product** assignment without deadline (not a       assignment date
-                       routine duty: `connector.rules.kinds`), first seen by the    (ISO) or ``-``
-                       connector and assigned at most ``new_assignment_window_days``
-                       (7) days before that
+                       routine duty, not a recurring obligation), first seen by     (ISO) or ``-``
+                       the connector and assigned at most
+                       ``new_assignment_window_days`` (7) days before that
 ``DE_NGHI_XAC_NHAN``   ``confirm_days_before`` (3) working days before the monthly  ``YYYY-MM``
                        report cut-off (``report_cutoff_day``) until the cut-off, for
                        tasks the lead unit has not confirmed that are open or were
@@ -30,6 +30,16 @@ type                   when (nominal day; see "holding" below)                  
 Only open tasks (statuses ``DTH_TRONG_HAN``, ``DTH_QUA_HAN``, ``KHONG_THOI_HAN``) call for alerts,
 except ``DE_NGHI_XAC_NHAN``, which also asks to confirm the completion of a task completed (on
 time or late) since the previous month's cut-off; its text then says so.
+
+**Recurring obligations** (`connector.rules.recurring`: "báo cáo định kỳ hằng tháng trước ngày
+20") get ``SAP_DEN_HAN`` and ``QUA_HAN`` **per occurrence** instead of ``DON_DOC_KHONG_HAN`` and
+``THIEU_THOI_HAN``; the occasion names the occurrence's period and its ``eff_due``:
+``{period}@{eff}`` (``2022-03@2022-03-21``) and ``{period}@{eff}#{k}``. Due soon: as for a task,
+for an occurrence not yet reported. Overdue: the first day after its ``eff_due``, then every
+``overdue_repeat_days`` while it stays unreported and its window is open (a report after the
+window belongs to the next period); an occasion is the latest to send only while it is current
+(fewer than ``overdue_repeat_days`` days old), so a missed period is not announced again weeks
+later.
 
 **Holding.** With ``hold_on_non_working_days`` (the default) an alert whose nominal day is not a
 working day is held until the next working day (`WorkingCalendar.next_working_day_on_or_after`),
@@ -70,7 +80,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -83,6 +93,7 @@ from connector.rules.calendar import WorkingCalendar
 from connector.rules.confirmation import previous_cutoff, since_cutoff, to_confirm
 from connector.rules.deadlines import Classification, add_months
 from connector.rules.kinds import TaskKind
+from connector.rules.recurring import Occurrence, RecurringObligation
 from connector.settings import AlertSettings
 
 Lang = Literal["vi", "en"]
@@ -130,6 +141,7 @@ class AlertContext:
     * `overdue_long_days`: ``QUA_HAN`` is urgent (level 2) past this many calendar days.
     * `kind`: product or routine (`connector.rules.kinds`); only a product task without
       deadline calls for ``THIEU_THOI_HAN``. `kind_words`: the words it was read from.
+    * `recurring`: the task's occurrences when it is a recurring obligation (None: it is not).
     """
 
     units: Mapping[str, Unit]
@@ -139,6 +151,7 @@ class AlertContext:
     overdue_long_days: int = 30
     kind: TaskKind = TaskKind.PRODUCT
     kind_words: tuple[str, ...] = ()
+    recurring: RecurringObligation | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,8 @@ class Occasion:
     """One occasion of an alert type that is due by ``as_of``.
 
     `nominal_on` is the day the rule names, `send_on` the day it may be sent (held to a working
-    day when so configured), `index` the k of a repeating alert (0 otherwise).
+    day when so configured), `index` the k of a repeating alert (0 otherwise), `occurrence` the
+    occurrence of a recurring obligation it is about (None: the task itself).
     """
 
     type: AlertType
@@ -155,6 +169,7 @@ class Occasion:
     send_on: date
     is_latest: bool
     index: int = 0
+    occurrence: Occurrence | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,10 @@ steering content: the contract's own limit)."""
 ELLIPSIS = "…"
 
 _TEXT_KEYS = ("title", "content")
+OCCURRENCE_TYPES: tuple[AlertType, ...] = (AlertType.SAP_DEN_HAN, AlertType.QUA_HAN)
+"""Alert types that also speak of an occurrence of a recurring obligation; their sections
+hold ``occurrence_title`` and ``occurrence_content`` as well."""
+_OCCURRENCE_KEYS = ("occurrence_title", "occurrence_content")
 FRAGMENT_KEYS: tuple[str, ...] = (
     "document",
     "document_no_date",
@@ -227,6 +246,15 @@ FRAGMENT_KEYS: tuple[str, ...] = (
     "confirm_status",
     "confirm_completion",
     "completion_part",
+    "period_day",
+    "period_week",
+    "period_month",
+    "period_months",
+    "period_quarter",
+    "period_half",
+    "period_year",
+    "first_half",
+    "second_half",
 )
 """Fragments every template file must define."""
 
@@ -249,13 +277,40 @@ class Templates:
     def fragment(self, name: str, **values: object) -> str:
         return self.fragments[name].format(**values)
 
-    def title(self, alert_type: AlertType, values: Mapping[str, object]) -> str:
-        """The title, at most `MAX_TITLE_CHARS` characters."""
-        return bounded(self.alerts[alert_type]["title"].format_map(values), MAX_TITLE_CHARS)
+    def title(
+        self, alert_type: AlertType, values: Mapping[str, object], *, occurrence: bool = False
+    ) -> str:
+        """The title (of an occurrence's alert with `occurrence`), at most `MAX_TITLE_CHARS`."""
+        key = "occurrence_title" if occurrence else "title"
+        return bounded(self.alerts[alert_type][key].format_map(values), MAX_TITLE_CHARS)
 
-    def content(self, alert_type: AlertType, values: Mapping[str, object]) -> str:
-        """The content, at most `MAX_CONTENT_CHARS` characters."""
-        return bounded(self.alerts[alert_type]["content"].format_map(values), MAX_CONTENT_CHARS)
+    def content(
+        self, alert_type: AlertType, values: Mapping[str, object], *, occurrence: bool = False
+    ) -> str:
+        """The content (of an occurrence's alert with `occurrence`), at most
+        `MAX_CONTENT_CHARS` characters."""
+        key = "occurrence_content" if occurrence else "content"
+        return bounded(self.alerts[alert_type][key].format_map(values), MAX_CONTENT_CHARS)
+
+    def period(self, occurrence: Occurrence) -> str:
+        """An occurrence's period in words ("tháng 03/2022", "quý I/2022", ...)."""
+        period = occurrence.period
+        start, end = period.start, period.end
+        if period.unit == "D":
+            return self.fragment("period_day", day=self.date(start))
+        if period.unit == "W":
+            return self.fragment("period_week", start=self.date(start), end=self.date(end))
+        roman = ("I", "II", "III", "IV")
+        values: dict[str, object] = {
+            "month": f"{start.month:02d}",
+            "last_month": f"{end.month:02d}",
+            "year": start.year,
+            "quarter": (start.month - 1) // 3 + 1,
+            "roman": roman[(start.month - 1) // 3],
+            "half_name": self.fragments["first_half" if start.month <= 6 else "second_half"],
+        }
+        name = {1: "period_month", 3: "period_quarter", 6: "period_half", 12: "period_year"}
+        return self.fragment(name.get(period.months, "period_months"), **values)
 
     def tracking_note(self, status: StatusCode, values: Mapping[str, object]) -> str:
         return self.tracking_notes[status].format_map(values)
@@ -292,7 +347,11 @@ def parse_templates(text: str, source: str, lang: Lang) -> Templates:
         date_format = "%d/%m/%Y"
     fragments = {k: text_at(data.get("fragments"), k, "fragments") for k in FRAGMENT_KEYS}
     alerts = {
-        t: {k: text_at(data.get(t.value), k, t.value) for k in _TEXT_KEYS} for t in ALERT_TYPES
+        t: {
+            k: text_at(data.get(t.value), k, t.value)
+            for k in (*_TEXT_KEYS, *(_OCCURRENCE_KEYS if t in OCCURRENCE_TYPES else ()))
+        }
+        for t in ALERT_TYPES
     }
     notes = {s: text_at(data.get("tracking_note"), s.value, "tracking_note") for s in StatusCode}
     if problems:
@@ -445,6 +504,61 @@ def _due_soon(
     return [Occasion(AlertType.SAP_DEN_HAN, eff.isoformat(), nominal, send_on, True)]
 
 
+def _occurrence_due_soon(
+    recurring: RecurringObligation,
+    as_of: date,
+    calendar: WorkingCalendar,
+    settings: AlertSettings,
+) -> list[Occasion]:
+    """``SAP_DEN_HAN`` of each occurrence not yet reported whose last N working days began."""
+    n = settings.due_soon_working_days
+    if n <= 0:
+        return []
+    found: list[Occasion] = []
+    for occ in recurring.occurrences:
+        if occ.status is not StatusCode.DTH_TRONG_HAN:
+            continue
+        nominal = due_soon_day(occ.eff_due, n, calendar)
+        send_on = _held(nominal, calendar, settings)
+        if send_on <= as_of <= occ.eff_due:
+            label = f"{occ.key}@{occ.eff_due.isoformat()}"
+            found.append(
+                Occasion(AlertType.SAP_DEN_HAN, label, nominal, send_on, False, occurrence=occ)
+            )
+    if found:
+        found[-1] = replace(found[-1], is_latest=True)
+    return found
+
+
+def _occurrence_overdue(
+    recurring: RecurringObligation,
+    as_of: date,
+    calendar: WorkingCalendar,
+    settings: AlertSettings,
+) -> list[Occasion]:
+    """``QUA_HAN`` of each unreported occurrence past its ``eff_due``: the day after, then every
+    ``overdue_repeat_days`` while its window is open; only a current occasion is the latest."""
+    repeat = settings.overdue_repeat_days
+    due: list[Occasion] = []
+    for occ in recurring.occurrences:
+        if occ.status is not StatusCode.DTH_QUA_HAN:
+            continue
+        first = occ.eff_due + timedelta(days=1)
+        k, day = 1, first
+        while day <= as_of and (k == 1 or day <= occ.window_end):
+            held = _held(day, calendar, settings)
+            if held <= as_of:
+                label = f"{occ.key}@{occ.eff_due.isoformat()}#{k}"
+                due.append(Occasion(AlertType.QUA_HAN, label, day, held, False, k, occ))
+            k += 1
+            day = first + timedelta(days=repeat * (k - 1))
+    due.sort(key=lambda o: (o.nominal_on, o.occasion))
+    due = due[-(MAX_PAST_OCCASIONS + 1) :]
+    if due and (as_of - due[-1].nominal_on).days < repeat:
+        due[-1] = replace(due[-1], is_latest=True)
+    return due
+
+
 def _urge(
     task: NormalisedTask,
     cls: Classification,
@@ -514,10 +628,13 @@ def due_occasions(
     The latest occasion of each type is the one to send; see the module docstring for the rules.
     Nothing for tasks not yet assigned as of `as_of`, or when alerts are off; for a task that is
     not open, at most the confirmation request of a completion since the last report.
+    A recurring obligation (`AlertContext.recurring`) gets ``SAP_DEN_HAN`` and ``QUA_HAN`` per
+    occurrence, and neither ``DON_DOC_KHONG_HAN`` nor ``THIEU_THOI_HAN``.
     """
     if not settings.enabled or classification.not_yet_assigned:
         return []
     is_open = classification.status in OPEN_STATUSES
+    recurring = context.recurring
     enabled = {AlertType(t) for t in settings.types}
     found: list[Occasion] = []
     for alert_type in ALERT_TYPES:
@@ -527,16 +644,22 @@ def due_occasions(
             continue
         if alert_type is AlertType.SAP_DEN_HAN:
             found += _due_soon(classification, as_of, calendar, settings)
+            if recurring is not None:
+                found += _occurrence_due_soon(recurring, as_of, calendar, settings)
         elif alert_type is AlertType.QUA_HAN:
             found += _overdue(classification, as_of, calendar, settings)
+            if recurring is not None:
+                found += _occurrence_overdue(recurring, as_of, calendar, settings)
+        elif alert_type is AlertType.DE_NGHI_XAC_NHAN:
+            found += _confirmation(classification, as_of, calendar, settings)
+        elif recurring is not None:
+            continue  # its occurrences speak for it: no urge, no missing-deadline flag
         elif alert_type is AlertType.DON_DOC_KHONG_HAN:
             found += _urge(task, classification, as_of, calendar, settings)
-        elif alert_type is AlertType.THIEU_THOI_HAN:
+        else:
             found += _missing_deadline(
                 task, classification, as_of, calendar, settings, context=context
             )
-        else:
-            found += _confirmation(classification, as_of, calendar, settings)
     return found
 
 
@@ -632,6 +755,7 @@ def text_values(
             if context.kind is TaskKind.PRODUCT and words
             else ""
         ),
+        "period": "",
         "assigned": t.date(assigned_on(task)),
         "months": 0,
         "report_status": report_status,
@@ -651,6 +775,27 @@ def _days_left_text(days_left: int, eff_due: date | None, as_of: date, t: Templa
     return t.fragment("days_left", days_left=days_left)
 
 
+def _occurrence_values(
+    occasion: Occasion, occ: Occurrence, as_of: date, values: dict[str, object], t: Templates
+) -> dict[str, object]:
+    """The placeholders of an alert about one occurrence of a recurring obligation."""
+    out = dict(values)
+    out["period"] = t.period(occ)
+    out["deadline"] = t.date(occ.due)
+    out["deadline_note"] = (
+        t.fragment("rolled", eff_due=t.date(occ.eff_due)) if occ.eff_due != occ.due else ""
+    )
+    if occasion.type is AlertType.QUA_HAN:
+        day = as_of if occasion.is_latest else occasion.send_on
+        out["as_of"] = t.date(day)
+        out["days_overdue"] = (day - occ.eff_due).days
+    else:
+        left = occ.working_days_left if occ.working_days_left is not None else 0
+        out["days_left"] = left
+        out["days_left_text"] = _days_left_text(left, occ.eff_due, as_of, t)
+    return out
+
+
 def _occasion_values(
     occasion: Occasion,
     cls: Classification,
@@ -662,6 +807,8 @@ def _occasion_values(
 ) -> dict[str, object]:
     """The placeholders that depend on the occasion (an older occasion speaks of its own day)."""
     out = dict(values)
+    if occasion.occurrence is not None:
+        return _occurrence_values(occasion, occasion.occurrence, as_of, out, t)
     if occasion.type is AlertType.QUA_HAN and cls.eff_due is not None:
         day = as_of if occasion.is_latest else occasion.send_on
         out["as_of"] = t.date(day)
@@ -721,6 +868,7 @@ def alert_intents(
             occasion, classification, as_of, values, settings=settings, t=templates
         )
         days = text["days_overdue"]
+        is_occurrence = occasion.occurrence is not None
         intents.append(
             AlertIntent(
                 type=occasion.type,
@@ -729,8 +877,8 @@ def alert_intents(
                 recipients=recipients,
                 level=_level(occasion, days if isinstance(days, int) else 0, context),
                 send_on=occasion.send_on,
-                title=templates.title(occasion.type, text),
-                content=templates.content(occasion.type, text),
+                title=templates.title(occasion.type, text, occurrence=is_occurrence),
+                content=templates.content(occasion.type, text, occurrence=is_occurrence),
                 is_latest=occasion.is_latest,
                 skipped_recipients=skipped,
             )

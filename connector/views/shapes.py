@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from connector.rules.deadlines import LateExtension
     from connector.rules.kinds import KindReading
     from connector.rules.phrases import Suggestion
+    from connector.rules.recurring import Occurrence, RecurringObligation
     from connector.views.check import CheckStep
     from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
     from connector.views.status import StatusSummary
@@ -214,6 +215,50 @@ def late_extension_json(late: LateExtension) -> dict[str, Any]:
     )
 
 
+def occurrence_json(occ: Occurrence, lang: Lang = "vi") -> dict[str, Any]:
+    """One of ``tasks show``'s ``recurring.occurrences``: a period, its due dates and verdict
+    (`connector.rules.recurring.Occurrence`); ``period_label`` and ``status_label`` in `lang`."""
+    from connector.i18n import occurrence_label, period_text  # noqa: PLC0415
+
+    period = occ.period
+    return {
+        "period": occ.key,
+        "period_label": period_text(period.start, period.end, period.unit, lang),
+        "start": encode(period.start),
+        "end": encode(period.end),
+        "due": encode(occ.due),
+        "eff_due": encode(occ.eff_due),
+        "status": occ.status.value,
+        "status_label": occurrence_label(occ.status, lang),
+        "reported_on": encode(occ.reported_on),
+        "days_overdue": occ.days_overdue,
+        "working_days_left": occ.working_days_left,
+        "due_soon": occ.due_soon,
+        "missed": occ.missed,
+    }
+
+
+def recurring_json(
+    recurring: RecurringObligation | None, report_dates: Sequence[Any], lang: Lang = "vi"
+) -> dict[str, Any] | None:
+    """``recurring`` of ``tasks show``: None for a task that is not a recurring obligation; else
+    its rule, the progress report dates seen, its occurrences oldest first and their count by
+    verdict."""
+    if recurring is None:
+        return None
+    rule = recurring.rule
+    counts = recurring.counts()
+    return {
+        "period": rule.period,
+        "due_month": rule.due_month,
+        "due_day": rule.due_day,
+        "due_weekday": rule.due_weekday,
+        "report_dates": [encode(d) for d in report_dates],
+        "counts": {status.value: n for status, n in counts.items()},
+        "occurrences": [occurrence_json(o, lang) for o in recurring.occurrences],
+    }
+
+
 def history_json(entry: HistoryEntry) -> dict[str, Any]:
     """One change in ``tasks show``'s ``history``."""
     return fields_of(
@@ -240,6 +285,9 @@ def task_show_json(view: TaskView, lang: Lang = "vi") -> dict[str, Any]:
         "suggested_deadline": suggestion_json(view.suggestion, lang),
         "kind": kind_json(view.judgement.kind),
         "extended_after_overdue": [late_extension_json(e) for e in view.judgement.late_extensions],
+        "recurring": recurring_json(
+            view.judgement.recurring, view.judgement.facts.report_dates, lang
+        ),
         "acknowledged": {
             "tracking_status": _none_if_empty(view.ledger.acked_tracking_status),
             "eff_due": encode(view.ledger.acked_eff_due),

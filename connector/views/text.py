@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.clock import LOCAL_TZ, to_utc
-from connector.i18n import label
+from connector.i18n import label, recurrence_text
 from connector.ops.log import for_terminal, redact, terminal_safe
 from connector.reports.render.common import one_line
 from connector.views import shapes
@@ -220,6 +220,7 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
             lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
         for note in sug["notes"]:
             lines.append(f"  note:           {note['text']}")
+    lines += _recurring_lines(data["recurring"], lang)
     lines.append(
         f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
         f" / {data['acknowledged']['eff_due'] or '-'}"
@@ -275,6 +276,32 @@ def _judgement_lines(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"  gia hạn sau khi đã quá hạn: {late['old_deadline']} -> {late['new_deadline'] or '∅'}"
             f" on {late['changed_on']}, {late['days_overdue']} day(s) after {late['old_eff_due']}"
+        )
+    return lines
+
+
+def _recurring_lines(rec: dict[str, Any] | None, lang: Lang) -> list[str]:
+    """A recurring obligation's occurrences, one line each, with its verdict in words."""
+    if rec is None:
+        return []
+    reports = ", ".join(rec["report_dates"]) or "-"
+    lines = [
+        f"  recurring:      {recurrence_text(rec['period'], lang)};"
+        f" {len(rec['occurrences'])} occurrence(s); reports seen: {reports}"
+    ]
+    for occ in rec["occurrences"]:
+        due = occ["eff_due"]
+        if occ["due"] != occ["eff_due"]:
+            due = f"{occ['due']} -> {occ['eff_due']}"
+        detail = ""
+        if occ["reported_on"]:
+            detail = f", reported {occ['reported_on']}"
+        if occ["days_overdue"]:
+            detail += f", {occ['days_overdue']} day(s) after the due date"
+        elif occ["working_days_left"] is not None:
+            detail += f", working days left: {_days_left(occ['working_days_left'])}"
+        lines.append(
+            f"    {occ['period']:<10} due {due}: {occ['status_label']} ({occ['status']}){detail}"
         )
     return lines
 

@@ -28,12 +28,14 @@ from connector.errors import SourceError
 from connector.ledger.db import open_ledger
 from connector.mapping.normalise import normalise
 from connector.mapping.spec import load_mapping
-from connector.models import NormalisedTask, StatusCode, TaskKind
+from connector.models import Classification, NormalisedTask, StatusCode, TaskFacts, TaskKind
 from connector.ops.jobs import JobResult, run_job
 from connector.outbox.delivery import TokenBucket, deliver_pending
 from connector.rules.calendar import WorkingCalendar, load_calendar
-from connector.rules.deadlines import add_months, classify
+from connector.rules.deadlines import DEFAULT_POLICY, add_months, classify
+from connector.rules.judge import judge
 from connector.rules.kinds import read_kind
+from connector.rules.recurring import Occurrence
 from connector.settings import (
     Settings,
 )
@@ -105,6 +107,57 @@ class Expected:
                 self.days[key] = day
 
 
+def _recurring(task: NormalisedTask, cls: Classification, last: date) -> tuple[Occurrence, ...]:
+    """A recurring obligation's occurrences up to `last` (none for other tasks), judged by its
+    one progress report (the tasks do not change during these tests)."""
+    reports = (local_date(task.last_report_at),) if task.last_report_at else ()
+    judged = judge(task, cls, CAL, DEFAULT_POLICY, TaskFacts(report_dates=reports))
+    if judged.recurring is None:
+        return ()
+    as_of_last = judge(
+        task, classify(task, last, CAL), CAL, DEFAULT_POLICY, TaskFacts(report_dates=reports)
+    )
+    assert as_of_last.recurring is not None
+    return as_of_last.recurring.occurrences
+
+
+def _recurring_alerts(
+    exp: Expected, tid: int, found: tuple[Occurrence, ...], first: date, last: date
+) -> None:
+    """Per occurrence not reported: due soon on the first working day with at most 3 working
+    days left; overdue the day after its due date, then weekly while its period's window is
+    open. On each working day only the newest occasion of each type is sent, and an overdue one
+    only while it is less than 7 days old."""
+    soon: list[tuple[str, date, date]] = []  # key, first day, last day
+    overdue: list[tuple[str, date]] = []  # key, nominal day
+    for occ in found:
+        if occ.reported_on is not None:
+            continue
+        eff, tag = occ.eff_due, f"{occ.key}@{occ.eff_due}"
+        day = eff
+        while CAL.working_days_between(day, eff) <= 3:
+            day -= timedelta(days=1)
+        start = day + timedelta(days=1)
+        while not CAL.is_working_day(start):
+            start += timedelta(days=1)
+        soon.append((f"alr:{tid}:SAP_DEN_HAN:{tag}", start, eff))
+        k, nominal = 1, eff + timedelta(days=1)
+        while nominal <= last and (k == 1 or nominal <= occ.window_end):
+            overdue.append((f"alr:{tid}:QUA_HAN:{tag}#{k}", nominal))
+            k += 1
+            nominal = eff + timedelta(days=1 + 7 * (k - 1))
+    day = first
+    while day <= last:
+        if CAL.is_working_day(day):
+            due_soon = [key for key, start, end in soon if start <= day <= end]
+            if due_soon:
+                exp.days.setdefault(due_soon[-1], day)
+            passed = sorted((n, key) for key, n in overdue if held(n) <= day)
+            if passed and (day - passed[-1][0]).days < 7:
+                exp.days.setdefault(passed[-1][1], day)
+        day += timedelta(days=1)
+
+
 def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -> Expected:
     exp = Expected(first, last)
     for tid, task in tasks.items():
@@ -130,6 +183,8 @@ def expected_alerts(tasks: dict[int, NormalisedTask], first: date, last: date) -
                     exp.days[f"alr:{tid}:SAP_DEN_HAN:{eff}"] = day
                     break
                 day += timedelta(days=1)
+        elif _recurring(task, cls, last):
+            _recurring_alerts(exp, tid, _recurring(task, cls, last), first, last)
         else:
             assigned = local_date(task.assigned_at) if task.assigned_at else task.doc_date
             assert assigned is not None

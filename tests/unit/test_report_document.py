@@ -171,10 +171,10 @@ def word(signed: Report) -> Any:
 
 
 def test_docx_pages_are_a4_with_decree_margins_annexes_landscape(word: Any) -> None:
-    """The body is A4 portrait, each of the five annexes an A4 landscape section; margins top
+    """The body is A4 portrait, each of the six annexes an A4 landscape section; margins top
     and bottom 20 mm, left 30 mm, right 15 mm."""
     sections = list(word.sections)
-    assert len(sections) == 6
+    assert len(sections) == 7
     body, annexes = sections[0], sections[1:]
     assert body.orientation == WD_ORIENT.PORTRAIT
     assert (mm(body.page_width), mm(body.page_height)) == (210, 297)
@@ -310,7 +310,7 @@ def test_markdown_keeps_the_heading_and_the_working_group(signed: Report) -> Non
     assert "*Bình Định, ngày 30 tháng 5 năm 2022*" in lines
     assert "***Nơi nhận:***" in lines and "- Lưu: VT, TCT." in lines
     assert "**Nguyễn Văn A**" in lines
-    assert md.count("*(Kèm theo Báo cáo số 45/BC-TCT ngày 30/05/2022") == 5
+    assert md.count("*(Kèm theo Báo cáo số 45/BC-TCT ngày 30/05/2022") == 6
 
 
 def test_eff_due_column_reads_as_a_due_date() -> None:

@@ -97,6 +97,8 @@ COUNT_KEYS = {
     "without_deadline_product",
     "without_deadline_routine",
     "extended_after_overdue",
+    "recurring",
+    "occurrences",
 }
 REF_KEYS = {
     "source_id",
@@ -144,6 +146,18 @@ ANNEX_KEYS = {
         "new_deadline",
         "days_overdue_when_extended",
         "extensions",
+    },
+    "recurring": REF_KEYS
+    | {
+        "recurrence",
+        "period",
+        "period_start",
+        "period_end",
+        "due",
+        "eff_due",
+        "status",
+        "reported_on",
+        "days_overdue",
     },
 }
 
@@ -310,6 +324,7 @@ def test_xlsx_reads_like_the_report(q1: Report) -> None:
         "PL III Không hạn quá 3 tháng",
         "PL IV Thiếu thời hạn",
         "PL V Gia hạn sau quá hạn",
+        "PL VI Nhiệm vụ định kỳ",
     ]
     ws = wb["Tổng hợp"]
     assert ws["A1"].value == "TỔ CÔNG TÁC CỦA CHỦ TỊCH UBND TỈNH"  # no governing body set
@@ -493,7 +508,7 @@ def test_markdown_has_summary_and_annex_tables(q1: Report) -> None:
     assert "**25**" in total and "**60,0**" in total
     xyz = next(line for line in lines if "Ban Quản lý Khu kinh tế" in line and "| 1 |" in line)
     assert "| — |" in xyz  # nothing to judge: no rate, not 0 %
-    assert sum(1 for line in lines if line.startswith("## Phụ lục")) == 5
+    assert sum(1 for line in lines if line.startswith("## Phụ lục")) == 6
     assert '\\<của\\> đơn vị & "STC"' in md  # markup escaped in cells
     assert widths  # every table row is pipe-separated
 

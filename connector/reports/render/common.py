@@ -22,6 +22,8 @@ from connector.i18n import (
     kind_label,
     label,
     month_name,
+    occurrence_label,
+    period_text,
     recurrence_text,
     roman,
     yes_no,
@@ -34,6 +36,7 @@ from connector.reports.model import (
     LateEntry,
     MissingEntry,
     OverdueEntry,
+    RecurringEntry,
     Report,
     StaleEntry,
 )
@@ -424,6 +427,22 @@ def prose(report: Report, lang: Lang) -> list[str]:
         )
     if t.unconfirmed:
         out.append(label("prose_unconfirmed", lang, n=n(t.unconfirmed)))
+    occ = t.occurrences
+    if occ.total:
+        number = next(a.number for a in annexes(report) if a.name == "recurring")
+        out.append(
+            label(
+                "prose_recurring",
+                lang,
+                tasks=n(t.recurring),
+                total=n(occ.total),
+                on_time=n(occ.on_time),
+                late=n(occ.late),
+                overdue=n(occ.overdue),
+                pending=n(occ.pending),
+                annex=roman(number),
+            )
+        )
     return out
 
 
@@ -574,13 +593,35 @@ EXTENDED_COLUMNS: tuple[AnnexColumn, ...] = (
 )
 
 
+RECURRING_COLUMNS: tuple[AnnexColumn, ...] = (
+    *_REF_COLUMNS,
+    AnnexColumn(
+        "a_recurrence", lambda e, lang: recurrence_text(e.recurrence, lang), 12, wrap=True, mm=16
+    ),
+    AnnexColumn(
+        "a_period",
+        lambda e, lang: period_text(e.period_start, e.period_end, e.period_unit, lang),
+        14,
+        wrap=True,
+        mm=20,
+    ),
+    _date_column("a_period_due", lambda e, _l: e.due),
+    _date_column("a_eff_due", lambda e, _l: e.eff_due),
+    AnnexColumn("a_status", lambda e, lang: occurrence_label(e.status, lang), 16, wrap=True, mm=22),
+    _date_column("a_reported_on", lambda e, _l: e.reported_on),
+    _flag_column("a_days_overdue", lambda e, _l: e.days_overdue),
+    NOTES_COLUMN,
+)
+
+
 def annexes(report: Report) -> tuple[Annex, ...]:
-    """The five annexes in their fixed order (names are the JSON keys)."""
+    """The six annexes in their fixed order (names are the JSON keys)."""
     overdue: tuple[OverdueEntry, ...] = report.overdue
     late: tuple[LateEntry, ...] = report.late
     stale: tuple[StaleEntry, ...] = report.stale
     missing: tuple[MissingEntry, ...] = report.missing_deadline
     extended: tuple[ExtensionEntry, ...] = report.extended_after_overdue
+    recurring: tuple[RecurringEntry, ...] = report.recurring
     return (
         Annex(1, "overdue", "annex_overdue", "annex_sheet_overdue", OVERDUE_COLUMNS, overdue),
         Annex(2, "late", "annex_late", "annex_sheet_late", LATE_COLUMNS, late),
@@ -601,6 +642,14 @@ def annexes(report: Report) -> tuple[Annex, ...]:
             EXTENDED_COLUMNS,
             extended,
         ),
+        Annex(
+            6,
+            "recurring",
+            "annex_recurring",
+            "annex_sheet_recurring",
+            RECURRING_COLUMNS,
+            recurring,
+        ),
     )
 
 
@@ -610,4 +659,5 @@ ANNEX_NAMES: tuple[str, ...] = (
     "stale_no_deadline",
     "missing_deadline",
     "extended_after_overdue",
+    "recurring",
 )

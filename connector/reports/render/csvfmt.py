@@ -3,8 +3,9 @@
 The summary has one row per unit and a last row for the total; its header row holds the
 column labels in the report's language ("Đã hoàn thành - Đúng hạn"), its first two columns the
 unit code and name. Numbers are plain integers; the rate has a dot as decimal separator and is
-empty when there is no rate. An annex (``annex="overdue" | "late" | "stale_no_deadline" |
-"missing_deadline"``) has one row per task, with ISO dates and its source id first.
+empty when there is no rate. An annex (``annex=`` one of `ANNEX_NAMES`: ``"overdue" | "late" |
+"stale_no_deadline" | "missing_deadline" | "extended_after_overdue" | "recurring"``) has one row
+per task (per occurrence for ``recurring``), with ISO dates and its source id first.
 Text is returned as a str; `connector.reports.render.formats.render_bytes` adds a UTF-8 byte
 order mark so that spreadsheet programs read the diacritics.
 """

@@ -40,6 +40,7 @@ ANNEX_OPTIONS: dict[str, str] = {
     "stale": "stale_no_deadline",
     "missing": "missing_deadline",
     "extended": "extended_after_overdue",
+    "recurring": "recurring",
 }
 """What ``report --annex`` takes (the short names of its help and the README) → the annex."""
 

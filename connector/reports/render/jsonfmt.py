@@ -22,6 +22,7 @@ from connector.reports.model import (
     LateEntry,
     MissingEntry,
     OverdueEntry,
+    RecurringEntry,
     Report,
     StaleEntry,
     TaskRef,
@@ -46,6 +47,14 @@ def counts_dict(counts: Counts) -> dict[str, Any]:
         "without_deadline_product": counts.without_deadline_product,
         "without_deadline_routine": counts.without_deadline_routine,
         "extended_after_overdue": counts.extended_after_overdue,
+        "recurring": counts.recurring,
+        "occurrences": {
+            "on_time": counts.occurrences.on_time,
+            "late": counts.occurrences.late,
+            "overdue": counts.occurrences.overdue,
+            "pending": counts.occurrences.pending,
+            "total": counts.occurrences.total,
+        },
         "done": {
             "on_time": counts.done_on_time,
             "late": counts.done_late,
@@ -131,6 +140,21 @@ def _extended(e: ExtensionEntry) -> dict[str, Any]:
     }
 
 
+def _recurring(e: RecurringEntry) -> dict[str, Any]:
+    return {
+        **_ref(e.task),
+        "recurrence": e.recurrence,
+        "period": e.period,
+        "period_start": _day(e.period_start),
+        "period_end": _day(e.period_end),
+        "due": _day(e.due),
+        "eff_due": _day(e.eff_due),
+        "status": e.status.value,
+        "reported_on": _day(e.reported_on),
+        "days_overdue": e.days_overdue,
+    }
+
+
 def _document(report: Report, doc: DocumentText, lang: Lang) -> dict[str, Any]:
     form = report.form
     return {
@@ -201,6 +225,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
             "stale_no_deadline": [_stale(e) for e in report.stale],
             "missing_deadline": [_missing(e) for e in report.missing_deadline],
             "extended_after_overdue": [_extended(e) for e in report.extended_after_overdue],
+            "recurring": [_recurring(e) for e in report.recurring],
         },
     }
 

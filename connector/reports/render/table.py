@@ -189,7 +189,7 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
 def report_renderable(
     report: Report, lang: Lang | None = None, *, annex_limit: int | None = ANNEX_LIMIT
 ) -> RenderableType:
-    """The summary followed by the four annexes (each cut at `annex_limit` tasks; None: all)."""
+    """The summary followed by the six annexes (each cut at `annex_limit` tasks; None: all)."""
     chosen: Lang = lang or report.lang
     parts: list[RenderableType] = [SummaryTable(report, chosen)]
     for annex in annexes(report):
