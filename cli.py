@@ -877,23 +877,20 @@ def tasks_show_cmd(
         typer.Option(help="Show the task as the ledger knew and classified it on this date."),
     ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
-    lang: Annotated[
-        Language, typer.Option(help="vi or en, for the notes on a suggested deadline.")
-    ] = Language.VI,
+    lang: UiLangOpt = None,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
     Example: idesk-connector tasks show 1042 --as-of 2022-03-07
     """
-    from connector.i18n import check_lang
     from connector.rules.deadlines import policy_from_settings
     from connector.views import shapes, text
     from connector.views.tasks import task_view
 
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
-    language = check_lang(lang)
     loaded = settings(need_source=False)
+    language = ui_lang(loaded, lang)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
     with _reader(loaded) as reader:
@@ -1039,6 +1036,7 @@ def alerts_preview_cmd(
     show_past: Annotated[
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
+    lang: UiLangOpt = None,
 ) -> None:
     """What alerts would be sent as of a date; nothing is sent or written.
 
@@ -1051,7 +1049,11 @@ def alerts_preview_cmd(
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
         preview = alert_preview(reader, loaded.settings, day, past=show_past)
-    render(fmt, lambda: shapes.alerts_json(preview), lambda: text.alerts_text(preview))
+    render(
+        fmt,
+        lambda: shapes.alerts_json(preview),
+        lambda: text.alerts_text(preview, ui_lang(loaded, lang)),
+    )
 
 
 runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)

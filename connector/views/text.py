@@ -8,12 +8,12 @@ prints what these return.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.clock import LOCAL_TZ, to_utc
-from connector.i18n import label, recurrence_text
+from connector.i18n import label, labels, recurrence_text
 from connector.ops.log import for_terminal, redact, terminal_safe
 from connector.reports.render.common import one_line
 from connector.views import shapes
@@ -191,41 +191,108 @@ def tasks_table(rows: Sequence[LedgerTask], lang: Lang = "vi") -> RenderableType
     return table
 
 
+def _field(key: str, lang: Lang, width: int) -> str:
+    """A `tasks show` field name, indented and padded so the values line up."""
+    return f"  {(label(key, lang) + ':'):<{width}} "
+
+
+_SHOW_FIELDS = (
+    "show_subject",
+    "show_lead_unit",
+    "show_source_status",
+    "show_deadline",
+    "show_overdue",
+    "show_completed",
+    "show_flags",
+    "show_judged",
+    "show_kind",
+    "show_extended",
+    "show_suggested",
+    "show_also_stated",
+    "show_note",
+    "show_recurring",
+    "show_acknowledged",
+)
+
+
 def task_text(view: TaskView, lang: Lang = "vi") -> str:
-    """``tasks show``: the task, its classification, suggestion, acknowledgement and history."""
+    """``tasks show``: the task, its classification, suggestion, acknowledgement and history,
+    field names in `lang` (codes and dates as the JSON has them)."""
     data = shapes.task_show_json(view, lang)
     c = data["classification"]
+    width = max(len(label(k, lang)) for k in _SHOW_FIELDS) + 1
+
+    def f(key: str) -> str:
+        return _field(key, lang, width)
+
     flags = [k for k, v in c["flags"].items() if v]
+    status = f"  {label('show_status', lang, as_of=c['as_of'])}: {_status_text(c['status'], lang)}"
     lines = [
-        f"Task {data['id']}  {data['sign_number']}  ({data['category']})",
-        f"  subject:        {one_line(data['subject'] or '')}",
-        f"  lead unit:      {data['lead_unit']['code']} {data['lead_unit']['name']}",
-        f"  source status:  {data['source_status']} ({data['state']})",
-        f"  status as of {c['as_of']}: {c['status']}",
-        f"  deadline:       {data['deadline'] or '-'}   eff_due: {c['eff_due'] or '-'}"
-        f"   original: {c['original_deadline'] or '-'}",
-        f"  days overdue:   {c['days_overdue']} (working {c['working_days_overdue']})"
-        f"   working days left: {_days_left(c['working_days_left'])}",
-        f"  completed:      {c['completed_on'] or '-'}",
-        f"  flags:          {', '.join(flags) or '-'}",
+        label(
+            "show_task",
+            lang,
+            id=data["id"],
+            sign_number=data["sign_number"],
+            category=data["category"],
+        ),
+        f"{f('show_subject')}{one_line(data['subject'] or '')}",
+        f"{f('show_lead_unit')}{data['lead_unit']['code']} {data['lead_unit']['name']}",
+        f"{f('show_source_status')}{data['source_status']} ({data['state']})",
+        status,
+        f("show_deadline")
+        + label(
+            "show_deadline_line",
+            lang,
+            deadline=data["deadline"] or "-",
+            eff_due=c["eff_due"] or "-",
+            original=c["original_deadline"] or "-",
+        ),
+        f("show_overdue")
+        + label(
+            "show_overdue_line",
+            lang,
+            days=c["days_overdue"],
+            working=c["working_days_overdue"],
+            left=_days_left(c["working_days_left"], lang),
+        ),
+        f"{f('show_completed')}{c['completed_on'] or '-'}",
+        f"{f('show_flags')}{', '.join(flags) or '-'}",
     ]
-    lines += _judgement_lines(data)
+    lines += _judgement_lines(data, lang, f)
     sug = data["suggested_deadline"]
     if sug:
+        recurs = (
+            label("show_recurs", lang, recurrence=sug["recurrence"]) if sug["recurrence"] else ""
+        )
         lines.append(
-            f'  suggested:      {sug["deadline"] or "-"} from "{sug["phrase"]}"'
-            + (f" (recurs {sug['recurrence']})" if sug["recurrence"] else "")
+            f("show_suggested")
+            + label(
+                "show_suggested_line",
+                lang,
+                deadline=sug["deadline"] or "-",
+                phrase=sug["phrase"],
+                recurs=recurs,
+            )
         )
         for alt in sug["alternatives"]:
-            lines.append(f'  also stated:    {alt["deadline"]} from "{alt["phrase"]}"')
+            lines.append(
+                f("show_also_stated")
+                + label(
+                    "show_suggested_line",
+                    lang,
+                    deadline=alt["deadline"],
+                    phrase=alt["phrase"],
+                    recurs="",
+                )
+            )
         for note in sug["notes"]:
-            lines.append(f"  note:           {note['text']}")
-    lines += _recurring_lines(data["recurring"], lang)
+            lines.append(f"{f('show_note')}{note['text']}")
+    lines += _recurring_lines(data["recurring"], lang, f)
     lines.append(
-        f"  acknowledged:   {data['acknowledged']['tracking_status'] or '-'}"
+        f"{f('show_acknowledged')}{data['acknowledged']['tracking_status'] or '-'}"
         f" / {data['acknowledged']['eff_due'] or '-'}"
     )
-    lines.append("  history:")
+    lines.append(f"  {label('show_history', lang)}:")
     for h in data["history"]:
         lines.append(
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
@@ -233,61 +300,76 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
     return _lines(lines)
 
 
-_KIND_SOURCES = {
-    "steering_content": "the steering content",
-    "subject": "the subject",
-    "category": "the category",
-    "steering_type": "the steering type",
-    "default": "nothing: a task is taken as a product unless its words say otherwise",
-    "override": "an administrator",
-}
-
-
-def _days_left(value: int | None) -> str:
+def _days_left(value: int | None, lang: Lang = "vi") -> str:
     """Working days left; 0 is "đến hạn hôm nay" (due today)."""
-    return "0 (đến hạn hôm nay)" if value == 0 else _dash(value)
+    return label("show_due_today", lang) if value == 0 else _dash(value)
 
 
-def _judgement_lines(data: dict[str, Any]) -> list[str]:
+def _kind_name(kind: str, lang: Lang) -> str:
+    key = f"show_kind_{kind}"
+    return label(key, lang) if key in labels() else kind
+
+
+def _judgement_lines(data: dict[str, Any], lang: Lang, f: Callable[[str], str]) -> list[str]:
     """Why the task is judged as it is: the deadline in force, the kind, late extensions."""
     c = data["classification"]
     lines: list[str] = []
     if c["completed_on"] and c["judged_on"]:
-        lines.append(
-            f"  judged against: the deadline in force on its completion date {c['judged_on']}"
-            " (a change recorded after completion does not count)"
-        )
+        lines.append(f("show_judged") + label("show_judged_line", lang, day=c["judged_on"]))
     kind = data["kind"]
-    words = ", ".join(f"“{w}”" for w in kind["words"])
+    quoted = ", ".join(f"“{w}”" for w in kind["words"])
     override = kind["override"]
     if override is not None:
         lines.append(
-            f"  kind:           {kind['kind']} (set by {override['by']} at {override['set_at']}"
-            + (f": {override['reason']}" if override["reason"] else "")
-            + f"; its words read {kind['automatic']}"
-            + (f" from {words}" if words else "")
-            + ")"
+            f("show_kind")
+            + label(
+                "show_kind_set",
+                lang,
+                kind=_kind_name(kind["kind"], lang),
+                by=override["by"],
+                at=override["set_at"],
+                reason=f": {override['reason']}" if override["reason"] else "",
+                automatic=_kind_name(kind["automatic"], lang),
+                words=label("show_kind_words", lang, words=quoted) if quoted else "",
+            )
         )
     else:
-        source = _KIND_SOURCES.get(kind["source"], kind["source"])
-        read_from = f"{source}: {words}" if words else source
-        lines.append(f"  kind:           {kind['kind']} (read from {read_from})")
+        key = f"show_kind_src_{kind['source']}"
+        source = label(key, lang) if key in labels() else kind["source"]
+        read_from = f"{source}: {quoted}" if quoted else source
+        lines.append(
+            f("show_kind")
+            + label("show_kind_read", lang, kind=_kind_name(kind["kind"], lang), source=read_from)
+        )
     for late in data["extended_after_overdue"]:
         lines.append(
-            f"  gia hạn sau khi đã quá hạn: {late['old_deadline']} -> {late['new_deadline'] or '∅'}"
-            f" on {late['changed_on']}, {late['days_overdue']} day(s) after {late['old_eff_due']}"
+            f("show_extended")
+            + label(
+                "show_extended_line",
+                lang,
+                old=late["old_deadline"],
+                new=late["new_deadline"] or "∅",
+                changed_on=late["changed_on"],
+                days=late["days_overdue"],
+                old_eff_due=late["old_eff_due"],
+            )
         )
     return lines
 
 
-def _recurring_lines(rec: dict[str, Any] | None, lang: Lang) -> list[str]:
+def _recurring_lines(rec: dict[str, Any] | None, lang: Lang, f: Callable[[str], str]) -> list[str]:
     """A recurring obligation's occurrences, one line each, with its verdict in words."""
     if rec is None:
         return []
-    reports = ", ".join(rec["report_dates"]) or "-"
     lines = [
-        f"  recurring:      {recurrence_text(rec['period'], lang)};"
-        f" {len(rec['occurrences'])} occurrence(s); reports seen: {reports}"
+        f("show_recurring")
+        + label(
+            "show_recurring_line",
+            lang,
+            rule=recurrence_text(rec["period"], lang),
+            count=len(rec["occurrences"]),
+            reports=", ".join(rec["report_dates"]) or "-",
+        )
     ]
     for occ in rec["occurrences"]:
         due = occ["eff_due"]
@@ -295,13 +377,22 @@ def _recurring_lines(rec: dict[str, Any] | None, lang: Lang) -> list[str]:
             due = f"{occ['due']} -> {occ['eff_due']}"
         detail = ""
         if occ["reported_on"]:
-            detail = f", reported {occ['reported_on']}"
+            detail = label("show_occ_reported", lang, day=occ["reported_on"])
         if occ["days_overdue"]:
-            detail += f", {occ['days_overdue']} day(s) after the due date"
+            detail += label("show_occ_overdue", lang, days=occ["days_overdue"])
         elif occ["working_days_left"] is not None:
-            detail += f", working days left: {_days_left(occ['working_days_left'])}"
+            detail += label("show_occ_left", lang, left=_days_left(occ["working_days_left"], lang))
         lines.append(
-            f"    {occ['period']:<10} due {due}: {occ['status_label']} ({occ['status']}){detail}"
+            "    "
+            + label(
+                "show_occurrence",
+                lang,
+                period=f"{occ['period']:<10}",
+                due=due,
+                status_label=occ["status_label"],
+                status=occ["status"],
+                detail=detail,
+            )
         )
     return lines
 
@@ -384,21 +475,22 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     return table
 
 
-def alerts_text(preview: AlertPreview) -> str:
+def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> str:
     """``alerts preview``: one line an alert, with its type, task, recipients and title, then a
     line per channel it goes by, with that channel's recipients."""
-    lines = [f"{len(preview.alerts)} alert(s) as of {preview.as_of.isoformat()}"]
+    lines = [label("preview_title", lang, count=len(preview.alerts), as_of=preview.as_of)]
+    task = label("preview_task", lang)
     for i in preview.alerts:
         lines.append(
-            f"  {i.type.value:<18} task {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
+            f"  {i.type.value:<18} {task} {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
         )
         for target in preview.targets.get(i.key, ()):
             to = ", ".join(target.recipients) or "-"
             if target.missing:
-                to += f" (no address: {', '.join(target.missing)})"
+                to += f" ({label('preview_no_address', lang)}: {', '.join(target.missing)})"
             lines.append(f"      {target.channel:<8} {to}")
     if preview.address_book_error:
-        lines.append(f"address book: {preview.address_book_error}")
+        lines.append(f"{label('preview_address_book', lang)}: {preview.address_book_error}")
     return _lines(lines)
 
 

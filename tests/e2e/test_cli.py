@@ -223,8 +223,11 @@ def test_tasks_kind_override_is_kept_with_who_and_shown(deployment: dict[str, An
     assert shown["kind"]["override"]["set_at"]
     [row] = [h for h in shown["history"] if h["field"] == "kind_override"]
     assert (row["old"], json.loads(row["new"])["kind"]) == ("", flipped)
+    code, text = run(deployment, "tasks", "show", str(task_id), "--lang", "en")
+    assert code == 0 and f"kind: {flipped} (set by Nguyễn Văn A" in " ".join(text.split())
     code, text = run(deployment, "tasks", "show", str(task_id))
-    assert code == 0 and f"kind:           {flipped} (set by Nguyễn Văn A" in text
+    vi_kind = {"product": "có sản phẩm (product)", "routine": "thường xuyên (routine)"}[flipped]
+    assert code == 0 and f"loại nhiệm vụ: {vi_kind}, do Nguyễn Văn A" in " ".join(text.split())
     code, _ = run(deployment, "tasks", "kind", str(task_id), "auto", "--by", "Nguyễn Văn A")
     assert code == 0
     after = as_json(deployment, "tasks", "show", str(task_id))

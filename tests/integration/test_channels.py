@@ -483,9 +483,12 @@ def test_alerts_preview_shows_each_alerts_channels_and_recipients(tmp_path: Path
         "channel": "webhook", "recipients": ["gw.binhdinh.example:8443"], "missing": []
     }  # fmt: skip
     assert data["address_book_error"] is None
-    shown = views_text.alerts_text(preview)
+    shown = views_text.alerts_text(preview, "en")
     assert "      email    - (no address: SYT)" in shown
     assert "      source   STTTT, VPUBND" in shown
+    shown_vi = views_text.alerts_text(preview)
+    assert shown_vi.startswith(f"{len(intents)} cảnh báo tính đến ngày {NOW.date()}")
+    assert "      email    - (không có địa chỉ: SYT)" in shown_vi
 
 
 def test_alerts_preview_reports_an_unreadable_address_book(tmp_path: Path) -> None:

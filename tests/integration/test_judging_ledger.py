@@ -191,10 +191,14 @@ def test_tasks_show_explains_the_deadline_in_force_the_kind_and_a_late_extension
             "days_overdue": 5,
         }
     ]
-    shown = task_text(view)
+    shown = " ".join(task_text(view, "en").split())
     assert "deadline in force on its completion date 2022-04-20" in shown
-    assert "kind:           product (read from the steering content: “Tham mưu”)" in shown
-    assert "gia hạn sau khi đã quá hạn: 2022-03-31 -> 2022-04-30 on 2022-04-05, 5 day(s)" in shown
+    assert "kind: product (read from the steering content: “Tham mưu”)" in shown
+    assert "extended after overdue: 2022-03-31 -> 2022-04-30 on 2022-04-05, 5 day(s)" in shown
+    shown_vi = " ".join(task_text(view).split())
+    assert "thời hạn có hiệu lực vào ngày hoàn thành 2022-04-20" in shown_vi
+    assert "loại nhiệm vụ: có sản phẩm (product), đọc từ nội dung chỉ đạo: “Tham mưu”" in shown_vi
+    assert "gia hạn sau khi đã quá hạn: 2022-03-31 -> 2022-04-30 ngày 2022-04-05, 5 ngày" in shown_vi
 
 
 def test_migration_0004_round_trip_keeps_tasks_that_other_tables_reference(

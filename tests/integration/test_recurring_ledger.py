@@ -142,12 +142,18 @@ def test_tasks_show_lists_the_occurrences_with_their_verdicts_in_words(ledger: L
         "DTH_QUA_HAN": 1,
         "DTH_TRONG_HAN": 1,
     }
-    shown = task_text(view)
-    assert "recurring:      định kỳ 1 tháng/lần; 5 occurrence(s)" in shown
+    shown = " ".join(task_text(view, "en").split())
+    assert "recurring: every month; 5 occurrence(s)" in shown
     assert (
-        "2022-02    due 2022-02-20 -> 2022-02-21: Báo cáo trễ hạn (HT_QUA_HAN), reported "
+        "2022-02 due 2022-02-20 -> 2022-02-21: Reported late (HT_QUA_HAN), reported "
         "2022-02-25, 4 day(s) after the due date"
     ) in shown
+    shown_vi = " ".join(task_text(view).split())
+    assert "nhiệm vụ định kỳ: định kỳ 1 tháng/lần; 5 kỳ" in shown_vi
+    assert (
+        "2022-02 hạn 2022-02-20 -> 2022-02-21: Báo cáo trễ hạn (HT_QUA_HAN), báo cáo ngày "
+        "2022-02-25, 4 ngày sau hạn"
+    ) in shown_vi
 
 
 def test_the_planner_records_one_alert_per_occurrence_once(ledger: Ledger) -> None:
