@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from connector.models import StatusCode
 from connector.reports.build import build_report
 from connector.reports.model import Report, ReportOptions
+from connector.reports.render.common import ANNEX_NO_MM, DATE_MM, Annex, annexes
 from connector.reports.render.formats import FORMATS, render, render_bytes
 from tests.support import ROOT
 from tests.support.documents import docx_text
@@ -683,3 +684,15 @@ def test_table_figures_stay_on_the_first_line_of_a_wrapped_unit_row() -> None:
     assert "Nhơn" not in wrapped  # the name does wrap at this width
     cells = [c.strip() for c in wrapped.split("│")]
     assert cells[-3:-1] == ["100,0", "0"]
+
+
+@pytest.mark.parametrize("annex", annexes(make()), ids=lambda a: a.name)
+def test_html_annex_dates_get_room_for_one_line(annex: Annex) -> None:
+    """On the annexes' A4 landscape page (297 mm less 20 + 15 mm margins) every date column
+    gets at least 17.5 mm, so dd/mm/yyyy in 9 pt with the cell's padding stays on one line
+    (annex VI's due dates wrapped as "30/09/202" + "6")."""
+    printable = 297 - 20 - 15
+    total = ANNEX_NO_MM + sum(c.mm for c in annex.columns)
+    for column in annex.columns:
+        if column.mm == DATE_MM:
+            assert column.mm * printable / total >= 17.5, column.label_key  # scaled to 100 %

@@ -517,7 +517,7 @@ _REF_COLUMNS: tuple[AnnexColumn, ...] = (
     AnnexColumn("a_content", lambda e, _l: e.task.content, 36, wrap=True, mm=50, terminal=False),
     AnnexColumn("a_unit", lambda e, _l: e.task.unit_name, 16, wrap=True, mm=17),
 )
-DATE_WIDTH, DATE_MM = 11, 16.5
+DATE_WIDTH, DATE_MM = 11, 18.5
 """A date (dd/mm/yyyy) on one line: characters in xlsx, millimetres at 9 pt."""
 FLAG_WIDTH, FLAG_MM = 8, 11.0
 PROGRESS_COLUMN = AnnexColumn("a_progress", lambda e, _l: e.task.progress, FLAG_WIDTH, mm=FLAG_MM)
