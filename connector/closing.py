@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Self
 
 
-class Closing:
+class Closing(ABC):
     """A resource with a `close` method, usable as a context manager that closes it."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release the resource (idempotent)."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         return self

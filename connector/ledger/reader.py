@@ -24,6 +24,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -57,14 +58,15 @@ def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return ", ".join(f":{key}" for key in params) or "NULL", params
 
 
-class Reader:
+class Reader(ABC):
     """Plain SQL over one ledger connection (see the module docstring)."""
 
     backend: str
     display_url: str
 
+    @abstractmethod
     def _execute(self, sql: str, params: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
-        raise NotImplementedError
+        """Run `sql` with `params`: the column names and the raw rows."""
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Every row of a query, as dicts of column name to raw value."""
