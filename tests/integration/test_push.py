@@ -22,7 +22,7 @@ from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUn
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
-from connector.models import NormalisedTask
+from connector.models import NormalisedTask, TaskState
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.ops.progress import PUSH, NullProgress
 from connector.outbox.actions import list_outbox, retry_dead
@@ -242,7 +242,7 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     clock = FixedClock(NOW)
     result = deliver(ledger, source, clock)
     assert (result.sent, result.tracking_sent, result.alerts_sent) == (2, 1, 1)
-    assert source.sends() == [TRK, ALR]
+    assert source.sends() == [ALR, TRK]
     assert states(ledger)[TRK] == "sent" and states(ledger)[ALR] == "sent"
     assert row_of(ledger, ALR).response_id == "TB-000001"
     with ledger.reading() as session:
@@ -255,6 +255,34 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     again = deliver(ledger, source, clock)
     assert (again.due, again.sent) == (0, 0)
     assert result.counts()["pushes_sent"] == 1 and result.counts()["alerts_sent"] == 1
+
+
+def test_alerts_go_before_the_bulk_tracking_writes(ledger: Ledger) -> None:
+    """With many tracking writes and a few alerts due, a run cut short has sent the alerts."""
+    done = [
+        make_task(i, state=TaskState.DONE, completed_at=datetime(2022, 3, 10, 3, tzinfo=UTC))
+        for i in range(1, 11)
+    ]
+    seed_and_plan(ledger, *done, make_task(11), make_task(12))  # 12 tracking, 2 alerts
+    with ledger.reading() as session:
+        kinds = [r.kind for r in list_outbox(session, "pending")]
+    assert (kinds.count("tracking"), kinds.count("alert")) == (12, 2)
+    assert kinds[-1] == "alert", "the alerts were planned last"
+    source = ScriptedSource()
+    result = deliver(ledger, source, FixedClock(NOW), limit=3)
+    assert source.sends() == [
+        "alr:11:QUA_HAN:2022-03-14#2",
+        "alr:12:QUA_HAN:2022-03-14#2",
+        "trk:1:HT_DUNG_HAN:2022-03-14",
+    ]
+    assert (result.due, result.alerts_sent, result.tracking_sent) == (3, 2, 1)
+    rest = deliver(ledger, source, FixedClock(NOW))
+    assert (rest.due, rest.alerts_sent, rest.tracking_sent) == (11, 0, 11)
+    tracking = [key for key in source.sends() if key.startswith("trk:")]
+    assert tracking == [f"trk:{i}:HT_DUNG_HAN:2022-03-14" for i in range(1, 11)] + [
+        "trk:11:DTH_QUA_HAN:2022-03-14",
+        "trk:12:DTH_QUA_HAN:2022-03-14",
+    ], "within a kind, the order of planning"
 
 
 def test_delivery_reports_its_progress_as_the_push_phase(sqlite_ledger: Ledger) -> None:
