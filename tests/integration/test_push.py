@@ -358,15 +358,15 @@ def test_transient_failure_backs_off_across_runs(sqlite_ledger: Ledger) -> None:
     clock = FixedClock(NOW)
     result = deliver(sqlite_ledger, source, clock)
     assert (result.failed, result.sent) == (1, 0)  # and the run stopped delivering
-    row = row_of(sqlite_ledger, TRK)
+    row = row_of(sqlite_ledger, ALR)  # alerts go first
     assert (row.state, row.attempts) == ("failed", 1)
     assert row.next_attempt_at == NOW + timedelta(seconds=60)
-    assert deliver(sqlite_ledger, source, clock).alerts_sent == 1  # the untried row, at once
+    assert deliver(sqlite_ledger, source, clock).tracking_sent == 1  # the untried row, at once
     assert deliver(sqlite_ledger, source, clock).due == 0
     clock.advance(timedelta(seconds=61))
     later = deliver(sqlite_ledger, source, clock)
-    assert later.tracking_sent == 1
-    assert source.effects == [ALR, TRK]
+    assert later.alerts_sent == 1
+    assert source.effects == [TRK, ALR]
 
 
 def test_answer_lost_after_the_alert_reached_the_source_is_reconciled(
