@@ -374,7 +374,7 @@ def test_answer_lost_after_the_alert_reached_the_source_is_reconciled(
 ) -> None:
     """An alert whose answer was lost is found in the source's list, not sent again."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource("ok", "after")
+    source = ScriptedSource("after")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(sqlite_ledger, source, clock)
     assert states(sqlite_ledger)[ALR] == "failed"
@@ -396,8 +396,8 @@ DEAD_AFTER_ONE = Settings(
 def _cut_reply_then_retry_dead(ledger: Ledger, source: ScriptedSource, clock: FixedClock) -> None:
     """The reply to each write is cut after the source applied it; both rows die; the operator
     runs ``outbox retry --dead`` two days later, when the source no longer replays the keys."""
-    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # tracking: applied, reply cut
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # alert: applied, reply cut
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # tracking: applied, reply cut
     assert (states(ledger)[TRK], states(ledger)[ALR]) == ("dead", "dead")
     clock.advance(timedelta(days=2))
     source.forget_keys()
@@ -438,7 +438,7 @@ def test_retried_dead_tracking_write_is_reconciled_by_reading_the_task(ledger: L
 def test_retried_tracking_write_within_the_window_is_resent_with_its_key(ledger: Ledger) -> None:
     """Within push.idempotency_window_hours the key is simply resent: the source replays it."""
     seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
-    source = ScriptedSource("after")
+    source = ScriptedSource("ok", "after")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     clock.advance(timedelta(hours=3))
@@ -454,7 +454,7 @@ def test_in_doubt_since_survives_retry_and_is_set_once(ledger: Ledger) -> None:
     """The first claim stamps in_doubt_since; failures and operator retries keep it as is."""
     seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
     assert row_of(ledger, TRK).in_doubt_since is None
-    source = ScriptedSource("before")
+    source = ScriptedSource("ok", "before")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     assert row_of(ledger, TRK).in_doubt_since == NOW
@@ -509,7 +509,7 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
 def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: Ledger) -> None:
     """Refused credentials end the run; the row is failed with attempts unchanged."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource("auth")
+    source = ScriptedSource("ok", "auth")  # the alert goes first
     with pytest.raises(AuthError):
         deliver(sqlite_ledger, source, FixedClock(NOW))
     row = row_of(sqlite_ledger, TRK)
@@ -532,7 +532,7 @@ def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: 
 def test_refusal_goes_dead_with_the_reason(sqlite_ledger: Ledger, code: str) -> None:
     """A permanent refusal makes the row dead at once, with the reason, logged as an error."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource(f"refuse:{code}")
+    source = ScriptedSource("ok", f"refuse:{code}")  # the alert goes first
     with capture_logs() as logs:
         result = deliver(sqlite_ledger, source, FixedClock(NOW))
     assert result.dead == 1
