@@ -15,6 +15,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -265,6 +266,30 @@ class PushSettings(_Section):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     rate_per_second: float = Field(default=10.0, gt=0, le=1000)
     idempotency_window_hours: float = Field(default=24.0, ge=0)
+    backfill_completed_before: str = ""
+    """An ISO date: a task completed before it, whose tracking status was never written, gets
+    no first tracking write (`connector.outbox.backfill`); "" = back-fill every task."""
+
+    @field_validator("backfill_completed_before", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        if isinstance(value, date):  # an unquoted TOML date
+            return value.isoformat()
+        if isinstance(value, str) and value.strip():
+            try:
+                return date.fromisoformat(value.strip()).isoformat()
+            except ValueError:
+                raise ValueError(
+                    f'{value!r} is not a date; write it as YYYY-MM-DD, or "" to back-fill '
+                    "every task"
+                ) from None
+        return value
+
+    @property
+    def backfill_cutoff(self) -> date | None:
+        """`backfill_completed_before` as a date (None: off)."""
+        text = self.backfill_completed_before
+        return date.fromisoformat(text) if text else None
 
 
 Channel = Literal["source", "email", "webhook"]

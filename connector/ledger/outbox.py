@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from connector.clock import to_utc
 from connector.ledger.reader import in_list, reading
 from connector.ledger.values import instant, record
-from connector.outbox.states import DELIVERABLE, REPLACEABLE, OutboxKind, OutboxState
+from connector.outbox.states import (
+    BULK_KINDS,
+    DELIVERABLE,
+    REPLACEABLE,
+    OutboxKind,
+    OutboxState,
+)
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -113,17 +119,29 @@ def oldest_waiting(db: Db) -> datetime | None:
 
 
 def due_ids(db: Db, now: datetime, kinds: Collection[OutboxKind]) -> list[int]:
-    """Ids of the rows of `kinds` due for delivery at `now`, oldest first: ``pending`` or
-    ``failed`` whose ``next_attempt_at`` has come, and any row a crash left in ``sending``."""
+    """Ids of the rows of `kinds` due for delivery at `now`: ``pending`` or ``failed`` whose
+    ``next_attempt_at`` has come, and any row a crash left in ``sending``.
+
+    In order of priority, then oldest first: alerts before the bulk tracking writes
+    (`BULK_KINDS`), so that a run cut short (its `limit`, the source in trouble, an interrupt)
+    has sent what matters; within a kind, the order the rows were planned in."""
     if not kinds:
         return []
     ready, ready_params = in_list("r", _states({OutboxState.PENDING, OutboxState.FAILED}))
     wanted, kind_params = in_list("k", sorted(k.value for k in kinds))
+    bulk, bulk_params = in_list("b", sorted(k.value for k in BULK_KINDS))
     sql = (
         f"SELECT id FROM outbox WHERE ((state IN ({ready}) AND (next_attempt_at IS NULL OR "
-        f"next_attempt_at <= :now)) OR state = :sending) AND kind IN ({wanted}) ORDER BY id"
+        f"next_attempt_at <= :now)) OR state = :sending) AND kind IN ({wanted}) "
+        f"ORDER BY CASE WHEN kind IN ({bulk}) THEN 1 ELSE 0 END, id"
     )
-    params = {**ready_params, **kind_params, "now": to_utc(now), "sending": OutboxState.SENDING}
+    params = {
+        **ready_params,
+        **kind_params,
+        **bulk_params,
+        "now": to_utc(now),
+        "sending": OutboxState.SENDING,
+    }
     with reading(db) as r:
         return [int(i) for i in r.column(sql, params)]
 

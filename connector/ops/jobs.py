@@ -10,10 +10,11 @@ A run, in order:
    and one ``run_finished`` summary event;
 4. pulls (`connector.source.pull.pull`: pages, classification, and the outbox rows planned in
    the same transactions), then routes the new alerts to their channels and makes the day's
-   e-mail digests (`connector.outbox.routing`), and delivers what is due: to the source
-   (`connector.outbox.delivery.deliver_pending`), then by e-mail and webhook
-   (`connector.outbox.channels.deliver_channels`). With the e-mail channel in use, the address
-   book is read and validated before anything else (a bad one: `ConfigError`, exit 2);
+   e-mail digests (`connector.outbox.routing`), and delivers what is due in order of priority:
+   by e-mail and webhook (`connector.outbox.channels.deliver_channels`), then to the source
+   (`connector.outbox.delivery.deliver_pending`: alerts, then tracking writes). With the
+   e-mail channel in use, the address book is read and validated before anything else (a bad
+   one: `ConfigError`, exit 2);
 5. writes the metrics file when ``metrics.file`` is set, whatever the outcome.
 
 ``dry_run`` runs the very same code path against a view of the ledger whose every transaction
@@ -169,24 +170,14 @@ def _deliver(
     progress: ProgressReporter | None = None,
     book: AddressBook | None = None,
 ) -> PushResult:
-    result = _deliver_to_source(
-        settings,
-        ledger,
-        run_id,
-        clock,
-        dry_run=dry_run,
-        sleep=sleep,
-        client_factory=client_factory,
-        guard=guard,
-        record=record,
-        progress=progress,
-    )
-    if settings.delivery.uses("email") or settings.delivery.uses("webhook"):
+    """Deliver in order of priority: the e-mail and webhook rows (alerts, few), then the rows
+    for the source, its alerts before its bulk tracking writes (`deliver_pending`)."""
+    result = PushResult(dry_run=dry_run)
+    channels_used = settings.delivery.uses("email") or settings.delivery.uses("webhook")
+    if channels_used and _alerts_today(settings, clock):
         from connector.outbox.channels import deliver_channels  # noqa: PLC0415
         from connector.outbox.planning import units_by_code  # noqa: PLC0415
 
-        if not _alerts_today(settings, clock):
-            return result
         with contextlib.ExitStack() as stack:
             channels = _channels(settings, book, stack)
             deliver_channels(
@@ -206,7 +197,25 @@ def _deliver(
             webhooks_sent=result.webhooks_sent,
             resent_in_doubt=result.resent_in_doubt,
         )
-    return result
+    channel_counts = result.counts()
+    try:
+        return _deliver_to_source(
+            settings,
+            ledger,
+            run_id,
+            clock,
+            dry_run=dry_run,
+            sleep=sleep,
+            client_factory=client_factory,
+            guard=guard,
+            record=record,
+            progress=progress,
+            result=result,
+        )
+    except BaseException:
+        # What the channels delivered before the source's delivery was aborted still counts.
+        record.add({k: v for k, v in channel_counts.items() if v and k not in RETRY_COUNTS})
+        raise
 
 
 def _deliver_to_source(
@@ -221,9 +230,10 @@ def _deliver_to_source(
     guard: InterruptGuard,
     record: RunRecord,
     progress: ProgressReporter | None = None,
+    result: PushResult,
 ) -> PushResult:
     if not (settings.push.tracking_status or settings.delivery.uses("source")):
-        return PushResult(dry_run=dry_run)  # nothing goes to the source: no login either
+        return result  # nothing goes to the source: no login either
     spec = load_mapping(settings.source.mapping)
     missing = [name for name in ("tracking", "notify") if not spec.has_endpoint(name)]
     if missing:
@@ -237,10 +247,10 @@ def _deliver_to_source(
                 "(delivery.channels) for a read-only source"
             ),
         )
-        return PushResult(dry_run=dry_run)
+        return result
     with client_factory(settings, spec, sleep) as client:
         try:
-            result = deliver_pending(
+            deliver_pending(
                 ledger,
                 client,
                 settings,
@@ -249,6 +259,7 @@ def _deliver_to_source(
                 dry_run=dry_run,
                 guard=guard,
                 progress=progress,
+                result=result,
             )
         except BaseException:
             # An aborted delivery (credentials refused, interrupted) still counts its retries.

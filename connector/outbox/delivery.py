@@ -1,7 +1,9 @@
 """Delivering the outbox: tracking statuses and alerts, each reaching the source exactly once.
 
 `deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
-``next_attempt_at`` has come, and any row a crash left in ``sending``), oldest first, and for each:
+``next_attempt_at`` has come, and any row a crash left in ``sending``), alerts first, then the
+tracking writes (a first sync queues one for every task), each kind oldest first
+(`connector.ledger.outbox.due_ids`), and for each:
 
 1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
    stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
@@ -447,6 +449,7 @@ def deliver_pending(
     limit: int | None = None,
     calendar: WorkingCalendar | None = None,
     progress: ProgressReporter | None = None,
+    result: PushResult | None = None,
 ) -> PushResult:
     """Deliver every due outbox row (see the module docstring); what was done.
 
@@ -455,8 +458,9 @@ def deliver_pending(
     `limit` caps the rows delivered in this run. With ``alerts.hold_on_non_working_days`` no
     alert is delivered on a non-working local day (`calendar`, default: from the settings);
     tracking statuses are. `progress` shows a bar of the rows delivered (phase ``push``).
+    `result`: counts to add to (the run's, when the channels delivered before); default: new.
     """
-    result = PushResult(dry_run=dry_run)
+    result = result if result is not None else PushResult(dry_run=dry_run)
     if not settings.push.enabled:
         log.info("push_disabled", run_id=run_id)
         return result
@@ -470,9 +474,9 @@ def deliver_pending(
     ids = due_ids(ledger, now, _due_kinds(settings, alerts=alerts))
     if limit is not None:
         ids = ids[:limit]
-    result.due = len(ids)
+    result.due += len(ids)
     if dry_run:
-        result.would_send = len(ids)
+        result.would_send += len(ids)
         log.info("push_finished", run_id=run_id, **result.counts(), dry_run=True)
         return result
     result.superseded = _supersede_stale_tracking(ledger)

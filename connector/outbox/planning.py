@@ -13,6 +13,9 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
   have reached the source, so they are reconciled and finished. A confirmation request
   (``DE_NGHI_XAC_NHAN``) stays current when its task is completed before the cut-off: tasks
   completed since the last report are asked too (`connector.rules.confirmation`).
+* With ``push.backfill_completed_before`` set, a task completed before that date whose status
+  was never written gets no initial tracking row (`connector.outbox.backfill`); its alerts and
+  any later change are planned as usual.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
 from connector.ledger.units import list_units
 from connector.models import NO_FACTS, NormalisedTask, Unit
 from connector.ops.faultpoints import crash_point
+from connector.outbox.backfill import BackfillTally, skips_backfill
 from connector.outbox.keys import (
     NO_EFF_DUE,
     dump_payload,
@@ -48,7 +52,7 @@ from connector.rules.alerts import (
     due_occasions,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import Planner, Unclassifiable, judged, ledger_facts, ledger_task
+from connector.rules.classify import Unclassifiable, judged, ledger_facts, ledger_task
 from connector.rules.deadlines import Classification, policy_from_settings
 from connector.rules.judge import Judgement, judge
 from connector.settings import Settings
@@ -157,6 +161,7 @@ def _plan_tracking(
     settings: Settings,
     run_id: str,
     now: datetime,
+    tally: BackfillTally | None = None,
 ) -> OutboxRow | None:
     task_id = task_row.source_id
     status = classification.status.value
@@ -166,8 +171,18 @@ def _plan_tracking(
         and not task_row.deleted_at_source
         and (status, eff) != (task_row.acked_tracking_status, task_row.acked_eff_due)
     )
-    target = tracking_key(task_id, status, eff) if wanted else None
     rows = [r for r in existing if r.kind == OutboxKind.TRACKING.value]
+    if wanted and skips_backfill(
+        classification,
+        cutoff=settings.push.backfill_cutoff,
+        acked_status=task_row.acked_tracking_status,
+        has_tracking_rows=bool(rows),
+    ):
+        if tally is not None:
+            tally.skipped += 1
+        log.debug("tracking_backfill_skipped_task", task_id=task_id, status=status)
+        return None
+    target = tracking_key(task_id, status, eff) if wanted else None
     new: OutboxRow | None = None
     if target is not None:
         same = [r for r in rows if key_meaning(r.idempotency_key) == target]
@@ -272,6 +287,7 @@ def plan(
     existing: Sequence[OutboxEntry] | None = None,
     suggested: tuple[date | None, str] | None = None,
     judgement: Judgement | None = None,
+    tally: BackfillTally | None = None,
 ) -> list[OutboxRow]:
     """Add to `session` the outbox rows `task` calls for as of `as_of`; never commits.
 
@@ -283,7 +299,8 @@ def plan(
     (`connector.ledger.outbox.by_task`); `suggested`: the (deadline, phrase) read from the text
     when the caller has just computed it (default: the values stored on the row); `judgement`:
     the task's kind and occurrences when the caller has judged it (default: judged here, with
-    what the ledger knows of it).
+    what the ledger knows of it); `tally` counts the initial tracking writes left out by
+    ``push.backfill_completed_before`` (`connector.outbox.backfill`).
     """
     if not settings.push.enabled:
         return []
@@ -291,7 +308,14 @@ def plan(
         existing = by_task(session, [task_row.source_id])[task_row.source_id]
     created: list[OutboxRow] = []
     tracking = _plan_tracking(
-        session, task_row, classification, existing, settings=settings, run_id=run_id, now=now
+        session,
+        task_row,
+        classification,
+        existing,
+        settings=settings,
+        run_id=run_id,
+        now=now,
+        tally=tally,
     )
     if tracking is not None:
         created.append(tracking)
@@ -328,7 +352,13 @@ TaskPlanner = Callable[["Session", LedgerTask, Judgement], list["OutboxRow"]]
 
 
 def task_planner(
-    settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
+    settings: Settings,
+    *,
+    as_of: date,
+    calendar: WorkingCalendar,
+    run_id: str,
+    clock: Clock,
+    tally: BackfillTally | None = None,
 ) -> TaskPlanner:
     """`plan` as of `as_of` for one task at a time, at the clock's time of each."""
 
@@ -344,21 +374,36 @@ def task_planner(
             run_id=run_id,
             now=clock.now(),
             judgement=judgement,
+            tally=tally,
         )
 
     return plan_task
 
 
+@dataclass
+class OutboxPlanner:
+    """A `Planner` (`outbox_planner`) that also counts the back-fills it left out."""
+
+    planned: TaskPlanner
+    tally: BackfillTally
+
+    def __call__(self, session: Session, row: LedgerTask, judgement: Judgement) -> int:
+        return len(self.planned(session, row, judgement))
+
+
 def outbox_planner(
     settings: Settings, *, as_of: date, calendar: WorkingCalendar, run_id: str, clock: Clock
-) -> Planner | None:
+) -> OutboxPlanner | None:
     """Plans tracking writes and alerts (`plan`) in the classification's transaction
     (`connector.rules.classify.reclassify`), so an intent commits with the change that caused
-    it; the number of rows added; None when push is off."""
+    it; the number of rows added (the back-fills left out: its `tally`); None when push is off."""
     if not settings.push.enabled:
         return None
-    planned = task_planner(settings, as_of=as_of, calendar=calendar, run_id=run_id, clock=clock)
-    return lambda session, row, judgement: len(planned(session, row, judgement))
+    tally = BackfillTally()
+    planned = task_planner(
+        settings, as_of=as_of, calendar=calendar, run_id=run_id, clock=clock, tally=tally
+    )
+    return OutboxPlanner(planned, tally)
 
 
 # -- whole-ledger operations ---------------------------------------------------------------------
@@ -373,6 +418,8 @@ class PlanResult:
     alerts: int = 0
     past: int = 0
     skipped: int = 0
+    backfill_skipped: int = 0
+    """Tasks whose initial tracking write ``push.backfill_completed_before`` left out."""
     keys: list[str] = field(default_factory=list)
 
 
@@ -393,7 +440,10 @@ def plan_all(
     """
     cal = calendar or calendar_for(settings.calendar)
     policy = policy_from_settings(settings.deadlines)
-    planned = task_planner(settings, as_of=as_of, calendar=cal, run_id=run_id, clock=clock)
+    tally = BackfillTally()
+    planned = task_planner(
+        settings, as_of=as_of, calendar=cal, run_id=run_id, clock=clock, tally=tally
+    )
     result = PlanResult()
     skipped = Unclassifiable()
     after = 0
@@ -424,6 +474,8 @@ def plan_all(
                         result.alerts += 1
             after = batch[-1].source_id
     result.skipped = skipped.count
+    result.backfill_skipped = tally.skipped
+    tally.report(settings.push.backfill_cutoff, run_id=run_id)
     log.info(
         "outbox_plan_finished",
         as_of=as_of.isoformat(),
@@ -431,6 +483,7 @@ def plan_all(
         tracking=result.tracking,
         alerts=result.alerts,
         past=result.past,
+        backfill_skipped=result.backfill_skipped,
     )
     return result
 

@@ -60,6 +60,10 @@ class OutboxKind(StrEnum):
 CHANNEL_KINDS: frozenset[OutboxKind] = frozenset({OutboxKind.DIGEST, OutboxKind.WEBHOOK})
 """Kinds of rows delivered by a channel other than the source (`connector.outbox.channels`)."""
 
+BULK_KINDS: frozenset[OutboxKind] = frozenset({OutboxKind.TRACKING})
+"""Kinds delivered after every other due row (`connector.ledger.outbox.due_ids`): a first sync
+queues a tracking status for every task, and the alerts must not wait hours behind them."""
+
 
 S = OutboxState
 TRANSITIONS: Mapping[OutboxState, frozenset[OutboxState]] = {

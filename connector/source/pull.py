@@ -123,6 +123,8 @@ class PullResult:
     status_changes: int = 0
     suggested: int = 0
     planned: int = 0
+    backfill_skipped: int = 0
+    """Tasks whose initial tracking write ``push.backfill_completed_before`` left out."""
     classify_errors: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -822,6 +824,9 @@ def pull(
                     planner=planner,
                 )
             )
+            if planner is not None:
+                result.backfill_skipped += planner.tally.skipped
+                planner.tally.report(settings.push.backfill_cutoff, run_id=run_id)
         work.publish()
         return result
     finally:

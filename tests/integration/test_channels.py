@@ -193,6 +193,88 @@ def test_webhook_body_is_the_documented_shape(tmp_path: Path, ledger_url: str) -
     assert post.data["created_at"] == "2022-03-22T02:00:00Z"
 
 
+def seed_tracking(url: str, count: int) -> None:
+    """Tracking writes queued for tasks 1..count, as a first sync queues one for every task."""
+    with open_ledger(url) as ledger, ledger.transaction() as session:
+        for task_id in range(1, count + 1):
+            body = {"id": task_id, "trackingStatus": "DTH_QUA_HAN", "effectiveDeadline": "2022-03-14"}
+            add_row(
+                session,
+                key=f"trk:{task_id}:DTH_QUA_HAN:2022-03-14",
+                kind=OutboxKind.TRACKING,
+                task_id=task_id,
+                payload_json=dump_payload(body),
+                state=OutboxState.PENDING,
+                run_id="seed",
+                now=NOW,
+            )
+
+
+def with_source(
+    tmp_path: Path, url: str, hook: WebhookReceiver, sim: Any, password: str | None = None
+) -> Settings:
+    """Alerts by webhook, tracking writes to the simulator `sim`."""
+    login = sim.credentials
+    source = {"base_url": sim.base_url, "username": login.username,
+              "password": password or login.password}
+    return settings_for(tmp_path, url, channels=["webhook"], hook=hook, source=source,
+                        push={"tracking_status": True, "rate_per_second": 1000})
+
+
+def test_webhook_posts_go_before_the_bulk_tracking_writes(tmp_path: Path, ledger_url: str) -> None:
+    """A run delivers the alerts' webhook posts before the first tracking write to the source
+    (a first sync queues one for every task): all 3 posts are in when the first write goes."""
+    from connector.source.pull import default_client
+    from simulator import Faults, Simulator, SimulatorConfig
+
+    seed(ledger_url)
+    seed_tracking(ledger_url, 5)
+    posts_at_tracking: list[int] = []
+    with (
+        WebhookReceiver() as hook,
+        Simulator(SimulatorConfig(tasks=5, seed=3, faults=Faults.none())) as sim,
+    ):
+
+        def observed_client(settings: Settings, spec: Any, sleep: Any) -> Any:
+            client = default_client(settings, spec, sleep)
+            post_tracking = client.post_tracking
+
+            def observed(body: dict[str, Any], key: str) -> Any:
+                posts_at_tracking.append(len(hook.posts.all()))
+                return post_tracking(body, key)
+
+            client.post_tracking = observed  # type: ignore[method-assign]
+            return client
+
+        settings = with_source(tmp_path, ledger_url, hook, sim)
+        run_job(settings, "push", clock=FixedClock(NOW), client_factory=observed_client)
+        assert len(hook.delivered()) == 3
+    assert posts_at_tracking == [3] * 5
+
+
+def test_webhook_posts_count_when_the_source_then_refuses_the_login(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """Refused credentials end the run after the webhook posts: the run still counts them."""
+    from connector.errors import AuthError
+    from connector.ops.runs import get_run
+    from simulator import Faults, Simulator, SimulatorConfig
+
+    seed(ledger_url)
+    seed_tracking(ledger_url, 2)
+    with (
+        WebhookReceiver() as hook,
+        Simulator(SimulatorConfig(tasks=2, seed=3, faults=Faults.none())) as sim,
+    ):
+        settings = with_source(tmp_path, ledger_url, hook, sim, password="not-the-password")
+        with pytest.raises(AuthError):
+            run_job(settings, "push", clock=FixedClock(NOW), run_id="refused")
+        assert len(hook.delivered()) == 3
+    with open_ledger(ledger_url) as ledger:
+        run = get_run(ledger, "refused")
+    assert run is not None and run.counts["webhooks_sent"] == 3
+
+
 def test_source_stays_a_channel_beside_email(tmp_path: Path, ledger_url: str) -> None:
     """With ["source", "email"] an alert is queued for the digests and stays pending for the
     source; `by_type` sends one type by webhook only."""

@@ -7,11 +7,13 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
+from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
 from connector.errors import LedgerError, OutboxStateError
@@ -385,6 +387,56 @@ def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
     )
     assert pending == latest
     assert preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL) == []
+
+
+def test_backfill_cutoff_skips_only_the_first_write_of_long_completed_tasks(
+    ledger: Ledger,
+) -> None:
+    """push.backfill_completed_before: no first tracking row for a task completed before it."""
+    done = partial(make_task, state=TaskState.DONE)
+    old = done(1, completed_at=datetime(2022, 1, 7, 3, tzinfo=UTC))  # on time, 7 Jan
+    recent = done(2, completed_at=datetime(2022, 3, 15, 3, tzinfo=UTC))  # late, 15 March
+    open_task = make_task(3)  # overdue since 10 January
+    acked = done(4, completed_at=datetime(2022, 1, 7, 3, tzinfo=UTC))
+    seed(ledger, old, recent, open_task, acked)
+    ack(ledger, 4, "DTH_QUA_HAN", date(2022, 1, 10))  # written while it was open
+    settings = Settings(push=PushSettings(backfill_completed_before="2022-03-01"))
+    with capture_logs() as logs:
+        result = plan_all(ledger, settings, AS_OF, "r1", FixedClock(NOW), calendar=CAL)
+    assert result.backfill_skipped == 1
+    assert result.tracking == 3
+    tracking = sorted(r.idempotency_key for r in rows(ledger) if r.kind == "tracking")
+    assert tracking == [
+        "trk:2:HT_QUA_HAN:2022-01-10",
+        "trk:3:DTH_QUA_HAN:2022-01-10",
+        "trk:4:HT_DUNG_HAN:2022-01-10",
+    ]
+    assert "alr:3:QUA_HAN:2022-01-10#11" in {r.idempotency_key for r in rows(ledger)}
+    [event] = [e for e in logs if e["event"] == "tracking_backfill_skipped"]
+    assert (event["skipped"], event["completed_before"]) == (1, "2022-03-01")
+    again = plan_all(ledger, settings, AS_OF, "r2", FixedClock(NOW), calendar=CAL)
+    assert (again.backfill_skipped, again.tracking) == (1, 0), "skipped in every run"
+    # later the task is reopened: its change of status is written as usual
+    with ledger.transaction() as session:
+        repo.upsert_task(
+            session,
+            replace(old, state=TaskState.OPEN, completed_at=None, last_modified=NOW),
+            {"id": 1},
+            run_id="r3",
+            observed_at=NOW,
+        )
+    reopened = plan_all(ledger, settings, AS_OF, "r3", FixedClock(NOW), calendar=CAL)
+    assert (reopened.backfill_skipped, reopened.tracking) == (0, 1)
+    assert "trk:1:DTH_QUA_HAN:2022-01-10" in {r.idempotency_key for r in rows(ledger)}
+
+
+def test_backfill_cutoff_off_by_default_plans_every_first_write(ledger: Ledger) -> None:
+    """Without the setting a long-completed task gets its first tracking row, as before."""
+    seed(
+        ledger, make_task(1, state=TaskState.DONE, completed_at=datetime(2022, 1, 7, 3, tzinfo=UTC))
+    )
+    result = plan_all(ledger, SETTINGS, AS_OF, "r1", FixedClock(NOW), calendar=CAL)
+    assert (result.backfill_skipped, result.tracking) == (0, 1)
 
 
 def test_unknown_unit_kind_and_recipient_skipped(sqlite_ledger: Ledger) -> None:

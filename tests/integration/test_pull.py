@@ -529,6 +529,27 @@ def test_outbox_is_planned_with_the_classification(sim: Simulator, ledger: Ledge
     assert run_pull(no_push, ledger, sim, plan_outbox=True).planned == 0
 
 
+def test_backfill_cutoff_is_counted_by_the_pull(sim: Simulator, ledger: Ledger) -> None:
+    """push.backfill_completed_before: the pull plans no first write for the long-completed
+    tasks and counts them (backfill_skipped); every other live task gets its tracking row."""
+    settings = make_settings(sim, ledger.url, **PULL)
+    cutoff = sim.now().date() + timedelta(days=1)  # every completed task
+    settings = settings.model_copy(update={"push": settings.push.model_copy(
+        update={"backfill_completed_before": cutoff.isoformat()})})
+    first = run_pull(settings, ledger, sim, plan_outbox=True, run_id="first-sync")
+    with ledger.reading() as s:
+        tracked = s.scalar(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.kind == "tracking"))
+        live = repo.count_tasks(s, include_deleted=False)
+        done = s.scalar(select(func.count()).select_from(TaskRow).where(
+            TaskRow.deleted_at_source.is_(False), TaskRow.status_code.startswith("HT_")))
+    assert done > 0
+    assert first.backfill_skipped == done
+    assert tracked == live - done
+    run = get_run(ledger, "first-sync")
+    assert run is not None and run.counts["backfill_skipped"] == done
+
+
 # -- against a hostile source ------------------------------------------------------------------------
 
 NOW = DEFAULT_NOW

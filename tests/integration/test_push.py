@@ -22,7 +22,7 @@ from connector.errors import AuthError, DeliveryError, DeliveryRefused, SourceUn
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
-from connector.models import NormalisedTask
+from connector.models import NormalisedTask, TaskState
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.ops.progress import PUSH, NullProgress
 from connector.outbox.actions import list_outbox, retry_dead
@@ -242,7 +242,7 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     clock = FixedClock(NOW)
     result = deliver(ledger, source, clock)
     assert (result.sent, result.tracking_sent, result.alerts_sent) == (2, 1, 1)
-    assert source.sends() == [TRK, ALR]
+    assert source.sends() == [ALR, TRK]
     assert states(ledger)[TRK] == "sent" and states(ledger)[ALR] == "sent"
     assert row_of(ledger, ALR).response_id == "TB-000001"
     with ledger.reading() as session:
@@ -255,6 +255,34 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     again = deliver(ledger, source, clock)
     assert (again.due, again.sent) == (0, 0)
     assert result.counts()["pushes_sent"] == 1 and result.counts()["alerts_sent"] == 1
+
+
+def test_alerts_go_before_the_bulk_tracking_writes(ledger: Ledger) -> None:
+    """With many tracking writes and a few alerts due, a run cut short has sent the alerts."""
+    done = [
+        make_task(i, state=TaskState.DONE, completed_at=datetime(2022, 3, 10, 3, tzinfo=UTC))
+        for i in range(1, 11)
+    ]
+    seed_and_plan(ledger, *done, make_task(11), make_task(12))  # 12 tracking, 2 alerts
+    with ledger.reading() as session:
+        kinds = [r.kind for r in list_outbox(session, "pending")]
+    assert (kinds.count("tracking"), kinds.count("alert")) == (12, 2)
+    assert kinds[-1] == "alert", "the alerts were planned last"
+    source = ScriptedSource()
+    result = deliver(ledger, source, FixedClock(NOW), limit=3)
+    assert source.sends() == [
+        "alr:11:QUA_HAN:2022-03-14#2",
+        "alr:12:QUA_HAN:2022-03-14#2",
+        "trk:1:HT_DUNG_HAN:2022-03-14",
+    ]
+    assert (result.due, result.alerts_sent, result.tracking_sent) == (3, 2, 1)
+    rest = deliver(ledger, source, FixedClock(NOW))
+    assert (rest.due, rest.alerts_sent, rest.tracking_sent) == (11, 0, 11)
+    tracking = [key for key in source.sends() if key.startswith("trk:")]
+    assert tracking == [f"trk:{i}:HT_DUNG_HAN:2022-03-14" for i in range(1, 11)] + [
+        "trk:11:DTH_QUA_HAN:2022-03-14",
+        "trk:12:DTH_QUA_HAN:2022-03-14",
+    ], "within a kind, the order of planning"
 
 
 def test_delivery_reports_its_progress_as_the_push_phase(sqlite_ledger: Ledger) -> None:
@@ -330,15 +358,15 @@ def test_transient_failure_backs_off_across_runs(sqlite_ledger: Ledger) -> None:
     clock = FixedClock(NOW)
     result = deliver(sqlite_ledger, source, clock)
     assert (result.failed, result.sent) == (1, 0)  # and the run stopped delivering
-    row = row_of(sqlite_ledger, TRK)
+    row = row_of(sqlite_ledger, ALR)  # alerts go first
     assert (row.state, row.attempts) == ("failed", 1)
     assert row.next_attempt_at == NOW + timedelta(seconds=60)
-    assert deliver(sqlite_ledger, source, clock).alerts_sent == 1  # the untried row, at once
+    assert deliver(sqlite_ledger, source, clock).tracking_sent == 1  # the untried row, at once
     assert deliver(sqlite_ledger, source, clock).due == 0
     clock.advance(timedelta(seconds=61))
     later = deliver(sqlite_ledger, source, clock)
-    assert later.tracking_sent == 1
-    assert source.effects == [ALR, TRK]
+    assert later.alerts_sent == 1
+    assert source.effects == [TRK, ALR]
 
 
 def test_answer_lost_after_the_alert_reached_the_source_is_reconciled(
@@ -346,7 +374,7 @@ def test_answer_lost_after_the_alert_reached_the_source_is_reconciled(
 ) -> None:
     """An alert whose answer was lost is found in the source's list, not sent again."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource("ok", "after")
+    source = ScriptedSource("after")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(sqlite_ledger, source, clock)
     assert states(sqlite_ledger)[ALR] == "failed"
@@ -368,8 +396,8 @@ DEAD_AFTER_ONE = Settings(
 def _cut_reply_then_retry_dead(ledger: Ledger, source: ScriptedSource, clock: FixedClock) -> None:
     """The reply to each write is cut after the source applied it; both rows die; the operator
     runs ``outbox retry --dead`` two days later, when the source no longer replays the keys."""
-    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # tracking: applied, reply cut
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # alert: applied, reply cut
+    deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)  # tracking: applied, reply cut
     assert (states(ledger)[TRK], states(ledger)[ALR]) == ("dead", "dead")
     clock.advance(timedelta(days=2))
     source.forget_keys()
@@ -410,7 +438,7 @@ def test_retried_dead_tracking_write_is_reconciled_by_reading_the_task(ledger: L
 def test_retried_tracking_write_within_the_window_is_resent_with_its_key(ledger: Ledger) -> None:
     """Within push.idempotency_window_hours the key is simply resent: the source replays it."""
     seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
-    source = ScriptedSource("after")
+    source = ScriptedSource("ok", "after")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     clock.advance(timedelta(hours=3))
@@ -426,7 +454,7 @@ def test_in_doubt_since_survives_retry_and_is_set_once(ledger: Ledger) -> None:
     """The first claim stamps in_doubt_since; failures and operator retries keep it as is."""
     seed_and_plan(ledger, make_task(), settings=DEAD_AFTER_ONE)
     assert row_of(ledger, TRK).in_doubt_since is None
-    source = ScriptedSource("before")
+    source = ScriptedSource("ok", "before")  # the alert goes first
     clock = FixedClock(NOW)
     deliver(ledger, source, clock, settings=DEAD_AFTER_ONE)
     assert row_of(ledger, TRK).in_doubt_since == NOW
@@ -481,7 +509,7 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
 def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: Ledger) -> None:
     """Refused credentials end the run; the row is failed with attempts unchanged."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource("auth")
+    source = ScriptedSource("ok", "auth")  # the alert goes first
     with pytest.raises(AuthError):
         deliver(sqlite_ledger, source, FixedClock(NOW))
     row = row_of(sqlite_ledger, TRK)
@@ -504,7 +532,7 @@ def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: 
 def test_refusal_goes_dead_with_the_reason(sqlite_ledger: Ledger, code: str) -> None:
     """A permanent refusal makes the row dead at once, with the reason, logged as an error."""
     seed_and_plan(sqlite_ledger, make_task())
-    source = ScriptedSource(f"refuse:{code}")
+    source = ScriptedSource("ok", f"refuse:{code}")  # the alert goes first
     with capture_logs() as logs:
         result = deliver(sqlite_ledger, source, FixedClock(NOW))
     assert result.dead == 1
