@@ -80,6 +80,12 @@ if [ "$CREATE_USER" = 1 ]; then
   # One check at a time creates and removes the user on this machine.
   exec 9>/tmp/idesk-install-check.user.lock
   if ! flock -w 1800 9; then echo "another install check holds /tmp/idesk-install-check.user.lock" >&2; exit 1; fi
+  # A user left by an earlier check that was killed before its clean-up (its home, a
+  # temporary root, is gone) is removed and created afresh.
+  LEFT_HOME=$(getent passwd idesk | cut -d: -f6)
+  case "$LEFT_HOME" in
+    /tmp/idesk-install-check.*) [ -d "$LEFT_HOME" ] || userdel idesk >>"$LOG" 2>&1 ;;
+  esac
   id -u idesk >/dev/null 2>&1 || CREATED_USER=1
 else
   MODE=current; SVC_USER=$(id -un); SVC_GROUP=$(id -gn)
