@@ -29,6 +29,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+from abc import ABC, abstractmethod
 from http.server import HTTPServer
 from typing import Any, Generic, Self, TypeVar
 
@@ -106,7 +107,7 @@ class LoopbackHTTPServer(LoopbackServer, HTTPServer):
 ServerT = TypeVar("ServerT", bound=LoopbackServer)
 
 
-class Loopback(Generic[ServerT]):
+class Loopback(ABC, Generic[ServerT]):
     """A loopback server run in a background thread; a context manager.
 
     Subclasses say how to make their server (`bind`); `start` binds and serves (idempotent),
@@ -120,9 +121,9 @@ class Loopback(Generic[ServerT]):
         self._server: ServerT | None = None
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def bind(self) -> ServerT:
         """A new server, bound and listening (not yet serving)."""
-        raise NotImplementedError
 
     def on_stopping(self) -> None:
         """Called by `stop` before the server shuts down."""
