@@ -374,29 +374,11 @@ def _idesk6_banner(sim: Simulator, vi: bool) -> list[str]:
     ]
 
 
-def banner(sim: Simulator, lang: str = "vi") -> str:
-    """What the CLI prints once the simulator listens: URLs, credentials, curl examples."""
-    vi = lang != "en"
-    if sim.config.dialect == "idesk6":
-        return _banner_idesk6(sim, vi)
+def _banner_head(sim: Simulator, vi: bool, running: str) -> list[str]:
+    """The banner's first lines, the same in both dialects: what runs, the base URL, the
+    credentials of each login mode, the faults and the admin URL."""
     creds = sim.credentials
-    search = shlex.quote(sim.url(api.SEARCH))
-    login = shlex.quote(sim.url(api.LOGIN))
-    jar = "/tmp/idesk-sim.cookies"  # noqa: S108 - an example path shown to the user
-    json_type = "-H 'Content-Type: application/json'"
-    first_page = shlex.quote('{"start": 0, "limit": 200, "includeDeleted": true}')
-    next_page = shlex.quote('{"start": 200, "limit": 200, "includeDeleted": true}')
-    world = sim.world
-    lines = [
-        (
-            f"Trình mô phỏng iDesk đang chạy: {len(world)} nhiệm vụ, seed {world.seed}, "
-            f"hôm nay {sim.today().isoformat()}."
-            if vi
-            else f"iDesk simulator running: {len(world)} tasks, seed {world.seed}, "
-            f"today {sim.today().isoformat()}."
-        ),
-        f"  {'Địa chỉ gốc (base URL)' if vi else 'Base URL'}: {sim.base_url}",
-    ]
+    lines = [running, f"  {'Địa chỉ gốc (base URL)' if vi else 'Base URL'}: {sim.base_url}"]
     if "session" in creds.modes:
         label = "Đăng nhập theo phiên" if vi else "Session login"
         lines.append(
@@ -409,6 +391,32 @@ def banner(sim: Simulator, lang: str = "vi") -> str:
     lines += [
         f"  {'Lỗi giả lập' if vi else 'Faults'}: {sim.faults.to_spec()}",
         f"  {'Quản trị' if vi else 'Admin'}: {sim.admin_url}/state",
+    ]
+    return lines
+
+
+def banner(sim: Simulator, lang: str = "vi") -> str:
+    """What the CLI prints once the simulator listens: URLs, credentials, curl examples."""
+    vi = lang != "en"
+    if sim.config.dialect == "idesk6":
+        return _banner_idesk6(sim, vi)
+    creds, world = sim.credentials, sim.world
+    search = shlex.quote(sim.url(api.SEARCH))
+    login = shlex.quote(sim.url(api.LOGIN))
+    jar = "/tmp/idesk-sim.cookies"  # noqa: S108 - an example path shown to the user
+    json_type = "-H 'Content-Type: application/json'"
+    first_page = shlex.quote('{"start": 0, "limit": 200, "includeDeleted": true}')
+    next_page = shlex.quote('{"start": 200, "limit": 200, "includeDeleted": true}')
+    lines = _banner_head(
+        sim,
+        vi,
+        f"Trình mô phỏng iDesk đang chạy: {len(world)} nhiệm vụ, seed {world.seed}, "
+        f"hôm nay {sim.today().isoformat()}."
+        if vi
+        else f"iDesk simulator running: {len(world)} tasks, seed {world.seed}, "
+        f"today {sim.today().isoformat()}.",
+    )
+    lines += [
         "",
         "Ví dụ (phân trang danh sách nhiệm vụ):" if vi else "Example (paging through tasks):",
     ]
@@ -426,32 +434,17 @@ def banner(sim: Simulator, lang: str = "vi") -> str:
 
 
 def _banner_idesk6(sim: Simulator, vi: bool) -> str:
-    creds, world = sim.credentials, sim.world
-    lines = [
-        (
-            f"Trình mô phỏng iDesk 6 đang chạy: {len(world)} văn bản, seed {world.seed}, "
-            f"hôm nay {sim.today().isoformat()}."
-            if vi
-            else f"iDesk 6 simulator running: {len(world)} documents, seed {world.seed}, "
-            f"today {sim.today().isoformat()}."
-        ),
-        f"  {'Địa chỉ gốc (base URL)' if vi else 'Base URL'}: {sim.base_url}",
-    ]
-    if "session" in creds.modes:
-        label = "Đăng nhập theo phiên" if vi else "Session login"
-        lines.append(
-            f"  {label}: username={creds.username} password={creds.password} "
-            f"(POST {api.LOGIN}, cookie JSESSIONID)"
-        )
-    if "token" in creds.modes:
-        lines.append(f"  Token: Authorization: Bearer {creds.token}")
-    lines += _gateway_lines(sim, vi)
-    lines += [
-        f"  {'Lỗi giả lập' if vi else 'Faults'}: {sim.faults.to_spec()}",
-        f"  {'Quản trị' if vi else 'Admin'}: {sim.admin_url}/state",
-        *_idesk6_banner(sim, vi),
-        "Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop.",
-    ]
+    world = sim.world
+    lines = _banner_head(
+        sim,
+        vi,
+        f"Trình mô phỏng iDesk 6 đang chạy: {len(world)} văn bản, seed {world.seed}, "
+        f"hôm nay {sim.today().isoformat()}."
+        if vi
+        else f"iDesk 6 simulator running: {len(world)} documents, seed {world.seed}, "
+        f"today {sim.today().isoformat()}.",
+    )
+    lines += [*_idesk6_banner(sim, vi), "Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop."]
     return "\n".join(lines)
 
 
