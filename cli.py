@@ -855,17 +855,23 @@ def tasks_list_cmd(
 
     Example: idesk-connector tasks list --unit STTTT --status DTH_QUA_HAN
     """
-    from connector.views import shapes, text
-    from connector.views.tasks import check_status, task_list
+    from connector.views import shapes
+    from connector.views.tasks import check_status, task_lines
 
     check_limit(limit)
     check_status(status)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
-        rows = task_list(reader, unit=unit, status=status, limit=limit or None)
-    render(
-        fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows, ui_lang(loaded, lang))
-    )
+        lines = task_lines(reader, unit=unit, status=status, limit=limit or None)
+        if fmt == "json":  # written as it is read: memory flat in the number of tasks
+            for piece in shapes.tasks_json_text(lines):
+                sys.stdout.write(json_safe(piece))
+            _stdout("")
+            return
+        rows = list(lines)
+    from connector.views import text
+
+    render(fmt, lambda: None, lambda: text.tasks_table(rows, ui_lang(loaded, lang)))
 
 
 @tasks_app.command("show")

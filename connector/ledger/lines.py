@@ -1,0 +1,136 @@
+"""The task listing's query: the few columns a ``tasks list`` line shows, streamed by id.
+
+`iter_task_lines` reads only the columns of a `TaskLine` (no raw JSON, no deadline changes, no
+coordinators), `batch_size` rows at a time by keyset paging on ``source_id`` (each batch one
+query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks), so a listing of
+every task costs what its lines cost. Its ``WHERE`` clause is built in one place
+(`_listing_filter`): a new filter goes there.
+
+Reading takes anything `connector.ledger.reader.reading` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from connector.ledger.reader import reading
+from connector.ledger.values import day
+
+if TYPE_CHECKING:
+    from connector.ledger.reader import Db
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    """One line of ``tasks list``: a task's identity, its source state and its stored
+    classification (``status_code`` None: never classified)."""
+
+    source_id: int
+    sign_number: str
+    subject: str
+    lead_unit_code: str
+    state: str
+    status_code: str | None
+    deadline: date | None
+    eff_due: date | None
+    days_overdue: int | None
+    due_soon: bool | None
+    confirmed: bool
+    deleted_at_source: bool
+
+
+_LINE_COLUMNS = ", ".join(f.name for f in fields(TaskLine))
+
+
+def _optional_day(value: Any) -> date | None:
+    return None if value is None else day(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _line(row: tuple[Any, ...]) -> TaskLine:
+    """A listing row (raw driver values, in `TaskLine`'s order) as a `TaskLine`: the
+    conversions of `connector.ledger.values.column_value`, spelt out for speed."""
+    (
+        source_id,
+        sign,
+        subject,
+        unit,
+        state,
+        status,
+        deadline,
+        eff_due,
+        overdue,
+        soon,
+        confirmed,
+        deleted,
+    ) = row
+    return TaskLine(
+        source_id=source_id,
+        sign_number=sign,
+        subject=subject,
+        lead_unit_code=unit,
+        state=state,
+        status_code=status,
+        deadline=_optional_day(deadline),
+        eff_due=_optional_day(eff_due),
+        days_overdue=overdue,
+        due_soon=_optional_bool(soon),
+        confirmed=bool(confirmed),
+        deleted_at_source=bool(deleted),
+    )
+
+
+def _listing_filter(
+    unit: str | None, status: str | None, include_deleted: bool
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of a listing (lead unit, stored status, live tasks only) and their
+    parameters."""
+    where: list[str] = []
+    if unit is not None:
+        where.append("lead_unit_code = :unit")
+    if status is not None:
+        where.append("status_code = :status")
+    if not include_deleted:
+        where.append("deleted_at_source = :false")
+    return where, {"unit": unit, "status": status, "false": False}
+
+
+def iter_task_lines(
+    db: Db,
+    *,
+    unit: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    include_deleted: bool = False,
+    batch_size: int = 1000,
+) -> Iterator[TaskLine]:
+    """The tasks by id as `TaskLine`, optionally of one lead unit and/or one stored status, at
+    most `limit` (None: all), read `batch_size` at a time."""
+    where, params = _listing_filter(unit, status, include_deleted)
+
+    def query(*extra: str) -> str:
+        conditions = [*where, *extra]
+        clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"SELECT {_LINE_COLUMNS} FROM task{clause} ORDER BY source_id LIMIT :batch"
+
+    first, following = query(), query("source_id > :after")  # ids may be negative
+    left = limit
+    after: int | None = None
+    with reading(db) as r:
+        while left is None or left > 0:
+            size = batch_size if left is None else min(batch_size, left)
+            sql = first if after is None else following
+            rows = r.rows(sql, {**params, "after": after, "batch": size})
+            for row in rows:
+                yield _line(tuple(row.values()))
+            if len(rows) < size:
+                return
+            after = int(rows[-1]["source_id"])
+            if left is not None:
+                left -= len(rows)
