@@ -1,10 +1,12 @@
-"""The task listing's query: the few columns a ``tasks list`` line shows, streamed by id.
+"""The task table read for a listing or a report: only the columns each needs, streamed by id.
 
 `iter_task_lines` reads only the columns of a `TaskLine` (no raw JSON, no deadline changes, no
 coordinators), `batch_size` rows at a time by keyset paging on ``source_id`` (each batch one
 query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks), so a listing of
 every task costs what its lines cost. Its ``WHERE`` clause is built in one place
 (`_listing_filter`): a new filter goes there.
+
+`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`).
 
 Reading takes anything `connector.ledger.reader.reading` does.
 """
@@ -16,8 +18,10 @@ from dataclasses import dataclass, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
 from connector.ledger.reader import reading
 from connector.ledger.values import day
+from connector.models import NormalisedTask
 
 if TYPE_CHECKING:
     from connector.ledger.reader import Db
@@ -134,3 +138,24 @@ def iter_task_lines(
             after = int(rows[-1]["source_id"])
             if left is not None:
                 left -= len(rows)
+
+
+# -- the tasks alone, for a report -----------------------------------------------------------------
+
+_TASK_COLUMNS = ", ".join(c.name for c in SOURCE_COLUMNS if c.field not in STORED_PROPERTIES)
+_TASKS_AFTER = (
+    f"SELECT {_TASK_COLUMNS} FROM task WHERE source_id > :after ORDER BY source_id LIMIT :batch"
+)
+
+
+def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedTask]:
+    """Every task the ledger holds (deleted ones too) by id, as the `NormalisedTask` its row
+    holds, read `batch_size` at a time: only the task's own columns, not the classification,
+    the bookkeeping or the raw JSON (the ids `connector.ledger.tasks.iter_tasks` reads: from
+    1 up)."""
+    after = 0
+    with reading(db) as r:
+        while rows := r.rows(_TASKS_AFTER, {"after": after, "batch": batch_size}):
+            for row in rows:
+                yield task_from_row(row)
+            after = int(rows[-1]["source_id"])
