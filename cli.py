@@ -38,10 +38,10 @@ from connector.ops.log import (
     redact,
 )
 from connector.outbox.states import OutboxState  # the option's values (a light module)
-from connector.settings import LoadedSettings, load_settings, load_settings_lenient
 
 if TYPE_CHECKING:
     from connector.i18n import Lang
+    from connector.settings import LoadedSettings  # pydantic: loaded by the commands only
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -170,7 +170,7 @@ UiLangOpt = Annotated[
 ]
 
 
-def ui_lang(loaded: LoadedSettings, lang: Language | None) -> "Lang":
+def ui_lang(loaded: "LoadedSettings", lang: Language | None) -> "Lang":
     """The language of a command's terminal output: its ``--lang``, else ``ui.lang``."""
     from connector.i18n import check_lang
 
@@ -187,8 +187,10 @@ def _stderr(text: str) -> None:
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
-def settings(*, need_source: bool = True) -> LoadedSettings:
+def settings(*, need_source: bool = True) -> "LoadedSettings":
     """Load and validate settings once, then configure logging from them."""
+    from connector.settings import load_settings, load_settings_lenient
+
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
@@ -542,20 +544,20 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> No
 # --- report & inspect -----------------------------------------------------------------------
 
 
-def _calendar_for(loaded: LoadedSettings) -> Any:
+def _calendar_for(loaded: "LoadedSettings") -> Any:
     from connector.rules.calendar import calendar_for
 
     return calendar_for(loaded.settings.calendar)
 
 
-def _open_ledger(loaded: LoadedSettings) -> Any:
+def _open_ledger(loaded: "LoadedSettings") -> Any:
     """The ledger for a command that writes (created or migrated on first use)."""
     from connector.ledger.db import open_ledger
 
     return open_ledger(loaded.settings.ledger.url)
 
 
-def _reader(loaded: LoadedSettings) -> Any:
+def _reader(loaded: "LoadedSettings") -> Any:
     """The ledger for a command that only reads: a plain read-only connection, never creating
     or migrating a ledger (`LedgerMissing`, exit 2, when there is none)."""
     from connector.ledger.reader import open_reader
