@@ -671,6 +671,12 @@ def report_cmd(
 
         Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
         return
+    if fmt == "json" and annex is None:  # written piece by piece, never the whole text
+        from connector.reports.render.jsonfmt import iter_json
+
+        for piece in iter_json(report, options.lang):
+            sys.stdout.write(json_safe(piece))
+        return
     rendered = render(report, fmt, options.lang, annex=annex)
     if isinstance(rendered, bytes):
         sys.stdout.buffer.write(rendered)
