@@ -207,8 +207,10 @@ def _decoder(spec: ColumnSpec) -> Callable[[Any], Any]:
             return decode_field(spec.field, json.loads(text or "[]"))
 
         return lambda value: decoded(value or "")
-    if hint in (str, int):
+    if hint in (str, int, str | None, int | None):
         return lambda value: value
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
     if hint is bool:
         return bool
     if hint == datetime | None or hint is datetime:
