@@ -60,9 +60,21 @@ def _fold_char(char: str) -> str:
     return base if base.isascii() and base.isalpha() else char
 
 
+class _FoldTable(dict[int, str]):
+    """`str.translate`'s table of `_fold_char`, filled as characters are first met."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """`text` without diacritics, one character for one (Vietnamese letters are NFC-composed)."""
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class FoldedText:
     def of(cls, text: str) -> FoldedText:
         nfc = unicodedata.normalize("NFC", text)
         folded = fold(nfc)
-        plain = not any(c.isalpha() and _fold_char(c) != c for c in nfc)
+        plain = folded == nfc or not any(c.isalpha() and _fold_char(c) != c for c in nfc)
         return cls(nfc, folded, plain)
 
     def written_as(self, start: int, end: int, allowed: frozenset[str]) -> bool:
