@@ -191,13 +191,15 @@ _NOT_ACTOR = re.compile(
 )
 
 
-def _unit_patterns(unit: str) -> list[re.Pattern[str]]:
-    """The lead unit's name as written in any style, and the groups that include it."""
+@functools.lru_cache(maxsize=1024)
+def _unit_patterns(unit: str) -> tuple[re.Pattern[str], ...]:
+    """The lead unit's name as written in any style, and the groups that include it (made once
+    per unit name: a province has a few dozen)."""
     words = re.findall(r"[^\W_]+", fold(unicodedata.normalize("NFC", unit)).lower())
     if words[:4] == ["uy", "ban", "nhan", "dan"]:
         words = ["ubnd", *words[4:]]
     if not words:
-        return []
+        return ()
     parts = [r"(?:ubnd|uy\s+ban\s+nhan\s+dan)" if w == "ubnd" else re.escape(w) for w in words]
     patterns = [r"(?:\s*-\s*|\s+)".join(parts) + r"(?!\w)"]
     everyone = r"cac\s+(?:don\s+vi|co\s+quan)(?!\w)"
@@ -215,7 +217,7 @@ def _unit_patterns(unit: str) -> list[re.Pattern[str]]:
             patterns += [r"(?:ubnd|uy\s+ban\s+nhan\s+dan)\s+(?:cac|cap)\s+xa(?!\w)", everyone]
     else:
         patterns.append(everyone)
-    return [re.compile(p, _F) for p in patterns]
+    return tuple(re.compile(p, _F) for p in patterns)
 
 
 def _inside(spans: tuple[Span, ...], start: int, end: int) -> bool:
