@@ -149,8 +149,6 @@ class SimulatorConfig:
             bad("idempotency_window", "must be positive")
         if self.units not in UNIT_SETS:
             bad("units", f"must be one of {', '.join(sorted(UNIT_SETS))}, got {self.units!r}")
-        elif self.dialect == "idesk6" and self.units != DEFAULT_UNIT_SET:
-            bad("units", f"the idesk6 dialect serves the {DEFAULT_UNIT_SET} units only")
         if problems:
             raise ConfigError(problems, source="simulator")
 

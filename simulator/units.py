@@ -154,6 +154,8 @@ class UnitSet:
     name: str
     province: str
     """The province as its documents name it (``UBND tỉnh <province>``)."""
+    domain: str
+    """The province's mail domain (its accounts' addresses)."""
     units: tuple[Unit, ...]
     by_code: dict[str, Unit] = field(init=False, compare=False, repr=False)
     codes: frozenset[str] = field(init=False, compare=False, repr=False)
@@ -170,8 +172,8 @@ class UnitSet:
 
 DEFAULT_UNIT_SET = "binhdinh"
 UNIT_SETS: dict[str, UnitSet] = {
-    "binhdinh": UnitSet("binhdinh", "Bình Định", UNITS),
-    "gialai": UnitSet("gialai", "Gia Lai", GIALAI_UNITS),
+    "binhdinh": UnitSet("binhdinh", "Bình Định", "binhdinh.gov.vn", UNITS),
+    "gialai": UnitSet("gialai", "Gia Lai", "gialai.gov.vn", GIALAI_UNITS),
 }
 """Unit sets by name: ``binhdinh`` (the default world's) and ``gialai``."""
 

@@ -12,6 +12,7 @@ import requests
 
 from connector.errors import ConfigError
 from simulator import Faults, SimulatorConfig, generate_world
+from simulator import idesk6 as sim6
 from simulator.server import Simulator
 from simulator.tenants import (
     Tenants,
@@ -335,17 +336,33 @@ def test_notifications_are_checked_against_the_tenants_own_units(tenants: Tenant
         assert answer.status_code == status, answer.text
 
 
-@pytest.mark.parametrize(
-    ("changes", "says"),
-    [
-        pytest.param({"units": "hanoi"}, "must be one of binhdinh, gialai", id="unknown"),
-        pytest.param(
-            {"units": "gialai", "dialect": "idesk6"}, "serves the binhdinh units only", id="idesk6"
-        ),
-    ],
-)
-def test_config_refuses_a_unit_set_it_cannot_serve(changes: dict[str, Any], says: str) -> None:
-    """An unknown unit set, or a unit set other than binhdinh in the idesk6 dialect, is refused."""
+def test_config_refuses_an_unknown_unit_set() -> None:
+    """A unit set the simulator does not have is a ConfigError listing the known ones."""
     with pytest.raises(ConfigError, match=r"simulator\.units") as caught:
-        SimulatorConfig(**changes)
-    assert says in str(caught.value)
+        SimulatorConfig(units="hanoi")
+    assert "must be one of binhdinh, gialai, got 'hanoi'" in str(caught.value)
+
+
+def test_an_idesk6_tenant_serves_its_own_organisation_tree() -> None:
+    """A gialai tenant in the idesk6 dialect lists Gia Lai's units in its tree, under UBND tỉnh
+    Gia Lai, and every step's unit is one of them."""
+    configs = tenant_configs(BASE, [parse_tenant("gialai:5:40:idesk6")])
+    with Tenants(configs) as running:
+        sim = running["gialai"]
+        code = sim.credentials.account_code
+        with session_of(sim) as session:
+            tree = session.post(
+                sim.url(sim6.TREE), data={"exeacode": code, "type": "transfer"}, timeout=TIMEOUT
+            ).json()["elements"]
+            depts = {e["id"]: e["name"] for e in tree if e["type"] == "dept"}
+            assert sorted(depts.values()) == sorted(u.name for u in GIALAI_UNITS)
+            assert [e["name"] for e in tree if e["type"] == "unit"] == ["UBND tỉnh Gia Lai"]
+            for task_id in sorted(sim.world.tasks)[:10]:
+                found = session.get(
+                    sim.url(sim6.DETAIL),
+                    params={"exeacode": code, "id": task_id, "responsibility": "main"},
+                    timeout=TIMEOUT,
+                ).json()
+                lead = sim.world.tasks[task_id]["receiverCommCode"]
+                main = next(p for p in found["proInfos"] if p["responsibility"] == "main")
+                assert depts[main["receiverDeptId"]] == unit_set("gialai").by_code[lead].name
