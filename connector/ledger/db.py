@@ -284,6 +284,23 @@ class UpgradeResult:
         return self.before != self.after
 
 
+@contextlib.contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off for a migration on `connection` (outside its transaction, where
+    the pragma takes effect), on again afterwards; a migration that copies a table others refer
+    to (batch mode) checks them itself (``PRAGMA foreign_key_check``). Other dialects: nothing."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
 def _migrate(engine: Engine) -> UpgradeResult:
     """Bring the schema to the head revision inside one transaction (PostgreSQL: locked)."""
     database = redact_url(engine.url)
@@ -293,7 +310,7 @@ def _migrate(engine: Engine) -> UpgradeResult:
         connection.rollback()
     if current == head:
         return UpgradeResult(database, current, head)
-    with engine.connect() as connection:
+    with engine.connect() as connection, sqlite_foreign_keys_off(connection):
         if engine.dialect.name == "sqlite":
             connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
         with connection.begin():

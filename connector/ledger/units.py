@@ -34,9 +34,11 @@ def upsert_units(session: Session, units: Iterable[Unit], *, now: datetime) -> i
     from sqlmodel import select  # noqa: PLC0415 - writing: the ORM
 
     from connector.ledger.db import StoreError, store_error_text  # noqa: PLC0415
+    from connector.ledger.scope import current_source  # noqa: PLC0415
     from connector.ledger.tables import UnitRow  # noqa: PLC0415
 
-    existing = {u.code: u for u in session.scalars(select(UnitRow))}
+    mine = select(UnitRow).where(UnitRow.source == current_source())
+    existing = {u.code: u for u in session.scalars(mine)}
     changed = 0
     for unit in units:
         code = clean_text(unit.code)
