@@ -192,6 +192,10 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
+    from connector.ledger.scope import DEFAULT_SOURCE, set_source
+
+    # Rows written by this command belong to the one source (several: each run sets its own).
+    set_source(DEFAULT_SOURCE if s.sources else s.source.name)
     fmt = OPTIONS.log_format if OPTIONS.log_format != LogFormat.AUTO else s.log.format
     configure_logging(
         level=OPTIONS.log_level or s.log.level,
@@ -434,6 +438,80 @@ DryRunOpt = Annotated[
 ]
 
 
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="Only these sources of a [[sources]] config (repeat, or a comma list; "
+        "default: all, one after the other).",
+    ),
+]
+
+
+def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str, ...]:
+    """The source names `--source` picks (each known, each once; none given: every source)."""
+    known = [src.name for src in loaded.settings.all_sources]
+    if not given:
+        return tuple(known)
+    wanted = [n.strip() for item in given for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"--source: no source named {', '.join(map(repr, unknown))}; the sources are: "
+            f"{', '.join(known)}"
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+def _run_sources(
+    loaded: LoadedSettings,
+    names: tuple[str, ...],
+    command: Literal["sync", "pull", "push"],
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+    fmt: OutputFormat,
+    language: "Lang",
+) -> None:
+    """One run per source of a [[sources]] config, one after the other; a source that fails
+    is reported with its name and the others still run (exit code: README, "Several
+    sources")."""
+    from connector.ops.jobs import run_job
+    from connector.views import shapes, text
+
+    sections: list[dict[str, Any]] = []
+    texts: list[str] = []
+    failed: list[int] = []
+    finished: list[int] = []
+    for name in names:
+        try:
+            result = run_job(
+                loaded.settings.for_source(name),
+                command,
+                full=full,
+                dry_run=dry_run,
+                wait_s=wait,
+                lang=language,
+                source=name,
+            )
+        except Interrupted:
+            raise
+        except ConnectorError as exc:
+            _stderr(f"error: source {name}: {error_text(exc)}")
+            sections.append({"source": name, "error": error_text(exc), "exit_code": exc.exit_code})
+            texts.append(f"[{name}] error: {error_text(exc)}")
+            failed.append(exc.exit_code)
+            continue
+        sections.append({"source": name, **shapes.job_json(result)})
+        texts.append(f"[{name}]\n{text.job_text(result, language)}")
+        if result.push is not None and result.push.left_behind():
+            _stderr(f"problem: source {name}: {result.push.left_behind()}")
+        finished.append(result.exit_code)
+    render(fmt, lambda: {"sources": sections}, lambda: "\n".join(texts))
+    raise typer.Exit(failed[0] if failed else max(finished, default=EXIT_OK))
+
+
 def _run(
     command: Literal["sync", "pull", "push"],
     *,
@@ -442,12 +520,25 @@ def _run(
     wait: float,
     fmt: OutputFormat,
     lang: Language | None = None,
+    source: list[str] | None = None,
 ) -> None:
     from connector.ops.jobs import run_job
     from connector.views import shapes, text
 
     loaded = settings()
     language = ui_lang(loaded, lang)
+    names = chosen_sources(loaded, source)
+    if loaded.settings.sources:
+        _run_sources(
+            loaded,
+            names,
+            command,
+            full=full,
+            dry_run=dry_run,
+            wait=wait,
+            fmt=fmt,
+            language=language,
+        )
     result = run_job(
         loaded.settings,
         command,
@@ -472,12 +563,13 @@ def sync_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
     Example: idesk-connector sync --wait 60
     """
-    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("pull", rich_help_panel=PANEL_SYNC)
@@ -491,12 +583,13 @@ def pull_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
     Example: idesk-connector pull --full
     """
-    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
@@ -506,12 +599,13 @@ def push_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
     """
-    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)

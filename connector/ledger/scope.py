@@ -70,6 +70,16 @@ def set_source(name: str) -> None:
 
 
 @contextmanager
+def writing_as(name: str) -> Iterator[None]:
+    """Rows written within the block belong to `name` (reads unchanged: a one-source run)."""
+    token = _SOURCE.set(name)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+@contextmanager
 def use_source(name: str) -> Iterator[None]:
     """One source's run: rows written belong to `name`, reads see `name` only."""
     token, read = _SOURCE.set(name), _READ.set((name,))
