@@ -14,6 +14,7 @@ terminal (it goes to the JSON log only).
 
 # No `from __future__ import annotations` here: typer reads every command's annotations on each
 # run, and real objects spare it evaluating them from strings (a faster start).
+import contextvars
 import functools
 import json
 import sys
@@ -270,7 +271,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            # Each command in a context of its own: the ledger scope it sets
+            # (`connector.ledger.scope`) ends with it.
+            return contextvars.copy_context().run(func, *args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Interrupted as exc:
@@ -461,6 +464,33 @@ def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str
             f"{', '.join(known)}"
         )
     return tuple(dict.fromkeys(wanted))
+
+
+def narrow_reads(loaded: LoadedSettings, given: list[str] | None) -> None:
+    """With `--source`, the ledger reads of this command see those sources only (checked
+    against the configured names); without, every source."""
+    from connector.ledger.scope import set_read_sources
+
+    if given:
+        set_read_sources(chosen_sources(loaded, given))
+
+
+def _single_source_of_task(reader: Any, task_id: int) -> None:
+    """Without `--source`: a task id two sources share is ambiguous (exit 2); a task of one
+    source is read from that source."""
+    from connector.ledger.scope import set_read_sources
+
+    found = [
+        str(s)
+        for s in reader.column("SELECT source FROM task WHERE source_id = :id", {"id": task_id})
+    ]
+    if len(found) > 1:
+        raise ConfigError(
+            f"task {task_id} exists in several sources ({', '.join(sorted(found))}); "
+            "say which with --source NAME"
+        )
+    if found:
+        set_read_sources(found)
 
 
 def _run_sources(
@@ -711,6 +741,7 @@ def report_cmd(
             help="csv only: write this annex (overdue, late, stale, missing, extended, recurring)."
         ),
     ] = None,
+    source: SourceOpt = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
 
@@ -726,6 +757,7 @@ def report_cmd(
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     day = parse_day(as_of)
     options = ReportOptions.from_settings(
         loaded.settings.report,
@@ -791,6 +823,7 @@ def _note_before_first_data(reader: Any, day: date) -> None:
 def status_cmd(
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    source: SourceOpt = None,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
 
@@ -799,6 +832,7 @@ def status_cmd(
     from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     with _reader(loaded) as reader:
         summary = status_summary(reader, loaded.settings)
     if fmt == "json":
@@ -944,6 +978,7 @@ def tasks_list_cmd(
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -955,6 +990,7 @@ def tasks_list_cmd(
     check_limit(limit)
     check_status(status)
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     with _reader(loaded) as reader:
         rows = task_list(reader, unit=unit, status=status, limit=limit or None)
     render(
@@ -972,6 +1008,9 @@ def tasks_show_cmd(
     ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="The task's source (several sources).")
+    ] = None,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
@@ -987,7 +1026,10 @@ def tasks_show_cmd(
     language = ui_lang(loaded, lang)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
+    narrow_reads(loaded, [source] if source else None)
     with _reader(loaded) as reader:
+        if source is None:
+            _single_source_of_task(reader, task_id)
         view = task_view(
             reader,
             task_id,
@@ -1131,6 +1173,7 @@ def alerts_preview_cmd(
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """What alerts would be sent as of a date; nothing is sent or written.
 
@@ -1140,6 +1183,7 @@ def alerts_preview_cmd(
     from connector.views.listings import alert_preview
 
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
         preview = alert_preview(reader, loaded.settings, day, past=show_past)

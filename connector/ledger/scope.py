@@ -90,6 +90,11 @@ def use_source(name: str) -> Iterator[None]:
         _SOURCE.reset(token)
 
 
+def set_read_sources(names: Sequence[str] | None) -> None:
+    """Reads from now on in this context see `names` only (None or empty: every source)."""
+    _READ.set(tuple(names) if names else None)
+
+
 @contextmanager
 def use_read_sources(names: Sequence[str] | None) -> Iterator[None]:
     """Reads within the block see `names` only (None or empty: every source)."""

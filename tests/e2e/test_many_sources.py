@@ -196,3 +196,55 @@ def test_a_failing_source_is_named_and_the_others_work_is_kept(tmp_path: Path) -
     assert only.returncode in (0, 1), only.stderr
     unknown = _cli(env, "sync", "--source", "nowhere")
     assert unknown.returncode == 2 and "nowhere" in unknown.stderr
+
+
+def _one_source_env(home: Path, sim: Simulator, name: str) -> dict[str, str]:
+    """Today's one-[source] config for `sim`, its source named `name`."""
+    env = _deployment(home, {name: sim}, f"sqlite:///{home / 'ledger.db'}")
+    config = Path(env["IDESK_CONNECTOR_CONFIG"])
+    text_ = config.read_text(encoding="utf-8").replace("[[sources]]", "[source]")
+    config.write_text(text_, encoding="utf-8")
+    env["IDESK_CONNECTOR__SOURCE__TOKEN"] = sim.credentials.token
+    return env
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
+    """`report`, `tasks list` and `alerts preview` with --source over a two-source ledger give
+    exactly what a one-source ledger of that source gives; `tasks show` of an id both sources
+    hold needs --source."""
+    with _simulators(["gia-lai", "binh-dinh"]) as both, _simulators(["gia-lai"]) as alone:
+        env = _deployment(tmp_path / "two", both, f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")
+        assert _cli(env, "sync").returncode in (0, 1)
+        one = _one_source_env(tmp_path / "one", alone["gia-lai"], "gia-lai")
+        assert _cli(one, "sync").returncode in (0, 1), "one-source sync"
+    for args in (
+        ("report", "--as-of", "2026-01-01", "--format", "json"),
+        ("tasks", "list", "--limit", "0", "--format", "json"),
+        ("alerts", "preview", "--as-of", "2026-01-01", "--format", "json"),
+    ):
+        mine = _json(_cli(env, *args, "--source", "gia-lai"))
+        assert mine == _json(_cli(one, *args)), args
+    state = _state(f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")
+    shared = sorted(
+        {r[1] for r in state["task"] if r[0] == "gia-lai"}
+        & {r[1] for r in state["task"] if r[0] == "binh-dinh"}
+    )
+    assert shared, "the two worlds share no task id"
+    ambiguous = _cli(env, "tasks", "show", str(shared[0]))
+    assert ambiguous.returncode == 2 and "--source" in ambiguous.stderr
+    shown = _json(
+        _cli(env, "tasks", "show", str(shared[0]), "--source", "gia-lai", "--format", "json")
+    )
+    alone_shown = _json(_cli(one, "tasks", "show", str(shared[0]), "--format", "json"))
+
+    def steady(view: dict[str, Any]) -> dict[str, Any]:
+        # The run ids and instants of the history differ between two ledgers; the changes not.
+        changes = [(h["field"], h["old"], h["new"]) for h in view.pop("history")]
+        return {**view, "history": changes}
+
+    assert steady(shown) == steady(alone_shown)
