@@ -833,8 +833,11 @@ def status_cmd(
 
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
+    shown = loaded.settings
+    if shown.sources:  # the cursor and base URL of the first source chosen
+        shown = shown.for_source(chosen_sources(loaded, source)[0])
     with _reader(loaded) as reader:
-        summary = status_summary(reader, loaded.settings)
+        summary = status_summary(reader, shown)
     if fmt == "json":
         _stdout(json_safe(render_status(summary, "json", lang)))
     else:

@@ -222,6 +222,14 @@ def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
         assert _cli(env, "sync").returncode in (0, 1)
         one = _one_source_env(tmp_path / "one", alone["gia-lai"], "gia-lai")
         assert _cli(one, "sync").returncode in (0, 1), "one-source sync"
+        # Push-back went to the system each task came from, and only there.
+        outbox = _state(f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")["outbox"]
+        for name, sim in both.items():
+            sent = {r[1] for r in outbox if r[0] == name and r[5] == "sent"}
+            received = {w.idempotency_key for w in sim.tracking_writes} | {
+                n.idempotency_key for n in sim.notifications
+            }
+            assert sent and received == sent, name
     for args in (
         ("report", "--as-of", "2026-01-01", "--format", "json"),
         ("tasks", "list", "--limit", "0", "--format", "json"),
