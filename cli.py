@@ -652,7 +652,8 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> No
     language = ui_lang(loaded, lang)
     steps = []
     code = EXIT_OK
-    for step in run_checks(loaded.settings):
+    every = [loaded.settings.for_source(n) for n in chosen_sources(loaded, None)]
+    for step in (step for each in every for step in run_checks(each)):
         steps.append(step)
         if fmt == "table":
             _stdout(text.check_line(step, language))

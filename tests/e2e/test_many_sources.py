@@ -237,6 +237,8 @@ def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
     ):
         mine = _json(_cli(env, *args, "--source", "gia-lai"))
         assert mine == _json(_cli(one, *args)), args
+    status = _cli(env, "status", "--source", "binh-dinh", "--format", "json")
+    assert status.returncode == 0 and "binh-dinh" in status.stdout, status.stderr
     state = _state(f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")
     shared = sorted(
         {r[1] for r in state["task"] if r[0] == "gia-lai"}
