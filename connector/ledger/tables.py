@@ -131,6 +131,8 @@ class TaskRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_task_by_source_lead_state", "source", "lead_unit_code", "state"),
         Index("ix_task_by_source_modified", "source", "source_modified"),
+        # Reads over every source page by id alone (a one-source ledger: as before 0008).
+        Index("ix_task_source_id", "source_id"),
     )
 
     source: str = Field(default_factory=current_source, sa_column=_source_column(primary_key=True))

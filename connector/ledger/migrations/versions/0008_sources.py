@@ -9,8 +9,9 @@
   ``(source, task_id)``, ``unit`` by ``(source, code)``; the task tables refer to their task by
   ``(source, task_id)``; ``quarantine.record_key``, ``outbox.idempotency_key`` and
   ``task_report (task_id, reported_at)`` are unique per source.
-* Indexes ``(source, lead_unit_code, state)`` and ``(source, source_modified)`` on ``task`` (the
-  key is the ``(source, source_id)`` index).
+* Indexes ``(source, lead_unit_code, state)``, ``(source, source_modified)`` and ``source_id``
+  (reads over every source page by id, as before) on ``task`` (the key is the
+  ``(source, source_id)`` index).
 
 SQLite copies each table (batch mode) with its foreign keys switched off for the migration
 (`connector.ledger.db`), then checks them (``PRAGMA foreign_key_check``) before committing.
@@ -72,6 +73,7 @@ PRIMARY = (
 INDEXES = (
     ("ix_task_by_source_lead_state", ["source", "lead_unit_code", "state"]),
     ("ix_task_by_source_modified", ["source", "source_modified"]),
+    ("ix_task_source_id", ["source_id"]),  # reads over every source page by id alone
 )
 
 
