@@ -477,8 +477,8 @@ def narrow_reads(loaded: LoadedSettings, given: list[str] | None) -> None:
 
 def _single_source_of_task(reader: Any, task_id: int) -> None:
     """Without `--source`: a task id two sources share is ambiguous (exit 2); a task of one
-    source is read from that source."""
-    from connector.ledger.scope import set_read_sources
+    source is read from (and written as) that source."""
+    from connector.ledger.scope import set_read_sources, set_source
 
     found = [
         str(s)
@@ -491,6 +491,7 @@ def _single_source_of_task(reader: Any, task_id: int) -> None:
         )
     if found:
         set_read_sources(found)
+        set_source(found[0])
 
 
 def _run_sources(
@@ -1059,6 +1060,9 @@ def tasks_kind_cmd(
     ],
     by: Annotated[str, typer.Option("--by", help="Who decides (kept in the ledger).")],
     reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    source: Annotated[
+        str | None, typer.Option("--source", help="The task's source (several sources).")
+    ] = None,
 ) -> None:
     """Set a task's kind (product: must have a deadline; routine: urged every three months).
 
@@ -1070,7 +1074,16 @@ def tasks_kind_cmd(
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
     loaded = settings(need_source=False)
+    from connector.ledger.reader import reading
+    from connector.ledger.scope import set_source
+
+    if source is not None:
+        narrow_reads(loaded, [source])
+        set_source(source)
     with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+        if source is None:
+            with reading(session) as r:
+                _single_source_of_task(r, task_id)
         before, after = change_kind(
             session, task_id, kind, by=by, reason=reason, at=SystemClock().now()
         )

@@ -258,3 +258,8 @@ def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
         return {**view, "history": changes}
 
     assert steady(shown) == steady(alone_shown)
+    kind = ("tasks", "kind", str(shared[0]), "routine", "--by", "Nguyễn Văn A")
+    assert _cli(env, *kind).returncode == 2
+    assert _cli(env, *kind, "--source", "binh-dinh").returncode == 0
+    kinds = _cli(env, "tasks", "show", str(shared[0]), "--source", "binh-dinh", "--format", "json")
+    assert "routine" in kinds.stdout
