@@ -412,7 +412,7 @@ def _write_items(
             or_(
                 col(QuarantineRow.record_key).in_(keys),
                 and_(col(QuarantineRow.task_id).in_(ids), unresolved),
-            )
+            ),
         )
         quarantine = {q.record_key: q for q in session.scalars(query_q)}
     writer = _PageWriter(
