@@ -453,7 +453,7 @@ SourceOpt = Annotated[
 ]
 
 
-def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str, ...]:
+def chosen_sources(loaded: "LoadedSettings", given: list[str] | None) -> tuple[str, ...]:
     """The source names `--source` picks (each known, each once; none given: every source)."""
     known = [src.name for src in loaded.settings.all_sources]
     if not given:
@@ -468,7 +468,7 @@ def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str
     return tuple(dict.fromkeys(wanted))
 
 
-def narrow_reads(loaded: LoadedSettings, given: list[str] | None) -> None:
+def narrow_reads(loaded: "LoadedSettings", given: list[str] | None) -> None:
     """With `--source`, the ledger reads of this command see those sources only (checked
     against the configured names); without, every source."""
     from connector.ledger.scope import set_read_sources
@@ -497,7 +497,7 @@ def _single_source_of_task(reader: Any, task_id: int) -> None:
 
 
 def _run_sources(
-    loaded: LoadedSettings,
+    loaded: "LoadedSettings",
     names: tuple[str, ...],
     command: Literal["sync", "pull", "push"],
     *,

@@ -46,7 +46,18 @@ class TaskLine:
     deleted_at_source: bool
 
 
-_LINE_COLUMNS = ", ".join(f.name for f in fields(TaskLine))
+_LINE_NAMES = tuple(f.name for f in fields(TaskLine))
+_LINE_COLUMNS = ", ".join(_LINE_NAMES)
+
+# Keyset paging on the task key (ids are unique per source only: `connector.ledger.scope`),
+# in the listing's order, by id.
+_BY_KEY = "ORDER BY source_id, source"
+_AFTER_KEY = "(source_id > :after OR (source_id = :after AND source > :after_source))"
+
+
+def _key_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of `_AFTER_KEY` that page past `row`."""
+    return {"after": int(row["source_id"]), "after_source": str(row["source"])}
 
 
 def _optional_day(value: Any) -> date | None:
@@ -121,21 +132,21 @@ def iter_task_lines(
     def query(*extra: str) -> str:
         conditions = [*where, *extra]
         clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return f"SELECT {_LINE_COLUMNS} FROM task{clause} ORDER BY source_id LIMIT :batch"
+        return f"SELECT {_LINE_COLUMNS}, source FROM task{clause} {_BY_KEY} LIMIT :batch"
 
-    first, following = query(), query("source_id > :after")  # ids may be negative
+    first, following = query(), query(_AFTER_KEY)  # ids may be negative
     left = limit
-    after: int | None = None
+    after: dict[str, Any] | None = None
     with reading(db) as r:
         while left is None or left > 0:
             size = batch_size if left is None else min(batch_size, left)
             sql = first if after is None else following
-            rows = r.rows(sql, {**params, "after": after, "batch": size})
+            rows = r.rows(sql, {**params, **(after or {}), "batch": size})
             for row in rows:
-                yield _line(tuple(row.values()))
+                yield _line(tuple(row[name] for name in _LINE_NAMES))
             if len(rows) < size:
                 return
-            after = int(rows[-1]["source_id"])
+            after = _key_of(rows[-1])
             if left is not None:
                 left -= len(rows)
 
@@ -143,9 +154,9 @@ def iter_task_lines(
 # -- the tasks alone, for a report -----------------------------------------------------------------
 
 _TASK_COLUMNS = ", ".join(c.name for c in SOURCE_COLUMNS if c.field not in STORED_PROPERTIES)
-_TASKS_AFTER = (
-    f"SELECT {_TASK_COLUMNS} FROM task WHERE source_id > :after ORDER BY source_id LIMIT :batch"
-)
+_TASKS = f"SELECT {_TASK_COLUMNS}, source FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
+_TASKS_FIRST = _TASKS.format("source_id > 0")
+_TASKS_AFTER = _TASKS.format(_AFTER_KEY)
 
 
 def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedTask]:
@@ -153,9 +164,11 @@ def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedT
     holds, read `batch_size` at a time: only the task's own columns, not the classification,
     the bookkeeping or the raw JSON (the ids `connector.ledger.tasks.iter_tasks` reads: from
     1 up)."""
-    after = 0
+    after: dict[str, Any] | None = None
     with reading(db) as r:
-        while rows := r.rows(_TASKS_AFTER, {"after": after, "batch": batch_size}):
+        while rows := r.rows(
+            _TASKS_FIRST if after is None else _TASKS_AFTER, {**(after or {}), "batch": batch_size}
+        ):
             for row in rows:
                 yield task_from_row(row)
-            after = int(rows[-1]["source_id"])
+            after = _key_of(rows[-1])

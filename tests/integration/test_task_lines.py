@@ -78,3 +78,21 @@ def test_an_empty_ledger_lists_nothing(ledger: Ledger) -> None:
     with reading(ledger) as r:
         streamed = "".join(tasks_json_text(iter_task_lines(r)))
     assert streamed == json.dumps({"tasks": [], "count": 0}, indent=2)
+
+
+def test_paging_keeps_every_task_of_sources_sharing_ids(ledger: Ledger) -> None:
+    """Ids are unique per source only: read one row a query, the listing and the report's task
+    reader still give each (source, id) once, by id then source."""
+    from connector.ledger.lines import iter_source_tasks
+    from connector.ledger.scope import writing_as
+
+    for name in ("gia-lai", "binh-dinh"):
+        with writing_as(name), ledger.transaction() as session:
+            for t in TASKS[:3]:
+                repo.upsert_task(session, t, {}, run_id=f"r-{name}", observed_at=at(AS_OF, 10))
+    with reading(ledger) as r:
+        lines = list(iter_task_lines(r, batch_size=1, include_deleted=True))
+        tasks = list(iter_source_tasks(r, batch_size=1))
+    ids = sorted([t.source_id for t in TASKS[:3]] * 2)
+    assert [line.source_id for line in lines] == ids
+    assert [t.source_id for t in tasks] == ids
