@@ -69,6 +69,14 @@ def test_tiny_run_writes_every_issue_15_key(tmp_path: Path) -> None:
     names = {c["name"] for c in results["checks"]}
     assert {"full_pull_within_floor_ratio", "push_at_rate_limit", "push_no_429_cascade"} <= names
     assert (proc.returncode == 0) == all(c["ok"] for c in results["checks"])
+    table = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "table.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "| 200 | sqlite |" in table.stdout  # the README's row for this run
 
 
 def test_unknown_push_setting_stops_the_bench(tmp_path: Path) -> None:
