@@ -42,6 +42,7 @@ STARTED = time.perf_counter()
 # number of tasks, so they belong to the baseline, not to the pull's working memory.
 from connector.clock import SystemClock, local_today  # noqa: E402
 from connector.demo import demo_settings  # noqa: E402
+from connector.errors import ConnectorError  # noqa: E402
 from connector.ledger.db import open_ledger  # noqa: E402
 from connector.ops.jobs import run_job  # noqa: E402
 from connector.ops.log import configure_logging  # noqa: E402
@@ -207,13 +208,18 @@ def push_job(job: dict[str, Any]) -> dict[str, Any]:
     outbox = set_aside_outbox(ledger_path, int(job["rows"]))
     cpu_before = cpu_s()
     start = time.perf_counter()
-    result = run_job(settings, "push", trigger="bench", progress=NullProgress())
+    error = ""
+    try:
+        result = run_job(settings, "push", trigger="bench", progress=NullProgress())
+        outcome, counts = result.outcome.value, result.counts()
+    except ConnectorError as exc:  # a run that gives up is a figure, not a broken bench
+        outcome, counts, error = "raised", {}, f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - start
-    counts = result.counts()
     sent = int(counts.get("pushes_sent", 0))
     return {
         "kind": "push",
-        "outcome": result.outcome.value,
+        "outcome": outcome,
+        "error": error,
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu_s() - cpu_before, 3),
         "sent": sent,
