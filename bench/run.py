@@ -31,6 +31,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -66,6 +67,7 @@ DEFAULT_DBS = DBS
 PAGE_SIZE = 500
 PUSH_ROWS = 5000
 PUSH_RATE = 20.0
+PUSH_START_S = 30.0
 FLOOR_RATIO = 1.5
 PG_RATIO = 1.5
 INCREMENTAL_REQUESTS = 3
@@ -138,25 +140,46 @@ def parse_push_settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def run_measure(job: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], float]:
-    """Run one job in a fresh process; its JSON answer and the process's wall time."""
+def run_measure(
+    job: dict[str, Any], timeout_s: float, *, stop_after_s: float | None = None
+) -> tuple[dict[str, Any], float]:
+    """Run one job in a fresh process; its JSON answer and the process's wall time.
+
+    `stop_after_s`: past it, the job gets SIGTERM (the connector's interrupt guard ends its run
+    cleanly and the job still answers); ``stopped_s`` in the answer says when."""
     start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(MEASURE), json.dumps(job)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stopped_s: float | None = None
     try:
-        proc = subprocess.run(
-            [sys.executable, str(MEASURE), json.dumps(job)],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        try:
+            stdout, stderr = proc.communicate(timeout=stop_after_s or timeout_s)
+        except subprocess.TimeoutExpired:
+            if stop_after_s is None:
+                raise
+            stopped_s = round(time.perf_counter() - start, 3)
+            proc.send_signal(signal.SIGTERM)
+            stdout, stderr = proc.communicate(timeout=max(60.0, timeout_s - stop_after_s))
     except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
         raise BenchError(f"{job['kind']} job took longer than {timeout_s:.0f} s") from exc
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
     wall = time.perf_counter() - start
-    lines = proc.stdout.strip().splitlines()
+    lines = stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
+        tail = "\n".join(stderr.strip().splitlines()[-20:])
         raise BenchError(f"{job['kind']} job failed (exit {proc.returncode}):\n{tail}")
     answer: dict[str, Any] = json.loads(lines[-1])
+    if stopped_s is not None:
+        answer["stopped_s"] = stopped_s
     return answer, wall
 
 
@@ -176,6 +199,7 @@ class SizeOptions:
     push_rows: int
     push_rate: float
     push_settings: dict[str, Any]
+    push_limit_s: float
 
 
 def _served(sim: Any) -> int:
@@ -248,6 +272,7 @@ def bench_push(
                 "push_settings": options.push_settings,
             },
             timeout_s,
+            stop_after_s=options.push_limit_s,
         )
     finally:
         sim.set_faults(Faults.none())
@@ -259,7 +284,7 @@ def bench_push(
     push["tracking_accepted"] = sum(
         1 for r in served if r.endpoint == "/tasks/tracking.cpx" and 200 <= r.status < 300
     )
-    if push["outcome"] == "raised":  # the run gave up: what reached the source, by its count
+    if push["outcome"] == "raised":  # stopped, or gave up: what reached the source, its count
         progress(f"  push run raised {push['error']}")
         push["sent"] = push["tracking_accepted"]
         push["rows_per_s"] = round(push["sent"] / push["wall_s"], 2) if push["wall_s"] else None
@@ -392,6 +417,7 @@ def summary_row(size: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "push_planned_tracking": push["outbox"]["planned_tracking"] if push else None,
         "push_retries": push["counts"].get("retries") if push else None,
         "push_outcome": push["outcome"] if push else None,
+        "push_stopped_s": push.get("stopped_s") if push else None,
         "pg_to_sqlite": None,
     }
 
@@ -690,7 +716,13 @@ def check_runs(runs: list[dict[str, Any]], targets: Targets) -> list[Check]:
                     unit="rows/s",
                     detail=f"{push['push_rows']:,} of {rows:,} tracking writes delivered in"
                     f" {push['push_s']:.1f} s (one push run), simulator limit {rate:g}/s,"
-                    f" connector pace {rate:g}/s, run {push['push_outcome']}; target"
+                    f" connector pace {rate:g}/s, run {push['push_outcome']}"
+                    + (
+                        f" (stopped by the bench after {push['push_stopped_s']:.0f} s)"
+                        if push["push_stopped_s"]
+                        else ""
+                    )
+                    + f"; target"
                     f" {targets.push_share:.0%} of the limit, every row delivered",
                 ),
                 Check(
@@ -1160,6 +1192,13 @@ def build_parser() -> argparse.ArgumentParser:
         " the contract's)",
     )
     parser.add_argument(
+        "--push-limit-s",
+        type=float,
+        default=None,
+        help="stop the push run (SIGTERM, a clean interrupt) after this many seconds (default"
+        " twice the time the rows take at the rate, plus 30 s: 530 s for 5000 at 20/s)",
+    )
+    parser.add_argument(
         "--push-setting",
         action="append",
         default=[],
@@ -1271,6 +1310,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": not args.skip_report,
             "push_rows": None if args.skip_push else args.push_rows,
             "push_rate": args.push_rate,
+            "push_limit_s": args.push_limit_s,
             "push_settings": args.push_setting,
             "targets": {
                 "floor_ratio": args.floor_ratio,
@@ -1304,6 +1344,8 @@ def main(argv: list[str] | None = None) -> int:
             push_rows=0 if args.skip_push else args.push_rows,
             push_rate=args.push_rate,
             push_settings=push_extra,
+            push_limit_s=args.push_limit_s
+            or round(2 * args.push_rows / args.push_rate + PUSH_START_S, 1),
         )
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="idesk-bench-"))
