@@ -1,26 +1,33 @@
-"""Benchmark: pull throughput and memory by size, the demo's time, the CLI's start-up.
+"""Benchmark: the connector side by side with the network floor, by size and ledger backend;
+the demo's time, the CLI's start-up, the snapshot strategy.
 
 Usage (see bench/README.md)::
 
     make bench                                   # or: .venv/bin/python bench/run.py
-    .venv/bin/python bench/run.py --sizes 1k,5k,20k --out /tmp/bench.json
-    .venv/bin/python bench/run.py --sizes 2000 --skip-demo
+    .venv/bin/python bench/run.py --sizes 10k,100k --json /tmp/bench.json
+    .venv/bin/python bench/run.py --sizes 2000 --skip-demo --db sqlite --push-rows 200
     .venv/bin/python bench/run.py --cli-only     # the CLI start-up step alone
 
 For each size, this process serves a simulated province of that many tasks on loopback
-(`simulator`, faults and rate limit off) and starts ``bench/measure.py`` twice, each a
-process of its own so that its peak RSS is its own: a full pull into a fresh SQLite ledger, then
-an incremental pull that finds nothing new. Then one more process does what ``make demo`` does
-(simulator, full sync with delivery, report, xlsx and html) at the demo's size. Last, the CLI
-start-up: the installed ``idesk-connector`` runs ``--help``, ``status`` and ``tasks show ID``
-on a small existing ledger, each five times, and the median wall time of each is checked.
-The snapshot step serves the province as a deployed iDesk 6 (``--dialect idesk6``, 2,000 listed
-documents) and runs three pulls through the ``idesk6`` mapping: the first (every detail), one
-with nothing changed (only the refresh share of details), one after 50 documents changed their
-list item (those 50 plus the refresh share), and checks the number of detail calls.
+(`simulator`, faults and rate limit off) and starts ``bench/measure.py`` for each measurement,
+a process of its own so that its peak RSS is its own: the floor (a bare `requests` session
+paging the search), then for each ledger backend (``--db``: SQLite, and PostgreSQL in a
+throwaway cluster) a full pull into an empty ledger, an incremental pull that finds nothing new
+(requests counted at the simulator), ``report --format json`` and ``report`` by the installed
+CLI, ``tasks show`` (median of 5), and at the largest size on SQLite a push of ``--push-rows``
+planned tracking writes with the simulator's rate limit on (20/s) and the connector's pace set to
+it. Then one more process does what ``make demo`` does (simulator, full sync with delivery,
+report, xlsx and html) at the demo's size. Then the CLI start-up: the installed
+``idesk-connector`` runs ``--help``, ``status`` and ``tasks show ID`` on a small existing ledger,
+each five times, and the median wall time of each is checked. The snapshot step serves the
+province as a deployed iDesk 6 (``--dialect idesk6``, 2,000 listed documents) and runs three
+pulls through the ``idesk6`` mapping: the first (every detail), one with nothing changed (only
+the refresh share of details), one after 50 documents changed their list item (those 50 plus the
+refresh share), and checks the number of detail calls.
 
-Prints a table, writes the figures as JSON (``--out``), and checks the targets: exit status 0
-when they hold, 1 when one fails, 2 when the benchmark itself could not run.
+Prints a table, writes the figures as JSON (``--json``, alias ``--out``; ``runs`` holds the names
+of issue 15), and checks the targets: exit status 0 when they hold, 1 when one fails, 2 when the
+benchmark itself could not run.
 """
 
 from __future__ import annotations
