@@ -65,7 +65,7 @@ def markdown(results: dict[str, Any]) -> str:
     failed = [c for c in results.get("checks", []) if not c["ok"]]
     if failed:
         missed = "; ".join(
-            f"`{c['name']}` {c['value']} {c['unit']} (≤ {c['limit']})" for c in failed
+            f"`{c['name']}` {c['value']} {c['unit']} (limit {c['limit']})" for c in failed
         )
         lines += ["", f"Missed: {missed}."]
     return "\n".join(lines) + "\n"
