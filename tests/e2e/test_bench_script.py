@@ -40,6 +40,8 @@ def test_tiny_run_writes_every_issue_15_key(tmp_path: Path) -> None:
             "200",
             "--push-rows",
             "20",
+            "--push-limit-s",
+            "300",
             "--skip-demo",
             "--skip-snapshot",
             "--skip-cli",
