@@ -39,6 +39,12 @@ def _cell(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _postgres(pg: dict[str, Any]) -> str:
+    if pg.get("version"):
+        return str(pg["version"])
+    return f"PostgreSQL skipped: {pg['skipped']}" if pg.get("skipped") else "PostgreSQL not run"
+
+
 def markdown(results: dict[str, Any]) -> str:
     host = results["host"]
     pg = results.get("postgresql") or {}
@@ -49,7 +55,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"{host.get('cpu_model')}, {host['cpus']} CPUs, {host.get('ram_gib')} GiB RAM; Python"
         f" {host['python']}, SQLite {host.get('sqlite')},"
-        f" {pg.get('version') or 'PostgreSQL skipped: ' + str(pg.get('skipped'))}; load average"
+        f" {_postgres(pg)}; load average"
         f" {host['load_before']} before, {host['load_after']} after; {results['total_s']:.0f} s.",
         "",
         "| " + " | ".join(title for title, _, _ in COLUMNS) + " |",
