@@ -57,6 +57,8 @@ def _config(dep: Deployment, server: HostileServer) -> None:
         "[push]\n"
         "max_attempts = 1\n"
         "rate_per_second = 50\n"
+        # One delivery at a time: the cut replies and 429s below count one stream of requests.
+        "concurrency = 1\n"
         # The source's idempotency window is over at once: as if the retry came days later.
         "idempotency_window_hours = 0\n"
         "[alerts]\n"
