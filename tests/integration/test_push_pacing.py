@@ -184,6 +184,34 @@ def test_push_at_the_contracts_limit_draws_no_429_on_one_clock(tmp_path: Path) -
         assert bucket.acquired == 301  # the login, then one request per delivery
 
 
+def test_a_sync_run_paces_pull_and_push_from_one_budget(tmp_path: Path) -> None:
+    """`sync`: the pull's client and the delivery's client share one budget (one schedule, one
+    Retry-After hold), at push.rate_per_second once delivering."""
+    clients: list[SourceClient] = []
+
+    def recorded(settings: Settings, spec: Any, sleep: Any) -> SourceClient:
+        client = default_client(settings, spec, sleep)
+        clients.append(client)
+        return client
+
+    config = SimulatorConfig(tasks=5, seed=5, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            auth="token",
+            sync={"rate_per_second": 200},
+            push={"rate_per_second": 100},
+        )
+        result = run_job(settings, "sync", clock=FixedClock(sim.now()), client_factory=recorded)
+    assert result.push is not None and result.push.sent > 0
+    assert len(clients) == 2
+    pull_pace, push_pace = (client._pacer for client in clients)
+    assert pull_pace is push_pace and push_pace is not None
+    assert push_pace.rate == pytest.approx(pace_for(100))
+    assert push_pace.acquired == sum(client.stats.requests for client in clients)
+
+
 @pytest.mark.slow
 def test_rows_left_undelivered_end_the_run_with_problems(tmp_path: Path) -> None:
     """The source keeps answering 429 past the retry budget: outcome problems, exit 1, counted."""
