@@ -3,9 +3,12 @@
 `deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
 ``next_attempt_at`` has come, and any row a crash left in ``sending``), alerts first, then the
 tracking writes (a first sync queues one for every task), each kind oldest first
-(`connector.ledger.outbox.due_ids`), and for each:
+(`connector.ledger.outbox.due_ids`). ``push.concurrency`` senders (threads sharing the client and
+its one pace) work on them at once; the ledger is written by the calling thread only, in
+batches. For each row:
 
-1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
+1. marks it ``sending`` and **commits** (before any request is made; the rows about to go, up to
+   twice the senders, in one transaction); the first time, it also
    stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
    and the row remembers it for good (failures, ``dead`` and an operator's retry included);
 2. when an earlier request may have reached the source (``in_doubt_since`` was already set, or
@@ -16,26 +19,32 @@ tracking writes (a first sync queues one for every task), each kind oldest first
    status differs from the one acknowledged before. Found: the row is ``sent`` without a new
    request (*reconciled*);
 3. sends the request with the row's ``Idempotency-Key`` (the source replays a repeated key
-   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``):
-   every request counts, logins, retries and reconciling reads included, and a ``Retry-After``
-   holds the whole pace;
+   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``,
+   a run's one budget for the source, `connector.source.transport.TokenBucket`): every request
+   of every sender counts, logins, retries and reconciling reads included, and a
+   ``Retry-After`` holds every sender;
 4. marks it ``sent`` with the response id, and for a tracking row stores what the source now
-   acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit.
+   acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit with the
+   other answers of its batch (`COMMIT_ROWS` rows, or `COMMIT_SECONDS`). A crash before that
+   commit leaves the row ``sending`` with ``in_doubt_since``: step 2 of the next run.
 
 Failures: a transient one (`DeliveryError`, `SourceUnavailable` past the client's retry budget)
 counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponential backoff
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
-budget (``retry.*``), the run then stops delivering: the source is in trouble, and the rows not
-yet tried wait for the next run without losing an attempt; they are counted (``undelivered``)
-and make the run's outcome ``problems``. A permanent refusal
+budget (``retry.*``), the run then stops delivering: the source is in trouble. The rows in
+flight are answered and recorded, the rows claimed but not yet sent go back to the state they
+had (`_unclaim`), and every row not delivered waits for the next run without losing an attempt;
+they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
+``problems`` (exit 1). A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
 Refused credentials (`AuthError`) put the row back to ``failed`` without counting an attempt
 and end the run.
 
-Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps.
+Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps. With one sender
+(``push.concurrency = 1``) the steps go row by row: claim, send, record.
 """
 
 from __future__ import annotations
