@@ -344,9 +344,10 @@ class TokenBucket:
             if start > now:
                 self._sleep(start - now)
                 self._count_wait(start - now)
+            earliest = start  # a sleep is trusted to have lasted as long as asked
             while True:
                 with self._lock:
-                    woke = self._monotonic()
+                    woke = max(self._monotonic(), earliest)
                     if epoch != self._epoch and woke < self._hold_until:
                         break  # a hold came while this thread waited: reserve after it
                     interval = 1.0 / (self.rate * self._factor)
@@ -359,6 +360,7 @@ class TokenBucket:
                         self.acquired += 1
                         self._factor = min(1.0, self._factor + RECOVERY)
                         return
+                    earliest = woke + gap
                 self._sleep(gap)
                 self._count_wait(gap)
 
