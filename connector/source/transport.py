@@ -235,10 +235,12 @@ SLOW_DOWN = 0.9
 SLOWEST = 0.1
 """...never below this share of the configured rate..."""
 
-RECOVERY = 0.002
-"""...and climbs back by this share of the configured rate with every request after it (50
+RECOVERY = 0.0002
+"""...and climbs back by this share of the configured rate with every request after it (500
 requests undo one slow-down): a 429 costs a second or more (``Retry-After`` is whole seconds),
-so the pace stays a little lower where the source, or the way to it, is not even."""
+so where the source, or the machine and the network on the way, is uneven enough to refuse
+now and then, the pace settles a little lower; where it never refuses, it stays at the full
+rate."""
 
 
 def pace_for(limit: float) -> float:
