@@ -98,9 +98,10 @@ class ClassifyResult:
     errors: int = 0
 
 
-Planner = Callable[["Session", LedgerTask, Judgement], int]
-"""Called for every judged task inside its batch transaction (after its row was updated);
-returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`)."""
+Planner = Callable[["Session", Sequence[tuple[LedgerTask, Judgement]]], int]
+"""Called once per batch of judged tasks inside the batch's transaction, each with its row as
+classified; returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`,
+which reads the batch's outbox rows once and inserts the new ones in one statement)."""
 
 FactsOf = Callable[[Sequence[int]], Mapping[int, TaskFacts]]
 """What the ledger knows of a batch of tasks by id (`connector.ledger.facts.task_facts`)."""
@@ -216,6 +217,7 @@ def reclassify(
                 break
             observed_at = clock.now()
             changes: list[ClassificationChange] = []
+            to_plan: list[tuple[LedgerTask, Judgement]] = []
             for stored, judgement in judged(
                 batch,
                 as_of,
@@ -246,8 +248,9 @@ def reclassify(
                         )
                     )
                     row = stored.classified(values, as_of)
-                if planner is not None:
-                    result.planned += planner(session, row, judgement)
+                to_plan.append((row, judgement))
+            if planner is not None:
+                result.planned += planner(session, to_plan)
             result.changed += len(changes)
             result.status_changes += write_classifications(
                 session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
