@@ -186,6 +186,7 @@ class _PageWriter:
             deleted_reason="deleted" if task.deleted else "",
             last_seen_run=self.obs.run_id,
             updated_at=self.obs.observed_at,
+            recheck_on=None,  # changed: classified again by this run
         )
         if self.full:
             values["last_full_run"] = self.obs.run_id
