@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -57,16 +57,6 @@ def copy_ledger(template: Path, directory: Path, name: str = "ledger.db") -> Led
     shutil.copyfile(template, path)
     path.chmod(0o600)
     return open_ledger(f"sqlite:///{path}")
-
-
-@pytest.fixture
-def ledger(template: Path, tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh SQLite ledger at the latest schema."""
-    opened = copy_ledger(template, tmp_path)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def store(ledger: Ledger, *tasks: NormalisedTask, at: datetime = T0) -> None:
