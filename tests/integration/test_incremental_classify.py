@@ -67,7 +67,12 @@ def store(ledger: Ledger, *tasks: NormalisedTask, at: datetime = T0) -> None:
 
 
 def run(
-    ledger: Ledger, day: date, *, key: str | None, settings: Settings = SETTINGS
+    ledger: Ledger,
+    day: date,
+    *,
+    key: str | None,
+    settings: Settings = SETTINGS,
+    batch_size: int = 3,
 ) -> ClassifyResult:
     """The pull's classification step as of `day` (with `key`: only the tasks due)."""
     now = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=2)
@@ -80,7 +85,7 @@ def run(
         policy=policy_from_settings(settings.deadlines),
         run_id=f"r{day}",
         clock=clock,
-        batch_size=3,
+        batch_size=batch_size,
         planner=planner,
         key=key,
     )
@@ -100,19 +105,44 @@ def test_a_second_run_of_the_day_with_nothing_new_classifies_nothing(ledger: Led
     key = key_of(ledger)
     first = run(ledger, DAY, key=key)
     assert (first.classified, first.changed) == (5, 5) and first.planned > 0
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        statements.append(sql)
-
-    event.listen(ledger.engine, "before_cursor_execute", seen)
-    try:
-        second = run(ledger, DAY, key=key)
-    finally:
-        event.remove(ledger.engine, "before_cursor_execute", seen)
+    found: list[ClassifyResult] = []
+    statements = statements_of(ledger, lambda: found.append(run(ledger, DAY, key=key)))
+    second = found[0]
     assert (second.classified, second.changed, second.planned, second.suggested) == (0, 0, 0, 0)
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
     assert writes == []
+
+
+def statements_of(ledger: Ledger, work: Any) -> list[str]:
+    """The SQL statements `work()` sends (an executemany counts once: one round trip)."""
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        sent.append(sql)
+
+    event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        work()
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", seen)
+    return sent
+
+
+def test_a_batch_is_classified_and_planned_in_as_many_statements_whatever_its_size(
+    ledger: Ledger,
+) -> None:
+    """No statement per task: 3 and 12 new tasks (one batch each) take the same statements."""
+    store(ledger, *tasks(3))
+    key = key_of(ledger)
+
+    def classify_day() -> None:
+        run(ledger, DAY, key=key, batch_size=50)
+
+    small = statements_of(ledger, classify_day)
+    more = [make_task(i, deadline=date(2022, 3, 10 + i % 20)) for i in range(10, 22)]
+    store(ledger, *more)
+    large = statements_of(ledger, classify_day)
+    assert len(large) == len(small) and len(small) < 30
 
 
 def test_the_next_day_and_a_changed_task_are_classified_again(ledger: Ledger) -> None:
