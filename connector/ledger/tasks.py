@@ -162,6 +162,13 @@ def due_task_batch(
         return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
 
 
+def count_due(db: Db, *, as_of: date, key: str, horizon: date) -> int:
+    """How many tasks `due_task_batch` would return in all."""
+    params = {"as_of": as_of, "key": key, "horizon": horizon}
+    with reading(db) as r:
+        return int(r.scalar(f"SELECT count(*) FROM task WHERE {_DUE}", params) or 0)
+
+
 def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) -> None:
     """Record, for each task, the first day its classification can change and the key it was
     classified with (one statement per distinct day)."""

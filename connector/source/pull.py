@@ -86,7 +86,13 @@ from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
 from connector.outbox.planning import outbox_planner
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import RULES_VERSION, ClassifyResult, classify_key, reclassify
+from connector.rules.classify import (
+    RULES_VERSION,
+    ClassifyResult,
+    classify_key,
+    recheck_on,
+    reclassify,
+)
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
 from connector.source.client import Detail, SourceClient
@@ -805,9 +811,6 @@ def pull(
                 work.publish(client)
         if classify_after:
             cal = calendar or calendar_for(settings.calendar)
-            with ledger.reading() as session:
-                total = ledger_tasks.count_tasks(session) if progress is not None else None
-            shown.start(total=total, description=CLASSIFY)
             day = as_of or local_today(clock)
             planner = (
                 outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
@@ -815,6 +818,13 @@ def pull(
                 else None
             )
             key = verdict_key(settings, cal, ledger, planning=planner is not None)
+            total = None
+            if progress is not None:
+                with ledger.reading() as session:
+                    total = ledger_tasks.count_due(
+                        session, as_of=day, key=key, horizon=recheck_on(day)
+                    )
+            shown.start(total=total, description=CLASSIFY)
             result.add_classification(
                 reclassify(
                     ledger,

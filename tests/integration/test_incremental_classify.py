@@ -26,11 +26,11 @@ from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.facts import set_kind_override
 from connector.ledger.history import Observation
 from connector.ledger.tables import OUTBOX, TASK
-from connector.ledger.tasks import LedgerTask, acknowledge
+from connector.ledger.tasks import LedgerTask, acknowledge, count_due
 from connector.models import NormalisedTask, TaskKind, TaskState
 from connector.outbox.planning import outbox_planner, plan
 from connector.rules.calendar import WorkingCalendar, load_calendar
-from connector.rules.classify import ClassifyResult, reclassify
+from connector.rules.classify import ClassifyResult, recheck_on, reclassify
 from connector.rules.deadlines import policy_from_settings
 from connector.rules.judge import Judgement
 from connector.settings import DeadlineSettings, Settings
@@ -95,6 +95,12 @@ def key_of(ledger: Ledger, settings: Settings = SETTINGS) -> str:
     return verdict_key(settings, CAL, ledger, planning=True)
 
 
+def due_count(ledger: Ledger, key: str, day: date = DAY) -> int:
+    """What the pull's progress bar counts for the classification step."""
+    with ledger.reading() as session:
+        return count_due(session, as_of=day, key=key, horizon=recheck_on(day))
+
+
 def tasks(n: int = 5) -> list[NormalisedTask]:
     return [make_task(i, deadline=date(2022, 3, 18 + i)) for i in range(1, n + 1)]
 
@@ -103,8 +109,10 @@ def test_a_second_run_of_the_day_with_nothing_new_classifies_nothing(ledger: Led
     """The first run of a day classifies and plans every task; a second one touches none."""
     store(ledger, *tasks())
     key = key_of(ledger)
+    assert due_count(ledger, key) == 5
     first = run(ledger, DAY, key=key)
     assert (first.classified, first.changed) == (5, 5) and first.planned > 0
+    assert due_count(ledger, key) == 0
     found: list[ClassifyResult] = []
     statements = statements_of(ledger, lambda: found.append(run(ledger, DAY, key=key)))
     second = found[0]
