@@ -162,6 +162,19 @@ def due_task_batch(
         return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
 
 
+def classify_again(session: Session, task_ids: Sequence[int]) -> None:
+    """Have the next run classify and plan these tasks again (their outbox rows changed by
+    hand, e.g. a dead row put back to pending that a newer status would supersede)."""
+    ids = sorted({int(i) for i in task_ids})
+    if not ids:
+        return
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    session.execute(update(TASK).where(TASK.c.source_id.in_(ids)).values(recheck_on=None))
+
+
 def count_due(db: Db, *, as_of: date, key: str, horizon: date) -> int:
     """How many tasks `due_task_batch` would return in all."""
     params = {"as_of": as_of, "key": key, "horizon": horizon}

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlmodel import Session
 
 from connector.clock import FixedClock
@@ -28,6 +28,7 @@ from connector.ledger.history import Observation
 from connector.ledger.tables import OUTBOX, TASK
 from connector.ledger.tasks import LedgerTask, acknowledge, count_due
 from connector.models import NormalisedTask, TaskKind, TaskState
+from connector.outbox.actions import retry_row
 from connector.outbox.planning import outbox_planner, plan
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.classify import ClassifyResult, recheck_on, reclassify
@@ -182,8 +183,9 @@ def test_a_settings_change_classifies_every_task_again(ledger: Ledger) -> None:
     assert run(ledger, DAY, key=key_of(ledger, wider), settings=wider).classified == 0
 
 
-def test_a_kind_override_or_an_acknowledged_status_is_classified_again(ledger: Ledger) -> None:
-    """What else a verdict reads (a kind override, what the source acknowledged) clears it."""
+def test_a_kind_override_an_ack_or_a_retried_row_is_classified_again(ledger: Ledger) -> None:
+    """What else a verdict reads (a kind override, what the source acknowledged, an outbox row
+    put back to pending by an operator) has the task classified again."""
     store(ledger, *tasks())
     key = key_of(ledger)
     run(ledger, DAY, key=key)
@@ -191,10 +193,13 @@ def test_a_kind_override_or_an_acknowledged_status_is_classified_again(ledger: L
         obs = Observation("admin", datetime(2022, 3, 22, 3, tzinfo=UTC))
         set_kind_override(session, 2, TaskKind.ROUTINE, by="admin", reason="x", obs=obs)
         acknowledge(session, 4, "DTH_QUA_HAN", date(2022, 3, 22))
+        dead = session.execute(select(OUTBOX.c.id).where(OUTBOX.c.task_id == 5)).scalars().first()
+        session.execute(update(OUTBOX).where(OUTBOX.c.id == dead).values(state="dead"))
+        retry_row(session, int(dead))
     with ledger.reading() as session:
         cleared = session.execute(select(TASK.c.source_id).where(TASK.c.recheck_on.is_(None)))
-        assert sorted(cleared.scalars()) == [2, 4]
-    assert run(ledger, DAY, key=key).classified == 2
+        assert sorted(cleared.scalars()) == [2, 4, 5]
+    assert run(ledger, DAY, key=key).classified == 3
 
 
 # -- the same verdicts and outbox rows as classifying everything, one task at a time -------------
