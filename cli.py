@@ -1214,6 +1214,15 @@ def simulator_serve_cmd(
             "credentials.",
         ),
     ] = False,
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant",
+            help="Serve several document systems, one per port from --port up: "
+            "NAME[:SEED[:TASKS[:DIALECT]]], repeated (e.g. --tenant gialai:2 --tenant binhdinh). "
+            "gialai and binhdinh are the merged province's two systems.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a province-like world over HTTP on loopback until Ctrl+C.
 
@@ -1241,6 +1250,16 @@ def simulator_serve_cmd(
         _stdout(banner(sim, lang))
         sys.stdout.flush()
 
+    if tenant:
+        from simulator.tenants import parse_tenant, serve_tenants, tenant_configs
+
+        def ready_all(tenants: Any) -> None:
+            _stdout(tenants.banner(lang))
+            sys.stdout.flush()
+
+        configs = tenant_configs(config, [parse_tenant(spec) for spec in tenant])
+        serve_tenants(configs, on_ready=ready_all)
+        return
     serve(config, port, on_ready=ready)
 
 

@@ -6,11 +6,12 @@ with both authentication modes, a live paged search, idempotent writes, notifica
 limit and switchable faults, plus admin endpoints under ``/_sim/`` to change the world while a
 client runs.
 
-Modules: `units` (the province's units), `textgen` (Vietnamese text), `generator` (records per
-scenario), `world` (the records and their changes), `simclock`, `faults`, `state` (sessions,
-idempotency, notifications), `api` (the contract's endpoints), `admin` (``/_sim/``), `core`,
-`server` (`Simulator`, `serve`), `loopback` (the threaded loopback server, its lifecycle and
-request log, shared with the test servers in ``tests/``).
+Modules: `units` (the province's units, and the merged province's second system), `textgen`
+(Vietnamese text), `generator` (records per scenario), `world` (the records and their changes),
+`simclock`, `faults`, `state` (sessions, idempotency, notifications), `api` (the contract's
+endpoints), `admin` (``/_sim/``), `core`, `server` (`Simulator`, `serve`), `tenants` (several
+simulated systems in one process, one port each), `loopback` (the threaded loopback server, its
+lifecycle and request log, shared with the test servers in ``tests/``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from simulator.generator import NEW_TASK_SCENARIOS, Scenario
 from simulator.recorder import RecordedRequest, RequestLog
 from simulator.server import Simulator, banner, serve
 from simulator.state import Notification, TrackingWrite
+from simulator.tenants import Tenants, TenantSpec, parse_tenant, serve_tenants, tenant_configs
 from simulator.textgen import DeadlinePhrase
 from simulator.timefmt import NO_DEADLINE
-from simulator.units import UNITS, UNITS_BY_CODE
+from simulator.units import UNIT_SETS, UNITS, UNITS_BY_CODE, UnitSet
 from simulator.world import (
     Malformation,
     MalformKind,
@@ -45,6 +47,7 @@ __all__ = [
     "NO_DEADLINE",
     "UNITS",
     "UNITS_BY_CODE",
+    "UNIT_SETS",
     "AuthMode",
     "Credentials",
     "DeadlinePhrase",
@@ -57,11 +60,17 @@ __all__ = [
     "Scenario",
     "Simulator",
     "SimulatorConfig",
+    "TenantSpec",
+    "Tenants",
     "TrackingWrite",
+    "UnitSet",
     "UnknownTaskError",
     "World",
     "banner",
     "generate_world",
     "parse_faults",
+    "parse_tenant",
     "serve",
+    "serve_tenants",
+    "tenant_configs",
 ]

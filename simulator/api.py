@@ -22,7 +22,7 @@ from simulator import idesk6
 from simulator.core import SimCore
 from simulator.state import KeyUse, SessionState, TrackingWrite
 from simulator.timefmt import http_date, parse_instant
-from simulator.units import UNIT_CODES, UNITS, unit_json
+from simulator.units import unit_json
 from simulator.wire import (
     BodyError,
     Request,
@@ -273,7 +273,7 @@ def view(core: SimCore, request: Request, _: str) -> Response:
 
 
 def units(core: SimCore, request: Request, _: str) -> Response:
-    return json_response(200, {"items": [unit_json(u) for u in UNITS]})
+    return json_response(200, {"items": [unit_json(u) for u in core.world.units]})
 
 
 def list_notifications(core: SimCore, request: Request, _: str) -> Response:
@@ -360,7 +360,7 @@ def send_notification(core: SimCore, request: Request, _: str) -> Response:
             or not all(isinstance(r, str) for r in recipients)
         ):
             return error(400, "bad_request", "Trường recipients phải là danh sách mã đơn vị.")
-        unknown = [r for r in recipients if r not in UNIT_CODES]
+        unknown = [r for r in recipients if r not in core.world.unit_set.codes]
         if unknown:
             return error(422, "unknown_recipient", "Mã không hợp lệ: " + ", ".join(unknown) + ".")
         level = data.get("level", 0)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from connector.errors import ConfigError, Problem
 from simulator.faults import ExpireStyle, Faults
+from simulator.units import DEFAULT_UNIT_SET, UNIT_SETS
 
 if TYPE_CHECKING:
     from simulator.world import World
@@ -99,6 +100,12 @@ class SimulatorConfig:
     """Where the simulated clock starts (aware); None: the world's start, `today` at 08:00 local.
     `simulator serve` without `--today` starts it at the real time, so its `Date` is right."""
     idempotency_window: timedelta = timedelta(hours=24)
+    units: str = DEFAULT_UNIT_SET
+    """The unit set the world's tasks are assigned to (`simulator.units.UNIT_SETS`):
+    ``binhdinh`` (the default province) or ``gialai`` (the merged province's system)."""
+    tenant: str = ""
+    """The tenant's name when one simulator process serves several (`simulator.tenants`);
+    "" for a lone simulator."""
     world: World | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +147,8 @@ class SimulatorConfig:
             bad("expired_style", f"must be json or html, got {self.expired_style!r}")
         if self.idempotency_window <= timedelta(0):
             bad("idempotency_window", "must be positive")
+        if self.units not in UNIT_SETS:
+            bad("units", f"must be one of {', '.join(sorted(UNIT_SETS))}, got {self.units!r}")
         if problems:
             raise ConfigError(problems, source="simulator")
 

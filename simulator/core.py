@@ -40,7 +40,11 @@ class SimCore:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.world: World = config.world or generate_world(
-            config.seed, config.tasks, config.today, malformed_rate=config.malformed_rate
+            config.seed,
+            config.tasks,
+            config.today,
+            malformed_rate=config.malformed_rate,
+            units=config.units,
         )
         self.clock = SimClock(config.clock_start or self.world.start, frozen=config.frozen_clock)
         self.requests = RequestLog()
@@ -186,6 +190,8 @@ class SimCore:
             "nowLocal": local_str(now),
             "advancedSeconds": int(self.clock.offset.total_seconds()),
             "seed": self.world.seed,
+            "tenant": self.config.tenant,
+            "units": self.world.unit_set.name,
             "faults": self.faults.to_spec(),
             "tasks": self.world.counts(),
             "notificationsCreated": len(notes),

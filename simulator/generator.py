@@ -33,7 +33,7 @@ from simulator.timefmt import (
     local_str,
     utc_str,
 )
-from simulator.units import LEAD_UNITS, UNITS
+from simulator.units import DEFAULT_UNIT_SET, UNIT_SETS, WORKING_GROUP, UnitSet
 
 FIRST_TASK_ID = 210_000
 FIRST_DOCUMENT_ID = 5_100_000
@@ -132,7 +132,6 @@ _KIND_WEIGHT = {
     UnitKind.CENTRAL: 0.3,
     UnitKind.OFFICE: 0.15,
 }
-_LEAD_WEIGHTS = [_KIND_WEIGHT[u.kind] for u in LEAD_UNITS]
 
 
 def start_instant(today: date) -> datetime:
@@ -165,8 +164,16 @@ class _Plan:
 class TaskFactory:
     """Makes records for one world; also used to add tasks while the simulator runs."""
 
-    def __init__(self, seed: int, today: date, calendar: WorkingCalendar) -> None:
+    def __init__(
+        self,
+        seed: int,
+        today: date,
+        calendar: WorkingCalendar,
+        units: UnitSet = UNIT_SETS[DEFAULT_UNIT_SET],
+    ) -> None:
         self.rng = random.Random(seed)
+        self.units = units
+        self._lead_weights = [_KIND_WEIGHT[u.kind] for u in units.lead_units]
         self.today = today
         self.calendar = calendar
         self.start = start_instant(today)
@@ -345,14 +352,14 @@ class TaskFactory:
     def _leads(self, k: int) -> list[Unit]:
         chosen: list[Unit] = []
         while len(chosen) < k:
-            unit = self.rng.choices(LEAD_UNITS, weights=_LEAD_WEIGHTS, k=1)[0]
+            unit = self.rng.choices(self.units.lead_units, weights=self._lead_weights, k=1)[0]
             if unit not in chosen:
                 chosen.append(unit)
         return chosen
 
     def _coordinators(self, lead: Unit) -> list[Unit]:
         n = self.rng.choices((0, 1, 2, 3), weights=(0.3, 0.35, 0.25, 0.1), k=1)[0]
-        pool = [u for u in UNITS if u.code not in (lead.code, "TCT")]
+        pool = [u for u in self.units.units if u.code not in (lead.code, WORKING_GROUP)]
         return self.rng.sample(pool, n)
 
     def _take_id(self) -> int:
@@ -502,7 +509,7 @@ class TaskFactory:
         docs.sort()
         out: list[GeneratedTask] = []
         for created, doc_date, k in docs:
-            doc = textgen.document(rng, doc_date, self.used_numbers)
+            doc = textgen.document(rng, doc_date, self.used_numbers, self.units.province)
             ed_id = self._take_ed_id()
             for lead in self._leads(k):
                 scenario = self._scenario(local_date(created))
@@ -547,7 +554,7 @@ class TaskFactory:
             elif scenario is Scenario.DUE_SOON:
                 hi = self.calendar.add_working_days(today, 2)
                 plan.deadline = self._deadline(today, hi, today)
-            doc = textgen.document(self.rng, today, self.used_numbers)
+            doc = textgen.document(self.rng, today, self.used_numbers, self.units.province)
             lead = self._leads(1)[0]
             return self._record(
                 ed_id=self._take_ed_id(),

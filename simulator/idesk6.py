@@ -40,7 +40,7 @@ from urllib.parse import parse_qs
 from connector.models import UnitKind
 from simulator.core import SimCore
 from simulator.timefmt import NO_DEADLINE, local_str, utc_str
-from simulator.units import UNITS, UNITS_BY_CODE
+from simulator.units import DEFAULT_UNIT_SET, UNIT_SETS, UnitSet
 from simulator.wire import Request, Response, error, json_response
 from simulator.world import MalformKind, World
 
@@ -52,9 +52,11 @@ PROFILE = "/system/userprofile/view.cpx"
 
 ROOT_ID = 1
 """The tree's root element: the province's People's Committee (``type = unit``)."""
-ROOT_NAME = "UBND tỉnh Bình Định"
+_DEFAULT = UNIT_SETS[DEFAULT_UNIT_SET]
+ROOT_NAME = f"UBND tỉnh {_DEFAULT.province}"
+"""The default world's root (a world of another unit set names its own province)."""
 DEPT_BASE = 200
-"""A unit's tree id is ``DEPT_BASE`` + its place in `simulator.units.UNITS`."""
+"""A unit's tree id is ``DEPT_BASE`` + its place in its unit set (`simulator.units`)."""
 ALIAS_BASE = 985300
 INTAKE_BASE = 7_000_000
 """Intake-only documents have ids from here (no world task has such an id)."""
@@ -69,13 +71,23 @@ _POSITIONS: dict[UnitKind, tuple[str, str]] = {
     UnitKind.OFFICE: ("Chánh Văn phòng", "Phó Chánh Văn phòng"),
 }
 
-DEPT_IDS: dict[str, int] = {u.code: DEPT_BASE + i for i, u in enumerate(UNITS)}
-"""Unit code -> its ``dept`` element id in the tree (a step's ``receiverDeptId``)."""
+_DEPT_IDS: dict[str, dict[str, int]] = {
+    name: {u.code: DEPT_BASE + i for i, u in enumerate(units.units)}
+    for name, units in UNIT_SETS.items()
+}
+DEPT_IDS: dict[str, int] = _DEPT_IDS[DEFAULT_UNIT_SET]
+"""Unit code -> its ``dept`` element id in the default world's tree (a step's
+``receiverDeptId``)."""
 
 
-def position(code: str, doc_id: int) -> str:
+def dept_ids(units: UnitSet) -> dict[str, int]:
+    """Unit code -> its ``dept`` element id in the tree of a world of `units`."""
+    return _DEPT_IDS[units.name]
+
+
+def position(code: str, doc_id: int, units: UnitSet = _DEFAULT) -> str:
     """The receiving position a step names for unit `code` (the head or a deputy)."""
-    unit = UNITS_BY_CODE.get(code)
+    unit = units.by_code.get(code)
     heads = _POSITIONS[unit.kind if unit is not None else UnitKind.DEPARTMENT]
     return heads[doc_id % 2]
 
@@ -86,24 +98,25 @@ def subject(record: dict[str, Any], doc_id: int) -> str:
     return f"THÔNG BÁO\n{text}" if doc_id % 7 == 0 else text
 
 
-def tree() -> list[dict[str, Any]]:
-    """The organisation tree's elements (``fbyvsphere.cpx``)."""
+def tree(units: UnitSet = _DEFAULT) -> list[dict[str, Any]]:
+    """The organisation tree's elements (``fbyvsphere.cpx``) of a world of `units`."""
+    ids = dept_ids(units)
     elements: list[dict[str, Any]] = [
         {
             "id": ROOT_ID,
             "parent": 0,
-            "name": ROOT_NAME,
+            "name": f"UBND tỉnh {units.province}",
             "type": "unit",
             "order": 0,
             "config": 0,
             "office": "Y",
         },
     ]
-    for i, unit in enumerate(UNITS):
-        parent = DEPT_IDS[unit.parent_code] if unit.parent_code else ROOT_ID
+    for i, unit in enumerate(units.units):
+        parent = ids[unit.parent_code] if unit.parent_code else ROOT_ID
         elements.append(
             {
-                "id": DEPT_IDS[unit.code],
+                "id": ids[unit.code],
                 "parent": parent,
                 "name": unit.name,
                 "type": "dept",
@@ -115,15 +128,15 @@ def tree() -> list[dict[str, Any]]:
         elements.append(
             {
                 "id": ALIAS_BASE + i,
-                "parent": DEPT_IDS[unit.code],
-                "name": position(unit.code, 0),
+                "parent": ids[unit.code],
+                "name": position(unit.code, 0, units),
                 "type": "alias",
                 "rank": "unit_leader",
                 "order": 0,
                 "config": 0,
                 "office": "N",
                 "refCode": f"{0xB3C50000 + i:x}",
-                "refUname": f"lanhdao.{unit.code.lower()}@binhdinh.gov.vn",
+                "refUname": f"lanhdao.{unit.code.lower()}@{units.domain}",
                 "refFullname": f"Lãnh đạo {unit.name}",
                 "defaultBook": 0,
                 "transferToCode": "",
@@ -155,16 +168,18 @@ def _step(
     completed: tuple[str, str] | None = None,
     priority: int = 0,
     confirmed: str = "N",
+    units: UnitSet = _DEFAULT,
 ) -> dict[str, Any]:
+    ids = dept_ids(units)
     step: dict[str, Any] = {
         "id": sid,
         "parent": doc_id + 1,
         "senderAname": CLERK,
         "senderName": "Văn Thư",
-        "receiverAcode": f"{0xB3C50000 + DEPT_IDS.get(code, 0):x}",
-        "receiverAname": position(code, doc_id) if responsibility != "receive" else CLERK,
+        "receiverAcode": f"{0xB3C50000 + ids.get(code, 0):x}",
+        "receiverAname": position(code, doc_id, units) if responsibility != "receive" else CLERK,
         "receiverName": "Trần Thị B",
-        "receiverDeptId": DEPT_IDS.get(code, ROOT_ID),
+        "receiverDeptId": ids.get(code, ROOT_ID),
         "createDate": created[0],
         "createDateStr": created[1],
         "deadline": deadline,
@@ -230,6 +245,7 @@ def document(
         status="tranfered",
         created=created,
         completed=created,
+        units=world.unit_set,
     )
     steps = [
         intake,
@@ -244,6 +260,7 @@ def document(
             completed=completed,
             priority=int(record.get("priority", 0) or 0),
             confirmed=str(record.get("confirmed", "N")),
+            units=world.unit_set,
         ),
     ]
     for n, unit in enumerate(record.get("coordinators") or ()):
@@ -255,6 +272,7 @@ def document(
                 code=str(unit.get("commCode", "")),
                 status="processing",
                 created=created,
+                units=world.unit_set,
             )
         )
     detail = {
@@ -306,12 +324,20 @@ def document(
     return item, detail
 
 
-def intake_document(n: int, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+def intake_document(
+    n: int, now: datetime, units: UnitSet = _DEFAULT
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The `n`-th intake-only document: received by the clerk, no lead step yet."""
     doc_id = INTAKE_BASE + n
     created = (local_str(now), utc_str(now))
     step = _step(
-        doc_id, doc_id * 10 + 1, "receive", code="VPUBND", status="received", created=created
+        doc_id,
+        doc_id * 10 + 1,
+        "receive",
+        code="VPUBND",
+        status="received",
+        created=created,
+        units=units,
     )
     title = f"V/v đề nghị cung cấp thông tin (văn bản đến số {n + 1})"
     ed = {
@@ -396,7 +422,8 @@ def _listed(core: SimCore) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     with world.lock:
         keys = [k for k in sorted(world.tasks) if world.tasks[k].get("deleted") != "Y"]
         docs = [document(world.tasks[k], k, world) for k in keys]
-    return docs + [intake_document(n, now) for n in range(intake_count(core))]
+    units = world.unit_set
+    return docs + [intake_document(n, now, units) for n in range(intake_count(core))]
 
 
 def _page(docs: list[dict[str, Any]], request: Request) -> Response:
@@ -413,8 +440,8 @@ def process_list(core: SimCore, request: Request, _: str) -> Response:
 
 
 def receiving_list(core: SimCore, request: Request, _: str) -> Response:
-    now = core.now()
-    return _page([intake_document(n, now)[0] for n in range(intake_count(core))], request)
+    now, units = core.now(), core.world.unit_set
+    return _page([intake_document(n, now, units)[0] for n in range(intake_count(core))], request)
 
 
 def detail(core: SimCore, request: Request, _: str) -> Response:
@@ -425,7 +452,8 @@ def detail(core: SimCore, request: Request, _: str) -> Response:
     if doc_id is None or doc_id < 0:
         return error(400, "bad_request", "Thiếu hoặc sai tham số id.")
     if INTAKE_BASE <= doc_id < INTAKE_BASE + intake_count(core):
-        return json_response(200, intake_document(doc_id - INTAKE_BASE, core.now())[1])
+        intake = intake_document(doc_id - INTAKE_BASE, core.now(), core.world.unit_set)
+        return json_response(200, intake[1])
     world = core.world
     with world.lock:
         key = world.key_of(doc_id)
@@ -438,16 +466,16 @@ def organisation(core: SimCore, request: Request, _: str) -> Response:
     refused = _account(core, _form(request).get("exeacode"))
     if refused is not None:
         return refused
-    return json_response(200, {"elements": tree()})
+    return json_response(200, {"elements": tree(core.world.unit_set)})
 
 
 def profile(core: SimCore, request: Request, _: str) -> Response:
-    config = core.config
+    config, units = core.config, core.world.unit_set
     user = {
         "username": config.username,
         "fullname": "Văn thư UBND tỉnh",
-        "email": f"{config.username}@binhdinh.gov.vn",
-        "organization": ROOT_NAME,
+        "email": f"{config.username}@{units.domain}",
+        "organization": f"UBND tỉnh {units.province}",
         "code": f"u{ROOT_ID:04d}",
     }
     totp = {

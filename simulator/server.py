@@ -189,6 +189,7 @@ class Simulator(Loopback[_Server]):
             seed=self.world.seed,
             today=self.world.today.isoformat(),
             faults=self.core.faults.to_spec(),
+            **({"tenant": self.config.tenant} if self.config.tenant else {}),
         )
         return self
 
@@ -445,6 +446,34 @@ def _banner_idesk6(sim: Simulator, vi: bool) -> str:
         f"today {sim.today().isoformat()}.",
     )
     lines += [*_idesk6_banner(sim, vi), "Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop."]
+    return "\n".join(lines)
+
+
+def tenant_banner(sims: list[Simulator], lang: str = "vi") -> str:
+    """What the CLI prints once several tenants listen: for each its world, base URL, logins,
+    faults and admin URL."""
+    vi = lang != "en"
+    lines = [
+        f"Trình mô phỏng iDesk đang chạy {len(sims)} hệ thống (tenant), mỗi hệ thống một cổng:"
+        if vi
+        else f"iDesk simulator running {len(sims)} systems (tenants), each on its own port:"
+    ]
+    for sim in sims:
+        world, day = sim.world, sim.today().isoformat()
+        if sim.config.dialect == "idesk6":
+            what = f"{len(world)} văn bản (iDesk 6)" if vi else f"{len(world)} documents (iDesk 6)"
+        else:
+            what = f"{len(world)} nhiệm vụ" if vi else f"{len(world)} tasks"
+        province = world.unit_set.province
+        running = (
+            f"[{sim.config.tenant}] {what}, seed {world.seed}, đơn vị tỉnh {province}, "
+            f"hôm nay {day}."
+            if vi
+            else f"[{sim.config.tenant}] {what}, seed {world.seed}, units of {province}, "
+            f"today {day}."
+        )
+        lines += _banner_head(sim, vi, running)
+    lines.append("Nhấn Ctrl+C để dừng." if vi else "Press Ctrl+C to stop.")
     return "\n".join(lines)
 
 

@@ -140,8 +140,10 @@ def weighted(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
     return rng.choices(names, weights=weights, k=1)[0]
 
 
-def document(rng: random.Random, doc_date: date, used_numbers: set[str]) -> Document:
-    """The fields of one directive document issued on `doc_date`."""
+def document(
+    rng: random.Random, doc_date: date, used_numbers: set[str], province: str = "Bình Định"
+) -> Document:
+    """The fields of one directive document issued on `doc_date` by `province`'s UBND."""
     category = weighted(rng, CATEGORIES)
     symbol = _SYMBOLS.get(category) or f"UBND-{rng.choice(_COMMUNIQUE_DESKS)}"
     base = doc_date.timetuple().tm_yday * 25
@@ -163,7 +165,7 @@ def document(rng: random.Random, doc_date: date, used_numbers: set[str]) -> Docu
         title = "Chủ tịch" if steering_type in (1, 2) else "Phó Chủ tịch"
         subject = f"Kết luận của {title} UBND tỉnh tại cuộc họp về {topic}"
     else:
-        author, code = "UBND tỉnh Bình Định", "UBNDT"
+        author, code = f"UBND tỉnh {province}", "UBNDT"
         if steering_type == 3:
             signer, position = leader[0], "Phó Chủ tịch"
         else:

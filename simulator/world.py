@@ -36,7 +36,7 @@ from simulator.generator import (
 )
 from simulator.textgen import DeadlinePhrase
 from simulator.timefmt import date_str, epoch, local_str, utc_str
-from simulator.units import UNITS
+from simulator.units import DEFAULT_UNIT_SET, UnitSet, unit_set
 
 
 class MalformKind(StrEnum):
@@ -123,7 +123,12 @@ class World:
 
     @property
     def units(self) -> tuple[Unit, ...]:
-        return UNITS
+        return self._factory.units.units
+
+    @property
+    def unit_set(self) -> UnitSet:
+        """The units this world's tasks are assigned to (``binhdinh`` by default)."""
+        return self._factory.units
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -431,17 +436,19 @@ def generate_world(
     *,
     malformed_rate: float = 0.0,
     calendar: WorkingCalendar | None = None,
+    units: str = DEFAULT_UNIT_SET,
 ) -> World:
     """A deterministic world: the same arguments give identical records.
 
-    `today` defaults to 7 March 2022 (the week the Chairman's directive was signed).
+    `today` defaults to 7 March 2022 (the week the Chairman's directive was signed); `units`
+    names the unit set (`simulator.units.UNIT_SETS`; raises `ValueError` for an unknown one).
     """
     if tasks < 0:
         raise ValueError(f"tasks must be >= 0, got {tasks}")
     if not 0.0 <= malformed_rate <= 1.0:
         raise ValueError(f"malformed_rate must be within 0..1, got {malformed_rate}")
     day = today or date(2022, 3, 7)
-    factory = TaskFactory(seed, day, calendar or default_calendar())
+    factory = TaskFactory(seed, day, calendar or default_calendar(), unit_set(units))
     world = World(seed=seed, today=day, factory=factory, generated=factory.generate(tasks))
     world._malform(malformed_rate, random.Random(f"malformed:{seed}"))
     return world

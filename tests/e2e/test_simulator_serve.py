@@ -60,3 +60,42 @@ def test_serve_with_today_starts_that_day_at_eight() -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert datetime(2022, 3, 7, 1, 0, tzinfo=UTC) <= served < datetime(2022, 3, 7, 1, 5, tzinfo=UTC)
+
+
+def test_serve_with_tenants_serves_each_on_its_own_port() -> None:
+    """`--tenant` twice prints both tenants with their base URLs; each answers its own login and
+    refuses the other's."""
+    proc = subprocess.Popen(
+        [
+            str(CLI),
+            *("simulator", "serve", "--port", "0", "--tasks", "20", "--today", "2022-03-07"),
+            *("--tenant", "gialai:2", "--tenant", "binhdinh", "--faults", "rate_limit=0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    banner: list[str] = []
+    try:
+        for line in proc.stdout:
+            banner.append(line)
+            if line.startswith("Nhấn Ctrl+C"):
+                break
+        text = "".join(banner)
+        urls = re.findall(r"base URL\): (http://127\.0\.0\.1:\d+/\S+)", text)
+        assert "đang chạy 2 hệ thống" in text and "[gialai]" in text and "[binhdinh]" in text
+        assert len(set(urls)) == 2
+        for url, own, other in ((urls[0], "gialai", "binhdinh"), (urls[1], "binhdinh", "gialai")):
+            for name, status in ((own, 200), (other, 401)):
+                answer = requests.post(
+                    f"{url}/auth/login.cpx",
+                    data={"username": f"demo-{name}", "password": f"demo-password-{name}"},
+                    timeout=10,
+                )
+                assert answer.status_code == status
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
