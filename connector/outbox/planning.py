@@ -29,7 +29,14 @@ import structlog
 
 from connector.clock import Clock, local_date, to_utc
 from connector.ledger.facts import task_facts
-from connector.ledger.outbox import OutboxEntry, add_row, by_task, get_row
+from connector.ledger.outbox import (
+    OutboxEntry,
+    add_row,
+    add_rows,
+    by_task,
+    get_row,
+    ids_by_key,
+)
 from connector.ledger.reader import reading
 from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
 from connector.ledger.units import list_units
@@ -316,21 +323,11 @@ class PlanBatch:
     def finish(self) -> int:
         """Write the batch's rows (one insert), then supersede what they replace; how many
         rows were added."""
-        from sqlalchemy import insert, select  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
-        from connector.ledger.tables import OUTBOX  # noqa: PLC0415
-
         added = len(self.rows)
-        if self.rows:
-            self.session.execute(insert(OUTBOX), [r.values() for r in self.rows])
+        add_rows(self.session, [r.values() for r in self.rows])
         if self.superseding:
             keys = sorted({by.idempotency_key for _, by in self.superseding if by is not None})
-            ids: dict[str, int] = {}
-            if keys:
-                query = select(OUTBOX.c.id, OUTBOX.c.idempotency_key).where(
-                    OUTBOX.c.idempotency_key.in_(keys)
-                )
-                ids = {str(k): int(i) for i, k in self.session.execute(query)}
+            ids = ids_by_key(self.session, keys)
             for row_id, by in self.superseding:
                 row = get_row(self.session, row_id)
                 if row is None or row.state not in REPLACEABLE:

@@ -162,6 +162,19 @@ def test_the_next_day_and_a_changed_task_are_classified_again(ledger: Ledger) ->
     store(ledger, replace(tasks()[1], deadline=date(2022, 4, 30), last_modified=T0 + timedelta(1)))
     again = run(ledger, DAY, key=key)
     assert (again.classified, again.changed) == (1, 1)
+    with ledger.reading() as session:
+        tracking = list(
+            session.execute(
+                select(OUTBOX.c.id, OUTBOX.c.state, OUTBOX.c.superseded_by)
+                .where(OUTBOX.c.task_id == 2, OUTBOX.c.kind == "tracking")
+                .order_by(OUTBOX.c.id)
+            )
+        )
+    # The batch's new tracking row supersedes the pending one, by its id.
+    assert [(r.state, r.superseded_by) for r in tracking] == [
+        ("superseded", tracking[1].id),
+        ("pending", None),
+    ]
     assert run(ledger, DAY, key=key).classified == 0
     assert run(ledger, DAY + timedelta(days=1), key=key).classified == 5
     assert run(ledger, DAY - timedelta(days=3), key=key).classified == 5  # an earlier as_of
