@@ -14,6 +14,7 @@ terminal (it goes to the JSON log only).
 
 # No `from __future__ import annotations` here: typer reads every command's annotations on each
 # run, and real objects spare it evaluating them from strings (a faster start).
+import contextvars
 import functools
 import json
 import sys
@@ -192,6 +193,10 @@ def settings(*, need_source: bool = True) -> LoadedSettings:
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
+    from connector.ledger.scope import DEFAULT_SOURCE, set_source
+
+    # Rows written by this command belong to the one source (several: each run sets its own).
+    set_source(DEFAULT_SOURCE if s.sources else s.source.name)
     fmt = OPTIONS.log_format if OPTIONS.log_format != LogFormat.AUTO else s.log.format
     configure_logging(
         level=OPTIONS.log_level or s.log.level,
@@ -266,7 +271,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            # Each command in a context of its own: the ledger scope it sets
+            # (`connector.ledger.scope`) ends with it.
+            return contextvars.copy_context().run(func, *args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Interrupted as exc:
@@ -434,6 +441,108 @@ DryRunOpt = Annotated[
 ]
 
 
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="Only these sources of a [[sources]] config (repeat, or a comma list; "
+        "default: all, one after the other).",
+    ),
+]
+
+
+def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str, ...]:
+    """The source names `--source` picks (each known, each once; none given: every source)."""
+    known = [src.name for src in loaded.settings.all_sources]
+    if not given:
+        return tuple(known)
+    wanted = [n.strip() for item in given for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"--source: no source named {', '.join(map(repr, unknown))}; the sources are: "
+            f"{', '.join(known)}"
+        )
+    return tuple(dict.fromkeys(wanted))
+
+
+def narrow_reads(loaded: LoadedSettings, given: list[str] | None) -> None:
+    """With `--source`, the ledger reads of this command see those sources only (checked
+    against the configured names); without, every source."""
+    from connector.ledger.scope import set_read_sources
+
+    if given:
+        set_read_sources(chosen_sources(loaded, given))
+
+
+def _single_source_of_task(reader: Any, task_id: int) -> None:
+    """Without `--source`: a task id two sources share is ambiguous (exit 2); a task of one
+    source is read from (and written as) that source."""
+    from connector.ledger.scope import set_read_sources, set_source
+
+    found = [
+        str(s)
+        for s in reader.column("SELECT source FROM task WHERE source_id = :id", {"id": task_id})
+    ]
+    if len(found) > 1:
+        raise ConfigError(
+            f"task {task_id} exists in several sources ({', '.join(sorted(found))}); "
+            "say which with --source NAME"
+        )
+    if found:
+        set_read_sources(found)
+        set_source(found[0])
+
+
+def _run_sources(
+    loaded: LoadedSettings,
+    names: tuple[str, ...],
+    command: Literal["sync", "pull", "push"],
+    *,
+    full: bool,
+    dry_run: bool,
+    wait: float,
+    fmt: OutputFormat,
+    language: "Lang",
+) -> None:
+    """One run per source of a [[sources]] config, one after the other; a source that fails
+    is reported with its name and the others still run (exit code: README, "Several
+    sources")."""
+    from connector.ops.jobs import run_job
+    from connector.views import shapes, text
+
+    sections: list[dict[str, Any]] = []
+    texts: list[str] = []
+    failed: list[int] = []
+    finished: list[int] = []
+    for name in names:
+        try:
+            result = run_job(
+                loaded.settings.for_source(name),
+                command,
+                full=full,
+                dry_run=dry_run,
+                wait_s=wait,
+                lang=language,
+                source=name,
+            )
+        except Interrupted:
+            raise
+        except ConnectorError as exc:
+            _stderr(f"error: source {name}: {error_text(exc)}")
+            sections.append({"source": name, "error": error_text(exc), "exit_code": exc.exit_code})
+            texts.append(f"[{name}] error: {error_text(exc)}")
+            failed.append(exc.exit_code)
+            continue
+        sections.append({"source": name, **shapes.job_json(result)})
+        texts.append(f"[{name}]\n{text.job_text(result, language)}")
+        if result.push is not None and result.push.left_behind():
+            _stderr(f"problem: source {name}: {result.push.left_behind()}")
+        finished.append(result.exit_code)
+    render(fmt, lambda: {"sources": sections}, lambda: "\n".join(texts))
+    raise typer.Exit(failed[0] if failed else max(finished, default=EXIT_OK))
+
+
 def _run(
     command: Literal["sync", "pull", "push"],
     *,
@@ -442,12 +551,25 @@ def _run(
     wait: float,
     fmt: OutputFormat,
     lang: Language | None = None,
+    source: list[str] | None = None,
 ) -> None:
     from connector.ops.jobs import run_job
     from connector.views import shapes, text
 
     loaded = settings()
     language = ui_lang(loaded, lang)
+    names = chosen_sources(loaded, source)
+    if loaded.settings.sources:
+        _run_sources(
+            loaded,
+            names,
+            command,
+            full=full,
+            dry_run=dry_run,
+            wait=wait,
+            fmt=fmt,
+            language=language,
+        )
     result = run_job(
         loaded.settings,
         command,
@@ -472,12 +594,13 @@ def sync_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Pull, classify, plan alerts and deliver, in one run (the cron job).
 
     Example: idesk-connector sync --wait 60
     """
-    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("pull", rich_help_panel=PANEL_SYNC)
@@ -491,12 +614,13 @@ def pull_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Pull changed tasks into the ledger and classify them (no delivery).
 
     Example: idesk-connector pull --full
     """
-    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("push", rich_help_panel=PANEL_SYNC)
@@ -506,12 +630,13 @@ def push_cmd(
     wait: WaitOpt = 0.0,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """Deliver pending tracking statuses and alerts from the outbox.
 
     Example: idesk-connector push --dry-run
     """
-    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang)
+    _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
 @app.command("check", rich_help_panel=PANEL_ADMIN)
@@ -528,7 +653,8 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> No
     language = ui_lang(loaded, lang)
     steps = []
     code = EXIT_OK
-    for step in run_checks(loaded.settings):
+    every = [loaded.settings.for_source(n) for n in chosen_sources(loaded, None)]
+    for step in (step for each in every for step in run_checks(each)):
         steps.append(step)
         if fmt == "table":
             _stdout(text.check_line(step, language))
@@ -617,6 +743,7 @@ def report_cmd(
             help="csv only: write this annex (overdue, late, stale, missing, extended, recurring)."
         ),
     ] = None,
+    source: SourceOpt = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
 
@@ -632,6 +759,7 @@ def report_cmd(
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     day = parse_day(as_of)
     options = ReportOptions.from_settings(
         loaded.settings.report,
@@ -697,6 +825,7 @@ def _note_before_first_data(reader: Any, day: date) -> None:
 def status_cmd(
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    source: SourceOpt = None,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
 
@@ -705,8 +834,12 @@ def status_cmd(
     from connector.views.status import render_status, status_summary
 
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
+    shown = loaded.settings
+    if shown.sources:  # the cursor and base URL of the first source chosen
+        shown = shown.for_source(chosen_sources(loaded, source)[0])
     with _reader(loaded) as reader:
-        summary = status_summary(reader, loaded.settings)
+        summary = status_summary(reader, shown)
     if fmt == "json":
         _stdout(json_safe(render_status(summary, "json", lang)))
     else:
@@ -850,6 +983,7 @@ def tasks_list_cmd(
     limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """List tasks with their current deadline status.
 
@@ -861,6 +995,7 @@ def tasks_list_cmd(
     check_limit(limit)
     check_status(status)
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     with _reader(loaded) as reader:
         rows = task_list(reader, unit=unit, status=status, limit=limit or None)
     render(
@@ -878,6 +1013,9 @@ def tasks_show_cmd(
     ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="The task's source (several sources).")
+    ] = None,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
 
@@ -893,7 +1031,10 @@ def tasks_show_cmd(
     language = ui_lang(loaded, lang)
     day = parse_day(as_of)
     cal = _calendar_for(loaded)
+    narrow_reads(loaded, [source] if source else None)
     with _reader(loaded) as reader:
+        if source is None:
+            _single_source_of_task(reader, task_id)
         view = task_view(
             reader,
             task_id,
@@ -919,6 +1060,9 @@ def tasks_kind_cmd(
     ],
     by: Annotated[str, typer.Option("--by", help="Who decides (kept in the ledger).")],
     reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    source: Annotated[
+        str | None, typer.Option("--source", help="The task's source (several sources).")
+    ] = None,
 ) -> None:
     """Set a task's kind (product: must have a deadline; routine: urged every three months).
 
@@ -930,7 +1074,16 @@ def tasks_kind_cmd(
     if not -MAX_TASK_ID <= task_id <= MAX_TASK_ID:
         raise ConfigError(f"a task id is a whole number up to {MAX_TASK_ID}, got {task_id}")
     loaded = settings(need_source=False)
+    from connector.ledger.reader import reading
+    from connector.ledger.scope import set_source
+
+    if source is not None:
+        narrow_reads(loaded, [source])
+        set_source(source)
     with _open_ledger(loaded) as ledger, ledger.transaction() as session:
+        if source is None:
+            with reading(session) as r:
+                _single_source_of_task(r, task_id)
         before, after = change_kind(
             session, task_id, kind, by=by, reason=reason, at=SystemClock().now()
         )
@@ -1037,6 +1190,7 @@ def alerts_preview_cmd(
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
     ] = False,
     lang: UiLangOpt = None,
+    source: SourceOpt = None,
 ) -> None:
     """What alerts would be sent as of a date; nothing is sent or written.
 
@@ -1046,6 +1200,7 @@ def alerts_preview_cmd(
     from connector.views.listings import alert_preview
 
     loaded = settings(need_source=False)
+    narrow_reads(loaded, source)
     day = parse_day(as_of) or _today()
     with _reader(loaded) as reader:
         preview = alert_preview(reader, loaded.settings, day, past=show_past)

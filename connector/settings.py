@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -113,6 +114,8 @@ class SourceSettings(_Section):
     ca_bundle: str = ""
     secrets_file: str = ""
     name: str = "idesk"
+    # Several sources ([[sources]]): a `sync` over all of them runs the heavier first.
+    weight: int = Field(default=1, ge=1, le=1000)
 
     @field_validator("base_url")
     @classmethod
@@ -132,6 +135,50 @@ class SourceSettings(_Section):
                 "must be an https:// URL, or a path starting with '/' (relative to base_url)"
             )
         return value
+
+
+SOURCE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+"""A ``[[sources]]`` name: lower-case letters, digits, ``_`` and ``-`` (up to 40), starting with
+a letter or digit; it names the source in the ledger, in lock files and in environment
+variables."""
+SOURCE_SECRET_KEYS: tuple[str, ...] = ("password", "token", "client_secret")
+
+
+def source_env_name(source: str, key: str) -> str:
+    """The environment variable of one ``[[sources]]`` entry's secret, e.g.
+    ``IDESK_CONNECTOR__SOURCES__GIA_LAI__PASSWORD`` for source ``gia-lai``."""
+    return f"{ENV_PREFIX}SOURCES__{source.upper().replace('-', '_')}__{key.upper()}"
+
+
+def sources_problems(sources: tuple[SourceSettings, ...]) -> list[Problem]:
+    """What is wrong with the ``[[sources]]`` names: unsafe characters, duplicates."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, src in enumerate(sources):
+        where = f"sources[{index}].name"
+        if "name" not in src.model_fields_set:
+            problems.append(Problem(where, "each [[sources]] entry needs its own name"))
+            continue
+        if not SOURCE_NAME_PATTERN.fullmatch(src.name):
+            problems.append(
+                Problem(
+                    where,
+                    f"{src.name!r} is not a source name: use 1-40 lower-case letters, digits, "
+                    "'_' or '-', starting with a letter or digit",
+                )
+            )
+        key = src.name.upper().replace("-", "_")
+        if key in seen:
+            problems.append(
+                Problem(
+                    where,
+                    f"{src.name!r} is used by sources[{seen[key]}] too (names must differ, also "
+                    "after upper-casing and '-' → '_', as in their environment variables)",
+                )
+            )
+        else:
+            seen[key] = index
+    return problems
 
 
 class RetrySettings(_Section):
@@ -472,6 +519,8 @@ class Settings(_Section):
     """All settings, read-only after start-up."""
 
     source: SourceSettings = SourceSettings()
+    sources: tuple[SourceSettings, ...] = ()
+    """Several document systems in one ledger (``[[sources]]``); empty: the one ``[source]``."""
     retry: RetrySettings = RetrySettings()
     sync: SyncSettings = SyncSettings()
     ledger: LedgerSettings = LedgerSettings()
@@ -490,11 +539,31 @@ class Settings(_Section):
     """Named secrets for ``{secret:NAME}`` (environment ``IDESK_CONNECTOR__SECRETS__NAME`` or
     the secrets file's ``[secrets]`` table; never the config file)."""
 
+    @property
+    def all_sources(self) -> tuple[SourceSettings, ...]:
+        """Every source of this configuration: the ``[[sources]]``, heavier ``weight`` first
+        (ties in the file's order), or the one ``[source]``."""
+        if not self.sources:
+            return (self.source,)
+        return tuple(sorted(self.sources, key=lambda s: -s.weight))
+
+    def for_source(self, name: str) -> Settings:
+        """These settings with `name` as ``source`` (what one source's run works with)."""
+        for src in self.all_sources:
+            if src.name == name:
+                return self.model_copy(update={"source": src})
+        known = ", ".join(s.name for s in self.all_sources)
+        raise ConfigError(
+            [Problem("--source", f"no source named {name!r}; the sources are: {known}")],
+            source="--source",
+        )
+
     def secret_values(self) -> tuple[str, ...]:
         """Every secret value in force, for the log redaction processor."""
         values = []
-        src = self.source
-        secrets = (src.password, src.token, src.client_secret, self.email.password)
+        secrets: list[SecretStr | None] = [self.email.password]
+        for src in (self.source, *self.sources):
+            secrets += [src.password, src.token, src.client_secret]
         for secret in (*secrets, self.webhook.secret, *self.secrets.values()):
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())
@@ -519,13 +588,35 @@ def resolve_config_path(explicit: str | Path | None, environ: Mapping[str, str])
     return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
 
 
+def _credential_problems(src: SourceSettings, key: str, env_prefix: str) -> list[Problem]:
+    """The credential `src`'s auth mode needs and lacks (`key`: its place in the file,
+    `env_prefix`: its variables' common start)."""
+    if src.auth == "token" and src.token is None:
+        return [Problem(f"{key}.token", f"auth = 'token' needs {env_prefix}TOKEN")]
+    if src.auth == "session" and src.password is None:
+        return [Problem(f"{key}.password", f"auth = 'session' needs {env_prefix}PASSWORD")]
+    if src.auth == "oauth2" and src.client_secret is None:
+        return [
+            Problem(
+                f"{key}.client_secret",
+                f"auth = 'oauth2' needs {env_prefix}CLIENT_SECRET (or client_secret in the "
+                "secrets file)",
+            )
+        ]
+    return []
+
+
 def load_settings(
-    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+    config_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    lenient: bool = False,
 ) -> LoadedSettings:
     """Read, merge and validate every setting; raise one ConfigError listing all problems.
 
     Each problem names its key; one in a value from the environment names that variable, and
-    the error says it is in the environment (not in the config file).
+    the error says it is in the environment (not in the config file). `lenient`: the
+    ``[[sources]]`` entries need no credentials (`load_settings_lenient`).
     """
     env = os.environ if environ is None else environ
     path = resolve_config_path(config_path, env)
@@ -534,23 +625,19 @@ def load_settings(
     # pydantic-settings only now: importing the models (and `--help`) does without it.
     from connector.settings_sources import ENVIRONMENT, read_settings  # noqa: PLC0415
 
-    settings, load = read_settings(path, env)
+    settings, load = read_settings(path, env, lenient=lenient)
     if settings is not None:
-        src = settings.source
-        if src.auth == "token" and src.token is None:
-            load.note(Problem("source.token", f"auth = 'token' needs {ENV_PREFIX}SOURCE__TOKEN"))
-        if src.auth == "session" and src.password is None:
-            load.note(
-                Problem("source.password", f"auth = 'session' needs {ENV_PREFIX}SOURCE__PASSWORD")
-            )
-        if src.auth == "oauth2" and src.client_secret is None:
-            load.note(
-                Problem(
-                    "source.client_secret",
-                    f"auth = 'oauth2' needs {ENV_PREFIX}SOURCE__CLIENT_SECRET (or client_secret "
-                    "in the secrets file)",
-                )
-            )
+        for problem in sources_problems(settings.sources):
+            load.note(problem)
+        if not settings.sources:
+            problems = _credential_problems(settings.source, "source", f"{ENV_PREFIX}SOURCE__")
+            for problem in problems:
+                load.note(problem)
+        for index, src in enumerate(settings.sources):
+            if not lenient:
+                env_of = source_env_name(src.name, "")
+                for problem in _credential_problems(src, f"sources[{index}]", env_of):
+                    load.note(problem)
         for problem in delivery_problems(settings):
             load.note(problem)
     if load.problems or settings is None:
@@ -577,4 +664,4 @@ def load_settings_lenient(
     env.setdefault(f"{ENV_PREFIX}SOURCE__CLIENT_SECRET", "")
     env.setdefault(f"{ENV_PREFIX}EMAIL__PASSWORD", "")
     env.setdefault(f"{ENV_PREFIX}WEBHOOK__SECRET", "")
-    return load_settings(config_path, env)
+    return load_settings(config_path, env, lenient=True)

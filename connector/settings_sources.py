@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -36,7 +36,16 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from connector.errors import ConfigError, Problem
-from connector.settings import ENV_PREFIX, ENV_SECRETS, SECRET_KEYS, SECRETS_SECTION, Settings
+from connector.settings import (
+    ENV_PREFIX,
+    ENV_SECRETS,
+    SECRET_KEYS,
+    SECRETS_SECTION,
+    SOURCE_SECRET_KEYS,
+    Settings,
+    SourceSettings,
+    source_env_name,
+)
 from connector.validation import Loc, dotted, problems_from
 
 ENVIRONMENT = "environment"
@@ -106,8 +115,14 @@ class EnvironmentSource(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
+        # A [[sources]] entry's secrets (IDESK_CONNECTOR__SOURCES__<NAME>__<KEY>) are applied to
+        # their entry after validation (`_source_secrets`), not merged as a section.
+        per_source = f"{ENV_PREFIX}SOURCES__".lower()
+        environ = {
+            k: v for k, v in self.load.environ.items() if not k.lower().startswith(per_source)
+        }
         return parse_env_vars(
-            self.load.environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
         )
 
     def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
@@ -164,6 +179,29 @@ class ConfigFileSource(TomlConfigSettingsSource):
                     )
                 )
                 del values[key]
+        sources = data.get("sources")
+        if isinstance(sources, list):
+            if "source" in data:
+                self.load.note(
+                    Problem(
+                        "sources",
+                        "use either one [source] table or several [[sources]] tables, not both "
+                        "(move the [source] keys into a [[sources]] entry)",
+                    )
+                )
+            for index, entry in enumerate(sources):
+                for key in SOURCE_SECRET_KEYS:
+                    if isinstance(entry, dict) and key in entry:
+                        name = str(entry.get("name", "NAME"))
+                        self.load.note(
+                            Problem(
+                                f"sources[{index}].{key}",
+                                "secrets are refused in the config file; remove it and set "
+                                f"{source_env_name(name, key)} or put it under [source] in a "
+                                "secrets file (mode 0600) named by this entry's secrets_file",
+                            )
+                        )
+                        del entry[key]
         if SECRETS_SECTION in data:
             self.load.note(
                 Problem(
@@ -264,8 +302,40 @@ def _unknown(loc: Loc) -> str:
     return "unknown key (see config.example.toml for the valid keys)"
 
 
-def read_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settings | None, Load]:
-    """Read and validate; the settings (None when invalid) and what the sources noted."""
+def _source_secrets(src: SourceSettings, index: int, load: Load) -> SourceSettings:
+    """One ``[[sources]]`` entry with its secrets: ``IDESK_CONNECTOR__SOURCES__<NAME>__<KEY>``
+    from the environment, else ``[source]`` of the entry's own ``secrets_file`` (mode 0600,
+    the same file format as the one source's)."""
+    found: dict[str, str] = {}
+    if src.secrets_file:
+        path = Path(src.secrets_file)
+        where = f"sources[{index}].secrets_file {path}"
+        if not path.exists():
+            load.note(Problem(where, "does not exist"))
+        elif _world_readable(path):
+            mode = stat.S_IMODE(path.stat().st_mode)
+            load.note(Problem(where, f"mode {mode:04o} lets others read it; run: chmod 600 {path}"))
+        else:
+            table = _read_toml(path, where).get("source", {})
+            if isinstance(table, dict):
+                for key in sorted(set(table) - set(SOURCE_SECRET_KEYS)):
+                    only = "/".join(SOURCE_SECRET_KEYS)
+                    load.note(Problem(f"{where}: source.{key}", f"only {only}"))
+                found.update({k: str(v) for k, v in table.items() if k in SOURCE_SECRET_KEYS})
+    wanted = {source_env_name(src.name, key).lower(): key for key in SOURCE_SECRET_KEYS}
+    for name, value in load.environ.items():
+        if name.lower() in wanted:
+            found[wanted[name.lower()]] = value
+    if not found:
+        return src
+    return src.model_copy(update={k: SecretStr(v) for k, v in found.items()})
+
+
+def read_settings(
+    path: Path | None, environ: Mapping[str, str], *, lenient: bool = False
+) -> tuple[Settings | None, Load]:
+    """Read and validate; the settings (None when invalid) and what the sources noted
+    (`lenient`: the ``[[sources]]`` secrets are not read)."""
     load = Load(path, environ)
     token = _LOAD.set(load)
     try:
@@ -286,4 +356,8 @@ def read_settings(path: Path | None, environ: Mapping[str, str]) -> tuple[Settin
     finally:
         _LOAD.reset(token)
     values = {name: getattr(built, name) for name in Settings.model_fields}
+    if not lenient:
+        values["sources"] = tuple(
+            _source_secrets(src, index, load) for index, src in enumerate(built.sources)
+        )
     return Settings.model_construct(built.model_fields_set, **values), load

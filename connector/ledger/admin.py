@@ -55,6 +55,7 @@ from connector.ledger.db import (
     redact_url,
     revision_of,
     revisions,
+    sqlite_foreign_keys_off,
 )
 from connector.ledger.location import LedgerUrl
 from connector.ledger.schema import MIGRATIONS_DIR, _assigned
@@ -251,7 +252,7 @@ def downgrade(
         raise LedgerMissing(f"there is no ledger at {path} to downgrade", location=str(path))
     with _locked_engine(url, lock_file, wait_s, sleep=sleep, monotonic=monotonic) as engine:
         try:
-            with engine.connect() as connection:
+            with engine.connect() as connection, sqlite_foreign_keys_off(connection):
                 if engine.dialect.name == "sqlite":
                     connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
                 with connection.begin():

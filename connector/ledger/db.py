@@ -284,6 +284,23 @@ class UpgradeResult:
         return self.before != self.after
 
 
+@contextlib.contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off for a migration on `connection` (outside its transaction, where
+    the pragma takes effect), on again afterwards; a migration that copies a table others refer
+    to (batch mode) checks them itself (``PRAGMA foreign_key_check``). Other dialects: nothing."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
 def _migrate(engine: Engine) -> UpgradeResult:
     """Bring the schema to the head revision inside one transaction (PostgreSQL: locked)."""
     database = redact_url(engine.url)
@@ -293,7 +310,7 @@ def _migrate(engine: Engine) -> UpgradeResult:
         connection.rollback()
     if current == head:
         return UpgradeResult(database, current, head)
-    with engine.connect() as connection:
+    with engine.connect() as connection, sqlite_foreign_keys_off(connection):
         if engine.dialect.name == "sqlite":
             connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
         with connection.begin():
@@ -322,20 +339,23 @@ def _migrate(engine: Engine) -> UpgradeResult:
 # -- PostgreSQL advisory locks (the run lock, `connector.ops.locking`) -------------------------
 
 
-def try_advisory_lock(connection: Connection, key: int) -> bool:
-    """Take the session-level advisory lock `key` if free; True when taken.
+def try_advisory_lock(connection: Connection, key: int, *, shared: bool = False) -> bool:
+    """Take the session-level advisory lock `key` if free (`shared`: in shared mode, which
+    other shared holders do not exclude); True when taken.
 
     Leaves no transaction open: a session-level advisory lock outlives commit, and an "idle in
     transaction" session could be killed by ``idle_in_transaction_session_timeout``.
     """
-    got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one()
+    call = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    got = connection.execute(text(f"SELECT {call}(:key)"), {"key": key}).scalar_one()
     connection.commit()
     return bool(got)
 
 
-def advisory_unlock(connection: Connection, key: int) -> None:
-    """Release the session-level advisory lock `key`."""
-    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+def advisory_unlock(connection: Connection, key: int, *, shared: bool = False) -> None:
+    """Release the session-level advisory lock `key` (taken `shared` or not)."""
+    call = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
+    connection.execute(text(f"SELECT {call}(:key)"), {"key": key})
     connection.commit()
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from connector.clock import local_date, to_utc
 from connector.ledger.history import HistoryEntry, Observation, insert_history
 from connector.ledger.reader import in_list, reading
+from connector.ledger.scope import current_source
 from connector.ledger.values import day, instant
 from connector.models import KindOverride, TaskFacts, TaskKind
 
@@ -183,7 +184,8 @@ def set_kind_override(
     before = kind_override(session, task_id)
     after = KindOverride(kind, by, reason, obs.observed_at) if kind is not None else None
     old, new = _override_json(before), _override_json(after)
-    session.execute(delete(TASK_KIND).where(TASK_KIND.c.task_id == task_id))
+    mine = TASK_KIND.c.source == current_source()
+    session.execute(delete(TASK_KIND).where(mine, TASK_KIND.c.task_id == task_id))
     if after is not None:
         session.execute(
             insert(TASK_KIND).values(
@@ -200,7 +202,8 @@ def set_kind_override(
         )
         insert_history(session, [entry])
         # Another kind, another verdict: the next run classifies the task again.
-        session.execute(update(TASK).where(TASK.c.source_id == task_id).values(recheck_on=None))
+        again = TASK.c.source == current_source(), TASK.c.source_id == task_id
+        session.execute(update(TASK).where(*again).values(recheck_on=None))
     return before, after
 
 

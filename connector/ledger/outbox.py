@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from connector.clock import to_utc
 from connector.ledger.reader import in_list, reading
+from connector.ledger.scope import current_source
 from connector.ledger.values import instant, record
 from connector.outbox.states import (
     BULK_KINDS,
@@ -235,6 +236,6 @@ def ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
     from connector.ledger.tables import OUTBOX  # noqa: PLC0415
 
     query = select(OUTBOX.c.id, OUTBOX.c.idempotency_key).where(
-        OUTBOX.c.idempotency_key.in_(list(keys))
+        OUTBOX.c.source == current_source(), OUTBOX.c.idempotency_key.in_(list(keys))
     )
     return {str(key): int(row_id) for row_id, key in session.execute(query)}

@@ -58,6 +58,7 @@ from connector.ledger.history import (
     tracked,
     tracked_from_row,
 )
+from connector.ledger.scope import current_source
 from connector.ledger.tables import TASK, QuarantineRow
 from connector.ledger.tasks import stamp_full_read
 from connector.mapping.converters import escape_unstorable
@@ -281,7 +282,8 @@ class _PageWriter:
             session.execute(insert(TASK), list(self.inserts.values()))
         if self.updates:
             where = TASK.c.source_id == bindparam("b_source_id")
-            session.execute(update(TASK).where(where), list(self.updates.values()))
+            mine = TASK.c.source == current_source()
+            session.execute(update(TASK).where(mine, where), list(self.updates.values()))
         session.flush()  # quarantine rows (ORM)
         insert_history(session, self.history, self.snapshots)
         record_report_dates(session, self.reports, self.obs)
@@ -396,7 +398,8 @@ def _write_items(
     lookup = sorted(set(ids) | set(bad_ids))
     if lookup:
         columns = [TASK.c[name] for name in _KNOWN_COLUMNS]
-        for row in session.execute(select(*columns).where(TASK.c.source_id.in_(lookup))):
+        mine = TASK.c.source == current_source()
+        for row in session.execute(select(*columns).where(mine, TASK.c.source_id.in_(lookup))):
             known[int(row.source_id)] = _Known(
                 row.source_modified,
                 row.content_hash,
@@ -407,10 +410,11 @@ def _write_items(
     if keys or ids:
         unresolved = col(QuarantineRow.resolved_at).is_(None)
         query_q = select(QuarantineRow).where(
+            col(QuarantineRow.source) == current_source(),
             or_(
                 col(QuarantineRow.record_key).in_(keys),
                 and_(col(QuarantineRow.task_id).in_(ids), unresolved),
-            )
+            ),
         )
         quarantine = {q.record_key: q for q in session.scalars(query_q)}
     writer = _PageWriter(

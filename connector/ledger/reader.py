@@ -32,6 +32,7 @@ from connector.closing import Closing
 from connector.errors import LedgerMissing
 from connector.ledger.location import LedgerUrl, ledger_error, read_only_uri
 from connector.ledger.schema import read_revision, require_current
+from connector.ledger.scope import scope_sql
 from connector.ledger.values import bind_value
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class Reader(ABC):
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Every row of a query, as dicts of column name to raw value."""
         bound = {k: bind_value(v, self.backend) for k, v in (params or {}).items()}
+        sql, scope = scope_sql(sql)  # the sources reads see (`connector.ledger.scope`)
+        bound.update(scope)
         if self.backend != "sqlite":
             sql = _pyformat(sql)
         names, found = self._execute(sql, bound)

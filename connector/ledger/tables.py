@@ -28,6 +28,16 @@ PostgreSQL, while the two disagree.
   (``tasks kind``), with who set it, when and why; each change is also a history row.
 - ``snapshot_item``: the snapshot strategy's list items per source: a content hash of each,
   when its detail was last read, and whether it is still listed.
+
+Sources (revision 0008, issue 16): every row of ``task``, ``task_history``,
+``task_snapshot``, ``task_report``, ``task_kind``, ``unit``, ``quarantine``, ``outbox`` and
+``sync_run`` carries its ``source`` (the ``source.name`` / ``[[sources]] name`` it came
+from; ``sync_state`` and ``snapshot_item`` were keyed by it already). Ids are unique per source
+only: composite natural keys, no surrogate key — ``task`` is keyed by ``(source, source_id)``,
+the task tables refer to it by the composite foreign key ``(source, task_id)``, ``task_kind``
+by ``(source, task_id)``, ``unit`` by ``(source, code)``; ``quarantine.record_key`` and
+``outbox.idempotency_key`` are unique per source. A row written without a ``source`` gets the
+source in scope (`connector.ledger.scope`).
 """
 
 from __future__ import annotations
@@ -35,10 +45,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from connector.ledger.columns import CLASSIFICATION_COLUMNS, REQUIRED, SOURCE_COLUMNS, ColumnSpec
+from connector.ledger.scope import DEFAULT_SOURCE, current_source
 from connector.ledger.types import UTCDateTime
 
 
@@ -55,8 +77,27 @@ def _big_id() -> Column[int]:
 
 
 def _task_fk(table: str) -> Column[int]:
-    # No separate index: each table has a composite index that starts with task_id.
-    return Column(BigInteger, ForeignKey("task.source_id", name=f"fk_{table}_task"), nullable=False)
+    # No separate index: each table has a composite index that starts with task_id. The foreign
+    # key is (source, task_id) -> task (source, source_id): `_task_ref`.
+    return Column(BigInteger, nullable=False)
+
+
+def _task_ref(table: str) -> ForeignKeyConstraint:
+    """The composite foreign key of a task table to its task."""
+    return ForeignKeyConstraint(
+        ["source", "task_id"], ["task.source", "task.source_id"], name=f"fk_{table}_task"
+    )
+
+
+def _source_column(*, primary_key: bool = False) -> Column[str]:
+    """The row's source; a row written without one gets the source in scope."""
+    return Column(
+        String,
+        primary_key=primary_key,
+        nullable=False,
+        default=current_source,
+        server_default=DEFAULT_SOURCE,
+    )
 
 
 # Column details the models do not say: 64-bit ids, long texts, indexes.
@@ -87,7 +128,14 @@ class TaskRow(SQLModel, table=True):
     (`connector.ledger.columns`), the ledger's own bookkeeping is declared here."""
 
     __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_by_source_lead_state", "source", "lead_unit_code", "state"),
+        Index("ix_task_by_source_modified", "source", "source_modified"),
+        # Reads over every source page by id alone (a one-source ledger: as before 0008).
+        Index("ix_task_source_id", "source_id"),
+    )
 
+    source: str = Field(default_factory=current_source, sa_column=_source_column(primary_key=True))
     source_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     for _spec in (*SOURCE_COLUMNS, *CLASSIFICATION_COLUMNS):
         if _spec.name != "source_id":
@@ -119,9 +167,11 @@ class TaskHistory(SQLModel, table=True):
     __table_args__ = (
         Index("ix_task_history_task_effective", "task_id", "effective_on"),
         Index("ix_task_history_field_effective", "field", "effective_on"),
+        _task_ref("task_history"),
     )
 
     id: int | None = Field(default=None, sa_column=_big_id())
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     task_id: int = Field(sa_column=_task_fk("task_history"))
     run_id: str = ""
     field: str
@@ -135,9 +185,13 @@ class TaskHistory(SQLModel, table=True):
 
 class TaskSnapshot(SQLModel, table=True):
     __tablename__ = "task_snapshot"
-    __table_args__ = (Index("ix_task_snapshot_task_observed", "task_id", "observed_on"),)
+    __table_args__ = (
+        Index("ix_task_snapshot_task_observed", "task_id", "observed_on"),
+        _task_ref("task_snapshot"),
+    )
 
     id: int | None = Field(default=None, sa_column=_big_id())
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     task_id: int = Field(sa_column=_task_fk("task_snapshot"))
     run_id: str = ""
     observed_at: datetime = Field(sa_column=_utc(nullable=False))
@@ -162,6 +216,7 @@ class SyncRun(SQLModel, table=True):
     __tablename__ = "sync_run"
 
     run_id: str = Field(primary_key=True)
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     command: str = ""
     trigger: str = "manual"
     started_at: datetime = Field(sa_column=_utc(nullable=False, index=True))
@@ -174,9 +229,10 @@ class SyncRun(SQLModel, table=True):
 
 class QuarantineRow(SQLModel, table=True):
     __tablename__ = "quarantine"
-    __table_args__ = (UniqueConstraint("record_key", name="uq_quarantine_record_key"),)
+    __table_args__ = (UniqueConstraint("source", "record_key", name="uq_quarantine_record_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     record_key: str
     task_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True, index=True)
@@ -197,6 +253,7 @@ class QuarantineRow(SQLModel, table=True):
 class UnitRow(SQLModel, table=True):
     __tablename__ = "unit"
 
+    source: str = Field(default_factory=current_source, sa_column=_source_column(primary_key=True))
     code: str = Field(primary_key=True)
     name: str = ""
     kind: str = ""
@@ -207,11 +264,12 @@ class UnitRow(SQLModel, table=True):
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
+        UniqueConstraint("source", "idempotency_key", name="uq_outbox_idempotency_key"),
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     idempotency_key: str
     kind: str  # "tracking" | "alert"
     task_id: int | None = Field(
@@ -266,14 +324,11 @@ class TaskKindRow(SQLModel, table=True):
     """An administrator's override of a task's kind (``product`` or ``routine``)."""
 
     __tablename__ = "task_kind"
+    __table_args__ = (_task_ref("task_kind"),)
 
+    source: str = Field(default_factory=current_source, sa_column=_source_column(primary_key=True))
     task_id: int = Field(
-        sa_column=Column(
-            BigInteger,
-            ForeignKey("task.source_id", name="fk_task_kind_task"),
-            primary_key=True,
-            autoincrement=False,
-        )
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
     )
     kind: str
     set_by: str
@@ -305,9 +360,13 @@ class TaskReport(SQLModel, table=True):
     when the connector first saw it."""
 
     __tablename__ = "task_report"
-    __table_args__ = (UniqueConstraint("task_id", "reported_at", name="uq_task_report"),)
+    __table_args__ = (
+        UniqueConstraint("source", "task_id", "reported_at", name="uq_task_report"),
+        _task_ref("task_report"),
+    )
 
     id: int | None = Field(default=None, sa_column=_big_id())
+    source: str = Field(default_factory=current_source, sa_column=_source_column())
     task_id: int = Field(sa_column=_task_fk("task_report"))
     reported_at: datetime = Field(sa_column=_utc(nullable=False))
     reported_on: date

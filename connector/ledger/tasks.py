@@ -41,6 +41,7 @@ from connector.ledger.history import (
     latest_snapshot_json,
 )
 from connector.ledger.reader import in_list, reading
+from connector.ledger.scope import current_source
 from connector.ledger.values import column_value, record
 from connector.models import NormalisedTask, StatusCode
 
@@ -120,10 +121,11 @@ _SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM task"
 
 
 def get_task(session: Session, source_id: int) -> TaskRow | None:
-    """One task row by its source id, as an ORM object (for code that changes it)."""
+    """One task row of the source in scope by its source id, as an ORM object (for code that
+    changes it)."""
     from connector.ledger.tables import TaskRow  # noqa: PLC0415 - writing: the ORM
 
-    return session.get(TaskRow, source_id)
+    return session.get(TaskRow, (current_source(), source_id))
 
 
 def read_task(db: Db, source_id: int) -> LedgerTask | None:
@@ -172,7 +174,11 @@ def classify_again(session: Session, task_ids: Sequence[int]) -> None:
 
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
-    session.execute(update(TASK).where(TASK.c.source_id.in_(ids)).values(recheck_on=None))
+    session.execute(
+        update(TASK)
+        .where(TASK.c.source == current_source(), TASK.c.source_id.in_(ids))
+        .values(recheck_on=None)
+    )
 
 
 def count_due(db: Db, *, as_of: date, key: str, horizon: date) -> int:
@@ -195,7 +201,7 @@ def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) 
     for day, ids in sorted(by_day.items()):
         session.execute(
             update(TASK)
-            .where(TASK.c.source_id.in_(sorted(ids)))
+            .where(TASK.c.source == current_source(), TASK.c.source_id.in_(sorted(ids)))
             .values(recheck_on=day, classify_key=key)
         )
 
@@ -303,7 +309,7 @@ def acknowledge(session: Session, source_id: int, status: str, eff_due: date | N
 
     session.execute(
         update(TASK)
-        .where(TASK.c.source_id == source_id)
+        .where(TASK.c.source == current_source(), TASK.c.source_id == source_id)
         .values(acked_tracking_status=status, acked_eff_due=eff_due, recheck_on=None)
     )
 
@@ -371,7 +377,7 @@ def write_classifications(
 
     params = [{"b_source_id": c.task_id, **c.values, "classified_on": as_of} for c in changes]
     where = TASK.c.source_id == bindparam("b_source_id")
-    session.execute(update(TASK).where(where), params)
+    session.execute(update(TASK).where(TASK.c.source == current_source(), where), params)
     return write_status_history(session, changes, run_id=run_id, observed_at=observed_at)
 
 
@@ -398,7 +404,9 @@ def stamp_full_read(session: Session, ids: Sequence[int], *, run_id: str) -> Non
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
     session.execute(
-        update(TASK).where(TASK.c.source_id.in_(list(ids))).values(last_full_run=run_id)
+        update(TASK)
+        .where(TASK.c.source == current_source(), TASK.c.source_id.in_(list(ids)))
+        .values(last_full_run=run_id)
     )
 
 
@@ -440,6 +448,7 @@ def mark_missing(
         return 0
     session.execute(
         update(TASK)
+        .where(TASK.c.source == current_source())
         .where(TASK.c.source_id.in_([h.task_id for h in history]))
         .values(
             deleted_at_source=True,

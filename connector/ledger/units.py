@@ -34,9 +34,11 @@ def upsert_units(session: Session, units: Iterable[Unit], *, now: datetime) -> i
     from sqlmodel import select  # noqa: PLC0415 - writing: the ORM
 
     from connector.ledger.db import StoreError, store_error_text  # noqa: PLC0415
+    from connector.ledger.scope import current_source  # noqa: PLC0415
     from connector.ledger.tables import UnitRow  # noqa: PLC0415
 
-    existing = {u.code: u for u in session.scalars(select(UnitRow))}
+    mine = select(UnitRow).where(UnitRow.source == current_source())
+    existing = {u.code: u for u in session.scalars(mine)}
     changed = 0
     for unit in units:
         code = clean_text(unit.code)
@@ -71,11 +73,17 @@ def upsert_units(session: Session, units: Iterable[Unit], *, now: datetime) -> i
 
 def list_units(db: Db) -> list[Unit]:
     """Every unit, by code, as a `Unit`; a row of a kind this version does not know is logged
-    (``unit_kind_unknown``) and left out (its tasks then count as of a unit not in the table)."""
+    (``unit_kind_unknown``) and left out (its tasks then count as of a unit not in the table).
+    Read over several sources, a code two of them list is one unit (as the first source by name
+    lists it): reports group by unit code."""
     units: list[Unit] = []
     with reading(db) as r:
-        rows = r.rows("SELECT code, name, kind, parent_code FROM unit ORDER BY code")
+        rows = r.rows("SELECT code, name, kind, parent_code FROM unit ORDER BY code, source")
+    seen: set[str] = set()
     for row in rows:
+        if row["code"] in seen:
+            continue
+        seen.add(row["code"])
         try:
             kind = UnitKind(row["kind"])
         except ValueError:
@@ -88,7 +96,7 @@ def list_units(db: Db) -> list[Unit]:
 def unit_codes(db: Db) -> list[str]:
     """The codes of the unit table, whatever their kind."""
     with reading(db) as r:
-        return [str(code) for code in r.column("SELECT code FROM unit ORDER BY code")]
+        return [str(code) for code in r.column("SELECT DISTINCT code FROM unit ORDER BY code")]
 
 
 def known_unit_codes(db: Db) -> set[str]:

@@ -35,6 +35,7 @@ import structlog
 from connector.clock import Clock, SystemClock, local_date
 from connector.ledger import outbox as outbox_table
 from connector.ledger.db import Ledger, open_ledger, rolled_back
+from connector.ledger.scope import use_source, writing_as
 from connector.mapping.spec import load_mapping
 from connector.ops.locking import run_lock
 from connector.ops.log import bind_run, new_run_id
@@ -285,8 +286,13 @@ def run_job(
     progress: ProgressReporter | None = None,
     run_id: str | None = None,
     lang: Lang | None = None,
+    source: str = "",
 ) -> JobResult:
     """Run `command` once, as the module docstring describes; raise the library's errors.
+
+    `source`: one source of a ``[[sources]]`` config (``settings.source`` is that source,
+    `Settings.for_source`): its own lock (`connector.ops.locking`), and the ledger rows written
+    and read are that source's (`connector.ledger.scope.use_source`).
 
     `progress` (default: bars on a terminal, `make_progress`) is finished before this returns
     or raises, so what the caller prints next never lands on a bar.
@@ -304,8 +310,12 @@ def run_job(
     ledger = open_ledger(settings.ledger.url)
     try:
         engine = ledger.engine if ledger.backend == "postgresql" else None
+        lock = run_lock(
+            settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine, source=source
+        )
         with (
-            run_lock(settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine),
+            use_source(source) if source else writing_as(settings.source.name),
+            lock,
             interrupt_guard() as guard,
             recorded_run(
                 ledger,

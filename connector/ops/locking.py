@@ -22,6 +22,15 @@ from the database name); the server releases it when that session ends.
 
 A second run fails at once with `LockHeld` (exit 75) and a ``lock_held`` event, or with
 ``wait_s > 0`` polls for up to that many seconds first.
+
+Several sources (issue 16): the run of one source of a ``[[sources]]`` config (``run_lock(...,
+source=NAME)``) holds the ledger's lock in *shared* mode (``LOCK_SH``; on PostgreSQL
+``pg_try_advisory_lock_shared`` on the database key) and its own source's lock exclusively: the
+lock file plus ``.source-NAME`` (``ledger.db.lock.source-gia-lai``), and on PostgreSQL the
+advisory key of the database name plus the source name. Runs of different sources (from one
+host or many, into one PostgreSQL) go on at once; two runs of one source exclude each other;
+a whole-ledger lock holder (a one-source run, ``db backup``/``upgrade``/``downgrade``) excludes
+them all.
 """
 
 from __future__ import annotations
@@ -109,9 +118,9 @@ def _open_lock_file(path: Path) -> int:
         ) from exc
 
 
-def _try_flock(fd: int) -> bool:
+def _try_flock(fd: int, shared: bool = False) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
@@ -148,18 +157,27 @@ def ledger_lock(
     lock_file: str = "",
     wait_s: float = 0,
     *,
+    shared: bool = False,
+    source: str = "",
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[HeldLock]:
-    """Hold the run lock of this ledger for the duration of the block.
+    """Hold the run lock of this ledger (`source`: of that source only; `shared`: in shared
+    mode) for the duration of the block.
 
     Raises `LockHeld` (exit code 75) when another process holds it past `wait_s` seconds.
     """
     path = lock_path_for(ledger_url, lock_file)
+    if source:
+        path = path.with_name(f"{path.name}.source-{source}")
     fd = _open_lock_file(path)
     try:
         waited = _poll(
-            lambda: _try_flock(fd), wait_s=wait_s, what=str(path), sleep=sleep, monotonic=monotonic
+            lambda: _try_flock(fd, shared),
+            wait_s=wait_s,
+            what=str(path),
+            sleep=sleep,
+            monotonic=monotonic,
         )
         if waited is None:
             log.warning("lock_held", lock=str(path), wait_s=wait_s)
@@ -186,10 +204,12 @@ def pg_advisory_lock(
     wait_s: float = 0,
     *,
     key: int | None = None,
+    shared: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[HeldLock]:
-    """Hold a PostgreSQL session advisory lock on a dedicated connection for the block.
+    """Hold a PostgreSQL session advisory lock (`shared`: in shared mode) on a dedicated
+    connection for the block.
 
     Does nothing (yields at once) on other databases. Raises `LockHeld` past `wait_s` seconds.
     """
@@ -205,7 +225,7 @@ def pg_advisory_lock(
         raise LedgerError(f"cannot connect to the ledger database {database!r}: {exc}") from exc
     try:
         waited = _poll(
-            lambda: try_advisory_lock(conn, lock_key),
+            lambda: try_advisory_lock(conn, lock_key, shared=shared),
             wait_s=wait_s,
             what=what,
             sleep=sleep,
@@ -219,7 +239,7 @@ def pg_advisory_lock(
             yield HeldLock(path=what, waited_s=waited)
         finally:
             try:
-                advisory_unlock(conn, lock_key)
+                advisory_unlock(conn, lock_key, shared=shared)
             except SQLAlchemyError:
                 # The session is gone or broken; the server released the lock with it.
                 conn.invalidate()
@@ -235,10 +255,25 @@ def run_lock(
     wait_s: float = 0,
     *,
     engine: Engine | None = None,
+    source: str = "",
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Iterator[HeldLock]:
-    """The file lock, then (with a PostgreSQL `engine`) the advisory lock, sharing one wait."""
+    """The file lock, then (with a PostgreSQL `engine`) the advisory lock, sharing one wait;
+    with `source`, the ledger's locks shared and that source's own exclusively (see the module
+    docstring)."""
+    if source:
+        with _source_lock(
+            ledger_url,
+            lock_file,
+            wait_s,
+            engine=engine,
+            source=source,
+            sleep=sleep,
+            monotonic=monotonic,
+        ) as own:
+            yield own
+        return
     with ledger_lock(ledger_url, lock_file, wait_s, sleep=sleep, monotonic=monotonic) as held:
         if engine is None:
             yield held
@@ -246,3 +281,52 @@ def run_lock(
         remaining = max(wait_s - held.waited_s, 0.0)
         with pg_advisory_lock(engine, remaining, sleep=sleep, monotonic=monotonic) as adv:
             yield HeldLock(path=held.path, waited_s=held.waited_s + adv.waited_s)
+
+
+@contextlib.contextmanager
+def _source_lock(
+    ledger_url: str,
+    lock_file: str,
+    wait_s: float,
+    *,
+    engine: Engine | None,
+    source: str,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> Iterator[HeldLock]:
+    """One source's run lock: the ledger's locks shared, the source's own exclusive."""
+    with contextlib.ExitStack() as stack:
+        waited = 0.0
+        for name, shared in (("", True), (source, False)):
+            held = stack.enter_context(
+                ledger_lock(
+                    ledger_url,
+                    lock_file,
+                    max(wait_s - waited, 0.0),
+                    shared=shared,
+                    source=name,
+                    sleep=sleep,
+                    monotonic=monotonic,
+                )
+            )
+            waited += held.waited_s
+        path = held.path
+        if engine is not None and engine.dialect.name == "postgresql":
+            database = engine.url.database or ""
+            keys = (
+                (advisory_key(database), True),
+                (advisory_key(f"{database}:source:{source}"), False),
+            )
+            for key, shared in keys:
+                held = stack.enter_context(
+                    pg_advisory_lock(
+                        engine,
+                        max(wait_s - waited, 0.0),
+                        key=key,
+                        shared=shared,
+                        sleep=sleep,
+                        monotonic=monotonic,
+                    )
+                )
+                waited += held.waited_s
+        yield HeldLock(path=path, waited_s=waited)

@@ -78,7 +78,7 @@ def _requests(ledger: Ledger, month: str) -> dict[int, tuple[str, str]]:
 def _lead_units(ledger: Ledger, ids: set[int]) -> Counter[str]:
     with ledger.reading() as session:
         return Counter(
-            row.lead_unit_code for row in (session.get(TaskRow, i) for i in ids) if row is not None
+            row.lead_unit_code for row in (session.get(TaskRow, ("idesk", i)) for i in ids) if row is not None
         )
 
 

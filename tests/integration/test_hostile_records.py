@@ -121,7 +121,7 @@ def test_hostile_records_end_stored_or_quarantined(ledger: Ledger, page: list[An
                 select(QuarantineRow).where(QuarantineRow.record_key == item.record_key)
             ).first()
             if isinstance(item, repo.Incoming) and held is None:
-                assert s.get(TaskRow, item.task.source_id) is not None
+                assert s.get(TaskRow, ("idesk", item.task.source_id)) is not None
                 event("stored")
             else:
                 assert held is not None and held.reason, item.record_key

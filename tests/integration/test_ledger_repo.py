@@ -425,7 +425,7 @@ def test_row_round_trip(ledger: Ledger, field: str, value: Any) -> None:
     with ledger.transaction() as s:
         write(s, Incoming(task, raw_of(task)))
     with ledger.reading() as s:
-        row = s.get(TaskRow, 1)
+        row = s.get(TaskRow, ("idesk", 1))
         assert row is not None
         assert repo.task_from_row(row) == task
 

@@ -62,7 +62,7 @@ def plan_task(
     settings: Settings = SETTINGS,
     run_id: str = "r1",
 ) -> list[OutboxRow]:
-    row = session.get(TaskRow, task.source_id)
+    row = session.get(TaskRow, ("idesk", task.source_id))
     assert row is not None
     cls = classify(task, as_of, CAL)
     return plan(
@@ -99,7 +99,7 @@ def ack(ledger: Ledger, task_id: int, status: str, eff: date | None) -> None:
             if row.kind == "tracking":
                 mark_sending(row, NOW)
                 mark_sent(row, NOW, "x")
-        task = session.get(TaskRow, task_id)
+        task = session.get(TaskRow, ("idesk", task_id))
         assert task is not None
         task.acked_tracking_status = status
         task.acked_eff_due = eff

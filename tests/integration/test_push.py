@@ -168,7 +168,7 @@ def seed_and_plan(ledger: Ledger, *tasks: NormalisedTask, settings: Settings = S
             repo.upsert_task(session, task, {"id": task.source_id}, run_id="seed", observed_at=NOW)
     with ledger.transaction() as session:
         for task in tasks:
-            row = session.get(TaskRow, task.source_id)
+            row = session.get(TaskRow, ("idesk", task.source_id))
             assert row is not None
             plan(
                 session,
@@ -246,7 +246,7 @@ def test_deliver_sends_each_row_once_and_records_the_acknowledgement(ledger: Led
     assert states(ledger)[TRK] == "sent" and states(ledger)[ALR] == "sent"
     assert row_of(ledger, ALR).response_id == "TB-000001"
     with ledger.reading() as session:
-        task = session.get(TaskRow, 1)
+        task = session.get(TaskRow, ("idesk", 1))
         assert task is not None
         assert (task.acked_tracking_status, task.acked_eff_due) == (
             "DTH_QUA_HAN",
@@ -431,7 +431,7 @@ def test_retried_dead_tracking_write_is_reconciled_by_reading_the_task(ledger: L
     assert ("read", "1") in source.calls
     assert result.reconciled >= 1 and states(ledger)[TRK] == "sent"
     with ledger.reading() as session:
-        task = session.get(TaskRow, 1)
+        task = session.get(TaskRow, ("idesk", 1))
         assert task is not None and task.acked_tracking_status == "DTH_QUA_HAN"
 
 
@@ -600,7 +600,7 @@ def test_stale_tracking_rows_are_superseded_before_delivery(sqlite_ledger: Ledge
     assert source.sends() == ["trk:1:HT_QUA_HAN:2022-03-14"]
     assert states(sqlite_ledger)[TRK] == "superseded"
     with sqlite_ledger.reading() as session:
-        task = session.get(TaskRow, 1)
+        task = session.get(TaskRow, ("idesk", 1))
         assert task is not None and task.acked_tracking_status == "HT_QUA_HAN"
         assert task.acked_eff_due is None
 
@@ -693,7 +693,7 @@ def test_echo_of_our_tracking_write_is_unchanged(sqlite_ledger: Ledger) -> None:
         )
     before = states(sqlite_ledger)
     with sqlite_ledger.transaction() as session:
-        row = session.get(TaskRow, 1)
+        row = session.get(TaskRow, ("idesk", 1))
         assert row is not None
         created = plan(
             session,

@@ -13,9 +13,8 @@ from sqlalchemy import inspect, text
 from connector.clock import FixedClock
 from connector.ledger import repo
 from connector.ledger.admin import downgrade, upgrade_locked
-from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.db import Ledger, head_revision, open_ledger
 from connector.ledger.facts import report_dates, task_facts
-from connector.ledger.schema import head_revision
 from connector.models import NormalisedTask, Unit, UnitKind
 from connector.outbox.planning import plan_all
 from connector.reports.build import report_as_of
