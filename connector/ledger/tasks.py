@@ -207,12 +207,19 @@ def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) 
 
 
 def iter_tasks(db: Db, *, batch_size: int = 500) -> Iterator[LedgerTask]:
-    """Every task by id, read `batch_size` at a time."""
+    """Every task the reads see, source by source and by id within each, read `batch_size` at a
+    time (ids are unique per source only: paging on the id alone would skip the second
+    source's task of an id two sources hold)."""
+    sql = f"{_SELECT} WHERE source = :source AND source_id > :after ORDER BY source_id LIMIT :limit"
     with reading(db) as r:
-        after = 0
-        while batch := task_batch(r, after=after, limit=batch_size):
-            yield from batch
-            after = batch[-1].source_id
+        for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
+            after = 0
+            while batch := [
+                LedgerTask.from_row(row)
+                for row in r.rows(sql, {"source": source, "after": after, "limit": batch_size})
+            ]:
+                yield from batch
+                after = batch[-1].source_id
 
 
 def list_tasks(
