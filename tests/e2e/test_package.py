@@ -155,14 +155,16 @@ def test_the_transport_does_not_load_the_mapping_language() -> None:
 START_UP_UNUSED = frozenset({"rich.traceback", "rich.pretty", "alembic"})
 """What structlog would import with rich installed (its traceback formatter and pretty-printer,
 never used by the logging), and the migration machinery: no start-up command needs them."""
+STATUS_UNUSED = START_UP_UNUSED | {"pygments", "connector.reports.model"}
+"""`status` prints a table or JSON: neither pygments nor the report model."""
 
 
 @pytest.mark.parametrize(
     ("argv", "unused"),
     [
         pytest.param(["--help"], {"alembic"}, id="help"),  # typer's rich help uses them all
-        pytest.param(["status"], START_UP_UNUSED | {"pygments"}, id="status"),
-        pytest.param(["status", "--format", "json"], START_UP_UNUSED | {"pygments"}, id="json"),
+        pytest.param(["status"], STATUS_UNUSED, id="status"),
+        pytest.param(["status", "--format", "json"], STATUS_UNUSED, id="json"),
         pytest.param(["tasks", "show", "1"], START_UP_UNUSED | {"pygments"}, id="tasks-show"),
     ],
 )
@@ -170,7 +172,8 @@ def test_start_up_commands_skip_what_they_do_not_use(
     tmp_path: Path, argv: list[str], unused: set[str] | frozenset[str]
 ) -> None:
     """`status` and `tasks show` load neither rich's traceback and pretty-printer (structlog's
-    optional extras) nor pygments nor alembic; `--help` not alembic."""
+    optional extras) nor pygments nor alembic (`status` not the report model either); `--help`
+    not alembic."""
     ledger_path = tmp_path / "ledger.db"
     open_ledger(f"sqlite:///{ledger_path}").close()
     config = tmp_path / "config.toml"
