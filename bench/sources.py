@@ -25,8 +25,10 @@ own, whose wall time, CPU time and peak RSS (``wait4``) are its own:
 On PostgreSQL, ``auto_explain`` logs the plan of every statement slower than
 ``--slow-ms`` (default 500 ms); the slow statements of each step are counted and kept.
 
-Prints a table and writes every figure as JSON (``--json``). Exit 0 when every step ran, 2 when
-the benchmark could not run. Nothing is checked against a target: the figures are read.
+Prints a table and writes every figure as JSON (``--json``). Exit 0 when every step ran, 1 when
+the roll-up check failed (``report`` over several sources is not the sum of each source's own
+report), 2 when the benchmark could not run. No time or memory is checked against a target: the
+figures are read.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-EXIT_OK, EXIT_BROKEN = 0, 2
+EXIT_OK, EXIT_ROLLUP_DIFFERS, EXIT_BROKEN = 0, 1, 2
 PER_SERVER = 5
 SLOW_MS = 500
 LIST_LIMIT = 50
@@ -468,7 +470,22 @@ class Steps:
         answer = measured.json()
         if args[0] == "tasks":
             figures["rows"] = len(answer.get("tasks", []))
+        if args[0] == "report":
+            figures["total"] = int(answer["total"]["total"])
         return figures
+
+    def rollup_check(self, names: list[str]) -> dict[str, Any]:
+        """The roll-up over `names` against the sum of each one's own report: the figures of
+        one source must equal those of a one-source ledger, and a roll-up is their sum."""
+        each = {n: self.read("report", "--source", n)["total"] for n in names}
+        together = self.read("report", "--source", ",".join(names))["total"]
+        return {
+            "sources": names,
+            "each": each,
+            "sum_of_each": sum(each.values()),
+            "rollup": together,
+            "ok": together == sum(each.values()),
+        }
 
     def ledger_state(self) -> dict[str, Any]:
         rows = self.ledger.rows("SELECT count(*), count(DISTINCT source) FROM task")
@@ -479,7 +496,7 @@ class Steps:
         }
 
 
-def key_queries(first: str, every: list[str]) -> list[tuple[str, str]]:
+def key_queries(first: str, every: list[str], unit: str) -> list[tuple[str, str]]:
     """The queries whose plans matter as the ledger grows, as the connector writes them
     (reads narrowed to a source by `connector.ledger.scope.scope_sql`), with literal values."""
     from connector.ledger.scope import scope_sql, use_read_sources  # noqa: PLC0415
@@ -516,7 +533,7 @@ def key_queries(first: str, every: list[str]) -> list[tuple[str, str]]:
             "one source's tasks by lead unit and state (report --source, --unit)",
             scoped(
                 "SELECT lead_unit_code, state, count(*) FROM task"
-                " WHERE lead_unit_code = 'VP' GROUP BY lead_unit_code, state",
+                f" WHERE lead_unit_code = '{unit}' GROUP BY lead_unit_code, state",
                 [first],
             ),
         ),
@@ -543,7 +560,9 @@ def key_queries(first: str, every: list[str]) -> list[tuple[str, str]]:
 
 def explain(ledger: Ledger, first: str, every: list[str]) -> list[dict[str, Any]]:
     plans = []
-    for what, sql in key_queries(first, every):
+    found = ledger.rows("SELECT min(lead_unit_code) FROM task WHERE source = ?", (first,))
+    unit = str(found[0][0]) if found and found[0][0] is not None else "VP"
+    for what, sql in key_queries(first, every, unit):
         if ledger.db == "sqlite":
             sql_lite = sql.replace("= false", "= 0")
             lines = [str(r[-1]) for r in ledger.rows(f"EXPLAIN QUERY PLAN {sql_lite}")]
@@ -666,6 +685,9 @@ def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any
         else:
             reads[key] = steps.read(*argv)
     results["reads"] = reads
+    checked = names if len(names) <= 4 else names[:2]
+    progress(f"  roll-up check: report --source {','.join(checked)} against each one's report")
+    results["rollup_check"] = steps.rollup_check(checked)
 
 
 def _growth(fill: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -775,6 +797,12 @@ def render(results: dict[str, Any]) -> str:
             ],
         )
     )
+    check = results["rollup_check"]
+    verdict = "equal" if check["ok"] else "DIFFERENT: the roll-up loses or repeats tasks"
+    out.append(
+        f"roll-up check: report --source {','.join(check['sources'])} total {check['rollup']:,},"
+        f" sum of each source's report {check['sum_of_each']:,} ({verdict})"
+    )
     out += ["", "Plans of the key queries"]
     for p in results["explain"]:
         out.append(f"  {p['query']}:")
@@ -806,6 +834,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--slow-ms", type=int, default=SLOW_MS, help="PostgreSQL: log plans slower than this"
     )
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="per CLI run")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="work in this directory and keep it (a SQLite ledger stays there)",
+    )
     parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -833,8 +867,12 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     try:
-        with tempfile.TemporaryDirectory(prefix="idesk-sources-") as tmp:
-            bench(args, Path(tmp), results)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            bench(args, args.keep.resolve(), results)
+        else:
+            with tempfile.TemporaryDirectory(prefix="idesk-sources-") as tmp:
+                bench(args, Path(tmp), results)
     except BenchError as exc:
         progress(f"sources: could not run: {exc}")
         return EXIT_BROKEN
@@ -846,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         print(f"Results: {args.json}")
-    return EXIT_OK
+    return EXIT_OK if results["rollup_check"]["ok"] else EXIT_ROLLUP_DIFFERS
 
 
 if __name__ == "__main__":
