@@ -20,7 +20,9 @@ own, whose wall time, CPU time and peak RSS (``wait4``) are its own:
    source one after the other): per source its run's time (``sync_run``) and its requests;
 4. ``report --format json`` over every source, and with ``--source s01``;
 5. ``tasks list --limit 50`` with and without ``--source s01``; ``status`` likewise;
-6. EXPLAIN of the key queries (PostgreSQL: ``EXPLAIN``; SQLite: ``EXPLAIN QUERY PLAN``).
+6. the roll-up check: ``report --source`` of each source (of the first two beyond 4 sources)
+   against ``report --source`` of them together (the totals must add up);
+7. EXPLAIN of the key queries (PostgreSQL: ``EXPLAIN ANALYZE``; SQLite: ``EXPLAIN QUERY PLAN``).
 
 On PostgreSQL, ``auto_explain`` logs the plan of every statement slower than
 ``--slow-ms`` (default 500 ms); the slow statements of each step are counted and kept.
