@@ -11,7 +11,7 @@ server processes of their own (``--per-server`` systems each, so that their worl
 any measured process), starts a throwaway PostgreSQL cluster (``tests/support/pg.py``) or uses a
 SQLite file, and names the S systems as ``[[sources]]`` ``s01`` .. ``sNN`` of one config. Then,
 each step a run of the installed ``idesk-connector`` (what an operator runs) in a process of its
-own, whose wall time, CPU time and peak RSS (``wait4``) are its own:
+own (peak RSS: its own ``VmHWM``, read as it exits; wall and CPU time: ``wait4``):
 
 1. fill: ``pull --full --source sK`` for each source in turn (does the k-th pull get slower, or
    bigger, as the ledger grows?);
@@ -327,21 +327,46 @@ class Measured:
         }
 
 
+def run_cli(hwm_path: str, argv: list[str]) -> int:
+    """Child mode: what the installed ``idesk-connector`` does (``cli.app``), then its peak RSS
+    (``VmHWM``) written to `hwm_path`. (``wait4``'s ``ru_maxrss`` would not do: on Linux it
+    counts the parent's resident size at the fork.)"""
+    sys.argv = ["idesk-connector", *argv]
+    code: int | str | None = 0
+    try:
+        from cli import app  # noqa: PLC0415 - what the console script imports
+
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        Path(hwm_path).write_text(str(_status_mib("VmHWM")), encoding="ascii")
+    return code if isinstance(code, int) else (0 if code is None else 1)
+
+
+def _hwm(path: Path) -> float:
+    try:
+        return float(path.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return float("nan")
+
+
 class Cli:
-    """Runs the installed ``idesk-connector`` with the bench's config and credentials."""
+    """Runs ``idesk-connector`` (its ``cli.app``, in a child) with the bench's config and
+    credentials."""
 
     def __init__(self, config: Path, env: dict[str, str], work: Path, timeout_s: float) -> None:
-        self.script = Path(sys.executable).with_name("idesk-connector")
-        if not self.script.exists():
-            raise BenchError(f"no idesk-connector beside {sys.executable}; run `make install`")
         self.config = config
         self.env = env
         self.work = work
         self.timeout_s = timeout_s
 
     def run(self, *args: str, ok: tuple[int, ...] = (0, 1)) -> Measured:
-        """One run; its wall time, CPU time and peak RSS (``wait4``: this child's alone)."""
-        argv = [str(self.script), "--config", str(self.config), *args]
+        """One run; its wall time and CPU time (``wait4``), its peak RSS (`run_cli`)."""
+        hwm_path = self.work / "cli.hwm"
+        hwm_path.unlink(missing_ok=True)
+        argv = [sys.executable, str(Path(__file__).resolve()), "--run-cli", str(hwm_path)]
+        argv += ["--config", str(self.config), *args]
         out_path, err_path = self.work / "cli.out", self.work / "cli.err"
         with out_path.open("w") as out, err_path.open("w") as err:
             start = time.perf_counter()
@@ -358,7 +383,7 @@ class Cli:
             args=list(args),
             wall_s=wall,
             cpu_s=usage.ru_utime + usage.ru_stime,
-            peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
+            peak_rss_mib=_hwm(hwm_path),
             exit_code=proc.returncode,
             stdout=out_path.read_text(encoding="utf-8"),
             stderr=err_path.read_text(encoding="utf-8", errors="replace"),
@@ -847,6 +872,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--run-cli"]:
+        return run_cli(argv[1], argv[2:])
     args = build_parser().parse_args(argv)
     if args.serve is not None:
         return serve_group(json.loads(args.serve))
