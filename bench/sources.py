@@ -523,13 +523,15 @@ class Steps:
         }
 
 
-def key_queries(first: str, every: list[str], unit: str) -> list[tuple[str, str]]:
+def key_queries(first: str, every: list[str], unit: str, task_id: int) -> list[tuple[str, str]]:
     """The queries whose plans matter as the ledger grows, as the connector writes them
-    (reads narrowed to a source by `connector.ledger.scope.scope_sql`), with literal values."""
+    (`connector.ledger.tasks`; reads narrowed to sources by `connector.ledger.scope.scope_sql`),
+    with literal values: `task_id` is a task of `first` from the middle of its ids."""
     from connector.ledger.scope import scope_sql, use_read_sources  # noqa: PLC0415
     from connector.ledger.tasks import TASK_COLUMNS  # noqa: PLC0415
 
-    columns = ", ".join(TASK_COLUMNS)
+    select = f"SELECT {', '.join(TASK_COLUMNS)} FROM task"
+    batch = f"{select} WHERE source_id > {task_id} ORDER BY source_id LIMIT 500"
 
     def scoped(sql: str, names: list[str] | None) -> str:
         with use_read_sources(names):
@@ -541,23 +543,33 @@ def key_queries(first: str, every: list[str], unit: str) -> list[tuple[str, str]
     return [
         (
             "a task by its key (source, id): the pull's upsert",
-            f"SELECT content_hash FROM task WHERE source = '{first}' AND source_id = 1001",
+            f"SELECT content_hash FROM task WHERE source = '{first}' AND source_id = {task_id}",
         ),
         (
-            "one source's tasks in id order (classification batches; tasks list --source)",
+            "a batch of one source's tasks by id (classification, report --source)",
+            scoped(batch, [first]),
+        ),
+        (
+            "a batch of every source's tasks by id (report over every source)",
+            batch,
+        ),
+        (
+            "a batch of two sources' tasks by id (report --source s01,s02)",
+            scoped(batch, every[:2]),
+        ),
+        (
+            "tasks list --source (one source, id order)",
             scoped(
-                f"SELECT {columns} FROM task WHERE source_id > 0 AND deleted_at_source = false"
-                " ORDER BY source_id LIMIT 500",
+                f"{select} WHERE deleted_at_source = false ORDER BY source_id LIMIT {LIST_LIMIT}",
                 [first],
             ),
         ),
         (
             "tasks list without --source (every source, id order)",
-            f"SELECT {columns} FROM task WHERE deleted_at_source = false"
-            f" ORDER BY source_id LIMIT {LIST_LIMIT}",
+            f"{select} WHERE deleted_at_source = false ORDER BY source_id LIMIT {LIST_LIMIT}",
         ),
         (
-            "one source's tasks by lead unit and state (report --source, --unit)",
+            "one source's tasks of a lead unit by state (status, report --unit)",
             scoped(
                 "SELECT lead_unit_code, state, count(*) FROM task"
                 f" WHERE lead_unit_code = '{unit}' GROUP BY lead_unit_code, state",
@@ -565,22 +577,9 @@ def key_queries(first: str, every: list[str], unit: str) -> list[tuple[str, str]
             ),
         ),
         (
-            "one source's tasks changed since a time (look-back of an incremental run)",
+            "one source's tasks changed since a time (source, last modified)",
             f"SELECT source_id FROM task WHERE source = '{first}'"
-            " AND source_modified >= '2026-01-01'",
-        ),
-        (
-            "the roll-up's counts by lead unit and status over every source",
-            "SELECT lead_unit_code, status_code, count(*) FROM task"
-            " WHERE deleted_at_source = false GROUP BY lead_unit_code, status_code",
-        ),
-        (
-            "the roll-up over two sources",
-            scoped(
-                "SELECT lead_unit_code, status_code, count(*) FROM task"
-                " WHERE deleted_at_source = false GROUP BY lead_unit_code, status_code",
-                every[:2],
-            ),
+            " AND source_modified >= '2026-11-01'",
         ),
     ]
 
@@ -589,7 +588,9 @@ def explain(ledger: Ledger, first: str, every: list[str]) -> list[dict[str, Any]
     plans = []
     found = ledger.rows("SELECT min(lead_unit_code) FROM task WHERE source = ?", (first,))
     unit = str(found[0][0]) if found and found[0][0] is not None else "VP"
-    for what, sql in key_queries(first, every, unit):
+    ids = ledger.rows("SELECT min(source_id), max(source_id) FROM task WHERE source = ?", (first,))
+    low, high = (int(ids[0][0]), int(ids[0][1])) if ids and ids[0][0] is not None else (0, 0)
+    for what, sql in key_queries(first, every, unit, (low + high) // 2):
         if ledger.db == "sqlite":
             sql_lite = sql.replace("= false", "= 0")
             lines = [str(r[-1]) for r in ledger.rows(f"EXPLAIN QUERY PLAN {sql_lite}")]
