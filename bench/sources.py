@@ -845,6 +845,85 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _md_pull(label: str, step: dict[str, Any]) -> list[str]:
+    fetched = sum(s["counts"].get("fetched", 0) for s in step["sources"])
+    return [
+        label,
+        f"{fetched:,}",
+        f"{step['requests']:,}",
+        f"{step['wall_s']:.1f}",
+        f"{step['cpu_s']:.1f}",
+        f"{step['peak_rss_mib']:.1f}",
+    ]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The figures as a section of bench/README.md (machine, fill, pulls, reads, check)."""
+    cfg, host = results["config"], results["host"]
+    out = [
+        f"### {results['started_at'][:10]}: {cfg['sources']} sources x {cfg['tasks']:,} tasks,"
+        f" {cfg['db']}",
+        "",
+        f"{host['cpu']}, {host['cpus']} CPUs, {host['mem_gib']} GiB RAM; Python"
+        f" {host['python']}; {cfg['db']} {host.get('ledger_version')}; load average"
+        f" {host['load_before']} before, {host.get('load_after')} after; commit"
+        f" {str(results['git']['commit'])[:10]}; {results['total_s']:.0f} s in all."
+        f" Ledger after the fill: {results['ledger_after_fill']['tasks']:,} tasks,"
+        f" {results['ledger_after_fill']['size_mib']:,} MiB.",
+        "",
+    ]
+    rows = [
+        [str(k), f"{f['ledger_tasks_before']:,}", *_md_pull(f["sources"][0]["source"], f)[1:]]
+        for k, f in enumerate(results["fill"], start=1)
+    ]
+    out += _md_table(
+        ["k", "ledger before", "fetched", "requests", "wall s", "cpu s", "peak MiB"], rows
+    )
+    out += [""]
+    out += _md_table(
+        ["run into the full ledger", "fetched", "requests", "wall s", "cpu s", "peak MiB"],
+        [
+            _md_pull("`pull --full --source s01`", results["repull_full_one"]),
+            _md_pull("`pull --source s01`", results["incremental_one"]),
+            _md_pull(f"`pull` (all {cfg['sources']})", results["incremental_all"]),
+        ],
+    )
+    per = [s["run_s"] for s in results["incremental_all"]["sources"] if s["run_s"] is not None]
+    if per:
+        out += [
+            "",
+            f"`pull` over all: each source's run {min(per):.1f} to {max(per):.1f} s"
+            f" (median {sorted(per)[len(per) // 2]:.1f} s).",
+        ]
+    out += [""]
+    out += _md_table(
+        ["command (`--format json`)", "wall s", "cpu s", "peak MiB", "output"],
+        [
+            [
+                "`" + " ".join(r["args"]) + "`",
+                f"{r['wall_s']:.2f}",
+                f"{r['cpu_s']:.2f}",
+                f"{r['peak_rss_mib']:.1f}",
+                f"{r.get('output_bytes', 0) / 2**20:.1f} MiB" if "output_bytes" in r else "",
+            ]
+            for r in results["reads"].values()
+        ],
+    )
+    check = results["rollup_check"]
+    out += [
+        "",
+        f"Roll-up check: `report --source {','.join(check['sources'])}` total"
+        f" {check['rollup']:,}, the sum of each source's report {check['sum_of_each']:,}"
+        f" ({'equal' if check['ok'] else 'different'}).",
+    ]
+    return "\n".join(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/sources.py",
@@ -867,6 +946,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="work in this directory and keep it (a SQLite ledger stays there)",
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="also print the figures as README tables"
     )
     parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     return parser
@@ -911,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
     results["host"]["load_after"] = _load()
     results["total_s"] = round(time.perf_counter() - started, 1)
     print(render(results))
+    if args.markdown:
+        print("\n" + render_markdown(results))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
