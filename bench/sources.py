@@ -525,52 +525,58 @@ class Steps:
 
 def key_queries(first: str, every: list[str], unit: str, task_id: int) -> list[tuple[str, str]]:
     """The queries whose plans matter as the ledger grows, as the connector writes them
-    (`connector.ledger.tasks`; reads narrowed to sources by `connector.ledger.scope.scope_sql`),
-    with literal values: `task_id` is a task of `first` from the middle of its ids."""
+    (`connector.ledger.lines` for the report and the listings, `connector.ledger.tasks` for
+    the classification; reads narrowed to sources by `connector.ledger.scope.scope_sql`), with
+    literal values: `task_id` is a task of `first` from the middle of its ids."""
+    from connector.ledger import lines  # noqa: PLC0415
     from connector.ledger.scope import scope_sql, use_read_sources  # noqa: PLC0415
     from connector.ledger.tasks import TASK_COLUMNS  # noqa: PLC0415
 
-    select = f"SELECT {', '.join(TASK_COLUMNS)} FROM task"
-    batch = f"{select} WHERE source_id > {task_id} ORDER BY source_id LIMIT 500"
+    values = {
+        ":after_source": f"'{first}'",
+        ":after": str(task_id),
+        ":batch": "1000",
+        ":limit": "500",
+        ":source": f"'{first}'",
+        ":false": "false",
+    }
 
-    def scoped(sql: str, names: list[str] | None) -> str:
+    def literal(sql: str, names: list[str] | None = None) -> str:
         with use_read_sources(names):
             text, params = scope_sql(sql)
         for key, value in params.items():
             text = text.replace(f":{key}", f"'{value}'")
+        for key, value in values.items():
+            text = text.replace(key, value)
         return text
 
+    report_batch = lines._TASKS_AFTER
+    listing = (
+        f"SELECT {lines._LINE_COLUMNS}, source FROM task WHERE deleted_at_source = :false"
+        f" {lines._BY_KEY} LIMIT {LIST_LIMIT}"
+    )
+    classify_batch = (
+        f"SELECT {', '.join(TASK_COLUMNS)} FROM task WHERE source = :source"
+        " AND source_id > :after ORDER BY source_id LIMIT :limit"
+    )
     return [
         (
             "a task by its key (source, id): the pull's upsert",
             f"SELECT content_hash FROM task WHERE source = '{first}' AND source_id = {task_id}",
         ),
+        ("a batch of one source's tasks by id (classification)", literal(classify_batch)),
         (
-            "a batch of one source's tasks by id (classification, report --source)",
-            scoped(batch, [first]),
+            "the sources a read over every source goes through (classification, alerts)",
+            "SELECT DISTINCT source FROM task ORDER BY source",
         ),
+        ("a batch of the report over every source (by id, then source)", literal(report_batch)),
+        ("a batch of report --source s01", literal(report_batch, [first])),
+        ("a batch of report --source s01,s02", literal(report_batch, every[:2])),
+        ("tasks list --source s01 --limit 50", literal(listing, [first])),
+        ("tasks list --limit 50 (every source)", literal(listing)),
         (
-            "a batch of every source's tasks by id (report over every source)",
-            batch,
-        ),
-        (
-            "a batch of two sources' tasks by id (report --source s01,s02)",
-            scoped(batch, every[:2]),
-        ),
-        (
-            "tasks list --source (one source, id order)",
-            scoped(
-                f"{select} WHERE deleted_at_source = false ORDER BY source_id LIMIT {LIST_LIMIT}",
-                [first],
-            ),
-        ),
-        (
-            "tasks list without --source (every source, id order)",
-            f"{select} WHERE deleted_at_source = false ORDER BY source_id LIMIT {LIST_LIMIT}",
-        ),
-        (
-            "one source's tasks of a lead unit by state (status, report --unit)",
-            scoped(
+            "one source's tasks of a lead unit by state (source, lead unit, state)",
+            literal(
                 "SELECT lead_unit_code, state, count(*) FROM task"
                 f" WHERE lead_unit_code = '{unit}' GROUP BY lead_unit_code, state",
                 [first],
@@ -682,14 +688,15 @@ def bench(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None
 
 
 def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any]) -> None:
-    fill = []
+    fill: list[dict[str, Any]] = []
+    results["fill"] = fill
     for k, name in enumerate(names, start=1):
         before = steps.ledger_state()["tasks"]
         progress(f"  fill {k}/{len(names)}: pull --full --source {name} ({before:,} in the ledger)")
         step = steps.pull("--full", "--source", name)
         step["ledger_tasks_before"] = before
         fill.append(step)
-    results["fill"] = fill
+    results["fill"] = fill  # filled in as it goes: a partial run keeps the steps done
     results["ledger_after_fill"] = steps.ledger_state()
     progress(f"  re-pull --full --source {first} into the full ledger")
     results["repull_full_one"] = steps.pull("--full", "--source", first)
@@ -698,6 +705,7 @@ def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any
     progress(f"  incremental over all {len(names)} sources")
     results["incremental_all"] = steps.pull()
     reads: dict[str, Any] = {}
+    results["reads"] = reads
     for key, argv in (
         ("report_all", ["report"]),
         ("report_one", ["report", "--source", first]),
@@ -986,8 +994,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with tempfile.TemporaryDirectory(prefix="idesk-sources-") as tmp:
                 bench(args, Path(tmp), results)
-    except BenchError as exc:
-        progress(f"sources: could not run: {exc}")
+    except (BenchError, KeyboardInterrupt) as exc:
+        progress(f"sources: could not run: {exc or 'interrupted'}")
+        if args.json is not None:  # what was measured before, marked partial
+            results["partial"] = True
+            results["host"]["load_after"] = _load()
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            progress(f"partial results: {args.json}")
         return EXIT_BROKEN
     summarise(results)
     results["host"]["load_after"] = _load()

@@ -77,7 +77,7 @@ def test_bench_sources_small_run_writes_its_json(tmp_path: Path) -> None:
     assert reads["report_all"]["total"] > reads["report_one"]["total"] > 0
     assert results["rollup_check"]["ok"] is True
     assert results["rollup_check"]["sum_of_each"] == results["rollup_check"]["rollup"]
-    assert len(results["explain"]) == 8
+    assert len(results["explain"]) == 10
     assert all(p["plan"] for p in results["explain"])
     assert results["growth"]["fill_peak_rss_mib"]["first_third"] > 0
     assert results["host"]["cpus"] >= 1
