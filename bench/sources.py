@@ -995,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="idesk-sources-") as tmp:
                 bench(args, Path(tmp), results)
     except (BenchError, KeyboardInterrupt) as exc:
-        progress(f"sources: could not run: {exc or 'interrupted'}")
+        progress(f"sources: could not run: {str(exc) or 'interrupted'}")
         if args.json is not None:  # what was measured before, marked partial
             results["partial"] = True
             results["host"]["load_after"] = _load()
