@@ -430,7 +430,8 @@ def _seconds(started: Any, ended: Any) -> float | None:
         return None
     if isinstance(started, str):
         started, ended = datetime.fromisoformat(started), datetime.fromisoformat(ended)
-    return round((ended - started).total_seconds(), 3)
+    elapsed: float = (ended - started).total_seconds()
+    return round(elapsed, 3)
 
 
 def run_times(ledger: Ledger, run_ids: list[str]) -> dict[str, float | None]:
