@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from connector.clock import local_date
 from connector.ledger.codec import history_value, task_from_json
 from connector.ledger.columns import tracked_values
-from connector.ledger.reader import in_list, reading
+from connector.ledger.reader import Reader, in_list, reading
 from connector.ledger.values import record
 from connector.models import NormalisedTask, TaskState
 
@@ -281,33 +281,43 @@ def iter_tasks_as_of(
     by then (soft-deleted or missing from a full read) are left out unless `include_deleted`
     (then their ``deleted`` is True).
     """
-    after = 0
     with reading(db) as r:
-        while True:
-            # Latest snapshot per task for the next `batch_size` tasks (portable: no DISTINCT ON).
-            ids = r.column(
-                "SELECT task_id FROM task_snapshot WHERE observed_on <= :day AND task_id > :after "
-                "GROUP BY task_id ORDER BY task_id LIMIT :limit",
-                {"day": day, "after": after, "limit": batch_size},
-            )
-            if not ids:
-                return
-            wanted, params = in_list("id", ids)
-            newest: dict[int, Mapping[str, Any]] = {}
-            for row in r.rows(
-                "SELECT task_id, normalised_json, deleted_at_source FROM task_snapshot "
-                f"WHERE task_id IN ({wanted}) AND observed_on <= :day ORDER BY task_id, id",
-                {**params, "day": day},
-            ):
-                newest[int(row["task_id"])] = row
-            for task_id in ids:
-                snap = newest[int(task_id)]
-                task = task_from_json(snap["normalised_json"])
-                deleted = bool(snap["deleted_at_source"]) or task.deleted
-                if deleted and not include_deleted:
-                    continue
-                yield replace(task, deleted=True) if deleted else task
-            after = int(ids[-1])
+        # Source by source: ids are unique per source only (issue 16).
+        for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
+            yield from _source_tasks_as_of(r, source, day, include_deleted, batch_size)
+
+
+def _source_tasks_as_of(
+    r: Reader, source: str, day: date, include_deleted: bool, batch_size: int
+) -> Iterator[NormalisedTask]:
+    """`iter_tasks_as_of` of one source."""
+    after = 0
+    while True:
+        # Latest snapshot per task for the next `batch_size` tasks (portable: no DISTINCT ON).
+        ids = r.column(
+            "SELECT task_id FROM task_snapshot WHERE source = :source AND observed_on <= :day "
+            "AND task_id > :after GROUP BY task_id ORDER BY task_id LIMIT :limit",
+            {"source": source, "day": day, "after": after, "limit": batch_size},
+        )
+        if not ids:
+            return
+        wanted, params = in_list("id", ids)
+        newest: dict[int, Mapping[str, Any]] = {}
+        for row in r.rows(
+            "SELECT task_id, normalised_json, deleted_at_source FROM task_snapshot "
+            f"WHERE source = :source AND task_id IN ({wanted}) AND observed_on <= :day "
+            "ORDER BY task_id, id",
+            {**params, "source": source, "day": day},
+        ):
+            newest[int(row["task_id"])] = row
+        for task_id in ids:
+            snap = newest[int(task_id)]
+            task = task_from_json(snap["normalised_json"])
+            deleted = bool(snap["deleted_at_source"]) or task.deleted
+            if deleted and not include_deleted:
+                continue
+            yield replace(task, deleted=True) if deleted else task
+        after = int(ids[-1])
 
 
 def first_observed_on(db: Db) -> date | None:

@@ -52,7 +52,10 @@ _LINE_COLUMNS = ", ".join(_LINE_NAMES)
 # Keyset paging on the task key (ids are unique per source only: `connector.ledger.scope`),
 # in the listing's order, by id.
 _BY_KEY = "ORDER BY source_id, source"
-_AFTER_KEY = "(source_id > :after OR (source_id = :after AND source > :after_source))"
+_AFTER_KEY = "(source_id >= :after AND (source_id > :after OR source > :after_source))"
+"""Past the key (id, source) of the previous batch's last row. The leading ``source_id >=``
+lets PostgreSQL and SQLite start an index range on the id (an ``OR`` alone made every batch
+scan the index from the lowest id: quadratic over a large ledger)."""
 
 
 def _key_of(row: dict[str, Any]) -> dict[str, Any]:

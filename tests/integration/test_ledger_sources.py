@@ -112,6 +112,17 @@ def test_reading_every_task_yields_each_source_of_a_shared_id(ledger: Ledger) ->
     assert sorted(ids) == [1001, 1001, 1002]
 
 
+def test_what_the_ledger_knew_on_a_day_holds_each_source_of_a_shared_id(ledger: Ledger) -> None:
+    """`iter_tasks_as_of` (`report --as-of`) over every source yields task 1001 of both
+    sources, each from its own snapshot, not one source's snapshot twice or once."""
+    with use_source("gia-lai"):
+        _write(ledger, 1001, 1002)
+    with use_source("binh-dinh"):
+        _write(ledger, 1001)
+    found = [t.source_id for t in repo.iter_tasks_as_of(ledger, d("2022-01-10"), batch_size=1)]
+    assert sorted(found) == [1001, 1001, 1002]
+
+
 def test_a_history_row_must_belong_to_a_task_of_its_own_source(ledger: Ledger) -> None:
     """The composite foreign key refuses a history row whose (source, task id) has no task."""
     with use_source("gia-lai"):
