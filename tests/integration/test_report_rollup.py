@@ -92,9 +92,7 @@ def test_without_a_map_units_of_two_sources_stay_apart(two: Ledger, tmp_path: Pa
     assert report is not None and report.sources == ("gialai", "binhdinh")
     alone = {s: _alone(tmp_path, s, t) for s, t in (("gialai", GIALAI), ("binhdinh", BINHDINH))}
     rows = _rows(report)
-    expected = {
-        (source, row.code): row.counts for source, one in alone.items() for row in one.rows
-    }
+    expected = {(source, row.code): row.counts for source, one in alone.items() for row in one.rows}
     assert {key: value["total"] for key, value in rows.items()} == expected
     assert ("gialai", "VPUBND") in rows and ("binhdinh", "VPUBND") in rows
     assert rows[("binhdinh", "STC")]["sources"] == ("binhdinh",)
@@ -115,9 +113,7 @@ def test_a_unit_map_merges_and_renames_units(two: Ledger, tmp_path: Path) -> Non
     stay apart; the annex lines name the mapped unit and the task's own source."""
     unit_map = UnitMap.parse(MAP, sources=["gialai", "binhdinh"])
     with two.reading() as session:
-        report = report_rollup(
-            session, SETTINGS, _options(), calendar(), unit_map=unit_map
-        ).report
+        report = report_rollup(session, SETTINGS, _options(), calendar(), unit_map=unit_map).report
     assert report is not None
     rows = _rows(report)
     alone = {s: _alone(tmp_path, s, t) for s, t in (("gialai", GIALAI), ("binhdinh", BINHDINH))}
