@@ -1308,6 +1308,32 @@ def runs_list_cmd(
     render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs, ui_lang(loaded, lang)))
 
 
+def _merged_demo(directory: Path, tasks: int, lang: str) -> None:
+    """``demo --merged``: run it, print the merged table and where everything is."""
+    from rich.console import Console
+
+    from connector.demo_merged import run_merged_demo
+    from connector.reports.render.table import SummaryTable
+
+    result = run_merged_demo(directory, tasks=tasks, lang=lang)
+    Console(width=max(140, Console().width)).print(
+        SummaryTable(result.report, "en" if lang == "en" else "vi")
+    )
+    for name, job in result.jobs.items():
+        counts = job.counts()
+        _stdout(
+            f"Source {name} ({result.base_urls[name]}): {result.tasks} tasks; sync {job.run_id}:"
+            f" {job.outcome.value}; fetched {counts.get('fetched', 0)},"
+            f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)}."
+        )
+    _stdout(
+        f"Ledger: {result.ledger_path} (two sources); config: {result.config_path}"
+        f"\nReports (by mapped unit, units-gialai): {result.docx_path}, {result.xlsx_path},"
+        f" {result.html_path}; by source: {result.by_source_path}"
+        f"\nNext: idesk-connector --config {result.config_path} report --by source"
+    )
+
+
 def _demo_snapshot_line(result: Any) -> str:
     """The demo's line on the second, unchanged sync of the iDesk 6 mode ('' otherwise)."""
     second = result.second_job
@@ -1342,6 +1368,14 @@ def demo_cmd(
             "to a loopback SMTP sink writing ./demo/mail/*.eml (email).",
         ),
     ] = DemoDelivery.SOURCE,
+    merged: Annotated[
+        bool,
+        typer.Option(
+            "--merged",
+            help="A merged province: Gia Lai's and Bình Định's systems (two simulators), one "
+            "ledger, one report by mapped unit, in DIR/merged/ (--tasks per system).",
+        ),
+    ] = False,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
@@ -1360,6 +1394,12 @@ def demo_cmd(
         terminal_level=OPTIONS.terminal_level,
     )
     start = _time.monotonic()
+    if merged:
+        if dialect is not SimDialect.CONTRACT or deliver is not DemoDelivery.SOURCE:
+            raise ConfigError("--merged runs the contract dialect, alerts to the source")
+        _merged_demo(directory / "merged", tasks, lang.value)
+        _stdout(f"Done in {_time.monotonic() - start:.1f}s.")
+        return
     result = run_demo(
         directory, tasks=tasks, lang=lang, dialect=dialect.literal, deliver=deliver.value
     )

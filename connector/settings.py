@@ -433,11 +433,12 @@ def unit_map_problems(settings: Settings) -> list[Problem]:
     its sources checked against the configured ones), each under the key."""
     if not settings.report.unit_map:
         return []
+    from connector.mapping.files import resolve_mapping  # noqa: PLC0415
     from connector.rules.unitmap import UnitMap  # noqa: PLC0415
 
     names = [src.name for src in settings.all_sources]
     try:
-        UnitMap.load(settings.report.unit_map, sources=names)
+        UnitMap.load(resolve_mapping(settings.report.unit_map), sources=names)
     except ConfigError as exc:
         return [Problem("report.unit_map", f"{p.where}: {p.message}") for p in exc.problems]
     return []
@@ -509,8 +510,9 @@ class ReportSettings(_Section):
     signer_title: str = "TỔ TRƯỞNG"
     signer_name: str = ""
     unit_map: str = ""
-    """A unit map file (docs/unit-map.md): a report over several sources groups by the mapped
-    unit; "" = none (units of different sources stay apart)."""
+    """A unit map file (docs/unit-map.md), or the name of a shipped one ("units-gialai"): a
+    report over several sources groups by the mapped unit; "" = none (units of different
+    sources stay apart)."""
 
 
 class LogSettings(_Section):

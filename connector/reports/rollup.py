@@ -30,6 +30,7 @@ from connector.ledger.reader import reading
 from connector.ledger.scope import read_sources, use_read_sources
 from connector.ledger.tasks import iter_tasks
 from connector.ledger.units import list_units
+from connector.mapping.files import resolve_mapping
 from connector.models import Unit
 from connector.reports.build import build_merged_report, report_as_of, report_current, report_items
 from connector.reports.model import Item, Report, ReportOptions
@@ -71,13 +72,14 @@ class Rollup:
 
 
 def load_unit_map(path: str, settings: Settings, *, key: str = "report.unit_map") -> UnitMap:
-    """The unit map at `path` ("": `UnitMap.identity()`), its sources checked against the
+    """The unit map at `path` (a file, or the name of a shipped one as ``units-gialai``; "":
+    `UnitMap.identity()`), its sources checked against the
     configured ones; a `ConfigError` naming `key` (exit 2) with every problem of the file."""
     if not path:
         return UnitMap.identity()
     names = [src.name for src in settings.all_sources]
     try:
-        return UnitMap.load(path, sources=names)
+        return UnitMap.load(resolve_mapping(path), sources=names)
     except ConfigError as exc:
         problems = [Problem(key, f"{p.where}: {p.message}") for p in exc.problems]
         raise ConfigError(problems, source=key) from None
