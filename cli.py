@@ -1351,7 +1351,12 @@ def _demo_snapshot_line(result: Any) -> str:
 @handle_errors
 def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
-    tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
+    tasks: Annotated[
+        int | None,
+        typer.Option(
+            help="Tasks in the simulated province (default 2000; --merged: 1000 per system)."
+        ),
+    ] = None,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
     dialect: Annotated[
         SimDialect,
@@ -1397,11 +1402,15 @@ def demo_cmd(
     if merged:
         if dialect is not SimDialect.CONTRACT or deliver is not DemoDelivery.SOURCE:
             raise ConfigError("--merged runs the contract dialect, alerts to the source")
-        _merged_demo(directory / "merged", tasks, lang.value)
+        _merged_demo(directory / "merged", 1000 if tasks is None else tasks, lang.value)
         _stdout(f"Done in {_time.monotonic() - start:.1f}s.")
         return
     result = run_demo(
-        directory, tasks=tasks, lang=lang, dialect=dialect.literal, deliver=deliver.value
+        directory,
+        tasks=2000 if tasks is None else tasks,
+        lang=lang,
+        dialect=dialect.literal,
+        deliver=deliver.value,
     )
     Console(width=max(140, Console().width)).print(
         SummaryTable(result.report, "en" if lang == "en" else "vi")
