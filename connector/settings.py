@@ -204,7 +204,10 @@ class SyncSettings(_Section):
     # item did not change; the detail calls' threads; every request's pace in such a run.
     snapshot_refresh_percent: float = Field(default=2.0, ge=0, le=100)
     detail_workers: int = Field(default=4, ge=1, le=32)
-    rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    rate_per_second: float = Field(default=20.0, gt=0, le=1000)
+    """Requests per second the source allows while pulling (every request of the pull, pages,
+    details, logins and retries; the contract: 20). The run's one budget for the source keeps a
+    little below it (`connector.source.transport.pace_for`)."""
 
 
 class LedgerSettings(_Section):
@@ -311,7 +314,12 @@ class PushSettings(_Section):
     max_attempts: int = Field(default=10, ge=1)
     retry_initial_seconds: float = Field(default=60.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, gt=0)
-    rate_per_second: float = Field(default=10.0, gt=0, le=1000)
+    rate_per_second: float = Field(default=20.0, gt=0, le=1000)
+    """Requests per second the source allows while delivering (the same budget as the pull's,
+    at this rate from the first delivery on)."""
+    concurrency: int = Field(default=4, ge=1, le=10)
+    """Deliveries in flight at once, all within the one pace (for a source whose round trip is
+    longer than 1 / rate_per_second)."""
     idempotency_window_hours: float = Field(default=24.0, ge=0)
     backfill_completed_before: str = ""
     """An ISO date: a task completed before it, whose tracking status was never written, gets

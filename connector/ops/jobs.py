@@ -36,7 +36,7 @@ from connector.clock import Clock, SystemClock, local_date
 from connector.ledger import outbox as outbox_table
 from connector.ledger.db import Ledger, open_ledger, rolled_back
 from connector.ledger.scope import use_source, writing_as
-from connector.mapping.spec import load_mapping
+from connector.mapping.spec import MappingSpec, load_mapping
 from connector.ops.locking import run_lock
 from connector.ops.log import bind_run, new_run_id
 from connector.ops.metrics import export_metrics
@@ -48,11 +48,13 @@ from connector.outbox.states import DELIVERABLE
 from connector.rules.calendar import calendar_for
 from connector.settings import Settings
 from connector.source.pull import ClientFactory, PullResult, default_client, pull
+from connector.source.transport import TokenBucket, pace_for
 
 if TYPE_CHECKING:
     from connector.i18n import Lang
     from connector.notify.addressbook import AddressBook
     from connector.outbox.channels import Channels
+    from connector.source.client import SourceClient
 
 log = structlog.get_logger(__name__)
 
@@ -170,6 +172,7 @@ def _deliver(
     record: RunRecord,
     progress: ProgressReporter | None = None,
     book: AddressBook | None = None,
+    budget: TokenBucket | None = None,
 ) -> PushResult:
     """Deliver in order of priority: the e-mail and webhook rows (alerts, few), then the rows
     for the source, its alerts before its bulk tracking writes (`deliver_pending`)."""
@@ -212,6 +215,7 @@ def _deliver(
             record=record,
             progress=progress,
             result=result,
+            budget=budget,
         )
     except BaseException:
         # What the channels delivered before the source's delivery was aborted still counts.
@@ -232,6 +236,7 @@ def _deliver_to_source(
     record: RunRecord,
     progress: ProgressReporter | None = None,
     result: PushResult,
+    budget: TokenBucket | None = None,
 ) -> PushResult:
     if not (settings.push.tracking_status or settings.delivery.uses("source")):
         return result  # nothing goes to the source: no login either
@@ -249,6 +254,8 @@ def _deliver_to_source(
             ),
         )
         return result
+    if budget is not None:  # the run's one budget for the source, at the delivery's rate
+        budget.set_rate(pace_for(settings.push.rate_per_second))
     with client_factory(settings, spec, sleep) as client:
         try:
             deliver_pending(
@@ -258,6 +265,7 @@ def _deliver_to_source(
                 run_id,
                 clock,
                 dry_run=dry_run,
+                bucket=budget,
                 guard=guard,
                 progress=progress,
                 result=result,
@@ -270,6 +278,17 @@ def _deliver_to_source(
             raise
         result.add_client_stats(client.stats)
         return result
+
+
+def _paced(factory: ClientFactory, budget: TokenBucket) -> ClientFactory:
+    """`factory`, each of whose clients is paced by `budget`."""
+
+    def make(settings: Settings, spec: MappingSpec, sleep: Callable[[float], None]) -> SourceClient:
+        client = factory(settings, spec, sleep)
+        client.pace(budget)
+        return client
+
+    return make
 
 
 def run_job(
@@ -300,6 +319,11 @@ def run_job(
     clock = clock or SystemClock()
     run_id = run_id or new_run_id()
     bind_run(run_id, command=command)
+    # One pacing budget for the source, shared by every client and thread of the run: the pull
+    # at sync.rate_per_second, then the delivery at push.rate_per_second, one schedule and one
+    # Retry-After hold for both.
+    budget = TokenBucket(pace_for(settings.sync.rate_per_second), sleep=sleep)
+    client_factory = _paced(client_factory, budget)
     result = JobResult(run_id=run_id, command=command, dry_run=dry_run)
     shown = progress or make_progress(lang=lang or settings.ui.lang)
     book = None
@@ -359,6 +383,7 @@ def run_job(
                         record=record,
                         progress=shown,
                         book=book,
+                        budget=budget,
                     )
                     record.add(result.push.counts())
             result.outcome = outcome_for(None, record.counts)

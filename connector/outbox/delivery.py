@@ -3,9 +3,12 @@
 `deliver_pending` takes the rows that are due (``pending``, or ``failed`` whose
 ``next_attempt_at`` has come, and any row a crash left in ``sending``), alerts first, then the
 tracking writes (a first sync queues one for every task), each kind oldest first
-(`connector.ledger.outbox.due_ids`), and for each:
+(`connector.ledger.outbox.due_ids`). ``push.concurrency`` senders (threads sharing the client and
+its one pace) work on them at once; the ledger is written by the calling thread only, in
+batches. For each row:
 
-1. marks it ``sending`` and **commits** (before any request is made); the first time, it also
+1. marks it ``sending`` and **commits** (before any request is made; the rows about to go, up to
+   twice the senders, in one transaction); the first time, it also
    stamps ``in_doubt_since``: from then on a request for the row may have reached the source,
    and the row remembers it for good (failures, ``dead`` and an operator's retry included);
 2. when an earlier request may have reached the source (``in_doubt_since`` was already set, or
@@ -16,40 +19,51 @@ tracking writes (a first sync queues one for every task), each kind oldest first
    status differs from the one acknowledged before. Found: the row is ``sent`` without a new
    request (*reconciled*);
 3. sends the request with the row's ``Idempotency-Key`` (the source replays a repeated key
-   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``):
-   every request counts, logins, retries and reconciling reads included, and a ``Retry-After``
-   holds the whole pace;
+   instead of acting twice). The client is paced (`PushClient.pace`, ``push.rate_per_second``,
+   a run's one budget for the source, `connector.source.transport.TokenBucket`): every request
+   of every sender counts, logins, retries and reconciling reads included, and a
+   ``Retry-After`` holds every sender;
 4. marks it ``sent`` with the response id, and for a tracking row stores what the source now
-   acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit.
+   acknowledges (``task.acked_tracking_status`` / ``acked_eff_due``), in one commit with the
+   other answers of its batch (`COMMIT_ROWS` rows, or `COMMIT_SECONDS`). A crash before that
+   commit leaves the row ``sending`` with ``in_doubt_since``: step 2 of the next run.
 
 Failures: a transient one (`DeliveryError`, `SourceUnavailable` past the client's retry budget)
 counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponential backoff
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
-budget (``retry.*``), the run then stops delivering: the source is in trouble, and the rows not
-yet tried wait for the next run without losing an attempt; they are counted (``undelivered``)
-and make the run's outcome ``problems``. A permanent refusal
+budget (``retry.*``), the run then stops delivering: the source is in trouble. The rows in
+flight are answered and recorded, the rows claimed but not yet sent go back to the state they
+had (`_unclaim`), and every row not delivered waits for the next run without losing an attempt;
+they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
+``problems`` (exit 1). A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
 Refused credentials (`AuthError`) put the row back to ``failed`` without counting an attempt
 and end the run.
 
-Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps.
+Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps. With one sender
+(``push.concurrency = 1``) the steps go row by row: claim, send, record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import structlog
 
 from connector.clock import Clock, local_date, to_utc
 from connector.errors import (
     AuthError,
+    ConnectorError,
     DeliveryError,
     DeliveryRefused,
     OutboxStateError,
@@ -74,9 +88,11 @@ from connector.outbox.states import (
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.settings import Settings
-from connector.source.transport import TokenBucket
+from connector.source.transport import TokenBucket, pace_for
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from connector.ledger.db import Ledger
     from connector.ledger.tables import OutboxRow
     from connector.ops.progress import ProgressReporter
@@ -209,6 +225,15 @@ class PushResult:
 
 
 @dataclass(frozen=True)
+class _Before:
+    """A row's state, ``sending_at`` and ``in_doubt_since`` before it was claimed."""
+
+    state: str
+    sending_at: datetime | None
+    in_doubt_since: datetime | None
+
+
+@dataclass(frozen=True)
 class _Job:
     id: int
     kind: str
@@ -219,14 +244,12 @@ class _Job:
     """When an earlier request for this row may have reached the source (None: never sent)."""
     acked_status: str = ""
     """The tracking status the source had acknowledged for the task when the row was claimed."""
+    before: _Before | None = None
+    """The row as it was before the claim (to take the claim back when nothing was sent)."""
 
     @property
     def in_doubt(self) -> bool:
         return self.in_doubt_since is not None
-
-
-class _Stop(Exception):
-    """Stop delivering for this run (the source is unavailable)."""
 
 
 # -- selecting -----------------------------------------------------------------------------------
@@ -260,37 +283,68 @@ def _supersede_stale_tracking(ledger: Ledger) -> int:
 
 # -- delivering one row --------------------------------------------------------------------------
 
+COMMIT_ROWS = 50
+"""Delivered rows recorded in one transaction at most (`_record`)..."""
 
-def _claim(ledger: Ledger, row_id: int, now: datetime) -> _Job | None:
-    """Mark the row ``sending`` and commit; None when it is no longer deliverable."""
+COMMIT_SECONDS = 1.0
+"""...and no row waits longer than this for its record while others are in flight."""
+
+
+def _claim_row(session: Session, row_id: int, now: datetime) -> _Job | None:
+    """Mark the row ``sending`` (in the caller's transaction); None when it is no longer
+    deliverable."""
+    row = get_row(session, row_id)
+    if row is None or row.state not in DELIVERABLE:
+        return None
+    since = row.in_doubt_since
+    if since is None and row.state == OutboxState.SENDING.value:
+        since = row.sending_at or row.created_at
+    before = _Before(row.state, row.sending_at, row.in_doubt_since)
+    mark_sending(row, now)
+    try:
+        payload = payload_of(row)
+    except (OutboxStateError, ValueError) as exc:  # a damaged row: never sendable as is
+        mark_dead(row, f"bad_payload: {exc}")
+        log.error("delivery_dead", code="bad_payload", key=row.idempotency_key, id=row_id)
+        return None
+    # From now on a request for this row may reach the source: remember it for good.
+    row.in_doubt_since = since or to_utc(now)
+    acked = ""
+    if row.kind == OutboxKind.TRACKING.value and row.task_id is not None:
+        acked = acked_status(session, row.task_id)
+    return _Job(
+        row.id or row_id,
+        row.kind,
+        row.idempotency_key,
+        row.task_id,
+        payload,
+        to_utc(since) if since is not None else None,
+        acked,
+        before,
+    )
+
+
+def _claim(ledger: Ledger, row_ids: Sequence[int], now: datetime) -> list[_Job | None]:
+    """Mark these rows ``sending`` and commit, in one transaction (before any request is made);
+    for each, its job, or None when it is no longer deliverable."""
     with ledger.transaction() as session:
-        row = get_row(session, row_id)
-        if row is None or row.state not in DELIVERABLE:
-            return None
-        since = row.in_doubt_since
-        if since is None and row.state == OutboxState.SENDING.value:
-            since = row.sending_at or row.created_at
-        mark_sending(row, now)
-        try:
-            payload = payload_of(row)
-        except (OutboxStateError, ValueError) as exc:  # a damaged row: never sendable as is
-            mark_dead(row, f"bad_payload: {exc}")
-            log.error("delivery_dead", code="bad_payload", key=row.idempotency_key, id=row_id)
-            return None
-        # From now on a request for this row may reach the source: remember it for good.
-        row.in_doubt_since = since or to_utc(now)
-        acked = ""
-        if row.kind == OutboxKind.TRACKING.value and row.task_id is not None:
-            acked = acked_status(session, row.task_id)
-        return _Job(
-            row.id or row_id,
-            row.kind,
-            row.idempotency_key,
-            row.task_id,
-            payload,
-            to_utc(since) if since is not None else None,
-            acked,
-        )
+        return [_claim_row(session, row_id, now) for row_id in row_ids]
+
+
+def _unclaim(ledger: Ledger, jobs: Sequence[_Job]) -> None:
+    """Undo the claim of rows whose request was never made (delivery stopped before their turn):
+    each goes back to the state it had, no attempt counted."""
+    if not jobs:
+        return
+    with ledger.transaction() as session:
+        for job in jobs:
+            row = get_row(session, job.id)
+            if row is None or row.state != OutboxState.SENDING.value or job.before is None:
+                continue
+            # Not a step of the state machine: the claim is taken back, nothing was sent.
+            row.state = job.before.state
+            row.sending_at = job.before.sending_at
+            row.in_doubt_since = job.before.in_doubt_since
 
 
 def _acked_due(payload: Mapping[str, Any]) -> date | None:
@@ -298,40 +352,37 @@ def _acked_due(payload: Mapping[str, Any]) -> date | None:
     return date.fromisoformat(str(value)) if value else None
 
 
-def _finish_sent(ledger: Ledger, job: _Job, now: datetime, response_id: str) -> bool:
+def _finish_sent(session: Session, job: _Job, now: datetime, response_id: str) -> bool:
     """Mark the row sent (and the task acknowledged); False when the row changed meanwhile."""
-    with ledger.transaction() as session:
-        row = get_row(session, job.id)
-        if row is None or row.state != OutboxState.SENDING.value:
-            return False
-        mark_sent(row, now, response_id)
-        if job.kind == OutboxKind.TRACKING.value and job.task_id is not None:
-            status = str(job.payload.get("trackingStatus", ""))
-            acknowledge(session, job.task_id, status, _acked_due(job.payload))
+    row = get_row(session, job.id)
+    if row is None or row.state != OutboxState.SENDING.value:
+        return False
+    mark_sent(row, now, response_id)
+    if job.kind == OutboxKind.TRACKING.value and job.task_id is not None:
+        status = str(job.payload.get("trackingStatus", ""))
+        acknowledge(session, job.task_id, status, _acked_due(job.payload))
     return True
 
 
 def _record_failure(
-    ledger: Ledger, job: _Job, now: datetime, error: str, settings: Settings, *, refused: bool
+    session: Session, job: _Job, now: datetime, error: str, settings: Settings, *, refused: bool
 ) -> OutboxState:
-    with ledger.transaction() as session:
-        row = get_row(session, job.id)
-        if row is None or row.state != OutboxState.SENDING.value:
-            return OutboxState(row.state) if row is not None else OutboxState.DEAD
-        if refused:
-            mark_dead(row, error)
-            return OutboxState.DEAD
-        return mark_failed(row, now, error, settings.push)
+    row = get_row(session, job.id)
+    if row is None or row.state != OutboxState.SENDING.value:
+        return OutboxState(row.state) if row is not None else OutboxState.DEAD
+    if refused:
+        mark_dead(row, error)
+        return OutboxState.DEAD
+    return mark_failed(row, now, error, settings.push)
 
 
-def _release(ledger: Ledger, job: _Job, error: str) -> None:
+def _release(session: Session, job: _Job, error: str) -> None:
     """Back to ``failed`` without counting an attempt (the credentials, not the row, failed)."""
-    with ledger.transaction() as session:
-        row = get_row(session, job.id)
-        if row is not None and row.state == OutboxState.SENDING.value:
-            transition(row, OutboxState.FAILED)
-            row.last_error = error
-            row.next_attempt_at = None
+    row = get_row(session, job.id)
+    if row is not None and row.state == OutboxState.SENDING.value:
+        transition(row, OutboxState.FAILED)
+        row.last_error = error
+        row.next_attempt_at = None
 
 
 def _reconcile(client: PushClient, job: _Job, now: datetime, settings: Settings) -> str | None:
@@ -385,55 +436,215 @@ def _count_sent(result: PushResult, job: _Job) -> None:
         result.alerts_sent += 1
 
 
-def _deliver(
-    ledger: Ledger,
-    client: PushClient,
-    job: _Job,
-    *,
-    settings: Settings,
-    clock: Clock,
-    result: PushResult,
-) -> None:
-    fields = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
+@dataclass(frozen=True)
+class _Done:
+    """What the source said to one job (`_attempt`), to record (`_record`)."""
+
+    job: _Job
+    how: Literal["sent", "reconciled", "refused", "auth", "failed"]
+    response_id: str = ""
+    replayed: bool = False
+    error: ConnectorError | None = None
+
+
+def _attempt(client: PushClient, job: _Job, settings: Settings, clock: Clock) -> _Done:
+    """Reconcile, then send, one claimed row (in a worker thread: no ledger here)."""
     try:
         reconciled_id = _reconcile(client, job, clock.now(), settings)
         if reconciled_id is not None:
-            if _finish_sent(ledger, job, clock.now(), reconciled_id):
-                _count_sent(result, job)
-                result.reconciled += 1
-                log.info("outbox_reconciled", response_id=reconciled_id, **fields)
-            return
+            return _Done(job, "reconciled", reconciled_id)
         outcome = _send(client, job)
         crash_point("after_request_sent")
         response_id = _response_id(outcome)
         crash_point("after_response")
-        if _finish_sent(ledger, job, clock.now(), response_id):
-            _count_sent(result, job)
-            result.replayed += int(outcome.replayed)
+        return _Done(job, "sent", response_id, outcome.replayed)
+    except (DeliveryRefused, SourceRefused) as exc:
+        return _Done(job, "refused", error=exc)
+    except AuthError as exc:
+        return _Done(job, "auth", error=exc)
+    except (DeliveryError, SourceError) as exc:
+        return _Done(job, "failed", error=exc)
+
+
+@dataclass
+class _Recorded:
+    """What recording a batch found: a reason to stop delivering, if any."""
+
+    stop: str = ""
+    auth: AuthError | None = None
+
+
+def _record(
+    ledger: Ledger, done: Sequence[_Done], *, settings: Settings, clock: Clock, result: PushResult
+) -> _Recorded:
+    """Record what the source said to these jobs in one transaction, then count and log them."""
+    found = _Recorded()
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    sent: list[_Done] = []
+    now = clock.now()
+    with ledger.transaction() as session:
+        for item in done:
+            job = item.job
+            fields: dict[str, Any] = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
+            exc = item.error
+            if item.how in ("sent", "reconciled"):
+                if _finish_sent(session, job, now, item.response_id):
+                    sent.append(item)
+            elif item.how == "refused" and isinstance(exc, DeliveryRefused | SourceRefused):
+                code = exc.code or "refused"
+                _record_failure(session, job, now, f"{code}: {exc}", settings, refused=True)
+                result.dead += 1
+                fields.update(code=code, status=exc.status, error=str(exc))
+                events.append(("error", "delivery_dead", fields))
+            elif item.how == "auth" and isinstance(exc, AuthError):
+                _release(session, job, str(exc))
+                found.auth = found.auth or exc
+            else:
+                error = str(exc)
+                state = _record_failure(session, job, now, error, settings, refused=False)
+                if state is OutboxState.DEAD:
+                    result.dead += 1
+                    fields.update(code="attempts_exhausted", status=None, error=error)
+                    events.append(("error", "delivery_dead", fields))
+                else:
+                    result.failed += 1
+                    events.append(("warning", "delivery_failed", {**fields, "error": error}))
+                # The client retried already (retry.*): the source is in trouble, leave it alone.
+                found.stop = found.stop or error
+    for level, event, fields in events:
+        getattr(log, level)(event, **fields)
+    for item in sent:
+        job = item.job
+        fields = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
+        _count_sent(result, job)
+        if item.how == "reconciled":
+            result.reconciled += 1
+            log.info("outbox_reconciled", response_id=item.response_id, **fields)
+        else:
+            result.replayed += int(item.replayed)
             log.info(
-                "outbox_delivered", response_id=response_id, replayed=outcome.replayed, **fields
+                "outbox_delivered",
+                response_id=item.response_id,
+                replayed=item.replayed,
+                **fields,
             )
         crash_point("after_mark_sent")
-    except (DeliveryRefused, SourceRefused) as exc:
-        code = exc.code or "refused"
-        _record_failure(ledger, job, clock.now(), f"{code}: {exc}", settings, refused=True)
-        result.dead += 1
-        log.error("delivery_dead", code=code, status=exc.status, error=str(exc), **fields)
-    except AuthError as exc:
-        _release(ledger, job, str(exc))
-        raise
-    except (DeliveryError, SourceError) as exc:
-        state = _record_failure(ledger, job, clock.now(), str(exc), settings, refused=False)
-        if state is OutboxState.DEAD:
-            result.dead += 1
-            log.error(
-                "delivery_dead", code="attempts_exhausted", status=None, error=str(exc), **fields
-            )
-        else:
-            result.failed += 1
-            log.warning("delivery_failed", error=str(exc), **fields)
-        # The client retried already (retry.*): the source is in trouble, leave it alone.
-        raise _Stop(str(exc)) from exc
+    return found
+
+
+class _Pipeline:
+    """Claims rows in batches, sends them with ``push.concurrency`` workers sharing the client
+    (and its one pace), and records the answers in batches; one sender behaves as one loop:
+    claim, send, record, row by row."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        client: PushClient,
+        settings: Settings,
+        clock: Clock,
+        result: PushResult,
+        progress: ProgressReporter | None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.result = result
+        self.progress = progress
+        self.workers = settings.push.concurrency
+        self.window = 1 if self.workers == 1 else 2 * self.workers
+        self.running: dict[Future[_Done], _Job] = {}
+        self.done: list[_Done] = []
+        self.stop = ""
+        self.auth: AuthError | None = None
+        self._recorded_at = time.monotonic()
+
+    def _advance(self, count: int = 1) -> None:
+        if self.progress is not None:
+            for _ in range(count):
+                self.progress.advance()
+
+    def _fill(self, pool: ThreadPoolExecutor, queue: deque[int]) -> None:
+        """Claim and submit rows while fewer than `window` are in flight (in batches)."""
+        if self.stopping or not queue or len(self.running) > self.window - self.workers:
+            return
+        batch = [queue.popleft() for _ in range(min(self.window - len(self.running), len(queue)))]
+        for job in _claim(self.ledger, batch, self.clock.now()):
+            if job is None:
+                self._advance()
+                continue
+            crash_point("after_mark_sending")
+            future = pool.submit(_attempt, self.client, job, self.settings, self.clock)
+            self.running[future] = job
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.stop) or self.auth is not None
+
+    def _collect(self, timeout: float | None) -> None:
+        finished, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in finished:
+            del self.running[future]
+            self.done.append(future.result())
+
+    def _flush(self, *, force: bool = False) -> None:
+        due = (
+            len(self.done) >= COMMIT_ROWS
+            or any(item.how in ("failed", "auth") for item in self.done)  # stop at once
+            or not self.running
+            or time.monotonic() - self._recorded_at >= COMMIT_SECONDS
+        )
+        if not self.done or not (force or due):
+            return
+        done, self.done = self.done, []
+        found = _record(
+            self.ledger, done, settings=self.settings, clock=self.clock, result=self.result
+        )
+        self._recorded_at = time.monotonic()
+        self._advance(len(done))
+        self.stop = self.stop or found.stop
+        self.auth = self.auth or found.auth
+        if self.stopping:
+            self._cancel_queued()
+
+    def _cancel_queued(self) -> None:
+        """Take back the rows claimed but not yet sent (their workers never started)."""
+        cancelled = [job for future, job in list(self.running.items()) if future.cancel()]
+        for future in [f for f in self.running if f.cancelled()]:
+            del self.running[future]
+        _unclaim(self.ledger, cancelled)
+
+    def run(
+        self, pool: ThreadPoolExecutor, ids: Sequence[int], guard: InterruptGuard | None
+    ) -> None:
+        queue = deque(ids)
+        try:
+            while True:
+                if guard is not None:
+                    guard.check()
+                self._fill(pool, queue)
+                if not self.running:
+                    self._flush(force=True)
+                    if self.stopping or not queue:
+                        return
+                    continue
+                self._collect(COMMIT_SECONDS)
+                self._flush()
+        except BaseException:
+            self._drain(guard)
+            raise
+
+    def _drain(self, guard: InterruptGuard | None) -> None:
+        """After an error or an interrupt: take back the rows not yet sent, wait for the ones in
+        flight and record what the source said to them (else they stay in doubt: also safe)."""
+        with guard.critical() if guard is not None else contextlib.nullcontext():
+            self._cancel_queued()
+            while self.running:
+                self._collect(None)
+            with contextlib.suppress(Exception):
+                self._flush(force=True)
 
 
 def deliver_pending(
@@ -480,34 +691,28 @@ def deliver_pending(
         log.info("push_finished", run_id=run_id, **result.counts(), dry_run=True)
         return result
     result.superseded = _supersede_stale_tracking(ledger)
-    client.pace(bucket or TokenBucket(settings.push.rate_per_second))
+    client.pace(bucket or TokenBucket(pace_for(settings.push.rate_per_second)))
     if progress is not None and ids:
         from connector.ops.progress import PUSH  # noqa: PLC0415
 
         progress.start(total=len(ids), description=PUSH)
-    for position, row_id in enumerate(ids):
-        if guard is not None:
-            guard.check()
-        job = _claim(ledger, row_id, clock.now())
-        if job is None:
-            if progress is not None:
-                progress.advance()
-            continue
-        crash_point("after_mark_sending")
-        try:
-            _deliver(ledger, client, job, settings=settings, clock=clock, result=result)
-            if progress is not None:
-                progress.advance()
-        except _Stop as stop:
-            result.stopped = "source_trouble"
-            result.stop_error = str(stop)
-            result.undelivered = still_due(ledger, ids[position:])
-            log.warning(
-                "push_stopped",
-                reason=result.stopped,
-                error=str(stop),
-                undelivered=result.undelivered,
-            )
-            break
+    pipeline = _Pipeline(
+        ledger, client=client, settings=settings, clock=clock, result=result, progress=progress
+    )
+    workers = settings.push.concurrency
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+        pipeline.run(pool, ids, guard)
+    if pipeline.auth is not None:
+        raise pipeline.auth
+    if pipeline.stop:
+        result.stopped = "source_trouble"
+        result.stop_error = pipeline.stop
+        result.undelivered = still_due(ledger, ids)
+        log.warning(
+            "push_stopped",
+            reason=result.stopped,
+            error=pipeline.stop,
+            undelivered=result.undelivered,
+        )
     log.info("push_finished", run_id=run_id, **result.counts(), stopped=result.stopped)
     return result

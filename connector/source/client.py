@@ -86,6 +86,7 @@ from connector.source.transport import (
     RequestDeadline,
     ResponseTooLarge,
     TokenBucket,
+    pace_for,
     read_capped,
     watched_session,
 )
@@ -328,6 +329,7 @@ class SourceClient(Closing):
         self._timeout = (source.connect_timeout, source.read_timeout)
         self._session = watched_session(session)
         self._pacer: TokenBucket | None = None
+        self._pace_sleep = sleep
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._logged_in = False
         self._server_time: datetime | None = None
@@ -345,8 +347,20 @@ class SourceClient(Closing):
 
     def pace(self, bucket: TokenBucket) -> None:
         """Send every later request within `bucket`'s rate: logins, retries and reconciling
-        reads count like the writes, and a ``Retry-After`` holds the whole pace back."""
+        reads count like the writes, and a ``Retry-After`` holds the whole pace back. Give the
+        same bucket to every client of a run, so that the run has one budget for the source."""
         self._pacer = bucket
+
+    def pace_at(self, limit: float) -> TokenBucket:
+        """Pace every later request a little below `limit` requests per second
+        (`connector.source.transport.pace_for`): the budget the client already has (`pace`)
+        keeps its schedule and any hold and takes the new rate; without one, a new one."""
+        rate = pace_for(limit)
+        if self._pacer is None:
+            self._pacer = TokenBucket(rate, sleep=self._pace_sleep)
+        else:
+            self._pacer.set_rate(rate)
+        return self._pacer
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -433,6 +447,8 @@ class SourceClient(Closing):
                 )
         if outcome.status == 429:
             self.stats.add("rate_limited")
+            if self._pacer is not None:
+                self._pacer.slow_down()
         if self._pacer is not None and outcome.retry_after is not None:
             self._pacer.hold(min(outcome.retry_after, self._retry.max_wait))
         if outcome.kind is OutcomeKind.TRANSIENT:

@@ -88,7 +88,6 @@ from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
 from connector.source.client import Detail, SourceClient
 from connector.source.paths import MISSING, resolve
-from connector.source.transport import TokenBucket
 
 log = structlog.get_logger(__name__)
 
@@ -757,10 +756,7 @@ def pull(
         result.cursor_after = result.cursor_before
         with client_factory(settings, spec, sleep) as client:
             if spec.snapshot:  # details go concurrently: every request from one budget
-                sync = settings.sync
-                client.pace(
-                    TokenBucket(sync.rate_per_second, float(sync.detail_workers), sleep=sleep)
-                )
+                client.pace_at(settings.sync.rate_per_second)
             try:
                 client.login()
                 local_start = clock.now()

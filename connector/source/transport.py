@@ -11,8 +11,9 @@ A source that misbehaves must never hang a run (and its lock) or exhaust the mac
   refused (`ResponseTooLarge`) past ``source.max_response_bytes``; it is never read unbounded.
   (urllib3 >= 2.6 inflates a compressed body only as far as each read asks, so a gzip bomb is
   stopped after a few chunks.)
-* `TokenBucket`: the pace of a client's requests, every request counted (logins and retries
-  included); `TokenBucket.hold` keeps every request back until a ``Retry-After`` has passed.
+* `TokenBucket`: the one pacing budget of a source, shared by every thread and every client of a
+  run, every request counted (logins and retries included); `TokenBucket.hold` keeps every
+  request back until a ``Retry-After`` has passed; `pace_for` keeps a little below a limit.
 
 Sleep and clock are injectable so tests never wait.
 """
@@ -221,12 +222,44 @@ def _received(resp: requests.Response) -> int:
 
 # -- the pace -------------------------------------------------------------------------------------
 
+PACE_HEADROOM = 0.92
+"""The share of a configured limit the connector actually uses (`pace_for`): a source that
+counts 20 requests per second without any burst (a token bucket of one) refuses a request that
+arrives 49 ms after the one before, and thread scheduling and the network move arrival times by
+a few milliseconds; 8 % below the limit (54.3 ms apart at 20/s) absorbs most of that, and
+keeps 92 % of what the source allows."""
+
+SLOW_DOWN = 0.9
+"""After a 429 the pace drops to this share of what it was (once per hold)..."""
+
+SLOWEST = 0.1
+"""...never below this share of the configured rate..."""
+
+RECOVERY = 0.0002
+"""...and climbs back by this share of the configured rate with every request after it (500
+requests undo one slow-down): a 429 costs a second or more (``Retry-After`` is whole seconds),
+so where the source, or the machine and the network on the way, is uneven enough to refuse
+now and then, the pace settles a little lower; where it never refuses, it stays at the full
+rate."""
+
+
+def pace_for(limit: float) -> float:
+    """The pace (requests per second) the connector keeps for a source that allows `limit`."""
+    return limit * PACE_HEADROOM
+
 
 class TokenBucket:
-    """At most `rate` acquisitions per second on average, bursts up to `capacity`.
+    """One pacing budget: at most `rate` requests per second, bursts up to `capacity` (default 1:
+    none), shared by every thread that sends to the same source.
 
+    Each `acquire` reserves the next free moment of the schedule under a lock and sleeps until
+    then outside it, so several threads keep one even pace (a generic cell rate algorithm: the
+    n-th request of a busy stream goes n / rate after the first, never sooner).
     `hold(seconds)` keeps every acquisition back until that time has passed (a server's
-    ``Retry-After`` applies to the whole pace, not only to the request that got it).
+    ``Retry-After`` applies to the whole pace, every sender, not only to the request that got
+    it); a thread already waiting for a later moment reserves again after the hold.
+    `slow_down` (a 429) lowers the pace to `SLOW_DOWN` of what it was, and each later request
+    brings it back up by `RECOVERY` of `rate`.
     `monotonic` and `sleep` are injectable so tests never wait. Thread-safe.
     """
 
@@ -244,46 +277,95 @@ class TokenBucket:
         self.capacity = capacity
         self._monotonic = monotonic
         self._sleep = sleep
-        self._tokens = capacity
-        self._last = monotonic()
-        self._hold_until = self._last
+        self._factor = 1.0
+        now = monotonic()
+        self._next = now  # the theoretical moment of the next request (at the current pace)
+        self._last_gone = now - 1.0 / rate * capacity  # when the latest request actually went
+        self._hold_until = now
+        self._slowed_until = now
+        self._epoch = 0  # counts holds: a reservation made before one is made again
         self._lock = threading.Lock()
         self.waited = 0.0
-        """Seconds spent waiting so far."""
+        """Seconds spent waiting so far (summed over the threads that waited)."""
         self.acquired = 0
         """Acquisitions so far (one per request when a client is paced)."""
         self.holds = 0
         """How many times `hold` pushed the pace back."""
+        self.slowed = 0
+        """How many times `slow_down` lowered the pace."""
+
+    @property
+    def current_rate(self) -> float:
+        """The pace now: `rate`, or less for a while after a 429 (`slow_down`)."""
+        with self._lock:
+            return self.rate * self._factor
+
+    def set_rate(self, rate: float) -> None:
+        """Pace at `rate` from now on, keeping the schedule and any hold (a run's next phase)."""
+        if rate <= 0:
+            raise ValueError("rate must be > 0")
+        with self._lock:
+            self.rate = rate
 
     def hold(self, seconds: float) -> None:
-        """No acquisition before `seconds` from now (a longer earlier hold stands)."""
+        """No acquisition, by any thread, before `seconds` from now (a longer earlier hold
+        stands)."""
         with self._lock:
             until = self._monotonic() + max(0.0, seconds)
             if until > self._hold_until:
                 self._hold_until = until
+                self._next = max(self._next, until)
+                self._epoch += 1
                 self.holds += 1
 
-    def acquire(self) -> None:
-        """Take one token, sleeping until one is available (and any hold has passed)."""
+    def slow_down(self) -> None:
+        """The source refused a request for its rate (429): a slower pace for a while. Several
+        refusals of the same moment (threads in flight together) count once."""
         with self._lock:
-            self.acquired += 1
             now = self._monotonic()
-            if now < self._hold_until:
-                wait = self._hold_until - now
-                self.waited += wait
-                self._sleep(wait)
-                # The pace starts afresh once the hold is over: this request goes at once.
-                self._tokens = 0.0
-                self._last = self._monotonic()
+            if now < self._slowed_until:
                 return
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
-            self.waited += wait
-            self._sleep(wait)
-            # The token accrued while sleeping is the one taken; time counts from now on.
-            self._tokens = 0.0
-            self._last = self._monotonic()
+            self._factor = max(SLOWEST, self._factor * SLOW_DOWN)
+            self._slowed_until = max(self._hold_until, now + 1.0 / (self.rate * self._factor))
+            self.slowed += 1
+
+    def _reserve(self) -> tuple[float, float, int]:
+        """The moment this request may go, now, and the hold epoch it was reserved in."""
+        with self._lock:
+            now = self._monotonic()
+            interval = 1.0 / (self.rate * self._factor)
+            tolerance = (self.capacity - 1.0) * interval
+            start = max(now, self._hold_until, self._next - tolerance)
+            self._next = max(self._next, start) + interval
+            return start, now, self._epoch
+
+    def acquire(self) -> None:
+        """Take the next moment of the pace, sleeping until it has come (and any hold passed)."""
+        while True:
+            start, now, epoch = self._reserve()
+            if start > now:
+                self._sleep(start - now)
+                self._count_wait(start - now)
+            earliest = start  # a sleep is trusted to have lasted as long as asked
+            while True:
+                with self._lock:
+                    woke = max(self._monotonic(), earliest)
+                    if epoch != self._epoch and woke < self._hold_until:
+                        break  # a hold came while this thread waited: reserve after it
+                    interval = 1.0 / (self.rate * self._factor)
+                    # A thread woken late (a busy machine) must not leave the next one too close
+                    # behind it: without a burst, requests keep `interval` apart as they go.
+                    gap = self._last_gone + interval - woke if self.capacity == 1 else 0.0
+                    if gap <= 0:
+                        self._last_gone = woke
+                        self._next = max(self._next, woke + interval)
+                        self.acquired += 1
+                        self._factor = min(1.0, self._factor + RECOVERY)
+                        return
+                    earliest = woke + gap
+                self._sleep(gap)
+                self._count_wait(gap)
+
+    def _count_wait(self, seconds: float) -> None:
+        with self._lock:
+            self.waited += seconds

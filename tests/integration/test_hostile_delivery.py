@@ -57,6 +57,8 @@ def _config(dep: Deployment, server: HostileServer) -> None:
         "[push]\n"
         "max_attempts = 1\n"
         "rate_per_second = 50\n"
+        # One delivery at a time: the cut replies and 429s below count one stream of requests.
+        "concurrency = 1\n"
         # The source's idempotency window is over at once: as if the retry came days later.
         "idempotency_window_hours = 0\n"
         "[alerts]\n"
@@ -113,13 +115,14 @@ def _run(settings: Settings, command: str) -> JobResult:
 def test_429_with_retry_after_on_writes_does_not_cascade(tmp_path: Path) -> None:
     """Every 5th write gets 429 + Retry-After: 1 behind a proxy that refuses requests closer than
     50 ms: at 10/s each 429 costs one retry after the Retry-After, never a cascade of 429s, and
-    no request arrives before the Retry-After has passed. The retries reach the run summary."""
+    no request, from any of the four senders, arrives before the Retry-After has passed (it holds
+    the whole budget, not only the sender that got it). The retries reach the run summary."""
     with HostileServer(make_records(10)) as server:
         settings = make_settings(
             server,
             f"sqlite:///{tmp_path / 'ledger.db'}",
             retry={"max_attempts": 4, "initial_wait": 0.05, "max_wait": 5, "total_budget": 60},
-            push={"rate_per_second": 10},
+            push={"rate_per_second": 10, "concurrency": 4},
             alerts=ALERTS,
         )
         pulled = _run(settings, "pull")

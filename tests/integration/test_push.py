@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
 from connector.ops.faultpoints import CRASH_POINTS, crash_point
 from connector.ops.progress import PUSH, NullProgress
+from connector.outbox import delivery
 from connector.outbox.actions import list_outbox, retry_dead
 from connector.outbox.delivery import PushResult, TokenBucket, deliver_pending
 from connector.outbox.keys import payload_of
@@ -43,6 +45,8 @@ T0 = datetime(2022, 1, 3, 2, tzinfo=UTC)
 NOW = datetime(2022, 3, 22, 2, tzinfo=UTC)
 AS_OF = date(2022, 3, 22)
 SETTINGS = Settings(alerts=AlertSettings(types=("QUA_HAN",)))
+ONE_SENDER = Settings(alerts=AlertSettings(types=("QUA_HAN",)), push=PushSettings(concurrency=1))
+"""One delivery at a time: a scripted failure stops the run before any other row is tried."""
 
 
 # -- a scripted source ---------------------------------------------------------------------------
@@ -356,7 +360,7 @@ def test_transient_failure_backs_off_across_runs(sqlite_ledger: Ledger) -> None:
     seed_and_plan(sqlite_ledger, make_task())
     source = ScriptedSource("before")
     clock = FixedClock(NOW)
-    result = deliver(sqlite_ledger, source, clock)
+    result = deliver(sqlite_ledger, source, clock, settings=ONE_SENDER)
     assert (result.failed, result.sent) == (1, 0)  # and the run stopped delivering
     row = row_of(sqlite_ledger, ALR)  # alerts go first
     assert (row.state, row.attempts) == ("failed", 1)
@@ -496,7 +500,7 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
     """After a transient failure the run stops; the other rows wait, no attempt counted."""
     seed_and_plan(sqlite_ledger, make_task(1), make_task(2))
     source = ScriptedSource(failure)
-    result = deliver(sqlite_ledger, source, FixedClock(NOW))
+    result = deliver(sqlite_ledger, source, FixedClock(NOW), settings=ONE_SENDER)
     assert (result.failed, result.sent, result.stopped) == (1, 0, "source_trouble")
     assert result.undelivered == 4 and result.counts()["undelivered"] == 4
     assert result.left_behind().startswith("4 delivery(ies) left in the outbox")
@@ -504,6 +508,54 @@ def test_transient_failure_stops_the_run(sqlite_ledger: Ledger, failure: str) ->
     assert live == ["failed", "pending", "pending", "pending"]
     with sqlite_ledger.reading() as session:
         assert sum(r.attempts for r in list_outbox(session)) == 1
+
+
+class HeldSource(ScriptedSource):
+    """The first write call answers at once; every later one waits until `release` is set."""
+
+    def __init__(self, *script: str) -> None:
+        super().__init__(*script)
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def _call(self, kind: str, body: dict[str, Any], key: str) -> Write:
+        with self._lock:
+            self._count += 1
+            first = self._count == 1
+        if not first:
+            self.release.wait(10)
+        return super()._call(kind, body, key)
+
+
+def test_senders_stop_together_and_give_back_the_rows_not_sent(
+    sqlite_ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two senders, a transient failure: the run stops; the rows claimed but not yet sent go
+    back to ``pending`` (none left ``sending``, no attempt counted), the ones in flight are
+    recorded, and only the failed row counts an attempt."""
+    seed_and_plan(sqlite_ledger, *(make_task(n) for n in range(1, 9)))
+    source = HeldSource("unavailable")
+    given_back: list[int] = []
+    unclaim = delivery._unclaim
+
+    def observed(ledger: Ledger, jobs: Any) -> None:
+        given_back.extend(job.id for job in jobs)
+        unclaim(ledger, jobs)
+        source.release.set()
+
+    monkeypatch.setattr(delivery, "_unclaim", observed)
+    settings = Settings(alerts=AlertSettings(types=("QUA_HAN",)), push=PushSettings(concurrency=2))
+    result = deliver(sqlite_ledger, source, FixedClock(NOW), settings=settings)
+    assert result.stopped == "source_trouble" and result.failed == 1
+    assert given_back  # the window held rows no sender had started
+    with sqlite_ledger.reading() as session:
+        rows = {r.id: r for r in list_outbox(session)}
+    assert all(rows[i].state == "pending" and rows[i].attempts == 0 for i in given_back)
+    live = [r.state for r in rows.values() if r.state != "past"]
+    assert "sending" not in live
+    assert result.sent + result.undelivered == len(live)
+    assert sum(r.attempts for r in rows.values()) == 1
 
 
 def test_auth_error_releases_the_row_without_counting_an_attempt(sqlite_ledger: Ledger) -> None:
@@ -645,7 +697,10 @@ def test_crash_point_with_wait_stops_there_until_killed() -> None:
     )
     env = {"IDESK_CONNECTOR_CRASH_AT": "after_mark_sent@2:wait", "PATH": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:

@@ -383,7 +383,10 @@ def test_transient_faults_change_no_count(tmp_path: Path) -> None:
 CRASH_TOML = """
 [push]
 rate_per_second = 20
+concurrency = 1
 """
+"""One delivery at a time, so that each crash point falls between the steps of one row (the
+pool of senders and its batches: `test_sigkill_while_senders_work_in_batches_then_rerun`)."""
 
 
 def _requests_with_key(sim: Simulator, key: str) -> int:
@@ -473,3 +476,57 @@ def test_sigkill_at_each_crash_point_then_rerun(
                 assert [e["key"] for e in reconciled] == ([key] if reached else [])
             else:  # sent again with the same key: the source replayed it
                 assert _requests_with_key(sim, key) == (2 if reached else 1)
+
+
+POOL_TOML = """
+[push]
+rate_per_second = 50
+concurrency = 4
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point",
+    [
+        pytest.param("after_mark_sending@3", id="batch-claimed"),
+        pytest.param("after_request_sent@7", id="sent-not-recorded"),
+        pytest.param("after_mark_sent@5", id="batch-recorded"),
+    ],
+)
+def test_sigkill_while_senders_work_in_batches_then_rerun(
+    tmp_path: Path, forks: ForkServer, point: str
+) -> None:
+    """Four senders, rows claimed and recorded in batches: `sync` SIGKILLed with several rows
+    in doubt at once, then rerun: 0 duplicate, 0 missing, none left in doubt."""
+    config = SimulatorConfig(tasks=16, seed=4, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        dep = deployment_for(
+            sim, tmp_path, extra_toml=POOL_TOML, extra_env={"IDESK_CONNECTOR_CRASH_AT": point}
+        )
+        launcher = Launcher(dep, forks)
+        crashed = launcher.run("sync", timeout=60)
+        assert crashed.returncode == -9, crashed.stderr[-2000:]
+        in_doubt = [r for r in ledger_rows(dep.ledger_path, "outbox") if r["state"] == "sending"]
+        if not point.startswith("after_mark_sent"):
+            assert len(in_doubt) > 1  # a batch was claimed: several rows in doubt at once
+        dep.extra_env = {}
+        rerun = launcher.run("sync", timeout=60)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        sends = (sim.count_requests(SEND), sim.count_requests(TRACK))
+        again = launcher.run("sync", timeout=60)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert (sim.count_requests(SEND), sim.count_requests(TRACK)) == sends, "sent again"
+        outbox = ledger_rows(dep.ledger_path, "outbox")
+        assert {r["state"] for r in outbox} <= {"sent", "past"}
+        sent = {
+            k: {r["idempotency_key"] for r in outbox if r["kind"] == k and r["state"] == "sent"}
+            for k in ("alert", "tracking")
+        }
+        keys = alert_keys(sim)
+        assert len(keys) == len(set(keys)), "a duplicate notification"
+        assert set(keys) == sent["alert"], "a notification missing, or sent and not recorded"
+        writes = [w.idempotency_key for w in sim.tracking_writes]
+        assert len(writes) == len(set(writes)) and set(writes) == sent["tracking"]
+        tasks = ledger_tasks(dep.ledger_path)
+        assert all(t["acked_tracking_status"] == t["status_code"] for t in tasks.values())

@@ -21,14 +21,17 @@ from connector.ledger.db import open_ledger
 from connector.mapping.spec import load_mapping
 from connector.ops.jobs import JobResult, run_job
 from connector.ops.runs import RunOutcome, list_runs
+from connector.outbox.delivery import deliver_pending
 from connector.settings import (
     RetrySettings,
     Settings,
     SourceSettings,
 )
 from connector.source.client import SourceClient
-from connector.source.transport import TokenBucket
+from connector.source.pull import default_client
+from connector.source.transport import TokenBucket, pace_for
 from simulator import Faults, Simulator, SimulatorConfig
+from simulator.faults import RateLimiter
 from tests.support.factories import make_settings
 from tests.support.timing import FakeTime
 
@@ -145,6 +148,68 @@ def test_push_under_the_sources_rate_limit_does_not_cascade(tmp_path: Path) -> N
         # A stray 429 from scheduling jitter is tolerated; a cascade (one per write) is not.
         assert limited <= 2, f"{limited} writes got 429 for {writes} writes"
         assert pushed.outcome is RunOutcome.SUCCESS
+
+
+@pytest.mark.slow
+def test_push_at_the_contracts_limit_draws_no_429_on_one_clock(tmp_path: Path) -> None:
+    """300 deliveries paced for the contract's 20/s, against the simulator's 20/s limiter (a
+    token bucket of one) on the same fake clock as the connector's pace: all sent, the login
+    and every write within the one budget, not one 429 (at exactly 20/s, 0.05 s apart, clock
+    rounding alone would refuse about a quarter of them)."""
+    config = SimulatorConfig(tasks=320, seed=5, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            auth="session",
+            retry=PACED_RETRY,
+            push={"rate_per_second": 20, "concurrency": 1},
+        )
+        pulled = _job(sim, settings, "pull")
+        assert pulled.pull is not None and pulled.pull.planned >= 300, pulled.pull.planned
+        t = FakeTime()
+        sim.set_faults(Faults(rate_limit=20))
+        sim.core.limiter = RateLimiter(20, 1.0, monotonic=t.monotonic)
+        bucket = TokenBucket(pace_for(20), monotonic=t.monotonic, sleep=t.sleep)
+        spec = load_mapping(settings.source.mapping)
+        with (
+            open_ledger(settings.ledger.url) as ledger,
+            default_client(settings, spec, t.sleep) as client,
+        ):
+            result = deliver_pending(
+                ledger, client, settings, "run", FixedClock(sim.now()), bucket=bucket, limit=300
+            )
+        assert result.due == result.sent == 300
+        assert client.stats.rate_limited == 0 and client.stats.relogins == 0
+        assert bucket.acquired == 301  # the login, then one request per delivery
+
+
+def test_a_sync_run_paces_pull_and_push_from_one_budget(tmp_path: Path) -> None:
+    """`sync`: the pull's client and the delivery's client share one budget (one schedule, one
+    Retry-After hold), at push.rate_per_second once delivering."""
+    clients: list[SourceClient] = []
+
+    def recorded(settings: Settings, spec: Any, sleep: Any) -> SourceClient:
+        client = default_client(settings, spec, sleep)
+        clients.append(client)
+        return client
+
+    config = SimulatorConfig(tasks=5, seed=5, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            auth="token",
+            sync={"rate_per_second": 200},
+            push={"rate_per_second": 100},
+        )
+        result = run_job(settings, "sync", clock=FixedClock(sim.now()), client_factory=recorded)
+    assert result.push is not None and result.push.sent > 0
+    assert len(clients) == 2
+    pull_pace, push_pace = (client._pacer for client in clients)
+    assert pull_pace is push_pace and push_pace is not None
+    assert push_pace.rate == pytest.approx(pace_for(100))
+    assert push_pace.acquired == sum(client.stats.requests for client in clients)
 
 
 @pytest.mark.slow
