@@ -755,7 +755,7 @@ def report_cmd(
         ByChoice,
         typer.Option(
             help="Several sources: unit (one table, a row per mapped unit) or source (one "
-            "section per source; table, json, csv, md, html)."
+            "section per source; not docx)."
         ),
     ] = ByChoice.UNIT,
     unit_map: Annotated[

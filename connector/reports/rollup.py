@@ -116,13 +116,13 @@ def report_rollup(
     by = By(by)
     build = report_as_of if history else report_current
     sources = ledger_sources(db, settings)
-    if by is By.SOURCE:
+    if by is By.SOURCE and sources:
         sections = []
         for name in sources:
             with use_read_sources((name,)):
                 sections.append(Section(name, build(db, settings, options, calendar)))
         return Rollup(by, sources, sections=tuple(sections))
-    if len(sources) <= 1:
+    if len(sources) <= 1:  # also --by source of a ledger without data: the empty report
         return Rollup(by, sources, report=build(db, settings, options, calendar))
     units: list[tuple[str, Unit]] = []
     for name in sources:

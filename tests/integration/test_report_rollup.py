@@ -4,11 +4,13 @@ equal to one-source ledgers' reports, and a read of one source exactly as before
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from connector.errors import ConfigError
 from connector.ledger import repo
@@ -19,7 +21,11 @@ from connector.reports.build import report_as_of, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.csvfmt import render_csv
 from connector.reports.render.jsonfmt import report_dict
-from connector.reports.render.sections import render_sections, sections_dict
+from connector.reports.render.sections import (
+    render_sections,
+    render_sections_bytes,
+    sections_dict,
+)
 from connector.reports.rollup import By, load_unit_map, report_rollup
 from connector.rules.unitmap import UnitMap
 from connector.settings import Settings, SourceSettings
@@ -166,6 +172,9 @@ def test_by_source_sections_equal_one_source_ledgers(two: Ledger, tmp_path: Path
     assert {line.split(",")[0] for line in csv_lines[1:]} == {"gialai", "binhdinh"}
     with pytest.raises(ConfigError, match="--source NAME"):
         render_sections(rollup.sections, "docx", "vi")
+    book = load_workbook(io.BytesIO(render_sections_bytes(rollup.sections, "xlsx", "vi")))
+    assert book.sheetnames[0] == "gialai Tổng hợp" and "binhdinh Tổng hợp" in book.sheetnames
+    assert len(book.sheetnames) == 2 * 7
 
 
 def test_a_read_of_one_source_is_the_one_source_report(two: Ledger, tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ json    ``{"schema_version", "by": "source", "sources": [...], "sections": [...]
 csv     the summary (or ``annex=``) of every section, a first column naming its source
 md      each section's Markdown under a heading "# Nguồn: NAME"
 html    one page, each section's report under a heading, a page break between sections
+xlsx    one workbook: each section's summary and annex sheets, named after its source
 ======  =================================================================================
 
-Excel and Word hold one report a file: ``--by source`` refuses them (exit 2) and says to write
-one file per source with ``--source NAME``.
+A Word file holds one administrative document: ``--by source`` refuses docx (exit 2) and says
+to write one file per source with ``--source NAME``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from connector.reports.render.jsonfmt import SCHEMA_VERSION, report_dict
 from connector.reports.render.markdown import render_markdown
 from connector.reports.rollup import Section
 
-SECTION_FORMATS: tuple[str, ...] = ("table", "json", "csv", "md", "html")
+SECTION_FORMATS: tuple[str, ...] = ("table", "json", "csv", "md", "html", "xlsx")
 """The formats ``--by source`` writes."""
 
 
@@ -42,7 +43,7 @@ def check_section_format(fmt: str) -> None:
             [
                 Problem(
                     "--by",
-                    f"'source' writes {', '.join(SECTION_FORMATS)}; an {fmt} file holds one "
+                    f"'source' writes {', '.join(SECTION_FORMATS)}; a {fmt} file holds one "
                     f"report: write one per source with --source NAME --format {fmt}",
                 )
             ]
@@ -99,8 +100,11 @@ def _escape(text: str) -> str:
 def render_sections(
     sections: Sequence[Section], fmt: str, lang: Lang, *, annex: str | None = None
 ) -> str:
-    """The sections in `fmt` (see the module docstring); `ConfigError` for xlsx and docx."""
+    """The sections in `fmt` as text (see the module docstring; xlsx: `render_sections_bytes`);
+    `ConfigError` for docx."""
     check_section_format(fmt)
+    if fmt == "xlsx":
+        raise ValueError("xlsx is bytes: use render_sections_bytes")
     if fmt == "json":
         return json.dumps(sections_dict(sections, lang), ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
@@ -126,6 +130,10 @@ def render_sections(
 def render_sections_bytes(
     sections: Sequence[Section], fmt: str, lang: Lang, *, annex: str | None = None
 ) -> bytes:
-    """What to write to a file: UTF-8 text (CSV with a byte order mark)."""
+    """What to write to a file: UTF-8 text (CSV with a byte order mark) or the xlsx bytes."""
+    if fmt == "xlsx":
+        from connector.reports.render.xlsx import render_xlsx_sections  # noqa: PLC0415
+
+        return render_xlsx_sections([(s.source, s.report) for s in sections], lang)
     text = render_sections(sections, fmt, lang, annex=annex)
     return text.encode("utf-8-sig" if fmt == "csv" else "utf-8")
