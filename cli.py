@@ -39,10 +39,10 @@ from connector.ops.log import (
     redact,
 )
 from connector.outbox.states import OutboxState  # the option's values (a light module)
-from connector.settings import LoadedSettings, load_settings, load_settings_lenient
 
 if TYPE_CHECKING:
     from connector.i18n import Lang
+    from connector.settings import LoadedSettings  # pydantic: loaded by the commands only
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -178,7 +178,7 @@ UiLangOpt = Annotated[
 ]
 
 
-def ui_lang(loaded: LoadedSettings, lang: Language | None) -> "Lang":
+def ui_lang(loaded: "LoadedSettings", lang: Language | None) -> "Lang":
     """The language of a command's terminal output: its ``--lang``, else ``ui.lang``."""
     from connector.i18n import check_lang
 
@@ -195,8 +195,10 @@ def _stderr(text: str) -> None:
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
-def settings(*, need_source: bool = True) -> LoadedSettings:
+def settings(*, need_source: bool = True) -> "LoadedSettings":
     """Load and validate settings once, then configure logging from them."""
+    from connector.settings import load_settings, load_settings_lenient
+
     loader = load_settings if need_source else load_settings_lenient
     loaded = loader(OPTIONS.config)
     s = loaded.settings
@@ -458,7 +460,7 @@ SourceOpt = Annotated[
 ]
 
 
-def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str, ...]:
+def chosen_sources(loaded: "LoadedSettings", given: list[str] | None) -> tuple[str, ...]:
     """The source names `--source` picks (each known, each once; none given: every source)."""
     known = [src.name for src in loaded.settings.all_sources]
     if not given:
@@ -473,7 +475,7 @@ def chosen_sources(loaded: LoadedSettings, given: list[str] | None) -> tuple[str
     return tuple(dict.fromkeys(wanted))
 
 
-def narrow_reads(loaded: LoadedSettings, given: list[str] | None) -> None:
+def narrow_reads(loaded: "LoadedSettings", given: list[str] | None) -> None:
     """With `--source`, the ledger reads of this command see those sources only (checked
     against the configured names); without, every source."""
     from connector.ledger.scope import set_read_sources
@@ -502,7 +504,7 @@ def _single_source_of_task(reader: Any, task_id: int) -> None:
 
 
 def _run_sources(
-    loaded: LoadedSettings,
+    loaded: "LoadedSettings",
     names: tuple[str, ...],
     command: Literal["sync", "pull", "push"],
     *,
@@ -675,20 +677,20 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> No
 # --- report & inspect -----------------------------------------------------------------------
 
 
-def _calendar_for(loaded: LoadedSettings) -> Any:
+def _calendar_for(loaded: "LoadedSettings") -> Any:
     from connector.rules.calendar import calendar_for
 
     return calendar_for(loaded.settings.calendar)
 
 
-def _open_ledger(loaded: LoadedSettings) -> Any:
+def _open_ledger(loaded: "LoadedSettings") -> Any:
     """The ledger for a command that writes (created or migrated on first use)."""
     from connector.ledger.db import open_ledger
 
     return open_ledger(loaded.settings.ledger.url)
 
 
-def _reader(loaded: LoadedSettings) -> Any:
+def _reader(loaded: "LoadedSettings") -> Any:
     """The ledger for a command that only reads: a plain read-only connection, never creating
     or migrating a ledger (`LedgerMissing`, exit 2, when there is none)."""
     from connector.ledger.reader import open_reader
@@ -837,6 +839,12 @@ def report_cmd(
         from connector.reports.render.table import report_renderable
 
         Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
+        return
+    if fmt == "json" and annex is None:  # written piece by piece, never the whole text
+        from connector.reports.render.jsonfmt import iter_json
+
+        for piece in iter_json(report, options.lang):
+            sys.stdout.write(json_safe(piece))
         return
     rendered = render(report, fmt, options.lang, annex=annex)
     if isinstance(rendered, bytes):
@@ -1062,18 +1070,24 @@ def tasks_list_cmd(
 
     Example: idesk-connector tasks list --unit STTTT --status DTH_QUA_HAN
     """
-    from connector.views import shapes, text
-    from connector.views.tasks import check_status, task_list
+    from connector.views import shapes
+    from connector.views.tasks import check_status, task_lines
 
     check_limit(limit)
     check_status(status)
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
     with _reader(loaded) as reader:
-        rows = task_list(reader, unit=unit, status=status, limit=limit or None)
-    render(
-        fmt, lambda: shapes.tasks_json(rows), lambda: text.tasks_table(rows, ui_lang(loaded, lang))
-    )
+        lines = task_lines(reader, unit=unit, status=status, limit=limit or None)
+        if fmt == "json":  # written as it is read: memory flat in the number of tasks
+            for piece in shapes.tasks_json_text(lines):
+                sys.stdout.write(json_safe(piece))
+            _stdout("")
+            return
+        rows = list(lines)
+    from connector.views import text
+
+    render(fmt, lambda: None, lambda: text.tasks_table(rows, ui_lang(loaded, lang)))
 
 
 @tasks_app.command("show")

@@ -28,6 +28,7 @@ No SQLAlchemy here: the commands that only read use these conversions on plain D
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from collections.abc import Callable, Mapping
@@ -199,9 +200,17 @@ def _decoder(spec: ColumnSpec) -> Callable[[Any], Any]:
     """How a raw column value becomes the field's value (fast paths for the common types)."""
     hint = _TASK_HINTS[spec.field]
     if spec.json:
-        return lambda value: decode_field(spec.field, json.loads(value or "[]"))
-    if hint in (str, int):
+        # The same lists recur from task to task (coordinating units, "[]"): each text is
+        # decoded once; the result is a tuple of frozen dataclasses, safe to share.
+        @functools.lru_cache(maxsize=4096)
+        def decoded(text: str) -> Any:
+            return decode_field(spec.field, json.loads(text or "[]"))
+
+        return lambda value: decoded(value or "")
+    if hint in (str, int, str | None, int | None):
         return lambda value: value
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
     if hint is bool:
         return bool
     if hint == datetime | None or hint is datetime:

@@ -100,6 +100,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -107,10 +108,10 @@ import structlog
 from connector.clock import local_date
 from connector.i18n import label
 from connector.ledger.history import iter_tasks_as_of
+from connector.ledger.lines import iter_source_tasks
 from connector.ledger.reader import reading
-from connector.ledger.tasks import iter_tasks
 from connector.ledger.units import list_units
-from connector.models import NormalisedTask, StatusCode, Unit, UnitKind
+from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Unit, UnitKind
 from connector.reports.model import (
     OPEN_STATUSES,
     Basis,
@@ -134,13 +135,18 @@ from connector.reports.model import (
     option_problem,
 )
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.classify import FactsOf, Unclassifiable, judged, ledger_facts
+from connector.rules.classify import FactsOf, Unclassifiable, classified, ledger_facts
 from connector.rules.confirmation import confirmation_since, to_confirm
-from connector.rules.deadlines import Classification, policy_from_settings
-from connector.rules.judge import Judgement
-from connector.rules.kinds import TaskKind
+from connector.rules.deadlines import (
+    Classification,
+    DeadlinePolicy,
+    LateExtension,
+    policy_from_settings,
+)
+from connector.rules.judge import Judgement, judge
+from connector.rules.kinds import KindReading, TaskKind
 from connector.rules.phrases import Suggestion, suggest_for_task
-from connector.rules.recurring import Occurrence
+from connector.rules.recurring import Occurrence, RecurringObligation
 from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
@@ -177,7 +183,7 @@ class _Tally:
         for occ in found:
             self.occurrences[occ.status] = self.occurrences.get(occ.status, 0) + 1
 
-    def add(self, judgement: Judgement, since: date) -> None:
+    def add(self, judgement: Item, since: date) -> None:
         cls = judgement.classification
         self.by_status[cls.status] += 1
         if cls.status is StatusCode.DA_HUY:
@@ -310,12 +316,12 @@ class _Pending:
     overdue: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
     late: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
     stale: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    missing: list[tuple[_Where, Judgement]] = field(default_factory=list)
-    extended: list[tuple[_Where, Judgement]] = field(default_factory=list)
-    recurring: list[tuple[_Where, Judgement, tuple[Occurrence, ...]]] = field(default_factory=list)
+    missing: list[tuple[_Where, Item]] = field(default_factory=list)
+    extended: list[tuple[_Where, Item]] = field(default_factory=list)
+    recurring: list[tuple[_Where, Item, tuple[Occurrence, ...]]] = field(default_factory=list)
 
 
-def occurrences_in(judgement: Judgement, period: Period) -> tuple[Occurrence, ...]:
+def occurrences_in(judgement: Item, period: Period) -> tuple[Occurrence, ...]:
     """A recurring obligation's occurrences the report's period counts: those whose effective
     due date lies in it (a month, quarter, year or range); every one up to the as-of date and
     the current one (``to-date``); those still overdue or pending of an open task (``open``)."""
@@ -333,7 +339,7 @@ def occurrences_in(judgement: Judgement, period: Period) -> tuple[Occurrence, ..
 
 
 def _recurring_entries(
-    judgement: Judgement, found: Sequence[Occurrence], unit_name: str, where: _Where
+    judgement: Item, found: Sequence[Occurrence], unit_name: str, where: _Where
 ) -> list[RecurringEntry]:
     ref = _ref(judgement.task, unit_name, where)
     rule = judgement.recurring.rule.period if judgement.recurring is not None else ""
@@ -355,7 +361,7 @@ def _recurring_entries(
     ]
 
 
-def _missing_entry(judgement: Judgement, unit_name: str, where: _Where) -> MissingEntry:
+def _missing_entry(judgement: Item, unit_name: str, where: _Where) -> MissingEntry:
     s = judgement.suggestion
     return MissingEntry(
         task=_ref(judgement.task, unit_name, where),
@@ -367,7 +373,7 @@ def _missing_entry(judgement: Judgement, unit_name: str, where: _Where) -> Missi
     )
 
 
-def _extension_entry(judgement: Judgement, unit_name: str, where: _Where) -> ExtensionEntry:
+def _extension_entry(judgement: Item, unit_name: str, where: _Where) -> ExtensionEntry:
     cls = judgement.classification
     last = judgement.late_extensions[-1]
     return ExtensionEntry(
@@ -406,14 +412,16 @@ def _in_scope(
     return day is not None and period.contains(day), False
 
 
-def _recurring_in_scope(judgement: Judgement, options: ReportOptions) -> tuple[Occurrence, ...]:
+def _recurring_in_scope(judgement: Item, options: ReportOptions) -> tuple[Occurrence, ...]:
     """The occurrences a report counts of a recurring obligation (none for other tasks): of its
     unit (when filtered), assigned by the as-of date, in the period (`occurrences_in`),
     whatever the basis."""
     task, cls = judgement.task, judgement.classification
-    if judgement.recurring is None or cls.not_yet_assigned or cls.status is StatusCode.DA_HUY:
+    if cls.not_yet_assigned or cls.status is StatusCode.DA_HUY:
         return ()
     if options.unit is not None and task.lead_unit_code != options.unit:
+        return ()
+    if judgement.recurring is None:  # read last: the costly part
         return ()
     return occurrences_in(judgement, options.parsed_period)
 
@@ -705,6 +713,91 @@ def report_as_of(
         return _report(tasks, list_units(r), settings, options, calendar, facts=facts)
 
 
+class _Judged:
+    """A task judged as of the report's date (an `Item`), its costly readings made on first use.
+
+    The classification is made for every task; the rest of `connector.rules.judge.judge` (the
+    deadline read from the text, the kind, the occurrences of a recurring obligation, the late
+    extensions) only when the report reads it, which `build_report` does for tasks without a
+    deadline in force, tasks done or open without one, and tasks extended after their deadline
+    had passed: the rest, most tasks, are counted from their classification alone. What is read
+    is `judge`'s own result, so every figure is the one of a full judgement
+    (``tests/integration/test_report_fast_path.py``).
+    """
+
+    __slots__ = ("_calendar", "_facts", "_full", "_policy", "classification", "task")
+
+    def __init__(
+        self,
+        task: NormalisedTask,
+        classification: Classification,
+        facts: TaskFacts,
+        calendar: WorkingCalendar,
+        policy: DeadlinePolicy,
+    ) -> None:
+        self.task = task
+        self.classification = classification
+        self._facts = facts
+        self._calendar = calendar
+        self._policy = policy
+        self._full: Judgement | None = None
+
+    def judgement(self) -> Judgement:
+        """The full judgement (made once)."""
+        if self._full is None:
+            self._full = judge(
+                self.task, self.classification, self._calendar, self._policy, self._facts
+            )
+        return self._full
+
+    @property
+    def suggestion(self) -> Suggestion | None:
+        return self.judgement().suggestion
+
+    @property
+    def kind(self) -> KindReading:
+        return self.judgement().kind
+
+    @property
+    def late_extensions(self) -> tuple[LateExtension, ...]:
+        if not self.classification.extended_after_overdue:  # `judge` reads none then
+            return ()
+        return self.judgement().late_extensions
+
+    @property
+    def recurring(self) -> RecurringObligation | None:
+        # `judge` lays occurrences from a suggested deadline, which it reads only for a task
+        # without a deadline in force.
+        if self.classification.deadline is not None:
+            return None
+        return self.judgement().recurring
+
+
+def _judged_lazily(
+    tasks: Iterable[NormalisedTask],
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    *,
+    facts: FactsOf,
+    skipped: Unclassifiable,
+    batch_size: int = 500,
+) -> Iterator[_Judged]:
+    """Each task classified as of `as_of` (those the rules refuse logged, counted in `skipped`
+    and left out), with what the ledger knows of it read once a batch: the loop of
+    `connector.rules.classify.judged`, the judgement itself left to `_Judged`."""
+    it = iter(tasks)
+    while chunk := list(islice(it, batch_size)):
+        found = list(
+            classified(
+                chunk, as_of, calendar, policy, task_of=_itself, event=UNREADABLE, skipped=skipped
+            )
+        )
+        known = facts([task.source_id for _, task, _ in found])
+        for _, task, cls in found:
+            yield _Judged(task, cls, known.get(task.source_id, NO_FACTS), calendar, policy)
+
+
 def _report(
     tasks: Iterable[NormalisedTask],
     units: Sequence[Unit],
@@ -731,20 +824,10 @@ def report_items(
     facts: FactsOf,
     skipped: Unclassifiable,
 ) -> Iterator[Item]:
-    """`tasks` judged as of `as_of`, as a report reads them (those the deadline rules refuse
-    logged, counted in `skipped` and left out)."""
+    """`tasks` judged as of `as_of`, as a report reads them (`_judged_lazily`: those the
+    deadline rules refuse logged, counted in `skipped` and left out)."""
     policy = policy_from_settings(settings.deadlines)
-    for _, judgement in judged(
-        tasks,
-        as_of,
-        calendar,
-        policy,
-        task_of=_itself,
-        event=UNREADABLE,
-        skipped=skipped,
-        facts=facts,
-    ):
-        yield judgement
+    return _judged_lazily(tasks, as_of, calendar, policy, facts=facts, skipped=skipped)
 
 
 def _itself(task: NormalisedTask) -> NormalisedTask:
@@ -756,9 +839,9 @@ def report_current(
 ) -> Report:
     """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
 
-    Reads the current task table in batches. For a past date prefer `report_as_of`, which does
-    not use what was learnt after that date.
+    Reads the tasks' own columns of the task table in batches (`iter_source_tasks`). For a past
+    date prefer `report_as_of`, which does not use what was learnt after that date.
     """
     with reading(db) as r:
-        tasks = (row.task for row in iter_tasks(r))
+        tasks = iter_source_tasks(r)
         return _report(tasks, list_units(r), settings, options, calendar, facts=ledger_facts(r))

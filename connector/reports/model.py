@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
 from connector.errors import ConfigError, Problem
 from connector.i18n import Lang, check_lang, fmt_date, label, month_name, roman
 from connector.models import StatusCode, UnitKind
 from connector.rules.confirmation import confirmation_since
-from connector.rules.judge import Judgement
 from connector.settings import ReportSettings
+
+if TYPE_CHECKING:
+    from connector.models import NormalisedTask
+    from connector.rules.deadlines import Classification, LateExtension
+    from connector.rules.kinds import KindReading
+    from connector.rules.phrases import Suggestion
+    from connector.rules.recurring import RecurringObligation
 
 OPEN_STATUSES = frozenset(
     {StatusCode.DTH_TRONG_HAN, StatusCode.DTH_QUA_HAN, StatusCode.KHONG_THOI_HAN}
@@ -361,9 +368,28 @@ class ReportOptions:
         )
 
 
-Item = Judgement
-"""What a report is built from: a task judged as of the report's date
-(`connector.rules.judge.Judgement`)."""
+class Item(Protocol):
+    """What a report is built from: a task judged as of the report's date, read as
+    `connector.rules.judge.Judgement` holds it (a `Judgement` is one; the ledger's report reads
+    the costly parts only of the tasks that need them: `connector.reports.build`)."""
+
+    @property
+    def task(self) -> NormalisedTask: ...
+
+    @property
+    def classification(self) -> Classification: ...
+
+    @property
+    def suggestion(self) -> Suggestion | None: ...
+
+    @property
+    def kind(self) -> KindReading: ...
+
+    @property
+    def late_extensions(self) -> tuple[LateExtension, ...]: ...
+
+    @property
+    def recurring(self) -> RecurringObligation | None: ...
 
 
 # -- results -----------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 from connector.errors import ConfigError, Problem
 from connector.ledger.history import iter_tasks_as_of
+from connector.ledger.lines import iter_source_tasks
 from connector.ledger.reader import reading
 from connector.ledger.scope import read_sources, use_read_sources
-from connector.ledger.tasks import iter_tasks
 from connector.ledger.units import list_units
 from connector.mapping.files import resolve_mapping
 from connector.models import Unit
@@ -156,7 +156,7 @@ def _sourced_items(  # noqa: PLR0917 - private, called once
                 tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
                 facts = ledger_facts(r, as_of=options.as_of)
             else:
-                tasks = (row.task for row in iter_tasks(r))
+                tasks = iter_source_tasks(r)
                 facts = ledger_facts(r)
             for item in report_items(
                 tasks, settings, options.as_of, calendar, facts=facts, skipped=skipped

@@ -60,9 +60,21 @@ def _fold_char(char: str) -> str:
     return base if base.isascii() and base.isalpha() else char
 
 
+class _FoldTable(dict[int, str]):
+    """`str.translate`'s table of `_fold_char`, filled as characters are first met."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        self[code] = folded
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """`text` without diacritics, one character for one (Vietnamese letters are NFC-composed)."""
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class FoldedText:
     def of(cls, text: str) -> FoldedText:
         nfc = unicodedata.normalize("NFC", text)
         folded = fold(nfc)
-        plain = not any(c.isalpha() and _fold_char(c) != c for c in nfc)
+        plain = folded == nfc or not any(c.isalpha() and _fold_char(c) != c for c in nfc)
         return cls(nfc, folded, plain)
 
     def written_as(self, start: int, end: int, allowed: frozenset[str]) -> bool:
@@ -179,13 +191,15 @@ _NOT_ACTOR = re.compile(
 )
 
 
-def _unit_patterns(unit: str) -> list[re.Pattern[str]]:
-    """The lead unit's name as written in any style, and the groups that include it."""
+@functools.lru_cache(maxsize=1024)
+def _unit_patterns(unit: str) -> tuple[re.Pattern[str], ...]:
+    """The lead unit's name as written in any style, and the groups that include it (made once
+    per unit name: a province has a few dozen)."""
     words = re.findall(r"[^\W_]+", fold(unicodedata.normalize("NFC", unit)).lower())
     if words[:4] == ["uy", "ban", "nhan", "dan"]:
         words = ["ubnd", *words[4:]]
     if not words:
-        return []
+        return ()
     parts = [r"(?:ubnd|uy\s+ban\s+nhan\s+dan)" if w == "ubnd" else re.escape(w) for w in words]
     patterns = [r"(?:\s*-\s*|\s+)".join(parts) + r"(?!\w)"]
     everyone = r"cac\s+(?:don\s+vi|co\s+quan)(?!\w)"
@@ -203,7 +217,7 @@ def _unit_patterns(unit: str) -> list[re.Pattern[str]]:
             patterns += [r"(?:ubnd|uy\s+ban\s+nhan\s+dan)\s+(?:cac|cap)\s+xa(?!\w)", everyone]
     else:
         patterns.append(everyone)
-    return [re.compile(p, _F) for p in patterns]
+    return tuple(re.compile(p, _F) for p in patterns)
 
 
 def _inside(spans: tuple[Span, ...], start: int, end: int) -> bool:

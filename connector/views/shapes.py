@@ -15,7 +15,8 @@ field added to the model is shown without a change here
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.ledger.codec import encode
@@ -24,6 +25,7 @@ from connector.models import Classification, DeadlineChange, NormalisedTask
 if TYPE_CHECKING:
     from connector.i18n import Lang
     from connector.ledger.history import HistoryEntry
+    from connector.ledger.lines import TaskLine
     from connector.ledger.outbox import OutboxEntry
     from connector.ledger.quarantine import QuarantineEntry
     from connector.ledger.runs import RunSummary
@@ -97,6 +99,64 @@ def task_line_json(row: LedgerTask) -> dict[str, Any]:
 def tasks_json(rows: Sequence[LedgerTask]) -> dict[str, Any]:
     """``tasks list --format json``."""
     return {"tasks": [task_line_json(r) for r in rows], "count": len(rows)}
+
+
+def line_json(line: TaskLine) -> dict[str, Any]:
+    """One line of ``tasks list`` from its listing row (the same object as `task_line_json`)."""
+    return {
+        "id": line.source_id,
+        "sign_number": line.sign_number,
+        "subject": line.subject,
+        "lead_unit": line.lead_unit_code,
+        "state": line.state,
+        "status": line.status_code,
+        "deadline": encode(line.deadline),
+        "eff_due": encode(line.eff_due),
+        "days_overdue": line.days_overdue,
+        "due_soon": bool(line.due_soon),
+        "confirmed": line.confirmed,
+        "deleted_at_source": line.deleted_at_source,
+    }
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_STRING = json.encoder.encode_basestring  # what that encoder writes a string as
+
+
+def _scalar(value: Any) -> str:
+    """One JSON value as `_ENCODE` writes it (the common scalars without its generic path)."""
+    if isinstance(value, str):
+        return _STRING(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    return _ENCODE(value)
+
+
+def _flat_object(data: Mapping[str, Any], margin: str) -> str:
+    """A dict of scalars as ``json.dumps(..., ensure_ascii=False, indent=2)`` writes it at
+    `margin` inside a document (that encoder in pure Python is slow; this uses the C one for
+    each value)."""
+    inner = margin + "  "
+    body = ",\n".join(f"{inner}{_scalar(key)}: {_scalar(value)}" for key, value in data.items())
+    return f"{margin}{{\n{body}\n{margin}}}" if data else f"{margin}{{}}"
+
+
+def tasks_json_text(lines: Iterable[TaskLine]) -> Iterator[str]:
+    """``tasks list --format json`` written as it is read, piece by piece: the very text of
+    ``json.dumps(tasks_json(...), ensure_ascii=False, indent=2)`` (the documented shape), without
+    holding the lines in memory. The count comes last, as in that shape."""
+    count = 0
+    yield '{\n  "tasks": ['
+    for line in lines:
+        yield ("\n" if count == 0 else ",\n") + _flat_object(line_json(line), "    ")
+        count += 1
+    yield ("\n  ]" if count else "]") + f',\n  "count": {count}\n}}'
 
 
 TASK_RENAMED: Mapping[str, str] = {

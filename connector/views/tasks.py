@@ -1,6 +1,7 @@
 """The tasks as ``tasks list`` and ``tasks show`` present them: read models over the ledger.
 
-`task_list` is the tasks of a lead unit and/or a status; `task_view` one task classified as of a
+`task_lines` is the tasks of a lead unit and/or a status, streamed as the few columns
+``tasks list`` shows; `task_view` one task classified as of a
 date (now, or as the ledger knew it then) with its suggested deadline and history. Both only
 read; `connector.views.shapes` turns them into the documented JSON and `connector.views.text`
 into terminal text.
@@ -8,6 +9,7 @@ into terminal text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -16,8 +18,9 @@ from connector.errors import ConfigError, NotFound
 from connector.ledger.codec import task_from_json
 from connector.ledger.facts import task_facts
 from connector.ledger.history import HistoryEntry, snapshot_on, task_history
+from connector.ledger.lines import TaskLine, iter_task_lines
 from connector.ledger.reader import reading
-from connector.ledger.tasks import LedgerTask, list_tasks, read_task
+from connector.ledger.tasks import LedgerTask, read_task
 from connector.ledger.units import known_unit_codes
 from connector.models import NO_FACTS, Classification, NormalisedTask, StatusCode
 from connector.rules.deadlines import DeadlinePolicy, classify
@@ -46,14 +49,15 @@ def check_status(status: str | None) -> None:
         raise ConfigError(f"--status {status!r} is not a status code; valid: {valid}")
 
 
-def task_list(
+def task_lines(
     db: Db, *, unit: str | None = None, status: str | None = None, limit: int | None = None
-) -> list[LedgerTask]:
-    """The live tasks by id, of one lead unit and/or one stored status (``tasks list``)."""
+) -> Iterator[TaskLine]:
+    """The live tasks by id as ``tasks list`` lines, streamed (`iter_task_lines`). The unit and
+    status are checked now, before the first line is read, so a wrong one fails before any
+    output."""
     check_status(status)
-    with reading(db) as r:
-        check_unit(r, unit)
-        return list_tasks(r, unit=unit, status=status, limit=limit)
+    check_unit(db, unit)
+    return iter_task_lines(db, unit=unit, status=status, limit=limit)
 
 
 @dataclass(frozen=True)

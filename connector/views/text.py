@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from connector.i18n import Lang
+    from connector.ledger.lines import TaskLine
     from connector.ledger.quarantine import QuarantineEntry
     from connector.ledger.runs import RunSummary
-    from connector.ledger.tasks import LedgerTask
     from connector.ops.jobs import JobResult
     from connector.views.check import CheckStep
     from connector.views.listings import AlertPreview, CalendarRange, OutboxListing
@@ -168,7 +168,7 @@ def _status_text(code: str | None, lang: Lang) -> str:
         return code
 
 
-def tasks_table(rows: Sequence[LedgerTask], lang: Lang = "vi") -> RenderableType:
+def tasks_table(rows: Sequence[TaskLine], lang: Lang = "vi") -> RenderableType:
     """``tasks list``: a table of the tasks with their stored status."""
     columns = ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject")
     table = _table(
@@ -176,7 +176,7 @@ def tasks_table(rows: Sequence[LedgerTask], lang: Lang = "vi") -> RenderableType
         [label(f"tasks_col_{c}", lang) for c in columns],
     )
     for row in rows:
-        r = shapes.task_line_json(row)
+        r = shapes.line_json(row)
         table.add_row(
             *_cells(
                 r["id"],

@@ -70,6 +70,33 @@ def test_the_cli_module_loads_no_database_or_http_library() -> None:
     assert loaded.isdisjoint({*HEAVY, "sqlalchemy", "sqlmodel"})
 
 
+def test_the_cli_module_loads_no_settings_model() -> None:
+    """Importing the CLI (what --help needs) loads neither the settings nor pydantic: the
+    commands load them when they read the configuration."""
+    loaded = _loaded_after("import cli")
+    assert loaded.isdisjoint({"pydantic", "pydantic_core", "pydantic_settings"})
+    assert "connector.settings" not in _loaded_modules_after("import cli")
+
+
+def _loaded_modules_after(code: str) -> set[str]:
+    """Every module name in sys.modules after running `code` in a fresh interpreter."""
+    script = (
+        f"{code}\nimport sys, json\n"
+        "sys.stdout.write('\\nMODULES ' + json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    marker = proc.stdout.rsplit("MODULES ", 1)
+    assert len(marker) == 2, proc.stderr[-2000:]
+    return set(json.loads(marker[1]))
+
+
 def test_no_connector_module_imports_the_simulator() -> None:
     """Every module of the connector package imports without loading the simulator (a tool)."""
     names = [m.name for m in pkgutil.walk_packages(connector.__path__, "connector.")]

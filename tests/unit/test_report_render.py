@@ -696,3 +696,19 @@ def test_html_annex_dates_get_room_for_one_line(annex: Annex) -> None:
     for column in annex.columns:
         if column.mm == DATE_MM:
             assert column.mm * printable / total >= 17.5, column.label_key  # scaled to 100 %
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_json_written_piece_by_piece_is_the_json_text(lang: str) -> None:
+    """`iter_json` (what `report --format json` writes, piece by piece) joins to exactly the
+    pretty-printed JSON of the report's data (`render_json`), every annex included."""
+    from connector.i18n import check_lang
+    from connector.reports.render.jsonfmt import iter_json, report_dict
+
+    report = make("to-date")
+    assert report.overdue and report.missing_deadline and report.recurring
+    chosen = check_lang(lang)
+    pieces = list(iter_json(report, chosen))
+    assert len(pieces) > 1
+    expected = json.dumps(report_dict(report, chosen), ensure_ascii=False, indent=2) + "\n"
+    assert "".join(pieces) == expected == render(report, "json", lang)

@@ -10,6 +10,7 @@ Adding a key keeps version 1; renaming or removing one, or changing a meaning, b
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -254,4 +255,12 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
 
 def render_json(report: Report, lang: Lang | None = None) -> str:
     """The report as pretty-printed UTF-8 JSON text (diacritics kept, not escaped)."""
-    return json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2) + "\n"
+    return "".join(iter_json(report, lang))
+
+
+def iter_json(report: Report, lang: Lang | None = None) -> Iterator[str]:
+    """`render_json`'s text piece by piece, for writing it out without the whole text in memory
+    (a report of 100,000 tasks is tens of megabytes of JSON)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, indent=2)
+    yield from encoder.iterencode(report_dict(report, lang))
+    yield "\n"

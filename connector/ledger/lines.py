@@ -1,0 +1,174 @@
+"""The task table read for a listing or a report: only the columns each needs, streamed by id.
+
+`iter_task_lines` reads only the columns of a `TaskLine` (no raw JSON, no deadline changes, no
+coordinators), `batch_size` rows at a time by keyset paging on ``source_id`` (each batch one
+query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks), so a listing of
+every task costs what its lines cost. Its ``WHERE`` clause is built in one place
+(`_listing_filter`): a new filter goes there.
+
+`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`).
+
+Reading takes anything `connector.ledger.reader.reading` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
+from connector.ledger.reader import reading
+from connector.ledger.values import day
+from connector.models import NormalisedTask
+
+if TYPE_CHECKING:
+    from connector.ledger.reader import Db
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    """One line of ``tasks list``: a task's identity, its source state and its stored
+    classification (``status_code`` None: never classified)."""
+
+    source_id: int
+    sign_number: str
+    subject: str
+    lead_unit_code: str
+    state: str
+    status_code: str | None
+    deadline: date | None
+    eff_due: date | None
+    days_overdue: int | None
+    due_soon: bool | None
+    confirmed: bool
+    deleted_at_source: bool
+
+
+_LINE_NAMES = tuple(f.name for f in fields(TaskLine))
+_LINE_COLUMNS = ", ".join(_LINE_NAMES)
+
+# Keyset paging on the task key (ids are unique per source only: `connector.ledger.scope`),
+# in the listing's order, by id.
+_BY_KEY = "ORDER BY source_id, source"
+_AFTER_KEY = "(source_id > :after OR (source_id = :after AND source > :after_source))"
+
+
+def _key_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of `_AFTER_KEY` that page past `row`."""
+    return {"after": int(row["source_id"]), "after_source": str(row["source"])}
+
+
+def _optional_day(value: Any) -> date | None:
+    return None if value is None else day(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _line(row: tuple[Any, ...]) -> TaskLine:
+    """A listing row (raw driver values, in `TaskLine`'s order) as a `TaskLine`: the
+    conversions of `connector.ledger.values.column_value`, spelt out for speed."""
+    (
+        source_id,
+        sign,
+        subject,
+        unit,
+        state,
+        status,
+        deadline,
+        eff_due,
+        overdue,
+        soon,
+        confirmed,
+        deleted,
+    ) = row
+    return TaskLine(
+        source_id=source_id,
+        sign_number=sign,
+        subject=subject,
+        lead_unit_code=unit,
+        state=state,
+        status_code=status,
+        deadline=_optional_day(deadline),
+        eff_due=_optional_day(eff_due),
+        days_overdue=overdue,
+        due_soon=_optional_bool(soon),
+        confirmed=bool(confirmed),
+        deleted_at_source=bool(deleted),
+    )
+
+
+def _listing_filter(
+    unit: str | None, status: str | None, include_deleted: bool
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of a listing (lead unit, stored status, live tasks only) and their
+    parameters."""
+    where: list[str] = []
+    if unit is not None:
+        where.append("lead_unit_code = :unit")
+    if status is not None:
+        where.append("status_code = :status")
+    if not include_deleted:
+        where.append("deleted_at_source = :false")
+    return where, {"unit": unit, "status": status, "false": False}
+
+
+def iter_task_lines(
+    db: Db,
+    *,
+    unit: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    include_deleted: bool = False,
+    batch_size: int = 1000,
+) -> Iterator[TaskLine]:
+    """The tasks by id as `TaskLine`, optionally of one lead unit and/or one stored status, at
+    most `limit` (None: all), read `batch_size` at a time."""
+    where, params = _listing_filter(unit, status, include_deleted)
+
+    def query(*extra: str) -> str:
+        conditions = [*where, *extra]
+        clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"SELECT {_LINE_COLUMNS}, source FROM task{clause} {_BY_KEY} LIMIT :batch"
+
+    first, following = query(), query(_AFTER_KEY)  # ids may be negative
+    left = limit
+    after: dict[str, Any] | None = None
+    with reading(db) as r:
+        while left is None or left > 0:
+            size = batch_size if left is None else min(batch_size, left)
+            sql = first if after is None else following
+            rows = r.rows(sql, {**params, **(after or {}), "batch": size})
+            for row in rows:
+                yield _line(tuple(row[name] for name in _LINE_NAMES))
+            if len(rows) < size:
+                return
+            after = _key_of(rows[-1])
+            if left is not None:
+                left -= len(rows)
+
+
+# -- the tasks alone, for a report -----------------------------------------------------------------
+
+_TASK_COLUMNS = ", ".join(c.name for c in SOURCE_COLUMNS if c.field not in STORED_PROPERTIES)
+_TASKS = f"SELECT {_TASK_COLUMNS}, source FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
+_TASKS_FIRST = _TASKS.format("source_id > 0")
+_TASKS_AFTER = _TASKS.format(_AFTER_KEY)
+
+
+def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedTask]:
+    """Every task the ledger holds (deleted ones too) by id, as the `NormalisedTask` its row
+    holds, read `batch_size` at a time: only the task's own columns, not the classification,
+    the bookkeeping or the raw JSON (the ids `connector.ledger.tasks.iter_tasks` reads: from
+    1 up)."""
+    after: dict[str, Any] | None = None
+    with reading(db) as r:
+        while rows := r.rows(
+            _TASKS_FIRST if after is None else _TASKS_AFTER, {**(after or {}), "batch": batch_size}
+        ):
+            for row in rows:
+                yield task_from_row(row)
+            after = _key_of(rows[-1])
