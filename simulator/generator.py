@@ -426,16 +426,18 @@ class TaskFactory:
             events.append(plan.report)
         confirmed_at: datetime | None = None
         if rng.random() < 0.72 and not fresh:
-            base = max(events)
-            confirmed_at = min(
-                base + timedelta(hours=rng.randint(1, 72)), self.start - timedelta(minutes=1)
+            confirmed_at = _before(
+                max(events) + timedelta(hours=rng.randint(1, 72)),
+                max(events),
+                self.start - timedelta(minutes=1),
             )
             events.append(confirmed_at)
         deleted = not fresh and rng.random() < 0.025
         if deleted:
             events.append(
-                min(
+                _before(
                     max(events) + timedelta(days=rng.randint(1, 20)),
+                    max(events),
                     self.start - timedelta(hours=1),
                 )
             )
@@ -589,6 +591,18 @@ def _feasible(scenario: Scenario, age_days: int) -> bool:
 
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _before(when: datetime, after: datetime, limit: datetime) -> datetime:
+    """`when`, or when that would pass `limit` (the world's start), a second halfway between
+    `after` and `limit`: clamping every such event to `limit` itself would give hundreds of
+    records of a large world one shared modification time just before the start, which no real
+    system shows (and which an incremental read's look-back window would re-read every run)."""
+    if when <= limit:
+        return when
+    if after >= limit:
+        return limit
+    return floor_second(after + (limit - after) / 2)
 
 
 def _batch_timestamps(

@@ -140,10 +140,14 @@ as *unchanged* (no snapshot, no history, no new outbox row). Snapshots still sto
 
 def content_hash(task: NormalisedTask) -> str:
     """SHA-256 (hex) of the canonical JSON of `task` without `HASH_EXCLUDED`."""
-    data = task_to_dict(task)
-    for name in HASH_EXCLUDED:
-        data.pop(name, None)
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+    return hash_of_dict(task_to_dict(task))
+
+
+def hash_of_dict(data: Mapping[str, Any]) -> str:
+    """`content_hash` of a task already made a dict by `task_to_dict` (which a writer also
+    needs for the snapshot's JSON: the task is encoded once)."""
+    kept = {k: v for k, v in data.items() if k not in HASH_EXCLUDED}
+    return hashlib.sha256(canonical_json(kept).encode("utf-8")).hexdigest()
 
 
 def _decode(hint: Any, value: Any) -> Any:

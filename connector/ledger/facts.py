@@ -177,9 +177,9 @@ def set_kind_override(
 ) -> tuple[KindOverride | None, KindOverride | None]:
     """Set (or with `kind` None remove) the task's override, with a history row when it
     changes; (the override before, the override after)."""
-    from sqlalchemy import delete, insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+    from sqlalchemy import delete, insert, update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
 
-    from connector.ledger.tables import TASK_KIND  # noqa: PLC0415
+    from connector.ledger.tables import TASK, TASK_KIND  # noqa: PLC0415
 
     before = kind_override(session, task_id)
     after = KindOverride(kind, by, reason, obs.observed_at) if kind is not None else None
@@ -201,6 +201,9 @@ def set_kind_override(
             task_id, KIND_FIELD, (old, new), obs, effective_on=obs.observed_on, source_modified=None
         )
         insert_history(session, [entry])
+        # Another kind, another verdict: the next run classifies the task again.
+        again = TASK.c.source == current_source(), TASK.c.source_id == task_id
+        session.execute(update(TASK).where(*again).values(recheck_on=None))
     return before, after
 
 

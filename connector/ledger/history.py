@@ -14,7 +14,7 @@ Writing takes an open session and never commits; reading takes anything `reader.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -98,10 +98,21 @@ class HistoryEntry:
         )
 
     def values(self) -> dict[str, Any]:
-        """The row's columns for an insert (the id is the database's)."""
-        out = asdict(self)
-        del out["id"]
-        return out
+        """The row's columns for an insert (the id is the database's).
+
+        Spelled out, not `dataclasses.asdict` (which deep-copies every value): a first pull
+        inserts several history rows per task."""
+        return {
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "field": self.field,
+            "old_value": self.old_value,
+            "new_value": self.new_value,
+            "observed_at": self.observed_at,
+            "observed_on": self.observed_on,
+            "effective_on": self.effective_on,
+            "source_modified": self.source_modified,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,10 +146,17 @@ class SnapshotEntry:
         )
 
     def values(self) -> dict[str, Any]:
-        """The row's columns for an insert (the id is the database's)."""
-        out = asdict(self)
-        del out["id"]
-        return out
+        """The row's columns for an insert (the id is the database's; no deep copy)."""
+        return {
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "observed_at": self.observed_at,
+            "observed_on": self.observed_on,
+            "source_modified": self.source_modified,
+            "content_hash": self.content_hash,
+            "normalised_json": self.normalised_json,
+            "deleted_at_source": self.deleted_at_source,
+        }
 
 
 # -- what changed ----------------------------------------------------------------------------------

@@ -10,13 +10,14 @@ step changes are ORM objects (`get_row`, `replaceable_tracking`), changed by the
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.clock import to_utc
 from connector.ledger.reader import in_list, reading
+from connector.ledger.scope import current_source
 from connector.ledger.values import instant, record
 from connector.outbox.states import (
     BULK_KINDS,
@@ -213,3 +214,28 @@ def add_row(
     )
     session.add(row)
     return row
+
+
+def add_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new rows (every column but the id, e.g. `PlannedRow.values`) in one statement."""
+    if not rows:
+        return
+    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import OUTBOX  # noqa: PLC0415
+
+    session.execute(insert(OUTBOX), [dict(r) for r in rows])
+
+
+def ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """The ids of the rows with these idempotency keys (one query)."""
+    if not keys:
+        return {}
+    from sqlalchemy import select  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import OUTBOX  # noqa: PLC0415
+
+    query = select(OUTBOX.c.id, OUTBOX.c.idempotency_key).where(
+        OUTBOX.c.source == current_source(), OUTBOX.c.idempotency_key.in_(list(keys))
+    )
+    return {str(key): int(row_id) for row_id, key in session.execute(query)}

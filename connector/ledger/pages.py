@@ -44,7 +44,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlmodel import Session, col
 
 from connector.clock import to_utc
-from connector.ledger.codec import canonical_json, content_hash, task_to_json, unstorable_text
+from connector.ledger.codec import canonical_json, hash_of_dict, task_to_dict, unstorable_text
 from connector.ledger.columns import column_of, task_values
 from connector.ledger.db import StoreError, store_error_text
 from connector.ledger.facts import record_report_dates
@@ -168,8 +168,8 @@ class _PageWriter:
 
     def task(self, item: Incoming) -> RecordOutcome:
         task = item.task
-        body = task_to_json(task)
-        digest = content_hash(task)  # the echo of our own tracking write hashes the same
+        data = task_to_dict(task)  # encoded once: the hash, and the snapshot when written
+        digest = hash_of_dict(data)  # the echo of our own tracking write hashes the same
         known = self.known.get(task.source_id)
         if self.full and known is not None:
             self.stamps.add(task.source_id)
@@ -187,6 +187,7 @@ class _PageWriter:
             deleted_reason="deleted" if task.deleted else "",
             last_seen_run=self.obs.run_id,
             updated_at=self.obs.observed_at,
+            recheck_on=None,  # changed: classified again by this run
         )
         if self.full:
             values["last_full_run"] = self.obs.run_id
@@ -211,6 +212,7 @@ class _PageWriter:
         if task.deleted and (known is None or not known.deleted):
             self.counts.deleted_marked += 1
         self.history.extend(changes(known.tracked if known else None, task, self.obs))
+        body = canonical_json(data)
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
         if task.last_report_at is not None:
             self.reports.append((sid, task.last_report_at))

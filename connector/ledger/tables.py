@@ -153,6 +153,10 @@ class TaskRow(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=_utc())
     # The day the classification columns were computed for (with any change of them)
     classified_on: date | None = None
+    # The first day its classification or outbox plan can change (None: on the next run), and
+    # what it was computed with (`connector.rules.classify.classify_key`)
+    recheck_on: date | None = None
+    classify_key: str = ""
     # Push-back: what the source last acknowledged for this task
     acked_tracking_status: str = ""
     acked_eff_due: date | None = None

@@ -9,6 +9,10 @@ connection, a session, a ledger); writing takes an open session and never commit
 
 * The classification step writes only what changed (`write_classifications`), one statement a
   batch, with a ``status_code`` history row per status change.
+* A task is classified again only when it is due (`due_task_batch`): ``recheck_on`` NULL (new
+  or changed since, a delivered tracking status, a missing mark) or come, or ``classify_key``
+  not the run's (rules, settings, calendar or units changed); the classification step stamps
+  what it looked at (`stamp_rechecks`).
 * A full read stamps ``last_full_run`` on every task it lists (`stamp_full_read`); the tasks it
   did not list (`missing_task_ids`) are then marked deleted at the source with the reason
   ``missing`` (`mark_missing`), with a history row and a snapshot.
@@ -139,13 +143,83 @@ def task_batch(db: Db, *, after: int = 0, limit: int = 500) -> list[LedgerTask]:
         return [LedgerTask.from_row(row) for row in r.rows(sql, {"after": after, "limit": limit})]
 
 
-def iter_tasks(db: Db, *, batch_size: int = 500) -> Iterator[LedgerTask]:
-    """Every task by id, read `batch_size` at a time."""
+_DUE = (
+    "(recheck_on IS NULL OR recheck_on <= :as_of OR recheck_on > :horizon OR classify_key != :key)"
+)
+"""A task to classify again as of ``:as_of`` with the run's ``:key`` (see `due_task_batch`);
+a ``recheck_on`` beyond ``:horizon`` was stamped by a run of a later day (an earlier ``as_of``
+now)."""
+
+
+def due_task_batch(
+    db: Db, *, as_of: date, key: str, horizon: date, after: int = 0, limit: int = 500
+) -> list[LedgerTask]:
+    """`task_batch` of the tasks due for classification as of `as_of` with the classification
+    key `key`: never looked at, changed since (``recheck_on`` NULL), whose ``recheck_on`` has
+    come, is beyond `horizon` (the latest a run of `as_of` stamps), or last classified with
+    another key."""
+    sql = f"{_SELECT} WHERE source_id > :after AND {_DUE} ORDER BY source_id LIMIT :limit"
+    params = {"after": after, "limit": limit, "as_of": as_of, "key": key, "horizon": horizon}
     with reading(db) as r:
-        after = 0
-        while batch := task_batch(r, after=after, limit=batch_size):
-            yield from batch
-            after = batch[-1].source_id
+        return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
+
+
+def classify_again(session: Session, task_ids: Sequence[int]) -> None:
+    """Have the next run classify and plan these tasks again (their outbox rows changed by
+    hand, e.g. a dead row put back to pending that a newer status would supersede)."""
+    ids = sorted({int(i) for i in task_ids})
+    if not ids:
+        return
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    session.execute(
+        update(TASK)
+        .where(TASK.c.source == current_source(), TASK.c.source_id.in_(ids))
+        .values(recheck_on=None)
+    )
+
+
+def count_due(db: Db, *, as_of: date, key: str, horizon: date) -> int:
+    """How many tasks `due_task_batch` would return in all."""
+    params = {"as_of": as_of, "key": key, "horizon": horizon}
+    with reading(db) as r:
+        return int(r.scalar(f"SELECT count(*) FROM task WHERE {_DUE}", params) or 0)
+
+
+def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) -> None:
+    """Record, for each task, the first day its classification can change and the key it was
+    classified with (one statement per distinct day)."""
+    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+
+    from connector.ledger.tables import TASK  # noqa: PLC0415
+
+    by_day: dict[date, list[int]] = {}
+    for task_id, day in rechecks.items():
+        by_day.setdefault(day, []).append(task_id)
+    for day, ids in sorted(by_day.items()):
+        session.execute(
+            update(TASK)
+            .where(TASK.c.source == current_source(), TASK.c.source_id.in_(sorted(ids)))
+            .values(recheck_on=day, classify_key=key)
+        )
+
+
+def iter_tasks(db: Db, *, batch_size: int = 500) -> Iterator[LedgerTask]:
+    """Every task the reads see, source by source and by id within each, read `batch_size` at a
+    time (ids are unique per source only: paging on the id alone would skip the second
+    source's task of an id two sources hold)."""
+    sql = f"{_SELECT} WHERE source = :source AND source_id > :after ORDER BY source_id LIMIT :limit"
+    with reading(db) as r:
+        for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
+            after = 0
+            while batch := [
+                LedgerTask.from_row(row)
+                for row in r.rows(sql, {"source": source, "after": after, "limit": batch_size})
+            ]:
+                yield from batch
+                after = batch[-1].source_id
 
 
 def list_tasks(
@@ -243,7 +317,7 @@ def acknowledge(session: Session, source_id: int, status: str, eff_due: date | N
     session.execute(
         update(TASK)
         .where(TASK.c.source == current_source(), TASK.c.source_id == source_id)
-        .values(acked_tracking_status=status, acked_eff_due=eff_due)
+        .values(acked_tracking_status=status, acked_eff_due=eff_due, recheck_on=None)
     )
 
 
@@ -388,6 +462,7 @@ def mark_missing(
             deleted_reason="missing",
             updated_at=obs.observed_at,
             last_seen_run=run_id,
+            recheck_on=None,
         )
     )
     insert_history(session, history, snapshots)

@@ -1,4 +1,6 @@
-"""Operator actions on the outbox: list rows, put dead (failed, past) rows back to ``pending``."""
+"""Operator actions on the outbox: list rows, put dead (failed, past) rows back to ``pending``
+(their tasks are classified and planned again by the next pull: a newer status supersedes a
+stale row before it is delivered)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import structlog
 
 from connector.errors import OutboxStateError
 from connector.ledger.outbox import get_row, list_entries, rows_in
+from connector.ledger.tasks import classify_again
 from connector.outbox.states import RETRYABLE, OutboxState, transition
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ def retry_row(session: Session, row_id: int) -> OutboxRow:
         )
     _back_to_pending(row)
     session.flush()
+    classify_again(session, [row.task_id] if row.task_id is not None else [])
     log.info("outbox_retry", id=row_id, key=row.idempotency_key)
     return row
 
@@ -63,5 +67,6 @@ def retry_dead(session: Session) -> int:
     for row in rows:
         _back_to_pending(row)
     session.flush()
+    classify_again(session, [row.task_id for row in rows if row.task_id is not None])
     log.info("outbox_retry_dead", rows=len(rows))
     return len(rows)

@@ -20,16 +20,23 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from connector.clock import Clock, local_date
+from connector.clock import Clock, local_date, to_utc
 from connector.ledger.facts import task_facts
-from connector.ledger.outbox import OutboxEntry, add_row, by_task, get_row
+from connector.ledger.outbox import (
+    OutboxEntry,
+    add_row,
+    add_rows,
+    by_task,
+    get_row,
+    ids_by_key,
+)
 from connector.ledger.reader import reading
 from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
 from connector.ledger.units import list_units
@@ -152,8 +159,193 @@ def _supersede_by_id(session: Session, row_id: int, by: OutboxRow | None) -> Non
         log.info("outbox_superseded", key=row.idempotency_key, by=by.idempotency_key if by else "")
 
 
+class Planned(Protocol):
+    """An outbox row `plan` created: an `OutboxRow`, or a `PlannedRow` of a `PlanBatch`."""
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def alert_type(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """A new outbox row planned in a `PlanBatch`: written with the rest of its batch."""
+
+    idempotency_key: str
+    kind: str
+    task_id: int
+    alert_type: str
+    occasion: str
+    payload_json: str
+    state: str
+    created_run: str
+    created_at: datetime
+
+    def values(self) -> dict[str, Any]:
+        """Every column of the ``outbox`` row (the id is the database's)."""
+        return {
+            "idempotency_key": self.idempotency_key,
+            "kind": self.kind,
+            "task_id": self.task_id,
+            "alert_type": self.alert_type,
+            "occasion": self.occasion,
+            "payload_json": self.payload_json,
+            "state": self.state,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": "",
+            "created_run": self.created_run,
+            "created_at": self.created_at,
+            "sending_at": None,
+            "sent_at": None,
+            "response_id": "",
+            "superseded_by": None,
+            "in_doubt_since": None,
+            "routed_at": None,
+        }
+
+
+class _Sink(Protocol):
+    """Where `plan` puts what it decides: at once (`_Immediate`) or for a batch (`PlanBatch`)."""
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: OutboxKind,
+        task_id: int,
+        payload_json: str,
+        state: OutboxState,
+        run_id: str,
+        now: datetime,
+        alert_type: str = "",
+        occasion: str = "",
+    ) -> Planned: ...
+
+    def supersede(self, row_id: int, by: Planned | None) -> None: ...
+
+
+@dataclass
+class _Immediate:
+    """One task planned on its own: ORM rows, flushed at once (`plan` without a batch)."""
+
+    session: Session
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: OutboxKind,
+        task_id: int,
+        payload_json: str,
+        state: OutboxState,
+        run_id: str,
+        now: datetime,
+        alert_type: str = "",
+        occasion: str = "",
+    ) -> Planned:
+        row = add_row(
+            self.session,
+            key=key,
+            kind=kind,
+            task_id=task_id,
+            payload_json=payload_json,
+            state=state,
+            run_id=run_id,
+            now=now,
+            alert_type=alert_type,
+            occasion=occasion,
+        )
+        self.session.flush()  # its id, for the rows it supersedes
+        return row
+
+    def supersede(self, row_id: int, by: Planned | None) -> None:
+        from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
+
+        _supersede_by_id(self.session, row_id, by if isinstance(by, OutboxRow) else None)
+
+
+@dataclass
+class PlanBatch:
+    """The outbox rows planned for a batch of tasks, written together by `finish`: the new rows
+    in one statement, then the rows they supersede (a batch has no N+1 round trips).
+
+    `existing` holds the batch's outbox rows by task, read in one query (`by_task`)."""
+
+    session: Session
+    existing: Mapping[int, Sequence[OutboxEntry]]
+    rows: list[PlannedRow] = field(default_factory=list)
+    superseding: list[tuple[int, Planned | None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, session: Session, task_ids: Sequence[int]) -> PlanBatch:
+        """A batch for these tasks, their outbox rows read once."""
+        return cls(session, by_task(session, task_ids))
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: OutboxKind,
+        task_id: int,
+        payload_json: str,
+        state: OutboxState,
+        run_id: str,
+        now: datetime,
+        alert_type: str = "",
+        occasion: str = "",
+    ) -> Planned:
+        row = PlannedRow(
+            idempotency_key=key,
+            kind=kind.value,
+            task_id=task_id,
+            alert_type=alert_type,
+            occasion=occasion,
+            payload_json=payload_json,
+            state=state.value,
+            created_run=run_id,
+            created_at=to_utc(now),
+        )
+        self.rows.append(row)
+        return row
+
+    def supersede(self, row_id: int, by: Planned | None) -> None:
+        self.superseding.append((row_id, by))
+
+    def finish(self) -> int:
+        """Write the batch's rows (one insert), then supersede what they replace; how many
+        rows were added."""
+        added = len(self.rows)
+        add_rows(self.session, [r.values() for r in self.rows])
+        if self.superseding:
+            keys = sorted({by.idempotency_key for _, by in self.superseding if by is not None})
+            ids = ids_by_key(self.session, keys)
+            for row_id, by in self.superseding:
+                row = get_row(self.session, row_id)
+                if row is None or row.state not in REPLACEABLE:
+                    continue
+                supersede(row, None)
+                row.superseded_by = ids.get(by.idempotency_key) if by is not None else None
+                log.info(
+                    "outbox_superseded",
+                    key=row.idempotency_key,
+                    by=by.idempotency_key if by else "",
+                )
+        self.rows = []
+        self.superseding = []
+        return added
+
+
 def _plan_tracking(
-    session: Session,
+    sink: _Sink,
     task_row: TaskRowLike,
     classification: Classification,
     existing: Sequence[OutboxEntry],
@@ -162,7 +354,7 @@ def _plan_tracking(
     run_id: str,
     now: datetime,
     tally: BackfillTally | None = None,
-) -> OutboxRow | None:
+) -> Planned | None:
     task_id = task_row.source_id
     status = classification.status.value
     eff = classification.eff_due
@@ -183,7 +375,7 @@ def _plan_tracking(
         log.debug("tracking_backfill_skipped_task", task_id=task_id, status=status)
         return None
     target = tracking_key(task_id, status, eff) if wanted else None
-    new: OutboxRow | None = None
+    new: Planned | None = None
     if target is not None:
         same = [r for r in rows if key_meaning(r.idempotency_key) == target]
         if any(r.state in DELIVERABLE for r in same):
@@ -193,8 +385,7 @@ def _plan_tracking(
         else:
             key = tracking_key(task_id, status, eff, revision=len(same) + 1)
             payload = tracking_payload(task_id, classification, settings.alerts.lang)
-            new = add_row(
-                session,
+            new = sink.add(
                 key=key,
                 kind=OutboxKind.TRACKING,
                 task_id=task_id,
@@ -204,15 +395,14 @@ def _plan_tracking(
                 now=now,
                 occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
             )
-            session.flush()
     for row in rows:
         if row.state in REPLACEABLE and key_meaning(row.idempotency_key) != target:
-            _supersede_by_id(session, row.id, new)
+            sink.supersede(row.id, new)
     return new
 
 
 def _plan_alerts(
-    session: Session,
+    sink: _Sink,
     task: NormalisedTask,
     classification: Classification,
     existing: Sequence[OutboxEntry],
@@ -223,7 +413,7 @@ def _plan_alerts(
     settings: Settings,
     run_id: str,
     now: datetime,
-) -> list[OutboxRow]:
+) -> list[Planned]:
     rows = [r for r in existing if r.kind == OutboxKind.ALERT.value]
     keys = {r.idempotency_key for r in rows}
     occasions = due_occasions(
@@ -239,8 +429,8 @@ def _plan_alerts(
         existing_keys=keys,
         context=context,
     )
-    created: list[OutboxRow] = []
-    newest: dict[str, OutboxRow] = {}
+    created: list[Planned] = []
+    newest: dict[str, Planned] = {}
     for intent in intents:
         if intent.skipped_recipients:
             log.warning(
@@ -249,8 +439,7 @@ def _plan_alerts(
                 key=intent.key,
                 skipped=list(intent.skipped_recipients),
             )
-        new = add_row(
-            session,
+        new = sink.add(
             key=intent.key,
             kind=OutboxKind.ALERT,
             task_id=task.source_id,
@@ -264,12 +453,10 @@ def _plan_alerts(
         created.append(new)
         if intent.is_latest:
             newest[intent.type.value] = new
-    if created:
-        session.flush()
     if settings.alerts.enabled:
         for old in rows:
             if old.state in REPLACEABLE and old.idempotency_key not in current:
-                _supersede_by_id(session, old.id, newest.get(old.alert_type))
+                sink.supersede(old.id, newest.get(old.alert_type))
     return created
 
 
@@ -288,7 +475,8 @@ def plan(
     suggested: tuple[date | None, str] | None = None,
     judgement: Judgement | None = None,
     tally: BackfillTally | None = None,
-) -> list[OutboxRow]:
+    batch: PlanBatch | None = None,
+) -> list[Planned]:
     """Add to `session` the outbox rows `task` calls for as of `as_of`; never commits.
 
     Call it in the transaction that stores the task's classification, so the intent and the
@@ -300,15 +488,21 @@ def plan(
     when the caller has just computed it (default: the values stored on the row); `judgement`:
     the task's kind and occurrences when the caller has judged it (default: judged here, with
     what the ledger knows of it); `tally` counts the initial tracking writes left out by
-    ``push.backfill_completed_before`` (`connector.outbox.backfill`).
+    ``push.backfill_completed_before`` (`connector.outbox.backfill`); `batch`: the caller
+    plans a batch of tasks (their outbox rows read once, `PlanBatch.of`) and writes what was
+    planned with `PlanBatch.finish` before its transaction commits (without it: ORM rows, at
+    once).
     """
     if not settings.push.enabled:
         return []
+    sink: _Sink = _Immediate(session) if batch is None else batch
+    if existing is None and batch is not None:
+        existing = batch.existing.get(task_row.source_id, ())
     if existing is None:
         existing = by_task(session, [task_row.source_id])[task_row.source_id]
-    created: list[OutboxRow] = []
+    created: list[Planned] = []
     tracking = _plan_tracking(
-        session,
+        sink,
         task_row,
         classification,
         existing,
@@ -326,7 +520,7 @@ def plan(
     units = _cached_units(session, run_id)
     context = alert_context(task_row, units, settings, suggested, judgement)
     created += _plan_alerts(
-        session,
+        sink,
         task,
         classification,
         existing,
@@ -347,8 +541,16 @@ def plan(
     return created
 
 
-TaskPlanner = Callable[["Session", LedgerTask, Judgement], list["OutboxRow"]]
-"""`plan` for one judged task, everything else fixed (`task_planner`)."""
+class TaskPlanner(Protocol):
+    """`plan` for one judged task, everything else fixed (`task_planner`)."""
+
+    def __call__(
+        self,
+        session: Session,
+        row: LedgerTask,
+        judgement: Judgement,
+        batch: PlanBatch | None = None,
+    ) -> list[Planned]: ...
 
 
 def task_planner(
@@ -362,7 +564,9 @@ def task_planner(
 ) -> TaskPlanner:
     """`plan` as of `as_of` for one task at a time, at the clock's time of each."""
 
-    def plan_task(session: Session, row: LedgerTask, judgement: Judgement) -> list[OutboxRow]:
+    def plan_task(
+        session: Session, row: LedgerTask, judgement: Judgement, batch: PlanBatch | None = None
+    ) -> list[Planned]:
         return plan(
             session,
             row,
@@ -375,6 +579,7 @@ def task_planner(
             now=clock.now(),
             judgement=judgement,
             tally=tally,
+            batch=batch,
         )
 
     return plan_task
@@ -382,13 +587,17 @@ def task_planner(
 
 @dataclass
 class OutboxPlanner:
-    """A `Planner` (`outbox_planner`) that also counts the back-fills it left out."""
+    """A `Planner` (`outbox_planner`) that also counts the back-fills it left out: plans a
+    batch of judged tasks with one read of their outbox rows and one insert (`PlanBatch`)."""
 
     planned: TaskPlanner
     tally: BackfillTally
 
-    def __call__(self, session: Session, row: LedgerTask, judgement: Judgement) -> int:
-        return len(self.planned(session, row, judgement))
+    def __call__(self, session: Session, judged: Sequence[tuple[LedgerTask, Judgement]]) -> int:
+        batch = PlanBatch.of(session, [row.source_id for row, _ in judged])
+        for row, judgement in judged:
+            self.planned(session, row, judgement, batch)
+        return batch.finish()
 
 
 def outbox_planner(
@@ -452,19 +661,23 @@ def plan_all(
             batch = task_batch(session, after=after, limit=batch_size)
             if not batch:
                 break
-            for row, judgement in judged(
-                batch,
-                as_of,
-                cal,
-                policy,
-                task_of=ledger_task,
-                event=UNCLASSIFIABLE,
-                skipped=skipped,
-                facts=ledger_facts(session),
-                batch_size=len(batch),
-            ):
+            found = list(
+                judged(
+                    batch,
+                    as_of,
+                    cal,
+                    policy,
+                    task_of=ledger_task,
+                    event=UNCLASSIFIABLE,
+                    skipped=skipped,
+                    facts=ledger_facts(session),
+                    batch_size=len(batch),
+                )
+            )
+            writes = PlanBatch.of(session, [row.source_id for row, _ in found])
+            for row, judgement in found:
                 result.tasks += 1
-                for created in planned(session, row, judgement):
+                for created in planned(session, row, judgement, writes):
                     result.keys.append(created.idempotency_key)
                     if created.state == OutboxState.PAST.value:
                         result.past += 1
@@ -472,6 +685,7 @@ def plan_all(
                         result.tracking += 1
                     else:
                         result.alerts += 1
+            writes.finish()
             after = batch[-1].source_id
     result.skipped = skipped.count
     result.backfill_skipped = tally.skipped

@@ -8,6 +8,19 @@ whatever its `planner` adds in the same transaction (the outbox rows,
 `connector.outbox.planning.outbox_planner`). The pull calls it after its pages
 (`connector.source.pull`).
 
+**A run's cost grows with what changed, not with the number of tasks.** With a `key` (the
+digest of what the verdicts are computed with: `classify_key`), `reclassify` looks only at the
+tasks due (`connector.ledger.tasks.due_task_batch`): new or changed since they were last
+classified (the page writer, a kind override, a delivered tracking status and a missing mark
+clear ``recheck_on``), whose ``recheck_on`` has come, or classified with another key (the
+rules' version, the deadline, alert and push settings, the calendar or the units changed). It
+stamps every task it judged with `recheck_on` and the key. The verdict (classification,
+suggestion, alert occasions, outbox plan) is a function of the task, what the ledger knows of it
+and the local date, so it cannot change before the next day: `recheck_on` is the day after the
+as-of date, and a run on another day (later, or earlier with an explicit ``as_of``) looks at
+every task once more. Runs of the same day after the first (a 15-minute schedule) classify only
+what they wrote.
+
 `classified` is the one loop that turns tasks into classified tasks, skipping (and logging)
 those the rules refuse; `judged` adds, batch by batch, what the ledger knows of each (the
 administrator's kind override: `connector.ledger.facts`) and the rest of the rules' reading
@@ -17,6 +30,7 @@ report (`connector.reports.build`) and ``tasks show`` all go through them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +45,8 @@ from connector.ledger.facts import task_facts
 from connector.ledger.tasks import (
     ClassificationChange,
     LedgerTask,
+    due_task_batch,
+    stamp_rechecks,
     task_batch,
     write_classifications,
 )
@@ -86,6 +102,27 @@ def status_effective_on(
     return min(day, as_of)
 
 
+RULES_VERSION = "1"
+"""Part of every classification key (`classify_key`, with the release): raise it when a rule
+changes a verdict within a release, so the next run classifies every task again."""
+
+RECHECK_DAYS = 1
+"""How many days after its as-of date a verdict is known to hold until: the rules read the
+local date, so a verdict may change on any later day (`recheck_on`)."""
+
+
+def recheck_on(as_of: date) -> date:
+    """The first local date on which a verdict computed as of `as_of` can differ from it."""
+    return as_of + timedelta(days=RECHECK_DAYS)
+
+
+def classify_key(*parts: str) -> str:
+    """A short digest of what verdicts are computed with (the rules' version, the settings,
+    the calendar, the units...): a task classified with another key is classified again."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
 @dataclass
 class ClassifyResult:
     """What `reclassify` did."""
@@ -98,9 +135,10 @@ class ClassifyResult:
     errors: int = 0
 
 
-Planner = Callable[["Session", LedgerTask, Judgement], int]
-"""Called for every judged task inside its batch transaction (after its row was updated);
-returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`)."""
+Planner = Callable[["Session", Sequence[tuple[LedgerTask, Judgement]]], int]
+"""Called once per batch of judged tasks inside the batch's transaction, each with its row as
+classified; returns how many outbox rows it added (`connector.outbox.planning.outbox_planner`,
+which reads the batch's outbox rows once and inserts the new ones in one statement)."""
 
 FactsOf = Callable[[Sequence[int]], Mapping[int, TaskFacts]]
 """What the ledger knows of a batch of tasks by id (`connector.ledger.facts.task_facts`)."""
@@ -202,20 +240,33 @@ def reclassify(
     batch_size: int = 500,
     progress: ProgressReporter | None = None,
     planner: Planner | None = None,
+    key: str | None = None,
 ) -> ClassifyResult:
-    """Classify every task as of `as_of`, one transaction a batch, writing only what changed:
-    the classification columns, a ``status_code`` history row per status change, and whatever
-    `planner` adds (outbox rows) in the same transaction."""
+    """Classify every task as of `as_of` (with `key`: every task due, see the module
+    docstring), one transaction a batch, writing only what changed: the classification
+    columns, a ``status_code`` history row per status change, and whatever `planner` adds
+    (outbox rows) in the same transaction; with `key`, also each judged task's `recheck_on`."""
     result = ClassifyResult()
     skipped = Unclassifiable()
     after = 0
     while True:
         with ledger.transaction() as session:
-            batch = task_batch(session, after=after, limit=batch_size)
+            if key is None:
+                batch = task_batch(session, after=after, limit=batch_size)
+            else:
+                batch = due_task_batch(
+                    session,
+                    as_of=as_of,
+                    key=key,
+                    horizon=recheck_on(as_of),
+                    after=after,
+                    limit=batch_size,
+                )
             if not batch:
                 break
             observed_at = clock.now()
             changes: list[ClassificationChange] = []
+            to_plan: list[tuple[LedgerTask, Judgement]] = []
             for stored, judgement in judged(
                 batch,
                 as_of,
@@ -246,12 +297,16 @@ def reclassify(
                         )
                     )
                     row = stored.classified(values, as_of)
-                if planner is not None:
-                    result.planned += planner(session, row, judgement)
+                to_plan.append((row, judgement))
+            if planner is not None:
+                result.planned += planner(session, to_plan)
             result.changed += len(changes)
             result.status_changes += write_classifications(
                 session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
             )
+            if key is not None:
+                again = recheck_on(as_of)
+                stamp_rechecks(session, {row.source_id: again for row, _ in to_plan}, key=key)
             after = batch[-1].source_id
         if progress is not None:
             progress.advance(len(batch))

@@ -20,10 +20,13 @@ One pull:
    matches the committed pages;
 5. after a complete full read, marks the tasks it did not list as deleted at the source
    (reason ``missing``);
-6. classifies every task as of today's local date (`reclassify`): the deadline status and flags
-   on the task row, a ``status_code`` history row on each status change, and a deadline suggested
-   from the text for tasks without one; in the same transaction it plans the outbox (tracking
-   writes and alerts due, `connector.outbox.planning.plan`). What did not change is not written.
+6. classifies every task due as of today's local date (`reclassify`; due: new or changed, not
+   yet classified today, or classified with other rules, settings, calendar or units:
+   `verdict_key`): the deadline status and flags on the task row, a ``status_code`` history row
+   on each status change, and a deadline suggested from the text for tasks without one; in the
+   same transaction it plans the outbox (tracking writes and alerts due,
+   `connector.outbox.planning.plan`). What did not change is not written, and a second run of
+   the same day with nothing new classifies nothing.
 
 Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
 own ids, and the classification walks the task table in batches.
@@ -83,7 +86,13 @@ from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
 from connector.outbox.planning import outbox_planner
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import ClassifyResult, reclassify
+from connector.rules.classify import (
+    RULES_VERSION,
+    ClassifyResult,
+    classify_key,
+    recheck_on,
+    reclassify,
+)
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
 from connector.source.client import Detail, SourceClient
@@ -798,15 +807,20 @@ def pull(
                 work.publish(client)
         if classify_after:
             cal = calendar or calendar_for(settings.calendar)
-            with ledger.reading() as session:
-                total = ledger_tasks.count_tasks(session) if progress is not None else None
-            shown.start(total=total, description=CLASSIFY)
             day = as_of or local_today(clock)
             planner = (
                 outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
                 if plan_outbox
                 else None
             )
+            key = verdict_key(settings, cal, ledger, planning=planner is not None)
+            total = None
+            if progress is not None:
+                with ledger.reading() as session:
+                    total = ledger_tasks.count_due(
+                        session, as_of=day, key=key, horizon=recheck_on(day)
+                    )
+            shown.start(total=total, description=CLASSIFY)
             result.add_classification(
                 reclassify(
                     ledger,
@@ -818,6 +832,7 @@ def pull(
                     batch_size=max(settings.sync.batch_size, 200),
                     progress=shown,
                     planner=planner,
+                    key=key,
                 )
             )
             if planner is not None:
@@ -828,6 +843,36 @@ def pull(
     finally:
         if own_ledger:
             ledger.close()
+
+
+def verdict_key(
+    settings: Settings, calendar: WorkingCalendar, db: Ledger, *, planning: bool
+) -> str:
+    """The classification key of a pull (`connector.rules.classify.classify_key`): the
+    release and `RULES_VERSION`, the deadline, alert and push settings (push: only when the
+    outbox is planned), the calendar and the ledger's units. A task classified with another
+    key is classified again whatever its ``recheck_on``."""
+    with db.reading() as session:
+        units = sorted(repr(unit) for unit in list_units(session))
+    return classify_key(
+        _release(),
+        RULES_VERSION,
+        settings.deadlines.model_dump_json(),
+        settings.alerts.model_dump_json(),
+        settings.push.model_dump_json() if planning else "outbox not planned",
+        repr(calendar),
+        *units,
+    )
+
+
+@functools.cache
+def _release() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("idesk-connector")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "unknown"
 
 
 def _iso(value: datetime | None) -> str | None:

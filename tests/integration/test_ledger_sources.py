@@ -101,6 +101,17 @@ def test_two_sources_may_hold_the_same_task_id_and_unit_code(ledger: Ledger) -> 
         assert row is not None and row.source == "gia-lai"
 
 
+def test_reading_every_task_yields_each_source_of_a_shared_id(ledger: Ledger) -> None:
+    """`iter_tasks` over every source (e.g. `alerts preview` without --source) reads task 1001
+    of both sources, not only the first: paging goes by source, then id."""
+    with use_source("gia-lai"):
+        _write(ledger, 1001, 1002)
+    with use_source("binh-dinh"):
+        _write(ledger, 1001)
+    ids = [t.source_id for t in repo.iter_tasks(ledger, batch_size=1)]
+    assert sorted(ids) == [1001, 1001, 1002]
+
+
 def test_a_history_row_must_belong_to_a_task_of_its_own_source(ledger: Ledger) -> None:
     """The composite foreign key refuses a history row whose (source, task id) has no task."""
     with use_source("gia-lai"):

@@ -18,7 +18,7 @@ SQLite copies each table (batch mode) with its foreign keys switched off for the
 Downgrade refuses a ledger that holds more than one source.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -34,7 +34,7 @@ from alembic import op
 from connector.errors import LedgerError
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 release = "0.1.0"  # the idesk-connector release that first ships it (docs/install.md)
