@@ -77,6 +77,19 @@ SUGGESTION_COLUMNS: Mapping[str, str] = {
 }
 """What is stored of a deadline suggested from the text (`connector.rules.phrases.Suggestion`)."""
 
+READING_COLUMNS: Mapping[str, str] = {
+    "kind": "kind_read",
+    "source": "kind_source",
+    "words": "kind_words_json",
+    "recurrence_rule": "recurrence_rule_json",
+}
+"""What else the classification step read from the text (migration 0009), so that the report of
+the day needs not read it again: the kind the rule reads (`connector.rules.kinds.read_kind`: its
+kind, where it was read from, ``override`` when an administrator's override hid that, and its
+words as a JSON list) and the recurrence rule of the suggested deadline (JSON, ``""``: none).
+``kind_read`` ``""``: not read (a row classified before 0009, or by a caller that gave no
+kind)."""
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -145,6 +158,10 @@ def _classification_columns() -> tuple[ColumnSpec, ...]:
         ColumnSpec(SUGGESTION_COLUMNS["deadline"], "deadline", date | None, None),
         ColumnSpec(SUGGESTION_COLUMNS["phrase"], "phrase", str, ""),
         ColumnSpec(SUGGESTION_COLUMNS["recurrence"], "recurrence", str, ""),
+        ColumnSpec(READING_COLUMNS["kind"], "kind", str, ""),
+        ColumnSpec(READING_COLUMNS["source"], "source", str, ""),
+        ColumnSpec(READING_COLUMNS["words"], "words", str, "[]"),
+        ColumnSpec(READING_COLUMNS["recurrence_rule"], "recurrence_rule", str, ""),
     ]
     return tuple(specs)
 
@@ -267,12 +284,54 @@ class SuggestionLike(Protocol):
     def recurrence(self) -> str | None: ...
 
 
+class KindLike(Protocol):
+    """What is stored of a task's kind (`connector.rules.kinds.KindReading`)."""
+
+    @property
+    def kind(self) -> Enum: ...
+
+    @property
+    def source(self) -> Enum: ...
+
+    @property
+    def words(self) -> tuple[str, ...]: ...
+
+    @property
+    def automatic(self) -> Enum | None: ...
+
+
+OVERRIDDEN = "override"
+"""``kind_source`` of a kind read under an administrator's override (the rule's own source is
+not known then)."""
+
+
+def reading_values(kind: KindLike | None, suggestion: SuggestionLike | None) -> dict[str, Any]:
+    """The `READING_COLUMNS` of a task's kind and suggested deadline (no kind: not read)."""
+    if kind is None:
+        return dict(_READING_DEFAULTS)
+    automatic = kind.automatic if kind.automatic is not None else kind.kind
+    rule = getattr(suggestion, "recurrence_rule", None) if suggestion is not None else None
+    return {
+        READING_COLUMNS["kind"]: str(automatic.value),
+        READING_COLUMNS["source"]: str(kind.source.value),
+        READING_COLUMNS["words"]: canonical_json(list(kind.words)),
+        READING_COLUMNS["recurrence_rule"]: (
+            canonical_json(dataclasses.asdict(rule)) if rule is not None else ""
+        ),
+    }
+
+
 def classification_values(
-    result: Classification, suggestion: SuggestionLike | None
+    result: Classification,
+    suggestion: SuggestionLike | None,
+    kind: KindLike | None = None,
 ) -> dict[str, Any]:
-    """The task columns a classification (and the deadline suggested from the text) fill."""
-    out: dict[str, Any] = {}
+    """The task columns a classification, the deadline suggested from the text and the task's
+    kind (`reading_values`) fill."""
+    out: dict[str, Any] = reading_values(kind, suggestion)
     for spec in CLASSIFICATION_COLUMNS:
+        if spec.name in out:
+            continue
         if spec.name in SUGGESTION_COLUMNS.values():
             value = getattr(suggestion, spec.field) if suggestion is not None else None
             out[spec.name] = spec.default if value is None else value
@@ -290,6 +349,10 @@ def classification_differs(row: Any, values: Mapping[str, Any]) -> bool:
     get = getter(row)
     return any(_stored(name, get(name)) != value for name, value in values.items())
 
+
+_READING_DEFAULTS: Mapping[str, Any] = {
+    c.name: c.default for c in CLASSIFICATION_COLUMNS if c.name in READING_COLUMNS.values()
+}
 
 _CLASSIFICATION_HINTS: Mapping[str, Any] = {c.name: c.hint for c in CLASSIFICATION_COLUMNS}
 

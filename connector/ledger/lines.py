@@ -19,7 +19,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
-from connector.ledger.reader import reading
+from connector.ledger.reader import in_list, reading
 from connector.ledger.values import day
 from connector.models import NormalisedTask
 
@@ -171,4 +171,64 @@ def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedT
         ):
             for row in rows:
                 yield task_from_row(row)
+            after = _key_of(rows[-1])
+
+
+# -- the tasks with what the classification step read of their text, for the report of a day -----
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """What the classification step stored of a task's text (`connector.ledger.columns`'s
+    suggestion and `READING_COLUMNS`), raw: the report turns it back into its rules' types."""
+
+    kind: str
+    kind_source: str
+    kind_words_json: str
+    recurrence_rule_json: str
+    suggested_deadline: date | None
+    suggested_phrase: str
+    suggested_recurrence: str
+
+
+_READING = (
+    "kind_read, kind_source, kind_words_json, recurrence_rule_json, suggested_deadline, "
+    "suggested_phrase, suggested_recurrence"
+)
+_CURRENT = (
+    "CASE WHEN recheck_on = :recheck AND kind_read != '' AND classify_key IN ({keys}) "
+    "THEN 1 ELSE 0 END AS reading_current"
+)
+
+
+def iter_source_tasks_read(
+    db: Db, *, recheck: date, keys: tuple[str, ...], batch_size: int = 1000
+) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
+    """`iter_source_tasks`, each task with what the classification step stored of its text when
+    that is current: the task was classified as of the day whose ``recheck_on`` is `recheck`
+    (`connector.rules.classify.recheck_on`), from its current content (a change clears
+    ``recheck_on``), with one of the classification `keys`, and its reading was stored (``None``
+    otherwise: the caller reads the text)."""
+    listed, params = in_list("key", keys)
+    current = _CURRENT.format(keys=listed)
+    columns = f"{_TASK_COLUMNS}, source, {_READING}, {current}"
+    sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
+    first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
+    params = {**params, "recheck": recheck, "batch": batch_size}
+    after: dict[str, Any] | None = None
+    with reading(db) as r:
+        while rows := r.rows(first if after is None else following, {**params, **(after or {})}):
+            for row in rows:
+                stored = None
+                if row["reading_current"]:
+                    stored = StoredReading(
+                        kind=row["kind_read"],
+                        kind_source=row["kind_source"],
+                        kind_words_json=row["kind_words_json"],
+                        recurrence_rule_json=row["recurrence_rule_json"],
+                        suggested_deadline=_optional_day(row["suggested_deadline"]),
+                        suggested_phrase=row["suggested_phrase"],
+                        suggested_recurrence=row["suggested_recurrence"],
+                    )
+                yield task_from_row(row), stored
             after = _key_of(rows[-1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,15 +39,37 @@ def _assigned(tree: ast.Module, name: str) -> Any:
     return None
 
 
+_REVISION_LINE = re.compile(
+    r"^(revision|down_revision)[ \t]*(?::[^=\n]*)?=[ \t]*(\S[^\n]*?)[ \t]*(?:#[^\n]*)?$",
+    re.MULTILINE,
+)
+"""A migration's top-level ``revision = "0008"`` or ``down_revision = "0007"`` line."""
+
+
+def _revision_lines(text: str) -> dict[str, Any]:
+    """The literal values of a migration's ``revision`` and ``down_revision`` lines (the first
+    of each): read without parsing the whole file into a syntax tree, a start-up cost of every
+    command that opens the ledger."""
+    found: dict[str, Any] = {}
+    for match in _REVISION_LINE.finditer(text):
+        name, value = match.groups()
+        if name not in found:
+            try:
+                found[name] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                found[name] = None
+    return found
+
+
 @functools.cache
 def revisions() -> dict[str, str | None]:
     """Every migration this version ships, ``revision → down_revision``, read from the files."""
     chain: dict[str, str | None] = {}
     for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        revision = _assigned(tree, "revision")
+        found = _revision_lines(path.read_text(encoding="utf-8"))
+        revision = found.get("revision")
         if isinstance(revision, str):
-            down = _assigned(tree, "down_revision")
+            down = found.get("down_revision")
             chain[revision] = down if isinstance(down, str) else None
     return chain
 

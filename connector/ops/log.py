@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -35,8 +36,37 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+_UNUSED_BY_STRUCTLOG = ("rich.traceback", "rich.pretty")
+"""What ``import structlog`` would load from rich and this module never uses."""
+
+
+def _import_structlog_lightly() -> None:
+    """Import structlog without rich's traceback and pretty-printer modules.
+
+    When rich is installed, ``import structlog`` also loads ``rich.traceback`` and
+    ``rich.pretty`` (with pygments' lexers): its rich exception formatter and the repr of a
+    traceback's locals. Neither is used here (a traceback goes to the JSON log through
+    ``format_exc_info``; the console never shows one), and together they cost every command
+    about a tenth of a second of start-up. They are hidden from that one import only; whoever
+    needs them later imports them as usual. An already imported structlog is left as it is.
+    """
+    if "structlog" in sys.modules:
+        return
+    hidden = [name for name in _UNUSED_BY_STRUCTLOG if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "cannot import": structlog skips it
+    try:
+        importlib.import_module("structlog")
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
+_import_structlog_lightly()
+
+import structlog  # noqa: E402 - loaded by the line above
+from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
 
 
 class LogFormat(StrEnum):

@@ -97,6 +97,7 @@ scope. The task itself is still counted in the columns above by its own status.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -108,7 +109,7 @@ import structlog
 from connector.clock import local_date
 from connector.i18n import label
 from connector.ledger.history import iter_tasks_as_of
-from connector.ledger.lines import iter_source_tasks
+from connector.ledger.lines import StoredReading, iter_source_tasks_read
 from connector.ledger.reader import reading
 from connector.ledger.units import list_units
 from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Unit, UnitKind
@@ -135,7 +136,14 @@ from connector.reports.model import (
     option_problem,
 )
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.classify import FactsOf, Unclassifiable, classified, ledger_facts
+from connector.rules.classify import (
+    FactsOf,
+    Unclassifiable,
+    classified,
+    ledger_facts,
+    recheck_on,
+    settings_key,
+)
 from connector.rules.confirmation import confirmation_since, to_confirm
 from connector.rules.deadlines import (
     Classification,
@@ -143,14 +151,15 @@ from connector.rules.deadlines import (
     LateExtension,
     policy_from_settings,
 )
-from connector.rules.judge import Judgement, judge
-from connector.rules.kinds import KindReading, TaskKind
-from connector.rules.phrases import Suggestion, suggest_for_task
-from connector.rules.recurring import Occurrence, RecurringObligation
+from connector.rules.judge import Judgement, judge, start_of
+from connector.rules.kinds import KindReading, KindSource, TaskKind
+from connector.rules.phrases import Recurrence, Suggestion, suggest_for_task
+from connector.rules.recurring import Occurrence, RecurringObligation, can_lay, occurrences
 from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
 if TYPE_CHECKING:
+    from connector.ledger.columns import SuggestionLike
     from connector.ledger.reader import Db
 
 log = structlog.get_logger(__name__)
@@ -710,7 +719,17 @@ def report_as_of(
     with reading(db) as r:
         tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
         facts = ledger_facts(r, as_of=options.as_of)
-        return _report(tasks, list_units(r), settings, options, calendar, facts=facts)
+        unread = ((task, None) for task in tasks)
+        return _report(unread, list_units(r), settings, options, calendar, facts=facts)
+
+
+@dataclass(frozen=True)
+class _StoredSuggestion:
+    """The deadline suggested from a task's text, as the classification step stored it."""
+
+    deadline: date | None
+    phrase: str
+    recurrence: str | None
 
 
 class _Judged:
@@ -720,12 +739,27 @@ class _Judged:
     deadline read from the text, the kind, the occurrences of a recurring obligation, the late
     extensions) only when the report reads it, which `build_report` does for tasks without a
     deadline in force, tasks done or open without one, and tasks extended after their deadline
-    had passed: the rest, most tasks, are counted from their classification alone. What is read
-    is `judge`'s own result, so every figure is the one of a full judgement
-    (``tests/integration/test_report_fast_path.py``).
+    had passed: the rest, most tasks, are counted from their classification alone.
+
+    With `stored` (what the classification step stored of the task's text when it classified it
+    as of the report's date, from its current content, with the current settings:
+    `connector.ledger.lines.iter_source_tasks_read`), the kind, the suggested deadline and the
+    recurrence rule are taken from it instead of reading the text again; the occurrences are
+    laid from the stored rule with what the ledger knows now. Either way every figure is the one
+    of a full judgement (``tests/integration/test_report_fast_path.py``).
     """
 
-    __slots__ = ("_calendar", "_facts", "_full", "_policy", "classification", "task")
+    __slots__ = (
+        "_calendar",
+        "_facts",
+        "_full",
+        "_kind",
+        "_policy",
+        "_recurring",
+        "_stored",
+        "classification",
+        "task",
+    )
 
     def __init__(
         self,
@@ -734,6 +768,8 @@ class _Judged:
         facts: TaskFacts,
         calendar: WorkingCalendar,
         policy: DeadlinePolicy,
+        *,
+        stored: StoredReading | None = None,
     ) -> None:
         self.task = task
         self.classification = classification
@@ -741,6 +777,12 @@ class _Judged:
         self._calendar = calendar
         self._policy = policy
         self._full: Judgement | None = None
+        self._kind: KindReading | None = None
+        self._recurring: tuple[RecurringObligation | None] | None = None
+        overridden = stored is not None and stored.kind_source == KindSource.OVERRIDE.value
+        # Read under an override that is gone now: the rule's own source is not known, so the
+        # text is read again.
+        self._stored = None if overridden and facts.kind_override is None else stored
 
     def judgement(self) -> Judgement:
         """The full judgement (made once)."""
@@ -751,12 +793,24 @@ class _Judged:
         return self._full
 
     @property
-    def suggestion(self) -> Suggestion | None:
-        return self.judgement().suggestion
+    def suggestion(self) -> SuggestionLike | None:
+        stored = self._stored
+        if stored is None:
+            return self.judgement().suggestion
+        if self.classification.deadline is not None:  # `judge` reads none then
+            return None
+        return _StoredSuggestion(
+            stored.suggested_deadline, stored.suggested_phrase, stored.suggested_recurrence or None
+        )
 
     @property
     def kind(self) -> KindReading:
-        return self.judgement().kind
+        stored = self._stored
+        if stored is None:
+            return self.judgement().kind
+        if self._kind is None:
+            self._kind = _stored_kind(stored, self._facts)
+        return self._kind
 
     @property
     def late_extensions(self) -> tuple[LateExtension, ...]:
@@ -768,13 +822,50 @@ class _Judged:
     def recurring(self) -> RecurringObligation | None:
         # `judge` lays occurrences from a suggested deadline, which it reads only for a task
         # without a deadline in force.
-        if self.classification.deadline is not None:
+        cls = self.classification
+        if cls.deadline is not None:
             return None
-        return self.judgement().recurring
+        stored = self._stored
+        if stored is None:
+            return self.judgement().recurring
+        if self._recurring is None:
+            self._recurring = (self._laid(stored),)
+        return self._recurring[0]
+
+    def _laid(self, stored: StoredReading) -> RecurringObligation | None:
+        """`judge`'s occurrences, from the stored recurrence rule."""
+        cls = self.classification
+        if not stored.recurrence_rule_json or cls.status is StatusCode.DA_HUY:
+            return None
+        rule = Recurrence(**json.loads(stored.recurrence_rule_json))
+        if not can_lay(rule):
+            return None
+        found = occurrences(
+            rule,
+            assigned_on=start_of(self.task),
+            completed_on=cls.completed_on,
+            report_dates=self._facts.report_dates,
+            as_of=cls.as_of,
+            calendar=self._calendar,
+            policy=self._policy,
+        )
+        return RecurringObligation(rule, found)
+
+
+def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
+    """`connector.rules.kinds.task_kind` from the stored reading and today's override."""
+    automatic = TaskKind(stored.kind)
+    words = tuple(json.loads(stored.kind_words_json))
+    override = facts.kind_override
+    if override is None:
+        return KindReading(automatic, KindSource(stored.kind_source), words)
+    return KindReading(
+        override.kind, KindSource.OVERRIDE, words, override=override, automatic=automatic
+    )
 
 
 def _judged_lazily(
-    tasks: Iterable[NormalisedTask],
+    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
     as_of: date,
     calendar: WorkingCalendar,
     policy: DeadlinePolicy,
@@ -790,16 +881,17 @@ def _judged_lazily(
     while chunk := list(islice(it, batch_size)):
         found = list(
             classified(
-                chunk, as_of, calendar, policy, task_of=_itself, event=UNREADABLE, skipped=skipped
+                chunk, as_of, calendar, policy, task_of=_task_of, event=UNREADABLE, skipped=skipped
             )
         )
         known = facts([task.source_id for _, task, _ in found])
-        for _, task, cls in found:
-            yield _Judged(task, cls, known.get(task.source_id, NO_FACTS), calendar, policy)
+        for (_, stored), task, cls in found:
+            facts_of_task = known.get(task.source_id, NO_FACTS)
+            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=stored)
 
 
 def _report(
-    tasks: Iterable[NormalisedTask],
+    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
     units: Sequence[Unit],
     settings: Settings,
     options: ReportOptions,
@@ -816,7 +908,7 @@ def _report(
 
 
 def report_items(
-    tasks: Iterable[NormalisedTask],
+    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
     settings: Settings,
     as_of: date,
     calendar: WorkingCalendar,
@@ -824,14 +916,25 @@ def report_items(
     facts: FactsOf,
     skipped: Unclassifiable,
 ) -> Iterator[Item]:
-    """`tasks` judged as of `as_of`, as a report reads them (`_judged_lazily`: those the
-    deadline rules refuse logged, counted in `skipped` and left out)."""
+    """`tasks` (each with what the classification step stored of its text, or None) judged as
+    of `as_of`, as a report reads them (`_judged_lazily`: those the deadline rules refuse
+    logged, counted in `skipped` and left out)."""
     policy = policy_from_settings(settings.deadlines)
     return _judged_lazily(tasks, as_of, calendar, policy, facts=facts, skipped=skipped)
 
 
-def _itself(task: NormalisedTask) -> NormalisedTask:
-    return task
+def current_tasks(
+    db: Db, settings: Settings, calendar: WorkingCalendar, units: Sequence[Unit], as_of: date
+) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
+    """The tasks `report_current` reads (see there), each with its stored reading or None."""
+    keys = tuple(
+        settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
+    )
+    return iter_source_tasks_read(db, recheck=recheck_on(as_of), keys=keys)
+
+
+def _task_of(item: tuple[NormalisedTask, StoredReading | None]) -> NormalisedTask:
+    return item[0]
 
 
 def report_current(
@@ -839,9 +942,14 @@ def report_current(
 ) -> Report:
     """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
 
-    Reads the tasks' own columns of the task table in batches (`iter_source_tasks`). For a past
-    date prefer `report_as_of`, which does not use what was learnt after that date.
+    Reads the tasks' own columns of the task table in batches (`iter_source_tasks_read`), with
+    what the classification step stored of each task's text when it classified the task as of
+    that day with the same settings (the classification key of a pull that plans the outbox or
+    of one that does not: `connector.rules.classify.settings_key`): the text of those is not read
+    again. For a past date prefer `report_as_of`, which does not use what was learnt after that
+    date.
     """
     with reading(db) as r:
-        tasks = iter_source_tasks(r)
-        return _report(tasks, list_units(r), settings, options, calendar, facts=ledger_facts(r))
+        units = list_units(r)
+        tasks = current_tasks(r, settings, calendar, units, options.as_of)
+        return _report(tasks, units, settings, options, calendar, facts=ledger_facts(r))

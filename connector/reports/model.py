@@ -22,10 +22,10 @@ from connector.rules.confirmation import confirmation_since
 from connector.settings import ReportSettings
 
 if TYPE_CHECKING:
+    from connector.ledger.columns import SuggestionLike
     from connector.models import NormalisedTask
     from connector.rules.deadlines import Classification, LateExtension
     from connector.rules.kinds import KindReading
-    from connector.rules.phrases import Suggestion
     from connector.rules.recurring import RecurringObligation
 
 OPEN_STATUSES = frozenset(
@@ -380,7 +380,7 @@ class Item(Protocol):
     def classification(self) -> Classification: ...
 
     @property
-    def suggestion(self) -> Suggestion | None: ...
+    def suggestion(self) -> SuggestionLike | None: ...
 
     @property
     def kind(self) -> KindReading: ...

@@ -18,7 +18,7 @@ the number of sources; the figures of a source are those of a one-source ledger 
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -26,13 +26,18 @@ from typing import TYPE_CHECKING
 
 from connector.errors import ConfigError, Problem
 from connector.ledger.history import iter_tasks_as_of
-from connector.ledger.lines import iter_source_tasks
 from connector.ledger.reader import reading
 from connector.ledger.scope import read_sources, use_read_sources
 from connector.ledger.units import list_units
 from connector.mapping.files import resolve_mapping
-from connector.models import Unit
-from connector.reports.build import build_merged_report, report_as_of, report_current, report_items
+from connector.models import NormalisedTask, Unit
+from connector.reports.build import (
+    build_merged_report,
+    current_tasks,
+    report_as_of,
+    report_current,
+    report_items,
+)
 from connector.reports.model import Item, Report, ReportOptions
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import Unclassifiable, ledger_facts
@@ -40,6 +45,7 @@ from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
 if TYPE_CHECKING:
+    from connector.ledger.lines import StoredReading
     from connector.ledger.reader import Db
 
 
@@ -153,10 +159,14 @@ def _sourced_items(  # noqa: PLR0917 - private, called once
     for name in sources:
         with use_read_sources((name,)), reading(db) as r:
             if history:
-                tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
+                past = iter_tasks_as_of(r, options.as_of, include_deleted=True)
+                tasks: Iterator[tuple[NormalisedTask, StoredReading | None]] = (
+                    (task, None) for task in past
+                )
                 facts = ledger_facts(r, as_of=options.as_of)
             else:
-                tasks = iter_source_tasks(r)
+                units = list_units(r)
+                tasks = current_tasks(r, settings, calendar, units, options.as_of)
                 facts = ledger_facts(r)
             for item in report_items(
                 tasks, settings, options.as_of, calendar, facts=facts, skipped=skipped

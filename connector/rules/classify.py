@@ -30,6 +30,7 @@ report (`connector.reports.build`) and ``tasks show`` all go through them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from connector.ledger.tasks import (
     task_batch,
     write_classifications,
 )
-from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts
+from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Unit
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.judge import Judgement, judge
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from connector.ledger.reader import Db
     from connector.ops.progress import ProgressReporter
     from connector.rules.phrases import Suggestion
+    from connector.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -121,6 +123,34 @@ def classify_key(*parts: str) -> str:
     the calendar, the units...): a task classified with another key is classified again."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8"))
     return digest.hexdigest()[:32]
+
+
+def settings_key(
+    settings: Settings, calendar: WorkingCalendar, units: Iterable[Unit], *, planning: bool
+) -> str:
+    """The classification key of a pull (`classify_key`): the release and `RULES_VERSION`, the
+    deadline, alert and push settings (push: only when the outbox is planned), the calendar and
+    the ledger's `units`. The report computes it too, to tell a stored reading it may use."""
+    return classify_key(
+        release(),
+        RULES_VERSION,
+        settings.deadlines.model_dump_json(),
+        settings.alerts.model_dump_json(),
+        settings.push.model_dump_json() if planning else "outbox not planned",
+        repr(calendar),
+        *sorted(repr(unit) for unit in units),
+    )
+
+
+@functools.cache
+def release() -> str:
+    """The installed release of idesk-connector (``unknown`` in a source tree not installed)."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("idesk-connector")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "unknown"
 
 
 @dataclass
@@ -280,7 +310,7 @@ def reclassify(
             ):
                 task, classification = judgement.task, judgement.classification
                 suggestion = judgement.suggestion
-                values = classification_values(classification, suggestion)
+                values = classification_values(classification, suggestion, judgement.kind)
                 result.classified += 1
                 result.suggested += suggestion is not None and suggestion.deadline is not None
                 row = stored

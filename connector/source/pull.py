@@ -87,11 +87,10 @@ from connector.ops.signals import InterruptGuard
 from connector.outbox.planning import outbox_planner
 from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.rules.classify import (
-    RULES_VERSION,
     ClassifyResult,
-    classify_key,
     recheck_on,
     reclassify,
+    settings_key,
 )
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
@@ -853,26 +852,8 @@ def verdict_key(
     outbox is planned), the calendar and the ledger's units. A task classified with another
     key is classified again whatever its ``recheck_on``."""
     with db.reading() as session:
-        units = sorted(repr(unit) for unit in list_units(session))
-    return classify_key(
-        _release(),
-        RULES_VERSION,
-        settings.deadlines.model_dump_json(),
-        settings.alerts.model_dump_json(),
-        settings.push.model_dump_json() if planning else "outbox not planned",
-        repr(calendar),
-        *units,
-    )
-
-
-@functools.cache
-def _release() -> str:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    try:
-        return version("idesk-connector")
-    except PackageNotFoundError:  # a source tree that is not installed
-        return "unknown"
+        units = list_units(session)
+    return settings_key(settings, calendar, units, planning=planning)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from connector.clock import LOCAL_TZ, to_utc
 from connector.i18n import label, labels, recurrence_text
 from connector.ops.log import for_terminal, redact, terminal_safe
-from connector.reports.render.common import one_line
+from connector.reports.render.lines import one_line
 from connector.views import shapes
 
 if TYPE_CHECKING:

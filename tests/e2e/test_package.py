@@ -101,9 +101,7 @@ def test_no_connector_module_imports_the_simulator() -> None:
     """Every module of the connector package imports without loading the simulator (a tool)."""
     names = [m.name for m in pkgutil.walk_packages(connector.__path__, "connector.")]
     code = "import importlib\n" + "".join(
-        f"importlib.import_module({name!r})\n"
-        for name in names
-        if ".migrations" not in name
+        f"importlib.import_module({name!r})\n" for name in names if ".migrations" not in name
     )
     assert "simulator" not in _loaded_after(code)
 
@@ -152,3 +150,54 @@ def test_the_transport_does_not_load_the_mapping_language() -> None:
         "assert not bad, bad"
     )
     assert "connector" in _loaded_after(code)
+
+
+START_UP_UNUSED = frozenset({"rich.traceback", "rich.pretty", "alembic"})
+"""What structlog would import with rich installed (its traceback formatter and pretty-printer,
+never used by the logging), and the migration machinery: no start-up command needs them."""
+STATUS_UNUSED = START_UP_UNUSED | {"pygments", "connector.reports.model"}
+"""`status` prints a table or JSON: neither pygments nor the report model."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "unused"),
+    [
+        pytest.param(["--help"], {"alembic"}, id="help"),  # typer's rich help uses them all
+        pytest.param(["status"], STATUS_UNUSED, id="status"),
+        pytest.param(["status", "--format", "json"], STATUS_UNUSED, id="json"),
+        pytest.param(["tasks", "show", "1"], START_UP_UNUSED | {"pygments"}, id="tasks-show"),
+    ],
+)
+def test_start_up_commands_skip_what_they_do_not_use(
+    tmp_path: Path, argv: list[str], unused: set[str] | frozenset[str]
+) -> None:
+    """`status` and `tasks show` load neither rich's traceback and pretty-printer (structlog's
+    optional extras) nor pygments nor alembic (`status` not the report model either); `--help`
+    not alembic."""
+    ledger_path = tmp_path / "ledger.db"
+    open_ledger(f"sqlite:///{ledger_path}").close()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[ledger]\nurl = "sqlite:///{ledger_path}"\n', encoding="utf-8")
+    config.chmod(0o600)
+    loaded = _loaded_modules_after(
+        "import sys\nimport cli\n"
+        f"sys.argv = ['idesk-connector', '--config', {str(config)!r}, *{argv!r}]\n"
+        "try:\n    cli.app(prog_name='idesk-connector')\nexcept SystemExit:\n    pass"
+    )
+    assert not {m for m in loaded if m.split(".")[0] in unused or m in unused}
+
+
+def test_logging_still_renders_console_lines_without_rich_extras() -> None:
+    """With rich's traceback module kept out of structlog's import, console logging still
+    writes its lines (warnings on a terminal-less stream)."""
+    code = (
+        "import io\n"
+        "from connector.ops.log import configure_logging, get_logger\n"
+        "out = io.StringIO()\n"
+        "configure_logging(fmt='console', stream=out)\n"
+        "get_logger('t').warning('probe_event', n=1)\n"
+        "import sys\n"
+        "assert 'probe_event' in out.getvalue(), out.getvalue()\n"
+        "assert 'rich.traceback' not in sys.modules\n"
+    )
+    assert "rich.traceback" not in _loaded_modules_after(code)

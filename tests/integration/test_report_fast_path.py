@@ -1,27 +1,39 @@
 """The ledger's report reads the costly parts of a judgement (the deadline read from the text,
-the kind, the occurrences, the late extensions) only for the tasks that need them: on SQLite and
-PostgreSQL, every figure and annex line equals the report of every task fully judged."""
+the kind, the occurrences, the late extensions) only for the tasks that need them, and takes
+what the classification step stored of a task's text when it classified it as of the report's
+day with the same settings: on SQLite and PostgreSQL, every figure and annex line equals the
+report of every task fully judged; a stale stored reading (another key, another day) is never
+used."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
+from connector.clock import FixedClock
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.facts import change_kind
 from connector.ledger.reader import reading
-from connector.ledger.tasks import iter_tasks
+from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
 from connector.models import NormalisedTask, TaskState
 from connector.reports.build import build_report, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import render
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.classify import classified, judged, ledger_facts
+from connector.rules.classify import (
+    classified,
+    judged,
+    ledger_facts,
+    recheck_on,
+    reclassify,
+    settings_key,
+)
 from connector.rules.deadlines import policy_from_settings
 from connector.rules.judge import judge
 from connector.settings import Settings
@@ -49,14 +61,13 @@ def _seeded_world(seed: int, count: int) -> list[NormalisedTask]:
     for i in range(1, count + 1):
         assigned = date(2022, 1, 3) + timedelta(days=rng.randrange(140))
         deadline = assigned + timedelta(days=rng.randrange(5, 60)) if rng.random() < 0.6 else None
-        completed = (
-            assigned + timedelta(days=rng.randrange(1, 90)) if rng.random() < 0.45 else None
-        )
+        completed = assigned + timedelta(days=rng.randrange(1, 90)) if rng.random() < 0.45 else None
         changes = ()
         if deadline is not None and rng.random() < 0.2:
             on = deadline + timedelta(days=rng.randrange(-5, 10))
-            changes = change(deadline.isoformat(), (deadline + timedelta(days=20)).isoformat(),
-                             on.isoformat())
+            changes = change(
+                deadline.isoformat(), (deadline + timedelta(days=20)).isoformat(), on.isoformat()
+            )
             deadline = deadline + timedelta(days=20)
         made = task(
             1000 + i,
@@ -151,3 +162,92 @@ def test_the_seeded_world_reaches_every_costly_reading() -> None:
         "product",
         "routine",
     }
+
+
+def _classify_stored(ledger: Ledger, as_of: date) -> str:
+    """The pull's classification step as of `as_of` (no outbox planned), with its key: every
+    task stamped and its reading stored; the key."""
+    with reading(ledger) as r:
+        key = settings_key(SETTINGS, CAL, list_units(r), planning=False)
+    reclassify(
+        ledger,
+        as_of=as_of,
+        calendar=CAL,
+        policy=policy_from_settings(SETTINGS.deadlines),
+        run_id="r2",
+        clock=FixedClock(datetime(2022, 5, 30, 1, tzinfo=UTC)),
+        key=key,
+    )
+    return key
+
+
+_FALSE_READING = (
+    "UPDATE task SET kind_read = :kind, kind_source = 'steering_content', "
+    "kind_words_json = '[\"bogus\"]', suggested_phrase = 'bogus', suggested_deadline = NULL, "
+    "suggested_recurrence = '', recurrence_rule_json = '' WHERE source_id IN ({ids})"
+)
+
+
+def _falsify(ledger: Ledger, ids: list[int], kind: str = "routine") -> None:
+    """Store a reading of `ids` that no judgement makes: a report that used it would differ."""
+    listed = ", ".join(str(i) for i in ids)
+    with ledger.transaction() as session:
+        session.execute(text(_FALSE_READING.format(ids=listed)), {"kind": kind})
+
+
+def _without_deadline(ledger: Ledger, as_of: date) -> list[int]:
+    """The tasks without a deadline in force on `as_of` (their reading is what a report uses),
+    withdrawn ones left out."""
+    policy = policy_from_settings(SETTINGS.deadlines)
+    with reading(ledger) as r:
+        tasks = [row.task for row in iter_tasks(r)]
+    return [
+        t.source_id
+        for _, t, c in classified(tasks, as_of, CAL, policy, task_of=lambda t: t, event="x")
+        if c.deadline is None and c.status.value != "DA_HUY"
+    ]
+
+
+@pytest.mark.parametrize("given", OPTIONS)
+def test_the_report_from_stored_readings_equals_the_fully_judged_report(
+    ledger: Ledger, given: dict[str, object]
+) -> None:
+    """After the classification step of the report's day, `report_current` takes the kind, the
+    suggestion and the recurrence rule it stored, and is still the report of every task fully
+    judged; tasks whose stored reading is stale (another key, or stamped by a run of a later
+    day) are judged again, although their stored reading is false."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    as_of = given.pop("as_of", AS_OF)
+    assert isinstance(as_of, date)
+    key = _classify_stored(ledger, as_of)
+    stale = _without_deadline(ledger, as_of)[:40]
+    assert len(stale) == 40
+    _falsify(ledger, stale)
+    with ledger.transaction() as session:
+        stamp_rechecks(session, dict.fromkeys(stale[:20], recheck_on(as_of)), key="other")
+        later = recheck_on(as_of) + timedelta(days=3)
+        stamp_rechecks(session, dict.fromkeys(stale[20:], later), key=key)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
+    fast = report_current(ledger, SETTINGS, options, CAL)
+    full = _fully_judged(ledger, options)
+    assert fast.total.total > 0
+    assert fast == full
+    assert render(fast, "json", "vi") == render(full, "json", "vi")
+
+
+def test_a_current_stored_reading_is_what_the_report_reads(ledger: Ledger) -> None:
+    """The report of the classification step's day reads the stored kind, not the text: a
+    stored kind changed by hand changes the product/routine split (so the text is not read for
+    those tasks), and another day's report reads the text again."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    _classify_stored(ledger, AS_OF)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=AS_OF)
+    before = report_current(ledger, SETTINGS, options, CAL)
+    assert before == _fully_judged(ledger, options)
+    product = [i for i in _without_deadline(ledger, AS_OF) if i not in (26, 1005)]  # no override
+    _falsify(ledger, product, kind="routine")
+    after = report_current(ledger, SETTINGS, options, CAL)
+    assert after.total.without_deadline_routine > before.total.without_deadline_routine
+    assert after.total.without_deadline == before.total.without_deadline
+    other_day = replace(options, as_of=AS_OF - timedelta(days=1))
+    assert report_current(ledger, SETTINGS, other_day, CAL) == _fully_judged(ledger, other_day)

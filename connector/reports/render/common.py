@@ -8,7 +8,6 @@ turns one into the text a person reads, the xlsx writer keeps numbers and dates 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +41,11 @@ from connector.reports.model import (
     TaskRef,
     UnitLine,
 )
+from connector.reports.render.lines import (  # re-exported: the renderers take them from here
+    LINE_JOINER as LINE_JOINER,  # noqa: PLC0414
+)
+from connector.reports.render.lines import one_line as one_line  # noqa: PLC0414
+from connector.reports.render.lines import text_lines as text_lines  # noqa: PLC0414
 
 Cell = int | Decimal | date | bool | str | None
 
@@ -197,22 +201,6 @@ def percent_text(value: Decimal | None, lang: Lang) -> str:
         return label("rate_na", lang)
     text = f"{value:.1f}"
     return text.replace(".", ",") if lang == "vi" else text
-
-
-LINE_JOINER = " – "
-"""What joins the lines of a source text (a subject "THÔNG BÁO\nKết thúc …") shown on one line."""
-_LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x85\u2028\u2029]")
-
-
-def text_lines(text: str) -> list[str]:
-    """The non-blank lines of a source text, each stripped (iDesk 6 subjects hold line breaks)."""
-    return [line.strip() for line in _LINE_BREAK.split(text) if line.strip()]
-
-
-def one_line(text: str) -> str:
-    """A source text for a one-line cell (a terminal or Markdown table): its lines joined by
-    `LINE_JOINER`, so a heading line stays apart from the rest instead of running into it."""
-    return LINE_JOINER.join(text_lines(text))
 
 
 def cell_text(value: Cell, lang: Lang) -> str:
