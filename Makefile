@@ -7,7 +7,7 @@ WHEELHOUSE := .wheelhouse
 WHEELS_STAMP := $(WHEELHOUSE)/.built-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test check lint typecheck demo install clean bench postgres-deps render-deps install-check-deps wheelhouse
+.PHONY: test check lint typecheck demo demo-merged install clean bench postgres-deps render-deps install-check-deps wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ check: lint typecheck test
 
 demo: install
 	$(BIN)/idesk-connector demo
+
+demo-merged: install
+	$(BIN)/idesk-connector demo --merged
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -145,6 +145,13 @@ class BasisChoice(StrEnum):
     DUE = "due"
 
 
+class ByChoice(StrEnum):
+    """``report --by`` (the values of `connector.reports.rollup.By`)."""
+
+    UNIT = "unit"
+    SOURCE = "source"
+
+
 @dataclass
 class Options:
     """Global options, shared by every command."""
@@ -746,22 +753,45 @@ def report_cmd(
         ),
     ] = None,
     source: SourceOpt = None,
+    by: Annotated[
+        ByChoice,
+        typer.Option(
+            help="Several sources: unit (one table, a row per mapped unit) or source (one "
+            "section per source; not docx)."
+        ),
+    ] = ByChoice.UNIT,
+    unit_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--unit-map",
+            help="Several sources: the unit map file to group by (default: report.unit_map).",
+        ),
+    ] = None,
 ) -> None:
     """The Working Group's report: one row per lead unit, a total row, and the annexes.
 
     Example: idesk-connector report --as-of 2022-05-30 --format docx --output bao-cao.docx
     (the monthly late completions: --period 2022-03 --basis completed)
     """
-    from connector.reports.build import report_as_of, report_current
     from connector.reports.model import ReportOptions
     from connector.reports.render.formats import annex_option, render, render_bytes
+    from connector.reports.rollup import By, load_unit_map, report_rollup
     from connector.views.tasks import check_unit
 
     if fmt in {ReportFormat.XLSX, ReportFormat.DOCX} and output is None:
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
+    if by is ByChoice.SOURCE:
+        from connector.reports.render.sections import check_section_format
+
+        check_section_format(fmt.value)
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
+    mapping = (
+        load_unit_map(str(unit_map), loaded.settings, key="--unit-map")
+        if unit_map is not None
+        else load_unit_map(loaded.settings.report.unit_map, loaded.settings)
+    )
     day = parse_day(as_of)
     options = ReportOptions.from_settings(
         loaded.settings.report,
@@ -777,10 +807,21 @@ def report_cmd(
     cal = _calendar_for(loaded)
     with _reader(loaded) as reader:
         check_unit(reader, unit)
-        build = report_as_of if day is not None else report_current
-        report = build(reader, loaded.settings, options, cal)
+        rollup = report_rollup(
+            reader,
+            loaded.settings,
+            options,
+            cal,
+            by=By(by.value),
+            unit_map=mapping,
+            history=day is not None,
+        )
         if day is not None:
             _note_before_first_data(reader, day)
+    if rollup.report is None:
+        _write_sections(rollup.sections, fmt.value, options.lang, annex, output)
+        return
+    report = rollup.report
     if output is not None:
         data = render_bytes(report, fmt, options.lang, annex=annex)
         try:
@@ -810,6 +851,38 @@ def report_cmd(
         sys.stdout.buffer.write(rendered)
     else:
         _stdout(json_safe(rendered) if fmt == "json" else rendered)
+
+
+def _write_sections(
+    sections: Any, fmt: str, lang: "Lang", annex: str | None, output: Path | None
+) -> None:
+    """``report --by source``: every source's report, to `output` or the terminal."""
+    from connector.reports.render.sections import render_sections, render_sections_bytes
+
+    if output is not None:
+        data = render_sections_bytes(sections, fmt, lang, annex=annex)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_bytes(data)
+        except OSError as exc:  # exit 74, naming the file
+            exc.filename = exc.filename or str(output)
+            raise
+        get_logger("cli").info("report_written", path=str(output), format=fmt, by="source")
+        _stderr(f"report written: {output}")
+        return
+    if fmt == "table":
+        from rich.console import Console
+
+        from connector.i18n import label
+        from connector.reports.render.table import report_renderable
+
+        console = Console(width=max(120, Console().width))
+        for section in sections:
+            console.rule(label("source_section", lang, source=section.source))
+            console.print(report_renderable(section.report, lang))
+        return
+    rendered = render_sections(sections, fmt, lang, annex=annex)
+    _stdout(json_safe(rendered) if fmt == "json" else rendered)
 
 
 def _note_before_first_data(reader: Any, day: date) -> None:
@@ -1249,6 +1322,32 @@ def runs_list_cmd(
     render(fmt, lambda: shapes.runs_json(runs), lambda: text.runs_text(runs, ui_lang(loaded, lang)))
 
 
+def _merged_demo(directory: Path, tasks: int, lang: str) -> None:
+    """``demo --merged``: run it, print the merged table and where everything is."""
+    from rich.console import Console
+
+    from connector.demo_merged import run_merged_demo
+    from connector.reports.render.table import SummaryTable
+
+    result = run_merged_demo(directory, tasks=tasks, lang=lang)
+    Console(width=max(140, Console().width)).print(
+        SummaryTable(result.report, "en" if lang == "en" else "vi")
+    )
+    for name, job in result.jobs.items():
+        counts = job.counts()
+        _stdout(
+            f"Source {name} ({result.base_urls[name]}): {result.tasks} tasks; sync {job.run_id}:"
+            f" {job.outcome.value}; fetched {counts.get('fetched', 0)},"
+            f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)}."
+        )
+    _stdout(
+        f"Ledger: {result.ledger_path} (two sources); config: {result.config_path}"
+        f"\nReports (by mapped unit, units-gialai): {result.docx_path}, {result.xlsx_path},"
+        f" {result.html_path}; by source: {result.by_source_path}"
+        f"\nNext: idesk-connector --config {result.config_path} report --by source"
+    )
+
+
 def _demo_snapshot_line(result: Any) -> str:
     """The demo's line on the second, unchanged sync of the iDesk 6 mode ('' otherwise)."""
     second = result.second_job
@@ -1266,7 +1365,12 @@ def _demo_snapshot_line(result: Any) -> str:
 @handle_errors
 def demo_cmd(
     directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
-    tasks: Annotated[int, typer.Option(help="Tasks in the simulated province.")] = 2000,
+    tasks: Annotated[
+        int | None,
+        typer.Option(
+            help="Tasks in the simulated province (default 2000; --merged: 1000 per system)."
+        ),
+    ] = None,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
     dialect: Annotated[
         SimDialect,
@@ -1283,6 +1387,14 @@ def demo_cmd(
             "to a loopback SMTP sink writing ./demo/mail/*.eml (email).",
         ),
     ] = DemoDelivery.SOURCE,
+    merged: Annotated[
+        bool,
+        typer.Option(
+            "--merged",
+            help="A merged province: Gia Lai's and Bình Định's systems (two simulators), one "
+            "ledger, one report by mapped unit, in DIR/merged/ (--tasks per system).",
+        ),
+    ] = False,
 ) -> None:
     """Simulator + full sync + report: ./demo/ledger.db, report.docx, report.xlsx, report.html.
 
@@ -1301,8 +1413,18 @@ def demo_cmd(
         terminal_level=OPTIONS.terminal_level,
     )
     start = _time.monotonic()
+    if merged:
+        if dialect is not SimDialect.CONTRACT or deliver is not DemoDelivery.SOURCE:
+            raise ConfigError("--merged runs the contract dialect, alerts to the source")
+        _merged_demo(directory / "merged", 1000 if tasks is None else tasks, lang.value)
+        _stdout(f"Done in {_time.monotonic() - start:.1f}s.")
+        return
     result = run_demo(
-        directory, tasks=tasks, lang=lang, dialect=dialect.literal, deliver=deliver.value
+        directory,
+        tasks=2000 if tasks is None else tasks,
+        lang=lang,
+        dialect=dialect.literal,
+        deliver=deliver.value,
     )
     Console(width=max(140, Console().width)).print(
         SummaryTable(result.report, "en" if lang == "en" else "vi")

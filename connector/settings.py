@@ -436,6 +436,22 @@ class WebhookSettings(_Section):
         raise ValueError("must start with https:// (or http:// on a loopback address)")
 
 
+def unit_map_problems(settings: Settings) -> list[Problem]:
+    """What is wrong with ``report.unit_map``: the file's problems (`connector.rules.unitmap`,
+    its sources checked against the configured ones), each under the key."""
+    if not settings.report.unit_map:
+        return []
+    from connector.mapping.files import resolve_mapping  # noqa: PLC0415
+    from connector.rules.unitmap import UnitMap  # noqa: PLC0415
+
+    names = [src.name for src in settings.all_sources]
+    try:
+        UnitMap.load(resolve_mapping(settings.report.unit_map), sources=names)
+    except ConfigError as exc:
+        return [Problem("report.unit_map", f"{p.where}: {p.message}") for p in exc.problems]
+    return []
+
+
 def delivery_problems(settings: Settings) -> list[Problem]:
     """What the chosen channels need and the settings lack, each naming its key."""
     problems: list[Problem] = []
@@ -501,6 +517,10 @@ class ReportSettings(_Section):
     signer_authority: str = ""
     signer_title: str = "TỔ TRƯỞNG"
     signer_name: str = ""
+    unit_map: str = ""
+    """A unit map file (docs/unit-map.md), or the name of a shipped one ("units-gialai"): a
+    report over several sources groups by the mapped unit; "" = none (units of different
+    sources stay apart)."""
 
 
 class LogSettings(_Section):
@@ -647,6 +667,8 @@ def load_settings(
                 for problem in _credential_problems(src, f"sources[{index}]", env_of):
                     load.note(problem)
         for problem in delivery_problems(settings):
+            load.note(problem)
+        for problem in unit_map_problems(settings):
             load.note(problem)
     if load.problems or settings is None:
         here = str(path) if path else "settings"

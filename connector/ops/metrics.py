@@ -29,6 +29,10 @@ Metrics (gauges; ``command`` is ``sync``, ``pull``, ``push``...)::
     idesk_connector_outbox_oldest_waiting_timestamp_seconds       creation of the oldest of them
     idesk_connector_outbox_oldest_waiting_age_seconds             its age (0 when none waits)
 
+**Several sources** (``[[sources]]``, a ledger holding more than one): every gauge also has a
+``source`` label, one series per source, read as that source's own ledger would give it (a run
+of one source writes the figures of every source). A one-source ledger's file is unchanged.
+
 "Waiting" rows are those still to be delivered: ``pending``, ``failed`` (retried later) and
 ``sending`` (`connector.outbox.states.DELIVERABLE`). The ``*_age_seconds`` gauges are the ages
 when the file was written (``written_at``); a connector that stopped running stops refreshing
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,13 +60,14 @@ from connector.ledger.runs import (
     last_ended_by_command,
     last_success_by_command,
 )
+from connector.ledger.scope import use_read_sources
 from connector.ledger.tasks import live_by_unit, task_counts
 from connector.ledger.units import unit_codes
 from connector.models import StatusCode
 from connector.outbox.states import DELIVERABLE
 
 if TYPE_CHECKING:
-    from prometheus_client import Gauge
+    from prometheus_client import CollectorRegistry, Gauge
 
     from connector.ledger.reader import Db
 
@@ -110,6 +115,9 @@ class MetricsSnapshot:
     outbox_oldest_waiting: datetime | None = None
     written_at: datetime | None = None
     """When the snapshot was taken: the ``*_age_seconds`` gauges are shown only with it."""
+    source: str = ""
+    """The source these figures are of, in a ledger of several (its ``source`` label); ``""``:
+    a one-source ledger (no label)."""
 
 
 def metric_name(raw: str) -> str:
@@ -124,23 +132,53 @@ def _seconds(instant: datetime) -> float:
     return to_utc(instant).timestamp()
 
 
-def render_metrics(snapshot: MetricsSnapshot) -> str:
+def render_metrics(snapshot: MetricsSnapshot | Sequence[MetricsSnapshot]) -> str:
     """The snapshot in the Prometheus text format (sorted, so equal snapshots give equal text).
 
-    ``prometheus_client`` writes the format (escaping, HELP/TYPE lines, number spelling); it is
-    imported here, not at start-up, as only a run that writes ``metrics.file`` needs it.
+    Several snapshots (one per source, each with its `MetricsSnapshot.source`): every gauge
+    gets a ``source`` label. ``prometheus_client`` writes the format (escaping, HELP/TYPE
+    lines, number spelling); it is imported here, not at start-up, as only a run that writes
+    ``metrics.file`` needs it.
     """
-    from prometheus_client import CollectorRegistry, Gauge  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
     from prometheus_client.exposition import generate_latest  # noqa: PLC0415
 
+    snapshots = [snapshot] if isinstance(snapshot, MetricsSnapshot) else list(snapshot)
     registry = CollectorRegistry(auto_describe=False)
     families: dict[str, Gauge] = {}
+    for one in sorted(snapshots, key=lambda s: s.source):
+        _render_one(one, registry, families)
+    return generate_latest(registry).decode("utf-8")
 
-    def family(suffix: str, help_text: str, *labels: str) -> Gauge:
+
+class _Sourced:
+    """A gauge family whose series all carry ``source`` (a snapshot of one of several
+    sources), or none (a one-source ledger)."""
+
+    def __init__(self, gauge: Gauge, source: str) -> None:
+        self._gauge = gauge
+        self._source = source
+
+    def labels(self, **labels: str) -> Gauge:
+        if self._source:
+            labels["source"] = self._source
+        return self._gauge.labels(**labels) if labels else self._gauge
+
+    def set(self, value: float) -> None:
+        self.labels().set(value)
+
+
+def _render_one(
+    snapshot: MetricsSnapshot, registry: CollectorRegistry, families: dict[str, Gauge]
+) -> None:
+    from prometheus_client import Gauge  # noqa: PLC0415
+
+    def family(suffix: str, help_text: str, *labels: str) -> _Sourced:
         name = PREFIX + suffix
         if name not in families:
-            families[name] = Gauge(name, help_text, labels, registry=registry)
-        return families[name]
+            names = (*labels, "source") if snapshot.source else labels
+            families[name] = Gauge(name, help_text, names, registry=registry)
+        return _Sourced(families[name], snapshot.source)
 
     for run in sorted(snapshot.last_runs, key=lambda r: r.command):
         ended = run.ended_at or run.started_at
@@ -181,14 +219,13 @@ def render_metrics(snapshot: MetricsSnapshot) -> str:
     for status in sorted(snapshot.tasks_by_status):
         by_status.labels(status=status).set(snapshot.tasks_by_status[status])
     _outbox_and_ages(snapshot, family)
-    return generate_latest(registry).decode("utf-8")
 
 
 def _age(now: datetime, then: datetime) -> float:
     return max((to_utc(now) - to_utc(then)).total_seconds(), 0.0)
 
 
-def _outbox_and_ages(snapshot: MetricsSnapshot, family: Callable[..., Gauge]) -> None:
+def _outbox_and_ages(snapshot: MetricsSnapshot, family: Callable[..., _Sourced]) -> None:
     """The outbox's gauges and the ages as of ``written_at`` (see the module docstring)."""
     now = snapshot.written_at
     if now is not None:
@@ -273,9 +310,28 @@ def snapshot_from_ledger(db: Db, now: datetime | None = None) -> MetricsSnapshot
         )
 
 
+def snapshots_from_ledger(db: Db, now: datetime | None = None) -> list[MetricsSnapshot]:
+    """`snapshot_from_ledger` of every source of the ledger, whatever the reads of the caller
+    see (a run of one source): one snapshot for a one-source ledger, else one per source, each
+    with its `MetricsSnapshot.source`."""
+    when = now or datetime.now(UTC)
+    with use_read_sources(None), reading(db) as r:
+        sources = sorted(
+            str(s) for s in r.column("SELECT source FROM task UNION SELECT source FROM sync_run")
+        )
+        if len(sources) <= 1:
+            return [snapshot_from_ledger(r, when)]
+    found = []
+    for name in sources:
+        with use_read_sources((name,)):
+            found.append(replace(snapshot_from_ledger(db, when), source=name))
+    return found
+
+
 def export_metrics(db: Db, path: str | Path, now: datetime | None = None) -> Path:
-    """Write the metrics file for this ledger as of `now`; log ``metrics_written``."""
-    text = render_metrics(snapshot_from_ledger(db, now))
+    """Write the metrics file for this ledger as of `now` (a ``source`` label on every gauge
+    when it holds several sources); log ``metrics_written``."""
+    text = render_metrics(snapshots_from_ledger(db, now))
     target = write_textfile(path, text)
     log.info("metrics_written", path=str(target), bytes=len(text.encode()))
     return target

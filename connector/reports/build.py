@@ -155,6 +155,7 @@ from connector.rules.judge import Judgement, judge, start_of
 from connector.rules.kinds import KindReading, KindSource, TaskKind
 from connector.rules.phrases import Recurrence, Suggestion, suggest_for_task
 from connector.rules.recurring import Occurrence, RecurringObligation, can_lay, occurrences
+from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
 if TYPE_CHECKING:
@@ -275,17 +276,35 @@ def assigned_on(task: NormalisedTask) -> date | None:
     return task.doc_date
 
 
-def _ref(task: NormalisedTask, unit_name: str) -> TaskRef:
+RowKey = tuple[str, str]
+"""What tells a report's rows apart: (``""``, lead unit code) in a one-source report; the
+mapped unit's `connector.rules.unitmap.MappedUnit.key` (source, code) over several sources."""
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A task's source (``""``: a one-source report) and the row it is counted in."""
+
+    source: str
+    row: RowKey
+
+
+_ONE_SOURCE = ""
+
+
+def _ref(task: NormalisedTask, unit_name: str, where: _Where | None = None) -> TaskRef:
     return TaskRef(
         source_id=task.source_id,
         sign_number=task.sign_number,
         subject=task.subject,
-        unit_code=task.lead_unit_code,
+        unit_code=task.lead_unit_code if where is None else where.row[1],
         unit_name=unit_name,
         doc_date=task.doc_date,
         assigned_on=assigned_on(task),
         content=task.steering_content,
         progress=task.progress,
+        source=where.source if where is not None else "",
+        unit_source=where.row[0] if where is not None else "",
     )
 
 
@@ -303,12 +322,12 @@ def _deadlines(cls: Classification) -> dict[str, Any]:
 class _Pending:
     """Annex lines gathered before the row order (and so the unit names) is known."""
 
-    overdue: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
-    late: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
-    stale: list[tuple[NormalisedTask, Classification]] = field(default_factory=list)
-    missing: list[Item] = field(default_factory=list)
-    extended: list[Item] = field(default_factory=list)
-    recurring: list[tuple[Item, tuple[Occurrence, ...]]] = field(default_factory=list)
+    overdue: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
+    late: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
+    stale: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
+    missing: list[tuple[_Where, Item]] = field(default_factory=list)
+    extended: list[tuple[_Where, Item]] = field(default_factory=list)
+    recurring: list[tuple[_Where, Item, tuple[Occurrence, ...]]] = field(default_factory=list)
 
 
 def occurrences_in(judgement: Item, period: Period) -> tuple[Occurrence, ...]:
@@ -329,9 +348,9 @@ def occurrences_in(judgement: Item, period: Period) -> tuple[Occurrence, ...]:
 
 
 def _recurring_entries(
-    judgement: Item, found: Sequence[Occurrence], unit_name: str
+    judgement: Item, found: Sequence[Occurrence], unit_name: str, where: _Where
 ) -> list[RecurringEntry]:
-    ref = _ref(judgement.task, unit_name)
+    ref = _ref(judgement.task, unit_name, where)
     rule = judgement.recurring.rule.period if judgement.recurring is not None else ""
     return [
         RecurringEntry(
@@ -351,10 +370,10 @@ def _recurring_entries(
     ]
 
 
-def _missing_entry(judgement: Item, unit_name: str) -> MissingEntry:
+def _missing_entry(judgement: Item, unit_name: str, where: _Where) -> MissingEntry:
     s = judgement.suggestion
     return MissingEntry(
-        task=_ref(judgement.task, unit_name),
+        task=_ref(judgement.task, unit_name, where),
         status=judgement.classification.status,
         suggested_deadline=s.deadline if s is not None else None,
         suggested_phrase=s.phrase if s is not None else "",
@@ -363,11 +382,11 @@ def _missing_entry(judgement: Item, unit_name: str) -> MissingEntry:
     )
 
 
-def _extension_entry(judgement: Item, unit_name: str) -> ExtensionEntry:
+def _extension_entry(judgement: Item, unit_name: str, where: _Where) -> ExtensionEntry:
     cls = judgement.classification
     last = judgement.late_extensions[-1]
     return ExtensionEntry(
-        task=_ref(judgement.task, unit_name),
+        task=_ref(judgement.task, unit_name, where),
         status=cls.status,
         original_deadline=cls.original_deadline,
         old_deadline=last.old_deadline,
@@ -417,18 +436,47 @@ def _recurring_in_scope(judgement: Item, options: ReportOptions) -> tuple[Occurr
 
 
 def _row_key(
-    code: str, name: str, units: dict[str, tuple[int, Unit]], order: tuple[UnitKind, ...]
-) -> tuple[int, int, str, str]:
-    known = units.get(code)
+    key: RowKey, name: str, units: dict[RowKey, tuple[int, Unit]], order: tuple[UnitKind, ...]
+) -> tuple[int, int, str, str, str]:
+    code = key[1]
+    known = units.get(key)
     if known is not None:
         position, unit = known
         if unit.kind in order:
             rank = order.index(unit.kind)
         else:
             rank = len(order) + _KIND_ORDER.index(unit.kind)
-        return rank, position, unit.name, code
+        return rank, position, unit.name, code, key[0]
     unknown_rank = len(order) + len(_KIND_ORDER) + (1 if code == "" else 0)
-    return unknown_rank, 0, name.casefold(), code
+    return unknown_rank, 0, name.casefold(), code, key[0]
+
+
+class _Rows:
+    """Which row a unit of a source is counted in: its lead unit code in a one-source report
+    (`unit_map` None); over several sources, its mapped unit (`UnitMap.resolve`)."""
+
+    def __init__(self, units: Sequence[tuple[str, Unit]], unit_map: UnitMap | None) -> None:
+        self.unit_map = unit_map
+        self.table: dict[RowKey, tuple[int, Unit]] = {}
+        """The unit table by row: position and the unit (a mapped unit: its code and name)."""
+        self.mapped_names: dict[RowKey, str] = {}
+        self.codes: set[str] = set()
+        """Every unit code of the unit tables (the ``--unit`` filter is a source's own code)."""
+        for position, (source, unit) in enumerate(units):
+            self.codes.add(unit.code)
+            key = self.key(source, unit.code, unit.name)
+            if key in self.table:
+                continue
+            name = self.mapped_names.get(key, unit.name)
+            self.table[key] = (position, Unit(key[1], name, unit.kind, unit.parent_code))
+
+    def key(self, source: str, code: str, name: str = "") -> RowKey:
+        if self.unit_map is None:
+            return (_ONE_SOURCE, code)
+        mapped = self.unit_map.resolve(source, code, name)
+        if mapped.mapped:
+            self.mapped_names[mapped.key] = mapped.name
+        return mapped.key
 
 
 def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
@@ -439,14 +487,43 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
     Raises `ConfigError` when the unit filter names a unit that is neither in the unit table nor
     on any task, and `ValueError` when a classification was made as of another date.
     """
-    unit_table = {u.code: (i, u) for i, u in enumerate(units)}
-    tallies: dict[str, _Tally] = {}
-    task_names: dict[str, str] = {}
+    sourced = ((_ONE_SOURCE, item) for item in items)
+    return _build(sourced, [(_ONE_SOURCE, u) for u in units], options, None, ())
+
+
+def build_merged_report(
+    items: Iterable[tuple[str, Item]],
+    units: Sequence[tuple[str, Unit]],
+    options: ReportOptions,
+    unit_map: UnitMap,
+    sources: Sequence[str],
+) -> Report:
+    """The report over several `sources` (``report --by unit``): `items` and `units` each with
+    its source's name; one row per mapped unit (`unit_map`: `UnitMap.identity()` keeps every
+    unit apart, so units of two sources never share a row even when their codes are equal).
+    Every other rule is `build_report`'s; the ``--unit`` filter is a source's own unit code.
+    """
+    return _build(items, units, options, unit_map, tuple(sources))
+
+
+def _build(
+    items: Iterable[tuple[str, Item]],
+    units: Sequence[tuple[str, Unit]],
+    options: ReportOptions,
+    unit_map: UnitMap | None,
+    sources: tuple[str, ...],
+) -> Report:
+    table = _Rows(units, unit_map)
+    unit_table = table.table
+    tallies: dict[RowKey, _Tally] = {}
+    row_sources: dict[RowKey, dict[str, None]] = {}
+    task_names: dict[RowKey, str] = {}
+    counted_codes: set[str] = set()
     pending = _Pending()
     undated = 0
     seen = 0
     since = confirmation_since(options.as_of, options.report_cutoff_day)
-    for judgement in items:
+    for source, judgement in items:
         task, cls = judgement.task, judgement.classification
         seen += 1
         if cls.as_of != options.as_of:
@@ -458,115 +535,127 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         if no_date:
             undated += 1
         found = _recurring_in_scope(judgement, options)
-        if found:
-            tallies.setdefault(task.lead_unit_code, _Tally()).add_occurrences(found)
-            pending.recurring.append((judgement, found))
-            if task.lead_unit_name and not task_names.get(task.lead_unit_code):
-                task_names[task.lead_unit_code] = task.lead_unit_name
-        if not in_scope:
+        if not found and not in_scope:
             continue
         code = task.lead_unit_code
-        tallies.setdefault(code, _Tally()).add(judgement, since)
-        if task.lead_unit_name and not task_names.get(code):
-            task_names[code] = task.lead_unit_name
+        row = table.key(source, code, task.lead_unit_name)
+        where = _Where(source, row)
+        counted_codes.add(code)
+        if sources:
+            row_sources.setdefault(row, {})[source] = None
+        if task.lead_unit_name and not task_names.get(row):
+            task_names[row] = task.lead_unit_name
+        if found:
+            tallies.setdefault(row, _Tally()).add_occurrences(found)
+            pending.recurring.append((where, judgement, found))
+        if not in_scope:
+            continue
+        tallies.setdefault(row, _Tally()).add(judgement, since)
         status = cls.status
         if status is StatusCode.DA_HUY:
             continue
         if status is StatusCode.DTH_QUA_HAN:
-            pending.overdue.append((task, cls))
+            pending.overdue.append((where, task, cls))
         elif status is StatusCode.HT_QUA_HAN:
-            pending.late.append((task, cls))
+            pending.late.append((where, task, cls))
         elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
-            pending.stale.append((task, cls))
+            pending.stale.append((where, task, cls))
         if cls.deadline is None and judgement.kind.kind is TaskKind.PRODUCT:
-            pending.missing.append(judgement)
+            pending.missing.append((where, judgement))
         if cls.extended_after_overdue:
-            pending.extended.append(judgement)
+            pending.extended.append((where, judgement))
 
     if (
         options.unit is not None
         and units
-        and options.unit not in unit_table
-        and options.unit not in tallies
+        and options.unit not in table.codes
+        and options.unit not in counted_codes
     ):
-        valid = ", ".join(u.code for u in units)
+        valid = ", ".join(dict.fromkeys(u.code for _, u in units))
         raise option_problem("--unit", f"unknown unit {options.unit!r}; valid: {valid}")
-    if options.include_empty:
-        for unit in units:
-            if unit.kind in options.unit_order and options.unit in (None, unit.code):
-                tallies.setdefault(unit.code, _Tally())
-    if options.unit is not None and options.unit in unit_table:
-        tallies.setdefault(options.unit, _Tally())
+    for source, unit in units:
+        listed = options.include_empty and unit.kind in options.unit_order
+        if (listed and options.unit in (None, unit.code)) or options.unit == unit.code:
+            tallies.setdefault(table.key(source, unit.code, unit.name), _Tally())
 
-    def name_of(code: str) -> str:
-        known = unit_table.get(code)
+    def name_of(key: RowKey) -> str:
+        mapped = table.mapped_names.get(key)
+        if mapped:
+            return mapped
+        known = unit_table.get(key)
         if known is not None and known[1].name:
             return known[1].name
-        return task_names.get(code) or code or label("no_unit", options.lang)
+        return task_names.get(key) or key[1] or label("no_unit", options.lang)
 
-    ordered = sorted(tallies, key=lambda c: _row_key(c, name_of(c), unit_table, options.unit_order))
-    rank = {code: i for i, code in enumerate(ordered)}
+    ordered = sorted(tallies, key=lambda k: _row_key(k, name_of(k), unit_table, options.unit_order))
+    rank = {key: i for i, key in enumerate(ordered)}
     grand = _Tally()
     rows: list[UnitLine] = []
-    for code in ordered:
-        tally = tallies[code]
+    for key in ordered:
+        tally = tallies[key]
         grand.merge(tally)
-        known = unit_table.get(code)
+        known = unit_table.get(key)
         rows.append(
             UnitLine(
-                code=code,
-                name=name_of(code),
+                code=key[1],
+                name=name_of(key),
                 kind=known[1].kind if known is not None else None,
                 counts=tally.counts(options.fold, options.denominator),
+                source=key[0],
+                sources=tuple(row_sources.get(key, {})),
             )
         )
+
+    def rank_of(ref: TaskRef) -> int:
+        return rank[(ref.unit_source, ref.unit_code)]
+
+    def order_of(ref: TaskRef) -> tuple[int, str]:
+        return rank_of(ref), ref.source
 
     as_of = options.as_of
     overdue = [
         OverdueEntry(
-            task=_ref(t, name_of(t.lead_unit_code)),
+            task=_ref(t, name_of(w.row), w),
             **_deadlines(c),
             days_overdue=c.days_overdue,
             working_days_overdue=c.working_days_overdue,
             over_30=c.overdue_over_30,
             confirmed=not c.unconfirmed,
         )
-        for t, c in pending.overdue
+        for w, t, c in pending.overdue
     ]
-    overdue.sort(key=lambda e: (rank[e.task.unit_code], -e.days_overdue, e.task.source_id))
+    overdue.sort(key=lambda e: (order_of(e.task), -e.days_overdue, e.task.source_id))
     late = [
         LateEntry(
-            task=_ref(t, name_of(t.lead_unit_code)),
+            task=_ref(t, name_of(w.row), w),
             **_deadlines(c),
             completed_on=c.completed_on,
             completion_estimated=c.completion_estimated,
             days_late=c.days_overdue,
         )
-        for t, c in pending.late
+        for w, t, c in pending.late
     ]
-    late.sort(key=lambda e: (rank[e.task.unit_code], e.completed_on or date.max, e.task.source_id))
+    late.sort(key=lambda e: (order_of(e.task), e.completed_on or date.max, e.task.source_id))
     stale: list[StaleEntry] = []
-    for t, _c in pending.stale:
-        ref = _ref(t, name_of(t.lead_unit_code))
+    for w, t, _c in pending.stale:
+        ref = _ref(t, name_of(w.row), w)
         reported = local_date(t.last_report_at) if t.last_report_at is not None else None
         if reported is not None and reported > as_of:
             reported = None
         last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
         idle = (as_of - last).days if last is not None else 0
         stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
-    stale.sort(key=lambda e: (rank[e.task.unit_code], -e.idle_days, e.task.source_id))
-    missing = [_missing_entry(j, name_of(j.task.lead_unit_code)) for j in pending.missing]
-    missing.sort(
-        key=lambda e: (rank[e.task.unit_code], e.task.assigned_on or date.max, e.task.source_id)
-    )
-    extended = [_extension_entry(j, name_of(j.task.lead_unit_code)) for j in pending.extended]
-    extended.sort(key=lambda e: (rank[e.task.unit_code], e.extended_on, e.task.source_id))
+    stale.sort(key=lambda e: (order_of(e.task), -e.idle_days, e.task.source_id))
+    missing = [_missing_entry(j, name_of(w.row), w) for w, j in pending.missing]
+    missing.sort(key=lambda e: (order_of(e.task), e.task.assigned_on or date.max, e.task.source_id))
+    extended = [_extension_entry(j, name_of(w.row), w) for w, j in pending.extended]
+    extended.sort(key=lambda e: (order_of(e.task), e.extended_on, e.task.source_id))
     recurring = [
         entry
-        for j, found in pending.recurring
-        for entry in _recurring_entries(j, found, name_of(j.task.lead_unit_code))
+        for w, j, found in pending.recurring
+        for entry in _recurring_entries(j, found, name_of(w.row), w)
     ]
-    recurring.sort(key=lambda e: (rank[e.task.unit_code], e.task.source_id, e.period_start))
+    recurring.sort(key=lambda e: (rank_of(e.task), e.task.source_id, e.task.source, e.period_start))
 
     report = Report(
         options=options,
@@ -582,6 +671,7 @@ def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOp
         missing_deadline=tuple(missing),
         extended_after_overdue=tuple(extended),
         recurring=tuple(recurring),
+        sources=sources,
     )
     log.info(
         "report_built",
@@ -810,12 +900,37 @@ def _report(
     facts: FactsOf,
 ) -> Report:
     unreadable = Unclassifiable()
-    policy = policy_from_settings(settings.deadlines)
     # The "unconfirmed" column counts from the cut-off the confirmation requests use.
     options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
-    items = _judged_lazily(tasks, options.as_of, calendar, policy, facts=facts, skipped=unreadable)
+    items = report_items(tasks, settings, options.as_of, calendar, facts=facts, skipped=unreadable)
     report = build_report(items, units, options)
     return replace(report, unreadable=unreadable.count)
+
+
+def report_items(
+    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    settings: Settings,
+    as_of: date,
+    calendar: WorkingCalendar,
+    *,
+    facts: FactsOf,
+    skipped: Unclassifiable,
+) -> Iterator[Item]:
+    """`tasks` (each with what the classification step stored of its text, or None) judged as
+    of `as_of`, as a report reads them (`_judged_lazily`: those the deadline rules refuse
+    logged, counted in `skipped` and left out)."""
+    policy = policy_from_settings(settings.deadlines)
+    return _judged_lazily(tasks, as_of, calendar, policy, facts=facts, skipped=skipped)
+
+
+def current_tasks(
+    db: Db, settings: Settings, calendar: WorkingCalendar, units: Sequence[Unit], as_of: date
+) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
+    """The tasks `report_current` reads (see there), each with its stored reading or None."""
+    keys = tuple(
+        settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
+    )
+    return iter_source_tasks_read(db, recheck=recheck_on(as_of), keys=keys)
 
 
 def _task_of(item: tuple[NormalisedTask, StoredReading | None]) -> NormalisedTask:
@@ -836,8 +951,5 @@ def report_current(
     """
     with reading(db) as r:
         units = list_units(r)
-        keys = tuple(
-            settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
-        )
-        tasks = iter_source_tasks_read(r, recheck=recheck_on(options.as_of), keys=keys)
+        tasks = current_tasks(r, settings, calendar, units, options.as_of)
         return _report(tasks, units, settings, options, calendar, facts=ledger_facts(r))

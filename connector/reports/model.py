@@ -466,6 +466,12 @@ class UnitLine:
     name: str
     kind: UnitKind | None
     counts: Counts
+    source: str = ""
+    """Over several sources (`Report.sources`): the source of a unit kept apart, ``""`` for a
+    mapped unit (`connector.rules.unitmap`); ``""`` in a one-source report."""
+    sources: tuple[str, ...] = ()
+    """Over several sources: the sources whose tasks the row counts (empty in a one-source
+    report)."""
 
 
 @dataclass(frozen=True)
@@ -483,6 +489,11 @@ class TaskRef:
     """The task's own directive text (nội dung chỉ đạo, ``steering_content``)."""
     progress: int | None = None
     """Percent done as the lead unit last reported it (``None``: never reported)."""
+    source: str = ""
+    """Over several sources: the task's source (its id is unique in that source only); ``""``
+    in a one-source report."""
+    unit_source: str = ""
+    """Over several sources: the `UnitLine.source` of the row the task is counted in."""
 
 
 @dataclass(frozen=True)
@@ -595,6 +606,9 @@ class Report:
     extended_after_overdue: tuple[ExtensionEntry, ...] = ()
     recurring: tuple[RecurringEntry, ...] = ()
     """Annex 6: the occurrences of recurring obligations in the period."""
+    sources: tuple[str, ...] = ()
+    """A report over several sources (``report --by unit``): their names; rows are mapped
+    units (`connector.reports.rollup`). Empty: a one-source report, as before."""
 
     @property
     def as_of(self) -> date:

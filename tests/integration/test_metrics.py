@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, SQLModel
 
 from connector.ledger.runs import RunSummary
+from connector.ledger.scope import use_source
 from connector.ledger.tables import OutboxRow, SyncRun, TaskRow, UnitRow
 from connector.ops.metrics import (
     MetricsSnapshot,
@@ -86,17 +87,26 @@ def parse_strict(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 # --- rendering -------------------------------------------------------------------------------
 def _summary(
-    command: str, outcome: str, started_at: datetime, ended_at: datetime,
+    command: str,
+    outcome: str,
+    started_at: datetime,
+    ended_at: datetime,
     counts: dict[str, int | float],
 ) -> RunSummary:
-    return RunSummary(f"{command}-run", command, "cron", started_at, ended_at, outcome, counts,
-                      "", False)
+    return RunSummary(
+        f"{command}-run", command, "cron", started_at, ended_at, outcome, counts, "", False
+    )
 
 
 def _snapshot(**overrides: object) -> MetricsSnapshot:
     runs = (
-        _summary("sync", "success", T0, T0 + timedelta(seconds=42.5),
-             {"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2}),
+        _summary(
+            "sync",
+            "success",
+            T0,
+            T0 + timedelta(seconds=42.5),
+            {"fetched": 1200, "inserted": 3, "seconds_waited": 1.25, "429s": 2},
+        ),
         _summary("push", "problems", T0, T0, {}),
     )
     values: dict[str, object] = {
@@ -362,3 +372,31 @@ def test_empty_outbox_has_zero_waiting_and_age(ledger: Engine, tmp_path: Path) -
     assert samples[("idesk_connector_outbox_waiting", ())] == 0
     assert samples[("idesk_connector_outbox_oldest_waiting_age_seconds", ())] == 0
     assert ("idesk_connector_outbox_oldest_waiting_timestamp_seconds", ()) not in samples
+
+
+def test_several_sources_get_a_source_label(ledger: Engine, tmp_path: Path) -> None:
+    """A ledger of two sources: every gauge has a `source` label, each source's series its own
+    figures (both have unit STC and task 1), also when written from inside one source's run."""
+    with Session(ledger) as session:
+        for source, overdue in (("gialai", 2), ("binhdinh", 1)):
+            session.add(UnitRow(code="STC", name="Sở Tài chính", kind="department", source=source))
+            for i in range(overdue):
+                row = _task(i + 1, "STC", "DTH_QUA_HAN")
+                row.source = source
+                session.add(row)
+            run = _run(f"r-{source}", "sync", "success", 1, counts={"inserted": overdue})
+            run.source = source
+            session.add(run)
+        session.commit()
+    with use_source("gialai"):
+        target = export_metrics(ledger, tmp_path / "idesk.prom", now=T0 + timedelta(hours=1))
+    samples = parse_strict(target.read_text())
+    assert samples[("idesk_connector_overdue_tasks", (("source", "gialai"), ("unit", "STC")))] == 2
+    key = ("idesk_connector_overdue_tasks", (("source", "binhdinh"), ("unit", "STC")))
+    assert samples[key] == 1
+    inserted = "idesk_connector_last_run_inserted"
+    assert samples[(inserted, (("command", "sync"), ("source", "binhdinh")))] == 1
+    assert all(
+        ("source", "gialai") in labels or ("source", "binhdinh") in labels
+        for (_, labels) in samples
+    )

@@ -38,6 +38,8 @@ from connector.reports.model import (
     RecurringEntry,
     Report,
     StaleEntry,
+    TaskRef,
+    UnitLine,
 )
 from connector.reports.render.lines import (  # re-exported: the renderers take them from here
     LINE_JOINER as LINE_JOINER,  # noqa: PLC0414
@@ -162,6 +164,16 @@ class Line:
     unit_kind: UnitKind | None = None
 
 
+def unit_text(report: Report, row: UnitLine) -> str:
+    """A row's unit as the summary shows it: its name; over several sources followed by the
+    source(s) its tasks come from, "Văn phòng UBND tỉnh [gialai]" (the source as a column in
+    JSON and CSV)."""
+    if not report.sources:
+        return row.name
+    where = row.source or "+".join(row.sources)
+    return f"{row.name} [{where}]" if where else row.name
+
+
 def summary_lines(report: Report, lang: Lang) -> Iterator[Line]:
     """Group headings (only when rows of more than one kind are shown), unit rows, total."""
     kinds: list[UnitKind | None] = []
@@ -179,7 +191,7 @@ def summary_lines(report: Report, lang: Lang) -> Iterator[Line]:
             current = row.kind
             yield Line("group", roman(group_no), kind_label(row.kind, lang), unit_kind=row.kind)
         unit_no += 1
-        yield Line("unit", str(unit_no), row.name, row.counts, row.kind)
+        yield Line("unit", str(unit_no), unit_text(report, row), row.counts, row.kind)
     yield Line("total", "", label("total_row", lang), report.total)
 
 
@@ -499,11 +511,16 @@ def _status(value: StatusCode, lang: Lang) -> str:
     return _status_label(value, lang)
 
 
+def _task_unit(task: TaskRef) -> str:
+    """An annex line's unit: its name; over several sources followed by the task's source."""
+    return f"{task.unit_name} [{task.source}]" if task.source else task.unit_name
+
+
 _REF_COLUMNS: tuple[AnnexColumn, ...] = (
     AnnexColumn("a_sign_number", lambda e, _l: e.task.sign_number, 12, wrap=True, mm=16),
     AnnexColumn("a_subject", lambda e, _l: e.task.subject, 28, wrap=True, mm=30),
     AnnexColumn("a_content", lambda e, _l: e.task.content, 36, wrap=True, mm=50, terminal=False),
-    AnnexColumn("a_unit", lambda e, _l: e.task.unit_name, 16, wrap=True, mm=17),
+    AnnexColumn("a_unit", lambda e, _l: _task_unit(e.task), 16, wrap=True, mm=17),
 )
 DATE_WIDTH, DATE_MM = 11, 18.5
 """A date (dd/mm/yyyy) on one line: characters in xlsx, millimetres at 9 pt."""

@@ -46,21 +46,27 @@ def render_csv(report: Report, lang: Lang | None = None, annex: str | None = Non
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     if annex is None:
-        header = [label("col_code", chosen), label("col_unit", chosen)]
+        # Over several sources the first column is the row's source(s).
+        lead = [label("col_source", chosen)] if report.sources else []
+        header = [*lead, label("col_code", chosen), label("col_unit", chosen)]
         for column in SUMMARY_COLUMNS:
             own = column.label(chosen, report.fold)
             header.append(f"{label(column.group, chosen)} - {own}" if column.group else own)
         header.append(label("col_cancelled", chosen))
         writer.writerow(header)
         for row in report.rows:
-            writer.writerow([row.code, row.name, *_counts(row.counts, chosen)])
-        writer.writerow(["", label("total_row", chosen), *_counts(report.total, chosen)])
+            where = [row.source or "+".join(row.sources)] if report.sources else []
+            writer.writerow([*where, row.code, row.name, *_counts(row.counts, chosen)])
+        total = [""] if report.sources else []
+        writer.writerow([*total, "", label("total_row", chosen), *_counts(report.total, chosen)])
         return buffer.getvalue()
     chosen_annex = next((a for a in annexes(report) if a.name == annex), None)
     if chosen_annex is None:
         raise ValueError(f"unknown annex {annex!r}; valid: {', '.join(ANNEX_NAMES)}")
+    lead = [label("col_source", chosen)] if report.sources else []
     writer.writerow(
         [
+            *lead,
             label("col_source_id", chosen),
             *(label(c.label_key, chosen) for c in chosen_annex.data_columns()),
         ]
@@ -68,6 +74,7 @@ def render_csv(report: Report, lang: Lang | None = None, annex: str | None = Non
     for entry in chosen_annex.entries:
         writer.writerow(
             [
+                *([entry.task.source] if report.sources else []),
                 str(entry.task.source_id),
                 *(_machine(c.value(entry, chosen), chosen) for c in chosen_annex.data_columns()),
             ]

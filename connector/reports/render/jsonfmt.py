@@ -27,6 +27,7 @@ from connector.reports.model import (
     Report,
     StaleEntry,
     TaskRef,
+    UnitLine,
     denominator_text,
 )
 from connector.reports.render.common import DocumentText, document_text, prose
@@ -82,6 +83,9 @@ def counts_dict(counts: Counts) -> dict[str, Any]:
 def _ref(ref: TaskRef) -> dict[str, Any]:
     """The task of an annex line: every field of `TaskRef` under its name."""
     data: dict[str, Any] = encode(ref)
+    if not ref.source and not ref.unit_source:  # a one-source report: as before
+        data.pop("source", None)
+        data.pop("unit_source", None)
     return data
 
 
@@ -180,12 +184,29 @@ def _document(report: Report, doc: DocumentText, lang: Lang) -> dict[str, Any]:
     }
 
 
+def _row_sources(report: Report, row: UnitLine) -> dict[str, Any]:
+    """Over several sources: the row's source (null: a mapped unit) and the sources it
+    counts; nothing in a one-source report."""
+    if not report.sources:
+        return {}
+    return {"source": row.source or None, "sources": list(row.sources)}
+
+
+def _rollup_keys(report: Report) -> dict[str, Any]:
+    """Over several sources (``report --by unit``): ``by`` and ``sources``; nothing in a
+    one-source report."""
+    if not report.sources:
+        return {}
+    return {"by": "unit", "sources": list(report.sources)}
+
+
 def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
     """The report as plain JSON-ready data (schema version 1)."""
     chosen: Lang = lang or report.lang
     period = report.period
     doc = document_text(report, chosen)
     return {
+        **_rollup_keys(report),
         "schema_version": SCHEMA_VERSION,
         "title": report.title,
         "issuer": doc.heading_first_line,
@@ -210,6 +231,7 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
                 "unit_code": row.code,
                 "unit_name": row.name,
                 "unit_kind": row.kind.value if row.kind is not None else None,
+                **_row_sources(report, row),
                 **counts_dict(row.counts),
             }
             for row in report.rows

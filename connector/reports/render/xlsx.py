@@ -443,21 +443,40 @@ def sheet_title(text: str) -> str:
 
 def render_xlsx(report: Report, lang: Lang | None = None) -> bytes:
     """The workbook as .xlsx bytes."""
+    return render_xlsx_sections([("", report)], lang)
+
+
+SECTION_PREFIX_MAX = 12
+"""Characters of a source's name before each of its sheets' names (``--by source``)."""
+
+
+def render_xlsx_sections(sections: Sequence[tuple[str, Report]], lang: Lang | None = None) -> bytes:
+    """One workbook holding several reports (``report --by source``): each (source, report)'s
+    summary and annex sheets, their names led by the source's name (a source ``""``: the
+    sheets as `render_xlsx` names them). The properties are the first report's."""
+    report = sections[0][1]
     chosen: Lang = lang or report.lang
     workbook = Workbook()
     _register_styles(workbook)
-    summary = workbook.active
-    if summary is None:  # pragma: no cover - a new Workbook always has one sheet
-        summary = workbook.create_sheet()
-    summary.title = sheet_title(label("summary", chosen))
-    _summary_sheet(summary, report, chosen)
-    for annex in annexes(report):
-        _annex_sheet(
-            workbook.create_sheet(sheet_title(label(annex.sheet_key, chosen))),
-            report,
-            annex,
-            chosen,
-        )
+    first = workbook.active
+    seen: set[str] = set()
+
+    def sheet(source: str, key: str) -> Worksheet:
+        name = label(key, chosen)
+        title = sheet_title(f"{source[:SECTION_PREFIX_MAX]} {name}" if source else name)
+        n = 1
+        while title.casefold() in seen:  # Excel compares sheet names without case
+            n += 1
+            title = sheet_title(f"{n} {title}")
+        seen.add(title.casefold())
+        return workbook.create_sheet(title)
+
+    for source, one in sections:
+        _summary_sheet(sheet(source, "summary"), one, chosen)
+        for annex in annexes(one):
+            _annex_sheet(sheet(source, annex.sheet_key), one, annex, chosen)
+    if first is not None:
+        workbook.remove(first)
     workbook.calculation = CalcProperties(fullCalcOnLoad=True)
     props = workbook.properties
     props.title = report.title
