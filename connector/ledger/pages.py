@@ -179,7 +179,7 @@ class _PageWriter:
         if known is not None and known.content_hash == digest and known.deleted == task.deleted:
             self.counts.unchanged += 1
             return RecordOutcome.UNCHANGED
-        values = task_values(task)
+        values = task_values(task, data)
         values.update(
             raw_json=canonical_json(item.raw),
             content_hash=digest,
