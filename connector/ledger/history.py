@@ -192,10 +192,14 @@ def _effective_on(
 
 
 def changes(
-    old: Mapping[str, str] | None, new: NormalisedTask, obs: Observation
+    old: Mapping[str, str] | None,
+    new: NormalisedTask,
+    obs: Observation,
+    after: Mapping[str, str] | None = None,
 ) -> list[HistoryEntry]:
-    """History rows for the tracked fields that differ between `old` and the new version."""
-    after = tracked(new)
+    """History rows for the tracked fields that differ between `old` and the new version
+    (`after`: its `tracked` values when the caller has them already)."""
+    after = tracked(new) if after is None else after
     if old is None:
         # An insert records what the first version holds; "false" flags are no news.
         before = {k: ("false" if after[k] == "false" else "") for k in TRACKED_FIELDS}
