@@ -10,7 +10,9 @@ One pull:
    later of the two clocks, so a ``Date`` running behind never ends a listing early;
 2. refreshes the units (one cheap request);
 3. reads ``modifiedFrom = cursor - lookback`` (``sync.lookback_seconds``, default 120 s; a full
-   read, ``full=True``, reads everything, soft-deleted records included), **page by page**;
+   read, ``full=True``, reads everything, soft-deleted records included), **page by page**,
+   the next ``sync.read_ahead_pages`` pages fetched and parsed in a thread while the current
+   one is written (`connector.source.readahead`; what is stored is decided in this thread);
 4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
    hash, never older over newer; of several versions of one id on a page, only the one with the
    newest ``last_modified``, ties broken by content hash), the quarantine of the records that
