@@ -152,10 +152,10 @@ def test_push_under_the_sources_rate_limit_does_not_cascade(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_push_at_the_contracts_limit_draws_no_429_on_one_clock(tmp_path: Path) -> None:
-    """300 deliveries paced for the contract's 20/s, against the simulator's 20/s limiter (a
-    token bucket of one) on the same fake clock as the connector's pace: all sent, the login
-    and every write within the one budget, not one 429 (at exactly 20/s, 0.05 s apart, clock
-    rounding alone would refuse about a quarter of them)."""
+    """300 deliveries paced for the contract's 20/s, against a 20/s limiter stricter than the
+    contract's one-second window (a token bucket of one) on the same fake clock as the
+    connector's pace: all sent, the login and every write within the one budget, not one 429
+    (at exactly 20/s, 0.05 s apart, clock rounding alone would refuse about a quarter of them)."""
     config = SimulatorConfig(tasks=320, seed=5, faults=Faults.none(), frozen_clock=True)
     with Simulator(config) as sim:
         settings = make_settings(
