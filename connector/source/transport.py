@@ -292,6 +292,12 @@ class TokenBucket:
     `hold(seconds)` keeps every acquisition back until that time has passed (a server's
     ``Retry-After`` applies to the whole pace, every sender, not only to the request that got
     it); a thread already waiting for a later moment reserves again after the hold.
+    Without a burst, the pace also follows the requests as they actually go: `sent` (the
+    transport, once a request is written to its socket) moves a request held back by a busy
+    machine to when it went, the next one keeps its interval from then, and never more than
+    the rate's worth of requests (20 at 19.4/s) go within the time they take at the pace
+    (1.031 s), so a stall that lets two requests go together does not make the source count 21
+    in one second.
     `slow_down` (a 429) lowers the pace to `SLOW_DOWN` of what it was; each later request
     brings it back up by `RECOVERY` of `rate`, and `QUIET_SECONDS` after the last slow-down
     without another one the full rate is back.
