@@ -259,10 +259,15 @@ requests undo one slow-down)..."""
 
 QUIET_SECONDS = 10.0
 """...and returns to the full rate once this long has passed since the last slow-down without
-another 429: a refusal from one busy moment costs its ``Retry-After`` (whole seconds, every
-sender) and a few seconds at a slower pace, not the rest of the run, while a source (or a
-machine) that keeps refusing at the full pace is met at the lower pace most of the time (one
-429 in each quiet period at most: about 1 in 200 requests at 20/s)."""
+another 429 (the quiet period): a refusal from one busy moment costs its ``Retry-After`` (whole
+seconds, every sender) and a few seconds at a slower pace, not the rest of the run..."""
+
+QUIET_LONGEST = 160.0
+"""...while a 429 that comes back within a quiet period of the full rate's return doubles the
+quiet period, up to this (a source stricter than the contract, or a machine too busy to keep
+the pace, is met at the slower pace most of the time: after the longest quiet period, 500
+requests at the slower pace bring the full rate back first, about one 429 per 30 s); a 429
+that comes later than that sets it back to `QUIET_SECONDS`."""
 
 SEND_TOLERANCE = 0.010
 """How late (seconds) a request may actually go after the moment the pace gave it before the
@@ -299,8 +304,9 @@ class TokenBucket:
     (1.031 s), so a stall that lets two requests go together does not make the source count 21
     in one second.
     `slow_down` (a 429) lowers the pace to `SLOW_DOWN` of what it was; each later request
-    brings it back up by `RECOVERY` of `rate`, and `QUIET_SECONDS` after the last slow-down
-    without another one the full rate is back.
+    brings it back up by `RECOVERY` of `rate`, and a quiet period (`quiet`, from
+    `QUIET_SECONDS`, doubled up to `QUIET_LONGEST` by a 429 soon after the full rate came back)
+    after the last slow-down without another one the full rate is back.
     `monotonic` and `sleep` are injectable so tests never wait. Thread-safe.
     """
 
@@ -325,6 +331,9 @@ class TokenBucket:
         self._hold_until = now
         self._slowed_until = now
         self._slowed_at: float | None = None  # the latest slow-down, while the pace is lower
+        self._recovered_at: float | None = None  # when the full rate last came back
+        self.quiet = QUIET_SECONDS
+        """The quiet period now (`QUIET_SECONDS`, doubled by 429s soon after a recovery)."""
         self._epoch = 0  # counts holds: a reservation made before one is made again
         self._lock = threading.Lock()
         self._recent: deque[list[float]] = deque(maxlen=_window_count(rate))
@@ -371,6 +380,10 @@ class TokenBucket:
             now = self._monotonic()
             if now < self._slowed_until:
                 return
+            if self._recovered_at is not None:
+                soon = now - self._recovered_at < self.quiet
+                self.quiet = min(QUIET_LONGEST, self.quiet * 2) if soon else QUIET_SECONDS
+                self._recovered_at = None
             self._factor = max(SLOWEST, self._factor * SLOW_DOWN)
             self._slowed_until = max(self._hold_until, now + 1.0 / (self.rate * self._factor))
             self._slowed_at = now
@@ -444,12 +457,13 @@ class TokenBucket:
         """One request gone at `now`: the slower pace climbs back (under the lock)."""
         if self._slowed_at is None:
             return
-        if now - self._slowed_at >= QUIET_SECONDS:
+        if now - self._slowed_at >= self.quiet:
             self._factor = 1.0
         else:
             self._factor = min(1.0, self._factor + RECOVERY)
         if self._factor >= 1.0:
             self._slowed_at = None
+            self._recovered_at = now
 
     def _count_wait(self, seconds: float) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import pytest
 
 from connector.source.transport import (
     PACE_HEADROOM,
+    QUIET_LONGEST,
     QUIET_SECONDS,
     RECOVERY,
     SEND_TOLERANCE,
@@ -243,3 +244,37 @@ def test_requests_bunched_by_a_stall_do_not_crowd_the_next_second() -> None:
         second.submit(bucket.acquire).result()  # request 20
     assert t.now == pytest.approx(went - SEND_TOLERANCE + 20 / pace_for(20))
     assert t.now - went > 1.02
+
+
+def test_a_429_soon_after_the_full_rate_came_back_lengthens_the_quiet_period() -> None:
+    """A source that refuses again within a quiet period of the full rate's return (stricter
+    than its limit says): the quiet period doubles each time, up to QUIET_LONGEST; a 429 long
+    after the return sets it back to QUIET_SECONDS."""
+    t = FakeTime()
+    bucket = _bucket(t, 20)
+    quiet = []
+    for _ in range(7):
+        bucket.acquire()
+        bucket.slow_down()
+        t.now += bucket.quiet  # quiet: the next request brings the full rate back
+        bucket.acquire()
+        assert bucket.current_rate == pytest.approx(20)
+        t.now += 2.0  # refused again 2 s later
+        quiet.append(bucket.quiet)
+    bucket.slow_down()
+    quiet.append(bucket.quiet)
+    assert quiet == [
+        QUIET_SECONDS,
+        20.0,
+        40.0,
+        80.0,
+        QUIET_LONGEST,
+        QUIET_LONGEST,
+        QUIET_LONGEST,
+        QUIET_LONGEST,
+    ]
+    t.now += bucket.quiet
+    bucket.acquire()
+    t.now += QUIET_LONGEST + 1  # the full rate held longer than the quiet period
+    bucket.slow_down()
+    assert bucket.quiet == QUIET_SECONDS
