@@ -199,6 +199,9 @@ class SyncSettings(_Section):
     max_clock_skew_seconds: int = Field(default=300, ge=0)
     max_field_chars: int = Field(default=4000, ge=1)
     max_list_items: int = Field(default=200, ge=1)
+    read_ahead_pages: int = Field(default=1, ge=0, le=4)
+    """Pages of a listing fetched ahead in a thread while the current one is written
+    (`connector.source.readahead`); 0: each page is fetched when the previous one is written."""
     # The snapshot strategy (a mapping's [sync] strategy = "snapshot"): the share of the listed
     # items, oldest checked first, whose detail is read again on every run although their list
     # item did not change; the detail calls' threads; every request's pace in such a run.

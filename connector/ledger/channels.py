@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from connector.clock import to_utc
-from connector.ledger.outbox import OutboxEntry
+from connector.ledger.outbox import OutboxEntry, PlannedRow, add_row
 from connector.ledger.reader import in_list, reading
 from connector.ledger.values import record
 from connector.outbox.states import OutboxKind, OutboxState
@@ -73,20 +73,20 @@ def add_channel_row(
     now: datetime,
 ) -> OutboxRow:
     """A new pending row of a channel (a digest, a webhook post); flushed, so it has its id."""
-    from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
-
-    row = OutboxRow(
-        idempotency_key=key,
-        kind=kind.value,
-        task_id=task_id,
-        alert_type=alert_type,
-        occasion=occasion,
-        payload_json=payload_json,
-        state=OutboxState.PENDING.value,
-        created_run=run_id,
-        created_at=to_utc(now),
+    row = add_row(
+        session,
+        PlannedRow.of(
+            key=key,
+            kind=kind,
+            task_id=task_id,
+            payload_json=payload_json,
+            state=OutboxState.PENDING,
+            run_id=run_id,
+            now=now,
+            alert_type=alert_type,
+            occasion=occasion,
+        ),
     )
-    session.add(row)
     session.flush()
     return row
 

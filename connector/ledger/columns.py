@@ -189,16 +189,19 @@ def column_of(field: str) -> str:
 # -- a task to its row values, and back ----------------------------------------------------------
 
 
-def task_values(task: NormalisedTask) -> dict[str, Any]:
-    """The task table's source columns for `task` (tuples as canonical JSON, enums by value)."""
+def task_values(task: NormalisedTask, encoded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The task table's source columns for `task` (tuples as canonical JSON, enums by value).
+
+    `encoded`: the task already made JSON-ready data (`codec.task_to_dict`), so that its lists
+    are not encoded a second time."""
     out: dict[str, Any] = {}
     for spec in SOURCE_COLUMNS:
-        value = getattr(task, spec.field)
         if spec.json:
-            value = canonical_json(encode(value))
-        elif isinstance(value, Enum):
-            value = value.value
-        out[spec.name] = value
+            data = encoded[spec.field] if encoded is not None else encode(getattr(task, spec.field))
+            out[spec.name] = canonical_json(data)
+            continue
+        value = getattr(task, spec.field)
+        out[spec.name] = value.value if isinstance(value, Enum) else value
     return out
 
 

@@ -172,9 +172,11 @@ def tracked_from_row(row: Any) -> dict[str, str]:
     return tracked_values(row, TRACKED_FIELDS)
 
 
-def _effective_on(name: str, task: NormalisedTask, observed_on: date, inserted: bool) -> date:
-    """The local date a change of `name` took effect, as far as the record tells."""
-    modified = local_date(task.last_modified)
+def _effective_on(
+    name: str, task: NormalisedTask, observed_on: date, inserted: bool, modified: date
+) -> date:
+    """The local date a change of `name` took effect, as far as the record tells (`modified`:
+    the local date of the task's ``last_modified``)."""
     done = name == "completed_at" or (name == "state" and task.state is TaskState.DONE)
     if done and task.completed_at is not None:
         return local_date(task.completed_at)
@@ -190,22 +192,27 @@ def _effective_on(name: str, task: NormalisedTask, observed_on: date, inserted: 
 
 
 def changes(
-    old: Mapping[str, str] | None, new: NormalisedTask, obs: Observation
+    old: Mapping[str, str] | None,
+    new: NormalisedTask,
+    obs: Observation,
+    after: Mapping[str, str] | None = None,
 ) -> list[HistoryEntry]:
-    """History rows for the tracked fields that differ between `old` and the new version."""
-    after = tracked(new)
+    """History rows for the tracked fields that differ between `old` and the new version
+    (`after`: its `tracked` values when the caller has them already)."""
+    after = tracked(new) if after is None else after
     if old is None:
         # An insert records what the first version holds; "false" flags are no news.
         before = {k: ("false" if after[k] == "false" else "") for k in TRACKED_FIELDS}
     else:
         before = dict(old)
+    modified = local_date(new.last_modified)
     return [
         HistoryEntry.observed(
             new.source_id,
             name,
             (before[name], after[name]),
             obs,
-            effective_on=_effective_on(name, new, obs.observed_on, old is None),
+            effective_on=_effective_on(name, new, obs.observed_on, old is None, modified),
             source_modified=new.last_modified,
         )
         for name in TRACKED_FIELDS

@@ -10,7 +10,7 @@ step changes are ORM objects (`get_row`, `replaceable_tracking`), changed by the
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -185,46 +185,94 @@ def replaceable_tracking(session: Session) -> list[OutboxRow]:
     return rows_in(session, entries)
 
 
-def add_row(
-    session: Session,
-    *,
-    key: str,
-    kind: OutboxKind,
-    task_id: int,
-    payload_json: str,
-    state: OutboxState,
-    run_id: str,
-    now: datetime,
-    alert_type: str = "",
-    occasion: str = "",
-) -> OutboxRow:
-    """Add a new row to `session` (flushed by the caller when it needs the id)."""
+@dataclass(frozen=True)
+class PlannedRow:
+    """A new ``outbox`` row as a planner makes it (`connector.outbox.planning`): the columns it
+    sets; every other column starts empty (`values`). The one column list of a new row: the
+    batched insert (`add_rows`), the single ORM row (`add_row`) and a channel's row
+    (`connector.ledger.channels.add_channel_row`, no task for a digest) all build from it."""
+
+    idempotency_key: str
+    kind: str
+    task_id: int | None
+    alert_type: str
+    occasion: str
+    payload_json: str
+    state: str
+    created_run: str
+    created_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        key: str,
+        kind: OutboxKind,
+        task_id: int | None,
+        payload_json: str,
+        state: OutboxState,
+        run_id: str,
+        now: datetime,
+        alert_type: str = "",
+        occasion: str = "",
+    ) -> PlannedRow:
+        """A new row of `kind` in `state`, created by `run_id` at `now`."""
+        return cls(
+            idempotency_key=key,
+            kind=kind.value,
+            task_id=task_id,
+            alert_type=alert_type,
+            occasion=occasion,
+            payload_json=payload_json,
+            state=state.value,
+            created_run=run_id,
+            created_at=to_utc(now),
+        )
+
+    def values(self) -> dict[str, Any]:
+        """Every column of the ``outbox`` row but the id (the database's) and the source (the
+        current scope's, `connector.ledger.scope`)."""
+        return {
+            "idempotency_key": self.idempotency_key,
+            "kind": self.kind,
+            "task_id": self.task_id,
+            "alert_type": self.alert_type,
+            "occasion": self.occasion,
+            "payload_json": self.payload_json,
+            "state": self.state,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "last_error": "",
+            "created_run": self.created_run,
+            "created_at": self.created_at,
+            "sending_at": None,
+            "sent_at": None,
+            "response_id": "",
+            "superseded_by": None,
+            "in_doubt_since": None,
+            "routed_at": None,
+        }
+
+
+def add_row(session: Session, planned: PlannedRow) -> OutboxRow:
+    """Add one new row to `session` as an ORM object (flushed by the caller when it needs the
+    id); a batch of rows goes in one statement instead (`add_rows`)."""
     from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
 
-    row = OutboxRow(
-        idempotency_key=key,
-        kind=kind.value,
-        task_id=task_id,
-        alert_type=alert_type,
-        occasion=occasion,
-        payload_json=payload_json,
-        state=state.value,
-        created_run=run_id,
-        created_at=to_utc(now),
-    )
+    row = OutboxRow(**planned.values())
     session.add(row)
     return row
 
 
-def add_rows(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new rows (every column but the id, e.g. `PlannedRow.values`) in one statement."""
+def add_rows(session: Session, rows: Sequence[PlannedRow]) -> None:
+    """Insert new rows in one statement (their `PlannedRow.values`)."""
     if not rows:
         return
     from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
 
     from connector.ledger.tables import OUTBOX  # noqa: PLC0415
 
-    session.execute(insert(OUTBOX), [dict(r) for r in rows])
+    session.execute(insert(OUTBOX), [r.values() for r in rows])
 
 
 def ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:

@@ -179,7 +179,7 @@ class _PageWriter:
         if known is not None and known.content_hash == digest and known.deleted == task.deleted:
             self.counts.unchanged += 1
             return RecordOutcome.UNCHANGED
-        values = task_values(task)
+        values = task_values(task, data)
         values.update(
             raw_json=canonical_json(item.raw),
             content_hash=digest,
@@ -211,12 +211,13 @@ class _PageWriter:
             self.counts.updated += 1
         if task.deleted and (known is None or not known.deleted):
             self.counts.deleted_marked += 1
-        self.history.extend(changes(known.tracked if known else None, task, self.obs))
+        now_tracked = tracked(task)
+        self.history.extend(changes(known.tracked if known else None, task, self.obs, now_tracked))
         body = canonical_json(data)
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
         if task.last_report_at is not None:
             self.reports.append((sid, task.last_report_at))
-        self.known[sid] = _Known(task.last_modified, digest, task.deleted, tracked(task))
+        self.known[sid] = _Known(task.last_modified, digest, task.deleted, now_tracked)
         self._resolve(item.record_key, sid)
         return outcome
 

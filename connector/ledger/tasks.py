@@ -309,15 +309,28 @@ def acked_status(db: Db, source_id: int) -> str:
 
 
 def acknowledge(session: Session, source_id: int, status: str, eff_due: date | None) -> None:
-    """Record what the source now acknowledges for a task (a delivered tracking status)."""
-    from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
+    """Record what the source now acknowledges for a task (a delivered tracking status).
+
+    Planning reads the acknowledged status (a tracking write is planned while it differs from
+    the classification), nothing else does. When the source acknowledges the status and
+    effective due date the task is classified with (our own write, delivered), no verdict or
+    plan can change by it, so the task is not made due again (its ``recheck_on`` is kept); an
+    acknowledged status that differs (the task changed while the write was on its way) has the
+    task classified and planned again by the next run."""
+    from sqlalchemy import and_, case, update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
 
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
+    same_due = TASK.c.eff_due.is_(None) if eff_due is None else TASK.c.eff_due == eff_due
+    current = and_(TASK.c.status_code == status, same_due)
     session.execute(
         update(TASK)
         .where(TASK.c.source == current_source(), TASK.c.source_id == source_id)
-        .values(acked_tracking_status=status, acked_eff_due=eff_due, recheck_on=None)
+        .values(
+            acked_tracking_status=status,
+            acked_eff_due=eff_due,
+            recheck_on=case((current, TASK.c.recheck_on), else_=None),
+        )
     )
 
 

@@ -19,10 +19,10 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -64,19 +64,35 @@ def column_value(hint: Any, value: Any) -> Any:
     """
     if value is None:
         return None
+    try:
+        convert = _converter(hint)
+    except TypeError:  # a hint that cannot be a cache key: worked out each time
+        convert = _converter.__wrapped__(hint)
+    return convert(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+@functools.lru_cache(maxsize=512)
+def _converter(hint: Any) -> Callable[[Any], Any]:
+    """How `column_value` converts a value for `hint` (worked out once per hint: rows are read
+    by the thousand)."""
     base = optional_base(hint)
     if base is datetime:
-        return instant(value)
+        return instant
     if base is date:
-        return day(value)
+        return day
     if base is bool:
-        return bool(value)
+        return bool
     if isinstance(base, type) and issubclass(base, Enum):
-        return base(value)
+        return cast("Callable[[Any], Any]", base)
     origin = typing.get_origin(base) or base
-    if origin in (dict, list) and isinstance(value, str):
-        return _json(value, origin)
-    return value
+    if origin in (dict, list):
+        kind: type[Any] = origin
+        return lambda value: _json(value, kind) if isinstance(value, str) else value
+    return _as_is
 
 
 def _json(text: str, kind: type[Any]) -> Any:

@@ -23,14 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from connector.clock import Clock, local_date, to_utc
+from connector.clock import Clock, local_date
 from connector.ledger.facts import task_facts
 from connector.ledger.outbox import (
     OutboxEntry,
+    PlannedRow,
     add_row,
     add_rows,
     by_task,
@@ -175,60 +176,10 @@ class Planned(Protocol):
     def alert_type(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class PlannedRow:
-    """A new outbox row planned in a `PlanBatch`: written with the rest of its batch."""
-
-    idempotency_key: str
-    kind: str
-    task_id: int
-    alert_type: str
-    occasion: str
-    payload_json: str
-    state: str
-    created_run: str
-    created_at: datetime
-
-    def values(self) -> dict[str, Any]:
-        """Every column of the ``outbox`` row (the id is the database's)."""
-        return {
-            "idempotency_key": self.idempotency_key,
-            "kind": self.kind,
-            "task_id": self.task_id,
-            "alert_type": self.alert_type,
-            "occasion": self.occasion,
-            "payload_json": self.payload_json,
-            "state": self.state,
-            "attempts": 0,
-            "next_attempt_at": None,
-            "last_error": "",
-            "created_run": self.created_run,
-            "created_at": self.created_at,
-            "sending_at": None,
-            "sent_at": None,
-            "response_id": "",
-            "superseded_by": None,
-            "in_doubt_since": None,
-            "routed_at": None,
-        }
-
-
 class _Sink(Protocol):
     """Where `plan` puts what it decides: at once (`_Immediate`) or for a batch (`PlanBatch`)."""
 
-    def add(
-        self,
-        *,
-        key: str,
-        kind: OutboxKind,
-        task_id: int,
-        payload_json: str,
-        state: OutboxState,
-        run_id: str,
-        now: datetime,
-        alert_type: str = "",
-        occasion: str = "",
-    ) -> Planned: ...
+    def add(self, row: PlannedRow) -> Planned: ...
 
     def supersede(self, row_id: int, by: Planned | None) -> None: ...
 
@@ -239,33 +190,10 @@ class _Immediate:
 
     session: Session
 
-    def add(
-        self,
-        *,
-        key: str,
-        kind: OutboxKind,
-        task_id: int,
-        payload_json: str,
-        state: OutboxState,
-        run_id: str,
-        now: datetime,
-        alert_type: str = "",
-        occasion: str = "",
-    ) -> Planned:
-        row = add_row(
-            self.session,
-            key=key,
-            kind=kind,
-            task_id=task_id,
-            payload_json=payload_json,
-            state=state,
-            run_id=run_id,
-            now=now,
-            alert_type=alert_type,
-            occasion=occasion,
-        )
+    def add(self, row: PlannedRow) -> Planned:
+        added = add_row(self.session, row)
         self.session.flush()  # its id, for the rows it supersedes
-        return row
+        return added
 
     def supersede(self, row_id: int, by: Planned | None) -> None:
         from connector.ledger.tables import OutboxRow  # noqa: PLC0415 - writing: the ORM
@@ -290,30 +218,7 @@ class PlanBatch:
         """A batch for these tasks, their outbox rows read once."""
         return cls(session, by_task(session, task_ids))
 
-    def add(
-        self,
-        *,
-        key: str,
-        kind: OutboxKind,
-        task_id: int,
-        payload_json: str,
-        state: OutboxState,
-        run_id: str,
-        now: datetime,
-        alert_type: str = "",
-        occasion: str = "",
-    ) -> Planned:
-        row = PlannedRow(
-            idempotency_key=key,
-            kind=kind.value,
-            task_id=task_id,
-            alert_type=alert_type,
-            occasion=occasion,
-            payload_json=payload_json,
-            state=state.value,
-            created_run=run_id,
-            created_at=to_utc(now),
-        )
+    def add(self, row: PlannedRow) -> Planned:
         self.rows.append(row)
         return row
 
@@ -324,7 +229,7 @@ class PlanBatch:
         """Write the batch's rows (one insert), then supersede what they replace; how many
         rows were added."""
         added = len(self.rows)
-        add_rows(self.session, [r.values() for r in self.rows])
+        add_rows(self.session, self.rows)
         if self.superseding:
             keys = sorted({by.idempotency_key for _, by in self.superseding if by is not None})
             ids = ids_by_key(self.session, keys)
@@ -386,14 +291,16 @@ def _plan_tracking(
             key = tracking_key(task_id, status, eff, revision=len(same) + 1)
             payload = tracking_payload(task_id, classification, settings.alerts.lang)
             new = sink.add(
-                key=key,
-                kind=OutboxKind.TRACKING,
-                task_id=task_id,
-                payload_json=dump_payload(payload),
-                state=OutboxState.PENDING,
-                run_id=run_id,
-                now=now,
-                occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
+                PlannedRow.of(
+                    key=key,
+                    kind=OutboxKind.TRACKING,
+                    task_id=task_id,
+                    payload_json=dump_payload(payload),
+                    state=OutboxState.PENDING,
+                    run_id=run_id,
+                    now=now,
+                    occasion=f"{status}:{eff.isoformat() if eff else NO_EFF_DUE}",
+                )
             )
     for row in rows:
         if row.state in REPLACEABLE and key_meaning(row.idempotency_key) != target:
@@ -440,15 +347,17 @@ def _plan_alerts(
                 skipped=list(intent.skipped_recipients),
             )
         new = sink.add(
-            key=intent.key,
-            kind=OutboxKind.ALERT,
-            task_id=task.source_id,
-            payload_json=dump_payload(intent.payload()),
-            state=OutboxState.PENDING if intent.is_latest else OutboxState.PAST,
-            run_id=run_id,
-            now=now,
-            alert_type=intent.type.value,
-            occasion=intent.occasion,
+            PlannedRow.of(
+                key=intent.key,
+                kind=OutboxKind.ALERT,
+                task_id=task.source_id,
+                payload_json=dump_payload(intent.payload()),
+                state=OutboxState.PENDING if intent.is_latest else OutboxState.PAST,
+                run_id=run_id,
+                now=now,
+                alert_type=intent.type.value,
+                occasion=intent.occasion,
+            )
         )
         created.append(new)
         if intent.is_latest:

@@ -11,9 +11,11 @@ whatever its `planner` adds in the same transaction (the outbox rows,
 **A run's cost grows with what changed, not with the number of tasks.** With a `key` (the
 digest of what the verdicts are computed with: `classify_key`), `reclassify` looks only at the
 tasks due (`connector.ledger.tasks.due_task_batch`): new or changed since they were last
-classified (the page writer, a kind override, a delivered tracking status and a missing mark
-clear ``recheck_on``), whose ``recheck_on`` has come, or classified with another key (the
-rules' version, the deadline, alert and push settings, the calendar or the units changed). It
+classified (the page writer, a kind override, a delivered tracking status other than the one
+the task is classified with, and a missing mark clear ``recheck_on``; the connector's own
+tracking write acknowledged as planned changes no verdict), whose ``recheck_on`` has come, or
+classified with another key (the rules' version, the deadline, alert and push settings, the
+calendar or the units changed). It
 stamps every task it judged with `recheck_on` and the key. The verdict (classification,
 suggestion, alert occasions, outbox plan) is a function of the task, what the ledger knows of it
 and the local date, so it cannot change before the next day: `recheck_on` is the day after the

@@ -141,6 +141,10 @@ def _step(current: Any, step: Step) -> Any:
 def resolve(data: Any, path: str | tuple[Step, ...]) -> Any:
     """The value at `path` in `data`, or `MISSING`. After a fan-out step, a list of values."""
     steps = compile_path(path) if isinstance(path, str) else path
+    if len(steps) == 1 and type(steps[0]) is Key:  # most paths: one key of the record
+        if type(data) is dict or isinstance(data, Mapping):
+            return data.get(steps[0].name, MISSING)
+        return MISSING
     current: Any = data
     for position, step in enumerate(steps):
         if isinstance(step, Every):

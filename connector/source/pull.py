@@ -10,7 +10,9 @@ One pull:
    later of the two clocks, so a ``Date`` running behind never ends a listing early;
 2. refreshes the units (one cheap request);
 3. reads ``modifiedFrom = cursor - lookback`` (``sync.lookback_seconds``, default 120 s; a full
-   read, ``full=True``, reads everything, soft-deleted records included), **page by page**;
+   read, ``full=True``, reads everything, soft-deleted records included), **page by page**,
+   the next ``sync.read_ahead_pages`` pages fetched and parsed in a thread while the current
+   one is written (`connector.source.readahead`; what is stored is decided in this thread);
 4. writes each page in **one transaction**: the tasks (insert / update / unchanged by content
    hash, never older over newer; of several versions of one id on a page, only the one with the
    newest ``last_modified``, ties broken by content hash), the quarantine of the records that
@@ -95,7 +97,9 @@ from connector.rules.classify import (
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
 from connector.source.client import Detail, SourceClient
+from connector.source.pagination import Page
 from connector.source.paths import MISSING, resolve
+from connector.source.readahead import read_ahead
 
 log = structlog.get_logger(__name__)
 
@@ -522,56 +526,64 @@ class _Pull:
         local_start: datetime | None = None,
     ) -> None:
         cursor = self.result.cursor_before
-        server_start = self.result.server_time
-        batch = self.settings.sync.batch_size
         newest: datetime | None = None  # the newest last_modified stored by this run
-        for page in client.iter_pages(start_from, full=full, min_horizon=local_start):
-            if self.guard is not None:
-                self.guard.check()
-            items = self.prepare(page.records)
-            for item in items:
-                if isinstance(item, Incoming):
-                    modified = to_utc(item.task.last_modified)
-                    newest = modified if newest is None else max(newest, modified)
-            new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
-            written = WriteCounts()  # counted once the page's transaction committed
-            with self._critical(), self.ledger.transaction() as session:
-                observed_at = self.clock.now()
-                for chunk in _chunks(items, batch):
-                    counts = write_page(
-                        session,
-                        chunk,
-                        run_id=self.result.run_id,
-                        observed_at=observed_at,
-                        full=full,
-                    )
-                    written.add(counts)
-                if new_cursor != cursor:
-                    ledger_cursor.save_cursor(
-                        session,
-                        self.source,
-                        new_cursor,
-                        run_id=self.result.run_id,
-                        now=observed_at,
-                    )
-            self.result.add_writes(written)
-            cursor = new_cursor
-            self.result.cursor_after = cursor
-            self.result.pages += 1
-            self.result.fetched += len(page.records)
-            if self.result.pages == 1:
-                self.progress.set_total(page.total)
-            self.progress.advance(len(page.records))
-            self.publish(client)
-            log.debug(
-                "page_written",
-                page=page.number,
-                records=len(items),
-                total=page.total,
-                cursor=cursor.isoformat() if cursor is not None else None,
-            )
-            if self.on_page is not None:
-                self.on_page(self.result)
+        listing = client.iter_pages(start_from, full=full, min_horizon=local_start)
+        with read_ahead(listing, self.settings.sync.read_ahead_pages) as pages:
+            for page in pages:
+                if self.guard is not None:
+                    self.guard.check()
+                cursor, newest, kept = self.page(page, cursor, newest, full=full)
+                self.publish(client)
+                log.debug(
+                    "page_written",
+                    page=page.number,
+                    records=kept,
+                    total=page.total,
+                    cursor=cursor.isoformat() if cursor is not None else None,
+                )
+                if self.on_page is not None:
+                    self.on_page(self.result)
+
+    def page(
+        self, page: Page, cursor: datetime | None, newest: datetime | None, *, full: bool
+    ) -> tuple[datetime | None, datetime | None, int]:
+        """Write one page of the listing with the cursor it makes safe, in one transaction:
+        the cursor and the newest ``last_modified`` stored after it, and the records kept."""
+        items = self.prepare(page.records)
+        for item in items:
+            if isinstance(item, Incoming):
+                modified = to_utc(item.task.last_modified)
+                newest = modified if newest is None else max(newest, modified)
+        server_start = self.result.server_time
+        new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
+        written = WriteCounts()  # counted once the page's transaction committed
+        with self._critical(), self.ledger.transaction() as session:
+            observed_at = self.clock.now()
+            for chunk in _chunks(items, self.settings.sync.batch_size):
+                counts = write_page(
+                    session,
+                    chunk,
+                    run_id=self.result.run_id,
+                    observed_at=observed_at,
+                    full=full,
+                )
+                written.add(counts)
+            if new_cursor != cursor:
+                ledger_cursor.save_cursor(
+                    session,
+                    self.source,
+                    new_cursor,
+                    run_id=self.result.run_id,
+                    now=observed_at,
+                )
+        self.result.add_writes(written)
+        self.result.cursor_after = new_cursor
+        self.result.pages += 1
+        self.result.fetched += len(page.records)
+        if self.result.pages == 1:
+            self.progress.set_total(page.total)
+        self.progress.advance(len(page.records))
+        return new_cursor, newest, len(items)
 
     def snapshot(self, client: SourceClient, full: bool, local_start: datetime | None) -> None:
         """The snapshot strategy (see the module docstring): the whole list, the details of

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from connector.ledger.db import open_ledger
-from connector.ledger.outbox import add_row
+from connector.ledger.outbox import PlannedRow, add_row
 from connector.ledger.units import upsert_units
 from connector.models import Unit, UnitKind
 from connector.ops.faultpoints import ENV_VAR as CRASH_ENV
@@ -67,15 +67,17 @@ def _seed(url: str) -> None:
             }
             add_row(
                 session,
-                key=key,
-                kind=OutboxKind.ALERT,
-                task_id=task,
-                payload_json=dump_payload(body),
-                state=OutboxState.PENDING,
-                run_id="seed",
-                now=now,
-                alert_type=kind,
-                occasion=key.split(":", 3)[3],
+                PlannedRow.of(
+                    key=key,
+                    kind=OutboxKind.ALERT,
+                    task_id=task,
+                    payload_json=dump_payload(body),
+                    state=OutboxState.PENDING,
+                    run_id="seed",
+                    now=now,
+                    alert_type=kind,
+                    occasion=key.split(":", 3)[3],
+                ),
             )
 
 

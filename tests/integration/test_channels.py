@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from connector.clock import FixedClock
 from connector.ledger.db import open_ledger
-from connector.ledger.outbox import add_row, list_entries
+from connector.ledger.outbox import PlannedRow, add_row, list_entries
 from connector.ledger.units import upsert_units
 from connector.models import Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
@@ -69,15 +69,17 @@ def seed(url: str, alerts: list[tuple[str, int, str, list[str], int, str]] = ALE
             }
             add_row(
                 session,
-                key=key,
-                kind=OutboxKind.ALERT,
-                task_id=task,
-                payload_json=dump_payload(body),
-                state=OutboxState.PENDING,
-                run_id="seed",
-                now=NOW,
-                alert_type=kind,
-                occasion=key.split(":", 3)[3],
+                PlannedRow.of(
+                    key=key,
+                    kind=OutboxKind.ALERT,
+                    task_id=task,
+                    payload_json=dump_payload(body),
+                    state=OutboxState.PENDING,
+                    run_id="seed",
+                    now=NOW,
+                    alert_type=kind,
+                    occasion=key.split(":", 3)[3],
+                ),
             )
 
 
@@ -200,13 +202,15 @@ def seed_tracking(url: str, count: int) -> None:
             body = {"id": task_id, "trackingStatus": "DTH_QUA_HAN", "effectiveDeadline": "2022-03-14"}
             add_row(
                 session,
-                key=f"trk:{task_id}:DTH_QUA_HAN:2022-03-14",
-                kind=OutboxKind.TRACKING,
-                task_id=task_id,
-                payload_json=dump_payload(body),
-                state=OutboxState.PENDING,
-                run_id="seed",
-                now=NOW,
+                PlannedRow.of(
+                    key=f"trk:{task_id}:DTH_QUA_HAN:2022-03-14",
+                    kind=OutboxKind.TRACKING,
+                    task_id=task_id,
+                    payload_json=dump_payload(body),
+                    state=OutboxState.PENDING,
+                    run_id="seed",
+                    now=NOW,
+                ),
             )
 
 

@@ -6,6 +6,7 @@ the per-task `plan` records."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -213,6 +214,28 @@ def test_a_kind_override_an_ack_or_a_retried_row_is_classified_again(ledger: Led
         cleared = session.execute(select(TASK.c.source_id).where(TASK.c.recheck_on.is_(None)))
         assert sorted(cleared.scalars()) == [2, 4, 5]
     assert run(ledger, DAY, key=key).classified == 3
+
+
+def test_our_own_tracking_write_acknowledged_is_no_change(ledger: Ledger) -> None:
+    """The source acknowledging the status and effective due date a task is classified with
+    (the connector's own tracking write, delivered) leaves the task as classified: the next run
+    of the day classifies nothing, and classifying everything again would plan nothing."""
+    store(ledger, *tasks())
+    key = key_of(ledger)
+    run(ledger, DAY, key=key)
+    with ledger.reading() as session:
+        query = select(OUTBOX.c.task_id, OUTBOX.c.payload_json).where(OUTBOX.c.kind == "tracking")
+        planned = session.execute(query).all()
+    assert len(planned) == 5
+    with ledger.transaction() as session:
+        for task_id, payload in planned:
+            body = json.loads(payload)
+            due = body.get("effectiveDeadline")
+            acknowledge(session, task_id, body["trackingStatus"], date.fromisoformat(due) if due else None)
+    assert due_count(ledger, key) == 0
+    assert run(ledger, DAY, key=key).classified == 0
+    again = run(ledger, DAY, key=None)
+    assert (again.classified, again.planned) == (5, 0)
 
 
 # -- the same verdicts and outbox rows as classifying everything, one task at a time -------------

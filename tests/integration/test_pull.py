@@ -379,17 +379,22 @@ def test_crash_after_first_page_with_shared_timestamps_and_mutation(
         assert_matches(ledger, sim)
 
 
-def test_source_unavailable_mid_run_keeps_committed_pages(ledger: Ledger) -> None:
-    """The source dies after page 2: run recorded source_unavailable, cursor matches the pages."""
+@pytest.mark.parametrize("read_ahead", [0, 1], ids=["in-turn", "read-ahead"])
+def test_source_unavailable_mid_run_keeps_committed_pages(ledger: Ledger, read_ahead: int) -> None:
+    """The source dies after page 2 is written (read ahead: after page 1, with up to
+    `read_ahead` + 1 more pages read before it died): the run is recorded source_unavailable
+    with the pages read before the outage committed, and the cursor matches them."""
     config = SimulatorConfig(tasks=600, seed=8, faults=Faults.none())
     with Simulator(config) as sim:
         settings = make_settings(sim, ledger.url, **PULL)
         settings = settings.model_copy(
             update={"retry": RetrySettings(max_attempts=2, initial_wait=0, max_wait=0.01,
-                                           total_budget=1)})
+                                           total_budget=1),
+                    "sync": settings.sync.model_copy(update={"read_ahead_pages": read_ahead})})
+        dies_after = 2 if read_ahead == 0 else 1
 
         def outage(result: PullResult) -> None:
-            if result.pages == 2:
+            if result.pages == dies_after:
                 sim.set_faults(Faults(rate_limit=0, http5xx=1.0))
 
         with pytest.raises(SourceUnavailable):
@@ -397,13 +402,16 @@ def test_source_unavailable_mid_run_keeps_committed_pages(ledger: Ledger) -> Non
                      classify_after=False)
         run = get_run(ledger, "outage")
         assert run is not None and run.outcome == "source_unavailable"
-        assert run.counts["pages"] == 2
+        if read_ahead == 0:
+            assert run.counts["pages"] == 2
+        else:  # the pages read ahead before the outage are written, none after it
+            assert dies_after <= run.counts["pages"] <= dies_after + read_ahead + 1
         with ledger.reading() as s:
             count = s.scalar(select(func.count()).select_from(TaskRow))
             cursor = repo.get_cursor(s, "idesk")
             newest = s.scalar(select(func.max(TaskRow.source_modified)))
         assert count == run.counts["fetched"] == run.counts["inserted"]
-        assert 300 < count < 600
+        assert 100 < count < 600
         assert cursor is not None and newest is not None and cursor <= newest
         sim.set_faults(Faults.none())
         run_pull(settings, ledger, sim, classify_after=False)
