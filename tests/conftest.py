@@ -17,8 +17,20 @@ from sqlmodel import SQLModel
 import connector.ledger.tables  # noqa: F401  (registers the ledger tables)
 from connector.clock import FixedClock
 from connector.ledger.db import Ledger, head_revision, normalise_url, open_ledger
+from connector.ops.log import REDACTOR
 from tests.support.harness import ForkServer
 from tests.support.pg import PgCluster, PostgresUnavailable, start_cluster
+
+
+@pytest.fixture(autouse=True)
+def _secrets_forgotten_after_each_test() -> Iterator[None]:
+    """The process-wide redactor learns the secrets a client meets (`REDACTOR.add`); one
+    command's process meets one config, a test process many: forget what a test taught it, so
+    a later test's output is not masked by another test's secret (e.g. a client id)."""
+    known = REDACTOR.needles()
+    yield
+    REDACTOR.forget_all_but(known)
+
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -182,6 +182,16 @@ class SecretRedactor:
         with self._lock:
             self._needles = tuple(sorted(needles, key=len, reverse=True))
 
+    def needles(self) -> tuple[str, ...]:
+        """What is hidden now (each secret in its raw and encoded forms)."""
+        return self._needles
+
+    def forget_all_but(self, needles: tuple[str, ...]) -> None:
+        """Hide only `needles` again (from `needles()`): for a process that serves several
+        configurations one after the other, as a test run does."""
+        with self._lock:
+            self._needles = needles
+
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
             for needle in self._needles:
