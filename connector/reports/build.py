@@ -102,17 +102,33 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
 from connector.clock import local_date
 from connector.i18n import label
 from connector.ledger.history import iter_tasks_as_of
-from connector.ledger.lines import StoredReading, iter_source_tasks_read
+from connector.ledger.lines import (
+    ReadTask,
+    StoredReading,
+    StoredTask,
+    StoredVerdict,
+    TaskView,
+    iter_report_rows,
+)
 from connector.ledger.reader import reading
 from connector.ledger.units import list_units
-from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Unit, UnitKind
+from connector.models import (
+    NO_FACTS,
+    NormalisedTask,
+    ReportedTask,
+    StatusCode,
+    TaskFacts,
+    TaskState,
+    Unit,
+    UnitKind,
+)
 from connector.reports.model import (
     OPEN_STATUSES,
     Basis,
@@ -149,6 +165,7 @@ from connector.rules.deadlines import (
     Classification,
     DeadlinePolicy,
     LateExtension,
+    completion_on,
     policy_from_settings,
 )
 from connector.rules.judge import Judgement, judge, start_of
@@ -269,7 +286,7 @@ class _Tally:
         )
 
 
-def assigned_on(task: NormalisedTask) -> date | None:
+def assigned_on(task: ReportedTask) -> date | None:
     """The local date a task was assigned: ``assigned_at``, else the document date."""
     if task.assigned_at is not None:
         return local_date(task.assigned_at)
@@ -292,7 +309,7 @@ class _Where:
 _ONE_SOURCE = ""
 
 
-def _ref(task: NormalisedTask, unit_name: str, where: _Where | None = None) -> TaskRef:
+def _ref(task: ReportedTask, unit_name: str, where: _Where | None = None) -> TaskRef:
     return TaskRef(
         source_id=task.source_id,
         sign_number=task.sign_number,
@@ -322,9 +339,9 @@ def _deadlines(cls: Classification) -> dict[str, Any]:
 class _Pending:
     """Annex lines gathered before the row order (and so the unit names) is known."""
 
-    overdue: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    late: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    stale: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
+    overdue: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
+    late: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
+    stale: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
     missing: list[tuple[_Where, Item]] = field(default_factory=list)
     extended: list[tuple[_Where, Item]] = field(default_factory=list)
     recurring: list[tuple[_Where, Item, tuple[Occurrence, ...]]] = field(default_factory=list)
@@ -398,9 +415,7 @@ def _extension_entry(judgement: Item, unit_name: str, where: _Where) -> Extensio
     )
 
 
-def _in_scope(
-    task: NormalisedTask, cls: Classification, options: ReportOptions
-) -> tuple[bool, bool]:
+def _in_scope(task: ReportedTask, cls: Classification, options: ReportOptions) -> tuple[bool, bool]:
     """(in scope?, undated?) of one task."""
     if options.unit is not None and task.lead_unit_code != options.unit:
         return False, False
@@ -763,7 +778,7 @@ class _Judged:
 
     def __init__(
         self,
-        task: NormalisedTask,
+        task: ReportedTask,
         classification: Classification,
         facts: TaskFacts,
         calendar: WorkingCalendar,
@@ -785,11 +800,13 @@ class _Judged:
         self._stored = None if overridden and facts.kind_override is None else stored
 
     def judgement(self) -> Judgement:
-        """The full judgement (made once)."""
+        """The full judgement (made once; never of a task read from a trusted stored verdict,
+        whose stored reading answers every question `build_report` asks)."""
         if self._full is None:
-            self._full = judge(
-                self.task, self.classification, self._calendar, self._policy, self._facts
-            )
+            task = self.task
+            if not isinstance(task, NormalisedTask):
+                raise TypeError(f"task {task.source_id}: judged from a stored verdict only")
+            self._full = judge(task, self.classification, self._calendar, self._policy, self._facts)
         return self._full
 
     @property
@@ -864,34 +881,102 @@ def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
     )
 
 
+def stored_classification(
+    task: ReportedTask, verdict: StoredVerdict, as_of: date
+) -> Classification:
+    """The classification as of `as_of` that the classification step stored for that day
+    (`connector.ledger.lines.iter_report_rows`: no deadline change), with the fields it does
+    not store computed as `connector.rules.deadlines.classify` computes them."""
+    status = StatusCode(verdict.status_code)
+    completed: date | None = None
+    estimated = False
+    if verdict.state == TaskState.DONE.value:
+        completed, estimated = completion_on(task, verdict.completed_at, verdict.last_modified)
+        if completed > as_of:  # done later: still open as of `as_of`
+            completed, estimated = None, False
+    judged_on = completed if completed is not None else as_of
+    if status is StatusCode.DA_HUY:
+        completed, estimated = None, False
+    assigned = assigned_on(task)
+    return Classification(
+        status=status,
+        as_of=as_of,
+        deadline=verdict.deadline,
+        eff_due=verdict.eff_due,
+        original_deadline=verdict.original_deadline,
+        days_overdue=verdict.days_overdue,
+        working_days_overdue=verdict.working_days_overdue,
+        working_days_left=verdict.working_days_left,
+        due_soon=verdict.due_soon,
+        overdue_over_30=verdict.overdue_over_30,
+        stale_no_deadline=verdict.stale_no_deadline,
+        unconfirmed=verdict.unconfirmed,
+        extended=verdict.extended,
+        extended_after_overdue=verdict.extended_after_overdue,
+        completed_on=completed,
+        completion_estimated=estimated,
+        not_yet_assigned=assigned is not None and assigned > as_of,
+        judged_on=judged_on,
+    )
+
+
 def _judged_lazily(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     as_of: date,
     calendar: WorkingCalendar,
     policy: DeadlinePolicy,
     *,
     facts: FactsOf,
     skipped: Unclassifiable,
-    batch_size: int = 500,
+    batch_size: int = 1000,
 ) -> Iterator[_Judged]:
     """Each task classified as of `as_of` (those the rules refuse logged, counted in `skipped`
     and left out), with what the ledger knows of it read once a batch: the loop of
-    `connector.rules.classify.judged`, the judgement itself left to `_Judged`."""
+    `connector.rules.classify.judged`, the judgement itself left to `_Judged`. A `StoredTask`
+    is not classified again (`stored_classification`); what the ledger knows of it is read
+    only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
     while chunk := list(islice(it, batch_size)):
-        found = list(
-            classified(
-                chunk, as_of, calendar, policy, task_of=_task_of, event=UNREADABLE, skipped=skipped
+        sorted_out = [(_stored_task(item), item) for item in chunk]
+        read = [item for stored, item in sorted_out if stored is None]
+        again: dict[int, tuple[NormalisedTask, Classification]] = {
+            id(item): (task, cls)
+            for item, task, cls in classified(
+                read, as_of, calendar, policy, task_of=_task_of, event=UNREADABLE, skipped=skipped
             )
-        )
-        known = facts([task.source_id for _, task, _ in found])
-        for (_, stored), task, cls in found:
+        }
+        ids = [task.source_id for task, _ in again.values()]
+        # What the ledger knows of a stored task is read only when the report may read its
+        # kind or its occurrences: without a deadline in force.
+        ids += [s[0].source_id for s, _ in sorted_out if s is not None and s[1].eff_due is None]
+        known = facts(ids) if ids else {}
+        for stored, item in sorted_out:
+            if stored is not None:
+                view, verdict, reading_now = stored
+                cls = stored_classification(view, verdict, as_of)
+                facts_of = known.get(view.source_id, NO_FACTS)
+                yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
+                continue
+            found = again.get(id(item))
+            if found is None:  # refused by the rules: logged and counted
+                continue
+            task, cls = found
             facts_of_task = known.get(task.source_id, NO_FACTS)
-            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=stored)
+            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
+
+
+def _stored_task(item: StoredTask | ReadTask) -> StoredTask | None:
+    """`item` when it is a `StoredTask` (its verdict trusted), else None."""
+    return item if isinstance(item[0], TaskView) else None
+
+
+def _reading_of(item: StoredTask | ReadTask) -> StoredReading | None:
+    """The stored reading of a `ReadTask` (None: the text is read again)."""
+    return cast("ReadTask", item)[1]
 
 
 def _report(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     units: Sequence[Unit],
     settings: Settings,
     options: ReportOptions,
@@ -908,7 +993,7 @@ def _report(
 
 
 def report_items(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     settings: Settings,
     as_of: date,
     calendar: WorkingCalendar,
@@ -925,16 +1010,19 @@ def report_items(
 
 def current_tasks(
     db: Db, settings: Settings, calendar: WorkingCalendar, units: Sequence[Unit], as_of: date
-) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
-    """The tasks `report_current` reads (see there), each with its stored reading or None."""
+) -> Iterator[StoredTask | ReadTask]:
+    """The tasks `report_current` reads (see there): each with its stored verdict and reading
+    when they hold for `as_of`, else with its stored reading or None."""
     keys = tuple(
         settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
     )
-    return iter_source_tasks_read(db, recheck=recheck_on(as_of), keys=keys)
+    return iter_report_rows(db, recheck=recheck_on(as_of), keys=keys)
 
 
-def _task_of(item: tuple[NormalisedTask, StoredReading | None]) -> NormalisedTask:
-    return item[0]
+def _task_of(item: StoredTask | ReadTask) -> NormalisedTask:
+    task = item[0]
+    assert isinstance(task, NormalisedTask)
+    return task
 
 
 def report_current(

@@ -23,7 +23,7 @@ from connector.settings import ReportSettings
 
 if TYPE_CHECKING:
     from connector.ledger.columns import SuggestionLike
-    from connector.models import NormalisedTask
+    from connector.models import ReportedTask
     from connector.rules.deadlines import Classification, LateExtension
     from connector.rules.kinds import KindReading
     from connector.rules.recurring import RecurringObligation
@@ -374,7 +374,7 @@ class Item(Protocol):
     the costly parts only of the tasks that need them: `connector.reports.build`)."""
 
     @property
-    def task(self) -> NormalisedTask: ...
+    def task(self) -> ReportedTask: ...
 
     @property
     def classification(self) -> Classification: ...

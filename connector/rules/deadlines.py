@@ -46,7 +46,13 @@ from datetime import date, datetime
 
 from connector.clock import local_date
 from connector.errors import BadRecord
-from connector.models import Classification, NormalisedTask, StatusCode, TaskState
+from connector.models import (
+    Classification,
+    NormalisedTask,
+    ReportedTask,
+    StatusCode,
+    TaskState,
+)
 from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.settings import DeadlineSettings
 
@@ -135,7 +141,7 @@ def effective_due(
     return deadline
 
 
-def _local(task: NormalisedTask, value: datetime, field: str) -> date:
+def _local(task: ReportedTask, value: datetime, field: str) -> date:
     try:
         return local_date(value)
     except ValueError as exc:
@@ -213,9 +219,19 @@ def _completion(task: NormalisedTask) -> tuple[date | None, bool]:
     """
     if task.state is not TaskState.DONE:
         return None, False
-    if task.completed_at is not None:
-        return _local(task, task.completed_at, "completed_at"), False
-    return _local(task, task.last_modified, "last_modified"), True
+    return completion_on(task, task.completed_at, task.last_modified)
+
+
+def completion_on(
+    task: ReportedTask, completed_at: datetime | None, last_modified: datetime | None
+) -> tuple[date, bool]:
+    """(local completion date, estimated?) of a done task from its completion instant, else
+    from its last modification (see `_completion`; one of them is given)."""
+    if completed_at is not None:
+        return _local(task, completed_at, "completed_at"), False
+    if last_modified is None:
+        raise ValueError(f"task {task.source_id}: no completion instant nor last modification")
+    return _local(task, last_modified, "last_modified"), True
 
 
 def _assigned_on(task: NormalisedTask) -> date | None:
