@@ -225,7 +225,7 @@ class ReportedTask(Protocol):
     def last_modified(self) -> datetime: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classification:
     """A task's status and flags as of one local date.
 

@@ -98,11 +98,11 @@ scope. The task itself is still counted in the columns above by its own status.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
@@ -337,14 +337,31 @@ def _deadlines(cls: Classification) -> dict[str, Any]:
 
 @dataclass
 class _Pending:
-    """Annex lines gathered before the row order (and so the unit names) is known."""
+    """Annex lines made as their tasks are read (compact: neither the task nor its judgement
+    is kept), before the row order is known; a line's unit name is the one known when it was
+    made, set right at the end (`_named`) when a later task named the unit."""
 
-    overdue: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
-    late: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
-    stale: list[tuple[_Where, ReportedTask, Classification]] = field(default_factory=list)
-    missing: list[tuple[_Where, Item]] = field(default_factory=list)
-    extended: list[tuple[_Where, Item]] = field(default_factory=list)
-    recurring: list[tuple[_Where, Item, tuple[Occurrence, ...]]] = field(default_factory=list)
+    overdue: list[OverdueEntry] = field(default_factory=list)
+    late: list[LateEntry] = field(default_factory=list)
+    stale: list[StaleEntry] = field(default_factory=list)
+    missing: list[MissingEntry] = field(default_factory=list)
+    extended: list[ExtensionEntry] = field(default_factory=list)
+    recurring: list[RecurringEntry] = field(default_factory=list)
+
+
+_Line = TypeVar(
+    "_Line", OverdueEntry, LateEntry, StaleEntry, MissingEntry, ExtensionEntry, RecurringEntry
+)
+
+
+def _named(lines: list[_Line], name_of: Callable[[RowKey], str]) -> list[_Line]:
+    """`lines` with the final unit name of their row (most already have it)."""
+    for i, line in enumerate(lines):
+        ref = line.task
+        name = name_of((ref.unit_source, ref.unit_code))
+        if ref.unit_name != name:
+            lines[i] = replace(line, task=replace(ref, unit_name=name))
+    return lines
 
 
 def occurrences_in(judgement: Item, period: Period) -> tuple[Occurrence, ...]:
@@ -385,6 +402,39 @@ def _recurring_entries(
         )
         for o in found
     ]
+
+
+def _overdue_entry(
+    task: ReportedTask, c: Classification, unit_name: str, where: _Where
+) -> OverdueEntry:
+    return OverdueEntry(
+        task=_ref(task, unit_name, where),
+        **_deadlines(c),
+        days_overdue=c.days_overdue,
+        working_days_overdue=c.working_days_overdue,
+        over_30=c.overdue_over_30,
+        confirmed=not c.unconfirmed,
+    )
+
+
+def _late_entry(task: ReportedTask, c: Classification, unit_name: str, where: _Where) -> LateEntry:
+    return LateEntry(
+        task=_ref(task, unit_name, where),
+        **_deadlines(c),
+        completed_on=c.completed_on,
+        completion_estimated=c.completion_estimated,
+        days_late=c.days_overdue,
+    )
+
+
+def _stale_entry(task: ReportedTask, unit_name: str, where: _Where, as_of: date) -> StaleEntry:
+    ref = _ref(task, unit_name, where)
+    reported = local_date(task.last_report_at) if task.last_report_at is not None else None
+    if reported is not None and reported > as_of:
+        reported = None
+    last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
+    idle = (as_of - last).days if last is not None else 0
+    return StaleEntry(task=ref, last_report_on=reported, idle_days=idle)
 
 
 def _missing_entry(judgement: Item, unit_name: str, where: _Where) -> MissingEntry:
@@ -494,6 +544,14 @@ class _Rows:
         return mapped.key
 
 
+def _tally(tallies: dict[RowKey, _Tally], row: RowKey) -> _Tally:
+    """The tally of `row`, made on first use (not one per task)."""
+    found = tallies.get(row)
+    if found is None:
+        found = tallies[row] = _Tally()
+    return found
+
+
 def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
     """The report of `items` (each a task, its classification as of `options.as_of`, and the
     deadline suggested from its text or ``None``), with rows for `units` (the unit table, in
@@ -537,7 +595,18 @@ def _build(
     pending = _Pending()
     undated = 0
     seen = 0
-    since = confirmation_since(options.as_of, options.report_cutoff_day)
+    as_of = options.as_of
+    since = confirmation_since(as_of, options.report_cutoff_day)
+
+    def name_of(key: RowKey) -> str:
+        mapped = table.mapped_names.get(key)
+        if mapped:
+            return mapped
+        known = unit_table.get(key)
+        if known is not None and known[1].name:
+            return known[1].name
+        return task_names.get(key) or key[1] or label("no_unit", options.lang)
+
     for source, judgement in items:
         task, cls = judgement.task, judgement.classification
         seen += 1
@@ -561,24 +630,24 @@ def _build(
         if task.lead_unit_name and not task_names.get(row):
             task_names[row] = task.lead_unit_name
         if found:
-            tallies.setdefault(row, _Tally()).add_occurrences(found)
-            pending.recurring.append((where, judgement, found))
+            _tally(tallies, row).add_occurrences(found)
+            pending.recurring += _recurring_entries(judgement, found, name_of(row), where)
         if not in_scope:
             continue
-        tallies.setdefault(row, _Tally()).add(judgement, since)
+        _tally(tallies, row).add(judgement, since)
         status = cls.status
         if status is StatusCode.DA_HUY:
             continue
         if status is StatusCode.DTH_QUA_HAN:
-            pending.overdue.append((where, task, cls))
+            pending.overdue.append(_overdue_entry(task, cls, name_of(row), where))
         elif status is StatusCode.HT_QUA_HAN:
-            pending.late.append((where, task, cls))
+            pending.late.append(_late_entry(task, cls, name_of(row), where))
         elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
-            pending.stale.append((where, task, cls))
+            pending.stale.append(_stale_entry(task, name_of(row), where, as_of))
         if cls.deadline is None and judgement.kind.kind is TaskKind.PRODUCT:
-            pending.missing.append((where, judgement))
+            pending.missing.append(_missing_entry(judgement, name_of(row), where))
         if cls.extended_after_overdue:
-            pending.extended.append((where, judgement))
+            pending.extended.append(_extension_entry(judgement, name_of(row), where))
 
     if (
         options.unit is not None
@@ -592,15 +661,6 @@ def _build(
         listed = options.include_empty and unit.kind in options.unit_order
         if (listed and options.unit in (None, unit.code)) or options.unit == unit.code:
             tallies.setdefault(table.key(source, unit.code, unit.name), _Tally())
-
-    def name_of(key: RowKey) -> str:
-        mapped = table.mapped_names.get(key)
-        if mapped:
-            return mapped
-        known = unit_table.get(key)
-        if known is not None and known[1].name:
-            return known[1].name
-        return task_names.get(key) or key[1] or label("no_unit", options.lang)
 
     ordered = sorted(tallies, key=lambda k: _row_key(k, name_of(k), unit_table, options.unit_order))
     rank = {key: i for i, key in enumerate(ordered)}
@@ -627,49 +687,17 @@ def _build(
     def order_of(ref: TaskRef) -> tuple[int, str]:
         return rank_of(ref), ref.source
 
-    as_of = options.as_of
-    overdue = [
-        OverdueEntry(
-            task=_ref(t, name_of(w.row), w),
-            **_deadlines(c),
-            days_overdue=c.days_overdue,
-            working_days_overdue=c.working_days_overdue,
-            over_30=c.overdue_over_30,
-            confirmed=not c.unconfirmed,
-        )
-        for w, t, c in pending.overdue
-    ]
+    overdue = _named(pending.overdue, name_of)
     overdue.sort(key=lambda e: (order_of(e.task), -e.days_overdue, e.task.source_id))
-    late = [
-        LateEntry(
-            task=_ref(t, name_of(w.row), w),
-            **_deadlines(c),
-            completed_on=c.completed_on,
-            completion_estimated=c.completion_estimated,
-            days_late=c.days_overdue,
-        )
-        for w, t, c in pending.late
-    ]
+    late = _named(pending.late, name_of)
     late.sort(key=lambda e: (order_of(e.task), e.completed_on or date.max, e.task.source_id))
-    stale: list[StaleEntry] = []
-    for w, t, _c in pending.stale:
-        ref = _ref(t, name_of(w.row), w)
-        reported = local_date(t.last_report_at) if t.last_report_at is not None else None
-        if reported is not None and reported > as_of:
-            reported = None
-        last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
-        idle = (as_of - last).days if last is not None else 0
-        stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
+    stale = _named(pending.stale, name_of)
     stale.sort(key=lambda e: (order_of(e.task), -e.idle_days, e.task.source_id))
-    missing = [_missing_entry(j, name_of(w.row), w) for w, j in pending.missing]
+    missing = _named(pending.missing, name_of)
     missing.sort(key=lambda e: (order_of(e.task), e.task.assigned_on or date.max, e.task.source_id))
-    extended = [_extension_entry(j, name_of(w.row), w) for w, j in pending.extended]
+    extended = _named(pending.extended, name_of)
     extended.sort(key=lambda e: (order_of(e.task), e.extended_on, e.task.source_id))
-    recurring = [
-        entry
-        for w, j, found in pending.recurring
-        for entry in _recurring_entries(j, found, name_of(w.row), w)
-    ]
+    recurring = _named(pending.recurring, name_of)
     recurring.sort(key=lambda e: (rank_of(e.task), e.task.source_id, e.task.source, e.period_start))
 
     report = Report(
