@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
 from connector.ledger.reader import in_list, reading
@@ -180,8 +180,7 @@ def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedT
 # -- the tasks with what the classification step read of their text, for the report of a day -----
 
 
-@dataclass(frozen=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """What the classification step stored of a task's text (`connector.ledger.columns`'s
     suggestion and `READING_COLUMNS`), raw: the report turns it back into its rules' types."""
 
@@ -259,7 +258,7 @@ class TaskView:
         "subject",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917 - one per column, made in one place
         self,
         source_id: int,
         sign_number: str,
@@ -295,8 +294,7 @@ class TaskView:
         return instant(self._last_modified)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredVerdict:
+class StoredVerdict(NamedTuple):
     """A task's classification as the classification step stored it for the report's day
     (its classification columns), with the task columns the rest of it is computed from
     (`connector.reports.build.stored_classification`)."""
