@@ -258,7 +258,7 @@ class TaskView:
         "subject",
     )
 
-    def __init__(  # noqa: PLR0913, PLR0917 - one per column, made in one place
+    def __init__(  # noqa: PLR0917 - one per column, made in one place
         self,
         source_id: int,
         sign_number: str,
