@@ -129,7 +129,11 @@ def report_rollup(
                 sections.append(Section(name, build(db, settings, options, calendar)))
         return Rollup(by, sources, sections=tuple(sections))
     if len(sources) <= 1:  # also --by source of a ledger without data: the empty report
-        return Rollup(by, sources, report=build(db, settings, options, calendar))
+        # Reads narrowed to the one source (when reads see every source): the same rows, read
+        # by the indexes that lead with the source (what the ledger knows of a task: by
+        # (source, task id), not a scan of every report date each batch).
+        with use_read_sources(sources if read_sources() is None else read_sources()):
+            return Rollup(by, sources, report=build(db, settings, options, calendar))
     units: list[tuple[str, Unit]] = []
     for name in sources:
         with use_read_sources((name,)):

@@ -20,6 +20,7 @@ from connector.reports.build import build_merged_report, build_report
 from connector.reports.model import Item, Report, ReportOptions
 from connector.reports.render.jsonfmt import (
     _encoded,
+    _line,
     _ref,
     iter_json,
     render_json,
@@ -53,6 +54,18 @@ def test_a_value_is_encoded_as_json_dumps_writes_it(value: Any) -> None:
     """Any JSON value (scalars, nested lists and objects, diacritics, control characters,
     surrogates) is encoded as ``json.dumps(..., ensure_ascii=False, indent=2)`` does."""
     assert _encoded(value, 0) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=8))
+def test_an_annex_line_is_encoded_as_json_dumps_writes_it_in_the_document(
+    data: dict[str, Any],
+) -> None:
+    """An annex line's object is encoded as ``json.dumps(..., indent=2)`` writes it at its level
+    in the document (three levels down: the annexes' object, the annex's list)."""
+    document = {"annexes": {"x": [data]}}
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    assert text == f'{{\n  "annexes": {{\n    "x": [\n      {_line(data)}\n    ]\n  }}\n}}'
 
 
 def _merged() -> Report:

@@ -292,7 +292,7 @@ def iter_json(report: Report, lang: Lang | None = None) -> Iterator[str]:
         yield f"{',' if n else ''}\n    {_string(key)}: "
         empty = True
         for entry in getattr(report, attr):
-            yield f"{'[' if empty else ','}\n      {_encoded(line(entry), 3)}"
+            yield f"{'[' if empty else ','}\n      {_line(line(entry))}"
             empty = False
         yield "[]" if empty else "\n    ]"
     yield "\n  }\n}\n"
@@ -306,6 +306,31 @@ def write_json(report: Report, out: BinaryIO, lang: Lang | None = None) -> None:
 
 _string: Callable[[str], str] = json.encoder.encode_basestring
 _INDENT = "  "
+
+
+_LINE_KEY = "\n" + _INDENT * 4
+_LINE_KEYS: dict[str, str] = {}
+
+
+def _line(data: dict[str, Any]) -> str:
+    """One annex line's object at its level in the document (3), as `_encoded` writes it:
+    its values are mostly strings, numbers and null, encoded here without a call each."""
+    parts = []
+    for key, value in data.items():
+        name = _LINE_KEYS.get(key)
+        if name is None:
+            name = _LINE_KEYS[key] = f"{_LINE_KEY}{_string(key)}: "
+        if value is None:
+            parts.append(name + "null")
+        elif type(value) is str:
+            parts.append(name + _string(value))
+        elif type(value) is int:
+            parts.append(name + int.__repr__(value))
+        else:
+            parts.append(name + _encoded(value, 4))
+    if not parts:
+        return "{}"
+    return "{" + ",".join(parts) + "\n" + _INDENT * 3 + "}"
 
 
 def _encoded(value: Any, level: int) -> str:
