@@ -336,6 +336,7 @@ _TRUSTED = (
 content, with one of the keys) and the rest of the classification follows from plain columns
 (no deadline change, no administrator's kind); 1: only the stored reading holds; 0: neither."""
 
+_TRUSTED_FLAG = 2
 _DONE = TaskState.DONE.value
 
 
@@ -349,7 +350,7 @@ def iter_report_rows(
     `iter_source_tasks_read`. Rows are read as tuples, `batch_size` at a time."""
     listed, params = in_list("key", keys)
     trusted = _TRUSTED.format(keys=listed)
-    columns = f"{_TASK_COLUMNS}, source, {_READING}, {_VERDICT}, {trusted}"
+    columns = f"{_LIGHT}, {_READING}, {_VERDICT}, {trusted}"
     sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
     first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
     params = {**params, "recheck": recheck, "batch": batch_size}
@@ -362,13 +363,36 @@ def iter_report_rows(
             if not rows:
                 return
             at = {name: i for i, name in enumerate(names)}
-            yield from _report_rows(rows, at)
+            i_id, i_source, i_flag = at["source_id"], at["source"], at["verdict"]
+            again = [(row[i_source], row[i_id]) for row in rows if row[i_flag] != _TRUSTED_FLAG]
+            yield from _report_rows(rows, at, _full_rows(r, again))
             last = rows[-1]
-            after = {"after": int(last[at["source_id"]]), "after_source": str(last[at["source"]])}
+            after = {"after": int(last[i_id]), "after_source": str(last[i_source])}
 
 
-def _report_rows(rows: list[Any], at: dict[str, int]) -> Iterator[StoredTask | ReadTask]:
-    """One batch of `iter_report_rows`."""
+_LIGHT = (
+    "source_id, source, sign_number, subject, doc_date, steering_content, lead_unit_code, "
+    "lead_unit_name, assigned_at, progress, last_report_at, source_modified, deadline, state, "
+    "completed_at"
+)
+"""The task columns a report reads of a task whose stored verdict it trusts."""
+
+
+def _full_rows(r: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The task columns of the tasks of `keys` (source, id), by key: those classified again."""
+    if not keys:
+        return {}
+    listed, params = in_list("id", sorted({task_id for _, task_id in keys}))
+    rows = r.rows(f"SELECT {_TASK_COLUMNS}, source FROM task WHERE source_id IN ({listed})", params)
+    wanted = set(keys)
+    found = ((str(row["source"]), int(row["source_id"])) for row in rows)
+    return {key: row for key, row in zip(found, rows, strict=True) if key in wanted}
+
+
+def _report_rows(
+    rows: list[Any], at: dict[str, int], full: dict[tuple[str, int], dict[str, Any]]
+) -> Iterator[StoredTask | ReadTask]:
+    """One batch of `iter_report_rows` (`full`: the task columns of those classified again)."""
     (
         i_id, i_sign, i_subject, i_doc, i_content, i_unit, i_unit_name, i_assigned, i_progress,
         i_report, i_modified, i_deadline, i_state, i_completed, i_verdict,
@@ -385,7 +409,7 @@ def _report_rows(rows: list[Any], at: dict[str, int]) -> Iterator[StoredTask | R
         at[n] for n in _READING.split(", ")
     )
     verdict_at = [at[n] for n in _VERDICT.split(", ")]
-    names = list(at)
+    i_source = at["source"]
     for row in rows:
         flag = row[i_verdict]
         reading_now = None
@@ -399,8 +423,8 @@ def _report_rows(rows: list[Any], at: dict[str, int]) -> Iterator[StoredTask | R
                 suggested_phrase=row[i_phrase],
                 suggested_recurrence=row[i_srec],
             )
-        if flag != 2:
-            yield task_from_row(dict(zip(names, row, strict=True))), reading_now
+        if flag != _TRUSTED_FLAG:
+            yield task_from_row(full[(row[i_source], row[i_id])]), reading_now
             continue
         assert reading_now is not None
         status, eff, overdue, wd_overdue, left, soon, over30, stale, unconf, ext, ext_after = (

@@ -974,9 +974,10 @@ def _judged_lazily(
             )
         }
         ids = [task.source_id for task, _ in again.values()]
-        # What the ledger knows of a stored task is read only when the report may read its
-        # kind or its occurrences: without a deadline in force.
-        ids += [s[0].source_id for s, _ in sorted_out if s is not None and s[1].eff_due is None]
+        # What the ledger knows of a stored task is read only when the report lays its
+        # occurrences (a recurrence rule, no deadline in force): its kind has no override (a
+        # kind set or removed clears ``recheck_on``; one read under an override is not trusted).
+        ids += [s[0].source_id for s, _ in sorted_out if s is not None and _lays(s)]
         known = facts(ids) if ids else {}
         for stored, item in sorted_out:
             if stored is not None:
@@ -991,6 +992,11 @@ def _judged_lazily(
             task, cls = found
             facts_of_task = known.get(task.source_id, NO_FACTS)
             yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
+
+
+def _lays(stored: StoredTask) -> bool:
+    """A stored task the report lays occurrences of (`_Judged.recurring`)."""
+    return stored[1].eff_due is None and bool(stored[2].recurrence_rule_json)
 
 
 def _stored_task(item: StoredTask | ReadTask) -> StoredTask | None:
