@@ -284,6 +284,12 @@ _DECODERS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = tuple(
 )
 
 
+def decode_deadline_changes(text: str | None) -> tuple[DeadlineChange, ...]:
+    """The deadline changes a ``deadline_changes_json`` column holds (as `task_from_row`)."""
+    changes: tuple[DeadlineChange, ...] = _DECODER_OF["deadline_changes"](text)
+    return changes
+
+
 def task_from_row(row: Any) -> NormalisedTask:
     """The normalised task a task row holds (``extra`` is not stored: empty).
 

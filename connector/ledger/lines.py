@@ -18,10 +18,15 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
+from connector.ledger.columns import (
+    SOURCE_COLUMNS,
+    STORED_PROPERTIES,
+    decode_deadline_changes,
+    task_from_row,
+)
 from connector.ledger.reader import in_list, reading
 from connector.ledger.values import day, instant
-from connector.models import NormalisedTask, TaskState
+from connector.models import DeadlineChange, NormalisedTask, TaskState
 
 if TYPE_CHECKING:
     from connector.ledger.reader import Db
@@ -311,6 +316,8 @@ class StoredVerdict(NamedTuple):
     extended: bool
     extended_after_overdue: bool
     deadline: date | None
+    """The task's current deadline (the one in force follows from `changes`)."""
+    changes: tuple[DeadlineChange, ...]
     original_deadline: date | None
     state: str
     completed_at: datetime | None
@@ -329,12 +336,13 @@ _VERDICT = (
 )
 _TRUSTED = (
     "CASE WHEN recheck_on = :recheck AND kind_read != '' AND classify_key IN ({keys}) THEN "
-    "CASE WHEN deadline_changes_json = '[]' AND kind_source != 'override' "
+    "CASE WHEN NOT extended_after_overdue AND kind_source != 'override' "
     "AND status_code IS NOT NULL THEN 2 ELSE 1 END ELSE 0 END AS verdict"
 )
 """2: the stored verdict and reading hold for the day (classified as of it, from the current
-content, with one of the keys) and the rest of the classification follows from plain columns
-(no deadline change, no administrator's kind); 1: only the stored reading holds; 0: neither."""
+content, with one of the keys) and answer every question of the report (no extension after the
+deadline, whose details a report reads from the changes, no administrator's kind); 1: only the
+stored reading holds; 0: neither."""
 
 _TRUSTED_FLAG = 2
 _DONE = TaskState.DONE.value
@@ -373,7 +381,7 @@ def iter_report_rows(
 _LIGHT = (
     "source_id, source, sign_number, subject, doc_date, steering_content, lead_unit_code, "
     "lead_unit_name, assigned_at, progress, last_report_at, source_modified, deadline, state, "
-    "completed_at"
+    "completed_at, deadline_changes_json"
 )
 """The task columns a report reads of a task whose stored verdict it trusts."""
 
@@ -395,13 +403,13 @@ def _report_rows(
     """One batch of `iter_report_rows` (`full`: the task columns of those classified again)."""
     (
         i_id, i_sign, i_subject, i_doc, i_content, i_unit, i_unit_name, i_assigned, i_progress,
-        i_report, i_modified, i_deadline, i_state, i_completed, i_verdict,
+        i_report, i_modified, i_deadline, i_state, i_completed, i_changes, i_verdict,
     ) = (
         at[n]
         for n in (
             "source_id", "sign_number", "subject", "doc_date", "steering_content",
             "lead_unit_code", "lead_unit_name", "assigned_at", "progress", "last_report_at",
-            "source_modified", "deadline", "state", "completed_at",
+            "source_modified", "deadline", "state", "completed_at", "deadline_changes_json",
             "verdict",
         )
     )  # fmt: skip
@@ -434,6 +442,8 @@ def _report_rows(
         state = row[i_state]
         done = state == _DONE
         deadline = _optional_day(row[i_deadline])
+        changes_json = row[i_changes]
+        changes = () if changes_json == "[]" else decode_deadline_changes(changes_json)
         view = TaskView(
             row[i_id],
             row[i_sign],
@@ -460,7 +470,8 @@ def _report_rows(
             extended=bool(ext),
             extended_after_overdue=bool(ext_after),
             deadline=deadline,
-            original_deadline=deadline,  # no deadline change: the first is the current one
+            changes=changes,
+            original_deadline=changes[0].old_deadline if changes else deadline,
             state=state,
             completed_at=instant(completed) if done and completed is not None else None,
             last_modified=instant(row[i_modified]) if done and completed is None else None,

@@ -166,6 +166,7 @@ from connector.rules.deadlines import (
     DeadlinePolicy,
     LateExtension,
     completion_on,
+    deadline_in_force_of,
     policy_from_settings,
 )
 from connector.rules.judge import Judgement, judge, start_of
@@ -913,8 +914,9 @@ def stored_classification(
     task: ReportedTask, verdict: StoredVerdict, as_of: date
 ) -> Classification:
     """The classification as of `as_of` that the classification step stored for that day
-    (`connector.ledger.lines.iter_report_rows`: no deadline change), with the fields it does
-    not store computed as `connector.rules.deadlines.classify` computes them."""
+    (`connector.ledger.lines.iter_report_rows`), with the fields it does not store (the
+    deadline in force, the completion date, whether assigned yet) computed as
+    `connector.rules.deadlines.classify` computes them."""
     status = StatusCode(verdict.status_code)
     completed: date | None = None
     estimated = False
@@ -926,10 +928,11 @@ def stored_classification(
     if status is StatusCode.DA_HUY:
         completed, estimated = None, False
     assigned = assigned_on(task)
+    deadline, _ = deadline_in_force_of(task, verdict.changes, verdict.deadline, judged_on)
     return Classification(
         status=status,
         as_of=as_of,
-        deadline=verdict.deadline,
+        deadline=deadline,
         eff_due=verdict.eff_due,
         original_deadline=verdict.original_deadline,
         days_overdue=verdict.days_overdue,

@@ -41,6 +41,7 @@ Thursday deadline = 3. Due soon is ``working_days_left <= due_soon_working_days`
 from __future__ import annotations
 
 import calendar as _gregorian
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -48,6 +49,7 @@ from connector.clock import local_date
 from connector.errors import BadRecord
 from connector.models import (
     Classification,
+    DeadlineChange,
     NormalisedTask,
     ReportedTask,
     StatusCode,
@@ -161,11 +163,19 @@ def deadline_in_force(task: NormalisedTask, as_of: date) -> tuple[date | None, b
     (local date) is not yet in force, and neither is any later one. A change without
     `changed_at` is taken to have happened before `as_of`.
     """
-    for applied, change in enumerate(task.deadline_changes):
+    return deadline_in_force_of(task, task.deadline_changes, task.deadline, as_of)
+
+
+def deadline_in_force_of(
+    task: ReportedTask, changes: Sequence[DeadlineChange], deadline: date | None, as_of: date
+) -> tuple[date | None, bool]:
+    """`deadline_in_force` of a task whose deadline changes are `changes` and whose current
+    deadline is `deadline` (a report reads them from plain columns)."""
+    for applied, change in enumerate(changes):
         changed_at = change.changed_at
         if changed_at is not None and _local(task, changed_at, "changed_at") > as_of:
             return change.old_deadline, applied > 0
-    return task.deadline, task.extended
+    return deadline, bool(changes)
 
 
 @dataclass(frozen=True)

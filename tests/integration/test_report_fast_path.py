@@ -279,8 +279,8 @@ def _ids(ledger: Ledger, where: str) -> list[int]:
 
 def test_a_trusted_stored_verdict_is_what_the_report_reads(ledger: Ledger) -> None:
     """After the classification step of the report's day, the report takes the stored verdict
-    of a task without a deadline change as it is (it does not classify the task again): a
-    verdict changed by hand changes the figures; another day's report classifies again."""
+    of a task as it is (it does not classify the task again): a verdict changed by hand
+    changes the figures; another day's report classifies again."""
     _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
     _classify_stored(ledger, AS_OF)
     options = ReportOptions.from_settings(SETTINGS.report, as_of=AS_OF)
@@ -302,18 +302,20 @@ def test_stale_or_partial_stored_verdicts_are_judged_again(
     ledger: Ledger, given: dict[str, object]
 ) -> None:
     """A stored verdict is trusted only when it was made as of the report's day with one of
-    its keys, for a task without a deadline change and without an administrator's kind: false
-    verdicts stored for tasks classified with another key, stamped by a later day's run, with
-    a deadline change or with a kind override are all judged again, and the report is still
-    that of every task fully judged."""
+    its keys, for a task not extended after its deadline and without an administrator's kind:
+    false verdicts stored for tasks classified with another key, stamped by a later day's run,
+    extended after the deadline or with a kind override are all judged again, and the report
+    is still that of every task fully judged (tasks with other deadline changes are among the
+    trusted ones)."""
     _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
     as_of = given.pop("as_of", AS_OF)
     assert isinstance(as_of, date)
     key = _classify_stored(ledger, as_of)
-    plain = _ids(ledger, "deadline_changes_json = '[]' AND source_id NOT IN (26, 1005)")
-    changed = _ids(ledger, "deadline_changes_json != '[]'")
+    plain = _ids(ledger, "NOT extended_after_overdue AND source_id NOT IN (26, 1005)")
+    changed = _ids(ledger, "extended_after_overdue")
     assert len(plain) > 80
-    assert len(changed) > 10
+    assert changed
+    assert _ids(ledger, f"deadline_changes_json != '[]' AND source_id > {plain[80]}")
     other_key, later_day = plain[:40], plain[40:80]
     _falsify_verdict(ledger, [*other_key, *later_day, *changed, 26, 1005])
     with ledger.transaction() as session:
