@@ -757,7 +757,7 @@ def report_cmd(
         ByChoice,
         typer.Option(
             help="Several sources: unit (one table, a row per mapped unit) or source (one "
-            "section per source; not docx)."
+            "section per source)."
         ),
     ] = ByChoice.UNIT,
     unit_map: Annotated[
@@ -781,10 +781,6 @@ def report_cmd(
     if fmt in {ReportFormat.XLSX, ReportFormat.DOCX} and output is None:
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
     annex = annex_option(annex, fmt)
-    if by is ByChoice.SOURCE:
-        from connector.reports.render.sections import check_section_format
-
-        check_section_format(fmt.value)
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
     mapping = (

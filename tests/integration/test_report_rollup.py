@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docx import Document
 from openpyxl import load_workbook
 
 from connector.errors import ConfigError
@@ -20,6 +21,7 @@ from connector.models import NormalisedTask
 from connector.reports.build import report_as_of, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.csvfmt import render_csv
+from connector.reports.render.docxfmt import render_docx
 from connector.reports.render.jsonfmt import report_dict
 from connector.reports.render.sections import (
     render_sections,
@@ -170,8 +172,13 @@ def test_by_source_sections_equal_one_source_ledgers(two: Ledger, tmp_path: Path
     csv_lines = render_sections(rollup.sections, "csv", "en").splitlines()
     assert csv_lines[0].startswith("Source,Unit code,")
     assert {line.split(",")[0] for line in csv_lines[1:]} == {"gialai", "binhdinh"}
-    with pytest.raises(ConfigError, match="--source NAME"):
-        render_sections(rollup.sections, "docx", "vi")
+    word = Document(io.BytesIO(render_sections_bytes(rollup.sections, "docx", "vi")))
+    texts = [p.text for p in word.paragraphs]
+    assert texts.index("Nguồn: gialai") < texts.index("Nguồn: binhdinh")
+    assert texts.count("BÁO CÁO") == 2  # each source's whole document, one after the other
+    alone_tables = len(Document(io.BytesIO(render_docx(rollup.sections[0].report, "vi"))).tables)
+    other_tables = len(Document(io.BytesIO(render_docx(rollup.sections[1].report, "vi"))).tables)
+    assert len(word.tables) == alone_tables + other_tables
     book = load_workbook(io.BytesIO(render_sections_bytes(rollup.sections, "xlsx", "vi")))
     assert book.sheetnames[0] == "gialai Tổng hợp" and "binhdinh Tổng hợp" in book.sheetnames
     assert len(book.sheetnames) == 2 * 7

@@ -87,7 +87,7 @@ def test_report_unit_map_option_names_itself(tmp_path: Path) -> None:
     assert "--unit-map" in output and "unknown source 'kontum'" in output
 
 
-def test_report_by_source_refuses_a_word_file(tmp_path: Path) -> None:
-    """``report --by source --format docx``: exit 2, saying to write one file per source."""
-    code, output = _run(tmp_path, "--by", "source", "--format", "docx", "--output", "x.docx")
-    assert code == 2 and "--source NAME" in output
+def test_report_by_source_as_a_word_file_needs_an_output_file(tmp_path: Path) -> None:
+    """``report --by source --format docx`` without --output: exit 2, asking for the file."""
+    code, output = _run(tmp_path, "--by", "source", "--format", "docx")
+    assert code == 2 and "--output FILE.docx" in output

@@ -387,6 +387,7 @@ def _signature(document: DocumentObject, doc: DocumentText) -> None:
 def _annex(document: DocumentObject, annex: Annex, doc: DocumentText, lang: Lang) -> None:
     section = document.add_section(WD_SECTION.NEW_PAGE)
     _page(section, landscape=True)
+    _continue_page_numbers(section)
     _para(document, annex.heading(lang), size=TEXT_PT, bold=True)
     _para(document, annex.subject(lang).upper(), size=TEXT_PT, bold=True)
     _para(document, doc.annex_attached, size=TEXT_PT, italic=True)
@@ -418,12 +419,59 @@ def _annex(document: DocumentObject, annex: Annex, doc: DocumentText, lang: Lang
 def render_docx(report: Report, lang: Lang | None = None) -> bytes:
     """The report as .docx bytes (see the module docstring)."""
     chosen: Lang = lang or report.lang
-    doc = document_text(report, chosen)
     document = Document()
     _styles(document)
     section = document.sections[0]
     _page(section, landscape=False)
     _page_numbers(section)
+    _document(document, report, chosen)
+    _properties(document, report, chosen)
+    return _saved(document)
+
+
+def render_docx_sections(sections: Sequence[tuple[str, Report]], lang: Lang) -> bytes:
+    """``report --by source``: every source's report, one after the other in one file; each
+    starts on a new A4 portrait page under a heading "Nguồn: NAME" ("Source: NAME") and keeps
+    its own heading, body, signature and annexes (each source's document can be cut out and
+    sent on its own). No section: an empty document."""
+    document = Document()
+    _styles(document)
+    first = document.sections[0]
+    _page(first, landscape=False)
+    _page_numbers(first)
+    for index, (source, report) in enumerate(sections):
+        if index:
+            section = document.add_section(WD_SECTION.NEW_PAGE)
+            _page(section, landscape=False)
+            _restart_page_numbers(section)
+        heading = label("source_section", lang, source=source)
+        _para(document, heading, size=TEXT_PT, bold=True, align=WD_ALIGN_PARAGRAPH.LEFT, after=6)
+        _document(document, report, lang)
+    if sections:
+        _properties(document, sections[0][1], lang)
+    return _saved(document)
+
+
+def _continue_page_numbers(section: Section) -> None:
+    """`section`'s pages go on with the previous section's numbers (a new section copies the
+    last one's properties, a restart included)."""
+    sect_pr = section._sectPr  # python-docx has no API for w:pgNumType
+    for old in sect_pr.findall(qn("w:pgNumType")):
+        sect_pr.remove(old)
+
+
+def _restart_page_numbers(section: Section) -> None:
+    """Number `section`'s pages from 1 again: each source's document is numbered on its own."""
+    _continue_page_numbers(section)
+    sect_pr = section._sectPr  # python-docx has no API for w:pgNumType
+    numbering = OxmlElement("w:pgNumType")
+    numbering.set(qn("w:start"), "1")
+    sect_pr.append(numbering)
+
+
+def _document(document: DocumentObject, report: Report, chosen: Lang) -> None:
+    """One report's document, from the letterhead to its last annex, at the end of `document`."""
+    doc = document_text(report, chosen)
     body = WD_ALIGN_PARAGRAPH.JUSTIFY
     indent = Mm(12.7)
 
@@ -448,10 +496,15 @@ def render_docx(report: Report, lang: Lang | None = None) -> bytes:
     for annex in annexes(report):
         _annex(document, annex, doc, chosen)
 
+
+def _properties(document: DocumentObject, report: Report, chosen: Lang) -> None:
     props = document.core_properties
     props.title = report.title
-    props.subject = f"{report.period_label(chosen)}; {doc.place_date}"
+    props.subject = f"{report.period_label(chosen)}; {document_text(report, chosen).place_date}"
     props.author = "idesk-connector"
+
+
+def _saved(document: DocumentObject) -> bytes:
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()

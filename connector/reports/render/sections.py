@@ -10,10 +10,9 @@ csv     the summary (or ``annex=``) of every section, a first column naming its 
 md      each section's Markdown under a heading "# Nguồn: NAME"
 html    one page, each section's report under a heading, a page break between sections
 xlsx    one workbook: each section's summary and annex sheets, named after its source
+docx    one file: each section's whole administrative document (heading, body, signature,
+        annexes) on new pages under a heading "Nguồn: NAME"
 ======  =================================================================================
-
-A Word file holds one administrative document: ``--by source`` refuses docx (exit 2) and says
-to write one file per source with ``--source NAME``.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from connector.reports.render.jsonfmt import SCHEMA_VERSION, report_dict
 from connector.reports.render.markdown import render_markdown
 from connector.reports.rollup import Section
 
-SECTION_FORMATS: tuple[str, ...] = ("table", "json", "csv", "md", "html", "xlsx")
+SECTION_FORMATS: tuple[str, ...] = ("table", "json", "csv", "md", "html", "xlsx", "docx")
 """The formats ``--by source`` writes."""
 
 
@@ -100,11 +99,11 @@ def _escape(text: str) -> str:
 def render_sections(
     sections: Sequence[Section], fmt: str, lang: Lang, *, annex: str | None = None
 ) -> str:
-    """The sections in `fmt` as text (see the module docstring; xlsx: `render_sections_bytes`);
-    `ConfigError` for docx."""
+    """The sections in `fmt` as text (see the module docstring; xlsx and docx:
+    `render_sections_bytes`)."""
     check_section_format(fmt)
-    if fmt == "xlsx":
-        raise ValueError("xlsx is bytes: use render_sections_bytes")
+    if fmt in {"xlsx", "docx"}:
+        raise ValueError(f"{fmt} is bytes: use render_sections_bytes")
     if fmt == "json":
         return json.dumps(sections_dict(sections, lang), ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
@@ -130,7 +129,12 @@ def render_sections(
 def render_sections_bytes(
     sections: Sequence[Section], fmt: str, lang: Lang, *, annex: str | None = None
 ) -> bytes:
-    """What to write to a file: UTF-8 text (CSV with a byte order mark) or the xlsx bytes."""
+    """What to write to a file: UTF-8 text (CSV with a byte order mark), the xlsx or the docx
+    bytes."""
+    if fmt == "docx":
+        from connector.reports.render.docxfmt import render_docx_sections  # noqa: PLC0415
+
+        return render_docx_sections([(s.source, s.report) for s in sections], lang)
     if fmt == "xlsx":
         from connector.reports.render.xlsx import render_xlsx_sections  # noqa: PLC0415
 
