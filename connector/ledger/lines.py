@@ -6,7 +6,10 @@ query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks),
 every task costs what its lines cost. Its ``WHERE`` clause is built in one place
 (`_listing_filter`): a new filter goes there.
 
-`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`).
+`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`);
+`iter_report_rows` is the report of the day's read: rows as tuples, a task whose stored verdict
+holds for the day as a light `TaskView` with its `StoredVerdict` (not built, not classified
+again), the others as tasks.
 
 Reading takes anything `connector.ledger.reader.reading` does.
 """
