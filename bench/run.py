@@ -207,6 +207,7 @@ class SizeOptions:
     push_rate: float
     push_settings: dict[str, Any]
     push_limit_s: float
+    push_burst: float | None = None
 
 
 def _served(sim: Any) -> int:
@@ -274,9 +275,12 @@ def bench_show(directory: Path, ledger_url: str, runs: int, timeout_s: float) ->
 def bench_push(
     sim: Any, job: dict[str, Any], options: SizeOptions, timeout_s: float
 ) -> dict[str, Any]:
-    """Deliver `push_rows` planned tracking writes at the simulator's rate limit (the contract's
-    token bucket, burst 1) with the connector's pace set to the same rate."""
-    sim.set_faults(replace(Faults.none(), rate_limit=options.push_rate, rate_burst=1.0))
+    """Deliver `push_rows` planned tracking writes at the simulator's rate limit (the contract's:
+    at most `push_rate` requests in any one second; with `push_burst`, a token bucket of that
+    size instead) with the connector's pace set to the same rate."""
+    sim.set_faults(
+        replace(Faults.none(), rate_limit=options.push_rate, rate_burst=options.push_burst)
+    )
     before = _served(sim)
     try:
         push, wall = run_measure(
@@ -1216,6 +1220,14 @@ def build_parser() -> argparse.ArgumentParser:
         " the contract's)",
     )
     parser.add_argument(
+        "--push-burst",
+        type=float,
+        default=None,
+        help="the simulator's limit during the push step as a token bucket of this size (1: no"
+        " burst, stricter than the contract); default: the contract's, at most --push-rate"
+        " requests in any one second",
+    )
+    parser.add_argument(
         "--push-limit-s",
         type=float,
         default=None,
@@ -1334,6 +1346,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": not args.skip_report,
             "push_rows": None if args.skip_push else args.push_rows,
             "push_rate": args.push_rate,
+            "push_burst": args.push_burst,
             "push_limit_s": args.push_limit_s,
             "push_settings": args.push_setting,
             "targets": {
@@ -1367,6 +1380,7 @@ def main(argv: list[str] | None = None) -> int:
             cli_runs=0 if args.skip_cli else args.cli_runs,
             push_rows=0 if args.skip_push else args.push_rows,
             push_rate=args.push_rate,
+            push_burst=args.push_burst,
             push_settings=push_extra,
             push_limit_s=args.push_limit_s
             or round(2 * args.push_rows / args.push_rate + PUSH_START_S, 1),

@@ -14,7 +14,7 @@ import structlog
 
 from connector.clock import local_date
 from simulator.config import SimulatorConfig
-from simulator.faults import ExpireStyle, FaultDice, Faults, RateLimiter
+from simulator.faults import ExpireStyle, FaultDice, Faults, Limiter, limiter_for
 from simulator.generator import Scenario
 from simulator.recorder import RequestLog
 from simulator.simclock import SimClock
@@ -58,7 +58,7 @@ class SimCore:
         self._faults = config.faults
         seed = config.faults.seed if config.faults.seed is not None else f"faults:{config.seed}"
         self.dice = FaultDice(seed)
-        self.limiter = RateLimiter(config.faults.rate_limit, config.faults.rate_burst)
+        self.limiter: Limiter = limiter_for(config.faults)
         self._retry_after_count = 0
 
     # -- faults ------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ class SimCore:
         """Change the faults while running (the rate limiter restarts with full buckets)."""
         with self._faults_lock:
             self._faults = faults
-            self.limiter = RateLimiter(faults.rate_limit, faults.rate_burst)
+            self.limiter = limiter_for(faults)
         log.info("simulator_faults_changed", faults=faults.to_spec())
 
     @property

@@ -7,9 +7,12 @@
 ===============  ===============================================================================
 item             meaning
 ===============  ===============================================================================
-rate_limit=R     token bucket of R requests/second per client (0 or ``off``: no limit; default 20)
-rate_burst=B     the bucket's size: requests a client may send at once (default 1, like a reverse
-                 proxy's ``limit_req`` without burst: requests closer than 1/R s apart get 429)
+rate_limit=R     R requests/second per client, as the contract states it: at most R requests in
+                 any window of one second (a sliding log; below 1/s: one request in any 1/R s);
+                 0 or ``off``: no limit; default 20
+rate_burst=B     a stricter shape instead: a token bucket of R requests/second holding B (B = 1:
+                 a reverse proxy's ``limit_req`` without burst, requests closer than 1/R s apart
+                 get 429); default: none, the contract's window
 retry_after=S    form of ``Retry-After`` on 429 and 503: ``alternate`` (default), ``seconds``,
                  ``date``
 http5xx=P        share of requests answered 502/503/504 with an HTML body (503 sometimes with
@@ -34,9 +37,10 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Literal, cast, get_args
+from typing import Literal, Protocol, cast, get_args
 
 from connector.errors import ConfigError, Problem
 
@@ -52,7 +56,7 @@ class Faults:
     """Switchable faults, each with its rate (see the module docstring)."""
 
     rate_limit: float = 20.0
-    rate_burst: float = 1.0
+    rate_burst: float | None = None
     retry_after: RetryAfterStyle = "alternate"
     http5xx: float = 0.0
     slow: float = 0.0
@@ -76,7 +80,9 @@ class Faults:
                 found.append((name, f"must be a probability within 0..1, got {value}"))
         if self.rate_limit < 0 or not math.isfinite(self.rate_limit):
             found.append(("rate_limit", f"must be >= 0 requests/second, got {self.rate_limit}"))
-        if self.rate_burst < 1 or not math.isfinite(self.rate_burst):
+        if self.rate_burst is not None and (
+            self.rate_burst < 1 or not math.isfinite(self.rate_burst)
+        ):
             found.append(("rate_burst", f"must be >= 1 request, got {self.rate_burst}"))
         if not 0.0 <= self.slow_seconds <= _MAX_SLOW_SECONDS:
             found.append(
@@ -101,7 +107,7 @@ class Faults:
     def to_spec(self) -> str:
         """The command-line form of these faults (parse_faults(f.to_spec()) == f)."""
         parts = [f"rate_limit={self.rate_limit:g}" if self.rate_limit else "rate_limit=off"]
-        if self.rate_burst != 1.0:
+        if self.rate_burst is not None:
             parts.append(f"rate_burst={self.rate_burst:g}")
         if self.retry_after != "alternate":
             parts.append(f"retry_after={self.retry_after}")
@@ -235,6 +241,54 @@ class FaultDice:
     def sample(self, population: list[int], k: int) -> list[int]:
         with self._lock:
             return self._rng.sample(population, min(k, len(population)))
+
+
+class Limiter(Protocol):
+    """What the simulator asks of a rate limiter."""
+
+    rate: float
+
+    def acquire(self, client: str) -> float:
+        """0.0 when the request may pass, else the seconds until the client may retry."""
+        ...
+
+
+def limiter_for(
+    faults: Faults, monotonic: Callable[[], float] = time.monotonic
+) -> WindowLimiter | RateLimiter:
+    """The limiter `faults` ask for: the contract's window, or a token bucket (`rate_burst`)."""
+    if faults.rate_burst is not None:
+        return RateLimiter(faults.rate_limit, faults.rate_burst, monotonic)
+    return WindowLimiter(faults.rate_limit, monotonic)
+
+
+class WindowLimiter:
+    """The contract's limit: at most `rate` requests per client in any window of one second
+    (a sliding log of the requests let through; refused ones do not count). A rate below one
+    allows one request in any 1 / `rate` seconds; a fractional rate above one, floor(rate)
+    requests in any floor(rate) / `rate` seconds."""
+
+    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._count = max(1, math.floor(rate)) if rate > 0 else 0
+        self._window = self._count / rate if rate > 0 else 0.0
+        self._monotonic = monotonic
+        self._passed: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, client: str) -> float:
+        """0.0 when the request may pass, else the seconds until the client may retry."""
+        if self.rate <= 0:
+            return 0.0
+        now = self._monotonic()
+        with self._lock:
+            passed = self._passed.setdefault(client, deque())
+            while passed and passed[0] <= now - self._window:
+                passed.popleft()
+            if len(passed) < self._count:
+                passed.append(now)
+                return 0.0
+            return passed[0] + self._window - now
 
 
 class RateLimiter:

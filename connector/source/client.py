@@ -416,7 +416,10 @@ class SourceClient(Closing):
         if self._pacer is not None:
             self._pacer.acquire()
         self.stats.add("requests")
-        deadline = RequestDeadline(self.source.request_timeout)
+        deadline = RequestDeadline(
+            self.source.request_timeout,
+            on_sent=self._pacer.sent if self._pacer is not None else None,
+        )
         late = ResponseOutcome(
             OutcomeKind.TRANSIENT,
             "deadline",

@@ -21,9 +21,11 @@ Sleep and clock are injectable so tests never wait.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -49,9 +51,16 @@ class RequestDeadline:
     blocked read return at once with an error.
     """
 
-    def __init__(self, seconds: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
         self.seconds = seconds
         self._monotonic = monotonic
+        self._on_sent = on_sent
         self._ends = monotonic() + seconds
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -70,13 +79,19 @@ class RequestDeadline:
             raise DeadlineExceeded(self.seconds)
 
     def attach(self, sock: socket.socket | None) -> None:
-        """The socket the request now waits on (shut at once when the deadline has passed)."""
+        """The socket the request now waits on (shut at once when the deadline has passed).
+
+        It is called once the request has been written to the socket: `on_sent` (given to the
+        constructor: `TokenBucket.sent`) learns then that the request has actually gone."""
         with self._lock:
             if not self._open or sock is None:
                 return
             self._sock = sock
             if self._fired:
                 _shut(sock)
+            on_sent, self._on_sent = self._on_sent, None
+        if on_sent is not None:
+            on_sent()
 
     def _fire(self) -> None:
         with self._lock:
@@ -222,12 +237,15 @@ def _received(resp: requests.Response) -> int:
 
 # -- the pace -------------------------------------------------------------------------------------
 
-PACE_HEADROOM = 0.92
-"""The share of a configured limit the connector actually uses (`pace_for`): a source that
-counts 20 requests per second without any burst (a token bucket of one) refuses a request that
-arrives 49 ms after the one before, and thread scheduling and the network move arrival times by
-a few milliseconds; 8 % below the limit (54.3 ms apart at 20/s) absorbs most of that, and
-keeps 92 % of what the source allows."""
+PACE_HEADROOM = 0.97
+"""The share of a configured limit the connector actually uses (`pace_for`). The contract's
+limit is 20 requests per second: at most 20 in any one second. Paced evenly at 97 % of it
+(51.5 ms apart at 20/s, never closer as the requests actually go), the 21st request goes
+1.031 s after the first, so a request may reach the source up to 31 ms later than the one 20
+before it (thread scheduling on a busy machine, the network) before the source counts 21 in one
+second; 97 % of what the source allows is used. A source stricter than the contract (a token
+bucket without burst, refusing a request 49 ms after the one before) refuses now and then at
+this pace; `slow_down` then settles the pace lower for a while."""
 
 SLOW_DOWN = 0.9
 """After a 429 the pace drops to this share of what it was (once per hold)..."""
@@ -236,11 +254,32 @@ SLOWEST = 0.1
 """...never below this share of the configured rate..."""
 
 RECOVERY = 0.0002
-"""...and climbs back by this share of the configured rate with every request after it (500
-requests undo one slow-down): a 429 costs a second or more (``Retry-After`` is whole seconds),
-so where the source, or the machine and the network on the way, is uneven enough to refuse
-now and then, the pace settles a little lower; where it never refuses, it stays at the full
-rate."""
+"""...climbs back by this share of the configured rate with every request after it (500
+requests undo one slow-down)..."""
+
+QUIET_SECONDS = 10.0
+"""...and returns to the full rate once this long has passed since the last slow-down without
+another 429 (the quiet period): a refusal from one busy moment costs its ``Retry-After`` (whole
+seconds, every sender) and a few seconds at a slower pace, not the rest of the run..."""
+
+QUIET_LONGEST = 160.0
+"""...while a 429 that comes back within a quiet period of the full rate's return doubles the
+quiet period, up to this (a source stricter than the contract, or a machine too busy to keep
+the pace, is met at the slower pace most of the time: after the longest quiet period, 500
+requests at the slower pace bring the full rate back first, about one 429 per 30 s); a 429
+that comes later than that sets it back to `QUIET_SECONDS`."""
+
+SEND_TOLERANCE = 0.010
+"""How late (seconds) a request may actually go after the moment the pace gave it before the
+next request keeps its distance from the moment it went instead (`TokenBucket.sent`): a busy
+machine that holds one request back 40 ms must not send the next one 10 ms after it, two
+requests the source would count 10 ms apart."""
+
+
+def _window_count(rate: float) -> int:
+    """How many requests of a pace of `rate` per second fit in about one second (at least 1):
+    the pace keeps that many within the time they take (`TokenBucket`), as a source counts."""
+    return max(1, math.ceil(rate - 1e-9))
 
 
 def pace_for(limit: float) -> float:
@@ -258,8 +297,16 @@ class TokenBucket:
     `hold(seconds)` keeps every acquisition back until that time has passed (a server's
     ``Retry-After`` applies to the whole pace, every sender, not only to the request that got
     it); a thread already waiting for a later moment reserves again after the hold.
-    `slow_down` (a 429) lowers the pace to `SLOW_DOWN` of what it was, and each later request
-    brings it back up by `RECOVERY` of `rate`.
+    Without a burst, the pace also follows the requests as they actually go: `sent` (the
+    transport, once a request is written to its socket) moves a request held back by a busy
+    machine to when it went, the next one keeps its interval from then, and never more than
+    the rate's worth of requests (20 at 19.4/s) go within the time they take at the pace
+    (1.031 s), so a stall that lets two requests go together does not make the source count 21
+    in one second.
+    `slow_down` (a 429) lowers the pace to `SLOW_DOWN` of what it was; each later request
+    brings it back up by `RECOVERY` of `rate`, and a quiet period (`quiet`, from
+    `QUIET_SECONDS`, doubled up to `QUIET_LONGEST` by a 429 soon after the full rate came back)
+    after the last slow-down without another one the full rate is back.
     `monotonic` and `sleep` are injectable so tests never wait. Thread-safe.
     """
 
@@ -283,8 +330,15 @@ class TokenBucket:
         self._last_gone = now - 1.0 / rate * capacity  # when the latest request actually went
         self._hold_until = now
         self._slowed_until = now
+        self._slowed_at: float | None = None  # the latest slow-down, while the pace is lower
+        self._recovered_at: float | None = None  # when the full rate last came back
+        self.quiet = QUIET_SECONDS
+        """The quiet period now (`QUIET_SECONDS`, doubled by 429s soon after a recovery)."""
         self._epoch = 0  # counts holds: a reservation made before one is made again
         self._lock = threading.Lock()
+        self._recent: deque[list[float]] = deque(maxlen=_window_count(rate))
+        """The moments the latest requests went (one list per request, moved later by `sent`)."""
+        self._mine = threading.local()  # this thread's latest request, for `sent`
         self.waited = 0.0
         """Seconds spent waiting so far (summed over the threads that waited)."""
         self.acquired = 0
@@ -306,6 +360,7 @@ class TokenBucket:
             raise ValueError("rate must be > 0")
         with self._lock:
             self.rate = rate
+            self._recent = deque(self._recent, maxlen=_window_count(rate))
 
     def hold(self, seconds: float) -> None:
         """No acquisition, by any thread, before `seconds` from now (a longer earlier hold
@@ -325,9 +380,33 @@ class TokenBucket:
             now = self._monotonic()
             if now < self._slowed_until:
                 return
+            if self._recovered_at is not None:
+                soon = now - self._recovered_at < self.quiet
+                self.quiet = min(QUIET_LONGEST, self.quiet * 2) if soon else QUIET_SECONDS
+                self._recovered_at = None
             self._factor = max(SLOWEST, self._factor * SLOW_DOWN)
             self._slowed_until = max(self._hold_until, now + 1.0 / (self.rate * self._factor))
+            self._slowed_at = now
             self.slowed += 1
+
+    def sent(self) -> None:
+        """The request just let go has actually been written to the socket, now (the transport
+        says so: `RequestDeadline`'s ``on_sent``). Sent more than `SEND_TOLERANCE` after the
+        latest moment the pace gave, the next request keeps its interval from this moment
+        (less the tolerance), not from the one the pace gave: the source counts requests as
+        they arrive. Without a burst only (a bucket with a burst allows close requests)."""
+        if self.capacity != 1:
+            return
+        mine: list[float] | None = getattr(self._mine, "request", None)
+        self._mine.request = None
+        with self._lock:
+            went = self._monotonic() - SEND_TOLERANCE
+            if mine is not None and went > mine[0]:
+                mine[0] = went
+            if went <= self._last_gone:
+                return
+            self._last_gone = went
+            self._next = max(self._next, went + 1.0 / (self.rate * self._factor))
 
     def _reserve(self) -> tuple[float, float, int]:
         """The moment this request may go, now, and the hold epoch it was reserved in."""
@@ -356,15 +435,35 @@ class TokenBucket:
                     # A thread woken late (a busy machine) must not leave the next one too close
                     # behind it: without a burst, requests keep `interval` apart as they go.
                     gap = self._last_gone + interval - woke if self.capacity == 1 else 0.0
+                    if self.capacity == 1 and len(self._recent) == self._recent.maxlen:
+                        # As the source counts: never more than the rate's worth of requests
+                        # within the time they take at the pace, as they actually went (`sent`).
+                        span = len(self._recent) / self.rate
+                        gap = max(gap, min(r[0] for r in self._recent) + span - woke)
                     if gap <= 0:
+                        request = [woke]
+                        self._recent.append(request)
+                        self._mine.request = request
                         self._last_gone = woke
                         self._next = max(self._next, woke + interval)
                         self.acquired += 1
-                        self._factor = min(1.0, self._factor + RECOVERY)
+                        self._recover(woke)
                         return
                     earliest = woke + gap
                 self._sleep(gap)
                 self._count_wait(gap)
+
+    def _recover(self, now: float) -> None:
+        """One request gone at `now`: the slower pace climbs back (under the lock)."""
+        if self._slowed_at is None:
+            return
+        if now - self._slowed_at >= self.quiet:
+            self._factor = 1.0
+        else:
+            self._factor = min(1.0, self._factor + RECOVERY)
+        if self._factor >= 1.0:
+            self._slowed_at = None
+            self._recovered_at = now
 
     def _count_wait(self, seconds: float) -> None:
         with self._lock:

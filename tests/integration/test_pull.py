@@ -303,10 +303,12 @@ def test_cursor_never_beyond_server_clock(sim: Simulator, ledger: Ledger) -> Non
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_faults_do_not_change_the_result(backend: str, sqlite_url: str) -> None:
-    """Rate limiting, HTML 5xx, dropped connections and session expiry: the same ledger."""
+    """Rate limiting, HTML 5xx, dropped connections and session expiry: the same ledger. (The
+    limit is a token bucket of one at 8/s, stricter than the contract's window and than the
+    pull's pace, so that the pull meets 429s.)"""
     from connector.ledger.db import open_ledger
 
-    faults = Faults(rate_limit=8, http5xx=0.08, drop=0.04, expire=0.08, seed=3)
+    faults = Faults(rate_limit=8, rate_burst=1, http5xx=0.08, drop=0.04, expire=0.08, seed=3)
     config = SimulatorConfig(tasks=600, seed=5, malformed_rate=0.01, faults=faults)
     with Simulator(config) as sim, open_ledger(sqlite_url) as ledger:
         settings = make_settings(sim, ledger.url, **PULL)

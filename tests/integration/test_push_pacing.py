@@ -152,10 +152,10 @@ def test_push_under_the_sources_rate_limit_does_not_cascade(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_push_at_the_contracts_limit_draws_no_429_on_one_clock(tmp_path: Path) -> None:
-    """300 deliveries paced for the contract's 20/s, against the simulator's 20/s limiter (a
-    token bucket of one) on the same fake clock as the connector's pace: all sent, the login
-    and every write within the one budget, not one 429 (at exactly 20/s, 0.05 s apart, clock
-    rounding alone would refuse about a quarter of them)."""
+    """300 deliveries paced for the contract's 20/s, against a 20/s limiter stricter than the
+    contract's one-second window (a token bucket of one) on the same fake clock as the
+    connector's pace: all sent, the login and every write within the one budget, not one 429
+    (at exactly 20/s, 0.05 s apart, clock rounding alone would refuse about a quarter of them)."""
     config = SimulatorConfig(tasks=320, seed=5, faults=Faults.none(), frozen_clock=True)
     with Simulator(config) as sim:
         settings = make_settings(
@@ -182,6 +182,43 @@ def test_push_at_the_contracts_limit_draws_no_429_on_one_clock(tmp_path: Path) -
         assert result.due == result.sent == 300
         assert client.stats.rate_limited == 0 and client.stats.relogins == 0
         assert bucket.acquired == 301  # the login, then one request per delivery
+
+
+class _CountingBucket(TokenBucket):
+    """A pace that counts the requests the transport reports as gone."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.reported = 0
+
+    def sent(self) -> None:
+        self.reported += 1
+        super().sent()
+
+
+def test_every_request_reports_when_it_actually_went(tmp_path: Path) -> None:
+    """Over real HTTP, each request of a delivery (the login and every write) tells the pace
+    once it is written to the socket (`TokenBucket.sent`), so the next one keeps its distance
+    from when it went."""
+    config = SimulatorConfig(tasks=8, seed=5, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        settings = make_settings(
+            sim, f"sqlite:///{tmp_path / 'ledger.db'}", auth="session", push={"concurrency": 2}
+        )
+        pulled = _job(sim, settings, "pull")
+        assert pulled.pull is not None and pulled.pull.planned >= 5
+        bucket = _CountingBucket(1000)
+        spec = load_mapping(settings.source.mapping)
+        with (
+            open_ledger(settings.ledger.url) as ledger,
+            default_client(settings, spec, time.sleep) as client,
+        ):
+            result = deliver_pending(
+                ledger, client, settings, "run", FixedClock(sim.now()), bucket=bucket, limit=5
+            )
+    assert result.sent == 5
+    assert bucket.acquired == client.stats.requests == 6  # the login, then the writes
+    assert bucket.reported == bucket.acquired
 
 
 def test_a_sync_run_paces_pull_and_push_from_one_budget(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import requests
 
 from connector.errors import ConfigError
 from simulator import Faults, Simulator, SimulatorConfig, parse_faults
-from simulator.faults import FaultDice, RateLimiter
+from simulator.faults import FaultDice, RateLimiter, WindowLimiter, limiter_for
 from simulator.timefmt import utc_str
 
 TIMEOUT = 10
@@ -147,6 +147,58 @@ def test_rate_limiter_token_bucket() -> None:
     now[0] += 0.25
     assert limiter.acquire("a") == 0.0
     assert limiter.acquire("a") > 0
+
+
+def test_the_contracts_limit_is_a_one_second_window() -> None:
+    """By default (the contract: 20 requests per second) a client may send 20 requests in any
+    one second, however close together, and the 21st within that second gets 429 with the wait
+    until the first leaves the window; refused requests do not count."""
+    now = [100.0]
+    limiter = limiter_for(Faults(), monotonic=lambda: now[0])
+    assert isinstance(limiter, WindowLimiter)
+    assert [limiter.acquire("a") for _ in range(10)] == [0.0] * 10
+    now[0] = 100.5
+    assert [limiter.acquire("a") for _ in range(10)] == [0.0] * 10
+    now[0] = 100.75
+    assert limiter.acquire("a") == pytest.approx(0.25)
+    assert limiter.acquire("b") == 0.0
+    now[0] = 101.0
+    assert [limiter.acquire("a") for _ in range(10)] == [0.0] * 10  # the first ten left
+    assert limiter.acquire("a") == pytest.approx(0.5)
+
+
+def test_the_window_is_not_stricter_than_the_contract() -> None:
+    """16 requests per second sent as pairs 1 ms apart, 8 pairs a second, never make more than
+    16 in any one second: the window refuses none, where a token bucket of one (stricter than
+    the contract) refuses the second of every pair."""
+    now = [0.0]
+    window = WindowLimiter(16, monotonic=lambda: now[0])
+    bucket = RateLimiter(16, 1.0, monotonic=lambda: now[0])
+    refused_window = refused_bucket = 0
+    for i in range(160):
+        now[0] = (i // 2) * 0.125 + (i % 2) * 2**-10  # exact on the clock
+        refused_window += window.acquire("a") > 0
+        refused_bucket += bucket.acquire("a") > 0
+    assert refused_window == 0
+    assert refused_bucket == 80
+
+
+def test_a_rate_below_one_allows_one_request_per_interval() -> None:
+    """rate_limit=0.5: one request in any 2 s."""
+    now = [0.0]
+    limiter = WindowLimiter(0.5, monotonic=lambda: now[0])
+    assert limiter.acquire("a") == 0.0
+    now[0] = 1.5
+    assert limiter.acquire("a") == pytest.approx(0.5)
+    now[0] = 2.0
+    assert limiter.acquire("a") == 0.0
+
+
+def test_rate_burst_chooses_the_token_bucket() -> None:
+    """rate_burst=B (a stricter shape than the contract's) makes the limiter a token bucket."""
+    assert isinstance(limiter_for(Faults(rate_burst=1)), RateLimiter)
+    assert parse_faults("rate_limit=20,rate_burst=1").rate_burst == 1
+    assert Faults().to_spec() == "rate_limit=20"
 
 
 def test_rate_limit_answers_429_with_both_retry_after_forms(client: requests.Session) -> None:
