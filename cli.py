@@ -819,10 +819,15 @@ def report_cmd(
         return
     report = rollup.report
     if output is not None:
-        data = render_bytes(report, fmt, options.lang, annex=annex)
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_bytes(data)
+            if fmt == "json" and annex is None:  # written piece by piece, never the whole text
+                from connector.reports.render.jsonfmt import write_json
+
+                with output.open("wb") as out:
+                    write_json(report, out, options.lang)
+            else:
+                output.write_bytes(render_bytes(report, fmt, options.lang, annex=annex))
         except OSError as exc:  # exit 74, naming the file
             exc.filename = exc.filename or str(output)
             raise

@@ -215,9 +215,18 @@ def _served(sim: Any) -> int:
 
 
 def _config_file(directory: Path, ledger_url: str) -> Path:
-    """A config file naming the ledger, for the installed CLI (mode 600, as it requires)."""
+    """A config file naming the ledger, for the installed CLI (mode 600, as it requires), with
+    the pull's push pace (`connector.demo.demo_settings`): a deployment pulls and reports with
+    one config, so the report's classification key is the pull's and the report reads the
+    verdicts the pull stored (with another key it judges every task again)."""
+    from connector.demo import demo_settings  # noqa: PLC0415 - the pull's settings
+
+    rate = demo_settings("http://127.0.0.1", "", directory).push.rate_per_second
     config = directory / "config.toml"
-    config.write_text(f'[ledger]\nurl = "{ledger_url}"\n', encoding="utf-8")
+    config.write_text(
+        f'[ledger]\nurl = "{ledger_url}"\n\n[push]\nrate_per_second = {rate!r}\n',
+        encoding="utf-8",
+    )
     config.chmod(0o600)
     return config
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class TaskState(StrEnum):
@@ -187,7 +187,45 @@ class NormalisedTask:
         return bool(self.deadline_changes)
 
 
-@dataclass(frozen=True)
+class ReportedTask(Protocol):
+    """What a report reads of a task (a `NormalisedTask` is one; the report of the day reads a
+    lighter view of a task whose stored verdict it trusts: `connector.ledger.lines.TaskView`)."""
+
+    @property
+    def source_id(self) -> int: ...
+
+    @property
+    def sign_number(self) -> str: ...
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def doc_date(self) -> date | None: ...
+
+    @property
+    def steering_content(self) -> str: ...
+
+    @property
+    def lead_unit_code(self) -> str: ...
+
+    @property
+    def lead_unit_name(self) -> str: ...
+
+    @property
+    def assigned_at(self) -> datetime | None: ...
+
+    @property
+    def progress(self) -> int | None: ...
+
+    @property
+    def last_report_at(self) -> datetime | None: ...
+
+    @property
+    def last_modified(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
     """A task's status and flags as of one local date.
 

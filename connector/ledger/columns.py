@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from connector.ledger.codec import canonical_json, decode_field, encode, history_value
 from connector.ledger.values import column_value, day, instant
-from connector.models import Classification, NormalisedTask
+from connector.models import Classification, DeadlineChange, NormalisedTask
 
 RENAMED: Mapping[str, str] = {
     "last_modified": "source_modified",
@@ -216,15 +216,56 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
+_CHANGE_KEYS = frozenset(f.name for f in dataclasses.fields(DeadlineChange))
+
+
+def _deadline_changes(data: Any) -> tuple[DeadlineChange, ...] | None:
+    """`decode_field("deadline_changes", data)` spelt out for the shape the ledger writes (a
+    list of objects with both deadlines), else None (the general decoder then): a report reads
+    thousands of them."""
+    if not isinstance(data, list):
+        return None
+    out: list[DeadlineChange] = []
+    for item in data:
+        if (
+            not isinstance(item, dict)
+            or not item.keys() <= _CHANGE_KEYS
+            or "old_deadline" not in item
+            or "new_deadline" not in item
+        ):
+            return None
+        old, new = item["old_deadline"], item["new_deadline"]
+        at, reason = item.get("changed_at"), item.get("reason", "")
+        if not isinstance(reason, str):
+            return None
+        out.append(
+            DeadlineChange(
+                old_deadline=None if old is None or old == "" else day(old),
+                new_deadline=None if new is None or new == "" else day(new),
+                changed_at=None if at is None or at == "" else instant(at),
+                reason=reason,
+            )
+        )
+    return tuple(out)
+
+
+_FAST_JSON: Mapping[str, Callable[[Any], Any]] = {"deadline_changes": _deadline_changes}
+"""JSON columns with a decoder spelt out (`_deadline_changes`)."""
+
+
 def _decoder(spec: ColumnSpec) -> Callable[[Any], Any]:
     """How a raw column value becomes the field's value (fast paths for the common types)."""
     hint = _TASK_HINTS[spec.field]
     if spec.json:
         # The same lists recur from task to task (coordinating units, "[]"): each text is
         # decoded once; the result is a tuple of frozen dataclasses, safe to share.
+        fast = _FAST_JSON.get(spec.field)
+
         @functools.lru_cache(maxsize=4096)
         def decoded(text: str) -> Any:
-            return decode_field(spec.field, json.loads(text or "[]"))
+            data = json.loads(text or "[]")
+            found = fast(data) if fast is not None else None
+            return found if found is not None else decode_field(spec.field, data)
 
         return lambda value: decoded(value or "")
     if hint in (str, int, str | None, int | None):
@@ -244,6 +285,12 @@ _DECODER_OF: Mapping[str, Callable[[Any], Any]] = {spec.field: _decoder(spec) fo
 _DECODERS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = tuple(
     (spec.field, spec.name, _DECODER_OF[spec.field]) for spec in _FIELDS
 )
+
+
+def decode_deadline_changes(text: str | None) -> tuple[DeadlineChange, ...]:
+    """The deadline changes a ``deadline_changes_json`` column holds (as `task_from_row`)."""
+    changes: tuple[DeadlineChange, ...] = _DECODER_OF["deadline_changes"](text)
+    return changes
 
 
 def task_from_row(row: Any) -> NormalisedTask:

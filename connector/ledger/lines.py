@@ -6,7 +6,10 @@ query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks),
 every task costs what its lines cost. Its ``WHERE`` clause is built in one place
 (`_listing_filter`): a new filter goes there.
 
-`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`).
+`iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`);
+`iter_report_rows` is the report of the day's read: rows as tuples, a task whose stored verdict
+holds for the day as a light `TaskView` with its `StoredVerdict` (not built, not classified
+again), the others as tasks.
 
 Reading takes anything `connector.ledger.reader.reading` does.
 """
@@ -15,13 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from connector.ledger.columns import SOURCE_COLUMNS, STORED_PROPERTIES, task_from_row
+from connector.ledger.columns import (
+    SOURCE_COLUMNS,
+    STORED_PROPERTIES,
+    decode_deadline_changes,
+    task_from_row,
+)
 from connector.ledger.reader import in_list, reading
-from connector.ledger.values import day
-from connector.models import NormalisedTask
+from connector.ledger.values import day, instant
+from connector.models import DeadlineChange, NormalisedTask, TaskState
 
 if TYPE_CHECKING:
     from connector.ledger.reader import Db
@@ -180,8 +188,7 @@ def iter_source_tasks(db: Db, *, batch_size: int = 1000) -> Iterator[NormalisedT
 # -- the tasks with what the classification step read of their text, for the report of a day -----
 
 
-@dataclass(frozen=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """What the classification step stored of a task's text (`connector.ledger.columns`'s
     suggestion and `READING_COLUMNS`), raw: the report turns it back into its rules' types."""
 
@@ -235,3 +242,241 @@ def iter_source_tasks_read(
                     )
                 yield task_from_row(row), stored
             after = _key_of(rows[-1])
+
+
+# -- the report of a day: stored verdicts as plain tuples, the others as tasks ---------------------
+
+
+class TaskView:
+    """What a report reads of a task whose stored verdict it trusts (`connector.models.
+    ReportedTask`), from the raw columns: the instants it rarely reads (the last progress
+    report, the last modification) are parsed on first use."""
+
+    __slots__ = (
+        "_last_modified",
+        "_last_report_at",
+        "assigned_at",
+        "doc_date",
+        "lead_unit_code",
+        "lead_unit_name",
+        "progress",
+        "sign_number",
+        "source_id",
+        "steering_content",
+        "subject",
+    )
+
+    def __init__(  # noqa: PLR0917 - one per column, made in one place
+        self,
+        source_id: int,
+        sign_number: str,
+        subject: str,
+        doc_date: date | None,
+        steering_content: str,
+        lead_unit_code: str,
+        lead_unit_name: str,
+        assigned_at: datetime | None,
+        progress: int | None,
+        last_report_at: Any,
+        last_modified: Any,
+    ) -> None:
+        self.source_id = source_id
+        self.sign_number = sign_number
+        self.subject = subject
+        self.doc_date = doc_date
+        self.steering_content = steering_content
+        self.lead_unit_code = lead_unit_code
+        self.lead_unit_name = lead_unit_name
+        self.assigned_at = assigned_at
+        self.progress = progress
+        self._last_report_at = last_report_at
+        self._last_modified = last_modified
+
+    @property
+    def last_report_at(self) -> datetime | None:
+        raw = self._last_report_at
+        return None if raw is None else instant(raw)
+
+    @property
+    def last_modified(self) -> datetime:
+        return instant(self._last_modified)
+
+
+class StoredVerdict(NamedTuple):
+    """A task's classification as the classification step stored it for the report's day
+    (its classification columns), with the task columns the rest of it is computed from
+    (`connector.reports.build.stored_classification`)."""
+
+    status_code: str
+    eff_due: date | None
+    days_overdue: int
+    working_days_overdue: int
+    working_days_left: int | None
+    due_soon: bool
+    overdue_over_30: bool
+    stale_no_deadline: bool
+    unconfirmed: bool
+    extended: bool
+    extended_after_overdue: bool
+    deadline: date | None
+    """The task's current deadline (the one in force follows from `changes`)."""
+    changes: tuple[DeadlineChange, ...]
+    original_deadline: date | None
+    state: str
+    completed_at: datetime | None
+    last_modified: datetime | None
+    """Read only for a task done without a completion instant (else None)."""
+
+
+StoredTask = tuple[TaskView, StoredVerdict, StoredReading]
+"""A task whose stored verdict and reading hold for the report's day."""
+ReadTask = tuple[NormalisedTask, StoredReading | None]
+"""A task to classify again (with its stored reading when that still holds)."""
+
+_VERDICT = (
+    "status_code, eff_due, days_overdue, working_days_overdue, working_days_left, due_soon, "
+    "overdue_over_30, stale_no_deadline, unconfirmed, extended, extended_after_overdue"
+)
+_TRUSTED = (
+    "CASE WHEN recheck_on = :recheck AND kind_read != '' AND classify_key IN ({keys}) THEN "
+    "CASE WHEN NOT extended_after_overdue AND kind_source != 'override' "
+    "AND status_code IS NOT NULL THEN 2 ELSE 1 END ELSE 0 END AS verdict"
+)
+"""2: the stored verdict and reading hold for the day (classified as of it, from the current
+content, with one of the keys) and answer every question of the report (no extension after the
+deadline, whose details a report reads from the changes, no administrator's kind); 1: only the
+stored reading holds; 0: neither."""
+
+_TRUSTED_FLAG = 2
+_DONE = TaskState.DONE.value
+
+
+def iter_report_rows(
+    db: Db, *, recheck: date, keys: tuple[str, ...], batch_size: int = 2000
+) -> Iterator[StoredTask | ReadTask]:
+    """Every task the ledger holds (deleted ones too) by key, for the report of the day whose
+    ``recheck_on`` is `recheck`: a `StoredTask` when the classification step classified it as
+    of that day, from its current content, with one of the classification `keys` (see
+    `_TRUSTED`), read from plain columns without building the task; else the `ReadTask` of
+    `iter_source_tasks_read`. Rows are read as tuples, `batch_size` at a time."""
+    listed, params = in_list("key", keys)
+    trusted = _TRUSTED.format(keys=listed)
+    columns = f"{_LIGHT}, {_READING}, {_VERDICT}, {trusted}"
+    sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
+    first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
+    params = {**params, "recheck": recheck, "batch": batch_size}
+    after: dict[str, Any] | None = None
+    with reading(db) as r:
+        while True:
+            names, rows = r.tuples(
+                first if after is None else following, {**params, **(after or {})}
+            )
+            if not rows:
+                return
+            at = {name: i for i, name in enumerate(names)}
+            i_id, i_source, i_flag = at["source_id"], at["source"], at["verdict"]
+            again = [(row[i_source], row[i_id]) for row in rows if row[i_flag] != _TRUSTED_FLAG]
+            yield from _report_rows(rows, at, _full_rows(r, again))
+            last = rows[-1]
+            after = {"after": int(last[i_id]), "after_source": str(last[i_source])}
+
+
+_LIGHT = (
+    "source_id, source, sign_number, subject, doc_date, steering_content, lead_unit_code, "
+    "lead_unit_name, assigned_at, progress, last_report_at, source_modified, deadline, state, "
+    "completed_at, deadline_changes_json"
+)
+"""The task columns a report reads of a task whose stored verdict it trusts."""
+
+
+def _full_rows(r: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The task columns of the tasks of `keys` (source, id), by key: those classified again."""
+    if not keys:
+        return {}
+    listed, params = in_list("id", sorted({task_id for _, task_id in keys}))
+    rows = r.rows(f"SELECT {_TASK_COLUMNS}, source FROM task WHERE source_id IN ({listed})", params)
+    wanted = set(keys)
+    found = ((str(row["source"]), int(row["source_id"])) for row in rows)
+    return {key: row for key, row in zip(found, rows, strict=True) if key in wanted}
+
+
+def _report_rows(
+    rows: list[Any], at: dict[str, int], full: dict[tuple[str, int], dict[str, Any]]
+) -> Iterator[StoredTask | ReadTask]:
+    """One batch of `iter_report_rows` (`full`: the task columns of those classified again)."""
+    (
+        i_id, i_sign, i_subject, i_doc, i_content, i_unit, i_unit_name, i_assigned, i_progress,
+        i_report, i_modified, i_deadline, i_state, i_completed, i_changes, i_verdict,
+    ) = (
+        at[n]
+        for n in (
+            "source_id", "sign_number", "subject", "doc_date", "steering_content",
+            "lead_unit_code", "lead_unit_name", "assigned_at", "progress", "last_report_at",
+            "source_modified", "deadline", "state", "completed_at", "deadline_changes_json",
+            "verdict",
+        )
+    )  # fmt: skip
+    i_kind, i_kind_source, i_words, i_rule, i_sdeadline, i_phrase, i_srec = (
+        at[n] for n in _READING.split(", ")
+    )
+    verdict_at = [at[n] for n in _VERDICT.split(", ")]
+    i_source = at["source"]
+    for row in rows:
+        flag = row[i_verdict]
+        reading_now = None
+        if flag:
+            reading_now = StoredReading(
+                kind=row[i_kind],
+                kind_source=row[i_kind_source],
+                kind_words_json=row[i_words],
+                recurrence_rule_json=row[i_rule],
+                suggested_deadline=_optional_day(row[i_sdeadline]),
+                suggested_phrase=row[i_phrase],
+                suggested_recurrence=row[i_srec],
+            )
+        if flag != _TRUSTED_FLAG:
+            yield task_from_row(full[(row[i_source], row[i_id])]), reading_now
+            continue
+        assert reading_now is not None
+        status, eff, overdue, wd_overdue, left, soon, over30, stale, unconf, ext, ext_after = (
+            row[i] for i in verdict_at
+        )
+        assigned, completed = row[i_assigned], row[i_completed]
+        state = row[i_state]
+        done = state == _DONE
+        deadline = _optional_day(row[i_deadline])
+        changes_json = row[i_changes]
+        changes = () if changes_json == "[]" else decode_deadline_changes(changes_json)
+        view = TaskView(
+            row[i_id],
+            row[i_sign],
+            row[i_subject],
+            _optional_day(row[i_doc]),
+            row[i_content],
+            row[i_unit],
+            row[i_unit_name],
+            None if assigned is None else instant(assigned),
+            row[i_progress],
+            row[i_report],
+            row[i_modified],
+        )
+        verdict = StoredVerdict(
+            status_code=status,
+            eff_due=_optional_day(eff),
+            days_overdue=overdue,
+            working_days_overdue=wd_overdue,
+            working_days_left=left,
+            due_soon=bool(soon),
+            overdue_over_30=bool(over30),
+            stale_no_deadline=bool(stale),
+            unconfirmed=bool(unconf),
+            extended=bool(ext),
+            extended_after_overdue=bool(ext_after),
+            deadline=deadline,
+            changes=changes,
+            original_deadline=changes[0].old_deadline if changes else deadline,
+            state=state,
+            completed_at=instant(completed) if done and completed is not None else None,
+            last_modified=instant(row[i_modified]) if done and completed is None else None,
+        )
+        yield view, verdict, reading_now

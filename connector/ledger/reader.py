@@ -71,13 +71,20 @@ class Reader(ABC):
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Every row of a query, as dicts of column name to raw value."""
+        names, found = self.tuples(sql, params)
+        return [dict(zip(names, values, strict=True)) for values in found]
+
+    def tuples(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """Every row of a query as the driver's tuples, with the column names (no dict a row:
+        for reads of many rows)."""
         bound = {k: bind_value(v, self.backend) for k, v in (params or {}).items()}
         sql, scope = scope_sql(sql)  # the sources reads see (`connector.ledger.scope`)
         bound.update(scope)
         if self.backend != "sqlite":
             sql = _pyformat(sql)
-        names, found = self._execute(sql, bound)
-        return [dict(zip(names, values, strict=True)) for values in found]
+        return self._execute(sql, bound)
 
     def first(self, sql: str, params: Mapping[str, Any] | None = None) -> Row | None:
         """The first row of a query, or None."""

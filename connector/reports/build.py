@@ -98,21 +98,37 @@ scope. The task itself is still counted in the columns above by its own status.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import structlog
 
 from connector.clock import local_date
 from connector.i18n import label
 from connector.ledger.history import iter_tasks_as_of
-from connector.ledger.lines import StoredReading, iter_source_tasks_read
+from connector.ledger.lines import (
+    ReadTask,
+    StoredReading,
+    StoredTask,
+    StoredVerdict,
+    TaskView,
+    iter_report_rows,
+)
 from connector.ledger.reader import reading
 from connector.ledger.units import list_units
-from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Unit, UnitKind
+from connector.models import (
+    NO_FACTS,
+    NormalisedTask,
+    ReportedTask,
+    StatusCode,
+    TaskFacts,
+    TaskState,
+    Unit,
+    UnitKind,
+)
 from connector.reports.model import (
     OPEN_STATUSES,
     Basis,
@@ -149,6 +165,8 @@ from connector.rules.deadlines import (
     Classification,
     DeadlinePolicy,
     LateExtension,
+    completion_on,
+    deadline_in_force_of,
     policy_from_settings,
 )
 from connector.rules.judge import Judgement, judge, start_of
@@ -269,7 +287,7 @@ class _Tally:
         )
 
 
-def assigned_on(task: NormalisedTask) -> date | None:
+def assigned_on(task: ReportedTask) -> date | None:
     """The local date a task was assigned: ``assigned_at``, else the document date."""
     if task.assigned_at is not None:
         return local_date(task.assigned_at)
@@ -292,7 +310,7 @@ class _Where:
 _ONE_SOURCE = ""
 
 
-def _ref(task: NormalisedTask, unit_name: str, where: _Where | None = None) -> TaskRef:
+def _ref(task: ReportedTask, unit_name: str, where: _Where | None = None) -> TaskRef:
     return TaskRef(
         source_id=task.source_id,
         sign_number=task.sign_number,
@@ -320,14 +338,31 @@ def _deadlines(cls: Classification) -> dict[str, Any]:
 
 @dataclass
 class _Pending:
-    """Annex lines gathered before the row order (and so the unit names) is known."""
+    """Annex lines made as their tasks are read (compact: neither the task nor its judgement
+    is kept), before the row order is known; a line's unit name is the one known when it was
+    made, set right at the end (`_named`) when a later task named the unit."""
 
-    overdue: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    late: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    stale: list[tuple[_Where, NormalisedTask, Classification]] = field(default_factory=list)
-    missing: list[tuple[_Where, Item]] = field(default_factory=list)
-    extended: list[tuple[_Where, Item]] = field(default_factory=list)
-    recurring: list[tuple[_Where, Item, tuple[Occurrence, ...]]] = field(default_factory=list)
+    overdue: list[OverdueEntry] = field(default_factory=list)
+    late: list[LateEntry] = field(default_factory=list)
+    stale: list[StaleEntry] = field(default_factory=list)
+    missing: list[MissingEntry] = field(default_factory=list)
+    extended: list[ExtensionEntry] = field(default_factory=list)
+    recurring: list[RecurringEntry] = field(default_factory=list)
+
+
+_Line = TypeVar(
+    "_Line", OverdueEntry, LateEntry, StaleEntry, MissingEntry, ExtensionEntry, RecurringEntry
+)
+
+
+def _named(lines: list[_Line], name_of: Callable[[RowKey], str]) -> list[_Line]:
+    """`lines` with the final unit name of their row (most already have it)."""
+    for i, line in enumerate(lines):
+        ref = line.task
+        name = name_of((ref.unit_source, ref.unit_code))
+        if ref.unit_name != name:
+            lines[i] = replace(line, task=replace(ref, unit_name=name))
+    return lines
 
 
 def occurrences_in(judgement: Item, period: Period) -> tuple[Occurrence, ...]:
@@ -370,6 +405,39 @@ def _recurring_entries(
     ]
 
 
+def _overdue_entry(
+    task: ReportedTask, c: Classification, unit_name: str, where: _Where
+) -> OverdueEntry:
+    return OverdueEntry(
+        task=_ref(task, unit_name, where),
+        **_deadlines(c),
+        days_overdue=c.days_overdue,
+        working_days_overdue=c.working_days_overdue,
+        over_30=c.overdue_over_30,
+        confirmed=not c.unconfirmed,
+    )
+
+
+def _late_entry(task: ReportedTask, c: Classification, unit_name: str, where: _Where) -> LateEntry:
+    return LateEntry(
+        task=_ref(task, unit_name, where),
+        **_deadlines(c),
+        completed_on=c.completed_on,
+        completion_estimated=c.completion_estimated,
+        days_late=c.days_overdue,
+    )
+
+
+def _stale_entry(task: ReportedTask, unit_name: str, where: _Where, as_of: date) -> StaleEntry:
+    ref = _ref(task, unit_name, where)
+    reported = local_date(task.last_report_at) if task.last_report_at is not None else None
+    if reported is not None and reported > as_of:
+        reported = None
+    last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
+    idle = (as_of - last).days if last is not None else 0
+    return StaleEntry(task=ref, last_report_on=reported, idle_days=idle)
+
+
 def _missing_entry(judgement: Item, unit_name: str, where: _Where) -> MissingEntry:
     s = judgement.suggestion
     return MissingEntry(
@@ -398,9 +466,7 @@ def _extension_entry(judgement: Item, unit_name: str, where: _Where) -> Extensio
     )
 
 
-def _in_scope(
-    task: NormalisedTask, cls: Classification, options: ReportOptions
-) -> tuple[bool, bool]:
+def _in_scope(task: ReportedTask, cls: Classification, options: ReportOptions) -> tuple[bool, bool]:
     """(in scope?, undated?) of one task."""
     if options.unit is not None and task.lead_unit_code != options.unit:
         return False, False
@@ -479,6 +545,14 @@ class _Rows:
         return mapped.key
 
 
+def _tally(tallies: dict[RowKey, _Tally], row: RowKey) -> _Tally:
+    """The tally of `row`, made on first use (not one per task)."""
+    found = tallies.get(row)
+    if found is None:
+        found = tallies[row] = _Tally()
+    return found
+
+
 def build_report(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
     """The report of `items` (each a task, its classification as of `options.as_of`, and the
     deadline suggested from its text or ``None``), with rows for `units` (the unit table, in
@@ -522,7 +596,18 @@ def _build(
     pending = _Pending()
     undated = 0
     seen = 0
-    since = confirmation_since(options.as_of, options.report_cutoff_day)
+    as_of = options.as_of
+    since = confirmation_since(as_of, options.report_cutoff_day)
+
+    def name_of(key: RowKey) -> str:
+        mapped = table.mapped_names.get(key)
+        if mapped:
+            return mapped
+        known = unit_table.get(key)
+        if known is not None and known[1].name:
+            return known[1].name
+        return task_names.get(key) or key[1] or label("no_unit", options.lang)
+
     for source, judgement in items:
         task, cls = judgement.task, judgement.classification
         seen += 1
@@ -546,24 +631,24 @@ def _build(
         if task.lead_unit_name and not task_names.get(row):
             task_names[row] = task.lead_unit_name
         if found:
-            tallies.setdefault(row, _Tally()).add_occurrences(found)
-            pending.recurring.append((where, judgement, found))
+            _tally(tallies, row).add_occurrences(found)
+            pending.recurring += _recurring_entries(judgement, found, name_of(row), where)
         if not in_scope:
             continue
-        tallies.setdefault(row, _Tally()).add(judgement, since)
+        _tally(tallies, row).add(judgement, since)
         status = cls.status
         if status is StatusCode.DA_HUY:
             continue
         if status is StatusCode.DTH_QUA_HAN:
-            pending.overdue.append((where, task, cls))
+            pending.overdue.append(_overdue_entry(task, cls, name_of(row), where))
         elif status is StatusCode.HT_QUA_HAN:
-            pending.late.append((where, task, cls))
+            pending.late.append(_late_entry(task, cls, name_of(row), where))
         elif status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
-            pending.stale.append((where, task, cls))
+            pending.stale.append(_stale_entry(task, name_of(row), where, as_of))
         if cls.deadline is None and judgement.kind.kind is TaskKind.PRODUCT:
-            pending.missing.append((where, judgement))
+            pending.missing.append(_missing_entry(judgement, name_of(row), where))
         if cls.extended_after_overdue:
-            pending.extended.append((where, judgement))
+            pending.extended.append(_extension_entry(judgement, name_of(row), where))
 
     if (
         options.unit is not None
@@ -577,15 +662,6 @@ def _build(
         listed = options.include_empty and unit.kind in options.unit_order
         if (listed and options.unit in (None, unit.code)) or options.unit == unit.code:
             tallies.setdefault(table.key(source, unit.code, unit.name), _Tally())
-
-    def name_of(key: RowKey) -> str:
-        mapped = table.mapped_names.get(key)
-        if mapped:
-            return mapped
-        known = unit_table.get(key)
-        if known is not None and known[1].name:
-            return known[1].name
-        return task_names.get(key) or key[1] or label("no_unit", options.lang)
 
     ordered = sorted(tallies, key=lambda k: _row_key(k, name_of(k), unit_table, options.unit_order))
     rank = {key: i for i, key in enumerate(ordered)}
@@ -612,49 +688,17 @@ def _build(
     def order_of(ref: TaskRef) -> tuple[int, str]:
         return rank_of(ref), ref.source
 
-    as_of = options.as_of
-    overdue = [
-        OverdueEntry(
-            task=_ref(t, name_of(w.row), w),
-            **_deadlines(c),
-            days_overdue=c.days_overdue,
-            working_days_overdue=c.working_days_overdue,
-            over_30=c.overdue_over_30,
-            confirmed=not c.unconfirmed,
-        )
-        for w, t, c in pending.overdue
-    ]
+    overdue = _named(pending.overdue, name_of)
     overdue.sort(key=lambda e: (order_of(e.task), -e.days_overdue, e.task.source_id))
-    late = [
-        LateEntry(
-            task=_ref(t, name_of(w.row), w),
-            **_deadlines(c),
-            completed_on=c.completed_on,
-            completion_estimated=c.completion_estimated,
-            days_late=c.days_overdue,
-        )
-        for w, t, c in pending.late
-    ]
+    late = _named(pending.late, name_of)
     late.sort(key=lambda e: (order_of(e.task), e.completed_on or date.max, e.task.source_id))
-    stale: list[StaleEntry] = []
-    for w, t, _c in pending.stale:
-        ref = _ref(t, name_of(w.row), w)
-        reported = local_date(t.last_report_at) if t.last_report_at is not None else None
-        if reported is not None and reported > as_of:
-            reported = None
-        last = max((d for d in (ref.assigned_on, reported) if d is not None), default=None)
-        idle = (as_of - last).days if last is not None else 0
-        stale.append(StaleEntry(task=ref, last_report_on=reported, idle_days=idle))
+    stale = _named(pending.stale, name_of)
     stale.sort(key=lambda e: (order_of(e.task), -e.idle_days, e.task.source_id))
-    missing = [_missing_entry(j, name_of(w.row), w) for w, j in pending.missing]
+    missing = _named(pending.missing, name_of)
     missing.sort(key=lambda e: (order_of(e.task), e.task.assigned_on or date.max, e.task.source_id))
-    extended = [_extension_entry(j, name_of(w.row), w) for w, j in pending.extended]
+    extended = _named(pending.extended, name_of)
     extended.sort(key=lambda e: (order_of(e.task), e.extended_on, e.task.source_id))
-    recurring = [
-        entry
-        for w, j, found in pending.recurring
-        for entry in _recurring_entries(j, found, name_of(w.row), w)
-    ]
+    recurring = _named(pending.recurring, name_of)
     recurring.sort(key=lambda e: (rank_of(e.task), e.task.source_id, e.task.source, e.period_start))
 
     report = Report(
@@ -763,7 +807,7 @@ class _Judged:
 
     def __init__(
         self,
-        task: NormalisedTask,
+        task: ReportedTask,
         classification: Classification,
         facts: TaskFacts,
         calendar: WorkingCalendar,
@@ -785,11 +829,13 @@ class _Judged:
         self._stored = None if overridden and facts.kind_override is None else stored
 
     def judgement(self) -> Judgement:
-        """The full judgement (made once)."""
+        """The full judgement (made once; never of a task read from a trusted stored verdict,
+        whose stored reading answers every question `build_report` asks)."""
         if self._full is None:
-            self._full = judge(
-                self.task, self.classification, self._calendar, self._policy, self._facts
-            )
+            task = self.task
+            if not isinstance(task, NormalisedTask):
+                raise TypeError(f"task {task.source_id}: judged from a stored verdict only")
+            self._full = judge(task, self.classification, self._calendar, self._policy, self._facts)
         return self._full
 
     @property
@@ -864,34 +910,110 @@ def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
     )
 
 
+def stored_classification(
+    task: ReportedTask, verdict: StoredVerdict, as_of: date
+) -> Classification:
+    """The classification as of `as_of` that the classification step stored for that day
+    (`connector.ledger.lines.iter_report_rows`), with the fields it does not store (the
+    deadline in force, the completion date, whether assigned yet) computed as
+    `connector.rules.deadlines.classify` computes them."""
+    status = StatusCode(verdict.status_code)
+    completed: date | None = None
+    estimated = False
+    if verdict.state == TaskState.DONE.value:
+        completed, estimated = completion_on(task, verdict.completed_at, verdict.last_modified)
+        if completed > as_of:  # done later: still open as of `as_of`
+            completed, estimated = None, False
+    judged_on = completed if completed is not None else as_of
+    if status is StatusCode.DA_HUY:
+        completed, estimated = None, False
+    assigned = assigned_on(task)
+    deadline, _ = deadline_in_force_of(task, verdict.changes, verdict.deadline, judged_on)
+    return Classification(
+        status=status,
+        as_of=as_of,
+        deadline=deadline,
+        eff_due=verdict.eff_due,
+        original_deadline=verdict.original_deadline,
+        days_overdue=verdict.days_overdue,
+        working_days_overdue=verdict.working_days_overdue,
+        working_days_left=verdict.working_days_left,
+        due_soon=verdict.due_soon,
+        overdue_over_30=verdict.overdue_over_30,
+        stale_no_deadline=verdict.stale_no_deadline,
+        unconfirmed=verdict.unconfirmed,
+        extended=verdict.extended,
+        extended_after_overdue=verdict.extended_after_overdue,
+        completed_on=completed,
+        completion_estimated=estimated,
+        not_yet_assigned=assigned is not None and assigned > as_of,
+        judged_on=judged_on,
+    )
+
+
 def _judged_lazily(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     as_of: date,
     calendar: WorkingCalendar,
     policy: DeadlinePolicy,
     *,
     facts: FactsOf,
     skipped: Unclassifiable,
-    batch_size: int = 500,
+    batch_size: int = 1000,
 ) -> Iterator[_Judged]:
     """Each task classified as of `as_of` (those the rules refuse logged, counted in `skipped`
     and left out), with what the ledger knows of it read once a batch: the loop of
-    `connector.rules.classify.judged`, the judgement itself left to `_Judged`."""
+    `connector.rules.classify.judged`, the judgement itself left to `_Judged`. A `StoredTask`
+    is not classified again (`stored_classification`); what the ledger knows of it is read
+    only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
     while chunk := list(islice(it, batch_size)):
-        found = list(
-            classified(
-                chunk, as_of, calendar, policy, task_of=_task_of, event=UNREADABLE, skipped=skipped
+        sorted_out = [(_stored_task(item), item) for item in chunk]
+        read = [item for stored, item in sorted_out if stored is None]
+        again: dict[int, tuple[NormalisedTask, Classification]] = {
+            id(item): (task, cls)
+            for item, task, cls in classified(
+                read, as_of, calendar, policy, task_of=_task_of, event=UNREADABLE, skipped=skipped
             )
-        )
-        known = facts([task.source_id for _, task, _ in found])
-        for (_, stored), task, cls in found:
+        }
+        ids = [task.source_id for task, _ in again.values()]
+        # What the ledger knows of a stored task is read only when the report lays its
+        # occurrences (a recurrence rule, no deadline in force): its kind has no override (a
+        # kind set or removed clears ``recheck_on``; one read under an override is not trusted).
+        ids += [s[0].source_id for s, _ in sorted_out if s is not None and _lays(s)]
+        known = facts(ids) if ids else {}
+        for stored, item in sorted_out:
+            if stored is not None:
+                view, verdict, reading_now = stored
+                cls = stored_classification(view, verdict, as_of)
+                facts_of = known.get(view.source_id, NO_FACTS)
+                yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
+                continue
+            found = again.get(id(item))
+            if found is None:  # refused by the rules: logged and counted
+                continue
+            task, cls = found
             facts_of_task = known.get(task.source_id, NO_FACTS)
-            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=stored)
+            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
+
+
+def _lays(stored: StoredTask) -> bool:
+    """A stored task the report lays occurrences of (`_Judged.recurring`)."""
+    return stored[1].eff_due is None and bool(stored[2].recurrence_rule_json)
+
+
+def _stored_task(item: StoredTask | ReadTask) -> StoredTask | None:
+    """`item` when it is a `StoredTask` (its verdict trusted), else None."""
+    return item if isinstance(item[0], TaskView) else None
+
+
+def _reading_of(item: StoredTask | ReadTask) -> StoredReading | None:
+    """The stored reading of a `ReadTask` (None: the text is read again)."""
+    return cast("ReadTask", item)[1]
 
 
 def _report(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     units: Sequence[Unit],
     settings: Settings,
     options: ReportOptions,
@@ -908,7 +1030,7 @@ def _report(
 
 
 def report_items(
-    tasks: Iterable[tuple[NormalisedTask, StoredReading | None]],
+    tasks: Iterable[StoredTask | ReadTask],
     settings: Settings,
     as_of: date,
     calendar: WorkingCalendar,
@@ -925,16 +1047,19 @@ def report_items(
 
 def current_tasks(
     db: Db, settings: Settings, calendar: WorkingCalendar, units: Sequence[Unit], as_of: date
-) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
-    """The tasks `report_current` reads (see there), each with its stored reading or None."""
+) -> Iterator[StoredTask | ReadTask]:
+    """The tasks `report_current` reads (see there): each with its stored verdict and reading
+    when they hold for `as_of`, else with its stored reading or None."""
     keys = tuple(
         settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
     )
-    return iter_source_tasks_read(db, recheck=recheck_on(as_of), keys=keys)
+    return iter_report_rows(db, recheck=recheck_on(as_of), keys=keys)
 
 
-def _task_of(item: tuple[NormalisedTask, StoredReading | None]) -> NormalisedTask:
-    return item[0]
+def _task_of(item: StoredTask | ReadTask) -> NormalisedTask:
+    task = item[0]
+    assert isinstance(task, NormalisedTask)
+    return task
 
 
 def report_current(

@@ -23,7 +23,7 @@ from connector.settings import ReportSettings
 
 if TYPE_CHECKING:
     from connector.ledger.columns import SuggestionLike
-    from connector.models import NormalisedTask
+    from connector.models import ReportedTask
     from connector.rules.deadlines import Classification, LateExtension
     from connector.rules.kinds import KindReading
     from connector.rules.recurring import RecurringObligation
@@ -374,7 +374,7 @@ class Item(Protocol):
     the costly parts only of the tasks that need them: `connector.reports.build`)."""
 
     @property
-    def task(self) -> NormalisedTask: ...
+    def task(self) -> ReportedTask: ...
 
     @property
     def classification(self) -> Classification: ...
@@ -474,7 +474,7 @@ class UnitLine:
     report)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskRef:
     """Which task an annex line is about."""
 
@@ -496,7 +496,7 @@ class TaskRef:
     """Over several sources: the `UnitLine.source` of the row the task is counted in."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OverdueEntry:
     """Annex 1: an open task past its deadline."""
 
@@ -511,7 +511,7 @@ class OverdueEntry:
     confirmed: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LateEntry:
     """Annex 2: a task completed after its deadline."""
 
@@ -525,7 +525,7 @@ class LateEntry:
     extended: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StaleEntry:
     """Annex 3: an open task without deadline, idle more than 3 months."""
 
@@ -534,7 +534,7 @@ class StaleEntry:
     idle_days: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MissingEntry:
     """Annex 4: a product assignment without a deadline, with the one its text suggests."""
 
@@ -547,7 +547,7 @@ class MissingEntry:
     """The words that make it a product task (empty: taken as one by default)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExtensionEntry:
     """Annex 5: a task whose deadline was extended after it had passed (the latest such
     extension in force)."""
@@ -564,7 +564,7 @@ class ExtensionEntry:
     """How many extensions in force were granted after the deadline had passed."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecurringEntry:
     """Annex 6: one occurrence of a recurring obligation in the period, with its verdict."""
 

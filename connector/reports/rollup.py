@@ -30,7 +30,7 @@ from connector.ledger.reader import reading
 from connector.ledger.scope import read_sources, use_read_sources
 from connector.ledger.units import list_units
 from connector.mapping.files import resolve_mapping
-from connector.models import NormalisedTask, Unit
+from connector.models import Unit
 from connector.reports.build import (
     build_merged_report,
     current_tasks,
@@ -45,7 +45,7 @@ from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
 if TYPE_CHECKING:
-    from connector.ledger.lines import StoredReading
+    from connector.ledger.lines import ReadTask, StoredTask
     from connector.ledger.reader import Db
 
 
@@ -129,7 +129,11 @@ def report_rollup(
                 sections.append(Section(name, build(db, settings, options, calendar)))
         return Rollup(by, sources, sections=tuple(sections))
     if len(sources) <= 1:  # also --by source of a ledger without data: the empty report
-        return Rollup(by, sources, report=build(db, settings, options, calendar))
+        # Reads narrowed to the one source (when reads see every source): the same rows, read
+        # by the indexes that lead with the source (what the ledger knows of a task: by
+        # (source, task id), not a scan of every report date each batch).
+        with use_read_sources(sources if read_sources() is None else read_sources()):
+            return Rollup(by, sources, report=build(db, settings, options, calendar))
     units: list[tuple[str, Unit]] = []
     for name in sources:
         with use_read_sources((name,)):
@@ -160,9 +164,7 @@ def _sourced_items(  # noqa: PLR0917 - private, called once
         with use_read_sources((name,)), reading(db) as r:
             if history:
                 past = iter_tasks_as_of(r, options.as_of, include_deleted=True)
-                tasks: Iterator[tuple[NormalisedTask, StoredReading | None]] = (
-                    (task, None) for task in past
-                )
+                tasks: Iterator[StoredTask | ReadTask] = ((task, None) for task in past)
                 facts = ledger_facts(r, as_of=options.as_of)
             else:
                 units = list_units(r)

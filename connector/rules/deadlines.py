@@ -41,12 +41,20 @@ Thursday deadline = 3. Due soon is ``working_days_left <= due_soon_working_days`
 from __future__ import annotations
 
 import calendar as _gregorian
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from connector.clock import local_date
 from connector.errors import BadRecord
-from connector.models import Classification, NormalisedTask, StatusCode, TaskState
+from connector.models import (
+    Classification,
+    DeadlineChange,
+    NormalisedTask,
+    ReportedTask,
+    StatusCode,
+    TaskState,
+)
 from connector.rules.calendar import MAX_YEAR, MIN_YEAR, WorkingCalendar
 from connector.settings import DeadlineSettings
 
@@ -135,7 +143,7 @@ def effective_due(
     return deadline
 
 
-def _local(task: NormalisedTask, value: datetime, field: str) -> date:
+def _local(task: ReportedTask, value: datetime, field: str) -> date:
     try:
         return local_date(value)
     except ValueError as exc:
@@ -155,11 +163,19 @@ def deadline_in_force(task: NormalisedTask, as_of: date) -> tuple[date | None, b
     (local date) is not yet in force, and neither is any later one. A change without
     `changed_at` is taken to have happened before `as_of`.
     """
-    for applied, change in enumerate(task.deadline_changes):
+    return deadline_in_force_of(task, task.deadline_changes, task.deadline, as_of)
+
+
+def deadline_in_force_of(
+    task: ReportedTask, changes: Sequence[DeadlineChange], deadline: date | None, as_of: date
+) -> tuple[date | None, bool]:
+    """`deadline_in_force` of a task whose deadline changes are `changes` and whose current
+    deadline is `deadline` (a report reads them from plain columns)."""
+    for applied, change in enumerate(changes):
         changed_at = change.changed_at
         if changed_at is not None and _local(task, changed_at, "changed_at") > as_of:
             return change.old_deadline, applied > 0
-    return task.deadline, task.extended
+    return deadline, bool(changes)
 
 
 @dataclass(frozen=True)
@@ -213,9 +229,19 @@ def _completion(task: NormalisedTask) -> tuple[date | None, bool]:
     """
     if task.state is not TaskState.DONE:
         return None, False
-    if task.completed_at is not None:
-        return _local(task, task.completed_at, "completed_at"), False
-    return _local(task, task.last_modified, "last_modified"), True
+    return completion_on(task, task.completed_at, task.last_modified)
+
+
+def completion_on(
+    task: ReportedTask, completed_at: datetime | None, last_modified: datetime | None
+) -> tuple[date, bool]:
+    """(local completion date, estimated?) of a done task from its completion instant, else
+    from its last modification (see `_completion`; one of them is given)."""
+    if completed_at is not None:
+        return _local(task, completed_at, "completed_at"), False
+    if last_modified is None:
+        raise ValueError(f"task {task.source_id}: no completion instant nor last modification")
+    return _local(task, last_modified, "last_modified"), True
 
 
 def _assigned_on(task: NormalisedTask) -> date | None:

@@ -23,7 +23,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from connector.clock import local_date
-from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts
+from connector.models import NO_FACTS, NormalisedTask, ReportedTask, StatusCode, TaskFacts
 from connector.rules.deadlines import Classification, DeadlinePolicy, LateExtension, late_extensions
 from connector.rules.kinds import KindReading, task_kind
 from connector.rules.recurring import RecurringObligation, can_lay, occurrences
@@ -53,7 +53,7 @@ class Judgement:
         return self.recurring is not None
 
 
-def start_of(task: NormalisedTask) -> date:
+def start_of(task: ReportedTask) -> date:
     """The day a task's obligations start: its assignment date, else its document date, else
     the date of its last modification."""
     if task.assigned_at is not None:

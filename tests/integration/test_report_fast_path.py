@@ -21,7 +21,7 @@ from connector.ledger.facts import change_kind
 from connector.ledger.reader import reading
 from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
-from connector.models import NormalisedTask, TaskState
+from connector.models import NormalisedTask, StatusCode, TaskState
 from connector.reports.build import build_report, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.formats import render
@@ -251,3 +251,80 @@ def test_a_current_stored_reading_is_what_the_report_reads(ledger: Ledger) -> No
     assert after.total.without_deadline == before.total.without_deadline
     other_day = replace(options, as_of=AS_OF - timedelta(days=1))
     assert report_current(ledger, SETTINGS, other_day, CAL) == _fully_judged(ledger, other_day)
+
+
+_FALSE_VERDICT = (
+    "UPDATE task SET status_code = 'DTH_QUA_HAN', eff_due = :due, days_overdue = 77, "
+    "working_days_overdue = 55, overdue_over_30 = :yes, stale_no_deadline = :yes, "
+    "unconfirmed = :no WHERE source_id IN ({ids})"
+)
+
+
+def _falsify_verdict(ledger: Ledger, ids: list[int]) -> None:
+    """Store a verdict of `ids` that no classification makes (overdue since 2022-01-03 by 77
+    days...): a report that used it would differ."""
+    listed = ", ".join(str(i) for i in ids)
+    with ledger.transaction() as session:
+        session.execute(
+            text(_FALSE_VERDICT.format(ids=listed)),
+            {"due": date(2022, 1, 3), "yes": True, "no": False},
+        )
+
+
+def _ids(ledger: Ledger, where: str) -> list[int]:
+    """The ids of the tasks matching the SQL condition `where`, by id."""
+    with reading(ledger) as r:
+        return [int(i) for i in r.column(f"SELECT source_id FROM task WHERE {where} ORDER BY 1")]
+
+
+def test_a_trusted_stored_verdict_is_what_the_report_reads(ledger: Ledger) -> None:
+    """After the classification step of the report's day, the report takes the stored verdict
+    of a task as it is (it does not classify the task again): a verdict changed by hand
+    changes the figures; another day's report classifies again."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    _classify_stored(ledger, AS_OF)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=AS_OF)
+    before = report_current(ledger, SETTINGS, options, CAL)
+    assert before == _fully_judged(ledger, options)
+    done = _ids(ledger, "status_code = 'HT_DUNG_HAN' AND deadline_changes_json = '[]'")[:30]
+    assert len(done) == 30
+    _falsify_verdict(ledger, done)
+    after = report_current(ledger, SETTINGS, options, CAL)
+    overdue = StatusCode.DTH_QUA_HAN
+    assert after.total.by_status[overdue] == before.total.by_status[overdue] + 30
+    assert {e.task.source_id for e in after.overdue} >= set(done)
+    other_day = replace(options, as_of=AS_OF - timedelta(days=1))
+    assert report_current(ledger, SETTINGS, other_day, CAL) == _fully_judged(ledger, other_day)
+
+
+@pytest.mark.parametrize("given", OPTIONS)
+def test_stale_or_partial_stored_verdicts_are_judged_again(
+    ledger: Ledger, given: dict[str, object]
+) -> None:
+    """A stored verdict is trusted only when it was made as of the report's day with one of
+    its keys, for a task not extended after its deadline and without an administrator's kind:
+    false verdicts stored for tasks classified with another key, stamped by a later day's run,
+    extended after the deadline or with a kind override are all judged again, and the report
+    is still that of every task fully judged (tasks with other deadline changes are among the
+    trusted ones)."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    as_of = given.pop("as_of", AS_OF)
+    assert isinstance(as_of, date)
+    key = _classify_stored(ledger, as_of)
+    plain = _ids(ledger, "NOT extended_after_overdue AND source_id NOT IN (26, 1005)")
+    changed = _ids(ledger, "extended_after_overdue")
+    assert len(plain) > 80
+    assert changed
+    assert _ids(ledger, f"deadline_changes_json != '[]' AND source_id > {plain[80]}")
+    other_key, later_day = plain[:40], plain[40:80]
+    _falsify_verdict(ledger, [*other_key, *later_day, *changed, 26, 1005])
+    with ledger.transaction() as session:
+        stamp_rechecks(session, dict.fromkeys(other_key, recheck_on(as_of)), key="other")
+        later = recheck_on(as_of) + timedelta(days=3)
+        stamp_rechecks(session, dict.fromkeys(later_day, later), key=key)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
+    fast = report_current(ledger, SETTINGS, options, CAL)
+    full = _fully_judged(ledger, options)
+    assert fast.total.total > 0
+    assert fast == full
+    assert render(fast, "json", "vi") == render(full, "json", "vi")

@@ -10,12 +10,11 @@ Adding a key keeps version 1; renaming or removing one, or changing a meaning, b
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, BinaryIO
 
 from connector.i18n import Lang
-from connector.ledger.codec import encode
 from connector.models import StatusCode
 from connector.reports.model import (
     Counts,
@@ -81,11 +80,22 @@ def counts_dict(counts: Counts) -> dict[str, Any]:
 
 
 def _ref(ref: TaskRef) -> dict[str, Any]:
-    """The task of an annex line: every field of `TaskRef` under its name."""
-    data: dict[str, Any] = encode(ref)
-    if not ref.source and not ref.unit_source:  # a one-source report: as before
-        data.pop("source", None)
-        data.pop("unit_source", None)
+    """The task of an annex line: every field of `TaskRef` under its name, in its order
+    (``tests/unit/test_report_json_stream.py`` holds it to `connector.ledger.codec.encode`)."""
+    data: dict[str, Any] = {
+        "source_id": ref.source_id,
+        "sign_number": ref.sign_number,
+        "subject": ref.subject,
+        "unit_code": ref.unit_code,
+        "unit_name": ref.unit_name,
+        "doc_date": _day(ref.doc_date),
+        "assigned_on": _day(ref.assigned_on),
+        "content": ref.content,
+        "progress": ref.progress,
+    }
+    if ref.source or ref.unit_source:  # over several sources (a one-source report: as before)
+        data["source"] = ref.source
+        data["unit_source"] = ref.unit_source
     return data
 
 
@@ -200,8 +210,8 @@ def _rollup_keys(report: Report) -> dict[str, Any]:
     return {"by": "unit", "sources": list(report.sources)}
 
 
-def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
-    """The report as plain JSON-ready data (schema version 1)."""
+def _head_dict(report: Report, lang: Lang | None) -> dict[str, Any]:
+    """The report as `report_dict` gives it, but its annexes."""
     chosen: Lang = lang or report.lang
     period = report.period
     doc = document_text(report, chosen)
@@ -242,14 +252,26 @@ def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
         "unreadable": report.unreadable,
         "confirmation_since": report.confirmation_since.isoformat(),
         "document": _document(report, doc, chosen),
-        "annexes": {
-            "overdue": [_overdue(e) for e in report.overdue],
-            "late": [_late(e) for e in report.late],
-            "stale_no_deadline": [_stale(e) for e in report.stale],
-            "missing_deadline": [_missing(e) for e in report.missing_deadline],
-            "extended_after_overdue": [_extended(e) for e in report.extended_after_overdue],
-            "recurring": [_recurring(e) for e in report.recurring],
-        },
+    }
+
+
+_Entry = Any
+ANNEXES: tuple[tuple[str, str, Callable[[_Entry], dict[str, Any]]], ...] = (
+    ("overdue", "overdue", _overdue),
+    ("late", "late", _late),
+    ("stale_no_deadline", "stale", _stale),
+    ("missing_deadline", "missing_deadline", _missing),
+    ("extended_after_overdue", "extended_after_overdue", _extended),
+    ("recurring", "recurring", _recurring),
+)
+"""The annexes in the schema's order: their key, the `Report` attribute, one line's object."""
+
+
+def report_dict(report: Report, lang: Lang | None = None) -> dict[str, Any]:
+    """The report as plain JSON-ready data (schema version 1)."""
+    return {
+        **_head_dict(report, lang),
+        "annexes": {key: [line(e) for e in getattr(report, attr)] for key, attr, line in ANNEXES},
     }
 
 
@@ -259,8 +281,84 @@ def render_json(report: Report, lang: Lang | None = None) -> str:
 
 
 def iter_json(report: Report, lang: Lang | None = None) -> Iterator[str]:
-    """`render_json`'s text piece by piece, for writing it out without the whole text in memory
-    (a report of 100,000 tasks is tens of megabytes of JSON)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, indent=2)
-    yield from encoder.iterencode(report_dict(report, lang))
-    yield "\n"
+    """`render_json`'s text piece by piece, for writing it out without the whole text (nor
+    its objects) in memory: the annex lines are encoded one at a time, as
+    ``json.dumps(report_dict(report, lang), ensure_ascii=False, indent=2)`` writes them, byte
+    for byte (a report of 100,000 tasks is tens of megabytes of JSON)."""
+    head = json.dumps(_head_dict(report, lang), ensure_ascii=False, indent=2)
+    yield head[: -len("\n}")]  # the last key follows: the annexes
+    yield ',\n  "annexes": {'
+    for n, (key, attr, line) in enumerate(ANNEXES):
+        yield f"{',' if n else ''}\n    {_string(key)}: "
+        empty = True
+        for entry in getattr(report, attr):
+            yield f"{'[' if empty else ','}\n      {_line(line(entry))}"
+            empty = False
+        yield "[]" if empty else "\n    ]"
+    yield "\n  }\n}\n"
+
+
+def write_json(report: Report, out: BinaryIO, lang: Lang | None = None) -> None:
+    """`render_json`'s text, UTF-8, written to `out` piece by piece."""
+    for piece in iter_json(report, lang):
+        out.write(piece.encode("utf-8"))
+
+
+_string: Callable[[str], str] = json.encoder.encode_basestring
+_INDENT = "  "
+
+
+_LINE_KEY = "\n" + _INDENT * 4
+_LINE_KEYS: dict[str, str] = {}
+
+
+def _line(data: dict[str, Any]) -> str:
+    """One annex line's object at its level in the document (3), as `_encoded` writes it:
+    its values are mostly strings, numbers and null, encoded here without a call each."""
+    parts = []
+    for key, value in data.items():
+        name = _LINE_KEYS.get(key)
+        if name is None:
+            name = _LINE_KEYS[key] = f"{_LINE_KEY}{_string(key)}: "
+        if value is None:
+            parts.append(name + "null")
+        elif type(value) is str:
+            parts.append(name + _string(value))
+        elif type(value) is int:
+            parts.append(name + int.__repr__(value))
+        else:
+            parts.append(name + _encoded(value, 4))
+    if not parts:
+        return "{}"
+    return "{" + ",".join(parts) + "\n" + _INDENT * 3 + "}"
+
+
+def _encoded(value: Any, level: int) -> str:
+    """`value` as ``json.dumps(..., ensure_ascii=False, indent=2)`` writes it at nesting
+    `level` (the same text, without the pure-Python encoder's generator per value)."""
+    if isinstance(value, str):
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "\n" + _INDENT * (level + 1)
+        items = (
+            f"{_string(k) if isinstance(k, str) else _encoded(str(k), 0)}: {_encoded(v, level + 1)}"
+            for k, v in value.items()
+        )
+        return "{" + inner + ("," + inner).join(items) + "\n" + _INDENT * level + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        inner = "\n" + _INDENT * (level + 1)
+        values = (_encoded(v, level + 1) for v in value)
+        return "[" + inner + ("," + inner).join(values) + "\n" + _INDENT * level + "]"
+    return json.dumps(value, ensure_ascii=False)  # a float, as json writes it
