@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -650,6 +651,42 @@ def _git() -> dict[str, Any]:
     }
 
 
+SKIPPABLE = ("report-all", "rollup-check", "explain")
+"""Steps ``--skip`` leaves out (at 1,000,000 tasks the report over every source alone takes
+minutes and gigabytes)."""
+
+
+def save_json(path: Path | None, results: dict[str, Any], *, partial: bool) -> None:
+    """Write the figures so far (``partial``: after each step, so a killed run keeps them)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**results, "partial": True} if partial else results
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def keep_cluster(ledger: Ledger, work: Path) -> dict[str, Any]:
+    """Stop the PostgreSQL cluster cleanly and move it into `work` instead of deleting it, out
+    of the reach of `tests.support.pg.reap_orphans`; how to start it again."""
+    cluster = ledger.cluster
+    argv = [str(cluster.bin_dir / "pg_ctl"), "stop", "-D", str(cluster.data_dir), "-m", "fast"]
+    if cluster.run_as is not None:
+        argv = ["runuser", "-u", cluster.run_as, "--", *argv]
+    subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    (cluster.base_dir / "owner.pid").unlink(missing_ok=True)
+    target = work / "pg"
+    shutil.move(str(cluster.base_dir), str(target))
+    data = target / "data"
+    options = f"-h 127.0.0.1 -p {cluster.port} -k {target}"
+    start = f"{cluster.bin_dir / 'pg_ctl'} -D {data} -o '{options}' start"
+    if cluster.run_as is not None:
+        start = f"runuser -u {cluster.run_as} -- {start}"
+    progress(f"  the ledger's cluster is kept (stopped) in {target}; start it with: {start}")
+    return {"data_dir": str(data), "start": start, "url": ledger.url}
+
+
 def bench(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
     from connector.clock import SystemClock, local_today  # noqa: PLC0415
 
@@ -676,19 +713,45 @@ def bench(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None
             cli = Cli(config, env, work, args.timeout_s)
             migrate = cli.run("db", "upgrade", ok=(0,))
             results["migrate_s"] = round(migrate.wall_s, 3)
-            run_steps(Steps(cli, ledger, served), names, first, results)
-            results["explain"] = explain(ledger, first, names)
+            skip = set(args.skip or ())
+            steps = Steps(cli, ledger, served)
+
+            def checkpoint() -> None:
+                save_json(args.json, results, partial=True)
+
+            run_steps(steps, names, first, results, skip=skip, checkpoint=checkpoint)
+            if "explain" not in skip:
+                progress("  EXPLAIN of the key queries")
+                results["explain"] = explain(ledger, first, names)
+                checkpoint()
             results["ledger"] = {
                 "tasks": results["ledger_after_fill"]["tasks"],
                 "size_mib": ledger.size_mib(),
             }
+            if "report-all" not in skip:  # last: at 1,000,000 tasks the longest read by far
+                progress("  report (every source)")
+                results["reads"]["report_all"] = steps.read("report")
+                checkpoint()
         finally:
-            ledger.stop()
+            if args.keep_ledger and ledger.cluster is not None and args.keep is not None:
+                results["kept_ledger"] = keep_cluster(ledger, work)
+            else:
+                ledger.stop()
     finally:
         served.stop()
 
 
-def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any]) -> None:
+def run_steps(
+    steps: Steps,
+    names: list[str],
+    first: str,
+    results: dict[str, Any],
+    *,
+    skip: set[str] | None = None,
+    checkpoint: Any = None,
+) -> None:
+    skip = skip or set()
+    save = checkpoint if checkpoint is not None else (lambda: None)
     fill: list[dict[str, Any]] = []
     results["fill"] = fill
     for k, name in enumerate(names, start=1):
@@ -697,18 +760,21 @@ def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any
         step = steps.pull("--full", "--source", name)
         step["ledger_tasks_before"] = before
         fill.append(step)
+        save()
     results["fill"] = fill  # filled in as it goes: a partial run keeps the steps done
     results["ledger_after_fill"] = steps.ledger_state()
     progress(f"  re-pull --full --source {first} into the full ledger")
     results["repull_full_one"] = steps.pull("--full", "--source", first)
+    save()
     progress(f"  incremental --source {first}")
     results["incremental_one"] = steps.pull("--source", first)
+    save()
     progress(f"  incremental over all {len(names)} sources")
     results["incremental_all"] = steps.pull()
+    save()
     reads: dict[str, Any] = {}
     results["reads"] = reads
     for key, argv in (
-        ("report_all", ["report"]),
         ("report_one", ["report", "--source", first]),
         ("tasks_list_one", ["tasks", "list", "--source", first, "--limit", str(LIST_LIMIT)]),
         ("tasks_list_all", ["tasks", "list", "--limit", str(LIST_LIMIT)]),
@@ -721,10 +787,14 @@ def run_steps(steps: Steps, names: list[str], first: str, results: dict[str, Any
             reads[key] = steps.cli.run("--help", ok=(0,)).figures()
         else:
             reads[key] = steps.read(*argv)
+        save()
     results["reads"] = reads
+    if "rollup-check" in skip:
+        return
     checked = names if len(names) <= 4 else names[:2]
     progress(f"  roll-up check: report --source {','.join(checked)} against each one's report")
     results["rollup_check"] = steps.rollup_check(checked)
+    save()
 
 
 def _growth(fill: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -834,14 +904,18 @@ def render(results: dict[str, Any]) -> str:
             ],
         )
     )
-    check = results["rollup_check"]
-    verdict = "equal" if check["ok"] else "DIFFERENT: the roll-up loses or repeats tasks"
-    out.append(
-        f"roll-up check: report --source {','.join(check['sources'])} total {check['rollup']:,},"
-        f" sum of each source's report {check['sum_of_each']:,} ({verdict})"
-    )
+    check = results.get("rollup_check")
+    if check is not None:
+        verdict = "equal" if check["ok"] else "DIFFERENT: the roll-up loses or repeats tasks"
+        out.append(
+            f"roll-up check: report --source {','.join(check['sources'])} total"
+            f" {check['rollup']:,}, sum of each source's report {check['sum_of_each']:,}"
+            f" ({verdict})"
+        )
+    if results.get("skipped"):
+        out.append(f"skipped: {', '.join(results['skipped'])}")
     out += ["", "Plans of the key queries"]
-    for p in results["explain"]:
+    for p in results.get("explain", []):
         out.append(f"  {p['query']}:")
         out += [f"    {line}" for line in p["plan"][:6]]
     host = results["host"]
@@ -923,13 +997,16 @@ def render_markdown(results: dict[str, Any]) -> str:
             for r in results["reads"].values()
         ],
     )
-    check = results["rollup_check"]
-    out += [
-        "",
-        f"Roll-up check: `report --source {','.join(check['sources'])}` total"
-        f" {check['rollup']:,}, the sum of each source's report {check['sum_of_each']:,}"
-        f" ({'equal' if check['ok'] else 'different'}).",
-    ]
+    check = results.get("rollup_check")
+    if check is not None:
+        out += [
+            "",
+            f"Roll-up check: `report --source {','.join(check['sources'])}` total"
+            f" {check['rollup']:,}, the sum of each source's report {check['sum_of_each']:,}"
+            f" ({'equal' if check['ok'] else 'different'}).",
+        ]
+    if results.get("skipped"):
+        out += ["", f"Skipped (`--skip`): {', '.join(results['skipped'])}."]
     return "\n".join(out)
 
 
@@ -957,6 +1034,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="work in this directory and keep it (a SQLite ledger stays there)",
     )
     parser.add_argument(
+        "--keep-ledger",
+        action="store_true",
+        help="PostgreSQL, with --keep: keep the cluster (stopped) in DIR/pg, not delete it",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        choices=SKIPPABLE,
+        default=[],
+        help="leave out a step (repeatable): report-all, rollup-check, explain",
+    )
+    parser.add_argument(
         "--markdown", action="store_true", help="also print the figures as README tables"
     )
     parser.add_argument("--serve", default=None, help=argparse.SUPPRESS)
@@ -973,6 +1062,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sources < 1 or args.sources > 99 or args.per_server < 1:
         print("--sources is 1 to 99, --per-server at least 1", file=sys.stderr)
         return EXIT_BROKEN
+    if args.keep_ledger and args.keep is None:
+        print("--keep-ledger needs --keep DIR (where the cluster is kept)", file=sys.stderr)
+        return EXIT_BROKEN
     started = time.perf_counter()
     results: dict[str, Any] = {
         "schema": 1,
@@ -988,6 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
             "slow_ms": args.slow_ms if args.db == "postgresql" else None,
         },
     }
+    if args.skip:
+        results["skipped"] = sorted(set(args.skip))
     try:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=True)
@@ -998,10 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, KeyboardInterrupt) as exc:
         progress(f"sources: could not run: {str(exc) or 'interrupted'}")
         if args.json is not None:  # what was measured before, marked partial
-            results["partial"] = True
             results["host"]["load_after"] = _load()
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+            save_json(args.json, results, partial=True)
             progress(f"partial results: {args.json}")
         return EXIT_BROKEN
     summarise(results)
@@ -1011,10 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print("\n" + render_markdown(results))
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        save_json(args.json, results, partial=False)
         print(f"Results: {args.json}")
-    return EXIT_OK if results["rollup_check"]["ok"] else EXIT_ROLLUP_DIFFERS
+    check = results.get("rollup_check")
+    return EXIT_ROLLUP_DIFFERS if check is not None and not check["ok"] else EXIT_OK
 
 
 if __name__ == "__main__":

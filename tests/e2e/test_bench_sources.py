@@ -82,3 +82,43 @@ def test_bench_sources_small_run_writes_its_json(tmp_path: Path) -> None:
     assert results["growth"]["fill_peak_rss_mib"]["first_third"] > 0
     assert results["host"]["cpus"] >= 1
     assert results["simulators"]["processes"] == 1
+    assert "partial" not in results
+    assert "skipped" not in results
+
+
+@pytest.mark.slow
+def test_bench_sources_skips_the_steps_it_is_told_to(tmp_path: Path) -> None:
+    """--skip report-all/rollup-check/explain leaves those steps out, says so, and exits 0."""
+    out = tmp_path / "sources.json"
+    argv = ["--sources", "1", "--tasks", "100", "--db", "sqlite", "--json", str(out)]
+    argv += ["--skip", "report-all", "--skip", "rollup-check", "--skip", "explain"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["skipped"] == ["explain", "report-all", "rollup-check"]
+    assert "partial" not in results
+    assert "report_all" not in results["reads"]
+    assert "report_one" in results["reads"]
+    assert "rollup_check" not in results
+    assert "explain" not in results
+    assert "skipped: explain, report-all, rollup-check" in proc.stdout
+
+
+def test_bench_sources_keep_ledger_needs_keep() -> None:
+    """--keep-ledger without --keep DIR is refused (exit 2): there is nowhere to keep it."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--keep-ledger"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--keep-ledger needs --keep DIR" in proc.stderr
