@@ -918,10 +918,12 @@ def status_cmd(
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
     shown = loaded.settings
-    if shown.sources:  # the cursor and base URL of the first source chosen
-        shown = shown.for_source(chosen_sources(loaded, source)[0])
+    chosen: tuple[str, ...] = ()
+    if shown.sources:  # the first source chosen; each one's cursor when several
+        chosen = chosen_sources(loaded, source)
+        shown = shown.for_source(chosen[0])
     with _reader(loaded) as reader:
-        summary = status_summary(reader, shown)
+        summary = status_summary(reader, shown, sources=chosen)
     if fmt == "json":
         _stdout(json_safe(render_status(summary, "json", lang)))
     else:

@@ -440,7 +440,7 @@ def status_json(summary: StatusSummary) -> dict[str, Any]:
 
     led = summary.ledger
     tasks = summary.tasks
-    return {
+    out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": encode(summary.generated_at),
         "ledger": {
@@ -462,6 +462,18 @@ def status_json(summary: StatusSummary) -> dict[str, Any]:
         },
         "units": summary.units,
     }
+    if summary.sources:  # over several sources only: one-source JSON keeps its shape
+        out["sources"] = [
+            {
+                "name": each.name,
+                "base_url": each.base_url,
+                "cursor": fields_of(
+                    each.cursor, ("cursor", "last_full_at", "updated_at", "updated_run")
+                ),
+            }
+            for each in summary.sources
+        ]
+    return out
 
 
 # -- alerts, calendar, check -------------------------------------------------------------------

@@ -39,6 +39,12 @@ run whose outcome is ``success`` or ``problems`` (it finished), whatever its pla
 (pending, failed or sending). ``quarantine.open`` counts records not yet resolved.
 ``tasks.by_status`` counts the status stored by the last classification (every code listed,
 zeros included; tasks never classified are ``unclassified``; deleted ones are not counted there).
+
+Over several sources (``[[sources]]``, with or without ``--source``) the figures are those of the
+sources read, ``source`` and ``cursor`` are the first's, and one more key lists every source read
+with its own cursor (absent over one source)::
+
+      "sources": [{"name": "gialai", "base_url": "...", "cursor": {... as "cursor" ...}}, ...]
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ from connector.ledger.tasks import TaskCounts, task_counts
 from connector.ledger.units import count_units
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from connector.ledger.reader import Db
     from connector.settings import Settings
 
@@ -100,6 +108,15 @@ class LedgerInfo:
 
 
 @dataclass(frozen=True)
+class SourceCursor:
+    """One source of several: its name, public URL and cursor (``status`` over several)."""
+
+    name: str
+    base_url: str
+    cursor: CursorState
+
+
+@dataclass(frozen=True)
 class StatusSummary:
     """The ledger at a glance (see the module docstring for the JSON shape)."""
 
@@ -116,6 +133,9 @@ class StatusSummary:
     quarantine_resolved: int
     tasks: TaskCounts
     units: int
+    sources: tuple[SourceCursor, ...] = ()
+    """Over several sources, each one's cursor (`source_name`/`cursor` are the first's); empty
+    over one."""
 
 
 def _public_url(url: str) -> str:
@@ -128,15 +148,31 @@ def _public_url(url: str) -> str:
 
 
 def status_summary(
-    db: Db, settings: Settings, *, clock: Clock | None = None, runs: int = 5
+    db: Db,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    runs: int = 5,
+    sources: Sequence[str] = (),
 ) -> StatusSummary:
-    """Read the ledger's state (read-only; one short read transaction)."""
+    """Read the ledger's state (read-only; one short read transaction). `sources`: the names
+    of the configured sources shown, when more than one (each one's cursor is read); the
+    summary's own source is `settings.source`."""
     now = to_utc((clock or SystemClock()).now())
     name = settings.source.name
+    urls = {src.name: src.base_url for src in settings.all_sources}
     with reading(db) as r:
         recent = tuple(list_runs(r, limit=runs))
         last_success = next((run for run in recent if run.finished), None) or last_finished(r)
         state = get_sync_state(r, name) or CursorState(name, None, None, None, "")
+        several = tuple(
+            SourceCursor(
+                each,
+                _public_url(urls.get(each, "")),
+                get_sync_state(r, each) or CursorState(each, None, None, None, ""),
+            )
+            for each in (sources if len(sources) > 1 else ())
+        )
         open_q, resolved_q = quarantine_counts(r)
         summary = StatusSummary(
             generated_at=now,
@@ -157,6 +193,7 @@ def status_summary(
             quarantine_resolved=resolved_q,
             tasks=task_counts(r),
             units=count_units(r),
+            sources=several,
         )
     log.debug("status_read", runs=len(recent), tasks=summary.tasks.total, quarantine=open_q)
     return summary

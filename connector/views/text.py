@@ -552,6 +552,24 @@ def _when(value: datetime | None, lang: Lang, *, with_zone: bool = True) -> str:
     return f"{shown} ({zone(lang)})" if with_zone else shown
 
 
+def _source_rows(summary: StatusSummary, lang: Lang) -> list[tuple[str, str]]:
+    """The source, its cursor and last full read; over several sources, those of each."""
+    if not summary.sources:
+        return [
+            (_t("source", lang), f"{summary.source_name} {summary.source_base_url}"),
+            (_t("cursor", lang), _when(summary.cursor.cursor, lang)),
+            (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
+        ]
+    rows: list[tuple[str, str]] = []
+    for each in summary.sources:
+        rows += [
+            (_t("source", lang), f"{each.name} {each.base_url}"),
+            (f"  {_t('cursor', lang)}", _when(each.cursor.cursor, lang)),
+            (f"  {_t('last_full', lang)}", _when(each.cursor.last_full_at, lang)),
+        ]
+    return rows
+
+
 def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableType:
     """The summary as rich tables (overview, then the recent runs)."""
     from rich.console import Group  # noqa: PLC0415 - rich only for a table
@@ -573,9 +591,7 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
     rows = [
         (_t("ledger", lang), f"{led.url} ({led.backend})"),
         (_t("schema", lang), schema),
-        (_t("source", lang), f"{summary.source_name} {summary.source_base_url}"),
-        (_t("cursor", lang), _when(summary.cursor.cursor, lang)),
-        (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
+        *_source_rows(summary, lang),
         (
             _t("last_success", lang),
             f"{last.command} {last.run_id} {_when(last.ended_at, lang)}"

@@ -215,8 +215,8 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
 
 def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
     """`report`, `tasks list` and `alerts preview` with --source over a two-source ledger give
-    exactly what a one-source ledger of that source gives; `tasks show` of an id both sources
-    hold needs --source."""
+    exactly what a one-source ledger of that source gives; `status` lists each source's own
+    cursor; `tasks show` of an id both sources hold needs --source."""
     with _simulators(["gia-lai", "binh-dinh"]) as both, _simulators(["gia-lai"]) as alone:
         env = _deployment(tmp_path / "two", both, f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")
         assert _cli(env, "sync").returncode in (0, 1)
@@ -239,6 +239,14 @@ def test_figures_per_source_equal_a_one_source_ledger(tmp_path: Path) -> None:
         assert mine == _json(_cli(one, *args)), args
     status = _cli(env, "status", "--source", "binh-dinh", "--format", "json")
     assert status.returncode == 0 and "binh-dinh" in status.stdout, status.stderr
+    assert "sources" not in _json(status), "one source read: the one-source shape"
+    every = _json(_cli(env, "status", "--format", "json"))
+    cursors = {s["name"]: s["cursor"]["cursor"] for s in every["sources"]}
+    assert set(cursors) == {"gia-lai", "binh-dinh"} and all(cursors.values()), every["sources"]
+    assert every["source"]["name"] == every["sources"][0]["name"]
+    for name, cursor in cursors.items():  # each source's own, as status --source NAME shows it
+        alone_status = _json(_cli(env, "status", "--source", name, "--format", "json"))
+        assert cursor == alone_status["cursor"]["cursor"], name
     state = _state(f"sqlite:///{tmp_path / 'two' / 'ledger.db'}")
     shared = sorted(
         {r[1] for r in state["task"] if r[0] == "gia-lai"}
