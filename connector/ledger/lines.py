@@ -4,7 +4,7 @@
 coordinators), `batch_size` rows at a time by keyset paging on ``source_id`` (each batch one
 query: on SQLite and PostgreSQL alike memory stays flat in the number of tasks), so a listing of
 every task costs what its lines cost. Its ``WHERE`` clause is built in one place
-(`_listing_filter`): a new filter goes there.
+(`listing_filter`): a new filter goes there.
 
 `iter_source_tasks` reads every task's own columns for the report (`connector.reports.build`);
 `iter_report_rows` is the report of the day's read: rows as tuples, a task whose stored verdict
@@ -112,7 +112,7 @@ def _line(row: tuple[Any, ...]) -> TaskLine:
     )
 
 
-def _listing_filter(
+def listing_filter(
     unit: str | None, status: str | None, include_deleted: bool
 ) -> tuple[list[str], dict[str, Any]]:
     """The conditions of a listing (lead unit, stored status, live tasks only) and their
@@ -138,7 +138,7 @@ def iter_task_lines(
 ) -> Iterator[TaskLine]:
     """The tasks by id as `TaskLine`, optionally of one lead unit and/or one stored status, at
     most `limit` (None: all), read `batch_size` at a time."""
-    where, params = _listing_filter(unit, status, include_deleted)
+    where, params = listing_filter(unit, status, include_deleted)
 
     def query(*extra: str) -> str:
         conditions = [*where, *extra]

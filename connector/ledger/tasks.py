@@ -40,6 +40,7 @@ from connector.ledger.history import (
     insert_history,
     latest_snapshot_json,
 )
+from connector.ledger.lines import listing_filter
 from connector.ledger.reader import in_list, reading
 from connector.ledger.scope import current_source
 from connector.ledger.values import column_value, record
@@ -231,17 +232,11 @@ def list_tasks(
     include_deleted: bool = False,
 ) -> list[LedgerTask]:
     """Tasks by id, optionally of one lead unit and/or one status code (``DTH_QUA_HAN``...)."""
-    where: list[str] = []
-    if unit is not None:
-        where.append("lead_unit_code = :unit")
-    if status is not None:
-        where.append("status_code = :status")
-    if not include_deleted:
-        where.append("deleted_at_source = :false")
+    where, params = listing_filter(unit, status, include_deleted)
     sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY source_id"
     if limit is not None:
         sql += " LIMIT :limit"
-    params = {"unit": unit, "status": status, "false": False, "limit": limit}
+    params = {**params, "limit": limit}
     with reading(db) as r:
         return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
 
