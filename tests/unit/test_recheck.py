@@ -262,7 +262,7 @@ def recheck_of(task: NormalisedTask, as_of: date = AS_OF, **alerts: Any) -> date
                 last_modified=at(date(2021, 12, 1)),
             ),
             date(2021, 12, 20),
-            SEEN,
+            date(2022, 1, 4),  # first seen on 03/01, the New Year's day off moved: held
             id="missing-deadline-alert-when-first-seen",
         ),
         pytest.param(
