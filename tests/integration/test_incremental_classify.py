@@ -32,7 +32,7 @@ from connector.models import NormalisedTask, TaskKind, TaskState
 from connector.outbox.actions import retry_row
 from connector.outbox.planning import outbox_planner, plan
 from connector.rules.calendar import WorkingCalendar, load_calendar
-from connector.rules.classify import ClassifyResult, recheck_on, reclassify
+from connector.rules.classify import ClassifyResult, reclassify
 from connector.rules.deadlines import policy_from_settings
 from connector.rules.judge import Judgement
 from connector.settings import DeadlineSettings, Settings
@@ -90,6 +90,7 @@ def run(
         batch_size=batch_size,
         planner=planner,
         key=key,
+        alerts=settings.alerts,
     )
 
 
@@ -100,7 +101,7 @@ def key_of(ledger: Ledger, settings: Settings = SETTINGS) -> str:
 def due_count(ledger: Ledger, key: str, day: date = DAY) -> int:
     """What the pull's progress bar counts for the classification step."""
     with ledger.reading() as session:
-        return count_due(session, as_of=day, key=key, horizon=recheck_on(day))
+        return count_due(session, as_of=day, key=key)
 
 
 def tasks(n: int = 5) -> list[NormalisedTask]:
@@ -231,7 +232,9 @@ def test_our_own_tracking_write_acknowledged_is_no_change(ledger: Ledger) -> Non
         for task_id, payload in planned:
             body = json.loads(payload)
             due = body.get("effectiveDeadline")
-            acknowledge(session, task_id, body["trackingStatus"], date.fromisoformat(due) if due else None)
+            acknowledge(
+                session, task_id, body["trackingStatus"], date.fromisoformat(due) if due else None
+            )
     assert due_count(ledger, key) == 0
     assert run(ledger, DAY, key=key).classified == 0
     again = run(ledger, DAY, key=None)
@@ -283,7 +286,7 @@ def run_everything(ledger: Ledger, day: date) -> None:
 def state_of(ledger: Ledger) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The classification columns of every task and every outbox row (superseded_by as a key)."""
     with ledger.reading() as session:
-        columns = [c for c in TASK.c if c.name not in ("recheck_on", "classify_key")]
+        columns = [c for c in TASK.c if c.name not in ("recheck_on", "checked_on", "classify_key")]
         task_rows = [tuple(r) for r in session.execute(select(*columns).order_by(TASK.c.source_id))]
         outbox = list(session.execute(select(OUTBOX).order_by(OUTBOX.c.idempotency_key)))
         keys = {r.id: r.idempotency_key for r in outbox}
