@@ -334,7 +334,9 @@ def variant(source_id: int, spec: dict[str, Any], modified: datetime) -> Normali
 
 STEPS = st.lists(
     st.tuples(
-        st.integers(-3, 9),  # days after the previous run (negative: an earlier as_of)
+        # days after the previous run (negative: an earlier as_of; up to a quarter and more:
+        # past the recheck dates of completed tasks, `connector.rules.recheck`)
+        st.one_of(st.integers(-3, 9), st.integers(10, 100)),
         st.dictionaries(st.integers(1, 6), TASK_VARIANTS, max_size=3),  # tasks changed before it
     ),
     min_size=1,
