@@ -1,8 +1,8 @@
 """Classification whose cost grows with what changed (issue 15): a task is classified, suggested
-and planned again only when it changed, its verdict can change (the next day) or what the
-verdicts are computed with changed (`connector.rules.classify.reclassify` with a key); the
-outbox rows of a batch are planned with one read and one insert (`PlanBatch`), the same rows
-the per-task `plan` records."""
+and planned again only when it changed, its verdict can change (its recheck date,
+`connector.rules.recheck`) or what the verdicts are computed with changed
+(`connector.rules.classify.reclassify` with a key); the outbox rows of a batch are planned with
+one read and one insert (`PlanBatch`), the same rows the per-task `plan` records."""
 
 from __future__ import annotations
 
