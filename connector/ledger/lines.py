@@ -206,25 +206,25 @@ _READING = (
     "suggested_phrase, suggested_recurrence"
 )
 _CURRENT = (
-    "CASE WHEN recheck_on = :recheck AND kind_read != '' AND classify_key IN ({keys}) "
-    "THEN 1 ELSE 0 END AS reading_current"
+    "CASE WHEN checked_on <= :as_of AND recheck_on > :as_of AND kind_read != '' "
+    "AND classify_key IN ({keys}) THEN 1 ELSE 0 END AS reading_current"
 )
 
 
 def iter_source_tasks_read(
-    db: Db, *, recheck: date, keys: tuple[str, ...], batch_size: int = 1000
+    db: Db, *, as_of: date, keys: tuple[str, ...], batch_size: int = 1000
 ) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
     """`iter_source_tasks`, each task with what the classification step stored of its text when
-    that is current: the task was classified as of the day whose ``recheck_on`` is `recheck`
-    (`connector.rules.classify.recheck_on`), from its current content (a change clears
-    ``recheck_on``), with one of the classification `keys`, and its reading was stored (``None``
-    otherwise: the caller reads the text)."""
+    that is current: the task was judged as of a day whose verdict holds for `as_of`
+    (``checked_on`` <= `as_of` < ``recheck_on``, `connector.rules.recheck`), from its current
+    content (a change clears ``recheck_on``), with one of the classification `keys`, and its
+    reading was stored (``None`` otherwise: the caller reads the text)."""
     listed, params = in_list("key", keys)
     current = _CURRENT.format(keys=listed)
     columns = f"{_TASK_COLUMNS}, source, {_READING}, {current}"
     sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
     first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
-    params = {**params, "recheck": recheck, "batch": batch_size}
+    params = {**params, "as_of": as_of, "batch": batch_size}
     after: dict[str, Any] | None = None
     with reading(db) as r:
         while rows := r.rows(first if after is None else following, {**params, **(after or {})}):
@@ -338,33 +338,35 @@ _VERDICT = (
     "overdue_over_30, stale_no_deadline, unconfirmed, extended, extended_after_overdue"
 )
 _TRUSTED = (
-    "CASE WHEN recheck_on = :recheck AND kind_read != '' AND classify_key IN ({keys}) THEN "
+    "CASE WHEN checked_on <= :as_of AND recheck_on > :as_of AND kind_read != '' "
+    "AND classify_key IN ({keys}) THEN "
     "CASE WHEN NOT extended_after_overdue AND kind_source != 'override' "
     "AND status_code IS NOT NULL THEN 2 ELSE 1 END ELSE 0 END AS verdict"
 )
-"""2: the stored verdict and reading hold for the day (classified as of it, from the current
-content, with one of the keys) and answer every question of the report (no extension after the
-deadline, whose details a report reads from the changes, no administrator's kind); 1: only the
-stored reading holds; 0: neither."""
+"""2: the stored verdict and reading hold for the day (judged as of a day from which they hold
+until the day before ``recheck_on``, from the current content, with one of the keys) and answer
+every question of the report (no extension after the deadline, whose details a report reads
+from the changes, no administrator's kind); 1: only the stored reading holds; 0: neither."""
 
 _TRUSTED_FLAG = 2
 _DONE = TaskState.DONE.value
 
 
 def iter_report_rows(
-    db: Db, *, recheck: date, keys: tuple[str, ...], batch_size: int = 2000
+    db: Db, *, as_of: date, keys: tuple[str, ...], batch_size: int = 2000
 ) -> Iterator[StoredTask | ReadTask]:
-    """Every task the ledger holds (deleted ones too) by key, for the report of the day whose
-    ``recheck_on`` is `recheck`: a `StoredTask` when the classification step classified it as
-    of that day, from its current content, with one of the classification `keys` (see
-    `_TRUSTED`), read from plain columns without building the task; else the `ReadTask` of
-    `iter_source_tasks_read`. Rows are read as tuples, `batch_size` at a time."""
+    """Every task the ledger holds (deleted ones too) by key, for the report as of `as_of`: a
+    `StoredTask` when the verdict the classification step stored holds for that day
+    (``checked_on`` <= `as_of` < ``recheck_on``, `connector.rules.recheck`), from its current
+    content, with one of the classification `keys` (see `_TRUSTED`), read from plain columns
+    without building the task; else the `ReadTask` of `iter_source_tasks_read`. Rows are read
+    as tuples, `batch_size` at a time."""
     listed, params = in_list("key", keys)
     trusted = _TRUSTED.format(keys=listed)
     columns = f"{_LIGHT}, {_READING}, {_VERDICT}, {trusted}"
     sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
     first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
-    params = {**params, "recheck": recheck, "batch": batch_size}
+    params = {**params, "as_of": as_of, "batch": batch_size}
     after: dict[str, Any] | None = None
     with reading(db) as r:
         while True:

@@ -157,6 +157,9 @@ class TaskRow(SQLModel, table=True):
     # what it was computed with (`connector.rules.classify.classify_key`)
     recheck_on: date | None = None
     classify_key: str = ""
+    # The as-of date the classification step last judged it for: its stored verdict holds
+    # from that day until the day before ``recheck_on`` (`connector.rules.recheck`)
+    checked_on: date | None = None
     # Push-back: what the source last acknowledged for this task
     acked_tracking_status: str = ""
     acked_eff_due: date | None = None

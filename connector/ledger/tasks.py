@@ -10,9 +10,10 @@ connection, a session, a ledger); writing takes an open session and never commit
 * The classification step writes only what changed (`write_classifications`), one statement a
   batch, with a ``status_code`` history row per status change.
 * A task is classified again only when it is due (`due_task_batch`): ``recheck_on`` NULL (new
-  or changed since, a delivered tracking status, a missing mark) or come, or ``classify_key``
-  not the run's (rules, settings, calendar or units changed); the classification step stamps
-  what it looked at (`stamp_rechecks`).
+  or changed since, a delivered tracking status, a missing mark) or come, ``checked_on`` after
+  the as-of date, or ``classify_key`` not the run's (rules, settings, calendar or units
+  changed); the classification step stamps what it looked at (`stamp_rechecks`: the as-of date
+  ``checked_on`` and the first date ``recheck_on`` the verdict can change by the date alone).
 * A full read stamps ``last_full_run`` on every task it lists (`stamp_full_read`); the tasks it
   did not list (`missing_task_ids`) are then marked deleted at the source with the reason
   ``missing`` (`mark_missing`), with a history row and a snapshot.
@@ -145,22 +146,24 @@ def task_batch(db: Db, *, after: int = 0, limit: int = 500) -> list[LedgerTask]:
 
 
 _DUE = (
-    "(recheck_on IS NULL OR recheck_on <= :as_of OR recheck_on > :horizon OR classify_key != :key)"
+    "(recheck_on IS NULL OR checked_on IS NULL OR checked_on > :as_of OR recheck_on <= :as_of "
+    "OR classify_key != :key)"
 )
-"""A task to classify again as of ``:as_of`` with the run's ``:key`` (see `due_task_batch`);
-a ``recheck_on`` beyond ``:horizon`` was stamped by a run of a later day (an earlier ``as_of``
-now)."""
+"""A task to classify again as of ``:as_of`` with the run's ``:key`` (see `due_task_batch`): its
+stored verdict holds from ``checked_on`` (the as-of date it was judged for) until the day before
+``recheck_on``; a ``checked_on`` after ``:as_of`` was stamped by a run of a later day (an
+earlier ``as_of`` now)."""
 
 
 def due_task_batch(
-    db: Db, *, as_of: date, key: str, horizon: date, after: int = 0, limit: int = 500
+    db: Db, *, as_of: date, key: str, after: int = 0, limit: int = 500
 ) -> list[LedgerTask]:
     """`task_batch` of the tasks due for classification as of `as_of` with the classification
-    key `key`: never looked at, changed since (``recheck_on`` NULL), whose ``recheck_on`` has
-    come, is beyond `horizon` (the latest a run of `as_of` stamps), or last classified with
+    key `key`: never looked at, changed since (``recheck_on`` NULL), judged as of a later day
+    (``checked_on`` after `as_of`), whose ``recheck_on`` has come, or last classified with
     another key."""
     sql = f"{_SELECT} WHERE source_id > :after AND {_DUE} ORDER BY source_id LIMIT :limit"
-    params = {"after": after, "limit": limit, "as_of": as_of, "key": key, "horizon": horizon}
+    params = {"after": after, "limit": limit, "as_of": as_of, "key": key}
     with reading(db) as r:
         return [LedgerTask.from_row(row) for row in r.rows(sql, params)]
 
@@ -182,16 +185,19 @@ def classify_again(session: Session, task_ids: Sequence[int]) -> None:
     )
 
 
-def count_due(db: Db, *, as_of: date, key: str, horizon: date) -> int:
+def count_due(db: Db, *, as_of: date, key: str) -> int:
     """How many tasks `due_task_batch` would return in all."""
-    params = {"as_of": as_of, "key": key, "horizon": horizon}
+    params = {"as_of": as_of, "key": key}
     with reading(db) as r:
         return int(r.scalar(f"SELECT count(*) FROM task WHERE {_DUE}", params) or 0)
 
 
-def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) -> None:
-    """Record, for each task, the first day its classification can change and the key it was
-    classified with (one statement per distinct day)."""
+def stamp_rechecks(
+    session: Session, rechecks: Mapping[int, date], *, key: str, checked_on: date
+) -> None:
+    """Record, for each task judged as of `checked_on`, the first day its verdict can change
+    (`connector.rules.recheck.recheck_after`) and the key it was classified with (one statement
+    per distinct day)."""
     from sqlalchemy import update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
 
     from connector.ledger.tables import TASK  # noqa: PLC0415
@@ -203,7 +209,7 @@ def stamp_rechecks(session: Session, rechecks: Mapping[int, date], *, key: str) 
         session.execute(
             update(TASK)
             .where(TASK.c.source == current_source(), TASK.c.source_id.in_(sorted(ids)))
-            .values(recheck_on=day, classify_key=key)
+            .values(recheck_on=day, checked_on=checked_on, classify_key=key)
         )
 
 

@@ -157,7 +157,6 @@ from connector.rules.classify import (
     Unclassifiable,
     classified,
     ledger_facts,
-    recheck_on,
     settings_key,
 )
 from connector.rules.confirmation import confirmation_since, to_confirm
@@ -913,10 +912,10 @@ def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
 def stored_classification(
     task: ReportedTask, verdict: StoredVerdict, as_of: date
 ) -> Classification:
-    """The classification as of `as_of` that the classification step stored for that day
-    (`connector.ledger.lines.iter_report_rows`), with the fields it does not store (the
-    deadline in force, the completion date, whether assigned yet) computed as
-    `connector.rules.deadlines.classify` computes them."""
+    """The classification as of `as_of` that the classification step stored, judged as of a
+    day from which it holds through `as_of` (`connector.ledger.lines.iter_report_rows`), with
+    the fields it does not store (the deadline in force, the completion date, whether assigned
+    yet) computed as `connector.rules.deadlines.classify` computes them."""
     status = StatusCode(verdict.status_code)
     completed: date | None = None
     estimated = False
@@ -1053,7 +1052,7 @@ def current_tasks(
     keys = tuple(
         settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
     )
-    return iter_report_rows(db, recheck=recheck_on(as_of), keys=keys)
+    return iter_report_rows(db, as_of=as_of, keys=keys)
 
 
 def _task_of(item: StoredTask | ReadTask) -> NormalisedTask:

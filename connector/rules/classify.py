@@ -13,15 +13,17 @@ digest of what the verdicts are computed with: `classify_key`), `reclassify` loo
 tasks due (`connector.ledger.tasks.due_task_batch`): new or changed since they were last
 classified (the page writer, a kind override, a delivered tracking status other than the one
 the task is classified with, and a missing mark clear ``recheck_on``; the connector's own
-tracking write acknowledged as planned changes no verdict), whose ``recheck_on`` has come, or
-classified with another key (the rules' version, the deadline, alert and push settings, the
-calendar or the units changed). It
-stamps every task it judged with `recheck_on` and the key. The verdict (classification,
-suggestion, alert occasions, outbox plan) is a function of the task, what the ledger knows of it
-and the local date, so it cannot change before the next day: `recheck_on` is the day after the
-as-of date, and a run on another day (later, or earlier with an explicit ``as_of``) looks at
-every task once more. Runs of the same day after the first (a 15-minute schedule) classify only
-what they wrote.
+tracking write acknowledged as planned changes no verdict), whose ``recheck_on`` has come,
+judged as of a later day (``checked_on`` after the as-of date: a run with an earlier explicit
+``as_of`` looks at them again), or classified with another key (the rules' version, the
+deadline, alert and push settings, the calendar or the units changed). It stamps every task it
+judged with the as-of date (``checked_on``), the key, and ``recheck_on``: the first date on
+which that task's verdict (classification, suggestion, alert occasions, outbox plan) can differ
+by the date alone (`connector.rules.recheck.recheck_after`: the next working day of a task
+within its deadline, the next reminder of a task without one, up to a quarter ahead for a
+completed or withdrawn task, the next day for an overdue task or a recurring obligation). So
+the first run of a day judges only the tasks whose verdict can have changed since, and runs of
+the same day after the first (a 15-minute schedule) classify only what they wrote.
 
 `classified` is the one loop that turns tasks into classified tasks, skipping (and logging)
 those the rules refuse; `judged` adds, batch by batch, what the ledger knows of each (the
@@ -57,6 +59,7 @@ from connector.models import NO_FACTS, NormalisedTask, StatusCode, TaskFacts, Un
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.deadlines import Classification, DeadlinePolicy, classify
 from connector.rules.judge import Judgement, judge
+from connector.rules.recheck import recheck_after
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -65,7 +68,7 @@ if TYPE_CHECKING:
     from connector.ledger.reader import Db
     from connector.ops.progress import ProgressReporter
     from connector.rules.phrases import Suggestion
-    from connector.settings import Settings
+    from connector.settings import AlertSettings, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -109,15 +112,6 @@ def status_effective_on(
 RULES_VERSION = "1"
 """Part of every classification key (`classify_key`, with the release): raise it when a rule
 changes a verdict within a release, so the next run classifies every task again."""
-
-RECHECK_DAYS = 1
-"""How many days after its as-of date a verdict is known to hold until: the rules read the
-local date, so a verdict may change on any later day (`recheck_on`)."""
-
-
-def recheck_on(as_of: date) -> date:
-    """The first local date on which a verdict computed as of `as_of` can differ from it."""
-    return as_of + timedelta(days=RECHECK_DAYS)
 
 
 def classify_key(*parts: str) -> str:
@@ -273,11 +267,16 @@ def reclassify(
     progress: ProgressReporter | None = None,
     planner: Planner | None = None,
     key: str | None = None,
+    alerts: AlertSettings | None = None,
 ) -> ClassifyResult:
     """Classify every task as of `as_of` (with `key`: every task due, see the module
     docstring), one transaction a batch, writing only what changed: the classification
     columns, a ``status_code`` history row per status change, and whatever `planner` adds
-    (outbox rows) in the same transaction; with `key`, also each judged task's `recheck_on`."""
+    (outbox rows) in the same transaction; with `key`, also each judged task's ``checked_on``
+    and ``recheck_on``. `alerts`: the alert settings `planner` plans with (required with a
+    planner and a key: the alert occasions are part of a verdict)."""
+    if key is not None and planner is not None and alerts is None:
+        raise ValueError("reclassify: a planner with a key needs the alert settings it plans with")
     result = ClassifyResult()
     skipped = Unclassifiable()
     after = 0
@@ -286,14 +285,7 @@ def reclassify(
             if key is None:
                 batch = task_batch(session, after=after, limit=batch_size)
             else:
-                batch = due_task_batch(
-                    session,
-                    as_of=as_of,
-                    key=key,
-                    horizon=recheck_on(as_of),
-                    after=after,
-                    limit=batch_size,
-                )
+                batch = due_task_batch(session, as_of=as_of, key=key, after=after, limit=batch_size)
             if not batch:
                 break
             observed_at = clock.now()
@@ -337,10 +329,24 @@ def reclassify(
                 session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
             )
             if key is not None:
-                again = recheck_on(as_of)
-                stamp_rechecks(session, {row.source_id: again for row, _ in to_plan}, key=key)
+                rechecks = {
+                    row.source_id: recheck_after(
+                        judgement,
+                        calendar=calendar,
+                        policy=policy,
+                        alerts=alerts if planner is not None else None,
+                        first_seen_on=_first_seen_on(row),
+                    )
+                    for row, judgement in to_plan
+                }
+                stamp_rechecks(session, rechecks, key=key, checked_on=as_of)
             after = batch[-1].source_id
         if progress is not None:
             progress.advance(len(batch))
     result.errors = skipped.count
     return result
+
+
+def _first_seen_on(row: LedgerTask) -> date | None:
+    """The local date the connector first saw the task (the missing-deadline alert's day)."""
+    return local_date(row.first_seen_at) if row.first_seen_at is not None else None

@@ -90,7 +90,6 @@ from connector.outbox.planning import outbox_planner
 from connector.rules.calendar import WorkingCalendar, calendar_for
 from connector.rules.classify import (
     ClassifyResult,
-    recheck_on,
     reclassify,
     settings_key,
 )
@@ -828,9 +827,7 @@ def pull(
             total = None
             if progress is not None:
                 with ledger.reading() as session:
-                    total = ledger_tasks.count_due(
-                        session, as_of=day, key=key, horizon=recheck_on(day)
-                    )
+                    total = ledger_tasks.count_due(session, as_of=day, key=key)
             shown.start(total=total, description=CLASSIFY)
             result.add_classification(
                 reclassify(
@@ -844,6 +841,7 @@ def pull(
                     progress=shown,
                     planner=planner,
                     key=key,
+                    alerts=settings.alerts,
                 )
             )
             if planner is not None:

@@ -1,8 +1,8 @@
 """Classification whose cost grows with what changed (issue 15): a task is classified, suggested
-and planned again only when it changed, its verdict can change (the next day) or what the
-verdicts are computed with changed (`connector.rules.classify.reclassify` with a key); the
-outbox rows of a batch are planned with one read and one insert (`PlanBatch`), the same rows
-the per-task `plan` records."""
+and planned again only when it changed, its verdict can change (its recheck date,
+`connector.rules.recheck`) or what the verdicts are computed with changed
+(`connector.rules.classify.reclassify` with a key); the outbox rows of a batch are planned with
+one read and one insert (`PlanBatch`), the same rows the per-task `plan` records."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from connector.models import NormalisedTask, TaskKind, TaskState
 from connector.outbox.actions import retry_row
 from connector.outbox.planning import outbox_planner, plan
 from connector.rules.calendar import WorkingCalendar, load_calendar
-from connector.rules.classify import ClassifyResult, recheck_on, reclassify
+from connector.rules.classify import ClassifyResult, reclassify
 from connector.rules.deadlines import policy_from_settings
 from connector.rules.judge import Judgement
 from connector.settings import DeadlineSettings, Settings
@@ -90,6 +90,7 @@ def run(
         batch_size=batch_size,
         planner=planner,
         key=key,
+        alerts=settings.alerts,
     )
 
 
@@ -100,7 +101,7 @@ def key_of(ledger: Ledger, settings: Settings = SETTINGS) -> str:
 def due_count(ledger: Ledger, key: str, day: date = DAY) -> int:
     """What the pull's progress bar counts for the classification step."""
     with ledger.reading() as session:
-        return count_due(session, as_of=day, key=key, horizon=recheck_on(day))
+        return count_due(session, as_of=day, key=key)
 
 
 def tasks(n: int = 5) -> list[NormalisedTask]:
@@ -231,7 +232,9 @@ def test_our_own_tracking_write_acknowledged_is_no_change(ledger: Ledger) -> Non
         for task_id, payload in planned:
             body = json.loads(payload)
             due = body.get("effectiveDeadline")
-            acknowledge(session, task_id, body["trackingStatus"], date.fromisoformat(due) if due else None)
+            acknowledge(
+                session, task_id, body["trackingStatus"], date.fromisoformat(due) if due else None
+            )
     assert due_count(ledger, key) == 0
     assert run(ledger, DAY, key=key).classified == 0
     again = run(ledger, DAY, key=None)
@@ -283,7 +286,7 @@ def run_everything(ledger: Ledger, day: date) -> None:
 def state_of(ledger: Ledger) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The classification columns of every task and every outbox row (superseded_by as a key)."""
     with ledger.reading() as session:
-        columns = [c for c in TASK.c if c.name not in ("recheck_on", "classify_key")]
+        columns = [c for c in TASK.c if c.name not in ("recheck_on", "checked_on", "classify_key")]
         task_rows = [tuple(r) for r in session.execute(select(*columns).order_by(TASK.c.source_id))]
         outbox = list(session.execute(select(OUTBOX).order_by(OUTBOX.c.idempotency_key)))
         keys = {r.id: r.idempotency_key for r in outbox}
@@ -331,7 +334,9 @@ def variant(source_id: int, spec: dict[str, Any], modified: datetime) -> Normali
 
 STEPS = st.lists(
     st.tuples(
-        st.integers(-3, 9),  # days after the previous run (negative: an earlier as_of)
+        # days after the previous run (negative: an earlier as_of; up to a quarter and more:
+        # past the recheck dates of completed tasks, `connector.rules.recheck`)
+        st.one_of(st.integers(-3, 9), st.integers(10, 100)),
         st.dictionaries(st.integers(1, 6), TASK_VARIANTS, max_size=3),  # tasks changed before it
     ),
     min_size=1,

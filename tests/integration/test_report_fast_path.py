@@ -30,7 +30,6 @@ from connector.rules.classify import (
     classified,
     judged,
     ledger_facts,
-    recheck_on,
     reclassify,
     settings_key,
 )
@@ -224,9 +223,15 @@ def test_the_report_from_stored_readings_equals_the_fully_judged_report(
     assert len(stale) == 40
     _falsify(ledger, stale)
     with ledger.transaction() as session:
-        stamp_rechecks(session, dict.fromkeys(stale[:20], recheck_on(as_of)), key="other")
-        later = recheck_on(as_of) + timedelta(days=3)
-        stamp_rechecks(session, dict.fromkeys(stale[20:], later), key=key)
+        next_day = as_of + timedelta(days=1)
+        stamp_rechecks(session, dict.fromkeys(stale[:20], next_day), key="other", checked_on=as_of)
+        later = as_of + timedelta(days=3)  # judged as of a later day (an earlier as_of now)
+        stamp_rechecks(
+            session,
+            dict.fromkeys(stale[20:], later + timedelta(days=30)),
+            key=key,
+            checked_on=later,
+        )
     options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
     fast = report_current(ledger, SETTINGS, options, CAL)
     full = _fully_judged(ledger, options)
@@ -319,9 +324,12 @@ def test_stale_or_partial_stored_verdicts_are_judged_again(
     other_key, later_day = plain[:40], plain[40:80]
     _falsify_verdict(ledger, [*other_key, *later_day, *changed, 26, 1005])
     with ledger.transaction() as session:
-        stamp_rechecks(session, dict.fromkeys(other_key, recheck_on(as_of)), key="other")
-        later = recheck_on(as_of) + timedelta(days=3)
-        stamp_rechecks(session, dict.fromkeys(later_day, later), key=key)
+        next_day = as_of + timedelta(days=1)
+        stamp_rechecks(session, dict.fromkeys(other_key, next_day), key="other", checked_on=as_of)
+        later = as_of + timedelta(days=3)  # judged as of a later day (an earlier as_of now)
+        stamp_rechecks(
+            session, dict.fromkeys(later_day, later + timedelta(days=30)), key=key, checked_on=later
+        )
     options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
     fast = report_current(ledger, SETTINGS, options, CAL)
     full = _fully_judged(ledger, options)
