@@ -188,6 +188,11 @@ UNREADABLE = "report_task_unreadable"
 
 _KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
 
+# Enum values looked up once (a member's ``.value`` is a descriptor call: these are read a task).
+_STATUS_OF: dict[str, StatusCode] = {code.value: code for code in StatusCode}
+_OVERRIDE = KindSource.OVERRIDE.value
+_DONE = TaskState.DONE.value
+
 
 # -- computation -------------------------------------------------------------------------------
 
@@ -289,6 +294,8 @@ class _Tally:
 
 def assigned_on(task: ReportedTask) -> date | None:
     """The local date a task was assigned: ``assigned_at``, else the document date."""
+    if type(task) is TaskView:  # worked out as it was read
+        return task.assigned_on
     if task.assigned_at is not None:
         return local_date(task.assigned_at)
     return task.doc_date
@@ -592,6 +599,7 @@ def _build(
     tallies: dict[RowKey, _Tally] = {}
     row_sources: dict[RowKey, dict[str, None]] = {}
     task_names: dict[RowKey, str] = {}
+    places: dict[tuple[str, RowKey], _Where] = {}
     counted_codes: set[str] = set()
     pending = _Pending()
     undated = 0
@@ -624,7 +632,9 @@ def _build(
             continue
         code = task.lead_unit_code
         row = table.key(source, code, task.lead_unit_name)
-        where = _Where(source, row)
+        where = places.get((source, row))
+        if where is None:
+            where = places[source, row] = _Where(source, row)
         counted_codes.add(code)
         if sources:
             row_sources.setdefault(row, {})[source] = None
@@ -823,7 +833,7 @@ class _Judged:
         self._full: Judgement | None = None
         self._kind: KindReading | None = None
         self._recurring: tuple[RecurringObligation | None] | None = None
-        overridden = stored is not None and stored.kind_source == KindSource.OVERRIDE.value
+        overridden = stored is not None and stored.kind_source == _OVERRIDE
         # Read under an override that is gone now: the rule's own source is not known, so the
         # text is read again.
         self._stored = None if overridden and facts.kind_override is None else stored
@@ -917,10 +927,10 @@ def stored_classification(
     (`connector.ledger.lines.iter_report_rows`), with the fields it does not store (the
     deadline in force, the completion date, whether assigned yet) computed as
     `connector.rules.deadlines.classify` computes them."""
-    status = StatusCode(verdict.status_code)
+    status = _STATUS_OF[verdict.status_code]
     completed: date | None = None
     estimated = False
-    if verdict.state == TaskState.DONE.value:
+    if verdict.state == _DONE:
         completed, estimated = completion_on(task, verdict.completed_at, verdict.last_modified)
         if completed > as_of:  # done later: still open as of `as_of`
             completed, estimated = None, False
@@ -928,7 +938,11 @@ def stored_classification(
     if status is StatusCode.DA_HUY:
         completed, estimated = None, False
     assigned = assigned_on(task)
-    deadline, _ = deadline_in_force_of(task, verdict.changes, verdict.deadline, judged_on)
+    changes = verdict.changes
+    if changes:
+        deadline, _ = deadline_in_force_of(task, changes, verdict.deadline, judged_on)
+    else:  # `deadline_in_force_of` without a change: the current deadline
+        deadline = verdict.deadline
     return Classification(
         status=status,
         as_of=as_of,
@@ -968,8 +982,7 @@ def _judged_lazily(
     only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
     while chunk := list(islice(it, batch_size)):
-        sorted_out = [(_stored_task(item), item) for item in chunk]
-        read = [item for stored, item in sorted_out if stored is None]
+        read = [item for item in chunk if type(item[0]) is not TaskView]
         again: dict[int, tuple[NormalisedTask, Classification]] = {
             id(item): (task, cls)
             for item, task, cls in classified(
@@ -980,11 +993,11 @@ def _judged_lazily(
         # What the ledger knows of a stored task is read only when the report lays its
         # occurrences (a recurrence rule, no deadline in force): its kind has no override (a
         # kind set or removed clears ``recheck_on``; one read under an override is not trusted).
-        ids += [s[0].source_id for s, _ in sorted_out if s is not None and _lays(s)]
+        ids += [item[0].source_id for item in chunk if type(item[0]) is TaskView and _lays(item)]
         known = facts(ids) if ids else {}
-        for stored, item in sorted_out:
-            if stored is not None:
-                view, verdict, reading_now = stored
+        for item in chunk:
+            if type(item[0]) is TaskView:
+                view, verdict, reading_now = item
                 cls = stored_classification(view, verdict, as_of)
                 facts_of = known.get(view.source_id, NO_FACTS)
                 yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
@@ -1000,11 +1013,6 @@ def _judged_lazily(
 def _lays(stored: StoredTask) -> bool:
     """A stored task the report lays occurrences of (`_Judged.recurring`)."""
     return stored[1].eff_due is None and bool(stored[2].recurrence_rule_json)
-
-
-def _stored_task(item: StoredTask | ReadTask) -> StoredTask | None:
-    """`item` when it is a `StoredTask` (its verdict trusted), else None."""
-    return item if isinstance(item[0], TaskView) else None
 
 
 def _reading_of(item: StoredTask | ReadTask) -> StoredReading | None:
