@@ -425,20 +425,20 @@ def _report_rows(
         reading_now = None
         if flag:
             reading_now = StoredReading(
-                kind, kind_source, words, rule, days(suggested), phrase, recurrence
+                kind, kind_source, words, rule, days[suggested], phrase, recurrence
             )
         if flag != _TRUSTED_FLAG:
             yield task_from_row(full[(source, task_id)]), reading_now
             continue
         assert reading_now is not None
         done = state == _DONE
-        deadline = days(deadline_raw)
+        deadline = days[deadline_raw]
         changes = () if changes_json == "[]" else decode_deadline_changes(changes_json)
         view = TaskView(
             task_id,
             sign,
             subject,
-            days(doc),
+            days[doc],
             content,
             unit,
             unit_name,
@@ -449,7 +449,7 @@ def _report_rows(
         )
         verdict = StoredVerdict(
             status,
-            days(eff),
+            days[eff],
             overdue,
             wd_overdue,
             left,
@@ -471,14 +471,11 @@ def _report_rows(
 
 class _Days(dict[Any, "date | None"]):
     """Date column values as dates, each distinct value converted once (a report's tasks share
-    a few thousand days: documents, deadlines); calling it converts."""
+    a few thousand days: documents, deadlines): ``days[value]``."""
 
     def __init__(self) -> None:
         super().__init__({None: None})
 
-    def __call__(self, value: Any) -> date | None:
-        try:
-            return self[value]
-        except KeyError:
-            found = self[value] = day(value)
-            return found
+    def __missing__(self, value: Any) -> date:
+        found = self[value] = day(value)
+        return found

@@ -97,6 +97,7 @@ scope. The task itself is still counted in the columns above by its own status.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -600,6 +601,7 @@ def _build(
     row_sources: dict[RowKey, dict[str, None]] = {}
     task_names: dict[RowKey, str] = {}
     places: dict[tuple[str, RowKey], _Where] = {}
+    rows_of: dict[tuple[str, str, str], RowKey] = {}  # a unit's (source, code, name): its row
     counted_codes: set[str] = set()
     pending = _Pending()
     undated = 0
@@ -631,7 +633,10 @@ def _build(
         if not found and not in_scope:
             continue
         code = task.lead_unit_code
-        row = table.key(source, code, task.lead_unit_name)
+        named = (source, code, task.lead_unit_name)
+        row = rows_of.get(named)
+        if row is None:
+            row = rows_of[named] = table.key(*named)
         where = places.get((source, row))
         if where is None:
             where = places[source, row] = _Where(source, row)
@@ -893,7 +898,7 @@ class _Judged:
         cls = self.classification
         if not stored.recurrence_rule_json or cls.status is StatusCode.DA_HUY:
             return None
-        rule = Recurrence(**json.loads(stored.recurrence_rule_json))
+        rule = _rule_of(stored.recurrence_rule_json)
         if not can_lay(rule):
             return None
         found = occurrences(
@@ -910,14 +915,27 @@ class _Judged:
 
 def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
     """`connector.rules.kinds.task_kind` from the stored reading and today's override."""
-    automatic = TaskKind(stored.kind)
-    words = tuple(json.loads(stored.kind_words_json))
     override = facts.kind_override
     if override is None:
-        return KindReading(automatic, KindSource(stored.kind_source), words)
+        return _automatic_kind(stored.kind, stored.kind_source, stored.kind_words_json)
+    automatic = TaskKind(stored.kind)
+    words = tuple(json.loads(stored.kind_words_json))
     return KindReading(
         override.kind, KindSource.OVERRIDE, words, override=override, automatic=automatic
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _rule_of(rule_json: str) -> Recurrence:
+    """A stored recurrence rule (frozen: one shared by the tasks that state the same rule)."""
+    return Recurrence(**json.loads(rule_json))
+
+
+@functools.lru_cache(maxsize=4096)
+def _automatic_kind(kind: str, source: str, words_json: str) -> KindReading:
+    """The stored reading of a kind without an override (frozen: one shared by the many tasks
+    read from the same words)."""
+    return KindReading(TaskKind(kind), KindSource(source), tuple(json.loads(words_json)))
 
 
 def stored_classification(
