@@ -18,7 +18,7 @@ from connector.clock import FixedClock
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.facts import change_kind
-from connector.ledger.reader import reading
+from connector.ledger.reader import open_reader, reading
 from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
 from connector.models import NormalisedTask, StatusCode, TaskState
@@ -328,3 +328,22 @@ def test_stale_or_partial_stored_verdicts_are_judged_again(
     assert fast.total.total > 0
     assert fast == full
     assert render(fast, "json", "vi") == render(full, "json", "vi")
+
+
+@pytest.mark.parametrize("given", OPTIONS)
+def test_the_commands_plain_reader_makes_the_same_report(
+    ledger: Ledger, given: dict[str, object]
+) -> None:
+    """The report of the day read through the commands' plain read-only connection (the
+    driver's own row tuples, unpacked by position; SQLite's memory map) is the report read
+    through a session, and that of every task fully judged."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    as_of = given.pop("as_of", AS_OF)
+    assert isinstance(as_of, date)
+    _classify_stored(ledger, as_of)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
+    with open_reader(ledger.url) as plain:
+        read_plain = report_current(plain, SETTINGS, options, CAL)
+    assert read_plain.total.total > 0
+    assert read_plain == report_current(ledger, SETTINGS, options, CAL)
+    assert read_plain == _fully_judged(ledger, options)
