@@ -97,14 +97,3 @@ def test_paging_keeps_every_task_of_sources_sharing_ids(ledger: Ledger) -> None:
     assert [line.source_id for line in lines] == ids
     assert [t.source_id for t in tasks] == ids
 
-
-@pytest.mark.parametrize("ledger_backend", ["sqlite"])  # a SQLite setting
-def test_the_plain_sqlite_reader_reads_through_a_memory_map(ledger: Ledger) -> None:
-    """A command's read-only SQLite connection maps the ledger file (`SQLITE_READ_MMAP_BYTES`)
-    rather than copying every page it reads into SQLite's cache, and reads the same."""
-    from connector.ledger.reader import SQLITE_READ_MMAP_BYTES
-
-    _classified_world(ledger)
-    with open_reader(ledger.url) as plain:
-        assert plain.scalar("PRAGMA mmap_size") == SQLITE_READ_MMAP_BYTES
-        assert len(list(iter_task_lines(plain))) == len(TASKS) - 1  # one deleted
