@@ -335,8 +335,8 @@ def test_the_commands_plain_reader_makes_the_same_report(
     ledger: Ledger, given: dict[str, object]
 ) -> None:
     """The report of the day read through the commands' plain read-only connection (the
-    driver's own row tuples, unpacked by position) is the report read
-    through a session, and that of every task fully judged."""
+    driver's own row tuples, unpacked by position) is the report read through a session, and
+    that of every task fully judged."""
     _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
     as_of = given.pop("as_of", AS_OF)
     assert isinstance(as_of, date)

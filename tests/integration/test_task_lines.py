@@ -96,4 +96,3 @@ def test_paging_keeps_every_task_of_sources_sharing_ids(ledger: Ledger) -> None:
     ids = sorted([t.source_id for t in TASKS[:3]] * 2)
     assert [line.source_id for line in lines] == ids
     assert [t.source_id for t in tasks] == ids
-
