@@ -55,7 +55,9 @@ def to_utc(value: datetime) -> datetime:
 
 def local_date(value: datetime) -> date:
     """The local (Asia/Ho_Chi_Minh) calendar date of an instant."""
-    return require_aware(value).astimezone(LOCAL_TZ).date()
+    if value.tzinfo is not UTC:  # (the ledger's instants are UTC: no check needed)
+        require_aware(value)
+    return value.astimezone(LOCAL_TZ).date()
 
 
 def local_today(clock: Clock) -> date:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from connector.clock import local_date
 from connector.ledger.columns import (
     SOURCE_COLUMNS,
     STORED_PROPERTIES,
@@ -250,12 +251,15 @@ def iter_source_tasks_read(
 class TaskView:
     """What a report reads of a task whose stored verdict it trusts (`connector.models.
     ReportedTask`), from the raw columns: the instants it rarely reads (the last progress
-    report, the last modification) are parsed on first use."""
+    report, the last modification) are parsed on first use; `assigned_on`, the local date it
+    was assigned (`connector.reports.build.assigned_on`, read several times a task), is worked
+    out once."""
 
     __slots__ = (
         "_last_modified",
         "_last_report_at",
         "assigned_at",
+        "assigned_on",
         "doc_date",
         "lead_unit_code",
         "lead_unit_name",
@@ -288,6 +292,7 @@ class TaskView:
         self.lead_unit_code = lead_unit_code
         self.lead_unit_name = lead_unit_name
         self.assigned_at = assigned_at
+        self.assigned_on = doc_date if assigned_at is None else local_date(assigned_at)
         self.progress = progress
         self._last_report_at = last_report_at
         self._last_modified = last_modified
@@ -375,12 +380,10 @@ def iter_report_rows(
             )
             if not rows:
                 return
-            at = {name: i for i, name in enumerate(names)}
-            i_id, i_source, i_flag = at["source_id"], at["source"], at["verdict"]
-            again = [(row[i_source], row[i_id]) for row in rows if row[i_flag] != _TRUSTED_FLAG]
-            yield from _report_rows(rows, at, _full_rows(r, again))
+            again = [(row[1], row[0]) for row in rows if row[-1] != _TRUSTED_FLAG]
+            yield from _report_rows(rows, names, _full_rows(r, again))
             last = rows[-1]
-            after = {"after": int(last[i_id]), "after_source": str(last[i_source])}
+            after = {"after": int(last[0]), "after_source": str(last[1])}
 
 
 _LIGHT = (
@@ -389,6 +392,10 @@ _LIGHT = (
     "completed_at, deadline_changes_json"
 )
 """The task columns a report reads of a task whose stored verdict it trusts."""
+
+_REPORT_NAMES = (*_LIGHT.split(", "), *_READING.split(", "), *_VERDICT.split(", "), "verdict")
+"""The columns of `iter_report_rows`, in order (`_report_rows` unpacks them by position; the
+task key first, the verdict flag last)."""
 
 
 def _full_rows(r: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -403,82 +410,74 @@ def _full_rows(r: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], dic
 
 
 def _report_rows(
-    rows: list[Any], at: dict[str, int], full: dict[tuple[str, int], dict[str, Any]]
+    rows: list[Any], names: list[str], full: dict[tuple[str, int], dict[str, Any]]
 ) -> Iterator[StoredTask | ReadTask]:
     """One batch of `iter_report_rows` (`full`: the task columns of those classified again)."""
-    (
-        i_id, i_sign, i_subject, i_doc, i_content, i_unit, i_unit_name, i_assigned, i_progress,
-        i_report, i_modified, i_deadline, i_state, i_completed, i_changes, i_verdict,
-    ) = (
-        at[n]
-        for n in (
-            "source_id", "sign_number", "subject", "doc_date", "steering_content",
-            "lead_unit_code", "lead_unit_name", "assigned_at", "progress", "last_report_at",
-            "source_modified", "deadline", "state", "completed_at", "deadline_changes_json",
-            "verdict",
-        )
-    )  # fmt: skip
-    i_kind, i_kind_source, i_words, i_rule, i_sdeadline, i_phrase, i_srec = (
-        at[n] for n in _READING.split(", ")
-    )
-    verdict_at = [at[n] for n in _VERDICT.split(", ")]
-    i_source = at["source"]
+    if tuple(names) != _REPORT_NAMES:  # each row is unpacked by position below
+        raise RuntimeError(f"report rows: columns {names}, not {_REPORT_NAMES}")
+    days = _Days()
     for row in rows:
-        flag = row[i_verdict]
+        (
+            task_id, source, sign, subject, doc, content, unit, unit_name, assigned, progress,
+            report, modified, deadline_raw, state, completed, changes_json,
+            kind, kind_source, words, rule, suggested, phrase, recurrence,
+            status, eff, overdue, wd_overdue, left, soon, over30, stale, unconf, ext, ext_after,
+            flag,
+        ) = row  # fmt: skip
         reading_now = None
         if flag:
             reading_now = StoredReading(
-                kind=row[i_kind],
-                kind_source=row[i_kind_source],
-                kind_words_json=row[i_words],
-                recurrence_rule_json=row[i_rule],
-                suggested_deadline=_optional_day(row[i_sdeadline]),
-                suggested_phrase=row[i_phrase],
-                suggested_recurrence=row[i_srec],
+                kind, kind_source, words, rule, days[suggested], phrase, recurrence
             )
         if flag != _TRUSTED_FLAG:
-            yield task_from_row(full[(row[i_source], row[i_id])]), reading_now
+            yield task_from_row(full[(source, task_id)]), reading_now
             continue
         assert reading_now is not None
-        status, eff, overdue, wd_overdue, left, soon, over30, stale, unconf, ext, ext_after = (
-            row[i] for i in verdict_at
-        )
-        assigned, completed = row[i_assigned], row[i_completed]
-        state = row[i_state]
         done = state == _DONE
-        deadline = _optional_day(row[i_deadline])
-        changes_json = row[i_changes]
+        deadline = days[deadline_raw]
         changes = () if changes_json == "[]" else decode_deadline_changes(changes_json)
         view = TaskView(
-            row[i_id],
-            row[i_sign],
-            row[i_subject],
-            _optional_day(row[i_doc]),
-            row[i_content],
-            row[i_unit],
-            row[i_unit_name],
+            task_id,
+            sign,
+            subject,
+            days[doc],
+            content,
+            unit,
+            unit_name,
             None if assigned is None else instant(assigned),
-            row[i_progress],
-            row[i_report],
-            row[i_modified],
+            progress,
+            report,
+            modified,
         )
         verdict = StoredVerdict(
-            status_code=status,
-            eff_due=_optional_day(eff),
-            days_overdue=overdue,
-            working_days_overdue=wd_overdue,
-            working_days_left=left,
-            due_soon=bool(soon),
-            overdue_over_30=bool(over30),
-            stale_no_deadline=bool(stale),
-            unconfirmed=bool(unconf),
-            extended=bool(ext),
-            extended_after_overdue=bool(ext_after),
-            deadline=deadline,
-            changes=changes,
-            original_deadline=changes[0].old_deadline if changes else deadline,
-            state=state,
-            completed_at=instant(completed) if done and completed is not None else None,
-            last_modified=instant(row[i_modified]) if done and completed is None else None,
+            status,
+            days[eff],
+            overdue,
+            wd_overdue,
+            left,
+            bool(soon),
+            bool(over30),
+            bool(stale),
+            bool(unconf),
+            bool(ext),
+            bool(ext_after),
+            deadline,
+            changes,
+            changes[0].old_deadline if changes else deadline,
+            state,
+            instant(completed) if done and completed is not None else None,
+            instant(modified) if done and completed is None else None,
         )
         yield view, verdict, reading_now
+
+
+class _Days(dict[Any, "date | None"]):
+    """Date column values as dates, each distinct value converted once (a report's tasks share
+    a few thousand days: documents, deadlines): ``days[value]``."""
+
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, value: Any) -> date:
+        found = self[value] = day(value)
+        return found

@@ -28,10 +28,15 @@ T = TypeVar("T")
 
 SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
 """How an instant is stored on SQLite (UTC wall time, as SQLAlchemy's DATETIME writes it)."""
+_SQLITE_INSTANT_LENGTH = len("2022-03-07 02:00:00.000000")
 
 
 def instant(value: Any) -> datetime:
     """An aware UTC instant from a column value (an aware datetime, or SQLite's UTC text)."""
+    if type(value) is str and len(value) == _SQLITE_INSTANT_LENGTH and value[19] == ".":
+        # SQLite's UTC text (`SQLITE_INSTANT`, no offset): read with its offset, five times
+        # faster than reading it naive and setting the zone after
+        return datetime.fromisoformat(value + "+00:00")
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)

@@ -33,6 +33,7 @@ from connector.mapping.files import resolve_mapping
 from connector.models import Unit
 from connector.reports.build import (
     build_merged_report,
+    collection_paused,
     current_tasks,
     report_as_of,
     report_current,
@@ -142,9 +143,12 @@ def report_rollup(
     options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
     chosen = unit_map or UnitMap.identity()
     # Closed here, in this context: the generator narrows the reads while it runs.
-    with closing(
-        _sourced_items(db, settings, options, calendar, sources, unreadable, history)
-    ) as items:
+    with (
+        closing(
+            _sourced_items(db, settings, options, calendar, sources, unreadable, history)
+        ) as items,
+        collection_paused(),
+    ):
         report = build_merged_report(items, units, options, chosen, sources)
     return Rollup(by, sources, report=replace(report, unreadable=unreadable.count))
 

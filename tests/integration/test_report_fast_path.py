@@ -8,6 +8,7 @@ used."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -18,12 +19,12 @@ from connector.clock import FixedClock
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.facts import change_kind
-from connector.ledger.reader import reading
+from connector.ledger.reader import open_reader, reading
 from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
-from connector.models import NormalisedTask, StatusCode, TaskState
+from connector.models import NormalisedTask, StatusCode, TaskState, Unit
 from connector.reports.build import build_report, report_current
-from connector.reports.model import Report, ReportOptions
+from connector.reports.model import Item, Report, ReportOptions
 from connector.reports.render.formats import render
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import (
@@ -336,3 +337,56 @@ def test_stale_or_partial_stored_verdicts_are_judged_again(
     assert fast.total.total > 0
     assert fast == full
     assert render(fast, "json", "vi") == render(full, "json", "vi")
+
+
+@pytest.mark.parametrize("given", OPTIONS)
+def test_the_commands_plain_reader_makes_the_same_report(
+    ledger: Ledger, given: dict[str, object]
+) -> None:
+    """The report of the day read through the commands' plain read-only connection (the
+    driver's own row tuples, unpacked by position) is the report read through a session, and
+    that of every task fully judged."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    as_of = given.pop("as_of", AS_OF)
+    assert isinstance(as_of, date)
+    _classify_stored(ledger, as_of)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
+    with open_reader(ledger.url) as plain:
+        read_plain = report_current(plain, SETTINGS, options, CAL)
+    assert read_plain.total.total > 0
+    assert read_plain == report_current(ledger, SETTINGS, options, CAL)
+    assert read_plain == _fully_judged(ledger, options)
+
+
+def test_the_report_of_the_day_is_read_and_counted_with_the_collector_paused(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report_current` reads, judges and counts every task with Python's cyclic garbage
+    collector paused (`collection_paused`), and it runs again once the report is made."""
+    import gc
+
+    from connector.reports import build
+
+    _fill(ledger, [*TASKS, *_seeded_world(15, 40)])
+    _classify_stored(ledger, AS_OF)
+    seen: list[bool] = []
+    real = build.build_report
+
+    def watched(items: Iterable[Item]) -> Iterator[Item]:
+        for item in items:
+            seen.append(gc.isenabled())  # as each task is read and judged
+            yield item
+
+    def observed(items: Iterable[Item], units: Sequence[Unit], options: ReportOptions) -> Report:
+        counted = real(watched(items), units, options)
+        seen.append(gc.isenabled())  # as the report is made
+        return counted
+
+    monkeypatch.setattr(build, "build_report", observed)
+    gc.enable()
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=AS_OF)
+    made = report_current(ledger, SETTINGS, options, CAL)
+    assert gc.isenabled()
+    assert made.total.total > 0
+    assert len(seen) > made.total.total
+    assert not any(seen)
