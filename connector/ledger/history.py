@@ -224,14 +224,11 @@ def insert_history(
     session: Session, history: Sequence[HistoryEntry], snapshots: Sequence[SnapshotEntry] = ()
 ) -> None:
     """Insert history and snapshot rows (after the task rows they refer to)."""
-    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
+    from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import HISTORY, SNAPSHOT  # noqa: PLC0415
 
-    if history:
-        session.execute(insert(HISTORY), [h.values() for h in history])
-    if snapshots:
-        session.execute(insert(SNAPSHOT), [s.values() for s in snapshots])
+    insert_many(session, HISTORY, [h.values() for h in history])
+    insert_many(session, SNAPSHOT, [s.values() for s in snapshots])
 
 
 # -- reading ---------------------------------------------------------------------------------------
