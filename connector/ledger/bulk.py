@@ -59,21 +59,17 @@ class _Plan:
         for position, default, processor in self.defaults:
             value = default(None)  # SQLAlchemy's wrapper of a no-argument default callable
             fixed.append((position, processor(value) if processor else value))
-        pick, processors, single = self.pick, self.processors, len(self.row_positions) == 1
-        if not fixed and not processors:
-            return [(pick(row),) if single else pick(row) for row in rows]
-        order = sorted(fixed)  # inserted in ascending positions: each lands in its place
-        out: list[Any] = []
-        for row in rows:
-            values = [pick(row)] if single else list(pick(row))
-            for index, processor in processors:
-                value = values[index]
-                if value is not None:
-                    values[index] = processor(value)
-            for position, value in order:
-                values.insert(position, value)
-            out.append(tuple(values))
-        return out
+        pick, single = self.pick, len(self.row_positions) == 1
+        picked = [(pick(row),) for row in rows] if single else list(map(pick, rows))
+        if not fixed and not self.processors:
+            return picked
+        # Column by column (a transposition in C): each processor runs over its column only.
+        columns: list[Any] = list(zip(*picked, strict=True))
+        for index, processor in self.processors:
+            columns[index] = [None if v is None else processor(v) for v in columns[index]]
+        for position, value in sorted(fixed):  # ascending positions: each lands in its place
+            columns.insert(position, (value,) * len(rows))
+        return list(zip(*columns, strict=True))
 
 
 _SQLITE_DATETIME = (
