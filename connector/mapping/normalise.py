@@ -215,6 +215,8 @@ class _Field:
     convert: Callable[[Any, dict[str, Any]], Any]
     none_texts: frozenset[str]  # text sentinels, trimmed
     none_others: tuple[Any, ...]  # other sentinels (compared with their type)
+    plain_key: str | None  # one source, one key, no sentinel but null: read with ``get`` alone
+    text_out: bool  # the converter gives text: nothing for `_out_of_range` to check
 
     def first_value(self, raw: Mapping[str, Any]) -> tuple[Any, str]:
         """`_first_value` of the rule, without a path walk for one-key sources."""
@@ -249,8 +251,11 @@ def _compiled(spec: MappingSpec) -> tuple[_Field, ...]:
         keys = tuple(cast("Key", path[0]).name for path in rule.paths) if one_key else None
         texts = frozenset(s.strip() for s in rule.none_values if isinstance(s, str))
         others = tuple(s for s in rule.none_values if not isinstance(s, str))
-        convert = REGISTRY[rule.converter].func
-        fields.append(_Field(name, rule, keys, convert, texts, others))
+        converter = REGISTRY[rule.converter]
+        one = keys is not None and len(keys) == 1 and not texts and not others
+        plain = keys[0] if keys is not None and one else None
+        text_out = converter.kind == "text"
+        fields.append(_Field(name, rule, keys, converter.func, texts, others, plain, text_out))
     if len(_COMPILED) >= 16:  # a process uses one or two mappings; tests build many
         _COMPILED.clear()
     _COMPILED[id(spec)] = (spec, tuple(fields))
@@ -282,7 +287,12 @@ def normalise(
     values: dict[str, Any] = {}
     for compiled in _compiled(spec):
         name, rule = compiled.name, compiled.rule
-        value, source = compiled.first_value(raw)
+        if compiled.plain_key is not None:  # `first_value` of one key without sentinels
+            value, source = raw.get(compiled.plain_key, MISSING), rule.sources[0]
+            if value is None:
+                value = MISSING
+        else:
+            value, source = compiled.first_value(raw)
         if value is MISSING:
             if rule.has_default:
                 values[name] = rule.default
@@ -306,7 +316,7 @@ def normalise(
                 field=where,
                 value=shown,
             ) from None
-        problem = _out_of_range(name, converted)
+        problem = "" if compiled.text_out else _out_of_range(name, converted)
         if problem:
             where = f"{name} (source '{source}')"
             shown = _shown(value)
