@@ -39,13 +39,20 @@ def _encodable(text: str) -> bool:
     return True
 
 
+_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+)
+"""`json.dumps` with `canonical_json`'s options, made once (a first pull encodes several
+documents per task; `json.dumps` would build an encoder for each)."""
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, UTF-8 text kept as is.
 
     Always storable: NUL is escaped by JSON itself, and text holding a lone surrogate (which no
     database accepts as UTF-8) is written with ASCII escapes instead.
     """
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode(value)
     if _encodable(text):
         return text
     return json.dumps(value, ensure_ascii=True, sort_keys=True, separators=(",", ":"), default=str)
@@ -79,6 +86,11 @@ def unstorable_text(task: NormalisedTask) -> tuple[str, str] | None:
     record is quarantined rather than altered or allowed to stop the run (on every backend, so
     the ledger's content does not depend on the database).
     """
+    texts = [v for v in map(task.__getattribute__, _FIELD_NAMES) if isinstance(v, str)]
+    texts.extend(text for unit in task.coordinators for text in (unit.code, unit.name))
+    texts.extend(change.reason for change in task.deadline_changes)
+    if not _unstorable("".join(texts)):  # the usual case: every text storable, one check
+        return None
     for name in _FIELD_NAMES:
         value = getattr(task, name)
         if isinstance(value, str) and _unstorable(value):
@@ -105,12 +117,18 @@ def encode(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in fields(value)}
+        return {name: encode(getattr(value, name)) for name in _names_of(type(value))}
     if isinstance(value, list | tuple):
         return [encode(item) for item in value]
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
     return str(value)
+
+
+@functools.cache
+def _names_of(cls: type[Any]) -> tuple[str, ...]:
+    """The field names of dataclass `cls`, in order (`dataclasses.fields` is slow per call)."""
+    return tuple(f.name for f in fields(cls))
 
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(NormalisedTask))
@@ -122,8 +140,14 @@ def task_to_dict(task: NormalisedTask) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _FIELD_NAMES:
         value = getattr(task, name)
-        # Most fields are plain values: skip the general encoder for them (a hot path).
-        out[name] = value if type(value) in _PLAIN else encode(value)
+        # Most fields are plain values or instants: skip the general encoder (a hot path).
+        kind = type(value)
+        if kind in _PLAIN:
+            out[name] = value
+        elif kind is datetime:
+            out[name] = to_utc(value).isoformat()
+        else:
+            out[name] = encode(value)
     return out
 
 

@@ -60,8 +60,7 @@ def record_report_dates(
     wanted = {(task_id, to_utc(at)) for task_id, at in reports}
     if not wanted:
         return 0
-    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
+    from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import TASK_REPORT  # noqa: PLC0415
 
     ids = sorted({task_id for task_id, _ in wanted})
@@ -73,8 +72,9 @@ def record_report_dates(
     known = {(int(row["task_id"]), to_utc(instant(row["reported_at"]))) for row in rows}
     new = sorted(wanted - known)
     if new:
-        session.execute(
-            insert(TASK_REPORT),
+        insert_many(
+            session,
+            TASK_REPORT,
             [
                 {
                     "task_id": task_id,

@@ -173,10 +173,17 @@ def tracked_from_row(row: Any) -> dict[str, str]:
 
 
 def _effective_on(
-    name: str, task: NormalisedTask, observed_on: date, inserted: bool, modified: date
+    name: str,
+    task: NormalisedTask,
+    observed_on: date,
+    inserted: bool,
+    modified: date,
+    *,
+    assigned_on: date | None = None,
 ) -> date:
     """The local date a change of `name` took effect, as far as the record tells (`modified`:
-    the local date of the task's ``last_modified``)."""
+    the local date of the task's ``last_modified``; `assigned_on`: of its ``assigned_at``, when
+    the caller has it already)."""
     done = name == "completed_at" or (name == "state" and task.state is TaskState.DONE)
     if done and task.completed_at is not None:
         return local_date(task.completed_at)
@@ -187,7 +194,7 @@ def _effective_on(
     if name == "confirmed" and task.confirmed and task.confirmed_at is not None:
         return local_date(task.confirmed_at)
     if inserted and task.assigned_at is not None and name != "deleted":
-        return min(local_date(task.assigned_at), modified)
+        return min(assigned_on or local_date(task.assigned_at), modified)
     return min(modified, observed_on)
 
 
@@ -206,13 +213,16 @@ def changes(
     else:
         before = dict(old)
     modified = local_date(new.last_modified)
+    assigned = local_date(new.assigned_at) if new.assigned_at is not None else None
     return [
         HistoryEntry.observed(
             new.source_id,
             name,
             (before[name], after[name]),
             obs,
-            effective_on=_effective_on(name, new, obs.observed_on, old is None, modified),
+            effective_on=_effective_on(
+                name, new, obs.observed_on, old is None, modified, assigned_on=assigned
+            ),
             source_modified=new.last_modified,
         )
         for name in TRACKED_FIELDS
@@ -224,14 +234,11 @@ def insert_history(
     session: Session, history: Sequence[HistoryEntry], snapshots: Sequence[SnapshotEntry] = ()
 ) -> None:
     """Insert history and snapshot rows (after the task rows they refer to)."""
-    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
+    from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import HISTORY, SNAPSHOT  # noqa: PLC0415
 
-    if history:
-        session.execute(insert(HISTORY), [h.values() for h in history])
-    if snapshots:
-        session.execute(insert(SNAPSHOT), [s.values() for s in snapshots])
+    insert_many(session, HISTORY, [h.values() for h in history])
+    insert_many(session, SNAPSHOT, [s.values() for s in snapshots])
 
 
 # -- reading ---------------------------------------------------------------------------------------

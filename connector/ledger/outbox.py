@@ -268,11 +268,10 @@ def add_rows(session: Session, rows: Sequence[PlannedRow]) -> None:
     """Insert new rows in one statement (their `PlannedRow.values`)."""
     if not rows:
         return
-    from sqlalchemy import insert  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
+    from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import OUTBOX  # noqa: PLC0415
 
-    session.execute(insert(OUTBOX), [r.values() for r in rows])
+    insert_many(session, OUTBOX, [r.values() for r in rows])
 
 
 def ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:

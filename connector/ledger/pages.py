@@ -40,10 +40,11 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from connector.clock import to_utc
+from connector.ledger.bulk import insert_many, update_by_source_id
 from connector.ledger.codec import canonical_json, hash_of_dict, task_to_dict, unstorable_text
 from connector.ledger.columns import column_of, task_values
 from connector.ledger.db import StoreError, store_error_text
@@ -279,12 +280,8 @@ class _PageWriter:
     def flush(self) -> None:
         """Write what the page changed: tasks first (history and snapshots refer to them)."""
         session = self.session
-        if self.inserts:
-            session.execute(insert(TASK), list(self.inserts.values()))
-        if self.updates:
-            where = TASK.c.source_id == bindparam("b_source_id")
-            mine = TASK.c.source == current_source()
-            session.execute(update(TASK).where(mine, where), list(self.updates.values()))
+        insert_many(session, TASK, list(self.inserts.values()))
+        update_by_source_id(session, TASK, list(self.updates.values()))
         session.flush()  # quarantine rows (ORM)
         insert_history(session, self.history, self.snapshots)
         record_report_dates(session, self.reports, self.obs)

@@ -392,13 +392,11 @@ def write_classifications(
     history (`write_status_history`); the number of status changes."""
     if not changes:
         return 0
-    from sqlalchemy import bindparam, update  # noqa: PLC0415 - writing: SQLAlchemy is loaded
-
+    from connector.ledger.bulk import update_by_source_id  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
     params = [{"b_source_id": c.task_id, **c.values, "classified_on": as_of} for c in changes]
-    where = TASK.c.source_id == bindparam("b_source_id")
-    session.execute(update(TASK).where(TASK.c.source == current_source(), where), params)
+    update_by_source_id(session, TASK, params)
     return write_status_history(session, changes, run_id=run_id, observed_at=observed_at)
 
 

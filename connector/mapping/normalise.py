@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from connector.errors import BadRecord
 from connector.mapping.converters import REGISTRY, ConversionError, escape_unstorable, is_none
@@ -29,7 +29,7 @@ from connector.models import (
     DeadlineChange,
     NormalisedTask,
 )
-from connector.source.paths import MISSING, resolve
+from connector.source.paths import MISSING, Key, resolve
 
 _SHOWN_MAX = 80
 
@@ -150,7 +150,14 @@ def _check_size(
             field="(record)",
             value=f"{len(raw)} keys",
         )
+    max_chars = limits.max_field_chars
     for key, value in raw.items():
+        # Most values are short texts or scalars: `_oversized` only for the others.
+        if type(value) is str:
+            if len(value) <= max_chars:
+                continue
+        elif not isinstance(value, list | dict):
+            continue
         problem = _oversized(value, limits)
         if problem:
             where = _field_of_key(spec, str(key))
@@ -164,6 +171,9 @@ def _check_size(
 
 def _out_of_range(name: str, value: Any) -> str:
     """Why a converted value cannot be stored or reasoned about, or ``""``."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # most values: nothing to check
+        return ""
     if isinstance(value, datetime | date):
         if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             return f"is outside the years {EARLIEST_YEAR}..{LATEST_YEAR}"
@@ -195,6 +205,63 @@ def _first_value(raw: Mapping[str, Any], rule: FieldRule) -> tuple[Any, str]:
     return MISSING, rule.sources[0]
 
 
+@dataclass(frozen=True)
+class _Field:
+    """One rule of a mapping, made ready for the per-record loop (`_compiled`)."""
+
+    name: str
+    rule: FieldRule
+    keys: tuple[str, ...] | None  # each source one key of the record: read with ``get``
+    convert: Callable[[Any, dict[str, Any]], Any]
+    none_texts: frozenset[str]  # text sentinels, trimmed
+    none_others: tuple[Any, ...]  # other sentinels (compared with their type)
+    plain_key: str | None  # one source, one key, no sentinel but null: read with ``get`` alone
+    text_out: bool  # the converter gives text: nothing for `_out_of_range` to check
+
+    def first_value(self, raw: Mapping[str, Any]) -> tuple[Any, str]:
+        """`_first_value` of the rule, without a path walk for one-key sources."""
+        if self.keys is None:
+            return _first_value(raw, self.rule)
+        for index, key in enumerate(self.keys):
+            value = raw.get(key, MISSING)
+            if value is MISSING or value is None:
+                continue
+            if type(value) is str or isinstance(value, str):
+                if self.none_texts and value.strip() in self.none_texts:
+                    continue
+            elif self.none_others and any(
+                type(value) is type(s) and value == s for s in self.none_others
+            ):
+                continue
+            return value, self.rule.sources[index]
+        return MISSING, self.rule.sources[0]
+
+
+_COMPILED: dict[int, tuple[MappingSpec, tuple[_Field, ...]]] = {}
+
+
+def _compiled(spec: MappingSpec) -> tuple[_Field, ...]:
+    """The rules of `spec` ready for `normalise` (worked out once per mapping)."""
+    found = _COMPILED.get(id(spec))
+    if found is not None and found[0] is spec:
+        return found[1]
+    fields: list[_Field] = []
+    for name, rule in spec.rules.items():
+        one_key = all(len(path) == 1 and type(path[0]) is Key for path in rule.paths)
+        keys = tuple(cast("Key", path[0]).name for path in rule.paths) if one_key else None
+        texts = frozenset(s.strip() for s in rule.none_values if isinstance(s, str))
+        others = tuple(s for s in rule.none_values if not isinstance(s, str))
+        converter = REGISTRY[rule.converter]
+        one = keys is not None and len(keys) == 1 and not texts and not others
+        plain = keys[0] if keys is not None and one else None
+        text_out = converter.kind == "text"
+        fields.append(_Field(name, rule, keys, converter.func, texts, others, plain, text_out))
+    if len(_COMPILED) >= 16:  # a process uses one or two mappings; tests build many
+        _COMPILED.clear()
+    _COMPILED[id(spec)] = (spec, tuple(fields))
+    return tuple(fields)
+
+
 def normalise(
     raw: Mapping[str, Any], spec: MappingSpec, limits: RecordLimits | None = None
 ) -> NormalisedTask:
@@ -218,13 +285,19 @@ def normalise(
     if not raw_id:
         label = f"record {record_key(raw, spec)} (no id)"
     values: dict[str, Any] = {}
-    for name, rule in spec.rules.items():
-        value, source = _first_value(raw, rule)
-        where = f"{name} (source '{rule.describe_source() if value is MISSING else source}')"
+    for compiled in _compiled(spec):
+        name, rule = compiled.name, compiled.rule
+        if compiled.plain_key is not None:  # `first_value` of one key without sentinels
+            value, source = raw.get(compiled.plain_key, MISSING), rule.sources[0]
+            if value is None:
+                value = MISSING
+        else:
+            value, source = compiled.first_value(raw)
         if value is MISSING:
             if rule.has_default:
                 values[name] = rule.default
             elif rule.required:
+                where = f"{name} (source '{rule.describe_source()}')"
                 raise BadRecord(
                     f"{label}: field {where}: has no value, and the field is required",
                     task_id=raw_id,
@@ -233,8 +306,9 @@ def normalise(
                 )
             continue
         try:
-            converted = REGISTRY[rule.converter].func(value, rule.options)
+            converted = compiled.convert(value, rule.options)
         except ConversionError as exc:
+            where = f"{name} (source '{source}')"
             shown = _shown(value)
             raise BadRecord(
                 f"{label}: field {where}: {shown} {exc}",
@@ -242,8 +316,9 @@ def normalise(
                 field=where,
                 value=shown,
             ) from None
-        problem = _out_of_range(name, converted)
+        problem = "" if compiled.text_out else _out_of_range(name, converted)
         if problem:
+            where = f"{name} (source '{source}')"
             shown = _shown(value)
             raise BadRecord(
                 f"{label}: field {where}: {shown} {problem}",

@@ -335,6 +335,7 @@ def _plan_alerts(
         settings.alerts,
         existing_keys=keys,
         context=context,
+        occasions=occasions,
     )
     created: list[Planned] = []
     newest: dict[str, Planned] = {}

@@ -79,7 +79,7 @@ import functools
 import re
 import tomllib
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from importlib import resources
@@ -843,15 +843,18 @@ def alert_intents(
     *,
     existing_keys: Collection[str],
     context: AlertContext,
+    occasions: Sequence[Occasion] | None = None,
 ) -> list[AlertIntent]:
-    """The alerts to record for `task` as of `as_of` whose keys are not in `existing_keys`.
+    """The alerts to record for `task` as of `as_of` whose keys are not in `existing_keys`
+    (`occasions`: its `due_occasions`, when the caller has them already).
 
     The latest occasion of each type comes with ``is_latest=True`` (to send); older occasions
     with ``is_latest=False`` (to record as ``past``). See the module docstring.
     """
     if settings.hold_on_non_working_days and not calendar.is_working_day(as_of):
         return []  # held: whatever is due is recorded (and sent) on the next working day
-    occasions = due_occasions(task, classification, as_of, calendar, settings, context=context)
+    if occasions is None:
+        occasions = due_occasions(task, classification, as_of, calendar, settings, context=context)
     fresh = [
         o for o in occasions if alert_key(task.source_id, o.type, o.occasion) not in existing_keys
     ]

@@ -83,6 +83,7 @@ from connector.ledger.units import list_units, upsert_units
 from connector.mapping.normalise import RecordLimits, bounded_raw, normalise, record_key
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import NormalisedTask, UnitRef
+from connector.ops.collector import with_fewer_collections
 from connector.ops.progress import CLASSIFY, PULL, NullProgress, ProgressReporter
 from connector.ops.runs import RunRecord
 from connector.ops.signals import InterruptGuard
@@ -736,6 +737,7 @@ class _Pull:
             )
 
 
+@with_fewer_collections
 def pull(
     settings: Settings,
     *,
