@@ -98,10 +98,8 @@ scope. The task itself is still counted in the columns above by its own status.
 from __future__ import annotations
 
 import functools
-import gc
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
@@ -132,6 +130,7 @@ from connector.models import (
     Unit,
     UnitKind,
 )
+from connector.ops.collector import collection_paused
 from connector.reports.model import (
     OPEN_STATUSES,
     Basis,
@@ -1055,26 +1054,6 @@ def _report(
     with collection_paused():
         report = build_report(items, units, options)
     return replace(report, unreadable=unreadable.count)
-
-
-@contextmanager
-def collection_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a report reads, judges and counts its
-    tasks, and running again after (as it was).
-
-    Every batch of rows read is thousands of new tuples, which set the collector off again and
-    again, each pass walking the objects still alive (some 15 % of a report's CPU time at
-    100,000 tasks). Nothing a report makes needs it: its objects hold no reference cycle and are
-    freed as the report goes (memory stays what it was); a cycle made meanwhile is collected
-    once the collector runs again.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def report_items(

@@ -31,9 +31,9 @@ from connector.ledger.scope import read_sources, use_read_sources
 from connector.ledger.units import list_units
 from connector.mapping.files import resolve_mapping
 from connector.models import Unit
+from connector.ops.collector import collection_paused
 from connector.reports.build import (
     build_merged_report,
-    collection_paused,
     current_tasks,
     report_as_of,
     report_current,

@@ -1,5 +1,5 @@
 """A report reads, judges and counts its tasks with Python's cyclic garbage collector paused
-(`connector.reports.build.collection_paused`: each batch of rows read set it off again and
+(`connector.ops.collector.collection_paused`: each batch of rows read set it off again and
 again), and leaves it as it found it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connector.reports.build import collection_paused
+from connector.ops.collector import collection_paused
 
 
 @pytest.fixture(autouse=True)
