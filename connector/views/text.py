@@ -618,7 +618,7 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         runs.add_column(label(f"status_{key}", lang, zone=zone(lang)))
     runs.add_column(_t("col_counts", lang), overflow="fold")
     for run in summary.runs:
-        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items())
+        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if v) or "–"
         runs.add_row(
             run.run_id,
             run.command,

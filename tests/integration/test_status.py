@@ -170,6 +170,23 @@ def test_status_table_lists_runs(busy: Ledger) -> None:
         render_status(status_summary(busy, SETTINGS), "xml")
 
 
+def test_status_table_shows_a_runs_nonzero_counts_and_json_all(ledger: Ledger) -> None:
+    """The runs table lists a run's counts that are not zero (a run records some fifty, most
+    of them 0: the column was a wall of zeros); the JSON keeps every count."""
+    clock = FixedClock(T0)
+    with recorded_run(ledger, "sync", "cron", "run-z", clock, monotonic=lambda: 0.0) as r:
+        r.update({"fetched": 200, "inserted": 0, "quarantined": 0})
+    with recorded_run(ledger, "sync", "cron", "run-e", clock, monotonic=lambda: 0.0) as r:
+        r.update({"fetched": 0})
+    summary = status_summary(ledger, SETTINGS, clock=clock)
+    out = render_status(summary, "table", "en")
+    assert "fetched=200" in out
+    assert "inserted=0" not in out and "quarantined=0" not in out and "fetched=0" not in out
+    runs = {run["run_id"]: run for run in json.loads(render_status(summary, "json"))["runs"]}
+    assert runs["run-z"]["counts"] == {"fetched": 200, "inserted": 0, "quarantined": 0}
+    assert runs["run-e"]["counts"] == {"fetched": 0}
+
+
 def test_status_shows_a_relative_sqlite_ledger_as_an_absolute_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
