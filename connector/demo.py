@@ -37,7 +37,13 @@ from connector.settings import (
     ReportSettings,
     Settings,
     SourceSettings,
+    SyncSettings,
 )
+
+DEMO_SYNC = SyncSettings(max_clock_skew_seconds=86_400)
+"""The demo's sync settings: its simulator's clock runs from 08:00 local today (its world's
+start, so every generated record is older than the changes made during the demo), up to a day
+away from this machine's clock; a skew warning there would only be noise."""
 
 DEMO_REPORT = ReportSettings(
     governing_body="UBND TỈNH BÌNH ĐỊNH",
@@ -134,6 +140,7 @@ def demo_settings(base_url: str, password: str, directory: Path) -> Settings:
         # The demo's simulator runs without the contract's rate limit, so deliveries need not
         # be paced at the production rate.
         push=PushSettings(rate_per_second=500.0),
+        sync=DEMO_SYNC,
         report=DEMO_REPORT,
     )
 

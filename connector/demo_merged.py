@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from connector.clock import SystemClock, local_today
+from connector.demo import DEMO_SYNC
 from connector.ledger.db import open_ledger
 from connector.mapping.files import resolve_mapping
 from connector.ops.jobs import JobResult, run_job
@@ -98,6 +99,7 @@ def merged_settings(
         ledger=LedgerSettings(url=f"sqlite:///{directory / 'ledger.db'}"),
         # The simulators run without the contract's rate limit.
         push=PushSettings(rate_per_second=500.0),
+        sync=DEMO_SYNC,
         report=MERGED_REPORT.model_copy(update={"unit_map": unit_map}),
     )
 
