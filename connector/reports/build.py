@@ -601,7 +601,9 @@ def _build(
     row_sources: dict[RowKey, dict[str, None]] = {}
     task_names: dict[RowKey, str] = {}
     places: dict[tuple[str, RowKey], _Where] = {}
-    rows_of: dict[tuple[str, str, str], RowKey] = {}  # a unit's (source, code, name): its row
+    # A unit's (source, code, name): its row, where its tasks are, its tally (made once per
+    # unit, not once per task).
+    rows_of: dict[tuple[str, str, str], tuple[RowKey, _Where, _Tally]] = {}
     counted_codes: set[str] = set()
     pending = _Pending()
     undated = 0
@@ -632,25 +634,27 @@ def _build(
         found = _recurring_in_scope(judgement, options)
         if not found and not in_scope:
             continue
-        code = task.lead_unit_code
-        named = (source, code, task.lead_unit_name)
-        row = rows_of.get(named)
-        if row is None:
-            row = rows_of[named] = table.key(*named)
-        where = places.get((source, row))
-        if where is None:
-            where = places[source, row] = _Where(source, row)
-        counted_codes.add(code)
-        if sources:
-            row_sources.setdefault(row, {})[source] = None
-        if task.lead_unit_name and not task_names.get(row):
-            task_names[row] = task.lead_unit_name
+        named = (source, task.lead_unit_code, task.lead_unit_name)
+        unit_of = rows_of.get(named)
+        if unit_of is None:  # the first task counted of this unit (source, code, name)
+            code = named[1]
+            row = table.key(*named)
+            where = places.get((source, row))
+            if where is None:
+                where = places[source, row] = _Where(source, row)
+            counted_codes.add(code)
+            if sources:
+                row_sources.setdefault(row, {})[source] = None
+            if task.lead_unit_name and not task_names.get(row):
+                task_names[row] = task.lead_unit_name
+            unit_of = rows_of[named] = (row, where, _tally(tallies, row))
+        row, where, tally = unit_of
         if found:
-            _tally(tallies, row).add_occurrences(found)
+            tally.add_occurrences(found)
             pending.recurring += _recurring_entries(judgement, found, name_of(row), where)
         if not in_scope:
             continue
-        _tally(tallies, row).add(judgement, since)
+        tally.add(judgement, since)
         status = cls.status
         if status is StatusCode.DA_HUY:
             continue
