@@ -419,7 +419,7 @@ def _parse_range(text: str) -> tuple[date, date]:
 @handle_errors
 def calendar_cmd(
     days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
-    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    lang: UiLangOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List days off and swapped working days in a range, with their source.
@@ -430,8 +430,11 @@ def calendar_cmd(
     from connector.views.listings import calendar_range
 
     loaded = settings(need_source=False)
+    chosen = ui_lang(loaded, lang)
     found = calendar_range(_calendar_for(loaded), *_parse_range(days))
-    render(fmt, lambda: shapes.calendar_json(found, lang), lambda: text.calendar_table(found, lang))
+    render(
+        fmt, lambda: shapes.calendar_json(found, chosen), lambda: text.calendar_table(found, chosen)
+    )
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -454,7 +457,7 @@ SourceOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--source",
-        help="Only these sources of a [[sources]] config (repeat, or a comma list; "
+        help="Only these sources of a \\[\\[sources]] config (repeat, or a comma list; "
         "default: all, one after the other).",
     ),
 ]
@@ -906,7 +909,7 @@ def _note_before_first_data(reader: Any, day: date) -> None:
 @handle_errors
 def status_cmd(
     fmt: FormatOpt = OutputFormat.TABLE,
-    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    lang: UiLangOpt = None,
     source: SourceOpt = None,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
@@ -925,14 +928,13 @@ def status_cmd(
     with _reader(loaded) as reader:
         summary = status_summary(reader, shown, sources=chosen)
     if fmt == "json":
-        _stdout(json_safe(render_status(summary, "json", lang)))
+        _stdout(json_safe(render_status(summary, "json")))
     else:
         from rich.console import Console
 
-        from connector.i18n import check_lang
         from connector.views.text import status_renderable
 
-        Console().print(status_renderable(summary, check_lang(lang)))
+        Console().print(status_renderable(summary, ui_lang(loaded, lang)))
 
 
 db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)

@@ -97,8 +97,8 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
 
 
 def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
-    """tasks, quarantine, outbox and runs print in `ui.lang` (default Vietnamese), `--lang`
-    overriding it; outbox and runs lists have column headers."""
+    """tasks, quarantine, outbox, runs, status and calendar print in `ui.lang` (default
+    Vietnamese), `--lang` overriding it; outbox and runs lists have column headers."""
     run(deployment, "pull")
     env_en = {**deployment["env"], "IDESK_CONNECTOR__UI__LANG": "en", "COLUMNS": "220"}
 
@@ -117,6 +117,12 @@ def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
     assert "Tình trạng" in text(vi_env, "outbox", "list", "--limit", "3")
     runs = text(vi_env, "runs", "list", "--lang", "en")
     assert "Started (ICT)" in runs and "Outcome" in runs
+    # status and calendar follow ui.lang too (they printed Vietnamese whatever ui.lang said)
+    assert "iDesk connector status" in text(env_en, "status")
+    assert "Tình trạng kết nối iDesk" in text(env_en, "status", "--lang", "vi")
+    assert "Tình trạng kết nối iDesk" in text(vi_env, "status")
+    assert "Days off and swapped" in text(env_en, "calendar", "2022-01-01..2022-01-31")
+    assert "Lịch ngày nghỉ" in text(vi_env, "calendar", "2022-01-01..2022-01-31")
 
 
 def test_report_as_of_before_the_first_sync_says_so(deployment: dict[str, Any]) -> None:

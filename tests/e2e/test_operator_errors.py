@@ -306,6 +306,16 @@ def test_task_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
     ]
 
 
+def test_outbox_row_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
+    """`outbox retry` of an id the outbox does not hold: one line and exit 4 (not found, as for
+    a task), not 1 (finished with problems)."""
+    result = invoke(synced["env"], "outbox", "retry", "999999999")
+    assert result.exit_code == EXIT_NOT_FOUND, (result.exception, result.stderr[-800:])
+    assert operator_lines(result.stderr) == [
+        "error: no outbox row with id 999999999; `idesk-connector outbox list` lists the rows"
+    ]
+
+
 # -- internal errors: exit 70, the traceback in the log only -----------------------------------
 
 _PLANTED_BUG = """

@@ -196,3 +196,19 @@ def test_status_shows_a_relative_sqlite_ledger_as_an_absolute_path(
         shown = status_summary(opened, SETTINGS, clock=FixedClock(T0)).ledger.url
     assert shown == f"sqlite:///{tmp_path.resolve()}/rel/ledger.db"
     assert absolute_url("postgresql://u:pw@h/db") == "postgresql://u:pw@h/db"
+
+
+def test_readme_lists_the_status_json_keys(busy: Ledger) -> None:
+    """The README's `status` JSON entry names exactly the keys `status --format json` has over
+    one source (it named a `last_run` that does not exist and left four out)."""
+    import re
+
+    from tests.support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = readme.split("- `status`: documented in", 1)[1].split("\n- ", 1)[0]
+    one_source = entry.split("over several sources", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", one_source))
+    shown = set(status_json(status_summary(busy, SETTINGS, clock=FixedClock(T0))))
+    assert documented == shown
+    assert "`sources`" in entry

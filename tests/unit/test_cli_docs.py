@@ -53,3 +53,23 @@ def test_top_level_help_groups_commands() -> None:
     assert result.exit_code == 0
     for panel in PANELS:
         assert f"─ {panel} " in result.output
+
+
+def test_option_help_keeps_its_brackets() -> None:
+    """An option's help is rich markup: a bracketed word such as ``[[sources]]`` must be escaped,
+    or the help shows ``[]`` (it did for every ``--source``)."""
+    from rich.markup import render
+
+    eaten = [
+        (name, param.name)
+        for name, command in _commands()
+        for param in command.params
+        if getattr(param, "help", None)
+        and render(param.help).plain != param.help.replace("\\[", "[")
+    ]
+    assert eaten == []
+    import structlog
+
+    result = CliRunner().invoke(app, ["sync", "--help"], terminal_width=200)
+    structlog.reset_defaults()  # the CLI's callback logged to CliRunner's (now closed) stream
+    assert "[[sources]] config" in result.output
