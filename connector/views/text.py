@@ -19,7 +19,7 @@ from connector.reports.render.lines import one_line
 from connector.views import shapes
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.table import Table
     from rich.text import Text
 
@@ -82,6 +82,47 @@ def outcome_label(outcome: str, lang: Lang = "vi") -> str:
 def outbox_state_label(state: str, lang: Lang = "vi") -> str:
     """An outbox row's state in words (``pending`` → "chờ gửi")."""
     return _label_or(f"outbox_state_{state}", lang, state)
+
+
+COUNTS_ROOM = 40
+"""Columns a run's counts need beside its other cells; with fewer, they go under the table."""
+
+
+class RunsWithCounts:
+    """A table of runs whose last column, each run's counts, moves under the table when the
+    console leaves it fewer than `COUNTS_ROOM` columns: one line per run, its id then its
+    counts, wrapped between two counts, never inside one. Folded into a narrow column (80
+    columns), ``alerts_sent=321`` was cut into pieces, a line or two per count. Every count is
+    shown either way."""
+
+    def __init__(
+        self,
+        build: Callable[[bool], Table],
+        counts: Sequence[tuple[str, str, str]],
+        heading: str,
+    ) -> None:
+        self.build = build  # the table, with (True) or without (False) its counts column
+        self.counts = counts  # (run id, its counts, its row style) per run
+        self.heading = heading
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement  # noqa: PLC0415 - rich only for a table
+        from rich.table import Table  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
+        without = self.build(False)
+        taken = Measurement.get(console, options, without).maximum
+        if options.max_width - taken >= COUNTS_ROOM or not self.counts:
+            yield self.build(True)
+            return
+        yield without
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for run_id, counts, style in self.counts:
+            grid.add_row(Text(run_id), Text(counts), style=style)
+        yield Text(f"{self.heading}:", style="bold")
+        yield grid
 
 
 def _table(title: str, headers: Sequence[str]) -> Table:
@@ -453,26 +494,35 @@ _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "p
 def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     """``runs list``: one row a run, newest first, started in Vietnam time."""
     columns = ("started", "run", "command", "trigger", "outcome", "duration", "counts")
-    table = _table(
-        label("runs_title", lang, count=len(runs)),
-        [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in columns],
-    )
-    for r in runs:
-        brief = ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts)
-        duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
-        table.add_row(
-            *_cells(
+    counts = [
+        (
+            r.run_id,
+            ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts),
+            "" if r.finished or r.outcome == "running" else "red",
+        )
+        for r in runs
+    ]
+
+    def table(with_counts: bool) -> Table:
+        shown = columns if with_counts else columns[:-1]
+        built = _table(
+            label("runs_title", lang, count=len(runs)),
+            [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in shown],
+        )
+        for r, (_, brief, style) in zip(runs, counts, strict=True):
+            duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
+            cells = [
                 local_time(r.started_at, lang),
                 r.run_id,
                 r.command,
                 r.trigger,
                 outcome_label(r.outcome, lang),
                 duration,
-                brief,
-            ),
-            style="" if r.finished or r.outcome == "running" else "red",
-        )
-    return table
+            ]
+            built.add_row(*_cells(*cells, *([brief] if with_counts else [])), style=style)
+        return built
+
+    return RunsWithCounts(table, counts, label("runs_col_counts", lang))
 
 
 def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> str:
@@ -613,19 +663,31 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
     ]
     for key, value in rows:
         overview.add_row(key, value)
-    runs = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
-    for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
-        runs.add_column(label(f"status_{key}", lang, zone=zone(lang)))
-    runs.add_column(_t("col_counts", lang), overflow="fold")
-    for run in summary.runs:
-        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if v) or "–"
-        runs.add_row(
+    counts = [
+        (
             run.run_id,
-            run.command,
-            _when(run.started_at, lang, with_zone=False),
-            "" if run.duration_s is None else f"{run.duration_s:.1f}",
-            outcome_label(run.outcome, lang),
-            counts,
-            style="" if run.finished else "red",
+            ", ".join(f"{k}={v}" for k, v in run.counts.items() if v) or "–",
+            "" if run.finished else "red",
         )
-    return Group(overview, runs)
+        for run in summary.runs
+    ]
+
+    def runs(with_counts: bool) -> Table:
+        table = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
+        for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
+            table.add_column(label(f"status_{key}", lang, zone=zone(lang)))
+        if with_counts:
+            table.add_column(_t("col_counts", lang), overflow="fold")
+        for run, (_, counted, style) in zip(summary.runs, counts, strict=True):
+            table.add_row(
+                run.run_id,
+                run.command,
+                _when(run.started_at, lang, with_zone=False),
+                "" if run.duration_s is None else f"{run.duration_s:.1f}",
+                outcome_label(run.outcome, lang),
+                *([counted] if with_counts else []),
+                style=style,
+            )
+        return table
+
+    return Group(overview, RunsWithCounts(runs, counts, _t("col_counts", lang)))

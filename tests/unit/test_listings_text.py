@@ -114,3 +114,32 @@ def test_quarantine_list_follows_the_language() -> None:
     assert "seen 2x" in shown(quarantine_text([q], "en"))
     vi = shown(quarantine_text([q], "vi"))
     assert "Bản ghi" in vi and "gặp 2 lần" in vi
+
+
+def test_runs_list_reads_whole_at_80_columns() -> None:
+    """At 80 columns `runs list` keeps each cell whole (the run id, the start, every count:
+    they were folded into 11-column cells, ``c9c63d883`` / ``4ab``) and every line fits; the
+    counts go under the table, each run's on its own line."""
+    many = RunSummary(
+        run_id="c9c63d8834ab",
+        command="sync",
+        trigger="demo",
+        started_at=T0,
+        ended_at=T0,
+        outcome="success",
+        counts={
+            "fetched": 2000, "inserted": 2000, "updated": 0, "quarantined": 0,
+            "alerts_sent": 321, "pushes_sent": 1952,
+        },
+        error="",
+        dry_run=False,
+    )
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(runs_text([many], lang))
+        lines = console.export_text().splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= 80
+        day, hour = local_time(T0, lang).split()  # the start may wrap between the two
+        for whole in ("c9c63d8834ab", day, hour, "alerts_sent=321", "fetched=2000",
+                      "pushes_sent=1952", "quarantined=0"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
