@@ -189,6 +189,16 @@ def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _table_console(least: int) -> Any:
+    """The console a wide report table is printed on: on a terminal, the terminal's own width
+    (the table splits to fit; one printed wider is wrapped line by line by the terminal, and
+    unreadable), else (a file, a pipe) at least `least` columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=max(least, console.width))
+
+
 def _stderr(text: str) -> None:
     """A message for the operator: secrets removed, control characters made visible."""
     text = for_terminal(text)
@@ -838,11 +848,9 @@ def report_cmd(
         _stderr(f"report written: {output}")
         return
     if fmt == "table":
-        from rich.console import Console
-
         from connector.reports.render.table import report_renderable
 
-        Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
+        _table_console(120).print(report_renderable(report, options.lang))
         return
     if fmt == "json" and annex is None:  # written piece by piece, never the whole text
         from connector.reports.render.jsonfmt import iter_json
@@ -875,12 +883,10 @@ def _write_sections(
         _stderr(f"report written: {output}")
         return
     if fmt == "table":
-        from rich.console import Console
-
         from connector.i18n import label
         from connector.reports.render.table import report_renderable
 
-        console = Console(width=max(120, Console().width))
+        console = _table_console(120)
         for section in sections:
             console.rule(label("source_section", lang, source=section.source))
             console.print(report_renderable(section.report, lang))
@@ -1329,15 +1335,12 @@ def runs_list_cmd(
 
 def _merged_demo(directory: Path, tasks: int, lang: str) -> None:
     """``demo --merged``: run it, print the merged table and where everything is."""
-    from rich.console import Console
 
     from connector.demo_merged import run_merged_demo
     from connector.reports.render.table import SummaryTable
 
     result = run_merged_demo(directory, tasks=tasks, lang=lang)
-    Console(width=max(140, Console().width)).print(
-        SummaryTable(result.report, "en" if lang == "en" else "vi")
-    )
+    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
     for name, job in result.jobs.items():
         counts = job.counts()
         _stdout(
@@ -1407,8 +1410,6 @@ def demo_cmd(
     """
     import time as _time
 
-    from rich.console import Console
-
     from connector.demo import run_demo
     from connector.reports.render.table import SummaryTable
 
@@ -1431,9 +1432,7 @@ def demo_cmd(
         dialect=dialect.literal,
         deliver=deliver.value,
     )
-    Console(width=max(140, Console().width)).print(
-        SummaryTable(result.report, "en" if lang == "en" else "vi")
-    )
+    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
     counts = result.job.counts()
     alerts = f"alerts sent {result.notifications}"
     if result.mail_dir is not None:

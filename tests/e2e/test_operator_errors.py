@@ -391,6 +391,27 @@ def test_check_and_sync_on_a_terminal_against_a_refused_port(tmp_path: Path) -> 
         assert quiet not in screen, screen
 
 
+@pytest.mark.parametrize(
+    "args", [["report"], ["status"], ["runs", "list"]], ids=["report", "status", "runs-list"]
+)
+def test_tables_fit_an_80_column_terminal(synced: dict[str, Any], args: list[str]) -> None:
+    """On an 80-column terminal `report`, `status` and `runs list` print no line wider than the
+    terminal (`report` was printed 120 wide whatever the terminal, so the terminal wrapped every
+    line of it)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")},
+        **synced["env"],
+        "COLUMNS": "80",
+        "LINES": "40",
+        "TERM": "xterm",
+    }
+    code, screen = _run_on_a_terminal([sys.executable, "-m", "cli", *args], env)
+    assert code == EXIT_OK, screen
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    wide = [line for line in plain.splitlines() if len(line.rstrip("\r ")) > 80]
+    assert wide == [], "\n".join(wide[:5])
+
+
 def test_internal_error_on_a_terminal_is_one_line_exit_70(synced: dict[str, Any]) -> None:
     """A bug (an unexpected exception) on a terminal: exit 70, one line naming the log file, no
     traceback on the screen; the traceback is in log.file, without the secret."""
