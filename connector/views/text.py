@@ -209,27 +209,87 @@ def _status_text(code: str | None, lang: Lang) -> str:
         return code
 
 
-def tasks_table(rows: Sequence[TaskLine], lang: Lang = "vi") -> RenderableType:
-    """``tasks list``: a table of the tasks with their stored status."""
+SUBJECT_CHARS = 80
+"""A subject longer than this is cut, ending with "…", in `tasks list` (`tasks show` has it all)."""
+
+TASKS_TABLE_WIDTH = 110
+"""Columns `tasks list` needs as a table; on a narrower console each task is two lines."""
+
+
+def _subject(text: str | None) -> str:
+    whole = one_line(text or "")
+    return whole if len(whole) <= SUBJECT_CHARS else whole[: SUBJECT_CHARS - 1].rstrip() + "…"
+
+
+class TasksTable:
+    """``tasks list`` as a table on a console of `TASKS_TABLE_WIDTH` columns or more (its codes,
+    numbers and dates never folded); on a narrower one (80 columns: seven columns of 6 to 11
+    characters, "2026-05-2" / "7", "(HT_QUA_" / "HAN)") each task is two lines: its id, then
+    number, unit, status, deadline and days overdue; under them its subject."""
+
     columns = ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject")
-    table = _table(
-        label("tasks_title", lang, count=len(rows)),
-        [label(f"tasks_col_{c}", lang) for c in columns],
-    )
-    for row in rows:
-        r = shapes.line_json(row)
-        table.add_row(
-            *_cells(
-                r["id"],
-                r["sign_number"],
-                r["lead_unit"],
-                _status_text(r["status"], lang),
-                r["eff_due"],
-                r["days_overdue"] or "",
-                one_line(r["subject"] or "")[:80],
+    kept = ("id", "sign_number", "lead_unit", "eff_due", "overdue")  # never folded
+
+    def __init__(self, rows: Sequence[TaskLine], lang: Lang) -> None:
+        self.rows = [
+            {
+                "id": str(r["id"]),
+                "sign_number": r["sign_number"] or "",
+                "lead_unit": r["lead_unit"] or "",
+                "status": _status_text(r["status"], lang),
+                "eff_due": r["eff_due"] or "",
+                "overdue": str(r["days_overdue"] or ""),
+                "subject": _subject(r["subject"]),
+            }
+            for r in (shapes.line_json(row) for row in rows)
+        ]
+        self.lang = lang
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table  # noqa: PLC0415 - rich only for a table
+        from rich.text import Text  # noqa: PLC0415
+
+        lang = self.lang
+        title = label("tasks_title", lang, count=len(self.rows))
+        if options.max_width >= TASKS_TABLE_WIDTH or not self.rows:
+            table = Table(title=title, title_justify="left", header_style="bold")
+            for column in self.columns:
+                longest = max(
+                    len(terminal_safe(r[column], one_line=True))
+                    for r in self.rows or [{column: ""}]
+                )
+                kept = column in self.kept
+                table.add_column(
+                    label(f"tasks_col_{column}", lang),
+                    overflow="fold",
+                    min_width=min(longest, 24) if kept else None,
+                    justify="right" if column == "overdue" else "left",
+                )
+            for r in self.rows:
+                table.add_row(*_cells(*(r[c] for c in self.columns)))
+            yield table
+            return
+        yield Text(title, style="bold")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        due, overdue = label("tasks_col_eff_due", lang), label("tasks_col_overdue", lang)
+        for r in self.rows:
+            head = [r["sign_number"], r["lead_unit"], r["status"]]
+            head.append(f"{due}: {r['eff_due']}" if r["eff_due"] else "")
+            head.append(f"{overdue}: {r['overdue']}" if r["overdue"] else "")
+            first = " · ".join(part for part in head if part)
+            shown = "\n".join(
+                terminal_safe(line, one_line=True) for line in (first, r["subject"]) if line
             )
-        )
-    return table
+            grid.add_row(*_cells(r["id"]), Text(shown))
+        yield grid
+
+
+def tasks_table(rows: Sequence[TaskLine], lang: Lang = "vi") -> RenderableType:
+    """``tasks list``: the tasks with their stored status, as a table on a wide console and
+    two lines a task on a narrow one (`TasksTable`)."""
+    return TasksTable(rows, lang)
 
 
 def _field(key: str, lang: Lang, width: int) -> str:

@@ -3,15 +3,23 @@ language, times in Vietnam time, and no "0x attempts" for rows that never failed
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pytest
 from rich.console import Console, RenderableType
 
+from connector.ledger.lines import TaskLine
 from connector.ledger.outbox import OutboxEntry
 from connector.ledger.quarantine import QuarantineEntry
 from connector.ledger.runs import RunSummary
 from connector.views.listings import OutboxListing
-from connector.views.text import local_time, outbox_text, quarantine_text, runs_text
+from connector.views.text import (
+    local_time,
+    outbox_text,
+    quarantine_text,
+    runs_text,
+    tasks_table,
+)
 
 T0 = datetime(2022, 3, 7, 2, 30, tzinfo=UTC)  # 09:30 in Vietnam
 
@@ -143,3 +151,47 @@ def test_runs_list_reads_whole_at_80_columns() -> None:
         for whole in ("c9c63d8834ab", day, hour, "alerts_sent=321", "fetched=2000",
                       "pushes_sent=1952", "quarantined=0"):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
+
+
+def task_line(task_id: int, subject: str, status: str, days: int | None) -> TaskLine:
+    return TaskLine(
+        source_id=task_id,
+        sign_number="7064/TB-UBND",
+        subject=subject,
+        lead_unit_code="SNNPTNT",
+        state="open",
+        status_code=status,
+        deadline=date(2026, 5, 27),
+        eff_due=date(2026, 5, 27),
+        days_overdue=days,
+        due_soon=False,
+        confirmed=True,
+        deleted_at_source=False,
+    )
+
+
+LONG_SUBJECT = (
+    "Kết luận của Chủ tịch UBND tỉnh tại cuộc họp về giải quyết kiến nghị của cử tri "
+    "trước kỳ họp thứ mười của Hội đồng nhân dân tỉnh"
+)
+
+
+@pytest.mark.parametrize("width", [80, 110, 160])
+def test_tasks_list_keeps_codes_numbers_and_dates_whole(width: int) -> None:
+    """`tasks list` at 80, 110 and 160 columns: every line fits, the id, number, unit, status
+    code and deadline are never cut (at 80 columns they were folded: "2026-05-2" / "7",
+    "(HT_QUA_" / "HAN)"), and a subject cut at 80 characters ends with "…"."""
+    rows = [
+        task_line(210021, LONG_SUBJECT, "DTH_QUA_HAN", 188),
+        task_line(210024, "V/v rà soát", "KHONG_THOI_HAN", None),
+    ]
+    for lang in ("vi", "en"):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(tasks_table(rows, lang))
+        lines = console.export_text().splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= width
+        for whole in ("210021", "7064/TB-UBND", "SNNPTNT", "(DTH_QUA_HAN)", "(KHONG_THOI_HAN)",
+                      "2026-05-27", "188"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
+        text = " ".join(line.strip(" │") for line in lines)
+        assert "…" in text and "kỳ họp thứ mười" not in text
