@@ -833,7 +833,7 @@ def report_cmd(
     report = rollup.report
     if output is not None:
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(output)
             if fmt == "json" and annex is None:  # written piece by piece, never the whole text
                 from connector.reports.render.jsonfmt import write_json
 
@@ -865,6 +865,19 @@ def report_cmd(
         _stdout(json_safe(rendered) if fmt == "json" else rendered)
 
 
+def _make_parent(output: Path) -> None:
+    """Create the directory of a report file; a part of its path that is a file is named
+    ("cannot read or write /srv/r: File exists" did not say which part was wrong)."""
+    import errno
+
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+        what = f"{blocking} is a file, not a directory" if blocking else str(exc.strerror)
+        raise OSError(errno.ENOTDIR, what, str(output)) from exc
+
+
 def _write_sections(
     sections: Any, fmt: str, lang: "Lang", annex: str | None, output: Path | None
 ) -> None:
@@ -874,7 +887,7 @@ def _write_sections(
     if output is not None:
         data = render_sections_bytes(sections, fmt, lang, annex=annex)
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(output)
             output.write_bytes(data)
         except OSError as exc:  # exit 74, naming the file
             exc.filename = exc.filename or str(output)

@@ -469,6 +469,23 @@ def test_report_on_a_full_disk_is_an_io_error(synced: dict[str, Any]) -> None:
     assert len(lines) == 1 and "/dev/full" in lines[0] and "No space left" in lines[0], lines
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_report_output_under_a_file_names_that_file(
+    synced: dict[str, Any], tmp_path: Path, fmt: str
+) -> None:
+    """`report --output` whose directory would be under a file: exit 74, one line naming the
+    output and the file in its way (it said "cannot read or write <file>: File exists")."""
+    blocking = tmp_path / "reports"
+    blocking.write_text("not a directory", encoding="utf-8")
+    output = blocking / "2022" / f"r.{fmt}"
+    result = invoke(synced["env"], "report", "--format", fmt, "--output", str(output))
+    assert result.exit_code == EXIT_IO, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: cannot read or write {output}: {blocking} is a file, not a directory"
+    ]
+    assert blocking.read_text(encoding="utf-8") == "not a directory"
+
+
 # -- the README says the same ------------------------------------------------------------------
 
 
