@@ -125,6 +125,40 @@ class RunsWithCounts:
         yield grid
 
 
+OUTBOX_TABLE_WIDTH = 110
+"""Columns `outbox list` needs as a table (its keys whole); narrower, each row is lines."""
+
+
+class NarrowList:
+    """A table on a console of `width` columns or more; on a narrower one its title, then each
+    row as lines beside its id (given by the caller: every value of the row, whole). At 80
+    columns the outbox table cut each key in three: "alr:210014:Q" / "UA_HAN:2026-" / "11-13#1"."""
+
+    def __init__(self, table: Table, lines: Sequence[tuple[str, str]], width: int) -> None:
+        self.table = table
+        self.lines = lines
+        self.width = width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table  # noqa: PLC0415 - rich only for a table
+        from rich.text import Text  # noqa: PLC0415
+
+        if options.max_width >= self.width or not self.lines:
+            yield self.table
+            return
+        if self.table.title:
+            yield Text(str(self.table.title), style="bold")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for key, shown in self.lines:
+            grid.add_row(
+                Text(terminal_safe(key, one_line=True)),
+                Text("\n".join(terminal_safe(line, one_line=True) for line in shown.split("\n"))),
+            )
+        yield grid
+
+
 def _table(title: str, headers: Sequence[str]) -> Table:
     from rich.table import Table  # noqa: PLC0415 - rich only for a table
 
@@ -533,19 +567,34 @@ def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:
             label("outbox_col_error", lang),
         ],
     )
+    lines: list[tuple[str, str]] = []
     for r in rows:
         when = r.sent_at if r.sent_at is not None else r.created_at
-        table.add_row(
-            *_cells(
-                f"#{r.id}",
-                outbox_state_label(r.state, lang),
-                r.attempts or "",
-                local_time(when, lang),
-                r.idempotency_key,
-                redact(r.last_error),
+        cells = (
+            f"#{r.id}",
+            outbox_state_label(r.state, lang),
+            r.attempts or "",
+            local_time(when, lang),
+            r.idempotency_key,
+            redact(r.last_error),
+        )
+        table.add_row(*_cells(*cells))
+        head = [str(cells[1]), str(cells[3])]
+        if r.attempts:
+            head.append(f"{label('outbox_col_attempts', lang)}: {r.attempts}")
+        lines.append(
+            (
+                str(cells[0]),
+                "\n".join(
+                    [
+                        " · ".join(head),
+                        r.idempotency_key,
+                        *([f"{label('outbox_col_error', lang)}: {cells[5]}"] if cells[5] else []),
+                    ]
+                ),
             )
         )
-    return table
+    return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
 
 _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")

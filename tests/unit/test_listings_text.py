@@ -195,3 +195,19 @@ def test_tasks_list_keeps_codes_numbers_and_dates_whole(width: int) -> None:
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
         text = " ".join(line.strip(" │") for line in lines)
         assert "…" in text and "kỳ họp thứ mười" not in text
+
+
+def test_outbox_list_keeps_keys_whole_at_80_columns() -> None:
+    """At 80 columns `outbox list` prints each row's key whole on a line of its own, with its
+    state, time, failed attempts and last error (the table cut a key in three)."""
+    failed = entry(12, "failed", attempts=3, error="HTTP 503 from the source")
+    listing = OutboxListing(rows=[entry(8, "sent"), failed], total=2)
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(outbox_text(listing, lang))
+        lines = [line.rstrip() for line in console.export_text().splitlines()]
+        assert max(len(line) for line in lines) <= 80
+        for whole in ("trk:8:DTH_QUA_HAN:2022-03-14", "trk:12:DTH_QUA_HAN:2022-03-14",
+                      "HTTP 503 from the source", local_time(T0, lang), "#12"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
+        assert any(line.endswith(": 3") for line in lines)
