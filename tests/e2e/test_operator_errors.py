@@ -285,6 +285,36 @@ def test_missing_config_file_is_named_once(tmp_path: Path) -> None:
     assert operator_lines(result.stderr) == [f"error: {missing}: config file does not exist"]
 
 
+def test_config_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """--config naming a directory: one line and exit 2 (it was read as no file at all and
+    every default applied, the ledger looked for in the working directory)."""
+    result = invoke({}, "--config", str(tmp_path), "status")
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: {tmp_path}: is not a file; give the config file's path"
+    ]
+
+
+def test_config_file_not_in_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    """A config file saved as UTF-16: one line naming it and exit 2 (it was an internal error,
+    exit 70); one saved as UTF-8 with a byte order mark (Notepad) is read."""
+    text = f'[ledger]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n'
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(text.encode("utf-16"))
+    utf16.chmod(0o600)
+    result = invoke({}, "--config", str(utf16), "db", "current")
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: {utf16}: is not UTF-8 text (byte 0); save it as UTF-8"
+    ]
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(text.encode("utf-8-sig"))
+    bom.chmod(0o600)
+    result = invoke({}, "--config", str(bom), "db", "upgrade")
+    assert result.exit_code == EXIT_OK, (result.exception, result.stderr[-600:])
+    assert (tmp_path / "ledger.db").exists()
+
+
 def test_malformed_ledger_url_is_a_configuration_error(synced: dict[str, Any]) -> None:
     """`ledger.url = postgresql://idesk@[::1:5432/idesk` is refused in one line (exit 2)."""
     env = {**synced["env"], "IDESK_CONNECTOR__LEDGER__URL": "postgresql://idesk@[::1:5432/idesk"}
