@@ -1460,8 +1460,9 @@ def demo_cmd(
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
         f" tracking statuses sent {result.tracking_writes}, {alerts}."
         f"{_demo_snapshot_line(result)}"
-        f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
-        f" {result.html_path}"
+        f"\nLedger: {result.ledger_path}; config: {result.config_path}"
+        f"\nReports: {result.docx_path}, {result.xlsx_path}, {result.html_path}"
+        f"\nNext: idesk-connector --config {result.config_path} status"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
     if result.mail_dir is not None:
