@@ -126,7 +126,8 @@ class RunsWithCounts:
 
 
 OUTBOX_TABLE_WIDTH = 110
-"""Columns `outbox list` needs as a table (its keys whole); narrower, each row is lines."""
+"""Columns `outbox list` and `quarantine list` need as tables (keys and reasons readable);
+narrower, each row is lines (`NarrowList`)."""
 
 
 class NarrowList:
@@ -541,6 +542,7 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
         label("quarantine_title", lang, count=len(entries)),
         [label(f"quarantine_col_{c}", lang) for c in ("record", "field", "state", "reason")],
     )
+    lines: list[tuple[str, str]] = []  # below 110 columns: the reason whole, under the record
     for q in entries:
         state = (
             label("quarantine_resolved", lang)
@@ -548,7 +550,9 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
             else label("quarantine_seen", lang, count=q.attempts)
         )
         table.add_row(*_cells(q.record_key, q.field, state, redact(q.reason)))
-    return table
+        shown = f"{q.record_key} · {state}\n{q.field}\n{redact(q.reason)}"
+        lines.append((f"{len(lines) + 1}.", shown))
+    return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
 
 def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:

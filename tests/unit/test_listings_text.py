@@ -211,3 +211,33 @@ def test_outbox_list_keeps_keys_whole_at_80_columns() -> None:
                       "HTTP 503 from the source", local_time(T0, lang), "#12"):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
         assert any(line.endswith(": 3") for line in lines)
+
+
+def test_quarantine_list_keeps_keys_and_fields_whole_at_80_columns() -> None:
+    """At 80 columns `quarantine list` prints each record's key and field whole, its reason
+    under them (the 4-column table folded "sha256:52f8…" over three lines and the reason over
+    ten)."""
+    q = QuarantineEntry(
+        id=1,
+        record_key="sha256:52f886325d9304c5d566ddba34bf5c68",
+        task_id=None,
+        field="completed_at (source 'completeDateStr')",
+        bad_value="2026-02-30T17:00:00+00:00",
+        reason="task 210100: field completed_at: '2026-02-30T17:00:00+00:00' is not a valid "
+        "ISO-8601 instant with a UTC offset (like '2022-04-12T17:00:00+00:00')",
+        raw_json="{}",
+        first_seen_at=T0,
+        last_seen_at=T0,
+        first_run="r1",
+        last_run="r1",
+        attempts=1,
+        resolved_at=None,
+        resolved_run="",
+    )
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(quarantine_text([q], lang))
+        lines = [line.rstrip() for line in console.export_text().splitlines()]
+        assert max(len(line) for line in lines) <= 80
+        for whole in (q.record_key, q.field, "'2026-02-30T17:00:00+00:00'"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
