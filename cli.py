@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
-from connector.errors import ConfigError, ConnectorError, Interrupted
+from connector.errors import ConfigError, ConnectorError, Interrupted, OutboxStateError
 from connector.ops.log import (
     LogFormat,
     LogLevel,
@@ -1285,7 +1285,10 @@ def outbox_retry_cmd(
             _stdout(f"{count} dead row(s) back to pending")
         else:
             assert row_id is not None
-            row = retry_row(session, row_id)
+            try:
+                row = retry_row(session, row_id)
+            except OutboxStateError as exc:  # a row in another state: a usage error, exit 2
+                raise ConfigError(str(exc)) from exc
             _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
 
 

@@ -346,6 +346,26 @@ def test_outbox_row_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
     ]
 
 
+def test_outbox_retry_of_a_sent_row_is_a_usage_error(synced: dict[str, Any]) -> None:
+    """`outbox retry` of a row already sent: one line and exit 2 (a usage error, nothing to
+    retry), not 1 (that says a run finished with problems); the row stays sent."""
+    listed = invoke(synced["env"], "outbox", "list", "--state", "sent", "--limit", "1")
+    row = json.loads(
+        invoke(synced["env"], "outbox", "list", "--state", "sent", "--format", "json").stdout
+    )["rows"][0]
+    assert listed.exit_code == EXIT_OK
+    result = invoke(synced["env"], "outbox", "retry", str(row["id"]))
+    assert result.exit_code == EXIT_CONFIG, (result.exception, result.stderr[-800:])
+    assert operator_lines(result.stderr) == [
+        f"error: outbox row {row['id']} ({row['key']}) is sent; only dead, failed or past rows "
+        "can be retried"
+    ]
+    again = json.loads(
+        invoke(synced["env"], "outbox", "list", "--state", "sent", "--format", "json").stdout
+    )["rows"][0]
+    assert again["id"] == row["id"] and again["state"] == "sent"
+
+
 # -- internal errors: exit 70, the traceback in the log only -----------------------------------
 
 _PLANTED_BUG = """
