@@ -429,7 +429,9 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
         f" / {data['acknowledged']['eff_due'] or '-'}"
     )
     lines.append(f"  {label('show_history', lang)}:")
-    for h in data["history"]:
+    # In the order of the days the changes took effect (a first sync records a task's whole
+    # past at once, in field order: 2026-05-28, 2025-10-11, ...); JSON keeps the ledger's order.
+    for h in sorted(data["history"], key=lambda h: h["effective_on"] or ""):
         lines.append(
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
         )

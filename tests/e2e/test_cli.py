@@ -266,3 +266,26 @@ def test_wrong_password_exits_3_and_missing_password_exits_2(
     env["IDESK_CONNECTOR__SOURCE__PASSWORD"] = ""
     result = CliRunner().invoke(app, ["pull"], env={**env})
     assert result.exit_code in (2, 3)
+
+
+def test_tasks_show_history_reads_in_date_order(deployment: dict[str, Any]) -> None:
+    """`tasks show` lists a task's history in the order of the days the changes took effect (a
+    first sync records the task's whole past at once, field by field, so the dates jumped
+    back and forth); `--format json` keeps the ledger's order."""
+    run(deployment, "pull")
+    ids = [t["id"] for t in as_json(deployment, "tasks", "list", "--limit", "0")["tasks"]]
+    shown = None
+    for task_id in ids:
+        history = as_json(deployment, "tasks", "show", str(task_id))["history"]
+        days = [h["effective_on"] for h in history]
+        if days != sorted(days):
+            shown = task_id, history
+            break
+    assert shown is not None, "no task whose recorded history is out of date order"
+    task_id, history = shown
+    code, out = run(deployment, "tasks", "show", str(task_id), "--lang", "en")
+    assert code == 0
+    printed = out.split("history:", 1)[1].splitlines()
+    dates = [line.split()[0] for line in printed if line.startswith("    ")]
+    assert len(dates) == len(history)
+    assert dates == sorted(dates)
