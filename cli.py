@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
-from connector.errors import ConfigError, ConnectorError, Interrupted
+from connector.errors import ConfigError, ConnectorError, Interrupted, OutboxStateError
 from connector.ops.log import (
     LogFormat,
     LogLevel,
@@ -187,6 +187,16 @@ def ui_lang(loaded: "LoadedSettings", lang: Language | None) -> "Lang":
 
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _table_console(least: int) -> Any:
+    """The console a wide report table is printed on: on a terminal, the terminal's own width
+    (the table splits to fit; one printed wider is wrapped line by line by the terminal, and
+    unreadable), else (a file, a pipe) at least `least` columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=max(least, console.width))
 
 
 def _stderr(text: str) -> None:
@@ -419,7 +429,7 @@ def _parse_range(text: str) -> tuple[date, date]:
 @handle_errors
 def calendar_cmd(
     days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
-    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    lang: UiLangOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """List days off and swapped working days in a range, with their source.
@@ -430,8 +440,11 @@ def calendar_cmd(
     from connector.views.listings import calendar_range
 
     loaded = settings(need_source=False)
+    chosen = ui_lang(loaded, lang)
     found = calendar_range(_calendar_for(loaded), *_parse_range(days))
-    render(fmt, lambda: shapes.calendar_json(found, lang), lambda: text.calendar_table(found, lang))
+    render(
+        fmt, lambda: shapes.calendar_json(found, chosen), lambda: text.calendar_table(found, chosen)
+    )
 
 
 # --- sync -----------------------------------------------------------------------------------
@@ -454,7 +467,7 @@ SourceOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--source",
-        help="Only these sources of a [[sources]] config (repeat, or a comma list; "
+        help="Only these sources of a \\[\\[sources]] config (repeat, or a comma list; "
         "default: all, one after the other).",
     ),
 ]
@@ -820,7 +833,7 @@ def report_cmd(
     report = rollup.report
     if output is not None:
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(output)
             if fmt == "json" and annex is None:  # written piece by piece, never the whole text
                 from connector.reports.render.jsonfmt import write_json
 
@@ -835,11 +848,9 @@ def report_cmd(
         _stderr(f"report written: {output}")
         return
     if fmt == "table":
-        from rich.console import Console
-
         from connector.reports.render.table import report_renderable
 
-        Console(width=max(120, Console().width)).print(report_renderable(report, options.lang))
+        _table_console(120).print(report_renderable(report, options.lang))
         return
     if fmt == "json" and annex is None:  # written piece by piece, never the whole text
         from connector.reports.render.jsonfmt import iter_json
@@ -854,6 +865,19 @@ def report_cmd(
         _stdout(json_safe(rendered) if fmt == "json" else rendered)
 
 
+def _make_parent(output: Path) -> None:
+    """Create the directory of a report file; a part of its path that is a file is named
+    ("cannot read or write /srv/r: File exists" did not say which part was wrong)."""
+    import errno
+
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+        what = f"{blocking} is a file, not a directory" if blocking else str(exc.strerror)
+        raise OSError(errno.ENOTDIR, what, str(output)) from exc
+
+
 def _write_sections(
     sections: Any, fmt: str, lang: "Lang", annex: str | None, output: Path | None
 ) -> None:
@@ -863,7 +887,7 @@ def _write_sections(
     if output is not None:
         data = render_sections_bytes(sections, fmt, lang, annex=annex)
         try:
-            output.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(output)
             output.write_bytes(data)
         except OSError as exc:  # exit 74, naming the file
             exc.filename = exc.filename or str(output)
@@ -872,12 +896,10 @@ def _write_sections(
         _stderr(f"report written: {output}")
         return
     if fmt == "table":
-        from rich.console import Console
-
         from connector.i18n import label
         from connector.reports.render.table import report_renderable
 
-        console = Console(width=max(120, Console().width))
+        console = _table_console(120)
         for section in sections:
             console.rule(label("source_section", lang, source=section.source))
             console.print(report_renderable(section.report, lang))
@@ -906,7 +928,7 @@ def _note_before_first_data(reader: Any, day: date) -> None:
 @handle_errors
 def status_cmd(
     fmt: FormatOpt = OutputFormat.TABLE,
-    lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
+    lang: UiLangOpt = None,
     source: SourceOpt = None,
 ) -> None:
     """Last runs with outcome and counts, cursor, pending outbox, quarantine, ledger location.
@@ -925,14 +947,13 @@ def status_cmd(
     with _reader(loaded) as reader:
         summary = status_summary(reader, shown, sources=chosen)
     if fmt == "json":
-        _stdout(json_safe(render_status(summary, "json", lang)))
+        _stdout(json_safe(render_status(summary, "json")))
     else:
         from rich.console import Console
 
-        from connector.i18n import check_lang
         from connector.views.text import status_renderable
 
-        Console().print(status_renderable(summary, check_lang(lang)))
+        Console().print(status_renderable(summary, ui_lang(loaded, lang)))
 
 
 db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
@@ -1264,7 +1285,10 @@ def outbox_retry_cmd(
             _stdout(f"{count} dead row(s) back to pending")
         else:
             assert row_id is not None
-            row = retry_row(session, row_id)
+            try:
+                row = retry_row(session, row_id)
+            except OutboxStateError as exc:  # a row in another state: a usage error, exit 2
+                raise ConfigError(str(exc)) from exc
             _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
 
 
@@ -1327,15 +1351,12 @@ def runs_list_cmd(
 
 def _merged_demo(directory: Path, tasks: int, lang: str) -> None:
     """``demo --merged``: run it, print the merged table and where everything is."""
-    from rich.console import Console
 
     from connector.demo_merged import run_merged_demo
     from connector.reports.render.table import SummaryTable
 
     result = run_merged_demo(directory, tasks=tasks, lang=lang)
-    Console(width=max(140, Console().width)).print(
-        SummaryTable(result.report, "en" if lang == "en" else "vi")
-    )
+    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
     for name, job in result.jobs.items():
         counts = job.counts()
         _stdout(
@@ -1405,8 +1426,6 @@ def demo_cmd(
     """
     import time as _time
 
-    from rich.console import Console
-
     from connector.demo import run_demo
     from connector.reports.render.table import SummaryTable
 
@@ -1429,9 +1448,7 @@ def demo_cmd(
         dialect=dialect.literal,
         deliver=deliver.value,
     )
-    Console(width=max(140, Console().width)).print(
-        SummaryTable(result.report, "en" if lang == "en" else "vi")
-    )
+    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
     counts = result.job.counts()
     alerts = f"alerts sent {result.notifications}"
     if result.mail_dir is not None:
@@ -1446,8 +1463,9 @@ def demo_cmd(
         f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
         f" tracking statuses sent {result.tracking_writes}, {alerts}."
         f"{_demo_snapshot_line(result)}"
-        f"\nLedger: {result.ledger_path}\nReports: {result.docx_path}, {result.xlsx_path},"
-        f" {result.html_path}"
+        f"\nLedger: {result.ledger_path}; config: {result.config_path}"
+        f"\nReports: {result.docx_path}, {result.xlsx_path}, {result.html_path}"
+        f"\nNext: idesk-connector --config {result.config_path} status"
         f"\nDone in {_time.monotonic() - start:.1f}s."
     )
     if result.mail_dir is not None:

@@ -85,6 +85,49 @@ class DemoResult:
     """Where the e-mails were written (``deliver="email"``)."""
     emails: int = 0
     """Messages the SMTP sink received."""
+    config_path: Path | None = None
+    """``<dir>/config.toml``: the demo's ledger and report heading, for the other commands."""
+
+
+def demo_config_text(settings: Settings) -> str:
+    """The demo's settings as a config file, so that ``--config demo/config.toml status`` (or
+    ``tasks list``, ``report``...) reads its ledger afterwards; no password (the simulator
+    has stopped; a `sync` with it fails to reach it)."""
+    import json  # noqa: PLC0415 - a TOML basic string is a JSON string
+
+    def text(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    source, report = settings.source, settings.report
+    lines = [
+        "# The demo (idesk-connector demo): its ledger and its report's heading.",
+        "[source]",
+        f"base_url = {text(source.base_url)}",
+        f"username = {text(source.username)}",
+    ]
+    if source.mapping != "idesk":
+        lines += [
+            f"mapping = {text(source.mapping)}",
+            f"account_code = {text(source.account_code)}",
+        ]
+    lines += [
+        "",
+        "[ledger]",
+        f"url = {text(settings.ledger.url)}",
+        "",
+        "[sync]",
+        f"max_clock_skew_seconds = {settings.sync.max_clock_skew_seconds}",
+        "",
+        "[report]",
+        f"governing_body = {text(report.governing_body)}",
+        f"place = {text(report.place)}",
+        f"recipients = [{', '.join(text(r) for r in report.recipients)}]",
+        f"signer_authority = {text(report.signer_authority)}",
+        f"signer_title = {text(report.signer_title)}",
+        f"signer_name = {text(report.signer_name)}",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 DemoDelivery = Literal["source", "email"]
@@ -229,6 +272,9 @@ def run_demo(
     xlsx = directory / "report.xlsx"
     html = directory / "report.html"
     docx = directory / "report.docx"
+    config_path = directory / "config.toml"
+    config_path.write_text(demo_config_text(settings), encoding="utf-8")
+    config_path.chmod(0o600)
     xlsx.write_bytes(render_bytes(report, "xlsx", lang))
     html.write_bytes(render_bytes(report, "html", lang))
     docx.write_bytes(render_bytes(report, "docx", lang))
@@ -249,4 +295,5 @@ def run_demo(
         deliver=deliver,
         mail_dir=mail_dir,
         emails=emails,
+        config_path=config_path,
     )

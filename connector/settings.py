@@ -653,6 +653,10 @@ def load_settings(
     path = resolve_config_path(config_path, env)
     if path is not None and not path.exists():
         raise ConfigError([Problem(str(path), "config file does not exist")], source=str(path))
+    if path is not None and not path.is_file():  # read as no file at all, the defaults applied
+        raise ConfigError(
+            [Problem(str(path), "is not a file; give the config file's path")], source=str(path)
+        )
     # pydantic-settings only now: importing the models (and `--help`) does without it.
     from connector.settings_sources import ENVIRONMENT, read_settings  # noqa: PLC0415
 

@@ -84,15 +84,25 @@ _LOAD: ContextVar[Load] = ContextVar("settings_load")
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file as UTF-8 text, a byte order mark allowed (Windows Notepad writes one);
+    any other encoding is a ConfigError naming the file (it was an internal error, exit 70)."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], source=what) from exc
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
             [Problem(str(path), f"cannot read: {exc.strerror}")], source=what
         ) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(str(path), f"is not UTF-8 text (byte {exc.start}); save it as UTF-8")],
+            source=what,
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], source=what) from exc
 
 
 def _world_readable(path: Path) -> bool:

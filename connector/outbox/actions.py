@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from connector.errors import OutboxStateError
+from connector.errors import NotFound, OutboxStateError
 from connector.ledger.outbox import get_row, list_entries, rows_in
 from connector.ledger.tasks import classify_again
 from connector.outbox.states import RETRYABLE, OutboxState, transition
@@ -46,7 +46,11 @@ def retry_row(session: Session, row_id: int) -> OutboxRow:
     """Put a dead, failed or past row back to ``pending`` (attempts reset); caller commits."""
     row = get_row(session, row_id)
     if row is None:
-        raise OutboxStateError(f"no outbox row with id {row_id}", row_id=row_id)
+        raise NotFound(
+            f"no outbox row with id {row_id}; `idesk-connector outbox list` lists the rows",
+            what="outbox row",
+            key=str(row_id),
+        )
     if row.state not in RETRYABLE:
         raise OutboxStateError(
             f"outbox row {row_id} ({row.idempotency_key}) is {row.state}; only dead, failed "

@@ -310,6 +310,10 @@ class SourceClient(Closing):
         # counts renewals, so that of several threads refused at once only one renews.
         self._auth_lock = threading.RLock()
         self._auth_generation = 0
+        # Clear while a session login renews the cookie jar: other threads' requests wait for
+        # it instead of going out without a session cookie (a 401, taken for a refused login).
+        self._session_ready = threading.Event()
+        self._session_ready.set()
         self.source = source
         self.spec = spec
         self.stats = ClientStats()
@@ -415,6 +419,8 @@ class SourceClient(Closing):
     def _send_once(self, call: _Call) -> ResponseOutcome:
         if self._pacer is not None:
             self._pacer.acquire()
+        if call.what != "login":
+            self._session_ready.wait()
         self.stats.add("requests")
         deadline = RequestDeadline(
             self.source.request_timeout,
@@ -566,6 +572,12 @@ class SourceClient(Closing):
             self._ensure_login()
         generation = self._auth_generation
         outcome = self._exchange(call)
+        if authed and self._sent_during_login(outcome, generation):
+            # Another thread logged in again while this request was out, clearing the session
+            # cookie it should have carried: the source saw no session, not a bad login.
+            self._ensure_login()
+            generation = self._auth_generation
+            outcome = self._exchange(call)
         if authed and self._renewable(outcome):
             self._renew(generation, outcome, call)
             outcome = self._exchange(call)
@@ -594,6 +606,16 @@ class SourceClient(Closing):
         if outcome.kind is OutcomeKind.FATAL and outcome.status not in accept:
             raise self._fatal(outcome, call)
         return outcome
+
+    def _sent_during_login(self, outcome: ResponseOutcome, generation: int) -> bool:
+        """A session-mode 401 to a request that went out while another thread was logging in
+        again (`_login_session` clears the cookie jar first), or before it had done so: the
+        request is sent again once with the new session (a 401 is never acted on)."""
+        return (
+            self._mode == "session"
+            and outcome.kind is OutcomeKind.AUTH_FAILED
+            and (self._auth_generation != generation or not self._logged_in)
+        )
 
     def _renewable(self, outcome: ResponseOutcome) -> bool:
         """Whether new credentials may help: an expired session, or a 401 to a token."""
@@ -694,21 +716,25 @@ class SourceClient(Closing):
         )
 
     def _login_session(self) -> None:
-        self._session.cookies.clear()
-        self._logged_in = False
-        values = {"username": self.source.username, "password": self._secret_value()}
-        call = self._build("login", values)
-        outcome = self._call(call, authed=False)
-        body = outcome.body
-        if isinstance(body, dict) and body.get("ok") is False:
-            raise AuthError(
-                "the document system did not accept the login; check source.username and "
-                "IDESK_CONNECTOR__SOURCE__PASSWORD",
-                url=call.shown,
-                status=outcome.status,
-            )
-        self._logged_in = True
-        self._auth_generation += 1
+        self._session_ready.clear()
+        try:
+            self._session.cookies.clear()
+            self._logged_in = False
+            values = {"username": self.source.username, "password": self._secret_value()}
+            call = self._build("login", values)
+            outcome = self._call(call, authed=False)
+            body = outcome.body
+            if isinstance(body, dict) and body.get("ok") is False:
+                raise AuthError(
+                    "the document system did not accept the login; check source.username and "
+                    "IDESK_CONNECTOR__SOURCE__PASSWORD",
+                    url=call.shown,
+                    status=outcome.status,
+                )
+            self._logged_in = True
+            self._auth_generation += 1
+        finally:
+            self._session_ready.set()
         # The session cookie (JSESSIONID) is a credential: never in a log, an error or the ledger.
         REDACTOR.add(cookie.value for cookie in self._session.cookies if cookie.value)
         log.info("source_login", mode="session", user=self.source.username, url=call.shown)

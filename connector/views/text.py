@@ -19,7 +19,7 @@ from connector.reports.render.lines import one_line
 from connector.views import shapes
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.table import Table
     from rich.text import Text
 
@@ -82,6 +82,82 @@ def outcome_label(outcome: str, lang: Lang = "vi") -> str:
 def outbox_state_label(state: str, lang: Lang = "vi") -> str:
     """An outbox row's state in words (``pending`` → "chờ gửi")."""
     return _label_or(f"outbox_state_{state}", lang, state)
+
+
+COUNTS_ROOM = 40
+"""Columns a run's counts need beside its other cells; with fewer, they go under the table."""
+
+
+class RunsWithCounts:
+    """A table of runs whose last column, each run's counts, moves under the table when the
+    console leaves it fewer than `COUNTS_ROOM` columns: one line per run, its id then its
+    counts, wrapped between two counts, never inside one. Folded into a narrow column (80
+    columns), ``alerts_sent=321`` was cut into pieces, a line or two per count. Every count is
+    shown either way."""
+
+    def __init__(
+        self,
+        build: Callable[[bool], Table],
+        counts: Sequence[tuple[str, str, str]],
+        heading: str,
+    ) -> None:
+        self.build = build  # the table, with (True) or without (False) its counts column
+        self.counts = counts  # (run id, its counts, its row style) per run
+        self.heading = heading
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement  # noqa: PLC0415 - rich only for a table
+        from rich.table import Table  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
+        without = self.build(False)
+        taken = Measurement.get(console, options, without).maximum
+        if options.max_width - taken >= COUNTS_ROOM or not self.counts:
+            yield self.build(True)
+            return
+        yield without
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for run_id, counts, style in self.counts:
+            grid.add_row(Text(run_id), Text(counts), style=style)
+        yield Text(f"{self.heading}:", style="bold")
+        yield grid
+
+
+OUTBOX_TABLE_WIDTH = 110
+"""Columns `outbox list` and `quarantine list` need as tables (keys and reasons readable);
+narrower, each row is lines (`NarrowList`)."""
+
+
+class NarrowList:
+    """A table on a console of `width` columns or more; on a narrower one its title, then each
+    row as lines beside its id (given by the caller: every value of the row, whole). At 80
+    columns the outbox table cut each key in three: "alr:210014:Q" / "UA_HAN:2026-" / "11-13#1"."""
+
+    def __init__(self, table: Table, lines: Sequence[tuple[str, str]], width: int) -> None:
+        self.table = table
+        self.lines = lines
+        self.width = width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table  # noqa: PLC0415 - rich only for a table
+        from rich.text import Text  # noqa: PLC0415
+
+        if options.max_width >= self.width or not self.lines:
+            yield self.table
+            return
+        if self.table.title:
+            yield Text(str(self.table.title), style="bold")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for key, shown in self.lines:
+            grid.add_row(
+                Text(terminal_safe(key, one_line=True)),
+                Text("\n".join(terminal_safe(line, one_line=True) for line in shown.split("\n"))),
+            )
+        yield grid
 
 
 def _table(title: str, headers: Sequence[str]) -> Table:
@@ -168,27 +244,87 @@ def _status_text(code: str | None, lang: Lang) -> str:
         return code
 
 
-def tasks_table(rows: Sequence[TaskLine], lang: Lang = "vi") -> RenderableType:
-    """``tasks list``: a table of the tasks with their stored status."""
+SUBJECT_CHARS = 80
+"""A subject longer than this is cut, ending with "…", in `tasks list` (`tasks show` has it all)."""
+
+TASKS_TABLE_WIDTH = 110
+"""Columns `tasks list` needs as a table; on a narrower console each task is two lines."""
+
+
+def _subject(text: str | None) -> str:
+    whole = one_line(text or "")
+    return whole if len(whole) <= SUBJECT_CHARS else whole[: SUBJECT_CHARS - 1].rstrip() + "…"
+
+
+class TasksTable:
+    """``tasks list`` as a table on a console of `TASKS_TABLE_WIDTH` columns or more (its codes,
+    numbers and dates never folded); on a narrower one (80 columns: seven columns of 6 to 11
+    characters, "2026-05-2" / "7", "(HT_QUA_" / "HAN)") each task is two lines: its id, then
+    number, unit, status, deadline and days overdue; under them its subject."""
+
     columns = ("id", "sign_number", "lead_unit", "status", "eff_due", "overdue", "subject")
-    table = _table(
-        label("tasks_title", lang, count=len(rows)),
-        [label(f"tasks_col_{c}", lang) for c in columns],
-    )
-    for row in rows:
-        r = shapes.line_json(row)
-        table.add_row(
-            *_cells(
-                r["id"],
-                r["sign_number"],
-                r["lead_unit"],
-                _status_text(r["status"], lang),
-                r["eff_due"],
-                r["days_overdue"] or "",
-                one_line(r["subject"] or "")[:80],
+    kept = ("id", "sign_number", "lead_unit", "eff_due", "overdue")  # never folded
+
+    def __init__(self, rows: Sequence[TaskLine], lang: Lang) -> None:
+        self.rows = [
+            {
+                "id": str(r["id"]),
+                "sign_number": r["sign_number"] or "",
+                "lead_unit": r["lead_unit"] or "",
+                "status": _status_text(r["status"], lang),
+                "eff_due": r["eff_due"] or "",
+                "overdue": str(r["days_overdue"] or ""),
+                "subject": _subject(r["subject"]),
+            }
+            for r in (shapes.line_json(row) for row in rows)
+        ]
+        self.lang = lang
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.table import Table  # noqa: PLC0415 - rich only for a table
+        from rich.text import Text  # noqa: PLC0415
+
+        lang = self.lang
+        title = label("tasks_title", lang, count=len(self.rows))
+        if options.max_width >= TASKS_TABLE_WIDTH or not self.rows:
+            table = Table(title=title, title_justify="left", header_style="bold")
+            for column in self.columns:
+                longest = max(
+                    len(terminal_safe(r[column], one_line=True))
+                    for r in self.rows or [{column: ""}]
+                )
+                kept = column in self.kept
+                table.add_column(
+                    label(f"tasks_col_{column}", lang),
+                    overflow="fold",
+                    min_width=min(longest, 24) if kept else None,
+                    justify="right" if column == "overdue" else "left",
+                )
+            for r in self.rows:
+                table.add_row(*_cells(*(r[c] for c in self.columns)))
+            yield table
+            return
+        yield Text(title, style="bold")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        due, overdue = label("tasks_col_eff_due", lang), label("tasks_col_overdue", lang)
+        for r in self.rows:
+            head = [r["sign_number"], r["lead_unit"], r["status"]]
+            head.append(f"{due}: {r['eff_due']}" if r["eff_due"] else "")
+            head.append(f"{overdue}: {r['overdue']}" if r["overdue"] else "")
+            first = " · ".join(part for part in head if part)
+            shown = "\n".join(
+                terminal_safe(line, one_line=True) for line in (first, r["subject"]) if line
             )
-        )
-    return table
+            grid.add_row(*_cells(r["id"]), Text(shown))
+        yield grid
+
+
+def tasks_table(rows: Sequence[TaskLine], lang: Lang = "vi") -> RenderableType:
+    """``tasks list``: the tasks with their stored status, as a table on a wide console and
+    two lines a task on a narrow one (`TasksTable`)."""
+    return TasksTable(rows, lang)
 
 
 def _field(key: str, lang: Lang, width: int) -> str:
@@ -293,7 +429,9 @@ def task_text(view: TaskView, lang: Lang = "vi") -> str:
         f" / {data['acknowledged']['eff_due'] or '-'}"
     )
     lines.append(f"  {label('show_history', lang)}:")
-    for h in data["history"]:
+    # In the order of the days the changes took effect (a first sync records a task's whole
+    # past at once, in field order: 2026-05-28, 2025-10-11, ...); JSON keeps the ledger's order.
+    for h in sorted(data["history"], key=lambda h: h["effective_on"] or ""):
         lines.append(
             f"    {h['effective_on']}  {h['field']}: {h['old'] or '∅'} -> {h['new'] or '∅'}"
         )
@@ -406,6 +544,7 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
         label("quarantine_title", lang, count=len(entries)),
         [label(f"quarantine_col_{c}", lang) for c in ("record", "field", "state", "reason")],
     )
+    lines: list[tuple[str, str]] = []  # below 110 columns: the reason whole, under the record
     for q in entries:
         state = (
             label("quarantine_resolved", lang)
@@ -413,7 +552,9 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
             else label("quarantine_seen", lang, count=q.attempts)
         )
         table.add_row(*_cells(q.record_key, q.field, state, redact(q.reason)))
-    return table
+        shown = f"{q.record_key} · {state}\n{q.field}\n{redact(q.reason)}"
+        lines.append((f"{len(lines) + 1}.", shown))
+    return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
 
 def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:
@@ -432,19 +573,34 @@ def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:
             label("outbox_col_error", lang),
         ],
     )
+    lines: list[tuple[str, str]] = []
     for r in rows:
         when = r.sent_at if r.sent_at is not None else r.created_at
-        table.add_row(
-            *_cells(
-                f"#{r.id}",
-                outbox_state_label(r.state, lang),
-                r.attempts or "",
-                local_time(when, lang),
-                r.idempotency_key,
-                redact(r.last_error),
+        cells = (
+            f"#{r.id}",
+            outbox_state_label(r.state, lang),
+            r.attempts or "",
+            local_time(when, lang),
+            r.idempotency_key,
+            redact(r.last_error),
+        )
+        table.add_row(*_cells(*cells))
+        head = [str(cells[1]), str(cells[3])]
+        if r.attempts:
+            head.append(f"{label('outbox_col_attempts', lang)}: {r.attempts}")
+        lines.append(
+            (
+                str(cells[0]),
+                "\n".join(
+                    [
+                        " · ".join(head),
+                        r.idempotency_key,
+                        *([f"{label('outbox_col_error', lang)}: {cells[5]}"] if cells[5] else []),
+                    ]
+                ),
             )
         )
-    return table
+    return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
 
 _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
@@ -453,26 +609,35 @@ _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "p
 def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     """``runs list``: one row a run, newest first, started in Vietnam time."""
     columns = ("started", "run", "command", "trigger", "outcome", "duration", "counts")
-    table = _table(
-        label("runs_title", lang, count=len(runs)),
-        [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in columns],
-    )
-    for r in runs:
-        brief = ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts)
-        duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
-        table.add_row(
-            *_cells(
+    counts = [
+        (
+            r.run_id,
+            ", ".join(f"{k}={r.counts[k]}" for k in _RUN_BRIEF if k in r.counts),
+            "" if r.finished or r.outcome == "running" else "red",
+        )
+        for r in runs
+    ]
+
+    def table(with_counts: bool) -> Table:
+        shown = columns if with_counts else columns[:-1]
+        built = _table(
+            label("runs_title", lang, count=len(runs)),
+            [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in shown],
+        )
+        for r, (_, brief, style) in zip(runs, counts, strict=True):
+            duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
+            cells = [
                 local_time(r.started_at, lang),
                 r.run_id,
                 r.command,
                 r.trigger,
                 outcome_label(r.outcome, lang),
                 duration,
-                brief,
-            ),
-            style="" if r.finished or r.outcome == "running" else "red",
-        )
-    return table
+            ]
+            built.add_row(*_cells(*cells, *([brief] if with_counts else [])), style=style)
+        return built
+
+    return RunsWithCounts(table, counts, label("runs_col_counts", lang))
 
 
 def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> str:
@@ -613,19 +778,31 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
     ]
     for key, value in rows:
         overview.add_row(key, value)
-    runs = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
-    for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
-        runs.add_column(label(f"status_{key}", lang, zone=zone(lang)))
-    runs.add_column(_t("col_counts", lang), overflow="fold")
-    for run in summary.runs:
-        counts = ", ".join(f"{k}={v}" for k, v in run.counts.items() if v) or "–"
-        runs.add_row(
+    counts = [
+        (
             run.run_id,
-            run.command,
-            _when(run.started_at, lang, with_zone=False),
-            "" if run.duration_s is None else f"{run.duration_s:.1f}",
-            outcome_label(run.outcome, lang),
-            counts,
-            style="" if run.finished else "red",
+            ", ".join(f"{k}={v}" for k, v in run.counts.items() if v) or "–",
+            "" if run.finished else "red",
         )
-    return Group(overview, runs)
+        for run in summary.runs
+    ]
+
+    def runs(with_counts: bool) -> Table:
+        table = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
+        for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
+            table.add_column(label(f"status_{key}", lang, zone=zone(lang)))
+        if with_counts:
+            table.add_column(_t("col_counts", lang), overflow="fold")
+        for run, (_, counted, style) in zip(summary.runs, counts, strict=True):
+            table.add_row(
+                run.run_id,
+                run.command,
+                _when(run.started_at, lang, with_zone=False),
+                "" if run.duration_s is None else f"{run.duration_s:.1f}",
+                outcome_label(run.outcome, lang),
+                *([counted] if with_counts else []),
+                style=style,
+            )
+        return table
+
+    return Group(overview, RunsWithCounts(runs, counts, _t("col_counts", lang)))

@@ -97,8 +97,8 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
 
 
 def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
-    """tasks, quarantine, outbox and runs print in `ui.lang` (default Vietnamese), `--lang`
-    overriding it; outbox and runs lists have column headers."""
+    """tasks, quarantine, outbox, runs, status and calendar print in `ui.lang` (default
+    Vietnamese), `--lang` overriding it; outbox and runs lists have column headers."""
     run(deployment, "pull")
     env_en = {**deployment["env"], "IDESK_CONNECTOR__UI__LANG": "en", "COLUMNS": "220"}
 
@@ -117,6 +117,12 @@ def test_listings_follow_lang_and_ui_lang(deployment: dict[str, Any]) -> None:
     assert "Tình trạng" in text(vi_env, "outbox", "list", "--limit", "3")
     runs = text(vi_env, "runs", "list", "--lang", "en")
     assert "Started (ICT)" in runs and "Outcome" in runs
+    # status and calendar follow ui.lang too (they printed Vietnamese whatever ui.lang said)
+    assert "iDesk connector status" in text(env_en, "status")
+    assert "Tình trạng kết nối iDesk" in text(env_en, "status", "--lang", "vi")
+    assert "Tình trạng kết nối iDesk" in text(vi_env, "status")
+    assert "Days off and swapped" in text(env_en, "calendar", "2022-01-01..2022-01-31")
+    assert "Lịch ngày nghỉ" in text(vi_env, "calendar", "2022-01-01..2022-01-31")
 
 
 def test_report_as_of_before_the_first_sync_says_so(deployment: dict[str, Any]) -> None:
@@ -260,3 +266,26 @@ def test_wrong_password_exits_3_and_missing_password_exits_2(
     env["IDESK_CONNECTOR__SOURCE__PASSWORD"] = ""
     result = CliRunner().invoke(app, ["pull"], env={**env})
     assert result.exit_code in (2, 3)
+
+
+def test_tasks_show_history_reads_in_date_order(deployment: dict[str, Any]) -> None:
+    """`tasks show` lists a task's history in the order of the days the changes took effect (a
+    first sync records the task's whole past at once, field by field, so the dates jumped
+    back and forth); `--format json` keeps the ledger's order."""
+    run(deployment, "pull")
+    ids = [t["id"] for t in as_json(deployment, "tasks", "list", "--limit", "0")["tasks"]]
+    shown = None
+    for task_id in ids:
+        history = as_json(deployment, "tasks", "show", str(task_id))["history"]
+        days = [h["effective_on"] for h in history]
+        if days != sorted(days):
+            shown = task_id, history
+            break
+    assert shown is not None, "no task whose recorded history is out of date order"
+    task_id, history = shown
+    code, out = run(deployment, "tasks", "show", str(task_id), "--lang", "en")
+    assert code == 0
+    printed = out.split("history:", 1)[1].splitlines()
+    dates = [line.split()[0] for line in printed if line.startswith("    ")]
+    assert len(dates) == len(history)
+    assert dates == sorted(dates)

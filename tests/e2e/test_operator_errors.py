@@ -285,6 +285,36 @@ def test_missing_config_file_is_named_once(tmp_path: Path) -> None:
     assert operator_lines(result.stderr) == [f"error: {missing}: config file does not exist"]
 
 
+def test_config_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """--config naming a directory: one line and exit 2 (it was read as no file at all and
+    every default applied, the ledger looked for in the working directory)."""
+    result = invoke({}, "--config", str(tmp_path), "status")
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: {tmp_path}: is not a file; give the config file's path"
+    ]
+
+
+def test_config_file_not_in_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    """A config file saved as UTF-16: one line naming it and exit 2 (it was an internal error,
+    exit 70); one saved as UTF-8 with a byte order mark (Notepad) is read."""
+    text = f'[ledger]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n'
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(text.encode("utf-16"))
+    utf16.chmod(0o600)
+    result = invoke({}, "--config", str(utf16), "db", "current")
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: {utf16}: is not UTF-8 text (byte 0); save it as UTF-8"
+    ]
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(text.encode("utf-8-sig"))
+    bom.chmod(0o600)
+    result = invoke({}, "--config", str(bom), "db", "upgrade")
+    assert result.exit_code == EXIT_OK, (result.exception, result.stderr[-600:])
+    assert (tmp_path / "ledger.db").exists()
+
+
 def test_malformed_ledger_url_is_a_configuration_error(synced: dict[str, Any]) -> None:
     """`ledger.url = postgresql://idesk@[::1:5432/idesk` is refused in one line (exit 2)."""
     env = {**synced["env"], "IDESK_CONNECTOR__LEDGER__URL": "postgresql://idesk@[::1:5432/idesk"}
@@ -304,6 +334,36 @@ def test_task_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
         f"error: task {missing} is not in the ledger; `idesk-connector tasks list` lists the "
         "tasks it holds"
     ]
+
+
+def test_outbox_row_not_in_the_ledger_is_exit_4(synced: dict[str, Any]) -> None:
+    """`outbox retry` of an id the outbox does not hold: one line and exit 4 (not found, as for
+    a task), not 1 (finished with problems)."""
+    result = invoke(synced["env"], "outbox", "retry", "999999999")
+    assert result.exit_code == EXIT_NOT_FOUND, (result.exception, result.stderr[-800:])
+    assert operator_lines(result.stderr) == [
+        "error: no outbox row with id 999999999; `idesk-connector outbox list` lists the rows"
+    ]
+
+
+def test_outbox_retry_of_a_sent_row_is_a_usage_error(synced: dict[str, Any]) -> None:
+    """`outbox retry` of a row already sent: one line and exit 2 (a usage error, nothing to
+    retry), not 1 (that says a run finished with problems); the row stays sent."""
+    listed = invoke(synced["env"], "outbox", "list", "--state", "sent", "--limit", "1")
+    row = json.loads(
+        invoke(synced["env"], "outbox", "list", "--state", "sent", "--format", "json").stdout
+    )["rows"][0]
+    assert listed.exit_code == EXIT_OK
+    result = invoke(synced["env"], "outbox", "retry", str(row["id"]))
+    assert result.exit_code == EXIT_CONFIG, (result.exception, result.stderr[-800:])
+    assert operator_lines(result.stderr) == [
+        f"error: outbox row {row['id']} ({row['key']}) is sent; only dead, failed or past rows "
+        "can be retried"
+    ]
+    again = json.loads(
+        invoke(synced["env"], "outbox", "list", "--state", "sent", "--format", "json").stdout
+    )["rows"][0]
+    assert again["id"] == row["id"] and again["state"] == "sent"
 
 
 # -- internal errors: exit 70, the traceback in the log only -----------------------------------
@@ -381,6 +441,27 @@ def test_check_and_sync_on_a_terminal_against_a_refused_port(tmp_path: Path) -> 
         assert quiet not in screen, screen
 
 
+@pytest.mark.parametrize(
+    "args", [["report"], ["status"], ["runs", "list"]], ids=["report", "status", "runs-list"]
+)
+def test_tables_fit_an_80_column_terminal(synced: dict[str, Any], args: list[str]) -> None:
+    """On an 80-column terminal `report`, `status` and `runs list` print no line wider than the
+    terminal (`report` was printed 120 wide whatever the terminal, so the terminal wrapped every
+    line of it)."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")},
+        **synced["env"],
+        "COLUMNS": "80",
+        "LINES": "40",
+        "TERM": "xterm",
+    }
+    code, screen = _run_on_a_terminal([sys.executable, "-m", "cli", *args], env)
+    assert code == EXIT_OK, screen
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    wide = [line for line in plain.splitlines() if len(line.rstrip("\r ")) > 80]
+    assert wide == [], "\n".join(wide[:5])
+
+
 def test_internal_error_on_a_terminal_is_one_line_exit_70(synced: dict[str, Any]) -> None:
     """A bug (an unexpected exception) on a terminal: exit 70, one line naming the log file, no
     traceback on the screen; the traceback is in log.file, without the secret."""
@@ -436,6 +517,23 @@ def test_report_on_a_full_disk_is_an_io_error(synced: dict[str, Any]) -> None:
     assert result.exit_code == EXIT_IO, result.exception
     lines = operator_lines(result.stderr)
     assert len(lines) == 1 and "/dev/full" in lines[0] and "No space left" in lines[0], lines
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_report_output_under_a_file_names_that_file(
+    synced: dict[str, Any], tmp_path: Path, fmt: str
+) -> None:
+    """`report --output` whose directory would be under a file: exit 74, one line naming the
+    output and the file in its way (it said "cannot read or write <file>: File exists")."""
+    blocking = tmp_path / "reports"
+    blocking.write_text("not a directory", encoding="utf-8")
+    output = blocking / "2022" / f"r.{fmt}"
+    result = invoke(synced["env"], "report", "--format", fmt, "--output", str(output))
+    assert result.exit_code == EXIT_IO, result.exception
+    assert operator_lines(result.stderr) == [
+        f"error: cannot read or write {output}: {blocking} is a file, not a directory"
+    ]
+    assert blocking.read_text(encoding="utf-8") == "not a directory"
 
 
 # -- the README says the same ------------------------------------------------------------------

@@ -810,3 +810,138 @@ def test_body_cut_mid_way_over_a_socket_is_retried(tmp_path: Path) -> None:
             assert len(records(client)) == 2
         assert len(sleeps) == 1
         assert client.stats.retries == 1
+
+
+# -- a session renewed while other threads send ------------------------------------------------
+
+
+class _Relogin:
+    """A loopback source whose second login is held until a request without a session cookie
+    has been answered: the moment another thread's request goes out while the cookie jar is
+    being renewed."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.login2_started = threading.Event()
+        self.cookieless_answered = threading.Event()
+        self.seen: list[tuple[str, str]] = []  # (path, session cookie or "")
+        self.logins = 0
+        self.lock = threading.Lock()
+        self.hold = 10.0  # seconds the second login waits for a request without a cookie
+
+    def answer(self, path: str, cookie: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self.lock:
+            self.seen.append((path, cookie))
+            first_notify = path.endswith("/notifications/send.cpx") and not any(
+                p == path for p, _ in self.seen[:-1]
+            )
+        if path.endswith("/auth/login.cpx"):
+            with self.lock:
+                self.logins += 1
+                sid = f"s{self.logins}"
+            if sid == "s2":
+                self.login2_started.set()
+                self.cookieless_answered.wait(self.hold)
+            return 200, {"ok": True}, {"Set-Cookie": f"JSESSIONID={sid}; Path=/"}
+        if not cookie:
+            self.cookieless_answered.set()
+            return 401, {"error": "unauthorized"}, {}
+        if cookie == "s1" and path.endswith("/tasks/tracking.cpx"):
+            return 401, {"error": "session_expired"}, {}
+        if first_notify:
+            return 503, {"error": "busy"}, {}
+        return 201, {"id": "n-1"}, {}
+
+
+class _AlwaysReady:
+    """A session gate that never holds a request back (the moment after a thread passed it)."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("gate", ["held", "passed"])
+def test_a_request_while_another_thread_logs_in_again_is_not_a_refused_login(
+    spec: MappingSpec, gate: str
+) -> None:
+    """Thread A's session expires and it logs in again (clearing the cookie jar) while thread
+    B delivers (push.concurrency): B's request waits for the new session instead of going out
+    without a cookie; one that went out just before (the gate already passed) and got a 401 is
+    sent again with the new session, not taken for a refused login. Both deliveries are made
+    (B's 401 failed the run: "refused the login; check source.username", exit 3)."""
+    import json as jsonlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    source_state = _Relogin()
+    source_state.hold = 0.3 if gate == "held" else 10.0
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            cookie = ""
+            for part in (self.headers.get("Cookie") or "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == "JSESSIONID":
+                    cookie = value
+            status, body, headers = source_state.answer(self.path, cookie)
+            data = jsonlib.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    results: dict[str, Any] = {}
+
+    def deliver(name: str, send: Any, key: str) -> None:
+        try:
+            results[name] = send({"taskId": 1}, key)
+        except Exception as exc:  # the test reports what each thread got
+            results[name] = exc
+
+    try:
+        client = SourceClient(
+            source(base_url=f"http://127.0.0.1:{server.server_address[1]}/ubnd/smartcloud"),
+            RETRY,
+            spec,
+            # B's backoff after its 503 lasts until A's second login has begun (its jar cleared)
+            sleep=lambda _s: source_state.login2_started.wait(10),
+            clock=FixedClock(NOW),
+            rng=random.Random(7),
+        )
+        if gate == "passed":
+            client._session_ready = _AlwaysReady()  # type: ignore[assignment]
+        with client:
+            client.login()
+            b = threading.Thread(target=deliver, args=("b", client.send_notification, "k-b"))
+            b.start()
+            while not any(p.endswith("/notifications/send.cpx") for p, _ in source_state.seen):
+                threading.Event().wait(0.01)
+            a = threading.Thread(target=deliver, args=("a", client.post_tracking, "k-a"))
+            a.start()
+            a.join(20)
+            b.join(20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not isinstance(results["b"], Exception), results["b"]
+    assert not isinstance(results["a"], Exception), results["a"]
+    assert isinstance(results["b"], WriteResult) and results["b"].status == 201
+    notify = [c for p, c in source_state.seen if p.endswith("/notifications/send.cpx")]
+    assert notify == (["s1", "s2"] if gate == "held" else ["s1", "", "s2"])
+    assert source_state.logins == 2

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
-from connector.errors import LedgerError, OutboxStateError
+from connector.errors import LedgerError, NotFound, OutboxStateError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import OutboxRow, TaskRow
@@ -507,10 +507,11 @@ def test_retry_row_refuses_rows_that_are_not_dead(
 
 
 def test_retry_unknown_row_and_unknown_state(sqlite_ledger: Ledger) -> None:
-    """An unknown id or state is a clear OutboxStateError."""
+    """An unknown id is NotFound (exit 4, as `tasks show` of an unknown task), an unknown
+    state a clear OutboxStateError."""
     ledger = sqlite_ledger
     with ledger.transaction() as session:
-        with pytest.raises(OutboxStateError, match="no outbox row with id 999"):
+        with pytest.raises(NotFound, match="no outbox row with id 999"):
             retry_row(session, 999)
         with pytest.raises(OutboxStateError, match="valid: pending"):
             list_outbox(session, "bogus")

@@ -196,3 +196,56 @@ def test_status_shows_a_relative_sqlite_ledger_as_an_absolute_path(
         shown = status_summary(opened, SETTINGS, clock=FixedClock(T0)).ledger.url
     assert shown == f"sqlite:///{tmp_path.resolve()}/rel/ledger.db"
     assert absolute_url("postgresql://u:pw@h/db") == "postgresql://u:pw@h/db"
+
+
+def test_readme_lists_the_status_json_keys(busy: Ledger) -> None:
+    """The README's `status` JSON entry names exactly the keys `status --format json` has over
+    one source (it named a `last_run` that does not exist and left four out)."""
+    import re
+
+    from tests.support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    entry = readme.split("- `status`: documented in", 1)[1].split("\n- ", 1)[0]
+    one_source = entry.split("over several sources", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", one_source))
+    shown = set(status_json(status_summary(busy, SETTINGS, clock=FixedClock(T0))))
+    assert documented == shown
+    assert "`sources`" in entry
+
+
+DEMO_COUNTS = {
+    "alerts_sent": 321, "classified": 2000, "clock_skew_s": 23363.731, "deleted_marked": 48,
+    "fetched": 2000, "history_rows": 10442, "inserted": 2000, "outbox_due": 2273, "pages": 11,
+    "planned": 3230, "pushes_sent": 1952, "reclassified": 2000, "routed": 321,
+    "snapshots": 2000, "status_changes": 2000, "suggested": 139, "units_changed": 42,
+}  # a demo sync's counts that are not zero
+
+
+def _printed(renderable: object, width: int) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=width, no_color=True, highlight=False).print(renderable)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_status_runs_read_whole_at_80_columns(ledger: Ledger, lang: str) -> None:
+    """At 80 columns every count of a run is printed whole on one line (the counts column had
+    12 columns: ``alerts_sent=321`` was cut into pieces), every line fits, and at 160 columns
+    the counts stay a column of the runs table."""
+    from connector.views.text import status_renderable
+
+    clock = FixedClock(T0)
+    with recorded_run(ledger, "sync", "cron", "c9c63d8834ab", clock, monotonic=lambda: 0.0) as r:
+        r.update(DEMO_COUNTS)
+    summary = status_summary(ledger, SETTINGS, clock=clock)
+    lines = _printed(status_renderable(summary, lang), 80)
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    for key, value in DEMO_COUNTS.items():
+        assert any(f"{key}={value}" in line for line in lines), (key, "\n".join(lines))
+    wide = _printed(status_renderable(summary, lang), 160)
+    assert any("c9c63d8834ab" in line and "alerts_sent=321" in line for line in wide)

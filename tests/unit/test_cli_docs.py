@@ -53,3 +53,22 @@ def test_top_level_help_groups_commands() -> None:
     assert result.exit_code == 0
     for panel in PANELS:
         assert f"─ {panel} " in result.output
+
+
+def test_option_help_keeps_its_brackets() -> None:
+    """An option's help is rich markup: a bracketed word such as ``[[sources]]`` must be escaped,
+    or the help shows ``[]`` (it did for every ``--source``)."""
+    from rich.markup import render
+
+    eaten = [
+        (name, text[:40])
+        for name, command in _commands()
+        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        if render(text).plain != text.replace("\\[", "[")
+    ]
+    assert eaten == []
+    import structlog
+
+    result = CliRunner().invoke(app, ["sync", "--help"], terminal_width=200)
+    structlog.reset_defaults()  # the CLI's callback logged to CliRunner's (now closed) stream
+    assert "[[sources]] config" in result.output

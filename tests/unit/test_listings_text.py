@@ -3,15 +3,23 @@ language, times in Vietnam time, and no "0x attempts" for rows that never failed
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pytest
 from rich.console import Console, RenderableType
 
+from connector.ledger.lines import TaskLine
 from connector.ledger.outbox import OutboxEntry
 from connector.ledger.quarantine import QuarantineEntry
 from connector.ledger.runs import RunSummary
 from connector.views.listings import OutboxListing
-from connector.views.text import local_time, outbox_text, quarantine_text, runs_text
+from connector.views.text import (
+    local_time,
+    outbox_text,
+    quarantine_text,
+    runs_text,
+    tasks_table,
+)
 
 T0 = datetime(2022, 3, 7, 2, 30, tzinfo=UTC)  # 09:30 in Vietnam
 
@@ -114,3 +122,122 @@ def test_quarantine_list_follows_the_language() -> None:
     assert "seen 2x" in shown(quarantine_text([q], "en"))
     vi = shown(quarantine_text([q], "vi"))
     assert "Bản ghi" in vi and "gặp 2 lần" in vi
+
+
+def test_runs_list_reads_whole_at_80_columns() -> None:
+    """At 80 columns `runs list` keeps each cell whole (the run id, the start, every count:
+    they were folded into 11-column cells, ``c9c63d883`` / ``4ab``) and every line fits; the
+    counts go under the table, each run's on its own line."""
+    many = RunSummary(
+        run_id="c9c63d8834ab",
+        command="sync",
+        trigger="demo",
+        started_at=T0,
+        ended_at=T0,
+        outcome="success",
+        counts={
+            "fetched": 2000, "inserted": 2000, "updated": 0, "quarantined": 0,
+            "alerts_sent": 321, "pushes_sent": 1952,
+        },
+        error="",
+        dry_run=False,
+    )
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(runs_text([many], lang))
+        lines = console.export_text().splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= 80
+        day, hour = local_time(T0, lang).split()  # the start may wrap between the two
+        for whole in ("c9c63d8834ab", day, hour, "alerts_sent=321", "fetched=2000",
+                      "pushes_sent=1952", "quarantined=0"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
+
+
+def task_line(task_id: int, subject: str, status: str, days: int | None) -> TaskLine:
+    return TaskLine(
+        source_id=task_id,
+        sign_number="7064/TB-UBND",
+        subject=subject,
+        lead_unit_code="SNNPTNT",
+        state="open",
+        status_code=status,
+        deadline=date(2026, 5, 27),
+        eff_due=date(2026, 5, 27),
+        days_overdue=days,
+        due_soon=False,
+        confirmed=True,
+        deleted_at_source=False,
+    )
+
+
+LONG_SUBJECT = (
+    "Kết luận của Chủ tịch UBND tỉnh tại cuộc họp về giải quyết kiến nghị của cử tri "
+    "trước kỳ họp thứ mười của Hội đồng nhân dân tỉnh"
+)
+
+
+@pytest.mark.parametrize("width", [80, 110, 160])
+def test_tasks_list_keeps_codes_numbers_and_dates_whole(width: int) -> None:
+    """`tasks list` at 80, 110 and 160 columns: every line fits, the id, number, unit, status
+    code and deadline are never cut (at 80 columns they were folded: "2026-05-2" / "7",
+    "(HT_QUA_" / "HAN)"), and a subject cut at 80 characters ends with "…"."""
+    rows = [
+        task_line(210021, LONG_SUBJECT, "DTH_QUA_HAN", 188),
+        task_line(210024, "V/v rà soát", "KHONG_THOI_HAN", None),
+    ]
+    for lang in ("vi", "en"):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(tasks_table(rows, lang))
+        lines = console.export_text().splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= width
+        for whole in ("210021", "7064/TB-UBND", "SNNPTNT", "(DTH_QUA_HAN)", "(KHONG_THOI_HAN)",
+                      "2026-05-27", "188"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
+        text = " ".join(line.strip(" │") for line in lines)
+        assert "…" in text and "kỳ họp thứ mười" not in text
+
+
+def test_outbox_list_keeps_keys_whole_at_80_columns() -> None:
+    """At 80 columns `outbox list` prints each row's key whole on a line of its own, with its
+    state, time, failed attempts and last error (the table cut a key in three)."""
+    failed = entry(12, "failed", attempts=3, error="HTTP 503 from the source")
+    listing = OutboxListing(rows=[entry(8, "sent"), failed], total=2)
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(outbox_text(listing, lang))
+        lines = [line.rstrip() for line in console.export_text().splitlines()]
+        assert max(len(line) for line in lines) <= 80
+        for whole in ("trk:8:DTH_QUA_HAN:2022-03-14", "trk:12:DTH_QUA_HAN:2022-03-14",
+                      "HTTP 503 from the source", local_time(T0, lang), "#12"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))
+        assert any(line.endswith(": 3") for line in lines)
+
+
+def test_quarantine_list_keeps_keys_and_fields_whole_at_80_columns() -> None:
+    """At 80 columns `quarantine list` prints each record's key and field whole, its reason
+    under them (the 4-column table folded "sha256:52f8…" over three lines and the reason over
+    ten)."""
+    q = QuarantineEntry(
+        id=1,
+        record_key="sha256:52f886325d9304c5d566ddba34bf5c68",
+        task_id=None,
+        field="completed_at (source 'completeDateStr')",
+        bad_value="2026-02-30T17:00:00+00:00",
+        reason="task 210100: field completed_at: '2026-02-30T17:00:00+00:00' is not a valid "
+        "ISO-8601 instant with a UTC offset (like '2022-04-12T17:00:00+00:00')",
+        raw_json="{}",
+        first_seen_at=T0,
+        last_seen_at=T0,
+        first_run="r1",
+        last_run="r1",
+        attempts=1,
+        resolved_at=None,
+        resolved_run="",
+    )
+    for lang in ("vi", "en"):
+        console = Console(width=80, record=True, color_system=None)
+        console.print(quarantine_text([q], lang))
+        lines = [line.rstrip() for line in console.export_text().splitlines()]
+        assert max(len(line) for line in lines) <= 80
+        for whole in (q.record_key, q.field, "'2026-02-30T17:00:00+00:00'"):
+            assert any(whole in line for line in lines), (whole, "\n".join(lines))

@@ -678,8 +678,9 @@ def test_xlsx_and_docx_keep_a_subjects_line_break() -> None:
 
 
 def test_table_figures_stay_on_the_first_line_of_a_wrapped_unit_row() -> None:
-    """A unit name that wraps keeps the rate and the unconfirmed count on its first line."""
-    lines = _text(render(make(), "table", width=130, annex_limit=0)).splitlines()
+    """A unit name that wraps keeps the rate and the unconfirmed count on its first line (at a
+    width where the summary is still one table, its unit column narrow)."""
+    lines = _text(render(make(), "table", width=156, annex_limit=0)).splitlines()
     wrapped = next(line for line in lines if "UBND thành phố Quy" in line)
     assert "Nhơn" not in wrapped  # the name does wrap at this width
     cells = [c.strip() for c in wrapped.split("│")]
@@ -712,3 +713,29 @@ def test_the_json_written_piece_by_piece_is_the_json_text(lang: str) -> None:
     assert len(pieces) > 1
     expected = json.dumps(report_dict(report, chosen), ensure_ascii=False, indent=2) + "\n"
     assert "".join(pieces) == expected == render(report, "json", lang)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_table_reads_whole_at_80_columns(lang: str) -> None:
+    """At 80 columns the report fits the console: the summary is split into tables of whole
+    figure groups (every header word whole, no "…"; the one table was cut to "Tr…" and printed
+    120 wide), the notes follow, and each annex task is a paragraph whose values are whole
+    (the annex tables folded "7064/TB-U" / "BND")."""
+    from connector.i18n import label as text_of
+    from connector.reports.render.common import SUMMARY_COLUMNS, column_groups
+
+    report = make()
+    out = _text(render(report, "table", lang=lang, width=80))
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert not [line for line in lines if "…" in line and not line.strip().startswith("…")]
+    words = {w for c in SUMMARY_COLUMNS for w in c.label(lang, report.fold).split()}
+    header = " ".join(line for line in lines if "┃" in line).split()
+    assert words <= set(header), words - set(header)
+    for group, _ in column_groups():
+        if group is not None:
+            assert text_of(group, lang) in out
+    assert text_of("as_of", lang, date="").split("{")[0].strip() in out
+    for annex in annexes(report):
+        for entry in annex.entries[:5]:
+            assert any(entry.task.sign_number in line for line in lines), entry.task.sign_number

@@ -51,7 +51,53 @@ class SummaryTable:
         self.lang = lang
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield summary_table(self.report, self.lang, width=options.max_width)
+        parts = summary_parts(self.report, self.lang, options.max_width)
+        for index, part in enumerate(parts):
+            if index:
+                yield Text("")
+            yield part
+        if len(parts) > 1:  # the notes as wide as the console, not as the last part
+            chosen: Lang = self.lang or self.report.lang
+            yield Text("\n".join([*head_lines(self.report, chosen), *notes(self.report, chosen)]))
+
+
+ANNEX_COLUMN_ROOM = 12
+"""Columns an annex table needs per column to read as a table; on a narrower console each task
+is a paragraph instead (`AnnexTable`)."""
+
+
+class AnnexTable:
+    """`annex_table` on a console wide enough for its columns; on a narrower one (80 columns:
+    ten columns of six or seven characters, every word on its own line), each task is one
+    numbered paragraph, ``Label: value`` for every column that has a value."""
+
+    def __init__(self, annex: Annex, lang: Lang, limit: int | None = None) -> None:
+        self.annex = annex
+        self.lang = lang
+        self.limit = limit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        columns = self.annex.terminal_columns()
+        if options.max_width >= ANNEX_COLUMN_ROOM * (len(columns) + 1) or not self.annex.entries:
+            yield annex_table(self.annex, self.lang, self.limit)
+            return
+        yield Text(self.annex.title(self.lang), style="bold")
+        shown = self.annex.entries if self.limit is None else self.annex.entries[: self.limit]
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for number, entry in enumerate(shown, start=1):
+            parts = []
+            for column in columns:
+                value = one_line(cell_text(column.value(entry, self.lang), self.lang))
+                if value:
+                    parts.append(f"{label(column.label_key, self.lang)}: {value}")
+            # Task text from the source: plain text (never rich markup), controls made visible.
+            grid.add_row(f"{number}.", Text(terminal_safe(" · ".join(parts), one_line=True)))
+        yield grid
+        rest = len(self.annex.entries) - len(shown)
+        if rest:
+            yield Text(label("more_rows", self.lang, n=rest), style="italic")
 
 
 def _group_width(count: int, width: int) -> int:
@@ -75,7 +121,51 @@ def _runs() -> list[tuple[str | None, list[SummaryColumn]]]:
     return runs
 
 
-def summary_table(report: Report, lang: Lang | None = None, width: int | None = None) -> Table:
+def _taken(report: Report, lang: Lang, runs: list[tuple[str | None, list[SummaryColumn]]]) -> int:
+    """Columns the summary's No. column, borders and these figure groups take (not the unit)."""
+    every = _runs()
+    figure = label_width(
+        [c for group, columns in every if group is not None for c in columns], lang, report.fold
+    )
+    taken = max(len(label("col_no", lang)), 3) + 2 + len(runs) + 3
+    for group, columns in runs:
+        single = max(figure, label_width(columns, lang, report.fold))
+        taken += 2 + (single if group is None else _group_width(len(columns), figure))
+    return taken
+
+
+def summary_parts(report: Report, lang: Lang | None, width: int) -> list[Table]:
+    """The summary in as many tables as `width` needs to show every header whole: one when it
+    fits, else the figure groups split over several tables (each with the No. and unit
+    columns; the title over the first, the notes under the last). At 80 columns the one table
+    was printed 120 wide (every line wrapped by the terminal) with its headers cut."""
+    chosen: Lang = lang or report.lang
+    runs = _runs()
+    room = width - 2 - UNIT_MIN_WIDTH
+    if _taken(report, chosen, runs) <= room:
+        return [summary_table(report, chosen, width)]
+    parts: list[list[tuple[str | None, list[SummaryColumn]]]] = [[]]
+    for run in runs:
+        if parts[-1] and _taken(report, chosen, [*parts[-1], run]) > room:
+            parts.append([])
+        parts[-1].append(run)
+    if len(parts) == len(runs) and _taken(report, chosen, parts[0]) > room:
+        return [summary_table(report, chosen, width)]  # not even one group fits: rich shrinks
+    return [  # the notes follow the last part (`SummaryTable`), as wide as the console
+        summary_table(report, chosen, width, runs=part, title=i == 0, caption=False)
+        for i, part in enumerate(parts)
+    ]
+
+
+def summary_table(
+    report: Report,
+    lang: Lang | None = None,
+    width: int | None = None,
+    *,
+    runs: list[tuple[str | None, list[SummaryColumn]]] | None = None,
+    title: bool = True,
+    caption: bool = True,
+) -> Table:
     """The summary as a rich `Table` (print it on any console).
 
     A terminal has no merged cells: each group (Tổng số nhiệm vụ được giao / Đã hoàn thành /
@@ -83,19 +173,23 @@ def summary_table(report: Report, lang: Lang | None = None, width: int | None = 
     columns' labels, and whose cells are grids of fixed-width figures, so that they line up.
     Given the console's `width`, the unit column (its names fold) takes what the figures leave,
     so the figures' headers are never cut when the console is wide enough for them (about 160
-    columns; `SummaryTable` passes the width).
+    columns; `SummaryTable` passes the width, and splits the groups over several tables,
+    `runs` each, on a narrower console).
     """
     chosen: Lang = lang or report.lang
     table = Table(
-        title=report.title,
+        title=report.title if title else None,
         title_style="bold",
-        caption="\n".join([*head_lines(report, chosen), *notes(report, chosen)]),
+        caption="\n".join([*head_lines(report, chosen), *notes(report, chosen)])
+        if caption
+        else None,
         caption_justify="left",
         header_style="bold",
     )
-    runs = _runs()
+    every = _runs()
+    runs = every if runs is None else runs
     figure = label_width(
-        [c for group, columns in runs if group is not None for c in columns], chosen, report.fold
+        [c for group, columns in every if group is not None for c in columns], chosen, report.fold
     )
     singles = {
         id(columns): max(figure, label_width(columns, chosen, report.fold))
@@ -193,7 +287,7 @@ def report_renderable(
     chosen: Lang = lang or report.lang
     parts: list[RenderableType] = [SummaryTable(report, chosen)]
     for annex in annexes(report):
-        parts.extend([Text(""), annex_table(annex, chosen, annex_limit)])
+        parts.extend([Text(""), AnnexTable(annex, chosen, annex_limit)])
     return Group(*parts)
 
 
