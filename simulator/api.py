@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hmac
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,10 @@ from simulator.world import World
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 MAX_KEY_LENGTH = 255
+FRESH_SESSION_SECONDS = 1.0
+"""A session is never forced to expire (fault ``expire``) in its first second: no real server ends
+a session it has just opened, and a client sending on several threads after a login would take
+it for a login that does not hold."""
 TRACKING_STATUSES = frozenset(s.value for s in StatusCode)
 NOTIFICATION_TYPES = frozenset(t.value for t in AlertType)
 
@@ -114,7 +119,10 @@ def authenticate(core: SimCore, request: Request) -> tuple[str, Response | None]
         state, session = core.sessions.check(sid, core.now())
         if state is not SessionState.OK or session is None:
             return "", _expired(core)
-        if core.dice.roll(core.faults.expire):
+        # The dice are rolled for every request (a seed draws the faults it drew before), but
+        # a session is not forced to expire in its first second (`FRESH_SESSION_SECONDS`).
+        fresh = time.monotonic() - session.opened < FRESH_SESSION_SECONDS
+        if core.dice.roll(core.faults.expire) and not fresh:
             core.sessions.expire(sid)
             response = _expired(core)
             response.faults.append("expire")

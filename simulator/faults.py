@@ -21,6 +21,7 @@ slow=P[:S]       share of responses delayed by S seconds (default 2.0)
 drop=P           share of responses cut mid-body (headers with the full ``Content-Length``,
                  half the body, then the connection closes)
 expire=P         share of session-authenticated requests whose session is forced to expire
+                 (never in a session's first second: a fresh login holds)
 expire_style=X   how an expired session is answered: ``json`` (401 session_expired, default) or
                  ``html`` (200 with the login page)
 mutate=P         share of searches with ``start > 0`` during which some already-returned and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,9 @@ class Session:
     username: str
     last_seen: datetime
     expired: bool = False
+    opened: float = field(default_factory=time.monotonic)
+    """When it was opened, on this process's monotonic clock (real seconds, whatever the
+    simulated clock says)."""
 
 
 class Sessions:

@@ -101,6 +101,10 @@ _NETWORK_ERRORS = (
     urllib3.exceptions.HTTPError,
 )
 _KEY_OK = re.compile(r"^[\x21-\x7e]{1,255}$")
+_SESSIONS_PER_REQUEST = 3
+"""Sessions one request may be sent with after the first expired: another thread's new session
+may have ended too before this request used it (an expiry right after this thread's own fresh
+login is final at once)."""
 
 __all__ = [
     "ClientStats",
@@ -579,8 +583,16 @@ class SourceClient(Closing):
             generation = self._auth_generation
             outcome = self._exchange(call)
         if authed and self._renewable(outcome):
-            self._renew(generation, outcome, call)
-            outcome = self._exchange(call)
+            for _ in range(_SESSIONS_PER_REQUEST):
+                own = self._renew(generation, outcome, call)
+                generation = self._auth_generation
+                outcome = self._exchange(call)
+                if self._mode != "session" or outcome.kind is not OutcomeKind.SESSION_EXPIRED:
+                    break
+                if own and self._auth_generation == generation:
+                    break  # this thread's own fresh login did not hold for one request
+                # Another thread's session (it logged in again, before this thread or since),
+                # used by others before this request: it may have ended by now.
             if self._mode == "session" and outcome.kind is OutcomeKind.SESSION_EXPIRED:
                 raise AuthError(
                     "the session expired again right after a fresh login; check that the "
@@ -625,11 +637,12 @@ class SourceClient(Closing):
             return outcome.kind in (OutcomeKind.SESSION_EXPIRED, OutcomeKind.AUTH_FAILED)
         return False
 
-    def _renew(self, generation: int, outcome: ResponseOutcome, call: _Call) -> None:
-        """New credentials, unless another thread got some since `generation` was read."""
+    def _renew(self, generation: int, outcome: ResponseOutcome, call: _Call) -> bool:
+        """New credentials, unless another thread got some since `generation` was read; True
+        when this call got them."""
         with self._auth_lock:
             if self._auth_generation != generation:
-                return
+                return False
             event = "source_session_expired" if self._mode == "session" else "source_token_refused"
             log.info(event, url=call.shown, reason=outcome.reason, status=outcome.status)
             self.stats.add("relogins")
@@ -637,6 +650,7 @@ class SourceClient(Closing):
                 self._login_session()
             else:
                 self._fetch_token()
+            return True
 
     # -- authentication -----------------------------------------------------------------------
 

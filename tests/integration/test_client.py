@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -409,6 +410,31 @@ def test_second_expiry_is_auth_error(rsps: Any, spec: MappingSpec, expired: dict
     rsps.post(SEARCH, **expired)
     with make(spec) as client, pytest.raises(AuthError, match="expired again"):
         records(client)
+
+
+def test_a_session_another_thread_opened_and_that_ended_too_is_renewed_by_this_one(
+    rsps: Any, spec: MappingSpec
+) -> None:
+    """A request refused for an expired session while another thread logged in again is sent
+    with that thread's session; when that one has ended too (used by the others meanwhile),
+    this thread logs in itself and the request goes through. (It was taken for this thread's
+    own fresh login failing: 'the session expired again right after a fresh login'.)"""
+    clients: list[SourceClient] = []
+
+    def expired_while_another_thread_logs_in(_: Any) -> tuple[int, dict[str, str], str]:
+        clients[0]._login_session()  # the other thread's login, before this answer arrives
+        return 401, {}, json.dumps({"error": "session_expired"})
+
+    login_ok(rsps)  # this thread's login
+    rsps.add_callback(responses.POST, SEARCH, callback=expired_while_another_thread_logs_in)
+    login_ok(rsps)  # the other thread's
+    rsps.post(SEARCH, status=401, json={"error": "session_expired"})  # its session ended too
+    login_ok(rsps)  # this thread's own, again
+    search_ok(rsps, [task(1)])
+    with make(spec) as client:
+        clients.append(client)
+        assert [r["id"] for r in records(client)] == [1]
+    assert client.stats.relogins == 1  # the other thread's login is not one of this request's
 
 
 def test_bad_credentials_are_final(rsps: Any, spec: MappingSpec) -> None:

@@ -272,6 +272,33 @@ def test_ten_syncs_without_change_deliver_everything_once(tmp_path: Path) -> Non
         assert {r["state"] for r in outbox} <= {"sent", "past"}
 
 
+def test_a_sync_with_session_logins_and_expiries_on_several_threads_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session login, push.concurrency 4, and the simulator forcing a third of the requests'
+    sessions to expire once half a second old: every expiry is one login again, and the sync
+    delivers everything and ends in success. (A thread whose request had been refused sent it
+    again with a session another thread had just opened, and took that session's expiry for
+    its own fresh login failing: 'the session expired again right after a fresh login', exit
+    3.)"""
+    import simulator.api
+
+    monkeypatch.setattr(simulator.api, "FRESH_SESSION_SECONDS", 0.5)
+    faults = Faults(rate_limit=0, expire=0.3, seed=5)
+    config = SimulatorConfig(tasks=200, seed=11, faults=faults, frozen_clock=True)
+    with Simulator(config) as sim:
+        settings = make_settings(
+            sim,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            **{**ACCEPTANCE, "push": {**ACCEPTANCE["push"], "concurrency": 4}},
+        )
+        result = sync(sim, settings)
+        assert result.outcome.value == "success"
+        assert result.push is not None and result.push.failed == 0
+        assert sim.count_requests(fault="expire") >= 2
+        assert sim.count_requests(TRACK) >= 150
+
+
 # -- sixty days ----------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+import simulator.api
 from connector.errors import ConfigError
 from simulator import Faults, Simulator, SimulatorConfig, parse_faults
 from simulator.faults import FaultDice, RateLimiter, WindowLimiter, limiter_for
@@ -371,9 +372,15 @@ def test_dropped_write_still_took_effect(client: requests.Session) -> None:
     ],
 )
 def test_forced_session_expiry(
-    client: requests.Session, style: str, status: int, content_type: str
+    client: requests.Session,
+    style: str,
+    status: int,
+    content_type: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """expire forces a live session to expire, answered as 401 JSON or the HTML login page."""
+    """expire forces a live session to expire, answered as 401 JSON or the HTML login page; a
+    session in its first moments (FRESH_SESSION_SECONDS, shortened here) is never forced."""
+    monkeypatch.setattr(simulator.api, "FRESH_SESSION_SECONDS", 0.3)
     sim = start(Faults(rate_limit=0, expire=1.0, expire_style=style))  # type: ignore[arg-type]
     try:
         login = client.post(
@@ -382,10 +389,14 @@ def test_forced_session_expiry(
             timeout=TIMEOUT,
         )
         assert login.status_code == 200
+        fresh = [client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT) for _ in range(3)]
+        time.sleep(0.35)
         response = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
         token = units(sim, client)
     finally:
         sim.stop()
+    assert [r.status_code for r in fresh] == [200] * 3
+    assert all(r.headers["Content-Type"].startswith("application/json") for r in fresh)
     assert response.status_code == status
     assert response.headers["Content-Type"].startswith(content_type)
     assert token.status_code == 200  # tokens do not expire
