@@ -166,7 +166,7 @@ from connector.rules.deadlines import (
     Classification,
     DeadlinePolicy,
     LateExtension,
-    completion_on,
+    completion_from,
     deadline_in_force_of,
     policy_from_settings,
 )
@@ -953,7 +953,7 @@ def stored_classification(
     completed: date | None = None
     estimated = False
     if verdict.state == _DONE:
-        completed, estimated = completion_on(task, verdict.completed_at, verdict.last_modified)
+        completed, estimated = completion_from(task, verdict.completed_on, verdict.modified_on)
         if completed > as_of:  # done later: still open as of `as_of`
             completed, estimated = None, False
     judged_on = completed if completed is not None else as_of
