@@ -429,6 +429,8 @@ def _report_rows(
         raise RuntimeError(f"report rows: columns {names}, not {_REPORT_NAMES}")
     days = _Days()
     local_day = local.local_day
+    # A named tuple from a tuple in one C call (its constructor is a Python function).
+    reading_of, verdict_of = StoredReading._make, StoredVerdict._make
     for row in rows:
         (
             task_id, source, sign, subject, doc, content, unit, unit_name, assigned, progress,
@@ -439,8 +441,8 @@ def _report_rows(
         ) = row  # fmt: skip
         reading_now = None
         if flag:
-            reading_now = StoredReading(
-                kind, kind_source, words, rule, days[suggested], phrase, recurrence
+            reading_now = reading_of(
+                (kind, kind_source, words, rule, days[suggested], phrase, recurrence)
             )
         if flag != _TRUSTED_FLAG:
             yield task_from_row(full[(source, task_id)]), reading_now
@@ -464,24 +466,26 @@ def _report_rows(
             report,
             modified,
         )
-        verdict = StoredVerdict(
-            status,
-            days[eff],
-            overdue,
-            wd_overdue,
-            left,
-            bool(soon),
-            bool(over30),
-            bool(stale),
-            bool(unconf),
-            bool(ext),
-            bool(ext_after),
-            deadline,
-            changes,
-            changes[0].old_deadline if changes else deadline,
-            state,
-            local_day(completed) if done and completed is not None else None,
-            local_day(modified) if done and completed is None else None,
+        verdict = verdict_of(
+            (
+                status,
+                days[eff],
+                overdue,
+                wd_overdue,
+                left,
+                bool(soon),
+                bool(over30),
+                bool(stale),
+                bool(unconf),
+                bool(ext),
+                bool(ext_after),
+                deadline,
+                changes,
+                changes[0].old_deadline if changes else deadline,
+                state,
+                local_day(completed) if done and completed is not None else None,
+                local_day(modified) if done and completed is None else None,
+            )
         )
         yield view, verdict, reading_now
 
