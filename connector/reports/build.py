@@ -1035,7 +1035,12 @@ def _judged_lazily(
     only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
     while chunk := list(islice(it, batch_size)):
-        read = [item for item in chunk if type(item[0]) is not TaskView]
+        stored = [item for item in chunk if type(item[0]) is TaskView]
+        read = (
+            [item for item in chunk if type(item[0]) is not TaskView]
+            if len(stored) < len(chunk)
+            else []
+        )
         again: dict[int, tuple[NormalisedTask, Classification]] = {
             id(item): (task, cls)
             for item, task, cls in classified(
@@ -1046,13 +1051,13 @@ def _judged_lazily(
         # What the ledger knows of a stored task is read only when the report lays its
         # occurrences (a recurrence rule, no deadline in force): its kind has no override (a
         # kind set or removed clears ``recheck_on``; one read under an override is not trusted).
-        ids += [item[0].source_id for item in chunk if type(item[0]) is TaskView and _lays(item)]
+        ids += _laying(stored)
         known = facts(ids) if ids else {}
         for item in chunk:
             if type(item[0]) is TaskView:
                 view, verdict, reading_now = item
                 cls = stored_classification(view, verdict, as_of)
-                facts_of = known.get(view.source_id, NO_FACTS)
+                facts_of = known.get(view.source_id, NO_FACTS) if known else NO_FACTS
                 yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
                 continue
             found = again.get(id(item))
@@ -1063,9 +1068,13 @@ def _judged_lazily(
             yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
 
 
-def _lays(stored: StoredTask) -> bool:
-    """A stored task the report lays occurrences of (`_Judged.recurring`)."""
-    return stored[1].eff_due is None and bool(stored[2].recurrence_rule_json)
+def _laying(stored: list[StoredTask]) -> list[int]:
+    """The ids of the stored tasks the report lays occurrences of (`_Judged.recurring`)."""
+    return [
+        view.source_id
+        for view, verdict, reading_now in stored
+        if verdict.eff_due is None and reading_now.recurrence_rule_json
+    ]
 
 
 def _reading_of(item: StoredTask | ReadTask) -> StoredReading | None:
