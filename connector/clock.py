@@ -13,6 +13,19 @@ from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
+FIXED_OFFSET_FROM = datetime(1976, 1, 1, tzinfo=UTC)
+"""From this instant on, `LOCAL_TZ` is UTC+07:00 all year (no daylight saving since 13 June
+1975): a local date is the UTC date, or the next day from 17:00 UTC (`local_date_from_utc`)."""
+FIXED_OFFSET_HOURS = 7
+
+
+def local_date_from_utc(utc_day: date, utc_hour: int) -> date:
+    """The local date of an instant on `utc_day` at `utc_hour` (UTC), on or after
+    `FIXED_OFFSET_FROM` (earlier instants: `local_date`)."""
+    if utc_hour >= 24 - FIXED_OFFSET_HOURS:
+        return utc_day + timedelta(days=1)
+    return utc_day
+
 
 class Clock(Protocol):
     """Something that tells the current instant (UTC, aware)."""

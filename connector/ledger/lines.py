@@ -21,7 +21,6 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from connector.clock import local_date
 from connector.ledger.columns import (
     SOURCE_COLUMNS,
     STORED_PROPERTIES,
@@ -29,7 +28,7 @@ from connector.ledger.columns import (
     task_from_row,
 )
 from connector.ledger.reader import in_list, reading
-from connector.ledger.values import day, instant
+from connector.ledger.values import LocalDays, day, instant
 from connector.models import DeadlineChange, NormalisedTask, TaskState
 
 if TYPE_CHECKING:
@@ -250,15 +249,15 @@ def iter_source_tasks_read(
 
 class TaskView:
     """What a report reads of a task whose stored verdict it trusts (`connector.models.
-    ReportedTask`), from the raw columns: the instants it rarely reads (the last progress
-    report, the last modification) are parsed on first use; `assigned_on`, the local date it
-    was assigned (`connector.reports.build.assigned_on`, read several times a task), is worked
-    out once."""
+    ReportedTask`), from the raw columns: the instants it rarely reads (the assignment, the
+    last progress report, the last modification) are parsed on first use; `assigned_on`, the
+    local date it was assigned (`connector.reports.build.assigned_on`, read several times a
+    task), is given as it was read."""
 
     __slots__ = (
+        "_assigned_at",
         "_last_modified",
         "_last_report_at",
-        "assigned_at",
         "assigned_on",
         "doc_date",
         "lead_unit_code",
@@ -279,7 +278,8 @@ class TaskView:
         steering_content: str,
         lead_unit_code: str,
         lead_unit_name: str,
-        assigned_at: datetime | None,
+        assigned_at: Any,
+        assigned_on: date | None,
         progress: int | None,
         last_report_at: Any,
         last_modified: Any,
@@ -291,11 +291,16 @@ class TaskView:
         self.steering_content = steering_content
         self.lead_unit_code = lead_unit_code
         self.lead_unit_name = lead_unit_name
-        self.assigned_at = assigned_at
-        self.assigned_on = doc_date if assigned_at is None else local_date(assigned_at)
+        self._assigned_at = assigned_at
+        self.assigned_on = assigned_on
         self.progress = progress
         self._last_report_at = last_report_at
         self._last_modified = last_modified
+
+    @property
+    def assigned_at(self) -> datetime | None:
+        raw = self._assigned_at
+        return None if raw is None else instant(raw)
 
     @property
     def last_report_at(self) -> datetime | None:
@@ -328,9 +333,11 @@ class StoredVerdict(NamedTuple):
     changes: tuple[DeadlineChange, ...]
     original_deadline: date | None
     state: str
-    completed_at: datetime | None
-    last_modified: datetime | None
-    """Read only for a task done without a completion instant (else None)."""
+    completed_on: date | None
+    """The local date of the completion instant (read only for a task done)."""
+    modified_on: date | None
+    """The local date of the last modification (read only for a task done without a
+    completion instant)."""
 
 
 StoredTask = tuple[TaskView, StoredVerdict, StoredReading]
@@ -373,6 +380,7 @@ def iter_report_rows(
     first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
     params = {**params, "as_of": as_of, "batch": batch_size}
     after: dict[str, Any] | None = None
+    local = LocalDays()  # shared by the batches: a few thousand hours
     with reading(db) as r:
         while True:
             names, rows = r.tuples(
@@ -381,7 +389,7 @@ def iter_report_rows(
             if not rows:
                 return
             again = [(row[1], row[0]) for row in rows if row[-1] != _TRUSTED_FLAG]
-            yield from _report_rows(rows, names, _full_rows(r, again))
+            yield from _report_rows(rows, names, _full_rows(r, again), local)
             last = rows[-1]
             after = {"after": int(last[0]), "after_source": str(last[1])}
 
@@ -410,12 +418,19 @@ def _full_rows(r: Any, keys: list[tuple[str, int]]) -> dict[tuple[str, int], dic
 
 
 def _report_rows(
-    rows: list[Any], names: list[str], full: dict[tuple[str, int], dict[str, Any]]
+    rows: list[Any],
+    names: list[str],
+    full: dict[tuple[str, int], dict[str, Any]],
+    local: LocalDays,
 ) -> Iterator[StoredTask | ReadTask]:
-    """One batch of `iter_report_rows` (`full`: the task columns of those classified again)."""
+    """One batch of `iter_report_rows` (`full`: the task columns of those classified again;
+    `local`: the local dates of instants)."""
     if tuple(names) != _REPORT_NAMES:  # each row is unpacked by position below
         raise RuntimeError(f"report rows: columns {names}, not {_REPORT_NAMES}")
     days = _Days()
+    local_day = local.local_day
+    # A named tuple from a tuple in one C call (its constructor is a Python function).
+    reading_of, verdict_of = StoredReading._make, StoredVerdict._make
     for row in rows:
         (
             task_id, source, sign, subject, doc, content, unit, unit_name, assigned, progress,
@@ -426,8 +441,8 @@ def _report_rows(
         ) = row  # fmt: skip
         reading_now = None
         if flag:
-            reading_now = StoredReading(
-                kind, kind_source, words, rule, days[suggested], phrase, recurrence
+            reading_now = reading_of(
+                (kind, kind_source, words, rule, days[suggested], phrase, recurrence)
             )
         if flag != _TRUSTED_FLAG:
             yield task_from_row(full[(source, task_id)]), reading_now
@@ -436,37 +451,41 @@ def _report_rows(
         done = state == _DONE
         deadline = days[deadline_raw]
         changes = () if changes_json == "[]" else decode_deadline_changes(changes_json)
+        doc_date = days[doc]
         view = TaskView(
             task_id,
             sign,
             subject,
-            days[doc],
+            doc_date,
             content,
             unit,
             unit_name,
-            None if assigned is None else instant(assigned),
+            assigned,
+            doc_date if assigned is None else local_day(assigned),
             progress,
             report,
             modified,
         )
-        verdict = StoredVerdict(
-            status,
-            days[eff],
-            overdue,
-            wd_overdue,
-            left,
-            bool(soon),
-            bool(over30),
-            bool(stale),
-            bool(unconf),
-            bool(ext),
-            bool(ext_after),
-            deadline,
-            changes,
-            changes[0].old_deadline if changes else deadline,
-            state,
-            instant(completed) if done and completed is not None else None,
-            instant(modified) if done and completed is None else None,
+        verdict = verdict_of(
+            (
+                status,
+                days[eff],
+                overdue,
+                wd_overdue,
+                left,
+                bool(soon),
+                bool(over30),
+                bool(stale),
+                bool(unconf),
+                bool(ext),
+                bool(ext_after),
+                deadline,
+                changes,
+                changes[0].old_deadline if changes else deadline,
+                state,
+                local_day(completed) if done and completed is not None else None,
+                local_day(modified) if done and completed is None else None,
+            )
         )
         yield view, verdict, reading_now
 

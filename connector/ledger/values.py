@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, TypeVar, cast
 
+from connector.clock import FIXED_OFFSET_FROM, local_date, local_date_from_utc
+
 T = TypeVar("T")
 
 SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
@@ -41,6 +43,32 @@ def instant(value: Any) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+class LocalDays(dict[str, date]):
+    """The local dates of instant column values (`local_day`), those of SQLite's UTC text from
+    `connector.clock.FIXED_OFFSET_FROM` on worked out once per UTC date and hour (a report
+    reads the local dates of some 200,000 instants: parsing each was a good part of it)."""
+
+    def local_day(self, value: Any) -> date:
+        """`connector.clock.local_date` of ``instant(value)``."""
+        if (
+            type(value) is str
+            and len(value) == _SQLITE_INSTANT_LENGTH
+            and value[19] == "."
+            and value >= _FIXED_TEXT
+        ):
+            return self[value[:13]]  # "YYYY-MM-DD HH"
+        return local_date(instant(value))
+
+    def __missing__(self, date_hour: str) -> date:
+        found = self[date_hour] = local_date_from_utc(
+            date.fromisoformat(date_hour[:10]), int(date_hour[11:])
+        )
+        return found
+
+
+_FIXED_TEXT = FIXED_OFFSET_FROM.replace(tzinfo=None).strftime(SQLITE_INSTANT)
 
 
 def day(value: Any) -> date:

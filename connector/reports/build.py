@@ -166,7 +166,7 @@ from connector.rules.deadlines import (
     Classification,
     DeadlinePolicy,
     LateExtension,
-    completion_on,
+    completion_from,
     deadline_in_force_of,
     policy_from_settings,
 )
@@ -193,6 +193,10 @@ _KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
 _STATUS_OF: dict[str, StatusCode] = {code.value: code for code in StatusCode}
 _OVERRIDE = KindSource.OVERRIDE.value
 _DONE = TaskState.DONE.value
+_CANCELLED = StatusCode.DA_HUY
+_OVERDUE = StatusCode.DTH_QUA_HAN
+_NO_DEADLINE_OPEN = StatusCode.KHONG_THOI_HAN
+_WITHOUT_DEADLINE = frozenset({StatusCode.HT_KHONG_HAN, StatusCode.KHONG_THOI_HAN})
 
 
 # -- computation -------------------------------------------------------------------------------
@@ -218,18 +222,19 @@ class _Tally:
 
     def add(self, judgement: Item, since: date) -> None:
         cls = judgement.classification
-        self.by_status[cls.status] += 1
-        if cls.status is StatusCode.DA_HUY:
+        status = cls.status
+        self.by_status[status] += 1
+        if status is _CANCELLED:
             return
-        if cls.status is StatusCode.DTH_QUA_HAN and cls.overdue_over_30:
+        if cls.overdue_over_30 and status is _OVERDUE:
             self.overdue_over_30 += 1
-        if cls.status is StatusCode.KHONG_THOI_HAN and cls.stale_no_deadline:
+        if cls.stale_no_deadline and status is _NO_DEADLINE_OPEN:
             self.stale += 1
-        if to_confirm(cls, since):
+        if cls.unconfirmed and to_confirm(cls, since):  # (never asked of a confirmed task)
             self.unconfirmed += 1
         if cls.extended_after_overdue:
             self.extended_after_overdue += 1
-        if cls.status in (StatusCode.HT_KHONG_HAN, StatusCode.KHONG_THOI_HAN):
+        if status in _WITHOUT_DEADLINE:
             if judgement.kind.kind is TaskKind.ROUTINE:
                 self.routine += 1
             else:
@@ -474,39 +479,63 @@ def _extension_entry(judgement: Item, unit_name: str, where: _Where) -> Extensio
     )
 
 
-def _in_scope(task: ReportedTask, cls: Classification, options: ReportOptions) -> tuple[bool, bool]:
-    """(in scope?, undated?) of one task."""
-    if options.unit is not None and task.lead_unit_code != options.unit:
-        return False, False
-    if cls.not_yet_assigned:
-        return False, False
+_Scope = Callable[[ReportedTask, Classification], tuple[bool, bool]]
+_OUT = (False, False)
+
+
+def _in_scope(options: ReportOptions) -> _Scope:
+    """(in scope?, undated?) of one task and its classification, by the options of a report
+    (read once: this is asked of every task)."""
+    unit = options.unit
     period = options.parsed_period
     if period.kind is PeriodKind.OPEN:
-        return cls.status in OPEN_STATUSES, False
-    if options.basis is Basis.COMPLETED:
-        day = cls.completed_on
-    elif options.basis is Basis.DUE:
-        day = cls.eff_due
-    else:
-        day = assigned_on(task)
-        if day is None:
-            # Known by the as-of date, so assigned by then; no month can be told.
-            return period.kind is PeriodKind.TO_DATE, period.kind is not PeriodKind.TO_DATE
-    return day is not None and period.contains(day), False
+
+        def open_now(task: ReportedTask, cls: Classification) -> tuple[bool, bool]:
+            if (unit is not None and task.lead_unit_code != unit) or cls.not_yet_assigned:
+                return _OUT
+            return cls.status in OPEN_STATUSES, False
+
+        return open_now
+    basis = options.basis
+    contains = period.contains
+    # Known by the as-of date, so assigned by then; no month can be told.
+    to_date = period.kind is PeriodKind.TO_DATE
+    no_day = (to_date, not to_date)
+
+    def dated(task: ReportedTask, cls: Classification) -> tuple[bool, bool]:
+        if (unit is not None and task.lead_unit_code != unit) or cls.not_yet_assigned:
+            return _OUT
+        if basis is Basis.COMPLETED:
+            day = cls.completed_on
+        elif basis is Basis.DUE:
+            day = cls.eff_due
+        else:
+            day = assigned_on(task)
+            if day is None:
+                return no_day
+        return day is not None and contains(day), False
+
+    return dated
 
 
-def _recurring_in_scope(judgement: Item, options: ReportOptions) -> tuple[Occurrence, ...]:
+def _recurring_in_scope(options: ReportOptions) -> Callable[[Item], tuple[Occurrence, ...]]:
     """The occurrences a report counts of a recurring obligation (none for other tasks): of its
     unit (when filtered), assigned by the as-of date, in the period (`occurrences_in`),
-    whatever the basis."""
-    task, cls = judgement.task, judgement.classification
-    if cls.not_yet_assigned or cls.status is StatusCode.DA_HUY:
-        return ()
-    if options.unit is not None and task.lead_unit_code != options.unit:
-        return ()
-    if judgement.recurring is None:  # read last: the costly part
-        return ()
-    return occurrences_in(judgement, options.parsed_period)
+    whatever the basis (the options read once: this is asked of every task)."""
+    unit = options.unit
+    period = options.parsed_period
+
+    def counted(judgement: Item) -> tuple[Occurrence, ...]:
+        cls = judgement.classification
+        if cls.not_yet_assigned or cls.status is _CANCELLED:
+            return ()
+        if unit is not None and judgement.task.lead_unit_code != unit:
+            return ()
+        if judgement.recurring is None:  # read last: the costly part
+            return ()
+        return occurrences_in(judgement, period)
+
+    return counted
 
 
 def _row_key(
@@ -610,6 +639,8 @@ def _build(
     seen = 0
     as_of = options.as_of
     since = confirmation_since(as_of, options.report_cutoff_day)
+    in_scope_of = _in_scope(options)
+    recurring_of = _recurring_in_scope(options)
 
     def name_of(key: RowKey) -> str:
         mapped = table.mapped_names.get(key)
@@ -623,15 +654,15 @@ def _build(
     for source, judgement in items:
         task, cls = judgement.task, judgement.classification
         seen += 1
-        if cls.as_of != options.as_of:
+        if cls.as_of != as_of:
             raise ValueError(
                 f"task {task.source_id} was classified as of {cls.as_of}, "
-                f"the report is as of {options.as_of}"
+                f"the report is as of {as_of}"
             )
-        in_scope, no_date = _in_scope(task, cls, options)
+        in_scope, no_date = in_scope_of(task, cls)
         if no_date:
             undated += 1
-        found = _recurring_in_scope(judgement, options)
+        found = recurring_of(judgement)
         if not found and not in_scope:
             continue
         named = (source, task.lead_unit_code, task.lead_unit_name)
@@ -953,7 +984,7 @@ def stored_classification(
     completed: date | None = None
     estimated = False
     if verdict.state == _DONE:
-        completed, estimated = completion_on(task, verdict.completed_at, verdict.last_modified)
+        completed, estimated = completion_from(task, verdict.completed_on, verdict.modified_on)
         if completed > as_of:  # done later: still open as of `as_of`
             completed, estimated = None, False
     judged_on = completed if completed is not None else as_of
@@ -1004,7 +1035,12 @@ def _judged_lazily(
     only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
     while chunk := list(islice(it, batch_size)):
-        read = [item for item in chunk if type(item[0]) is not TaskView]
+        stored = [item for item in chunk if type(item[0]) is TaskView]
+        read = (
+            [item for item in chunk if type(item[0]) is not TaskView]
+            if len(stored) < len(chunk)
+            else []
+        )
         again: dict[int, tuple[NormalisedTask, Classification]] = {
             id(item): (task, cls)
             for item, task, cls in classified(
@@ -1015,13 +1051,13 @@ def _judged_lazily(
         # What the ledger knows of a stored task is read only when the report lays its
         # occurrences (a recurrence rule, no deadline in force): its kind has no override (a
         # kind set or removed clears ``recheck_on``; one read under an override is not trusted).
-        ids += [item[0].source_id for item in chunk if type(item[0]) is TaskView and _lays(item)]
+        ids += _laying(stored)
         known = facts(ids) if ids else {}
         for item in chunk:
             if type(item[0]) is TaskView:
                 view, verdict, reading_now = item
                 cls = stored_classification(view, verdict, as_of)
-                facts_of = known.get(view.source_id, NO_FACTS)
+                facts_of = known.get(view.source_id, NO_FACTS) if known else NO_FACTS
                 yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
                 continue
             found = again.get(id(item))
@@ -1032,9 +1068,13 @@ def _judged_lazily(
             yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
 
 
-def _lays(stored: StoredTask) -> bool:
-    """A stored task the report lays occurrences of (`_Judged.recurring`)."""
-    return stored[1].eff_due is None and bool(stored[2].recurrence_rule_json)
+def _laying(stored: list[StoredTask]) -> list[int]:
+    """The ids of the stored tasks the report lays occurrences of (`_Judged.recurring`)."""
+    return [
+        view.source_id
+        for view, verdict, reading_now in stored
+        if verdict.eff_due is None and reading_now.recurrence_rule_json
+    ]
 
 
 def _reading_of(item: StoredTask | ReadTask) -> StoredReading | None:

@@ -238,10 +238,22 @@ def completion_on(
     """(local completion date, estimated?) of a done task from its completion instant, else
     from its last modification (see `_completion`; one of them is given)."""
     if completed_at is not None:
-        return _local(task, completed_at, "completed_at"), False
-    if last_modified is None:
+        return completion_from(task, _local(task, completed_at, "completed_at"), None)
+    modified = None if last_modified is None else _local(task, last_modified, "last_modified")
+    return completion_from(task, None, modified)
+
+
+def completion_from(
+    task: ReportedTask, completed_on: date | None, modified_on: date | None
+) -> tuple[date, bool]:
+    """`completion_on` from the local dates of the completion instant and of the last
+    modification (a report reads them from plain columns): the first when there is one, else
+    the second, estimated."""
+    if completed_on is not None:
+        return completed_on, False
+    if modified_on is None:
         raise ValueError(f"task {task.source_id}: no completion instant nor last modification")
-    return _local(task, last_modified, "last_modified"), True
+    return modified_on, True
 
 
 def _assigned_on(task: NormalisedTask) -> date | None:
