@@ -824,7 +824,7 @@ def report_cmd(
         Path | None,
         typer.Option(
             "--unit-map",
-            metavar="FILE",
+            metavar="PATH",
             help="Several sources: the unit map file to group by (default: report.unit_map).",
         ),
     ] = None,
