@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
+import typer.core
 
 from connector.errors import ConfigError, ConnectorError, Interrupted, OutboxStateError
 from connector.ops.log import (
@@ -63,6 +64,32 @@ PANEL_REPORT = "Report"
 PANEL_ADMIN = "Admin"
 PANEL_SIM = "Simulator"
 
+
+def _no_value_for_flags(params: list[Any]) -> list[Any]:
+    """A flag takes no value, so its help shows none: typer (0.29) shows a parameter without a
+    metavar by its Python type, a flag too (``--dry-run <bool>``), and its own ``--help`` and
+    completion flags have none. An empty metavar shows nothing (older typers show none anyway).
+    """
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(typer.core.TyperCommand):
+    """Every command (``cls=Command``): its help shows no value for a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_value_for_flags(super().get_params(ctx))
+
+
+class Group(typer.core.TyperGroup):
+    """The program and its groups (``tasks``, ``db``...): their help shows no value for a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_value_for_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="idesk-connector",
     help=(
@@ -74,12 +101,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=Group,
 )
 
 
 def command_group(name: str, help_text: str, panel: str) -> typer.Typer:
     """A group of commands (``tasks list``, ``outbox retry``...) under `panel` of the help."""
-    group = typer.Typer(help=help_text, no_args_is_help=True)
+    group = typer.Typer(help=help_text, no_args_is_help=True, cls=Group)
     app.add_typer(group, name=name, rich_help_panel=panel)
     return group
 
@@ -380,6 +408,7 @@ def main(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="Config file (TOML). Default: $IDESK_CONNECTOR_CONFIG, else ./config.toml.",
             envvar="IDESK_CONNECTOR_CONFIG",
         ),
@@ -425,10 +454,13 @@ def _parse_range(text: str) -> tuple[date, date]:
     return start, end
 
 
-@app.command("calendar", rich_help_panel=PANEL_INSPECT)
+@app.command("calendar", rich_help_panel=PANEL_INSPECT, cls=Command)
 @handle_errors
 def calendar_cmd(
-    days: Annotated[str, typer.Argument(help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD).")],
+    days: Annotated[
+        str,
+        typer.Argument(metavar="FROM..TO", help="A date range FROM..TO (YYYY-MM-DD..YYYY-MM-DD)."),
+    ],
     lang: UiLangOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
@@ -451,7 +483,11 @@ def calendar_cmd(
 
 WaitOpt = Annotated[
     float,
-    typer.Option("--wait", help="Wait up to N seconds for another run's lock (default: exit 75)."),
+    typer.Option(
+        "--wait",
+        metavar="N",
+        help="Wait up to N seconds for another run's lock (default: exit 75).",
+    ),
 ]
 DryRunOpt = Annotated[
     bool,
@@ -467,6 +503,7 @@ SourceOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--source",
+        metavar="NAME",
         help="Only these sources of a \\[\\[sources]] config (repeat, or a comma list; "
         "default: all, one after the other).",
     ),
@@ -606,7 +643,7 @@ def _run(
     raise typer.Exit(result.exit_code)
 
 
-@app.command("sync", rich_help_panel=PANEL_SYNC)
+@app.command("sync", rich_help_panel=PANEL_SYNC, cls=Command)
 @handle_errors
 def sync_cmd(
     full: Annotated[
@@ -625,7 +662,7 @@ def sync_cmd(
     _run("sync", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
-@app.command("pull", rich_help_panel=PANEL_SYNC)
+@app.command("pull", rich_help_panel=PANEL_SYNC, cls=Command)
 @handle_errors
 def pull_cmd(
     full: Annotated[
@@ -645,7 +682,7 @@ def pull_cmd(
     _run("pull", full=full, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
-@app.command("push", rich_help_panel=PANEL_SYNC)
+@app.command("push", rich_help_panel=PANEL_SYNC, cls=Command)
 @handle_errors
 def push_cmd(
     dry_run: DryRunOpt = False,
@@ -661,7 +698,7 @@ def push_cmd(
     _run("push", full=False, dry_run=dry_run, wait=wait, fmt=fmt, lang=lang, source=source)
 
 
-@app.command("check", rich_help_panel=PANEL_ADMIN)
+@app.command("check", rich_help_panel=PANEL_ADMIN, cls=Command)
 @handle_errors
 def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> None:
     """Validate config and mapping, open the ledger, reach the source and log in, step by step.
@@ -717,18 +754,21 @@ def _today() -> date:
     return local_today(SystemClock())
 
 
-@app.command("report", rich_help_panel=PANEL_REPORT)
+@app.command("report", rich_help_panel=PANEL_REPORT, cls=Command)
 @handle_errors
 def report_cmd(
     as_of: Annotated[
         str | None,
-        typer.Option(help="Report as of this local date (YYYY-MM-DD), rebuilt from history."),
+        typer.Option(
+            metavar="DATE", help="Report as of this local date (YYYY-MM-DD), rebuilt from history."
+        ),
     ] = None,
     period: Annotated[
         str,
         typer.Option(
+            metavar="PERIOD",
             help="to-date (every task up to the as-of date), 2022-03 (month), 2022-Q1 "
-            "(quarter), 2022 (year), 2022-01-01..2022-05-30 (range) or open."
+            "(quarter), 2022 (year), 2022-01-01..2022-05-30 (range) or open.",
         ),
     ] = "to-date",
     basis: Annotated[
@@ -737,16 +777,22 @@ def report_cmd(
             help="Which date places a task in the period: assigned (default), completed or due."
         ),
     ] = None,
-    unit: Annotated[str | None, typer.Option(help="Only this lead unit (code).")] = None,
+    unit: Annotated[
+        str | None, typer.Option(metavar="CODE", help="Only this lead unit (code).")
+    ] = None,
     fmt: Annotated[
         ReportFormat, typer.Option("--format", help="table, json, csv, xlsx, docx, html or md.")
     ] = ReportFormat.TABLE,
     output: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of the terminal.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Write to this file instead of the terminal."),
     ] = None,
     number: Annotated[
         str | None,
-        typer.Option(help="The report's number (Số: NUMBER/BC-TCT); default report.number."),
+        typer.Option(
+            metavar="NUMBER",
+            help="The report's number (Số: NUMBER/BC-TCT); default report.number.",
+        ),
     ] = None,
     lang: Annotated[Language | None, typer.Option(help="vi (default) or en.")] = None,
     fold: Annotated[
@@ -762,7 +808,8 @@ def report_cmd(
     annex: Annotated[
         str | None,
         typer.Option(
-            help="csv only: write this annex (overdue, late, stale, missing, extended, recurring)."
+            metavar="ANNEX",
+            help="csv only: write this annex (overdue, late, stale, missing, extended, recurring).",
         ),
     ] = None,
     source: SourceOpt = None,
@@ -777,6 +824,7 @@ def report_cmd(
         Path | None,
         typer.Option(
             "--unit-map",
+            metavar="PATH",
             help="Several sources: the unit map file to group by (default: report.unit_map).",
         ),
     ] = None,
@@ -924,7 +972,7 @@ def _note_before_first_data(reader: Any, day: date) -> None:
     )
 
 
-@app.command("status", rich_help_panel=PANEL_INSPECT)
+@app.command("status", rich_help_panel=PANEL_INSPECT, cls=Command)
 @handle_errors
 def status_cmd(
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -959,7 +1007,7 @@ def status_cmd(
 db_app = command_group("db", "Ledger database administration.", PANEL_ADMIN)
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=Command)
 @handle_errors
 def db_upgrade_cmd(wait: WaitOpt = 0.0) -> None:
     """Create or upgrade the ledger schema to the latest migration (holds the run lock).
@@ -975,13 +1023,15 @@ def db_upgrade_cmd(wait: WaitOpt = 0.0) -> None:
     _stdout(f"ledger {redact_url(ledger.url)}: {result.before or 'empty'} -> {result.after}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", cls=Command)
 @handle_errors
 def db_downgrade_cmd(
     to: Annotated[
         str,
         typer.Option(
-            "--to", help="The revision to go back to (`db history`: the older release's last)."
+            "--to",
+            metavar="REVISION",
+            help="The revision to go back to (`db history`: the older release's last).",
         ),
     ],
     wait: WaitOpt = 0.0,
@@ -1002,7 +1052,7 @@ def db_downgrade_cmd(
     _stdout(f"ledger {result.database}: {result.before} -> {result.after}{note}")
 
 
-@db_app.command("current")
+@db_app.command("current", cls=Command)
 @handle_errors
 def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """Show the ledger's schema revision and the latest this version knows; changes nothing.
@@ -1028,7 +1078,7 @@ def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     )
 
 
-@db_app.command("history")
+@db_app.command("history", cls=Command)
 @handle_errors
 def db_history_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     """List the schema migrations this version ships, oldest first, with their release.
@@ -1046,10 +1096,12 @@ def db_history_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
         _stdout(f"{m.revision}  release {m.release or '-':<8} {m.description}{head}")
 
 
-@db_app.command("backup")
+@db_app.command("backup", cls=Command)
 @handle_errors
 def db_backup_cmd(
-    path: Annotated[Path, typer.Argument(help="The backup file to write (mode 0600).")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The backup file to write (mode 0600).")
+    ],
     wait: WaitOpt = 0.0,
     force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
@@ -1080,12 +1132,18 @@ def db_backup_cmd(
 tasks_app = command_group("tasks", "Tasks in the ledger.", PANEL_INSPECT)
 
 
-@tasks_app.command("list")
+@tasks_app.command("list", cls=Command)
 @handle_errors
 def tasks_list_cmd(
-    unit: Annotated[str | None, typer.Option(help="Lead unit code, e.g. STTTT.")] = None,
-    status: Annotated[str | None, typer.Option(help="Status code, e.g. DTH_QUA_HAN.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many tasks (0 = all).")] = 200,
+    unit: Annotated[
+        str | None, typer.Option(metavar="CODE", help="Lead unit code, e.g. STTTT.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(metavar="CODE", help="Status code, e.g. DTH_QUA_HAN.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="At most this many tasks (0 = all).")
+    ] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
     source: SourceOpt = None,
@@ -1114,18 +1172,22 @@ def tasks_list_cmd(
     render(fmt, lambda: None, lambda: text.tasks_table(rows, ui_lang(loaded, lang)))
 
 
-@tasks_app.command("show")
+@tasks_app.command("show", cls=Command)
 @handle_errors
 def tasks_show_cmd(
-    task_id: Annotated[int, typer.Argument(help="The task's source id.")],
+    task_id: Annotated[int, typer.Argument(metavar="ID", help="The task's source id.")],
     as_of: Annotated[
         str | None,
-        typer.Option(help="Show the task as the ledger knew and classified it on this date."),
+        typer.Option(
+            metavar="DATE",
+            help="Show the task as the ledger knew and classified it on this date.",
+        ),
     ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="The task's source (several sources).")
+        str | None,
+        typer.Option("--source", metavar="NAME", help="The task's source (several sources)."),
     ] = None,
 ) -> None:
     """One task: status, effective deadline, flags, suggested deadline, and its history.
@@ -1159,20 +1221,24 @@ def tasks_show_cmd(
     )
 
 
-@tasks_app.command("kind")
+@tasks_app.command("kind", cls=Command)
 @handle_errors
 def tasks_kind_cmd(
-    task_id: Annotated[int, typer.Argument(help="The task's source id.")],
+    task_id: Annotated[int, typer.Argument(metavar="ID", help="The task's source id.")],
     kind: Annotated[
         str,
         typer.Argument(
-            help="product, routine, or auto (read the kind from the task's words again)."
+            metavar="KIND",
+            help="product, routine, or auto (read the kind from the task's words again).",
         ),
     ],
-    by: Annotated[str, typer.Option("--by", help="Who decides (kept in the ledger).")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")] = "",
+    by: Annotated[
+        str, typer.Option("--by", metavar="NAME", help="Who decides (kept in the ledger).")
+    ],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (kept in the ledger).")] = "",
     source: Annotated[
-        str | None, typer.Option("--source", help="The task's source (several sources).")
+        str | None,
+        typer.Option("--source", metavar="NAME", help="The task's source (several sources)."),
     ] = None,
 ) -> None:
     """Set a task's kind (product: must have a deadline; routine: urged every three months).
@@ -1206,7 +1272,7 @@ def tasks_kind_cmd(
 quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)
 
 
-@quarantine_app.command("list")
+@quarantine_app.command("list", cls=Command)
 @handle_errors
 def quarantine_list_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved records.")] = False,
@@ -1235,14 +1301,16 @@ outbox_app = command_group(
 )
 
 
-@outbox_app.command("list")
+@outbox_app.command("list", cls=Command)
 @handle_errors
 def outbox_list_cmd(
     state: Annotated[
         OutboxState | None,
         typer.Option(help="pending, sending, sent, failed, dead, past or superseded."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 200,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="At most this many rows (0 = all).")
+    ] = 200,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
 ) -> None:
@@ -1264,10 +1332,12 @@ def outbox_list_cmd(
     )
 
 
-@outbox_app.command("retry")
+@outbox_app.command("retry", cls=Command)
 @handle_errors
 def outbox_retry_cmd(
-    row_id: Annotated[int | None, typer.Argument(help="The outbox row id to retry.")] = None,
+    row_id: Annotated[
+        int | None, typer.Argument(metavar="ID", help="The outbox row id to retry.")
+    ] = None,
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead row.")] = False,
 ) -> None:
     """Put a dead or failed row (or all dead rows) back to pending; the next push sends it.
@@ -1295,10 +1365,12 @@ def outbox_retry_cmd(
 alerts_app = command_group("alerts", "Alerts to units.", PANEL_INSPECT)
 
 
-@alerts_app.command("preview")
+@alerts_app.command("preview", cls=Command)
 @handle_errors
 def alerts_preview_cmd(
-    as_of: Annotated[str | None, typer.Option(help="Plan as of this date (default today).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(metavar="DATE", help="Plan as of this date (default today).")
+    ] = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     show_past: Annotated[
         bool, typer.Option("--past", help="Also list older occasions that are recorded, not sent.")
@@ -1328,10 +1400,10 @@ def alerts_preview_cmd(
 runs_app = command_group("runs", "Recorded runs.", PANEL_INSPECT)
 
 
-@runs_app.command("list")
+@runs_app.command("list", cls=Command)
 @handle_errors
 def runs_list_cmd(
-    limit: Annotated[int, typer.Option(help="How many recent runs (0 = all).")] = 20,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many recent runs (0 = all).")] = 20,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
 ) -> None:
@@ -1385,14 +1457,17 @@ def _demo_snapshot_line(result: Any) -> str:
     )
 
 
-@app.command("demo", rich_help_panel=PANEL_SIM)
+@app.command("demo", rich_help_panel=PANEL_SIM, cls=Command)
 @handle_errors
 def demo_cmd(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write.")] = Path("demo"),
+    directory: Annotated[Path, typer.Option("--dir", metavar="DIR", help="Where to write.")] = Path(
+        "demo"
+    ),
     tasks: Annotated[
         int | None,
         typer.Option(
-            help="Tasks in the simulated province (default 2000; --merged: 1000 per system)."
+            metavar="N",
+            help="Tasks in the simulated province (default 2000; --merged: 1000 per system).",
         ),
     ] = None,
     lang: Annotated[Language, typer.Option(help="vi or en.")] = Language.VI,
@@ -1482,33 +1557,41 @@ sim_app = command_group(
 )
 
 
-@sim_app.command("serve")
+@sim_app.command("serve", cls=Command)
 @handle_errors
 def simulator_serve_cmd(
-    port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 8765,
-    tasks: Annotated[int, typer.Option(help="Number of tasks in the generated world.")] = 2000,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Loopback port (0 = any free port).")
+    ] = 8765,
+    tasks: Annotated[
+        int, typer.Option(metavar="N", help="Number of tasks in the generated world.")
+    ] = 2000,
     seed: Annotated[
-        int, typer.Option(help="Seed of the world generator (same seed, same world).")
+        int,
+        typer.Option(metavar="N", help="Seed of the world generator (same seed, same world)."),
     ] = 1,
     today: Annotated[
         str | None,
         typer.Option(
+            metavar="DATE",
             help="The simulated today, YYYY-MM-DD (default: today, the date the connector "
-            "classifies against)."
+            "classifies against).",
         ),
     ] = None,
     faults: Annotated[
         str,
         typer.Option(
+            metavar="SPEC",
             help="Faults, e.g. rate_limit=20,http5xx=0.05,slow=0.02:2.0,drop=0.02,"
-            "expire=0.05,expire_style=html,mutate=0.1 ('' = none but the contract's rate limit)."
+            "expire=0.05,expire_style=html,mutate=0.1 ('' = none but the contract's rate limit).",
         ),
     ] = "",
     malformed: Annotated[
-        float, typer.Option(help="Share of malformed records, 0..1 (e.g. 0.01).")
+        float,
+        typer.Option(metavar="SHARE", help="Share of malformed records, 0..1 (e.g. 0.01)."),
     ] = 0.0,
     host: Annotated[
-        str, typer.Option(help="Bind address; only loopback is accepted.")
+        str, typer.Option(metavar="ADDRESS", help="Bind address; only loopback is accepted.")
     ] = "127.0.0.1",
     lang: Annotated[Language, typer.Option(help="vi or en, for the banner.")] = Language.VI,
     dialect: Annotated[
@@ -1530,6 +1613,7 @@ def simulator_serve_cmd(
         list[str] | None,
         typer.Option(
             "--tenant",
+            metavar="TENANT",
             help="Serve several document systems, one per port from --port up: "
             "NAME[:SEED[:TASKS[:DIALECT]]], repeated (e.g. --tenant gialai:2 --tenant binhdinh). "
             "gialai and binhdinh are the merged province's two systems.",
