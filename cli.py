@@ -629,14 +629,21 @@ def _run(
             fmt=fmt,
             language=language,
         )
-    result = run_job(
-        loaded.settings,
-        command,
-        full=full,
-        dry_run=dry_run,
-        wait_s=wait,
-        lang=language,
-    )
+    try:
+        result = run_job(
+            loaded.settings,
+            command,
+            full=full,
+            dry_run=dry_run,
+            wait_s=wait,
+            lang=language,
+        )
+    except Interrupted:
+        raise
+    except ConnectorError as exc:
+        if fmt == "json":  # a script reads an answer: that of a failed source of [[sources]]
+            emit_json({"command": command, "error": error_text(exc), "exit_code": exc.exit_code})
+        raise
     render(fmt, lambda: shapes.job_json(result), lambda: text.job_text(result, language))
     if result.push is not None and result.push.left_behind():
         _stderr(f"problem: {result.push.left_behind()}")

@@ -441,6 +441,33 @@ def test_check_and_sync_on_a_terminal_against_a_refused_port(tmp_path: Path) -> 
         assert quiet not in screen, screen
 
 
+@pytest.mark.parametrize("command", ["sync", "pull"])
+def test_a_run_that_fails_answers_its_json_with_the_error(tmp_path: Path, command: str) -> None:
+    """`sync`/`pull --format json` stopped by an error (nothing listens: exit 3) print
+    `{"command", "error", "exit_code"}` on stdout, as a failed source of a [[sources]] config
+    does, and the message on stderr (stdout was empty: a script had no JSON to read)."""
+    cfg = write_config(tmp_path, _refused_url())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")},
+        "IDESK_CONNECTOR_CONFIG": str(cfg),
+        "IDESK_CONNECTOR__SOURCE__PASSWORD": "Refused-Pw-2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--log-level", "error", command, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_SOURCE, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer == {"command": command, "error": answer["error"], "exit_code": EXIT_SOURCE}
+    assert "127.0.0.1" in answer["error"]
+    assert f"error: {answer['error']}" in done.stderr
+    assert "Refused-Pw-2" not in done.stdout + done.stderr
+
+
 @pytest.mark.parametrize(
     "args", [["report"], ["status"], ["runs", "list"]], ids=["report", "status", "runs-list"]
 )
