@@ -10,12 +10,14 @@ from email.utils import parsedate_to_datetime
 
 import requests
 
-from tests.support.harness import CLI
+from tests.support.harness import CLI, at_default_sigint
 
 
 def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [str(CLI), "simulator", "serve", "--port", "0", "--tasks", "20", "--lang", "en", *args],
+        at_default_sigint(
+            [str(CLI), "simulator", "serve", "--port", "0", "--tasks", "20", "--lang", "en", *args]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -66,11 +68,13 @@ def test_serve_with_tenants_serves_each_on_its_own_port() -> None:
     """`--tenant` twice prints both tenants with their base URLs; each answers its own login and
     refuses the other's."""
     proc = subprocess.Popen(
-        [
-            str(CLI),
-            *("simulator", "serve", "--port", "0", "--tasks", "20", "--today", "2022-03-07"),
-            *("--tenant", "gialai:2", "--tenant", "binhdinh", "--faults", "rate_limit=0"),
-        ],
+        at_default_sigint(
+            [
+                str(CLI),
+                *("simulator", "serve", "--port", "0", "--tasks", "20", "--today", "2022-03-07"),
+                *("--tenant", "gialai:2", "--tenant", "binhdinh", "--faults", "rate_limit=0"),
+            ]
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,

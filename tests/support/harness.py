@@ -27,6 +27,18 @@ from simulator import Simulator
 from tests.support import ROOT, contract
 
 CLI = Path(sys.executable).parent / "idesk-connector"
+
+
+def at_default_sigint(argv: list[str]) -> list[str]:
+    """`argv` run with SIGINT at its default, as Ctrl+C on a terminal finds it: a test run
+    started in the background by a shell (``pytest ... &``) passes SIGINT on ignored, and a
+    Python started with it ignored never raises KeyboardInterrupt, so a child stopped with
+    SIGINT would run on."""
+    restore = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", restore, *argv]
 """The console script of the venv running the tests."""
 
 CANARY_PASSWORD = "Canary-Pw-7f3a9c!x y+z/="
