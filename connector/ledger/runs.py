@@ -58,6 +58,8 @@ class RunSummary:
     counts: dict[str, Count]
     error: str
     dry_run: bool
+    source: str = ""
+    """The source it ran for (a ledger of several sources: `connector.ledger.scope`)."""
 
     @property
     def finished(self) -> bool:
@@ -78,7 +80,7 @@ class RunSummary:
 
 _SELECT = (
     "SELECT run_id, command, trigger, started_at, ended_at, outcome, counts_json AS counts, "
-    "error, dry_run FROM sync_run"
+    "error, dry_run, source FROM sync_run"
 )
 
 

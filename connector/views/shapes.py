@@ -418,6 +418,7 @@ _RUN_SHOWN = (
     "counts",
     "error",
     "dry_run",
+    "source",
 )
 
 

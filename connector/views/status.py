@@ -22,7 +22,7 @@ JSON.
       "runs": [{"run_id": "9f1c2d3e4a5b", "command": "sync", "trigger": "cron",
                 "started_at": "...", "ended_at": "...", "duration_s": 12.4,
                 "outcome": "success", "counts": {"fetched": 200, "inserted": 3},
-                "error": "", "dry_run": false}],
+                "error": "", "dry_run": false, "source": "idesk"}],
       "last_success": {... one run, or null ...},
       "outbox": {"pending": 2, "sending": 0, "sent": 40, "failed": 1, "dead": 0, "past": 0,
                  "superseded": 3, "routed": 0},

@@ -603,12 +603,19 @@ def outbox_text(listing: OutboxListing, lang: Lang = "vi") -> RenderableType:
     return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
 
+def several_sources(runs: Sequence[RunSummary]) -> bool:
+    """Whether `runs` ran for more than one source (their tables then name each run's)."""
+    return len({run.source for run in runs}) > 1
+
+
 _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
 
 
 def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     """``runs list``: one row a run, newest first, started in Vietnam time."""
-    columns = ("started", "run", "command", "trigger", "outcome", "duration", "counts")
+    sourced = several_sources(runs)
+    columns = ("started", "run", *(("source",) if sourced else ()), "command", "trigger")
+    columns += ("outcome", "duration", "counts")
     counts = [
         (
             r.run_id,
@@ -629,6 +636,7 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
             cells = [
                 local_time(r.started_at, lang),
                 r.run_id,
+                *([r.source] if sourced else []),
                 r.command,
                 r.trigger,
                 outcome_label(r.outcome, lang),
@@ -787,15 +795,19 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         for run in summary.runs
     ]
 
+    sourced = several_sources(summary.runs)
+
     def runs(with_counts: bool) -> Table:
         table = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
-        for key in ("col_run", "col_command", "col_started", "col_duration", "col_outcome"):
+        keys = ("col_run", *(("col_source",) if sourced else ()), "col_command", "col_started")
+        for key in (*keys, "col_duration", "col_outcome"):
             table.add_column(label(f"status_{key}", lang, zone=zone(lang)))
         if with_counts:
             table.add_column(_t("col_counts", lang), overflow="fold")
         for run, (_, counted, style) in zip(summary.runs, counts, strict=True):
             table.add_row(
                 run.run_id,
+                *([run.source] if sourced else []),
                 run.command,
                 _when(run.started_at, lang, with_zone=False),
                 "" if run.duration_s is None else f"{run.duration_s:.1f}",

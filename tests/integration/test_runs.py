@@ -136,6 +136,23 @@ def test_list_runs_newest_first(ledger: Ledger, clock: FixedClock) -> None:
     assert [r.dry_run for r in list_runs(ledger)] == [False, True, False]
 
 
+def test_a_run_is_listed_with_its_source(ledger: Ledger, clock: FixedClock) -> None:
+    """Each run is read back with the source it ran for, and `runs list --format json` and
+    `status` give it as ``source`` (a ledger of several sources)."""
+    from connector.ledger.scope import writing_as
+    from connector.views.shapes import runs_json
+
+    for run_id, source in (("g1", "gia-lai"), ("b1", "binh-dinh")):
+        with writing_as(source), recorded_run(ledger, "sync", "cron", run_id, clock):
+            pass
+        clock.advance(timedelta(minutes=5))
+    assert [(r.run_id, r.source) for r in list_runs(ledger)] == [
+        ("b1", "binh-dinh"),
+        ("g1", "gia-lai"),
+    ]
+    assert [r["source"] for r in runs_json(list_runs(ledger))["runs"]] == ["binh-dinh", "gia-lai"]
+
+
 def test_counts_json_is_valid(ledger: Ledger, clock: FixedClock) -> None:
     """The stored counts are a JSON object (what metrics reads)."""
     with recorded_run(ledger, "pull", "cron", "run-j", clock) as run:

@@ -134,6 +134,7 @@ def test_status_json_shape_and_no_secret(busy: Ledger) -> None:
         "counts",
         "error",
         "dry_run",
+        "source",
     }
     assert data["runs"][1]["duration_s"] == 12.5
     assert data["runs"][1]["counts"] == {"fetched": 200, "inserted": 3}

@@ -153,6 +153,27 @@ def test_runs_list_reads_whole_at_80_columns() -> None:
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
 
 
+def test_runs_of_several_sources_name_their_source() -> None:
+    """`runs list` names each run's source when the runs are of several sources (a merged
+    province's ledger: which system did a failed run read?), and adds no column for one."""
+    from dataclasses import replace
+
+    gialai = replace(run("success"), run_id="a1", source="gia-lai")
+    binhdinh = replace(run("failed"), run_id="b2", source="binh-dinh")
+
+    def shown(runs: list[RunSummary]) -> str:
+        console = Console(width=160, record=True, color_system=None)
+        console.print(runs_text(runs, "en"))
+        return console.export_text()
+
+    both = shown([gialai, binhdinh])
+    assert "Source" in both
+    assert any("a1" in line and "gia-lai" in line for line in both.splitlines()), both
+    assert any("b2" in line and "binh-dinh" in line for line in both.splitlines()), both
+    one = shown([gialai, replace(gialai, run_id="a2")])
+    assert "Source" not in one and "gia-lai" not in one
+
+
 def task_line(task_id: int, subject: str, status: str, days: int | None) -> TaskLine:
     return TaskLine(
         source_id=task_id,
