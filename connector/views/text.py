@@ -608,14 +608,21 @@ def several_sources(runs: Sequence[RunSummary]) -> bool:
     return len({run.source for run in runs}) > 1
 
 
+def _run_cell(run: RunSummary, sourced: bool) -> Text:
+    """A run's id, and under it its source when the runs are of several sources."""
+    from rich.text import Text  # noqa: PLC0415 - rich only for a table
+
+    return Text("\n").join(_cells(run.run_id, run.source) if sourced else _cells(run.run_id))
+
+
 _RUN_BRIEF = ("fetched", "inserted", "updated", "quarantined", "alerts_sent", "pushes_sent")
 
 
 def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
     """``runs list``: one row a run, newest first, started in Vietnam time."""
-    sourced = several_sources(runs)
-    columns = ("started", "run", *(("source",) if sourced else ()), "command", "trigger")
-    columns += ("outcome", "duration", "counts")
+    sourced = several_sources(runs)  # each run's source under its id
+    run_column = "run_source" if sourced else "run"
+    columns = ("started", run_column, "command", "trigger", "outcome", "duration", "counts")
     counts = [
         (
             r.run_id,
@@ -633,16 +640,17 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
         )
         for r, (_, brief, style) in zip(runs, counts, strict=True):
             duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
-            cells = [
+            cells = _cells(
                 local_time(r.started_at, lang),
                 r.run_id,
-                *([r.source] if sourced else []),
                 r.command,
                 r.trigger,
                 outcome_label(r.outcome, lang),
                 duration,
-            ]
-            built.add_row(*_cells(*cells, *([brief] if with_counts else [])), style=style)
+                *([brief] if with_counts else []),
+            )
+            cells[1] = _run_cell(r, sourced)
+            built.add_row(*cells, style=style)
         return built
 
     return RunsWithCounts(table, counts, label("runs_col_counts", lang))
@@ -795,19 +803,18 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
         for run in summary.runs
     ]
 
-    sourced = several_sources(summary.runs)
+    sourced = several_sources(summary.runs)  # each run's source under its id
 
     def runs(with_counts: bool) -> Table:
         table = Table(title=_t("runs", lang), title_justify="left", header_style="bold")
-        keys = ("col_run", *(("col_source",) if sourced else ()), "col_command", "col_started")
+        keys = ("col_run_source" if sourced else "col_run", "col_command", "col_started")
         for key in (*keys, "col_duration", "col_outcome"):
             table.add_column(label(f"status_{key}", lang, zone=zone(lang)))
         if with_counts:
             table.add_column(_t("col_counts", lang), overflow="fold")
         for run, (_, counted, style) in zip(summary.runs, counts, strict=True):
             table.add_row(
-                run.run_id,
-                *([run.source] if sourced else []),
+                _run_cell(run, sourced),
                 run.command,
                 _when(run.started_at, lang, with_zone=False),
                 "" if run.duration_s is None else f"{run.duration_s:.1f}",

@@ -166,12 +166,13 @@ def test_runs_of_several_sources_name_their_source() -> None:
         console.print(runs_text(runs, "en"))
         return console.export_text()
 
-    both = shown([gialai, binhdinh])
-    assert "Source" in both
-    assert any("a1" in line and "gia-lai" in line for line in both.splitlines()), both
-    assert any("b2" in line and "binh-dinh" in line for line in both.splitlines()), both
+    both = shown([gialai, binhdinh]).splitlines()
+    assert any("Run / source" in line for line in both), both
+    for run_id, source in (("a1", "gia-lai"), ("b2", "binh-dinh")):  # the source under the id
+        at = next(i for i, line in enumerate(both) if f"│ {run_id} " in line)
+        assert f"│ {source} " in both[at + 1], both
     one = shown([gialai, replace(gialai, run_id="a2")])
-    assert "Source" not in one and "gia-lai" not in one
+    assert "source" not in one and "gia-lai" not in one
 
 
 def task_line(task_id: int, subject: str, status: str, days: int | None) -> TaskLine:
