@@ -89,15 +89,19 @@ class DemoResult:
     """``<dir>/config.toml``: the demo's ledger and report heading, for the other commands."""
 
 
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string (quotes, backslashes and controls escaped): a demo's
+    config file."""
+    import json  # noqa: PLC0415 - a TOML basic string is a JSON string
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def demo_config_text(settings: Settings) -> str:
     """The demo's settings as a config file, so that ``--config demo/config.toml status`` (or
     ``tasks list``, ``report``...) reads its ledger afterwards; no password (the simulator
     has stopped; a `sync` with it fails to reach it)."""
-    import json  # noqa: PLC0415 - a TOML basic string is a JSON string
-
-    def text(value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
-
+    text = toml_string
     source, report = settings.source, settings.report
     lines = [
         "# The demo (idesk-connector demo): its ledger and its report's heading.",

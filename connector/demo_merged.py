@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from connector.clock import SystemClock, local_today
-from connector.demo import DEMO_SYNC
+from connector.demo import DEMO_SYNC, toml_string
 from connector.ledger.db import open_ledger
 from connector.mapping.files import resolve_mapping
 from connector.ops.jobs import JobResult, run_job
@@ -106,24 +106,25 @@ def merged_settings(
 
 def _config_text(settings: Settings) -> str:
     """The demo's settings as a config file (passwords stay out: the environment holds them)."""
+    text = toml_string
     lines = ["# The merged-province demo (idesk-connector demo --merged): two systems, one ledger."]
     for src in settings.sources:
         lines += [
             "",
             "[[sources]]",
-            f'name = "{src.name}"',
-            f'base_url = "{src.base_url}"',
-            f'username = "{src.username}"',
+            f"name = {text(src.name)}",
+            f"base_url = {text(src.base_url)}",
+            f"username = {text(src.username)}",
         ]
     lines += [
         "",
         "[ledger]",
-        f'url = "{settings.ledger.url}"',
+        f"url = {text(settings.ledger.url)}",
         "",
         "[report]",
-        f'unit_map = "{settings.report.unit_map}"',
-        f'governing_body = "{settings.report.governing_body}"',
-        f'place = "{settings.report.place}"',
+        f"unit_map = {text(settings.report.unit_map)}",
+        f"governing_body = {text(settings.report.governing_body)}",
+        f"place = {text(settings.report.place)}",
         "",
     ]
     return "\n".join(lines)
