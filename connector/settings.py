@@ -524,6 +524,9 @@ class ReportSettings(_Section):
     """A unit map file (docs/unit-map.md), or the name of a shipped one ("units-gialai"): a
     report over several sources groups by the mapped unit; "" = none (units of different
     sources stay apart)."""
+    parallel_min_tasks: int = Field(default=20_000, ge=0)
+    """A report of a ledger of at least this many tasks is read in two processes, half the
+    tasks each (Linux, two CPUs or more); 0 = always in one."""
 
 
 class LogSettings(_Section):

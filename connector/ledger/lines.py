@@ -365,20 +365,27 @@ _DONE = TaskState.DONE.value
 
 
 def iter_report_rows(
-    db: Db, *, as_of: date, keys: tuple[str, ...], batch_size: int = 2000
+    db: Db,
+    *,
+    as_of: date,
+    keys: tuple[str, ...],
+    ids: tuple[int, int | None] = (1, None),
+    batch_size: int = 2000,
 ) -> Iterator[StoredTask | ReadTask]:
     """Every task the ledger holds (deleted ones too) by key, for the report as of `as_of`: a
     `StoredTask` when the verdict the classification step stored holds for that day
     (``checked_on`` <= `as_of` < ``recheck_on``, `connector.rules.recheck`), from its current
     content, with one of the classification `keys` (see `_TRUSTED`), read from plain columns
     without building the task; else the `ReadTask` of `iter_source_tasks_read`. Rows are read
-    as tuples, `batch_size` at a time."""
+    as tuples, `batch_size` at a time. `ids`: the task ids read, from the first up to (not
+    including) the second (None: every id from the first up; see `halfway_id`)."""
     listed, params = in_list("key", keys)
     trusted = _TRUSTED.format(keys=listed)
     columns = f"{_LIGHT}, {_READING}, {_VERDICT}, {trusted}"
-    sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
-    first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)
-    params = {**params, "as_of": as_of, "batch": batch_size}
+    below = "" if ids[1] is None else " AND source_id < :below"
+    sql = f"SELECT {columns} FROM task WHERE {{}}{below} {_BY_KEY} LIMIT :batch"
+    first, following = sql.format("source_id >= :first"), sql.format(_AFTER_KEY)
+    params = {**params, "as_of": as_of, "batch": batch_size, "first": ids[0], "below": ids[1]}
     after: dict[str, Any] | None = None
     local = LocalDays()  # shared by the batches: a few thousand hours
     with reading(db) as r:
@@ -392,6 +399,22 @@ def iter_report_rows(
             yield from _report_rows(rows, names, _full_rows(r, again), local)
             last = rows[-1]
             after = {"after": int(last[0]), "after_source": str(last[1])}
+
+
+def halfway_id(db: Db, *, at_least: int) -> int | None:
+    """The task id that splits the tasks `iter_report_rows` reads in two halves of about the
+    same size (read ids below it, then from it up), when there are `at_least` tasks (at least
+    two); else None."""
+    with reading(db) as r:
+        count = int(r.scalar("SELECT count(*) AS n FROM task WHERE source_id > 0") or 0)
+        if count < max(at_least, 2):
+            return None
+        found = r.scalar(
+            "SELECT source_id FROM task WHERE source_id > 0 ORDER BY source_id "
+            "LIMIT 1 OFFSET :half",
+            {"half": count // 2},
+        )
+    return None if found is None else int(found)
 
 
 _LIGHT = (

@@ -118,6 +118,11 @@ class PlainReader(Reader, Closing):
         except _driver_errors() as exc:
             raise ledger_error(exc, self.url, "read") from exc
 
+    def reopened(self) -> PlainReader:
+        """Another reader of the same ledger, with its own connection (for a forked process:
+        a connection is not shared across a fork); close it when done."""
+        return _open(self.url)
+
     def close(self) -> None:
         """End the read transaction (nothing was written) and close the connection."""
         with contextlib.suppress(*_driver_errors()):
@@ -223,7 +228,10 @@ def _connect_postgresql(url: LedgerUrl) -> Any:
 
 def open_reader(url: str) -> PlainReader:
     """Open the ledger at `url` to read (see the module docstring); close it when done."""
-    parsed = LedgerUrl.parse(url).supported()
+    return _open(LedgerUrl.parse(url).supported())
+
+
+def _open(parsed: LedgerUrl) -> PlainReader:
     try:
         connection = (
             _connect_sqlite(parsed) if parsed.backend == "sqlite" else _connect_postgresql(parsed)

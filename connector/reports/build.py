@@ -100,7 +100,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -116,9 +116,10 @@ from connector.ledger.lines import (
     StoredTask,
     StoredVerdict,
     TaskView,
+    halfway_id,
     iter_report_rows,
 )
-from connector.ledger.reader import reading
+from connector.ledger.reader import PlainReader, reading
 from connector.ledger.units import list_units
 from connector.models import (
     NO_FACTS,
@@ -131,6 +132,7 @@ from connector.models import (
     UnitKind,
 )
 from connector.ops.collector import collection_paused
+from connector.ops.forked import Forked, ForkFailed, can_fork
 from connector.reports.model import (
     OPEN_STATUSES,
     Basis,
@@ -361,6 +363,59 @@ class _Pending:
     missing: list[MissingEntry] = field(default_factory=list)
     extended: list[ExtensionEntry] = field(default_factory=list)
     recurring: list[RecurringEntry] = field(default_factory=list)
+
+    def extend(self, later: _Pending) -> None:
+        """`later`'s lines after these."""
+        self.overdue += later.overdue
+        self.late += later.late
+        self.stale += later.stale
+        self.missing += later.missing
+        self.extended += later.extended
+        self.recurring += later.recurring
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as plain tuples (frozen dataclasses pickle several times slower): a report
+        # read in two processes sends its half's lines back (`connector.ops.forked`).
+        lines = (self.overdue, self.late, self.stale, self.missing, self.extended, self.recurring)
+        return (_unpacked, (tuple([_packed(line) for line in kind] for kind in lines),))
+
+
+_REF_FIELDS = tuple(f.name for f in fields(TaskRef))
+
+
+def _fields_after_task(kind: type[Any]) -> tuple[str, ...]:
+    names = tuple(f.name for f in fields(kind))
+    assert names[0] == "task", kind  # every annex line starts with its task
+    return names[1:]
+
+
+_LINE_KINDS: tuple[type[Any], ...] = (
+    OverdueEntry,
+    LateEntry,
+    StaleEntry,
+    MissingEntry,
+    ExtensionEntry,
+    RecurringEntry,
+)
+_LINE_FIELDS = {kind: _fields_after_task(kind) for kind in _LINE_KINDS}
+
+
+def _packed(line: Any) -> tuple[Any, ...]:
+    """An annex line as a tuple: its task's fields, then its own (in field order)."""
+    ref = line.task
+    return (
+        tuple([getattr(ref, name) for name in _REF_FIELDS]),
+        *[getattr(line, name) for name in _LINE_FIELDS[type(line)]],
+    )
+
+
+def _unpacked(packed: tuple[list[tuple[Any, ...]], ...]) -> _Pending:
+    """The `_Pending` of `_Pending.__reduce__`."""
+    made = [
+        [kind(TaskRef(*ref), *rest) for ref, *rest in lines]
+        for kind, lines in zip(_LINE_KINDS, packed, strict=True)
+    ]
+    return _Pending(*made)
 
 
 _Line = TypeVar(
@@ -625,16 +680,72 @@ def _build(
     sources: tuple[str, ...],
 ) -> Report:
     table = _Rows(units, unit_map)
-    unit_table = table.table
-    tallies: dict[RowKey, _Tally] = {}
-    row_sources: dict[RowKey, dict[str, None]] = {}
-    task_names: dict[RowKey, str] = {}
+    counted = _Counted()
+    _count(items, counted, table, options, sources)
+    return _finish(counted, table, units, options, sources)
+
+
+@dataclass
+class _Counted:
+    """What a report has counted of the tasks it has read: the tallies by row, the annex lines
+    (their unit names as known then) and what names and places the rows. The tasks read in two
+    runs (two halves of the ledger, in key order) are counted as in one when the later half's is
+    `merge`d into the earlier's."""
+
+    tallies: dict[RowKey, _Tally] = field(default_factory=dict)
+    row_sources: dict[RowKey, dict[str, None]] = field(default_factory=dict)
+    task_names: dict[RowKey, str] = field(default_factory=dict)
+    """A row's unit name as its first task named it (for a unit missing from the unit table)."""
+    counted_codes: set[str] = field(default_factory=set)
+    pending: _Pending = field(default_factory=_Pending)
+    undated: int = 0
+    seen: int = 0
+
+    def merge(self, later: _Counted) -> None:
+        """Count in `later`, the tasks read after these (its rows' first names come second)."""
+        for row, tally in later.tallies.items():
+            _tally(self.tallies, row).merge(tally)
+        for row, found in later.row_sources.items():
+            self.row_sources.setdefault(row, {}).update(found)
+        for row, name in later.task_names.items():
+            if name and not self.task_names.get(row):
+                self.task_names[row] = name
+        self.counted_codes |= later.counted_codes
+        self.pending.extend(later.pending)
+        self.undated += later.undated
+        self.seen += later.seen
+
+
+def _name_of(
+    key: RowKey, table: _Rows, task_names: dict[RowKey, str], options: ReportOptions
+) -> str:
+    """A row's unit name: the mapped unit's, the unit table's, its first task's, its code."""
+    mapped = table.mapped_names.get(key)
+    if mapped:
+        return mapped
+    known = table.table.get(key)
+    if known is not None and known[1].name:
+        return known[1].name
+    return task_names.get(key) or key[1] or label("no_unit", options.lang)
+
+
+def _count(
+    items: Iterable[tuple[str, Item]],
+    counted: _Counted,
+    table: _Rows,
+    options: ReportOptions,
+    sources: tuple[str, ...],
+) -> None:
+    """Count `items` (each with its source) into `counted` (see the module docstring)."""
+    tallies = counted.tallies
+    row_sources = counted.row_sources
+    task_names = counted.task_names
+    counted_codes = counted.counted_codes
+    pending = counted.pending
     places: dict[tuple[str, RowKey], _Where] = {}
     # A unit's (source, code, name): its row, where its tasks are, its tally (made once per
     # unit, not once per task).
     rows_of: dict[tuple[str, str, str], tuple[RowKey, _Where, _Tally]] = {}
-    counted_codes: set[str] = set()
-    pending = _Pending()
     undated = 0
     seen = 0
     as_of = options.as_of
@@ -643,13 +754,7 @@ def _build(
     recurring_of = _recurring_in_scope(options)
 
     def name_of(key: RowKey) -> str:
-        mapped = table.mapped_names.get(key)
-        if mapped:
-            return mapped
-        known = unit_table.get(key)
-        if known is not None and known[1].name:
-            return known[1].name
-        return task_names.get(key) or key[1] or label("no_unit", options.lang)
+        return _name_of(key, table, task_names, options)
 
     for source, judgement in items:
         task, cls = judgement.task, judgement.classification
@@ -699,12 +804,31 @@ def _build(
             pending.missing.append(_missing_entry(judgement, name_of(row), where))
         if cls.extended_after_overdue:
             pending.extended.append(_extension_entry(judgement, name_of(row), where))
+    counted.undated += undated
+    counted.seen += seen
+
+
+def _finish(
+    counted: _Counted,
+    table: _Rows,
+    units: Sequence[tuple[str, Unit]],
+    options: ReportOptions,
+    sources: tuple[str, ...],
+) -> Report:
+    """The report of what was `counted`: its rows in order, the total, the annexes sorted."""
+    unit_table = table.table
+    tallies = counted.tallies
+    pending = counted.pending
+    as_of = options.as_of
+
+    def name_of(key: RowKey) -> str:
+        return _name_of(key, table, counted.task_names, options)
 
     if (
         options.unit is not None
         and units
         and options.unit not in table.codes
-        and options.unit not in counted_codes
+        and options.unit not in counted.counted_codes
     ):
         valid = ", ".join(dict.fromkeys(u.code for _, u in units))
         raise option_problem("--unit", f"unknown unit {options.unit!r}; valid: {valid}")
@@ -728,7 +852,7 @@ def _build(
                 kind=known[1].kind if known is not None else None,
                 counts=tally.counts(options.fold, options.denominator),
                 source=key[0],
-                sources=tuple(row_sources.get(key, {})),
+                sources=tuple(counted.row_sources.get(key, {})),
             )
         )
 
@@ -758,7 +882,7 @@ def _build(
         period=options.parsed_period,
         rows=tuple(rows),
         total=grand.counts(options.fold, options.denominator),
-        undated=undated,
+        undated=counted.undated,
         overdue=tuple(overdue),
         late=tuple(late),
         stale=tuple(stale),
@@ -772,10 +896,10 @@ def _build(
         as_of=as_of.isoformat(),
         period=report.period.code,
         basis=options.basis.value,
-        tasks_read=seen,
+        tasks_read=counted.seen,
         tasks_counted=report.total.total,
         cancelled=report.cancelled,
-        undated=undated,
+        undated=counted.undated,
         units=len(rows),
     )
     return report
@@ -1117,14 +1241,21 @@ def report_items(
 
 
 def current_tasks(
-    db: Db, settings: Settings, calendar: WorkingCalendar, units: Sequence[Unit], as_of: date
+    db: Db,
+    settings: Settings,
+    calendar: WorkingCalendar,
+    units: Sequence[Unit],
+    as_of: date,
+    *,
+    ids: tuple[int, int | None] = (1, None),
 ) -> Iterator[StoredTask | ReadTask]:
     """The tasks `report_current` reads (see there): each with its stored verdict and reading
-    when they hold for `as_of`, else with its stored reading or None."""
+    when they hold for `as_of`, else with its stored reading or None; `ids` as
+    `iter_report_rows` takes them."""
     keys = tuple(
         settings_key(settings, calendar, units, planning=planning) for planning in (True, False)
     )
-    return iter_report_rows(db, as_of=as_of, keys=keys)
+    return iter_report_rows(db, as_of=as_of, keys=keys, ids=ids)
 
 
 def _task_of(item: StoredTask | ReadTask) -> NormalisedTask:
@@ -1138,14 +1269,96 @@ def report_current(
 ) -> Report:
     """The report from what the ledger knows now, judged as of `options.as_of` (usually today).
 
-    Reads the tasks' own columns of the task table in batches (`iter_source_tasks_read`), with
-    what the classification step stored of each task's text when it classified the task as of
-    that day with the same settings (the classification key of a pull that plans the outbox or
-    of one that does not: `connector.rules.classify.settings_key`): the text of those is not read
-    again. For a past date prefer `report_as_of`, which does not use what was learnt after that
-    date.
+    Reads the tasks' own columns of the task table in batches (`iter_report_rows`), with what
+    the classification step stored of each task when it classified the task as of that day with
+    the same settings (the classification key of a pull that plans the outbox or of one that
+    does not: `connector.rules.classify.settings_key`): a task whose stored verdict holds is not
+    judged again, and the text of those whose reading holds is not read again. For a past date
+    prefer `report_as_of`, which does not use what was learnt after that date.
+
+    A command's read-only connection (`connector.ledger.reader.open_reader`) to a ledger of at
+    least ``report.parallel_min_tasks`` tasks is read in two halves by task id, the second in a
+    forked process with its own connection (`connector.ops.forked`; Linux, two CPUs or more),
+    and the two counts merged: the same report in about half the time. Each task is read once,
+    by one of the two; a sync that commits while the report reads may be seen by one half only.
     """
     with reading(db) as r:
         units = list_units(r)
-        tasks = current_tasks(r, settings, calendar, units, options.as_of)
-        return _report(tasks, units, settings, options, calendar, facts=ledger_facts(r))
+        split = _halfway(db, settings.report.parallel_min_tasks)
+        if split is None:
+            tasks = current_tasks(r, settings, calendar, units, options.as_of)
+            return _report(tasks, units, settings, options, calendar, facts=ledger_facts(r))
+        assert isinstance(db, PlainReader)  # `_halfway`
+        return _report_in_halves(
+            db, split, units=units, settings=settings, options=options, calendar=calendar
+        )
+
+
+def _halfway(db: Db, at_least: int) -> int | None:
+    """The task id that splits the report in two halves (`report_current`), or None: one
+    process reads every task."""
+    if at_least <= 0 or not isinstance(db, PlainReader) or not can_fork():
+        return None
+    return halfway_id(db, at_least=at_least)
+
+
+_Half = tuple[_Counted, int]
+"""What a half of the report counted, and how many of its tasks the rules refused."""
+
+
+def _counted_half(
+    db: Db,
+    ids: tuple[int, int | None],
+    *,
+    units: Sequence[Unit],
+    settings: Settings,
+    options: ReportOptions,
+    calendar: WorkingCalendar,
+) -> _Half:
+    """`_report`'s reading and counting of the tasks of `ids`, without making the report."""
+    unreadable = Unclassifiable()
+    with reading(db) as r, collection_paused():
+        tasks = current_tasks(r, settings, calendar, units, options.as_of, ids=ids)
+        items = report_items(
+            tasks, settings, options.as_of, calendar, facts=ledger_facts(r), skipped=unreadable
+        )
+        counted = _Counted()
+        table = _Rows([(_ONE_SOURCE, u) for u in units], None)
+        _count(((_ONE_SOURCE, item) for item in items), counted, table, options, ())
+    return counted, unreadable.count
+
+
+def _report_in_halves(
+    db: PlainReader,
+    split: int,
+    *,
+    units: Sequence[Unit],
+    settings: Settings,
+    options: ReportOptions,
+    calendar: WorkingCalendar,
+) -> Report:
+    """`_report` of the tasks below `split` read here and of the others in a forked process
+    (or here too, when that one fails: logged)."""
+    options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
+    lower_ids, upper_ids = (1, split), (split, None)
+    half = functools.partial(
+        _counted_half, units=units, settings=settings, options=options, calendar=calendar
+    )
+
+    def upper_half() -> _Half:
+        with db.reopened() as own:
+            return half(own, upper_ids)
+
+    with Forked(upper_half) as child:
+        lower, lower_unreadable = half(db, lower_ids)
+        try:
+            upper, upper_unreadable = child.result()
+        except ForkFailed as exc:
+            log.warning("report_half_failed", split_id=split, reason=str(exc))
+            upper, upper_unreadable = half(db, upper_ids)
+    log.info("report_read_in_halves", split_id=split, lower=lower.seen, upper=upper.seen)
+    with collection_paused():
+        lower.merge(upper)
+        sourced = [(_ONE_SOURCE, u) for u in units]
+        report = _finish(lower, _Rows(sourced, None), sourced, options, ())
+    return replace(report, unreadable=lower_unreadable + upper_unreadable)

@@ -7,13 +7,15 @@ used."""
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
 from connector.ledger import repo
@@ -23,6 +25,7 @@ from connector.ledger.reader import open_reader, reading
 from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
 from connector.models import NormalisedTask, StatusCode, TaskState, Unit
+from connector.ops.forked import can_fork
 from connector.reports.build import build_report, report_current
 from connector.reports.model import Item, Report, ReportOptions
 from connector.reports.render.formats import render
@@ -390,3 +393,73 @@ def test_the_report_of_the_day_is_read_and_counted_with_the_collector_paused(
     assert made.total.total > 0
     assert len(seen) > made.total.total
     assert not any(seen)
+
+
+def _in_halves(at_least: int) -> Settings:
+    """The settings with ``report.parallel_min_tasks`` at `at_least`."""
+    return SETTINGS.model_copy(
+        update={"report": SETTINGS.report.model_copy(update={"parallel_min_tasks": at_least})}
+    )
+
+
+@pytest.mark.skipif(not can_fork(), reason="needs Linux, two CPUs and one thread")
+@pytest.mark.parametrize("given", OPTIONS)
+def test_a_report_read_in_two_processes_is_the_report_read_in_one(
+    ledger: Ledger, given: dict[str, object]
+) -> None:
+    """The commands' reader of a ledger of at least ``report.parallel_min_tasks`` tasks reads
+    half of them in a forked process: the same report, figure for figure and line for line
+    (and JSON), as one process reading them all; below the threshold, or at 0, one process."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    as_of = given.pop("as_of", AS_OF)
+    assert isinstance(as_of, date)
+    _classify_stored(ledger, as_of)
+    stale = _without_deadline(ledger, as_of)[:20]  # some judged again, in either half
+    _falsify(ledger, stale)
+    with ledger.transaction() as session:
+        stamp_rechecks(session, dict.fromkeys(stale, as_of), key="other", checked_on=as_of)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=as_of, **given)  # type: ignore[arg-type]
+    with open_reader(ledger.url) as plain, capture_logs() as logs:
+        in_one = report_current(plain, _in_halves(0), options, CAL)
+        in_two = report_current(plain, _in_halves(1), options, CAL)
+        too_few = report_current(plain, _in_halves(100_000), options, CAL)
+    halves = [e for e in logs if e["event"] == "report_read_in_halves"]
+    assert len(halves) == 1
+    assert halves[0]["lower"] > 0
+    assert halves[0]["upper"] > 0
+    assert halves[0]["lower"] + halves[0]["upper"] == len(TASKS) + 400
+    assert in_one.total.total > 0
+    assert in_two == in_one
+    assert too_few == in_one
+    assert render(in_two, "json", "vi") == render(in_one, "json", "vi")
+    assert in_one == _fully_judged(ledger, options)
+
+
+def test_a_half_whose_process_fails_is_read_by_the_other(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the forked process fails, the command reads its half itself: a warning, and the
+    same report."""
+    from connector.ops import forked
+    from connector.reports import build
+
+    class Failing(forked.Forked[object]):
+        def __init__(self, work: Callable[[], object]) -> None:
+            super().__init__(lambda: os._exit(9))
+
+    _fill(ledger, [*TASKS, *_seeded_world(15, 100)])
+    _classify_stored(ledger, AS_OF)
+    options = ReportOptions.from_settings(SETTINGS.report, as_of=AS_OF)
+    monkeypatch.setattr(build, "can_fork", lambda: True)
+    monkeypatch.setattr(build, "Forked", Failing)
+    with open_reader(ledger.url) as plain, capture_logs() as logs:
+        in_two = report_current(plain, _in_halves(1), options, CAL)
+        in_one = report_current(plain, _in_halves(0), options, CAL)
+    failed = [e for e in logs if e["event"] == "report_half_failed"]
+    assert len(failed) == 1
+    assert "exit code 9" in failed[0]["reason"]
+    assert failed[0]["log_level"] == "warning"
+    halves = [e for e in logs if e["event"] == "report_read_in_halves"]
+    assert halves[0]["lower"] + halves[0]["upper"] == len(TASKS) + 100
+    assert in_two.total.total > 0
+    assert in_two == in_one
