@@ -848,6 +848,12 @@ def report_cmd(
 
     if fmt in {ReportFormat.XLSX, ReportFormat.DOCX} and output is None:
         raise ConfigError(f"--format {fmt} needs --output FILE.{fmt}")
+    if output is not None and output.is_dir():  # refused before the report is made
+        suffix = "txt" if fmt == ReportFormat.TABLE else fmt.value
+        raise ConfigError(
+            f"--output {output} is a directory; give a file name, e.g. "
+            f"--output {output / ('bao-cao.' + suffix)}"
+        )
     annex = annex_option(annex, fmt)
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)

@@ -563,6 +563,23 @@ def test_report_output_under_a_file_names_that_file(
     assert blocking.read_text(encoding="utf-8") == "not a directory"
 
 
+@pytest.mark.parametrize("fmt", ["table", "xlsx"])
+def test_report_output_that_is_a_directory_is_refused_before_the_report(
+    synced: dict[str, Any], tmp_path: Path, fmt: str
+) -> None:
+    """`report --output DIR`: exit 2 before the report is made (as `db backup DIR` is), one
+    line suggesting a file in it (it made the report, then exit 74 "Is a directory")."""
+    result = invoke(synced["env"], "report", "--format", fmt, "--output", str(tmp_path))
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    suffix = "txt" if fmt == "table" else fmt
+    assert operator_lines(result.stderr) == [
+        f"error: --output {tmp_path} is a directory; give a file name, e.g. "
+        f"--output {tmp_path / ('bao-cao.' + suffix)}"
+    ]
+    assert '"report_built"' not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- the README says the same ------------------------------------------------------------------
 
 
