@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from docx import Document
 from openpyxl import load_workbook
+from structlog.testing import capture_logs
 
 from connector.errors import ConfigError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.reader import open_reader
 from connector.ledger.scope import use_read_sources, use_source
 from connector.models import NormalisedTask
+from connector.ops.forked import can_fork
 from connector.reports.build import report_as_of, report_current
 from connector.reports.model import Report, ReportOptions
 from connector.reports.render.csvfmt import render_csv
@@ -221,3 +224,21 @@ def test_a_unit_map_naming_an_unknown_source_names_the_key(tmp_path: Path) -> No
     assert problem.where == "--unit-map"
     assert "unknown source 'kontum'" in problem.message and "line 4" in problem.message
     assert load_unit_map("", SETTINGS) == UnitMap.identity()
+
+
+@pytest.mark.skipif(not can_fork(), reason="needs Linux, two CPUs and one thread")
+def test_by_source_sections_read_in_two_processes_are_each_sources_report(two: Ledger) -> None:
+    """``--by source`` through a command's reader, each source read in two halves (a forked
+    process reading the second under the same narrowed reads): the sections read in one
+    process, each half counting only its source's tasks."""
+    halves = SETTINGS.model_copy(
+        update={"report": SETTINGS.report.model_copy(update={"parallel_min_tasks": 1})}
+    )
+    with two.reading() as session:
+        in_one = report_rollup(session, SETTINGS, _options(), calendar(), by=By.SOURCE)
+    with open_reader(two.url) as plain, capture_logs() as logs:
+        in_two = report_rollup(plain, halves, _options(), calendar(), by=By.SOURCE)
+    read = [e for e in logs if e["event"] == "report_read_in_halves"]
+    assert [e["lower"] + e["upper"] for e in read] == [len(GIALAI), len(BINHDINH)]
+    assert all(e["lower"] and e["upper"] for e in read)
+    assert in_two.sections == in_one.sections
