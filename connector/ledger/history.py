@@ -287,31 +287,49 @@ def latest_snapshot_json(db: Db, task_id: int) -> str | None:
 
 
 def iter_tasks_as_of(
-    db: Db, day: date, *, include_deleted: bool = False, batch_size: int = 500
+    db: Db,
+    day: date,
+    *,
+    include_deleted: bool = False,
+    ids: tuple[int, int | None] = (1, None),
+    batch_size: int = 500,
 ) -> Iterator[NormalisedTask]:
     """What the ledger knew of every task at the end of local day `day`, by id, in batches.
 
     Each task is its latest snapshot observed on or before `day`. Tasks deleted at the source
     by then (soft-deleted or missing from a full read) are left out unless `include_deleted`
-    (then their ``deleted`` is True).
+    (then their ``deleted`` is True). `ids`: the task ids read, from the first up to (not
+    including) the second (None: every id from the first up).
     """
     with reading(db) as r:
         # Source by source: ids are unique per source only (issue 16).
         for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
-            yield from _source_tasks_as_of(r, source, day, include_deleted, batch_size)
+            yield from _source_tasks_as_of(r, source, day, include_deleted, ids, batch_size)
 
 
-def _source_tasks_as_of(
-    r: Reader, source: str, day: date, include_deleted: bool, batch_size: int
+def _source_tasks_as_of(  # noqa: PLR0917 - private, one caller
+    r: Reader,
+    source: str,
+    day: date,
+    include_deleted: bool,
+    bounds: tuple[int, int | None],
+    batch_size: int,
 ) -> Iterator[NormalisedTask]:
     """`iter_tasks_as_of` of one source."""
-    after = 0
+    after = bounds[0] - 1
+    below = "" if bounds[1] is None else "AND task_id < :below "
     while True:
         # Latest snapshot per task for the next `batch_size` tasks (portable: no DISTINCT ON).
         ids = r.column(
             "SELECT task_id FROM task_snapshot WHERE source = :source AND observed_on <= :day "
-            "AND task_id > :after GROUP BY task_id ORDER BY task_id LIMIT :limit",
-            {"source": source, "day": day, "after": after, "limit": batch_size},
+            f"AND task_id > :after {below}GROUP BY task_id ORDER BY task_id LIMIT :limit",
+            {
+                "source": source,
+                "day": day,
+                "after": after,
+                "below": bounds[1],
+                "limit": batch_size,
+            },
         )
         if not ids:
             return

@@ -181,7 +181,7 @@ from connector.settings import Settings
 
 if TYPE_CHECKING:
     from connector.ledger.columns import SuggestionLike
-    from connector.ledger.reader import Db
+    from connector.ledger.reader import Db, Reader
 
 log = structlog.get_logger(__name__)
 
@@ -933,12 +933,15 @@ def report_as_of(
     source by then are counted as withdrawn), classifies it as of that day, and builds the
     report. What the ledger
     learnt later (a completion reported late, a task first seen afterwards) is not used.
+    Read in two halves as `report_current` says.
     """
-    with reading(db) as r:
-        tasks = iter_tasks_as_of(r, options.as_of, include_deleted=True)
-        facts = ledger_facts(r, as_of=options.as_of)
-        unread = ((task, None) for task in tasks)
-        return _report(unread, list_units(r), settings, options, calendar, facts=facts)
+    day = options.as_of
+
+    def tasks_of(r: Reader, ids: tuple[int, int | None], _units: Sequence[Unit]) -> _Tasks:
+        past = iter_tasks_as_of(r, day, include_deleted=True, ids=ids)
+        return ((task, None) for task in past), ledger_facts(r, as_of=day)
+
+    return _report_of(db, settings, options, calendar, tasks_of)
 
 
 @dataclass(frozen=True)
@@ -1282,15 +1285,45 @@ def report_current(
     and the two counts merged: the same report in about half the time. Each task is read once,
     by one of the two; a sync that commits while the report reads may be seen by one half only.
     """
+    as_of = options.as_of
+
+    def tasks_of(r: Reader, ids: tuple[int, int | None], units: Sequence[Unit]) -> _Tasks:
+        return current_tasks(r, settings, calendar, units, as_of, ids=ids), ledger_facts(r)
+
+    return _report_of(db, settings, options, calendar, tasks_of)
+
+
+_Tasks = tuple[Iterable[StoredTask | ReadTask], FactsOf]
+"""The tasks a report reads, and what the ledger knows of them."""
+_TasksOf = Callable[["Reader", tuple[int, int | None], Sequence[Unit]], _Tasks]
+"""The tasks of a range of ids (`iter_report_rows`'s `ids`) as a reader reads them (with the
+unit table)."""
+_EVERY_ID: tuple[int, int | None] = (1, None)
+
+
+def _report_of(
+    db: Db,
+    settings: Settings,
+    options: ReportOptions,
+    calendar: WorkingCalendar,
+    tasks_of: _TasksOf,
+) -> Report:
+    """The report of the tasks `tasks_of` reads: in one process, or in two halves."""
     with reading(db) as r:
         units = list_units(r)
         split = _halfway(db, settings.report.parallel_min_tasks)
         if split is None:
-            tasks = current_tasks(r, settings, calendar, units, options.as_of)
-            return _report(tasks, units, settings, options, calendar, facts=ledger_facts(r))
+            tasks, facts = tasks_of(r, _EVERY_ID, units)
+            return _report(tasks, units, settings, options, calendar, facts=facts)
         assert isinstance(db, PlainReader)  # `_halfway`
         return _report_in_halves(
-            db, split, units=units, settings=settings, options=options, calendar=calendar
+            db,
+            split,
+            tasks_of,
+            units=units,
+            settings=settings,
+            options=options,
+            calendar=calendar,
         )
 
 
@@ -1309,6 +1342,7 @@ _Half = tuple[_Counted, int]
 def _counted_half(
     db: Db,
     ids: tuple[int, int | None],
+    tasks_of: _TasksOf,
     *,
     units: Sequence[Unit],
     settings: Settings,
@@ -1318,9 +1352,9 @@ def _counted_half(
     """`_report`'s reading and counting of the tasks of `ids`, without making the report."""
     unreadable = Unclassifiable()
     with reading(db) as r, collection_paused():
-        tasks = current_tasks(r, settings, calendar, units, options.as_of, ids=ids)
+        tasks, facts = tasks_of(r, ids, units)
         items = report_items(
-            tasks, settings, options.as_of, calendar, facts=ledger_facts(r), skipped=unreadable
+            tasks, settings, options.as_of, calendar, facts=facts, skipped=unreadable
         )
         counted = _Counted()
         table = _Rows([(_ONE_SOURCE, u) for u in units], None)
@@ -1331,6 +1365,7 @@ def _counted_half(
 def _report_in_halves(
     db: PlainReader,
     split: int,
+    tasks_of: _TasksOf,
     *,
     units: Sequence[Unit],
     settings: Settings,
@@ -1342,7 +1377,12 @@ def _report_in_halves(
     options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
     lower_ids, upper_ids = (1, split), (split, None)
     half = functools.partial(
-        _counted_half, units=units, settings=settings, options=options, calendar=calendar
+        _counted_half,
+        tasks_of=tasks_of,
+        units=units,
+        settings=settings,
+        options=options,
+        calendar=calendar,
     )
 
     def upper_half() -> _Half:
