@@ -104,6 +104,12 @@ def column_value(hint: Any, value: Any) -> Any:
     return convert(value)
 
 
+def value_converter(hint: Any) -> Callable[[Any], Any]:
+    """`column_value` for values of `hint` as one function, worked out once (for a hot loop;
+    it does not map None: test for it first)."""
+    return _converter(hint)
+
+
 def _as_is(value: Any) -> Any:
     return value
 
