@@ -72,17 +72,31 @@ def _states(states: Collection[OutboxState]) -> list[str]:
     return sorted(s.value for s in states)
 
 
-def _entries(db: Db, where: str = "", params: dict[str, Any] | None = None) -> list[OutboxEntry]:
+def _entries(
+    db: Db, where: str = "", params: dict[str, Any] | None = None, limit: int | None = None
+) -> list[OutboxEntry]:
     sql = "SELECT * FROM outbox" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        params = {**(params or {}), "limit": limit}
     with reading(db) as r:
         return [record(OutboxEntry, row) for row in r.rows(sql, params)]
 
 
-def list_entries(db: Db, state: OutboxState | None = None) -> list[OutboxEntry]:
-    """Outbox rows by id, optionally in one state."""
+def list_entries(
+    db: Db, state: OutboxState | None = None, *, limit: int | None = None
+) -> list[OutboxEntry]:
+    """Outbox rows by id, optionally in one state, the first `limit` of them (None: all)."""
     if state is None:
-        return _entries(db)
-    return _entries(db, "state = :state", {"state": state})
+        return _entries(db, limit=limit)
+    return _entries(db, "state = :state", {"state": state}, limit=limit)
+
+
+def count_entries(db: Db, state: OutboxState | None = None) -> int:
+    """How many outbox rows there are, optionally in one state."""
+    where, params = ("", {}) if state is None else (" WHERE state = :state", {"state": state})
+    with reading(db) as r:
+        return int(r.scalar(f"SELECT count(*) AS n FROM outbox{where}", params) or 0)
 
 
 def in_states(db: Db, states: Collection[OutboxState]) -> list[OutboxEntry]:

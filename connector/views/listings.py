@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from connector.ledger.outbox import OutboxEntry, list_entries
+from connector.ledger.outbox import OutboxEntry, count_entries, list_entries
 from connector.ledger.quarantine import QuarantineEntry, list_quarantine
 from connector.ledger.runs import RunSummary, list_runs
 from connector.outbox.states import OutboxState
@@ -38,8 +38,9 @@ class OutboxListing:
 
 def outbox_list(db: Db, *, state: OutboxState | None = None, limit: int = 0) -> OutboxListing:
     """The outbox rows by id, optionally in one state, at most `limit` of them (0: all)."""
-    rows = list_entries(db, state)
-    return OutboxListing(rows[:limit] if limit else rows, len(rows))
+    rows = list_entries(db, state, limit=limit or None)  # not every row for the first 200
+    total = len(rows) if not limit or len(rows) < limit else count_entries(db, state)
+    return OutboxListing(rows, total)
 
 
 def runs_list(db: Db, *, limit: int = 0) -> list[RunSummary]:

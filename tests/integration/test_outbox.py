@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +20,15 @@ from connector.clock import FixedClock
 from connector.errors import LedgerError, NotFound, OutboxStateError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
+from connector.ledger.outbox import PlannedRow, add_rows
+from connector.ledger.reader import open_reader
 from connector.ledger.tables import OutboxRow, TaskRow
 from connector.models import NormalisedTask, TaskState
 from connector.outbox.actions import list_outbox, retry_dead, retry_row
 from connector.outbox.keys import key_meaning, tracking_key, tracking_payload
 from connector.outbox.planning import plan, plan_all, preview_alerts
 from connector.outbox.states import (
+    OutboxKind,
     OutboxState,
     backoff_seconds,
     mark_dead,
@@ -36,6 +40,7 @@ from connector.outbox.states import (
 from connector.rules.calendar import WorkingCalendar, load_calendar
 from connector.rules.deadlines import classify
 from connector.settings import AlertSettings, PushSettings, Settings
+from connector.views.listings import outbox_list
 from simulator.units import UNITS
 from tests.support.factories import make_task
 
@@ -628,3 +633,52 @@ def test_migration_0002_marks_rows_already_sent_once_as_in_doubt(ledger_url: str
     with open_ledger(ledger_url) as ledger, ledger.reading() as session:
         rows = {r.idempotency_key: r.in_doubt_since for r in list_outbox(session)}
     assert rows == {"alr:1:QUA_HAN:2022-03-14": created, "alr:2:QUA_HAN:2022-03-14": None}
+
+
+def test_outbox_list_reads_only_the_rows_it_shows_and_counts_the_rest(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``outbox list --limit N`` is the first N rows by id with the count of all (of the state
+    asked); ``--limit 0`` every row; the rows are read with the limit, not all then cut."""
+    now = datetime(2022, 3, 7, 2, tzinfo=UTC)
+    states = [OutboxState.PENDING, OutboxState.SENT, OutboxState.PENDING] * 5
+    with ledger.transaction() as session:
+        add_rows(
+            session,
+            [
+                PlannedRow.of(
+                    key=f"trk:{i}:DTH_QUA_HAN:2022-03-07",
+                    kind=OutboxKind.TRACKING,
+                    task_id=i,
+                    payload_json="{}",
+                    state=state,
+                    run_id="seed",
+                    now=now,
+                )
+                for i, state in enumerate(states, start=1)
+            ],
+        )
+    with open_reader(ledger.url) as reader:
+        first = outbox_list(reader, limit=4)
+        pending = outbox_list(reader, state=OutboxState.PENDING, limit=3)
+        every = outbox_list(reader, limit=0)
+        more = outbox_list(reader, state=OutboxState.SENT, limit=50)
+        statements: list[str] = []
+        execute = reader._execute
+
+        def recorded(sql: str, params: Any) -> Any:
+            statements.append(sql)
+            return execute(sql, params)
+
+        monkeypatch.setattr(reader, "_execute", recorded)
+        outbox_list(reader, limit=2)
+    assert [r.task_id for r in first.rows] == [1, 2, 3, 4]
+    assert first.total == 15
+    assert [r.task_id for r in pending.rows] == [1, 3, 4]
+    assert pending.total == 10
+    assert len(every.rows) == every.total == 15
+    assert [r.task_id for r in more.rows] == [2, 5, 8, 11, 14]
+    assert more.total == 5
+    listed = [sql for sql in statements if "FROM outbox ORDER BY id" in sql]
+    assert len(listed) == 1
+    assert "LIMIT" in listed[0]  # ``:limit`` on SQLite, ``%(limit)s`` on PostgreSQL
