@@ -99,7 +99,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from itertools import islice
@@ -1402,3 +1403,80 @@ def _report_in_halves(
         sourced = [(_ONE_SOURCE, u) for u in units]
         report = _finish(lower, _Rows(sourced, None), sourced, options, ())
     return replace(report, unreadable=lower_unreadable + upper_unreadable)
+
+
+# -- a report over several sources in two halves -------------------------------------------------
+
+SourcedItems = Callable[
+    ["Db", Sequence[str], Unclassifiable], Generator[tuple[str, Item], None, None]
+]
+"""The tasks of some sources judged, each with its source's name, as a merged report reads them
+(`connector.reports.rollup`), the refused ones counted in the `Unclassifiable`."""
+
+
+def sources_split(db: Db, sources: Sequence[str], at_least: int) -> int | None:
+    """Where to split `sources` (in their order) so that the tasks of the sources before and
+    after hold about as many tasks each, when a merged report of them is read in two halves
+    (as `report_current` says: a command's reader, at least `at_least` tasks, two sources or
+    more); else None."""
+    if at_least <= 0 or len(sources) < 2 or not isinstance(db, PlainReader) or not can_fork():
+        return None
+    counts = {
+        str(row["source"]): int(row["n"])
+        for row in db.rows("SELECT source, count(*) AS n FROM task GROUP BY source")
+    }
+    sizes = [counts.get(name, 0) for name in sources]
+    total = sum(sizes)
+    if total < at_least:
+        return None
+    before = [sum(sizes[:k]) for k in range(1, len(sources))]
+    best = min(range(len(before)), key=lambda i: abs(total - 2 * before[i]))
+    return best + 1
+
+
+def build_merged_report_in_halves(  # noqa: PLR0917 - the arguments of build_merged_report
+    db: PlainReader,
+    sourced_items: SourcedItems,
+    units: Sequence[tuple[str, Unit]],
+    options: ReportOptions,
+    unit_map: UnitMap,
+    sources: Sequence[str],
+    split: int,
+) -> tuple[Report, int]:
+    """`build_merged_report` of the tasks `sourced_items` reads, the sources before `split` read
+    here and the others in a forked process (here too when it fails: logged), with how many
+    tasks the rules refused. The same report as one process reading them in order."""
+    named = tuple(sources)
+
+    def counted(reader: Db, names: Sequence[str]) -> tuple[_Counted, dict[RowKey, str], int]:
+        skipped = Unclassifiable()
+        table = _Rows(units, unit_map)
+        found = _Counted()
+        with closing(sourced_items(reader, names, skipped)) as items, collection_paused():
+            _count(items, found, table, options, named)
+        return found, table.mapped_names, skipped.count
+
+    def upper_half() -> tuple[_Counted, dict[RowKey, str], int]:
+        with db.reopened() as own:
+            return counted(own, named[split:])
+
+    with Forked(upper_half) as child:
+        lower, lower_names, lower_skipped = counted(db, named[:split])
+        try:
+            upper, upper_names, upper_skipped = child.result()
+        except ForkFailed as exc:
+            log.warning("report_half_failed", sources=list(named[split:]), reason=str(exc))
+            upper, upper_names, upper_skipped = counted(db, named[split:])
+    log.info(
+        "report_read_in_halves",
+        sources=[list(named[:split]), list(named[split:])],
+        lower=lower.seen,
+        upper=upper.seen,
+    )
+    with collection_paused():
+        lower.merge(upper)
+        table = _Rows(units, unit_map)
+        table.mapped_names.update(lower_names)
+        table.mapped_names.update(upper_names)
+        report = _finish(lower, table, units, options, named)
+    return report, lower_skipped + upper_skipped

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from connector.errors import ConfigError, Problem
 from connector.ledger.history import iter_tasks_as_of
-from connector.ledger.reader import reading
+from connector.ledger.reader import PlainReader, reading
 from connector.ledger.scope import read_sources, use_read_sources
 from connector.ledger.units import list_units
 from connector.mapping.files import resolve_mapping
@@ -34,10 +34,12 @@ from connector.models import Unit
 from connector.ops.collector import collection_paused
 from connector.reports.build import (
     build_merged_report,
+    build_merged_report_in_halves,
     current_tasks,
     report_as_of,
     report_current,
     report_items,
+    sources_split,
 )
 from connector.reports.model import Item, Report, ReportOptions
 from connector.rules.calendar import WorkingCalendar
@@ -142,6 +144,19 @@ def report_rollup(
     unreadable = Unclassifiable()
     options = replace(options, report_cutoff_day=settings.alerts.report_cutoff_day)
     chosen = unit_map or UnitMap.identity()
+    split = sources_split(db, sources, settings.report.parallel_min_tasks)
+    if split is not None:  # two halves of the sources, the second in a forked process
+        assert isinstance(db, PlainReader)  # `sources_split`
+
+        def items_of(
+            reader: Db, names: Sequence[str], skipped: Unclassifiable
+        ) -> Generator[tuple[str, Item]]:
+            return _sourced_items(reader, settings, options, calendar, names, skipped, history)
+
+        merged, refused = build_merged_report_in_halves(
+            db, items_of, units, options, chosen, sources, split
+        )
+        return Rollup(by, sources, report=replace(merged, unreadable=refused))
     # Closed here, in this context: the generator narrows the reads while it runs.
     with (
         closing(

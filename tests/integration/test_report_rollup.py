@@ -34,7 +34,7 @@ from connector.reports.render.sections import (
 from connector.reports.rollup import By, load_unit_map, report_rollup
 from connector.rules.unitmap import UnitMap
 from connector.settings import Settings, SourceSettings
-from tests.support.report_world import AS_OF, TASKS, UNITS, at, calendar, d
+from tests.support.report_world import AS_OF, TASKS, UNITS, at, calendar, d, task
 
 GIALAI = TASKS
 BINHDINH = tuple(t for t in TASKS if t.source_id % 2 == 0)
@@ -242,3 +242,38 @@ def test_by_source_sections_read_in_two_processes_are_each_sources_report(two: L
     assert [e["lower"] + e["upper"] for e in read] == [len(GIALAI), len(BINHDINH)]
     assert all(e["lower"] and e["upper"] for e in read)
     assert in_two.sections == in_one.sections
+
+
+@pytest.mark.skipif(not can_fork(), reason="needs Linux, two CPUs and one thread")
+@pytest.mark.parametrize("mapped", [False, True], ids=["no-map", "map"])
+@pytest.mark.parametrize("history", [False, True], ids=["current", "as-of"])
+def test_a_merged_report_read_in_two_processes_is_the_one_read_in_one(
+    two: Ledger, mapped: bool, history: bool
+) -> None:
+    """``--by unit`` over two sources through a command's reader, the second source read by a
+    forked process: the report read in one process, row for row (names and sources of mapped
+    units included) and line for line, and its JSON."""
+    # A unit the map names that is in no unit table: only its tasks resolve it (by the forked
+    # half here), and the row must still bear the map's name.
+    extra = '[[unit]]\ncode = "BD.BQL"\nname = "Ban Quản lý (cũ)"\nmembers = ["binhdinh:BQL"]\n'
+    unit_map = UnitMap.parse(MAP + extra, sources=["gialai", "binhdinh"]) if mapped else None
+    _write(two, "binhdinh", [task(9001, "BQL", "2022-03-01", "2022-03-10")])
+    halves = SETTINGS.model_copy(
+        update={"report": SETTINGS.report.model_copy(update={"parallel_min_tasks": 1})}
+    )
+    with two.reading() as session:
+        in_one = report_rollup(
+            session, SETTINGS, _options(), calendar(), unit_map=unit_map, history=history
+        )
+    with open_reader(two.url) as plain, capture_logs() as logs:
+        in_two = report_rollup(
+            plain, halves, _options(), calendar(), unit_map=unit_map, history=history
+        )
+    read = [e for e in logs if e["event"] == "report_read_in_halves"]
+    assert [e["sources"] for e in read] == [[["gialai"], ["binhdinh"]]]
+    assert read[0]["lower"] and read[0]["upper"]
+    assert in_one.report is not None and in_one.report.total.total > 0
+    assert in_two.report == in_one.report
+    assert report_dict(in_two.report) == report_dict(in_one.report)
+    names = {row.code: row.name for row in in_two.report.rows}
+    assert names["BD.BQL" if mapped else "BQL"] == ("Ban Quản lý (cũ)" if mapped else "BQL")
