@@ -103,7 +103,7 @@ def _source_column(*, primary_key: bool = False) -> Column[str]:
 # Column details the models do not say: 64-bit ids, long texts, indexes.
 _BIG_INT = frozenset({"ed_id"})
 _LONG_TEXT = frozenset({"subject", "steering_content"})
-_INDEXED = frozenset({"lead_unit_code", "state", "source_modified", "status_code"})
+_INDEXED = frozenset({"lead_unit_code", "state", "source_modified"})
 
 
 def _model_field(spec: ColumnSpec) -> tuple[Any, Any]:
@@ -133,6 +133,8 @@ class TaskRow(SQLModel, table=True):
         Index("ix_task_by_source_modified", "source", "source_modified"),
         # Reads over every source page by id alone (a one-source ledger: as before 0008).
         Index("ix_task_source_id", "source_id"),
+        # By status (a prefix), and ``status``'s counts read from the index alone (0011).
+        Index("ix_task_status_deleted", "status_code", "deleted_at_source"),
     )
 
     source: str = Field(default_factory=current_source, sa_column=_source_column(primary_key=True))
