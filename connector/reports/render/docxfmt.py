@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from docx import Document
 from docx.document import Document as DocumentObject
@@ -253,10 +254,22 @@ def _table(container: DocumentObject, widths_mm: Sequence[float], *, grid: bool)
     return table
 
 
-def _row(table: Table, *, header: bool = False, keep: bool = True) -> _Row:
-    """A new row (python-docx gives each cell its column's width); `header` repeats it atop
-    each page, `keep` keeps it on one page."""
-    row: _Row = table.add_row()  # type: ignore[no-untyped-call]  # python-docx: no annotation
+def _row(
+    table: Table, *, header: bool = False, keep: bool = True, widths: Sequence[Any] | None = None
+) -> _Row:
+    """A new row, each cell its column's width; `header` repeats it atop each page, `keep` keeps
+    it on one page. `widths`: the table's grid column widths (`_grid_widths`), for a table of
+    many rows: python-docx's ``add_row`` looks the grid up among every row already added (an
+    annex of 40,000 lines took minutes)."""
+    if widths is None:
+        row: _Row = table.add_row()  # type: ignore[no-untyped-call]  # python-docx: no annotation
+    else:
+        tr = table._tbl.add_tr()
+        for width in widths:
+            tc = tr.add_tc()
+            if width is not None:
+                tc.width = width
+        row = _Row(tr, table)
     trpr = row._tr.get_or_add_trPr()
     if keep:
         trpr.append(OxmlElement("w:cantSplit"))
@@ -265,6 +278,11 @@ def _row(table: Table, *, header: bool = False, keep: bool = True) -> _Row:
         element.set(qn("w:val"), "true")
         trpr.append(element)
     return row
+
+
+def _grid_widths(table: Table) -> list[Any]:
+    """The widths of a table's grid columns (what ``add_row`` gives the cells of a new row)."""
+    return [col.w for col in table._tbl.tblGrid.gridCol_lst]
 
 
 def _fill(
@@ -406,9 +424,10 @@ def _annex(document: DocumentObject, annex: Annex, doc: DocumentText, lang: Lang
         cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
         _fill(cell, label(column.label_key, lang), STYLE_TABLE_HEAD)
     head.cells[0].vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.CENTER
+    grid = _grid_widths(table)
     for number, entry in enumerate(annex.entries, start=1):
         texts = [cell_text(column.value(entry, lang), lang) for column in annex.columns]
-        row = _row(table, keep=sum(len(t) for t in texts) < CANT_SPLIT_CHARS)
+        row = _row(table, keep=sum(len(t) for t in texts) < CANT_SPLIT_CHARS, widths=grid)
         cells = row.cells
         _fill(cells[0], str(number), STYLE_TABLE, align=WD_ALIGN_PARAGRAPH.CENTER)
         for cell, column, text in zip(cells[1:], annex.columns, texts, strict=True):
