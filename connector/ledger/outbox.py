@@ -116,6 +116,21 @@ def by_task(db: Db, task_ids: Sequence[int]) -> dict[int, list[OutboxEntry]]:
     return out
 
 
+def alert_keys_by_task(db: Db, task_ids: Sequence[int]) -> dict[int, set[str]]:
+    """The idempotency keys of the alert rows of several tasks (one query), by task id."""
+    out: dict[int, set[str]] = {task_id: set() for task_id in task_ids}
+    if not task_ids:
+        return out
+    wanted, params = in_list("t", list(task_ids))
+    sql = (
+        f"SELECT task_id, idempotency_key FROM outbox WHERE kind = :kind AND task_id IN ({wanted})"
+    )
+    with reading(db) as r:
+        for task_id, key in r.tuples(sql, {**params, "kind": OutboxKind.ALERT.value})[1]:
+            out.setdefault(int(task_id), set()).add(str(key))
+    return out
+
+
 def state_counts(db: Db) -> dict[str, int]:
     """How many rows are in each state (every state listed, zeros included)."""
     counts = dict.fromkeys((s.value for s in OutboxState), 0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -34,6 +35,7 @@ from connector.ledger.outbox import (
     PlannedRow,
     add_row,
     add_rows,
+    alert_keys_by_task,
     by_task,
     get_row,
     ids_by_key,
@@ -627,7 +629,7 @@ def preview_alerts(
     with reading(db) as r:
         units = units_by_code(r)
         tasks = iter_tasks(r, batch_size=batch_size)
-        for row, judgement in judged(
+        found = judged(
             tasks,
             as_of,
             cal,
@@ -636,15 +638,20 @@ def preview_alerts(
             event=UNCLASSIFIABLE,
             facts=ledger_facts(r),
             batch_size=batch_size,
-        ):
-            keys = {
-                e.idempotency_key
-                for e in by_task(r, [row.source_id])[row.source_id]
-                if e.kind == OutboxKind.ALERT.value
-            }
-            context = alert_context(row, units, settings, judgement=judgement)
-            task, cls = judgement.task, judgement.classification
-            out += alert_intents(
-                task, cls, as_of, cal, settings.alerts, existing_keys=keys, context=context
-            )
+        )
+        while chunk := list(islice(found, batch_size)):
+            # The alert rows already recorded, one query a batch (was one a task).
+            recorded = alert_keys_by_task(r, [row.source_id for row, _ in chunk])
+            for row, judgement in chunk:
+                context = alert_context(row, units, settings, judgement=judgement)
+                task, cls = judgement.task, judgement.classification
+                out += alert_intents(
+                    task,
+                    cls,
+                    as_of,
+                    cal,
+                    settings.alerts,
+                    existing_keys=recorded[row.source_id],
+                    context=context,
+                )
     return out
