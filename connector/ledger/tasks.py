@@ -387,15 +387,23 @@ def write_classifications(
     as_of: date,
     run_id: str,
     observed_at: datetime,
+    rechecks: Mapping[int, date] | None = None,
+    key: str = "",
 ) -> int:
     """Store changed classifications (one statement), with ``classified_on`` and their status
-    history (`write_status_history`); the number of status changes."""
+    history (`write_status_history`); the number of status changes.
+
+    `rechecks` (with `key`): what `stamp_rechecks` would stamp on these tasks as of `as_of`,
+    written by the same statement (every changed task must have its day)."""
     if not changes:
         return 0
     from connector.ledger.bulk import update_by_source_id  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
     params = [{"b_source_id": c.task_id, **c.values, "classified_on": as_of} for c in changes]
+    if rechecks is not None:
+        for row in params:
+            row.update(recheck_on=rechecks[row["b_source_id"]], checked_on=as_of, classify_key=key)
     update_by_source_id(session, TASK, params)
     return write_status_history(session, changes, run_id=run_id, observed_at=observed_at)
 
