@@ -174,6 +174,49 @@ def hash_of_dict(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(kept).encode("utf-8")).hexdigest()
 
 
+def _segments() -> tuple[tuple[str, ...], ...]:
+    """A task dict's keys in canonical order, cut at each of `HASH_EXCLUDED`: the runs of keys
+    between them (each excluded key is a run of its own)."""
+    runs: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for name in sorted(_FIELD_NAMES):
+        if name in HASH_EXCLUDED:
+            runs += [tuple(run), (name,)]
+            run = []
+        else:
+            run.append(name)
+    return (*runs, tuple(run))
+
+
+_SEGMENTS = _segments()
+_KEYS = frozenset(_FIELD_NAMES)
+
+
+def snapshot_and_hash(data: dict[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of a task dict (`task_to_dict`) and its `hash_of_dict`, the JSON
+    encoded once: canonical JSON is the sorted keys' members joined, so the members of the
+    keys between those `HASH_EXCLUDED` are encoded by run and make both documents."""
+    if data.keys() != _KEYS:
+        return canonical_json(data), hash_of_dict(data)
+    kept: list[str] = []
+    body: list[str] = []
+    for run in _SEGMENTS:
+        if not run:
+            continue
+        if run[0] in HASH_EXCLUDED:
+            name = run[0]
+            body.append(_CANONICAL.encode(name) + ":" + _CANONICAL.encode(data[name]))
+            continue
+        members = _CANONICAL.encode({name: data[name] for name in run})[1:-1]
+        kept.append(members)
+        body.append(members)
+    text = "{" + ",".join(body) + "}"
+    if not _encodable(text):  # canonical_json's ASCII escapes: the documents as it writes them
+        return canonical_json(data), hash_of_dict(data)
+    digest = hashlib.sha256(("{" + ",".join(kept) + "}").encode("utf-8")).hexdigest()
+    return text, digest
+
+
 def _decode(hint: Any, value: Any) -> Any:
     """JSON data `value` as the type `hint` names (the inverse of `encode`): a tuple of items, a
     dataclass from its object, and a scalar as a column value is read (`values.column_value`)."""

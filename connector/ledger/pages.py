@@ -45,7 +45,13 @@ from sqlmodel import Session, col
 
 from connector.clock import to_utc
 from connector.ledger.bulk import insert_many, update_by_source_id
-from connector.ledger.codec import canonical_json, hash_of_dict, task_to_dict, unstorable_text
+from connector.ledger.codec import (
+    canonical_json,
+    hash_of_dict,
+    snapshot_and_hash,
+    task_to_dict,
+    unstorable_text,
+)
 from connector.ledger.columns import column_of, task_values
 from connector.ledger.db import StoreError, store_error_text
 from connector.ledger.facts import record_report_dates
@@ -170,8 +176,12 @@ class _PageWriter:
     def task(self, item: Incoming) -> RecordOutcome:
         task = item.task
         data = task_to_dict(task)  # encoded once: the hash, and the snapshot when written
-        digest = hash_of_dict(data)  # the echo of our own tracking write hashes the same
         known = self.known.get(task.source_id)
+        body: str | None = None
+        if known is None:  # new: its snapshot is written, made with the hash
+            body, digest = snapshot_and_hash(data)
+        else:
+            digest = hash_of_dict(data)  # the echo of our own tracking write hashes the same
         if self.full and known is not None:
             self.stamps.add(task.source_id)
         if known is not None and to_utc(known.source_modified) > to_utc(task.last_modified):
@@ -214,7 +224,8 @@ class _PageWriter:
             self.counts.deleted_marked += 1
         now_tracked = tracked(task)
         self.history.extend(changes(known.tracked if known else None, task, self.obs, now_tracked))
-        body = canonical_json(data)
+        if body is None:
+            body = canonical_json(data)
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
         if task.last_report_at is not None:
             self.reports.append((sid, task.last_report_at))
