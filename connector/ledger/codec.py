@@ -17,7 +17,7 @@ import re
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
@@ -145,7 +145,12 @@ def task_to_dict(task: NormalisedTask) -> dict[str, Any]:
         if kind in _PLAIN:
             out[name] = value
         elif kind is datetime:
-            out[name] = to_utc(value).isoformat()
+            # the mapping's instants are UTC already: `to_utc` only for another zone
+            out[name] = (value if value.tzinfo is UTC else to_utc(value)).isoformat()
+        elif kind is date:
+            out[name] = value.isoformat()
+        elif kind is tuple and not value:
+            out[name] = []
         else:
             out[name] = encode(value)
     return out
