@@ -1108,12 +1108,15 @@ def suggest_deadline(
     for the rules.
     """
     folded = FoldedText.of(text)
-    layout = Layout.of(folded, unit)
     ctx = _Ctx(folded, anchor, calendar)
     words = _Words.of(folded.folded)
-    hits = [h for h in _hits(ctx, words) if _is_deadline(h, layout, anchor)]
-    hits = [replace(h, role=layout.role(h.start, h.end)) for h in hits]
+    found = _hits(ctx, words)
     recs = _recurrences(folded, words)
+    if not found and not recs:
+        return None  # no phrase at all: the layout that weighs phrases is not needed
+    layout = Layout.of(folded, unit)
+    hits = [h for h in found if _is_deadline(h, layout, anchor)]
+    hits = [replace(h, role=layout.role(h.start, h.end)) for h in hits]
     hits = _bind(hits, recs, layout)
 
     recurring = recs[0] if recs else None
