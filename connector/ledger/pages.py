@@ -57,10 +57,9 @@ from connector.ledger.db import StoreError, store_error_text
 from connector.ledger.facts import record_report_dates
 from connector.ledger.history import (
     TRACKED_FIELDS,
-    HistoryEntry,
     Observation,
     SnapshotEntry,
-    changes,
+    change_rows,
     insert_history,
     tracked,
     tracked_from_row,
@@ -169,7 +168,7 @@ class _PageWriter:
     inserts: dict[int, dict[str, Any]] = field(default_factory=dict)
     updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     stamps: set[int] = field(default_factory=set)
-    history: list[HistoryEntry] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # `change_rows`
     snapshots: list[SnapshotEntry] = field(default_factory=list)
     reports: list[tuple[int, datetime]] = field(default_factory=list)
 
@@ -223,7 +222,7 @@ class _PageWriter:
         if task.deleted and (known is None or not known.deleted):
             self.counts.deleted_marked += 1
         now_tracked = tracked(task)
-        self.history.extend(changes(known.tracked if known else None, task, self.obs, now_tracked))
+        self.history += change_rows(known.tracked if known else None, task, self.obs, now_tracked)
         if body is None:
             body = canonical_json(data)
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
