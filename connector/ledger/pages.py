@@ -294,7 +294,7 @@ class _PageWriter:
         update_by_source_id(session, TASK, list(self.updates.values()))
         session.flush()  # quarantine rows (ORM)
         insert_history(session, self.history, self.snapshots)
-        record_report_dates(session, self.reports, self.obs)
+        record_report_dates(session, self.reports, self.obs, new_tasks=self.inserts.keys())
         stamps = sorted(self.stamps - self.inserts.keys() - self.updates.keys())
         if stamps:
             stamp_full_read(session, stamps, run_id=self.obs.run_id)
