@@ -17,12 +17,12 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
 from connector.clock import to_utc
-from connector.ledger.values import optional_base, value_converter
+from connector.ledger.values import converter, optional_base
 from connector.models import NormalisedTask
 
 _HINTS: dict[str, Any] = typing.get_type_hints(NormalisedTask)
@@ -145,7 +145,12 @@ def task_to_dict(task: NormalisedTask) -> dict[str, Any]:
         if kind in _PLAIN:
             out[name] = value
         elif kind is datetime:
-            out[name] = to_utc(value).isoformat()
+            # the mapping's instants are UTC already: `to_utc` only for another zone
+            out[name] = (value if value.tzinfo is UTC else to_utc(value)).isoformat()
+        elif kind is date:
+            out[name] = value.isoformat()
+        elif kind is tuple and not value:
+            out[name] = []
         else:
             out[name] = encode(value)
     return out
@@ -172,6 +177,49 @@ def hash_of_dict(data: Mapping[str, Any]) -> str:
     needs for the snapshot's JSON: the task is encoded once)."""
     kept = {k: v for k, v in data.items() if k not in HASH_EXCLUDED}
     return hashlib.sha256(canonical_json(kept).encode("utf-8")).hexdigest()
+
+
+def _segments() -> tuple[tuple[str, ...], ...]:
+    """A task dict's keys in canonical order, cut at each of `HASH_EXCLUDED`: the runs of keys
+    between them (each excluded key is a run of its own)."""
+    runs: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for name in sorted(_FIELD_NAMES):
+        if name in HASH_EXCLUDED:
+            runs += [tuple(run), (name,)]
+            run = []
+        else:
+            run.append(name)
+    return (*runs, tuple(run))
+
+
+_SEGMENTS = _segments()
+_KEYS = frozenset(_FIELD_NAMES)
+
+
+def snapshot_and_hash(data: dict[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of a task dict (`task_to_dict`) and its `hash_of_dict`, the JSON
+    encoded once: canonical JSON is the sorted keys' members joined, so the members of the
+    keys between those `HASH_EXCLUDED` are encoded by run and make both documents."""
+    if data.keys() != _KEYS:
+        return canonical_json(data), hash_of_dict(data)
+    kept: list[str] = []
+    body: list[str] = []
+    for run in _SEGMENTS:
+        if not run:
+            continue
+        if run[0] in HASH_EXCLUDED:
+            name = run[0]
+            body.append(_CANONICAL.encode(name) + ":" + _CANONICAL.encode(data[name]))
+            continue
+        members = _CANONICAL.encode({name: data[name] for name in run})[1:-1]
+        kept.append(members)
+        body.append(members)
+    text = "{" + ",".join(body) + "}"
+    if not _encodable(text):  # canonical_json's ASCII escapes: the documents as it writes them
+        return canonical_json(data), hash_of_dict(data)
+    digest = hashlib.sha256(("{" + ",".join(kept) + "}").encode("utf-8")).hexdigest()
+    return text, digest
 
 
 def _decode(hint: Any, value: Any) -> Any:
@@ -201,7 +249,7 @@ def _decoder(hint: Any) -> Decoder:
         )
     if base is str:
         return lambda value: None if value is None else str(value)
-    convert = value_converter(base)
+    convert = converter(base)
     if base in (datetime, date):
         return lambda value: None if value is None or value == "" else convert(value)
     return lambda value: None if value is None else convert(value)

@@ -379,16 +379,23 @@ def classification_values(
     """The task columns a classification, the deadline suggested from the text and the task's
     kind (`reading_values`) fill."""
     out: dict[str, Any] = reading_values(kind, suggestion)
-    for spec in CLASSIFICATION_COLUMNS:
-        if spec.name in out:
-            continue
-        if spec.name in SUGGESTION_COLUMNS.values():
-            value = getattr(suggestion, spec.field) if suggestion is not None else None
-            out[spec.name] = spec.default if value is None else value
-            continue
-        value = getattr(result, spec.field)
-        out[spec.name] = value.value if isinstance(value, Enum) else value
+    for name, field, suggested, default in _FILLED:
+        if suggested:
+            value = getattr(suggestion, field) if suggestion is not None else None
+            out[name] = default if value is None else value
+        else:
+            value = getattr(result, field)
+            out[name] = value.value if isinstance(value, Enum) else value
     return out
+
+
+_FILLED: tuple[tuple[str, str, bool, Any], ...] = tuple(
+    (c.name, c.field, c.name in SUGGESTION_COLUMNS.values(), c.default)
+    for c in CLASSIFICATION_COLUMNS
+    if c.name not in READING_COLUMNS.values()
+)
+"""The columns `classification_values` fills after the reading columns, in order: each with
+its field, whether the suggestion holds it (else the classification) and its default."""
 
 
 def classification_differs(row: Any, values: Mapping[str, Any]) -> bool:

@@ -172,6 +172,15 @@ def prepare_sqlite_file(path: Path) -> None:
     _private(path)
 
 
+SQLITE_WAL_CHECKPOINT_PAGES = 16_384
+"""Pages (64 MiB of 4 KiB) the write-ahead log of a writable ledger grows to before a commit
+copies it into the database (SQLite's default: 1,000). A page of a pull writes some 4 MiB
+(tasks, snapshots, history): at the default nearly every commit of a first pull ran a
+checkpoint, which copies and syncs the database file; the pages a later commit rewrites (the
+classification updating the rows the pages inserted) were copied each time. The log is
+emptied by the checkpoint and removed when the last connection closes."""
+
+
 def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
     path = parsed.sqlite_path
     target = parsed.render(hide_password=False)
@@ -212,6 +221,7 @@ def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
             elif path is not None:
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
         finally:
             cursor.close()
         if path is not None and not read_only:

@@ -18,7 +18,7 @@ Writing takes an open session and never commits; reading takes anything `reader.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,22 +54,32 @@ class ReportDate:
 
 
 def record_report_dates(
-    session: Session, reports: Iterable[tuple[int, datetime]], obs: Observation
+    session: Session,
+    reports: Iterable[tuple[int, datetime]],
+    obs: Observation,
+    *,
+    new_tasks: Collection[int] = (),
 ) -> int:
-    """Keep each (task id, report instant) not yet in ``task_report``; how many were new."""
+    """Keep each (task id, report instant) not yet in ``task_report``; how many were new.
+
+    `new_tasks`: tasks the caller has just inserted, which have no report date yet (not
+    looked up)."""
     wanted = {(task_id, to_utc(at)) for task_id, at in reports}
     if not wanted:
         return 0
     from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import TASK_REPORT  # noqa: PLC0415
 
-    ids = sorted({task_id for task_id, _ in wanted})
-    listed, params = in_list("id", ids)
-    with reading(session) as r:
-        rows = r.rows(
-            f"SELECT task_id, reported_at FROM task_report WHERE task_id IN ({listed})", params
-        )
-    known = {(int(row["task_id"]), to_utc(instant(row["reported_at"]))) for row in rows}
+    ids = sorted({task_id for task_id, _ in wanted if task_id not in new_tasks})
+    known: set[tuple[int, datetime]] = set()
+    if ids:
+        listed, params = in_list("id", ids)
+        with reading(session) as r:
+            rows = r.rows(
+                f"SELECT task_id, reported_at FROM task_report WHERE task_id IN ({listed})",
+                params,
+            )
+        known = {(int(row["task_id"]), to_utc(instant(row["reported_at"]))) for row in rows}
     new = sorted(wanted - known)
     if new:
         insert_many(

@@ -206,6 +206,17 @@ def changes(
 ) -> list[HistoryEntry]:
     """History rows for the tracked fields that differ between `old` and the new version
     (`after`: its `tracked` values when the caller has them already)."""
+    return [HistoryEntry(**row) for row in change_rows(old, new, obs, after)]
+
+
+def change_rows(
+    old: Mapping[str, str] | None,
+    new: NormalisedTask,
+    obs: Observation,
+    after: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """`changes` as the rows `insert_history` writes (`HistoryEntry.values`), without an
+    entry made for each only to be read back: a first pull writes some five a task."""
     after = tracked(new) if after is None else after
     if old is None:
         # An insert records what the first version holds; "false" flags are no news.
@@ -215,29 +226,36 @@ def changes(
     modified = local_date(new.last_modified)
     assigned = local_date(new.assigned_at) if new.assigned_at is not None else None
     return [
-        HistoryEntry.observed(
-            new.source_id,
-            name,
-            (before[name], after[name]),
-            obs,
-            effective_on=_effective_on(
+        {
+            "task_id": new.source_id,
+            "run_id": obs.run_id,
+            "field": name,
+            "old_value": before[name],
+            "new_value": after[name],
+            "observed_at": obs.observed_at,
+            "observed_on": obs.observed_on,
+            "effective_on": _effective_on(
                 name, new, obs.observed_on, old is None, modified, assigned_on=assigned
             ),
-            source_modified=new.last_modified,
-        )
+            "source_modified": new.last_modified,
+        }
         for name in TRACKED_FIELDS
         if before[name] != after[name]
     ]
 
 
 def insert_history(
-    session: Session, history: Sequence[HistoryEntry], snapshots: Sequence[SnapshotEntry] = ()
+    session: Session,
+    history: Sequence[HistoryEntry | Mapping[str, Any]],
+    snapshots: Sequence[SnapshotEntry] = (),
 ) -> None:
-    """Insert history and snapshot rows (after the task rows they refer to)."""
+    """Insert history rows (entries, or their `HistoryEntry.values` as `change_rows` makes
+    them) and snapshot rows, after the task rows they refer to."""
     from connector.ledger.bulk import insert_many  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import HISTORY, SNAPSHOT  # noqa: PLC0415
 
-    insert_many(session, HISTORY, [h.values() for h in history])
+    rows = [h.values() if isinstance(h, HistoryEntry) else h for h in history]
+    insert_many(session, HISTORY, rows)
     insert_many(session, SNAPSHOT, [s.values() for s in snapshots])
 
 

@@ -45,16 +45,21 @@ from sqlmodel import Session, col
 
 from connector.clock import to_utc
 from connector.ledger.bulk import insert_many, update_by_source_id
-from connector.ledger.codec import canonical_json, hash_of_dict, task_to_dict, unstorable_text
+from connector.ledger.codec import (
+    canonical_json,
+    hash_of_dict,
+    snapshot_and_hash,
+    task_to_dict,
+    unstorable_text,
+)
 from connector.ledger.columns import column_of, task_values
 from connector.ledger.db import StoreError, store_error_text
 from connector.ledger.facts import record_report_dates
 from connector.ledger.history import (
     TRACKED_FIELDS,
-    HistoryEntry,
     Observation,
     SnapshotEntry,
-    changes,
+    change_rows,
     insert_history,
     tracked,
     tracked_from_row,
@@ -163,15 +168,19 @@ class _PageWriter:
     inserts: dict[int, dict[str, Any]] = field(default_factory=dict)
     updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     stamps: set[int] = field(default_factory=set)
-    history: list[HistoryEntry] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # `change_rows`
     snapshots: list[SnapshotEntry] = field(default_factory=list)
     reports: list[tuple[int, datetime]] = field(default_factory=list)
 
     def task(self, item: Incoming) -> RecordOutcome:
         task = item.task
         data = task_to_dict(task)  # encoded once: the hash, and the snapshot when written
-        digest = hash_of_dict(data)  # the echo of our own tracking write hashes the same
         known = self.known.get(task.source_id)
+        body: str | None = None
+        if known is None:  # new: its snapshot is written, made with the hash
+            body, digest = snapshot_and_hash(data)
+        else:
+            digest = hash_of_dict(data)  # the echo of our own tracking write hashes the same
         if self.full and known is not None:
             self.stamps.add(task.source_id)
         if known is not None and to_utc(known.source_modified) > to_utc(task.last_modified):
@@ -213,8 +222,9 @@ class _PageWriter:
         if task.deleted and (known is None or not known.deleted):
             self.counts.deleted_marked += 1
         now_tracked = tracked(task)
-        self.history.extend(changes(known.tracked if known else None, task, self.obs, now_tracked))
-        body = canonical_json(data)
+        self.history += change_rows(known.tracked if known else None, task, self.obs, now_tracked)
+        if body is None:
+            body = canonical_json(data)
         self.snapshots.append(SnapshotEntry.of(task, digest, body, self.obs, task.deleted))
         if task.last_report_at is not None:
             self.reports.append((sid, task.last_report_at))
@@ -284,7 +294,7 @@ class _PageWriter:
         update_by_source_id(session, TASK, list(self.updates.values()))
         session.flush()  # quarantine rows (ORM)
         insert_history(session, self.history, self.snapshots)
-        record_report_dates(session, self.reports, self.obs)
+        record_report_dates(session, self.reports, self.obs, new_tasks=self.inserts.keys())
         stamps = sorted(self.stamps - self.inserts.keys() - self.updates.keys())
         if stamps:
             stamp_full_read(session, stamps, run_id=self.obs.run_id)

@@ -21,7 +21,8 @@ connection, a session, a ledger); writing takes an open session and never commit
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from connector.ledger.history import (
 from connector.ledger.lines import listing_filter
 from connector.ledger.reader import in_list, reading
 from connector.ledger.scope import current_source
-from connector.ledger.values import column_value, record
+from connector.ledger.values import converter
 from connector.models import NormalisedTask, StatusCode
 
 if TYPE_CHECKING:
@@ -98,9 +99,20 @@ class LedgerTask:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> LedgerTask:
-        """A plain row of `TASK_COLUMNS` (raw driver values) as a `LedgerTask`."""
-        stored = {c.name: column_value(c.hint, row[c.name]) for c in CLASSIFICATION_COLUMNS}
-        return record(cls, row, task=task_from_row(row), stored=stored)
+        """A plain row of `TASK_COLUMNS` (raw driver values) as a `LedgerTask` (each column
+        as `values.column_value` reads it, its conversion looked up once: `_STORED`,
+        `_KEPT`)."""
+        stored = {name: None if (v := row[name]) is None else get(v) for name, get in _STORED}
+        kept: dict[str, Any] = {
+            name: None if (v := row[name]) is None else get(v) for name, get in _KEPT
+        }
+        return cls(task=task_from_row(row), stored=stored, **kept)
+
+
+_STORED: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+    (c.name, converter(c.hint)) for c in CLASSIFICATION_COLUMNS
+)
+"""How `LedgerTask.from_row` reads each classification column (a value not None)."""
 
 
 _BOOKKEEPING = (
@@ -117,6 +129,12 @@ TASK_COLUMNS: tuple[str, ...] = (
 )
 """What a `LedgerTask` is read from (the raw JSON and the content hash are not)."""
 _SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM task"
+_KEPT: tuple[tuple[str, Callable[[Any], Any]], ...] = tuple(
+    (name, converter(hint))
+    for name, hint in typing.get_type_hints(LedgerTask).items()
+    if name in _BOOKKEEPING
+)
+"""How `LedgerTask.from_row` reads the bookkeeping columns (a value not None)."""
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -386,15 +404,23 @@ def write_classifications(
     as_of: date,
     run_id: str,
     observed_at: datetime,
+    rechecks: Mapping[int, date] | None = None,
+    key: str = "",
 ) -> int:
     """Store changed classifications (one statement), with ``classified_on`` and their status
-    history (`write_status_history`); the number of status changes."""
+    history (`write_status_history`); the number of status changes.
+
+    `rechecks` (with `key`): what `stamp_rechecks` would stamp on these tasks as of `as_of`,
+    written by the same statement (every changed task must have its day)."""
     if not changes:
         return 0
     from connector.ledger.bulk import update_by_source_id  # noqa: PLC0415 - writing: SQLAlchemy
     from connector.ledger.tables import TASK  # noqa: PLC0415
 
     params = [{"b_source_id": c.task_id, **c.values, "classified_on": as_of} for c in changes]
+    if rechecks is not None:
+        for row in params:
+            row.update(recheck_on=rechecks[row["b_source_id"]], checked_on=as_of, classify_key=key)
     update_by_source_id(session, TASK, params)
     return write_status_history(session, changes, run_id=run_id, observed_at=observed_at)
 

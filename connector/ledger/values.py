@@ -104,10 +104,13 @@ def column_value(hint: Any, value: Any) -> Any:
     return convert(value)
 
 
-def value_converter(hint: Any) -> Callable[[Any], Any]:
-    """`column_value` for values of `hint` as one function, worked out once (for a hot loop;
-    it does not map None: test for it first)."""
-    return _converter(hint)
+def converter(hint: Any) -> Callable[[Any], Any]:
+    """`column_value` of `hint` for a value that is not None, as one function (for a reader
+    that converts the same column of many rows: the hint is looked up once, not per value)."""
+    try:
+        return _converter(hint)
+    except TypeError:  # a hint that cannot be a cache key
+        return _converter.__wrapped__(hint)
 
 
 def _as_is(value: Any) -> Any:

@@ -21,7 +21,7 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol
@@ -138,17 +138,21 @@ def alert_context(
     first_seen = task_row.first_seen_at
     if suggested is None:
         suggested = (task_row.suggested_deadline, task_row.suggested_phrase)
-    context = AlertContext(
+    first_seen_on = local_date(first_seen) if first_seen is not None else None
+    if judgement is None:
+        return AlertContext(
+            units=units,
+            first_seen_on=first_seen_on,
+            suggested_deadline=suggested[0],
+            suggested_phrase=suggested[1],
+            overdue_long_days=settings.deadlines.overdue_long_days,
+        )
+    return AlertContext(  # made at once (it was made, then replaced: per task)
         units=units,
-        first_seen_on=local_date(first_seen) if first_seen is not None else None,
+        first_seen_on=first_seen_on,
         suggested_deadline=suggested[0],
         suggested_phrase=suggested[1],
         overdue_long_days=settings.deadlines.overdue_long_days,
-    )
-    if judgement is None:
-        return context
-    return replace(
-        context,
         kind=judgement.kind.kind,
         kind_words=judgement.kind.words,
         recurring=judgement.recurring,

@@ -614,6 +614,12 @@ def _confirmation(
     return [Occasion(AlertType.DE_NGHI_XAC_NHAN, label, nominal, send_on, True)]
 
 
+@functools.cache
+def enabled_types(types: tuple[str, ...]) -> frozenset[AlertType]:
+    """The alert types ``alerts.types`` enables (worked out once, not per task)."""
+    return frozenset(AlertType(t) for t in types)
+
+
 def due_occasions(
     task: NormalisedTask,
     classification: Classification,
@@ -635,7 +641,7 @@ def due_occasions(
         return []
     is_open = classification.status in OPEN_STATUSES
     recurring = context.recurring
-    enabled = {AlertType(t) for t in settings.types}
+    enabled = enabled_types(settings.types)
     found: list[Occasion] = []
     for alert_type in ALERT_TYPES:
         if alert_type not in enabled:

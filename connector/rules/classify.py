@@ -325,9 +325,7 @@ def reclassify(
             if planner is not None:
                 result.planned += planner(session, to_plan)
             result.changed += len(changes)
-            result.status_changes += write_classifications(
-                session, changes, as_of=as_of, run_id=run_id, observed_at=observed_at
-            )
+            rechecks: dict[int, date] | None = None
             if key is not None:
                 rechecks = {
                     row.source_id: recheck_after(
@@ -339,7 +337,21 @@ def reclassify(
                     )
                     for row, judgement in to_plan
                 }
-                stamp_rechecks(session, rechecks, key=key, checked_on=as_of)
+            # A changed task's stamp goes with its classification (one UPDATE of its row);
+            # the others' alone.
+            result.status_changes += write_classifications(
+                session,
+                changes,
+                as_of=as_of,
+                run_id=run_id,
+                observed_at=observed_at,
+                rechecks=rechecks,
+                key=key or "",
+            )
+            if key is not None and rechecks is not None:
+                changed = {c.task_id for c in changes}
+                unchanged = {i: day for i, day in rechecks.items() if i not in changed}
+                stamp_rechecks(session, unchanged, key=key, checked_on=as_of)
             after = batch[-1].source_id
         if progress is not None:
             progress.advance(len(batch))

@@ -638,15 +638,57 @@ def _period(match: re.Match[str], ctx: _Ctx) -> _Reading | None:
 
 
 @dataclass(frozen=True)
+class _Needs:
+    """What a text must hold for a pattern to match in it at all (`_Words.allow`): a digit
+    (``\\d``, as the pattern reads it), and one of `words` (words the pattern spells out in
+    every way it can match, in lower case). Most directives hold none of the words of most
+    patterns: testing for them spares a scan of the text by each pattern that cannot match."""
+
+    words: tuple[str, ...] = ()
+    digit: bool = False
+
+
+@dataclass(frozen=True)
 class _Rule:
     kind: PhraseKind
     pattern: re.Pattern[str]
     handle: Handler
     weak_unless: tuple[str, ...] = ()  # group names: weak when none of them matched
+    needs: _Needs = _Needs()
 
 
-def _rule(kind: PhraseKind, pattern: str, handle: Handler, *weak_unless: str) -> _Rule:
-    return _Rule(kind, re.compile(_START + pattern, _FLAGS), handle, weak_unless)
+def _rule(
+    kind: PhraseKind, needs: _Needs, pattern: str, handle: Handler, *weak_unless: str
+) -> _Rule:
+    return _Rule(kind, re.compile(_START + pattern, _FLAGS), handle, weak_unless, needs)
+
+
+_DIGIT = re.compile(r"\d")
+_CASE_TWINS = re.compile("[\u0130\u0131\u017f\u212a]")
+"""The letters outside ASCII that an ASCII letter of a pattern matches when case is ignored
+(İ ı ſ K): a text holding one may hold a word `str.lower` does not spell as the pattern."""
+
+
+@dataclass(frozen=True)
+class _Words:
+    """What a folded text holds of the words patterns need (`_Needs`)."""
+
+    lower: str
+    digit: bool
+    exact: bool  # False: a letter case can hide a word (`_CASE_TWINS`): allow every pattern
+
+    @classmethod
+    def of(cls, folded: str) -> _Words:
+        exact = _CASE_TWINS.search(folded) is None
+        return cls(folded.lower(), _DIGIT.search(folded) is not None, exact)
+
+    def allow(self, needs: _Needs) -> bool:
+        """Whether a pattern with `needs` can match the text (True when it cannot be told)."""
+        if not self.exact:
+            return True
+        if needs.digit and not self.digit:
+            return False
+        return not needs.words or any(word in self.lower for word in needs.words)
 
 
 # trước ngày 15/4/2022; chậm nhất là ngày ...; hạn chót nộp báo cáo: 17h00 ngày ...; trong ngày
@@ -684,6 +726,7 @@ _LOOSE_DATE = r"\d{1,2}\s*[/.\-]\s*\d{1,2}(?:\s*[/.\-]\s*\d{2,4})?"
 _RULES: tuple[_Rule, ...] = (
     _rule(
         PhraseKind.DATE,
+        _Needs(digit=True),
         rf"{_DATE_MARK}(?:\s+{_TIME})?(?:\s*,?\s*{_WEEKDAY_ANY})?(?:\s*,?\s*ngay)?\s*:?\s*"
         rf"(?:{_WEEKDAY_ANY}\s*,?\s*)?{_date_re('')}",
         _on_date,
@@ -691,6 +734,7 @@ _RULES: tuple[_Rule, ...] = (
     # từ ngày 01/4/2022 đến ngày 31/12/2022; từ nay đến ngày 30/6/2022
     _rule(
         PhraseKind.DATE,
+        _Needs(digit=True),
         rf"tu\s+(?:ngay\s+{_LOOSE_DATE}|{_LOOSE_DATE}|nay)\s*(?:den|toi|-)\s*(?:het\s+)?"
         rf"(?:ngay\s+)?{_date_re('')}",
         _on_date,
@@ -698,12 +742,14 @@ _RULES: tuple[_Rule, ...] = (
     # gia hạn thời gian thực hiện đến ngày 30/6/2022
     _rule(
         PhraseKind.DATE,
+        _Needs(digit=True),
         r"(?:gia\s+han|keo\s+dai)(?:\s+[^\W\d_]+){0,8}?\s+(?:den|toi)\s+(?:het\s+)?"
         rf"(?:ngay\s+)?{_date_re('')}",
         _on_date,
     ),
     _rule(
         PhraseKind.DAY_OF_MONTH,
+        _Needs(("ngay",), digit=True),
         rf"(?:truoc|{_LATEST}(?:\s+(?:la|vao|truoc))?|vao|han\s+chot(?:\s+la)?)(?:\s+{_TIME})?"
         r"\s+ngay\s+(?P<dom>\d{1,2})(?!\d)(?!\s*[/.\-]\s*\d)(?!\s+thang\s+\d)"
         r"(?:\s+(?:cua\s+)?(?:(?P<every>hang|moi)\s+thang(?!\w)"
@@ -714,6 +760,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.DAY_OF_WEEK,
+        _Needs(("thu", "chu")),
         rf"(?:truoc|{_LATEST}(?:\s+(?:la|vao))?|vao)(?:\s+{_TIME})?"
         rf"(?:\s+(?:buoi\s+)?(?:sang|chieu|trua|toi))?\s+(?:ngay\s+)?{_WEEKDAY}"
         r"(?:\s+(?P<every>hang|moi)\s+tuan(?!\w))?(?!\s*,?\s*(?:ngay\s+)?\d)",
@@ -721,6 +768,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.MONTH,
+        _Needs(("thang",)),
         rf"(?:(?P<bef>truoc)|{_PERIOD_MARK})\s+(?:cac\s+)?thang\s+"
         rf"(?:{_MONTHS}{_YEAR_TAIL}(?![\d/])|{_RELATIVE})",
         _month,
@@ -728,12 +776,14 @@ _RULES: tuple[_Rule, ...] = (
     # từ tháng 4 đến tháng 12/2022; từ nay đến tháng 6/2022
     _rule(
         PhraseKind.MONTH,
+        _Needs(("thang",)),
         r"(?:tu\s+thang\s+\d{1,2}(?:\s*/\s*\d{4})?|tu\s+nay)\s*(?:den|toi|-)\s*(?:het\s+)?"
         rf"thang\s+(?P<m>\d{{1,2}})(?!\d){_YEAR_TAIL}(?![\d/])",
         _month,
     ),
     _rule(
         PhraseKind.PART_OF_MONTH,
+        _Needs(("thang",)),
         rf"(?:(?:truoc|trong|vao|{_LATEST}(?:\s+(?:la|vao|truoc))?|{_LABEL})\s+)?"
         rf"(?P<part>dau|giua|cuoi)\s+thang\s+"
         rf"(?:(?P<m>\d{{1,2}}){_YEAR_TAIL}(?![\d/])|(?P<rel>nay|toi|sau)(?!\w))",
@@ -741,6 +791,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.QUARTER,
+        _Needs(("qu",)),
         rf"(?:(?P<bef>truoc)\s+|(?P<mk>{_PERIOD_MARK})\s+)?qu[yi]\s+"
         rf"(?:{_QUARTERS}{_YEAR_TAIL}(?![\d/])|{_RELATIVE})",
         _quarter,
@@ -749,6 +800,7 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.HALF_YEAR,
+        _Needs(("thang",)),
         rf"(?:(?P<bef>truoc)\s+|(?P<mk>{_PERIOD_MARK})\s+)?(?:0?6|(?P<six>sau))\s+thang\s+"
         r"(?P<part>dau|cuoi)\s+nam"
         r"(?:\s+(?P<y>\d{4})|\s*/\s*(?P<y2>\d{4})|\s+(?P<nay>nay)(?!\w))?(?!\d)",
@@ -758,11 +810,13 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.YEAR,
+        _Needs(("nam",)),
         rf"(?:(?P<bef>truoc)|{_PERIOD_MARK})\s+nam\s+(?:(?P<y>\d{{4}})(?!\d)|(?P<nay>nay)(?!\w))",
         _year,
     ),
     _rule(
         PhraseKind.PART_OF_YEAR,
+        _Needs(("nam",)),
         rf"(?<!tu\s)(?:(?P<mk>truoc|trong|vao|{_LATEST}(?:\s+(?:la|vao|truoc))?)\s+)?"
         r"(?P<part>dau|giua|cuoi)\s+nam"
         r"(?:\s+(?P<y>\d{4})(?!\d)|\s+(?P<rel>nay|sau|toi)(?!\w))?(?!\s*/?\s*\d)",
@@ -771,11 +825,13 @@ _RULES: tuple[_Rule, ...] = (
     ),
     _rule(
         PhraseKind.WORKING_DAYS,
+        _Needs(("ngay",)),
         rf"{_WITHIN}\s+{_NUM}\s+ngay\s+lam\s+viec{_FROM}{_TAIL}",
         _working_days,
     ),
     _rule(
         PhraseKind.PERIOD,
+        _Needs(("ngay", "tuan", "thang")),
         rf"{_WITHIN}\s+{_NUM}\s+(?P<unit>ngay|tuan|thang)(?!\w)"
         r"(?!\s+lam\s+viec)(?!\s*/)(?!\s+\d)(?!\s+(?:dau|giua|cuoi)\s+(?:thang|nam|qu[yi]))"
         rf"{_FROM}{_TAIL}",
@@ -801,21 +857,30 @@ _SPECIFICITY: dict[PhraseKind, int] = {
 # -- recurrence ------------------------------------------------------------------------------
 
 _PERIOD_UNITS = {"ngay": "D", "tuan": "W", "thang": "M", "quy": "M", "qui": "M", "nam": "Y"}
-_RECURRENCE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(_START + pattern, _FLAGS)
-    for pattern in (
+_RECURRENCE_PATTERNS: tuple[tuple[re.Pattern[str], _Needs], ...] = tuple(
+    (re.compile(_START + pattern, _FLAGS), needs)
+    for pattern, needs in (
         # định kỳ 03 tháng/lần; 6 tháng một lần; 01 năm/lần
-        rf"(?:dinh\s+k[yi]\s+)?{_NUM}\s+(?P<unit>ngay|tuan|thang|qu[yi]|nam)"
-        r"\s*(?:/\s*(?:0?1\s+|mot\s+)?lan|(?:0?1|mot)\s+lan)(?!\w)",
+        (
+            rf"(?:dinh\s+k[yi]\s+)?{_NUM}\s+(?P<unit>ngay|tuan|thang|qu[yi]|nam)"
+            r"\s*(?:/\s*(?:0?1\s+|mot\s+)?lan|(?:0?1|mot)\s+lan)(?!\w)",
+            _Needs(("lan",)),
+        ),
         # định kỳ 6 tháng
-        rf"dinh\s+k[yi]\s+{_NUM}\s+(?P<unit>tuan|thang|qu[yi]|nam)(?!\w)",
+        (rf"dinh\s+k[yi]\s+{_NUM}\s+(?P<unit>tuan|thang|qu[yi]|nam)(?!\w)", _Needs(("dinh",))),
         # (định kỳ) hằng quý / hàng tháng / mỗi năm
-        r"(?:dinh\s+k[yi]\s+)?(?P<every>hang|moi)\s+(?P<unit>ngay|tuan|thang|qu[yi]|nam)(?!\w)",
+        (
+            r"(?:dinh\s+k[yi]\s+)?(?P<every>hang|moi)\s+(?P<unit>ngay|tuan|thang|qu[yi]|nam)(?!\w)",
+            _Needs(("hang", "moi")),
+        ),
         # định kỳ tháng / quý / năm
-        r"dinh\s+k[yi]\s+(?P<unit>tuan|thang|qu[yi]|nam)(?!\w)",
+        (r"dinh\s+k[yi]\s+(?P<unit>tuan|thang|qu[yi]|nam)(?!\w)", _Needs(("dinh",))),
         # định kỳ (trước ngày 25) của tháng cuối quý: quarterly without the word "hằng quý"
-        r"dinh\s+k[yi](?=[^.;\n]{0,60}?\sthang\s+(?:cuoi|dau|giua|thu\s+hai\s+cua)\s+qu[yi]"
-        r"(?!\w))(?P<quarterly>)",
+        (
+            r"dinh\s+k[yi](?=[^.;\n]{0,60}?\sthang\s+(?:cuoi|dau|giua|thu\s+hai\s+cua)\s+qu[yi]"
+            r"(?!\w))(?P<quarterly>)",
+            _Needs(("dinh",)),
+        ),
     )
 )
 
@@ -852,9 +917,11 @@ def _guarded(match: re.Match[str], text: FoldedText) -> bool:
     return True
 
 
-def _recurrences(text: FoldedText) -> list[_Rec]:
+def _recurrences(text: FoldedText, words: _Words | None = None) -> list[_Rec]:
     found: list[_Rec] = []
-    for pattern in _RECURRENCE_PATTERNS:
+    for pattern, needs in _RECURRENCE_PATTERNS:
+        if words is not None and not words.allow(needs):
+            continue
         for match in pattern.finditer(text.folded):
             period = _recurrence(match) if _guarded(match, text) else None
             if period is not None:
@@ -914,9 +981,13 @@ class _Hit:
         return low is not None and high is not None and low <= day <= high
 
 
-def _hits(ctx: _Ctx) -> list[_Hit]:
+def _hits(ctx: _Ctx, words: _Words | None = None) -> list[_Hit]:
+    """The deadline phrases of the text (`words`: what it holds of the words patterns need,
+    to leave out the patterns that cannot match; None: every pattern)."""
     hits: list[_Hit] = []
     for rule in _RULES:
+        if words is not None and not words.allow(rule.needs):
+            continue
         for match in rule.pattern.finditer(ctx.text.folded):
             if not _guarded(match, ctx.text):
                 continue
@@ -1037,11 +1108,15 @@ def suggest_deadline(
     for the rules.
     """
     folded = FoldedText.of(text)
-    layout = Layout.of(folded, unit)
     ctx = _Ctx(folded, anchor, calendar)
-    hits = [h for h in _hits(ctx) if _is_deadline(h, layout, anchor)]
+    words = _Words.of(folded.folded)
+    found = _hits(ctx, words)
+    recs = _recurrences(folded, words)
+    if not found and not recs:
+        return None  # no phrase at all: the layout that weighs phrases is not needed
+    layout = Layout.of(folded, unit)
+    hits = [h for h in found if _is_deadline(h, layout, anchor)]
     hits = [replace(h, role=layout.role(h.start, h.end)) for h in hits]
-    recs = _recurrences(folded)
     hits = _bind(hits, recs, layout)
 
     recurring = recs[0] if recs else None

@@ -44,7 +44,7 @@ from datetime import date, datetime, timedelta
 
 from connector.clock import local_date
 from connector.models import AlertType, StatusCode
-from connector.rules.alerts import OPEN_STATUSES, confirmation_day, due_soon_day
+from connector.rules.alerts import OPEN_STATUSES, confirmation_day, due_soon_day, enabled_types
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.confirmation import DONE, previous_cutoff, since_cutoff
 from connector.rules.deadlines import DeadlinePolicy, add_months
@@ -155,7 +155,7 @@ def _alert_days(
     found: list[date] = []
     if alerts.hold_on_non_working_days and not calendar.is_working_day(as_of):
         found.append(_next_working_day(as_of, calendar))
-    enabled = {AlertType(t) for t in alerts.types}
+    enabled = enabled_types(alerts.types)
     status = cls.status
     if AlertType.DE_NGHI_XAC_NHAN in enabled and cls.unconfirmed:
         since = previous_cutoff(as_of.year, as_of.month, alerts.report_cutoff_day)

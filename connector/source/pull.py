@@ -245,9 +245,13 @@ def _task_id(raw: Any, exc: BadRecord | None = None) -> int | None:
     return number if number is not None and -(2**63) <= number < 2**63 else None
 
 
-def _stored(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw record as the ledger keeps it: without the client's ``@`` keys (fetch time...)."""
-    return {k: v for k, v in raw.items() if not str(k).startswith("@")}
+def _stored(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The raw record as the ledger keeps it: without the client's ``@`` keys (fetch time...);
+    the record itself when it has none (most mappings read none: no copy a record)."""
+    marks = [k for k in raw if (k if type(k) is str else str(k)).startswith("@")]
+    if not marks:
+        return raw
+    return {k: v for k, v in raw.items() if k not in marks}
 
 
 def record_limits(settings: SyncSettings) -> RecordLimits:

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 import connector.ledger.tables  # noqa: F401  (registers the tables)
 from connector.errors import LedgerError
 from connector.ledger.db import (
+    SQLITE_WAL_CHECKPOINT_PAGES,
     Ledger,
     alembic_config,
     current_revision,
@@ -116,6 +117,14 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert session.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+
+
+def test_sqlite_wal_is_checkpointed_by_the_tens_of_megabytes(tmp_path: Path) -> None:
+    """A writable ledger lets its WAL grow to SQLITE_WAL_CHECKPOINT_PAGES before a checkpoint
+    (not SQLite's 1,000 pages, which a pull's page of tasks passes at every commit)."""
+    with open_ledger(f"sqlite:///{tmp_path / 'l.db'}") as ledger, ledger.transaction() as s:
+        pages = s.execute(text("PRAGMA wal_autocheckpoint")).scalar()
+    assert pages == SQLITE_WAL_CHECKPOINT_PAGES >= 8192
 
 
 def test_sqlite_write_transaction_takes_the_write_lock_at_once(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 import unicodedata
 from datetime import UTC, date, datetime
 
@@ -10,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector.models import NormalisedTask, TaskState
+from connector.rules import phrases
 from connector.rules.calendar import load_calendar
+from connector.rules.phrase_layout import FoldedText
 from connector.rules.phrases import (
     Alternative,
     Note,
@@ -22,6 +26,7 @@ from connector.rules.phrases import (
     suggest_for_task,
 )
 from connector.views.shapes import suggestion_json
+from tests.support import DATA
 
 CAL = load_calendar()
 K = PhraseKind
@@ -698,3 +703,53 @@ def test_suggestion_json_shape() -> None:
         {"code": "conflicting_deadlines", "text": note_text(Note.CONFLICTING_DEADLINES, "en")}
     ]
     assert suggestion_json(None) is None
+
+
+# -- issue 15: the word check that spares a pattern's scan of a text it cannot match -------------
+
+# Texts with and without the words the patterns need: the cases above, the corpus, and the
+# letters that match an ASCII letter of a pattern when case is ignored (İ ı ſ K).
+_CORPUS_TEXTS = [
+    str(case["text"])
+    for case in tomllib.loads((DATA / "phrase_corpus.toml").read_text(encoding="utf-8"))["case"]
+]
+_TWIN_TEXTS = [
+    "Báo cáo trước tháng 6/2022.".replace("a", "\u212a"),
+    "BÁO CÁO TRƯỚC THÁNG 6/2022 VÀ QUÝ İİİ/2022; ĐỊNH KỲ HẰNG THÁNG".replace("N", "\u0131"),
+    "Hoàn thành trong 05 ngày làm việc ſau khi nhận; định kỳ 03 tháng/lần",
+]
+
+
+def _patterns() -> list[tuple[re.Pattern[str], phrases._Needs]]:
+    return [(r.pattern, r.needs) for r in phrases._RULES] + list(phrases._RECURRENCE_PATTERNS)
+
+
+def _never_left_out(text: str) -> None:
+    folded = FoldedText.of(text).folded
+    words = phrases._Words.of(folded)
+    for pattern, needs in _patterns():
+        if pattern.search(folded) is not None:
+            assert words.allow(needs), (pattern.pattern[:60], text)
+
+
+@pytest.mark.parametrize("text", [c.values[0] for c in CASES] + _CORPUS_TEXTS + _TWIN_TEXTS)
+def test_word_check_never_leaves_out_a_pattern_that_matches(text: str) -> None:
+    """A pattern that matches a text is never left out by the check of the words it needs."""
+    _never_left_out(text)
+
+
+@given(
+    words=st.lists(st.sampled_from([*WORDS, "İ", "ı", "ſ", "\u212a", "tuần", "lần"]), max_size=25)
+)
+def test_word_check_never_leaves_out_a_pattern_on_any_text(words: list[str]) -> None:
+    """On any jumble of deadline words, a pattern that matches is never left out."""
+    _never_left_out(" ".join(words))
+
+
+def test_word_check_leaves_out_patterns_a_text_cannot_match() -> None:
+    """A text without a digit, "tháng" or "năm" is not scanned by the patterns needing them."""
+    words = phrases._Words.of(FoldedText.of("Triển khai thực hiện nghiêm túc chỉ đạo").folded)
+    left_out = [r.kind for r in phrases._RULES if not words.allow(r.needs)]
+    assert K.DATE in left_out and K.MONTH in left_out and K.YEAR in left_out
+    twin = phrases._Words.of(FoldedText.of("Triển khai thực hiện \u017f").folded)
+    assert all(twin.allow(r.needs) for r in phrases._RULES)
