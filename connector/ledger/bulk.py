@@ -10,8 +10,11 @@ fires the engine's cursor events).
 
 The values stored are the ones SQLAlchemy would store: the same compiled SQL, the same bind
 processors of the same dialect, the Python-side column defaults (``source``) evaluated the same
-way. Only backends whose driver takes positional parameters (SQLite's ``?``) use it; any other
-(PostgreSQL, whose insert batching SQLAlchemy already does well) goes through `Session.execute`.
+way. SQLite takes its ``?`` parameters; PostgreSQL through psycopg the same statements
+compiled with positional ``%s`` parameters (psycopg's ``executemany`` pipelines them). Any other
+backend goes through `Session.execute`. (Inserting hundreds of rows a statement on PostgreSQL,
+``VALUES (...), (...)``, was measured slower than the pipeline: 13.0 s against 10.3 s for a
+first pull of 10,000 tasks.)
 """
 
 from __future__ import annotations
@@ -138,7 +141,9 @@ def _processor(type_: Any, dialect: Dialect) -> Processor | None:
 
 def _plan(statement: ValuesBase, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
     """Compile `statement` for rows with `keys` on `dialect` (positional parameters)."""
-    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    # PostgreSQL renders an INSERT's RETURNING of its key unless compiled for executemany.
+    many: dict[str, Any] = {} if dialect.name == "sqlite" else {"for_executemany": True}
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys), **many)
     names = compiled.positiontup
     if names is None:  # pragma: no cover - only positional dialects are planned
         raise ValueError(f"{dialect.name} does not take positional parameters")
@@ -186,8 +191,27 @@ def _cached_plan(kind: str, table: Table, keys: tuple[str, ...], dialect: Dialec
 
 
 def _positional(session: Session) -> Dialect | None:
+    """The dialect the session's statements are planned for: SQLite's own (``?``); for
+    PostgreSQL through psycopg, the same dialect with positional ``%s`` parameters (which
+    psycopg takes as well); None for any other."""
     dialect = session.get_bind().dialect
-    return dialect if dialect.name == "sqlite" else None
+    if dialect.name == "sqlite":
+        return dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return _format_dialect(type(dialect))
+    return None
+
+
+_FORMAT_DIALECTS: dict[str, Dialect] = {}
+
+
+def _format_dialect(kind: type[Dialect]) -> Dialect:
+    """One dialect of `kind` with positional ``%s`` parameters (made once)."""
+    key = f"{kind.__module__}.{kind.__qualname__}"
+    found = _FORMAT_DIALECTS.get(key)
+    if found is None:
+        found = _FORMAT_DIALECTS[key] = kind(paramstyle="format")  # type: ignore[call-arg]
+    return found
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
