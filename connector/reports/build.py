@@ -1339,6 +1339,34 @@ def _halfway(db: Db, at_least: int) -> int | None:
 _Half = tuple[_Counted, int]
 """What a half of the report counted, and how many of its tasks the rules refused."""
 
+_Part = TypeVar("_Part")
+_Counts = TypeVar("_Counts")
+
+
+def _in_two_processes(
+    db: PlainReader,
+    count: Callable[[Db, _Part], _Counts],
+    lower: _Part,
+    upper: _Part,
+    **about: Any,
+) -> tuple[_Counts, _Counts]:
+    """``count`` of the `lower` part here and of the `upper` part in a forked process, with its
+    own connection to the ledger; when that process fails, here too (`report_half_failed`,
+    with `about` the upper part)."""
+
+    def upper_half() -> _Counts:
+        with db.reopened() as own:
+            return count(own, upper)
+
+    with Forked(upper_half) as child:
+        first = count(db, lower)
+        try:
+            second = child.result()
+        except ForkFailed as exc:
+            log.warning("report_half_failed", **about, reason=str(exc))
+            second = count(db, upper)
+    return first, second
+
 
 def _counted_half(
     db: Db,
@@ -1386,17 +1414,9 @@ def _report_in_halves(
         calendar=calendar,
     )
 
-    def upper_half() -> _Half:
-        with db.reopened() as own:
-            return half(own, upper_ids)
-
-    with Forked(upper_half) as child:
-        lower, lower_unreadable = half(db, lower_ids)
-        try:
-            upper, upper_unreadable = child.result()
-        except ForkFailed as exc:
-            log.warning("report_half_failed", split_id=split, reason=str(exc))
-            upper, upper_unreadable = half(db, upper_ids)
+    (lower, lower_unreadable), (upper, upper_unreadable) = _in_two_processes(
+        db, half, lower_ids, upper_ids, split_id=split
+    )
     log.info("report_read_in_halves", split_id=split, lower=lower.seen, upper=upper.seen)
     with collection_paused():
         lower.merge(upper)
@@ -1456,17 +1476,9 @@ def build_merged_report_in_halves(  # noqa: PLR0917 - the arguments of build_mer
             _count(items, found, table, options, named)
         return found, table.mapped_names, skipped.count
 
-    def upper_half() -> tuple[_Counted, dict[RowKey, str], int]:
-        with db.reopened() as own:
-            return counted(own, named[split:])
-
-    with Forked(upper_half) as child:
-        lower, lower_names, lower_skipped = counted(db, named[:split])
-        try:
-            upper, upper_names, upper_skipped = child.result()
-        except ForkFailed as exc:
-            log.warning("report_half_failed", sources=list(named[split:]), reason=str(exc))
-            upper, upper_names, upper_skipped = counted(db, named[split:])
+    (lower, lower_names, lower_skipped), (upper, upper_names, upper_skipped) = _in_two_processes(
+        db, counted, named[:split], named[split:], sources=list(named[split:])
+    )
     log.info(
         "report_read_in_halves",
         sources=[list(named[:split]), list(named[split:])],
