@@ -222,19 +222,15 @@ def snapshot_and_hash(data: dict[str, Any]) -> tuple[str, str]:
     return text, digest
 
 
-def _decode(hint: Any, value: Any) -> Any:
-    """JSON data `value` as the type `hint` names (the inverse of `encode`): a tuple of items, a
-    dataclass from its object, and a scalar as a column value is read (`values.column_value`)."""
-    return _decoder(hint)(value)
-
-
 Decoder = Callable[[Any], Any]
 
 
 @functools.cache
 def _decoder(hint: Any) -> Decoder:
-    """How `_decode` reads JSON data as `hint`, its type tests made once per hint (a report as
-    of a past day decodes thirty fields of every task's snapshot)."""
+    """How JSON data is read as the type `hint` names (the inverse of `encode`): a tuple of items,
+    a dataclass from its object, a scalar as a column value is read (`values.column_value`).
+    Its type tests are made once per hint: a report as of a past day decodes thirty fields of
+    every task's snapshot."""
     base = optional_base(hint)
     if typing.get_origin(base) is tuple:
         item = _decoder(typing.get_args(base)[0])
