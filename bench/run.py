@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -244,18 +245,24 @@ def _first_task(ledger_url: str) -> int | None:
     return int(row[0]) if row is not None and row[0] is not None else None
 
 
+REPORT_FORMATS = ("json", "table", "docx", "xlsx")
+"""The report formats timed: json and the table against the target, the files as details."""
+
+
 def bench_report(directory: Path, ledger_url: str, timeout_s: float) -> dict[str, Any]:
-    """``report --format json`` and ``report`` (the table) of every task, each as the installed
-    CLI runs it (one process, start to exit; output to a file)."""
+    """``report --format F`` of every task for each of `REPORT_FORMATS`, each as the installed
+    CLI runs it (one process, start to exit; output to a file): wall time, peak RSS, bytes."""
     script = _console_script()
     config = _config_file(directory, ledger_url)
     out: dict[str, Any] = {}
-    for name, fmt in (("json", "json"), ("table", "table")):
+    for fmt in REPORT_FORMATS:
         target = directory / f"report.{fmt}"
         argv = [str(script), "--config", str(config), "report", "--format", fmt]
         argv += ["--output", str(target)]
-        out[f"{name}_s"] = round(_run_cli(argv, directory, timeout_s), 3)
-        out[f"{name}_bytes"] = target.stat().st_size if target.exists() else 0
+        wall, peak = _run_cli_measured(argv, directory, timeout_s)
+        out[f"{fmt}_s"] = round(wall, 3)
+        out[f"{fmt}_peak_mib"] = round(peak, 1)
+        out[f"{fmt}_bytes"] = target.stat().st_size if target.exists() else 0
     return out
 
 
@@ -431,6 +438,10 @@ def summary_row(size: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "incremental_fetched": incr["counts"].get("fetched", 0),
         "incremental_peak_rss_mb": incr["rss_peak_mib"],
         "report_table_s": report["table_s"] if report else None,
+        "report_docx_s": report["docx_s"] if report else None,
+        "report_docx_peak_mib": report["docx_peak_mib"] if report else None,
+        "report_xlsx_s": report["xlsx_s"] if report else None,
+        "report_xlsx_peak_mib": report["xlsx_peak_mib"] if report else None,
         "push_rows": push["sent"] if push else None,
         "push_rows_asked": push["outbox"]["kept"] if push else None,
         "push_s": push["wall_s"] if push else None,
@@ -464,7 +475,13 @@ def _console_script() -> Path:
 
 
 def _run_cli(argv: list[str], cwd: Path, timeout_s: float) -> float:
-    """One run of the console script; its wall time (a failing run stops the benchmark).
+    """One run of the console script; its wall time (a failing run stops the benchmark)."""
+    return _run_cli_measured(argv, cwd, timeout_s)[0]
+
+
+def _run_cli_measured(argv: list[str], cwd: Path, timeout_s: float) -> tuple[float, float]:
+    """One run of the console script: its wall time and its own peak RSS in MiB (``wait4``:
+    this child's, not the largest of all children). A failing run stops the benchmark.
 
     Without ``PYTHONDONTWRITEBYTECODE``: like an installed package (pip byte-compiles it), the
     first run leaves the compiled modules, so the timed runs do not compile the sources again.
@@ -474,18 +491,25 @@ def _run_cli(argv: list[str], cwd: Path, timeout_s: float) -> float:
         for k, v in os.environ.items()
         if not k.startswith("IDESK_CONNECTOR") and k != "PYTHONDONTWRITEBYTECODE"
     }
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{' '.join(argv[1:])} took longer than {timeout_s:.0f} s") from exc
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
-        raise BenchError(f"{' '.join(argv[1:])} failed (exit {proc.returncode}):\n{tail}")
-    return wall
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        timer = threading.Timer(timeout_s, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if wall >= timeout_s and proc.returncode < 0:
+            raise BenchError(f"{' '.join(argv[1:])} took longer than {timeout_s:.0f} s")
+        if proc.returncode != 0:
+            stderr.seek(0)
+            text = stderr.read().decode("utf-8", "replace")
+            tail = "\n".join(text.strip().splitlines()[-10:])
+            raise BenchError(f"{' '.join(argv[1:])} failed (exit {proc.returncode}):\n{tail}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def bench_cli(work: Path, runs: int, timeout_s: float) -> dict[str, Any]:
@@ -906,9 +930,17 @@ def render_runs(runs: list[dict[str, Any]]) -> list[str]:
         ]
         for r in runs
     ]
+    files = [
+        f"{r['tasks']:,} {r['db']}: docx {_fmt(r.get('report_docx_s'))} s"
+        f" ({_fmt(r.get('report_docx_peak_mib'), '.0f')} MiB), xlsx"
+        f" {_fmt(r.get('report_xlsx_s'))} s ({_fmt(r.get('report_xlsx_peak_mib'), '.0f')} MiB)"
+        for r in runs
+        if r.get("report_docx_s") is not None
+    ]
     return [
         "Side by side (issue 15): floor = one requests session paging the search, JSON parsed",
         _table(headers, rows),
+        *(["Report files (wall, peak RSS): " + "; ".join(files)] if files else []),
         "",
     ]
 

@@ -64,6 +64,16 @@ def markdown(results: dict[str, Any]) -> str:
     for run in results.get("runs", []):
         cells = [_cell(run.get(key), spec) for _, key, spec in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    files = [
+        f"{run['tasks']:,} {run['db']}: docx {_cell(run.get('report_docx_s'), '.2f')} s"
+        f" ({_cell(run.get('report_docx_peak_mib'), '.0f')} MiB), xlsx"
+        f" {_cell(run.get('report_xlsx_s'), '.2f')} s"
+        f" ({_cell(run.get('report_xlsx_peak_mib'), '.0f')} MiB)"
+        for run in results.get("runs", [])
+        if run.get("report_docx_s") is not None
+    ]
+    if files:
+        lines += ["", "Report files (wall, peak RSS): " + "; ".join(files) + "."]
     cli = results.get("cli")
     if cli:
         shown = ", ".join(f"`{c['name']}` {c['median_s']:.2f} s" for c in cli["commands"])
