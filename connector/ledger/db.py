@@ -379,6 +379,9 @@ class Ledger(Closing):
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
+    shared: bool = True
+    """Whether what its transactions commit is seen by other connections (False: a view whose
+    transactions nest in one outer transaction, `rolled_back`)."""
 
     @property
     def display_url(self) -> str:
@@ -441,7 +444,7 @@ def rolled_back(ledger: Ledger) -> Iterator[Ledger]:
         join_transaction_mode="create_savepoint",
     )
     try:
-        yield Ledger(url=ledger.url, engine=ledger.engine, sessions=sessions)
+        yield Ledger(url=ledger.url, engine=ledger.engine, sessions=sessions, shared=False)
     finally:
         outer.rollback()
         connection.close()

@@ -203,6 +203,19 @@ def classify_again(session: Session, task_ids: Sequence[int]) -> None:
     )
 
 
+def due_tasks_among(db: Db, ids: Sequence[int], *, as_of: date, key: str) -> list[LedgerTask]:
+    """The tasks among `ids` that `due_task_batch` would return, by id (the ids of one page)."""
+    wanted = sorted(set(ids))
+    out: list[LedgerTask] = []
+    with reading(db) as r:
+        for start in range(0, len(wanted), 500):  # bound the statement's parameters
+            listed, params = in_list("id", wanted[start : start + 500])
+            sql = f"{_SELECT} WHERE source_id IN ({listed}) AND {_DUE} ORDER BY source_id"
+            params.update(as_of=as_of, key=key)
+            out += [LedgerTask.from_row(row) for row in r.rows(sql, params)]
+    return out
+
+
 def count_due(db: Db, *, as_of: date, key: str) -> int:
     """How many tasks `due_task_batch` would return in all."""
     params = {"as_of": as_of, "key": key}

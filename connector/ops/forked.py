@@ -7,6 +7,10 @@ way in) and runs ``work()`` in the child; `Forked.result` waits for its answer. 
 is pickled, so it should be compact (plain tuples pickle several times faster than frozen
 dataclasses). The child ignores Ctrl+C: the parent stops it (`Forked.close`) when it stops.
 
+`ForkedWorker(handle)` is the same child for a stream of requests: each request sent is handled
+by ``handle(request)`` in the child, and the answers come back in the order of the requests (a big
+pull's pages, `connector.source.classifier`).
+
 `can_fork()` says whether it is worth it and safe here: Linux, at least two CPUs this process
 may run on, and no other thread (a fork copies locks held by other threads, never released in
 the child). A caller falls back to doing the work itself when it is not, and when the child
@@ -107,3 +111,115 @@ def _answer(work: Callable[[], Any], sending: Any) -> None:
             sending.send((_FAILED, f"the answer could not be sent: {type(exc).__name__}: {exc}"))
     finally:
         sending.close()
+
+
+Q = TypeVar("Q")
+A = TypeVar("A")
+
+_STOP = None
+"""Sent to a `ForkedWorker`'s child: no more requests."""
+
+
+class ForkedWorker(Generic[Q, A]):
+    """``handle(request)`` for every request sent, in one forked child, its answers back in the
+    order of the requests (see the module docstring: a closure over what this process has;
+    requests and answers are pickled). ``setup()`` runs first in the child (e.g. its own
+    connections). `close` it when done (a ``with`` block does)."""
+
+    def __init__(self, handle: Callable[[Q], A], setup: Callable[[], None] | None = None) -> None:
+        import multiprocessing  # noqa: PLC0415 - only for the few commands that fork
+
+        context = multiprocessing.get_context("fork")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        self._answers, answering = context.Pipe(duplex=False)
+        asked, self._requests = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve, args=(handle, setup, asked, answering), daemon=True
+        )
+        self._process.start()
+        answering.close()  # the child's ends: EOF here when the child is gone
+        asked.close()
+        self.pending = 0
+        """Requests sent whose answer was not taken yet."""
+
+    def send(self, request: Q) -> None:
+        """Ask the child to handle `request`; `ForkFailed` when it is gone."""
+        try:
+            self._requests.send(request)
+        except OSError as exc:
+            raise ForkFailed(self._gone()) from exc
+        self.pending += 1
+
+    def ready(self) -> bool:
+        """Whether an answer is waiting (never waits)."""
+        return self.pending > 0 and self._answers.poll(0)
+
+    def answer(self) -> A:
+        """The answer to the oldest request not answered yet (waiting for it); `ForkFailed`
+        when the child failed on it or is gone."""
+        try:
+            status, value = self._answers.recv()
+        except (EOFError, OSError) as exc:
+            raise ForkFailed(self._gone()) from exc
+        self.pending -= 1
+        if status != _OK:
+            raise ForkFailed(str(value))
+        answer: A = value
+        return answer
+
+    def _gone(self) -> str:
+        self._process.join(timeout=1.0)
+        return f"the child process ended (exit code {self._process.exitcode})"
+
+    def close(self) -> None:
+        """Tell the child to stop, stop it if it does not, and wait for it."""
+        with contextlib.suppress(OSError):
+            self._requests.send(_STOP)
+        self._requests.close()
+        self._process.join(timeout=0.5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        self._answers.close()
+
+    def __enter__(self) -> ForkedWorker[Q, A]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve(
+    handle: Callable[[Any], Any], setup: Callable[[], None] | None, asked: Any, answering: Any
+) -> None:
+    """The child of a `ForkedWorker`: set up, then answer each request until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us,
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # with SIGTERM
+    try:
+        if setup is not None:
+            setup()
+        ready: str | None = None
+    except BaseException as exc:
+        ready = f"{type(exc).__name__}: {exc}"
+    while True:
+        try:
+            request = asked.recv()
+        except (EOFError, OSError):
+            return
+        if request is _STOP:
+            return
+        if ready is not None:
+            answer: tuple[str, Any] = (_FAILED, f"setting up failed: {ready}")
+        else:
+            try:
+                answer = (_OK, handle(request))
+            except BaseException as exc:
+                answer = (_FAILED, f"{type(exc).__name__}: {exc}")
+        try:
+            answering.send(answer)
+        except OSError:  # the parent is gone
+            return
+        except Exception as exc:  # an answer that cannot be pickled
+            with contextlib.suppress(OSError):
+                answering.send((_FAILED, f"the answer could not be sent: {type(exc).__name__}"))

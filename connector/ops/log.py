@@ -29,7 +29,7 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -549,3 +549,26 @@ def bind_run(run_id: str, **fields: Any) -> None:
 
 def get_logger(name: str = "connector") -> Any:
     return structlog.get_logger(name)
+
+
+def capture_events(into: list[dict[str, Any]]) -> None:
+    """From now on (in this process), keep the events logged in `into`, with their level, as
+    dicts, instead of writing them (a forked child whose parent writes its events:
+    `replay_events`). The level filter stays as configured."""
+
+    def keep(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        into.append(dict(event_dict))
+        raise structlog.DropEvent
+
+    structlog.configure(processors=[structlog.processors.add_log_level, keep])
+
+
+def replay_events(events: Iterable[Mapping[str, Any]]) -> None:
+    """Log events kept by `capture_events` (in another process) here, each at its level."""
+    logger = structlog.get_logger("idesk_connector.replayed")
+    for event in events:
+        fields = dict(event)
+        level = str(fields.pop("level", "info"))
+        name = str(fields.pop("event", ""))
+        method = getattr(logger, level if level in _LEVELS else "info")
+        method(name, **fields)

@@ -20,7 +20,7 @@ inside its per-batch transaction, through `outbox_planner`; it adds rows and nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -212,12 +212,18 @@ class PlanBatch:
     """The outbox rows planned for a batch of tasks, written together by `finish`: the new rows
     in one statement, then the rows they supersede (a batch has no N+1 round trips).
 
-    `existing` holds the batch's outbox rows by task, read in one query (`by_task`)."""
+    `existing` holds the batch's outbox rows by task, read in one query (`by_task`). What is
+    planned is kept by task (`task_id`: the task being planned, set by `OutboxPlanner.plan`), so
+    the plans of some tasks can be left out before writing (`without`)."""
 
     session: Session
     existing: Mapping[int, Sequence[OutboxEntry]]
     rows: list[PlannedRow] = field(default_factory=list)
-    superseding: list[tuple[int, Planned | None]] = field(default_factory=list)
+    superseding: list[tuple[int, Planned | None, int | None]] = field(default_factory=list)
+    """(outbox row id, the row superseding it, the task planned)."""
+    backfill_skipped: set[int] = field(default_factory=set)
+    """The tasks whose initial tracking write ``push.backfill_completed_before`` left out."""
+    task_id: int | None = None
 
     @classmethod
     def of(cls, session: Session, task_ids: Sequence[int]) -> PlanBatch:
@@ -229,7 +235,19 @@ class PlanBatch:
         return row
 
     def supersede(self, row_id: int, by: Planned | None) -> None:
-        self.superseding.append((row_id, by))
+        self.superseding.append((row_id, by, self.task_id))
+
+    def without(self, ids: Set[int]) -> PlanBatch:
+        """This batch less what it planned for the tasks `ids`."""
+        if not ids:
+            return self
+        return PlanBatch(
+            self.session,
+            self.existing,
+            rows=[r for r in self.rows if r.task_id not in ids],
+            superseding=[s for s in self.superseding if s[2] not in ids],
+            backfill_skipped=self.backfill_skipped - ids,
+        )
 
     def finish(self) -> int:
         """Write the batch's rows (one insert), then supersede what they replace; how many
@@ -237,9 +255,9 @@ class PlanBatch:
         added = len(self.rows)
         add_rows(self.session, self.rows)
         if self.superseding:
-            keys = sorted({by.idempotency_key for _, by in self.superseding if by is not None})
+            keys = sorted({by.idempotency_key for _, by, _ in self.superseding if by is not None})
             ids = ids_by_key(self.session, keys)
-            for row_id, by in self.superseding:
+            for row_id, by, _ in self.superseding:
                 row = get_row(self.session, row_id)
                 if row is None or row.state not in REPLACEABLE:
                     continue
@@ -510,10 +528,19 @@ class OutboxPlanner:
     tally: BackfillTally
 
     def __call__(self, session: Session, judged: Sequence[tuple[LedgerTask, Judgement]]) -> int:
+        return self.plan(session, judged).finish()
+
+    def plan(self, session: Session, judged: Sequence[tuple[LedgerTask, Judgement]]) -> PlanBatch:
+        """The batch's plan, not written yet (reading only: `PlanBatch.finish` writes it)."""
         batch = PlanBatch.of(session, [row.source_id for row, _ in judged])
         for row, judgement in judged:
+            batch.task_id = row.source_id
+            skipped = self.tally.skipped
             self.planned(session, row, judgement, batch)
-        return batch.finish()
+            if self.tally.skipped != skipped:
+                batch.backfill_skipped.add(row.source_id)
+        batch.task_id = None
+        return batch
 
 
 def outbox_planner(

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
@@ -160,6 +160,12 @@ class ClassifyResult:
     planned: int = 0
     errors: int = 0
 
+    def add(self, verdicts: Verdicts) -> None:
+        """Count a batch's verdicts (not what was planned or written of them)."""
+        self.classified += len(verdicts.judged)
+        self.suggested += len(verdicts.suggested)
+        self.changed += len(verdicts.changes)
+
 
 Planner = Callable[["Session", Sequence[tuple[LedgerTask, Judgement]]], int]
 """Called once per batch of judged tasks inside the batch's transaction, each with its row as
@@ -255,6 +261,131 @@ def ledger_facts(db: Db, *, as_of: date | None = None) -> FactsOf:
     return lambda ids: task_facts(db, ids, as_of=as_of)
 
 
+@dataclass
+class Verdicts:
+    """What judging a batch of tasks decided, before anything is written (`judge_batch`):
+    stored by `store_verdicts`, with the outbox rows planned from `to_plan` beside them."""
+
+    judged: list[int] = field(default_factory=list)
+    """The ids of the tasks judged, in the batch's order (a task the rules refuse is not)."""
+    suggested: set[int] = field(default_factory=set)
+    """The tasks given a deadline read from their text."""
+    changes: list[ClassificationChange] = field(default_factory=list)
+    """The tasks whose stored classification differs, with their new values."""
+    rechecks: dict[int, date] | None = None
+    """With a key: each judged task's ``recheck_on`` (`recheck_after`)."""
+    to_plan: list[tuple[LedgerTask, Judgement]] = field(default_factory=list)
+    """Each judged task's row (as classified) and judgement: what a planner plans from."""
+
+    def without(self, ids: Set[int]) -> Verdicts:
+        """These verdicts less those of the tasks `ids` (written again since they were read:
+        they are judged again)."""
+        if not ids:
+            return self
+        return Verdicts(
+            judged=[i for i in self.judged if i not in ids],
+            suggested=self.suggested - ids,
+            changes=[c for c in self.changes if c.task_id not in ids],
+            rechecks=(
+                {i: d for i, d in self.rechecks.items() if i not in ids}
+                if self.rechecks is not None
+                else None
+            ),
+            to_plan=[(row, j) for row, j in self.to_plan if row.source_id not in ids],
+        )
+
+
+def judge_batch(
+    db: Db,
+    batch: Sequence[LedgerTask],
+    *,
+    as_of: date,
+    calendar: WorkingCalendar,
+    policy: DeadlinePolicy,
+    skipped: Unclassifiable,
+    key: str | None,
+    alerts: AlertSettings | None,
+) -> Verdicts:
+    """Judge a batch of stored tasks as of `as_of` (reading only, from `db`): their new
+    classification values where they differ from the stored ones, each one's recheck day with a
+    `key` (its alert occasions counted when `alerts` is given: the outbox is planned), and the
+    rows to plan from. A task the rules refuse is logged, counted in `skipped` and left out."""
+    out = Verdicts()
+    for stored, judgement in judged(
+        batch,
+        as_of,
+        calendar,
+        policy,
+        task_of=ledger_task,
+        event=UNCLASSIFIABLE,
+        skipped=skipped,
+        facts=ledger_facts(db),
+        batch_size=len(batch),
+    ):
+        task, classification = judgement.task, judgement.classification
+        suggestion = judgement.suggestion
+        values = classification_values(classification, suggestion, judgement.kind)
+        out.judged.append(task.source_id)
+        if suggestion is not None and suggestion.deadline is not None:
+            out.suggested.add(task.source_id)
+        row = stored
+        if classification_differs(stored.stored, values):
+            out.changes.append(
+                ClassificationChange(
+                    task_id=task.source_id,
+                    values=values,
+                    old_status=stored.status_code,
+                    effective_on=status_effective_on(
+                        classification, stored.status_code, task, as_of
+                    ),
+                    source_modified=task.last_modified,
+                )
+            )
+            row = stored.classified(values, as_of)
+        out.to_plan.append((row, judgement))
+    if key is not None:
+        out.rechecks = {
+            row.source_id: recheck_after(
+                judgement,
+                calendar=calendar,
+                policy=policy,
+                alerts=alerts,
+                first_seen_on=_first_seen_on(row),
+            )
+            for row, judgement in out.to_plan
+        }
+    return out
+
+
+def store_verdicts(
+    session: Session,
+    verdicts: Verdicts,
+    *,
+    as_of: date,
+    run_id: str,
+    observed_at: datetime,
+    key: str | None,
+) -> int:
+    """Write `verdicts` in `session`: the changed classifications with their status history
+    and, with a `key`, every judged task's stamp (a changed task's with its classification, in
+    one UPDATE of its row; the others' alone); the number of status changes."""
+    changes = verdicts.changes
+    status_changes = write_classifications(
+        session,
+        changes,
+        as_of=as_of,
+        run_id=run_id,
+        observed_at=observed_at,
+        rechecks=verdicts.rechecks,
+        key=key or "",
+    )
+    if key is not None and verdicts.rechecks is not None:
+        changed = {c.task_id for c in changes}
+        unchanged = {i: day for i, day in verdicts.rechecks.items() if i not in changed}
+        stamp_rechecks(session, unchanged, key=key, checked_on=as_of)
+    return status_changes
+
+
 def reclassify(
     ledger: Ledger,
     *,
@@ -268,16 +399,18 @@ def reclassify(
     planner: Planner | None = None,
     key: str | None = None,
     alerts: AlertSettings | None = None,
+    result: ClassifyResult | None = None,
 ) -> ClassifyResult:
     """Classify every task as of `as_of` (with `key`: every task due, see the module
     docstring), one transaction a batch, writing only what changed: the classification
     columns, a ``status_code`` history row per status change, and whatever `planner` adds
     (outbox rows) in the same transaction; with `key`, also each judged task's ``checked_on``
     and ``recheck_on``. `alerts`: the alert settings `planner` plans with (required with a
-    planner and a key: the alert occasions are part of a verdict)."""
+    planner and a key: the alert occasions are part of a verdict). `result`: counts to add to
+    (what the pull's pages already classified, `connector.source.classifier`)."""
     if key is not None and planner is not None and alerts is None:
         raise ValueError("reclassify: a planner with a key needs the alert settings it plans with")
-    result = ClassifyResult()
+    result = result if result is not None else ClassifyResult()
     skipped = Unclassifiable()
     after = 0
     while True:
@@ -289,73 +422,26 @@ def reclassify(
             if not batch:
                 break
             observed_at = clock.now()
-            changes: list[ClassificationChange] = []
-            to_plan: list[tuple[LedgerTask, Judgement]] = []
-            for stored, judgement in judged(
-                batch,
-                as_of,
-                calendar,
-                policy,
-                task_of=ledger_task,
-                event=UNCLASSIFIABLE,
-                skipped=skipped,
-                facts=ledger_facts(session),
-                batch_size=len(batch),
-            ):
-                task, classification = judgement.task, judgement.classification
-                suggestion = judgement.suggestion
-                values = classification_values(classification, suggestion, judgement.kind)
-                result.classified += 1
-                result.suggested += suggestion is not None and suggestion.deadline is not None
-                row = stored
-                if classification_differs(stored.stored, values):
-                    changes.append(
-                        ClassificationChange(
-                            task_id=task.source_id,
-                            values=values,
-                            old_status=stored.status_code,
-                            effective_on=status_effective_on(
-                                classification, stored.status_code, task, as_of
-                            ),
-                            source_modified=task.last_modified,
-                        )
-                    )
-                    row = stored.classified(values, as_of)
-                to_plan.append((row, judgement))
-            if planner is not None:
-                result.planned += planner(session, to_plan)
-            result.changed += len(changes)
-            rechecks: dict[int, date] | None = None
-            if key is not None:
-                rechecks = {
-                    row.source_id: recheck_after(
-                        judgement,
-                        calendar=calendar,
-                        policy=policy,
-                        alerts=alerts if planner is not None else None,
-                        first_seen_on=_first_seen_on(row),
-                    )
-                    for row, judgement in to_plan
-                }
-            # A changed task's stamp goes with its classification (one UPDATE of its row);
-            # the others' alone.
-            result.status_changes += write_classifications(
+            verdicts = judge_batch(
                 session,
-                changes,
+                batch,
                 as_of=as_of,
-                run_id=run_id,
-                observed_at=observed_at,
-                rechecks=rechecks,
-                key=key or "",
+                calendar=calendar,
+                policy=policy,
+                skipped=skipped,
+                key=key,
+                alerts=alerts if planner is not None else None,
             )
-            if key is not None and rechecks is not None:
-                changed = {c.task_id for c in changes}
-                unchanged = {i: day for i, day in rechecks.items() if i not in changed}
-                stamp_rechecks(session, unchanged, key=key, checked_on=as_of)
+            result.add(verdicts)
+            if planner is not None:
+                result.planned += planner(session, verdicts.to_plan)
+            result.status_changes += store_verdicts(
+                session, verdicts, as_of=as_of, run_id=run_id, observed_at=observed_at, key=key
+            )
             after = batch[-1].source_id
         if progress is not None:
             progress.advance(len(batch))
-    result.errors = skipped.count
+    result.errors += skipped.count
     return result
 
 

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -96,6 +97,7 @@ from connector.rules.classify import (
 )
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
+from connector.source.classifier import Classification, PageClassifier
 from connector.source.client import Detail, SourceClient
 from connector.source.pagination import Page
 from connector.source.paths import MISSING, resolve
@@ -441,6 +443,10 @@ class _Pull:
     source: str = field(init=False)
     unit_names: dict[str, str] = field(default_factory=dict)
     """Code -> name of the ledger's units, when the mapping names tasks' units from them."""
+    how: Classification | None = None
+    """What the tasks are classified with (None: not by this pull)."""
+    classified: ClassifyResult = field(default_factory=ClassifyResult)
+    """What was classified as the pages were written (`connector.source.classifier`)."""
 
     def __post_init__(self) -> None:
         self.source = self.settings.source.name
@@ -532,27 +538,55 @@ class _Pull:
         cursor = self.result.cursor_before
         newest: datetime | None = None  # the newest last_modified stored by this run
         listing = client.iter_pages(start_from, full=full, min_horizon=local_start)
-        with read_ahead(listing, self.settings.sync.read_ahead_pages) as pages:
-            for page in pages:
-                if self.guard is not None:
-                    self.guard.check()
-                cursor, newest, kept = self.page(page, cursor, newest, full=full)
-                self.publish(client)
-                log.debug(
-                    "page_written",
-                    page=page.number,
-                    records=kept,
-                    total=page.total,
-                    cursor=cursor.isoformat() if cursor is not None else None,
-                )
-                if self.on_page is not None:
-                    self.on_page(self.result)
+        # The first page is read here, its total says whether to classify in a second process;
+        # that one is forked before the read-ahead thread starts (`can_fork`).
+        first = next(listing, None)
+        classifier = PageClassifier.start(
+            self.ledger,
+            self.how,
+            min_tasks=self.settings.sync.parallel_min_tasks,
+            total=_listed(first, full=full),
+        )
+        try:
+            with read_ahead(listing, self.settings.sync.read_ahead_pages) as rest:
+                pages = rest if first is None else itertools.chain((first,), rest)
+                for page in pages:
+                    if self.guard is not None:
+                        self.guard.check()
+                    cursor, newest, kept = self.page(
+                        page, cursor, newest, full=full, classifier=classifier
+                    )
+                    self.publish(client)
+                    log.debug(
+                        "page_written",
+                        page=page.number,
+                        records=kept,
+                        total=page.total,
+                        cursor=cursor.isoformat() if cursor is not None else None,
+                    )
+                    if self.on_page is not None:
+                        self.on_page(self.result)
+            if classifier is not None:
+                with self._critical():
+                    classifier.finish()
+                self.classified = classifier.result
+        finally:
+            if classifier is not None:
+                classifier.close()
 
     def page(
-        self, page: Page, cursor: datetime | None, newest: datetime | None, *, full: bool
+        self,
+        page: Page,
+        cursor: datetime | None,
+        newest: datetime | None,
+        *,
+        full: bool,
+        classifier: PageClassifier | None = None,
     ) -> tuple[datetime | None, datetime | None, int]:
         """Write one page of the listing with the cursor it makes safe, in one transaction:
-        the cursor and the newest ``last_modified`` stored after it, and the records kept."""
+        the cursor and the newest ``last_modified`` stored after it, and the records kept.
+        With a `classifier`: the verdicts it has ready go in the same transaction, before the
+        page, and the page's tasks go to it once committed."""
         items = self.prepare(page.records)
         for item in items:
             if isinstance(item, Incoming):
@@ -562,6 +596,8 @@ class _Pull:
         new_cursor = advance_cursor(cursor, page.safe_cursor, server_start, newest)
         written = WriteCounts()  # counted once the page's transaction committed
         with self._critical(), self.ledger.transaction() as session:
+            if classifier is not None:
+                classifier.apply(session)
             observed_at = self.clock.now()
             for chunk in _chunks(items, self.settings.sync.batch_size):
                 counts = write_page(
@@ -581,6 +617,8 @@ class _Pull:
                     now=observed_at,
                 )
         self.result.add_writes(written)
+        if classifier is not None:
+            classifier.written([i.task.source_id for i in items if isinstance(i, Incoming)])
         self.result.cursor_after = new_cursor
         self.result.pages += 1
         self.result.fetched += len(page.records)
@@ -812,6 +850,16 @@ def pull(
                     server_time=_iso(result.server_time),
                 )
                 work.units(client)
+                if classify_after:  # the units are the ledger's now: the key can be made
+                    work.how = classification_of(
+                        settings,
+                        ledger,
+                        clock=clock,
+                        run_id=run_id,
+                        as_of=as_of,
+                        calendar=calendar,
+                        plan_outbox=plan_outbox,
+                    )
                 shown.start(total=None, description=PULL)
                 if spec.snapshot:
                     work.snapshot(client, full, local_start)
@@ -822,32 +870,35 @@ def pull(
             finally:
                 work.publish(client)
         if classify_after:
-            cal = calendar or calendar_for(settings.calendar)
-            day = as_of or local_today(clock)
-            planner = (
-                outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
-                if plan_outbox
-                else None
+            how = work.how or classification_of(
+                settings,
+                ledger,
+                clock=clock,
+                run_id=run_id,
+                as_of=as_of,
+                calendar=calendar,
+                plan_outbox=plan_outbox,
             )
-            key = verdict_key(settings, cal, ledger, planning=planner is not None)
+            planner = how.planner
             total = None
             if progress is not None:
                 with ledger.reading() as session:
-                    total = ledger_tasks.count_due(session, as_of=day, key=key)
+                    total = ledger_tasks.count_due(session, as_of=how.as_of, key=how.key)
             shown.start(total=total, description=CLASSIFY)
             result.add_classification(
                 reclassify(
                     ledger,
-                    as_of=day,
-                    calendar=cal,
-                    policy=policy_from_settings(settings.deadlines),
+                    as_of=how.as_of,
+                    calendar=how.calendar,
+                    policy=how.policy,
                     run_id=run_id,
                     clock=clock,
                     batch_size=max(settings.sync.batch_size, 200),
                     progress=shown,
                     planner=planner,
-                    key=key,
-                    alerts=settings.alerts,
+                    key=how.key,
+                    alerts=how.alerts,
+                    result=work.classified,
                 )
             )
             if planner is not None:
@@ -858,6 +909,47 @@ def pull(
     finally:
         if own_ledger:
             ledger.close()
+
+
+def _listed(first: Page | None, *, full: bool) -> int | None:
+    """How many records a listing holds, as its first page says; when it does not say, a full
+    read may be big (None: unknown), an incremental one is taken as small."""
+    if first is None:
+        return 0
+    if first.total is not None:
+        return first.total
+    return None if full else len(first.records)
+
+
+def classification_of(
+    settings: Settings,
+    ledger: Ledger,
+    *,
+    clock: Clock,
+    run_id: str,
+    as_of: date | None,
+    calendar: WorkingCalendar | None,
+    plan_outbox: bool,
+) -> Classification:
+    """What a pull classifies with: as of `as_of` (default: today by `clock`), the outbox
+    planned unless `plan_outbox` is False or push is disabled, and the verdict key."""
+    cal = calendar or calendar_for(settings.calendar)
+    day = as_of or local_today(clock)
+    planner = (
+        outbox_planner(settings, as_of=day, calendar=cal, run_id=run_id, clock=clock)
+        if plan_outbox
+        else None
+    )
+    return Classification(
+        as_of=day,
+        calendar=cal,
+        policy=policy_from_settings(settings.deadlines),
+        key=verdict_key(settings, cal, ledger, planning=planner is not None),
+        alerts=settings.alerts,
+        planner=planner,
+        run_id=run_id,
+        clock=clock,
+    )
 
 
 def verdict_key(

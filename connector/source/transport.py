@@ -118,6 +118,9 @@ class RequestDeadline:
             self._sock = None
         if self._timer is not None:
             self._timer.cancel()
+            # Gone when the request is: a command that forks next (a big pull's classifier,
+            # `connector.ops.forked.can_fork`) finds no thread of ours but its own.
+            self._timer.join(timeout=1.0)
 
 
 def _shut(sock: socket.socket) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
-from connector.ops.forked import Forked, ForkFailed, can_fork
+from connector.ops.forked import Forked, ForkedWorker, ForkFailed, can_fork
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs Linux, two CPUs and one thread")
 
@@ -66,3 +67,81 @@ def test_no_fork_beside_another_thread() -> None:
         stop.set()
         other.join()
     assert can_fork()
+
+
+# -- ForkedWorker: one child, many requests ------------------------------------------------------
+
+
+def test_a_worker_answers_each_request_in_order() -> None:
+    """Requests sent before any answer is taken come back in their order, from one child
+    that sees this process's memory; `ready` never waits."""
+    offset = {"value": 100}
+    with ForkedWorker(lambda n: (os.getpid(), n + offset["value"])) as worker:
+        assert not worker.ready()
+        for n in range(5):
+            worker.send(n)
+        assert worker.pending == 5
+        answers = [worker.answer() for _ in range(5)]
+        assert worker.pending == 0
+    assert [n for _, n in answers] == [100, 101, 102, 103, 104]
+    assert len({pid for pid, _ in answers}) == 1
+    assert answers[0][0] != os.getpid()
+
+
+def test_a_request_that_fails_is_fork_failed_and_the_next_is_answered() -> None:
+    """An exception on one request is `ForkFailed` with its message for that request only."""
+
+    def handle(n: int) -> int:
+        if n == 2:
+            raise ValueError("task 2: no such unit")
+        return n * 10
+
+    with ForkedWorker(handle) as worker:
+        for n in (1, 2, 3):
+            worker.send(n)
+        assert worker.answer() == 10
+        with pytest.raises(ForkFailed, match="ValueError: task 2: no such unit"):
+            worker.answer()
+        assert worker.answer() == 30
+
+
+def test_setup_runs_first_in_the_child_and_its_failure_fails_every_request() -> None:
+    """`setup` runs once in the child before any request (here: not in this process); when it
+    raises, each request is `ForkFailed` saying so."""
+    seen: list[int] = []
+    with ForkedWorker(lambda _: list(seen), lambda: seen.append(os.getpid())) as worker:
+        worker.send(0)
+        (pid,) = worker.answer()
+    assert pid != os.getpid() and seen == []
+
+    def broken() -> None:
+        raise RuntimeError("no ledger")
+
+    with ForkedWorker(lambda n: n, broken) as worker:
+        worker.send(1)
+        with pytest.raises(ForkFailed, match="setting up failed: RuntimeError: no ledger"):
+            worker.answer()
+
+
+def test_a_worker_that_dies_is_fork_failed_not_a_hang() -> None:
+    """A child that exits while handling a request is `ForkFailed` with its exit code; sending
+    to it afterwards is `ForkFailed` too."""
+    with ForkedWorker(lambda _: os._exit(4)) as worker:
+        worker.send(1)
+        with pytest.raises(ForkFailed, match="exit code 4"):
+            worker.answer()
+        with pytest.raises(ForkFailed):
+            for _ in range(1000):  # the pipe's buffer takes a few before the send fails
+                worker.send(list(range(1000)))
+
+
+def test_closing_a_worker_stops_its_child() -> None:
+    """`close` ends the child even when it is busy (terminated after a short wait)."""
+
+    worker: ForkedWorker[float, None] = ForkedWorker(time.sleep)
+    worker.send(60.0)
+    pid = worker._process.pid
+    assert pid is not None
+    worker.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
