@@ -86,6 +86,18 @@ def peak_rss_mib() -> float:
     return round(kib / 1024, 1)
 
 
+def children_cpu_s() -> float:
+    """CPU seconds used by this process's ended children (a pull's forked classifier)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_maxrss_kib() -> int:
+    """The largest peak RSS of this process's ended children, in KiB."""
+    maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return maxrss // 1024 if sys.platform == "darwin" else maxrss
+
+
 def cpu_s() -> float:
     """CPU seconds (user + system) used by this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -269,6 +281,9 @@ def pull_job(job: dict[str, Any]) -> dict[str, Any]:
         "records_per_s": round(result.fetched / wall, 1) if wall > 0 else None,
         "rss_baseline_mib": baseline,
         "rss_peak_mib": peak_rss_mib(),
+        # The pull's second process (a big listing classified beside its pages), if any.
+        "children_cpu_s": round(children_cpu_s(), 3),
+        "children_rss_peak_mib": round(_children_maxrss_kib() / 1024, 1),
         "counts": result.counts(),
     }
 

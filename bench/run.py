@@ -431,6 +431,8 @@ def summary_row(size: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "world_s": size["world_s"],
         "floor_records_per_s": floor["records_per_s"] if floor else None,
         "full_pull_cpu_s": full["cpu_s"],
+        "full_pull_child_cpu_s": full.get("children_cpu_s"),
+        "full_pull_child_peak_mib": full.get("children_rss_peak_mib"),
         "full_pull_pages_s": full["pages_s"],
         "full_pull_after_pages_s": full["after_pages_s"],
         "full_pull_requests": full["requests"],

@@ -74,6 +74,15 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     if files:
         lines += ["", "Report files (wall, peak RSS): " + "; ".join(files) + "."]
+    pulls = [
+        f"{run['tasks']:,} {run['db']}: pull's process {_cell(run.get('full_pull_cpu_s'), '.1f')}"
+        f" s of CPU; second process {_cell(run.get('full_pull_child_cpu_s'), '.1f')} s,"
+        f" peak {_cell(run.get('full_pull_child_peak_mib'), '.0f')} MiB"
+        for run in results.get("runs", [])
+        if run.get("full_pull_child_cpu_s")
+    ]
+    if pulls:
+        lines += ["", "Full pull classified beside its pages: " + "; ".join(pulls) + "."]
     cli = results.get("cli")
     if cli:
         shown = ", ".join(f"`{c['name']}` {c['median_s']:.2f} s" for c in cli["commands"])
