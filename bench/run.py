@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -261,7 +260,7 @@ def bench_report(directory: Path, ledger_url: str, timeout_s: float) -> dict[str
         argv += ["--output", str(target)]
         wall, peak = _run_cli_measured(argv, directory, timeout_s)
         out[f"{fmt}_s"] = round(wall, 3)
-        out[f"{fmt}_peak_mib"] = round(peak, 1)
+        out[f"{fmt}_peak_mib"] = peak
         out[f"{fmt}_bytes"] = target.stat().st_size if target.exists() else 0
     return out
 
@@ -478,12 +477,19 @@ def _console_script() -> Path:
 
 def _run_cli(argv: list[str], cwd: Path, timeout_s: float) -> float:
     """One run of the console script; its wall time (a failing run stops the benchmark)."""
-    return _run_cli_measured(argv, cwd, timeout_s)[0]
+    return _run_cli_measured(argv, cwd, timeout_s, peak=False)[0]
 
 
-def _run_cli_measured(argv: list[str], cwd: Path, timeout_s: float) -> tuple[float, float]:
-    """One run of the console script: its wall time and its own peak RSS in MiB (``wait4``:
-    this child's, not the largest of all children). A failing run stops the benchmark.
+GNU_TIME = Path("/usr/bin/time")
+"""GNU time: the peak RSS of one command (``%M``). The benchmark's own children inherit its peak
+(a fork of a process holding the simulated world), so ``wait4`` cannot tell it."""
+
+
+def _run_cli_measured(
+    argv: list[str], cwd: Path, timeout_s: float, *, peak: bool = True
+) -> tuple[float, float | None]:
+    """One run of the console script: its wall time and, with `peak` and GNU time present, its
+    own peak RSS in MiB (else None). A failing run stops the benchmark.
 
     Without ``PYTHONDONTWRITEBYTECODE``: like an installed package (pip byte-compiles it), the
     first run leaves the compiled modules, so the timed runs do not compile the sources again.
@@ -493,25 +499,30 @@ def _run_cli_measured(argv: list[str], cwd: Path, timeout_s: float) -> tuple[flo
         for k, v in os.environ.items()
         if not k.startswith("IDESK_CONNECTOR") and k != "PYTHONDONTWRITEBYTECODE"
     }
-    with tempfile.TemporaryFile() as stderr:
+    with tempfile.TemporaryDirectory() as scratch:
+        measured = Path(scratch) / "peak"
+        run = argv
+        if peak and GNU_TIME.exists():
+            run = [str(GNU_TIME), "-f", "%M", "-o", str(measured), *argv]
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        timer = threading.Timer(timeout_s, proc.kill)
-        timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
+            proc = subprocess.run(
+                run,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"{' '.join(argv[1:])} took longer than {timeout_s:.0f} s") from exc
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if wall >= timeout_s and proc.returncode < 0:
-            raise BenchError(f"{' '.join(argv[1:])} took longer than {timeout_s:.0f} s")
         if proc.returncode != 0:
-            stderr.seek(0)
-            text = stderr.read().decode("utf-8", "replace")
-            tail = "\n".join(text.strip().splitlines()[-10:])
+            tail = "\n".join(proc.stderr.strip().splitlines()[-10:])
             raise BenchError(f"{' '.join(argv[1:])} failed (exit {proc.returncode}):\n{tail}")
-    return wall, usage.ru_maxrss / 1024
+        kib = measured.read_text().strip().splitlines()[-1] if measured.exists() else ""
+    return wall, (round(int(kib) / 1024, 1) if kib.isdigit() else None)
 
 
 def bench_cli(work: Path, runs: int, timeout_s: float) -> dict[str, Any]:

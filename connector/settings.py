@@ -202,7 +202,7 @@ class SyncSettings(_Section):
     read_ahead_pages: int = Field(default=1, ge=0, le=4)
     """Pages of a listing fetched ahead in a thread while the current one is written
     (`connector.source.readahead`); 0: each page is fetched when the previous one is written."""
-    parallel_min_tasks: int = Field(default=20_000, ge=0)
+    parallel_min_tasks: int = Field(default=5_000, ge=0)
     """A listing of at least this many records (its first page's total) is classified in a
     second process as its pages are written (`connector.source.classifier`; Linux, two CPUs
     or more); 0 = always after the pages, in the pull's process."""

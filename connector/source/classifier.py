@@ -3,7 +3,7 @@
 A pull classifies what it wrote after its pages (`connector.rules.classify.reclassify`): on one
 core, a first sync of 100,000 tasks spends about as long judging and planning them as writing
 them. When a listing is big enough (its first page's total at least
-``sync.parallel_min_tasks``, default 20,000; 0 = never) and the machine allows it
+``sync.parallel_min_tasks``, default 5,000; 0 = never) and the machine allows it
 (`connector.ops.forked.can_fork`: Linux, two CPUs, no other thread yet), the pull forks one
 child before its pages (`PageClassifier.start`) and, as each page commits, sends it the ids the
 page wrote (`PageClassifier.written`). The child reads those tasks that are due from the ledger
