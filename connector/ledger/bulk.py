@@ -11,10 +11,12 @@ fires the engine's cursor events).
 The values stored are the ones SQLAlchemy would store: the same compiled SQL, the same bind
 processors of the same dialect, the Python-side column defaults (``source``) evaluated the same
 way. SQLite takes its ``?`` parameters; PostgreSQL through psycopg the same statements
-compiled with positional ``%s`` parameters (psycopg's ``executemany`` pipelines them). Any other
-backend goes through `Session.execute`. (Inserting hundreds of rows a statement on PostgreSQL,
-``VALUES (...), (...)``, was measured slower than the pipeline: 13.0 s against 10.3 s for a
-first pull of 10,000 tasks.)
+compiled with positional ``%s`` parameters (psycopg's ``executemany`` pipelines them), and its
+inserts as ``COPY ... FROM STDIN`` of the same values, which psycopg adapts as it would the
+parameters (a first pull of 10,000 tasks: 10.0 s with the pipelined inserts, 9.6 s with COPY).
+Any other backend goes through `Session.execute`. (Inserting hundreds of rows a statement on
+PostgreSQL, ``VALUES (...), (...)``, was measured slower than the pipeline: 13.0 s against
+10.3 s for a first pull of 10,000 tasks.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.exc import DBAPIError
 
 from connector.ledger.scope import current_source
 from connector.ledger.types import UTCDateTime
@@ -47,6 +50,7 @@ class _Plan:
     """A statement compiled for one shape of rows: its SQL and how to turn a row into a tuple."""
 
     sql: str
+    columns: tuple[str, ...]  # the columns of the positions, in order (an insert's)
     pick: Callable[[Mapping[str, Any]], Any]  # the row's values, in their positions' order
     row_positions: tuple[int, ...]
     processors: tuple[tuple[int, Processor], ...]  # (index in the picked values, processor)
@@ -170,8 +174,11 @@ def _plan(statement: ValuesBase, keys: tuple[str, ...], dialect: Dialect) -> _Pl
             defaults.append((position, call, processor))
         else:
             constants.append((position, name, processor))
+    table = statement.table
+    columns = tuple(table.c[n].name if n in table.c else n for n in names)
     return _Plan(
         sql=str(compiled),
+        columns=columns,
         pick=itemgetter(*row_keys),
         row_positions=tuple(row_positions),
         processors=tuple(processors),
@@ -223,7 +230,27 @@ def insert_many(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.execute(insert(table), list(rows))
         return
     plan = _cached_plan("insert", table, tuple(rows[0]), dialect)
+    if dialect.name == "postgresql":
+        _copy(session, table, plan, plan.tuples(rows, {}))
+        return
     session.connection().exec_driver_sql(plan.sql, plan.tuples(rows, {}))
+
+
+def _copy(session: Session, table: Table, plan: _Plan, values: Sequence[Any]) -> None:
+    """PostgreSQL: the rows through ``COPY ... FROM STDIN`` on the session's connection, in its
+    transaction (psycopg adapts each value as it would a parameter)."""
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer
+    columns = ", ".join(quote.quote(c) for c in plan.columns)
+    sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+    raw: Any = session.connection().connection.driver_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in values:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises a statement's error
+        error = DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+        raise error from exc
 
 
 def update_by_source_id(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
