@@ -28,7 +28,10 @@ One pull:
    on each status change, and a deadline suggested from the text for tasks without one; in the
    same transaction it plans the outbox (tracking writes and alerts due,
    `connector.outbox.planning.plan`). What did not change is not written, and a second run of
-   the same day with nothing new classifies nothing.
+   the same day with nothing new classifies nothing. A listing of at least
+   ``sync.parallel_min_tasks`` records (its first page's total) is judged and planned page by
+   page in a forked process while the next pages are written (`connector.source.classifier`);
+   this step then finds little left to do.
 
 Memory does not grow with the number of tasks: pages are streamed, each page looks up only its
 own ids, and the classification walks the task table in batches.
