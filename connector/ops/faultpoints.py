@@ -25,7 +25,12 @@ name                       where
                            the client call returns)
 ``after_response``         the answer was read and understood; the ledger not yet updated
 ``after_mark_sent``        the row is ``sent`` and committed
+``page_classifier``        the second process of a big pull is about to judge a page
+                           (`connector.source.classifier`): it dies, the pull goes on
 =========================  ========================================================================
+
+In that second process only ``page_classifier`` is armed (`only_here`): ``before_intent_commit``
+is reached where the pull's own process writes what it planned.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ CRASH_POINTS: frozenset[str] = frozenset(
         "after_request_sent",
         "after_response",
         "after_mark_sent",
+        "page_classifier",
     }
 )
 """Every crash point the connector has."""
@@ -92,3 +98,11 @@ def crash_point(name: str) -> None:
     sys.stderr.write(f"crash point {name} reached: SIGKILL\n")
     sys.stderr.flush()
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def only_here(*names: str) -> None:
+    """In this process, arm only the crash points `names` (a forked helper process: the others
+    belong to its parent)."""
+    target = _target()
+    if target is not None and target[0] not in names:
+        os.environ.pop(ENV_VAR, None)

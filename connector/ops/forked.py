@@ -61,7 +61,9 @@ class Forked(Generic[T]):
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         self._answers, sending = context.Pipe(duplex=False)
-        self._process = context.Process(target=_answer, args=(work, sending), daemon=True)
+        self._process = context.Process(
+            target=_answer, args=(work, sending, (self._answers,), os.getpid()), daemon=True
+        )
         self._process.start()
         sending.close()  # the child's end: EOF here when the child is gone
 
@@ -94,10 +96,32 @@ class Forked(Generic[T]):
         self.close()
 
 
-def _answer(work: Callable[[], Any], sending: Any) -> None:
+def _orphan_proof(parents_ends: tuple[Any, ...], parent: int) -> None:
+    """In a child: close the parent's ends of the pipes (a copy held here would keep a pipe
+    open after the parent died: a child blocked on it for ever), and die with the parent
+    (Linux's ``PR_SET_PDEATHSIG``). The parent stops us with SIGTERM, never Ctrl+C."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for end in parents_ends:
+        with contextlib.suppress(OSError):
+            end.close()
+    with contextlib.suppress(Exception):  # best effort: the pipes end a child too
+        import ctypes  # noqa: PLC0415 - only in a forked child
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _answer(
+    work: Callable[[], Any], sending: Any, parents_ends: tuple[Any, ...], parent: int
+) -> None:
     """The child: do `work` and send its answer (or why it failed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us,
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # with SIGTERM
+    _orphan_proof(parents_ends, parent)
     try:
         answer: tuple[str, Any] = (_OK, work())
     except BaseException as exc:
@@ -134,8 +158,11 @@ class ForkedWorker(Generic[Q, A]):
             stream.flush()
         self._answers, answering = context.Pipe(duplex=False)
         asked, self._requests = context.Pipe(duplex=False)
+        parents_ends = (self._answers, self._requests)
         self._process = context.Process(
-            target=_serve, args=(handle, setup, asked, answering), daemon=True
+            target=_serve,
+            args=(handle, setup, (asked, answering), parents_ends, os.getpid()),
+            daemon=True,
         )
         self._process.start()
         answering.close()  # the child's ends: EOF here when the child is gone
@@ -191,11 +218,16 @@ class ForkedWorker(Generic[Q, A]):
 
 
 def _serve(
-    handle: Callable[[Any], Any], setup: Callable[[], None] | None, asked: Any, answering: Any
+    handle: Callable[[Any], Any],
+    setup: Callable[[], None] | None,
+    ends: tuple[Any, Any],
+    parents_ends: tuple[Any, ...],
+    parent: int,
 ) -> None:
-    """The child of a `ForkedWorker`: set up, then answer each request until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us,
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # with SIGTERM
+    """The child of a `ForkedWorker`: set up, then answer each request (on `ends`: where they
+    are asked, where they are answered) until told to stop."""
+    _orphan_proof(parents_ends, parent)
+    asked, answering = ends
     try:
         if setup is not None:
             setup()

@@ -32,6 +32,7 @@ import structlog
 
 from connector.ledger.outbox import PlannedRow
 from connector.ledger.tasks import due_tasks_among
+from connector.ops.faultpoints import crash_point, only_here
 from connector.ops.forked import ForkedWorker, ForkFailed, can_fork
 from connector.ops.log import capture_events, replay_events
 from connector.outbox.planning import OutboxPlanner, PlanBatch, Planned
@@ -61,6 +62,8 @@ STARTED = "classify_beside_pages"
 FINISHED = "classified_beside_pages"
 """Its end: the pages sent, the tasks classified and the outbox rows planned beside them, and
 the verdicts left out because a later page wrote the task again (``judged_again``)."""
+CHILD_CRASH_POINT = "page_classifier"
+"""The crash point of the child (`connector.ops.faultpoints`): a test kills it there."""
 WORKER_FAILED = "classify_worker_failed"
 """The event of a child that failed: what it did not answer is classified after the pages."""
 
@@ -131,9 +134,11 @@ class PageClassifier:
         def setup() -> None:
             ledger.engine.dispose(close=False)  # the parent's connections stay the parent's
             capture_events(events)
+            only_here(CHILD_CRASH_POINT)
 
         def handle(request: tuple[int, Sequence[int]]) -> PageVerdicts:
             page, ids = request
+            crash_point(CHILD_CRASH_POINT)
             events.clear()
             answer = judge_page(ledger, how, ids)
             answer.page = page
@@ -245,7 +250,10 @@ class PageClassifier:
                 backfill_skipped=answer.backfill_skipped,
             ).without(again)
             how.planner.tally.skipped += len(plan.backfill_skipped)
-            self.result.planned += plan.finish()
+            added = plan.finish()
+            self.result.planned += added
+            if added:
+                crash_point("before_intent_commit")
         self.result.status_changes += store_verdicts(
             session,
             verdicts,

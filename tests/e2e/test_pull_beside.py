@@ -19,6 +19,7 @@ import pytest
 from connector.clock import SystemClock
 from connector.ledger.db import open_ledger
 from connector.ledger.reader import open_reader
+from connector.ops.faultpoints import ENV_VAR as CRASH_ENV
 from connector.ops.forked import usable_cpus
 from connector.rules.classify import ClassifyResult, reclassify
 from connector.settings import load_settings
@@ -46,7 +47,15 @@ class Pulled:
     events: list[dict[str, Any]]
 
 
-def _pull(home: Path, sim: Simulator, url: str, min_tasks: int, *args: str) -> Pulled:
+def _pull(
+    home: Path,
+    sim: Simulator,
+    url: str,
+    min_tasks: int,
+    *args: str,
+    crash_at: str = "",
+    codes: tuple[int, ...] = (0, 1),
+) -> Pulled:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
     config.write_text(
@@ -62,6 +71,8 @@ def _pull(home: Path, sim: Simulator, url: str, min_tasks: int, *args: str) -> P
         "IDESK_CONNECTOR_CONFIG": str(config),
         "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,
     }
+    if crash_at:
+        env[CRASH_ENV] = crash_at
     proc = subprocess.run(
         [str(CLI), "--log-format", "json", "pull", "--full", *args],
         env=env,
@@ -72,7 +83,7 @@ def _pull(home: Path, sim: Simulator, url: str, min_tasks: int, *args: str) -> P
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert proc.returncode in codes, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     return Pulled(url, config, env, events)
 
@@ -233,3 +244,52 @@ def test_a_dry_run_classifies_after_its_pages(tmp_path: Path) -> None:
     assert finished["dry_run"] is True
     assert finished["classified"] == finished["inserted"] == 300
     assert _count(url, "task") == 0
+
+
+def _sqlite_pair(tmp_path: Path) -> tuple[str, str]:
+    return f"sqlite:///{tmp_path / 'after.db'}", f"sqlite:///{tmp_path / 'beside.db'}"
+
+
+def test_a_second_process_that_dies_leaves_its_pages_to_the_classification_step(
+    tmp_path: Path,
+) -> None:
+    """The second process is killed as it starts its third page (crash point
+    ``page_classifier``): the pull logs it, writes what it had answered, classifies the rest
+    after its pages and exits 0 with the ledger a pull classifying after its pages leaves."""
+    after_url, beside_url = _sqlite_pair(tmp_path)
+    config = SimulatorConfig(tasks=TASKS, seed=14, today=TODAY, faults=Faults.none())
+    with Simulator(config) as sim:
+        after = _pull(tmp_path / "after", sim, after_url, 0, codes=(0,))
+        beside = _pull(
+            tmp_path / "beside", sim, beside_url, 1, crash_at="page_classifier@3", codes=(0,)
+        )
+    (failed,) = _named(beside.events, "classify_worker_failed")
+    assert "exit code -9" in failed["error"]
+    (finished,) = _named(beside.events, "classified_beside_pages")
+    assert 0 < finished["classified"] < TASKS
+    (run,) = _named(beside.events, "run_finished")
+    assert run["classified"] == TASKS and run["outcome"] == "success"
+    assert _ledger(beside.url) == _ledger(after.url)
+
+
+def test_a_pull_killed_while_writing_verdicts_loses_nothing(tmp_path: Path) -> None:
+    """SIGKILL as the pull's process writes the outbox rows planned beside its pages (crash
+    point ``before_intent_commit``, second time): that page's transaction is lost whole, and
+    the next pull leaves the ledger one uninterrupted pull leaves (no intent lost or doubled,
+    no status written twice)."""
+    after_url, beside_url = _sqlite_pair(tmp_path)
+    config = SimulatorConfig(tasks=TASKS, seed=15, today=TODAY, faults=Faults.none())
+    with Simulator(config) as sim:
+        after = _pull(tmp_path / "after", sim, after_url, 0, codes=(0,))
+        killed = _pull(
+            tmp_path / "beside",
+            sim,
+            beside_url,
+            1,
+            crash_at="before_intent_commit@2",
+            codes=(-9,),
+        )
+        assert _named(killed.events, "classify_beside_pages")
+        assert 0 < _count(beside_url, "outbox") < _count(after_url, "outbox")
+        _pull(tmp_path / "beside", sim, beside_url, 1, codes=(0,))
+    assert _ledger(beside_url) == _ledger(after.url)

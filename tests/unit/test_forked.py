@@ -4,6 +4,9 @@ raises or dies is `ForkFailed`, never a hang or a lost error; no fork beside ano
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -145,3 +148,41 @@ def test_closing_a_worker_stops_its_child() -> None:
     worker.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+_ORPHAN = """
+import os, signal, sys, time
+from connector.ops.forked import Forked, ForkedWorker
+if sys.argv[1] == "worker":
+    child = ForkedWorker(lambda n: time.sleep(n))
+    child.send(60.0)
+else:
+    child = Forked(lambda: time.sleep(60.0))
+print(child._process.pid, flush=True)
+time.sleep(0.5)  # the child is at its work
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("kind", ["worker", "forked"])
+def test_a_child_does_not_outlive_a_killed_parent(kind: str) -> None:
+    """A parent killed with SIGKILL (no clean-up) takes its child along: no process is left
+    holding the command's output or the ledger."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORPHAN, kind],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"the child {pid} outlived its parent")
