@@ -816,6 +816,18 @@ def pull(
     shown = progress or NullProgress()
     result = PullResult(run_id=run_id, full=full)
     work = _Pull(settings, ledger, spec, result, clock, run, guard, shown, on_page)
+
+    def classifying() -> Classification:
+        return classification_of(
+            settings,
+            ledger,
+            clock=clock,
+            run_id=run_id,
+            as_of=as_of,
+            calendar=calendar,
+            plan_outbox=plan_outbox,
+        )
+
     try:
         with ledger.reading() as session:
             result.cursor_before = ledger_cursor.get_cursor(session, work.source)
@@ -854,15 +866,7 @@ def pull(
                 )
                 work.units(client)
                 if classify_after:  # the units are the ledger's now: the key can be made
-                    work.how = classification_of(
-                        settings,
-                        ledger,
-                        clock=clock,
-                        run_id=run_id,
-                        as_of=as_of,
-                        calendar=calendar,
-                        plan_outbox=plan_outbox,
-                    )
+                    work.how = classifying()
                 shown.start(total=None, description=PULL)
                 if spec.snapshot:
                     work.snapshot(client, full, local_start)
@@ -873,15 +877,7 @@ def pull(
             finally:
                 work.publish(client)
         if classify_after:
-            how = work.how or classification_of(
-                settings,
-                ledger,
-                clock=clock,
-                run_id=run_id,
-                as_of=as_of,
-                calendar=calendar,
-                plan_outbox=plan_outbox,
-            )
+            how = work.how or classifying()
             planner = how.planner
             total = None
             if progress is not None:
