@@ -573,6 +573,10 @@ class _Pull:
                 with self._critical():
                     classifier.finish()
                 self.classified = classifier.result
+        except BaseException:
+            if classifier is not None:  # the run's record counts what was written before
+                self.result.add_classification(classifier.result)
+            raise
         finally:
             if classifier is not None:
                 classifier.close()

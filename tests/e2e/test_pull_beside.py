@@ -55,6 +55,7 @@ def _pull(
     *args: str,
     crash_at: str = "",
     codes: tuple[int, ...] = (0, 1),
+    extra_toml: str = "",
 ) -> Pulled:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
@@ -62,7 +63,7 @@ def _pull(
         f'[source]\nbase_url = "{sim.base_url}"\npage_size = {PAGE_SIZE}\n'
         f'[ledger]\nurl = "{url}"\n'
         f"[sync]\nparallel_min_tasks = {min_tasks}\n"
-        "[push]\nrate_per_second = 500.0\n",
+        "[push]\nrate_per_second = 500.0\n" + extra_toml,
         encoding="utf-8",
     )
     config.chmod(0o600)
@@ -293,3 +294,33 @@ def test_a_pull_killed_while_writing_verdicts_loses_nothing(tmp_path: Path) -> N
         assert 0 < _count(beside_url, "outbox") < _count(after_url, "outbox")
         _pull(tmp_path / "beside", sim, beside_url, 1, codes=(0,))
     assert _ledger(beside_url) == _ledger(after.url)
+
+
+def test_a_pull_the_source_stops_counts_what_was_classified_beside_its_pages(
+    tmp_path: Path,
+) -> None:
+    """The source fails for good after a few pages (HTTP 500s beyond the retries): the pull
+    exits 3 as ever, its second process ends with it, and the run's record counts the tasks
+    classified beside the committed pages; the others stay due for the next run."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    faults = Faults(rate_limit=0, http5xx=0.2, seed=4)
+    config = SimulatorConfig(tasks=TASKS, seed=16, today=TODAY, faults=faults)
+    retry = "[retry]\nmax_attempts = 2\ninitial_wait = 0.01\nmax_wait = 0.02\n"
+    with Simulator(config) as sim:
+        pulled = _pull(tmp_path / "home", sim, url, 1, codes=(3,), extra_toml=retry)
+    assert _named(pulled.events, "classify_beside_pages")
+    (run,) = _named(pulled.events, "run_finished")
+    assert run["outcome"] == "source_unavailable"
+    stored = _count(url, "task")
+    assert 0 < run["inserted"] == stored < TASKS
+    reader = open_reader(url)
+    try:
+        judged = int(reader.scalar("SELECT count(*) FROM task WHERE recheck_on IS NOT NULL"))
+        status_rows = int(
+            reader.scalar("SELECT count(*) FROM task_history WHERE field = 'status_code'")
+        )
+    finally:
+        reader.close()
+    assert run["classified"] == judged > 0
+    assert run["status_changes"] == status_rows
+    assert run["planned"] == _count(url, "outbox") > 0
