@@ -56,6 +56,7 @@ def _pull(
     crash_at: str = "",
     codes: tuple[int, ...] = (0, 1),
     extra_toml: str = "",
+    push_toml: str = "",
 ) -> Pulled:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "config.toml"
@@ -63,7 +64,7 @@ def _pull(
         f'[source]\nbase_url = "{sim.base_url}"\npage_size = {PAGE_SIZE}\n'
         f'[ledger]\nurl = "{url}"\n'
         f"[sync]\nparallel_min_tasks = {min_tasks}\n"
-        "[push]\nrate_per_second = 500.0\n" + extra_toml,
+        f"[push]\nrate_per_second = 500.0\n{push_toml}" + extra_toml,
         encoding="utf-8",
     )
     config.chmod(0o600)
@@ -324,3 +325,18 @@ def test_a_pull_the_source_stops_counts_what_was_classified_beside_its_pages(
     assert run["classified"] == judged > 0
     assert run["status_changes"] == status_rows
     assert run["planned"] == _count(url, "outbox") > 0
+
+
+def test_without_push_the_verdicts_alone_are_written_beside_the_pages(tmp_path: Path) -> None:
+    """``push.enabled = false``: nothing is planned, the second process judges only, and the
+    ledger is the one a pull classifying after its pages leaves."""
+    after_url, beside_url = _sqlite_pair(tmp_path)
+    config = SimulatorConfig(tasks=TASKS, seed=17, today=TODAY, faults=Faults.none())
+    off = "enabled = false\n"
+    with Simulator(config) as sim:
+        after = _pull(tmp_path / "after", sim, after_url, 0, codes=(0,), push_toml=off)
+        beside = _pull(tmp_path / "beside", sim, beside_url, 1, codes=(0,), push_toml=off)
+    (finished,) = _named(beside.events, "classified_beside_pages")
+    assert finished["classified"] == TASKS and finished["planned"] == 0
+    assert _count(beside_url, "outbox") == 0
+    assert _ledger(beside.url) == _ledger(after.url)
