@@ -54,18 +54,9 @@ class Forked(Generic[T]):
     (a ``with`` block does)."""
 
     def __init__(self, work: Callable[[], T]) -> None:
-        import multiprocessing  # noqa: PLC0415 - only for the few commands that fork
-
-        context = multiprocessing.get_context("fork")
-        # What this process has buffered would be written twice: by the child's exit too.
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        context = _context()
         self._answers, sending = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_answer, args=(work, sending, (self._answers,), os.getpid()), daemon=True
-        )
-        self._process.start()
-        sending.close()  # the child's end: EOF here when the child is gone
+        self._process = _start(context, _answer, (work, sending), (sending,), (self._answers,))
 
     def result(self) -> T:
         """The child's answer (waiting for it); `ForkFailed` when it has none."""
@@ -94,6 +85,33 @@ class Forked(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _context() -> Any:
+    """multiprocessing's ``fork`` context (imported only by the few commands that fork)."""
+    import multiprocessing  # noqa: PLC0415
+
+    return multiprocessing.get_context("fork")
+
+
+def _start(
+    context: Any,
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    childs_ends: tuple[Any, ...],
+    parents_ends: tuple[Any, ...],
+) -> Any:
+    """Fork a daemon child running ``target(*args, parents_ends, parent pid)`` (it closes the
+    parent's ends, `_orphan_proof`), then close the child's ends here: EOF here when the child
+    is gone."""
+    # What this process has buffered would be written twice: by the child's exit too.
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    process = context.Process(target=target, args=(*args, parents_ends, os.getpid()), daemon=True)
+    process.start()
+    for end in childs_ends:
+        end.close()
+    return process
 
 
 def _orphan_proof(parents_ends: tuple[Any, ...], parent: int) -> None:
@@ -151,22 +169,16 @@ class ForkedWorker(Generic[Q, A]):
     connections). `close` it when done (a ``with`` block does)."""
 
     def __init__(self, handle: Callable[[Q], A], setup: Callable[[], None] | None = None) -> None:
-        import multiprocessing  # noqa: PLC0415 - only for the few commands that fork
-
-        context = multiprocessing.get_context("fork")
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        context = _context()
         self._answers, answering = context.Pipe(duplex=False)
         asked, self._requests = context.Pipe(duplex=False)
-        parents_ends = (self._answers, self._requests)
-        self._process = context.Process(
-            target=_serve,
-            args=(handle, setup, (asked, answering), parents_ends, os.getpid()),
-            daemon=True,
+        self._process = _start(
+            context,
+            _serve,
+            (handle, setup, (asked, answering)),
+            (asked, answering),
+            (self._answers, self._requests),
         )
-        self._process.start()
-        answering.close()  # the child's ends: EOF here when the child is gone
-        asked.close()
         self.pending = 0
         """Requests sent whose answer was not taken yet."""
 

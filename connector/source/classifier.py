@@ -95,8 +95,9 @@ class PageVerdicts:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-def judge_page(ledger: Ledger, how: Classification, ids: Sequence[int]) -> PageVerdicts:
-    """The verdicts and plan of the tasks due among `ids` (reading only): the child's work."""
+def judge_page(ledger: Ledger, how: Classification, page: int, ids: Sequence[int]) -> PageVerdicts:
+    """The verdicts and plan of the tasks due among `ids`, the ids page `page` wrote (reading
+    only): the child's work."""
     with ledger.reading() as session:
         batch = due_tasks_among(session, ids, as_of=how.as_of, key=how.key)
         verdicts = judge_batch(
@@ -112,8 +113,8 @@ def judge_page(ledger: Ledger, how: Classification, ids: Sequence[int]) -> PageV
         plan = how.planner.plan(session, verdicts.to_plan) if how.planner is not None else None
     verdicts.to_plan = []  # the rows and judgements stay here: the plan is what is sent
     if plan is None:
-        return PageVerdicts(0, verdicts)
-    return PageVerdicts(0, verdicts, plan.rows, plan.superseding, plan.backfill_skipped)
+        return PageVerdicts(page, verdicts)
+    return PageVerdicts(page, verdicts, plan.rows, plan.superseding, plan.backfill_skipped)
 
 
 class PageClassifier:
@@ -140,8 +141,7 @@ class PageClassifier:
             page, ids = request
             crash_point(CHILD_CRASH_POINT)
             events.clear()
-            answer = judge_page(ledger, how, ids)
-            answer.page = page
+            answer = judge_page(ledger, how, page, ids)
             answer.events = list(events)
             return answer
 
