@@ -12,12 +12,13 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from connector.clock import Clock, SystemClock
 from connector.errors import ConfigError, ConnectorError, Problem, SourceRefused, SourceUnavailable
+from connector.i18n import Lang, label
 from connector.ledger.db import open_ledger
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.rules.calendar import load_calendar
@@ -27,23 +28,47 @@ from connector.source.pull import clock_skew, skew_beyond
 
 
 @dataclass(frozen=True)
+class Found:
+    """What a step that passed found, as a label of ``labels.toml`` (``check_found_*``) and
+    the values of its placeholders: the terminal says it in the run's language."""
+
+    key: str
+    values: Mapping[str, object] = field(default_factory=dict)
+    then: Found | None = None
+    """A further remark, said after this one (``; ...``)."""
+
+    def said(self, lang: Lang) -> str:
+        text = label(f"check_found_{self.key}", lang, **self.values)
+        return text if self.then is None else f"{text}; {self.then.said(lang)}"
+
+
+@dataclass(frozen=True)
 class CheckStep:
-    """One step of the check: its name, whether it passed, and what was found."""
+    """One step of the check: its name, whether it passed, and what was found.
+
+    `detail` is in English (``check --format json``, a stable shape); a step that passed also
+    carries `found`, which the terminal says in the run's language (`said`). A failed step's
+    detail is the error's message, in English as every error of the connector."""
 
     name: str
     ok: bool
     detail: str
     seconds: float
     exit_code: int = 0
+    found: Found | None = None
+
+    def said(self, lang: Lang) -> str:
+        return self.detail if self.found is None else self.found.said(lang)
 
 
-def _timed(name: str, action: Callable[[], str]) -> CheckStep:
+def _timed(name: str, action: Callable[[], Found]) -> CheckStep:
     start = time.monotonic()
     try:
-        detail = action()
+        found = action()
     except ConnectorError as exc:
         return CheckStep(name, False, str(exc), round(time.monotonic() - start, 3), exc.exit_code)
-    return CheckStep(name, True, detail, round(time.monotonic() - start, 3))
+    seconds = round(time.monotonic() - start, 3)
+    return CheckStep(name, True, found.said("en"), seconds, found=found)
 
 
 def _endpoint(url: str) -> tuple[str, int]:
@@ -51,7 +76,7 @@ def _endpoint(url: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def probe_source(base_url: str, timeout: float, proxies: Mapping[str, str] | None = None) -> str:
+def probe_source(base_url: str, timeout: float, proxies: Mapping[str, str] | None = None) -> Found:
     """Open (and close) one TCP connection to the source, or to the proxy `proxies` (default:
     the environment's, as requests uses them) names for it; no retry. `SourceUnavailable`
     saying plainly what happened when nothing answers."""
@@ -86,12 +111,13 @@ def probe_source(base_url: str, timeout: float, proxies: Mapping[str, str] | Non
         raise SourceUnavailable(
             f"cannot connect to {via}: {exc.strerror or type(exc).__name__}"
         ) from None
-    return f"{host}:{port} answers ({(time.monotonic() - start) * 1000:.0f} ms)" + (
-        f", the proxy for {base_url}" if proxy else ""
-    )
+    values = {"address": f"{host}:{port}", "ms": f"{(time.monotonic() - start) * 1000:.0f}"}
+    if proxy:
+        return Found("reach_proxy", {**values, "base_url": base_url})
+    return Found("reach", values)
 
 
-def _account_code(client: SourceClient) -> str:
+def _account_code(client: SourceClient) -> Found:
     """Read the first listed document's detail with ``source.account_code`` (iDesk 6: the
     detail answers 400/403 to a missing or foreign ``exeacode``)."""
     for page in client.iter_list():
@@ -113,9 +139,9 @@ def _account_code(client: SourceClient) -> str:
                 ],
                 source="settings",
             ) from None
-        found = "read" if detail.record is not None else "gone since it was listed"
-        return f"source.account_code accepted (document {client.item_id(ids[0])} {found})"
-    return "the source lists no documents: source.account_code not verified yet"
+        key = "account_code" if detail.record is not None else "account_code_gone"
+        return Found(key, {"document": client.item_id(ids[0])})
+    return Found("account_code_unverified")
 
 
 def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[CheckStep]:
@@ -128,27 +154,30 @@ def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[Check
     local = clock or SystemClock()
     spec: list[MappingSpec] = []
 
-    def mapping() -> str:
+    def mapping() -> Found:
         spec.append(load_mapping(settings.source.mapping))
-        m = spec[0]
-        style = m.pagination.style
-        return f"{settings.source.mapping}: pagination {style}, auth {settings.source.auth}"
+        values = {
+            "mapping": settings.source.mapping,
+            "pagination": spec[0].pagination.style,
+            "auth": settings.source.auth,
+        }
+        return Found("mapping", values)
 
     step = _timed("mapping", mapping)
     yield step
     if not step.ok:
         return
 
-    def calendar() -> str:
+    def calendar() -> Found:
         path = settings.calendar.overrides
         cal = load_calendar(Path(path) if path else None)
-        return f"overrides {cal.source}"
+        return Found("calendar", {"source": cal.source})
 
     yield _timed("calendar", calendar)
 
-    def ledger() -> str:
+    def ledger() -> Found:
         with open_ledger(settings.ledger.url) as opened:
-            return f"{opened.display_url} ({opened.backend})"
+            return Found("ledger", {"url": opened.display_url, "backend": opened.backend})
 
     yield _timed("ledger", ledger)
 
@@ -164,50 +193,47 @@ def run_checks(settings: Settings, clock: Clock | None = None) -> Iterator[Check
         settings.source, settings.retry, spec[0], max_pages=settings.sync.max_pages
     ) as client:
 
-        def login() -> str:
+        def login() -> Found:
             client.login()
-            return f"{settings.source.auth} login accepted at {settings.source.base_url}"
+            return Found("login", {"auth": settings.source.auth, "url": settings.source.base_url})
 
         step = _timed("login", login)
         yield step
         if not step.ok:
             return
 
-        def server_clock() -> str:
+        def server_clock() -> Found:
             now = client.server_time()
             if now is None:
                 raise ConfigError("the source sent no Date header; the cursor needs its clock")
-            detail = f"server clock {now.isoformat()}"
             skew = clock_skew(now, local.now())
-            if skew is not None and skew_beyond(skew, settings.sync):
-                way = "ahead of" if skew > 0 else "behind"
-                detail += (
-                    f"; source_clock_skew: {abs(skew):.0f} s {way} this machine's clock (more "
-                    f"than sync.max_clock_skew_seconds = {settings.sync.max_clock_skew_seconds}); "
-                    "the cursor never trusts it beyond the newest record stored, nothing is "
-                    "skipped, but fix the clock of the source or of this machine (NTP)"
-                )
-            return detail
+            if skew is None or not skew_beyond(skew, settings.sync):
+                return Found("server_time", {"time": now.isoformat()})
+            values = {
+                "seconds": f"{abs(skew):.0f}",
+                "limit": settings.sync.max_clock_skew_seconds,
+            }
+            drift = Found("clock_ahead" if skew > 0 else "clock_behind", values)
+            return Found("server_time", {"time": now.isoformat()}, then=drift)
 
         yield _timed("server_time", server_clock)
 
-        def units() -> str:
-            found = client.list_units()
-            return f"{len(found)} units"
+        def units() -> Found:
+            return Found("units", {"count": len(client.list_units())})
 
         yield _timed("units", units)
 
         if spec[0].uses_account_code:
 
-            def account_code() -> str:
+            def account_code() -> Found:
                 return _account_code(client)
 
             yield _timed("account_code", account_code)
 
-        def first_page() -> str:
+        def first_page() -> Found:
             for page in client.iter_pages(None):
                 total = "?" if page.total is None else str(page.total)
-                return f"first page: {len(page.records)} records, total {total}"
-            return "the source lists no tasks"
+                return Found("first_page", {"records": len(page.records), "total": total})
+            return Found("no_tasks")
 
         yield _timed("tasks", first_page)

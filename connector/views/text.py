@@ -715,7 +715,7 @@ def check_line(step: CheckStep, lang: Lang = "vi") -> str:
     """One step of ``check``, as it finishes."""
     mark = label("check_ok" if step.ok else "check_fail", lang)
     name = _label_or(f"check_step_{step.name}", lang, step.name)
-    detail = " ".join(part.strip() for part in step.detail.splitlines())
+    detail = " ".join(part.strip() for part in step.said(lang).splitlines())
     return for_terminal(f"[{mark:<4}] {name:<14} {detail}  ({step.seconds:.2f}s)", one_line=True)
 
 

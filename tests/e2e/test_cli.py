@@ -251,6 +251,15 @@ def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
     assert [s["name"] for s in data["steps"]] == [
         "mapping", "calendar", "ledger", "reach", "login", "server_time", "units", "tasks",
     ]
+    assert data["steps"][-1]["detail"].startswith("first page: ")
+    code, out = run(deployment, "check")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 8, out
+    assert lines[0].startswith("[đạt ] ánh xạ") and "phân trang" in lines[0]
+    assert "trang đầu: " in lines[-1] and "đơn vị" in lines[-2]
+    assert not any(word in out for word in ("answers", "accepted", "records", "units")), out
+    code, out = run(deployment, "check", "--lang", "en")
+    assert code == 0 and "first page: " in out.splitlines()[-1]
 
 
 def test_wrong_password_exits_3_and_missing_password_exits_2(

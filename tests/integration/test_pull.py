@@ -53,6 +53,7 @@ from connector.ops.runs import get_run, recorded_run
 from connector.settings import RetrySettings, Settings
 from connector.source.pull import PullResult, pull
 from connector.views.check import run_checks
+from connector.views.text import check_line
 from simulator import Faults, MalformKind, Simulator, SimulatorConfig
 from tests.support import contract
 from tests.support.factories import make_record, make_records, make_settings
@@ -702,6 +703,8 @@ def test_check_names_the_clock_skew(sqlite_url: str) -> None:
         steps = {s.name: s for s in run_checks(settings, clock=FixedClock(server.now))}
         assert steps["server_time"].ok
         assert "source_clock_skew: 600 s ahead" in steps["server_time"].detail
+        said = check_line(steps["server_time"], "vi")
+        assert "đồng hồ của nguồn nhanh hơn máy này 600 giây" in said
         server.switches.date_offset_s = 0
         steps = {s.name: s for s in run_checks(settings, clock=FixedClock(server.now))}
     assert "source_clock_skew" not in steps["server_time"].detail
