@@ -4,10 +4,15 @@ A renderer walks `summary_lines(report)` (group headings, unit rows, the total r
 each `SUMMARY_COLUMNS` cell; for each annex it walks `annexes(report)` and prints each
 `AnnexColumn`. Cells are raw values (int, `Decimal`, `date`, bool, str, None); `cell_text`
 turns one into the text a person reads, the xlsx writer keeps numbers and dates typed.
+
+A task's text comes from the source as it was typed or pasted, control characters included;
+the Word and Excel files are XML, which cannot hold most of them, so those renderers write each
+text through `printable`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -201,6 +206,28 @@ def percent_text(value: Decimal | None, lang: Lang) -> str:
         return label("rate_na", lang)
     text = f"{value:.1f}"
     return text.replace(".", ",") if lang == "vi" else text
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""What XML 1.0 cannot hold: the control characters but tab, line feed and carriage return; a
+lone surrogate; the noncharacters U+FFFE and U+FFFF."""
+_LINE_BREAKS = {"\x0b": "\n", "\x0c": "\n"}
+"""A vertical tab is the line break a word processor's Shift+Enter pastes; a form feed its
+page break."""
+
+
+def _replacement(found: re.Match[str]) -> str:
+    char = found.group()
+    if char in _LINE_BREAKS:
+        return _LINE_BREAKS[char]
+    return "" if char < " " else "\ufffd"
+
+
+def printable(text: str) -> str:
+    """`text` as an XML document can hold it (`_UNPRINTABLE`): a vertical tab or a form feed
+    as a line break, any other control character left out, a lone surrogate or a
+    noncharacter as U+FFFD (the replacement character, seen where something was)."""
+    return _UNPRINTABLE.sub(_replacement, text)
 
 
 def cell_text(value: Cell, lang: Lang) -> str:

@@ -23,19 +23,21 @@ An annex may list tens of thousands of tasks. Its rows are not built as python-d
 lxml element per row, cell, paragraph and run: 1.3 GB and a minute for 38,785 rows): python-docx
 builds the table's header and two sample rows (kept on one page or not), the samples become text
 templates (`_RowTemplate`), and the rows are written from them, escaped, straight into
-``word/document.xml`` as the file is saved (`_Rows`, `_saved`), a thousand at a time. A cell
-whose text is not plain (a tab, a line break, a space at either end, a character XML forbids)
-gets its run from python-docx, as before.
+``word/document.xml`` as the file is saved (`_Rows`, `_saved`, `connector.reports.render.
+zipparts`), a thousand at a time. A cell whose text is not plain (a tab, a line break, a space
+at either end, a character XML forbids) gets its run from python-docx, as before.
+
+Every text goes in through `printable` (a control character pasted into a task at the source
+would otherwise stop the report: XML cannot hold it).
 """
 
 from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import escape
 
 from docx import Document
@@ -67,10 +69,12 @@ from connector.reports.render.common import (
     document_text,
     head_lines,
     notes,
+    printable,
     prose,
     summary_lines,
     summary_value,
 )
+from connector.reports.render.zipparts import rewritten, write_rows
 
 FONT = "Times New Roman"
 PAGE_WIDTH_MM, PAGE_HEIGHT_MM = 210, 297
@@ -187,7 +191,7 @@ def _para(
     fmt.space_after = Pt(after)
     if indent_first is not None:
         fmt.first_line_indent = indent_first
-    if text:
+    if text := printable(text):
         run = paragraph.add_run(text)
         run.bold = bold or None
         run.italic = italic or None
@@ -313,7 +317,7 @@ def _fill(
     paragraph._p.style = style.replace(" ", "")
     if align is not None:
         paragraph.alignment = align
-    if text:
+    if text := printable(text):
         run = paragraph.add_run(text)
         if bold:
             run.bold = True
@@ -422,7 +426,6 @@ _PLAIN = re.compile(r"[^\x00-\x1f\ud800-\udfff\ufffe\uffff]*")
 """Text a run holds as one ``w:t`` as it is: no tab or line break (python-docx makes those
 ``w:tab`` and ``w:br``) and no character XML forbids."""
 _ROWS_MARK = "idesk-annex-rows"
-_ROWS_PER_WRITE = 1000
 _ZIP64_ROWS = 200_000
 """Beyond this many rows ``word/document.xml`` may pass 2 GiB: it is written as Zip64."""
 _DOCUMENT_PART = "word/document.xml"
@@ -470,6 +473,9 @@ def _run(text: str) -> str:
         return ""
     if _PLAIN.fullmatch(text) and text.strip() == text:
         return f"<w:r><w:t>{escape(text)}</w:t></w:r>"
+    text = printable(text)
+    if not text:
+        return ""
     # python-docx's rules for the rest (a paragraph outside any document: no part needed)
     scratch = Paragraph(OxmlElement("w:p"), None)  # type: ignore[arg-type]
     scratch.add_run(text)
@@ -636,29 +642,15 @@ def _saved(document: DocumentObject, rows: _Rows) -> bytes:
     document.save(buffer)
     if not rows.tables:
         return buffer.getvalue()
-    out = io.BytesIO()
     mark = re.compile(rb"<!--" + _ROWS_MARK.encode() + rb":(\d+)-->")
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            if info.filename != _DOCUMENT_PART:
-                target.writestr(info, source.read(info))
-                continue
-            text = source.read(info)
-            part = zipfile.ZipInfo(info.filename, info.date_time)
-            part.compress_type = info.compress_type
-            big = sum(len(t) for t in rows.tables) > _ZIP64_ROWS
-            with target.open(part, "w", force_zip64=big) as stream:
-                at = 0
-                for found in mark.finditer(text):
-                    stream.write(text[at : found.start()])
-                    table = rows.tables[int(found.group(1))]
-                    batch: list[str] = []
-                    for row in table.rows():
-                        batch.append(row)
-                        if len(batch) >= _ROWS_PER_WRITE:
-                            stream.write("".join(batch).encode())
-                            batch.clear()
-                    stream.write("".join(batch).encode())
-                    at = found.end()
-                stream.write(text[at:])
-    return out.getvalue()
+
+    def write(text: bytes, stream: IO[bytes]) -> None:
+        at = 0
+        for found in mark.finditer(text):
+            stream.write(text[at : found.start()])
+            write_rows(stream, rows.tables[int(found.group(1))].rows())
+            at = found.end()
+        stream.write(text[at:])
+
+    big = sum(len(t) for t in rows.tables) > _ZIP64_ROWS
+    return rewritten(buffer.getvalue(), {_DOCUMENT_PART: write}, zip64=big)
