@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import Any
 
@@ -635,7 +636,6 @@ def test_terminal_annexes_are_cut_with_a_count_of_the_rest(q1: Report) -> None:
 
 def _with_two_line_subject() -> Report:
     """A report whose overdue annex holds a task with a two-line subject."""
-    from dataclasses import replace
 
     two = replace(task(88, "STC", "2022-03-01", "2022-03-10"), subject="THÔNG BÁO\nKết thúc đợt 88")
     return build_report(items((*TASKS, two)), UNITS, ReportOptions(as_of=AS_OF, period="2022-03"))
@@ -739,3 +739,27 @@ def test_table_reads_whole_at_80_columns(lang: str) -> None:
     for annex in annexes(report):
         for entry in annex.entries[:5]:
             assert any(entry.task.sign_number in line for line in lines), entry.task.sign_number
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_control_character_in_a_task_stops_no_format(fmt: str) -> None:
+    """A subject with an escape sequence, a bell and a pasted vertical tab (as a source may
+    send them; a lone surrogate never reaches the ledger, which refuses it): every format renders; the documents (xlsx, docx, html, md)
+    and the terminal table carry no control character, so none drives the terminal that prints
+    them. (csv and json keep the text as stored: json escapes it, csv is data.)"""
+    odd = replace(
+        task(89, "STC", "2022-03-01", "2022-03-10"),
+        subject="ESC\x1b[31mRED\x1b[0m \x07bell\x0bnext line",
+    )
+    report = build_report(items((*TASKS, odd)), UNITS, ReportOptions(as_of=AS_OF))
+    out = render_bytes(report, fmt)
+    if fmt in ("json", "csv"):
+        return
+    if fmt == "xlsx":
+        book = load_workbook(io.BytesIO(out))
+        cells = [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row]
+        text = "\n".join(str(c) for c in cells if c is not None)
+    else:
+        text = rendered_text(report, fmt)
+    assert "RED" in text
+    assert not re.search("[\x00-\x08\x0b-\x0c\x0e-\x1f]", text), fmt

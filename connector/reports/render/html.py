@@ -34,6 +34,7 @@ from connector.reports.render.common import (
     document_text,
     head_lines,
     notes,
+    printable,
     prose,
     summary_lines,
     summary_value,
@@ -100,7 +101,8 @@ LEGEND_HEIGHT = 30
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    """`text` escaped for HTML, without the control characters HTML forbids (`printable`)."""
+    return escape(printable(str(text)), quote=True)
 
 
 def chart_svg(report: Report, lang: Lang) -> str:

@@ -18,6 +18,7 @@ from connector.reports.render.common import (
     head_lines,
     notes,
     one_line,
+    printable,
     prose,
     summary_lines,
     summary_value,
@@ -25,8 +26,10 @@ from connector.reports.render.common import (
 
 
 def md_escape(text: str) -> str:
-    """Text safe inside a Markdown table cell: pipes, backslashes and markup escaped."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|")
+    """Text safe inside a Markdown table cell: pipes, backslashes and markup escaped, control
+    characters left out (`printable`: an escape sequence would drive the terminal it is
+    printed on)."""
+    out = printable(text).replace("\\", "\\\\").replace("|", "\\|")
     for char in "*_`[]<>":
         out = out.replace(char, "\\" + char)
     return " ".join(out.split())
