@@ -743,15 +743,16 @@ def test_table_reads_whole_at_80_columns(lang: str) -> None:
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_a_control_character_in_a_task_stops_no_format(fmt: str) -> None:
-    """A subject with an escape sequence, a bell and a pasted vertical tab (as a source may
-    send them; a lone surrogate never reaches the ledger, which refuses it): every format renders; the documents (xlsx, docx, html, md)
+    """A subject with an escape sequence, a bell and a pasted vertical tab, a unit's name with
+    an escape sequence (as a source may send them; a lone surrogate never reaches the ledger, which refuses it): every format renders; the documents (xlsx, docx, html, md)
     and the terminal table carry no control character, so none drives the terminal that prints
     them. (csv and json keep the text as stored: json escapes it, csv is data.)"""
     odd = replace(
         task(89, "STC", "2022-03-01", "2022-03-10"),
         subject="ESC\x1b[31mRED\x1b[0m \x07bell\x0bnext line",
     )
-    report = build_report(items((*TASKS, odd)), UNITS, ReportOptions(as_of=AS_OF))
+    units = (replace(UNITS[0], name=UNITS[0].name + " \x1b[31mĐỎ\x1b[0m"), *UNITS[1:])
+    report = build_report(items((*TASKS, odd)), units, ReportOptions(as_of=AS_OF))
     out = render_bytes(report, fmt)
     if fmt in ("json", "csv"):
         return

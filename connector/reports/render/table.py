@@ -233,7 +233,7 @@ def summary_table(
         )
     for line in summary_lines(report, chosen):
         if line.kind == "group" or line.counts is None:
-            table.add_row(line.number, Text(line.name, style="bold italic"))
+            table.add_row(line.number, Text(terminal_safe(line.name), style="bold italic"))
             continue
         style = "bold" if line.kind == "total" else ""
         counts = line.counts
@@ -246,7 +246,8 @@ def summary_table(
             cells.append(texts[0] if group is None else _grid(texts, width))
         if line.kind == "total":
             table.add_section()
-        table.add_row(Text(line.number, style=style), Text(line.name, style=style), *cells)
+        name = Text(terminal_safe(line.name), style=style)
+        table.add_row(Text(line.number, style=style), name, *cells)
     return table
 
 
