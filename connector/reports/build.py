@@ -98,7 +98,6 @@ scope. The task itself is still counted in the columns above by its own status.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, fields, replace
@@ -127,7 +126,6 @@ from connector.models import (
     NormalisedTask,
     ReportedTask,
     StatusCode,
-    TaskFacts,
     TaskState,
     Unit,
     UnitKind,
@@ -168,20 +166,18 @@ from connector.rules.confirmation import confirmation_since, to_confirm
 from connector.rules.deadlines import (
     Classification,
     DeadlinePolicy,
-    LateExtension,
     completion_from,
     deadline_in_force_of,
     policy_from_settings,
 )
-from connector.rules.judge import Judgement, judge, start_of
-from connector.rules.kinds import KindReading, KindSource, TaskKind
-from connector.rules.phrases import Recurrence, Suggestion, suggest_for_task
-from connector.rules.recurring import Occurrence, RecurringObligation, can_lay, occurrences
+from connector.rules.kinds import TaskKind
+from connector.rules.lazy import LazyJudgement
+from connector.rules.phrases import Suggestion, suggest_for_task
+from connector.rules.recurring import Occurrence
 from connector.rules.unitmap import UnitMap
 from connector.settings import Settings
 
 if TYPE_CHECKING:
-    from connector.ledger.columns import SuggestionLike
     from connector.ledger.reader import Db, Reader
 
 log = structlog.get_logger(__name__)
@@ -194,7 +190,6 @@ _KIND_ORDER: tuple[UnitKind, ...] = tuple(UnitKind)
 
 # Enum values looked up once (a member's ``.value`` is a descriptor call: these are read a task).
 _STATUS_OF: dict[str, StatusCode] = {code.value: code for code in StatusCode}
-_OVERRIDE = KindSource.OVERRIDE.value
 _DONE = TaskState.DONE.value
 _CANCELLED = StatusCode.DA_HUY
 _OVERDUE = StatusCode.DTH_QUA_HAN
@@ -945,162 +940,6 @@ def report_as_of(
     return _report_of(db, settings, options, calendar, tasks_of)
 
 
-@dataclass(frozen=True)
-class _StoredSuggestion:
-    """The deadline suggested from a task's text, as the classification step stored it."""
-
-    deadline: date | None
-    phrase: str
-    recurrence: str | None
-
-
-class _Judged:
-    """A task judged as of the report's date (an `Item`), its costly readings made on first use.
-
-    The classification is made for every task; the rest of `connector.rules.judge.judge` (the
-    deadline read from the text, the kind, the occurrences of a recurring obligation, the late
-    extensions) only when the report reads it, which `build_report` does for tasks without a
-    deadline in force, tasks done or open without one, and tasks extended after their deadline
-    had passed: the rest, most tasks, are counted from their classification alone.
-
-    With `stored` (what the classification step stored of the task's text when it classified it
-    as of the report's date, from its current content, with the current settings:
-    `connector.ledger.lines.iter_source_tasks_read`), the kind, the suggested deadline and the
-    recurrence rule are taken from it instead of reading the text again; the occurrences are
-    laid from the stored rule with what the ledger knows now. Either way every figure is the one
-    of a full judgement (``tests/integration/test_report_fast_path.py``).
-    """
-
-    __slots__ = (
-        "_calendar",
-        "_facts",
-        "_full",
-        "_kind",
-        "_policy",
-        "_recurring",
-        "_stored",
-        "classification",
-        "task",
-    )
-
-    def __init__(
-        self,
-        task: ReportedTask,
-        classification: Classification,
-        facts: TaskFacts,
-        calendar: WorkingCalendar,
-        policy: DeadlinePolicy,
-        *,
-        stored: StoredReading | None = None,
-    ) -> None:
-        self.task = task
-        self.classification = classification
-        self._facts = facts
-        self._calendar = calendar
-        self._policy = policy
-        self._full: Judgement | None = None
-        self._kind: KindReading | None = None
-        self._recurring: tuple[RecurringObligation | None] | None = None
-        overridden = stored is not None and stored.kind_source == _OVERRIDE
-        # Read under an override that is gone now: the rule's own source is not known, so the
-        # text is read again.
-        self._stored = None if overridden and facts.kind_override is None else stored
-
-    def judgement(self) -> Judgement:
-        """The full judgement (made once; never of a task read from a trusted stored verdict,
-        whose stored reading answers every question `build_report` asks)."""
-        if self._full is None:
-            task = self.task
-            if not isinstance(task, NormalisedTask):
-                raise TypeError(f"task {task.source_id}: judged from a stored verdict only")
-            self._full = judge(task, self.classification, self._calendar, self._policy, self._facts)
-        return self._full
-
-    @property
-    def suggestion(self) -> SuggestionLike | None:
-        stored = self._stored
-        if stored is None:
-            return self.judgement().suggestion
-        if self.classification.deadline is not None:  # `judge` reads none then
-            return None
-        return _StoredSuggestion(
-            stored.suggested_deadline, stored.suggested_phrase, stored.suggested_recurrence or None
-        )
-
-    @property
-    def kind(self) -> KindReading:
-        stored = self._stored
-        if stored is None:
-            return self.judgement().kind
-        if self._kind is None:
-            self._kind = _stored_kind(stored, self._facts)
-        return self._kind
-
-    @property
-    def late_extensions(self) -> tuple[LateExtension, ...]:
-        if not self.classification.extended_after_overdue:  # `judge` reads none then
-            return ()
-        return self.judgement().late_extensions
-
-    @property
-    def recurring(self) -> RecurringObligation | None:
-        # `judge` lays occurrences from a suggested deadline, which it reads only for a task
-        # without a deadline in force.
-        cls = self.classification
-        if cls.deadline is not None:
-            return None
-        stored = self._stored
-        if stored is None:
-            return self.judgement().recurring
-        if self._recurring is None:
-            self._recurring = (self._laid(stored),)
-        return self._recurring[0]
-
-    def _laid(self, stored: StoredReading) -> RecurringObligation | None:
-        """`judge`'s occurrences, from the stored recurrence rule."""
-        cls = self.classification
-        if not stored.recurrence_rule_json or cls.status is StatusCode.DA_HUY:
-            return None
-        rule = _rule_of(stored.recurrence_rule_json)
-        if not can_lay(rule):
-            return None
-        found = occurrences(
-            rule,
-            assigned_on=start_of(self.task),
-            completed_on=cls.completed_on,
-            report_dates=self._facts.report_dates,
-            as_of=cls.as_of,
-            calendar=self._calendar,
-            policy=self._policy,
-        )
-        return RecurringObligation(rule, found)
-
-
-def _stored_kind(stored: StoredReading, facts: TaskFacts) -> KindReading:
-    """`connector.rules.kinds.task_kind` from the stored reading and today's override."""
-    override = facts.kind_override
-    if override is None:
-        return _automatic_kind(stored.kind, stored.kind_source, stored.kind_words_json)
-    automatic = TaskKind(stored.kind)
-    words = tuple(json.loads(stored.kind_words_json))
-    return KindReading(
-        override.kind, KindSource.OVERRIDE, words, override=override, automatic=automatic
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _rule_of(rule_json: str) -> Recurrence:
-    """A stored recurrence rule (frozen: one shared by the tasks that state the same rule)."""
-    return Recurrence(**json.loads(rule_json))
-
-
-@functools.lru_cache(maxsize=4096)
-def _automatic_kind(kind: str, source: str, words_json: str) -> KindReading:
-    """The stored reading of a kind without an override (frozen: one shared by the many tasks
-    read from the same words)."""
-    return KindReading(TaskKind(kind), KindSource(source), tuple(json.loads(words_json)))
-
-
 def stored_classification(
     task: ReportedTask, verdict: StoredVerdict, as_of: date
 ) -> Classification:
@@ -1155,10 +994,10 @@ def _judged_lazily(
     facts: FactsOf,
     skipped: Unclassifiable,
     batch_size: int = 1000,
-) -> Iterator[_Judged]:
+) -> Iterator[LazyJudgement]:
     """Each task classified as of `as_of` (those the rules refuse logged, counted in `skipped`
     and left out), with what the ledger knows of it read once a batch: the loop of
-    `connector.rules.classify.judged`, the judgement itself left to `_Judged`. A `StoredTask`
+    `connector.rules.classify.judged`, the judgement itself left to `LazyJudgement`. A `StoredTask`
     is not classified again (`stored_classification`); what the ledger knows of it is read
     only when the report may read its kind or occurrences (no deadline in force)."""
     it = iter(tasks)
@@ -1186,18 +1025,19 @@ def _judged_lazily(
                 view, verdict, reading_now = item
                 cls = stored_classification(view, verdict, as_of)
                 facts_of = known.get(view.source_id, NO_FACTS) if known else NO_FACTS
-                yield _Judged(view, cls, facts_of, calendar, policy, stored=reading_now)
+                yield LazyJudgement(view, cls, facts_of, calendar, policy, stored=reading_now)
                 continue
             found = again.get(id(item))
             if found is None:  # refused by the rules: logged and counted
                 continue
             task, cls = found
             facts_of_task = known.get(task.source_id, NO_FACTS)
-            yield _Judged(task, cls, facts_of_task, calendar, policy, stored=_reading_of(item))
+            reading_then = _reading_of(item)
+            yield LazyJudgement(task, cls, facts_of_task, calendar, policy, stored=reading_then)
 
 
 def _laying(stored: list[StoredTask]) -> list[int]:
-    """The ids of the stored tasks the report lays occurrences of (`_Judged.recurring`)."""
+    """The ids of the stored tasks the report lays occurrences of (`LazyJudgement.recurring`)."""
     return [
         view.source_id
         for view, verdict, reading_now in stored
