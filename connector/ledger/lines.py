@@ -211,6 +211,14 @@ _CURRENT = (
 )
 
 
+def reading_current(keys: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """A column ``reading_current`` (1 or 0) saying whether what the classification step stored
+    of a task's text holds as of ``:as_of`` with one of the classification `keys` (see
+    `iter_source_tasks_read`), and the parameters of `keys`."""
+    listed, params = in_list("key", keys)
+    return _CURRENT.format(keys=listed), params
+
+
 def iter_source_tasks_read(
     db: Db, *, as_of: date, keys: tuple[str, ...], batch_size: int = 1000
 ) -> Iterator[tuple[NormalisedTask, StoredReading | None]]:
@@ -219,8 +227,7 @@ def iter_source_tasks_read(
     (``checked_on`` <= `as_of` < ``recheck_on``, `connector.rules.recheck`), from its current
     content (a change clears ``recheck_on``), with one of the classification `keys`, and its
     reading was stored (``None`` otherwise: the caller reads the text)."""
-    listed, params = in_list("key", keys)
-    current = _CURRENT.format(keys=listed)
+    current, params = reading_current(keys)
     columns = f"{_TASK_COLUMNS}, source, {_READING}, {current}"
     sql = f"SELECT {columns} FROM task WHERE {{}} {_BY_KEY} LIMIT :batch"
     first, following = sql.format("source_id > 0"), sql.format(_AFTER_KEY)

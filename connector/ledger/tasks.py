@@ -42,7 +42,7 @@ from connector.ledger.history import (
     insert_history,
     latest_snapshot_json,
 )
-from connector.ledger.lines import listing_filter
+from connector.ledger.lines import StoredReading, listing_filter, reading_current
 from connector.ledger.reader import in_list, reading
 from connector.ledger.scope import current_source
 from connector.ledger.values import converter
@@ -92,6 +92,20 @@ class LedgerTask:
     @property
     def suggested_phrase(self) -> str:
         return str(self.stored.get("suggested_phrase") or "")
+
+    def reading(self) -> StoredReading:
+        """What the classification step stored of the task's text (whether it holds for a day
+        is `lines.reading_current`'s to say)."""
+        stored = self.stored
+        return StoredReading(
+            kind=str(stored.get("kind_read") or ""),
+            kind_source=str(stored.get("kind_source") or ""),
+            kind_words_json=str(stored.get("kind_words_json") or "[]"),
+            recurrence_rule_json=str(stored.get("recurrence_rule_json") or ""),
+            suggested_deadline=self.suggested_deadline,
+            suggested_phrase=self.suggested_phrase,
+            suggested_recurrence=str(stored.get("suggested_recurrence") or ""),
+        )
 
     def classified(self, values: Mapping[str, Any], as_of: date) -> LedgerTask:
         """This task with new classification values, as the row holds them once written."""
@@ -248,16 +262,40 @@ def iter_tasks(db: Db, *, batch_size: int = 500) -> Iterator[LedgerTask]:
     """Every task the reads see, source by source and by id within each, read `batch_size` at a
     time (ids are unique per source only: paging on the id alone would skip the second
     source's task of an id two sources hold)."""
-    sql = f"{_SELECT} WHERE source = :source AND source_id > :after ORDER BY source_id LIMIT :limit"
+    for row in _task_rows(db, "", {}, batch_size):
+        yield LedgerTask.from_row(row)
+
+
+def iter_tasks_read(
+    db: Db, *, as_of: date, keys: tuple[str, ...], batch_size: int = 500
+) -> Iterator[tuple[LedgerTask, StoredReading | None]]:
+    """`iter_tasks`, each task with what the classification step stored of its text when that
+    holds as of `as_of` with one of the classification `keys` (`lines.reading_current`: judged
+    as of a day whose verdict holds through `as_of`, from its current content); None: the
+    caller reads the text."""
+    current, params = reading_current(keys)
+    for row in _task_rows(db, f", {current}", {**params, "as_of": as_of}, batch_size):
+        task = LedgerTask.from_row(row)
+        yield task, task.reading() if row["reading_current"] else None
+
+
+def _task_rows(
+    db: Db, more: str, params: Mapping[str, Any], batch_size: int
+) -> Iterator[Mapping[str, Any]]:
+    """The rows of `iter_tasks` (with the columns `more` adds), `batch_size` a query."""
+    columns = ", ".join(TASK_COLUMNS) + more
+    sql = (
+        f"SELECT {columns} FROM task WHERE source = :source AND source_id > :after "
+        "ORDER BY source_id LIMIT :limit"
+    )
     with reading(db) as r:
         for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
             after = 0
-            while batch := [
-                LedgerTask.from_row(row)
-                for row in r.rows(sql, {"source": source, "after": after, "limit": batch_size})
-            ]:
-                yield from batch
-                after = batch[-1].source_id
+            while rows := r.rows(
+                sql, {**params, "source": source, "after": after, "limit": batch_size}
+            ):
+                yield from rows
+                after = rows[-1]["source_id"]
 
 
 def list_tasks(

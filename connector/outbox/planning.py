@@ -41,7 +41,7 @@ from connector.ledger.outbox import (
     ids_by_key,
 )
 from connector.ledger.reader import reading
-from connector.ledger.tasks import LedgerTask, iter_tasks, task_batch
+from connector.ledger.tasks import LedgerTask, iter_tasks_read, task_batch
 from connector.ledger.units import list_units
 from connector.models import NO_FACTS, NormalisedTask, Unit
 from connector.ops.faultpoints import crash_point
@@ -62,15 +62,26 @@ from connector.rules.alerts import (
     due_occasions,
 )
 from connector.rules.calendar import WorkingCalendar, calendar_for
-from connector.rules.classify import Unclassifiable, judged, ledger_facts, ledger_task
+from connector.rules.classify import (
+    Unclassifiable,
+    classified,
+    judged,
+    ledger_facts,
+    ledger_task,
+    settings_key,
+)
 from connector.rules.deadlines import Classification, policy_from_settings
 from connector.rules.judge import Judgement, judge
+from connector.rules.kinds import KindReading
+from connector.rules.lazy import LazyJudgement
+from connector.rules.recurring import RecurringObligation
 from connector.settings import Settings
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from connector.ledger.db import Ledger
+    from connector.ledger.lines import StoredReading
     from connector.ledger.reader import Db
     from connector.ledger.tables import OutboxRow
 
@@ -123,12 +134,22 @@ def _cached_units(session: Session, run_id: str) -> dict[str, Unit]:
     return units
 
 
+class KindAndOccurrences(Protocol):
+    """What the alert rules read of a judgement: a `Judgement`, or a `LazyJudgement`."""
+
+    @property
+    def kind(self) -> KindReading: ...
+
+    @property
+    def recurring(self) -> RecurringObligation | None: ...
+
+
 def alert_context(
     task_row: TaskRowLike,
     units: Mapping[str, Unit],
     settings: Settings,
     suggested: tuple[date | None, str] | None = None,
-    judgement: Judgement | None = None,
+    judgement: KindAndOccurrences | None = None,
 ) -> AlertContext:
     """What the alert rules need from the ledger row beyond the task itself.
 
@@ -653,36 +674,45 @@ def preview_alerts(
     calendar: WorkingCalendar | None = None,
     batch_size: int = 500,
 ) -> list[AlertIntent]:
-    """The alerts `plan` would record as of `as_of` (is_latest: to send). Nothing is written."""
+    """The alerts `plan` would record as of `as_of` (is_latest: to send). Nothing is written.
+
+    A task's kind and occurrences are taken from what the classification step stored of its
+    text when that holds for `as_of` with these settings (`LazyJudgement`): after the day's
+    pull the texts are not read again, as the report does not read them."""
     cal = calendar or calendar_for(settings.calendar)
     policy = policy_from_settings(settings.deadlines)
     out: list[AlertIntent] = []
     with reading(db) as r:
         units = units_by_code(r)
-        tasks = iter_tasks(r, batch_size=batch_size)
-        found = judged(
-            tasks,
-            as_of,
-            cal,
-            policy,
-            task_of=ledger_task,
-            event=UNCLASSIFIABLE,
-            facts=ledger_facts(r),
-            batch_size=batch_size,
+        keys = tuple(
+            settings_key(settings, cal, units.values(), planning=planning)
+            for planning in (True, False)
         )
-        while chunk := list(islice(found, batch_size)):
+        facts = ledger_facts(r)
+        tasks = iter_tasks_read(r, as_of=as_of, keys=keys, batch_size=batch_size)
+        while chunk := list(islice(tasks, batch_size)):
+            found = list(
+                classified(chunk, as_of, cal, policy, task_of=_read_task, event=UNCLASSIFIABLE)
+            )
+            ids = [task.source_id for _, task, _ in found]
+            known = facts(ids)
             # The alert rows already recorded, one query a batch (was one a task).
-            recorded = alert_keys_by_task(r, [row.source_id for row, _ in chunk])
-            for row, judgement in chunk:
-                context = alert_context(row, units, settings, judgement=judgement)
-                task, cls = judgement.task, judgement.classification
+            recorded = alert_keys_by_task(r, ids)
+            for (row, stored), task, cls in found:
+                facts_of_task = known.get(task.source_id, NO_FACTS)
+                judged = LazyJudgement(task, cls, facts_of_task, cal, policy, stored=stored)
+                context = alert_context(row, units, settings, judgement=judged)
                 out += alert_intents(
                     task,
                     cls,
                     as_of,
                     cal,
                     settings.alerts,
-                    existing_keys=recorded[row.source_id],
+                    existing_keys=recorded[task.source_id],
                     context=context,
                 )
     return out
+
+
+def _read_task(item: tuple[LedgerTask, StoredReading | None]) -> NormalisedTask:
+    return item[0].task

@@ -21,19 +21,23 @@ from connector.clock import FixedClock
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.facts import change_kind
+from connector.ledger.outbox import alert_keys_by_task
 from connector.ledger.reader import open_reader, reading
 from connector.ledger.tasks import iter_tasks, stamp_rechecks
 from connector.ledger.units import list_units
 from connector.models import NormalisedTask, StatusCode, TaskState, Unit
 from connector.ops.forked import can_fork
+from connector.outbox.planning import alert_context, preview_alerts, units_by_code
 from connector.reports.build import build_report, report_as_of, report_current
 from connector.reports.model import Item, Report, ReportOptions
 from connector.reports.render.formats import render
+from connector.rules.alerts import AlertIntent, alert_intents
 from connector.rules.calendar import WorkingCalendar
 from connector.rules.classify import (
     classified,
     judged,
     ledger_facts,
+    ledger_task,
     reclassify,
     settings_key,
 )
@@ -491,3 +495,81 @@ def test_a_past_days_report_read_in_two_processes_is_the_report_read_in_one(
     assert in_two == in_one
     assert render(in_two, "json", "vi") == render(in_one, "json", "vi")
     assert in_one != report_current(ledger, SETTINGS, options, CAL)  # the news is left out
+
+
+# -- the alert preview reads the stored readings as the report does --------------------------------
+
+
+def _fully_judged_preview(ledger: Ledger, as_of: date) -> list[AlertIntent]:
+    """The alert preview of every task judged in full (`judged`: the text read again)."""
+    policy = policy_from_settings(SETTINGS.deadlines)
+    out: list[AlertIntent] = []
+    with reading(ledger) as r:
+        units = units_by_code(r)
+        rows = list(iter_tasks(r))
+        recorded = alert_keys_by_task(r, [row.source_id for row in rows])
+        for row, j in judged(
+            rows, as_of, CAL, policy, task_of=ledger_task, event="x", facts=ledger_facts(r)
+        ):
+            context = alert_context(row, units, SETTINGS, judgement=j)
+            out += alert_intents(
+                j.task,
+                j.classification,
+                as_of,
+                CAL,
+                SETTINGS.alerts,
+                existing_keys=recorded[row.source_id],
+                context=context,
+            )
+    return out
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, date(2022, 4, 12)], ids=["day", "earlier-day"])
+def test_the_alert_preview_from_stored_readings_equals_the_fully_judged_preview(
+    ledger: Ledger, as_of: date
+) -> None:
+    """After the classification step of the day, `preview_alerts` takes the kind and the
+    recurrence rule it stored and is still the preview of every task fully judged (overdue and
+    no-deadline reminders among them); tasks whose stored reading is stale
+    (another key, or stamped by a run of a later day) are judged again, although their stored
+    reading is false."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    key = _classify_stored(ledger, as_of)
+    stale = _without_deadline(ledger, as_of)[:40]
+    _falsify(ledger, stale, kind="product")
+    with ledger.transaction() as session:
+        next_day = as_of + timedelta(days=1)
+        stamp_rechecks(session, dict.fromkeys(stale[:20], next_day), key="other", checked_on=as_of)
+        later = as_of + timedelta(days=3)
+        stamp_rechecks(
+            session,
+            dict.fromkeys(stale[20:], later + timedelta(days=30)),
+            key=key,
+            checked_on=later,
+        )
+    fast = preview_alerts(ledger, SETTINGS, as_of, calendar=CAL)
+    full = _fully_judged_preview(ledger, as_of)
+    assert {i.type.value for i in full} >= {"QUA_HAN", "DON_DOC_KHONG_HAN"}
+    assert fast == full
+
+
+def test_a_current_stored_reading_is_what_the_alert_preview_reads(ledger: Ledger) -> None:
+    """The preview of the classification step's day reads the stored kind, not the text: a
+    stored kind changed by hand changes the missing-deadline and no-deadline alerts (so the
+    text is not read for those tasks); the preview of a day before it reads the text again."""
+    _fill(ledger, [*TASKS, *_seeded_world(15, 400)])
+    _classify_stored(ledger, AS_OF)
+    before = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
+    assert before == _fully_judged_preview(ledger, AS_OF)
+    _falsify(ledger, _without_deadline(ledger, AS_OF), kind="product")
+    after = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
+    missing = {i.task_id for i in after if i.type.value == "THIEU_THOI_HAN"}
+    assert missing > {i.task_id for i in before if i.type.value == "THIEU_THOI_HAN"}
+    reminded = [
+        {i.task_id for i in p if i.type.value == "DON_DOC_KHONG_HAN"} for p in (before, after)
+    ]
+    assert reminded[0] != reminded[1]
+    day_before = AS_OF - timedelta(days=1)  # judged as of a later day: not trusted
+    assert preview_alerts(ledger, SETTINGS, day_before, calendar=CAL) == _fully_judged_preview(
+        ledger, day_before
+    )
