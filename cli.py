@@ -1332,17 +1332,20 @@ def outbox_list_cmd(
     Example: idesk-connector outbox list --state dead
     """
     from connector.views import shapes, text
-    from connector.views.listings import outbox_list
+    from connector.views.listings import outbox_list, outbox_rows, outbox_total
 
     check_limit(limit)
     loaded = settings(need_source=False)
     with _reader(loaded) as reader:
+        if fmt == "json":  # written as it is read: memory flat in the number of rows
+            rows = outbox_rows(reader, state=state, limit=limit)
+            total = functools.partial(outbox_total, reader, state, limit)
+            for piece in shapes.outbox_json_text(rows, total):
+                sys.stdout.write(json_safe(piece))
+            _stdout("")
+            return
         listing = outbox_list(reader, state=state, limit=limit)
-    render(
-        fmt,
-        lambda: shapes.outbox_json(listing),
-        lambda: text.outbox_text(listing, ui_lang(loaded, lang)),
-    )
+    render(fmt, lambda: None, lambda: text.outbox_text(listing, ui_lang(loaded, lang)))
 
 
 @outbox_app.command("retry", cls=Command)

@@ -10,7 +10,7 @@ step changes are ORM objects (`get_row`, `replaceable_tracking`), changed by the
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -90,6 +90,24 @@ def list_entries(
     if state is None:
         return _entries(db, limit=limit)
     return _entries(db, "state = :state", {"state": state}, limit=limit)
+
+
+def iter_entries(
+    db: Db, state: OutboxState | None = None, *, limit: int | None = None, batch_size: int = 1000
+) -> Iterator[OutboxEntry]:
+    """`list_entries`, read `batch_size` rows at a time by id (memory flat in the number of
+    rows)."""
+    where = "id > :after" if state is None else "state = :state AND id > :after"
+    params: dict[str, Any] = {} if state is None else {"state": state}
+    after, left = 0, limit
+    while left is None or left > 0:
+        size = batch_size if left is None else min(batch_size, left)
+        batch = _entries(db, where, {**params, "after": after}, limit=size)
+        yield from batch
+        if len(batch) < size:
+            return
+        after = int(batch[-1].id or 0)
+        left = None if left is None else left - len(batch)
 
 
 def count_entries(db: Db, state: OutboxState | None = None) -> int:

@@ -7,11 +7,12 @@ text. None of them writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from connector.ledger.outbox import OutboxEntry, count_entries, list_entries
+from connector.ledger.outbox import OutboxEntry, count_entries, iter_entries, list_entries
 from connector.ledger.quarantine import QuarantineEntry, list_quarantine
 from connector.ledger.runs import RunSummary, list_runs
 from connector.outbox.states import OutboxState
@@ -39,8 +40,20 @@ class OutboxListing:
 def outbox_list(db: Db, *, state: OutboxState | None = None, limit: int = 0) -> OutboxListing:
     """The outbox rows by id, optionally in one state, at most `limit` of them (0: all)."""
     rows = list_entries(db, state, limit=limit or None)  # not every row for the first 200
-    total = len(rows) if not limit or len(rows) < limit else count_entries(db, state)
-    return OutboxListing(rows, total)
+    return OutboxListing(rows, outbox_total(db, state, limit, len(rows)))
+
+
+def outbox_rows(
+    db: Db, *, state: OutboxState | None = None, limit: int = 0
+) -> Iterator[OutboxEntry]:
+    """`outbox_list`'s rows, read a batch at a time as they are written out."""
+    return iter_entries(db, state, limit=limit or None)
+
+
+def outbox_total(db: Db, state: OutboxState | None, limit: int, shown: int) -> int:
+    """The rows ``outbox list`` counts, having shown `shown` of them with `limit` (0: all):
+    `shown` when that is all of them, else counted (not read for the first 200)."""
+    return shown if not limit or shown < limit else count_entries(db, state)
 
 
 def runs_list(db: Db, *, limit: int = 0) -> list[RunSummary]:

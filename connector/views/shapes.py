@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.ledger.codec import encode
@@ -138,12 +138,22 @@ def _scalar(value: Any) -> str:
     return _ENCODE(value)
 
 
+def _value(value: Any, margin: str) -> str:
+    """One JSON value as ``json.dumps(..., ensure_ascii=False, indent=2)`` writes it at `margin`
+    inside a document: a scalar with the C encoder, a list or an object (rare) indented."""
+    if isinstance(value, list | tuple | dict):
+        text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+        return text.replace("\n", "\n" + margin)
+    return _scalar(value)
+
+
 def _flat_object(data: Mapping[str, Any], margin: str) -> str:
-    """A dict of scalars as ``json.dumps(..., ensure_ascii=False, indent=2)`` writes it at
-    `margin` inside a document (that encoder in pure Python is slow; this uses the C one for
-    each value)."""
+    """A dict as ``json.dumps(..., ensure_ascii=False, indent=2)`` writes it at `margin` inside
+    a document (that encoder in pure Python is slow; this uses the C one for each scalar)."""
     inner = margin + "  "
-    body = ",\n".join(f"{inner}{_scalar(key)}: {_scalar(value)}" for key, value in data.items())
+    body = ",\n".join(
+        f"{inner}{_scalar(key)}: {_value(value, inner)}" for key, value in data.items()
+    )
     return f"{margin}{{\n{body}\n{margin}}}" if data else f"{margin}{{}}"
 
 
@@ -405,6 +415,18 @@ def outbox_row_json(entry: OutboxEntry) -> dict[str, Any]:
 def outbox_json(listing: OutboxListing) -> dict[str, Any]:
     """``outbox list --format json`` (``count``: the rows before ``--limit``)."""
     return {"rows": [outbox_row_json(e) for e in listing.rows], "count": listing.total}
+
+
+def outbox_json_text(rows: Iterable[OutboxEntry], total: Callable[[int], int]) -> Iterator[str]:
+    """``outbox list --format json`` written as it is read, piece by piece: the very text of
+    ``json.dumps(outbox_json(...), ensure_ascii=False, indent=2)`` without holding the rows in
+    memory; `total` gives the count once that many rows were written."""
+    count = 0
+    yield '{\n  "rows": ['
+    for entry in rows:
+        yield ("\n" if count == 0 else ",\n") + _flat_object(outbox_row_json(entry), "    ")
+        count += 1
+    yield ("\n  ]" if count else "]") + f',\n  "count": {total(count)}\n}}'
 
 
 _RUN_SHOWN = (
