@@ -19,7 +19,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -720,12 +720,17 @@ def check_cmd(fmt: FormatOpt = OutputFormat.TABLE, lang: UiLangOpt = None) -> No
     steps = []
     code = EXIT_OK
     every = [loaded.settings.for_source(n) for n in chosen_sources(loaded, None)]
-    for step in (step for each in every for step in run_checks(each)):
-        steps.append(step)
-        if fmt == "table":
-            _stdout(text.check_line(step, language))
-        if not step.ok and code == EXIT_OK:
-            code = step.exit_code or EXIT_PROBLEMS
+    several = len(every) > 1
+    for each in every:
+        if several and fmt == "table":
+            _stdout(text.check_source_line(each.source.name, language))
+        for found in run_checks(each):
+            step = replace(found, source=each.source.name) if several else found
+            steps.append(step)
+            if fmt == "table":
+                _stdout(text.check_line(step, language))
+            if not step.ok and code == EXIT_OK:
+                code = step.exit_code or EXIT_PROBLEMS
     if fmt == "json":
         emit_json(shapes.check_json(steps, code == EXIT_OK), secret_free=True)
     raise typer.Exit(code)

@@ -191,7 +191,8 @@ class ConfigFileSource(TomlConfigSettingsSource):
                 del values[key]
         sources = data.get("sources")
         if isinstance(sources, list):
-            if "source" in data:
+            # `sources = []` (config.example.toml) is the one-[source] layout, not both
+            if sources and "source" in data:
                 self.load.note(
                     Problem(
                         "sources",

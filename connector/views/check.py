@@ -56,6 +56,8 @@ class CheckStep:
     seconds: float
     exit_code: int = 0
     found: Found | None = None
+    source: str = ""
+    """The source checked when a config has several (``[[sources]]``); "" for one source."""
 
     def said(self, lang: Lang) -> str:
         return self.detail if self.found is None else self.found.said(lang)

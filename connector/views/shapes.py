@@ -544,5 +544,9 @@ def calendar_json(found: CalendarRange, lang: str) -> dict[str, Any]:
 
 
 def check_json(steps: Sequence[CheckStep], ok: bool) -> dict[str, Any]:
-    """``check --format json``."""
-    return {"ok": ok, "steps": [fields_of(s, ("name", "ok", "detail", "seconds")) for s in steps]}
+    """``check --format json``; over several sources each step also names its `source`."""
+    names = ("name", "ok", "detail", "seconds")
+    return {
+        "ok": ok,
+        "steps": [fields_of(s, (*names, "source") if s.source else names) for s in steps],
+    }

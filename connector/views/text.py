@@ -711,6 +711,11 @@ def calendar_table(found: CalendarRange, lang: str) -> RenderableType:
     return Group(table, Text(line))
 
 
+def check_source_line(name: str, lang: Lang = "vi") -> str:
+    """The line before one source's steps when ``check`` checks several sources."""
+    return for_terminal(label("source_section", lang, source=name), one_line=True)
+
+
 def check_line(step: CheckStep, lang: Lang = "vi") -> str:
     """One step of ``check``, as it finishes."""
     mark = label("check_ok" if step.ok else "check_fail", lang)

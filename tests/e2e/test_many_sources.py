@@ -198,6 +198,35 @@ def test_a_failing_source_is_named_and_the_others_work_is_kept(tmp_path: Path) -
     assert unknown.returncode == 2 and "nowhere" in unknown.stderr
 
 
+def test_check_names_the_source_of_each_step(tmp_path: Path) -> None:
+    """`check` over two sources says whose each step is: a `source` key on every JSON step and a
+    "Source: NAME" line before each source's steps, so the one that cannot be reached is known."""
+    with _simulators(["gia-lai"]) as sims:
+        env = _deployment(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}")
+        config = Path(env["IDESK_CONNECTOR_CONFIG"])
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(
+                "[retry]",
+                '[[sources]]\nname = "kon-tum"\nbase_url = "http://127.0.0.1:9/x"\n'
+                'auth = "token"\nconnect_timeout = 1\n[retry]',
+            ),
+            encoding="utf-8",
+        )
+        env["IDESK_CONNECTOR__SOURCES__KON_TUM__TOKEN"] = "t"
+        done = _cli(env, "check", "--format", "json")
+        table = _cli(env, "check", "--lang", "en")
+    assert done.returncode == 3, done.stderr
+    steps = json.loads(done.stdout)["steps"]
+    failed = [s for s in steps if not s["ok"]]
+    assert [(s["source"], s["name"]) for s in failed] == [("kon-tum", "reach")]
+    assert {s["source"] for s in steps} == {"gia-lai", "kon-tum"}
+    lines = table.stdout.splitlines()
+    heads = [n for n, line in enumerate(lines) if line.startswith("Source: ")]
+    assert [lines[n] for n in heads] == ["Source: gia-lai", "Source: kon-tum"]
+    assert "[FAIL] reach" in "\n".join(lines[heads[1] :])
+    assert "[FAIL]" not in "\n".join(lines[: heads[1]])
+
+
 def _one_source_env(home: Path, sim: Simulator, name: str) -> dict[str, str]:
     """Today's one-[source] config for `sim`, its source named `name`."""
     env = _deployment(home, {name: sim}, f"sqlite:///{home / 'ledger.db'}")

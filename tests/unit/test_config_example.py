@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from connector.settings import Settings
+from connector.settings import Settings, load_settings
 from tests.support import ROOT
 
 
@@ -64,3 +65,23 @@ def test_example_documents_every_key_with_its_default() -> None:
         assert got == want, f"{key}: example {got!r} != default {want!r}"
     for secret in secrets:
         assert f"\n{secret.split('.')[1]} =" not in text
+
+
+def test_example_copied_as_is_is_a_valid_config(tmp_path: Path) -> None:
+    """`cp config.example.toml config.toml` (the README's first step) loads: its empty
+    `sources = []` beside `[source]` is the one-source layout, not both layouts at once."""
+    config = tmp_path / "config.toml"
+    config.write_text((ROOT / "config.example.toml").read_text(encoding="utf-8"), "utf-8")
+    config.chmod(0o600)
+    loaded = load_settings(config, {"IDESK_CONNECTOR__SOURCE__PASSWORD": "pw"})
+    assert loaded.settings.sources == ()
+    assert [src.name for src in loaded.settings.all_sources] == ["idesk"]
+
+
+def test_empty_sources_beside_source_is_one_source(tmp_path: Path) -> None:
+    """`sources = []` with a [source] table is one source; only entries in both are refused."""
+    config = tmp_path / "c.toml"
+    config.write_text('sources = []\n[source]\nauth = "headers"\nname = "one"\n', "utf-8")
+    config.chmod(0o600)
+    loaded = load_settings(config, {})
+    assert [src.name for src in loaded.settings.all_sources] == ["one"]
