@@ -213,6 +213,14 @@ def ui_lang(loaded: "LoadedSettings", lang: Language | None) -> "Lang":
     return check_lang(lang.value if lang is not None else loaded.settings.ui.lang)
 
 
+def _said(key: str, lang: "Lang", **values: object) -> str:
+    """A short confirmation or summary line of `labels.toml` in `lang` (``ui.lang`` or the
+    command's ``--lang``)."""
+    from connector.i18n import label
+
+    return label(key, lang, **values)
+
+
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -911,7 +919,7 @@ def report_cmd(
             exc.filename = exc.filename or str(output)
             raise
         get_logger("cli").info("report_written", path=str(output), format=fmt)
-        _stderr(f"report written: {output}")
+        _stderr(_said("cli_report_written", options.lang, path=output))
         return
     if fmt == "table":
         from connector.reports.render.table import report_renderable
@@ -959,7 +967,7 @@ def _write_sections(
             exc.filename = exc.filename or str(output)
             raise
         get_logger("cli").info("report_written", path=str(output), format=fmt, by="source")
-        _stderr(f"report written: {output}")
+        _stderr(_said("cli_report_written", lang, path=output))
         return
     if fmt == "table":
         from connector.i18n import label
@@ -1038,7 +1046,16 @@ def db_upgrade_cmd(wait: WaitOpt = 0.0) -> None:
     loaded = settings(need_source=False)
     ledger = loaded.settings.ledger
     result = upgrade_locked(ledger.url, lock_file=ledger.lock_file, wait_s=wait)
-    _stdout(f"ledger {redact_url(ledger.url)}: {result.before or 'empty'} -> {result.after}")
+    shown = ui_lang(loaded, None)
+    before = result.before or _said("cli_ledger_empty", shown)
+    line = _said(
+        "cli_ledger_migrated",
+        shown,
+        ledger=redact_url(ledger.url),
+        before=before,
+        after=result.after,
+    )
+    _stdout(line)
 
 
 @db_app.command("downgrade", cls=Command)
@@ -1066,8 +1083,16 @@ def db_downgrade_cmd(
     loaded = settings(need_source=False)
     ledger = loaded.settings.ledger
     result = downgrade(ledger.url, to, lock_file=ledger.lock_file, wait_s=wait)
-    note = "" if result.changed else " (nothing to do)"
-    _stdout(f"ledger {result.database}: {result.before} -> {result.after}{note}")
+    shown = ui_lang(loaded, None)
+    note = "" if result.changed else _said("cli_nothing_to_do", shown)
+    line = _said(
+        "cli_ledger_migrated",
+        shown,
+        ledger=result.database,
+        before=result.before,
+        after=result.after,
+    )
+    _stdout(line + note)
 
 
 @db_app.command("current", cls=Command)
@@ -1282,9 +1307,12 @@ def tasks_kind_cmd(
         before, after = change_kind(
             session, task_id, kind, by=by, reason=reason, at=SystemClock().now()
         )
+    shown = ui_lang(loaded, None)
     was = before.kind.value if before is not None else "auto"
-    now = f"{after.kind.value} (set by {after.by})" if after is not None else "auto"
-    _stdout(f"task {task_id}: kind {now}; was {was}")
+    now = "auto"
+    if after is not None:
+        now = _said("cli_kind_set_by", shown, kind=after.kind.value, by=after.by)
+    _stdout(_said("cli_kind_set", shown, id=task_id, now=now, was=was))
 
 
 quarantine_app = command_group("quarantine", "Records that could not be normalised.", PANEL_INSPECT)
@@ -1373,14 +1401,15 @@ def outbox_retry_cmd(
     with _open_ledger(loaded) as ledger, ledger.transaction() as session:
         if dead:
             count = retry_dead(session)
-            _stdout(f"{count} dead row(s) back to pending")
+            _stdout(_said("cli_dead_retried", ui_lang(loaded, None), count=count))
         else:
             assert row_id is not None
             try:
                 row = retry_row(session, row_id)
             except OutboxStateError as exc:  # a row in another state: a usage error, exit 2
                 raise ConfigError(str(exc)) from exc
-            _stdout(f"row #{row.id} ({row.idempotency_key}) back to pending")
+            shown = ui_lang(loaded, None)
+            _stdout(_said("cli_row_retried", shown, id=row.id, row_key=row.idempotency_key))
 
 
 alerts_app = command_group("alerts", "Alerts to units.", PANEL_INSPECT)
@@ -1447,34 +1476,55 @@ def _merged_demo(directory: Path, tasks: int, lang: str) -> None:
 
     from connector.demo_merged import run_merged_demo
     from connector.reports.render.table import SummaryTable
+    from connector.views.text import outcome_label
 
     result = run_merged_demo(directory, tasks=tasks, lang=lang)
-    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
+    shown: Lang = "en" if lang == "en" else "vi"
+    _table_console(140).print(SummaryTable(result.report, shown))
     for name, job in result.jobs.items():
         counts = job.counts()
-        _stdout(
-            f"Source {name} ({result.base_urls[name]}): {result.tasks} tasks; sync {job.run_id}:"
-            f" {job.outcome.value}; fetched {counts.get('fetched', 0)},"
-            f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)}."
+        line = _said(
+            "demo_merged_source",
+            shown,
+            name=name,
+            url=result.base_urls[name],
+            tasks=result.tasks,
+            run_id=job.run_id,
+            outcome=outcome_label(job.outcome.value, shown),
+            fetched=counts.get("fetched", 0),
+            inserted=counts.get("inserted", 0),
+            quarantined=counts.get("quarantined", 0),
         )
-    _stdout(
-        f"Ledger: {result.ledger_path} (two sources); config: {result.config_path}"
-        f"\nReports (by mapped unit, units-gialai): {result.docx_path}, {result.xlsx_path},"
-        f" {result.html_path}; by source: {result.by_source_path}"
-        f"\nNext: idesk-connector --config {result.config_path} report --by source"
+        _stdout(line)
+    next_command = f"idesk-connector --config {result.config_path} report --by source"
+    lines = (
+        _said("demo_merged_files", shown, ledger=result.ledger_path, config=result.config_path),
+        _said(
+            "demo_merged_reports",
+            shown,
+            docx=result.docx_path,
+            xlsx=result.xlsx_path,
+            html=result.html_path,
+            by_source=result.by_source_path,
+        ),
+        _said("demo_next", shown, command=next_command),
     )
+    _stdout("\n".join(lines))
 
 
-def _demo_snapshot_line(result: Any) -> str:
+def _demo_snapshot_line(result: Any, lang: "Lang") -> str:
     """The demo's line on the second, unchanged sync of the iDesk 6 mode ('' otherwise)."""
     second = result.second_job
     if second is None:
         return ""
     counts = second.counts()
-    return (
-        f"\nSecond sync {second.run_id} (nothing changed): {counts.get('fetched', 0)} list items,"
-        f" detail calls {counts.get('detail_calls', 0)} (the refresh share),"
-        f" intake-only skipped {result.job.counts().get('skipped_not_assignment', 0)}."
+    return "\n" + _said(
+        "demo_second_sync",
+        lang,
+        run_id=second.run_id,
+        fetched=counts.get("fetched", 0),
+        details=counts.get("detail_calls", 0),
+        skipped=result.job.counts().get("skipped_not_assignment", 0),
     )
 
 
@@ -1524,6 +1574,9 @@ def demo_cmd(
 
     from connector.demo import run_demo
     from connector.reports.render.table import SummaryTable
+    from connector.views.text import outcome_label
+
+    shown: Lang = "en" if lang is Language.EN else "vi"
 
     configure_logging(
         level=OPTIONS.log_level or "warning",
@@ -1535,7 +1588,7 @@ def demo_cmd(
         if dialect is not SimDialect.CONTRACT or deliver is not DemoDelivery.SOURCE:
             raise ConfigError("--merged runs the contract dialect, alerts to the source")
         _merged_demo(directory / "merged", 1000 if tasks is None else tasks, lang.value)
-        _stdout(f"Done in {_time.monotonic() - start:.1f}s.")
+        _stdout(_said("demo_done", shown, seconds=f"{_time.monotonic() - start:.1f}"))
         return
     result = run_demo(
         directory,
@@ -1544,31 +1597,48 @@ def demo_cmd(
         dialect=dialect.literal,
         deliver=deliver.value,
     )
-    _table_console(140).print(SummaryTable(result.report, "en" if lang == "en" else "vi"))
+    _table_console(140).print(SummaryTable(result.report, shown))
     counts = result.job.counts()
-    alerts = f"alerts sent {result.notifications}"
+    alerts = _said("demo_alerts_sent", shown, count=result.notifications)
     if result.mail_dir is not None:
-        alerts = (
-            f"alerts sent to the source {result.notifications},"
-            f" by e-mail in {result.emails} digest(s)"
+        alerts = _said(
+            "demo_alerts_sent_email", shown, count=result.notifications, digests=result.emails
         )
-    _stdout(
-        f"\nSimulator {result.base_url}: {result.tasks} tasks, today {result.today.isoformat()}."
-        f"\nSync {result.job.run_id}: {result.job.outcome.value};"
-        f" fetched {counts.get('fetched', 0)},"
-        f" inserted {counts.get('inserted', 0)}, quarantined {counts.get('quarantined', 0)},"
-        f" tracking statuses sent {result.tracking_writes}, {alerts}."
-        f"{_demo_snapshot_line(result)}"
-        f"\nLedger: {result.ledger_path}; config: {result.config_path}"
-        f"\nReports: {result.docx_path}, {result.xlsx_path}, {result.html_path}"
-        f"\nNext: idesk-connector --config {result.config_path} status"
-        f"\nDone in {_time.monotonic() - start:.1f}s."
+    sync = _said(
+        "demo_sync",
+        shown,
+        run_id=result.job.run_id,
+        outcome=outcome_label(result.job.outcome.value, shown),
+        fetched=counts.get("fetched", 0),
+        inserted=counts.get("inserted", 0),
+        quarantined=counts.get("quarantined", 0),
+        tracking=result.tracking_writes,
+        alerts=alerts,
     )
+    simulator = _said(
+        "demo_simulator",
+        shown,
+        url=result.base_url,
+        tasks=result.tasks,
+        today=result.today.isoformat(),
+    )
+    lines = (
+        f"\n{simulator}",
+        sync + _demo_snapshot_line(result, shown),
+        _said("demo_files", shown, ledger=result.ledger_path, config=result.config_path),
+        _said(
+            "demo_reports",
+            shown,
+            docx=result.docx_path,
+            xlsx=result.xlsx_path,
+            html=result.html_path,
+        ),
+        _said("demo_next", shown, command=f"idesk-connector --config {result.config_path} status"),
+        _said("demo_done", shown, seconds=f"{_time.monotonic() - start:.1f}"),
+    )
+    _stdout("\n".join(lines))
     if result.mail_dir is not None:
-        _stdout(
-            f"E-mails: {result.emails} digest(s) in {result.mail_dir}"
-            f" (one per unit; open a .eml file in a mail program)."
-        )
+        _stdout(_said("demo_emails", shown, count=result.emails, dir=result.mail_dir))
 
 
 # --- simulator ------------------------------------------------------------------------------

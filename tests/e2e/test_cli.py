@@ -61,7 +61,13 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     data = json.loads(out)
     assert code == 1 and data["outcome"] == "problems"
     assert set(data) == {
-        "run_id", "command", "outcome", "dry_run", "counts", "cursor_before", "cursor_after",
+        "run_id",
+        "command",
+        "outcome",
+        "dry_run",
+        "counts",
+        "cursor_before",
+        "cursor_after",
         "would_deliver",
     }
     assert data["counts"]["quarantined"] == len(sim.world.malformed)
@@ -69,14 +75,28 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     tasks = as_json(deployment, "tasks", "list", "--limit", "0")
     assert tasks["count"] == len(tasks["tasks"]) > 0
     assert set(tasks["tasks"][0]) == {
-        "id", "sign_number", "subject", "lead_unit", "state", "status", "deadline", "eff_due",
-        "days_overdue", "due_soon", "confirmed", "deleted_at_source",
+        "id",
+        "sign_number",
+        "subject",
+        "lead_unit",
+        "state",
+        "status",
+        "deadline",
+        "eff_due",
+        "days_overdue",
+        "due_soon",
+        "confirmed",
+        "deleted_at_source",
     }
     first = tasks["tasks"][0]["id"]
     shown = as_json(deployment, "tasks", "show", str(first))
     assert shown["id"] == first and shown["classification"]["status"]
     assert set(shown["classification"]["flags"]) == {
-        "due_soon", "overdue_over_30", "stale_no_deadline", "unconfirmed", "extended",
+        "due_soon",
+        "overdue_over_30",
+        "stale_no_deadline",
+        "unconfirmed",
+        "extended",
         "extended_after_overdue",
     }
     quarantine = as_json(deployment, "quarantine", "list")
@@ -92,7 +112,11 @@ def test_sync_then_every_inspection_command(deployment: dict[str, Any]) -> None:
     assert report["schema_version"] == 1
     calendar = as_json(deployment, "calendar", "2022-01-31..2022-02-06")
     assert [d["date"] for d in calendar["days"]][:5] == [
-        "2022-01-31", "2022-02-01", "2022-02-02", "2022-02-03", "2022-02-04",
+        "2022-01-31",
+        "2022-02-01",
+        "2022-02-02",
+        "2022-02-03",
+        "2022-02-04",
     ]
 
 
@@ -187,6 +211,12 @@ def test_report_period_basis_number_and_word_file(
         env=env,
     )
     assert result.exit_code == 0, result.stdout
+    assert f"đã ghi báo cáo: {out}" in result.stderr  # the confirmation follows the language
+    out_en = tmp_path / "report-en.docx"
+    english = CliRunner().invoke(
+        app, ["report", "--format", "docx", "--output", str(out_en), "--lang", "en"], env=env
+    )
+    assert f"report written: {out_en}" in english.stderr
     text = docx_text(out.read_bytes())
     for line in ("UBND TỈNH BÌNH ĐỊNH", "Số: 45/BC-TCT", f"Bình Định, {decree_date(today, 'vi')}"):
         assert line in text
@@ -201,8 +231,14 @@ def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]
     task_id = next(k for k in sorted(stored) if k in phrases and phrases[k].nominal)
     shown = as_json(deployment, "tasks", "show", str(task_id), "--lang", "en")
     assert set(shown["suggested_deadline"]) == {
-        "deadline", "phrase", "recurrence", "recurrence_phrase", "kind", "recurrence_rule",
-        "alternatives", "notes",
+        "deadline",
+        "phrase",
+        "recurrence",
+        "recurrence_phrase",
+        "kind",
+        "recurrence_rule",
+        "alternatives",
+        "notes",
     }
     code, _ = run(deployment, "tasks", "show", str(task_id), "--lang", "fr")
     assert code == 2
@@ -217,10 +253,17 @@ def test_tasks_kind_override_is_kept_with_who_and_shown(deployment: dict[str, An
     assert before["override"] is None and before["kind"] in {"product", "routine"}
     flipped = "routine" if before["kind"] == "product" else "product"
     code, out = run(
-        deployment, "tasks", "kind", str(task_id), flipped, "--by", "Nguyễn Văn A",
-        "--reason", "nhiệm vụ thường xuyên",
+        deployment,
+        "tasks",
+        "kind",
+        str(task_id),
+        flipped,
+        "--by",
+        "Nguyễn Văn A",
+        "--reason",
+        "nhiệm vụ thường xuyên",
     )
-    assert code == 0 and f"kind {flipped} (set by Nguyễn Văn A)" in out
+    assert code == 0 and f"loại {flipped} (do Nguyễn Văn A đặt); trước đó auto" in out
     shown = as_json(deployment, "tasks", "show", str(task_id))
     assert shown["kind"]["kind"] == flipped and shown["kind"]["source"] == "override"
     assert shown["kind"]["automatic"] == before["kind"]
@@ -249,7 +292,14 @@ def test_check_reports_each_step(deployment: dict[str, Any]) -> None:
     data = as_json(deployment, "check")
     assert data["ok"] is True
     assert [s["name"] for s in data["steps"]] == [
-        "mapping", "calendar", "ledger", "reach", "login", "server_time", "units", "tasks",
+        "mapping",
+        "calendar",
+        "ledger",
+        "reach",
+        "login",
+        "server_time",
+        "units",
+        "tasks",
     ]
     assert data["steps"][-1]["detail"].startswith("first page: ")
     code, out = run(deployment, "check")

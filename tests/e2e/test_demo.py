@@ -30,8 +30,9 @@ def test_demo_leaves_a_config_the_other_commands_read(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--tasks", "120", "--dir", str(out)])
     assert result.exit_code == 0, result.output
     config = out / "config.toml"
-    assert f"config: {config}" in result.output
-    assert f"Next: idesk-connector --config {config} status" in result.output
+    assert f"cấu hình: {config}" in result.output  # the summary in Vietnamese by default
+    assert f"Tiếp theo: idesk-connector --config {config} status" in result.output
+    assert "Xong sau" in result.output and "Next:" not in result.output
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert "password" not in config.read_text(encoding="utf-8")
 

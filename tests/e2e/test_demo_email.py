@@ -28,8 +28,9 @@ def test_demo_deliver_email_writes_one_digest_per_unit(tmp_path: Path) -> None:
     files = sorted((tmp_path / "demo" / "mail").glob("*.eml"))
     assert files, done.stdout
     # the source got no notification: every alert went by e-mail
-    assert f"alerts sent to the source 0, by e-mail in {len(files)} digest(s)." in done.stdout
-    assert f"E-mails: {len(files)} digest(s)" in done.stdout
+    sent = f"đã gửi 0 cảnh báo về nguồn, {len(files)} thư tổng hợp qua e-mail."
+    assert sent in done.stdout
+    assert f"E-mail: {len(files)} thư tổng hợp trong" in done.stdout
     book = (tmp_path / "demo" / "units.toml").read_text(encoding="utf-8")
     units: Counter[str] = Counter()
     ids = set()

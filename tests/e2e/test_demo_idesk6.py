@@ -26,7 +26,7 @@ def test_demo_idesk6_reads_the_snapshot_and_writes_the_reports(tmp_path: Path) -
     making only the refresh share of detail calls, units from the organisation tree, reports."""
     out = tmp_path / "demo"
     result = CliRunner().invoke(
-        app, ["demo", "--dialect", "idesk6", "--tasks", "150", "--dir", str(out)]
+        app, ["demo", "--dialect", "idesk6", "--tasks", "150", "--dir", str(out), "--lang", "en"]
     )
     assert result.exit_code == 0, result.output
     second = re.search(
@@ -65,8 +65,8 @@ def test_demo_idesk6_with_email_delivery(tmp_path: Path) -> None:
         ["demo", "--dialect", "idesk6", "--deliver", "email", "--tasks", "120", "--dir", str(out)],
     )
     assert result.exit_code == 0, result.output
-    assert "alerts sent to the source 0" in result.output
-    assert "Second sync" in result.output
+    assert "đã gửi 0 cảnh báo về nguồn" in result.output  # Vietnamese by default
+    assert "Đồng bộ lần hai" in result.output
     mails = sorted((out / "mail").glob("*.eml"))
     assert mails
     assert all(re.match(r"\d{4}-dig-\d+-", m.name) for m in mails)  # numeric tree ids

@@ -113,7 +113,9 @@ def echo_server() -> Iterator[ThreadingHTTPServer]:
         server.server_close()
 
 
-def _echo_env(tmp_path: Path, server: ThreadingHTTPServer, auth: str, secret: str) -> dict[str, str]:
+def _echo_env(
+    tmp_path: Path, server: ThreadingHTTPServer, auth: str, secret: str
+) -> dict[str, str]:
     base = f"http://127.0.0.1:{server.server_address[1]}/ubnd/smartcloud"
     cfg = write_config(tmp_path, base, auth=auth)
     key = "PASSWORD" if auth == "session" else "TOKEN"
@@ -225,7 +227,10 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,
         }
         assert invoke(env, "sync").exit_code == EXIT_OK
-        ids = [t["id"] for t in json.loads(invoke(env, "tasks", "list", "--format", "json").stdout)["tasks"]]
+        ids = [
+            t["id"]
+            for t in json.loads(invoke(env, "tasks", "list", "--format", "json").stdout)["tasks"]
+        ]
         yield {"env": env, "home": home, "ids": ids, "sim": sim}
 
 

@@ -143,12 +143,15 @@ def test_killed_run_is_marked_abandoned_by_the_next_run(tmp_path: Path) -> None:
 
         again = run("sync")
         assert again.returncode == EXIT_OK, again.stderr[-2000:]
-        runs = {r["run_id"]: r for r in json.loads(run("runs", "list", "--format", "json").stdout)["runs"]}
+        runs = {
+            r["run_id"]: r
+            for r in json.loads(run("runs", "list", "--format", "json").stdout)["runs"]
+        }
         assert runs[killed_id]["outcome"] == "abandoned"
         assert runs[killed_id]["ended_at"] is None and runs[killed_id]["error"]
-        assert [e["abandoned_run"] for e in events_named(events_in(again.stderr), "run_abandoned")] == [
-            killed_id
-        ]
+        assert [
+            e["abandoned_run"] for e in events_named(events_in(again.stderr), "run_abandoned")
+        ] == [killed_id]
 
 
 def test_running_row_of_a_live_run_is_left_alone(tmp_path: Path) -> None:
@@ -201,8 +204,14 @@ def test_failed_run_counts_only_committed_pages(ledger: Ledger) -> None:
             recorded_run(failing, "pull", "cron", "disk-full", clock) as run,
         ):
             pull(
-                settings, run_id="disk-full", clock=clock, ledger=failing, run=run,
-                sleep=lambda s: time.sleep(min(s, 0.05)), on_page=arm, classify_after=False,
+                settings,
+                run_id="disk-full",
+                clock=clock,
+                ledger=failing,
+                run=run,
+                sleep=lambda s: time.sleep(min(s, 0.05)),
+                on_page=arm,
+                classify_after=False,
             )
     recorded = get_run(ledger, "disk-full")
     assert recorded is not None and recorded.outcome == "failed"
@@ -373,7 +382,12 @@ def test_read_only_file_system(tmp_path: Path) -> None:
         assert invoke(env, "sync").exit_code == EXIT_OK
         read_only = f"mount --bind {data} {data} && mount -o remount,bind,ro {data}"
         for args in (["status"], ["report"], ["tasks", "list"], ["tasks", "show", "0"]):
-            done = in_namespace(read_only, [str(CLI), "--log-format", "json", *args, "--format", "json"], env, tmp_path)
+            done = in_namespace(
+                read_only,
+                [str(CLI), "--log-format", "json", *args, "--format", "json"],
+                env,
+                tmp_path,
+            )
             if args[-1] == "0":
                 assert done.returncode == 4, done.stderr[-1500:]
                 continue
