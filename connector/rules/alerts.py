@@ -693,6 +693,12 @@ def _clean(text: str, limit: int | None = None) -> str:
     return bounded(cleaned, limit)
 
 
+def plain_line(text: str) -> str:
+    """`text` as an alert names it: NFC, on one line, without control characters
+    (`_INVISIBLE`). For a unit's name in an e-mail digest's own lines."""
+    return _clean(text)
+
+
 def bounded(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, a cut marked with "…"."""
     if len(text) <= limit:
