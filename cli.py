@@ -38,6 +38,7 @@ from connector.ops.log import (
     json_safe,
     log_internal_error,
     redact,
+    terminal_safe,
 )
 from connector.outbox.states import OutboxState  # the option's values (a light module)
 
@@ -223,6 +224,15 @@ def _said(key: str, lang: "Lang", **values: object) -> str:
 
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _document_out(text: str) -> str:
+    """A csv or md report for stdout: on a terminal its control characters made visible (a
+    subject's escape sequence would drive the terminal; CRLF row ends are plain line ends);
+    piped or redirected, as stored."""
+    if not sys.stdout.isatty():
+        return text
+    return terminal_safe(text.replace("\r\n", "\n"))
 
 
 def _table_console(least: int) -> Any:
@@ -936,7 +946,7 @@ def report_cmd(
     if isinstance(rendered, bytes):
         sys.stdout.buffer.write(rendered)
     else:
-        _stdout(json_safe(rendered) if fmt == "json" else rendered)
+        _stdout(json_safe(rendered) if fmt == "json" else _document_out(rendered))
 
 
 def _make_parent(output: Path) -> None:
@@ -979,7 +989,7 @@ def _write_sections(
             console.print(report_renderable(section.report, lang))
         return
     rendered = render_sections(sections, fmt, lang, annex=annex)
-    _stdout(json_safe(rendered) if fmt == "json" else rendered)
+    _stdout(json_safe(rendered) if fmt == "json" else _document_out(rendered))
 
 
 def _note_before_first_data(reader: Any, day: date) -> None:

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from connector.errors import ConfigError, Problem
+from connector.rules.alerts import plain_line
 
 TEXT_KEYS: tuple[str, ...] = (
     "subject",
@@ -115,6 +116,7 @@ def render_digest(
 ) -> DigestText:
     """The digest of `alerts` for the unit named `unit_name` on `day` (message key `key`)."""
     t = load_digest_templates(lang)
+    unit_name = plain_line(unit_name)  # one line, no control character, as the alerts name it
     values = {"unit_name": unit_name, "day": day.strftime(t.date_format), "count": len(alerts)}
     subject = t.format("subject", **values)
     items = ordered(alerts)

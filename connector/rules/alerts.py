@@ -672,18 +672,31 @@ def due_occasions(
 # -- text ----------------------------------------------------------------------------------------
 
 _SPACES = re.compile(r"\s+")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+"""Left out of an alert's text: the control characters that are not whitespace (an escape
+sequence, a bell, DEL, the C1 controls such as the 8-bit CSI) and the bidirectional controls
+(a right-to-left override reorders what the unit reads). The text goes out as it is, to the
+source's notifications, an e-mail or a webhook's gateway."""
 
 
 def _clean(text: str, limit: int | None = None) -> str:
-    """NFC, whitespace (newlines included) collapsed to single spaces, trimmed; at most
-    `limit` characters (`bounded`)."""
+    """NFC, control characters left out (`_INVISIBLE`), whitespace (newlines included)
+    collapsed to single spaces, trimmed; at most `limit` characters (`bounded`)."""
     if limit is None:
-        return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+        return _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text))).strip()
     head = text[: limit * 4 + 64]  # never normalise megabytes to keep a few hundred characters
-    cleaned = _SPACES.sub(" ", unicodedata.normalize("NFC", head)).strip()
+    cleaned = _SPACES.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", head))).strip()
     if len(head) < len(text) and len(cleaned) <= limit:
         return bounded(cleaned + " " + ELLIPSIS, limit)
     return bounded(cleaned, limit)
+
+
+def plain_line(text: str) -> str:
+    """`text` as an alert names it: NFC, on one line, without control characters
+    (`_INVISIBLE`). For a unit's name in an e-mail digest's own lines."""
+    return _clean(text)
 
 
 def bounded(text: str, limit: int) -> str:

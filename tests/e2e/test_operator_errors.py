@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from cli import EXIT_CONFIG, EXIT_INTERNAL, EXIT_IO, EXIT_NOT_FOUND, EXIT_OK, EXIT_SOURCE, app
 from simulator import Faults, Simulator, SimulatorConfig
+from simulator.world import generate_world
 from tests.support.harness import ROOT
 
 TODAY = date(2022, 3, 7)
@@ -444,6 +445,39 @@ def test_check_and_sync_on_a_terminal_against_a_refused_port(tmp_path: Path) -> 
     assert len([line for line in screen.splitlines() if "did not answer" in line]) == 1, screen
     for quiet in ("calendar_loaded", "ledger_migrated", "run_finished", "run_started"):
         assert quiet not in screen, screen
+
+
+HOSTILE_TAIL = " \x1b]0;pwned\x07\x1b[2J\x9b31m \u202eRLO"
+"""What a clerk's paste can add to a subject: a title-setting OSC ended by a bell, a screen
+clear, an 8-bit CSI and a right-to-left override."""
+
+
+def test_csv_and_md_on_a_terminal_print_no_control_character(tmp_path: Path) -> None:
+    """`report --format csv` (and md) on a terminal: the source's escape sequences in the
+    subjects are shown (``\\x1b``), never run (a screen clear, a window title); piped, the CSV
+    keeps the text as stored."""
+    world = generate_world(seed=11, tasks=40, today=TODAY)
+    for key, record in list(world.tasks.items()):
+        world.put_record(key, {**record, "subject": str(record["subject"]) + HOSTILE_TAIL})
+    config = SimulatorConfig(world=world, faults=Faults.none())
+    with Simulator(config) as sim:
+        cfg = write_config(tmp_path, sim.base_url)
+        env = {
+            "IDESK_CONNECTOR_CONFIG": str(cfg),
+            "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,
+        }
+        assert invoke(env, "pull").exit_code == EXIT_OK
+    piped = invoke(env, "report", "--format", "csv", "--annex", "overdue")
+    assert piped.exit_code == EXIT_OK and HOSTILE_TAIL in piped.stdout
+    term = {**os.environ, **env, "COLUMNS": "200", "TERM": "xterm"}
+    program = [sys.executable, "-m", "cli", "--log-format", "json"]
+    for fmt in ("csv", "md"):
+        argv = [*program, "report", "--format", fmt, *(["--annex", "overdue"] * (fmt == "csv"))]
+        code, screen = _run_on_a_terminal(argv, term)
+        assert code == EXIT_OK, screen
+        assert "pwned" in screen and "RLO" in screen, screen[-2000:]
+        found = re.findall("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e]", screen)
+        assert not found, (fmt, sorted(set(found)))
 
 
 @pytest.mark.parametrize("command", ["sync", "pull"])

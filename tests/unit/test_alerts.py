@@ -590,6 +590,36 @@ def test_alert_text_is_bounded_whatever_the_record_holds(lang: str) -> None:
     assert len(seen) == 5
 
 
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_alert_text_carries_no_control_character_whatever_the_record_holds(lang: str) -> None:
+    """A subject, steering content, sign number or unit name with an escape sequence, a bell,
+    DEL, an 8-bit CSI or a right-to-left override (as a clerk's paste sends them): no alert's
+    title or content carries one (they go to the source's notifications, e-mail and webhook
+    bodies as they are); the words around them stay, line breaks only those of the template."""
+    hostile = "A\x1b[31mRED\x1b[0m \x1b]0;x\x07B\x7f\x9b2J \u202eC\u202c\u2066D\u2069\u200fE"
+    tasks_days = [
+        (make_task(deadline=d("2022-03-24")), d("2022-03-22")),
+        (make_task(deadline=d("2022-03-07")), d("2022-03-22")),
+        (
+            make_task(deadline=None, assigned_at=datetime(2021, 12, 20, 2, tzinfo=UTC)),
+            d("2022-03-22"),
+        ),
+    ]
+    fields = ("subject", "steering_content", "sign_number", "lead_unit_name")
+    seen: set[AlertType] = set()
+    for plain, as_of in tasks_days:
+        task = replace(plain, **{f: f"{f} {hostile}" for f in fields})
+        for intent in intents_for(task, as_of, AlertSettings(lang=lang), first_seen_on=as_of):
+            seen.add(intent.type)
+            text = intent.title + "\n" + intent.content
+            found = re.findall(
+                "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]", text
+            )
+            assert not found, (intent.type, found)
+            assert "A[31mRED[0m ]0;xB2J CDE" in text
+    assert len(seen) == 5
+
+
 def test_ordinary_alert_text_is_not_cut() -> None:
     """Values within the bounds (steering content up to the contract's 1,023) are kept whole."""
     steering = "Khẩn trương triển khai. " * 42  # 1,008 characters

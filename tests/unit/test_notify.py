@@ -6,6 +6,8 @@ from __future__ import annotations
 import email
 import hashlib
 import hmac
+import re
+from datetime import date
 from email import policy
 
 import pytest
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from connector.errors import ConfigError
 from connector.notify.addressbook import Mailbox, parse_book, parse_mailbox
+from connector.notify.digest import DigestAlert, render_digest
 from connector.notify.smtp import Digest, build_message, message_bytes, message_id
 from connector.notify.webhook import signature_header, verify
 
@@ -57,6 +60,23 @@ def test_digest_message_is_the_same_bytes_each_time_with_text_and_html() -> None
     assert "Sở Thông tin" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     other = message_bytes(build_message(_digest("dig:SYT:2022-03-22"), sender, to))
     assert other != first
+
+
+def test_digest_names_the_unit_on_one_line_without_control_characters() -> None:
+    """A unit's name from the source with a line break, an 8-bit CSI and a right-to-left
+    override: the digest's greeting and closing name it on one line without them (as the
+    alerts name a unit), in the text and the HTML part."""
+    alert = DigestAlert("alr:1:QUA_HAN:2022-03-01#3", "QUA_HAN", 1, 1, "Quá hạn: 1/UBND", "Nội")
+    digest = render_digest(
+        key="dig:STC:2022-03-22",
+        unit_name="Sở Tài\nchính\x9b2J \u202eRLO\u202c",
+        day=date(2022, 3, 22),
+        alerts=[alert],
+    )
+    for body in (digest.text, digest.html):
+        assert "Sở Tài chính2J RLO" in body
+        assert not re.search("[\x7f-\x9f\u202a-\u202e]", body)
+    assert "Kính gửi: Sở Tài chính2J RLO." in digest.text.splitlines()
 
 
 def test_webhook_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:

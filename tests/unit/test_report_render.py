@@ -764,3 +764,24 @@ def test_a_control_character_in_a_task_stops_no_format(fmt: str) -> None:
         text = rendered_text(report, fmt)
     assert "RED" in text
     assert not re.search("[\x00-\x08\x0b-\x0c\x0e-\x1f]", text), fmt
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "docx", "html", "md", "table"])
+def test_a_c1_control_character_is_left_out_of_the_documents(fmt: str) -> None:
+    """DEL and the C1 controls are control characters too: a subject with an 8-bit CSI
+    (U+009B, which a terminal runs as ESC [) and a DEL, a unit's name with a NEL (U+0085, a
+    line break), leave none of them in a document or the terminal table."""
+    odd = replace(
+        task(89, "STC", "2022-03-01", "2022-03-10"),
+        subject="C1\x9b31mRED DEL\x7f end",
+    )
+    units = (replace(UNITS[0], name=UNITS[0].name + "\x85\x9b2J"), *UNITS[1:])
+    report = build_report(items((*TASKS, odd)), units, ReportOptions(as_of=AS_OF))
+    if fmt == "xlsx":
+        book = load_workbook(io.BytesIO(render_bytes(report, fmt)))
+        cells = [c.value for ws in book.worksheets for row in ws.iter_rows() for c in row]
+        text = "\n".join(str(c) for c in cells if c is not None)
+    else:
+        text = rendered_text(report, fmt)
+    assert "31mRED" in text
+    assert not re.search("[\x7f-\x9f]", text), fmt

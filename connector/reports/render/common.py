@@ -208,19 +208,20 @@ def percent_text(value: Decimal | None, lang: Lang) -> str:
     return text.replace(".", ",") if lang == "vi" else text
 
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 """What XML 1.0 cannot hold: the control characters but tab, line feed and carriage return; a
-lone surrogate; the noncharacters U+FFFE and U+FFFF."""
-_LINE_BREAKS = {"\x0b": "\n", "\x0c": "\n"}
+lone surrogate; the noncharacters U+FFFE and U+FFFF. Also DEL and the C1 controls, which XML
+holds but no document should (U+009B is the 8-bit CSI a terminal runs as ESC [)."""
+_LINE_BREAKS = {"\x0b": "\n", "\x0c": "\n", "\x85": "\n"}
 """A vertical tab is the line break a word processor's Shift+Enter pastes; a form feed its
-page break."""
+page break; U+0085 (NEL) the C1 "next line"."""
 
 
 def _replacement(found: re.Match[str]) -> str:
     char = found.group()
     if char in _LINE_BREAKS:
         return _LINE_BREAKS[char]
-    return "" if char < " " else "\ufffd"
+    return "" if char < " " or "\x7f" <= char <= "\x9f" else "\ufffd"
 
 
 def printable(text: str) -> str:

@@ -422,9 +422,9 @@ def _signature(document: DocumentObject, doc: DocumentText) -> None:
 # -- annex rows, written as text ---------------------------------------------------------------
 
 _NAMESPACES = re.compile(r' xmlns:[A-Za-z0-9]+="[^"]*"')
-_PLAIN = re.compile(r"[^\x00-\x1f\ud800-\udfff\ufffe\uffff]*")
+_PLAIN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]*")
 """Text a run holds as one ``w:t`` as it is: no tab or line break (python-docx makes those
-``w:tab`` and ``w:br``) and no character XML forbids."""
+``w:tab`` and ``w:br``) and no character XML forbids (nor DEL or a C1 control, `printable`)."""
 _ROWS_MARK = "idesk-annex-rows"
 _ZIP64_ROWS = 200_000
 """Beyond this many rows ``word/document.xml`` may pass 2 GiB: it is written as Zip64."""

@@ -46,10 +46,10 @@ def _header(labels: list[str], numeric_from: int) -> list[str]:
 
 def _heading(doc: DocumentText) -> list[str]:
     left = [md_escape(doc.governing_body)] if doc.governing_body else []
-    # The blank left for the number stays (md_escape folds runs of spaces into one).
-    reference = md_escape(doc.reference.replace(NUMBER_BLANK, "\ue000")).replace(
-        "\ue000", NUMBER_BLANK
-    )
+    # The blank left for the number stays (md_escape folds runs of spaces into one); its
+    # stand-in is a private-use character, which `printable` keeps (a NUL it leaves out).
+    hold = "\ue000"
+    reference = md_escape(doc.reference.replace(NUMBER_BLANK, hold)).replace(hold, NUMBER_BLANK)
     left += [f"**{md_escape(doc.issuing_body)}**", reference]
     right = [
         f"**{md_escape(doc.national_title)}**",
