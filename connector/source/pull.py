@@ -76,7 +76,7 @@ from typing import Any
 import structlog
 
 from connector.clock import Clock, SystemClock, local_today, to_utc
-from connector.errors import BadRecord, Interrupted, SourceRefused
+from connector.errors import BadRecord, Interrupted, SourceError, SourceRefused
 from connector.ledger import cursor as ledger_cursor
 from connector.ledger import snapshot as ledger_snapshot
 from connector.ledger import tasks as ledger_tasks
@@ -573,6 +573,15 @@ class _Pull:
                 with self._critical():
                     classifier.finish()
                 self.classified = classifier.result
+        except SourceError:
+            if classifier is not None:
+                # The pages committed before the source stopped are sound: their verdicts are
+                # written as after a last page (the second process's answers waited for), so
+                # they are judged once and the run's record counts them, whatever the timing.
+                with self._critical():
+                    classifier.finish()
+                self.result.add_classification(classifier.result)
+            raise
         except BaseException:
             if classifier is not None:  # the run's record counts what was written before
                 self.result.add_classification(classifier.result)
