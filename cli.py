@@ -222,6 +222,12 @@ def _said(key: str, lang: "Lang", **values: object) -> str:
     return label(key, lang, **values)
 
 
+def _seconds(value: float, lang: "Lang") -> str:
+    """Seconds with one decimal, as the reports write numbers (a decimal comma in Vietnamese)."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -1598,7 +1604,7 @@ def demo_cmd(
         if dialect is not SimDialect.CONTRACT or deliver is not DemoDelivery.SOURCE:
             raise ConfigError("--merged runs the contract dialect, alerts to the source")
         _merged_demo(directory / "merged", 1000 if tasks is None else tasks, lang.value)
-        _stdout(_said("demo_done", shown, seconds=f"{_time.monotonic() - start:.1f}"))
+        _stdout(_said("demo_done", shown, seconds=_seconds(_time.monotonic() - start, shown)))
         return
     result = run_demo(
         directory,
@@ -1644,7 +1650,7 @@ def demo_cmd(
             html=result.html_path,
         ),
         _said("demo_next", shown, command=f"idesk-connector --config {result.config_path} status"),
-        _said("demo_done", shown, seconds=f"{_time.monotonic() - start:.1f}"),
+        _said("demo_done", shown, seconds=_seconds(_time.monotonic() - start, shown)),
     )
     _stdout("\n".join(lines))
     if result.mail_dir is not None:
