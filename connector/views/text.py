@@ -657,14 +657,14 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
 
 
 def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> str:
-    """``alerts preview``: one line an alert, with its type, task, recipients and title, then a
-    line per channel it goes by, with that channel's recipients."""
+    """``alerts preview``: a line an alert with its type, task and recipients, its title on the
+    next line (beside them it ran past 80 columns and a terminal broke the document's number
+    in two), then a line per channel it goes by, with that channel's recipients."""
     lines = [label("preview_title", lang, count=len(preview.alerts), as_of=preview.as_of)]
     task = label("preview_task", lang)
     for i in preview.alerts:
-        lines.append(
-            f"  {i.type.value:<18} {task} {i.task_id:<8} -> {','.join(i.recipients):<16} {i.title}"
-        )
+        lines.append(f"  {i.type.value:<18} {task} {i.task_id:<8} -> {', '.join(i.recipients)}")
+        lines.append(f"    {i.title}")
         for target in preview.targets.get(i.key, ()):
             to = ", ".join(target.recipients) or "-"
             if target.missing:

@@ -570,6 +570,9 @@ def test_alerts_preview_shows_each_alerts_channels_and_recipients(tmp_path: Path
     }  # fmt: skip
     assert data["address_book_error"] is None
     shown = views_text.alerts_text(preview, "en")
+    first = intents[0]
+    head = f"  {first.type.value:<18} task {first.task_id:<8} -> {', '.join(first.recipients)}"
+    assert f"{head}\n    {first.title}\n" in shown  # the title on a line of its own
     assert "      email    - (no address: SYT)" in shown
     assert "      source   STTTT, VPUBND" in shown
     shown_vi = views_text.alerts_text(preview)
