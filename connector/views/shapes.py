@@ -161,12 +161,20 @@ def tasks_json_text(lines: Iterable[TaskLine]) -> Iterator[str]:
     """``tasks list --format json`` written as it is read, piece by piece: the very text of
     ``json.dumps(tasks_json(...), ensure_ascii=False, indent=2)`` (the documented shape), without
     holding the lines in memory. The count comes last, as in that shape."""
+    return _listing_text("tasks", map(line_json, lines), lambda count: count)
+
+
+def _listing_text(
+    key: str, objects: Iterable[Mapping[str, Any]], total: Callable[[int], int]
+) -> Iterator[str]:
+    """``{key: [objects...], "count": total(n)}`` as ``json.dumps(..., ensure_ascii=False,
+    indent=2)`` writes it, piece by piece as the objects are read (n: how many there were)."""
     count = 0
-    yield '{\n  "tasks": ['
-    for line in lines:
-        yield ("\n" if count == 0 else ",\n") + _flat_object(line_json(line), "    ")
+    yield f'{{\n  "{key}": ['
+    for data in objects:
+        yield ("\n" if count == 0 else ",\n") + _flat_object(data, "    ")
         count += 1
-    yield ("\n  ]" if count else "]") + f',\n  "count": {count}\n}}'
+    yield ("\n  ]" if count else "]") + f',\n  "count": {total(count)}\n}}'
 
 
 TASK_RENAMED: Mapping[str, str] = {
@@ -421,12 +429,7 @@ def outbox_json_text(rows: Iterable[OutboxEntry], total: Callable[[int], int]) -
     """``outbox list --format json`` written as it is read, piece by piece: the very text of
     ``json.dumps(outbox_json(...), ensure_ascii=False, indent=2)`` without holding the rows in
     memory; `total` gives the count once that many rows were written."""
-    count = 0
-    yield '{\n  "rows": ['
-    for entry in rows:
-        yield ("\n" if count == 0 else ",\n") + _flat_object(outbox_row_json(entry), "    ")
-        count += 1
-    yield ("\n  ]" if count else "]") + f',\n  "count": {total(count)}\n}}'
+    return _listing_text("rows", map(outbox_row_json, rows), total)
 
 
 _RUN_SHOWN = (
