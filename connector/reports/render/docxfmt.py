@@ -74,7 +74,7 @@ from connector.reports.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports.render.zipparts import rewritten, write_rows
+from connector.reports.render.zipparts import ZIP64_ROWS, rewritten, write_rows
 
 FONT = "Times New Roman"
 PAGE_WIDTH_MM, PAGE_HEIGHT_MM = 210, 297
@@ -426,8 +426,6 @@ _PLAIN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]*")
 """Text a run holds as one ``w:t`` as it is: no tab or line break (python-docx makes those
 ``w:tab`` and ``w:br``) and no character XML forbids (nor DEL or a C1 control, `printable`)."""
 _ROWS_MARK = "idesk-annex-rows"
-_ZIP64_ROWS = 200_000
-"""Beyond this many rows ``word/document.xml`` may pass 2 GiB: it is written as Zip64."""
 _DOCUMENT_PART = "word/document.xml"
 
 
@@ -652,5 +650,5 @@ def _saved(document: DocumentObject, rows: _Rows) -> bytes:
             at = found.end()
         stream.write(text[at:])
 
-    big = sum(len(t) for t in rows.tables) > _ZIP64_ROWS
+    big = sum(len(t) for t in rows.tables) > ZIP64_ROWS
     return rewritten(buffer.getvalue(), {_DOCUMENT_PART: write}, zip64=big)

@@ -69,7 +69,7 @@ from connector.reports.render.common import (
     summary_lines,
     summary_value,
 )
-from connector.reports.render.zipparts import rewritten, write_rows
+from connector.reports.render.zipparts import ZIP64_ROWS, rewritten, write_rows
 
 FONT = "Times New Roman"
 _THIN = Side(style="thin")
@@ -86,8 +86,6 @@ TEXT_MAX = 32_767
 """Excel's longest cell text (openpyxl cuts a longer one there too)."""
 KINDS = ("text", "int", "float", "date", "center")
 """The named styles of the table cells (`_register_styles`), plain and bold."""
-_ZIP64_ROWS = 200_000
-"""Beyond this many annex rows in one workbook a sheet's part may pass 2 GiB: Zip64."""
 
 FONT_PT = 12
 LINE_PT = 15.75
@@ -625,5 +623,5 @@ def render_xlsx_sections(sections: Sequence[tuple[str, Report]], lang: Lang | No
     workbook.save(buffer)
     # The parts are named when the workbook is saved (``ws.path``: "/xl/worksheets/sheetN.xml").
     parts = {annex.ws.path.lstrip("/"): annex.write for annex in rows}
-    big = sum(len(annex) for annex in rows) > _ZIP64_ROWS
+    big = sum(len(annex) for annex in rows) > ZIP64_ROWS
     return rewritten(buffer.getvalue(), parts, zip64=big) if parts else buffer.getvalue()

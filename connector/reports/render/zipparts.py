@@ -18,6 +18,9 @@ PartWriter = Callable[[bytes, IO[bytes]], None]
 """Writes a part anew to the stream, given the part as the library saved it."""
 
 ROWS_PER_WRITE = 1000
+ZIP64_ROWS = 200_000
+"""Beyond this many rows written into a file's parts, a part may pass 2 GiB: write it as Zip64
+(`rewritten`'s `zip64`)."""
 
 
 def rewritten(saved: bytes, parts: Mapping[str, PartWriter], *, zip64: bool) -> bytes:
