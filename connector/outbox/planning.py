@@ -700,8 +700,8 @@ def preview_alerts(
             recorded = alert_keys_by_task(r, ids)
             for (row, stored), task, cls in found:
                 facts_of_task = known.get(task.source_id, NO_FACTS)
-                judged = LazyJudgement(task, cls, facts_of_task, cal, policy, stored=stored)
-                context = alert_context(row, units, settings, judgement=judged)
+                judgement = LazyJudgement(task, cls, facts_of_task, cal, policy, stored=stored)
+                context = alert_context(row, units, settings, judgement=judgement)
                 out += alert_intents(
                     task,
                     cls,
