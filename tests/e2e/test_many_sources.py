@@ -167,22 +167,27 @@ def test_four_sources_synced_concurrently_end_as_four_sequential_runs(
     assert any(len(sources) > 1 for sources in by_id.values())
 
 
+def _add_unreachable_source(env: dict[str, str]) -> None:
+    """A second source, ``kon-tum``, at an address where nothing listens (loopback port 9)."""
+    config = Path(env["IDESK_CONNECTOR_CONFIG"])
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[retry]",
+            '[[sources]]\nname = "kon-tum"\nbase_url = "http://127.0.0.1:9/x"\n'
+            'auth = "token"\nconnect_timeout = 1\n[retry]',
+        ),
+        encoding="utf-8",
+    )
+    env["IDESK_CONNECTOR__SOURCES__KON_TUM__TOKEN"] = "t"
+
+
 def test_a_failing_source_is_named_and_the_others_work_is_kept(tmp_path: Path) -> None:
     """`sync` over two sources whose second cannot be reached: that source is reported by
     name with exit 3 (source unavailable), the first source's tasks are kept."""
     with _simulators(["gia-lai"]) as sims:
         url = f"sqlite:///{tmp_path / 'ledger.db'}"
         env = _deployment(tmp_path, sims, url)
-        config = Path(env["IDESK_CONNECTOR_CONFIG"])
-        config.write_text(
-            config.read_text(encoding="utf-8").replace(
-                "[retry]",
-                '[[sources]]\nname = "kon-tum"\nbase_url = "http://127.0.0.1:9/x"\n'
-                'auth = "token"\nconnect_timeout = 1\n[retry]',
-            ),
-            encoding="utf-8",
-        )
-        env["IDESK_CONNECTOR__SOURCES__KON_TUM__TOKEN"] = "t"
+        _add_unreachable_source(env)
         done = _cli(env, "sync", "--format", "json")
         only = _cli(env, "sync", "--source", "gia-lai", "--format", "json")
     assert done.returncode == 3, done.stderr
@@ -203,16 +208,7 @@ def test_check_names_the_source_of_each_step(tmp_path: Path) -> None:
     "Source: NAME" line before each source's steps, so the one that cannot be reached is known."""
     with _simulators(["gia-lai"]) as sims:
         env = _deployment(tmp_path, sims, f"sqlite:///{tmp_path / 'ledger.db'}")
-        config = Path(env["IDESK_CONNECTOR_CONFIG"])
-        config.write_text(
-            config.read_text(encoding="utf-8").replace(
-                "[retry]",
-                '[[sources]]\nname = "kon-tum"\nbase_url = "http://127.0.0.1:9/x"\n'
-                'auth = "token"\nconnect_timeout = 1\n[retry]',
-            ),
-            encoding="utf-8",
-        )
-        env["IDESK_CONNECTOR__SOURCES__KON_TUM__TOKEN"] = "t"
+        _add_unreachable_source(env)
         done = _cli(env, "check", "--format", "json")
         table = _cli(env, "check", "--lang", "en")
     assert done.returncode == 3, done.stderr
