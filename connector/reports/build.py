@@ -20,8 +20,9 @@ module, are the edge that feeds it from the ledger.
   - ``completed``: the local completion date (``Classification.completed_on``); only tasks
     completed by the as-of date have one (so a task assigned in January and completed late in
     March is in March's report, whenever it was assigned);
-  - ``due``: the effective deadline ``eff_due`` in force on the as-of date; tasks without a
-    deadline have none;
+  - ``due``: the effective deadline ``eff_due`` in force on the as-of date, once reached: a task
+    not yet due on the as-of date is in no period (a quarter running past the as-of date counts
+    the tasks due by then); tasks without a deadline have none;
 
   the period ``to-date`` (the default) holds every such date up to the as-of date: the
   cumulative figures the Working Group publishes. A month, quarter, year (``2022-03``,
@@ -549,6 +550,7 @@ def _in_scope(options: ReportOptions) -> _Scope:
         return open_now
     basis = options.basis
     contains = period.contains
+    as_of = options.as_of
     # Known by the as-of date, so assigned by then; no month can be told.
     to_date = period.kind is PeriodKind.TO_DATE
     no_day = (to_date, not to_date)
@@ -560,6 +562,8 @@ def _in_scope(options: ReportOptions) -> _Scope:
             day = cls.completed_on
         elif basis is Basis.DUE:
             day = cls.eff_due
+            if day is not None and day > as_of:  # not yet due on the as-of date
+                return _OUT
         else:
             day = assigned_on(task)
             if day is None:

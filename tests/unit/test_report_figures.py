@@ -290,6 +290,19 @@ def test_basis_due_uses_the_effective_deadline() -> None:
     assert april.period_label() == "tháng 04/2022 (nhiệm vụ đến hạn trong tháng)"
 
 
+def test_basis_due_leaves_out_tasks_not_yet_due_on_the_as_of_date() -> None:
+    """--basis due: a task whose effective deadline lies in the period but after the as-of date
+    is not in it (task 6, due 30/06/2022, is not in Q2 as of 30/05/2022): a period running past
+    the as-of date counts the tasks the same period cut at the as-of date counts."""
+    q2 = report(period="2022-Q2", basis="due")
+    cut = report(period="2022-04-01..2022-05-30", basis="due")
+    assert q2.total.by_status == cut.total.by_status
+    assert {r.code: r.counts.by_status for r in q2.rows if r.counts.total} == {
+        r.code: r.counts.by_status for r in cut.rows if r.counts.total
+    }
+    assert q2.total.open_within == 0
+
+
 def test_basis_does_not_apply_to_open() -> None:
     """--period open lists what is open on the day; a basis with it is refused (exit 2)."""
     with pytest.raises(ConfigError, match="does not apply to --period open"):
