@@ -1203,6 +1203,13 @@ def tasks_list_cmd(
     limit: Annotated[
         int, typer.Option(metavar="N", help="At most this many tasks (0 = all).")
     ] = 200,
+    include_deleted: Annotated[
+        bool,
+        typer.Option(
+            "--include-deleted",
+            help="Also the tasks deleted at the source (the report counts them as withdrawn).",
+        ),
+    ] = False,
     fmt: FormatOpt = OutputFormat.TABLE,
     lang: UiLangOpt = None,
     source: SourceOpt = None,
@@ -1219,7 +1226,13 @@ def tasks_list_cmd(
     loaded = settings(need_source=False)
     narrow_reads(loaded, source)
     with _reader(loaded) as reader:
-        lines = task_lines(reader, unit=unit, status=status, limit=limit or None)
+        lines = task_lines(
+            reader,
+            unit=unit,
+            status=status,
+            limit=limit or None,
+            include_deleted=include_deleted,
+        )
         if fmt == "json":  # written as it is read: memory flat in the number of tasks
             for piece in shapes.tasks_json_text(lines):
                 sys.stdout.write(json_safe(piece))

@@ -50,14 +50,21 @@ def check_status(status: str | None) -> None:
 
 
 def task_lines(
-    db: Db, *, unit: str | None = None, status: str | None = None, limit: int | None = None
+    db: Db,
+    *,
+    unit: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    include_deleted: bool = False,
 ) -> Iterator[TaskLine]:
-    """The live tasks by id as ``tasks list`` lines, streamed (`iter_task_lines`). The unit and
-    status are checked now, before the first line is read, so a wrong one fails before any
-    output."""
+    """The tasks by id as ``tasks list`` lines, streamed (`iter_task_lines`): the live ones, and
+    those deleted at the source too with `include_deleted`. The unit and status are checked now,
+    before the first line is read, so a wrong one fails before any output."""
     check_status(status)
     check_unit(db, unit)
-    return iter_task_lines(db, unit=unit, status=status, limit=limit)
+    return iter_task_lines(
+        db, unit=unit, status=status, limit=limit, include_deleted=include_deleted
+    )
 
 
 @dataclass(frozen=True)

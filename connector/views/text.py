@@ -271,7 +271,8 @@ class TasksTable:
                 "id": str(r["id"]),
                 "sign_number": r["sign_number"] or "",
                 "lead_unit": r["lead_unit"] or "",
-                "status": _status_text(r["status"], lang),
+                "status": _status_text(r["status"], lang)
+                + (f" · {label('status_deleted', lang)}" if r["deleted_at_source"] else ""),
                 "eff_due": r["eff_due"] or "",
                 "overdue": str(r["days_overdue"] or ""),
                 "subject": _subject(r["subject"]),

@@ -244,6 +244,32 @@ def test_tasks_show_suggested_deadline_shape_and_lang(deployment: dict[str, Any]
     assert code == 2
 
 
+def test_tasks_list_leaves_out_tasks_deleted_at_the_source_unless_asked(
+    deployment: dict[str, Any],
+) -> None:
+    """tasks list shows the live tasks; --include-deleted adds those deleted at the source
+    (withdrawn, DA_HUY, as the report counts them), marked in the JSON and in the table."""
+    run(deployment, "pull")
+    live = as_json(deployment, "tasks", "list", "--limit", "0")["tasks"]
+    every = as_json(deployment, "tasks", "list", "--limit", "0", "--include-deleted")["tasks"]
+    world = deployment["sim"].world
+    stored = {t["id"] for t in every}
+    deleted = {r["id"] for r in world.served(include_deleted=True) if r.get("deleted") == "Y"}
+    deleted &= stored  # a malformed one is in quarantine, not in the list
+    assert deleted  # the simulated world soft-deletes some tasks
+    assert not {t["id"] for t in live} & deleted
+    assert {t["id"] for t in every if t["deleted_at_source"]} == deleted
+    assert {t["id"] for t in every} == {t["id"] for t in live} | deleted
+    assert {t["status"] for t in every if t["deleted_at_source"]} == {"DA_HUY"}
+    withdrawn = as_json(
+        deployment, "tasks", "list", "--status", "DA_HUY", "--include-deleted", "--limit", "0"
+    )["tasks"]
+    report = as_json(deployment, "report")
+    assert len(withdrawn) == report["cancelled"]
+    code, table = run(deployment, "tasks", "list", "--include-deleted", "--limit", "0")
+    assert code == 0 and table.count("đã xóa ở nguồn") == len(deleted)
+
+
 def test_tasks_kind_override_is_kept_with_who_and_shown(deployment: dict[str, Any]) -> None:
     """tasks kind sets a task's kind as an administrator (kept with who, why and when, and as a
     history row), tasks show explains it; auto removes it; bad input exits 2, an unknown task 4."""
