@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from pathlib import Path
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
 from connector.ops.log import REDACTOR, bind_run, configure_logging, get_logger
+from connector.ops.signals import SignalInterrupted, interrupt_guard
 
 
 def test_json_events_carry_run_id_and_hide_secrets() -> None:
@@ -59,3 +63,36 @@ def test_capture_logs_sees_redacted_processor_output() -> None:
     with capture_logs() as logs:
         structlog.get_logger().info("evt", n=2)
     assert logs == [{"event": "evt", "n": 2, "log_level": "info"}]
+
+
+class _SignalledStream(io.StringIO):
+    """A stderr whose write of the line `at` receives SIGTERM before it is done, as a write to a
+    full pipe is interrupted (EINTR) and the signal handler runs inside it."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__()
+        self.at = at
+        self.sent = False
+
+    def write(self, text: str) -> int:
+        if self.at in text and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler may run from here on
+            half = len(text) // 2
+            return super().write(text[:half]) + super().write(text[half:])
+        return super().write(text)
+
+
+def test_a_signal_during_a_log_write_waits_for_the_line_then_interrupts() -> None:
+    """A SIGTERM that arrives while a log line is being written is raised once the line is
+    written whole: no half line, no line lost, the signal's own event after it, and the run
+    still stopped (before, the handler ran inside the write: the line was lost)."""
+    out = _SignalledStream(at="page_written")
+    configure_logging(fmt="json", stream=out)
+    log = get_logger("t")
+    with pytest.raises(SignalInterrupted), interrupt_guard():
+        log.info("page_written", page=3)
+        log.info("after_the_signal")  # never reached: the interrupt is raised first
+    configure_logging(fmt="json", stream=io.StringIO())
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["page_written", "signal_received"]
