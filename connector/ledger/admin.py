@@ -63,9 +63,8 @@ from connector.ops.locking import run_lock
 
 log = structlog.get_logger(__name__)
 
-BACKUP_STEP_PAGES = 1024
-"""Pages copied per step of the online backup (16 MiB with a new ledger's 16 KiB pages,
-`db.SQLITE_PAGE_SIZE`; 4 MiB with SQLite's default 4 KiB pages of an older ledger)."""
+BACKUP_STEP_PAGES = 4096
+"""Pages copied per step of the online backup (16 MiB with SQLite's default 4 KiB pages)."""
 
 ProgressHook = Callable[[int, int, int], object]
 """Called after each backup step with (status, remaining pages, total pages), like sqlite3's."""

@@ -172,25 +172,13 @@ def prepare_sqlite_file(path: Path) -> None:
     _private(path)
 
 
-SQLITE_PAGE_SIZE = 16_384
-"""Bytes of a page of a ledger SQLite creates (SQLite's default: 4,096). A task row holds its
-raw record and text fields, some 2.5 KB: in 4 KiB pages one row fills a page and wastes the rest,
-in 16 KiB pages six fit. A first pull writes about 16 % fewer bytes and takes about 4 % less
-time (20,000 tasks: 166 MB → 139 MB, 12.1 s → 11.6 s). SQLite sets the page size only when the
-file is created: an existing ledger keeps its own, and works the same."""
-
-SQLITE_WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
-"""Bytes the write-ahead log of a writable ledger grows to before a commit copies it into the
-database (SQLite's default: 1,000 pages, 4 MiB at its default page size); the pragma counts
-pages, so it is this divided by the ledger's page size (`SQLITE_WAL_CHECKPOINT_PAGES` for a new
-ledger). A page of a pull writes some 4 MiB (tasks, snapshots, history): at the default nearly
-every commit of a first pull ran a checkpoint, which copies and syncs the database file; the
-pages a later commit rewrites (the classification updating the rows the pages inserted) were
-copied each time. The log is emptied by the checkpoint and removed when the last connection
-closes."""
-
-SQLITE_WAL_CHECKPOINT_PAGES = SQLITE_WAL_CHECKPOINT_BYTES // SQLITE_PAGE_SIZE
-"""`SQLITE_WAL_CHECKPOINT_BYTES` in pages of a new ledger."""
+SQLITE_WAL_CHECKPOINT_PAGES = 16_384
+"""Pages (64 MiB of 4 KiB) the write-ahead log of a writable ledger grows to before a commit
+copies it into the database (SQLite's default: 1,000). A page of a pull writes some 4 MiB
+(tasks, snapshots, history): at the default nearly every commit of a first pull ran a
+checkpoint, which copies and syncs the database file; the pages a later commit rewrites (the
+classification updating the rows the pages inserted) were copied each time. The log is
+emptied by the checkpoint and removed when the last connection closes."""
 
 
 def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
@@ -231,12 +219,9 @@ def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
             if read_only:
                 cursor.execute("PRAGMA query_only = ON")
             elif path is not None:
-                cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_SIZE}")  # a new file only
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
-                page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
-                pages = SQLITE_WAL_CHECKPOINT_BYTES // page_size
-                cursor.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
         finally:
             cursor.close()
         if path is not None and not read_only:
