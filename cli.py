@@ -224,8 +224,9 @@ def _said(key: str, lang: "Lang", **values: object) -> str:
 
 def _seconds(value: float, lang: "Lang") -> str:
     """Seconds with one decimal, as the reports write numbers (a decimal comma in Vietnamese)."""
-    text = f"{value:.1f}"
-    return text.replace(".", ",") if lang == "vi" else text
+    from connector.views.text import seconds_text
+
+    return seconds_text(value, lang)
 
 
 def _stdout(text: str) -> None:

@@ -61,6 +61,15 @@ def local_time(value: datetime | None, lang: Lang = "vi") -> str:
     return local.strftime("%d/%m/%Y %H:%M:%S" if lang == "vi" else "%Y-%m-%d %H:%M:%S")
 
 
+def seconds_text(value: float | None, lang: Lang = "vi") -> str:
+    """Seconds with one decimal as tables and summaries show them: ``1,8`` in Vietnamese (a
+    decimal comma, as the reports write numbers), ``1.8`` in English; "-" for None."""
+    if value is None:
+        return "-"
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
 def zone(lang: Lang = "vi") -> str:
     """The note that says the times are Vietnam time: "giờ Việt Nam" / "ICT"."""
     return label("time_zone_note", lang)
@@ -640,7 +649,7 @@ def runs_text(runs: Sequence[RunSummary], lang: Lang = "vi") -> RenderableType:
             [label(f"runs_col_{c}", lang, zone=zone(lang)) for c in shown],
         )
         for r, (_, brief, style) in zip(runs, counts, strict=True):
-            duration = "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
+            duration = "-" if r.duration_s is None else f"{seconds_text(r.duration_s, lang)} s"
             cells = _cells(
                 local_time(r.started_at, lang),
                 r.run_id,
@@ -823,7 +832,7 @@ def status_renderable(summary: StatusSummary, lang: Lang = "vi") -> RenderableTy
                 _run_cell(run, sourced),
                 run.command,
                 _when(run.started_at, lang, with_zone=False),
-                "" if run.duration_s is None else f"{run.duration_s:.1f}",
+                "" if run.duration_s is None else seconds_text(run.duration_s, lang),
                 outcome_label(run.outcome, lang),
                 *([counted] if with_counts else []),
                 style=style,

@@ -3,7 +3,8 @@ language, times in Vietnam time, and no "0x attempts" for rows that never failed
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from rich.console import Console, RenderableType
@@ -18,6 +19,7 @@ from connector.views.text import (
     outbox_text,
     quarantine_text,
     runs_text,
+    seconds_text,
     tasks_table,
 )
 
@@ -99,6 +101,19 @@ def test_runs_list_has_headers_and_outcomes_in_words() -> None:
     assert "source unavailable" in en and "2022-03-07 09:30:00" in en
     vi = shown(runs_text([run("success")], "vi"))
     assert "Bắt đầu (giờ Việt Nam)" in vi and "thành công" in vi
+
+
+def test_runs_list_writes_seconds_with_the_language_s_decimal_mark() -> None:
+    """A run's duration has a decimal comma in Vietnamese (as the reports write numbers) and a
+    point in English."""
+    took = replace(run("success"), ended_at=T0 + timedelta(seconds=12.5))
+    assert "12,5 s" in shown(runs_text([took], "vi"))
+    assert "12.5 s" in shown(runs_text([took], "en"))
+    assert (seconds_text(1.25, "vi"), seconds_text(0.04, "en"), seconds_text(None)) == (
+        "1,2",
+        "0.0",
+        "-",
+    )
 
 
 def test_quarantine_list_follows_the_language() -> None:
