@@ -32,7 +32,9 @@ Failures: a transient one (`DeliveryError`, `SourceUnavailable` past the client'
 counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponential backoff
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
-budget (``retry.*``), the run then stops delivering: the source is in trouble. The rows in
+budget (``retry.*``), the run then stops delivering: the source is in trouble. A failure the
+client did not retry (one final answer that may pass later, an application's HTTP 500:
+``DeliveryError.retried`` false) fails that row alone and the run goes on with the others. The rows in
 flight are answered and recorded, the rows claimed but not yet sent go back to the state they
 had (`_unclaim`), and every row not delivered waits for the next run without losing an attempt;
 they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
@@ -509,8 +511,10 @@ def _record(
                 else:
                     result.failed += 1
                     events.append(("warning", "delivery_failed", {**fields, "error": error}))
-                # The client retried already (retry.*): the source is in trouble, leave it alone.
-                found.stop = found.stop or error
+                # The client retried already (retry.*): the source is in trouble, leave it
+                # alone. A final answer to this one request (an HTTP 500) fails the row alone.
+                if not isinstance(exc, DeliveryError) or exc.retried:
+                    found.stop = found.stop or error
     for level, event, fields in events:
         getattr(log, level)(event, **fields)
     for item in sent:
