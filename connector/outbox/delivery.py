@@ -32,13 +32,13 @@ Failures: a transient one (`DeliveryError`, `SourceUnavailable` past the client'
 counts an attempt and sets ``failed`` with ``next_attempt_at`` after an exponential backoff
 (``push.retry_initial_seconds`` doubling up to ``push.retry_max_seconds``, across runs), ``dead``
 after ``push.max_attempts``. Since the client has already retried the request within its own
-budget (``retry.*``), the run then stops delivering: the source is in trouble. A failure the
-client did not retry (one final answer that may pass later, an application's HTTP 500:
-``DeliveryError.retried`` false) fails that row alone and the run goes on with the others. The rows in
+budget (``retry.*``), the run then stops delivering: the source is in trouble. The rows in
 flight are answered and recorded, the rows claimed but not yet sent go back to the state they
 had (`_unclaim`), and every row not delivered waits for the next run without losing an attempt;
 they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
-``problems`` (exit 1). A permanent refusal
+``problems`` (exit 1). A failure the client did not retry (one final answer that may pass
+later, an application's HTTP 500: ``DeliveryError.retried`` false) fails that row alone and
+the run goes on with the others. A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
