@@ -160,11 +160,19 @@ class LedgerError(ConnectorError):
 
 
 class DeliveryError(ConnectorError):
-    """A tracking-status write or an alert could not be delivered (will be retried)."""
+    """A tracking-status write or an alert could not be delivered (will be retried).
 
-    def __init__(self, message: str, *, key: str = "", status: int | None = None) -> None:
+    `retried`: the client retried the request already (``retry.*``) and the source stayed in
+    trouble, so the run stops delivering; False for one final answer to this request that may
+    pass later (an application's HTTP 500): that row fails alone and the run goes on.
+    """
+
+    def __init__(
+        self, message: str, *, key: str = "", status: int | None = None, retried: bool = True
+    ) -> None:
         self.key = key
         self.status = status
+        self.retried = retried
         super().__init__(message)
 
 

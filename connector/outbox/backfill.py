@@ -8,7 +8,9 @@ hours. With ``push.backfill_completed_before`` set (an ISO date), `skips_backfil
 * is completed, with its (local) completion date before the cut-off, and
 * never had a tracking status written: the source acknowledged none
   (``task.acked_tracking_status`` is empty) and the outbox holds no tracking row for it, in any
-  state (pending, sent, dead, superseded...).
+  state (pending, sent, dead, superseded...), and
+* its source record holds no tracking status, or already the one computed: a record showing
+  another one (written by an earlier client, "in progress" on a finished task) is corrected.
 
 Everything else is planned as without the setting: open tasks, alerts (confirmation requests
 included), and any later change of such a task: once it is reopened it is no longer completed
@@ -44,14 +46,18 @@ def skips_backfill(
     cutoff: date | None,
     acked_status: str,
     has_tracking_rows: bool,
+    source_status: str = "",
 ) -> bool:
     """Whether the initial tracking write of this task is left out (see the module docstring).
 
     `cutoff`: ``push.backfill_cutoff`` (None: never); `acked_status`: the status the source last
     acknowledged for the task ("" when none); `has_tracking_rows`: whether the outbox holds a
-    tracking row for the task, in any state.
+    tracking row for the task, in any state; `source_status`: the ``trackingStatus`` the task's
+    source record holds ("" when none).
     """
     if cutoff is None or acked_status or has_tracking_rows:
+        return False
+    if source_status and source_status != classification.status.value:
         return False
     completed = classification.completed_on
     return completed is not None and completed < cutoff

@@ -36,7 +36,9 @@ budget (``retry.*``), the run then stops delivering: the source is in trouble. T
 flight are answered and recorded, the rows claimed but not yet sent go back to the state they
 had (`_unclaim`), and every row not delivered waits for the next run without losing an attempt;
 they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
-``problems`` (exit 1). A permanent refusal
+``problems`` (exit 1). A failure the client did not retry (one final answer that may pass
+later, an application's HTTP 500: ``DeliveryError.retried`` false) fails that row alone and
+the run goes on with the others. A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
@@ -509,8 +511,10 @@ def _record(
                 else:
                     result.failed += 1
                     events.append(("warning", "delivery_failed", {**fields, "error": error}))
-                # The client retried already (retry.*): the source is in trouble, leave it alone.
-                found.stop = found.stop or error
+                # The client retried already (retry.*): the source is in trouble, leave it
+                # alone. A final answer to this one request (an HTTP 500) fails the row alone.
+                if not isinstance(exc, DeliveryError) or exc.retried:
+                    found.stop = found.stop or error
     for level, event, fields in events:
         getattr(log, level)(event, **fields)
     for item in sent:

@@ -304,6 +304,7 @@ def _plan_tracking(
     run_id: str,
     now: datetime,
     tally: BackfillTally | None = None,
+    source_status: str = "",
 ) -> Planned | None:
     task_id = task_row.source_id
     status = classification.status.value
@@ -319,6 +320,7 @@ def _plan_tracking(
         cutoff=settings.push.backfill_cutoff,
         acked_status=task_row.acked_tracking_status,
         has_tracking_rows=bool(rows),
+        source_status=source_status,
     ):
         if tally is not None:
             tally.skipped += 1
@@ -465,6 +467,7 @@ def plan(
         run_id=run_id,
         now=now,
         tally=tally,
+        source_status=task.tracking_status,
     )
     if tracking is not None:
         created.append(tracking)

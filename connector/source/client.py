@@ -1010,10 +1010,13 @@ class SourceClient(Closing):
                 status=exc.status,
             ) from None
         except SourceError as exc:
+            # A final answer to this one request (an HTTP 500), not retried here: the row
+            # fails alone and the run goes on with the others.
             raise DeliveryError(
                 f"the {what} could not be delivered now ({exc.message}); it is retried later",
                 key=key,
                 status=exc.status,
+                retried=False,
             ) from None
         status = outcome.status or 0
         answer = outcome.body if isinstance(outcome.body, dict) else {}

@@ -142,6 +142,27 @@ def test_429_with_retry_after_on_writes_does_not_cascade(tmp_path: Path) -> None
         assert pushed.outcome is RunOutcome.SUCCESS
 
 
+def test_one_500_to_a_write_fails_that_row_alone(tmp_path: Path) -> None:
+    """An application 500 to one write (not a proxy's 502-504: the client does not retry it)
+    fails that row alone, to be retried on a later run; the run goes on with the other rows
+    (it stops delivering only when the source stays in trouble past retry.*)."""
+    with HostileServer(make_records(10)) as server:
+        settings = make_settings(
+            server,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            push={"rate_per_second": 50, "concurrency": 1},
+            alerts=ALERTS,
+        )
+        assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+        server.switches.fail_next_writes = 1
+        pushed = _run(settings, "push")
+        push = pushed.push
+        assert push is not None and push.due == 20
+        assert (push.failed, push.sent, push.undelivered) == (1, 19, 0)
+        assert push.stopped == ""
+        assert _posts(server, SEND) + _posts(server, TRACK) == 20
+
+
 # -- oversized fields never travel on in an alert -----------------------------------------------
 
 

@@ -435,6 +435,24 @@ def test_backfill_cutoff_skips_only_the_first_write_of_long_completed_tasks(
     assert "trk:1:DTH_QUA_HAN:2022-01-10" in {r.idempotency_key for r in rows(ledger)}
 
 
+def test_backfill_cutoff_still_corrects_a_stale_status_the_source_holds(ledger: Ledger) -> None:
+    """A task completed before the cut-off whose source record holds another tracking status
+    (written by an earlier client: "in progress" on a finished task) gets its write; one whose
+    source already holds the computed status, or none, is left out."""
+    done = partial(
+        make_task, state=TaskState.DONE, completed_at=datetime(2022, 1, 7, 3, tzinfo=UTC)
+    )
+    stale = done(1, tracking_status="DTH_TRONG_HAN")
+    right = done(2, tracking_status="HT_DUNG_HAN")
+    never = done(3)
+    seed(ledger, stale, right, never)
+    settings = Settings(push=PushSettings(backfill_completed_before="2022-03-01"))
+    result = plan_all(ledger, settings, AS_OF, "r1", FixedClock(NOW), calendar=CAL)
+    assert (result.backfill_skipped, result.tracking) == (2, 1)
+    tracking = [r.idempotency_key for r in rows(ledger) if r.kind == "tracking"]
+    assert tracking == ["trk:1:HT_DUNG_HAN:2022-01-10"]
+
+
 def test_backfill_cutoff_off_by_default_plans_every_first_write(ledger: Ledger) -> None:
     """Without the setting a long-completed task gets its first tracking row, as before."""
     seed(

@@ -113,6 +113,11 @@ class Switches:
     retry_after: str = "1"
     """The ``Retry-After`` value of the 429 answers above (seconds, or an HTTP-date)."""
 
+    fail_next_writes: int = 0
+    """The next n writes (tracking, notification) are answered ``500`` with a JSON error body
+    (an application error, not the proxy's 502-504) and not applied; the count goes down by
+    one each time."""
+
     cut_after_write: int = 0
     """The next n writes (tracking, notification; replays included) are applied, then the
     connection is closed without an answer; the count goes down by one each time."""
@@ -342,6 +347,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(429, {"error": "rate_limited"}, headers={"Retry-After": switches.retry_after})
         return True
 
+    def _fail_write(self) -> bool:
+        """Answer 500 without applying the write (and return True) when `fail_next_writes`."""
+        state = self.server.state
+        with state.lock:
+            if state.switches.fail_next_writes <= 0:
+                return False
+            state.switches.fail_next_writes -= 1
+        self._reply(500, {"error": "internal_error", "message": "Lỗi hệ thống"})
+        return True
+
     def _cut_after_write(self) -> bool:
         """Close the connection without an answer (and return True) when `cut_after_write`."""
         state = self.server.state
@@ -375,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         writing = parts.path.endswith(("/tasks/tracking.cpx", "/notifications/send.cpx"))
         if self._throttled(writing):
+            return
+        if writing and self._fail_write():
             return
         if not parts.path.startswith(BASE_PATH + "/"):
             self._reply(404, {"error": "not_found"})
