@@ -38,7 +38,9 @@ had (`_unclaim`), and every row not delivered waits for the next run without los
 they are counted (``undelivered``, event ``push_stopped``) and make the run's outcome
 ``problems`` (exit 1). A failure the client did not retry (one final answer that may pass
 later, an application's HTTP 500: ``DeliveryError.retried`` false) fails that row alone and
-the run goes on with the others. A permanent refusal
+the run goes on with the others, unless `LONE_FAILURES_TO_STOP` such failures come with no
+delivery between them: the application is failing every write, and the run stops as above
+rather than send it every due row. A permanent refusal
 (`DeliveryRefused`: ``422 idempotency_key_reused``, ``unknown_recipient``, ``invalid_status``,
 ``404``) makes the row ``dead`` at once with the source's reason, logged loudly (event
 ``delivery_dead``, level error); `outbox.retry_row` / `outbox.retry_dead` bring it back.
@@ -291,6 +293,10 @@ COMMIT_ROWS = 50
 COMMIT_SECONDS = 1.0
 """...and no row waits longer than this for its record while others are in flight."""
 
+LONE_FAILURES_TO_STOP = 5
+"""Failures of single rows (an HTTP 500 each, not retried) with no delivery between them that
+stop the run's delivery: one is that row's problem, five in a row the application's."""
+
 
 def _claim_row(session: Session, row_id: int, now: datetime) -> _Job | None:
     """Mark the row ``sending`` (in the caller's transaction); None when it is no longer
@@ -474,6 +480,9 @@ class _Recorded:
 
     stop: str = ""
     auth: AuthError | None = None
+    lone_failures: int = 0  # rows that failed alone (not retried by the client)
+    last_lone_failure: str = ""
+    delivered: bool = False
 
 
 def _record(
@@ -490,6 +499,7 @@ def _record(
             fields: dict[str, Any] = {"key": job.key, "kind": job.kind, "task_id": job.task_id}
             exc = item.error
             if item.how in ("sent", "reconciled"):
+                found.delivered = True
                 if _finish_sent(session, job, now, item.response_id):
                     sent.append(item)
             elif item.how == "refused" and isinstance(exc, DeliveryRefused | SourceRefused):
@@ -515,6 +525,9 @@ def _record(
                 # alone. A final answer to this one request (an HTTP 500) fails the row alone.
                 if not isinstance(exc, DeliveryError) or exc.retried:
                     found.stop = found.stop or error
+                else:
+                    found.lone_failures += 1
+                    found.last_lone_failure = error
     for level, event, fields in events:
         getattr(log, level)(event, **fields)
     for item in sent:
@@ -563,6 +576,7 @@ class _Pipeline:
         self.done: list[_Done] = []
         self.stop = ""
         self.auth: AuthError | None = None
+        self.lone_failures = 0  # since the last delivery (`LONE_FAILURES_TO_STOP`)
         self._recorded_at = time.monotonic()
 
     def _advance(self, count: int = 1) -> None:
@@ -610,6 +624,14 @@ class _Pipeline:
         self._advance(len(done))
         self.stop = self.stop or found.stop
         self.auth = self.auth or found.auth
+        if found.delivered:
+            self.lone_failures = 0
+        self.lone_failures += found.lone_failures
+        if self.lone_failures >= LONE_FAILURES_TO_STOP and not self.stop:
+            self.stop = (
+                f"{self.lone_failures} deliveries in a row failed, none delivered between them "
+                f"(the last: {found.last_lone_failure})"
+            )
         if self.stopping:
             self._cancel_queued()
 

@@ -12,6 +12,7 @@ import pytest
 from connector.clock import SystemClock
 from connector.ops.jobs import JobResult, run_job
 from connector.ops.runs import RunOutcome
+from connector.outbox.delivery import LONE_FAILURES_TO_STOP
 from connector.settings import Settings
 from tests.support import ROOT
 from tests.support.factories import make_records, make_settings
@@ -161,6 +162,30 @@ def test_one_500_to_a_write_fails_that_row_alone(tmp_path: Path) -> None:
         assert (push.failed, push.sent, push.undelivered) == (1, 19, 0)
         assert push.stopped == ""
         assert _posts(server, SEND) + _posts(server, TRACK) == 20
+
+
+def test_an_application_failing_every_write_stops_the_run_after_a_few(tmp_path: Path) -> None:
+    """When every write is answered 500 (the application is broken, not one row), the run
+    stops after LONE_FAILURES_TO_STOP rows with no delivery between them instead of sending it
+    every due row; the rest wait in the outbox for the next run."""
+    with HostileServer(make_records(10)) as server:
+        settings = make_settings(
+            server,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            push={"rate_per_second": 50, "concurrency": 1},
+            alerts=ALERTS,
+        )
+        assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+        server.switches.fail_next_writes = 1_000
+        pushed = _run(settings, "push")
+        push = pushed.push
+        assert push is not None and push.due == 20
+        assert (push.failed, push.sent) == (LONE_FAILURES_TO_STOP, 0)
+        assert push.undelivered == 20  # every due row waits in the outbox, the failed ones too
+        assert push.stopped == "source_trouble"
+        assert f"{LONE_FAILURES_TO_STOP} deliveries in a row failed" in push.stop_error
+        assert pushed.outcome is RunOutcome.PROBLEMS
+        assert _posts(server, SEND) + _posts(server, TRACK) == LONE_FAILURES_TO_STOP
 
 
 # -- oversized fields never travel on in an alert -----------------------------------------------
