@@ -641,3 +641,29 @@ def test_readme_documents_every_name() -> None:
     text = (ROOT / "mappings" / "README.md").read_text(encoding="utf-8")
     for name in [*REGISTRY, *FORMATTERS, *PAGINATION_STYLES, *ENDPOINT_NAMES, *TASK_FIELDS]:
         assert f"`{name}`" in text, f"{name} is not documented in mappings/README.md"
+
+
+def _idesk6_record(doc_id: int = 5100231) -> dict[str, Any]:
+    from tests.support.dialect_server import idesk6_docs
+
+    doc = copy.deepcopy(idesk6_docs(1)[doc_id])
+    return {**doc["detail"], "@list": doc["list"], "@fetched_at": "2026-07-28T02:00:00+00:00"}
+
+
+def test_idesk6_document_fields_fall_back_to_the_list_item() -> None:
+    """idesk6: author, publisher code, signer and steering type come from `ed`, else from the
+    list item's edSearchDto (docs/idesk6.md), as the number and subject already did."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    record["ed"] = {"id": record["ed"]["id"]}  # a detail whose `ed` carries only its id
+    record["@list"]["edSearchDto"].update(
+        author="Sở Tài chính", publisherCode="H08.05", signer="Nguyễn Văn A", steeringType=2
+    )
+    task = normalise(record, spec)
+    assert (task.author, task.publisher_code, task.signer, task.steering_type) == (
+        "Sở Tài chính",
+        "H08.05",
+        "Nguyễn Văn A",
+        2,
+    )
+
