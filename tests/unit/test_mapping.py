@@ -667,3 +667,43 @@ def test_idesk6_document_fields_fall_back_to_the_list_item() -> None:
         2,
     )
 
+
+@pytest.mark.parametrize("status", ["processing", "tranfered", "received"])
+def test_idesk6_step_with_a_completion_date_is_done(status: str) -> None:
+    """idesk6: a lead step with completeDateStr is completed whatever its status says (an open
+    step has no such key: docs/idesk6.md), and is judged on that date."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    main = next(s for s in record["proInfos"] if s["responsibility"] == "main")
+    main.update(status=status, completeDate="Jul 30, 2026, 9:00:00 AM")
+    main["completeDateStr"] = "2026-07-30T02:00:00+00:00"
+    task = normalise(record, spec)
+    assert task.state is TaskState.DONE
+    assert task.completed_at == datetime(2026, 7, 30, 2, tzinfo=UTC)
+
+
+def test_idesk6_step_without_a_completion_date_keeps_its_status() -> None:
+    """idesk6: an open step (no completeDateStr key, or an empty one) stays open, and a
+    withdrawn step stays cancelled even with a completion date."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    main = next(s for s in record["proInfos"] if s["responsibility"] == "main")
+    main["status"] = "processing"
+    main.pop("completeDateStr", None)
+    assert normalise(record, spec).state is TaskState.OPEN
+    main["completeDateStr"] = ""
+    assert normalise(record, spec).state is TaskState.OPEN
+    main.update(status="retrieved", completeDateStr="2026-07-30T02:00:00+00:00")
+    assert normalise(record, spec).state is TaskState.CANCELLED
+
+
+def test_done_when_only_on_the_state_rule() -> None:
+    """`done_when` is refused, naming the key, on any field rule but `state`."""
+    data = raw_idesk()
+    data["fields"]["deadline"]["done_when"] = "completedDateStr"
+    with pytest.raises(MappingError) as err:
+        build_mapping(data, file="mappings/x.toml")
+    assert "fields.deadline.done_when" in str(err.value)
+    data = raw_idesk()
+    data["fields"]["state"]["done_when"] = "completedDateStr"
+    assert build_mapping(data).rules["state"].done_when == compile_path("completedDateStr")
