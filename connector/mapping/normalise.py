@@ -28,6 +28,7 @@ from connector.mapping.spec import FieldRule, MappingSpec
 from connector.models import (
     DeadlineChange,
     NormalisedTask,
+    TaskState,
 )
 from connector.source.paths import MISSING, Key, resolve
 
@@ -327,6 +328,11 @@ def normalise(
                 value=shown,
             )
         values[name] = converted
+    done_when = spec.rules["state"].done_when
+    if done_when is not None and values.get("state") is TaskState.OPEN:
+        marker = resolve(raw, done_when)
+        if marker is not MISSING and not is_none(marker, ("",)):
+            values["state"] = TaskState.DONE
     return NormalisedTask(**values)
 
 

@@ -323,6 +323,7 @@ class _RuleIn(_Model):
     none_values: list[Any] = Field(default_factory=list)
     required: bool | None = None
     default: Any = None
+    done_when: str | None = None
 
 
 class FieldRule(_Model):
@@ -339,6 +340,8 @@ class FieldRule(_Model):
     required: bool
     default: Any = None
     has_default: bool = False
+    done_when: tuple[Step, ...] | None = None
+    """``state`` only: a source path; when it has a value, an ``open`` state is ``done``."""
 
     def describe_source(self) -> str:
         return " | ".join(self.sources)
@@ -666,6 +669,21 @@ def _field_rule(
             (name, "required"),
             f"{name} must always have a value: keep it required or set a default",
         )
+    done_when: tuple[Step, ...] | None = None
+    if rule.done_when is not None:
+        if name != "state":
+            problems.add((name, "done_when"), "is only allowed in the state field's rule")
+            ok = False
+        else:
+            try:
+                done_when = compile_path(rule.done_when)
+            except ValueError as exc:
+                problems.add((name, "done_when"), str(exc))
+                ok = False
+            else:
+                if not done_when:
+                    problems.add((name, "done_when"), "must not be empty")
+                    ok = False
     if not ok or conv is None:
         return None
     return FieldRule(
@@ -678,6 +696,7 @@ def _field_rule(
         required=required,
         default=default,
         has_default=has_default,
+        done_when=done_when,
     )
 
 

@@ -14,6 +14,7 @@ travel to another host); no secret in a URL, a log event or an error message.
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import os
 import random
@@ -941,7 +942,10 @@ class SourceClient(Closing):
         self._ensure_login()  # once, before the threads start
         pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="detail")
         try:
-            futures = [pool.submit(self._detail, item) for item in items]
+            # Each call in a copy of this thread's context: its events carry the run's run_id.
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._detail, item) for item in items
+            ]
             found = [future.result() for future in futures]
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)

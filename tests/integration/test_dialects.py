@@ -581,3 +581,33 @@ def test_record_fixed_at_the_server_leaves_quarantine(
         assert withdrawn.status_code == "DA_HUY"
         dated = repo.get_task(s, issued_ref)
         assert dated is not None and dated.doc_date == date(2022, 2, 28)
+
+
+def test_idesk6_detail_threads_log_under_the_run_id(spec_6: MappingSpec) -> None:
+    """Events logged by the detail calls' threads (a re-login, a vanished record) carry the
+    run's run_id and command, like every other event of the run."""
+    import structlog
+
+    events: list[dict[str, Any]] = []
+
+    def keep(_: Any, __: str, event_dict: Any) -> Any:
+        events.append(dict(event_dict))
+        raise structlog.DropEvent
+
+    saved = structlog.get_config()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, keep])
+    try:
+        with (
+            structlog.contextvars.bound_contextvars(run_id="run-6", command="sync"),
+            DialectServer("idesk6", idesk6_docs(4)) as server,
+            client_for(server, spec_6) as client,
+        ):
+            items = [r for page in client.iter_list() for r in page.records]
+            server.expire_sessions()
+            details = client.fetch_details([*items, {"id": 999}], workers=3)
+    finally:
+        structlog.configure(**saved)
+    assert [d.record is None for d in details] == [False] * 4 + [True]
+    threaded = [e for e in events if e["event"] in {"record_vanished", "source_session_expired"}]
+    assert {e["event"] for e in threaded} == {"record_vanished", "source_session_expired"}
+    assert all((e.get("run_id"), e.get("command")) == ("run-6", "sync") for e in threaded)

@@ -641,3 +641,69 @@ def test_readme_documents_every_name() -> None:
     text = (ROOT / "mappings" / "README.md").read_text(encoding="utf-8")
     for name in [*REGISTRY, *FORMATTERS, *PAGINATION_STYLES, *ENDPOINT_NAMES, *TASK_FIELDS]:
         assert f"`{name}`" in text, f"{name} is not documented in mappings/README.md"
+
+
+def _idesk6_record(doc_id: int = 5100231) -> dict[str, Any]:
+    from tests.support.dialect_server import idesk6_docs
+
+    doc = copy.deepcopy(idesk6_docs(1)[doc_id])
+    return {**doc["detail"], "@list": doc["list"], "@fetched_at": "2026-07-28T02:00:00+00:00"}
+
+
+def test_idesk6_document_fields_fall_back_to_the_list_item() -> None:
+    """idesk6: author, publisher code, signer and steering type come from `ed`, else from the
+    list item's edSearchDto (docs/idesk6.md), as the number and subject already did."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    record["ed"] = {"id": record["ed"]["id"]}  # a detail whose `ed` carries only its id
+    record["@list"]["edSearchDto"].update(
+        author="Sở Tài chính", publisherCode="H08.05", signer="Nguyễn Văn A", steeringType=2
+    )
+    task = normalise(record, spec)
+    assert (task.author, task.publisher_code, task.signer, task.steering_type) == (
+        "Sở Tài chính",
+        "H08.05",
+        "Nguyễn Văn A",
+        2,
+    )
+
+
+@pytest.mark.parametrize("status", ["processing", "tranfered", "received"])
+def test_idesk6_step_with_a_completion_date_is_done(status: str) -> None:
+    """idesk6: a lead step with completeDateStr is completed whatever its status says (an open
+    step has no such key: docs/idesk6.md), and is judged on that date."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    main = next(s for s in record["proInfos"] if s["responsibility"] == "main")
+    main.update(status=status, completeDate="Jul 30, 2026, 9:00:00 AM")
+    main["completeDateStr"] = "2026-07-30T02:00:00+00:00"
+    task = normalise(record, spec)
+    assert task.state is TaskState.DONE
+    assert task.completed_at == datetime(2026, 7, 30, 2, tzinfo=UTC)
+
+
+def test_idesk6_step_without_a_completion_date_keeps_its_status() -> None:
+    """idesk6: an open step (no completeDateStr key, or an empty one) stays open, and a
+    withdrawn step stays cancelled even with a completion date."""
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    main = next(s for s in record["proInfos"] if s["responsibility"] == "main")
+    main["status"] = "processing"
+    main.pop("completeDateStr", None)
+    assert normalise(record, spec).state is TaskState.OPEN
+    main["completeDateStr"] = ""
+    assert normalise(record, spec).state is TaskState.OPEN
+    main.update(status="retrieved", completeDateStr="2026-07-30T02:00:00+00:00")
+    assert normalise(record, spec).state is TaskState.CANCELLED
+
+
+def test_done_when_only_on_the_state_rule() -> None:
+    """`done_when` is refused, naming the key, on any field rule but `state`."""
+    data = raw_idesk()
+    data["fields"]["deadline"]["done_when"] = "completedDateStr"
+    with pytest.raises(MappingError) as err:
+        build_mapping(data, file="mappings/x.toml")
+    assert "fields.deadline.done_when" in str(err.value)
+    data = raw_idesk()
+    data["fields"]["state"]["done_when"] = "completedDateStr"
+    assert build_mapping(data).rules["state"].done_when == compile_path("completedDateStr")
