@@ -54,6 +54,7 @@ Crash points (`connector.ops.faultpoints`, test hooks) sit between the steps. Wi
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -594,7 +595,9 @@ class _Pipeline:
                 self._advance()
                 continue
             crash_point("after_mark_sending")
-            future = pool.submit(_attempt, self.client, job, self.settings, self.clock)
+            # In a copy of this thread's context: the events it logs carry the run's run_id.
+            context = contextvars.copy_context()
+            future = pool.submit(context.run, _attempt, self.client, job, self.settings, self.clock)
             self.running[future] = job
 
     @property

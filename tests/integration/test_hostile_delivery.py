@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,6 +142,40 @@ def test_429_with_retry_after_on_writes_does_not_cascade(tmp_path: Path) -> None
         counts = pushed.counts()
         assert counts["push_retries"] == counts["rate_limited"] == throttle.limited
         assert pushed.outcome is RunOutcome.SUCCESS
+
+
+def test_events_of_the_delivery_threads_carry_the_run_id(tmp_path: Path) -> None:
+    """What the sending threads log (a 429's wait, a delivery) carries the run's run_id and
+    command, like every other event of the run (they carried the process's id, no command)."""
+    import structlog
+
+    events: list[dict[str, Any]] = []
+
+    def keep(_: Any, __: str, event_dict: Any) -> Any:
+        events.append(dict(event_dict))
+        raise structlog.DropEvent
+
+    with HostileServer(make_records(6)) as server:
+        settings = make_settings(
+            server,
+            f"sqlite:///{tmp_path / 'ledger.db'}",
+            retry={"max_attempts": 4, "initial_wait": 0.05, "max_wait": 5, "total_budget": 60},
+            push={"rate_per_second": 50, "concurrency": 2},
+            alerts=ALERTS,
+        )
+        assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+        server.switches.write_429_every = 3
+        saved = structlog.get_config()
+        structlog.configure(processors=[structlog.contextvars.merge_contextvars, keep])
+        try:
+            pushed = _run(settings, "push")
+        finally:
+            structlog.configure(**saved)
+    assert pushed.push is not None and pushed.push.sent == pushed.push.due == 12
+    waits = [e for e in events if e["event"] == "source_retry_wait"]
+    assert waits, "no 429 was waited for"
+    run_id = next(e["run_id"] for e in events if e["event"] == "run_started")
+    assert all((e.get("run_id"), e.get("command")) == (run_id, "push") for e in waits)
 
 
 def test_one_500_to_a_write_fails_that_row_alone(tmp_path: Path) -> None:
