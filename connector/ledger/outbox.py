@@ -134,8 +134,11 @@ def by_task(db: Db, task_ids: Sequence[int]) -> dict[int, list[OutboxEntry]]:
     return out
 
 
-def alert_keys_by_task(db: Db, task_ids: Sequence[int]) -> dict[int, set[str]]:
-    """The idempotency keys of the alert rows of several tasks (one query), by task id."""
+def alert_keys_by_task(
+    db: Db, task_ids: Sequence[int], *, but: Collection[OutboxState] = ()
+) -> dict[int, set[str]]:
+    """The idempotency keys of the alert rows of several tasks (one query), by task id; `but`:
+    leave out the rows in these states."""
     out: dict[int, set[str]] = {task_id: set() for task_id in task_ids}
     if not task_ids:
         return out
@@ -143,6 +146,10 @@ def alert_keys_by_task(db: Db, task_ids: Sequence[int]) -> dict[int, set[str]]:
     sql = (
         f"SELECT task_id, idempotency_key FROM outbox WHERE kind = :kind AND task_id IN ({wanted})"
     )
+    if but:
+        left_out, more = in_list("s", _states(but))
+        sql += f" AND state NOT IN ({left_out})"
+        params = {**params, **more}
     with reading(db) as r:
         for task_id, key in r.tuples(sql, {**params, "kind": OutboxKind.ALERT.value})[1]:
             out.setdefault(int(task_id), set()).add(str(key))

@@ -677,7 +677,9 @@ def preview_alerts(
     calendar: WorkingCalendar | None = None,
     batch_size: int = 500,
 ) -> list[AlertIntent]:
-    """The alerts `plan` would record as of `as_of` (is_latest: to send). Nothing is written.
+    """The alerts that would be sent as of `as_of` (is_latest: to send): those `plan` would
+    record, and those it recorded already that still wait in the outbox (pending, failed, or
+    sending: a `pull` plans them, the next `push` sends them). Nothing is written.
 
     A task's kind and occurrences are taken from what the classification step stored of its
     text when that holds for `as_of` with these settings (`LazyJudgement`): after the day's
@@ -699,8 +701,8 @@ def preview_alerts(
             )
             ids = [task.source_id for _, task, _ in found]
             known = facts(ids)
-            # The alert rows already recorded, one query a batch (was one a task).
-            recorded = alert_keys_by_task(r, ids)
+            # The alert rows already recorded and no longer waiting, one query a batch.
+            recorded = alert_keys_by_task(r, ids, but=DELIVERABLE)
             for (row, stored), task, cls in found:
                 facts_of_task = known.get(task.source_id, NO_FACTS)
                 judgement = LazyJudgement(task, cls, facts_of_task, cal, policy, stored=stored)

@@ -375,7 +375,9 @@ def test_unique_index_refuses_a_duplicate_key(ledger: Ledger) -> None:
 
 
 def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
-    """preview_alerts lists what plan_all then records; preview itself writes nothing."""
+    """preview_alerts lists what plan_all then records; preview itself writes nothing. What
+    plan_all recorded is still to be sent, so the preview still lists it (a clerk who pulls,
+    then previews, sees what the next push sends), until it is delivered."""
     product = make_task(2, deadline=None, assigned_at=NOW, subject="Xây dựng kế hoạch năm 2022")
     seed(ledger, make_task(1), product)
     preview = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
@@ -391,6 +393,13 @@ def test_preview_writes_nothing_and_plan_all_records(ledger: Ledger) -> None:
         r.idempotency_key for r in rows(ledger) if r.kind == "alert" and r.state == "pending"
     )
     assert pending == latest
+    waiting = preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL)
+    assert sorted(i.key for i in waiting if i.is_latest) == latest
+    with ledger.transaction() as session:  # the next push delivers them
+        for row in session.scalars(select(OutboxRow).where(OutboxRow.state == "pending")):
+            if row.kind == "alert":
+                mark_sending(row, NOW)
+                mark_sent(row, NOW, "x")
     assert preview_alerts(ledger, SETTINGS, AS_OF, calendar=CAL) == []
 
 
