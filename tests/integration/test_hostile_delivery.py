@@ -178,18 +178,24 @@ def test_events_of_the_delivery_threads_carry_the_run_id(tmp_path: Path) -> None
     assert all((e.get("run_id"), e.get("command")) == (run_id, "push") for e in waits)
 
 
+def _pulled_with_one_sender(server: HostileServer, tmp_path: Path) -> Settings:
+    """Settings of one sender at 50/s, after a pull of the server's records (20 rows due)."""
+    settings = make_settings(
+        server,
+        f"sqlite:///{tmp_path / 'ledger.db'}",
+        push={"rate_per_second": 50, "concurrency": 1},
+        alerts=ALERTS,
+    )
+    assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+    return settings
+
+
 def test_one_500_to_a_write_fails_that_row_alone(tmp_path: Path) -> None:
     """An application 500 to one write (not a proxy's 502-504: the client does not retry it)
     fails that row alone, to be retried on a later run; the run goes on with the other rows
     (it stops delivering only when the source stays in trouble past retry.*)."""
     with HostileServer(make_records(10)) as server:
-        settings = make_settings(
-            server,
-            f"sqlite:///{tmp_path / 'ledger.db'}",
-            push={"rate_per_second": 50, "concurrency": 1},
-            alerts=ALERTS,
-        )
-        assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+        settings = _pulled_with_one_sender(server, tmp_path)
         server.switches.fail_next_writes = 1
         pushed = _run(settings, "push")
         push = pushed.push
@@ -204,13 +210,7 @@ def test_an_application_failing_every_write_stops_the_run_after_a_few(tmp_path: 
     stops after LONE_FAILURES_TO_STOP rows with no delivery between them instead of sending it
     every due row; the rest wait in the outbox for the next run."""
     with HostileServer(make_records(10)) as server:
-        settings = make_settings(
-            server,
-            f"sqlite:///{tmp_path / 'ledger.db'}",
-            push={"rate_per_second": 50, "concurrency": 1},
-            alerts=ALERTS,
-        )
-        assert _run(settings, "pull").outcome is RunOutcome.SUCCESS
+        settings = _pulled_with_one_sender(server, tmp_path)
         server.switches.fail_next_writes = 1_000
         pushed = _run(settings, "push")
         push = pushed.push
