@@ -227,6 +227,10 @@ class _Call:
         return redact_url(self.url + joiner + urlencode(self.params))
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+"""Redirect statuses, which a login form may answer (`SourceClient._check_login_redirect`)."""
+
+
 class SourceClient(Closing):
     """A run's connection to the document system (see the module docstring). Use as a context
     manager; nothing touches the network before the first call."""
@@ -737,7 +741,9 @@ class SourceClient(Closing):
             self._logged_in = False
             values = {"username": self.source.username, "password": self._secret_value()}
             call = self._build("login", values)
-            outcome = self._call(call, authed=False)
+            outcome = self._call(call, authed=False, accept=_REDIRECTS)
+            if outcome.reason == "redirect":
+                self._check_login_redirect(outcome, call)
             body = outcome.body
             if isinstance(body, dict) and body.get("ok") is False:
                 raise AuthError(
@@ -753,6 +759,25 @@ class SourceClient(Closing):
         # The session cookie (JSESSIONID) is a credential: never in a log, an error or the ledger.
         REDACTOR.add(cookie.value for cookie in self._session.cookies if cookie.value)
         log.info("source_login", mode="session", user=self.source.username, url=call.shown)
+
+    def _check_login_redirect(self, outcome: ResponseOutcome, call: _Call) -> None:
+        """A login form answered with a redirect (not followed). To a page of the same host,
+        with a session cookie set, it logged in, as web applications' forms do; back to the
+        form itself (a path with "login" in it) or without a session cookie, the credentials
+        were not accepted (AuthError); to another host, `source.base_url` is not the final
+        address (SourceRefused, `_fatal`)."""
+        target = urlsplit(outcome.message)
+        here = urlsplit(call.url)
+        if (target.scheme, target.hostname, target.port) != (here.scheme, here.hostname, here.port):
+            raise self._fatal(outcome, call)
+        if "login" in target.path.lower() or not any(c.value for c in self._session.cookies):
+            raise AuthError(
+                "the document system did not accept the login (its form answered with a "
+                f"redirect to {target.path or '/'} without opening a session); check "
+                "source.username and IDESK_CONNECTOR__SOURCE__PASSWORD",
+                url=call.shown,
+                status=outcome.status,
+            )
 
     def server_time(self) -> datetime | None:
         """The source's clock (aware UTC) from the Date header of the latest answer.

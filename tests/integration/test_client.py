@@ -574,6 +574,47 @@ def test_redirect_is_not_followed(rsps: Any, spec: MappingSpec) -> None:
     assert len(rsps.calls) == 1
 
 
+def test_a_login_form_answering_a_redirect_with_its_session_cookie_is_a_login(
+    rsps: Any, spec: MappingSpec
+) -> None:
+    """A login form that answers 302 to a page of the same host with the session cookie (as web
+    applications' forms do) has logged in: the redirect is not followed, the cookie is kept and
+    the search goes on with it."""
+    rsps.post(
+        LOGIN,
+        status=302,
+        headers={"Location": BASE + "/home.cpx", "Set-Cookie": "JSESSIONID=s9; Path=/"},
+    )
+    search_ok(rsps, [task(1)], match=[matchers.header_matcher({"Cookie": "JSESSIONID=s9"})])
+    with make(spec) as client:
+        assert [r["id"] for r in records(client)] == [1]
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(
+            {"Location": BASE + "/auth/login.cpx?error=1", "Set-Cookie": "JSESSIONID=s9"},
+            id="back-to-the-login-form",
+        ),
+        pytest.param({"Location": BASE + "/home.cpx"}, id="no-session-cookie"),
+    ],
+)
+def test_a_login_redirect_back_to_the_form_or_without_a_session_is_refused_credentials(
+    rsps: Any, spec: MappingSpec, headers: dict[str, str]
+) -> None:
+    """A login form that redirects back to itself (the form's answer to a wrong password), or
+    away without setting a session cookie, did not log in: AuthError naming the credentials,
+    no secret in it, nothing sent after it."""
+    rsps.post(LOGIN, status=302, headers=headers)
+    with make(spec) as client, pytest.raises(AuthError) as caught:
+        records(client)
+    assert "source.username" in str(caught.value)
+    assert PASSWORD not in str(caught.value) and "s9" not in str(caught.value)
+    assert len(rsps.calls) == 1
+
+
 # -- records and writes ------------------------------------------------------------------------------
 
 
