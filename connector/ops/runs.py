@@ -80,7 +80,13 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-PROBLEM_COUNTS: tuple[str, ...] = ("quarantined", "dead", "classify_errors", "undelivered")
+PROBLEM_COUNTS: tuple[str, ...] = (
+    "quarantined",
+    "dead",
+    "classify_errors",
+    "undelivered",
+    "detail_failed",
+)
 """Counts that turn a finished run into ``problems`` when above zero."""
 
 

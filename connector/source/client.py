@@ -139,11 +139,18 @@ class SourceTracking:
 @dataclass(frozen=True)
 class Detail:
     """A list item and its detail record (merged: the detail with the item under ``@list``);
-    `record` is None when the source says the record no longer exists (404 with an error code).
+    `record` is None when the source says the record no longer exists (404 with an error code),
+    or when the detail call failed for this record alone (`error`, see `fetch_details`).
     """
 
     item: dict[str, Any]
     record: dict[str, Any] | None
+    error: SourceError | None = None
+
+
+DETAIL_FAILURES_TO_STOP = 5
+"""Detail calls failing in a row (none answered between them) that stop the read: one failing
+is that record's problem (its detail is read again on the next run), five the source's."""
 
 
 OTP_CODES = frozenset({"otp_required", "totp_required", "mfa_required"})
@@ -346,6 +353,7 @@ class SourceClient(Closing):
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._logged_in = False
         self._server_time: datetime | None = None
+        self._detail_failures = 0  # detail calls failed in a row (`fetch_details`)
         pagination = spec.pagination
         limit = pagination.page_size or source.page_size
         if pagination.max_page_size is not None:
@@ -959,24 +967,49 @@ class SourceClient(Closing):
         """The detail of each list item, `workers` requests at a time, in the items' order.
 
         Every request still goes through the pace (`pace`) and the retry budget shared by the
-        run. The first error stops the calls not yet started and is raised once the ones in
-        flight have ended.
+        run. A call that fails for its record alone (a final answer such as an HTTP 500 or 403,
+        an answer too large: not an expired login, not the source unavailable past the retry
+        budget) gives a `Detail` with its `error` and no record, logged as ``detail_failed``;
+        `DETAIL_FAILURES_TO_STOP` of them in a row, across calls, raise the last one. Any other
+        error stops the calls not yet started and is raised once the ones in flight have ended.
         """
         if workers <= 1 or len(items) <= 1:
-            return [Detail(item, self._detail(item)) for item in items]
+            return [self._tallied(self._detail_or_failure(item)) for item in items]
         self._ensure_login()  # once, before the threads start
         pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="detail")
         try:
             # Each call in a copy of this thread's context: its events carry the run's run_id.
             futures = [
-                pool.submit(contextvars.copy_context().run, self._detail, item) for item in items
+                pool.submit(contextvars.copy_context().run, self._detail_or_failure, item)
+                for item in items
             ]
-            found = [future.result() for future in futures]
+            found = [self._tallied(future.result()) for future in futures]
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown()
-        return [Detail(item, record) for item, record in zip(items, found, strict=True)]
+        return found
+
+    def _tallied(self, detail: Detail) -> Detail:
+        """`detail`, counted among the detail calls failed in a row; the failure that makes
+        `DETAIL_FAILURES_TO_STOP` of them is raised."""
+        if detail.error is None:
+            self._detail_failures = 0
+            return detail
+        self._detail_failures += 1
+        if self._detail_failures >= DETAIL_FAILURES_TO_STOP:
+            raise detail.error
+        return detail
+
+    def _detail_or_failure(self, item: dict[str, Any]) -> Detail:
+        """`_detail` of one item, its failure kept when it is the record's alone."""
+        try:
+            return Detail(item, self._detail(item))
+        except (AuthError, SourceUnavailable):
+            raise
+        except SourceError as exc:
+            log.warning("detail_failed", source_id=self.item_id(item), error=str(exc))
+            return Detail(item, None, exc)
 
     def get_record(self, source_id: int | str) -> dict[str, Any] | None:
         """One record by id (the view endpoint, else the detail endpoint); None when the source

@@ -46,6 +46,10 @@ threads, every request of the run paced by one `TokenBucket` at ``sync.rate_per_
 An item that left the list is read once more, with its last list item: its record, if the
 source still answers it, tells a completed document from a withdrawn one; if not, the task
 keeps its last known state. Which items were read is stored in the transaction of their tasks.
+A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
+too large) leaves that item unread, to be read again on the next run, counts it
+(``detail_failed``, which makes the run's outcome ``problems``) and goes on; several in a row
+stop the run (`connector.source.client.DETAIL_FAILURES_TO_STOP`).
 
 A record without a value at the mapping's ``[sync] assignment`` path (a clerk's intake
 document, with no lead step) is no assignment: it is skipped and counted
@@ -125,6 +129,7 @@ class PullResult:
     duplicates: int = 0
     skipped_not_assignment: int = 0
     detail_calls: int = 0
+    detail_failed: int = 0
     list_unchanged: int = 0
     list_changed: int = 0
     refreshed: int = 0
@@ -694,8 +699,12 @@ class _Pull:
         checked: list[ledger_snapshot.Checked] = []
         records: list[dict[str, Any]] = []
         for detail, (item, item_id, digest) in zip(details, wanted, strict=True):
+            if detail.error is not None:
+                self.result.detail_failed += 1
             if detail.record is None:
-                continue  # gone between the list and its detail: read again next run
+                # Gone between the list and its detail, or its detail call failed: not marked
+                # as read, so it is read again on the next run.
+                continue
             records.append(detail.record)
             if item_id is not None:
                 checked.append(ledger_snapshot.Checked(item_id, digest, item))
@@ -722,6 +731,7 @@ class _Pull:
                 stored = ledger_snapshot.stored_items(session, self.source, list(chunk))
             items = [stored.get(item_id, {}) for item_id in chunk]
             details = client.fetch_details(items, self.settings.sync.detail_workers)
+            self.result.detail_failed += sum(d.error is not None for d in details)
             answered = [d.record for d in details if d.record is not None]
             vanished = [i for i, d in zip(chunk, details, strict=True) if d.record is None]
             page = self.prepare(answered)

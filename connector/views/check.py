@@ -128,6 +128,8 @@ def _account_code(client: SourceClient) -> Found:
             continue
         try:
             (detail,) = client.fetch_details(ids[:1])
+            if detail.error is not None:
+                raise detail.error
         except SourceRefused as exc:
             raise ConfigError(
                 [

@@ -27,9 +27,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, func, select
 from sqlmodel import col
+from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
-from connector.errors import AuthError
+from connector.errors import AuthError, SourceError
 from connector.ledger import repo
 from connector.ledger.db import Ledger
 from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
@@ -39,7 +40,7 @@ from connector.models import TaskState, UnitRef
 from connector.ops.runs import recorded_run
 from connector.rules.calendar import load_calendar
 from connector.rules.classify import DONE_STATUSES
-from connector.source.client import SourceClient
+from connector.source.client import DETAIL_FAILURES_TO_STOP, SourceClient
 from connector.source.pull import PullResult, pull
 from tests.support import DATA, contract
 from tests.support.dialect_server import (
@@ -611,3 +612,29 @@ def test_idesk6_detail_threads_log_under_the_run_id(spec_6: MappingSpec) -> None
     threaded = [e for e in events if e["event"] in {"record_vanished", "source_session_expired"}]
     assert {e["event"] for e in threaded} == {"record_vanished", "source_session_expired"}
     assert all((e.get("run_id"), e.get("command")) == ("run-6", "sync") for e in threaded)
+
+
+def test_idesk6_a_detail_failing_alone_is_kept_aside_and_five_in_a_row_stop(
+    spec_6: MappingSpec,
+) -> None:
+    """A document whose detail answers 500 gives no record and its error (logged as
+    detail_failed), the others are read; DETAIL_FAILURES_TO_STOP failures in a row raise."""
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, client_for(server, spec_6) as client:
+        items = [r for page in client.iter_list() for r in page.records]
+        server.state.broken = {ids[1]}
+        with capture_logs() as logs:
+            details = client.fetch_details(items, workers=3)
+        assert [d.record is None for d in details] == [i == ids[1] for i in ids]
+        failed = details[1].error
+        assert isinstance(failed, SourceError) and failed.status == 500
+        assert [(e["event"], e["source_id"]) for e in logs if e["event"] == "detail_failed"] == [
+            ("detail_failed", str(ids[1]))
+        ]
+        server.state.broken = set(ids)
+        with pytest.raises(SourceError) as caught:
+            client.fetch_details(items, workers=1)
+        assert caught.value.status == 500
+        asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
+        assert len(asked) == len(ids) + DETAIL_FAILURES_TO_STOP  # none after the fifth

@@ -20,14 +20,15 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
-from connector.errors import AuthError
+from connector.errors import AuthError, SourceError
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow, UnitRow
 from connector.mapping.converters import to_en_us_date
 from connector.models import TaskState
-from connector.ops.runs import recorded_run
+from connector.ops.runs import RunOutcome, outcome_for, recorded_run
 from connector.settings import Settings
+from connector.source.client import SourceClient
 from connector.source.pull import PullResult, pull
 from connector.views.check import run_checks
 from simulator import UNITS_BY_CODE, Faults, Simulator, SimulatorConfig
@@ -182,6 +183,35 @@ def test_first_run_reads_everything_second_reads_no_detail(ledger_6: Ledger) -> 
         assert (second.detail_calls, details_after - details_before) == (0, 0)
         assert (second.inserted, second.updated) == (0, 0)
         assert second.list_unchanged == with_id
+        assert_matches(ledger_6, sim)
+
+
+def test_a_document_whose_detail_fails_alone_is_read_again_next_run(
+    ledger_6: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detail call failing for its document alone (an HTTP 500 to it) leaves that document
+    out of the run, counted (detail_failed: the run's outcome is problems), and every other
+    document stored; the next run reads it again, with nothing else changed at the source."""
+    with idesk6_sim(tasks=60, malformed_rate=0.0) as sim:
+        settings = settings_for(sim, ledger_6.url)
+        broken = served_keys(sim)[7]
+        real = SourceClient._detail
+
+        def failing(client: SourceClient, item: dict[str, Any]) -> Any:
+            if client.item_id(item) == str(broken):
+                raise SourceError("the detail request failed (internal_error)", status=500)
+            return real(client, item)
+
+        monkeypatch.setattr(SourceClient, "_detail", failing)
+        first = run(settings, ledger_6, sim)
+        assert first.detail_failed == 1
+        assert outcome_for(None, first.counts()) is RunOutcome.PROBLEMS
+        stored = ledger_rows(ledger_6)
+        assert broken not in stored and len(stored) == first.inserted > 0
+        monkeypatch.setattr(SourceClient, "_detail", real)
+        second = run(settings, ledger_6, sim)
+        assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 1, 1)
+        assert broken in ledger_rows(ledger_6)
         assert_matches(ledger_6, sim)
 
 

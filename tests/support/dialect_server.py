@@ -68,6 +68,8 @@ class DialectState:
     log: RequestLog[Recorded] = field(default_factory=RequestLog)
     lock: threading.Lock = field(default_factory=threading.Lock)
     vanish: set[int] = field(default_factory=set)
+    broken: set[int] = field(default_factory=set)
+    """iDesk 6 documents whose detail answers ``500`` (a record the application fails on)."""
 
 
 def _local_day(text: str) -> tuple[int, int, int]:
@@ -203,6 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
             doc = state.records.get(doc_id)
             if doc is None or doc_id in state.vanish:
                 self._send(404, {"error": "not_found"})
+            elif doc_id in state.broken:
+                self._send(500, {"error": "internal_error", "message": "NullPointerException"})
             else:
                 self._send(200, doc["detail"])
             return
