@@ -1,0 +1,79 @@
+"""The one line an operator reads for a broken file: it names the file once, then the key or
+line at fault, and says what is wrong with it (the secrets file, a mapping, a calendar override,
+an address book)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli import error_text
+from connector.errors import ConfigError
+from connector.mapping.spec import load_mapping
+from connector.rules.calendar import load_calendar
+from connector.settings import load_settings
+from tests.support.harness import ROOT
+
+PW = {"IDESK_CONNECTOR__SOURCE__PASSWORD": "pw-123"}
+
+
+def _config_error(call: object, *args: object) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        call(*args)  # type: ignore[operator]
+    return info.value
+
+
+def test_a_mapping_problem_names_its_file_once(tmp_path: Path) -> None:
+    """A mapping's one problem reads `FILE: key: what`, the file not repeated."""
+    shipped = (ROOT / "mappings" / "idesk.toml").read_text(encoding="utf-8")
+    path = tmp_path / "m.toml"
+    path.write_text(shipped.replace('style = "offset"', 'style = "offst"', 1), encoding="utf-8")
+    text = error_text(_config_error(load_mapping, path))
+    assert text.count("m.toml") == 1, text
+    assert "pagination.style" in text
+
+
+def test_a_calendar_problem_names_its_file_and_line_once(tmp_path: Path) -> None:
+    """A calendar override's one problem reads `FILE:LINE [[day_off]] #N: what`, once."""
+    path = tmp_path / "cal.toml"
+    path.write_text('[[day_off]]\ndate = "05/02/2027"\nname = "x"\nsource = "y"\n', "utf-8")
+    text = error_text(_config_error(load_calendar, path))
+    assert text.count("cal.toml") == 1, text
+    assert "cal.toml:1 [[day_off]] #1" in text
+
+
+def test_a_secrets_file_that_is_not_toml_is_named_once(tmp_path: Path) -> None:
+    """A secrets file with a TOML error names the file once, with the line (no secret)."""
+    secrets = tmp_path / "s.toml"
+    secrets.write_text('[source]\npassword = "unterminated-s3cret\n', encoding="utf-8")
+    secrets.chmod(0o600)
+    text = error_text(_config_error(load_settings, None, {"IDESK_CONNECTOR_SECRETS": str(secrets)}))
+    assert text.count("s.toml") == 1, text
+    assert "secrets file" in text and "line 2" in text
+    assert "s3cret" not in text
+
+
+def test_a_secrets_file_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    """A secrets file path naming a directory says it is a directory, not to chmod it."""
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o755)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[source]\nsecrets_file = '{folder}'\n", encoding="utf-8")
+    cfg.chmod(0o600)
+    error = _config_error(load_settings, cfg, {})
+    messages = {p.where: p.message for p in error.problems}
+    assert "is a directory" in messages[f"secrets file {folder}"]
+    assert "chmod" not in error_text(error)
+
+
+def test_a_sources_entry_secrets_file_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    """A [[sources]] entry's secrets_file naming a directory says it is a directory."""
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o700)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[[sources]]\nname = 'a'\nsecrets_file = '{folder}'\n", encoding="utf-8")
+    cfg.chmod(0o600)
+    error = _config_error(load_settings, cfg, {})
+    messages = {p.where: p.message for p in error.problems}
+    assert "is a directory" in messages[f"sources[0].secrets_file {folder}"]
