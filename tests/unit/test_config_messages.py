@@ -10,6 +10,7 @@ import pytest
 
 from cli import error_text
 from connector.errors import ConfigError
+from connector.ledger.location import LedgerUrl, ledger_error
 from connector.mapping.spec import load_mapping
 from connector.rules.calendar import load_calendar
 from connector.settings import load_settings
@@ -77,3 +78,12 @@ def test_a_sources_entry_secrets_file_that_is_a_directory_says_so(tmp_path: Path
     error = _config_error(load_settings, cfg, {})
     messages = {p.where: p.message for p in error.problems}
     assert "is a directory" in messages[f"sources[0].secrets_file {folder}"]
+
+
+def test_a_postgresql_error_says_where_the_password_goes() -> None:
+    """A PostgreSQL ledger that cannot be opened points at PGPASSWORD or ~/.pgpass, as the
+    README does, and never at putting the password in a URL."""
+    url = LedgerUrl.parse("postgresql://idesk@127.0.0.1:5999/idesk")
+    text = str(ledger_error(OSError("connection refused"), url, "open"))
+    assert "PGPASSWORD" in text and "~/.pgpass" in text
+    assert "LEDGER__URL" not in text
