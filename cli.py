@@ -293,26 +293,12 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def _starts_with_file(where: str, source: str) -> bool:
-    """Whether a problem's place already names its file: ``FILE: key``, ``FILE:6 [[day_off]]``."""
-    rest = where.removeprefix(source)
-    return bool(source) and rest != where and rest[:1] in (":", " ")
-
-
 def error_text(exc: BaseException) -> str:
     """The message of an error for the terminal: one line per problem, nothing secret."""
     if isinstance(exc, ConfigError):
         lines = [for_terminal(str(p), one_line=True) for p in exc.problems]
         if len(lines) == 1:
-            problem = exc.problems[0]
-            if _starts_with_file(problem.where, exc.source):  # the file is said once
-                return lines[0]
-            line = (
-                for_terminal(problem.message, one_line=True)
-                if problem.where in ("config", "", exc.source)
-                else lines[0]
-            )
-            return f"{exc.source}: {line}" if exc.source else line
+            return for_terminal(exc.brief(), one_line=True)
         head = for_terminal(exc.message.splitlines()[0], one_line=True)
         return "\n".join([head, *(f"  - {line}" for line in lines)])
     if isinstance(exc, ConnectorError):

@@ -14,6 +14,7 @@ from connector.ledger.location import LedgerUrl, ledger_error
 from connector.mapping.spec import load_mapping
 from connector.rules.calendar import load_calendar
 from connector.settings import load_settings
+from connector.views.check import run_checks
 from tests.support.harness import ROOT
 
 PW = {"IDESK_CONNECTOR__SOURCE__PASSWORD": "pw-123"}
@@ -87,3 +88,23 @@ def test_a_postgresql_error_says_where_the_password_goes() -> None:
     text = str(ledger_error(OSError("connection refused"), url, "open"))
     assert "PGPASSWORD" in text and "~/.pgpass" in text
     assert "LEDGER__URL" not in text
+
+
+def test_an_unknown_mapping_name_lists_the_valid_ones() -> None:
+    """`source.mapping = "idesc"` (a name, not a path) fails naming the key and listing the
+    mapping names there are (not the unit maps), as mappings/README.md promises."""
+    text = error_text(_config_error(load_mapping, "idesc"))
+    assert text.startswith("source.mapping: unknown mapping 'idesc'; valid: idesk, idesk6 ")
+    assert "units-" not in text
+
+
+def test_check_words_a_mapping_problem_on_one_line(tmp_path: Path) -> None:
+    """`check`'s mapping step gives the one problem as the error line does, not the
+    "1 problem(s) in ...: - ..." block."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[source]\nmapping = 'idesc'\n", encoding="utf-8")
+    cfg.chmod(0o600)
+    settings = load_settings(cfg, PW).settings
+    step = next(iter(run_checks(settings)))
+    assert step.name == "mapping" and not step.ok
+    assert step.detail.startswith("source.mapping: unknown mapping 'idesc'; valid:")
