@@ -78,10 +78,10 @@ class ConfigError(ConnectorError):
         if len(self.problems) != 1:
             return str(self)
         problem = self.problems[0]
+        if problem.where in ("config", "", self.source):
+            return f"{self.source}: {problem.message}" if self.source else problem.message
         if not self.source:
             return str(problem)
-        if problem.where in ("config", "", self.source):
-            return f"{self.source}: {problem.message}"
         rest = problem.where.removeprefix(self.source)
         if rest != problem.where and rest[:1] in (":", " "):
             return str(problem)

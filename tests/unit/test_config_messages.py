@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli import error_text
-from connector.errors import ConfigError
+from connector.errors import ConfigError, Problem
 from connector.ledger.location import LedgerUrl, ledger_error
 from connector.mapping.spec import load_mapping
 from connector.rules.calendar import load_calendar
@@ -108,3 +108,30 @@ def test_check_words_a_mapping_problem_on_one_line(tmp_path: Path) -> None:
     step = next(iter(run_checks(settings)))
     assert step.name == "mapping" and not step.ok
     assert step.detail.startswith("source.mapping: unknown mapping 'idesc'; valid:")
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        pytest.param(ConfigError("row 3 is sent"), "row 3 is sent", id="message-alone"),
+        pytest.param(ConfigError("bad", source="c.toml"), "c.toml: bad", id="file-level"),
+        pytest.param(
+            ConfigError([Problem("sync.x", "unknown key")], source="c.toml"),
+            "c.toml: sync.x: unknown key",
+            id="key-in-file",
+        ),
+        pytest.param(
+            ConfigError([Problem("m.toml: fields.x", "bad")], source="m.toml"),
+            "m.toml: fields.x: bad",
+            id="file-named-once",
+        ),
+        pytest.param(
+            ConfigError([Problem("m.toml.bak: x", "bad")], source="m.toml"),
+            "m.toml: m.toml.bak: x: bad",
+            id="another-file",
+        ),
+    ],
+)
+def test_one_problem_is_one_line(error: ConfigError, said: str) -> None:
+    """`ConfigError.brief`: a lone message as is; a key after its file; a file named once."""
+    assert error.brief() == said
