@@ -298,13 +298,7 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, ConfigError):
         lines = [for_terminal(str(p), one_line=True) for p in exc.problems]
         if len(lines) == 1:
-            problem = exc.problems[0]
-            line = (
-                for_terminal(problem.message, one_line=True)
-                if problem.where in ("config", "", exc.source)
-                else lines[0]
-            )
-            return f"{exc.source}: {line}" if exc.source else line
+            return for_terminal(exc.brief(), one_line=True)
         head = for_terminal(exc.message.splitlines()[0], one_line=True)
         return "\n".join([head, *(f"  - {line}" for line in lines)])
     if isinstance(exc, ConnectorError):

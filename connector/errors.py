@@ -72,6 +72,21 @@ class ConfigError(ConnectorError):
         body = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{head}:\n{body}")
 
+    def brief(self) -> str:
+        """One problem as one line, its file named once (``FILE: key: what``, ``FILE:6 ...:
+        what``); several problems: the message (a head line, then a line per problem)."""
+        if len(self.problems) != 1:
+            return str(self)
+        problem = self.problems[0]
+        if problem.where in ("config", "", self.source):
+            return f"{self.source}: {problem.message}" if self.source else problem.message
+        if not self.source:
+            return str(problem)
+        rest = problem.where.removeprefix(self.source)
+        if rest != problem.where and rest[:1] in (":", " "):
+            return str(problem)
+        return f"{self.source}: {problem}"
+
 
 class MappingError(ConfigError):
     """A mapping file is invalid; every problem is listed with file and key."""

@@ -89,20 +89,21 @@ def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(
-            [Problem(str(path), f"cannot read: {exc.strerror}")], source=what
-        ) from exc
+        raise ConfigError([Problem(what, f"cannot read: {exc.strerror}")], source=what) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            [Problem(str(path), f"is not UTF-8 text (byte {exc.start}); save it as UTF-8")],
+            [Problem(what, f"is not UTF-8 text (byte {exc.start}); save it as UTF-8")],
             source=what,
         ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")], source=what) from exc
+        raise ConfigError([Problem(what, f"not valid TOML: {exc}")], source=what) from exc
+
+
+NOT_A_FILE = "is a directory; give the secrets file's path"
 
 
 def _world_readable(path: Path) -> bool:
@@ -255,6 +256,9 @@ class SecretsFileSource(PydanticBaseSettingsSource):
         if not path.exists():
             self.load.note(Problem(where, "does not exist"))
             return {}
+        if path.is_dir():
+            self.load.note(Problem(where, NOT_A_FILE))
+            return {}
         if _world_readable(path):
             mode = stat.S_IMODE(path.stat().st_mode)
             self.load.note(
@@ -323,6 +327,8 @@ def _source_secrets(src: SourceSettings, index: int, load: Load) -> SourceSettin
         where = f"sources[{index}].secrets_file {path}"
         if not path.exists():
             load.note(Problem(where, "does not exist"))
+        elif path.is_dir():
+            load.note(Problem(where, NOT_A_FILE))
         elif _world_readable(path):
             mode = stat.S_IMODE(path.stat().st_mode)
             load.note(Problem(where, f"mode {mode:04o} lets others read it; run: chmod 600 {path}"))

@@ -182,8 +182,8 @@ def _hint(url: LedgerUrl) -> str:
         )
     return (
         "check that the PostgreSQL server is running and reachable, and that ledger.url names "
-        "the right host, port, database and user (the password goes in the environment variable "
-        "IDESK_CONNECTOR__LEDGER__URL)"
+        "the right host, port, database and user (the password goes in PGPASSWORD or "
+        "~/.pgpass, never in ledger.url)"
     )
 
 

@@ -31,7 +31,23 @@ def mappings_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def resolve_mapping(name_or_path: str | Path, environ: Mapping[str, str] | None = None) -> Path:
     """A mapping file: the path as given when it looks like one, else ``<dir>/<name>.toml``."""
+    if not is_bare_name(name_or_path):
+        return Path(str(name_or_path)).expanduser()
+    return mappings_dir(environ) / f"{name_or_path}.toml"
+
+
+def is_bare_name(name_or_path: str | Path) -> bool:
+    """Whether `name_or_path` is a mapping's name (``idesk``), looked up in `mappings_dir()`."""
     text = str(name_or_path)
-    if isinstance(name_or_path, Path) or "/" in text or os.sep in text or text.endswith(".toml"):
-        return Path(text).expanduser()
-    return mappings_dir(environ) / f"{text}.toml"
+    return not (
+        isinstance(name_or_path, Path) or "/" in text or os.sep in text or text.endswith(".toml")
+    )
+
+
+def shipped_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The mapping names `mappings_dir()` holds (its unit maps, ``units-*.toml``, left out)."""
+    try:
+        files = sorted(mappings_dir(environ).glob("*.toml"))
+    except OSError:
+        return []
+    return [f.stem for f in files if f.is_file() and not f.stem.startswith("units-")]

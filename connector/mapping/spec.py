@@ -31,7 +31,7 @@ from pydantic import (
 
 from connector.errors import ConfigError, MappingError, Problem
 from connector.mapping.converters import FORMATTERS, REGISTRY, ConversionError, Kind, names_of_kind
-from connector.mapping.files import mappings_dir, resolve_mapping
+from connector.mapping.files import is_bare_name, mappings_dir, resolve_mapping, shipped_names
 from connector.models import (
     REQUIRED_TASK_FIELDS,
     TASK_FIELDS,
@@ -745,6 +745,18 @@ def load_mapping(name_or_path: str | Path) -> MappingSpec:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
+        if is_bare_name(name_or_path):  # source.mapping = "idesc": the names there are
+            valid = ", ".join(shipped_names()) or "none"
+            raise MappingError(
+                [
+                    Problem(
+                        "source.mapping",
+                        f"unknown mapping '{name_or_path}'; valid: {valid} (in "
+                        f"{mappings_dir()}), or give a path to a .toml file",
+                    )
+                ],
+                source="source.mapping",
+            ) from None
         raise MappingError(
             [
                 Problem(

@@ -331,6 +331,10 @@ def run_job(
         from connector.notify.addressbook import load_address_book  # noqa: PLC0415
 
         book = load_address_book(settings.email)  # validated before any work: exit 2
+    # The mapping and the calendar override file too: a broken one stops the run (exit 2)
+    # before the ledger is created or opened, so no run record, unit or page is written.
+    load_mapping(settings.source.mapping)
+    calendar = calendar_for(settings.calendar)
     ledger = open_ledger(settings.ledger.url)
     try:
         engine = ledger.engine if ledger.backend == "postgresql" else None
@@ -365,6 +369,7 @@ def run_job(
                         client_factory=client_factory,
                         guard=guard,
                         progress=shown,
+                        calendar=calendar,
                     )
                     record.update(result.pull.counts())
                 if command in ("push", "sync") and settings.push.enabled:

@@ -68,7 +68,8 @@ def _timed(name: str, action: Callable[[], Found]) -> CheckStep:
     try:
         found = action()
     except ConnectorError as exc:
-        return CheckStep(name, False, str(exc), round(time.monotonic() - start, 3), exc.exit_code)
+        said = exc.brief() if isinstance(exc, ConfigError) else str(exc)
+        return CheckStep(name, False, said, round(time.monotonic() - start, 3), exc.exit_code)
     seconds = round(time.monotonic() - start, 3)
     return CheckStep(name, True, found.said("en"), seconds, found=found)
 
