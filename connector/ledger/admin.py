@@ -249,7 +249,9 @@ def downgrade(
     path = parsed.sqlite_path if parsed.backend == "sqlite" else None
     database = redact_url(url)
     if path is not None and not path.is_file():
-        raise LedgerMissing(f"there is no ledger at {path} to downgrade", location=str(path))
+        raise LedgerMissing(
+            f"there is no ledger at {path.absolute()} to downgrade", location=str(path)
+        )
     with _locked_engine(url, lock_file, wait_s, sleep=sleep, monotonic=monotonic) as engine:
         try:
             with engine.connect() as connection, sqlite_foreign_keys_off(connection):
@@ -337,8 +339,8 @@ def _ledger_file(url: str) -> Path:
         raise ConfigError([Problem("ledger.url", "an in-memory ledger cannot be backed up")])
     if not path.is_file():
         raise LedgerMissing(
-            f"there is no ledger at {path} to back up; run `idesk-connector sync` first, or "
-            "point ledger.url at the ledger",
+            f"there is no ledger at {path.absolute()} to back up; run `idesk-connector sync` "
+            "first, or point ledger.url at the ledger",
             location=str(path),
         )
     return path

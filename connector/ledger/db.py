@@ -193,7 +193,7 @@ def _sqlite_engine(parsed: LedgerUrl, *, read_only: bool = False) -> Engine:
     elif read_only:
         if not path.is_file():
             raise LedgerMissing(
-                f"there is no ledger at {path}; run `idesk-connector sync` (or "
+                f"there is no ledger at {path.absolute()}; run `idesk-connector sync` (or "
                 "`idesk-connector db upgrade`) first, or point ledger.url at the ledger",
                 location=str(path),
             )

@@ -192,7 +192,7 @@ def _connect_sqlite(url: LedgerUrl) -> sqlite3.Connection:
         connection = sqlite3.connect(database, uri=database.startswith("file:"), timeout=timeout)
     elif not path.is_file():
         raise LedgerMissing(
-            f"there is no ledger at {path}; run `idesk-connector sync` (or "
+            f"there is no ledger at {path.absolute()}; run `idesk-connector sync` (or "
             "`idesk-connector db upgrade`) first, or point ledger.url at the ledger",
             location=str(path),
         )

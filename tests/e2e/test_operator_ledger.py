@@ -305,6 +305,25 @@ def test_read_only_command_never_creates_a_ledger(tmp_path: Path, args: list[str
     assert not ledger.parent.exists()
 
 
+def test_a_missing_relative_ledger_is_named_with_the_directory_looked_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative ledger.url that names no ledger yet is reported with its absolute path, so
+    the operator sees which directory was looked in (it said only "ledger.db")."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[source]\nbase_url = "http://127.0.0.1:9/x"\n[ledger]\nurl = "sqlite:///ledger.db"\n',
+        encoding="utf-8",
+    )
+    cfg.chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(cli_env(cfg), "status")
+    assert result.exit_code == EXIT_CONFIG, result.exception
+    [line] = operator_lines(result.stderr)
+    assert f"there is no ledger at {tmp_path / 'ledger.db'};" in line
+    assert not (tmp_path / "ledger.db").exists()
+
+
 def test_read_only_command_never_migrates(tmp_path: Path) -> None:
     """An existing file without the schema is not migrated by `status` (exit 2, no table)."""
     ledger = tmp_path / "ledger.db"
