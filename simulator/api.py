@@ -42,9 +42,10 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 MAX_KEY_LENGTH = 255
 FRESH_SESSION_SECONDS = 1.0
-"""A session is never forced to expire (fault ``expire``) in its first second: no real server ends
-a session it has just opened, and a client sending on several threads after a login would take
-it for a login that does not hold."""
+"""A session is never forced to expire (fault ``expire``) in its first second, nor before it has
+served one request: no real server ends a session it has just opened, and a client would take it
+for a login that does not hold (one whose request waited for its turn under the client's pace can
+be sent more than a second after the login)."""
 TRACKING_STATUSES = frozenset(s.value for s in StatusCode)
 NOTIFICATION_TYPES = frozenset(t.value for t in AlertType)
 
@@ -120,8 +121,10 @@ def authenticate(core: SimCore, request: Request) -> tuple[str, Response | None]
         if state is not SessionState.OK or session is None:
             return "", _expired(core)
         # The dice are rolled for every request (a seed draws the faults it drew before), but
-        # a session is not forced to expire in its first second (`FRESH_SESSION_SECONDS`).
-        fresh = time.monotonic() - session.opened < FRESH_SESSION_SECONDS
+        # a session is not forced to expire in its first second (`FRESH_SESSION_SECONDS`) nor
+        # before it has served a request.
+        fresh = not session.served or time.monotonic() - session.opened < FRESH_SESSION_SECONDS
+        session.served = True
         if core.dice.roll(core.faults.expire) and not fresh:
             core.sessions.expire(sid)
             response = _expired(core)

@@ -30,6 +30,8 @@ class Session:
     opened: float = field(default_factory=time.monotonic)
     """When it was opened, on this process's monotonic clock (real seconds, whatever the
     simulated clock says)."""
+    served: bool = False
+    """Whether a request was answered with it yet."""
 
 
 class Sessions:

@@ -326,6 +326,9 @@ class SourceClient(Closing):
         # counts renewals, so that of several threads refused at once only one renews.
         self._auth_lock = threading.RLock()
         self._auth_generation = 0
+        # The latest generation a request was answered with: a login that served one request
+        # held, and its session ending later is an ordinary expiry, not a login that fails.
+        self._held_generation = -1
         # Clear while a session login renews the cookie jar: other threads' requests wait for
         # it instead of going out without a session cookie (a 401, taken for a refused login).
         self._session_ready = threading.Event()
@@ -602,10 +605,11 @@ class SourceClient(Closing):
                 outcome = self._exchange(call)
                 if self._mode != "session" or outcome.kind is not OutcomeKind.SESSION_EXPIRED:
                     break
-                if own and self._auth_generation == generation:
+                if own and generation == self._auth_generation != self._held_generation:
                     break  # this thread's own fresh login did not hold for one request
-                # Another thread's session (it logged in again, before this thread or since),
-                # used by others before this request: it may have ended by now.
+                # Another thread's session (it logged in again, before this thread or since), or
+                # this thread's own that served other requests while this one waited for its
+                # turn: it may have ended by now.
             if self._mode == "session" and outcome.kind is OutcomeKind.SESSION_EXPIRED:
                 raise AuthError(
                     "the session expired again right after a fresh login; check that the "
@@ -630,6 +634,8 @@ class SourceClient(Closing):
             raise self._auth_failure(outcome, call)
         if outcome.kind is OutcomeKind.FATAL and outcome.status not in accept:
             raise self._fatal(outcome, call)
+        if authed and generation > self._held_generation:
+            self._held_generation = generation
         return outcome
 
     def _sent_during_login(self, outcome: ResponseOutcome, generation: int) -> bool:

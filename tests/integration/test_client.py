@@ -437,6 +437,33 @@ def test_a_session_another_thread_opened_and_that_ended_too_is_renewed_by_this_o
     assert client.stats.relogins == 1  # the other thread's login is not one of this request's
 
 
+def test_an_own_login_whose_session_served_other_requests_is_renewed_when_it_ends(
+    rsps: Any, spec: MappingSpec
+) -> None:
+    """This thread logged in again, and its request, sent when its turn under the pace came,
+    found the session ended; another thread's request had been answered with that session
+    meanwhile, so the login held: this thread logs in once more and the request goes through.
+    (It was taken for a login that does not hold: 'the session expired again right after a
+    fresh login', and the run stopped.)"""
+    clients: list[SourceClient] = []
+
+    def another_request_went_first(_: Any) -> tuple[int, dict[str, str], str]:
+        assert [r["id"] for r in records(clients[0])] == [7]  # another thread's, answered
+        return 401, {}, json.dumps({"error": "session_expired"})
+
+    login_ok(rsps)
+    rsps.post(SEARCH, status=401, json={"error": "session_expired"})
+    login_ok(rsps)  # this thread's own login
+    rsps.add_callback(responses.POST, SEARCH, callback=another_request_went_first)
+    search_ok(rsps, [task(7)])  # the other thread's request, with the new session
+    login_ok(rsps)  # this thread's, once more
+    search_ok(rsps, [task(1)])
+    with make(spec) as client:
+        clients.append(client)
+        assert [r["id"] for r in records(client)] == [1]
+    assert client.stats.relogins == 2
+
+
 def test_bad_credentials_are_final(rsps: Any, spec: MappingSpec) -> None:
     """401 bad_credentials at login: AuthError at once, no retry, no secret in the message."""
     rsps.post(LOGIN, status=401, json={"error": "bad_credentials"})

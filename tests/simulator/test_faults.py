@@ -403,6 +403,30 @@ def test_forced_session_expiry(
     assert sim.count_requests(fault="expire") == 1
 
 
+def test_a_session_first_used_after_its_fresh_moments_serves_that_request(
+    client: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session whose first request comes after FRESH_SESSION_SECONDS (the client's request
+    waited for its turn) serves it; only a later one may be forced to expire. (It was forced on
+    that first request, and a client took it for its login not holding.)"""
+    monkeypatch.setattr(simulator.api, "FRESH_SESSION_SECONDS", 0.1)
+    sim = start(Faults(rate_limit=0, expire=1.0))
+    try:
+        login = client.post(
+            sim.url("/auth/login.cpx"),
+            data={"username": "demo", "password": "demo-password"},
+            timeout=TIMEOUT,
+        )
+        assert login.status_code == 200
+        time.sleep(0.15)
+        first = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
+        second = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
+    finally:
+        sim.stop()
+    assert (first.status_code, second.status_code) == (200, 401)
+    assert sim.count_requests(fault="expire") == 1
+
+
 # -- records modified while paging ---------------------------------------------------------------
 
 
