@@ -28,7 +28,7 @@ from connector.source.transport import (
 from tests.support.factories import make_records, make_settings
 from tests.support.faultproxy import Fault, FaultKind, FaultProxy
 from tests.support.harness import Deployment, ledger_rows
-from tests.support.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer
+from tests.support.hostile_server import BASE_PATH, PASSWORD, USERNAME, HostileServer, gzip_bomb
 
 SPEC = load_mapping("idesk")
 MIB = 1024 * 1024
@@ -145,6 +145,7 @@ def test_gzip_bomb_page_is_refused_in_bounded_memory(server: HostileServer, tmp_
     """A 510 KiB gzip answer inflating to 512 MiB is refused under the default cap, naming the
     URL and the cap, while memory stays far below the inflated size."""
     server.switches.gzip_bomb_bytes = 512 * MIB
+    gzip_bomb(512 * MIB)  # made before it is served: the answer comes within the read timeout
     client = client_for(server, tmp_path)
     tracemalloc.start()
     try:
