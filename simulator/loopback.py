@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import sys
 import threading
 from abc import ABC, abstractmethod
 from http.server import HTTPServer
@@ -41,6 +42,9 @@ POLL_INTERVAL_S = 0.02
 
 JOIN_TIMEOUT_S = 5.0
 """How long `Loopback.stop` waits for the serving thread."""
+
+HUNG_UP = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+"""What a handler meets when its peer has gone (a client past its deadline, a killed run)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -90,6 +94,13 @@ class LoopbackServer(socketserver.ThreadingTCPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that hung up mid-exchange is part of the job, not a fault of the server:
+        nothing is printed. Anything else is printed, traceback and all, as socketserver does."""
+        if isinstance(sys.exc_info()[1], HUNG_UP):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Cut every connection still open (both ways): its peer sees the end at once."""
