@@ -911,7 +911,7 @@ def report_cmd(
             history=day is not None,
         )
         if day is not None:
-            _note_before_first_data(reader, day)
+            _note_as_of(reader, day, options.lang)
     if rollup.report is None:
         _write_sections(rollup.sections, fmt.value, options.lang, annex, output)
         return
@@ -993,20 +993,25 @@ def _write_sections(
     _stdout(json_safe(rendered) if fmt == "json" else _document_out(rendered))
 
 
-def _note_before_first_data(reader: Any, day: date) -> None:
-    """Say so when `--as-of` is before anything the ledger observed: its figures are all 0."""
+def _note_as_of(reader: Any, day: date, lang: "Lang") -> None:
+    """Say so, in the report's language, when `--as-of` is before anything the ledger observed
+    (its figures are all 0) or after today (the tasks the ledger holds today, judged as of that
+    day: a projection)."""
     from connector.ledger.history import first_observed_on
 
+    today = _today()
+    if day > today:
+        _stderr(_said("cli_report_after_today", lang, day=day.isoformat(), today=today))
+        return
     first = first_observed_on(reader)
     if first is not None and day >= first:
         return
-    since = f"its first data are of {first.isoformat()}" if first else "it holds no task yet"
-    _stderr(
-        f"note: --as-of {day.isoformat()} is before the ledger's first data ({since}): "
-        "the report shows what the ledger knew that day, which is nothing, so every figure "
-        "is 0. --as-of rebuilds the ledger's own history; it cannot know the days before its "
-        "first sync."
+    since = (
+        _said("cli_report_first_data_of", lang, first=first.isoformat())
+        if first
+        else _said("cli_report_no_task_yet", lang)
     )
+    _stderr(_said("cli_report_before_first_data", lang, day=day.isoformat(), since=since))
 
 
 @app.command("status", rich_help_panel=PANEL_INSPECT, cls=Command)

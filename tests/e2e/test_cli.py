@@ -156,16 +156,48 @@ def test_report_as_of_before_the_first_sync_says_so(deployment: dict[str, Any]) 
 
     run(deployment, "pull")
 
-    def report(day: str) -> Any:
-        args = ["--log-format", "json", "report", "--as-of", day, "--format", "json"]
+    def report(day: str, *more: str) -> Any:
+        args = ["--log-format", "json", "report", "--as-of", day, "--format", "json", *more]
         return CliRunner().invoke(app, args, env=deployment["env"])
 
-    before = report("2022-03-07")
+    before = report("2022-03-07", "--lang", "en")
     assert before.exit_code == 0
     assert "before the ledger's first data" in before.stderr
     assert json.loads(before.stdout)["total"]["total"] == 0
     today = report(local_today(SystemClock()).isoformat())
     assert today.exit_code == 0 and "first data" not in today.stderr
+    assert "dữ liệu đầu tiên" not in today.stderr and "sau ngày hôm nay" not in today.stderr
+    # In the report's language, Vietnamese by default (the note was English whatever --lang).
+    vietnamese = report("2022-03-07")
+    assert "trước dữ liệu đầu tiên" in vietnamese.stderr
+    assert "first data" not in vietnamese.stderr
+
+
+def test_report_as_of_a_future_day_says_it_is_a_projection(deployment: dict[str, Any]) -> None:
+    """report --as-of a day after today judges the tasks the ledger holds today as of that day:
+    it says so on stderr (it said nothing, and read as that day's figures), in the report's
+    language; the figures are those of that day (an open task may be overdue by then)."""
+    from datetime import timedelta
+
+    from connector.clock import SystemClock, local_today
+
+    run(deployment, "pull")
+    today = local_today(SystemClock())
+    later = (today + timedelta(days=400)).isoformat()
+
+    def report(*args: str) -> Any:
+        argv = ["--log-format", "json", "report", "--as-of", later, "--format", "json", *args]
+        return CliRunner().invoke(app, argv, env=deployment["env"])
+
+    english = report("--lang", "en")
+    assert english.exit_code == 0
+    assert f"--as-of {later} is after today ({today.isoformat()})" in english.stderr
+    assert "projection" in english.stderr
+    assert json.loads(english.stdout)["as_of"] == later
+    vietnamese = report()
+    assert vietnamese.exit_code == 0
+    assert f"--as-of {later} là sau ngày hôm nay ({today.isoformat()})" in vietnamese.stderr
+    assert "projection" not in vietnamese.stderr
 
 
 def test_report_files_and_bad_options(deployment: dict[str, Any], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ pdftotext (poppler-utils) read the pages. `make test` installs them on Debian
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -267,3 +268,80 @@ def test_html_prints_on_a4_with_landscape_annexes(report: Report, tmp_path: Path
         assert "Trích yếu" in text and "Nguyên" in text, f"annex page {number}"
     assert texts[1].lstrip().startswith("2")  # the page number, top centre
     assert not texts[0].lstrip().startswith("1")  # none on the first page
+
+
+def _words(pdf: Path) -> list[tuple[int, float, float, str]]:
+    """Every word of the PDF as (page, x, y, text), as pdftotext -bbox reads it."""
+    assert PDFTOTEXT is not None
+    out = subprocess.run(
+        [PDFTOTEXT, "-bbox", str(pdf), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    ).stdout
+    words: list[tuple[int, float, float, str]] = []
+    for page, body in enumerate(out.split("<page ")[1:], start=1):
+        for x, y, text in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', body
+        ):
+            words.append((page, float(x), float(y), html.unescape(text)))
+    return words
+
+
+def _summary_header_words(pdf: Path, first_header: str) -> list[str]:
+    """The words of the summary table's header rows on its first page: below the first word of
+    its first group header (`first_header`) and above the column numbers' "(1)"."""
+    words = _words(pdf)
+    page, _, number_y, _ = next(w for w in words if w[3] == "(1)")
+    top = max(y for p, _, y, text in words if p == page and text == first_header and y < number_y)
+    return [text for p, _, y, text in words if p == page and top - 1 <= y < number_y - 1]
+
+
+def _broken_words(found: list[str], labels: list[str]) -> list[str]:
+    """Words of `found` that are neither a whole word of `labels` nor a piece of one broken at a
+    hyphen: a piece ending in a hyphen from inside a word, or the rest of a word whose first
+    pieces (ending in a hyphen) are there too. Soft hyphens (invisible) are left out."""
+    whole = {w for text in labels for w in text.split()}
+    hyphens = "-\u2010"
+    pieces = [w.replace("\u00ad", "") for w in found]
+    starts = [w.rstrip(hyphens) for w in pieces if w.endswith(tuple(hyphens))]
+    heads = set(starts) | {a + b for a in starts for b in starts}
+    broken = []
+    for w in pieces:
+        if w in whole:
+            continue
+        if w.endswith(tuple(hyphens)) and any(w.rstrip(hyphens) in x for x in whole):
+            continue
+        if any(x.endswith(w) and x[: -len(w)] in heads for x in whole):
+            continue
+        broken.append(w)
+    return broken
+
+
+@pytest.mark.parametrize("fmt", ["docx", "html", "xlsx"])
+def test_english_summary_header_breaks_no_word_inside(
+    report: Report, tmp_path: Path, fmt: str
+) -> None:
+    """In English the summary table's narrow figure columns hold words longer than a column
+    ("deadline", "Unconfirmed"): each header word prints whole, or broken at a hyphen, never
+    cut in the middle ("deadli" / "ne", "Uncon" / "firmed")."""
+    from connector.i18n import label
+    from connector.reports.render.common import SUMMARY_COLUMNS
+
+    if fmt == "html":
+        _need(chromium=CHROMIUM, pdftotext=PDFTOTEXT)
+    else:
+        _need(libreoffice=LIBREOFFICE, pdftotext=PDFTOTEXT)
+    english = build_report(
+        items(_big_world()), UNITS, ReportOptions(as_of=AS_OF, form=report.form, lang="en")
+    )
+    source = tmp_path / f"report.{fmt}"
+    source.write_bytes(render_bytes(english, fmt))
+    pdf = _chromium_pdf(source) if fmt == "html" else _libreoffice_pdf(source)
+    labels = [column.label("en", False) for column in SUMMARY_COLUMNS]
+    labels += [label(key, "en") for key in ("col_no", "col_unit", "group_assigned")]
+    labels += [label(key, "en") for key in ("group_done", "group_open")]
+    found = _summary_header_words(pdf, "Tasks")
+    assert "Total" in found  # the header rows were found
+    assert _broken_words(found, labels) == []

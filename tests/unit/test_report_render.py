@@ -746,6 +746,55 @@ def test_table_reads_whole_at_80_columns(lang: str) -> None:
             assert any(entry.task.sign_number in line for line in lines), entry.task.sign_number
 
 
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("width", [100, 120, 140, 160, 200])
+def test_annex_dates_and_figures_print_whole_at_any_width(lang: str, width: int) -> None:
+    """Piped or written to a file the table is 120 columns wide: an annex printed as a table
+    shows each date, number and yes/no whole on one line (annex II folded "15/02/202" / "2",
+    which reads as a year 202), and a header word whole; where they do not fit, its tasks are
+    paragraphs, as at 80 columns."""
+    from connector.reports.render.common import cell_text
+
+    report = build_report(items(), UNITS, ReportOptions(as_of=AS_OF, lang=lang))
+    out = _text(render(report, "table", lang=lang, width=width))
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    # Every table line closes with its right border: none is cropped at the console's edge.
+    rows = [line.rstrip() for line in lines if line.startswith(("│", "┃", "┏", "┡", "└"))]
+    assert all(row.endswith(("│", "┃", "┓", "┩", "┘")) for row in rows), width
+    cells = {cell.strip() for line in lines if "│" in line for cell in line.split("│")}
+    header = " ".join(line for line in lines if "┃" in line).split()
+    for annex in annexes(report):
+        for column in annex.terminal_columns():
+            if column.wrap:
+                continue
+            for entry in annex.entries[:50]:
+                value = cell_text(column.value(entry, lang), lang)
+                if value:
+                    assert value in out, (annex.name, column.label_key, value)
+    # No cell of a table is a date cut short ("15/02/202") or a date's lone rest.
+    assert not [c for c in cells if re.fullmatch(r"\d{2}/\d{2}/\d{1,3}|\d{4}-\d{2}-\d{1}", c)]
+    assert not [
+        w for w in header if re.fullmatch(r"[A-Za-z]{3,}", w) and w not in _header_words(lang)
+    ]
+
+
+def _header_words(lang: str) -> set[str]:
+    """Every word of the terminal tables' column labels in `lang`."""
+    from connector.i18n import label as text_of
+    from connector.reports.render.common import SUMMARY_COLUMNS
+
+    report = make()
+    words = {w for c in SUMMARY_COLUMNS for w in c.label(lang, report.fold).split()}
+    words |= {w for c in SUMMARY_COLUMNS for w in c.label(lang, True).split()}
+    for annex in annexes(report):
+        for column in annex.terminal_columns():
+            words |= set(text_of(column.label_key, lang).split())
+    for key in ("col_no", "col_unit", "group_assigned", "group_done", "group_open"):
+        words |= set(text_of(key, lang).split())
+    return words
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_a_control_character_in_a_task_stops_no_format(fmt: str) -> None:
     """A subject with an escape sequence, a bell and a pasted vertical tab, a unit's name with

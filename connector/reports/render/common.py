@@ -157,6 +157,35 @@ def column_groups(
     return runs
 
 
+SOFT_HYPHEN = "\u00ad"
+
+_HEADER_BREAKS = {
+    "deadline": "dead·line",
+    "overdue": "over·due",
+    "Overdue": "Over·due",
+    "Unconfirmed": "Un·con·firmed",
+    "without": "with·out",
+}
+"""The words of the summary header's English labels that are wider than a figure column of the
+printed table (about 8 mm at 7.5 pt), with their syllable breaks ("·"). Vietnamese syllables
+are short: its labels need none."""
+
+_HEADER_WORD = re.compile(r"[A-Za-z]+")
+
+
+def header_label(text: str, lang: Lang) -> str:
+    """A summary column's label as a printed header cell shows it: in English, with soft hyphens
+    (U+00AD) at the syllable breaks of its long words, where Word, LibreOffice and browsers may
+    break the line, printing a hyphen; left alone they cut a word anywhere ("deadli" / "ne",
+    "Uncon" / "firmed"). CSV, Markdown and the terminal keep the label as it is."""
+    if lang != "en":
+        return text
+    return _HEADER_WORD.sub(
+        lambda word: _HEADER_BREAKS.get(word.group(), word.group()).replace("·", SOFT_HYPHEN),
+        text,
+    )
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of the summary: a group heading, a unit's row, or the total row."""

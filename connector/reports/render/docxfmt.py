@@ -68,6 +68,7 @@ from connector.reports.render.common import (
     column_groups,
     document_text,
     head_lines,
+    header_label,
     notes,
     printable,
     prose,
@@ -80,6 +81,10 @@ FONT = "Times New Roman"
 PAGE_WIDTH_MM, PAGE_HEIGHT_MM = 210, 297
 MARGIN_TOP_MM, MARGIN_BOTTOM_MM, MARGIN_LEFT_MM, MARGIN_RIGHT_MM = 20, 20, 30, 15
 TEXT_PT, HEAD_PT, TABLE_PT, SUMMARY_PT, SUMMARY_HEAD_PT = 14, 13, 9, 9, 7.5
+SUMMARY_HEAD_PT_EN = 7.0
+"""The English summary header's size: its words are longer than Vietnamese syllables, and at
+7.5 pt "months" is wider than a figure column (the longer words break at their soft hyphens,
+`header_label`)."""
 BODY_WIDTH_MM = PAGE_WIDTH_MM - MARGIN_LEFT_MM - MARGIN_RIGHT_MM
 WIDE_WIDTH_MM = PAGE_HEIGHT_MM - MARGIN_LEFT_MM - MARGIN_RIGHT_MM
 SUMMARY_NO_MM, SUMMARY_UNIT_MM = 8.0, 32.0
@@ -107,7 +112,7 @@ def _set_fonts(style: CT_Style, name: str) -> None:
         fonts.set(qn(attr), name)
 
 
-def _styles(document: DocumentObject) -> None:
+def _styles(document: DocumentObject, lang: Lang) -> None:
     normal = document.styles["Normal"]
     normal.font.name = FONT
     normal.font.size = Pt(TEXT_PT)
@@ -120,7 +125,7 @@ def _styles(document: DocumentObject) -> None:
         (STYLE_TABLE, TABLE_PT, False, False),
         (STYLE_TABLE_HEAD, TABLE_PT, True, True),
         (STYLE_SUMMARY, SUMMARY_PT, False, False),
-        (STYLE_SUMMARY_HEAD, SUMMARY_HEAD_PT, True, True),
+        (STYLE_SUMMARY_HEAD, SUMMARY_HEAD_PT_EN if lang == "en" else SUMMARY_HEAD_PT, True, True),
     ):
         style = document.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
         style.base_style = normal
@@ -365,13 +370,18 @@ def _summary(document: DocumentObject, report: Report, lang: Lang) -> None:
     for group, width in column_groups():
         if group is None:
             column = SUMMARY_COLUMNS[index]
-            _fill(top.cells[col], column.label(lang, report.fold), STYLE_SUMMARY_HEAD)
+            _fill(
+                top.cells[col],
+                header_label(column.label(lang, report.fold), lang),
+                STYLE_SUMMARY_HEAD,
+            )
             top.cells[col].merge(sub.cells[col])
         else:
             _fill(top.cells[col], label(group, lang), STYLE_SUMMARY_HEAD)
             for offset in range(width):
                 column = SUMMARY_COLUMNS[index + offset]
-                _fill(sub.cells[col + offset], column.label(lang, report.fold), STYLE_SUMMARY_HEAD)
+                text = header_label(column.label(lang, report.fold), lang)
+                _fill(sub.cells[col + offset], text, STYLE_SUMMARY_HEAD)
             top.cells[col].merge(top.cells[col + width - 1])
         col += width
         index += width
@@ -548,7 +558,7 @@ def render_docx(report: Report, lang: Lang | None = None) -> bytes:
     """The report as .docx bytes (see the module docstring)."""
     chosen: Lang = lang or report.lang
     document = Document()
-    _styles(document)
+    _styles(document, chosen)
     section = document.sections[0]
     _page(section, landscape=False)
     _page_numbers(section)
@@ -564,7 +574,7 @@ def render_docx_sections(sections: Sequence[tuple[str, Report]], lang: Lang) -> 
     its own heading, body, signature and annexes (each source's document can be cut out and
     sent on its own). No section: an empty document."""
     document = Document()
-    _styles(document)
+    _styles(document, lang)
     first = document.sections[0]
     _page(first, landscape=False)
     _page_numbers(first)

@@ -33,6 +33,7 @@ from connector.reports.render.common import (
     column_groups,
     document_text,
     head_lines,
+    header_label,
     notes,
     printable,
     prose,
@@ -161,7 +162,7 @@ def _summary(report: Report, lang: Lang) -> list[str]:
     index = 0
     for group, width in column_groups():
         if group is None:
-            text = SUMMARY_COLUMNS[index].label(lang, report.fold)
+            text = header_label(SUMMARY_COLUMNS[index].label(lang, report.fold), lang)
             out.append(f'<th rowspan="2">{_e(text)}</th>')
         else:
             out.append(f'<th colspan="{width}">{_e(label(group, lang))}</th>')
@@ -170,7 +171,7 @@ def _summary(report: Report, lang: Lang) -> list[str]:
     out.append("<tr>")
     for column in SUMMARY_COLUMNS:
         if column.group is not None:
-            out.append(f"<th>{_e(column.label(lang, report.fold))}</th>")
+            out.append(f"<th>{_e(header_label(column.label(lang, report.fold), lang))}</th>")
     out.append("</tr>")
     numbers = "".join(f"<th>({i})</th>" for i in range(1, figures + 3))
     out += [f'<tr class="colno">{numbers}</tr>', "</thead>", "<tbody>"]

@@ -64,6 +64,30 @@ class SummaryTable:
 ANNEX_COLUMN_ROOM = 12
 """Columns an annex table needs per column to read as a table; on a narrower console each task
 is a paragraph instead (`AnnexTable`)."""
+ANNEX_TEXT_MIN = 10
+"""The narrowest a text column (trích yếu, số ký hiệu, unit) of an annex table may be."""
+
+
+def _whole_widths(annex: Annex, lang: Lang, shown: tuple[object, ...]) -> list[int]:
+    """The width each column of `annex_table` needs: for a date, a number or a yes/no its
+    widest value (never folded: "15/02/202" / "2" reads as a year 202), for a text column
+    `ANNEX_TEXT_MIN`; each at least its label's longest word."""
+    widths = []
+    for column in annex.terminal_columns():
+        word = max((len(w) for w in label(column.label_key, lang).split()), default=0)
+        if column.wrap:
+            widths.append(max(ANNEX_TEXT_MIN, word))
+            continue
+        values = (len(cell_text(column.value(entry, lang), lang)) for entry in shown)
+        widths.append(max([word, *values]))
+    return widths
+
+
+def _table_room(annex: Annex, lang: Lang, shown: tuple[object, ...]) -> int:
+    """The console width `annex_table` needs to show every date, number and header word whole:
+    each column its `_whole_widths`, a space either side and a rule; the STT column."""
+    number = max(len(label("col_no", lang)), len(str(len(shown))))
+    return 1 + (number + 3) + sum(width + 3 for width in _whole_widths(annex, lang, shown))
 
 
 class AnnexTable:
@@ -78,11 +102,14 @@ class AnnexTable:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         columns = self.annex.terminal_columns()
-        if options.max_width >= ANNEX_COLUMN_ROOM * (len(columns) + 1) or not self.annex.entries:
+        shown = self.annex.entries if self.limit is None else self.annex.entries[: self.limit]
+        room = max(
+            ANNEX_COLUMN_ROOM * (len(columns) + 1), _table_room(self.annex, self.lang, shown)
+        )
+        if options.max_width >= room or not self.annex.entries:
             yield annex_table(self.annex, self.lang, self.limit)
             return
         yield Text(self.annex.title(self.lang), style="bold")
-        shown = self.annex.entries if self.limit is None else self.annex.entries[: self.limit]
         grid = Table.grid(padding=(0, 1))
         grid.add_column(justify="right", no_wrap=True)
         grid.add_column(overflow="fold")
@@ -255,11 +282,15 @@ def annex_table(annex: Annex, lang: Lang, limit: int | None = None) -> Table:
     """One annex as a rich `Table`; with `limit`, its first tasks and a count of the rest."""
     table = Table(title=annex.title(lang), header_style="bold", title_justify="left")
     table.add_column(label("col_no", lang), justify="right", no_wrap=True)
-    for column in annex.terminal_columns():
-        table.add_column(label(column.label_key, lang), overflow="fold")
+    shown = annex.entries if limit is None else annex.entries[:limit]
+    widths = _whole_widths(annex, lang, shown)
+    for column, width in zip(annex.terminal_columns(), widths, strict=True):
+        # A date, a number or a yes/no is never folded: its column is as wide as its widest
+        # value (or label word), and the text columns share what is left.
+        fixed = None if column.wrap or not shown else width
+        table.add_column(label(column.label_key, lang), overflow="fold", width=fixed)
     if not annex.entries:
         table.add_row("", label("annex_empty", lang))
-    shown = annex.entries if limit is None else annex.entries[:limit]
     for number, entry in enumerate(shown, start=1):
         table.add_row(
             str(number),

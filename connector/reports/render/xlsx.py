@@ -96,6 +96,8 @@ CHARS_PER_WIDTH = 1.2
 """Characters of 12 pt Times New Roman that fit in one unit of column width (a little more
 than one: Times is narrower than the default font the unit is measured in)."""
 
+HEADER_PT = 11
+"""The tables' header rows."""
 UNIT_WIDTH = 30
 FIGURE_WIDTH = 8
 NO_WIDTH = 6
@@ -121,6 +123,15 @@ def text_lines(text: str, width: float) -> int:
     """How many lines `text` takes in a wrapped cell `width` units wide (at 12 pt)."""
     per_line = max(1, int(width * CHARS_PER_WIDTH) - 1)
     return sum(max(1, math.ceil(len(part) / per_line)) for part in (text or "").split("\n"))
+
+
+def figure_width(header: str) -> float:
+    """A summary figure column's width: `FIGURE_WIDTH`, or wider when a word of its header (bold
+    11 pt) would not fit on a line: a word is never broken, and "Unconfirmed" printed as
+    "Unconfirm" / "ed"."""
+    longest = max((len(word) for word in header.split()), default=0)
+    needed = math.ceil((longest + 1) / CHARS_PER_WIDTH * HEADER_PT / FONT_PT) + 1
+    return max(FIGURE_WIDTH, needed)
 
 
 def row_height(lines: int, size: float = FONT_PT) -> float:
@@ -260,7 +271,7 @@ def _put(
     cell.style = f"report_{kind}_b" if bold else f"report_{kind}"
 
 
-def _header_cell(ws: Worksheet, row: int, col: int, text: str, size: float = 11) -> None:
+def _header_cell(ws: Worksheet, row: int, col: int, text: str, size: float = HEADER_PT) -> None:
     cell = _text_cell(ws, row, col, text)
     cell.font = _font(bold=True, size=size)
     cell.alignment = CENTER
@@ -314,14 +325,14 @@ def _summary_table(ws: Worksheet, report: Report, lang: Lang, top: int) -> int:
             _header_cell(ws, top, col, text)
             _header_cell(ws, sub, col, "")
             ws.merge_cells(start_row=top, start_column=col, end_row=sub, end_column=col)
-            sub_lines = max(sub_lines, text_lines(text, FIGURE_WIDTH) - 1)
+            sub_lines = max(sub_lines, text_lines(text, figure_width(text)) - 1)
         else:
             _header_cell(ws, top, col, label(group, lang))
             for offset in range(width):
                 column = SUMMARY_COLUMNS[index + offset]
                 text = column.label(lang, report.fold)
                 _header_cell(ws, sub, col + offset, text)
-                sub_lines = max(sub_lines, text_lines(text, FIGURE_WIDTH))
+                sub_lines = max(sub_lines, text_lines(text, figure_width(text)))
                 if offset:
                     _header_cell(ws, top, col + offset, "")
             ws.merge_cells(start_row=top, start_column=col, end_row=top, end_column=col + width - 1)
@@ -435,8 +446,9 @@ def _summary_sheet(ws: Worksheet, report: Report, lang: Lang) -> None:
     n_cols = 2 + len(SUMMARY_COLUMNS)
     ws.column_dimensions["A"].width = NO_WIDTH
     ws.column_dimensions["B"].width = UNIT_WIDTH
-    for c in range(3, n_cols + 1):
-        ws.column_dimensions[get_column_letter(c)].width = FIGURE_WIDTH
+    for c, column in enumerate(SUMMARY_COLUMNS, start=3):
+        width = figure_width(column.label(lang, report.fold))
+        ws.column_dimensions[get_column_letter(c)].width = width
     doc = document_text(report, lang)
     row = _letterhead(ws, doc, n_cols)
     for line in head_lines(report, lang):
