@@ -275,12 +275,18 @@ def _last_activity(task: NormalisedTask, as_of: date) -> date | None:
     return max(candidates, default=None)
 
 
-def _unconfirmed(task: NormalisedTask, as_of: date) -> bool:
+def _unconfirmed(task: NormalisedTask, as_of: date, completed: date | None) -> bool:
+    """Whether the lead unit had not confirmed the task's status as of `as_of`: no
+    confirmation, one given after `as_of`, or, for a task `completed` by then, one given
+    before the completion day (it confirmed the open task, not its completion)."""
     if not task.confirmed:
         return True
-    if task.confirmed_at is not None:
-        return _local(task, task.confirmed_at, "confirmed_at") > as_of
-    return False
+    if task.confirmed_at is None:
+        return False
+    confirmed_on = _local(task, task.confirmed_at, "confirmed_at")
+    if confirmed_on > as_of:
+        return True
+    return completed is not None and confirmed_on < completed
 
 
 def classify(
@@ -369,7 +375,7 @@ def _classify(
         due_soon=due_soon,
         overdue_over_30=overdue_long,
         stale_no_deadline=stale,
-        unconfirmed=_unconfirmed(task, as_of),
+        unconfirmed=_unconfirmed(task, as_of, completed),
         extended=extended,
         extended_after_overdue=(
             not cancelled and bool(late_extensions(task, judged_on, calendar, policy))

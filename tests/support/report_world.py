@@ -21,7 +21,7 @@ off (→ Wed 04/05); Sun 20/03 → Mon 21/03.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 
 from connector.clock import LOCAL_TZ
@@ -86,7 +86,13 @@ def task(
         completed_at=done_at,
         last_report_at=at(d(last_report)) if last_report else None,
         confirmed=confirmed,
-        confirmed_at=at(day, 10) if confirmed and day else None,
+        # the lead unit confirms the status it holds: an open task on its assignment day, one
+        # completed by AS_OF an hour after its completion
+        confirmed_at=(
+            done_at + timedelta(hours=1) if done_at and done_at.date() <= AS_OF else at(day, 10)
+        )
+        if confirmed and day
+        else None,
     )
 
 
