@@ -829,3 +829,16 @@ def test_a_c1_control_character_is_left_out_of_the_documents(fmt: str) -> None:
     text = rendered_text(report, fmt)
     assert "31mRED" in text
     assert not re.search("[\x7f-\x9f]", text), fmt
+
+
+@pytest.mark.parametrize(("lang", "shown"), [("vi", "DD/MM/YYYY"), ("en", "YYYY-MM-DD")])
+def test_xlsx_dates_are_shown_as_the_report_writes_them(q1: Report, lang: str, shown: str) -> None:
+    """An annex date cell is a date shown dd/mm/yyyy in Vietnamese and ISO in English, as the
+    Word, HTML and terminal reports write it. (English workbooks showed dd/mm/yyyy.)"""
+    data = render(q1, "xlsx", lang)
+    assert isinstance(data, bytes)
+    wb = load_workbook(io.BytesIO(data))
+    annex = wb.worksheets[1]
+    dated = [c for row in annex.iter_rows() for c in row if getattr(c, "is_date", False)]
+    assert dated
+    assert {c.number_format for c in dated} == {shown}

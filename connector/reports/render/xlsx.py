@@ -16,11 +16,12 @@ rows as tall as their wrapped text needs (set explicitly: a spreadsheet program 
 measure merged or wrapped cells when it opens a file). Formulas carry no cached value: Excel
 (``fullCalcOnLoad``) and LibreOffice compute them when the file is opened or converted.
 
-Numbers stay numbers and dates stay dates (shown dd/mm/yyyy); thin borders, set column widths,
-panes frozen under the header. A text is always a text: a task whose subject begins with "="
-or reads "#N/A" is shown as typed, never computed as a formula or an error (the SUM and rate
-formulas of the total row are the only formulas). Every text goes in through `printable`: a
-control character pasted into a task at the source would otherwise stop the report.
+Numbers stay numbers and dates stay dates (shown dd/mm/yyyy, in English yyyy-mm-dd); thin
+borders, set column widths, panes frozen under the header. A text is always a text: a task whose
+subject begins with "=" or reads "#N/A" is shown as typed, never computed as a formula or an
+error (the SUM and rate formulas of the total row are the only formulas). Every text goes in
+through `printable`: a control character pasted into a task at the source would otherwise stop
+the report.
 
 An annex may list tens of thousands of tasks. openpyxl holds every cell as an object until the
 workbook is saved (316 MiB and 12 s at 100,000 tasks): openpyxl builds each annex sheet down to
@@ -80,7 +81,8 @@ CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 CENTER_TOP = Alignment(horizontal="center", vertical="top", wrap_text=True)
 LEFT_WRAP = Alignment(horizontal="left", vertical="top", wrap_text=True)
 JUSTIFY = Alignment(horizontal="justify", vertical="top", wrap_text=True)
-DATE_FORMAT = "DD/MM/YYYY"
+DATE_FORMATS: dict[Lang, str] = {"vi": "DD/MM/YYYY", "en": "YYYY-MM-DD"}
+"""How a date cell is shown: as the other formats write dates (`connector.i18n.fmt_date`)."""
 SHEET_NAME_MAX = 31
 TEXT_MAX = 32_767
 """Excel's longest cell text (openpyxl cuts a longer one there too)."""
@@ -198,9 +200,10 @@ def _text_cell(ws: Worksheet, row: int, col: int, text: str) -> SheetCell:
     return cell
 
 
-def _register_styles(workbook: Workbook) -> None:
+def _register_styles(workbook: Workbook, lang: Lang = "vi") -> None:
     """Named cell styles, registered once: setting one per cell is much cheaper than setting a
-    font, a border and an alignment on each of thousands of annex cells."""
+    font, a border and an alignment on each of thousands of annex cells. Dates are shown in
+    `lang`'s way."""
     right = Alignment(horizontal="right", vertical="top")
     for bold in (False, True):
         suffix = "_b" if bold else ""
@@ -209,7 +212,7 @@ def _register_styles(workbook: Workbook) -> None:
             ("text", LEFT_WRAP, "General"),
             ("int", right, "General"),
             ("float", right, "0.0"),
-            ("date", Alignment(horizontal="center", vertical="top"), DATE_FORMAT),
+            ("date", Alignment(horizontal="center", vertical="top"), DATE_FORMATS[lang]),
             ("center", CENTER_TOP, "General"),
         ):
             workbook.add_named_style(
@@ -603,7 +606,7 @@ def render_xlsx_sections(sections: Sequence[tuple[str, Report]], lang: Lang | No
     report = sections[0][1]
     chosen: Lang = lang or report.lang
     workbook = Workbook()
-    _register_styles(workbook)
+    _register_styles(workbook, chosen)
     styles = _style_ids(workbook)
     first = workbook.active
     seen: set[str] = set()
