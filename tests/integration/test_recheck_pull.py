@@ -48,7 +48,7 @@ def _records() -> list[dict[str, Any]]:
             modified,
             status="completed",
             completeDateStr=utc_str(_local(date(2022, 3, 2))),
-            **confirmed,
+            **{**confirmed, "confirmedDateStr": utc_str(_local(date(2022, 3, 3)))},
         ),
         make_record(WITHIN, modified, deadline=en_us(_local(date(2022, 3, 17), 0)), **confirmed),
         make_record(OVERDUE, modified, deadline=en_us(_local(date(2022, 3, 1), 0)), **confirmed),
