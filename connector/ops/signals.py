@@ -13,6 +13,13 @@ After the first signal, further signals are noted but never raised again, so the
 follows (rolling back, recording the run as ``interrupted``, releasing the lock) is not itself
 interrupted. The previous handlers are restored when the block ends.
 
+A handler that runs inside a finaliser (a ``__del__`` or weakref callback of the HTTP or
+database layers, run whenever an object is dropped) raises where Python cannot let it out: it
+swallows it, printing "Exception ignored in ...". The guard sees it through `sys.unraisablehook`
+(installed with the handlers) and arms the interrupt again, so the next safe point (`check()`,
+the end of a `critical()` block: every commit) raises it; without this the run went on to its
+end and exited 0, ignoring the SIGTERM of ``systemctl stop``.
+
 Signal handlers can only be installed from the main thread; elsewhere the guard installs none and
 only `check()` works (it never fires).
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -81,6 +89,14 @@ class InterruptGuard:
         if not self.raised and self._critical_depth == 0 and (self.immediate or not first):
             self._fire()
 
+    def unraisable(self, unraisable: Any, previous: Any) -> None:
+        """`sys.unraisablehook` in the block: our interrupt swallowed by a finaliser is armed
+        again (raised at the next safe point); anything else goes to `previous`."""
+        if isinstance(unraisable.exc_value, SignalInterrupted) and self.received is not None:
+            self.raised = False
+            return
+        previous(unraisable)
+
     def check(self) -> None:
         """Raise the pending interrupt, if any, unless it was raised already."""
         if self.received is not None and not self.raised and self._critical_depth == 0:
@@ -108,10 +124,13 @@ def interrupt_guard(
         yield guard
         return
     previous: dict[signal.Signals, Any] = {}
+    previous_hook = sys.unraisablehook
     try:
+        sys.unraisablehook = lambda unraisable: guard.unraisable(unraisable, previous_hook)
         for sig in signals:
             previous[sig] = signal.signal(sig, guard.handle)
         yield guard
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = previous_hook

@@ -104,6 +104,39 @@ def test_later_signals_do_not_interrupt_the_cleanup() -> None:
     assert guard.received == signal.SIGTERM
 
 
+class _SignalledWhenFinalised:
+    """An object whose finaliser receives SIGTERM, as a weakref callback or ``__del__`` of the
+    HTTP or database layers does when the signal lands while it runs."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, inside the finaliser
+
+
+def test_signal_landing_in_a_finaliser_is_raised_at_the_next_safe_point(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM whose handler runs inside a finaliser (Python swallows what a finaliser raises,
+    printing "Exception ignored in") is not lost: the next check raises it, and no raw
+    traceback reaches stderr. (It was lost: the run went on to the end and exited 0.)"""
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+        _SignalledWhenFinalised()  # finalised at once, the signal handled inside __del__
+        assert guard.interrupted
+        guard.check()
+        pytest.fail("the signal received inside a finaliser was lost")
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_finaliser_signal_held_by_a_critical_block_is_raised_at_its_end() -> None:
+    """The same signal inside a critical block is held, then raised when the block ends."""
+    done: list[str] = []
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+        with guard.critical():
+            _SignalledWhenFinalised()
+            done.append("block")
+        pytest.fail("not raised at the end of the critical block")
+    assert done == ["block"]
+
+
 def test_check_without_signal_is_silent() -> None:
     """check() does nothing when no signal arrived."""
     with interrupt_guard() as guard:
