@@ -353,6 +353,7 @@ def run_job(
                 clock,
                 dry_run=dry_run,
                 lock_held=True,  # a run still "running" in the ledger died: marked abandoned
+                guard=guard,
             ) as record,
         ):
             with contextlib.ExitStack() as stack:

@@ -113,6 +113,21 @@ class InterruptGuard:
         if self.immediate:
             self.check()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A block no signal interrupts, which leaves a signal that arrived meanwhile pending
+        (for the caller's next `check()`, which it places where the interrupt is handled)."""
+        self._critical_depth += 1
+        try:
+            yield
+        finally:
+            self._critical_depth -= 1
+
+    def stand_down(self) -> None:
+        """From here to the end of the block signals are only noted, never raised: the run is
+        recording how it ended, which a signal must not cut short (the process ends next)."""
+        self._critical_depth += 1
+
 
 @contextlib.contextmanager
 def interrupt_guard(
