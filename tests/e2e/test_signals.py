@@ -247,3 +247,24 @@ def test_signal_mid_sync_is_recorded_and_frees_the_lock(
     finally:
         if forks is not None:
             forks.close()
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_130(tmp_path: Path) -> None:
+    """`sync --wait N` (the README's cron line) SIGTERMed while another run holds the lock:
+    exit 130 with the `interrupted` line, as the exit-code table says (it died of the signal,
+    exit 143 with nothing said), and no run recorded."""
+    config = SimulatorConfig(tasks=5, seed=2, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        dep = deployment_for(sim, tmp_path)
+        launcher = Launcher(dep)
+        with ledger_lock(dep.ledger_url):
+            run = launcher.start("sync", "--wait", "300")
+            deadline = time.monotonic() + 60
+            while "lock_waiting" not in run.stderr:
+                assert run.wait(0.01) is None, f"ended before waiting:\n{run.stderr}"
+                assert time.monotonic() < deadline, "the run never waited for the lock"
+            run.signal(signal.SIGTERM)
+            assert run.wait(30) == 130, run.stderr[-3000:]
+        lines = [line for line in run.stderr.splitlines() if not line.startswith("{")]
+        assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), lines
+        assert ledger_rows(dep.ledger_path, "sync_run") == []
