@@ -48,6 +48,7 @@ from connector.errors import (
     Interrupted,
     LedgerError,
     SourceError,
+    interrupt_in,
 )
 from connector.ledger.db import Ledger
 from connector.ledger.runs import (
@@ -211,7 +212,7 @@ def recorded_run(
                 guard.check()  # a signal held while the start was recorded: recorded below
             yield record
         except BaseException as exc:
-            error = exc
+            error = interrupt_in(exc) or exc  # an interrupt turned into another error is one
             raise
         finally:
             if guard is not None:

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import create_engine, text
 from structlog.testing import capture_logs
 
+from cli import EXIT_INTERRUPTED, handle_errors
 from connector.errors import Interrupted
 from connector.ops.locking import ledger_lock
 from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
@@ -268,3 +270,24 @@ def test_sigterm_while_waiting_for_the_lock_exits_130(tmp_path: Path) -> None:
         lines = [line for line in run.stderr.splitlines() if not line.startswith("{")]
         assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), lines
         assert ledger_rows(dep.ledger_path, "sync_run") == []
+
+
+def test_an_interrupt_turned_into_another_error_exits_130(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM that landed in library code whose clean-up then raised something else (a
+    KeyError from `threading.Thread.start`) ends the command as interrupted, exit 130, not as an
+    internal error (exit 70, "this is a bug")."""
+
+    @handle_errors
+    def command() -> None:
+        with interrupt_guard() as guard:
+            try:
+                guard.handle(signal.SIGTERM, None)
+            except SignalInterrupted:
+                raise KeyError("<Timer(Thread-2, started daemon)>")  # noqa: B904
+
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.startswith("interrupted: stopped by SIGTERM")

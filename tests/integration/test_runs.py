@@ -248,3 +248,22 @@ def test_a_signal_while_the_end_is_recorded_leaves_the_record_whole(
     assert row.outcome == ("success" if failure is None else "source_unavailable")
     assert row.counts == {"pushes_sent": 3}
     assert guard.interrupted
+
+
+def test_an_interrupt_turned_into_another_error_is_recorded_as_interrupted(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """SIGTERM raised inside library code whose own clean-up then fails (it landed in
+    `threading.Thread.start`, which answered with a KeyError): the run is recorded
+    `interrupted`, not `failed` as a bug."""
+    with (
+        pytest.raises(KeyError),
+        interrupt_guard() as guard,
+        recorded_run(ledger, "sync", "cron", "run-k", clock, guard=guard),
+    ):
+        try:
+            guard.handle(signal.SIGTERM, None)
+        except SignalInterrupted:
+            raise KeyError("<Timer(Thread-2, started daemon)>") from None
+    row = get_run(ledger, "run-k")
+    assert row is not None and row.outcome == "interrupted"
