@@ -130,6 +130,26 @@ class InterruptGuard:
 
 
 @contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Block the handled signals in this thread for the block (``pthread_sigmask``); one that
+    arrives meanwhile is delivered, its handler run, as the block ends.
+
+    Around starting a thread: `threading.Thread.start` is not safe against an exception raised
+    inside it (the thread is left half-registered and its clean-up raises KeyError, or the new
+    thread prints a traceback), and a thread started while they are blocked keeps them blocked,
+    so they go on reaching the main thread, where the guard handles them.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Linux
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
 def interrupt_guard(
     *, immediate: bool = True, signals: tuple[signal.Signals, ...] = HANDLED_SIGNALS
 ) -> Iterator[InterruptGuard]:

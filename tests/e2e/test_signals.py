@@ -9,6 +9,8 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ from cli import EXIT_INTERRUPTED, handle_errors
 from connector.errors import Interrupted
 from connector.ops.locking import ledger_lock
 from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
+from connector.source.readahead import read_ahead
+from connector.source.transport import RequestDeadline
 from simulator import Faults, Simulator, SimulatorConfig
 from tests.support.harness import (
     ForkServer,
@@ -291,3 +295,45 @@ def test_an_interrupt_turned_into_another_error_exits_130(
         command()
     assert info.value.exit_code == EXIT_INTERRUPTED
     assert capsys.readouterr().err.startswith("interrupted: stopped by SIGTERM")
+
+
+def _read_ahead_started() -> None:
+    with read_ahead(iter([1, 2, 3]), depth=1) as pages:
+        list(pages)
+
+
+def _deadline_started() -> None:
+    with RequestDeadline(30):
+        pass
+
+
+@pytest.mark.parametrize(
+    "starting",
+    [
+        pytest.param(_read_ahead_started, id="page-reader"),
+        pytest.param(_deadline_started, id="request-deadline"),
+    ],
+)
+def test_a_signal_while_a_thread_starts_is_raised_after_the_start(
+    monkeypatch: pytest.MonkeyPatch, starting: Callable[[], None]
+) -> None:
+    """SIGTERM arriving while the connector starts a thread (the page reader, a request's
+    deadline timer) is raised once `Thread.start` has finished, never inside it: raised midway
+    it left the thread half-registered, and `Thread.start`'s clean-up answered KeyError (an
+    internal error, exit 70) or the new thread printed a raw traceback."""
+    original = threading._start_new_thread  # type: ignore[attr-defined]
+
+    def start_then_signal(*args: object) -> int:
+        ident = int(original(*args))
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs as soon as it may
+        return ident
+
+    monkeypatch.setattr(threading, "_start_new_thread", start_then_signal)
+    with pytest.raises(SignalInterrupted) as info, interrupt_guard():
+        starting()
+    inside_start = [
+        frame
+        for frame in traceback.extract_tb(info.value.__traceback__)
+        if frame.filename == threading.__file__
+    ]
+    assert inside_start == [], "the interrupt was raised inside Thread.start"
