@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 import typer
 import typer.core
 
-from connector.errors import ConfigError, ConnectorError, Interrupted, OutboxStateError
+from connector.errors import (
+    ConfigError,
+    ConnectorError,
+    Interrupted,
+    OutboxStateError,
+    interrupt_in,
+)
 from connector.ops.log import (
     LogFormat,
     LogLevel,
@@ -355,6 +361,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             _stderr(f"error: {error_text(exc)}")
             raise typer.Exit(EXIT_IO) from None
         except Exception as exc:
+            interrupt = interrupt_in(exc)
+            if interrupt is not None:  # a signal a library's clean-up turned into another error
+                _stderr(f"interrupted: {error_text(interrupt)}")
+                raise typer.Exit(EXIT_INTERRUPTED) from None
             _internal_error(exc)
             raise typer.Exit(EXIT_INTERNAL) from None
 

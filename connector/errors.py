@@ -238,3 +238,17 @@ class Interrupted(ConnectorError):
     """The run was stopped by SIGINT/SIGTERM; the current transaction was rolled back."""
 
     exit_code = 130
+
+
+def interrupt_in(exc: BaseException) -> Interrupted | None:
+    """The `Interrupted` that `exc` is, or that it was raised while handling: a signal raised
+    inside library code whose own clean-up then failed (``threading.Thread.start`` answers
+    with a KeyError) is still the interrupt, not a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

@@ -57,7 +57,7 @@ from connector.ledger.db import (
     revisions,
     sqlite_foreign_keys_off,
 )
-from connector.ledger.location import LedgerUrl
+from connector.ledger.location import DAMAGED_HINT, LedgerUrl, sqlite_damaged
 from connector.ledger.schema import MIGRATIONS_DIR, _assigned
 from connector.ops.locking import run_lock
 
@@ -443,6 +443,11 @@ def backup(
             _fsync_dir(target.parent)
         except (OSError, sqlite3.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if isinstance(exc, sqlite3.Error) and sqlite_damaged(exc):  # the ledger, not PATH
+                raise LedgerError(
+                    f"cannot back up the ledger {source}: {reason}; {DAMAGED_HINT}; "
+                    f"{target} was not written"
+                ) from exc
             raise LedgerError(
                 f"cannot write the backup {target}: {reason}; check that its directory is "
                 "writable by this user and that the disk is not full"

@@ -362,6 +362,17 @@ def try_advisory_lock(connection: Connection, key: int, *, shared: bool = False)
     return bool(got)
 
 
+def keep_session(connection: Connection) -> None:
+    """Keep the session holding an advisory lock from being ended while it waits idle for the
+    whole run: PostgreSQL 14 and later end a session idle for ``idle_session_timeout`` (a
+    server, role or database default a DBA may set), and the lock would go with it while the
+    run went on. Turned off for this session only."""
+    version = int(connection.execute(text("SHOW server_version_num")).scalar_one())
+    if version >= 140000:
+        connection.execute(text("SET idle_session_timeout = 0"))
+    connection.commit()
+
+
 def advisory_unlock(connection: Connection, key: int, *, shared: bool = False) -> None:
     """Release the session-level advisory lock `key` (taken `shared` or not)."""
     call = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"

@@ -165,8 +165,7 @@ def redact_url(url: str) -> str:
 
 def _reason(exc: BaseException, password: str | None) -> str:
     """The first line of a driver error, never containing the password."""
-    orig = getattr(exc, "orig", None)
-    inner = orig if isinstance(orig, BaseException) else exc
+    inner = _driver_error(exc)
     lines = str(inner).strip().splitlines()
     reason = lines[0] if lines else type(inner).__name__
     if password:
@@ -174,7 +173,45 @@ def _reason(exc: BaseException, password: str | None) -> str:
     return reason
 
 
-def _hint(url: LedgerUrl) -> str:
+DAMAGED_HINT = (
+    "the file is damaged or is not a ledger: stop the schedule and restore the last copy made "
+    "by `idesk-connector db backup` (docs/install.md, section 8)"
+)
+"""What to do about a SQLite ledger that is no database any more, or a malformed one."""
+
+LOCKED_HINT = (
+    "another program (an sqlite3 shell, a copy tool) holds the ledger locked in a write "
+    "transaction: close it; committed work is kept and the next run resumes"
+)
+"""What to do about a SQLite ledger another program kept locked past the busy timeout."""
+
+_DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+_DAMAGED_TEXT = ("file is not a database", "database disk image is malformed")
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+def sqlite_damaged(exc: BaseException) -> bool:
+    """Whether a SQLite error says the file is not a database or is malformed (corrupt)."""
+    inner = _driver_error(exc)
+    name = str(getattr(inner, "sqlite_errorname", ""))
+    return name.startswith(_DAMAGED) or any(text in str(inner) for text in _DAMAGED_TEXT)
+
+
+def _sqlite_locked(exc: BaseException) -> bool:
+    inner = _driver_error(exc)
+    name = str(getattr(inner, "sqlite_errorname", ""))
+    return name.startswith("SQLITE_BUSY") or "database is locked" in str(inner)
+
+
+def _hint(url: LedgerUrl, exc: BaseException) -> str:
+    if url.backend == "sqlite" and sqlite_damaged(exc):
+        return DAMAGED_HINT
+    if url.backend == "sqlite" and _sqlite_locked(exc):
+        return LOCKED_HINT
     if url.backend == "sqlite":
         return (
             "check that the directory exists and is writable by this user, that the disk is not "
@@ -191,7 +228,7 @@ def ledger_error(exc: BaseException, url: LedgerUrl, doing: str) -> LedgerError:
     """A clerk's message for a database error: which database, what failed, what to do."""
     return LedgerError(
         f"cannot {doing} the ledger database {url.display()}: "
-        f"{_reason(exc, url.password)}; {_hint(url)}"
+        f"{_reason(exc, url.password)}; {_hint(url, exc)}"
     )
 
 

@@ -335,69 +335,73 @@ def run_job(
     # before the ledger is created or opened, so no run record, unit or page is written.
     load_mapping(settings.source.mapping)
     calendar = calendar_for(settings.calendar)
-    ledger = open_ledger(settings.ledger.url)
-    try:
-        engine = ledger.engine if ledger.backend == "postgresql" else None
-        lock = run_lock(
-            settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine, source=source
-        )
-        with (
-            use_source(source) if source else writing_as(settings.source.name),
-            lock,
-            interrupt_guard() as guard,
-            recorded_run(
-                ledger,
-                command,
-                trigger or default_trigger(),
-                run_id,
-                clock,
-                dry_run=dry_run,
-                lock_held=True,  # a run still "running" in the ledger died: marked abandoned
-            ) as record,
-        ):
-            with contextlib.ExitStack() as stack:
-                work = stack.enter_context(rolled_back(ledger)) if dry_run else ledger
-                if command in ("pull", "sync"):
-                    result.pull = pull(
-                        settings,
-                        run_id=run_id,
-                        full=full,
-                        clock=clock,
-                        ledger=work,
-                        run=record,
-                        sleep=sleep,
-                        client_factory=client_factory,
-                        guard=guard,
-                        progress=shown,
-                        calendar=calendar,
-                    )
-                    record.update(result.pull.counts())
-                if command in ("push", "sync") and settings.push.enabled:
-                    record.add(_route(settings, work, run_id, clock))
-                    if dry_run:
-                        result.would_deliver = _pending_deliveries(work)
-                    result.push = _deliver(
-                        settings,
-                        work,
-                        run_id,
-                        clock,
-                        dry_run=dry_run,
-                        sleep=sleep,
-                        client_factory=client_factory,
-                        guard=guard,
-                        record=record,
-                        progress=shown,
-                        book=book,
-                        budget=budget,
-                    )
-                    record.add(result.push.counts())
-            result.outcome = outcome_for(None, record.counts)
-    finally:
-        shown.finish()
-        if settings.metrics.file:
-            try:
-                export_metrics(ledger, settings.metrics.file, clock.now())
-            except Exception as exc:  # metrics must never fail the run
-                log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
-        ledger.close()
+    # SIGTERM/SIGINT become Interrupted (exit 130) from the ledger's opening on: while waiting
+    # for the lock (`--wait`) too; once the run records its end they are only noted.
+    with interrupt_guard() as guard:
+        ledger = open_ledger(settings.ledger.url)
+        try:
+            engine = ledger.engine if ledger.backend == "postgresql" else None
+            lock = run_lock(
+                settings.ledger.url, settings.ledger.lock_file, wait_s, engine=engine, source=source
+            )
+            with (
+                use_source(source) if source else writing_as(settings.source.name),
+                lock,
+                recorded_run(
+                    ledger,
+                    command,
+                    trigger or default_trigger(),
+                    run_id,
+                    clock,
+                    dry_run=dry_run,
+                    lock_held=True,  # a run still "running" in the ledger died: marked abandoned
+                    guard=guard,
+                ) as record,
+            ):
+                with contextlib.ExitStack() as stack:
+                    work = stack.enter_context(rolled_back(ledger)) if dry_run else ledger
+                    if command in ("pull", "sync"):
+                        result.pull = pull(
+                            settings,
+                            run_id=run_id,
+                            full=full,
+                            clock=clock,
+                            ledger=work,
+                            run=record,
+                            sleep=sleep,
+                            client_factory=client_factory,
+                            guard=guard,
+                            progress=shown,
+                            calendar=calendar,
+                        )
+                        record.update(result.pull.counts())
+                    if command in ("push", "sync") and settings.push.enabled:
+                        record.add(_route(settings, work, run_id, clock))
+                        if dry_run:
+                            result.would_deliver = _pending_deliveries(work)
+                        result.push = _deliver(
+                            settings,
+                            work,
+                            run_id,
+                            clock,
+                            dry_run=dry_run,
+                            sleep=sleep,
+                            client_factory=client_factory,
+                            guard=guard,
+                            record=record,
+                            progress=shown,
+                            book=book,
+                            budget=budget,
+                        )
+                        record.add(result.push.counts())
+                result.outcome = outcome_for(None, record.counts)
+        finally:
+            guard.stand_down()  # finishing: a signal now changes nothing of the run
+            shown.finish()
+            if settings.metrics.file:
+                try:
+                    export_metrics(ledger, settings.metrics.file, clock.now())
+                except Exception as exc:  # metrics must never fail the run
+                    log.error("metrics_failed", path=settings.metrics.file, error=str(exc))
+            ledger.close()
     return result

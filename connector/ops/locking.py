@@ -50,7 +50,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from connector.errors import ConfigError, LedgerError, LockHeld
-from connector.ledger.db import advisory_unlock, try_advisory_lock
+from connector.ledger.db import advisory_unlock, keep_session, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
@@ -224,6 +224,10 @@ def pg_advisory_lock(
     except SQLAlchemyError as exc:
         raise LedgerError(f"cannot connect to the ledger database {database!r}: {exc}") from exc
     try:
+        try:
+            keep_session(conn)  # idle for the whole run: never ended by idle_session_timeout
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot use the ledger database {database!r}: {exc}") from exc
         waited = _poll(
             lambda: try_advisory_lock(conn, lock_key, shared=shared),
             wait_s=wait_s,

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
@@ -48,6 +48,7 @@ from connector.errors import (
     Interrupted,
     LedgerError,
     SourceError,
+    interrupt_in,
 )
 from connector.ledger.db import Ledger
 from connector.ledger.runs import (
@@ -61,6 +62,9 @@ from connector.ledger.runs import (
 )
 from connector.ledger.runs import mark_abandoned as _mark_abandoned
 from connector.ops.log import REDACTOR
+
+if TYPE_CHECKING:
+    from connector.ops.signals import InterruptGuard
 
 __all__ = [
     "PROBLEM_COUNTS",
@@ -173,35 +177,46 @@ def recorded_run(
     dry_run: bool = False,
     monotonic: Callable[[], float] = time.monotonic,
     lock_held: bool = False,
+    guard: InterruptGuard | None = None,
 ) -> Iterator[RunRecord]:
     """Record the run around the block (see the module docstring); re-raise what it raises.
 
     `lock_held`: the caller holds the run lock, so runs left ``running`` are marked
     ``abandoned`` first (`mark_abandoned`).
+
+    `guard`: the run's `interrupt_guard`. A signal arriving while the start is recorded is held
+    and raised once the row exists (the run is recorded ``interrupted``); one arriving while the
+    end is recorded is noted but never cuts that write short (the run keeps the outcome of what
+    it did: a row left ``running`` with exit 130 "recorded as interrupted" was the alternative).
     """
     record = RunRecord(
         run_id=run_id, command=command, trigger=trigger, started_at=clock.now(), dry_run=dry_run
     )
     start = monotonic()
+    error: BaseException | None = None
     with structlog.contextvars.bound_contextvars(run_id=run_id, command=command):
-        if lock_held:
-            mark_abandoned(ledger, by_run=run_id)
-        write_start(
-            ledger,
-            run_id,
-            command=command,
-            trigger=trigger,
-            started_at=record.started_at,
-            dry_run=dry_run,
-        )
-        log.info("run_started", trigger=trigger, dry_run=dry_run)
-        error: BaseException | None = None
+        with guard.held() if guard is not None else contextlib.nullcontext():
+            if lock_held:
+                mark_abandoned(ledger, by_run=run_id)
+            write_start(
+                ledger,
+                run_id,
+                command=command,
+                trigger=trigger,
+                started_at=record.started_at,
+                dry_run=dry_run,
+            )
         try:
+            log.info("run_started", trigger=trigger, dry_run=dry_run)
+            if guard is not None:
+                guard.check()  # a signal held while the start was recorded: recorded below
             yield record
         except BaseException as exc:
-            error = exc
+            error = interrupt_in(exc) or exc  # an interrupt turned into another error is one
             raise
         finally:
+            if guard is not None:
+                guard.stand_down()
             outcome = outcome_for(error, record.counts)
             if error is None and record.outcome is not None:
                 outcome = record.outcome

@@ -13,6 +13,15 @@ After the first signal, further signals are noted but never raised again, so the
 follows (rolling back, recording the run as ``interrupted``, releasing the lock) is not itself
 interrupted. The previous handlers are restored when the block ends.
 
+A handler that runs inside a finaliser (a ``__del__`` or weakref callback of the HTTP or
+database layers, run whenever an object is dropped) raises where Python cannot let it out: it
+swallows it, printing "Exception ignored in ...". The guard sees it through `sys.unraisablehook`
+(installed with the handlers), as it sees one that SQLAlchemy's pool swallowed (it catches every
+Exception while it resets a connection given back, and logs it), and arms the interrupt again,
+so the next safe point (`check()`, the end of a `critical()` block: every commit) raises it;
+without this the run went on to its end and exited 0, ignoring the SIGTERM of ``systemctl
+stop``.
+
 Signal handlers can only be installed from the main thread; elsewhere the guard installs none and
 only `check()` works (it never fires).
 """
@@ -20,7 +29,9 @@ only `check()` works (it never fires).
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -81,6 +92,20 @@ class InterruptGuard:
         if not self.raised and self._critical_depth == 0 and (self.immediate or not first):
             self._fire()
 
+    def swallowed(self, exc: BaseException | None) -> bool:
+        """If `exc` is our interrupt, which something swallowed instead of letting it out, arm
+        it again (raised at the next safe point); whether it was."""
+        if isinstance(exc, SignalInterrupted) and self.received is not None:
+            self.raised = False
+            return True
+        return False
+
+    def unraisable(self, unraisable: Any, previous: Any) -> None:
+        """`sys.unraisablehook` in the block: our interrupt swallowed by a finaliser is armed
+        again; anything else goes to `previous`."""
+        if not self.swallowed(unraisable.exc_value):
+            previous(unraisable)
+
     def check(self) -> None:
         """Raise the pending interrupt, if any, unless it was raised already."""
         if self.received is not None and not self.raised and self._critical_depth == 0:
@@ -97,6 +122,57 @@ class InterruptGuard:
         if self.immediate:
             self.check()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A block no signal interrupts, which leaves a signal that arrived meanwhile pending
+        (for the caller's next `check()`, which it places where the interrupt is handled)."""
+        self._critical_depth += 1
+        try:
+            yield
+        finally:
+            self._critical_depth -= 1
+
+    def stand_down(self) -> None:
+        """From here to the end of the block signals are only noted, never raised: the run is
+        recording how it ended, which a signal must not cut short (the process ends next)."""
+        self._critical_depth += 1
+
+
+class _PoolSwallowed(logging.Handler):
+    """On SQLAlchemy's pool logger: the pool catches every Exception raised while it resets a
+    connection given back, logs "Exception during reset or similar" and goes on; our
+    interrupt among them is armed again."""
+
+    def __init__(self, guard: InterruptGuard) -> None:
+        super().__init__(logging.ERROR)
+        self.guard = guard
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.guard.swallowed(record.exc_info[1] if record.exc_info else None)
+
+
+POOL_LOGGER = "sqlalchemy.pool"
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Block the handled signals in this thread for the block (``pthread_sigmask``); one that
+    arrives meanwhile is delivered, its handler run, as the block ends.
+
+    Around starting a thread: `threading.Thread.start` is not safe against an exception raised
+    inside it (the thread is left half-registered and its clean-up raises KeyError, or the new
+    thread prints a traceback), and a thread started while they are blocked keeps them blocked,
+    so they go on reaching the main thread, where the guard handles them.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Linux
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
 
 @contextlib.contextmanager
 def interrupt_guard(
@@ -108,10 +184,16 @@ def interrupt_guard(
         yield guard
         return
     previous: dict[signal.Signals, Any] = {}
+    previous_hook = sys.unraisablehook
+    pool = _PoolSwallowed(guard)
     try:
+        sys.unraisablehook = lambda unraisable: guard.unraisable(unraisable, previous_hook)
+        logging.getLogger(POOL_LOGGER).addHandler(pool)
         for sig in signals:
             previous[sig] = signal.signal(sig, guard.handle)
         yield guard
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        logging.getLogger(POOL_LOGGER).removeHandler(pool)
+        sys.unraisablehook = previous_hook

@@ -58,6 +58,7 @@ from connector.mapping.normalise import normalise
 from connector.mapping.spec import PLACEHOLDER, EndpointSpec, MappingSpec
 from connector.models import Unit
 from connector.ops.log import REDACTOR
+from connector.ops.signals import signals_blocked
 from connector.settings import RetrySettings, SourceSettings, base_url_problems
 from connector.source.auth import AccessToken, basic_header, read_token, static_credentials
 from connector.source.http import (
@@ -985,10 +986,11 @@ class SourceClient(Closing):
         pool = ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="detail")
         try:
             # Each call in a copy of this thread's context: its events carry the run's run_id.
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._detail_or_failure, item)
-                for item in items
-            ]
+            with signals_blocked():  # submit starts threads: never interrupted midway
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._detail_or_failure, item)
+                    for item in items
+                ]
             found = [self._tallied(future.result()) for future in futures]
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from connector.ops.signals import signals_blocked
+
 T = TypeVar("T")
 
 _POLL_S = 0.05
@@ -62,7 +64,8 @@ class _Reader(Generic[T]):
         )
 
     def start(self) -> None:
-        self._thread.start()
+        with signals_blocked():  # an interrupt is raised after the start, never inside it
+            self._thread.start()
 
     def _put(self, item: T | _Failed | _End) -> bool:
         while not self._stop.is_set():

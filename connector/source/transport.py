@@ -35,6 +35,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
+from connector.ops.signals import signals_blocked
+
 CHUNK_BYTES = 64 * 1024
 
 
@@ -108,7 +110,8 @@ class RequestDeadline:
         remaining = max(0.0, self._ends - self._monotonic())
         self._timer = threading.Timer(remaining, self._fire)
         self._timer.daemon = True
-        self._timer.start()
+        with signals_blocked():  # an interrupt is raised after the start, never inside it
+            self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -336,6 +336,55 @@ def test_read_only_command_never_migrates(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
 
+def _damage(ledger: Path, how: str) -> None:
+    """Spoil a ledger file as a failing disk or a stray copy does: its header (not a database
+    any more) or every page but the first, which holds the schema (a malformed database)."""
+    with contextlib.closing(sqlite3.connect(ledger)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(ledger.read_bytes())
+    if how == "header":
+        data[:16] = b"not a ledger\0\0\0\0"
+    else:
+        for start in range(page_size, len(data), page_size):
+            data[start : start + 64] = b"\xff" * 64
+    ledger.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["header", "page"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["sync"], id="sync"),
+        pytest.param(["status"], id="status"),
+        pytest.param(["runs", "list"], id="runs-list"),
+        pytest.param(["db", "backup", "{backup}"], id="db-backup"),
+    ],
+)
+def test_a_damaged_ledger_file_says_to_restore_it(
+    tmp_path: Path, how: str, args: list[str]
+) -> None:
+    """A ledger file that is no database any more, or a malformed one: exit 74, one line that
+    says the ledger is damaged and to restore the last backup (it said to check the directory,
+    the disk and other programs' locks; `db backup` blamed the backup's directory), no
+    traceback, and the file is left exactly as it was."""
+    ledger = tmp_path / "ledger.db"
+    cfg = write_config(tmp_path / "config.toml", "http://127.0.0.1:9/x", ledger)
+    assert invoke(cli_env(cfg), "db", "upgrade").exit_code == EXIT_OK
+    _damage(ledger, how)
+    before = ledger.read_bytes()
+    backup = tmp_path / "backup.db"
+    result = invoke(cli_env(cfg), *(a.format(backup=backup) for a in args))
+    assert result.exit_code == EXIT_IO, result.stderr
+    [line] = operator_lines(result.stderr)
+    assert str(ledger) in line
+    assert "damaged" in line and "restore" in line and "db backup" in line
+    assert "writable" not in line and "cannot write the backup" not in line
+    assert "Traceback" not in result.stderr
+    assert ledger.read_bytes() == before
+    assert not backup.exists()
+
+
 def test_read_only_open_refuses_writes(ledger: Ledger) -> None:
     """`open_ledger(read_only=True)` reads, and a write fails (SQLite `mode=ro`, PostgreSQL
     read-only transactions); a ledger without schema is `LedgerMissing`, never migrated."""

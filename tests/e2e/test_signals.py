@@ -9,15 +9,21 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+import typer
+from sqlalchemy import create_engine, event, text
 from structlog.testing import capture_logs
 
+from cli import EXIT_INTERRUPTED, handle_errors
 from connector.errors import Interrupted
 from connector.ops.locking import ledger_lock
 from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
+from connector.source.readahead import read_ahead
+from connector.source.transport import RequestDeadline
 from simulator import Faults, Simulator, SimulatorConfig
 from tests.support.harness import (
     ForkServer,
@@ -102,6 +108,39 @@ def test_later_signals_do_not_interrupt_the_cleanup() -> None:
         guard.check()
     assert [e["first"] for e in logs] == [False, False]
     assert guard.received == signal.SIGTERM
+
+
+class _SignalledWhenFinalised:
+    """An object whose finaliser receives SIGTERM, as a weakref callback or ``__del__`` of the
+    HTTP or database layers does when the signal lands while it runs."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs here, inside the finaliser
+
+
+def test_signal_landing_in_a_finaliser_is_raised_at_the_next_safe_point(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM whose handler runs inside a finaliser (Python swallows what a finaliser raises,
+    printing "Exception ignored in") is not lost: the next check raises it, and no raw
+    traceback reaches stderr. (It was lost: the run went on to the end and exited 0.)"""
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+        _SignalledWhenFinalised()  # finalised at once, the signal handled inside __del__
+        assert guard.interrupted
+        guard.check()
+        pytest.fail("the signal received inside a finaliser was lost")
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_finaliser_signal_held_by_a_critical_block_is_raised_at_its_end() -> None:
+    """The same signal inside a critical block is held, then raised when the block ends."""
+    done: list[str] = []
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+        with guard.critical():
+            _SignalledWhenFinalised()
+            done.append("block")
+        pytest.fail("not raised at the end of the critical block")
+    assert done == ["block"]
 
 
 def test_check_without_signal_is_silent() -> None:
@@ -214,3 +253,108 @@ def test_signal_mid_sync_is_recorded_and_frees_the_lock(
     finally:
         if forks is not None:
             forks.close()
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_130(tmp_path: Path) -> None:
+    """`sync --wait N` (the README's cron line) SIGTERMed while another run holds the lock:
+    exit 130 with the `interrupted` line, as the exit-code table says (it died of the signal,
+    exit 143 with nothing said), and no run recorded."""
+    config = SimulatorConfig(tasks=5, seed=2, faults=Faults.none(), frozen_clock=True)
+    with Simulator(config) as sim:
+        dep = deployment_for(sim, tmp_path)
+        launcher = Launcher(dep)
+        with ledger_lock(dep.ledger_url):
+            run = launcher.start("sync", "--wait", "300")
+            deadline = time.monotonic() + 60
+            while "lock_waiting" not in run.stderr:
+                assert run.wait(0.01) is None, f"ended before waiting:\n{run.stderr}"
+                assert time.monotonic() < deadline, "the run never waited for the lock"
+            run.signal(signal.SIGTERM)
+            assert run.wait(30) == 130, run.stderr[-3000:]
+        lines = [line for line in run.stderr.splitlines() if not line.startswith("{")]
+        assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), lines
+        assert ledger_rows(dep.ledger_path, "sync_run") == []
+
+
+def test_an_interrupt_turned_into_another_error_exits_130(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM that landed in library code whose clean-up then raised something else (a
+    KeyError from `threading.Thread.start`) ends the command as interrupted, exit 130, not as an
+    internal error (exit 70, "this is a bug")."""
+
+    @handle_errors
+    def command() -> None:
+        with interrupt_guard() as guard:
+            try:
+                guard.handle(signal.SIGTERM, None)
+            except SignalInterrupted:
+                raise KeyError("<Timer(Thread-2, started daemon)>")  # noqa: B904
+
+    with pytest.raises(typer.Exit) as info:
+        command()
+    assert info.value.exit_code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.startswith("interrupted: stopped by SIGTERM")
+
+
+def _read_ahead_started() -> None:
+    with read_ahead(iter([1, 2, 3]), depth=1) as pages:
+        list(pages)
+
+
+def _deadline_started() -> None:
+    with RequestDeadline(30):
+        pass
+
+
+@pytest.mark.parametrize(
+    "starting",
+    [
+        pytest.param(_read_ahead_started, id="page-reader"),
+        pytest.param(_deadline_started, id="request-deadline"),
+    ],
+)
+def test_a_signal_while_a_thread_starts_is_raised_after_the_start(
+    monkeypatch: pytest.MonkeyPatch, starting: Callable[[], None]
+) -> None:
+    """SIGTERM arriving while the connector starts a thread (the page reader, a request's
+    deadline timer) is raised once `Thread.start` has finished, never inside it: raised midway
+    it left the thread half-registered, and `Thread.start`'s clean-up answered KeyError (an
+    internal error, exit 70) or the new thread printed a raw traceback."""
+    original = threading._start_new_thread  # type: ignore[attr-defined]
+
+    def start_then_signal(*args: object) -> int:
+        ident = int(original(*args))
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs as soon as it may
+        return ident
+
+    monkeypatch.setattr(threading, "_start_new_thread", start_then_signal)
+    with pytest.raises(SignalInterrupted) as info, interrupt_guard():
+        starting()
+    inside_start = [
+        frame
+        for frame in traceback.extract_tb(info.value.__traceback__)
+        if frame.filename == threading.__file__
+    ]
+    assert inside_start == [], "the interrupt was raised inside Thread.start"
+
+
+def test_a_signal_swallowed_by_the_connection_pool_is_raised_at_the_next_safe_point(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM landing while SQLAlchemy's pool resets a connection given back (it catches
+    every Exception there, logs "Exception during reset or similar" and goes on) is not lost:
+    the next check raises it. (It was: the run went on to its end, exit 0.)"""
+    engine = create_engine(f"sqlite:///{tmp_path / 'pool.db'}")
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+
+        @event.listens_for(engine, "reset")
+        def signalled(dbapi_connection: object, record: object, state: object) -> None:
+            guard.handle(signal.SIGTERM, None)  # the handler runs inside the pool's reset
+
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        assert guard.interrupted
+        guard.check()
+        pytest.fail("the signal swallowed by the pool was lost")
+    engine.dispose()

@@ -11,9 +11,10 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from structlog.testing import capture_logs
 
 from connector.errors import LockHeld
@@ -258,3 +259,41 @@ def test_run_lock_on_postgres_takes_file_and_advisory_lock(pg_url: str, tmp_path
     finally:
         engine.dispose()
         other.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_lock_outlives_idle_session_timeout(pg_url: str) -> None:
+    """The session holding the run's advisory lock sits idle for the whole run: a server (or
+    role, or database) with `idle_session_timeout` set ended it, releasing the lock while the
+    run went on, so a second server could sync into the same database at once. The lock's
+    session turns that timeout off for itself."""
+    engine = create_ledger_engine(pg_url)
+    watcher_engine = create_ledger_engine(pg_url)
+
+    @event.listens_for(engine, "connect")
+    def strict_server(dbapi_connection: Any, record: object) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET idle_session_timeout = 50")  # milliseconds: as a DBA's default
+        dbapi_connection.commit()
+
+    held_while_idle = """
+        SELECT clock_timestamp() - a.state_change > interval '500 milliseconds'
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND a.state = 'idle'
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    """
+    try:
+        with pg_advisory_lock(engine), watcher_engine.connect() as watcher:
+            # Poll on the condition (the lock's session idle for 10x the timeout, or gone).
+            for _ in range(2000):
+                rows = watcher.execute(text(held_while_idle)).scalars().all()
+                watcher.commit()
+                assert rows, "the advisory lock was lost: its idle session was ended"
+                if rows[0]:
+                    break
+                time.sleep(0.005)
+            else:
+                pytest.fail("the lock's session never stayed idle long enough")
+    finally:
+        engine.dispose()
+        watcher_engine.dispose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import signal
 from datetime import timedelta
 
 import pytest
@@ -19,6 +21,7 @@ from connector.errors import (
     SourceUnavailable,
 )
 from connector.ledger.db import Ledger
+from connector.ops import runs as runs_module
 from connector.ops.runs import (
     RunOutcome,
     default_trigger,
@@ -27,6 +30,7 @@ from connector.ops.runs import (
     outcome_for,
     recorded_run,
 )
+from connector.ops.signals import InterruptGuard, SignalInterrupted, interrupt_guard
 
 
 class Ticker:
@@ -186,3 +190,80 @@ def test_outcome_for_finished_runs() -> None:
     assert outcome_for(None, {"fetched": 5}) is RunOutcome.SUCCESS
     assert outcome_for(None, {"dead": 1}) is RunOutcome.PROBLEMS
     assert outcome_for(None, {"quarantined": 0, "dead": 0}) is RunOutcome.SUCCESS
+
+
+def _signalled_at(
+    monkeypatch: pytest.MonkeyPatch, guard: InterruptGuard, name: str, *, before: bool
+) -> None:
+    """SIGTERM lands while `recorded_run` calls its `name` (``write_start``: recording the
+    start; ``_write_end``: recording the end), `before` or after it wrote."""
+    original = getattr(runs_module, name)
+
+    def landing(*args: object, **kwargs: object) -> object:
+        if before:
+            guard.handle(signal.SIGTERM, None)
+        result = original(*args, **kwargs)
+        if not before:
+            guard.handle(signal.SIGTERM, None)
+        return result
+
+    monkeypatch.setattr(runs_module, name, landing)
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before-the-write", "after-the-write"])
+def test_a_signal_while_the_start_is_recorded_is_recorded_as_interrupted(
+    ledger: Ledger, clock: FixedClock, monkeypatch: pytest.MonkeyPatch, before: bool
+) -> None:
+    """SIGTERM while the run's start is being recorded: the run stops with Interrupted and its
+    row says `interrupted` (there was no row at all, or one left `running`, while the message
+    said "the run recorded as interrupted")."""
+    with pytest.raises(SignalInterrupted), interrupt_guard() as guard:
+        _signalled_at(monkeypatch, guard, "write_start", before=before)
+        with recorded_run(ledger, "sync", "cron", "run-s", clock, guard=guard):
+            pytest.fail("the work started after the signal")
+    row = get_run(ledger, "run-s")
+    assert row is not None and row.outcome == "interrupted"
+
+
+@pytest.mark.parametrize("failure", [None, SourceUnavailable("down")], ids=["done", "failed"])
+def test_a_signal_while_the_end_is_recorded_leaves_the_record_whole(
+    ledger: Ledger,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception | None,
+) -> None:
+    """SIGTERM while a run that did its work (or failed) records its end: the end is written
+    with the run's own outcome and error, never cut short into a run left `running` (exit 130
+    said "recorded as interrupted" while `runs list` showed it running, then abandoned)."""
+    with contextlib.ExitStack() as stack, interrupt_guard() as guard:
+        _signalled_at(monkeypatch, guard, "_write_end", before=True)
+        if failure is not None:
+            stack.enter_context(pytest.raises(SourceUnavailable))
+        with recorded_run(ledger, "push", "cron", "run-e", clock, guard=guard) as run:
+            run.update({"pushes_sent": 3})
+            if failure is not None:
+                raise failure
+    row = get_run(ledger, "run-e")
+    assert row is not None
+    assert row.outcome == ("success" if failure is None else "source_unavailable")
+    assert row.counts == {"pushes_sent": 3}
+    assert guard.interrupted
+
+
+def test_an_interrupt_turned_into_another_error_is_recorded_as_interrupted(
+    ledger: Ledger, clock: FixedClock
+) -> None:
+    """SIGTERM raised inside library code whose own clean-up then fails (it landed in
+    `threading.Thread.start`, which answered with a KeyError): the run is recorded
+    `interrupted`, not `failed` as a bug."""
+    with (
+        pytest.raises(KeyError),
+        interrupt_guard() as guard,
+        recorded_run(ledger, "sync", "cron", "run-k", clock, guard=guard),
+    ):
+        try:
+            guard.handle(signal.SIGTERM, None)
+        except SignalInterrupted:
+            raise KeyError("<Timer(Thread-2, started daemon)>") from None
+    row = get_run(ledger, "run-k")
+    assert row is not None and row.outcome == "interrupted"

@@ -4,6 +4,7 @@ an address book)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,30 @@ def test_check_words_a_mapping_problem_on_one_line(tmp_path: Path) -> None:
 def test_one_problem_is_one_line(error: ConfigError, said: str) -> None:
     """`ConfigError.brief`: a lone message as is; a key after its file; a file named once."""
     assert error.brief() == said
+
+
+def _locked_error(tmp_path: Path) -> sqlite3.OperationalError:
+    """The sqlite3 driver's own error when another connection holds the write lock."""
+    path = tmp_path / "ledger.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        other.close()
+        holder.close()
+    raise AssertionError("the second writer was not refused")
+
+
+def test_a_locked_sqlite_ledger_says_another_program_holds_it(tmp_path: Path) -> None:
+    """'database is locked' (another program kept a write transaction open past the busy
+    timeout) names that cause and what to do, not a full disk or an unwritable directory."""
+    url = LedgerUrl.parse(f"sqlite:///{tmp_path / 'ledger.db'}")
+    text = str(ledger_error(_locked_error(tmp_path), url, "write to"))
+    assert "database is locked" in text
+    assert "another program" in text and "close it" in text
+    assert "disk is not full" not in text and "writable" not in text
