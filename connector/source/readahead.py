@@ -106,7 +106,8 @@ class _Reader(Generic[T]):
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._thread.join(timeout=join_s)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=join_s)
 
 
 @contextlib.contextmanager
@@ -117,8 +118,8 @@ def read_ahead(pages: Iterator[T], depth: int, *, join_s: float = 5.0) -> Iterat
         yield pages
         return
     reader = _Reader(pages, depth)
-    reader.start()
     try:
+        reader.start()  # an interrupt raised right after the start stops the reader too
         yield iter(reader)
     finally:
         reader.stop(join_s)

@@ -110,8 +110,12 @@ class RequestDeadline:
         remaining = max(0.0, self._ends - self._monotonic())
         self._timer = threading.Timer(remaining, self._fire)
         self._timer.daemon = True
-        with signals_blocked():  # an interrupt is raised after the start, never inside it
-            self._timer.start()
+        try:
+            with signals_blocked():  # an interrupt is raised after the start, never inside it
+                self._timer.start()
+        except BaseException:  # raised right after the start: __exit__ will not run
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -329,6 +329,7 @@ def test_a_signal_while_a_thread_starts_is_raised_after_the_start(
         return ident
 
     monkeypatch.setattr(threading, "_start_new_thread", start_then_signal)
+    before = set(threading.enumerate())
     with pytest.raises(SignalInterrupted) as info, interrupt_guard():
         starting()
     inside_start = [
@@ -337,6 +338,15 @@ def test_a_signal_while_a_thread_starts_is_raised_after_the_start(
         if frame.filename == threading.__file__
     ]
     assert inside_start == [], "the interrupt was raised inside Thread.start"
+    # The thread started is stopped too (a page reader left blocked on its full queue, or a
+    # deadline timer left waiting, lived on in the process: a forked report then refused).
+    left = [t for t in set(threading.enumerate()) - before if not _ended(t)]
+    assert left == [], f"threads left running: {left}"
+
+
+def _ended(thread: threading.Thread) -> bool:
+    thread.join(timeout=5)
+    return not thread.is_alive()
 
 
 def test_a_signal_swallowed_by_the_connection_pool_is_raised_at_the_next_safe_point(
