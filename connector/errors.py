@@ -14,6 +14,7 @@
     ├── BadRecord                       skip this record: quarantine it, go on
     ├── NotFound                        the task / row asked for is not there  (exit 4)
     ├── LedgerError                     the ledger cannot be read or written   (exit 74)
+    │   └── LockLost                    the run's PostgreSQL lock went with its session (exit 74)
     ├── DeliveryError                   a write-back or alert could not be delivered
     │   ├── DeliveryRefused             permanent refusal (dead letter)
     │   └── ChannelUnusable             e-mail/webhook settings refused: fix them, rows wait
@@ -172,6 +173,21 @@ class LedgerError(ConnectorError):
     file system, database server down): an I/O failure, exit 74 (``EX_IOERR``)."""
 
     exit_code = 74
+
+
+class LockLost(LedgerError):
+    """The PostgreSQL session holding the run's advisory lock ended mid-run (the server
+    restarted, or ``pg_terminate_backend`` ended it): the lock went with it, so the run stops at
+    its next safe point rather than go on beside a run that may have taken the lock since."""
+
+    def __init__(self, lock: str) -> None:
+        self.lock = lock
+        super().__init__(
+            f"the run lost its lock ({lock}): the database session holding it ended (the "
+            "PostgreSQL server restarted, or the session was terminated), so another run could "
+            "take it; this run stopped before committing more. What was committed is kept; the "
+            "next run resumes from there"
+        )
 
 
 class DeliveryError(ConnectorError):

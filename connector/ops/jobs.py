@@ -346,7 +346,7 @@ def run_job(
             )
             with (
                 use_source(source) if source else writing_as(settings.source.name),
-                lock,
+                lock as held,
                 recorded_run(
                     ledger,
                     command,
@@ -358,6 +358,9 @@ def run_job(
                     guard=guard,
                 ) as record,
             ):
+                # The lock is checked at the run's safe points: a PostgreSQL advisory lock lost
+                # with its session stops the run there (LockLost, exit 74).
+                guard.watch(held.check)
                 with contextlib.ExitStack() as stack:
                     work = stack.enter_context(rolled_back(ledger)) if dry_run else ledger
                     if command in ("pull", "sync"):
@@ -394,6 +397,7 @@ def run_job(
                             budget=budget,
                         )
                         record.add(result.push.counts())
+                guard.check()  # still ours at the end, or the run is not a success
                 result.outcome = outcome_for(None, record.counts)
         finally:
             guard.stand_down()  # finishing: a signal now changes nothing of the run

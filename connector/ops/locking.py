@@ -20,6 +20,16 @@ On PostgreSQL the file lock only covers one machine, so `pg_advisory_lock` addit
 ``pg_try_advisory_lock(key)`` on a dedicated connection held for the whole run (the key is derived
 from the database name); the server releases it when that session ends.
 
+A session-level advisory lock is lost with its session: a PostgreSQL restart, or
+``pg_terminate_backend`` on its backend, ends the session and releases the lock while the run
+(whose other connections reconnect through the pool) goes on. `HeldLock.check`, which the run
+calls at its safe points through its interrupt guard (before each page and delivery batch is
+committed, and before the run records success), notices it and raises `LockLost` (exit 74): a
+``poll()`` of the lock connection's socket, which an idle session's socket only becomes readable
+when the server wrote something to it (its "terminating connection" notice, or the end of the
+connection), plus a ``SELECT 1`` probe on it then, and at most every `PROBE_SECONDS` otherwise
+(a server that vanished without a word). The file lock cannot be lost this way: nothing to check.
+
 A second run fails at once with `LockHeld` (exit 75) and a ``lock_held`` event, or with
 ``wait_s > 0`` polls for up to that many seconds first.
 
@@ -40,16 +50,19 @@ import errno
 import fcntl
 import hashlib
 import os
+import select
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from connector.errors import ConfigError, LedgerError, LockHeld
+from connector.errors import ConfigError, LedgerError, LockHeld, LockLost
 from connector.ledger.db import advisory_unlock, keep_session, try_advisory_lock
 
 log = structlog.get_logger(__name__)
@@ -57,15 +70,75 @@ log = structlog.get_logger(__name__)
 POLL_SECONDS = 0.1
 """How often a waiting run retries the lock."""
 
+PROBE_SECONDS = 5.0
+"""At most how often `HeldLock.check` asks a PostgreSQL lock's session whether it is still there
+when its socket says nothing."""
+
 _KEY_NAMESPACE = b"idesk-connector:ledger:"
 
 
 @dataclass(frozen=True)
 class HeldLock:
-    """A lock this process holds: what it is and how long it took to get."""
+    """A lock this process holds: what it is and how long it took to get; `watches` check that
+    it is still held (a PostgreSQL advisory lock can be lost with its session)."""
 
     path: str
     waited_s: float
+    watches: tuple[Callable[[], None], ...] = field(default=(), compare=False)
+
+    def check(self) -> None:
+        """Raise `LockLost` if a part of this lock was lost (see the module docstring)."""
+        for watch in self.watches:
+            watch()
+
+
+class _SessionWatch:
+    """Whether the session of a connection holding an advisory lock is still there: cheap
+    enough to call before every commit (a ``poll()`` of its socket; a ``SELECT 1`` only when the
+    socket has something to say, or `PROBE_SECONDS` after the last one)."""
+
+    def __init__(self, conn: Connection, what: str, monotonic: Callable[[], float]) -> None:
+        self.conn = conn
+        self.what = what
+        self.monotonic = monotonic
+        self.probed = monotonic()
+        self.lost = False
+        self.busy = threading.Lock()  # one probe at a time; a connection is not thread-safe
+        self.poller: select.poll | None = None
+        try:
+            fileno = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+        except (AttributeError, SQLAlchemyError, OSError, ValueError):
+            return
+        self.poller = select.poll()
+        self.poller.register(fileno, select.POLLIN | select.POLLPRI)
+
+    def _spoke(self) -> bool:
+        """True when the idle session's socket is readable, hung up or in error."""
+        return self.poller is None or bool(self.poller.poll(0))
+
+    def __call__(self) -> None:
+        if self.lost:
+            raise LockLost(self.what)
+        if not self.busy.acquire(blocking=False):
+            return
+        try:
+            now = self.monotonic()
+            if not self._spoke() and now - self.probed < PROBE_SECONDS:
+                return
+            self.probed = now
+            try:
+                self.conn.execute(text("SELECT 1")).scalar_one()
+                self.conn.commit()
+            except SQLAlchemyError as exc:
+                self.lost = True
+                log.error(
+                    "lock_lost",
+                    lock=self.what,
+                    error=type(getattr(exc, "orig", None) or exc).__name__,
+                )
+                raise LockLost(self.what) from None
+        finally:
+            self.busy.release()
 
 
 def _redacted_url(ledger_url: str) -> str:
@@ -239,15 +312,19 @@ def pg_advisory_lock(
             log.warning("lock_held", lock=what, wait_s=wait_s)
             raise LockHeld(what)
         log.debug("lock_acquired", lock=what, waited_s=round(waited, 3))
+        watch = _SessionWatch(conn, what, monotonic)
         try:
-            yield HeldLock(path=what, waited_s=waited)
+            yield HeldLock(path=what, waited_s=waited, watches=(watch,))
         finally:
-            try:
-                advisory_unlock(conn, lock_key, shared=shared)
-            except SQLAlchemyError:
-                # The session is gone or broken; the server released the lock with it.
+            if watch.lost:  # the server released it with the session
                 conn.invalidate()
-            log.debug("lock_released", lock=what)
+            else:
+                try:
+                    advisory_unlock(conn, lock_key, shared=shared)
+                except SQLAlchemyError:
+                    # The session is gone or broken; the server released the lock with it.
+                    conn.invalidate()
+                log.debug("lock_released", lock=what)
     finally:
         conn.close()
 
@@ -284,7 +361,9 @@ def run_lock(
             return
         remaining = max(wait_s - held.waited_s, 0.0)
         with pg_advisory_lock(engine, remaining, sleep=sleep, monotonic=monotonic) as adv:
-            yield HeldLock(path=held.path, waited_s=held.waited_s + adv.waited_s)
+            yield HeldLock(
+                path=held.path, waited_s=held.waited_s + adv.waited_s, watches=adv.watches
+            )
 
 
 @contextlib.contextmanager
@@ -301,6 +380,7 @@ def _source_lock(
     """One source's run lock: the ledger's locks shared, the source's own exclusive."""
     with contextlib.ExitStack() as stack:
         waited = 0.0
+        watches: tuple[Callable[[], None], ...] = ()
         for name, shared in (("", True), (source, False)):
             held = stack.enter_context(
                 ledger_lock(
@@ -333,4 +413,5 @@ def _source_lock(
                     )
                 )
                 waited += held.waited_s
-        yield HeldLock(path=path, waited_s=waited)
+                watches += held.watches
+        yield HeldLock(path=path, waited_s=waited, watches=watches)

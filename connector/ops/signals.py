@@ -7,7 +7,9 @@ transaction opened with ``with session.begin():`` therefore rolls back on the wa
 wrapped in ``critical()`` (a commit, say) finishes first. `check()` raises a pending interrupt
 at a safe point of the caller's choosing (between pages, between deliveries); with
 ``immediate=False`` that is the only place the first signal is raised (a second one, the impatient
-operator's, is raised at once).
+operator's, is raised at once). `check()` also runs the checks given to `watch()` (the run
+lock's: a PostgreSQL advisory lock lost with its session raises `LockLost` there), so the run's
+safe points are one place; the end of a `critical()` block does not.
 
 After the first signal, further signals are noted but never raised again, so the clean-up that
 follows (rolling back, recording the run as ``interrupted``, releasing the lock) is not itself
@@ -33,7 +35,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -66,6 +68,7 @@ class InterruptGuard:
         self.received: int | None = None
         self.raised = False
         self._critical_depth = 0
+        self._watches: list[Callable[[], None]] = []
 
     @property
     def interrupted(self) -> bool:
@@ -106,10 +109,22 @@ class InterruptGuard:
         if not self.swallowed(unraisable.exc_value):
             previous(unraisable)
 
-    def check(self) -> None:
-        """Raise the pending interrupt, if any, unless it was raised already."""
+    def watch(self, check: Callable[[], None]) -> None:
+        """Run `check` (which raises what stops the run) at every `check()` from now on."""
+        self._watches.append(check)
+
+    def _pending(self) -> None:
         if self.received is not None and not self.raised and self._critical_depth == 0:
             self._fire()
+
+    def check(self) -> None:
+        """A safe point: raise the pending interrupt, if any, unless it was raised already;
+        then run the watches (none inside a `critical()` or `held()` block, or after
+        `stand_down()`)."""
+        self._pending()
+        if self._critical_depth == 0:
+            for watch in self._watches:
+                watch()
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
@@ -120,7 +135,7 @@ class InterruptGuard:
         finally:
             self._critical_depth -= 1
         if self.immediate:
-            self.check()
+            self._pending()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import event, text
 from structlog.testing import capture_logs
 
-from connector.errors import LockHeld
+from connector.errors import LockHeld, LockLost
 from connector.ledger.db import create_ledger_engine
 from connector.ops.locking import (
+    PROBE_SECONDS,
     HeldLock,
     advisory_key,
     ledger_lock,
@@ -297,3 +298,112 @@ def test_postgres_advisory_lock_outlives_idle_session_timeout(pg_url: str) -> No
     finally:
         engine.dispose()
         watcher_engine.dispose()
+
+
+def _statements(engine: Any) -> list[str]:
+    """Every statement `engine` sends from now on."""
+    sent: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+def _terminate(pg_url: str, backend: int) -> None:
+    """End `backend`'s session and wait until it has ended (PostgreSQL 14+)."""
+    killer = create_ledger_engine(pg_url)
+    try:
+        with killer.connect() as conn:
+            ended = conn.execute(
+                text("SELECT pg_terminate_backend(:pid, 30000)"), {"pid": backend}
+            ).scalar_one()
+            conn.commit()
+        assert ended
+    finally:
+        killer.dispose()
+
+
+def _lock_backends(engine: Any) -> list[int]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+        )
+
+
+@pytest.mark.postgres
+def test_postgres_lock_check_is_cheap_while_the_session_lives(pg_url: str) -> None:
+    """`HeldLock.check` before every commit costs a poll() of the lock session's socket: no
+    statement while the session is silent, one ``SELECT 1`` once `PROBE_SECONDS` have passed."""
+    engine = create_ledger_engine(pg_url)
+    fake = FakeTime()
+    try:
+        with pg_advisory_lock(engine, monotonic=fake.monotonic, sleep=fake.sleep) as held:
+            sent = _statements(engine)
+            for _ in range(1000):
+                held.check()
+            assert sent == []
+            fake.now += PROBE_SECONDS
+            held.check()
+            assert sent == ["SELECT 1"]
+            held.check()
+            assert sent == ["SELECT 1"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("source", ["", "gia-lai"])
+def test_postgres_lock_lost_with_its_session_is_noticed_at_the_next_check(
+    pg_url: str, tmp_path: Path, source: str
+) -> None:
+    """A PostgreSQL restart or ``pg_terminate_backend`` ends the session holding the run's
+    advisory lock, and the lock with it: the next `check()` raises `LockLost` (exit 74) at
+    once (the session's socket says so; no probe interval to wait), every later one too, and
+    leaving the block raises nothing more; another run then takes the lock."""
+    engine = create_ledger_engine(pg_url)
+    other = create_ledger_engine(pg_url)
+    fake = FakeTime()
+    try:
+        with (
+            capture_logs() as logs,
+            run_lock(
+                pg_url,
+                str(tmp_path / "pg.lock"),
+                engine=engine,
+                source=source,
+                monotonic=fake.monotonic,
+                sleep=fake.sleep,
+            ) as held,
+        ):
+            held.check()
+            backends = _lock_backends(other)
+            assert len(backends) == (2 if source else 1)
+            _terminate(pg_url, backends[-1])
+            with pytest.raises(LockLost) as lost:
+                held.check()
+            assert lost.value.exit_code == 74
+            assert "lost its lock" in str(lost.value)
+            assert "next run resumes" in str(lost.value)
+            with pytest.raises(LockLost):
+                held.check()
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["lock_lost"]
+        with run_lock(pg_url, str(tmp_path / "pg.lock"), engine=other, source=source):
+            pass
+    finally:
+        engine.dispose()
+        other.dispose()
+
+
+def test_sqlite_lock_has_nothing_to_check(tmp_path: Path) -> None:
+    """A kernel file lock cannot be lost while its process lives: nothing to watch."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with run_lock(url) as held:
+        assert held.watches == ()
+        held.check()
