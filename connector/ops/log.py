@@ -26,7 +26,6 @@ import importlib
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 import uuid
@@ -68,6 +67,8 @@ _import_structlog_lightly()
 
 import structlog  # noqa: E402 - loaded by the line above
 from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
+
+from connector.ops.signals import signals_blocked  # noqa: E402 - after structlog's light import
 
 
 class LogFormat(StrEnum):
@@ -339,31 +340,9 @@ def live_console(stream: TextIO, write: Callable[[str], None]) -> Iterator[None]
         _LIVE.pop(id(stream), None)
 
 
-_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-"""The signals `connector.ops.signals` turns into an interrupt: held while a line is written."""
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread for the block; one that arrives meanwhile is
-    delivered (its handler runs, and may raise) as the block ends. Without it, a write to a full
-    pipe (stderr read by a slow journald) is interrupted by the signal, and the interrupt
-    handler runs inside the write: it logs ``signal_received`` into the stream being written
-    and raises, and the line being written is lost (or cut) and the stream's buffer re-entered.
-    """
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Linux
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 class _StreamHandler(_Handler):
     """The console stream (stderr): console lines or JSON lines, each written whole even when a
-    signal arrives meanwhile (`_signals_held`)."""
+    signal arrives meanwhile (`connector.ops.signals.signals_blocked`)."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
@@ -372,7 +351,7 @@ class _StreamHandler(_Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
-            with _signals_held():
+            with signals_blocked():
                 live = _LIVE.get(id(self.stream))
                 if live is not None:
                     live(line)

@@ -283,6 +283,16 @@ def test_midnight_assignment_uses_the_local_date() -> None:
     assert classify(t, date(2022, 6, 2), CAL).stale_no_deadline
 
 
+def _done_confirmed(confirmed_at: datetime, completed_at: datetime) -> dict[str, Any]:
+    """A completed task's fields, confirmed at `confirmed_at`."""
+    return {
+        "confirmed": True,
+        "confirmed_at": confirmed_at,
+        "state": TaskState.DONE,
+        "completed_at": completed_at,
+    }
+
+
 @pytest.mark.parametrize(
     ("fields", "as_of", "unconfirmed"),
     [
@@ -301,34 +311,19 @@ def test_midnight_assignment_uses_the_local_date() -> None:
             id="confirmed-local-1-april",
         ),
         pytest.param(
-            {
-                "confirmed": True,
-                "confirmed_at": utc(2022, 3, 10, 3),
-                "state": TaskState.DONE,
-                "completed_at": utc(2022, 3, 28, 3),
-            },
+            _done_confirmed(confirmed_at=utc(2022, 3, 10, 3), completed_at=utc(2022, 3, 28, 3)),
             date(2022, 4, 1),
             True,
             id="confirmed-while-open-then-completed",
         ),
         pytest.param(
-            {
-                "confirmed": True,
-                "confirmed_at": utc(2022, 3, 10, 3),
-                "state": TaskState.DONE,
-                "completed_at": utc(2022, 3, 28, 3),
-            },
+            _done_confirmed(confirmed_at=utc(2022, 3, 10, 3), completed_at=utc(2022, 3, 28, 3)),
             date(2022, 3, 20),
             False,
             id="confirmed-while-open-as-of-before-completion",
         ),
         pytest.param(
-            {
-                "confirmed": True,
-                "confirmed_at": utc(2022, 3, 28, 9),
-                "state": TaskState.DONE,
-                "completed_at": utc(2022, 3, 28, 3),
-            },
+            _done_confirmed(confirmed_at=utc(2022, 3, 28, 9), completed_at=utc(2022, 3, 28, 3)),
             date(2022, 4, 1),
             False,
             id="completion-confirmed-the-same-day",
