@@ -338,6 +338,7 @@ def run_job(
     # SIGTERM/SIGINT become Interrupted (exit 130) from the ledger's opening on: while waiting
     # for the lock (`--wait`) too; once the run records its end they are only noted.
     with interrupt_guard() as guard:
+        guard.run_recorded = False  # until `recorded_run` has written the run's start
         ledger = open_ledger(settings.ledger.url)
         try:
             engine = ledger.engine if ledger.backend == "postgresql" else None

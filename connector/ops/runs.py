@@ -206,6 +206,8 @@ def recorded_run(
                 started_at=record.started_at,
                 dry_run=dry_run,
             )
+            if guard is not None:
+                guard.run_recorded = True
         try:
             log.info("run_started", trigger=trigger, dry_run=dry_run)
             if guard is not None:

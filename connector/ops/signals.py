@@ -51,12 +51,15 @@ HANDLED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 class SignalInterrupted(Interrupted):
     """A run stopped by a signal; `signum` says which."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, *, recorded: bool = True) -> None:
         self.signum = signum
         self.signal_name = signal.Signals(signum).name
         super().__init__(
             f"stopped by {self.signal_name}; the current transaction was rolled back "
             "and the run recorded as interrupted"
+            if recorded
+            else f"stopped by {self.signal_name} before the run started (while it opened the "
+            "ledger or waited for the lock): nothing was written and no run recorded"
         )
 
 
@@ -69,6 +72,9 @@ class InterruptGuard:
         self.raised = False
         self._critical_depth = 0
         self._watches: list[Callable[[], None]] = []
+        self.run_recorded: bool | None = None
+        """False until the run's start is recorded (`recorded_run` sets it), so that an interrupt
+        before then says no run was recorded; None: not tracked."""
 
     @property
     def interrupted(self) -> bool:
@@ -78,7 +84,7 @@ class InterruptGuard:
     def _fire(self) -> None:
         assert self.received is not None
         self.raised = True
-        raise SignalInterrupted(self.received)
+        raise SignalInterrupted(self.received, recorded=self.run_recorded is not False)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         """The signal handler (public so tests can call it without sending a signal)."""

@@ -273,6 +273,8 @@ def test_sigterm_while_waiting_for_the_lock_exits_130(tmp_path: Path) -> None:
             assert run.wait(30) == 130, run.stderr[-3000:]
         lines = [line for line in run.stderr.splitlines() if not line.startswith("{")]
         assert len(lines) == 1 and lines[0].startswith("interrupted: stopped by SIGTERM"), lines
+        # It says that no run was recorded (it said "the run recorded as interrupted").
+        assert "before the run started" in lines[0] and "recorded as interrupted" not in lines[0]
         assert ledger_rows(dep.ledger_path, "sync_run") == []
 
 
