@@ -41,6 +41,15 @@ def units(sim: Simulator, client: requests.Session) -> requests.Response:
     return client.get(sim.url("/comm/units.cpx"), headers=bearer(sim), timeout=TIMEOUT)
 
 
+def login(sim: Simulator, client: requests.Session) -> requests.Response:
+    """The session login of the demo account (the cookie stays in `client`)."""
+    return client.post(
+        sim.url("/auth/login.cpx"),
+        data={"username": "demo", "password": "demo-password"},
+        timeout=TIMEOUT,
+    )
+
+
 # -- parsing ------------------------------------------------------------------------------------
 
 
@@ -242,12 +251,7 @@ def test_rate_limit_is_per_client(client: requests.Session) -> None:
     try:
         units(sim, client)
         assert units(sim, client).status_code == 429
-        login = client.post(
-            sim.url("/auth/login.cpx"),
-            data={"username": "demo", "password": "demo-password"},
-            timeout=TIMEOUT,
-        )
-        assert login.status_code == 200
+        assert login(sim, client).status_code == 200
     finally:
         sim.stop()
 
@@ -383,12 +387,7 @@ def test_forced_session_expiry(
     monkeypatch.setattr(simulator.api, "FRESH_SESSION_SECONDS", 0.3)
     sim = start(Faults(rate_limit=0, expire=1.0, expire_style=style))  # type: ignore[arg-type]
     try:
-        login = client.post(
-            sim.url("/auth/login.cpx"),
-            data={"username": "demo", "password": "demo-password"},
-            timeout=TIMEOUT,
-        )
-        assert login.status_code == 200
+        assert login(sim, client).status_code == 200
         fresh = [client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT) for _ in range(3)]
         time.sleep(0.35)
         response = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
@@ -412,12 +411,7 @@ def test_a_session_first_used_after_its_fresh_moments_serves_that_request(
     monkeypatch.setattr(simulator.api, "FRESH_SESSION_SECONDS", 0.1)
     sim = start(Faults(rate_limit=0, expire=1.0))
     try:
-        login = client.post(
-            sim.url("/auth/login.cpx"),
-            data={"username": "demo", "password": "demo-password"},
-            timeout=TIMEOUT,
-        )
-        assert login.status_code == 200
+        assert login(sim, client).status_code == 200
         time.sleep(0.15)
         first = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
         second = client.get(sim.url("/comm/units.cpx"), timeout=TIMEOUT)
