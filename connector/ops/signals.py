@@ -135,11 +135,8 @@ class InterruptGuard:
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
         """A block no signal interrupts; a signal that arrived meanwhile is raised at its end."""
-        self._critical_depth += 1
-        try:
+        with self.held():
             yield
-        finally:
-            self._critical_depth -= 1
         if self.immediate:
             self._pending()
 
@@ -183,7 +180,8 @@ def signals_blocked() -> Iterator[None]:
     Around starting a thread: `threading.Thread.start` is not safe against an exception raised
     inside it (the thread is left half-registered and its clean-up raises KeyError, or the new
     thread prints a traceback), and a thread started while they are blocked keeps them blocked,
-    so they go on reaching the main thread, where the guard handles them.
+    so they go on reaching the main thread, where the guard handles them. Around writing a log
+    line (`connector.ops.log`): the line is written whole before the interrupt is raised.
     """
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Linux
         yield
