@@ -435,6 +435,14 @@ def assigned_on(task: NormalisedTask) -> date | None:
     return task.doc_date
 
 
+def months_between(start: date, day: date) -> int:
+    """Whole months from `start` to `day`: the most `m` with ``add_months(start, m) <= day``."""
+    months = (day.year - start.year) * 12 + day.month - start.month
+    while months > 0 and add_months(start, months) > day:
+        months -= 1
+    return max(months, 0)
+
+
 def confirmation_day(year: int, month: int, settings: AlertSettings, cal: WorkingCalendar) -> date:
     """Nominal day of the month's ``DE_NGHI_XAC_NHAN``: N working days before the cut-off."""
     day = date(year, month, settings.report_cutoff_day)
@@ -874,10 +882,12 @@ def _occasion_values(
     *,
     settings: AlertSettings,
     calendar: WorkingCalendar,
+    assigned: date | None,
     t: Templates,
 ) -> dict[str, object]:
     """The placeholders that depend on the occasion (an older occasion speaks of its own day;
-    a confirmation request of the month and the cut-off it is for)."""
+    a reminder sent late, of the whole months since the assignment; a confirmation request of
+    the month and the cut-off it is for)."""
     out = dict(values)
     if occasion.occurrence is not None:
         return _occurrence_values(occasion, occasion.occurrence, as_of, out, t)
@@ -886,7 +896,12 @@ def _occasion_values(
         out["as_of"] = t.date(day)
         out["days_overdue"] = (day - cls.eff_due).days
     elif occasion.type is AlertType.DON_DOC_KHONG_HAN:
-        out["months"] = settings.no_deadline_urge_months * occasion.index
+        months = settings.no_deadline_urge_months * occasion.index
+        if assigned is not None:  # the months as of the day the reminder speaks of
+            day = as_of if occasion.is_latest else occasion.send_on
+            out["as_of"] = t.date(day)
+            months = max(months, months_between(assigned, day))
+        out["months"] = months
     elif occasion.type is AlertType.DE_NGHI_XAC_NHAN:
         year, month = (int(part) for part in occasion.occasion.split("-"))
         window = confirmation_window(year, month, settings, calendar)
@@ -948,6 +963,7 @@ def alert_intents(
             values,
             settings=settings,
             calendar=calendar,
+            assigned=assigned_on(task),
             t=templates,
         )
         days = text["days_overdue"]

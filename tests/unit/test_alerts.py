@@ -241,6 +241,28 @@ def test_no_deadline_urge_every_three_months_held_over_holidays() -> None:
     assert later[1].send_on == d("2022-07-11")  # 10 July 2022 is a Sunday
 
 
+def test_no_deadline_urge_first_seen_late_says_how_long_it_has_really_been() -> None:
+    """A task without deadline first seen (or seen again after a stop) months after its last
+    three-monthly occasion: the reminder sent says the months since the assignment as of the
+    day it is sent (11 on 20/12/2022 for 10/01/2022), not the occasion's (9); an older occasion
+    recorded as past speaks of its own day."""
+    task = make_task(
+        deadline=None,
+        assigned_at=datetime(2022, 1, 10, 2, tzinfo=UTC),
+        doc_date=date(2022, 1, 10),
+    )
+    found = only(intents_for(task, d("2022-12-20")), AlertType.DON_DOC_KHONG_HAN)
+    assert [(i.occasion, i.is_latest) for i in found] == [("1", False), ("2", False), ("3", True)]
+    assert "đến ngày 20/12/2022 đã 11 tháng nhưng chưa hoàn thành" in found[-1].content
+    assert "đến ngày 11/07/2022 đã 6 tháng nhưng chưa hoàn thành" in found[1].content
+    [english] = [
+        i
+        for i in intents_for(task, d("2022-12-20"), AlertSettings(lang="en"))
+        if i.type is AlertType.DON_DOC_KHONG_HAN and i.is_latest
+    ]
+    assert "as of 20/12/2022, 11 months later, it is not completed" in english.content
+
+
 # -- missing deadline ----------------------------------------------------------------------------
 
 
