@@ -38,8 +38,9 @@ time or late) since the previous month's cut-off; its text then says so.
 for an occurrence not yet reported. Overdue: the first day after its ``eff_due``, then every
 ``overdue_repeat_days`` while it stays unreported and its window is open (a report after the
 window belongs to the next period); an occasion is the latest to send only while it is current
-(fewer than ``overdue_repeat_days`` days old), so a missed period is not announced again weeks
-later.
+(fewer than ``overdue_repeat_days`` days past the day it could first be sent, held to a working
+day: one held over Tết is sent on the first working day after it), so a missed period is not
+announced again weeks later.
 
 **Holding.** With ``hold_on_non_working_days`` (the default) an alert whose nominal day is not a
 working day is held until the next working day (`WorkingCalendar.next_working_day_on_or_after`),
@@ -618,7 +619,7 @@ def _occurrence_overdue(
             day = first + timedelta(days=repeat * (k - 1))
     due.sort(key=lambda o: (o.nominal_on, o.occasion))
     due = due[-(MAX_PAST_OCCASIONS + 1) :]
-    if due and (as_of - due[-1].nominal_on).days < repeat:
+    if due and (as_of - due[-1].send_on).days < repeat:  # held over a long break: still current
         due[-1] = replace(due[-1], is_latest=True)
     return due
 
