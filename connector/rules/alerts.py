@@ -38,8 +38,9 @@ time or late) since the previous month's cut-off; its text then says so.
 for an occurrence not yet reported. Overdue: the first day after its ``eff_due``, then every
 ``overdue_repeat_days`` while it stays unreported and its window is open (a report after the
 window belongs to the next period); an occasion is the latest to send only while it is current
-(fewer than ``overdue_repeat_days`` days old), so a missed period is not announced again weeks
-later.
+(fewer than ``overdue_repeat_days`` days past the day it could first be sent, held to a working
+day: one held over Tết is sent on the first working day after it), so a missed period is not
+announced again weeks later.
 
 **Holding.** With ``hold_on_non_working_days`` (the default) an alert whose nominal day is not a
 working day is held until the next working day (`WorkingCalendar.next_working_day_on_or_after`),
@@ -435,6 +436,14 @@ def assigned_on(task: NormalisedTask) -> date | None:
     return task.doc_date
 
 
+def months_between(start: date, day: date) -> int:
+    """Whole months from `start` to `day`: the most `m` with ``add_months(start, m) <= day``."""
+    months = (day.year - start.year) * 12 + day.month - start.month
+    while months > 0 and add_months(start, months) > day:
+        months -= 1
+    return max(months, 0)
+
+
 def confirmation_day(year: int, month: int, settings: AlertSettings, cal: WorkingCalendar) -> date:
     """Nominal day of the month's ``DE_NGHI_XAC_NHAN``: N working days before the cut-off."""
     day = date(year, month, settings.report_cutoff_day)
@@ -444,6 +453,62 @@ def confirmation_day(year: int, month: int, settings: AlertSettings, cal: Workin
         if cal.is_working_day(day):
             remaining -= 1
     return day
+
+
+@dataclass(frozen=True)
+class ConfirmationWindow:
+    """The days the ``DE_NGHI_XAC_NHAN`` of one month's report cut-off is due: from `send_on`
+    (`confirmation_day`, held to a working day) to `end` (the cut-off, or `send_on` when the
+    request is held past it). It may open in the month before the cut-off's (a cut-off early in
+    the month) or, held, close in the month after (a cut-off on a day off late in the month)."""
+
+    year: int
+    month: int
+    cutoff: date
+    send_on: date
+
+    @property
+    def end(self) -> date:
+        return max(self.cutoff, self.send_on)
+
+    @property
+    def occasion(self) -> str:
+        """The request's occasion: the cut-off's month, ``YYYY-MM``."""
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def since(self) -> date:
+        """The previous cut-off: a task completed after it is asked to confirm its completion."""
+        return previous_cutoff(self.year, self.month, self.cutoff.day)
+
+
+def confirmation_window(
+    year: int, month: int, settings: AlertSettings, cal: WorkingCalendar
+) -> ConfirmationWindow:
+    """The request window of the cut-off of (`year`, `month`)."""
+    nominal = confirmation_day(year, month, settings, cal)
+    cutoff = date(year, month, settings.report_cutoff_day)
+    return ConfirmationWindow(year, month, cutoff, _held(nominal, cal, settings))
+
+
+def confirmation_windows(
+    day: date, settings: AlertSettings, cal: WorkingCalendar
+) -> list[ConfirmationWindow]:
+    """The request windows of the cut-offs of the month before `day`'s, its own and the next,
+    in this order: every window that can hold `day` or open soon after it."""
+    first = day.replace(day=1)
+    months = (add_months(first, -1), first, add_months(first, 1))
+    return [confirmation_window(m.year, m.month, settings, cal) for m in months]
+
+
+def confirmation_due(
+    as_of: date, settings: AlertSettings, cal: WorkingCalendar
+) -> ConfirmationWindow | None:
+    """The request window `as_of` lies in (the earliest, should two overlap), or None."""
+    for window in confirmation_windows(as_of, settings, cal):
+        if window.send_on <= as_of <= window.end:
+            return window
+    return None
 
 
 def _series(
@@ -554,7 +619,7 @@ def _occurrence_overdue(
             day = first + timedelta(days=repeat * (k - 1))
     due.sort(key=lambda o: (o.nominal_on, o.occasion))
     due = due[-(MAX_PAST_OCCASIONS + 1) :]
-    if due and (as_of - due[-1].nominal_on).days < repeat:
+    if due and (as_of - due[-1].send_on).days < repeat:  # held over a long break: still current
         due[-1] = replace(due[-1], is_latest=True)
     return due
 
@@ -602,16 +667,11 @@ def _missing_deadline(
 def _confirmation(
     cls: Classification, as_of: date, calendar: WorkingCalendar, settings: AlertSettings
 ) -> list[Occasion]:
-    since = previous_cutoff(as_of.year, as_of.month, settings.report_cutoff_day)
-    if not to_confirm(cls, since):
+    window = confirmation_due(as_of, settings, calendar)
+    if window is None or not to_confirm(cls, window.since):
         return []
-    cutoff = date(as_of.year, as_of.month, settings.report_cutoff_day)
-    nominal = confirmation_day(as_of.year, as_of.month, settings, calendar)
-    send_on = _held(nominal, calendar, settings)
-    if not send_on <= as_of <= max(cutoff, send_on):
-        return []
-    label = f"{as_of.year:04d}-{as_of.month:02d}"
-    return [Occasion(AlertType.DE_NGHI_XAC_NHAN, label, nominal, send_on, True)]
+    nominal = confirmation_day(window.year, window.month, settings, calendar)
+    return [Occasion(AlertType.DE_NGHI_XAC_NHAN, window.occasion, nominal, window.send_on, True)]
 
 
 @functools.cache
@@ -822,9 +882,13 @@ def _occasion_values(
     values: dict[str, object],
     *,
     settings: AlertSettings,
+    calendar: WorkingCalendar,
+    assigned: date | None,
     t: Templates,
 ) -> dict[str, object]:
-    """The placeholders that depend on the occasion (an older occasion speaks of its own day)."""
+    """The placeholders that depend on the occasion (an older occasion speaks of its own day;
+    a reminder sent late, of the whole months since the assignment; a confirmation request of
+    the month and the cut-off it is for)."""
     out = dict(values)
     if occasion.occurrence is not None:
         return _occurrence_values(occasion, occasion.occurrence, as_of, out, t)
@@ -833,11 +897,18 @@ def _occasion_values(
         out["as_of"] = t.date(day)
         out["days_overdue"] = (day - cls.eff_due).days
     elif occasion.type is AlertType.DON_DOC_KHONG_HAN:
-        out["months"] = settings.no_deadline_urge_months * occasion.index
+        months = settings.no_deadline_urge_months * occasion.index
+        if assigned is not None:  # the months as of the day the reminder speaks of
+            day = as_of if occasion.is_latest else occasion.send_on
+            out["as_of"] = t.date(day)
+            months = max(months, months_between(assigned, day))
+        out["months"] = months
     elif occasion.type is AlertType.DE_NGHI_XAC_NHAN:
-        out["cutoff"] = t.date(date(as_of.year, as_of.month, settings.report_cutoff_day))
-        since = previous_cutoff(as_of.year, as_of.month, settings.report_cutoff_day)
-        if since_cutoff(cls, since):
+        year, month = (int(part) for part in occasion.occasion.split("-"))
+        window = confirmation_window(year, month, settings, calendar)
+        out["month"] = f"{month:02d}/{year:04d}"
+        out["cutoff"] = t.date(window.cutoff)
+        if since_cutoff(cls, window.since):
             out["confirm_subject"] = t.fragments["confirm_completion"]
             out["completion_part"] = t.fragment(
                 "completion_part", completed_on=t.date(cls.completed_on)
@@ -887,7 +958,14 @@ def alert_intents(
         if not recipients:
             continue
         text = _occasion_values(
-            occasion, classification, as_of, values, settings=settings, t=templates
+            occasion,
+            classification,
+            as_of,
+            values,
+            settings=settings,
+            calendar=calendar,
+            assigned=assigned_on(task),
+            t=templates,
         )
         days = text["days_overdue"]
         is_occurrence = occasion.occurrence is not None

@@ -27,9 +27,11 @@ The dates it looks at, by what the rules read of the date:
   working day), the missing-deadline alert's day (``THIEU_THOI_HAN``: the day first seen, held).
 * **Completed or withdrawn**: nothing by date alone, except the confirmation request below.
 * **Confirmation request** (``DE_NGHI_XAC_NHAN``) of a task not confirmed that is open, or
-  completed since the previous report cut-off: the first and the day after the last day of
-  this month's request window, and the first day of the next month (the window and "since the
-  last report" are the month's).
+  completed since the report cut-off before the request's own: the first and the day after the
+  last day of the request window of each cut-off near the as-of date (the month before's, its
+  own and the next: a window can open in the month before its cut-off, or, held, close in the
+  month after; `connector.rules.alerts.confirmation_windows`), and the first day of the next
+  month.
 * With ``alerts.hold_on_non_working_days``, a non-working as-of date: the next working day
   (nothing is planned on a day off; what is due is planned then).
 
@@ -44,10 +46,15 @@ from datetime import date, datetime, timedelta
 
 from connector.clock import local_date
 from connector.models import AlertType, StatusCode
-from connector.rules.alerts import OPEN_STATUSES, confirmation_day, due_soon_day, enabled_types
+from connector.rules.alerts import (
+    OPEN_STATUSES,
+    confirmation_windows,
+    due_soon_day,
+    enabled_types,
+)
 from connector.rules.calendar import WorkingCalendar
-from connector.rules.confirmation import DONE, previous_cutoff, since_cutoff
-from connector.rules.deadlines import DeadlinePolicy, add_months
+from connector.rules.confirmation import since_cutoff
+from connector.rules.deadlines import Classification, DeadlinePolicy, add_months
 from connector.rules.judge import Judgement
 from connector.rules.kinds import TaskKind
 from connector.settings import AlertSettings
@@ -102,15 +109,18 @@ def _assigned_on(judgement: Judgement) -> date | None:
     return task.doc_date
 
 
-def _confirmation_days(as_of: date, calendar: WorkingCalendar, alerts: AlertSettings) -> list[date]:
-    """The days the confirmation request of the as-of month starts and stops being due, and the
-    first day of the next month (see the module docstring)."""
-    nominal = confirmation_day(as_of.year, as_of.month, alerts, calendar)
-    send_on = _held(nominal, calendar, alerts)
-    cutoff = date(as_of.year, as_of.month, alerts.report_cutoff_day)
-    end = max(cutoff, send_on)
-    next_month = add_months(as_of.replace(day=1), 1)
-    return [send_on, end + timedelta(days=1), next_month]
+def _confirmation_days(
+    cls: Classification, calendar: WorkingCalendar, alerts: AlertSettings
+) -> list[date]:
+    """The days a confirmation request the task is (to be) asked starts and stops being due,
+    of the cut-offs of the month before the as-of date's, its own and the next, and the first
+    day of the next month (see the module docstring)."""
+    as_of = cls.as_of
+    found = [add_months(as_of.replace(day=1), 1)]
+    for window in confirmation_windows(as_of, alerts, calendar):
+        if cls.status in OPEN_STATUSES or since_cutoff(cls, window.since):
+            found += [window.send_on, window.end + timedelta(days=1)]
+    return found
 
 
 def _urge_day(start: date, as_of: date, calendar: WorkingCalendar, alerts: AlertSettings) -> date:
@@ -158,9 +168,7 @@ def _alert_days(
     enabled = enabled_types(alerts.types)
     status = cls.status
     if AlertType.DE_NGHI_XAC_NHAN in enabled and cls.unconfirmed:
-        since = previous_cutoff(as_of.year, as_of.month, alerts.report_cutoff_day)
-        if status in OPEN_STATUSES or (status in DONE and since_cutoff(cls, since)):
-            found += _confirmation_days(as_of, calendar, alerts)
+        found += _confirmation_days(cls, calendar, alerts)
     if status is StatusCode.DTH_TRONG_HAN and cls.eff_due is not None:
         n = alerts.due_soon_working_days
         if AlertType.SAP_DEN_HAN in enabled and n > 0:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.clock import LOCAL_TZ, to_utc
-from connector.i18n import label, labels, recurrence_text
+from connector.i18n import fmt_date, label, labels, recurrence_text
 from connector.ops.log import for_terminal, redact, terminal_safe
 from connector.reports.render.lines import one_line
 from connector.views import shapes
@@ -670,7 +670,8 @@ def alerts_text(preview: AlertPreview, lang: Lang = "vi") -> str:
     """``alerts preview``: a line an alert with its type, task and recipients, its title on the
     next line (beside them it ran past 80 columns and a terminal broke the document's number
     in two), then a line per channel it goes by, with that channel's recipients."""
-    lines = [label("preview_title", lang, count=len(preview.alerts), as_of=preview.as_of)]
+    as_of = fmt_date(preview.as_of, lang)
+    lines = [label("preview_title", lang, count=len(preview.alerts), as_of=as_of)]
     task = label("preview_task", lang)
     for i in preview.alerts:
         lines.append(f"  {i.type.value:<18} {task} {i.task_id:<8} -> {', '.join(i.recipients)}")

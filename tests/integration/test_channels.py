@@ -576,7 +576,7 @@ def test_alerts_preview_shows_each_alerts_channels_and_recipients(tmp_path: Path
     assert "      email    - (no address: SYT)" in shown
     assert "      source   STTTT, VPUBND" in shown
     shown_vi = views_text.alerts_text(preview)
-    assert shown_vi.startswith(f"{len(intents)} cảnh báo tính đến ngày {NOW.date()}")
+    assert shown_vi.startswith(f"{len(intents)} cảnh báo tính đến ngày {NOW.date():%d/%m/%Y}")
     assert "      email    - (không có địa chỉ: SYT)" in shown_vi
 
 

@@ -241,6 +241,28 @@ def test_no_deadline_urge_every_three_months_held_over_holidays() -> None:
     assert later[1].send_on == d("2022-07-11")  # 10 July 2022 is a Sunday
 
 
+def test_no_deadline_urge_first_seen_late_says_how_long_it_has_really_been() -> None:
+    """A task without deadline first seen (or seen again after a stop) months after its last
+    three-monthly occasion: the reminder sent says the months since the assignment as of the
+    day it is sent (11 on 20/12/2022 for 10/01/2022), not the occasion's (9); an older occasion
+    recorded as past speaks of its own day."""
+    task = make_task(
+        deadline=None,
+        assigned_at=datetime(2022, 1, 10, 2, tzinfo=UTC),
+        doc_date=date(2022, 1, 10),
+    )
+    found = only(intents_for(task, d("2022-12-20")), AlertType.DON_DOC_KHONG_HAN)
+    assert [(i.occasion, i.is_latest) for i in found] == [("1", False), ("2", False), ("3", True)]
+    assert "đến ngày 20/12/2022 đã 11 tháng nhưng chưa hoàn thành" in found[-1].content
+    assert "đến ngày 11/07/2022 đã 6 tháng nhưng chưa hoàn thành" in found[1].content
+    [english] = [
+        i
+        for i in intents_for(task, d("2022-12-20"), AlertSettings(lang="en"))
+        if i.type is AlertType.DON_DOC_KHONG_HAN and i.is_latest
+    ]
+    assert "as of 20/12/2022, 11 months later, it is not completed" in english.content
+
+
 # -- missing deadline ----------------------------------------------------------------------------
 
 
@@ -363,6 +385,76 @@ def test_confirmation_request_asks_to_confirm_completions_since_the_last_report(
     english = intents_for(task, d("2022-03-22"), AlertSettings(lang="en"))
     assert english[0].title == "Please confirm the completion of the task: 1907/UBND-KSTT"
     assert f"; completed on {done:%d/%m/%Y}." in english[0].content
+
+
+@pytest.mark.parametrize(
+    ("cutoff_day", "days_before", "as_of", "month"),
+    [
+        # March 2022's cut-off is Wednesday 2 March: asked from Friday 25 February.
+        pytest.param(2, 3, "2022-02-24", None, id="cutoff-2nd-before-window"),
+        pytest.param(2, 3, "2022-02-25", "2022-03", id="cutoff-2nd-window-opens-in-february"),
+        pytest.param(2, 3, "2022-02-28", "2022-03", id="cutoff-2nd-last-day-of-february"),
+        pytest.param(2, 3, "2022-03-02", "2022-03", id="cutoff-2nd-on-the-cutoff"),
+        pytest.param(2, 3, "2022-03-03", None, id="cutoff-2nd-after-the-cutoff"),
+        # January 2022's cut-off is Saturday 1 January (then Monday 3 January is a day off):
+        # asked from Wednesday 29 December 2021 to Friday 31 December, else never.
+        pytest.param(1, 3, "2021-12-28", None, id="cutoff-1st-before-window"),
+        pytest.param(1, 3, "2021-12-29", "2022-01", id="cutoff-1st-on-a-day-off-asked-in-december"),
+        pytest.param(1, 3, "2021-12-31", "2022-01", id="cutoff-1st-on-a-day-off-last-chance"),
+        # confirm_days_before = 0 and January 2025's cut-off (Tuesday 28th) in Tết: held to
+        # Monday 3 February, the next working day, and still January's request.
+        pytest.param(28, 0, "2025-02-03", "2025-01", id="held-past-tet-into-february"),
+        pytest.param(28, 0, "2025-02-04", None, id="held-request-only-on-its-day"),
+    ],
+)
+def test_confirmation_request_window_across_a_month_boundary(
+    cutoff_day: int, days_before: int, as_of: str, month: str | None
+) -> None:
+    """DE_NGHI_XAC_NHAN of month M is due from N working days before M's cut-off until it,
+    also when that window opens in the month before, or (held) closes in the month after; its
+    occasion and text name M and M's cut-off."""
+    task = make_task(
+        assigned_at=datetime(2021, 11, 1, 2, tzinfo=UTC),
+        doc_date=d("2021-11-01"),
+        deadline=d("2025-12-31"),
+    )
+    settings = AlertSettings(report_cutoff_day=cutoff_day, confirm_days_before=days_before)
+    found = only(intents_for(task, d(as_of), settings), AlertType.DE_NGHI_XAC_NHAN)
+    assert [i.occasion for i in found] == ([month] if month else [])
+    if month:
+        year, mm = month.split("-")
+        assert f"Để tổng hợp báo cáo tháng {mm}/{year}," in found[0].content
+        assert f"trước ngày {cutoff_day:02d}/{mm}/{year}." in found[0].content
+        assert found[0].is_latest
+
+
+@pytest.mark.parametrize(
+    ("completed_on", "asked"),
+    [
+        pytest.param("2022-02-10", True, id="after-february-cutoff"),
+        pytest.param("2022-02-02", False, id="on-february-cutoff"),
+        pytest.param("2022-01-20", False, id="in-the-report-of-february"),
+    ],
+)
+def test_early_request_counts_completions_from_the_cutoff_before_its_own(
+    completed_on: str, asked: bool
+) -> None:
+    """With the cut-off on the 2nd, March's request (sent 25/02) asks about completions after
+    February's cut-off (02/02), not after January's: they were in February's report."""
+    done = d(completed_on)
+    task = make_task(
+        assigned_at=datetime(2022, 1, 3, 2, tzinfo=UTC),
+        doc_date=d("2022-01-03"),
+        deadline=d("2022-02-21"),
+        state=TaskState.DONE,
+        completed_at=datetime(done.year, done.month, done.day, 3, tzinfo=UTC),
+    )
+    settings = AlertSettings(report_cutoff_day=2)
+    found = only(intents_for(task, d("2022-02-25"), settings), AlertType.DE_NGHI_XAC_NHAN)
+    assert [i.occasion for i in found] == (["2022-03"] if asked else [])
+    if asked:
+        assert found[0].title == "Đề nghị xác nhận kết quả hoàn thành nhiệm vụ: 1907/UBND-KSTT"
+        assert f"ngày hoàn thành: ngày {done:%d/%m/%Y}." in found[0].content
 
 
 def test_completion_request_is_current_so_planning_keeps_it() -> None:

@@ -13,8 +13,9 @@ from connector.ledger.lines import TaskLine
 from connector.ledger.outbox import OutboxEntry
 from connector.ledger.quarantine import QuarantineEntry
 from connector.ledger.runs import RunSummary
-from connector.views.listings import OutboxListing
+from connector.views.listings import AlertPreview, OutboxListing
 from connector.views.text import (
+    alerts_text,
     local_time,
     outbox_text,
     quarantine_text,
@@ -278,3 +279,17 @@ def test_quarantine_list_keeps_keys_and_fields_whole_at_80_columns() -> None:
         assert max(len(line) for line in lines) <= 80
         for whole in (q.record_key, q.field, "'2026-02-30T17:00:00+00:00'"):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("lang", "header"),
+    [
+        pytest.param("vi", "0 cảnh báo tính đến ngày 11/02/2027", id="vi-dd-mm-yyyy"),
+        pytest.param("en", "0 alert(s) as of 2027-02-11", id="en-iso"),
+    ],
+)
+def test_alerts_preview_header_writes_the_date_as_the_language_does(lang: str, header: str) -> None:
+    """`alerts preview`'s header gives its date as the other tables do: dd/mm/yyyy in
+    Vietnamese (it printed 2027-02-11 inside the Vietnamese sentence), ISO in English."""
+    preview = AlertPreview(as_of=date(2027, 2, 11), alerts=[])
+    assert alerts_text(preview, lang).splitlines() == [header]

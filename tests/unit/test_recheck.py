@@ -282,6 +282,33 @@ def test_recheck_dates(the_task: NormalisedTask, as_of: date, recheck: date) -> 
     assert recheck_of(the_task, as_of) == recheck
 
 
+@pytest.mark.parametrize(
+    ("completed", "as_of", "recheck"),
+    [
+        # Cut-off on the 2nd: March's request window opens on Friday 25 February.
+        pytest.param(
+            date(2022, 2, 5), date(2022, 2, 10), date(2022, 2, 25), id="opens-in-february"
+        ),
+        pytest.param(
+            date(2022, 2, 5), date(2022, 3, 1), date(2022, 3, 3), id="closes-after-2-march"
+        ),
+    ],
+)
+def test_recheck_on_a_confirmation_window_opening_the_month_before(
+    completed: date, as_of: date, recheck: date
+) -> None:
+    """A completed task not confirmed, cut-off on the 2nd: looked at again the day March's
+    request window opens in February, then the day after it closes."""
+    the_task = make_task(
+        state=TaskState.DONE,
+        assigned_at=at(date(2022, 1, 3)),
+        deadline=date(2022, 2, 21),
+        completed_at=at(completed),
+        confirmed=False,
+    )
+    assert recheck_of(the_task, as_of, report_cutoff_day=2) == recheck
+
+
 def test_a_naive_instant_is_looked_at_tomorrow() -> None:
     """A date the rules cannot place makes the next day the recheck date."""
     the_task = make_task(

@@ -391,6 +391,34 @@ def test_a_missed_period_is_not_announced_again_weeks_later() -> None:
     assert {o.occasion.split("@")[0] for o in found} == {"2022-01"}
 
 
+def test_an_overdue_occurrence_held_over_tet_is_still_sent() -> None:
+    """January 2022's report due Friday 28/01 and not made: its QUA_HAN #1 (nominal Saturday
+    29/01, the window closing 31/01) is held over Tết (29/01-06/02) to Monday 07/02. Run day by
+    day, it is sent then, once, as the latest: held is not missed."""
+    task = factories.make_task(
+        source_id=305, deadline=None, steering_content="Báo cáo định kỳ hằng tháng trước ngày 28."
+    )
+    existing: set[str] = set()
+    sent: dict[str, tuple[date, bool]] = {}
+    day = d("2022-01-24")
+    while day <= d("2022-02-18"):
+        j, context = _judged(task, day.isoformat(), ())
+        for intent in alert_intents(
+            j.task,
+            j.classification,
+            day,
+            CAL,
+            AlertSettings(),
+            existing_keys=existing,
+            context=context,
+        ):
+            sent[intent.key] = (day, intent.is_latest)
+            existing.add(intent.key)
+        day += timedelta(days=1)
+    assert sent["alr:305:QUA_HAN:2022-01@2022-01-28#1"] == (d("2022-02-07"), True)
+    assert all(latest for _, latest in sent.values())
+
+
 # -- the report --------------------------------------------------------------------------------
 
 UNITS = (Unit("STC", "Sở Tài chính", UnitKind.DEPARTMENT),)
