@@ -109,9 +109,10 @@ def status_effective_on(
     return min(day, as_of)
 
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 """Part of every classification key (`classify_key`, with the release): raise it when a rule
-changes a verdict within a release, so the next run classifies every task again."""
+changes a verdict, an alert's plan or the days a task is judged again (`recheck`) within a
+release, so the next run classifies every task again."""
 
 
 def classify_key(*parts: str) -> str:
