@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from connector.clock import to_utc
-from connector.ledger.outbox import OutboxEntry, PlannedRow, add_row
+from connector.ledger.outbox import QUARANTINED, OutboxEntry, PlannedRow, add_row
 from connector.ledger.reader import in_list, reading
 from connector.ledger.values import record
 from connector.outbox.states import OutboxKind, OutboxState
@@ -35,10 +35,11 @@ class DueRow:
 
 
 def unrouted_alert_ids(db: Db, *, limit: int) -> list[int]:
-    """Pending alert rows not yet handed to their channels, oldest first (at most `limit`)."""
+    """Pending alert rows not yet handed to their channels, oldest first (at most `limit`);
+    not those held while their task's newer record waits in quarantine (`QUARANTINED`)."""
     sql = (
         "SELECT id FROM outbox WHERE kind = :kind AND state = :state AND routed_at IS NULL "
-        "ORDER BY id LIMIT :limit"
+        f"AND NOT {QUARANTINED} ORDER BY id LIMIT :limit"
     )
     params = {"kind": OutboxKind.ALERT, "state": OutboxState.PENDING, "limit": limit}
     with reading(db) as r:

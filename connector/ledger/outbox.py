@@ -173,9 +173,21 @@ def oldest_waiting(db: Db) -> datetime | None:
     return instant(found) if found is not None else None
 
 
+QUARANTINED = (
+    "EXISTS (SELECT 1 FROM quarantine q WHERE q.task_id = outbox.task_id "
+    "AND q.source = outbox.source AND q.resolved_at IS NULL)"
+)
+"""SQL: the outbox row's task has a newer record waiting in quarantine. Its rows are **held**
+(not sent, not routed) until the record arrives valid: they were planned from the task's last
+good version, which the source has since changed in a way the connector cannot read (a unit
+completing a task with a malformed completion date must not be told it is overdue). The pull
+that reads the valid record judges the task again and supersedes what no longer applies."""
+
+
 def due_ids(db: Db, now: datetime, kinds: Collection[OutboxKind]) -> list[int]:
     """Ids of the rows of `kinds` due for delivery at `now`: ``pending`` or ``failed`` whose
-    ``next_attempt_at`` has come, and any row a crash left in ``sending``.
+    ``next_attempt_at`` has come and whose task is not held (`QUARANTINED`), and any row a
+    crash left in ``sending`` (it may have reached the source: it is finished, held or not).
 
     In order of priority, then oldest first: alerts before the bulk tracking writes
     (`BULK_KINDS`), so that a run cut short (its `limit`, the source in trouble, an interrupt)
@@ -187,7 +199,8 @@ def due_ids(db: Db, now: datetime, kinds: Collection[OutboxKind]) -> list[int]:
     bulk, bulk_params = in_list("b", sorted(k.value for k in BULK_KINDS))
     sql = (
         f"SELECT id FROM outbox WHERE ((state IN ({ready}) AND (next_attempt_at IS NULL OR "
-        f"next_attempt_at <= :now)) OR state = :sending) AND kind IN ({wanted}) "
+        f"next_attempt_at <= :now) AND NOT {QUARANTINED}) OR state = :sending) "
+        f"AND kind IN ({wanted}) "
         f"ORDER BY CASE WHEN kind IN ({bulk}) THEN 1 ELSE 0 END, id"
     )
     params = {
@@ -199,6 +212,18 @@ def due_ids(db: Db, now: datetime, kinds: Collection[OutboxKind]) -> list[int]:
     }
     with reading(db) as r:
         return [int(i) for i in r.column(sql, params)]
+
+
+def held_count(db: Db) -> int:
+    """How many ``pending`` or ``failed`` rows (alerts not yet routed to their channels
+    included) are held: their task's newer record waits in quarantine (`QUARANTINED`)."""
+    ready, params = in_list("r", _states({OutboxState.PENDING, OutboxState.FAILED}))
+    sql = (
+        f"SELECT count(*) AS n FROM outbox WHERE state IN ({ready}) "
+        f"AND task_id IS NOT NULL AND {QUARANTINED}"
+    )
+    with reading(db) as r:
+        return int(r.scalar(sql, params) or 0)
 
 
 def still_due(db: Db, ids: Sequence[int]) -> int:

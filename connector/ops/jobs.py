@@ -177,6 +177,9 @@ def _deliver(
     """Deliver in order of priority: the e-mail and webhook rows (alerts, few), then the rows
     for the source, its alerts before its bulk tracking writes (`deliver_pending`)."""
     result = PushResult(dry_run=dry_run)
+    result.held = outbox_table.held_count(ledger)
+    if result.held:
+        log.warning("delivery_held", run_id=run_id, rows=result.held, reason="record_quarantined")
     channels_used = settings.delivery.uses("email") or settings.delivery.uses("webhook")
     if channels_used and _alerts_today(settings, clock):
         from connector.outbox.channels import deliver_channels  # noqa: PLC0415

@@ -190,6 +190,9 @@ class PushResult:
     """E-mail digests and webhook posts delivered (`connector.outbox.channels`)."""
     resent_in_doubt: int = 0
     """Digests and webhook posts sent again because an earlier send may have arrived."""
+    held: int = 0
+    """Due rows held back: their task's newer record waits in quarantine
+    (`connector.ledger.outbox.QUARANTINED`)."""
 
     def left_behind(self) -> str:
         """One line for the operator when rows were left undelivered ("" when none were)."""
@@ -226,6 +229,7 @@ class PushResult:
             "digests_sent": self.digests_sent,
             "webhooks_sent": self.webhooks_sent,
             "resent_in_doubt": self.resent_in_doubt,
+            "held_quarantined": self.held,
         }
 
 

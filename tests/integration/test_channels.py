@@ -20,6 +20,7 @@ from sqlalchemy import text
 from connector.clock import FixedClock
 from connector.ledger.db import open_ledger
 from connector.ledger.outbox import PlannedRow, add_row, list_entries
+from connector.ledger.tables import QuarantineRow
 from connector.ledger.units import upsert_units
 from connector.models import Unit, UnitKind
 from connector.ops.jobs import JobResult, run_job
@@ -193,6 +194,33 @@ def test_webhook_body_is_the_documented_shape(tmp_path: Path, ledger_url: str) -
     ]
     assert (post.data["key"], post.data["level"], post.data["version"]) == (ALERTS[0][0], 2, 1)
     assert post.data["created_at"] == "2022-03-22T02:00:00Z"
+
+
+def test_alerts_of_a_task_whose_newer_record_is_quarantined_are_not_routed(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    """Task 101's newer record waits in quarantine: its alert is held (not routed to the
+    webhook, counted `held_quarantined`) while the others go; once the quarantine is resolved,
+    the next run routes it."""
+    seed(ledger_url)
+    with open_ledger(ledger_url) as ledger, ledger.transaction() as session:
+        session.add(
+            QuarantineRow(
+                record_key="101", task_id=101, field="completeDate", bad_value="Feb 30, 2022",
+                reason="not a date", first_seen_at=NOW, last_seen_at=NOW,
+            )
+        )  # fmt: skip
+    with WebhookReceiver() as hook:
+        settings = settings_for(tmp_path, ledger_url, channels=["webhook"], hook=hook)
+        first = push(settings)
+        assert sorted(hook.delivered()) == [f"whk:{a[0]}" for a in ALERTS[1:]]
+        assert first.counts()["held_quarantined"] == 1
+        assert outbox(ledger_url)[ALERTS[0][0]].state == "pending"
+        with open_ledger(ledger_url) as ledger, ledger.transaction() as session:
+            session.execute(text("UPDATE quarantine SET resolved_at = last_seen_at"))
+        second = push(settings, NOW + timedelta(hours=1))
+        assert sorted(hook.delivered()) == sorted(f"whk:{a[0]}" for a in ALERTS)
+        assert second.counts()["held_quarantined"] == 0
 
 
 def seed_tracking(url: str, count: int) -> None:

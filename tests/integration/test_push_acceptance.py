@@ -272,6 +272,60 @@ def test_ten_syncs_without_change_deliver_everything_once(tmp_path: Path) -> Non
         assert {r["state"] for r in outbox} <= {"sent", "past"}
 
 
+def test_a_task_whose_newer_record_is_quarantined_is_held_until_the_record_is_valid(
+    tmp_path: Path,
+) -> None:
+    """An overdue task is completed at the source with a completion date nobody can read: its
+    newer record is quarantined, and the overdue alert planned from its last good version is
+    held (never sent) while every other row goes out; once the record arrives valid the alert
+    is superseded and the task's completed status is written."""
+    config = SimulatorConfig(tasks=24, seed=11, faults=Faults.none())
+    with Simulator(config) as sim:
+        settings = settings_for(sim, tmp_path)
+        ledger_path = tmp_path / "ledger.db"
+        clock = FixedClock(sim.now())
+        run_job(settings, "pull", clock=clock, sleep=QuickSleep(0.02))
+        pending = [
+            r
+            for r in ledger_rows(ledger_path, "outbox")
+            if r["kind"] == "alert" and r["state"] == "pending"
+        ]
+        overdue = [r for r in pending if r["alert_type"] == "QUA_HAN"]
+        assert overdue, "the world has an overdue task with an alert to send"
+        tid = overdue[0]["task_id"]
+        others = {r["idempotency_key"] for r in pending if r["task_id"] != tid}
+        assert others
+        sim.complete_task(tid)
+        with sim.world.lock:
+            record = sim.world.tasks[sim.world.key_of(tid)]
+            record["completeDate"] = "Feb 30, 2026, 12:00:00 AM"
+            record["completeDateStr"] = "2026-02-30T17:00:00+00:00"
+
+        held = sync(sim, settings)
+        assert held.outcome.value == "problems"  # the quarantined record: exit 1
+        quarantined = [q for q in ledger_rows(ledger_path, "quarantine") if q["task_id"] == tid]
+        assert len(quarantined) == 1 and quarantined[0]["resolved_at"] is None
+        sent = {n.idempotency_key for n in sim.notifications}
+        assert not [k for k in sent if k.startswith(f"alr:{tid}:")]
+        assert others <= sent  # every other task's alerts went out
+        assert tid not in {w.task_id for w in sim.tracking_writes}
+        assert held.push is not None and held.push.held >= 1
+        assert held.counts()["held_quarantined"] == held.push.held
+        rows = {r["idempotency_key"]: r for r in ledger_rows(ledger_path, "outbox")}
+        assert rows[overdue[0]["idempotency_key"]]["state"] == "pending"
+
+        sim.complete_task(tid)  # the unit saves it again: a valid completion date
+        fixed = sync(sim, settings)
+        assert fixed.outcome.value == "success"
+        assert [q["resolved_at"] for q in ledger_rows(ledger_path, "quarantine")] != [None]
+        assert not [n for n in sim.notifications if n.idempotency_key.startswith(f"alr:{tid}:")]
+        rows = {r["idempotency_key"]: r for r in ledger_rows(ledger_path, "outbox")}
+        assert rows[overdue[0]["idempotency_key"]]["state"] == "superseded"
+        written = [w.tracking_status for w in sim.tracking_writes if w.task_id == tid]
+        assert written == ["HT_QUA_HAN"]
+        assert fixed.push is not None and fixed.push.held == 0
+
+
 def test_a_sync_with_session_logins_and_expiries_on_several_threads_succeeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
