@@ -475,7 +475,7 @@ def _judgement_lines(data: dict[str, Any], lang: Lang, f: Callable[[str], str]) 
                 lang,
                 kind=_kind_name(kind["kind"], lang),
                 by=override["by"],
-                at=override["set_at"],
+                at=_when(datetime.fromisoformat(override["set_at"]), lang),
                 reason=f": {override['reason']}" if override["reason"] else "",
                 automatic=_kind_name(kind["automatic"], lang),
                 words=label("show_kind_words", lang, words=quoted) if quoted else "",
