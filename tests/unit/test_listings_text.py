@@ -278,3 +278,17 @@ def test_quarantine_list_keeps_keys_and_fields_whole_at_80_columns() -> None:
         assert max(len(line) for line in lines) <= 80
         for whole in (q.record_key, q.field, "'2026-02-30T17:00:00+00:00'"):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
+
+
+def test_run_summary_seconds_waited_take_the_languages_decimal_mark() -> None:
+    """The summary of sync/pull/push writes the seconds waited as the other tables write
+    seconds: a decimal comma in Vietnamese, a dot in English (it printed ``1.84`` in both)."""
+    from connector.ledger.runs import RunOutcome
+    from connector.ops.jobs import JobResult
+    from connector.outbox.delivery import PushResult
+    from connector.views.text import job_text
+
+    result = JobResult("r1", "push", RunOutcome.SUCCESS, push=PushResult(waited_s=1.84))
+    vi = [line.split() for line in job_text(result).splitlines() if "giây chờ" in line]
+    en = [line.split() for line in job_text(result, "en").splitlines() if "seconds waited" in line]
+    assert vi == [["giây", "chờ", "1,8"]] and en == [["seconds", "waited", "1.8"]]
