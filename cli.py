@@ -1135,16 +1135,16 @@ def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     if fmt == "json":
         emit_json(state.as_dict())
         return
-    advice = {
-        "current": "up to date",
-        "older": "older than this version: run `idesk-connector db upgrade`",
-        "newer": "newer than this version: install the release that made it",
-        "empty": "no schema yet: run `idesk-connector db upgrade`",
-    }[state.state]
-    _stdout(
-        f"ledger {state.ledger}: revision {state.revision or '-'}, this version's latest "
-        f"{state.head} ({advice})"
+    shown = ui_lang(loaded, None)
+    line = _said(
+        "cli_db_current",
+        shown,
+        ledger=state.ledger,
+        revision=state.revision or "-",
+        head=state.head,
+        advice=_said(f"cli_db_current_{state.state}", shown),
     )
+    _stdout(line)
 
 
 @db_app.command("history", cls=Command)
@@ -1190,10 +1190,16 @@ def db_backup_cmd(
     if fmt == "json":
         emit_json(result.as_dict())
         return
-    _stdout(
-        f"ledger {result.ledger} copied to {result.path}: {result.bytes} bytes, schema "
-        f"{result.revision or '-'}, integrity {result.integrity}"
+    line = _said(
+        "cli_db_backup",
+        ui_lang(loaded, None),
+        ledger=result.ledger,
+        path=result.path,
+        bytes=result.bytes,
+        revision=result.revision or "-",
+        integrity=result.integrity,
     )
+    _stdout(line)
 
 
 # --- inspect: tasks, quarantine, outbox, alerts, runs ----------------------------------------
