@@ -309,10 +309,15 @@ def error_text(exc: BaseException) -> str:
         return "\n".join([head, *(f"  - {line}" for line in lines)])
     if isinstance(exc, ConnectorError):
         return for_terminal(str(exc), one_line=True)
+    if isinstance(exc, BrokenPipeError) and not exc.filename:
+        return (
+            "the output was closed before everything was written (broken pipe: the command "
+            "reading it, such as head, stopped early)"
+        )
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f" {exc.filename}" if exc.filename else ""
         reason = exc.strerror or type(exc).__name__
-        return for_terminal(f"cannot read or write {where}{reason}", one_line=True)
+        return for_terminal(f"cannot read or write{where}: {reason}", one_line=True)
     return for_terminal(f"{type(exc).__name__}: {exc}", one_line=True)
 
 
