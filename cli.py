@@ -309,10 +309,15 @@ def error_text(exc: BaseException) -> str:
         return "\n".join([head, *(f"  - {line}" for line in lines)])
     if isinstance(exc, ConnectorError):
         return for_terminal(str(exc), one_line=True)
+    if isinstance(exc, BrokenPipeError) and not exc.filename:
+        return (
+            "the output was closed before everything was written (broken pipe: the command "
+            "reading it, such as head, stopped early)"
+        )
     if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f" {exc.filename}" if exc.filename else ""
         reason = exc.strerror or type(exc).__name__
-        return for_terminal(f"cannot read or write {where}{reason}", one_line=True)
+        return for_terminal(f"cannot read or write{where}: {reason}", one_line=True)
     return for_terminal(f"{type(exc).__name__}: {exc}", one_line=True)
 
 
@@ -1135,16 +1140,16 @@ def db_current_cmd(fmt: FormatOpt = OutputFormat.TABLE) -> None:
     if fmt == "json":
         emit_json(state.as_dict())
         return
-    advice = {
-        "current": "up to date",
-        "older": "older than this version: run `idesk-connector db upgrade`",
-        "newer": "newer than this version: install the release that made it",
-        "empty": "no schema yet: run `idesk-connector db upgrade`",
-    }[state.state]
-    _stdout(
-        f"ledger {state.ledger}: revision {state.revision or '-'}, this version's latest "
-        f"{state.head} ({advice})"
+    shown = ui_lang(loaded, None)
+    line = _said(
+        "cli_db_current",
+        shown,
+        ledger=state.ledger,
+        revision=state.revision or "-",
+        head=state.head,
+        advice=_said(f"cli_db_current_{state.state}", shown),
     )
+    _stdout(line)
 
 
 @db_app.command("history", cls=Command)
@@ -1190,10 +1195,16 @@ def db_backup_cmd(
     if fmt == "json":
         emit_json(result.as_dict())
         return
-    _stdout(
-        f"ledger {result.ledger} copied to {result.path}: {result.bytes} bytes, schema "
-        f"{result.revision or '-'}, integrity {result.integrity}"
+    line = _said(
+        "cli_db_backup",
+        ui_lang(loaded, None),
+        ledger=result.ledger,
+        path=result.path,
+        bytes=result.bytes,
+        revision=result.revision or "-",
+        integrity=result.integrity,
     )
+    _stdout(line)
 
 
 # --- inspect: tasks, quarantine, outbox, alerts, runs ----------------------------------------

@@ -242,12 +242,14 @@ class LockHeld(ConnectorError):
 
     exit_code = 75
 
-    def __init__(self, lock_path: str) -> None:
+    def __init__(self, lock_path: str, wait_s: float = 0) -> None:
         self.lock_path = lock_path
-        super().__init__(
-            f"another idesk-connector run holds the lock {lock_path}; "
-            "it will finish on its own (use --wait N to wait up to N seconds)"
+        advice = (
+            f"it was still held after waiting {wait_s:g} s (--wait); it will finish on its own"
+            if wait_s > 0
+            else "it will finish on its own (use --wait N to wait up to N seconds)"
         )
+        super().__init__(f"another idesk-connector run holds the lock {lock_path}; {advice}")
 
 
 class Interrupted(ConnectorError):

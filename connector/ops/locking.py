@@ -254,7 +254,7 @@ def ledger_lock(
         )
         if waited is None:
             log.warning("lock_held", lock=str(path), wait_s=wait_s)
-            raise LockHeld(str(path))
+            raise LockHeld(str(path), wait_s)
         log.debug("lock_acquired", lock=str(path), waited_s=round(waited, 3))
         try:
             yield HeldLock(path=str(path), waited_s=waited)
@@ -310,7 +310,7 @@ def pg_advisory_lock(
         )
         if waited is None:
             log.warning("lock_held", lock=what, wait_s=wait_s)
-            raise LockHeld(what)
+            raise LockHeld(what, wait_s)
         log.debug("lock_acquired", lock=what, waited_s=round(waited, 3))
         watch = _SessionWatch(conn, what, monotonic)
         try:

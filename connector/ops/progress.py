@@ -146,7 +146,12 @@ class RichProgress(Closing):
         self._ensure_running()
         if self._task is not None:
             self._progress.stop_task(self._task)
-        self._task = self._progress.add_task(phase_label(description, self._lang), total=total)
+        label = phase_label(description, self._lang)
+        # nothing to do (total 0): drawn finished, which rich marks only on an update; hidden
+        # until then, so that no frame of it spinning is kept (rich caches a column's text)
+        self._task = self._progress.add_task(label, total=total, visible=total != 0)
+        if total == 0:
+            self._progress.update(self._task, completed=0, visible=True)
 
     def set_total(self, total: int | None) -> None:
         if self._task is None:

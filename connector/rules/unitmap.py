@@ -208,7 +208,9 @@ def _validate(
     if known is not None:
         for name in sorted(declared - known):
             bad("sources", f"{name!r} is not a configured source; configured: {_names(known)}")
-    allowed = (declared & known if known is not None else declared) if declared else known
+    # a member naming a declared source that is not configured is the problem above, once:
+    # the members are checked against the file's own list (else the configured sources)
+    allowed = declared if declared else known
     raw_units = data.get("unit", [])
     if not isinstance(raw_units, list):
         bad("unit", "must be an array of tables ([[unit]])")

@@ -224,7 +224,10 @@ def job_text(result: JobResult, lang: Lang = "vi") -> str:
     if cursor is not None:
         named.append((label("job_cursor", lang), f"{local_time(cursor, lang)} ({zone(lang)})"))
     width = max((len(name) for name, _ in named), default=0) + 2
-    lines += [f"  {name:<{width}} {value}" for name, value in named]
+    lines += [
+        f"  {name:<{width}} {seconds_text(value, lang) if isinstance(value, float) else value}"
+        for name, value in named
+    ]
     would = data["would_deliver"]
     for item in would[:50]:
         what = item["alert_type"] or label("job_tracking_status", lang)
@@ -475,7 +478,7 @@ def _judgement_lines(data: dict[str, Any], lang: Lang, f: Callable[[str], str]) 
                 lang,
                 kind=_kind_name(kind["kind"], lang),
                 by=override["by"],
-                at=override["set_at"],
+                at=_when(datetime.fromisoformat(override["set_at"]), lang),
                 reason=f": {override['reason']}" if override["reason"] else "",
                 automatic=_kind_name(kind["automatic"], lang),
                 words=label("show_kind_words", lang, words=quoted) if quoted else "",

@@ -399,7 +399,23 @@ def test_db_current_states(tmp_path: Path) -> None:
         "state": "current",
     }
     downgrade(url, "0001")
-    assert "run `idesk-connector db upgrade`" in invoke(url, "db", "current").stdout
+    assert "`idesk-connector db upgrade`" in invoke(url, "db", "current").stdout
+
+
+def test_db_current_and_backup_text_follow_ui_lang(tmp_path: Path) -> None:
+    """`db current` and `db backup` print in `ui.lang` (Vietnamese by default), as `db upgrade`
+    does and as the README says of every table and summary."""
+    url, _path = sqlite_ledger(tmp_path)
+    current = invoke(url, "db", "current").stdout
+    assert "cơ sở dữ liệu" in current and "đã là mới nhất" in current, current
+    copied = invoke(url, "db", "backup", str(tmp_path / "copy.db")).stdout
+    assert "đã sao lưu" in copied and "toàn vẹn: ok" in copied, copied
+    env = {"IDESK_CONNECTOR__LEDGER__URL": url, "IDESK_CONNECTOR_CONFIG": ""}
+    english = CliRunner().invoke(
+        app, ["db", "current"], env=env | {"IDESK_CONNECTOR__UI__LANG": "en"}
+    )
+    structlog.reset_defaults()
+    assert "this version's latest" in english.stdout and "up to date" in english.stdout
 
 
 def test_history_lists_every_revision_oldest_first_with_its_release() -> None:

@@ -129,6 +129,25 @@ def test_kind_override_is_kept_and_applies_from_the_day_it_was_set(ledger: Ledge
     assert (late.total.without_deadline_product, late.total.without_deadline_routine) == (0, 1)
 
 
+def test_tasks_show_gives_when_the_kind_was_set_in_vietnam_time(ledger: Ledger) -> None:
+    """The text of tasks show gives the override's instant as the tables give times (Vietnam
+    time, named), not the JSON's UTC ISO string."""
+    product = replace(
+        task(7, "STC", "2022-03-01", text="Tham mưu UBND tỉnh phương án xử lý."),
+        last_modified=at(d("2022-03-01")),
+    )
+    _write(ledger, "2022-03-01", product)
+    with ledger.transaction() as session:
+        change_kind(session, 7, "routine", by="A", reason="", at=at(d("2022-03-10"), 14, 5))
+    with ledger.reading() as session:
+        view = task_view(
+            session, 7, as_of=d("2022-03-15"), historical=False, calendar=CAL, policy=DEFAULT_POLICY
+        )
+    assert task_show_json(view)["kind"]["override"]["set_at"] == "2022-03-10T07:05:00+00:00"
+    assert "set by A at 2022-03-10 14:05:00 (ICT)" in task_text(view, "en")
+    assert "do A đặt lúc 10/03/2022 14:05:00 (giờ Việt Nam)" in task_text(view)
+
+
 def test_kind_change_refuses_unknown_tasks_kinds_and_anonymous_admins(ledger: Ledger) -> None:
     """An unknown task is NotFound; a kind other than product/routine/auto, or no --by, is a
     configuration error; nothing is written."""

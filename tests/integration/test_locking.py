@@ -103,11 +103,14 @@ def test_wait_polls_until_the_deadline(tmp_path: Path) -> None:
     with (
         ledger_lock(url),
         capture_logs() as logs,
-        pytest.raises(LockHeld),
+        pytest.raises(LockHeld) as info,
         ledger_lock(url, wait_s=2.0, sleep=fake.sleep, monotonic=fake.monotonic),
     ):
         pass
     assert fake.now == pytest.approx(2.0)
+    # the message says it waited, rather than advise the --wait the operator already gave
+    assert "still held after waiting 2 s (--wait)" in str(info.value), str(info.value)
+    assert "use --wait" not in str(info.value)
     assert all(0 < s <= 0.1 + 1e-9 for s in fake.sleeps)
     assert [e["event"] for e in logs] == ["lock_waiting", "lock_held"]
 

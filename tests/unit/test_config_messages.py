@@ -163,3 +163,15 @@ def test_a_locked_sqlite_ledger_says_another_program_holds_it(tmp_path: Path) ->
     assert "database is locked" in text
     assert "another program" in text and "close it" in text
     assert "disk is not full" not in text and "writable" not in text
+
+
+def test_a_closed_output_is_named_as_such() -> None:
+    """`tasks list --format json | head` closes the pipe: the error says the output was
+    closed, not "cannot read or write Broken pipe" with no file named."""
+    text = error_text(BrokenPipeError(32, "Broken pipe"))
+    assert text == (
+        "the output was closed before everything was written (broken pipe: the command "
+        "reading it, such as head, stopped early)"
+    )
+    other = error_text(OSError(5, "Input/output error"))
+    assert other == "cannot read or write: Input/output error"

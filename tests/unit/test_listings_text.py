@@ -293,3 +293,17 @@ def test_alerts_preview_header_writes_the_date_as_the_language_does(lang: str, h
     Vietnamese (it printed 2027-02-11 inside the Vietnamese sentence), ISO in English."""
     preview = AlertPreview(as_of=date(2027, 2, 11), alerts=[])
     assert alerts_text(preview, lang).splitlines() == [header]
+
+
+def test_run_summary_seconds_waited_take_the_languages_decimal_mark() -> None:
+    """The summary of sync/pull/push writes the seconds waited as the other tables write
+    seconds: a decimal comma in Vietnamese, a dot in English (it printed ``1.84`` in both)."""
+    from connector.ledger.runs import RunOutcome
+    from connector.ops.jobs import JobResult
+    from connector.outbox.delivery import PushResult
+    from connector.views.text import job_text
+
+    result = JobResult("r1", "push", RunOutcome.SUCCESS, push=PushResult(waited_s=1.84))
+    vi = [line.split() for line in job_text(result).splitlines() if "giây chờ" in line]
+    en = [line.split() for line in job_text(result, "en").splitlines() if "seconds waited" in line]
+    assert vi == [["giây", "chờ", "1,8"]] and en == [["seconds", "waited", "1.8"]]

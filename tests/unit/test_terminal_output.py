@@ -103,3 +103,20 @@ def test_phase_labels_follow_the_language() -> None:
     assert phase_label(PUSH, "vi") == "Gửi cập nhật, cảnh báo"
     assert phase_label(PUSH, "en") == "Sending updates, alerts"
     assert phase_label("Tải nhiệm vụ", "en") == "Tải nhiệm vụ"
+
+
+def test_an_empty_phase_is_drawn_finished() -> None:
+    """A phase with nothing to do (a second sync classifies 0 of 0 tasks) ends as a finished
+    bar, not one still spinning with an unknown time left ("-:--:--")."""
+    out = FakeTTY()
+    try:
+        configure_logging(level="info", fmt="console", stream=out)
+        with make_progress(stream=out, environ={"TERM": "xterm"}, lang="en") as progress:
+            progress.start(total=0, description=PULL)
+            progress.start(total=1, description=PUSH)
+            progress.advance(1)
+    finally:
+        _reset()
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n")
+    last = [line for line in frames.split("\n") if "Fetching tasks" in line][-1]
+    assert "0/0" in last and "-:--:--" not in last, last

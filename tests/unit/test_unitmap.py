@@ -168,6 +168,17 @@ def test_configured_sources_are_checked() -> None:
     assert len(UnitMap.parse(undeclared)) == 2
 
 
+def test_sources_named_otherwise_than_the_file_say_so_once() -> None:
+    """A file declaring sources that the configuration names otherwise (`gia-lai` for
+    `gialai`) gets one problem per declared source, naming the configured ones, and no
+    "unknown source ...; known: (none)" for every member."""
+    found = problems_of(SMALL, sources=["gia-lai", "binh-dinh"])
+    assert found == [
+        "units.toml: sources: 'binhdinh' is not a configured source; configured: binh-dinh, gia-lai",
+        "units.toml: sources: 'gialai' is not a configured source; configured: binh-dinh, gia-lai",
+    ]
+
+
 def test_load_names_an_unreadable_file(tmp_path: Path) -> None:
     """A missing file is a ConfigError naming it."""
     missing = tmp_path / "units.toml"
