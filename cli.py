@@ -14,9 +14,11 @@ terminal (it goes to the JSON log only).
 
 # No `from __future__ import annotations` here: typer reads every command's annotations on each
 # run, and real objects spare it evaluating them from strings (a faster start).
+import contextlib
 import contextvars
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -237,6 +239,16 @@ def _seconds(value: float, lang: "Lang") -> str:
 
 def _stdout(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()  # a closed pipe is found here, by the command's own error handling
+
+
+def _output_gone() -> None:
+    """After a broken pipe on stdout: what is still buffered for it goes nowhere, so that the
+    interpreter's last flush does not fail again (and change the exit code) on the way out."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _document_out(text: str) -> str:
@@ -259,9 +271,12 @@ def _table_console(least: int) -> Any:
 
 
 def _stderr(text: str) -> None:
-    """A message for the operator: secrets removed, control characters made visible."""
+    """A message for the operator: secrets removed, control characters made visible. Nothing,
+    when nobody reads stderr any more (a closed pipe): the exit code still tells."""
     text = for_terminal(text)
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    with contextlib.suppress(OSError):
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
 
 
 def settings(*, need_source: bool = True) -> "LoadedSettings":
@@ -363,6 +378,8 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             _stderr("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except OSError as exc:
+            if isinstance(exc, BrokenPipeError) and not exc.filename:
+                _output_gone()
             _stderr(f"error: {error_text(exc)}")
             raise typer.Exit(EXIT_IO) from None
         except Exception as exc:

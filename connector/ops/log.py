@@ -342,13 +342,20 @@ def live_console(stream: TextIO, write: Callable[[str], None]) -> Iterator[None]
 
 class _StreamHandler(_Handler):
     """The console stream (stderr): console lines or JSON lines, each written whole even when a
-    signal arrives meanwhile (`connector.ops.signals.signals_blocked`)."""
+    signal arrives meanwhile (`connector.ops.signals.signals_blocked`).
+
+    A stream whose reader went away (a closed pipe: ``sync 2>&1 | head``; a terminal lost with
+    its SSH session) is not written again, and the run goes on: a log line is no reason to
+    stop a sync half-way. The log file, if any, still gets every event."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__()
         self.stream = stream
+        self.gone = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.gone:
+            return
         try:
             line = self.format(record)
             with signals_blocked():
@@ -358,6 +365,8 @@ class _StreamHandler(_Handler):
                     return
                 self.stream.write(line + "\n")
                 self.stream.flush()
+        except OSError:  # EPIPE, EIO: nobody reads the stream any more
+            self.gone = True
         except Exception:
             self.handleError(record)
 

@@ -649,3 +649,32 @@ def test_readme_systemd_unit_fails_on_errors() -> None:
     # After= alone does not wait for the network: the unit must also pull it in.
     section = head.rsplit("[Unit]", 1)[1]
     assert "Wants=network-online.target" in section and "After=network-online.target" in section
+
+
+def test_a_sync_whose_reader_goes_away_still_finishes_and_is_recorded(tmp_path: Path) -> None:
+    """`sync -v 2>&1 | head -1`: stdout and stderr are one pipe whose reader stops after the
+    first line. The run goes on to the end (its log lines are dropped; it was stopped, recorded
+    `failed`, by the first line that could not be written), is recorded `success`, and the
+    command ends with the I/O exit code 74 since its summary could not be printed."""
+    config = SimulatorConfig(tasks=60, seed=5, today=TODAY, faults=Faults.none())
+    with Simulator(config) as sim:
+        cfg = write_config(tmp_path, sim.base_url, extra="[push]\nrate_per_second = 500.0\n")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("IDESK_CONNECTOR")},
+            "IDESK_CONNECTOR_CONFIG": str(cfg),
+            "IDESK_CONNECTOR__SOURCE__PASSWORD": sim.credentials.password,
+        }
+        read, write = os.pipe()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--log-format", "json", "-v", "sync"],
+            env=env,
+            stdout=write,
+            stderr=write,
+        )
+        os.close(write)
+        with os.fdopen(read, "rb") as reader:
+            first = reader.readline()  # then the reader goes away, as head does
+        assert json.loads(first)["event"]
+        assert proc.wait(timeout=120) == EXIT_IO
+        runs = json.loads(invoke(env, "runs", "list", "--format", "json").stdout)["runs"]
+    assert [(r["command"], r["outcome"]) for r in runs] == [("sync", "success")]

@@ -96,3 +96,37 @@ def test_a_signal_during_a_log_write_waits_for_the_line_then_interrupts() -> Non
     configure_logging(fmt="json", stream=io.StringIO())
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events == ["page_written", "signal_received"]
+
+
+class _ClosedPipe(io.StringIO):
+    """A stream whose reader went away after `lines` lines (``pull 2>&1 | head``)."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__()
+        self.left = lines
+        self.refused = 0
+
+    def write(self, text: str) -> int:
+        if self.left <= 0:
+            self.refused += 1
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= 1
+        return super().write(text)
+
+
+def test_a_closed_log_stream_does_not_stop_the_run_and_the_file_keeps_every_event(
+    tmp_path: Path,
+) -> None:
+    """Once the reader of stderr is gone, events go on to the log file, the stream is not
+    written again, and logging raises nothing (it stopped the run: `pull 2>&1 | head`)."""
+    path = tmp_path / "connector.log"
+    out = _ClosedPipe(lines=1)
+    configure_logging(fmt="json", file=path, stream=out)
+    log = get_logger("t")
+    for n in range(4):
+        log.info("page_fetched", page=n)
+    assert [json.loads(line)["page"] for line in out.getvalue().splitlines()] == [0]
+    assert out.refused == 1
+    pages = [json.loads(line).get("page") for line in path.read_text().splitlines()]
+    assert [p for p in pages if p is not None] == [0, 1, 2, 3]
+    configure_logging(fmt="json", stream=io.StringIO())
