@@ -108,13 +108,11 @@ def add_digest_item(session: Session, *, alert_id: int, unit_code: str, now: dat
 
 
 def waiting_units(db: Db) -> list[str]:
-    """Units with alerts queued for a digest not yet made, by code."""
-    sql = (
-        "SELECT DISTINCT unit_code FROM outbox_digest_item WHERE digest_id IS NULL "
-        "ORDER BY unit_code"
-    )
+    """Units with alerts queued for a digest not yet made, by code (code point order, as
+    `connector.ledger.units.list_units`)."""
+    sql = "SELECT DISTINCT unit_code FROM outbox_digest_item WHERE digest_id IS NULL"
     with reading(db) as r:
-        return [str(code) for code in r.column(sql)]
+        return sorted(str(code) for code in r.column(sql))
 
 
 def bundle_waiting(session: Session, *, unit_code: str, digest_id: int) -> int:

@@ -321,7 +321,7 @@ def iter_tasks_as_of(
     """
     with reading(db) as r:
         # Source by source: ids are unique per source only (issue 16).
-        for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
+        for source in sorted(r.column("SELECT DISTINCT source FROM task", {})):
             yield from _source_tasks_as_of(r, source, day, include_deleted, ids, batch_size)
 
 

@@ -289,7 +289,7 @@ def _task_rows(
         "ORDER BY source_id LIMIT :limit"
     )
     with reading(db) as r:
-        for source in r.column("SELECT DISTINCT source FROM task ORDER BY source", {}):
+        for source in sorted(r.column("SELECT DISTINCT source FROM task", {})):
             after = 0
             while rows := r.rows(
                 sql, {**params, "source": source, "after": after, "limit": batch_size}

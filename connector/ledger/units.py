@@ -75,12 +75,14 @@ def list_units(db: Db) -> list[Unit]:
     """Every unit, by code, as a `Unit`; a row of a kind this version does not know is logged
     (``unit_kind_unknown``) and left out (its tasks then count as of a unit not in the table).
     Read over several sources, a code two of them list is one unit (as the first source by name
-    lists it): reports group by unit code."""
+    lists it): reports group by unit code. Sorted here, by code point, not by the database: a
+    PostgreSQL collation other than ``C`` (ICU, ``en_US.UTF-8``) orders ``_`` and case otherwise
+    than SQLite, and the report's rows follow this order."""
     units: list[Unit] = []
     with reading(db) as r:
-        rows = r.rows("SELECT code, name, kind, parent_code FROM unit ORDER BY code, source")
+        rows = r.rows("SELECT code, name, kind, parent_code, source FROM unit")
     seen: set[str] = set()
-    for row in rows:
+    for row in sorted(rows, key=lambda row: (row["code"], row["source"])):
         if row["code"] in seen:
             continue
         seen.add(row["code"])
@@ -94,9 +96,9 @@ def list_units(db: Db) -> list[Unit]:
 
 
 def unit_codes(db: Db) -> list[str]:
-    """The codes of the unit table, whatever their kind."""
+    """The codes of the unit table, whatever their kind, by code point (see `list_units`)."""
     with reading(db) as r:
-        return [str(code) for code in r.column("SELECT DISTINCT code FROM unit ORDER BY code")]
+        return sorted(str(code) for code in r.column("SELECT DISTINCT code FROM unit"))
 
 
 def known_unit_codes(db: Db) -> set[str]:

@@ -68,7 +68,8 @@ A zero denominator gives no rate (printed "—"). The report prints the rule in 
 
 **Order of rows.** By unit kind in ``unit_order`` (default departments, districts, central
 agencies); units of a kind not listed follow in the order department, district, central, office,
-and appear only when they have tasks; within a kind, by position in the unit table, then name.
+and appear only when they have tasks; within a kind, by position in the unit table (by code, in
+code-point order on every backend: `connector.ledger.units.list_units`), then name.
 Lead units missing from the unit table come last, by name, then tasks without a lead unit.
 Rows exist for units with at least one task in scope (withdrawn ones included), or for every
 unit of a listed kind with ``include_empty``.
