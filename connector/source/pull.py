@@ -44,8 +44,10 @@ listed items checked longest ago, so that a change inside a document alone (a ne
 still seen within 100 / percent runs. The details of a page are read by ``sync.detail_workers``
 threads, every request of the run paced by one `TokenBucket` at ``sync.rate_per_second``.
 An item that left the list is read once more, with its last list item: its record, if the
-source still answers it, tells a completed document from a withdrawn one; if not, the task
-keeps its last known state. Which items were read is stored in the transaction of their tasks.
+source still answers it, tells a completed document from a withdrawn one; if not (gone, or
+refused with a 4xx), the task keeps its last known state; a read that fails on the source's
+side (an HTTP 500) leaves the item listed, to be read again on the next run. Which items were
+read is stored in the transaction of their tasks.
 A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
 too large) leaves that item unread, to be read again on the next run, counts it
 (``detail_failed``, which makes the run's outcome ``problems``) and goes on; several in a row
@@ -732,23 +734,35 @@ class _Pull:
             items = [stored.get(item_id, {}) for item_id in chunk]
             details = client.fetch_details(items, self.settings.sync.detail_workers)
             self.result.detail_failed += sum(d.error is not None for d in details)
+            # An item whose last read failed on the source's side (an HTTP 500, a dropped
+            # answer) stays listed: the next run reads it again, else its completion or
+            # withdrawal would never be seen. A refusal (a 403: the document is no longer the
+            # account's to read) is an answer: the item keeps its last known state.
+            failed = {
+                i
+                for i, d in zip(chunk, details, strict=True)
+                if d.error is not None and not isinstance(d.error, SourceRefused)
+            }
             answered = [d.record for d in details if d.record is not None]
-            vanished = [i for i, d in zip(chunk, details, strict=True) if d.record is None]
+            pairs = zip(chunk, details, strict=True)
+            vanished = [i for i, d in pairs if d.record is None and i not in failed]
+            left = [i for i in chunk if i not in failed]
             page = self.prepare(answered)
             mark = functools.partial(
                 ledger_snapshot.mark_left,
                 source=self.source,
-                ids=list(chunk),
+                ids=left,
                 run_id=self.result.run_id,
                 now=self.clock.now(),
             )
             self.write(page, full=False, also=mark)
-            self.result.left_list += len(chunk)
+            self.result.left_list += len(left)
             log.info(
                 "records_left_list",
-                count=len(chunk),
+                count=len(left),
                 answered=len(answered),
                 vanished=len(vanished),
+                failed=len(failed),
                 first_id=chunk[0],
             )
             self.publish(client)
