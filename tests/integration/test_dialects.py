@@ -638,3 +638,25 @@ def test_idesk6_a_detail_failing_alone_is_kept_aside_and_five_in_a_row_stop(
         assert caught.value.status == 500
         asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
         assert len(asked) == len(ids) + DETAIL_FAILURES_TO_STOP  # none after the fifth
+
+
+def test_idesk6_check_reads_the_list_page_not_every_detail(sqlite_url: str) -> None:
+    """`check` on an iDesk 6 (snapshot strategy) reads the first list page without a detail
+    call per item: the account_code step reads one document, and a document whose detail the
+    application fails on (a Tomcat 500 page) does not fail the check, as it fails no sync."""
+    from connector.views.check import run_checks
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server:
+        server.state.broken = {ids[3]}
+        server.state.html_errors = True
+        source = {"mapping": "idesk6", "page_size": 5, "account_code": ACCOUNT_CODE}
+        settings = make_settings(server, sqlite_url, source=source, retry=RETRY)
+        steps = {step.name: step for step in run_checks(settings)}
+        assert steps["units"].ok, steps["units"].detail
+        assert steps["account_code"].ok, steps["account_code"].detail
+        assert steps["tasks"].ok, steps["tasks"].detail
+        assert "5" in steps["tasks"].detail and "7" in steps["tasks"].detail
+        asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
+        assert len(asked) == 1
