@@ -49,7 +49,8 @@ refused with a 4xx), the task keeps its last known state; a read that fails on t
 side (an HTTP 500) leaves the item listed, to be read again on the next run. Which items were
 read is stored in the transaction of their tasks.
 A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
-too large) leaves that item unread, to be read again on the next run, counts it
+too large, no usable answer to it through ``retry.max_attempts`` attempts while the run's retry
+budget lasts) leaves that item unread, to be read again on the next run, counts it
 (``detail_failed``, which makes the run's outcome ``problems``) and goes on; several in a row
 stop the run (`connector.source.client.DETAIL_FAILURES_TO_STOP`).
 

@@ -660,3 +660,91 @@ def test_idesk6_check_reads_the_list_page_not_every_detail(sqlite_url: str) -> N
         assert "5" in steps["tasks"].detail and "7" in steps["tasks"].detail
         asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
         assert len(asked) == 1
+
+
+def _pull_6(server: DialectServer, ledger: Ledger, **sync: Any) -> PullResult:
+    """A recorded pull of an iDesk 6 `server` through the idesk6 mapping (3 items a page, no
+    refresh share)."""
+    settings = {
+        **PULL_B,
+        "source": {"mapping": "idesk6", "page_size": 3, "account_code": ACCOUNT_CODE},
+        "sync": {"snapshot_refresh_percent": 0, **sync},
+    }
+    clock = FixedClock(server.state.now)
+    run_id = f"run-{time.monotonic_ns()}"
+    with recorded_run(ledger, "pull", "cron", run_id, clock) as rec:
+        return pull(
+            make_settings(server, ledger.url, **settings),
+            run_id=run_id,
+            clock=clock,
+            ledger=ledger,
+            run=rec,
+            sleep=no_sleep,
+            calendar=CALENDAR,
+        )
+
+
+def test_idesk6_one_document_that_never_answers_does_not_stop_the_run(sqlite_url: str) -> None:
+    """A document whose detail a gateway answers 504 on every attempt (the application is slow
+    over that one document), the others answering: its retries spent, it is counted
+    (detail_failed) like a document the application fails on, and every other document of
+    every page is stored; it did stop the run, every run, before the pages after it."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        server.state.stuck = {ids[1]}
+        with capture_logs() as logs:
+            first = _pull_6(server, ledger)
+        assert (first.detail_failed, first.inserted) == (1, 6)
+        failed = [e for e in logs if e["event"] == "detail_failed"]
+        assert [e["source_id"] for e in failed] == [str(ids[1])]
+        assert "HTTP 504" in failed[0]["error"]
+        server.state.stuck = set()
+        second = _pull_6(server, ledger)
+        assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 1, 1)
+
+
+def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) -> None:
+    """A sync of an iDesk 6 whose application server answers one document with its HTML 500
+    page and another with its HTML 403 page: both counted (detail_failed), named in the log
+    with their ids and statuses, every other document stored; the next run reads both."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    settings = {
+        **PULL_B,
+        "source": {"mapping": "idesk6", "page_size": 3, "account_code": ACCOUNT_CODE},
+        "sync": {"snapshot_refresh_percent": 0},
+    }
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        server.state.broken, server.state.refused = {ids[1]}, {ids[4]}
+        server.state.html_errors = True
+
+        def run() -> PullResult:
+            clock = FixedClock(server.state.now)
+            run_id = f"run-{time.monotonic_ns()}"
+            with recorded_run(ledger, "pull", "cron", run_id, clock) as rec:
+                return pull(
+                    make_settings(server, ledger.url, **settings),
+                    run_id=run_id,
+                    clock=clock,
+                    ledger=ledger,
+                    run=rec,
+                    sleep=no_sleep,
+                    calendar=CALENDAR,
+                )
+
+        with capture_logs() as logs:
+            first = run()
+        assert (first.detail_failed, first.inserted, first.quarantined) == (2, 5, 0)
+        failed = {e["source_id"]: e["error"] for e in logs if e["event"] == "detail_failed"}
+        assert set(failed) == {str(ids[1]), str(ids[4])}
+        assert "HTTP 500" in failed[str(ids[1])] and "HTTP 403" in failed[str(ids[4])]
+        server.state.broken, server.state.refused = set(), set()
+        second = run()
+        assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 2, 2)
+        with ledger.reading() as s:
+            assert sorted(s.scalars(select(TaskRow.source_id))) == ids

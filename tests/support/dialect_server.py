@@ -54,6 +54,10 @@ TOMCAT_403 = (
     '<!doctype html><html lang="en"><head><title>HTTP Status 403 – Forbidden</title></head>'
     "<body><h1>HTTP Status 403 – Forbidden</h1><h3>Apache Tomcat/9.0.83</h3></body></html>"
 )
+GATEWAY_504 = (
+    "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway "
+    "Time-out</h1></center><hr><center>nginx</center></body></html>"
+)
 IDESK6_TREE: list[dict[str, Any]] = [
     {
         "id": 313,
@@ -138,6 +142,9 @@ class DialectState:
     """iDesk 6 documents whose detail answers ``500`` (a record the application fails on)."""
     refused: set[int] = field(default_factory=set)
     """iDesk 6 documents whose detail answers ``403`` (not the account's to read)."""
+    stuck: set[int] = field(default_factory=set)
+    """iDesk 6 documents whose detail a gateway in front answers ``504`` every time (the
+    application takes too long over them), the other documents answering."""
     html_errors: bool = False
     """iDesk 6: error answers are the application server's HTML error page, not JSON."""
 
@@ -275,6 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             doc = state.records.get(doc_id)
             if doc is None or doc_id in state.vanish:
                 self._send(404, {"error": "not_found"})
+            elif doc_id in state.stuck:
+                self._send(504, GATEWAY_504, html=True)
             elif doc_id in state.broken and state.html_errors:
                 self._send(500, TOMCAT_500, html=True)
             elif doc_id in state.broken:
