@@ -662,7 +662,9 @@ def test_idesk6_check_reads_the_list_page_not_every_detail(sqlite_url: str) -> N
         assert len(asked) == 1
 
 
-def _pull_6(server: DialectServer, ledger: Ledger, **sync: Any) -> PullResult:
+def _pull_6(
+    server: DialectServer, ledger: Ledger, *, full: bool = False, **sync: Any
+) -> PullResult:
     """A recorded pull of an iDesk 6 `server` through the idesk6 mapping (3 items a page, no
     refresh share)."""
     settings = {
@@ -676,6 +678,7 @@ def _pull_6(server: DialectServer, ledger: Ledger, **sync: Any) -> PullResult:
         return pull(
             make_settings(server, ledger.url, **settings),
             run_id=run_id,
+            full=full,
             clock=clock,
             ledger=ledger,
             run=rec,
@@ -748,3 +751,24 @@ def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) 
         assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 2, 2)
         with ledger.reading() as s:
             assert sorted(s.scalars(select(TaskRow.source_id))) == ids
+
+
+def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: str) -> None:
+    """`sync --full` of an iDesk 6 (every detail read, then the tasks it did not read asked
+    for once): a document whose detail answers 500, another 403, are counted (detail_failed)
+    and neither marked deleted nor a reason to stop the run; the others are stored."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        assert _pull_6(server, ledger).inserted == 7
+        server.state.broken, server.state.refused = {ids[2]}, {ids[5]}
+        server.state.html_errors = True
+        result = _pull_6(server, ledger, full=True)
+        assert (result.detail_failed, result.deleted_marked) == (2, 0)
+        with ledger.reading() as s:
+            deleted = s.scalars(select(TaskRow.source_id).where(TaskRow.deleted_at_source))
+            assert list(deleted) == []
+        server.state.broken, server.state.refused = set(), set()
+        assert _pull_6(server, ledger, full=True).detail_failed == 0
