@@ -33,7 +33,7 @@ from connector.clock import FixedClock
 from connector.errors import AuthError, SourceError
 from connector.ledger import repo
 from connector.ledger.db import Ledger
-from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
+from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot, UnitRow
 from connector.mapping.normalise import normalise
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import TaskState, UnitRef
@@ -751,6 +751,13 @@ def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) 
         assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 2, 2)
         with ledger.reading() as s:
             assert sorted(s.scalars(select(TaskRow.source_id))) == ids
+            names = set(s.scalars(select(TaskRow.lead_unit_name)))
+            units = {u.code: (u.name, u.kind, u.parent_code) for u in s.scalars(select(UnitRow))}
+        # The observed organisation tree: departments named, accounts (alias) not units.
+        assert names == {"Lãnh đạo UBND"}
+        assert units["313"] == ("UBND xã Hòa Bình", "office", "")
+        assert units["278"] == ("Lãnh đạo UBND", "department", "313")
+        assert "985301" not in units and len(units) == 4
 
 
 def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: str) -> None:

@@ -13,7 +13,11 @@ a different mapping file, with no code change. Two dialects:
 ``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of docs/idesk6.md)
     ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
     ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
-    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail.
+    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail;
+    ``POST .../comm/nodes/fbyvsphere.cpx`` → the observed organisation tree (`IDESK6_TREE`). A
+    document's detail can answer 500 (`DialectState.broken`), 403 (``refused``), as JSON or as
+    the application server's HTML error page (``html_errors``), or a gateway's 504 every time
+    (``stuck``).
 
 Every answer carries the server clock (`now`) in its ``Date`` header; every request is recorded.
 """
