@@ -112,6 +112,10 @@ class AuthError(SourceError):
 class SourceUnavailable(SourceError):
     """The source stayed unavailable past the retry budget; nothing was half-written."""
 
+    budget_spent: bool = False
+    """True when the run's retry budget (``retry.total_budget``) is used up, not only the
+    attempts of one request (``retry.max_attempts``)."""
+
 
 class SourceRefused(SourceError):
     """The source refused a request permanently (a 4xx other than auth/rate limit)."""

@@ -26,6 +26,9 @@ The shapes are the observed ones: an open step has no ``completeDate``/``complet
 the detail's ``ed`` lacks ``createDateStr`` and ``replyDeadline`` for one document in three;
 one subject in seven has a line break (``"THÔNG BÁO\\n…"``); a step's ``receiverAname`` is the
 receiving position ("Giám đốc"), its unit is ``receiverDeptId`` (an element of the tree).
+A list item's ``piStatus`` (and ``edSearchDto.status``) follow the lead step, as for an account
+that is the lead handler: a completion changes the list item. A deployment read with the
+account of an office that follows up shows that account's own step there instead.
 A document id is the world's task id. A malformed world record stays malformed here: a
 missing id leaves the list item without one, a bad date or an unknown status is in the lead
 step (`quarantined_ids` lists the ids a reader must quarantine).

@@ -353,13 +353,20 @@ def to_state(value: Any, options: Mapping[str, Any]) -> TaskState:
     raise ConversionError(f"is not a known status (known: {known})")
 
 
+def none_text(text: str) -> str:
+    """The form a text sentinel is compared in: without spaces (any Unicode space) and commas,
+    so that ``Feb 1, 2200, 12:00:01 AM`` also matches the forms the en-US converters read (a
+    narrow no-break space before AM, no comma after the year)."""
+    return "".join(text.split()).replace(",", "")
+
+
 def is_none(value: Any, none_values: Sequence[Any]) -> bool:
-    """True for JSON null and for a sentinel meaning "none" (strings compared trimmed)."""
+    """True for JSON null and for a sentinel meaning "none" (strings compared by `none_text`)."""
     if value is None:
         return True
     for sentinel in none_values:
         if isinstance(value, str) and isinstance(sentinel, str):
-            if value.strip() == sentinel.strip():
+            if none_text(value) == none_text(sentinel):
                 return True
         elif type(value) is type(sentinel) and value == sentinel:
             return True

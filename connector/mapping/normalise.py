@@ -23,7 +23,13 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from connector.errors import BadRecord
-from connector.mapping.converters import REGISTRY, ConversionError, escape_unstorable, is_none
+from connector.mapping.converters import (
+    REGISTRY,
+    ConversionError,
+    escape_unstorable,
+    is_none,
+    none_text,
+)
 from connector.mapping.spec import FieldRule, MappingSpec
 from connector.models import (
     DeadlineChange,
@@ -214,7 +220,7 @@ class _Field:
     rule: FieldRule
     keys: tuple[str, ...] | None  # each source one key of the record: read with ``get``
     convert: Callable[[Any, dict[str, Any]], Any]
-    none_texts: frozenset[str]  # text sentinels, trimmed
+    none_texts: frozenset[str]  # text sentinels, as `none_text` gives them
     none_others: tuple[Any, ...]  # other sentinels (compared with their type)
     plain_key: str | None  # one source, one key, no sentinel but null: read with ``get`` alone
     text_out: bool  # the converter gives text: nothing for `_out_of_range` to check
@@ -228,7 +234,7 @@ class _Field:
             if value is MISSING or value is None:
                 continue
             if type(value) is str or isinstance(value, str):
-                if self.none_texts and value.strip() in self.none_texts:
+                if self.none_texts and none_text(value) in self.none_texts:
                     continue
             elif self.none_others and any(
                 type(value) is type(s) and value == s for s in self.none_others
@@ -250,7 +256,7 @@ def _compiled(spec: MappingSpec) -> tuple[_Field, ...]:
     for name, rule in spec.rules.items():
         one_key = all(len(path) == 1 and type(path[0]) is Key for path in rule.paths)
         keys = tuple(cast("Key", path[0]).name for path in rule.paths) if one_key else None
-        texts = frozenset(s.strip() for s in rule.none_values if isinstance(s, str))
+        texts = frozenset(none_text(s) for s in rule.none_values if isinstance(s, str))
         others = tuple(s for s in rule.none_values if not isinstance(s, str))
         converter = REGISTRY[rule.converter]
         one = keys is not None and len(keys) == 1 and not texts and not others

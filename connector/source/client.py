@@ -497,13 +497,15 @@ class SourceClient(Closing):
                 else f" (retry.max_attempts = {self._retry.max_attempts})"
             )
             reason = f"{last.reason}: {last.message}" if last.reason == "deadline" else last.reason
-            raise SourceUnavailable(
+            unavailable = SourceUnavailable(
                 f"the document system did not answer usably ({reason}) after "
                 f"{self.stats.retries} retries and {self.stats.waited_s:.1f} s of waiting in "
                 f"this run{budget}; nothing was written, the next run will try again",
                 url=call.shown,
                 status=last.status,
-            ) from None
+            )
+            unavailable.budget_spent = self._policy.exhausted_budget
+            raise unavailable from None
 
     def _auth_failure(self, outcome: ResponseOutcome, call: _Call) -> AuthError:
         code = outcome.code or outcome.reason
@@ -975,10 +977,11 @@ class SourceClient(Closing):
 
         Every request still goes through the pace (`pace`) and the retry budget shared by the
         run. A call that fails for its record alone (a final answer such as an HTTP 500 or 403,
-        an answer too large: not an expired login, not the source unavailable past the retry
-        budget) gives a `Detail` with its `error` and no record, logged as ``detail_failed``;
-        `DETAIL_FAILURES_TO_STOP` of them in a row, across calls, raise the last one. Any other
-        error stops the calls not yet started and is raised once the ones in flight have ended.
+        an answer too large, no usable answer through ``retry.max_attempts`` attempts: not an
+        expired login, not the run's retry budget used up) gives a `Detail` with its `error`
+        and no record, logged as ``detail_failed``; `DETAIL_FAILURES_TO_STOP` of them in a row,
+        across calls, raise the last one. Any other error stops the calls not yet started and
+        is raised once the ones in flight have ended.
         """
         if workers <= 1 or len(items) <= 1:
             return [self._tallied(self._detail_or_failure(item)) for item in items]
@@ -1010,11 +1013,19 @@ class SourceClient(Closing):
         return detail
 
     def _detail_or_failure(self, item: dict[str, Any]) -> Detail:
-        """`_detail` of one item, its failure kept when it is the record's alone."""
+        """`_detail` of one item, its failure kept when it is the record's alone: a final
+        answer, or no usable answer through ``retry.max_attempts`` attempts (a document the
+        application or a gateway keeps timing out on) while the run's retry budget lasts. A
+        source down for every document fails `DETAIL_FAILURES_TO_STOP` in a row."""
         try:
             return Detail(item, self._detail(item))
-        except (AuthError, SourceUnavailable):
+        except AuthError:
             raise
+        except SourceUnavailable as exc:
+            if exc.budget_spent:
+                raise
+            log.warning("detail_failed", source_id=self.item_id(item), error=str(exc))
+            return Detail(item, None, exc)
         except SourceError as exc:
             log.warning("detail_failed", source_id=self.item_id(item), error=str(exc))
             return Detail(item, None, exc)

@@ -44,10 +44,13 @@ listed items checked longest ago, so that a change inside a document alone (a ne
 still seen within 100 / percent runs. The details of a page are read by ``sync.detail_workers``
 threads, every request of the run paced by one `TokenBucket` at ``sync.rate_per_second``.
 An item that left the list is read once more, with its last list item: its record, if the
-source still answers it, tells a completed document from a withdrawn one; if not, the task
-keeps its last known state. Which items were read is stored in the transaction of their tasks.
+source still answers it, tells a completed document from a withdrawn one; if not (gone, or
+refused with a 4xx), the task keeps its last known state; a read that fails on the source's
+side (an HTTP 500) leaves the item listed, to be read again on the next run. Which items were
+read is stored in the transaction of their tasks.
 A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
-too large) leaves that item unread, to be read again on the next run, counts it
+too large, no usable answer to it through ``retry.max_attempts`` attempts while the run's retry
+budget lasts) leaves that item unread, to be read again on the next run, counts it
 (``detail_failed``, which makes the run's outcome ``problems``) and goes on; several in a row
 stop the run (`connector.source.client.DETAIL_FAILURES_TO_STOP`).
 
@@ -80,7 +83,14 @@ from typing import Any
 import structlog
 
 from connector.clock import Clock, SystemClock, local_today, to_utc
-from connector.errors import BadRecord, Interrupted, SourceError, SourceRefused
+from connector.errors import (
+    AuthError,
+    BadRecord,
+    Interrupted,
+    SourceError,
+    SourceRefused,
+    SourceUnavailable,
+)
 from connector.ledger import cursor as ledger_cursor
 from connector.ledger import snapshot as ledger_snapshot
 from connector.ledger import tasks as ledger_tasks
@@ -105,7 +115,7 @@ from connector.rules.classify import (
 from connector.rules.deadlines import policy_from_settings
 from connector.settings import Settings, SyncSettings
 from connector.source.classifier import Classification, PageClassifier
-from connector.source.client import Detail, SourceClient
+from connector.source.client import DETAIL_FAILURES_TO_STOP, Detail, SourceClient
 from connector.source.pagination import Page
 from connector.source.paths import MISSING, resolve
 from connector.source.readahead import read_ahead
@@ -455,6 +465,10 @@ class _Pull:
     """What the tasks are classified with (None: not by this pull)."""
     classified: ClassifyResult = field(default_factory=ClassifyResult)
     """What was classified as the pages were written (`connector.source.classifier`)."""
+    failed_ids: set[str] = field(default_factory=set)
+    """Snapshot strategy: the items whose detail call failed for them alone in this run."""
+    failures_in_a_row: int = 0
+    """`missing`: candidates in a row whose record the source failed on."""
 
     def __post_init__(self) -> None:
         self.source = self.settings.source.name
@@ -701,6 +715,8 @@ class _Pull:
         for detail, (item, item_id, digest) in zip(details, wanted, strict=True):
             if detail.error is not None:
                 self.result.detail_failed += 1
+                if item_id is not None:
+                    self.failed_ids.add(item_id)
             if detail.record is None:
                 # Gone between the list and its detail, or its detail call failed: not marked
                 # as read, so it is read again on the next run.
@@ -732,32 +748,57 @@ class _Pull:
             items = [stored.get(item_id, {}) for item_id in chunk]
             details = client.fetch_details(items, self.settings.sync.detail_workers)
             self.result.detail_failed += sum(d.error is not None for d in details)
+            self.failed_ids.update(i for i, d in zip(chunk, details, strict=True) if d.error)
+            # An item whose last read failed on the source's side (an HTTP 500, a dropped
+            # answer) stays listed: the next run reads it again, else its completion or
+            # withdrawal would never be seen. A refusal (a 403: the document is no longer the
+            # account's to read) is an answer: the item keeps its last known state.
+            failed = {
+                i
+                for i, d in zip(chunk, details, strict=True)
+                if d.error is not None and not isinstance(d.error, SourceRefused)
+            }
             answered = [d.record for d in details if d.record is not None]
-            vanished = [i for i, d in zip(chunk, details, strict=True) if d.record is None]
+            pairs = zip(chunk, details, strict=True)
+            vanished = [i for i, d in pairs if d.record is None and i not in failed]
+            left = [i for i in chunk if i not in failed]
             page = self.prepare(answered)
             mark = functools.partial(
                 ledger_snapshot.mark_left,
                 source=self.source,
-                ids=list(chunk),
+                ids=left,
                 run_id=self.result.run_id,
                 now=self.clock.now(),
             )
             self.write(page, full=False, also=mark)
-            self.result.left_list += len(chunk)
+            self.result.left_list += len(left)
             log.info(
                 "records_left_list",
-                count=len(chunk),
+                count=len(left),
                 answered=len(answered),
                 vanished=len(vanished),
+                failed=len(failed),
                 first_id=chunk[0],
             )
             self.publish(client)
+
+    def _detail_failed(self, task_id: int, exc: SourceError) -> None:
+        """A candidate of `missing` whose record the source failed on or refused: counted;
+        `DETAIL_FAILURES_TO_STOP` in a row raise the last (the source fails them all)."""
+        log.warning("detail_failed", source_id=str(task_id), error=str(exc))
+        self.result.detail_failed += 1
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= DETAIL_FAILURES_TO_STOP:
+            raise exc
 
     def missing(self, client: SourceClient) -> None:
         """After a complete full read: the tasks it did not list are deleted at the source.
 
         Each candidate is asked for once (``get_record``): gone (404) is marked ``missing``;
         a record that is still there (modified after its page was read) is written instead.
+        With the snapshot strategy, a candidate whose detail failed in this run is not asked
+        again, and one the source fails on or refuses now is counted (``detail_failed``),
+        neither marked nor a stop (`DETAIL_FAILURES_TO_STOP` in a row are).
         """
         after = 0
         size = self.settings.sync.batch_size
@@ -769,10 +810,26 @@ class _Pull:
                 break
             gone: list[int] = []
             records: list[dict[str, Any]] = []
+            failed: set[int] = set()
             for task_id in ids:
                 if self.guard is not None:
                     self.guard.check()
-                record = client.get_record(task_id)
+                if str(task_id) in self.failed_ids:  # its detail failed in this run already
+                    failed.add(task_id)
+                    continue
+                try:
+                    record = client.get_record(task_id)
+                except (AuthError, SourceUnavailable):
+                    raise
+                except SourceError as exc:
+                    if not self.spec.snapshot:
+                        raise
+                    # The snapshot strategy reads a source document by document: one the source
+                    # fails on or refuses is counted, neither marked deleted nor a stop.
+                    self._detail_failed(task_id, exc)
+                    failed.add(task_id)
+                    continue
+                self.failures_in_a_row = 0
                 if record is None:
                     gone.append(task_id)
                 else:
@@ -786,7 +843,7 @@ class _Pull:
                         write_page(session, found, run_id=run_id, observed_at=now, full=True)
                     )
                 # A candidate that came back with a bad record stays listed: do not re-ask.
-                stamp = [i for i in ids if i not in gone]
+                stamp = [i for i in ids if i not in gone and i not in failed]
                 ledger_tasks.stamp_full_read(session, stamp, run_id=run_id)
                 marked = ledger_tasks.mark_missing(session, gone, run_id=run_id, observed_at=now)
             self.result.add_writes(written)

@@ -202,6 +202,17 @@ _JOB_COUNTS = (
     "rate_limited",
     "waited_s",
 )
+_SNAPSHOT_COUNTS = ("detail_calls", "detail_failed", "skipped_not_assignment", "left_list")
+"""Shown after ``deleted_marked`` when the pull read a snapshot listing (iDesk 6)."""
+
+
+def _job_keys(counts: dict[str, Any]) -> list[str]:
+    """The counts a summary shows, in order: a snapshot pull's after ``deleted_marked``."""
+    keys = [key for key in _JOB_COUNTS if key in counts]
+    if counts.get("list_changed") or counts.get("list_unchanged"):
+        at = keys.index("deleted_marked") + 1 if "deleted_marked" in keys else len(keys)
+        keys[at:at] = [key for key in _SNAPSHOT_COUNTS if key in counts]
+    return keys
 
 
 def job_text(result: JobResult, lang: Lang = "vi") -> str:
@@ -219,7 +230,7 @@ def job_text(result: JobResult, lang: Lang = "vi") -> str:
             outcome=outcome_label(data["outcome"], lang),
         )
     ]
-    named = [(label(f"job_{key}", lang), counts[key]) for key in _JOB_COUNTS if key in counts]
+    named = [(label(f"job_{key}", lang), counts[key]) for key in _job_keys(counts)]
     cursor = result.pull.cursor_after if result.pull is not None else None
     if cursor is not None:
         named.append((label("job_cursor", lang), f"{local_time(cursor, lang)} ({zone(lang)})"))

@@ -33,7 +33,7 @@ from connector.clock import FixedClock
 from connector.errors import AuthError, SourceError
 from connector.ledger import repo
 from connector.ledger.db import Ledger
-from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot
+from connector.ledger.tables import QuarantineRow, TaskHistory, TaskRow, TaskSnapshot, UnitRow
 from connector.mapping.normalise import normalise
 from connector.mapping.spec import MappingSpec, load_mapping
 from connector.models import TaskState, UnitRef
@@ -638,3 +638,144 @@ def test_idesk6_a_detail_failing_alone_is_kept_aside_and_five_in_a_row_stop(
         assert caught.value.status == 500
         asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
         assert len(asked) == len(ids) + DETAIL_FAILURES_TO_STOP  # none after the fifth
+
+
+def test_idesk6_check_reads_the_list_page_not_every_detail(sqlite_url: str) -> None:
+    """`check` on an iDesk 6 (snapshot strategy) reads the first list page without a detail
+    call per item: the account_code step reads one document, and a document whose detail the
+    application fails on (a Tomcat 500 page) does not fail the check, as it fails no sync."""
+    from connector.views.check import run_checks
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server:
+        server.state.broken = {ids[3]}
+        server.state.html_errors = True
+        source = {"mapping": "idesk6", "page_size": 5, "account_code": ACCOUNT_CODE}
+        settings = make_settings(server, sqlite_url, source=source, retry=RETRY)
+        steps = {step.name: step for step in run_checks(settings)}
+        assert steps["units"].ok, steps["units"].detail
+        assert steps["account_code"].ok, steps["account_code"].detail
+        assert steps["tasks"].ok, steps["tasks"].detail
+        assert "5" in steps["tasks"].detail and "7" in steps["tasks"].detail
+        asked = [r for r in server.requests if r.path.endswith("/view.cpx")]
+        assert len(asked) == 1
+
+
+def _pull_6(
+    server: DialectServer, ledger: Ledger, *, full: bool = False, **sync: Any
+) -> PullResult:
+    """A recorded pull of an iDesk 6 `server` through the idesk6 mapping (3 items a page, no
+    refresh share)."""
+    settings = {
+        **PULL_B,
+        "source": {"mapping": "idesk6", "page_size": 3, "account_code": ACCOUNT_CODE},
+        "sync": {"snapshot_refresh_percent": 0, **sync},
+    }
+    clock = FixedClock(server.state.now)
+    run_id = f"run-{time.monotonic_ns()}"
+    with recorded_run(ledger, "pull", "cron", run_id, clock) as rec:
+        return pull(
+            make_settings(server, ledger.url, **settings),
+            run_id=run_id,
+            full=full,
+            clock=clock,
+            ledger=ledger,
+            run=rec,
+            sleep=no_sleep,
+            calendar=CALENDAR,
+        )
+
+
+def test_idesk6_one_document_that_never_answers_does_not_stop_the_run(sqlite_url: str) -> None:
+    """A document whose detail a gateway answers 504 on every attempt (the application is slow
+    over that one document), the others answering: its retries spent, it is counted
+    (detail_failed) like a document the application fails on, and every other document of
+    every page is stored; it did stop the run, every run, before the pages after it."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        server.state.stuck = {ids[1]}
+        with capture_logs() as logs:
+            first = _pull_6(server, ledger)
+        assert (first.detail_failed, first.inserted) == (1, 6)
+        failed = [e for e in logs if e["event"] == "detail_failed"]
+        assert [e["source_id"] for e in failed] == [str(ids[1])]
+        assert "HTTP 504" in failed[0]["error"]
+        server.state.stuck = set()
+        second = _pull_6(server, ledger)
+        assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 1, 1)
+
+
+def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) -> None:
+    """A sync of an iDesk 6 whose application server answers one document with its HTML 500
+    page and another with its HTML 403 page: both counted (detail_failed), named in the log
+    with their ids and statuses, every other document stored; the next run reads both."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    settings = {
+        **PULL_B,
+        "source": {"mapping": "idesk6", "page_size": 3, "account_code": ACCOUNT_CODE},
+        "sync": {"snapshot_refresh_percent": 0},
+    }
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        server.state.broken, server.state.refused = {ids[1]}, {ids[4]}
+        server.state.html_errors = True
+
+        def run() -> PullResult:
+            clock = FixedClock(server.state.now)
+            run_id = f"run-{time.monotonic_ns()}"
+            with recorded_run(ledger, "pull", "cron", run_id, clock) as rec:
+                return pull(
+                    make_settings(server, ledger.url, **settings),
+                    run_id=run_id,
+                    clock=clock,
+                    ledger=ledger,
+                    run=rec,
+                    sleep=no_sleep,
+                    calendar=CALENDAR,
+                )
+
+        with capture_logs() as logs:
+            first = run()
+        assert (first.detail_failed, first.inserted, first.quarantined) == (2, 5, 0)
+        failed = {e["source_id"]: e["error"] for e in logs if e["event"] == "detail_failed"}
+        assert set(failed) == {str(ids[1]), str(ids[4])}
+        assert "HTTP 500" in failed[str(ids[1])] and "HTTP 403" in failed[str(ids[4])]
+        server.state.broken, server.state.refused = set(), set()
+        second = run()
+        assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 2, 2)
+        with ledger.reading() as s:
+            assert sorted(s.scalars(select(TaskRow.source_id))) == ids
+            names = set(s.scalars(select(TaskRow.lead_unit_name)))
+            units = {u.code: (u.name, u.kind, u.parent_code) for u in s.scalars(select(UnitRow))}
+        # The observed organisation tree: departments named, accounts (alias) not units.
+        assert names == {"Lãnh đạo UBND"}
+        assert units["313"] == ("UBND xã Hòa Bình", "office", "")
+        assert units["278"] == ("Lãnh đạo UBND", "department", "313")
+        assert "985301" not in units and len(units) == 4
+
+
+def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: str) -> None:
+    """`sync --full` of an iDesk 6 (every detail read, then the tasks it did not read asked
+    for once): a document whose detail answers 500, another 403, are counted (detail_failed)
+    and neither marked deleted nor a reason to stop the run; the others are stored."""
+    from connector.ledger.db import open_ledger
+
+    docs = idesk6_docs(7)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        assert _pull_6(server, ledger).inserted == 7
+        server.state.broken, server.state.refused = {ids[2]}, {ids[5]}
+        server.state.html_errors = True
+        result = _pull_6(server, ledger, full=True)
+        assert (result.detail_failed, result.deleted_marked) == (2, 0)
+        with ledger.reading() as s:
+            deleted = s.scalars(select(TaskRow.source_id).where(TaskRow.deleted_at_source))
+            assert list(deleted) == []
+        server.state.broken, server.state.refused = set(), set()
+        assert _pull_6(server, ledger, full=True).detail_failed == 0

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from connector.clock import FixedClock
-from connector.errors import AuthError, SourceError
+from connector.errors import AuthError, SourceError, SourceRefused
 from connector.ledger import repo
 from connector.ledger.db import Ledger, open_ledger
 from connector.ledger.tables import TaskRow, UnitRow
@@ -288,6 +288,65 @@ def test_withdrawn_document_leaving_the_list_is_read_once_more(ledger_6: Ledger)
         third = run(settings, ledger_6, sim)
         assert (third.left_list, third.detail_calls) == (0, 0)
         assert key in ledger_rows(ledger_6)
+
+
+def test_a_document_whose_last_read_fails_after_leaving_the_list_is_read_again(
+    ledger_6: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document completed and then gone from the list is read once more; when that read
+    fails for it alone (an HTTP 500), it is counted (detail_failed) and not yet marked as left,
+    so the next run reads it again and stores its completion."""
+    with idesk6_sim(tasks=60, malformed_rate=0.0) as sim:
+        settings = settings_for(sim, ledger_6.url)
+        run(settings, ledger_6, sim)
+        key = next(k for k in served_keys(sim) if sim.world.tasks[k]["status"] == "processing")
+        sim.advance(timedelta(hours=1))
+        sim.complete_task(key)
+        sim.soft_delete(key)  # the completed document leaves the list
+        real = SourceClient._detail
+
+        def failing(client: SourceClient, item: dict[str, Any]) -> Any:
+            if client.item_id(item) == str(key):
+                raise SourceError("the detail request failed (internal_error)", status=500)
+            return real(client, item)
+
+        monkeypatch.setattr(SourceClient, "_detail", failing)
+        second = run(settings, ledger_6, sim)
+        assert (second.detail_failed, second.left_list) == (1, 0)
+        assert ledger_rows(ledger_6)[key]["state"] == TaskState.OPEN.value
+        monkeypatch.setattr(SourceClient, "_detail", real)
+        third = run(settings, ledger_6, sim)
+        assert (third.detail_failed, third.left_list, third.detail_calls) == (0, 1, 1)
+        assert ledger_rows(ledger_6)[key]["state"] == TaskState.DONE.value
+        fourth = run(settings, ledger_6, sim)
+        assert (fourth.left_list, fourth.detail_calls) == (0, 0)
+
+
+def test_a_document_refused_after_leaving_the_list_keeps_its_last_state(
+    ledger_6: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document gone from the list whose detail is then refused (a 403: no longer the
+    account's to read) is counted once and marked as left with its last known state; later
+    runs do not ask for it again."""
+    with idesk6_sim(tasks=60, malformed_rate=0.0) as sim:
+        settings = settings_for(sim, ledger_6.url)
+        run(settings, ledger_6, sim)
+        key = next(k for k in served_keys(sim) if sim.world.tasks[k]["status"] == "processing")
+        sim.advance(timedelta(hours=1))
+        sim.soft_delete(key)
+        real = SourceClient._detail
+
+        def refused(client: SourceClient, item: dict[str, Any]) -> Any:
+            if client.item_id(item) == str(key):
+                raise SourceRefused("the source refused the detail request", status=403)
+            return real(client, item)
+
+        monkeypatch.setattr(SourceClient, "_detail", refused)
+        second = run(settings, ledger_6, sim)
+        assert (second.detail_failed, second.left_list) == (1, 1)
+        third = run(settings, ledger_6, sim)
+        assert (third.detail_failed, third.left_list, third.detail_calls) == (0, 0, 0)
+        assert ledger_rows(ledger_6)[key]["state"] == TaskState.OPEN.value
 
 
 @pytest.mark.parametrize(

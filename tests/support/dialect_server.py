@@ -13,7 +13,11 @@ a different mapping file, with no code change. Two dialects:
 ``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of docs/idesk6.md)
     ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
     ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
-    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail.
+    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail;
+    ``POST .../comm/nodes/fbyvsphere.cpx`` → the observed organisation tree (`IDESK6_TREE`). A
+    document's detail can answer 500 (`DialectState.broken`), 403 (``refused``), as JSON or as
+    the application server's HTML error page (``html_errors``), or a gateway's 504 every time
+    (``stuck``).
 
 Every answer carries the server clock (`now`) in its ``Date`` header; every request is recorded.
 """
@@ -44,6 +48,76 @@ LOGIN_PAGE = (
 )
 
 
+TOMCAT_500 = (
+    '<!doctype html><html lang="en"><head><title>HTTP Status 500 – Internal Server Error'
+    '</title></head><body><h1>HTTP Status 500 – Internal Server Error</h1><hr class="line" />'
+    "<p><b>Type</b> Exception Report</p><p><b>Message</b> java.lang.NullPointerException</p>"
+    "<h3>Apache Tomcat/9.0.83</h3></body></html>"
+)
+TOMCAT_403 = (
+    '<!doctype html><html lang="en"><head><title>HTTP Status 403 – Forbidden</title></head>'
+    "<body><h1>HTTP Status 403 – Forbidden</h1><h3>Apache Tomcat/9.0.83</h3></body></html>"
+)
+GATEWAY_504 = (
+    "<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway "
+    "Time-out</h1></center><hr><center>nginx</center></body></html>"
+)
+IDESK6_TREE: list[dict[str, Any]] = [
+    {
+        "id": 313,
+        "parent": 0,
+        "name": "UBND xã Hòa Bình",
+        "type": "unit",
+        "order": 1,
+        "config": 0,
+        "office": "Y",
+    },
+    {
+        "id": 278,
+        "parent": 313,
+        "name": "Lãnh đạo UBND",
+        "type": "dept",
+        "order": 2,
+        "config": 0,
+        "office": "N",
+    },
+    {
+        "id": 279,
+        "parent": 313,
+        "name": "Văn phòng HĐND và UBND",
+        "type": "dept",
+        "order": 3,
+        "config": 0,
+        "office": "N",
+    },
+    {
+        "id": 5144387,
+        "parent": 313,
+        "name": "Thôn Hội Phú",
+        "type": "dept",
+        "order": 20,
+        "config": 0,
+        "office": "N",
+    },
+    {
+        "id": 985301,
+        "parent": 278,
+        "name": "Phó Chủ tịch UBND",
+        "type": "alias",
+        "rank": "leader",
+        "order": 0,
+        "config": 0,
+        "office": "N",
+        "refCode": "b3c5e1",
+        "refUname": "nguyenvana@example.gov.vn",
+        "refFullname": "Nguyễn Văn A",
+        "defaultBook": 0,
+        "transferToCode": "",
+    },
+]
+"""The organisation tree of docs/idesk6.md (``fbyvsphere.cpx``), as observed."""
+
+
 @dataclass
 class Recorded:
     """One request the server received."""
@@ -70,6 +144,13 @@ class DialectState:
     vanish: set[int] = field(default_factory=set)
     broken: set[int] = field(default_factory=set)
     """iDesk 6 documents whose detail answers ``500`` (a record the application fails on)."""
+    refused: set[int] = field(default_factory=set)
+    """iDesk 6 documents whose detail answers ``403`` (not the account's to read)."""
+    stuck: set[int] = field(default_factory=set)
+    """iDesk 6 documents whose detail a gateway in front answers ``504`` every time (the
+    application takes too long over them), the other documents answering."""
+    html_errors: bool = False
+    """iDesk 6: error answers are the application server's HTML error page, not JSON."""
 
 
 def _local_day(text: str) -> tuple[int, int, int]:
@@ -205,10 +286,21 @@ class _Handler(BaseHTTPRequestHandler):
             doc = state.records.get(doc_id)
             if doc is None or doc_id in state.vanish:
                 self._send(404, {"error": "not_found"})
+            elif doc_id in state.stuck:
+                self._send(504, GATEWAY_504, html=True)
+            elif doc_id in state.broken and state.html_errors:
+                self._send(500, TOMCAT_500, html=True)
             elif doc_id in state.broken:
                 self._send(500, {"error": "internal_error", "message": "NullPointerException"})
+            elif doc_id in state.refused and state.html_errors:
+                self._send(403, TOMCAT_403, html=True)
+            elif doc_id in state.refused:
+                self._send(403, {"error": "access_denied"})
             else:
                 self._send(200, doc["detail"])
+            return
+        if path == "/comm/nodes/fbyvsphere.cpx" and self.command == "POST":
+            self._send(200, {"elements": IDESK6_TREE})
             return
         self._send(404, {"error": "not_found"})
 

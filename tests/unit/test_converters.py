@@ -271,6 +271,16 @@ def test_every_converter_is_documented_and_typed() -> None:
         pytest.param(
             " Feb 1, 2200, 12:00:01 AM ", ("Feb 1, 2200, 12:00:01 AM",), True, id="sentinel-trimmed"
         ),
+        pytest.param(
+            "Feb 1, 2200, 12:00:01\u202fAM",
+            ("Feb 1, 2200, 12:00:01 AM",),
+            True,
+            id="sentinel-icu-space",
+        ),
+        pytest.param(
+            "Feb 1, 2200 12:00:01 AM", ("Feb 1, 2200, 12:00:01 AM",), True, id="sentinel-java8"
+        ),
+        pytest.param("Feb 1, 2200, 12:00:02 AM", ("Feb 1, 2200, 12:00:01 AM",), False, id="near"),
         pytest.param(0, ("", 0), True, id="zero"),
         pytest.param(False, (0,), False, id="false-is-not-zero"),
         pytest.param("x", ("",), False, id="value"),

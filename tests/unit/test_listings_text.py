@@ -152,8 +152,12 @@ def test_runs_list_reads_whole_at_80_columns() -> None:
         ended_at=T0,
         outcome="success",
         counts={
-            "fetched": 2000, "inserted": 2000, "updated": 0, "quarantined": 0,
-            "alerts_sent": 321, "pushes_sent": 1952,
+            "fetched": 2000,
+            "inserted": 2000,
+            "updated": 0,
+            "quarantined": 0,
+            "alerts_sent": 321,
+            "pushes_sent": 1952,
         },
         error="",
         dry_run=False,
@@ -164,8 +168,15 @@ def test_runs_list_reads_whole_at_80_columns() -> None:
         lines = console.export_text().splitlines()
         assert max(len(line.rstrip()) for line in lines) <= 80
         day, hour = local_time(T0, lang).split()  # the start may wrap between the two
-        for whole in ("c9c63d8834ab", day, hour, "alerts_sent=321", "fetched=2000",
-                      "pushes_sent=1952", "quarantined=0"):
+        for whole in (
+            "c9c63d8834ab",
+            day,
+            hour,
+            "alerts_sent=321",
+            "fetched=2000",
+            "pushes_sent=1952",
+            "quarantined=0",
+        ):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
 
 
@@ -228,8 +239,15 @@ def test_tasks_list_keeps_codes_numbers_and_dates_whole(width: int) -> None:
         console.print(tasks_table(rows, lang))
         lines = console.export_text().splitlines()
         assert max(len(line.rstrip()) for line in lines) <= width
-        for whole in ("210021", "7064/TB-UBND", "SNNPTNT", "(DTH_QUA_HAN)", "(KHONG_THOI_HAN)",
-                      "2026-05-27", "188"):
+        for whole in (
+            "210021",
+            "7064/TB-UBND",
+            "SNNPTNT",
+            "(DTH_QUA_HAN)",
+            "(KHONG_THOI_HAN)",
+            "2026-05-27",
+            "188",
+        ):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
         text = " ".join(line.strip(" │") for line in lines)
         assert "…" in text and "kỳ họp thứ mười" not in text
@@ -245,8 +263,13 @@ def test_outbox_list_keeps_keys_whole_at_80_columns() -> None:
         console.print(outbox_text(listing, lang))
         lines = [line.rstrip() for line in console.export_text().splitlines()]
         assert max(len(line) for line in lines) <= 80
-        for whole in ("trk:8:DTH_QUA_HAN:2022-03-14", "trk:12:DTH_QUA_HAN:2022-03-14",
-                      "HTTP 503 from the source", local_time(T0, lang), "#12"):
+        for whole in (
+            "trk:8:DTH_QUA_HAN:2022-03-14",
+            "trk:12:DTH_QUA_HAN:2022-03-14",
+            "HTTP 503 from the source",
+            local_time(T0, lang),
+            "#12",
+        ):
             assert any(whole in line for line in lines), (whole, "\n".join(lines))
         assert any(line.endswith(": 3") for line in lines)
 
@@ -307,3 +330,32 @@ def test_run_summary_seconds_waited_take_the_languages_decimal_mark() -> None:
     vi = [line.split() for line in job_text(result).splitlines() if "giây chờ" in line]
     en = [line.split() for line in job_text(result, "en").splitlines() if "seconds waited" in line]
     assert vi == [["giây", "chờ", "1,8"]] and en == [["seconds", "waited", "1.8"]]
+
+
+def test_run_summary_of_a_snapshot_pull_says_what_made_it_problems() -> None:
+    """The text summary of a sync of a snapshot source (iDesk 6) gives its detail calls, the
+    documents whose detail failed (what makes the outcome "problems", exit 1), those skipped as
+    no assignment and those that left the list; it gave none, so a run with problems and 0
+    quarantined said nothing of why. A contract pull shows no such rows."""
+    from connector.ledger.runs import RunOutcome
+    from connector.ops.jobs import JobResult
+    from connector.source.pull import PullResult
+    from connector.views.text import job_text
+
+    pull = PullResult(run_id="r1")
+    pull.detail_calls, pull.detail_failed, pull.list_changed, pull.list_unchanged = 9, 2, 9, 0
+    pull.skipped_not_assignment, pull.left_list = 1, 3
+    result = JobResult("r1", "sync", RunOutcome.PROBLEMS, pull=pull)
+    vi = {" ".join(line.split()[:-1]): line.split()[-1] for line in job_text(result).splitlines()}
+    en = {
+        " ".join(line.split()[:-1]): line.split()[-1]
+        for line in job_text(result, "en").splitlines()
+    }
+    assert vi["đọc chi tiết lỗi"] == "2" and en["detail failed"] == "2"
+    assert vi["lần đọc chi tiết"] == "9" and en["detail calls"] == "9"
+    assert vi["bỏ qua (không phải nhiệm vụ)"] == "1" and en["skipped (not an assignment)"] == "1"
+    assert vi["rời danh sách"] == "3" and en["left the list"] == "3"
+    plain = job_text(
+        JobResult("r2", "sync", RunOutcome.SUCCESS, pull=PullResult(run_id="r2")), "en"
+    )
+    assert "detail calls" not in plain and "left the list" not in plain

@@ -707,3 +707,26 @@ def test_done_when_only_on_the_state_rule() -> None:
     data = raw_idesk()
     data["fields"]["state"]["done_when"] = "completedDateStr"
     assert build_mapping(data).rules["state"].done_when == compile_path("completedDateStr")
+
+
+@pytest.mark.parametrize(
+    "sentinel",
+    [
+        pytest.param("Feb 1, 2200, 12:00:01\u202fAM", id="icu-narrow-no-break-space"),
+        pytest.param("Feb 1, 2200, 12:00:01\u00a0AM", id="no-break-space"),
+        pytest.param("Feb 1, 2200 12:00:01 AM", id="java8-no-comma"),
+        pytest.param("Feb 1, 2200, 12:00:01  AM", id="two-spaces"),
+    ],
+)
+def test_idesk6_no_deadline_sentinel_in_every_accepted_en_us_form(sentinel: str) -> None:
+    """idesk6: the "no deadline" date is none in each en-US form the converter reads (ICU's
+    narrow no-break space before AM, Java 8 without the comma after the year): read as a date it
+    is year 2200, beyond the ledger's range, and the document would be quarantined."""
+    from connector.mapping.converters import convert
+
+    assert convert("en_us_date", sentinel) == date(2200, 2, 1)  # the converter reads each form
+    spec = load_mapping("idesk6")
+    record = _idesk6_record()
+    main = next(s for s in record["proInfos"] if s["responsibility"] == "main")
+    main["deadline"] = sentinel
+    assert normalise(record, spec).deadline is None
