@@ -717,28 +717,12 @@ def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) 
 
     docs = idesk6_docs(7)
     ids = sorted(docs)
-    settings = {
-        **PULL_B,
-        "source": {"mapping": "idesk6", "page_size": 3, "account_code": ACCOUNT_CODE},
-        "sync": {"snapshot_refresh_percent": 0},
-    }
     with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
         server.state.broken, server.state.refused = {ids[1]}, {ids[4]}
         server.state.html_errors = True
 
         def run() -> PullResult:
-            clock = FixedClock(server.state.now)
-            run_id = f"run-{time.monotonic_ns()}"
-            with recorded_run(ledger, "pull", "cron", run_id, clock) as rec:
-                return pull(
-                    make_settings(server, ledger.url, **settings),
-                    run_id=run_id,
-                    clock=clock,
-                    ledger=ledger,
-                    run=rec,
-                    sleep=no_sleep,
-                    calendar=CALENDAR,
-                )
+            return _pull_6(server, ledger)
 
         with capture_logs() as logs:
             first = run()
