@@ -255,6 +255,49 @@ def test_idesk6_html_login_page_means_log_in_again(spec_6: MappingSpec) -> None:
         assert client.stats.relogins == 1
 
 
+def test_idesk6_redirect_to_the_login_page_mid_run_means_log_in_again(
+    spec_6: MappingSpec,
+) -> None:
+    """A session that expires mid-run on a server answering ``302 Location: …/login`` (to a
+    list page, then to a detail call) is an expired session: one new login each time, the
+    request repeated, every document read; not a wrong source.base_url."""
+    with (
+        DialectServer("idesk6", idesk6_docs(3)) as server,
+        client_for(server, spec_6, page_size=1) as client,
+    ):
+        server.state.login_redirect = True
+        pages = client.iter_list()
+        items = [*next(pages).records]
+        server.expire_sessions()
+        items += [r for p in pages for r in p.records]
+        assert len(items) == 3
+        server.expire_sessions()
+        details = client.fetch_details(items)
+        assert [d.error for d in details] == [None] * 3
+        assert all(d.record is not None for d in details)
+        assert client.stats.relogins == 2
+        logins = [r for r in server.requests if r.path.endswith("/auth/login.cpx")]
+        assert len(logins) == 3
+
+
+def test_idesk6_redirect_to_the_login_page_after_a_fresh_login_is_an_auth_error(
+    spec_6: MappingSpec,
+) -> None:
+    """A redirect to the login page that goes on after one fresh login is an AuthError saying
+    so (the login page named, no secret), after exactly one new login."""
+    with (
+        DialectServer("idesk6", idesk6_docs(2)) as server,
+        client_for(server, spec_6) as client,
+    ):
+        server.state.always_redirect = True
+        with pytest.raises(AuthError) as caught:
+            list(client.iter_list())
+        text = str(caught.value)
+        assert "login page" in text and "/ubnd/smartcloud/login" in text, text
+        assert "dialect-pw-9" not in text
+        assert client.stats.relogins == 1
+
+
 def test_idesk6_get_record_uses_the_detail_endpoint(spec_6: MappingSpec) -> None:
     """Without a view endpoint, one record is read through the detail endpoint."""
     with (
