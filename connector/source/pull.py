@@ -47,7 +47,9 @@ An item that left the list is read once more, with its last list item: its recor
 source still answers it, tells a completed document from a withdrawn one; if not (gone, or
 refused with a 4xx), the task keeps its last known state; a read that fails on the source's
 side (an HTTP 500) leaves the item listed, to be read again on the next run. Which items were
-read is stored in the transaction of their tasks.
+read is stored in the transaction of their tasks. The source's ``sync_state`` row keeps no
+cursor (None), but its ``updated_at`` the end of the last complete read of the list, and
+``last_full_at`` that of the last full read, for ``status``.
 A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
 too large, no usable answer to it through ``retry.max_attempts`` attempts while the run's retry
 budget lasts) leaves that item unread, to be read again on the next run, counts it
@@ -700,6 +702,12 @@ class _Pull:
             self.store_details(details, wanted, known, full=full)
             self.counted(client, len(page.records), page.number, page.total)
         self.left(client, seen)
+        # No cursor to move (no lastModifyStr), but when the whole list was last read is what
+        # `status` shows of this source; `missing` then stamps a full read (`sync --full`).
+        with self._critical(), self.ledger.transaction() as session:
+            ledger_cursor.save_cursor(
+                session, source, None, run_id=self.result.run_id, now=self.clock.now()
+            )
 
     def store_details(
         self,

@@ -806,3 +806,44 @@ def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: s
             assert list(deleted) == []
         server.state.broken, server.state.refused = set(), set()
         assert _pull_6(server, ledger, full=True).detail_failed == 0
+
+
+def test_idesk6_status_shows_the_last_read_and_the_last_full_read(sqlite_url: str) -> None:
+    """`status` of an iDesk 6 source (snapshot strategy, no lastModifyStr): after a sync it
+    shows when the whole list was last read, and after `sync --full` the last full read, in
+    the table (vi and en) and in the JSON (``cursor.strategy`` added, the other keys kept);
+    before any sync, "never"."""
+    from connector.ledger.db import open_ledger
+    from connector.views.shapes import status_json
+    from connector.views.status import render_status, status_summary
+
+    with DialectServer("idesk6", idesk6_docs(4)) as server, open_ledger(sqlite_url) as ledger:
+        settings = make_settings(server, sqlite_url, source={"mapping": "idesk6"})
+
+        def shown() -> tuple[dict[str, Any], str, str]:
+            summary = status_summary(ledger, settings)
+            return (
+                status_json(summary)["cursor"],
+                render_status(summary, "table", "en"),
+                render_status(summary, "table", "vi"),
+            )
+
+        before, _, _ = shown()
+        assert (before["updated_at"], before["last_full_at"]) == (None, None)
+        assert before["strategy"] == "snapshot"
+        _pull_6(server, ledger)
+        cursor, en, vi = shown()
+        assert cursor["cursor"] is None  # no lastModifyStr to read up to
+        assert cursor["updated_at"] == "2022-04-20T03:00:00+00:00"
+        assert cursor["last_full_at"] is None
+        assert set(cursor) == {"cursor", "last_full_at", "updated_at", "updated_run", "strategy"}
+        assert "Last complete read of the list" in en and "2022-04-20 10:00:00" in en
+        assert "Read up to (lastModifyStr)" not in en
+        assert "Lần đọc trọn danh sách gần nhất" in vi and "20/04/2022 10:00:00" in vi
+        server.state.now += timedelta(hours=1)
+        _pull_6(server, ledger, full=True)
+        cursor, en, vi = shown()
+        assert cursor["updated_at"] == cursor["last_full_at"] == "2022-04-20T04:00:00+00:00"
+        assert "2022-04-20 11:00:00" in en and "sync --full" in en
+        assert "never" not in en.split("Recent runs")[0]
+        assert "chưa có" not in vi.split("Các lần chạy")[0]
