@@ -569,6 +569,8 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
         label("quarantine_title", lang, count=len(entries)),
         [label(f"quarantine_col_{c}", lang) for c in ("record", "field", "state", "reason")],
     )
+    from connector.ledger.quarantine import REFUSED_FIELD  # noqa: PLC0415
+
     lines: list[tuple[str, str]] = []  # below 110 columns: the reason whole, under the record
     for q in entries:
         state = (
@@ -576,8 +578,14 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
             if q.resolved_at
             else label("quarantine_seen", lang, count=q.attempts)
         )
-        table.add_row(*_cells(q.record_key, q.field, state, redact(q.reason)))
-        shown = f"{q.record_key} · {state}\n{q.field}\n{redact(q.reason)}"
+        # A document the source refuses to the account: no field at fault, its reason in words.
+        field, reason = (
+            (label("quarantine_refused_field", lang), label("quarantine_refused", lang))
+            if q.field == REFUSED_FIELD
+            else (q.field, redact(q.reason))
+        )
+        table.add_row(*_cells(q.record_key, field, state, reason))
+        shown = f"{q.record_key} · {state}\n{field}\n{reason}"
         lines.append((f"{len(lines) + 1}.", shown))
     return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
