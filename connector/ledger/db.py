@@ -137,7 +137,7 @@ def store_error_text(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def ledger_error(exc: BaseException, url: str | URL, doing: str) -> LedgerError:
+def ledger_error(exc: BaseException, url: str | URL, doing: str) -> LedgerError | ConfigError:
     """A clerk's message for a database error: which database, what failed, what to do."""
     text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
     return location.ledger_error(exc, _parse(text), doing)

@@ -224,8 +224,37 @@ def _hint(url: LedgerUrl, exc: BaseException) -> str:
     )
 
 
-def ledger_error(exc: BaseException, url: LedgerUrl, doing: str) -> LedgerError:
-    """A clerk's message for a database error: which database, what failed, what to do."""
+_PG_AUTH_STATES = frozenset({"28P01"})
+"""SQLSTATE ``invalid_password``, when the driver gives one (psycopg gives none at connect)."""
+_PG_AUTH_TEXT = ("password authentication failed", "no password supplied")
+"""libpq's words for a refused or missing password (``fe_sendauth: no password supplied``)."""
+
+
+def pg_password_refused(exc: BaseException) -> bool:
+    """Whether a PostgreSQL error says the server refused (or was not given) the password."""
+    inner = _driver_error(exc)
+    state = getattr(inner, "sqlstate", None)
+    return state in _PG_AUTH_STATES or any(text in str(inner) for text in _PG_AUTH_TEXT)
+
+
+def ledger_error(exc: BaseException, url: LedgerUrl, doing: str) -> LedgerError | ConfigError:
+    """A clerk's message for a database error: which database, what failed, what to do. A
+    PostgreSQL server refusing the password is a configuration error (exit 2) naming
+    ``ledger.url``, not an I/O error: a server that is down or unreachable stays one (exit 74).
+    """
+    if url.backend == "postgresql" and pg_password_refused(exc):
+        return ConfigError(
+            [
+                Problem(
+                    "ledger.url",
+                    f"the PostgreSQL server of {url.display()} refused the password of user "
+                    f"{url.username or '(default)'!r} ({_reason(exc, url.password)}); give the "
+                    "right password in PGPASSWORD or ~/.pgpass (never in ledger.url), or "
+                    "correct the user in ledger.url",
+                )
+            ],
+            source="settings",
+        )
     return LedgerError(
         f"cannot {doing} the ledger database {url.display()}: "
         f"{_reason(exc, url.password)}; {_hint(url, exc)}"

@@ -6,15 +6,27 @@ what the operator reads of them (``quarantine list``, ``status``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from connector.ledger.reader import reading
+from connector.clock import to_utc
+from connector.ledger.reader import in_list, reading
 from connector.ledger.values import record
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from connector.ledger.reader import Db
+
+REFUSED_FIELD = "@detail"
+"""The ``field`` of a quarantine row for a document the source refuses to the reading account
+(its detail call answered HTTP 403): no field of the record is at fault, the record was never
+read."""
+
+REFUSED_REASON = "the source refuses this document to the account (HTTP 403)"
+"""The ``reason`` stored for such a document (shown translated by ``quarantine list``)."""
 
 
 @dataclass(frozen=True)
@@ -57,3 +69,43 @@ def quarantine_counts(db: Db) -> tuple[int, int]:
         row = r.first(sql) or {"total": 0, "open": 0}
     total, still = int(row["total"]), int(row["open"])
     return still, total - still
+
+
+def refused_ids(db: Db, source: str, ids: Sequence[int]) -> set[int]:
+    """Of these documents, those already in quarantine (unresolved) as refused to the account."""
+    if not ids:
+        return set()
+    names, params = in_list("id", list(ids))
+    sql = (
+        "SELECT task_id FROM quarantine WHERE source = :source AND field = :field "
+        f"AND resolved_at IS NULL AND task_id IN ({names})"
+    )
+    with reading(db) as r:
+        rows = r.rows(sql, {"source": source, "field": REFUSED_FIELD, **params})
+    return {int(row["task_id"]) for row in rows}
+
+
+def resolve_refused(
+    session: Session, *, source: str, ids: Sequence[int], run_id: str, now: datetime
+) -> int:
+    """Resolve the refusals of these documents (their detail answered: the account may read
+    them now); how many rows changed. A document stored before its refusal, and unchanged
+    since, is not written again, so its refusal would not be resolved otherwise."""
+    if not ids:
+        return 0
+    from sqlalchemy import update  # noqa: PLC0415 - writing
+
+    from connector.ledger.tables import QuarantineRow  # noqa: PLC0415
+
+    table = QuarantineRow.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        update(table)
+        .where(
+            table.c.source == source,
+            table.c.field == REFUSED_FIELD,
+            table.c.resolved_at.is_(None),
+            table.c.task_id.in_(list(ids)),
+        )
+        .values(resolved_at=to_utc(now), resolved_run=run_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -63,7 +63,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from connector.errors import ConfigError, LedgerError, LockHeld, LockLost
-from connector.ledger.db import advisory_unlock, keep_session, try_advisory_lock
+from connector.ledger.db import advisory_unlock, keep_session, ledger_error, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
@@ -295,7 +295,7 @@ def pg_advisory_lock(
     try:
         conn = engine.connect()
     except SQLAlchemyError as exc:
-        raise LedgerError(f"cannot connect to the ledger database {database!r}: {exc}") from exc
+        raise ledger_error(exc, engine.url, "connect to") from exc
     try:
         try:
             keep_session(conn)  # idle for the whole run: never ended by idle_session_timeout

@@ -9,7 +9,8 @@ JSON paths and pagination come from the `MappingSpec`; what an answer means come
 
 Security, decided before any socket opens: ``http://`` only to a loopback host; TLS verification
 always on (``source.ca_bundle`` for a private CA); redirects never followed (so credentials never
-travel to another host); no secret in a URL, a log event or an error message.
+travel to another host; one to the source's own login page is an expired session, answered by a
+new login); no secret in a URL, a log event or an error message.
 """
 
 from __future__ import annotations
@@ -233,6 +234,12 @@ class _Call:
             return redact_url(self.url)
         joiner = "&" if "?" in self.url else "?"
         return redact_url(self.url + joiner + urlencode(self.params))
+
+
+def _login_page(url: str, target: str) -> bool:
+    """Whether a redirect from `url` goes to a login page of the same origin (a path with
+    "login" in it, as `SourceClient._check_login_redirect` reads a login form's redirect)."""
+    return _origin(target) == _origin(url) and "login" in urlsplit(target).path.lower()
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -471,9 +478,17 @@ class SourceClient(Closing):
             if outcome.date is not None and call.what != "token":  # the gateway's clock
                 self._server_time = outcome.date
             if resp.is_redirect:
-                location = redact_url(urljoin(call.url, resp.headers.get("Location", "")))
+                target = urljoin(call.url, resp.headers.get("Location", ""))
+                # To the source's own login page, a data request was sent with a session that
+                # has ended (web applications send the browser there): an expired session, as a
+                # 401 or the HTML login page is; anything else is not followed (`_fatal`).
+                kind, reason = (
+                    (OutcomeKind.SESSION_EXPIRED, "login_redirect")
+                    if call.what not in ("login", "token") and _login_page(call.url, target)
+                    else (OutcomeKind.FATAL, "redirect")
+                )
                 outcome = ResponseOutcome(
-                    OutcomeKind.FATAL, "redirect", status=outcome.status, message=location
+                    kind, reason, status=outcome.status, message=redact_url(target)
                 )
         if outcome.status == 429:
             self.stats.add("rate_limited")
@@ -614,14 +629,23 @@ class SourceClient(Closing):
                 # this thread's own that served other requests while this one waited for its
                 # turn: it may have ended by now.
             if self._mode == "session" and outcome.kind is OutcomeKind.SESSION_EXPIRED:
+                again = (
+                    f"the document system still sends the {call.what} request to its login "
+                    f"page ({outcome.message}) right after a fresh login"
+                    if outcome.reason == "login_redirect"
+                    else "the session expired again right after a fresh login"
+                )
                 raise AuthError(
-                    "the session expired again right after a fresh login; check that the "
+                    f"{again}; check that the "
                     "account may use this endpoint and that cookies are kept by any proxy",
                     url=call.shown,
                     status=outcome.status,
                 )
         if outcome.kind is OutcomeKind.SESSION_EXPIRED:
-            what = "an HTML page" if outcome.reason == "html_login_page" else "session_expired"
+            what = {
+                "html_login_page": "an HTML page",
+                "login_redirect": f"a redirect to its login page ({outcome.message})",
+            }.get(outcome.reason, "session_expired")
             used = {
                 "token": "a token",
                 "headers": "the application's credentials",

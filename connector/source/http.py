@@ -7,7 +7,8 @@ means for the caller::
     TRANSIENT        429, 502, 503, 504, timeouts, dropped connections, truncated or non-JSON
                      bodies: retry with backoff (honouring Retry-After)
     SESSION_EXPIRED  JSON 401 with an "expired" code, or 2xx with an HTML page where JSON was
-                     expected (the login page): log in again once, repeat
+                     expected (the login page): log in again once, repeat (the client also
+                     reads a redirect to the source's own login page so, `SourceClient`)
     AUTH_FAILED      any other 401 (bad credentials, invalid token): final
     FATAL            any other status (4xx, 500, redirects), TLS failures: final
 

@@ -47,12 +47,19 @@ An item that left the list is read once more, with its last list item: its recor
 source still answers it, tells a completed document from a withdrawn one; if not (gone, or
 refused with a 4xx), the task keeps its last known state; a read that fails on the source's
 side (an HTTP 500) leaves the item listed, to be read again on the next run. Which items were
-read is stored in the transaction of their tasks.
-A detail call that fails for its record alone (an HTTP 500 or 403 to that document, an answer
+read is stored in the transaction of their tasks. The source's ``sync_state`` row keeps no
+cursor (None), but its ``updated_at`` the end of the last complete read of the list, and
+``last_full_at`` that of the last full read, for ``status``.
+A detail call that fails for its record alone (an HTTP 500 to that document, an answer
 too large, no usable answer to it through ``retry.max_attempts`` attempts while the run's retry
 budget lasts) leaves that item unread, to be read again on the next run, counts it
 (``detail_failed``, which makes the run's outcome ``problems``) and goes on; several in a row
-stop the run (`connector.source.client.DETAIL_FAILURES_TO_STOP`).
+stop the run (`connector.source.client.DETAIL_FAILURES_TO_STOP`). A listed document the source
+refuses to the account (HTTP 403) is not read either: it is quarantined as refused
+(`connector.ledger.quarantine.REFUSED_FIELD`; ``quarantined``, a problem) by the first run that
+meets the refusal, and counted in ``still_refused`` (no problem) by the later runs refused the
+same way, as a quarantined record that did not change is not counted again; the run in which
+its detail answers resolves that row.
 
 A record without a value at the mapping's ``[sync] assignment`` path (a clerk's intake
 document, with no lead step) is no assignment: it is skipped and counted
@@ -92,6 +99,7 @@ from connector.errors import (
     SourceUnavailable,
 )
 from connector.ledger import cursor as ledger_cursor
+from connector.ledger import quarantine as ledger_quarantine
 from connector.ledger import snapshot as ledger_snapshot
 from connector.ledger import tasks as ledger_tasks
 from connector.ledger.codec import content_hash
@@ -140,6 +148,9 @@ class PullResult:
     skipped_not_assignment: int = 0
     detail_calls: int = 0
     detail_failed: int = 0
+    still_refused: int = 0
+    """Documents the source refused again (HTTP 403) that are in quarantine as refused since an
+    earlier run: counted, not a problem (the first refusal was one: `quarantined`)."""
     list_unchanged: int = 0
     list_changed: int = 0
     refreshed: int = 0
@@ -322,6 +333,11 @@ def to_page_item(raw: Any, spec: MappingSpec, limits: RecordLimits | None = None
             record, key, lim, field_name="", value="", reason=reason, task_id=_task_id(record)
         )
     return Incoming(task=task, raw=_stored(record), record_key=key)
+
+
+def _refused(error: SourceError | None) -> bool:
+    """Whether a detail call's failure is the source refusing the document to the account."""
+    return isinstance(error, SourceRefused) and error.status == 403
 
 
 def _short(exc: BaseException) -> str:
@@ -700,6 +716,12 @@ class _Pull:
             self.store_details(details, wanted, known, full=full)
             self.counted(client, len(page.records), page.number, page.total)
         self.left(client, seen)
+        # No cursor to move (no lastModifyStr), but when the whole list was last read is what
+        # `status` shows of this source; `missing` then stamps a full read (`sync --full`).
+        with self._critical(), self.ledger.transaction() as session:
+            ledger_cursor.save_cursor(
+                session, source, None, run_id=self.result.run_id, now=self.clock.now()
+            )
 
     def store_details(
         self,
@@ -712,11 +734,18 @@ class _Pull:
         """Write the records read for a page of list items, and which items were read."""
         checked: list[ledger_snapshot.Checked] = []
         records: list[dict[str, Any]] = []
+        refused: list[tuple[dict[str, Any], int]] = []
+        answered: list[int] = []
         for detail, (item, item_id, digest) in zip(details, wanted, strict=True):
-            if detail.error is not None:
+            number = _task_id({"id": item_id})
+            if detail.error is not None and item_id is not None:
+                self.failed_ids.add(item_id)
+            if _refused(detail.error) and number is not None:
+                refused.append((item, number))
+            elif detail.error is not None:
                 self.result.detail_failed += 1
-                if item_id is not None:
-                    self.failed_ids.add(item_id)
+            if detail.record is not None and number is not None:
+                answered.append(number)
             if detail.record is None:
                 # Gone between the list and its detail, or its detail call failed: not marked
                 # as read, so it is read again on the next run.
@@ -724,15 +753,49 @@ class _Pull:
             records.append(detail.record)
             if item_id is not None:
                 checked.append(ledger_snapshot.Checked(item_id, digest, item))
-        items = self.prepare(records)
+        items = self.prepare(records) + self.refusals(refused)
         run_id, now = self.result.run_id, self.clock.now()
 
         def mark(session: Any) -> None:
             ledger_snapshot.record_checked(
                 session, self.source, checked, known=known, run_id=run_id, now=now
             )
+            self.result.resolved += ledger_quarantine.resolve_refused(
+                session, source=self.source, ids=answered, run_id=run_id, now=now
+            )
 
         self.write(items, full=full, also=mark)
+
+    def refusals(self, refused: Sequence[tuple[dict[str, Any], int]]) -> list[PageItem]:
+        """Documents whose detail the source refused (HTTP 403: the account may not open them),
+        as quarantine entries: a problem the first time (`quarantined`); one already in
+        quarantine as refused is counted in `still_refused` and not written again, as a
+        quarantined record that did not change is not (it stays listed until it answers)."""
+        if not refused:
+            return []
+        with self.ledger.reading() as session:
+            known = ledger_quarantine.refused_ids(session, self.source, [n for _, n in refused])
+        limits = record_limits(self.settings.sync)
+        items: list[PageItem] = []
+        for item, number in refused:
+            if number in known:
+                self.result.still_refused += 1
+                log.info("detail_still_refused", source_id=str(number))
+                continue
+            log.warning("detail_refused", source_id=str(number), status=403)
+            key = _key_of({"id": number}, self.spec, limits)
+            items.append(
+                _rejected(
+                    item,
+                    key if key.startswith("id:") else f"id:{number}",
+                    limits,
+                    field_name=ledger_quarantine.REFUSED_FIELD,
+                    value="HTTP 403",
+                    reason=ledger_quarantine.REFUSED_REASON,
+                    task_id=number,
+                )
+            )
+        return items
 
     def left(self, client: SourceClient, seen: set[str]) -> None:
         """The items listed before but not in this run's list: each read once more with its

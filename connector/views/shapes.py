@@ -474,9 +474,10 @@ def status_json(summary: StatusSummary) -> dict[str, Any]:
             "schema_current": led.schema_current,
         },
         "source": {"name": summary.source_name, "base_url": summary.source_base_url},
-        "cursor": fields_of(
-            summary.cursor, ("cursor", "last_full_at", "updated_at", "updated_run")
-        ),
+        "cursor": {
+            **fields_of(summary.cursor, ("cursor", "last_full_at", "updated_at", "updated_run")),
+            "strategy": summary.strategy,
+        },
         "runs": [run_json(r) for r in summary.runs],
         "last_success": run_json(summary.last_success) if summary.last_success else None,
         "outbox": dict(summary.outbox),
@@ -493,9 +494,12 @@ def status_json(summary: StatusSummary) -> dict[str, Any]:
             {
                 "name": each.name,
                 "base_url": each.base_url,
-                "cursor": fields_of(
-                    each.cursor, ("cursor", "last_full_at", "updated_at", "updated_run")
-                ),
+                "cursor": {
+                    **fields_of(
+                        each.cursor, ("cursor", "last_full_at", "updated_at", "updated_run")
+                    ),
+                    "strategy": each.strategy,
+                },
             }
             for each in summary.sources
         ]

@@ -18,7 +18,8 @@ JSON.
                  "schema_current": true},
       "source": {"name": "idesk", "base_url": "https://idesk.example.vn/ubnd/smartcloud"},
       "cursor": {"cursor": "2022-03-07T01:59:12+00:00", "last_full_at": null,
-                 "updated_at": "2022-03-07T02:00:00+00:00", "updated_run": "9f1c2d3e4a5b"},
+                 "updated_at": "2022-03-07T02:00:00+00:00", "updated_run": "9f1c2d3e4a5b",
+                 "strategy": "incremental"},
       "runs": [{"run_id": "9f1c2d3e4a5b", "command": "sync", "trigger": "cron",
                 "started_at": "...", "ended_at": "...", "duration_s": 12.4,
                 "outcome": "success", "counts": {"fetched": 200, "inserted": 3},
@@ -32,6 +33,12 @@ JSON.
                 "by_status": {"HT_DUNG_HAN": 506, ..., "DA_HUY": 0}},
       "units": 41
     }
+
+``cursor.strategy`` says how the source is read (``null`` when its mapping cannot be read). An
+``incremental`` source's ``cursor`` is the ``lastModifyStr`` read up to, ``updated_at`` when it
+last moved. A ``snapshot`` source (iDesk 6: no modification time, the whole list every run) has
+no cursor (``cursor`` is always ``null``): ``updated_at`` / ``updated_run`` are the end of the
+last complete read of its list, ``last_full_at`` that of the last ``sync --full``.
 
 ``runs`` is newest first (at most `runs` of them, default 5); ``last_success`` is the newest
 run whose outcome is ``success`` or ``problems`` (it finished), whatever its place in ``runs``.
@@ -114,6 +121,19 @@ class SourceCursor:
     name: str
     base_url: str
     cursor: CursorState
+    strategy: str | None = None
+    """How its mapping reads it (``incremental``, ``snapshot``; None: mapping unreadable)."""
+
+
+def read_strategy(mapping: str) -> str | None:
+    """``incremental`` or ``snapshot``: how the mapping reads its source (None when the mapping
+    cannot be read: ``status`` still shows what the ledger holds)."""
+    from connector.mapping.spec import load_mapping  # noqa: PLC0415 - the mapping, for status
+
+    try:
+        return load_mapping(mapping).sync.strategy
+    except (ConfigError, OSError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,10 @@ class StatusSummary:
     sources: tuple[SourceCursor, ...] = ()
     """Over several sources, each one's cursor (`source_name`/`cursor` are the first's); empty
     over one."""
+    strategy: str | None = None
+    """How the (first) source is read: ``incremental`` (a lastModifyStr cursor) or
+    ``snapshot`` (iDesk 6: the whole list every run, no cursor); None when its mapping cannot
+    be read."""
 
 
 def _public_url(url: str) -> str:
@@ -161,6 +185,8 @@ def status_summary(
     now = to_utc((clock or SystemClock()).now())
     name = settings.source.name
     urls = {src.name: src.base_url for src in settings.all_sources}
+    mappings = {src.name: src.mapping for src in settings.all_sources}
+    strategies = {m: read_strategy(m) for m in {settings.source.mapping, *mappings.values()}}
     with reading(db) as r:
         recent = tuple(list_runs(r, limit=runs))
         last_success = next((run for run in recent if run.finished), None) or last_finished(r)
@@ -170,6 +196,7 @@ def status_summary(
                 each,
                 _public_url(urls.get(each, "")),
                 get_sync_state(r, each) or CursorState(each, None, None, None, ""),
+                strategies.get(mappings.get(each, "")),
             )
             for each in (sources if len(sources) > 1 else ())
         )
@@ -194,6 +221,7 @@ def status_summary(
             tasks=task_counts(r),
             units=count_units(r),
             sources=several,
+            strategy=strategies[settings.source.mapping],
         )
     log.debug("status_read", runs=len(recent), tasks=summary.tasks.total, quarantine=open_q)
     return summary

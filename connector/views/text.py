@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from connector.i18n import Lang
+    from connector.ledger.cursor import CursorState
     from connector.ledger.lines import TaskLine
     from connector.ledger.quarantine import QuarantineEntry
     from connector.ledger.runs import RunSummary
@@ -568,6 +569,8 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
         label("quarantine_title", lang, count=len(entries)),
         [label(f"quarantine_col_{c}", lang) for c in ("record", "field", "state", "reason")],
     )
+    from connector.ledger.quarantine import REFUSED_FIELD  # noqa: PLC0415
+
     lines: list[tuple[str, str]] = []  # below 110 columns: the reason whole, under the record
     for q in entries:
         state = (
@@ -575,8 +578,14 @@ def quarantine_text(entries: Sequence[QuarantineEntry], lang: Lang = "vi") -> Re
             if q.resolved_at
             else label("quarantine_seen", lang, count=q.attempts)
         )
-        table.add_row(*_cells(q.record_key, q.field, state, redact(q.reason)))
-        shown = f"{q.record_key} · {state}\n{q.field}\n{redact(q.reason)}"
+        # A document the source refuses to the account: no field at fault, its reason in words.
+        field, reason = (
+            (label("quarantine_refused_field", lang), label("quarantine_refused", lang))
+            if q.field == REFUSED_FIELD
+            else (q.field, redact(q.reason))
+        )
+        table.add_row(*_cells(q.record_key, field, state, reason))
+        shown = f"{q.record_key} · {state}\n{field}\n{reason}"
         lines.append((f"{len(lines) + 1}.", shown))
     return NarrowList(table, lines, OUTBOX_TABLE_WIDTH)
 
@@ -763,20 +772,35 @@ def _when(value: datetime | None, lang: Lang, *, with_zone: bool = True) -> str:
     return f"{shown} ({zone(lang)})" if with_zone else shown
 
 
+def _read_rows(
+    cursor: CursorState, strategy: str | None, lang: Lang, indent: str = ""
+) -> list[tuple[str, str]]:
+    """How far a source was read: its cursor and last full read; for a snapshot source (iDesk
+    6: no lastModifyStr, the whole list every run), the last complete read of its list and the
+    last ``sync --full``."""
+    if strategy == "snapshot":
+        return [
+            (f"{indent}{_t('last_list_read', lang)}", _when(cursor.updated_at, lang)),
+            (f"{indent}{_t('last_full_snapshot', lang)}", _when(cursor.last_full_at, lang)),
+        ]
+    return [
+        (f"{indent}{_t('cursor', lang)}", _when(cursor.cursor, lang)),
+        (f"{indent}{_t('last_full', lang)}", _when(cursor.last_full_at, lang)),
+    ]
+
+
 def _source_rows(summary: StatusSummary, lang: Lang) -> list[tuple[str, str]]:
     """The source, its cursor and last full read; over several sources, those of each."""
     if not summary.sources:
         return [
             (_t("source", lang), f"{summary.source_name} {summary.source_base_url}"),
-            (_t("cursor", lang), _when(summary.cursor.cursor, lang)),
-            (_t("last_full", lang), _when(summary.cursor.last_full_at, lang)),
+            *_read_rows(summary.cursor, summary.strategy, lang),
         ]
     rows: list[tuple[str, str]] = []
     for each in summary.sources:
         rows += [
             (_t("source", lang), f"{each.name} {each.base_url}"),
-            (f"  {_t('cursor', lang)}", _when(each.cursor.cursor, lang)),
-            (f"  {_t('last_full', lang)}", _when(each.cursor.last_full_at, lang)),
+            *_read_rows(each.cursor, each.strategy, lang, "  "),
         ]
     return rows
 

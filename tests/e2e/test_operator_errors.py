@@ -678,3 +678,40 @@ def test_a_sync_whose_reader_goes_away_still_finishes_and_is_recorded(tmp_path: 
         assert proc.wait(timeout=120) == EXIT_IO
         runs = json.loads(invoke(env, "runs", "list", "--format", "json").stdout)["runs"]
     assert [(r["command"], r["outcome"]) for r in runs] == [("sync", "success")]
+
+
+# -- a PostgreSQL ledger that refuses the password ---------------------------------------------
+
+
+@pytest.mark.postgres
+def test_wrong_postgresql_password_is_a_configuration_error(
+    tmp_path: Path, pg_cluster: Any, pg_database: str
+) -> None:
+    """A PostgreSQL ledger refusing the password (PGPASSWORD, or one in ledger.url) is a
+    configuration error: exit 2, one line naming ledger.url and PGPASSWORD / ~/.pgpass, the
+    password nowhere in the output; a server that is down stays exit 74; the right password
+    works."""
+    role = pg_cluster.password_role("idesk_pw", "right-pw-5")
+    url = f"postgresql://{role}@127.0.0.1:{pg_cluster.port}/{pg_database}"
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/ubnd/smartcloud")
+    base = {
+        "IDESK_CONNECTOR_CONFIG": str(cfg),
+        "IDESK_CONNECTOR__SOURCE__PASSWORD": "source-pw-1",
+        "IDESK_CONNECTOR__LEDGER__URL": url,
+    }
+    in_url = url.replace(f"{role}@", f"{role}:wrong-pw-8@")
+    for env, secret in (
+        ({**base, "PGPASSWORD": "wrong-pw-7"}, "wrong-pw-7"),
+        ({**base, "IDESK_CONNECTOR__LEDGER__URL": in_url}, "wrong-pw-8"),
+    ):
+        for args in (["status"], ["db", "upgrade"], ["sync"], ["report"]):
+            result = invoke(env, *args)
+            assert result.exit_code == EXIT_CONFIG, (args, result.exception, result.stderr[-800:])
+            lines = operator_lines(result.stderr)
+            assert len(lines) == 1 and lines[0].startswith("error: "), (args, lines)
+            assert "ledger.url" in lines[0] and "PGPASSWORD" in lines[0], lines
+            assert "~/.pgpass" in lines[0], lines
+            assert secret not in result.stderr + result.stdout, args
+    down = {**base, "IDESK_CONNECTOR__LEDGER__URL": url.replace(str(pg_cluster.port), "9")}
+    assert invoke({**down, "PGPASSWORD": "right-pw-5"}, "status").exit_code == EXIT_IO
+    assert invoke({**base, "PGPASSWORD": "right-pw-5"}, "db", "upgrade").exit_code == EXIT_OK

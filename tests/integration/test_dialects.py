@@ -255,6 +255,49 @@ def test_idesk6_html_login_page_means_log_in_again(spec_6: MappingSpec) -> None:
         assert client.stats.relogins == 1
 
 
+def test_idesk6_redirect_to_the_login_page_mid_run_means_log_in_again(
+    spec_6: MappingSpec,
+) -> None:
+    """A session that expires mid-run on a server answering ``302 Location: …/login`` (to a
+    list page, then to a detail call) is an expired session: one new login each time, the
+    request repeated, every document read; not a wrong source.base_url."""
+    with (
+        DialectServer("idesk6", idesk6_docs(3)) as server,
+        client_for(server, spec_6, page_size=1) as client,
+    ):
+        server.state.login_redirect = True
+        pages = client.iter_list()
+        items = [*next(pages).records]
+        server.expire_sessions()
+        items += [r for p in pages for r in p.records]
+        assert len(items) == 3
+        server.expire_sessions()
+        details = client.fetch_details(items)
+        assert [d.error for d in details] == [None] * 3
+        assert all(d.record is not None for d in details)
+        assert client.stats.relogins == 2
+        logins = [r for r in server.requests if r.path.endswith("/auth/login.cpx")]
+        assert len(logins) == 3
+
+
+def test_idesk6_redirect_to_the_login_page_after_a_fresh_login_is_an_auth_error(
+    spec_6: MappingSpec,
+) -> None:
+    """A redirect to the login page that goes on after one fresh login is an AuthError saying
+    so (the login page named, no secret), after exactly one new login."""
+    with (
+        DialectServer("idesk6", idesk6_docs(2)) as server,
+        client_for(server, spec_6) as client,
+    ):
+        server.state.always_redirect = True
+        with pytest.raises(AuthError) as caught:
+            list(client.iter_list())
+        text = str(caught.value)
+        assert "login page" in text and "/ubnd/smartcloud/login" in text, text
+        assert "dialect-pw-9" not in text
+        assert client.stats.relogins == 1
+
+
 def test_idesk6_get_record_uses_the_detail_endpoint(spec_6: MappingSpec) -> None:
     """Without a view endpoint, one record is read through the detail endpoint."""
     with (
@@ -711,8 +754,9 @@ def test_idesk6_one_document_that_never_answers_does_not_stop_the_run(sqlite_url
 
 def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) -> None:
     """A sync of an iDesk 6 whose application server answers one document with its HTML 500
-    page and another with its HTML 403 page: both counted (detail_failed), named in the log
-    with their ids and statuses, every other document stored; the next run reads both."""
+    page and another with its HTML 403 page: both named in the log with their ids and statuses,
+    the 500 counted (detail_failed), the 403 quarantined as refused to the account, every other
+    document stored; the next run reads both."""
     from connector.ledger.db import open_ledger
 
     docs = idesk6_docs(7)
@@ -726,13 +770,14 @@ def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) 
 
         with capture_logs() as logs:
             first = run()
-        assert (first.detail_failed, first.inserted, first.quarantined) == (2, 5, 0)
+        assert (first.detail_failed, first.inserted, first.quarantined) == (1, 5, 1)
         failed = {e["source_id"]: e["error"] for e in logs if e["event"] == "detail_failed"}
         assert set(failed) == {str(ids[1]), str(ids[4])}
         assert "HTTP 500" in failed[str(ids[1])] and "HTTP 403" in failed[str(ids[4])]
         server.state.broken, server.state.refused = set(), set()
         second = run()
         assert (second.detail_failed, second.inserted, second.detail_calls) == (0, 2, 2)
+        assert second.resolved == 1
         with ledger.reading() as s:
             assert sorted(s.scalars(select(TaskRow.source_id))) == ids
             names = set(s.scalars(select(TaskRow.lead_unit_name)))
@@ -746,8 +791,9 @@ def test_idesk6_pull_past_html_error_pages_of_single_documents(sqlite_url: str) 
 
 def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: str) -> None:
     """`sync --full` of an iDesk 6 (every detail read, then the tasks it did not read asked
-    for once): a document whose detail answers 500, another 403, are counted (detail_failed)
-    and neither marked deleted nor a reason to stop the run; the others are stored."""
+    for once): a document whose detail answers 500 (counted: detail_failed), another 403
+    (quarantined as refused to the account) are neither marked deleted nor a reason to stop
+    the run; the others are stored."""
     from connector.ledger.db import open_ledger
 
     docs = idesk6_docs(7)
@@ -757,9 +803,96 @@ def test_idesk6_full_sync_past_a_document_the_application_fails_on(sqlite_url: s
         server.state.broken, server.state.refused = {ids[2]}, {ids[5]}
         server.state.html_errors = True
         result = _pull_6(server, ledger, full=True)
-        assert (result.detail_failed, result.deleted_marked) == (2, 0)
+        assert (result.detail_failed, result.quarantined, result.deleted_marked) == (1, 1, 0)
         with ledger.reading() as s:
             deleted = s.scalars(select(TaskRow.source_id).where(TaskRow.deleted_at_source))
             assert list(deleted) == []
         server.state.broken, server.state.refused = set(), set()
         assert _pull_6(server, ledger, full=True).detail_failed == 0
+
+
+def test_idesk6_status_shows_the_last_read_and_the_last_full_read(sqlite_url: str) -> None:
+    """`status` of an iDesk 6 source (snapshot strategy, no lastModifyStr): after a sync it
+    shows when the whole list was last read, and after `sync --full` the last full read, in
+    the table (vi and en) and in the JSON (``cursor.strategy`` added, the other keys kept);
+    before any sync, "never"."""
+    from connector.ledger.db import open_ledger
+    from connector.views.shapes import status_json
+    from connector.views.status import render_status, status_summary
+
+    with DialectServer("idesk6", idesk6_docs(4)) as server, open_ledger(sqlite_url) as ledger:
+        settings = make_settings(server, sqlite_url, source={"mapping": "idesk6"})
+
+        def shown() -> tuple[dict[str, Any], str, str]:
+            summary = status_summary(ledger, settings)
+            return (
+                status_json(summary)["cursor"],
+                render_status(summary, "table", "en"),
+                render_status(summary, "table", "vi"),
+            )
+
+        before, _, _ = shown()
+        assert (before["updated_at"], before["last_full_at"]) == (None, None)
+        assert before["strategy"] == "snapshot"
+        _pull_6(server, ledger)
+        cursor, en, vi = shown()
+        assert cursor["cursor"] is None  # no lastModifyStr to read up to
+        assert cursor["updated_at"] == "2022-04-20T03:00:00+00:00"
+        assert cursor["last_full_at"] is None
+        assert set(cursor) == {"cursor", "last_full_at", "updated_at", "updated_run", "strategy"}
+        assert "Last complete read of the list" in en and "2022-04-20 10:00:00" in en
+        assert "Read up to (lastModifyStr)" not in en
+        assert "Lần đọc trọn danh sách gần nhất" in vi and "20/04/2022 10:00:00" in vi
+        server.state.now += timedelta(hours=1)
+        _pull_6(server, ledger, full=True)
+        cursor, en, vi = shown()
+        assert cursor["updated_at"] == cursor["last_full_at"] == "2022-04-20T04:00:00+00:00"
+        assert "2022-04-20 11:00:00" in en and "sync --full" in en
+        assert "never" not in en.split("Recent runs")[0]
+        assert "chưa có" not in vi.split("Các lần chạy")[0]
+
+
+def test_idesk6_a_document_refused_on_every_run_is_reported_once(sqlite_url: str) -> None:
+    """A document whose detail answers 403 on every run (the reading account may not open it)
+    is quarantined by the first run that meets it (its id, "the source refuses this document to
+    the account (HTTP 403)", in vi and en), which ends with problems; later runs refused the
+    same way count it in still_refused and end with success, the document still listed in
+    quarantine; once it answers, it is stored and its quarantine row resolved."""
+    import io
+
+    from rich.console import Console
+
+    from connector.ledger.db import open_ledger
+    from connector.ledger.quarantine import list_quarantine, quarantine_counts
+    from connector.ops.runs import list_runs
+    from connector.views.text import quarantine_text
+
+    def text(entries: Any, lang: str) -> str:
+        out = io.StringIO()
+        Console(file=out, width=160, no_color=True).print(quarantine_text(entries, lang))
+        return out.getvalue()
+
+    docs = idesk6_docs(5)
+    ids = sorted(docs)
+    with DialectServer("idesk6", docs) as server, open_ledger(sqlite_url) as ledger:
+        server.state.refused = {ids[2]}
+        server.state.html_errors = True  # Tomcat's HTML 403 page, as deployed
+        first = _pull_6(server, ledger)
+        assert (first.detail_failed, first.quarantined, first.inserted) == (0, 1, 4)
+        assert list_runs(ledger, limit=1)[0].outcome == "problems"
+        entries = list_quarantine(ledger)
+        assert [(e.record_key, e.task_id) for e in entries] == [(f"id:{ids[2]}", ids[2])]
+        assert "the source refuses this document to the account (HTTP 403)" in entries[0].reason
+        assert str(ids[2]) in text(entries, "en")
+        assert "the source refuses this document to the account (HTTP 403)" in text(entries, "en")
+        assert "nguồn từ chối cho tài khoản đọc văn bản này (HTTP 403)" in text(entries, "vi")
+        for _ in range(2):
+            later = _pull_6(server, ledger)
+            assert (later.detail_failed, later.quarantined, later.still_refused) == (0, 0, 1)
+            assert list_runs(ledger, limit=1)[0].outcome == "success"
+            assert quarantine_counts(ledger) == (1, 0)
+        server.state.refused = set()
+        answered = _pull_6(server, ledger)
+        assert (answered.inserted, answered.still_refused, answered.resolved) == (1, 0, 1)
+        assert list_runs(ledger, limit=1)[0].outcome == "success"
+        assert quarantine_counts(ledger) == (0, 1)

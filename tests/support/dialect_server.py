@@ -12,8 +12,9 @@ a different mapping file, with no code change. Two dialects:
 
 ``idesk6`` (mapping ``mappings/idesk6.toml``, shapes of docs/idesk6.md)
     ``POST /ubnd/smartcloud/auth/login.cpx`` (form) sets ``JSESSIONID``; an expired session is
-    ``200`` with the HTML login page. ``POST .../document/edocs/qsprocess.cpx`` (form ``page``,
-    ``pageSize``) → ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail;
+    ``200`` with the HTML login page (or ``302`` to ``…/login``: ``login_redirect``).
+    ``POST .../document/edocs/qsprocess.cpx`` (form ``page``, ``pageSize``) →
+    ``{"total", "items"}``; ``GET .../document/edocs/view.cpx?id=`` → detail;
     ``POST .../comm/nodes/fbyvsphere.cpx`` → the observed organisation tree (`IDESK6_TREE`). A
     document's detail can answer 500 (`DialectState.broken`), 403 (``refused``), as JSON or as
     the application server's HTML error page (``html_errors``), or a gateway's 504 every time
@@ -151,6 +152,12 @@ class DialectState:
     application takes too long over them), the other documents answering."""
     html_errors: bool = False
     """iDesk 6: error answers are the application server's HTML error page, not JSON."""
+    login_redirect: bool = False
+    """iDesk 6: a request without a live session is answered ``302 Location: …/login`` (the
+    application sends the browser to its login page) instead of the HTML login page."""
+    always_redirect: bool = False
+    """iDesk 6: every request but the login is answered ``302 Location: …/login``, even with a
+    fresh session (a session that never holds)."""
 
 
 def _local_day(text: str) -> tuple[int, int, int]:
@@ -177,9 +184,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def _send(self, status: int, body: Any, *, html: bool = False, cookie: str = "") -> None:
+    def _send(
+        self, status: int, body: Any, *, html: bool = False, cookie: str = "", location: str = ""
+    ) -> None:
         data = (body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)).encode()
         self.send_response(status)
+        if location:
+            self.send_header("Location", location)
         ctype = "text/html; charset=utf-8" if html else "application/json; charset=utf-8"
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -272,7 +283,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(401, {"error": "bad_credentials"})
             return
-        if self._session("JSESSIONID") not in state.sessions:
+        expired = self._session("JSESSIONID") not in state.sessions
+        if state.always_redirect or (expired and state.login_redirect):
+            login = f"http://{self.headers.get('Host', '')}{BASE_PATHS['idesk6']}/login"
+            self._send(302, "", html=True, location=login)
+            return
+        if expired:
             self._send(200, LOGIN_PAGE, html=True)
             return
         if path == "/document/edocs/qsprocess.cpx" and self.command == "POST":

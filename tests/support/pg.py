@@ -117,6 +117,28 @@ class PgCluster:
             with contextlib.suppress(psycopg.errors.LockNotAvailable):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
+    def password_role(self, name: str, password: str) -> str:
+        """A login role that must give `password` (scram-sha-256 on 127.0.0.1; every other
+        role keeps trust authentication); its name."""
+        hba = self.data_dir / "pg_hba.conf"
+        rule = f"host all {name} 127.0.0.1/32 scram-sha-256\n"
+        text = hba.read_text(encoding="utf-8")
+        if rule not in text:
+            hba.write_text(rule + text, encoding="utf-8")  # in place: its owner is kept
+        with self.connect() as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+            conn.execute(f"CREATE ROLE \"{name}\" LOGIN SUPERUSER PASSWORD '{password}'")
+            conn.execute("SELECT pg_reload_conf()")
+        for _ in range(100):  # the server reads pg_hba.conf again on its own time
+            try:
+                psycopg.connect(
+                    host=self.host, port=self.port, user=name, dbname="postgres", password=""
+                ).close()
+            except psycopg.OperationalError:
+                return name
+            time.sleep(0.05)
+        raise PostgresUnavailable(f"pg_hba.conf was not reloaded: {name} logs in without password")
+
     def schema_url(self, database: str, schema: str) -> str:
         """A URL whose connections work in `schema` only (search_path): a fresh, empty ledger."""
         return f"{self.url(database)}?options=-csearch_path%3D{schema}"
@@ -132,7 +154,9 @@ class PgCluster:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
-def _run(run_as: str | None, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(
+    run_as: str | None, argv: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
     if run_as is not None:
         argv = ["runuser", "-u", run_as, "--", *argv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
